@@ -1,0 +1,1 @@
+"""hwsim: how fast will this network run on that accelerator, and why."""
