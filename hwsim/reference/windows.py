@@ -1,0 +1,54 @@
+"""Sliding windows over NHWC maps, and their adjoint: data movement plus counted accumulation.
+
+``windows`` is im2col without the copy: a strided view (N, Ho, Wo, C, Kh, Kw) of the padded input.
+``scatter_windows`` is col2im, the adjoint used by every backward through a window: it adds each
+window's values back onto the (padded) input positions it was read from.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from hwsim.ops import Padding
+from hwsim.reference import primitives as P
+
+
+def pad(x: np.ndarray, padding: Padding, value: float = 0.0) -> np.ndarray:
+    """(N, H, W, C) -> (N, H + top + bottom, W + left + right, C), filled with ``value``."""
+    if padding == Padding():
+        return x
+    widths = ((0, 0), (padding.top, padding.bottom), (padding.left, padding.right), (0, 0))
+    return np.pad(x, widths, constant_values=value)
+
+
+def unpad(x: np.ndarray, padding: Padding) -> np.ndarray:
+    """Inverse of :func:`pad`: crop the padded border away."""
+    n, h, w, c = x.shape
+    return x[:, padding.top : h - padding.bottom, padding.left : w - padding.right, :]
+
+
+def windows(xp: np.ndarray, size: tuple[int, int], stride: tuple[int, int]) -> np.ndarray:
+    """View of a padded (N, Hp, Wp, C) map as (N, Ho, Wo, C, Kh, Kw); no copy."""
+    view = sliding_window_view(xp, size, axis=(1, 2))
+    return view[:, :: stride[0], :: stride[1]]
+
+
+def scatter_windows(cols: np.ndarray, padded_shape: tuple[int, ...], stride: tuple[int, int]) -> np.ndarray:
+    """Adjoint of :func:`windows`: (N, Ho, Wo, C, Kh, Kw) -> (N, Hp, Wp, C), summing overlaps.
+
+    One pass per kernel tap. The first tap, and every tap when windows do not overlap
+    (stride >= size), is a plain copy; the others add onto what is there, Ho * Wo * C adds each.
+    """
+    n, ho, wo, c, kh, kw = cols.shape
+    sh, sw = stride
+    out = np.zeros(padded_shape, dtype=cols.dtype)
+    overlapping = sh < kh or sw < kw
+    for i in range(kh):
+        for j in range(kw):
+            index = (slice(None), slice(i, i + sh * (ho - 1) + 1, sh), slice(j, j + sw * (wo - 1) + 1, sw))
+            if overlapping and (i, j) != (0, 0):
+                P.accumulate(out, index, cols[..., i, j])
+            else:
+                out[index] = cols[..., i, j]
+    return out

@@ -1,0 +1,17 @@
+"""Schedulers: policies that turn a graph, its costs and a hardware profile into a :class:`Schedule`."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from hwsim.costs import LayerCost
+from hwsim.graph import Graph
+from hwsim.schedule.base import Schedule, Step
+from hwsim.schedule.paper import schedule_paper
+from hwsim.spec.hardware import HardwareSpec
+
+Policy = Callable[[Graph, tuple[LayerCost, ...], HardwareSpec], list[Step]]
+
+POLICIES: dict[str, Policy] = {
+    "paper": schedule_paper,
+}

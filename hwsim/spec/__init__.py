@@ -1,0 +1,1 @@
+"""Pydantic models of the two YAML files, and the one place that turns their errors into a line."""

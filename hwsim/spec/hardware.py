@@ -1,0 +1,101 @@
+"""The hardware profile: memories, compute units, which ops run where, and precision."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+
+from hwsim.ops import Op
+from hwsim.spec.validate import validate
+from hwsim.units import parse_quantity
+from hwsim.yamlio import load_yaml
+
+Bytes = Annotated[float, BeforeValidator(lambda v: parse_quantity(v, "bytes"))]
+BytesPerSecond = Annotated[float, BeforeValidator(lambda v: parse_quantity(v, "bandwidth"))]
+OpsPerSecond = Annotated[float, BeforeValidator(lambda v: parse_quantity(v, "throughput"))]
+
+
+class Precision(str, Enum):
+    FP32 = "fp32"
+    FP16 = "fp16"
+    BF16 = "bf16"
+    INT8 = "int8"
+
+    @property
+    def bytes(self) -> int:
+        return {"fp32": 4, "fp16": 2, "bf16": 2, "int8": 1}[self.value]
+
+
+MATRIX_OPS = frozenset({Op.CONV, Op.DWCONV, Op.DENSE})
+"""Ops that run on the unit called ``matrix`` unless the profile says otherwise; the rest go to ``vector``."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class InternalMemory(_Strict):
+    capacity: Bytes = Field(description="on-chip memory (SRAM), bytes")
+
+
+class ExternalMemory(_Strict):
+    bandwidth: BytesPerSecond = Field(description="external memory <-> internal memory, bytes/s")
+    capacity: Bytes | None = Field(None, description="unlimited when absent")
+
+
+class Memory(_Strict):
+    internal: InternalMemory
+    external: ExternalMemory
+
+
+class ComputeUnit(_Strict):
+    throughput: OpsPerSecond = Field(description="peak ops/s")
+    ops: tuple[Op, ...] = Field((), description="ops this unit runs, overriding the default assignment")
+
+
+class HardwareSpec(_Strict):
+    name: str
+    description: str = ""
+    memory: Memory
+    compute: dict[str, ComputeUnit] = Field(min_length=1)
+    precision: Precision = Precision.FP32
+
+    @field_validator("compute")
+    @classmethod
+    def _every_op_has_a_unit(cls, compute: dict[str, ComputeUnit]) -> dict[str, ComputeUnit]:
+        claimed: dict[Op, str] = {}
+        for unit_name, unit in compute.items():
+            for op in unit.ops:
+                if op in claimed:
+                    raise ValueError(f"op {op.value!r} is listed under both {claimed[op]!r} and {unit_name!r}")
+                claimed[op] = unit_name
+        for op in Op:
+            if op not in claimed and _default_unit(op) not in compute:
+                raise ValueError(
+                    f"no compute unit for op {op.value!r}: add a unit named {_default_unit(op)!r} "
+                    f"or list {op.value!r} under one of {sorted(compute)}"
+                )
+        return compute
+
+    def unit_for(self, op: Op) -> str:
+        """Name of the compute unit that runs ``op``."""
+        for unit_name, unit in self.compute.items():
+            if op in unit.ops:
+                return unit_name
+        return _default_unit(op)
+
+    def throughput(self, op: Op) -> float:
+        return self.compute[self.unit_for(op)].throughput
+
+
+def _default_unit(op: Op) -> str:
+    return "matrix" if op in MATRIX_OPS else "vector"
+
+
+def load_hardware(path: str | Path) -> HardwareSpec:
+    """Read and validate a hardware profile; bad input raises :class:`hwsim.errors.InputError`."""
+    doc = load_yaml(path)
+    return validate(HardwareSpec, doc.data, doc)
