@@ -45,3 +45,13 @@ class Kernel:
 def he_normal(rng: np.random.Generator, shape: tuple[int, ...], fan_in: int, dtype: np.dtype) -> np.ndarray:
     """He initialisation: normal with standard deviation sqrt(2 / fan_in)."""
     return (rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)).astype(dtype)
+
+
+def param_key(layer: str, name: str) -> str:
+    """The flat key of a layer's parameter or state array: ``stage1.block1.dw.weight``."""
+    return f"{layer}.{name}"
+
+
+def layer_of(key: str) -> str:
+    """The layer a flat key belongs to: ``stage1.block1.dw.weight`` -> ``stage1.block1.dw``."""
+    return key.rsplit(".", 1)[0]

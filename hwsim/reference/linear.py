@@ -56,7 +56,7 @@ class Conv(Kernel):
         """im2col: window view (N, Ho, Wo, C, Kh, Kw) -> (g, N*Ho*Wo, Cg*Kh*Kw), copied."""
         n, ho, wo, c, kh, kw = view.shape
         grouped = view.reshape(n * ho * wo, self.groups, self.in_per_group * kh * kw)
-        return grouped.transpose(1, 0, 2)
+        return np.ascontiguousarray(grouped.transpose(1, 0, 2))
 
     def forward(self, inputs, params, state, training) -> np.ndarray:
         (x,) = inputs

@@ -1,0 +1,35 @@
+"""Which kernel executes which op."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hwsim.graph import Layer
+from hwsim.ops import Op
+from hwsim.reference.base import Kernel
+from hwsim.reference.elementwise import Add, Concat, Dropout, Flatten, Relu, Softmax
+from hwsim.reference.linear import Conv, Dense
+from hwsim.reference.normalization import BatchNorm, Lrn
+from hwsim.reference.pooling import AvgPool, GlobalAvgPool, MaxPool
+
+KERNELS: dict[Op, type[Kernel]] = {
+    Op.CONV: Conv,
+    Op.DWCONV: Conv,
+    Op.DENSE: Dense,
+    Op.BATCHNORM: BatchNorm,
+    Op.LRN: Lrn,
+    Op.RELU: Relu,
+    Op.DROPOUT: Dropout,
+    Op.ADD: Add,
+    Op.CONCAT: Concat,
+    Op.FLATTEN: Flatten,
+    Op.SOFTMAX: Softmax,
+    Op.MAXPOOL: MaxPool,
+    Op.AVGPOOL: AvgPool,
+    Op.GLOBAL_AVG_POOL: GlobalAvgPool,
+}
+assert set(KERNELS) == set(Op), "every op needs a reference kernel"
+
+
+def make_kernel(layer: Layer, rng: np.random.Generator) -> Kernel:
+    return KERNELS[layer.op](layer, rng)
