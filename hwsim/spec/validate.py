@@ -23,7 +23,7 @@ def format_loc(loc: Loc) -> str:
 def _message(error: dict[str, Any]) -> str:
     kind = error["type"]
     if kind == "missing":
-        return "missing field"
+        return "missing field" if isinstance(error["loc"][-1], str) else f"too few items (no item {error['loc'][-1]})"
     if kind == "extra_forbidden":
         return "unknown field"
     msg = error["msg"]
@@ -34,17 +34,35 @@ def _message(error: dict[str, Any]) -> str:
     return msg
 
 
+def _trim(loc: tuple[Any, ...], data: Any) -> tuple[Any, ...]:
+    """Drop what pydantic appends for union members (``kernel.constrained-int``): keep the path through the data."""
+    kept: list[Any] = []
+    for part in loc:
+        if isinstance(data, dict):
+            kept.append(part)  # a missing or unknown key of a mapping is still a place in the file
+            if part not in data:
+                break
+            data = data[part]
+        elif isinstance(data, list) and isinstance(part, int) and part < len(data):
+            kept.append(part)
+            data = data[part]
+        else:
+            break
+    return tuple(kept)
+
+
 def validate(model: type[M], data: Any, doc: Document, at: Loc = (), context: str = "") -> M:
     """Validate ``data`` (found at ``at`` in ``doc``) as ``model``; the first error becomes an InputError."""
     try:
         return model.model_validate(data)
     except pydantic.ValidationError as err:
         errors = err.errors(include_url=False)
+        places = list(dict.fromkeys(_trim(e["loc"], data) for e in errors))
         first = errors[0]
-        loc = (*at, *first["loc"])
+        loc = (*at, *places[0])
         message = _message(first)
         if context:
-            message += f" ({context})"
-        if len(errors) > 1:
-            message += f" (and {len(errors) - 1} more)"
+            message += f" (in layer {context})"
+        if len(places) > 1:
+            message += f" (and {len(places) - 1} more)"
         raise InputError(message, doc.where(loc), format_loc(loc)) from None

@@ -1,0 +1,17 @@
+"""Shared fixtures: the repository's bundled files and a CLI runner."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+ROOT = Path(__file__).resolve().parent.parent
+NETWORKS = ROOT / "networks"
+HARDWARE = ROOT / "hardware"
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()

@@ -1,0 +1,133 @@
+"""Bad input through the CLI: one line naming file, line, field and what is wrong; exit 2; nothing written."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from hwsim.cli import main
+
+NETWORK_OK = """\
+name: tiny
+input: [8, 8, 3]
+layers:
+  - {op: conv, kernel: 3, filters: 4}
+  - {op: relu}
+"""
+
+HARDWARE_OK = """\
+name: hw
+memory:
+  internal: {capacity: 1 MB}
+  external: {bandwidth: 1 GB/s}
+compute:
+  matrix: {throughput: 1 TFLOPS}
+  vector: {throughput: 10 GFLOPS}
+"""
+
+# (case, network text or None, hardware text or None, expected line number, expected message pieces)
+CASES = [
+    ("yaml syntax", "name: tiny\ninput: [8, 8, 3\nlayers: []\n", None, 3, ["YAML syntax error"]),
+    ("unknown op", NETWORK_OK.replace("op: relu", "op: gelu"), None, 5,
+     ["layers[1].op", "unknown op 'gelu'", "known ops: conv, dwconv"]),
+    ("unknown field", NETWORK_OK.replace("filters: 4", "filters: 4, dilation: 2"), None, 4,
+     ["layers[0].dilation", "unknown field"]),
+    ("missing field", NETWORK_OK.replace(", filters: 4", ""), None, 4, ["layers[0].filters", "missing field"]),
+    ("wrong type", NETWORK_OK.replace("kernel: 3", "kernel: three"), None, 4, ["layers[0].kernel"]),
+    ("missing top-level field", NETWORK_OK.replace("input: [8, 8, 3]\n", ""), None, 1, ["input", "missing field"]),
+    ("add of different shapes",
+     NETWORK_OK + "  - {op: conv, kernel: 1, filters: 8, name: wide}\n  - {op: add, inputs: [relu, wide]}\n",
+     None, 7, ["add of different shapes", "8x8x4", "8x8x8"]),
+    ("pool larger than the map", NETWORK_OK + "  - {op: maxpool, size: 9}\n", None, 6,
+     ["maxpool", "pool size 9 > padded input 8"]),
+    ("kernel larger than valid-padded input", NETWORK_OK + "  - {op: conv, kernel: 11, filters: 2, padding: valid}\n",
+     None, 6, ["kernel 11 > padded input 8"]),
+    ("unknown block", NETWORK_OK + "  - {use: resblock, filters: 4}\n", None, 6,
+     ["layers[2].use", "unknown block 'resblock'"]),
+    ("inputs naming a missing layer", NETWORK_OK + "  - {op: add, inputs: [relu, nowhere]}\n", None, 6,
+     ["layers[2].inputs", "no layer named 'nowhere'"]),
+    ("inputs naming a later layer",
+     NETWORK_OK + "  - {op: add, inputs: [relu, later]}\n  - {op: relu, name: later}\n", None, 6,
+     ["comes later"]),
+    ("zero bandwidth", None, HARDWARE_OK.replace("bandwidth: 1 GB/s", "bandwidth: 0 GB/s"), 4,
+     ["memory.external.bandwidth", "must be positive"]),
+    ("negative capacity", None, HARDWARE_OK.replace("capacity: 1 MB", "capacity: -1 MB"), 3,
+     ["memory.internal.capacity", "must be positive"]),
+    ("negative throughput", None, HARDWARE_OK.replace("10 GFLOPS", "-10 GFLOPS"), 7,
+     ["compute.vector.throughput", "must be positive"]),
+    ("unknown unit", None, HARDWARE_OK.replace("1 GB/s", "1 GQ/s"), 4,
+     ["memory.external.bandwidth", "unknown unit 'GQ/s'"]),
+    ("unknown hardware field", None, HARDWARE_OK + "clock: 1 GHz\n", 8, ["clock", "unknown field"]),
+    ("unknown precision", None, HARDWARE_OK + "precision: fp64\n", 8, ["precision"]),
+]
+
+
+@pytest.mark.parametrize(("case", "network", "hardware", "line", "pieces"), CASES, ids=[c[0] for c in CASES])
+def test_bad_input_is_one_line_with_location(runner, tmp_path: Path, case, network, hardware, line, pieces) -> None:
+    net = tmp_path / "net.yaml"
+    hw = tmp_path / "hw.yaml"
+    net.write_text(network or NETWORK_OK)
+    hw.write_text(hardware or HARDWARE_OK)
+    out = tmp_path / "report.json"
+    result = runner.invoke(main, ["estimate", str(net), "--hw", str(hw), "-o", str(out)])
+    assert result.exit_code == 2, result.output
+    message = result.stderr.strip()
+    assert "\n" not in message and "Traceback" not in result.output
+    bad_file = net if network else hw
+    assert message.startswith(f"error: {bad_file}:{line}: "), message
+    for piece in pieces:
+        assert piece in message, message
+    assert not out.exists()
+    assert set(tmp_path.iterdir()) == {net, hw}  # no temporary file left behind either
+
+
+def test_missing_file(runner, tmp_path: Path) -> None:
+    result = runner.invoke(main, ["estimate", str(tmp_path / "nope.yaml")])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == f"error: {tmp_path / 'nope.yaml'}: no such file"
+
+
+def test_missing_hardware_file(runner, tmp_path: Path) -> None:
+    result = runner.invoke(main, ["estimate", "--hw", str(tmp_path / "nope.yaml")])
+    assert result.exit_code == 2
+    assert "nope.yaml: no such file" in result.stderr
+
+
+def test_unknown_argument_in_a_block(runner, tmp_path: Path) -> None:
+    net = tmp_path / "net.yaml"
+    net.write_text(
+        "name: b\ninput: [8, 8, 3]\nblocks:\n  cb:\n    args: [filters]\n    layers:\n"
+        "      - {op: conv, kernel: 3, filters: $width}\nlayers:\n  - {use: cb, filters: 4}\n"
+    )
+    result = runner.invoke(main, ["estimate", str(net)])
+    assert result.exit_code == 2
+    assert re.match(rf"error: {re.escape(str(net))}:7: blocks\.cb\.layers\[0\]\.filters: unknown argument \$width",
+                    result.stderr), result.stderr
+
+
+def test_block_layer_errors_name_the_layer_they_became(runner, tmp_path: Path) -> None:
+    net = tmp_path / "net.yaml"
+    net.write_text(
+        "name: b\ninput: [8, 8, 3]\nblocks:\n  cb:\n    args: [k]\n    layers:\n"
+        "      - {op: conv, kernel: $k, filters: 4, padding: valid, name: c}\n"
+        "layers:\n  - {use: cb, k: 3, name: s1}\n  - {use: cb, k: 7, name: s2}\n"
+    )
+    result = runner.invoke(main, ["estimate", str(net)])
+    assert result.exit_code == 2
+    assert "s2.c: kernel 7 > padded input 6" in result.stderr
+
+
+def test_an_output_that_cannot_be_written_leaves_nothing(runner, tmp_path: Path) -> None:
+    result = runner.invoke(main, ["estimate", "-o", str(tmp_path / "missing-dir" / "r.json")])
+    assert result.exit_code == 2
+    assert "no such directory" in result.stderr
+    assert not (tmp_path / "missing-dir").exists()
+
+
+def test_unknown_output_suffix(runner, tmp_path: Path) -> None:
+    result = runner.invoke(main, ["estimate", "-o", str(tmp_path / "r.xlsx")])
+    assert result.exit_code == 2
+    assert "use a .csv, .md or .json suffix" in result.stderr
+    assert not (tmp_path / "r.xlsx").exists()

@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+import pytest
+
+from hwsim.units import parse_quantity
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "value"),
+    [
+        ("1 MB", "bytes", 1e6),
+        ("512 KiB", "bytes", 512 * 1024),
+        ("2MiB", "bytes", 2 * 2**20),
+        ("1 GB/s", "bandwidth", 1e9),
+        ("25.6 GiB/s", "bandwidth", 25.6 * 2**30),
+        ("10 GFLOPS", "throughput", 1e10),
+        ("1 TFLOPS", "throughput", 1e12),
+        ("4 TOPS", "throughput", 4e12),
+        (1024, "bytes", 1024.0),
+    ],
+)
+def test_parses_units_people_write(text, kind, value) -> None:
+    assert parse_quantity(text, kind) == pytest.approx(value)
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "message"),
+    [
+        ("-1 GB/s", "bandwidth", "must be positive"),
+        ("0 MB", "bytes", "must be positive"),
+        (0, "throughput", "must be positive"),
+        ("1 GB", "bandwidth", "unknown unit 'GB'"),
+        ("1 furlong", "bytes", "unknown unit"),
+        ("fast", "throughput", "expected a throughput"),
+        (True, "bytes", "expected a bytes"),
+    ],
+)
+def test_rejects_bad_quantities(text, kind, message) -> None:
+    with pytest.raises(ValueError, match=message):
+        parse_quantity(text, kind)
