@@ -1,0 +1,76 @@
+"""The counted primitives charge hand-derived numbers to the layer and pass that ran them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hwsim.ops import Padding
+from hwsim.reference import primitives as P
+from hwsim.reference.counting import Pass, attributed, counting
+from hwsim.reference.windows import scatter_windows
+
+
+def ops_of(fn) -> int:
+    with counting() as ledger, attributed("layer", Pass.FORWARD):
+        fn()
+    return ledger.total()
+
+
+def test_matmul_counts_two_per_multiply_add():
+    a, b = np.ones((3, 4)), np.ones((4, 5))
+    assert ops_of(lambda: P.matmul(a, b)) == 2 * 3 * 4 * 5
+    assert ops_of(lambda: P.matmul(np.ones((2, 3, 4)), np.ones((2, 4, 5)))) == 2 * 2 * 3 * 4 * 5
+
+
+def test_contract_counts_summed_products_twice_and_plain_products_once():
+    a, b = np.ones((3, 4)), np.ones((4, 5))
+    assert ops_of(lambda: P.contract("ij,jk->ik", a, b)) == 2 * 3 * 4 * 5
+    assert ops_of(lambda: P.contract("i,j->ij", np.ones(3), np.ones(5))) == 15
+
+
+def test_elementwise_counts_broadcast_outputs():
+    assert ops_of(lambda: P.add(np.ones((3, 1)), np.ones((1, 4)))) == 12
+    assert ops_of(lambda: P.mul(np.ones((2, 3)), 2.0)) == 6
+    assert ops_of(lambda: P.where(np.ones(5, bool), np.ones(5), 0)) == 5
+    assert ops_of(lambda: P.sqrt(P.exp(np.ones(7)))) == 14
+
+
+def test_reductions_count_n_minus_one_per_output():
+    x = np.ones((3, 4, 5))
+    assert ops_of(lambda: P.sum(x, axis=1)) == 3 * 5 * (4 - 1)
+    assert ops_of(lambda: P.max(x, axis=(0, 2))) == 4 * (15 - 1)
+    assert ops_of(lambda: P.argmax(x, axis=-1)) == 3 * 4 * (5 - 1)
+
+
+def test_data_movement_is_free():
+    cols = np.ones((1, 2, 2, 3, 2, 2))
+    assert ops_of(lambda: scatter_windows(cols, (1, 4, 4, 3), (2, 2))) == 0  # windows do not overlap
+    # 3x3 windows at stride 1: each of the 8 taps after the first adds its 2*2*3 values
+    assert ops_of(lambda: scatter_windows(np.ones((1, 2, 2, 3, 3, 3)), (1, 4, 4, 3), (1, 1))) == 8 * 2 * 2 * 3
+
+
+def test_scatter_windows_sums_overlaps():
+    cols = np.ones((1, 2, 2, 1, 3, 3))
+    out = scatter_windows(cols, (1, 4, 4, 1), (1, 1))
+    # how many 3x3 windows at stride 1 cover each position of a 4x4 map
+    np.testing.assert_array_equal(out[0, :, :, 0], np.outer([1, 2, 2, 1], [1, 2, 2, 1]))
+
+
+def test_ops_are_charged_to_the_layer_and_pass_in_scope():
+    with counting() as ledger:
+        with attributed("a", Pass.FORWARD):
+            P.add(np.ones(3), 1.0)
+        with attributed("b", Pass.BACKWARD):
+            P.mul(np.ones(4), 2.0)
+            with attributed("a", Pass.OPTIMIZER):
+                P.sqrt(np.ones(5))
+            P.mul(np.ones(4), 2.0)
+    assert dict(ledger.ops) == {("a", Pass.FORWARD): 3, ("b", Pass.BACKWARD): 8, ("a", Pass.OPTIMIZER): 5}
+    assert ledger.total(Pass.BACKWARD) == 8
+
+
+def test_counting_outside_a_layer_is_an_error_and_no_ledger_costs_nothing():
+    with counting(), pytest.raises(RuntimeError, match="outside attributed"):
+        P.add(np.ones(2), 1.0)
+    np.testing.assert_array_equal(P.add(np.ones(2), 1.0), [2.0, 2.0])
