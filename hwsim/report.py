@@ -103,15 +103,15 @@ def format_for(path: Path, explicit: str | None) -> str:
     return fmt
 
 
-def write_atomically(path: Path, text: str) -> None:
-    """Write ``text`` to a temporary file beside ``path`` and rename it, so a failure leaves nothing half-written."""
+def write_atomically(path: Path, text: str | bytes) -> None:
+    """Write ``text`` (or bytes: an image) to a temporary file beside ``path`` and rename it, so a failure leaves nothing half-written."""
     directory = path.parent if str(path.parent) else Path(".")
     if not directory.is_dir():
         raise InputError("no such directory", str(directory))
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(text if isinstance(text, bytes) else text.encode("utf-8"))
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
