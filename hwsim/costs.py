@@ -128,6 +128,10 @@ class LayerCost:
     input_bytes: tuple[int, ...]
     output_bytes: int
     weight_bytes: int
+    counting: Counting = EXACT
+    batch: int = 1
+    precision: Precision = Precision.FP32
+    """How the cost was counted, so a transformed layer (BN folded into a conv) can be re-costed alike."""
 
     @property
     def name(self) -> str:
@@ -156,6 +160,9 @@ def layer_cost(layer: Layer, hardware: HardwareSpec, counting: Counting, batch: 
         input_bytes=tuple(elements(shape) * batch * element for shape in layer.input_shapes),
         output_bytes=elements(layer.output_shape) * batch * element,
         weight_bytes=weight_elements(layer, counting) * element,
+        counting=counting,
+        batch=batch,
+        precision=precision or hardware.precision,
     )
 
 
