@@ -5,10 +5,11 @@ Every bad input ends in one line on stderr and exit code 2; no traceback reaches
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import sys
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import click
 from rich.console import Console
@@ -65,17 +66,41 @@ def main() -> None:
     """
 
 
+batch_option = click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True, help="Images per batch.")
+precision_option = click.option(
+    "--precision", type=click.Choice([p.value for p in Precision]), default=None, help="Override the profile's precision."
+)
+format_option = click.option("--format", "fmt", type=click.Choice(sorted(report.FORMATS)), help="Report format (default: from the output's suffix).")
+plot_option = click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), help="Also draw a plot (.png or .svg).")
+
+
+def check_plot_path(plot: Path | None) -> None:
+    """Reject an image suffix we cannot write before any work is done."""
+    if plot:
+        from hwsim import plots
+
+        plots.image_format(plot)
+
+
+def save_plot(draw: Callable[[Any], Any], subject: Any, plot: Path) -> None:
+    from hwsim import plots
+
+    plots.save(draw(subject), plot)
+    click.echo(f"wrote {plot}")
+
+
 @main.command()
 @network_argument
 @hardware_option
 @policy_option
 @counting_option
-@click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True, help="Images per batch.")
-@click.option("--precision", type=click.Choice([p.value for p in Precision]), default=None, help="Override the profile's precision.")
+@batch_option
+@precision_option
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write the report to a file (.csv, .md, .json).")
-@click.option("--format", "fmt", type=click.Choice(sorted(report.FORMATS)), help="Report format (default: from the output's suffix).")
+@format_option
+@plot_option
 @reports_input_errors
-def estimate(network: str, hardware: str, policy: str, counting: str, batch: int, precision: str | None, output: Path | None, fmt: str | None) -> None:
+def estimate(network: str, hardware: str, policy: str, counting: str, batch: int, precision: str | None, output: Path | None, fmt: str | None, plot: Path | None) -> None:
     """Estimate per-layer and total latency of NETWORK on a hardware profile.
 
     NETWORK is a YAML file or a bundled name (default: hairnet).
@@ -83,8 +108,10 @@ def estimate(network: str, hardware: str, policy: str, counting: str, batch: int
     \b
     hwsim estimate networks/hairnet.yaml --hw hardware/paper-accelerator.yaml -o report.md
     hwsim estimate networks/hairnet-paper.yaml --hw hardware/paper-appendix.yaml --counting paper
+    hwsim estimate networks/hairnet.yaml --plot layers.png     # transfer vs compute per layer
     """
     target_format = report.format_for(output, fmt) if output else fmt
+    check_plot_path(plot)
     result = api.estimate(api.load_network(network), api.load_hardware(hardware), policy, counting, batch, precision)
     if output:
         report.write_atomically(output, report.FORMATS[target_format](result))
@@ -93,6 +120,139 @@ def estimate(network: str, hardware: str, policy: str, counting: str, batch: int
         click.echo(report.FORMATS[target_format](result), nl=False)
     else:
         report.render_table(result, console())
+    if plot:
+        from hwsim.plots import layer_bars
+
+        save_plot(layer_bars, result, plot)
+
+
+@main.command()
+@click.argument("networks", nargs=-1)
+@click.option("--hw", "hardware", multiple=True, help="Hardware profile (repeatable; default: the paper's accelerator).")
+@click.option("--policy", "policies", type=click.Choice(list(POLICIES)), multiple=True, help="Scheduler (repeatable; default: paper).")
+@counting_option
+@batch_option
+@precision_option
+@click.option("--per-layer", is_flag=True, help="Diff exactly two runs layer by layer.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write the table to a file (.csv, .md, .json).")
+@format_option
+@reports_input_errors
+def compare(networks: tuple[str, ...], hardware: tuple[str, ...], policies: tuple[str, ...], counting: str, batch: int,
+            precision: str | None, per_layer: bool, output: Path | None, fmt: str | None) -> None:
+    """Compare NETWORKS × hardware × policies side by side, one row per combination.
+
+    Each row: parameters, MACs, bytes moved, latency, images/s, lower bound, efficiency and
+    latency as a multiple of the first row's.
+
+    \b
+    hwsim compare hairnet alexnet hairnet-standard --hw paper-accelerator
+    hwsim compare hairnet --hw paper-accelerator --hw edge-npu -o cmp.md
+    hwsim compare hairnet hairnet-dense --per-layer       # two runs, layer by layer
+    """
+    from hwsim import compare as comparing
+
+    target_format = report.format_for(output, fmt) if output else fmt
+    estimates = comparing.run_grid(
+        networks or [bundled.DEFAULT_NETWORK], hardware or [bundled.DEFAULT_HARDWARE], policies or ["paper"],
+        counting, batch, precision,
+    )
+    table = comparing.per_layer(estimates) if per_layer else comparing.summary_table(estimates)
+    if output:
+        report.write_atomically(output, comparing.FORMATS[target_format](table))
+        click.echo(f"wrote {output}")
+    elif target_format:
+        click.echo(comparing.FORMATS[target_format](table), nl=False)
+    else:
+        comparing.render(table, console())
+
+
+PROGRESS_THRESHOLD = 2000
+"""Sweeps with more points than this show a progress bar (on stderr)."""
+
+
+@main.command()
+@network_argument
+@hardware_option
+@click.option("--vary", "varies", multiple=True, required=True, metavar="FIELD=LO..HI[:lin|log][:N]",
+              help="A numeric hardware field and its range (repeatable: the full grid). Default log, 5 points.")
+@policy_option
+@counting_option
+@batch_option
+@precision_option
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write every point as CSV.")
+@plot_option
+@reports_input_errors
+def sweep(network: str, hardware: str, varies: tuple[str, ...], policy: str, counting: str, batch: int,
+          precision: str | None, output: Path | None, plot: Path | None) -> None:
+    """Sweep hardware fields over a grid and schedule NETWORK at every point.
+
+    FIELD is a dotted path into the profile: memory.internal.capacity, memory.external.bandwidth,
+    compute.matrix.throughput, ... Values take units (256KB, 0.5GB/s, 2TFLOPS). The plot marks
+    where more of a resource stops paying: the smallest value within 5 % of the best latency.
+
+    \b
+    hwsim sweep hairnet --hw paper-accelerator --vary memory.internal.capacity=256KB..8MB:log:6 \\
+        --vary memory.external.bandwidth=0.5GB/s..32GB/s:log:7 -o sweep.csv --plot sweep.png
+    """
+    from hwsim import sweep as sweeping
+
+    if output and output.suffix.lower() != ".csv":
+        raise InputError(f"a sweep is written as CSV; use a .csv suffix, not {output.name!r}", str(output))
+    check_plot_path(plot)
+    graph, profile = api.load_network(network), api.load_hardware(hardware)
+    axes = [sweeping.parse_axis(text, profile) for text in varies]
+    points = 1
+    for axis in axes:
+        points *= len(axis.values)
+    with progress_bar(points) as advance:
+        result = sweeping.run(graph, profile, axes, policy, counting, batch, precision, on_progress=advance)
+    if output:
+        report.write_atomically(output, result.rows.to_csv(index=False))
+        click.echo(f"wrote {output} ({points} points)")
+    best = result.rows.loc[result.rows["total_s"].idxmin()]
+    click.echo("best: " + ", ".join(f"{a.field}={best[a.column]:.4g}" for a in axes) + f" -> {best['total_s'] * 1e3:.4g} ms")
+    if plot:
+        from hwsim.plots import sweep_figure
+
+        save_plot(sweep_figure, result, plot)
+
+
+@contextlib.contextmanager
+def progress_bar(points: int) -> Iterator[Callable[[int], None] | None]:
+    """A rich progress bar on stderr for long sweeps; yields the callback that advances it, or None."""
+    if points <= PROGRESS_THRESHOLD:
+        yield None
+        return
+    from rich.progress import Progress
+
+    with Progress(console=Console(stderr=True), transient=True) as progress:
+        task = progress.add_task("sweeping", total=points)
+        yield lambda done: progress.advance(task, done)
+
+
+@main.command()
+@network_argument
+@hardware_option
+@policy_option
+@counting_option
+@batch_option
+@precision_option
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=Path("roofline.png"), show_default=True,
+              help="The image (.png or .svg).")
+@reports_input_errors
+def roofline(network: str, hardware: str, policy: str, counting: str, batch: int, precision: str | None, output: Path) -> None:
+    """Draw the roofline: every layer of NETWORK under the memory roof and one roof per compute unit.
+
+    A layer's arithmetic intensity is its ops over the bytes it moves over the external bus.
+
+    \b
+    hwsim roofline networks/hairnet.yaml --hw hardware/paper-accelerator.yaml -o roofline.png
+    """
+    from hwsim.plots import roofline as draw
+
+    check_plot_path(output)
+    result = api.estimate(api.load_network(network), api.load_hardware(hardware), policy, counting, batch, precision)
+    save_plot(draw, result, output)
 
 
 @main.command()
@@ -107,6 +267,61 @@ def reproduce(output: Path | None) -> None:
     if output:
         report.write_atomically(output, comparison.rows.to_csv(index=False))
         click.echo(f"wrote {output}")
+
+
+@main.command()
+@network_argument
+@counting_option
+@click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True, help="Images per batch.")
+@reports_input_errors
+def verify(network: str, counting: str, batch: int) -> None:
+    """Execute NETWORK in the NumPy reference and compare its ops with the cost model, layer by layer.
+
+    Runs an inference forward, a training forward and backward under cross-entropy, and one Adam
+    step, counting every operation performed. Exits 1 if any modelled count differs.
+
+    \b
+    hwsim verify networks/hairnet.yaml
+    hwsim verify networks/hairnet-paper.yaml --counting paper   # where the paper's counts go wrong
+    """
+    from hwsim import verify as verification
+
+    result = verification.verify(api.load_network(network), api.counting_named(counting), batch)
+    verification.render_verification(result, console())
+    sys.exit(1 if result.differences else 0)
+
+
+@main.command()
+@network_argument
+@counting_option
+@click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True, help="Images per batch.")
+@click.option("--write", "write_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the counts as a golden CSV file.")
+@click.option("--check", "check_path", type=click.Path(dir_okay=False, path_type=Path), help="Compare with a golden CSV file; exit 1 on any difference.")
+@reports_input_errors
+def ops(network: str, counting: str, batch: int, write_path: Path | None, check_path: Path | None) -> None:
+    """Modelled ops of NETWORK per layer: inference forward, training forward, backward, Adam step.
+
+    \b
+    hwsim ops networks/hairnet.yaml
+    hwsim ops networks/hairnet.yaml --write tests/golden/hairnet.ops.csv
+    hwsim ops networks/hairnet.yaml --check tests/golden/hairnet.ops.csv
+    """
+    from hwsim import verify as verification
+
+    if write_path and check_path:
+        raise InputError("--write and --check exclude each other")
+    rows = verification.op_table(api.load_network(network), api.counting_named(counting), batch)
+    if write_path:
+        report.write_atomically(write_path, verification.format_op_table(rows))
+        click.echo(f"wrote {write_path}")
+    elif check_path:
+        differences = verification.golden_differences(verification.read_golden(check_path), rows)
+        for line in differences:
+            click.echo(line)
+        click.echo(f"{len(differences)} differences from {check_path}" if differences else f"matches {check_path}")
+        sys.exit(1 if differences else 0)
+    else:
+        click.echo(verification.format_op_table(rows), nl=False)
 
 
 if __name__ == "__main__":

@@ -11,21 +11,11 @@ from collections import defaultdict
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from enum import Enum
 from typing import Iterator
 
+from hwsim.training_costs import Pass
 
-class Pass(str, Enum):
-    """What a layer is doing when it computes.
-
-    ``forward`` is inference (stored batch-norm statistics, dropout off); ``forward_train`` is the
-    forward half of a training step (batch statistics, running averages, dropout masks, the loss).
-    """
-
-    FORWARD = "forward"
-    FORWARD_TRAIN = "forward_train"
-    BACKWARD = "backward"
-    OPTIMIZER = "optimizer"
+__all__ = ["Ledger", "Pass", "attributed", "counting", "record"]
 
 
 @dataclass
