@@ -210,7 +210,7 @@ def sweep(network: str, hardware: str, varies: tuple[str, ...], policy: str, cou
         report.write_atomically(output, result.rows.to_csv(index=False))
         click.echo(f"wrote {output} ({points} points)")
     best = result.rows.loc[result.rows["total_s"].idxmin()]
-    click.echo("best: " + ", ".join(f"{a.field}={best[a.column]:.4g}" for a in axes) + f" -> {best['total_s'] * 1e3:.4g} ms")
+    click.echo("best: " + ", ".join(f"{a.field} = {a.human(best[a.column])}" for a in axes) + f" -> {best['total_s'] * 1e3:.4g} ms")
     if plot:
         from hwsim.plots import sweep_figure
 
