@@ -256,6 +256,23 @@ def roofline(network: str, hardware: str, policy: str, counting: str, batch: int
 
 
 @main.command()
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Also write the claims as Markdown (.md).")
+@reports_input_errors
+def claims(output: Path | None) -> None:
+    """The paper's claims as numbers: HairNet's share of AlexNet's parameters, depthwise separable
+    vs standard convolution stage by stage against 1/N + 1/K^2, and the dense head's parameter ratio."""
+    from hwsim import claims as paper_claims
+
+    if output and output.suffix.lower() not in (".md", ".markdown"):
+        raise InputError(f"claims are written as Markdown; use a .md suffix, not {output.name!r}", str(output))
+    scalars, stages = paper_claims.all_claims()
+    paper_claims.render(scalars, stages, console())
+    if output:
+        report.write_atomically(output, paper_claims.to_markdown(scalars, stages))
+        click.echo(f"wrote {output}")
+
+
+@main.command()
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Also write the row-by-row comparison as CSV.")
 @reports_input_errors
 def reproduce(output: Path | None) -> None:
