@@ -44,7 +44,9 @@ class Kernel:
 
 def he_normal(rng: np.random.Generator, shape: tuple[int, ...], fan_in: int, dtype: np.dtype) -> np.ndarray:
     """He initialisation: normal with standard deviation sqrt(2 / fan_in)."""
-    return (rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)).astype(dtype)
+    weights = rng.standard_normal(shape, dtype=dtype)
+    weights *= np.sqrt(2.0 / fan_in)
+    return weights
 
 
 def param_key(layer: str, name: str) -> str:

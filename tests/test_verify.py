@@ -1,0 +1,89 @@
+"""hwsim verify and hwsim ops: executed counts equal modelled ones; golden files catch drift."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+
+from hwsim.cli import main
+from hwsim.expand import load_network
+from hwsim.training_costs import Pass
+from hwsim.verify import verify
+from conftest import NETWORKS, ROOT
+from test_reference_model import SMALL_NET
+
+BUNDLED = sorted(path.stem for path in NETWORKS.glob("*.yaml"))
+GOLDEN = ROOT / "tests" / "golden"
+
+
+@pytest.mark.parametrize("network", BUNDLED)
+def test_verify_passes_on_every_bundled_network(runner, network):
+    result = runner.invoke(main, ["verify", str(NETWORKS / f"{network}.yaml")])
+    assert result.exit_code == 0, result.output
+    assert "counts agree" in result.output
+
+
+def test_verify_covers_every_op_and_pass_at_batch_three(tmp_path):
+    """Residual add, concat, overlapping pools, lrn, dropout and dense, with gradients summed from several readers."""
+    path = tmp_path / "small.yaml"
+    path.write_text(SMALL_NET)
+    graph = load_network(path)
+    result = verify(graph, batch=3)
+    assert result.differences == ()
+    assert {layer.op for layer in graph.layers} >= {c.op for c in result.checks}
+    assert all(result.total(pass_, executed=True) > 0 for pass_ in Pass)
+
+
+def test_paper_counting_is_caught_by_execution(runner):
+    result = runner.invoke(main, ["verify", str(NETWORKS / "hairnet-paper.yaml"), "--counting", "paper"])
+    assert result.exit_code == 1
+    assert "counts differ" in result.output
+    dw_row = next(line for line in result.output.splitlines() if "stage1.block1.dw " in line)
+    assert "231,211,008 ≠ 7,225,344" in dw_row  # 2*9*32*32*112*112 counted (erratum 1), 2*9*32*112*112 executed
+
+
+@pytest.mark.parametrize("network", BUNDLED)
+def test_golden_op_counts_are_current(runner, network):
+    result = runner.invoke(main, ["ops", str(NETWORKS / f"{network}.yaml"), "--check", str(GOLDEN / f"{network}.ops.csv")])
+    assert result.exit_code == 0, result.output
+
+
+def test_a_changed_count_fails_with_a_readable_diff(runner, tmp_path):
+    rows = list(csv.DictReader(open(GOLDEN / "hairnet.ops.csv")))
+    rows[4]["backward"] = str(int(rows[4]["backward"]) + 5)
+    del rows[-1]
+    golden = tmp_path / "hairnet.ops.csv"
+    with open(golden, "w", newline="") as f:
+        writer = csv.DictWriter(f, list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    result = runner.invoke(main, ["ops", "hairnet", "--check", str(golden)])
+    assert result.exit_code == 1
+    assert f"{rows[4]['layer']} backward: golden {int(rows[4]['backward']):,}" in result.output
+    assert "(-5)" in result.output
+    assert "softmax: new layer (softmax), not in the golden file" in result.output
+    assert "2 differences" in result.output
+
+
+def test_write_then_check_round_trips(runner, tmp_path):
+    golden = tmp_path / "alexnet.ops.csv"
+    assert runner.invoke(main, ["ops", "alexnet", "--write", str(golden)]).exit_code == 0
+    assert runner.invoke(main, ["ops", "alexnet", "--check", str(golden)]).output.startswith("matches")
+
+
+def test_bad_golden_file_is_one_line(runner, tmp_path):
+    golden = tmp_path / "bad.csv"
+    golden.write_text("layer,ops\nstem,1\n")
+    result = runner.invoke(main, ["ops", "hairnet", "--check", str(golden)])
+    assert result.exit_code == 2
+    assert result.output.startswith(f"error: {golden}: expected columns layer,op,forward")
+
+
+def test_batch_norm_over_one_value_is_an_input_error(runner, tmp_path):
+    path = tmp_path / "flat_bn.yaml"
+    path.write_text("name: flat_bn\ninput: [1, 1, 4]\nlayers:\n  - {op: dense, units: 3}\n  - {op: batchnorm}\n  - {op: softmax}\n")
+    result = runner.invoke(main, ["verify", str(path)])
+    assert result.exit_code == 2
+    assert "at least 2 values per channel" in result.output
+    assert runner.invoke(main, ["verify", str(path), "--batch", "2"]).exit_code == 0
