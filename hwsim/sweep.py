@@ -3,7 +3,7 @@
 Costs depend on the graph, the counting, the batch, the precision and which unit runs each op,
 never on capacities, bandwidths or throughputs, so the graph is costed once and only the
 scheduling is repeated. The paper policy has a vectorised fast path (:mod:`hwsim.sweep_paper`)
-that gives the same numbers as :func:`hwsim.api.estimate`; other policies are scheduled point by point.
+that gives the numbers of :func:`hwsim.api.estimate` (to rounding); other policies are scheduled point by point.
 """
 
 from __future__ import annotations
