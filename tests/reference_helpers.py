@@ -9,6 +9,26 @@ from hwsim.ops import Attrs, NoAttrs, Op, Shape
 from hwsim.reference.kernels import make_kernel
 from hwsim.shapes import count_params, infer_output_shape
 
+# A residual/concat network touching most ops: conv, dwconv, BN, relu, add, concat, pools, dense, dropout, softmax.
+SMALL_NET = """
+name: small
+input: [6, 6, 2]
+layers:
+  - {op: conv, kernel: 3, filters: 4, name: c1}
+  - {op: batchnorm, name: bn1}
+  - {op: relu, name: r1}
+  - {op: dwconv, kernel: 3, name: dw}
+  - {op: add, inputs: [dw, r1], name: res}
+  - {op: lrn, size: 3, name: norm}
+  - {op: concat, inputs: [norm, r1], name: cat}
+  - {op: maxpool, size: 2, name: mp}
+  - {op: avgpool, size: 3, stride: 1, padding: same, name: ap}
+  - {op: global_avg_pool, name: gap}
+  - {op: dropout, rate: 0.2, name: drop}
+  - {op: dense, units: 3, name: fc}
+  - {op: softmax, name: out}
+"""
+
 
 def make_layer(op: Op, input_shapes: tuple[Shape, ...], attrs: Attrs = NoAttrs(), name: str = "layer") -> Layer:
     output = infer_output_shape(op, attrs, input_shapes)

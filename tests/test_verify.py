@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from pathlib import Path
 
 import pytest
 
@@ -10,9 +11,10 @@ from hwsim.cli import main
 from hwsim.expand import load_network
 from hwsim.training_costs import Pass
 from hwsim.verify import verify
-from conftest import NETWORKS, ROOT
-from test_reference_model import SMALL_NET
+from reference_helpers import SMALL_NET
 
+ROOT = Path(__file__).resolve().parent.parent
+NETWORKS = ROOT / "networks"
 BUNDLED = sorted(path.stem for path in NETWORKS.glob("*.yaml"))
 GOLDEN = ROOT / "tests" / "golden"
 
