@@ -201,6 +201,10 @@ def sweep(network: str, hardware: str, varies: tuple[str, ...], policy: str, cou
     check_plot_path(plot)
     graph, profile = api.load_network(network), api.load_hardware(hardware)
     axes = [sweeping.parse_axis(text, profile) for text in varies]
+    if plot:
+        from hwsim.plots import check_sweep_axes
+
+        check_sweep_axes(len(axes))
     points = 1
     for axis in axes:
         points *= len(axis.values)

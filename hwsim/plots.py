@@ -40,7 +40,7 @@ def image_format(path: Path) -> str:
 
 def save(figure: "Figure", path: Path) -> None:
     buffer = io.BytesIO()
-    figure.savefig(buffer, format=image_format(path), dpi=120, bbox_inches="tight")
+    figure.savefig(buffer, format=image_format(path), dpi=120)
     report.write_atomically(path, buffer.getvalue())
 
 
@@ -142,13 +142,15 @@ def _ticks(axis: Axis) -> list[str]:
     return [axis.human(v) for v in axis.values]
 
 
+def check_sweep_axes(count: int) -> None:
+    if count not in (1, 2):
+        raise InputError(f"a sweep plot shows one or two axes, got {count}; write the CSV instead", field="--plot")
+
+
 def sweep_figure(result: SweepResult) -> "Figure":
     """One axis: latency against the swept value. Two: a heatmap. Both mark where more stops paying."""
-    if len(result.axes) == 1:
-        return _sweep_lines(result)
-    if len(result.axes) == 2:
-        return _sweep_heatmap(result)
-    raise InputError(f"a sweep plot shows one or two axes, got {len(result.axes)}; write the CSV instead", field="--plot")
+    check_sweep_axes(len(result.axes))
+    return _sweep_lines(result) if len(result.axes) == 1 else _sweep_heatmap(result)
 
 
 def _sweep_title(result: SweepResult) -> str:
