@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hwsim import bundled
+from hwsim.bound import lower_bound
 from hwsim.costs import COUNTINGS, EXACT, Counting, LayerCost, graph_costs
 from hwsim.errors import InputError
 from hwsim.expand import load_network as _load_network
@@ -44,8 +45,12 @@ class Estimate:
 
     def summary(self) -> dict[str, float | int]:
         s = self.schedule
+        bound = lower_bound(self.costs, self.hardware).total_s
         return {
             "total_time_s": s.total_s,
+            "latency_per_image_s": s.total_s / s.batch,
+            "lower_bound_s": bound,
+            "efficiency": bound / s.total_s if s.total_s else 1.0,
             "transfer_time_s": s.transfer_s,
             "compute_time_s": s.compute_s,
             "params": self.graph.params,

@@ -27,6 +27,54 @@ class Transfer:
     bytes: int
 
 
+class Action(str, Enum):
+    """What one event of a schedule's program does to internal memory."""
+
+    RESIDENT = "resident"  # already internal when the run starts (the paper's assumption for the image)
+    LOAD = "load"  # external -> internal: the region becomes resident
+    ALLOC = "alloc"  # internal space reserved for a region a compute is about to write
+    COMPUTE = "compute"  # one layer reads resident regions and writes an allocated one
+    STORE = "store"  # internal -> external: the region stays resident until freed
+    FREE = "free"  # internal space released
+
+
+@dataclass(frozen=True)
+class Region:
+    """Rows x channels of one tensor: a feature map (all images of the batch), or a layer's weights.
+
+    A map is named by the layer that produces it (or ``input``); weights by :func:`weights_of`, with
+    ``rows == (0, 1)`` and ``channels`` the output channels they produce.
+    """
+
+    tensor: str
+    rows: tuple[int, int]
+    channels: tuple[int, int]
+
+
+def weights_of(layer: str) -> str:
+    return f"{layer}.weights"
+
+
+@dataclass(frozen=True)
+class Event:
+    """One entry of a schedule's program, in program order, with the times the simulation gave it.
+
+    ``bytes`` is what the schedule accounts for the region (moved for LOAD/STORE, reserved for
+    ALLOC/LOAD/RESIDENT, released for FREE); ``layer``, ``unit`` and ``ops`` (the share of the
+    layer's ops this part of its output costs) are set for COMPUTE.
+    """
+
+    action: Action
+    region: Region
+    bytes: int = 0
+    layer: str = ""
+    reads: tuple[Region, ...] = ()
+    unit: str = ""
+    ops: float = 0.0
+    start_s: float = 0.0
+    end_s: float = 0.0
+
+
 @dataclass(frozen=True)
 class Step:
     """One unit of scheduled work and everything the report says about it.
@@ -54,6 +102,12 @@ class Step:
     total_s: float
     peak_internal_bytes: int
     note: str = ""
+    events: tuple[Event, ...] = ()
+    """The step's program: what the validator checks and the trace draws."""
+    tile_rows: int = 0
+    """Output rows per band when the step runs in row bands (0: whole maps)."""
+    chunk_channels: int = 0
+    """Output channels per weight chunk when weights are streamed in chunks (0: all at once)."""
 
     @property
     def bytes_moved(self) -> int:

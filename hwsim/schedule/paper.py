@@ -6,7 +6,8 @@
   throughput of the unit that runs each op; step time = transfer + compute (no overlap);
 - a ReLU that directly follows a batch norm is one step with it (the appendix's BN_RELU rows).
 
-It ignores co-residency (erratum 6): ``peak_internal_bytes`` shows where that overflows.
+It ignores co-residency (erratum 6): every tensor a step uses passes through internal memory, so
+``peak_internal_bytes`` and the validator show where that overflows.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from __future__ import annotations
 from hwsim.costs import LayerCost
 from hwsim.graph import INPUT, Graph
 from hwsim.ops import Op
-from hwsim.schedule.base import Direction, Location, Schedule, Step, Transfer
+from hwsim.schedule.base import Action, Location, Step, weights_of
+from hwsim.schedule.program import Program, StepPlan, finish
 from hwsim.spec.hardware import HardwareSpec
 
 
@@ -41,51 +43,58 @@ def _location(fits: bool) -> Location:
     return Location.INTERNAL if fits else Location.EXTERNAL
 
 
+def last_readers(graph: Graph, groups: list[tuple[LayerCost, ...]]) -> dict[str, int]:
+    """For every tensor, the index of the last group that reads it (a group's own intermediates excluded)."""
+    last: dict[str, int] = {}
+    for i, group in enumerate(groups):
+        for cost in group:
+            for name in cost.layer.inputs:
+                last[name] = i
+    return last
+
+
 def schedule_paper(graph: Graph, costs: tuple[LayerCost, ...], hardware: HardwareSpec) -> list[Step]:
     capacity = hardware.memory.internal.capacity
-    bandwidth = hardware.memory.external.bandwidth
-    steps = []
-    for group in paper_steps(graph, costs):
+    groups = paper_steps(graph, costs)
+    last_read = last_readers(graph, groups)
+    program = Program(costs)
+    internal: set[str] = set()  # maps the paper keeps internal, until their last reader
+    for index, group in enumerate(groups):
         first, last = group[0], group[-1]
         in_locs = [
             Location.INTERNAL if name == INPUT else _location(size <= capacity)
             for name, size in zip(first.layer.inputs, first.input_bytes)
         ]
         out_loc = _location(last.output_bytes <= capacity)
-        weight_bytes = sum(c.weight_bytes for c in group)
-        transfers = [
-            Transfer(name, Direction.LOAD, size)
-            for name, size, loc in zip(first.layer.inputs, first.input_bytes, in_locs)
-            if loc is Location.EXTERNAL
-        ]
-        transfers += [Transfer(f"{c.name}.weights", Direction.LOAD, c.weight_bytes) for c in group if c.weight_bytes]
+        step = program.begin(StepPlan(
+            group, "+".join(dict.fromkeys(loc.value for loc in in_locs)), out_loc.value,
+        ))
+        loaded = []
+        for name, loc in zip(first.layer.inputs, in_locs):
+            if name == INPUT and name not in internal:
+                program.occupy(step, Action.RESIDENT, program.full(INPUT))
+                internal.add(INPUT)
+            elif loc is Location.EXTERNAL:
+                program.occupy(step, Action.LOAD, program.full(name))
+                loaded.append(name)
+        loaded += [weights_of(c.name) for c in group if c.weight_bytes]
+        for c in group:
+            if c.weight_bytes:
+                program.occupy(step, Action.LOAD, program.full(weights_of(c.name)))
+        for previous, c in zip((None, *group), group):
+            program.occupy(step, Action.ALLOC, program.full(c.name))
+            whole = program.full(c.name)
+            program.compute(step, c, whole.rows, whole.channels)
+            if previous is not None:  # an intermediate of the group (batchnorm before its ReLU)
+                program.free(step, program.full(previous.name))
         if out_loc is Location.EXTERNAL:
-            transfers.append(Transfer(last.name, Direction.STORE, last.output_bytes))
-        transfer_s = sum(t.bytes for t in transfers) / bandwidth
-        compute_s = sum(c.ops / hardware.compute[c.unit].throughput for c in group)
-        internal = sum(size for size, loc in zip(first.input_bytes, in_locs) if loc is Location.INTERNAL)
-        internal += last.output_bytes if out_loc is Location.INTERNAL else 0
-        steps.append(
-            Step(
-                name="+".join(c.name for c in group) if len(group) == 1 else f"{first.name}+{last.name.rsplit('.', 1)[-1]}",
-                layers=tuple(c.name for c in group),
-                op="+".join(c.layer.op.value for c in group),
-                input_shape=first.layer.input_shape,
-                output_shape=last.layer.output_shape,
-                unit="+".join(dict.fromkeys(c.unit for c in group)),
-                macs=sum(c.macs for c in group),
-                ops=sum(c.ops for c in group),
-                input_bytes=sum(first.input_bytes),
-                output_bytes=last.output_bytes,
-                weight_bytes=weight_bytes,
-                input_loc="+".join(dict.fromkeys(loc.value for loc in in_locs)),
-                output_loc=out_loc.value,
-                weight_loc=Location.EXTERNAL.value,
-                transfers=tuple(transfers),
-                transfer_s=transfer_s,
-                compute_s=compute_s,
-                total_s=transfer_s + compute_s,
-                peak_internal_bytes=internal,
-            )
-        )
-    return steps
+            program.store(step, program.full(last.name))
+            loaded.append(last.name)
+        else:
+            internal.add(last.name)
+        for name in loaded:
+            program.free(step, program.full(name))
+        for name in sorted(n for n in internal if last_read.get(n, index) <= index):  # read for the last time, or never
+            program.free(step, program.full(name))
+            internal.discard(name)
+    return finish(program, hardware, overlap=False)

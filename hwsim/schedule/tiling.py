@@ -1,0 +1,340 @@
+"""Segments: chains of steps run band by band through internal memory, shared by ``strict`` and ``optimized``.
+
+A segment is a chain of steps (each a layer, or layers fused into one). It runs in bands of rows
+of its last output; for every band, each tensor of the chain keeps resident exactly the rows the
+band needs (the band plus the halo its consumers' kernels reach), so rows are computed once and
+freed as soon as no later band needs them. The segment's inputs are either already resident whole
+or loaded band by band; its output is either kept whole (the next segment reads it from internal
+memory) or stored band by band. Weights stay resident for the whole segment, or, when a single
+step's weights do not fit, are streamed in chunks of output channels for every band.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from hwsim.costs import LayerCost
+from hwsim.errors import InputError
+from hwsim.graph import Graph
+from hwsim.ops import Op
+from hwsim.schedule.base import Action, Region, weights_of
+from hwsim.schedule.program import Program, StepPlan
+from hwsim.schedule.regions import CHANNEL_LOCAL_OPS, Span, input_regions
+
+Group = tuple[LayerCost, ...]
+"""Layers that run as one step."""
+
+
+class CapacityError(InputError):
+    """Not even one row of one step, with one channel of its weights, fits the internal memory."""
+
+
+@dataclass(frozen=True)
+class Tiling:
+    band_rows: int
+    """Rows of the segment's last output per band."""
+    chunk_channels: int = 0
+    """Output channels of weights per chunk, streamed for every band (0: all weights resident)."""
+    keep_output: bool = False
+    """The output stays internal whole instead of being stored band by band."""
+
+
+@dataclass(frozen=True)
+class Segment:
+    groups: tuple[Group, ...]
+    folded: tuple[tuple[str, ...], ...]
+    """Per group, the batch norms folded into it."""
+
+    @property
+    def costs(self) -> tuple[LayerCost, ...]:
+        return tuple(c for g in self.groups for c in g)
+
+    @property
+    def output(self) -> LayerCost:
+        return self.groups[-1][-1]
+
+    def inputs(self) -> tuple[str, ...]:
+        """Tensors the segment reads that it does not produce, in order of first use."""
+        produced = {c.name for c in self.costs}
+        return tuple(dict.fromkeys(n for c in self.costs for n in c.layer.inputs if n not in produced))
+
+
+def chunkable(segment: Segment) -> bool:
+    """A single step whose layers after the first work channel by channel can stream its weights in chunks."""
+    if len(segment.groups) != 1:
+        return False
+    first, *rest = segment.groups[0]
+    return first.layer.op in CHANNEL_LOCAL_OPS | {Op.CONV, Op.DENSE} and all(c.layer.op in CHANNEL_LOCAL_OPS for c in rest)
+
+
+def _union(a: Span | None, b: Span) -> Span:
+    if b[1] <= b[0]:
+        return a if a is not None else b
+    return b if a is None or a[1] <= a[0] else (min(a[0], b[0]), max(a[1], b[1]))
+
+
+def band_needs(segment: Segment, band_rows: int) -> list[dict[str, Span]]:
+    """For every band, the rows of every tensor the segment touches that the band needs."""
+    costs = segment.costs
+    height = segment.output.layer.output_shape[0]
+    bands = []
+    for start in range(0, height, band_rows):
+        need: dict[str, Span] = {segment.output.name: (start, min(start + band_rows, height))}
+        for cost in reversed(costs):
+            rows = need.get(cost.name)
+            if rows is None:
+                continue
+            for name, region in zip(cost.layer.inputs, input_regions(cost.layer, rows, (0, cost.layer.output_shape[2]))):
+                if region is not None:
+                    need[name] = _union(need.get(name), region[0])
+        bands.append(need)
+    return bands
+
+
+def _row_bytes(program: Program, tensor: str) -> int:
+    full = program.full(tensor)
+    return program.bytes(full) // full.rows[1]
+
+
+def peak_bytes(program: Program, segment: Segment, whole: set[str], tiling: Tiling, needs: list[dict[str, Span]], prefetch: bool) -> int:
+    """Resident bytes at the busiest point of the segment, on top of what is resident before it."""
+    out = segment.output.name
+    rows = {t: _row_bytes(program, t) for t in needs[0]}
+    streamed = [t for t in segment.inputs() if t not in whole]
+    weights = sum(c.weight_bytes for c in segment.costs)
+    if tiling.chunk_channels:
+        weights = math.ceil(weights * tiling.chunk_channels / segment.output.layer.output_shape[2]) * (2 if prefetch else 1)
+    peak = 0
+    for b, need in enumerate(needs):
+        banded = sum((hi - lo) * rows[t] for t, (lo, hi) in need.items() if t not in whole and t != out)
+        output = need[out][1] * rows[out] if tiling.keep_output else (need[out][1] - need[out][0]) * rows[out]
+        ahead = 0
+        if prefetch and b + 1 < len(needs):
+            ahead = sum((needs[b + 1][t][1] - max(needs[b + 1][t][0], need[t][1])) * rows[t] for t in streamed)
+        peak = max(peak, weights + banded + output + ahead)
+    return peak
+
+
+def band_candidates(height: int) -> list[int]:
+    """Band heights to try, largest first: the whole map, then halving down to one row."""
+    sizes, b = [], height
+    while b > 1:
+        sizes.append(b)
+        b = math.ceil(b / 2)
+    return [*sizes, 1]
+
+
+def _first_fitting(candidates: list[int], fits) -> int | None:  # type: ignore[no-untyped-def]
+    """The first (largest) candidate that fits, by bisection: a smaller band or chunk never needs more room."""
+    lo, hi = 0, len(candidates)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if fits(candidates[mid]):
+            hi = mid
+        else:
+            lo = mid + 1
+    return candidates[lo] if lo < len(candidates) else None
+
+
+def choose_tiling(program: Program, segment: Segment, whole: set[str], keeps: list[bool], room: float, prefetch: bool) -> Tiling | None:
+    """The largest bands whose peak fits in ``room`` bytes with all weights resident; failing that, the
+    fewest bands with the largest weight chunks that fit (each band reloads the weights). None if nothing fits."""
+    needs: dict[int, list[dict[str, Span]]] = {}
+
+    def fits(tiling: Tiling) -> bool:
+        if tiling.band_rows not in needs:
+            needs[tiling.band_rows] = band_needs(segment, tiling.band_rows)
+        return peak_bytes(program, segment, whole, tiling, needs[tiling.band_rows], prefetch) <= room
+
+    bands = band_candidates(segment.output.layer.output_shape[0])
+    channels = band_candidates(segment.output.layer.output_shape[2])
+    for keep in keeps:
+        band = _first_fitting(bands, lambda b: fits(Tiling(b, 0, keep)))
+        if band is not None:
+            return Tiling(band, 0, keep)
+        if chunkable(segment):
+            for band in bands:
+                chunk = _first_fitting(channels, lambda c: fits(Tiling(band, c, keep)))
+                if chunk is not None:
+                    return Tiling(band, chunk, keep)
+    return None
+
+
+def describe(segment: Segment, index: int, whole: set[str], tiling: Tiling, inputs_note: str) -> list[StepPlan]:
+    """The report's view of a segment: one plan per step, saying why each tensor is where it is."""
+    plans = []
+    height = segment.output.layer.output_shape[0]
+    bands = math.ceil(height / tiling.band_rows)
+    for g, (group, folded) in enumerate(zip(segment.groups, segment.folded)):
+        first_inputs = [n for n in group[0].layer.inputs]
+        if g == 0:
+            in_loc = "+".join(dict.fromkeys("internal" if n in whole else "external" for n in first_inputs))
+        else:
+            in_loc = "internal"
+        last = g == len(segment.groups) - 1
+        out_loc = "internal" if not last or tiling.keep_output else "external"
+        notes = []
+        if folded:
+            notes.append("folded " + ", ".join(f.rsplit(".", 1)[-1] for f in folded))
+        if len(group) > 1:
+            notes.append("fused " + "+".join(c.layer.op.value for c in group))
+        if g == 0 and inputs_note:
+            notes.append(inputs_note)
+        if bands > 1:
+            notes.append(f"{bands} bands of {tiling.band_rows} rows" + (" with halo" if _has_halo(segment) else ""))
+        if len(segment.groups) > 1:
+            notes.append(f"streamed with {len(segment.groups) - 1 - g} more steps" if not last else "end of a streamed chain")
+        if last:
+            notes.append("output kept internal for its reader" if tiling.keep_output else "output stored")
+        if tiling.chunk_channels:
+            notes.append(f"weights streamed in chunks of {tiling.chunk_channels} channels")
+        plans.append(StepPlan(group, in_loc, out_loc, "; ".join(notes), tiling.band_rows if bands > 1 else 0,
+                              tiling.chunk_channels, index, folded))
+    return plans
+
+
+def _has_halo(segment: Segment) -> bool:
+    return any(c.layer.op in (Op.CONV, Op.DWCONV, Op.MAXPOOL, Op.AVGPOOL) and _kernel(c) > 1 for c in segment.costs)
+
+
+def _kernel(cost: LayerCost) -> int:
+    a = cost.layer.attrs
+    return getattr(a, "kernel", getattr(a, "size", (1, 1)))[0]
+
+
+def emit(program: Program, segment: Segment, steps: list[int], whole: set[str], tiling: Tiling, prefetch: bool) -> None:
+    """Write the segment's events: per band, load new input rows, compute new rows, store or keep, free what is done."""
+    step_of = {c.name: steps[g] for g, group in enumerate(segment.groups) for c in group}
+    first, last = steps[0], steps[-1]
+    out = segment.output.name
+    inputs = [t for t in segment.inputs() if t not in whole]
+    needs = band_needs(segment, tiling.band_rows)
+    have: dict[str, Span] = {}  # rows resident (or, for inputs, loaded) so far per banded tensor
+    with_weights = [c for c in segment.costs if c.weight_bytes]
+    if not tiling.chunk_channels:
+        for c in with_weights:
+            program.occupy(step_of[c.name], Action.LOAD, program.full(weights_of(c.name)))
+
+    def load_band(b: int) -> None:
+        for t in inputs:
+            rows = needs[b].get(t)
+            if rows is None:
+                continue
+            start = max(rows[0], have.get(t, (0, 0))[1])
+            if start < rows[1]:
+                program.occupy(first, Action.LOAD, _rows(program, t, (start, rows[1])))
+                have[t] = (have.get(t, rows)[0], rows[1])
+
+    load_band(0)
+    for b, need in enumerate(needs):
+        if prefetch and b + 1 < len(needs):
+            load_band(b + 1)
+        elif b:
+            load_band(b)
+        new = {}
+        for c in segment.costs:
+            rows = need.get(c.name)
+            if rows is not None:
+                new[c.name] = (max(rows[0], have.get(c.name, (0, 0))[1]), rows[1])
+        channels = segment.output.layer.output_shape[2]
+        chunk = tiling.chunk_channels or channels
+        for c0 in range(0, channels, chunk):
+            span = (c0, min(c0 + chunk, channels))
+            if tiling.chunk_channels:
+                for c in with_weights:
+                    program.occupy(step_of[c.name], Action.LOAD, Region(weights_of(c.name), (0, 1), span))
+            for c in segment.costs:
+                rows = new.get(c.name)
+                if rows is None or rows[1] <= rows[0]:
+                    continue
+                cspan = span if tiling.chunk_channels else (0, c.layer.output_shape[2])
+                program.occupy(step_of[c.name], Action.ALLOC, Region(c.name, rows, cspan))
+                program.compute(step_of[c.name], c, rows, cspan)
+            if tiling.chunk_channels:
+                for c in with_weights:
+                    program.free(step_of[c.name], Region(weights_of(c.name), (0, 1), span))
+        for name, rows in new.items():
+            if rows[1] > rows[0]:
+                have[name] = (have.get(name, rows)[0], rows[1])
+        if not tiling.keep_output and new[out][1] > new[out][0]:
+            program.store(last, _rows(program, out, new[out]))
+        # free rows that no later band needs
+        following = needs[b + 1] if b + 1 < len(needs) else {}
+        for t in [*inputs, *(c.name for c in segment.costs)]:
+            if t == out and tiling.keep_output or t not in have:
+                continue
+            lo, hi = have[t]
+            keep_from = following.get(t, (hi, hi))[0] if following else hi
+            keep_from = min(max(keep_from, lo), hi)
+            if keep_from > lo:
+                program.free(step_of.get(t, first), _rows(program, t, (lo, keep_from)))
+                have[t] = (keep_from, hi)
+    if not tiling.chunk_channels:
+        for c in with_weights:
+            program.free(step_of[c.name], program.full(weights_of(c.name)))
+
+
+def _rows(program: Program, tensor: str, rows: Span) -> Region:
+    full = program.full(tensor)
+    return Region(tensor, rows, full.channels)
+
+
+def last_readers(graph: Graph, segments: list[Segment]) -> dict[str, int]:
+    """For every tensor, the index of the last segment that reads it."""
+    return {name: i for i, s in enumerate(segments) for name in s.inputs()}
+
+
+def _readers(segments: list[Segment]) -> dict[str, set[int]]:
+    readers: dict[str, set[int]] = {}
+    for i, s in enumerate(segments):
+        for name in s.inputs():
+            readers.setdefault(name, set()).add(i)
+    return readers
+
+
+def run(program: Program, segments: list[Segment], capacity: float, prefetch: bool) -> None:
+    """Tile and emit every segment in order, keeping each output internal when its only reader is the next segment.
+
+    When a segment cannot run with an input resident whole, that input is spilled (stored and freed)
+    and loaded band by band instead; when even that fails, :class:`CapacityError`.
+    """
+    readers = _readers(segments)
+    whole: set[str] = set()
+    for i, segment in enumerate(segments):
+        whole_in = {t for t in segment.inputs() if t in whole}
+        keeps = [True, False] if readers.get(segment.output.name) == {i + 1} else [False]
+        tiling, spill = None, set()
+        for spill in (set(), whole_in):
+            room = capacity - program.resident + sum(program.bytes(program.full(t)) for t in spill)
+            tiling = choose_tiling(program, segment, whole_in - spill, keeps, room, prefetch)
+            if tiling:
+                break
+        if tiling is None:
+            need = peak_bytes(program, segment, set(), Tiling(1, 1 if chunkable(segment) else 0), band_needs(segment, 1), False)
+            raise CapacityError(
+                f"{segment.output.name}: one row per band needs {need:,} B of internal memory besides the "
+                f"{program.resident:,} B already resident; capacity is {capacity:,.0f} B"
+            )
+        inputs_note = _inputs_note(segment, whole_in - spill, spill)
+        steps = [program.begin(p) for p in describe(segment, i, whole_in - spill, tiling, inputs_note)]
+        for t in sorted(spill):
+            program.store(steps[0], program.full(t))
+            program.free(steps[0], program.full(t))
+            whole.discard(t)
+        emit(program, segment, steps, whole_in - spill, tiling, prefetch)
+        if tiling.keep_output:
+            whole.add(segment.output.name)
+        for t in sorted(whole_in - spill):
+            if max(readers[t]) == i:
+                program.free(steps[-1], program.full(t))
+                whole.discard(t)
+
+
+def _inputs_note(segment: Segment, whole: set[str], spilled: set[str]) -> str:
+    parts = []
+    if whole:
+        parts.append("input kept internal by the step before")
+    if spilled:
+        parts.append("input spilled: it does not fit beside this step")
+    return "; ".join(parts)

@@ -1,0 +1,163 @@
+"""An independent check of a schedule's program: capacity, placement and byte accounting.
+
+It replays every step's events against a model of the two memories, one boolean cell per
+(row, channel) of every tensor, and recomputes every size from the layer shapes:
+
+- capacity: after every event, the resident bytes are within the internal memory;
+- placement: a load reads data that is in external memory (the image, weights, or rows stored
+  before); a compute reads resident, already computed rows covering its receptive field, and
+  writes rows allocated for it; a store writes resident, computed rows; nothing is allocated twice;
+- accounting: every event's bytes are its region's size; each step's transfers are exactly its
+  loads and stores, and its transfer time is those bytes over the bandwidth; every layer's output
+  is computed whole, once, with its ops counted once.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from enum import Enum
+
+import numpy as np
+
+from hwsim.costs import LayerCost
+from hwsim.graph import INPUT
+from hwsim.schedule.base import Action, Event, Region, Schedule, Step
+from hwsim.schedule.regions import input_regions
+from hwsim.spec.hardware import HardwareSpec
+
+
+class Rule(str, Enum):
+    CAPACITY = "capacity"
+    PLACEMENT = "placement"
+    ACCOUNTING = "accounting"
+
+
+@dataclass(frozen=True)
+class Violation:
+    rule: Rule
+    step: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.step}: {self.rule.value}: {self.message}"
+
+
+class _Tensor:
+    """Cells of one tensor: resident internally, present externally, computed."""
+
+    def __init__(self, rows: int, channels: int, cell_bytes: int, external: bool) -> None:
+        self.cell_bytes = cell_bytes
+        self.internal = np.zeros((rows, channels), dtype=bool)
+        self.external = np.full((rows, channels), external)
+        self.valid = np.full((rows, channels), external)
+        self.computed = np.zeros((rows, channels), dtype=np.int32)
+
+
+def _slice(region: Region) -> tuple[slice, slice]:
+    return slice(*region.rows), slice(*region.channels)
+
+
+def _cells(region: Region) -> int:
+    return max(region.rows[1] - region.rows[0], 0) * max(region.channels[1] - region.channels[0], 0)
+
+
+def validate(schedule: Schedule, costs: tuple[LayerCost, ...], hardware: HardwareSpec) -> list[Violation]:
+    """Every way ``schedule`` breaks the rules of the module docstring (empty: it is sound)."""
+    capacity = hardware.memory.internal.capacity
+    bandwidth = hardware.memory.external.bandwidth
+    by_name = {c.name: c for c in costs}
+    tensors: dict[str, _Tensor] = {}
+    for c in costs:
+        h, _, ch = c.layer.output_shape
+        tensors[c.name] = _Tensor(h, ch, c.output_bytes // (h * ch), external=False)
+        if c.weight_bytes:
+            tensors[f"{c.name}.weights"] = _Tensor(1, ch, c.weight_bytes // ch, external=True)
+        for name, shape, size in zip(c.layer.inputs, c.layer.input_shapes, c.input_bytes):
+            if name == INPUT and INPUT not in tensors:
+                tensors[INPUT] = _Tensor(shape[0], shape[2], size // (shape[0] * shape[2]), external=True)
+    violations: list[Violation] = []
+    resident = 0
+    ops: dict[str, float] = {c.name: 0.0 for c in costs}
+    for step in schedule.steps:
+        def fail(rule: Rule, message: str) -> None:
+            violations.append(Violation(rule, step.name, message))
+
+        moved = 0
+        for e in step.events:
+            t = tensors.get(e.region.tensor)
+            if t is None:
+                fail(Rule.PLACEMENT, f"{e.action.value} of unknown tensor {e.region.tensor!r}")
+                continue
+            where = _slice(e.region)
+            size = _cells(e.region) * t.cell_bytes
+            if e.action is not Action.COMPUTE and e.bytes != size:
+                fail(Rule.ACCOUNTING, f"{e.action.value} {e.region} accounts {e.bytes} B, its size is {size} B")
+            if e.action in (Action.LOAD, Action.ALLOC, Action.RESIDENT):
+                if t.internal[where].any():
+                    fail(Rule.PLACEMENT, f"{e.action.value} {e.region}: part of it is already resident")
+                if e.action is Action.LOAD and not t.external[where].all():
+                    fail(Rule.PLACEMENT, f"load {e.region}: not in external memory")
+                if e.action is Action.RESIDENT and e.region.tensor != INPUT:
+                    fail(Rule.PLACEMENT, f"only the input image may start resident, not {e.region.tensor!r}")
+                resident += int((~t.internal[where]).sum()) * t.cell_bytes
+                t.internal[where] = True
+                if e.action is Action.ALLOC:
+                    t.valid[where] = False
+                if resident > capacity:
+                    fail(Rule.CAPACITY, f"{e.action.value} {e.region}: {resident:,} B resident > {capacity:,.0f} B")
+            elif e.action is Action.STORE:
+                if not (t.internal[where] & t.valid[where]).all():
+                    fail(Rule.PLACEMENT, f"store {e.region}: not resident and computed")
+                t.external[where] = True
+            elif e.action is Action.FREE:
+                if not t.internal[where].all():
+                    fail(Rule.PLACEMENT, f"free {e.region}: not all resident")
+                resident -= int(t.internal[where].sum()) * t.cell_bytes
+                t.internal[where] = False
+            elif e.action is Action.COMPUTE:
+                _check_compute(e, by_name, tensors, fail)
+                ops[e.layer] = ops.get(e.layer, 0.0) + e.ops
+            if e.action in (Action.LOAD, Action.STORE):
+                moved += e.bytes
+        if moved != step.bytes_moved:
+            fail(Rule.ACCOUNTING, f"events move {moved:,} B, the step's transfers {step.bytes_moved:,} B")
+        if not math.isclose(step.transfer_s, moved / bandwidth, rel_tol=1e-9, abs_tol=1e-15):
+            fail(Rule.ACCOUNTING, f"transfer time {step.transfer_s} s for {moved:,} B at {bandwidth:,.0f} B/s")
+    for c in costs:
+        computed = tensors[c.name].computed
+        if (computed != 1).any():
+            violations.append(Violation(Rule.ACCOUNTING, c.name, f"{int((computed == 0).sum())} cells never computed, "
+                                        f"{int((computed > 1).sum())} computed more than once"))
+        if not math.isclose(ops[c.name], c.ops, rel_tol=1e-9, abs_tol=1e-6):
+            violations.append(Violation(Rule.ACCOUNTING, c.name, f"computes count {ops[c.name]:,.0f} ops, the layer {c.ops:,}"))
+    return violations
+
+
+def _check_compute(e: Event, by_name: dict[str, LayerCost], tensors: dict[str, _Tensor], fail) -> None:  # type: ignore[no-untyped-def]
+    cost = by_name.get(e.layer)
+    if cost is None or e.region.tensor != e.layer:
+        fail(Rule.PLACEMENT, f"compute of {e.layer!r} writes {e.region.tensor!r}")
+        return
+    out = tensors[e.layer]
+    where = _slice(e.region)
+    if not out.internal[where].all():
+        fail(Rule.PLACEMENT, f"compute {e.region}: output rows not allocated")
+    needed = [
+        Region(name, *rc) for name, rc in zip(cost.layer.inputs, input_regions(cost.layer, e.region.rows, e.region.channels))
+        if rc is not None and _cells(Region(name, *rc))
+    ]
+    if cost.weight_bytes:
+        needed.append(Region(f"{e.layer}.weights", (0, 1), e.region.channels))
+    for region in needed:
+        t = tensors[region.tensor]
+        cells = _slice(region)
+        if not (t.internal[cells] & t.valid[cells]).all():
+            fail(Rule.PLACEMENT, f"compute {e.region} reads {region}, which is not all resident and computed")
+    out.valid[where] = True
+    out.computed[where] += 1
+
+
+def validate_steps(steps: list[Step], costs: tuple[LayerCost, ...], hardware: HardwareSpec) -> list[Violation]:
+    """:func:`validate` for a policy's bare steps."""
+    return validate(Schedule("", "", hardware.name, "", 1, "", tuple(steps)), costs, hardware)
