@@ -8,6 +8,7 @@ from hwsim.costs import LayerCost
 from hwsim.graph import Graph
 from hwsim.schedule.base import Schedule, Step
 from hwsim.schedule.paper import schedule_paper
+from hwsim.schedule.optimized import schedule_optimized
 from hwsim.schedule.strict import schedule_strict
 from hwsim.spec.hardware import HardwareSpec
 
@@ -16,4 +17,5 @@ Policy = Callable[[Graph, tuple[LayerCost, ...], HardwareSpec], list[Step]]
 POLICIES: dict[str, Policy] = {
     "paper": schedule_paper,
     "strict": schedule_strict,
+    "optimized": schedule_optimized,
 }

@@ -71,6 +71,8 @@ class Event:
     reads: tuple[Region, ...] = ()
     unit: str = ""
     ops: float = 0.0
+    seq: int = 0
+    """Position in the whole schedule's program: steps of one segment interleave their events."""
     start_s: float = 0.0
     end_s: float = 0.0
 

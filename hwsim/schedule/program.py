@@ -90,7 +90,7 @@ class Program:
     def _add(self, step: int, event: Event, delta: int) -> None:
         self.resident += delta
         self.peaks[step] = max(self.peaks[step], self.resident)
-        self.events.append((step, event))
+        self.events.append((step, replace(event, seq=len(self.events))))
 
     def occupy(self, step: int, action: Action, region: Region) -> None:
         """RESIDENT, LOAD or ALLOC: the region takes internal space."""

@@ -97,22 +97,61 @@ def _row_bytes(program: Program, tensor: str) -> int:
     return program.bytes(full) // full.rows[1]
 
 
+def _last_readers(segment: Segment) -> dict[str, str]:
+    """For every tensor the segment reads, the last of its layers that reads it."""
+    return {name: c.name for c in segment.costs for name in c.layer.inputs}
+
+
 def peak_bytes(program: Program, segment: Segment, whole: set[str], tiling: Tiling, needs: list[dict[str, Span]], prefetch: bool) -> int:
-    """Resident bytes at the busiest point of the segment, on top of what is resident before it."""
+    """Resident bytes at the busiest point of the segment, on top of what is resident before it.
+
+    Replays :func:`emit` in row counts: per band, each layer's new rows appear, and each tensor
+    shrinks to the rows later bands need as soon as its last reader in the band has run.
+    """
     out = segment.output.name
+    costs = segment.costs
     rows = {t: _row_bytes(program, t) for t in needs[0]}
     streamed = [t for t in segment.inputs() if t not in whole]
-    weights = sum(c.weight_bytes for c in segment.costs)
-    if tiling.chunk_channels:
+    last_reader = _last_readers(segment)
+    released_by: dict[str, list[str]] = {}
+    for t, reader in last_reader.items():
+        if t not in whole:
+            released_by.setdefault(reader, []).append(t)
+    weights = sum(c.weight_bytes for c in costs)
+    chunked = bool(tiling.chunk_channels)
+    if chunked:
         weights = math.ceil(weights * tiling.chunk_channels / segment.output.layer.output_shape[2]) * (2 if prefetch else 1)
+    have: dict[str, Span] = {}
     peak = 0
     for b, need in enumerate(needs):
-        banded = sum((hi - lo) * rows[t] for t, (lo, hi) in need.items() if t not in whole and t != out)
-        output = need[out][1] * rows[out] if tiling.keep_output else (need[out][1] - need[out][0]) * rows[out]
-        ahead = 0
-        if prefetch and b + 1 < len(needs):
-            ahead = sum((needs[b + 1][t][1] - max(needs[b + 1][t][0], need[t][1])) * rows[t] for t in streamed)
-        peak = max(peak, weights + banded + output + ahead)
+        following = needs[b + 1] if b + 1 < len(needs) else {}
+        for t in streamed:
+            if t in need:
+                have[t] = (have.get(t, need[t])[0], max(need[t][1], have.get(t, (0, 0))[1]))
+            if prefetch and t in following:
+                have[t] = (have[t][0], max(following[t][1], have[t][1]))
+        resident = weights + sum((hi - lo) * rows[t] for t, (lo, hi) in have.items())
+
+        def release(t: str) -> int:
+            lo, hi = have[t]
+            keep_from = min(max(following[t][0], lo), hi) if t in following else hi
+            have[t] = (keep_from, hi)
+            return (keep_from - lo) * rows[t]
+
+        for c in costs:
+            if c.name in need:
+                lo, hi = need[c.name]
+                start = max(lo, have.get(c.name, (0, 0))[1])
+                if start < hi:
+                    have[c.name] = (have.get(c.name, (start, start))[0], hi)
+                    resident += (hi - start) * rows[c.name]
+            peak = max(peak, resident)
+            if not chunked:
+                resident -= sum(release(t) for t in released_by.get(c.name, ()) if t in have)
+        if chunked:
+            resident -= sum(release(t) for t in list(have) if t != out)
+        if not tiling.keep_output and out in have:
+            resident -= release(out)
     return peak
 
 
@@ -137,7 +176,7 @@ def _first_fitting(candidates: list[int], fits) -> int | None:  # type: ignore[n
     return candidates[lo] if lo < len(candidates) else None
 
 
-def choose_tiling(program: Program, segment: Segment, whole: set[str], keeps: list[bool], room: float, prefetch: bool) -> Tiling | None:
+def choose_tiling(program: Program, segment: Segment, whole: set[str], keeps: list[bool], room: float, prefetch: bool, chunks: bool = True) -> Tiling | None:
     """The largest bands whose peak fits in ``room`` bytes with all weights resident; failing that, the
     fewest bands with the largest weight chunks that fit (each band reloads the weights). None if nothing fits."""
     needs: dict[int, list[dict[str, Span]]] = {}
@@ -153,7 +192,7 @@ def choose_tiling(program: Program, segment: Segment, whole: set[str], keeps: li
         band = _first_fitting(bands, lambda b: fits(Tiling(b, 0, keep)))
         if band is not None:
             return Tiling(band, 0, keep)
-        if chunkable(segment):
+        if chunks and chunkable(segment):
             for band in bands:
                 chunk = _first_fitting(channels, lambda c: fits(Tiling(band, c, keep)))
                 if chunk is not None:
@@ -204,15 +243,21 @@ def _kernel(cost: LayerCost) -> int:
 
 
 def emit(program: Program, segment: Segment, steps: list[int], whole: set[str], tiling: Tiling, prefetch: bool) -> None:
-    """Write the segment's events: per band, load new input rows, compute new rows, store or keep, free what is done."""
+    """Write the segment's events: per band, load new input rows, compute new rows, store or keep the
+    output, and free each tensor's rows that no later band needs as soon as its last reader has run."""
     step_of = {c.name: steps[g] for g, group in enumerate(segment.groups) for c in group}
     first, last = steps[0], steps[-1]
     out = segment.output.name
     inputs = [t for t in segment.inputs() if t not in whole]
+    released_by: dict[str, list[str]] = {}
+    for t, reader in _last_readers(segment).items():
+        if t not in whole:
+            released_by.setdefault(reader, []).append(t)
     needs = band_needs(segment, tiling.band_rows)
     have: dict[str, Span] = {}  # rows resident (or, for inputs, loaded) so far per banded tensor
     with_weights = [c for c in segment.costs if c.weight_bytes]
-    if not tiling.chunk_channels:
+    chunked = bool(tiling.chunk_channels)
+    if not chunked:
         for c in with_weights:
             program.occupy(step_of[c.name], Action.LOAD, program.full(weights_of(c.name)))
 
@@ -226,51 +271,51 @@ def emit(program: Program, segment: Segment, steps: list[int], whole: set[str], 
                 program.occupy(first, Action.LOAD, _rows(program, t, (start, rows[1])))
                 have[t] = (have.get(t, rows)[0], rows[1])
 
+    def release(t: str, following: dict[str, Span]) -> None:
+        lo, hi = have[t]
+        keep_from = min(max(following[t][0], lo), hi) if t in following else hi
+        if keep_from > lo:
+            program.free(step_of.get(t, first), _rows(program, t, (lo, keep_from)))
+            have[t] = (keep_from, hi)
+
     load_band(0)
+    channels = segment.output.layer.output_shape[2]
+    chunk = tiling.chunk_channels or channels
     for b, need in enumerate(needs):
-        if prefetch and b + 1 < len(needs):
+        following = needs[b + 1] if b + 1 < len(needs) else {}
+        if prefetch and following:
             load_band(b + 1)
         elif b:
             load_band(b)
-        new = {}
-        for c in segment.costs:
-            rows = need.get(c.name)
-            if rows is not None:
-                new[c.name] = (max(rows[0], have.get(c.name, (0, 0))[1]), rows[1])
-        channels = segment.output.layer.output_shape[2]
-        chunk = tiling.chunk_channels or channels
+        new = {c.name: (max(need[c.name][0], have.get(c.name, (0, 0))[1]), need[c.name][1])
+               for c in segment.costs if c.name in need}
         for c0 in range(0, channels, chunk):
             span = (c0, min(c0 + chunk, channels))
-            if tiling.chunk_channels:
+            if chunked:
                 for c in with_weights:
                     program.occupy(step_of[c.name], Action.LOAD, Region(weights_of(c.name), (0, 1), span))
             for c in segment.costs:
                 rows = new.get(c.name)
-                if rows is None or rows[1] <= rows[0]:
-                    continue
-                cspan = span if tiling.chunk_channels else (0, c.layer.output_shape[2])
-                program.occupy(step_of[c.name], Action.ALLOC, Region(c.name, rows, cspan))
-                program.compute(step_of[c.name], c, rows, cspan)
-            if tiling.chunk_channels:
+                if rows is not None and rows[0] < rows[1]:
+                    cspan = span if chunked else (0, c.layer.output_shape[2])
+                    program.occupy(step_of[c.name], Action.ALLOC, Region(c.name, rows, cspan))
+                    program.compute(step_of[c.name], c, rows, cspan)
+                    if c0 + chunk >= channels:
+                        have[c.name] = (have.get(c.name, rows)[0], rows[1])
+                if not chunked:
+                    for t in released_by.get(c.name, ()):
+                        if t in have:
+                            release(t, following)
+            if chunked:
                 for c in with_weights:
                     program.free(step_of[c.name], Region(weights_of(c.name), (0, 1), span))
-        for name, rows in new.items():
-            if rows[1] > rows[0]:
-                have[name] = (have.get(name, rows)[0], rows[1])
-        if not tiling.keep_output and new[out][1] > new[out][0]:
+        if chunked:
+            for t in [t for t in have if t != out]:
+                release(t, following)
+        if not tiling.keep_output and new[out][0] < new[out][1]:
             program.store(last, _rows(program, out, new[out]))
-        # free rows that no later band needs
-        following = needs[b + 1] if b + 1 < len(needs) else {}
-        for t in [*inputs, *(c.name for c in segment.costs)]:
-            if t == out and tiling.keep_output or t not in have:
-                continue
-            lo, hi = have[t]
-            keep_from = following.get(t, (hi, hi))[0] if following else hi
-            keep_from = min(max(keep_from, lo), hi)
-            if keep_from > lo:
-                program.free(step_of.get(t, first), _rows(program, t, (lo, keep_from)))
-                have[t] = (keep_from, hi)
-    if not tiling.chunk_channels:
+            release(out, following)
+    if not chunked:
         for c in with_weights:
             program.free(step_of[c.name], program.full(weights_of(c.name)))
 

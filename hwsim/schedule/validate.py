@@ -79,51 +79,50 @@ def validate(schedule: Schedule, costs: tuple[LayerCost, ...], hardware: Hardwar
     violations: list[Violation] = []
     resident = 0
     ops: dict[str, float] = {c.name: 0.0 for c in costs}
-    for step in schedule.steps:
+    program = sorted(((e.seq, e, step.name) for step in schedule.steps for e in step.events), key=lambda x: x[0])
+    for _, e, step_name in program:
         def fail(rule: Rule, message: str) -> None:
-            violations.append(Violation(rule, step.name, message))
+            violations.append(Violation(rule, step_name, message))
 
-        moved = 0
-        for e in step.events:
-            t = tensors.get(e.region.tensor)
-            if t is None:
-                fail(Rule.PLACEMENT, f"{e.action.value} of unknown tensor {e.region.tensor!r}")
-                continue
-            where = _slice(e.region)
-            size = _cells(e.region) * t.cell_bytes
-            if e.action is not Action.COMPUTE and e.bytes != size:
-                fail(Rule.ACCOUNTING, f"{e.action.value} {e.region} accounts {e.bytes} B, its size is {size} B")
-            if e.action in (Action.LOAD, Action.ALLOC, Action.RESIDENT):
-                if t.internal[where].any():
-                    fail(Rule.PLACEMENT, f"{e.action.value} {e.region}: part of it is already resident")
-                if e.action is Action.LOAD and not t.external[where].all():
-                    fail(Rule.PLACEMENT, f"load {e.region}: not in external memory")
-                if e.action is Action.RESIDENT and e.region.tensor != INPUT:
-                    fail(Rule.PLACEMENT, f"only the input image may start resident, not {e.region.tensor!r}")
-                resident += int((~t.internal[where]).sum()) * t.cell_bytes
-                t.internal[where] = True
-                if e.action is Action.ALLOC:
-                    t.valid[where] = False
-                if resident > capacity:
-                    fail(Rule.CAPACITY, f"{e.action.value} {e.region}: {resident:,} B resident > {capacity:,.0f} B")
-            elif e.action is Action.STORE:
-                if not (t.internal[where] & t.valid[where]).all():
-                    fail(Rule.PLACEMENT, f"store {e.region}: not resident and computed")
-                t.external[where] = True
-            elif e.action is Action.FREE:
-                if not t.internal[where].all():
-                    fail(Rule.PLACEMENT, f"free {e.region}: not all resident")
-                resident -= int(t.internal[where].sum()) * t.cell_bytes
-                t.internal[where] = False
-            elif e.action is Action.COMPUTE:
-                _check_compute(e, by_name, tensors, fail)
-                ops[e.layer] = ops.get(e.layer, 0.0) + e.ops
-            if e.action in (Action.LOAD, Action.STORE):
-                moved += e.bytes
+        t = tensors.get(e.region.tensor)
+        if t is None:
+            fail(Rule.PLACEMENT, f"{e.action.value} of unknown tensor {e.region.tensor!r}")
+            continue
+        where = _slice(e.region)
+        size = _cells(e.region) * t.cell_bytes
+        if e.action is not Action.COMPUTE and e.bytes != size:
+            fail(Rule.ACCOUNTING, f"{e.action.value} {e.region} accounts {e.bytes} B, its size is {size} B")
+        if e.action in (Action.LOAD, Action.ALLOC, Action.RESIDENT):
+            if t.internal[where].any():
+                fail(Rule.PLACEMENT, f"{e.action.value} {e.region}: part of it is already resident")
+            if e.action is Action.LOAD and not t.external[where].all():
+                fail(Rule.PLACEMENT, f"load {e.region}: not in external memory")
+            if e.action is Action.RESIDENT and e.region.tensor != INPUT:
+                fail(Rule.PLACEMENT, f"only the input image may start resident, not {e.region.tensor!r}")
+            resident += int((~t.internal[where]).sum()) * t.cell_bytes
+            t.internal[where] = True
+            if e.action is Action.ALLOC:
+                t.valid[where] = False
+            if resident > capacity:
+                fail(Rule.CAPACITY, f"{e.action.value} {e.region}: {resident:,} B resident > {capacity:,.0f} B")
+        elif e.action is Action.STORE:
+            if not (t.internal[where] & t.valid[where]).all():
+                fail(Rule.PLACEMENT, f"store {e.region}: not resident and computed")
+            t.external[where] = True
+        elif e.action is Action.FREE:
+            if not t.internal[where].all():
+                fail(Rule.PLACEMENT, f"free {e.region}: not all resident")
+            resident -= int(t.internal[where].sum()) * t.cell_bytes
+            t.internal[where] = False
+        elif e.action is Action.COMPUTE:
+            _check_compute(e, by_name, tensors, fail)
+            ops[e.layer] = ops.get(e.layer, 0.0) + e.ops
+    for step in schedule.steps:
+        moved = sum(e.bytes for e in step.events if e.action in (Action.LOAD, Action.STORE))
         if moved != step.bytes_moved:
-            fail(Rule.ACCOUNTING, f"events move {moved:,} B, the step's transfers {step.bytes_moved:,} B")
+            violations.append(Violation(Rule.ACCOUNTING, step.name, f"events move {moved:,} B, the step's transfers {step.bytes_moved:,} B"))
         if not math.isclose(step.transfer_s, moved / bandwidth, rel_tol=1e-9, abs_tol=1e-15):
-            fail(Rule.ACCOUNTING, f"transfer time {step.transfer_s} s for {moved:,} B at {bandwidth:,.0f} B/s")
+            violations.append(Violation(Rule.ACCOUNTING, step.name, f"transfer time {step.transfer_s} s for {moved:,} B at {bandwidth:,.0f} B/s"))
     for c in costs:
         computed = tensors[c.name].computed
         if (computed != 1).any():
