@@ -99,8 +99,9 @@ def save_plot(draw: Callable[[Any], Any], subject: Any, plot: Path) -> None:
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write the report to a file (.csv, .md, .json).")
 @format_option
 @plot_option
+@click.option("--trace", "trace_path", type=click.Path(dir_okay=False, path_type=Path), help="Also write the schedule as Chrome trace-event JSON (Perfetto, chrome://tracing).")
 @reports_input_errors
-def estimate(network: str, hardware: str, policy: str, counting: str, batch: int, precision: str | None, output: Path | None, fmt: str | None, plot: Path | None) -> None:
+def estimate(network: str, hardware: str, policy: str, counting: str, batch: int, precision: str | None, output: Path | None, fmt: str | None, plot: Path | None, trace_path: Path | None) -> None:
     """Estimate per-layer and total latency of NETWORK on a hardware profile.
 
     NETWORK is a YAML file or a bundled name (default: hairnet).
@@ -109,6 +110,7 @@ def estimate(network: str, hardware: str, policy: str, counting: str, batch: int
     hwsim estimate networks/hairnet.yaml --hw hardware/paper-accelerator.yaml -o report.md
     hwsim estimate networks/hairnet-paper.yaml --hw hardware/paper-appendix.yaml --counting paper
     hwsim estimate networks/hairnet.yaml --plot layers.png     # transfer vs compute per layer
+    hwsim estimate --policy optimized --trace schedule.json    # timeline for Perfetto
     """
     target_format = report.format_for(output, fmt) if output else fmt
     check_plot_path(plot)
@@ -124,6 +126,11 @@ def estimate(network: str, hardware: str, policy: str, counting: str, batch: int
         from hwsim.plots import layer_bars
 
         save_plot(layer_bars, result, plot)
+    if trace_path:
+        from hwsim.trace import to_trace_json
+
+        report.write_atomically(trace_path, to_trace_json(result.schedule))
+        click.echo(f"wrote {trace_path}")
 
 
 @main.command()

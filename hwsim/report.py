@@ -160,6 +160,8 @@ def render_summary(estimate: Estimate, console: Console) -> None:
     lines = [
         f"[bold]total latency[/bold] {_ms(summary['total_time_s'])} ms per batch of {summary['batch']}"
         f" ({summary['images_per_s']:.4g} images/s)",
+        f"per image {_ms(summary['latency_per_image_s'])} ms; lower bound {_ms(summary['lower_bound_s'])} ms,"
+        f" efficiency {summary['efficiency']:.1%} (bound / predicted)",
         f"transfer {_ms(summary['transfer_time_s'])} ms ({summary['transfer_time_s'] / total:.0%}),"
         f" compute {_ms(summary['compute_time_s'])} ms ({summary['compute_time_s'] / total:.0%})",
         f"parameters {summary['params']:,}   MACs {summary['macs']:,}   ops {summary['ops']:,}"

@@ -47,16 +47,21 @@ def fuse(costs: tuple[LayerCost, ...]) -> list[Group]:
 
 def segments(program: Program, groups: list[Group], folded: dict[str, str], capacity: float) -> list[Segment]:
     """Greedy chains: a step joins the segment before it when it reads only that segment's output,
-    nothing else reads that output, and the longer segment still fits with all its weights resident."""
+    nothing else reads that output, and the longer segment still fits with all its weights resident;
+    but not when that would lose a boundary whose map can stay internal (no store and reload)."""
     readers = _readers(tuple(program.costs.values()))
     names = lambda group: tuple(folded[c.name] for c in group if c.name in folded)  # noqa: E731
+
+    def fits(segment: Segment, keep: bool) -> bool:
+        return choose_tiling(program, segment, set(), [keep], capacity, prefetch=True, chunks=False) is not None
+
     result: list[Segment] = []
     for group in groups:
         if result:
             last = result[-1]
             grown = Segment((*last.groups, group), (*last.folded, names(group)))
             chained = group[0].layer.inputs == (last.output.name,) and readers[last.output.name] == 1
-            if chained and choose_tiling(program, grown, set(), [False], capacity, prefetch=True, chunks=False):
+            if chained and fits(grown, False) and (fits(grown, True) or not fits(last, True)):
                 result[-1] = grown
                 continue
         result.append(Segment((group,), (names(group),)))

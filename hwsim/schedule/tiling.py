@@ -138,18 +138,18 @@ def peak_bytes(program: Program, segment: Segment, whole: set[str], tiling: Tili
             have[t] = (keep_from, hi)
             return (keep_from - lo) * rows[t]
 
+        share = tiling.chunk_channels / segment.output.layer.output_shape[2] if chunked else 1.0
         for c in costs:
             if c.name in need:
                 lo, hi = need[c.name]
                 start = max(lo, have.get(c.name, (0, 0))[1])
                 if start < hi:
                     have[c.name] = (have.get(c.name, (start, start))[0], hi)
-                    resident += (hi - start) * rows[c.name]
-            peak = max(peak, resident)
-            if not chunked:
-                resident -= sum(release(t) for t in released_by.get(c.name, ()) if t in have)
+                    resident += (hi - start) * rows[c.name] * (1.0 if c.name == out else share)
+            peak = max(peak, math.ceil(resident))
+            resident -= sum(release(t) * (share if t not in streamed else 0) for t in released_by.get(c.name, ()) if t in have and not (chunked and t in streamed))
         if chunked:
-            resident -= sum(release(t) for t in list(have) if t != out)
+            resident -= sum(release(t) for t in streamed if t in have)
         if not tiling.keep_output and out in have:
             resident -= release(out)
     return peak
@@ -177,8 +177,13 @@ def _first_fitting(candidates: list[int], fits) -> int | None:  # type: ignore[n
 
 
 def choose_tiling(program: Program, segment: Segment, whole: set[str], keeps: list[bool], room: float, prefetch: bool, chunks: bool = True) -> Tiling | None:
-    """The largest bands whose peak fits in ``room`` bytes with all weights resident; failing that, the
-    fewest bands with the largest weight chunks that fit (each band reloads the weights). None if nothing fits."""
+    """Of the tilings whose peak fits in ``room`` bytes, the one that moves the fewest extra bytes.
+
+    Extra bytes: weights reloaded for every band after the first when they stream in chunks, and
+    the output stored and loaded back when it could have stayed internal. For each choice of
+    keeping the output, the candidates are the largest bands with all weights resident, and the
+    fewest bands with the largest weight chunks. None if nothing fits.
+    """
     needs: dict[int, list[dict[str, Span]]] = {}
 
     def fits(tiling: Tiling) -> bool:
@@ -186,18 +191,23 @@ def choose_tiling(program: Program, segment: Segment, whole: set[str], keeps: li
             needs[tiling.band_rows] = band_needs(segment, tiling.band_rows)
         return peak_bytes(program, segment, whole, tiling, needs[tiling.band_rows], prefetch) <= room
 
-    bands = band_candidates(segment.output.layer.output_shape[0])
+    height = segment.output.layer.output_shape[0]
+    bands = band_candidates(height)
     channels = band_candidates(segment.output.layer.output_shape[2])
+    weights = sum(c.weight_bytes for c in segment.costs)
+    options: list[tuple[int, Tiling]] = []
     for keep in keeps:
+        spill = 0 if keep or True not in keeps else 2 * segment.output.output_bytes
         band = _first_fitting(bands, lambda b: fits(Tiling(b, 0, keep)))
         if band is not None:
-            return Tiling(band, 0, keep)
-        if chunks and chunkable(segment):
+            options.append((spill, Tiling(band, 0, keep)))
+        elif chunks and chunkable(segment):
             for band in bands:
                 chunk = _first_fitting(channels, lambda c: fits(Tiling(band, c, keep)))
                 if chunk is not None:
-                    return Tiling(band, chunk, keep)
-    return None
+                    options.append((spill + (math.ceil(height / band) - 1) * weights, Tiling(band, chunk, keep)))
+                    break
+    return min(options, key=lambda o: o[0])[1] if options else None
 
 
 def describe(segment: Segment, index: int, whole: set[str], tiling: Tiling, inputs_note: str) -> list[StepPlan]:
@@ -271,12 +281,15 @@ def emit(program: Program, segment: Segment, steps: list[int], whole: set[str], 
                 program.occupy(first, Action.LOAD, _rows(program, t, (start, rows[1])))
                 have[t] = (have.get(t, rows)[0], rows[1])
 
-    def release(t: str, following: dict[str, Span]) -> None:
+    def release(t: str, following: dict[str, Span], channels: Span | None = None) -> None:
+        """Free the rows of ``t`` no later band needs; of ``channels`` only while other chunks still need the rest."""
         lo, hi = have[t]
         keep_from = min(max(following[t][0], lo), hi) if t in following else hi
         if keep_from > lo:
-            program.free(step_of.get(t, first), _rows(program, t, (lo, keep_from)))
-            have[t] = (keep_from, hi)
+            region = _rows(program, t, (lo, keep_from))
+            program.free(step_of.get(t, first), Region(t, region.rows, channels or region.channels))
+            if channels is None or channels[1] == region.channels[1]:
+                have[t] = (keep_from, hi)
 
     load_band(0)
     channels = segment.output.layer.output_shape[2]
@@ -289,6 +302,9 @@ def emit(program: Program, segment: Segment, steps: list[int], whole: set[str], 
             load_band(b)
         new = {c.name: (max(need[c.name][0], have.get(c.name, (0, 0))[1]), need[c.name][1])
                for c in segment.costs if c.name in need}
+        for name, rows in new.items():
+            if rows[0] < rows[1]:
+                have[name] = (have.get(name, rows)[0], rows[1])
         for c0 in range(0, channels, chunk):
             span = (c0, min(c0 + chunk, channels))
             if chunked:
@@ -300,17 +316,14 @@ def emit(program: Program, segment: Segment, steps: list[int], whole: set[str], 
                     cspan = span if chunked else (0, c.layer.output_shape[2])
                     program.occupy(step_of[c.name], Action.ALLOC, Region(c.name, rows, cspan))
                     program.compute(step_of[c.name], c, rows, cspan)
-                    if c0 + chunk >= channels:
-                        have[c.name] = (have.get(c.name, rows)[0], rows[1])
-                if not chunked:
-                    for t in released_by.get(c.name, ()):
-                        if t in have:
-                            release(t, following)
+                for t in released_by.get(c.name, ()):
+                    if t in have and not (chunked and t in inputs):
+                        release(t, following, span if chunked else None)
             if chunked:
                 for c in with_weights:
                     program.free(step_of[c.name], Region(weights_of(c.name), (0, 1), span))
         if chunked:
-            for t in [t for t in have if t != out]:
+            for t in inputs:
                 release(t, following)
         if not tiling.keep_output and new[out][0] < new[out][1]:
             program.store(last, _rows(program, out, new[out]))
