@@ -11,15 +11,15 @@ Layout of the archive (every entry a plain array; nothing needs pickle to load):
 
 from __future__ import annotations
 
+import io
 import json
-import os
-import tempfile
 import zipfile
 from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
+from hwsim import report
 from hwsim.errors import InputError
 from hwsim.graph import Graph
 from hwsim.reference import SGD, Adam, Model
@@ -30,7 +30,7 @@ _SLOTS = {Adam: ("m", "v"), SGD: ("velocity",)}
 
 
 def save_checkpoint(run: Run, path: Path) -> None:
-    """Write ``run`` to ``path`` through a temporary file, so a crash never leaves half a checkpoint."""
+    """Write ``run`` to ``path`` through a temporary file and a rename, so a crash never leaves half a checkpoint."""
     arrays = {f"params/{k}": v for k, v in run.model.params.items()}
     arrays.update({f"state/{k}": v for k, v in run.model.state.items()})
     for slot in _SLOTS[type(run.optimizer)]:
@@ -47,17 +47,9 @@ def save_checkpoint(run: Run, path: Path) -> None:
         "history": [asdict(m) for m in run.history],
     }
     arrays["meta"] = np.array(json.dumps(meta))
-    directory = path.parent if str(path.parent) else Path(".")
-    if not directory.is_dir():
-        raise InputError("no such directory", str(directory))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            np.savez(handle, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    report.write_atomically(path, buffer.getvalue())
 
 
 def load_checkpoint(path: Path, graph: Graph) -> Run:

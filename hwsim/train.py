@@ -79,10 +79,10 @@ class DataSource:
         images = load_cifar10(self.folder).train
         return images if self.num_images is None else images.subset(np.arange(min(self.num_images, len(images))))
 
-    def test_set(self, num_images: int | None = None) -> Dataset:
-        """CIFAR-10's test batch (its first ``num_images``), or a generated set with seed ``seed + 1``."""
+    def test_set(self, num_images: int | None = None, seed: int | None = None) -> Dataset:
+        """CIFAR-10's test batch (its first ``num_images``), or a generated set with ``seed`` (default ``self.seed + 1``)."""
         if self.folder is None:
-            return generate_shapes(num_images or self.num_images or DEFAULT_IMAGES, self.seed + 1)
+            return generate_shapes(num_images or self.num_images or DEFAULT_IMAGES, self.seed + 1 if seed is None else seed)
         images = load_cifar10(self.folder).test
         return images if num_images is None else images.subset(np.arange(min(num_images, len(images))))
 

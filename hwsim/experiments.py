@@ -1,0 +1,148 @@
+"""The three training experiments of Section 4.2 of the paper, each a pair of runs that differ in one thing.
+
+- ``batchnorm``: the same high SGD learning rate with and without batch norm (claim: only the
+  network with batch norm converges);
+- ``head``: the fully convolutional head vs one dense layer after global average pooling (claim:
+  the dense layer trains faster and ends more accurate; Figure 3);
+- ``optimizer``: Adam vs SGD (claim: Adam wins by far; Figure 4).
+
+Both runs of an experiment share the seed, so they see the same data split, the same batches in
+the same order and, for every layer they have in common, the same initial weights.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from hwsim import report
+from hwsim.graph import Graph
+from hwsim.train import BatchCallback, DataSource, OptimizerSettings, TrainSettings, load_split, start_run, train
+from hwsim.variants import with_dense_head, without_batchnorm
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+DEFAULT_NETWORK = "hairnet-cifar10-narrow"
+DEFAULT_EPOCHS = 5
+DEFAULT_IMAGES = 2000
+
+ADAM = OptimizerSettings("adam", 0.001)
+SGD = OptimizerSettings("sgd", 0.01, momentum=0.9)
+HIGH_SGD = OptimizerSettings("sgd", 0.5)
+"""The "high learning rate" of the batch norm claim: plain SGD, 50x the usual step."""
+
+
+def unchanged(graph: Graph) -> Graph:
+    return graph
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One run of an experiment: a variant of the network and an optimizer."""
+
+    label: str
+    variant: Callable[[Graph], Graph]
+    optimizer: OptimizerSettings
+
+
+@dataclass(frozen=True)
+class Experiment:
+    name: str
+    claim: str
+    """What Section 4.2 says, in its words where possible."""
+    arms: tuple[Arm, Arm]
+
+
+EXPERIMENTS = {
+    "batchnorm": Experiment(
+        "batchnorm", "with the same high SGD learning rate, HairNet converges with batch norm and not without",
+        (Arm("with batch norm", unchanged, HIGH_SGD), Arm("without batch norm", without_batchnorm, HIGH_SGD)),
+    ),
+    "head": Experiment(
+        "head", "a single dense layer after global average pooling improves the speed and final accuracy",
+        (Arm("fully convolutional head", unchanged, ADAM), Arm("dense layer after GAP", with_dense_head, ADAM)),
+    ),
+    "optimizer": Experiment(
+        "optimizer", "Adam beats stochastic gradient descent by far",
+        (Arm("Adam", unchanged, ADAM), Arm("SGD with momentum", unchanged, SGD)),
+    ),
+}
+
+ArmCallback = Callable[[Experiment, Arm], BatchCallback | None]
+"""Called as each run starts; returns the per-batch callback for that run (a progress bar), or None."""
+
+
+@dataclass(frozen=True)
+class ExperimentSettings:
+    """What every run of the experiments shares."""
+
+    epochs: int = DEFAULT_EPOCHS
+    data: DataSource = DataSource(num_images=DEFAULT_IMAGES)
+    batch_size: int = 32
+    seed: int = 0
+
+
+def run_experiment(experiment: Experiment, network: Graph, settings: ExperimentSettings,
+                   on_arm: ArmCallback | None = None) -> pd.DataFrame:
+    """Train both arms; one row per arm and epoch, with the arm's label, network and optimizer."""
+    rows = []
+    for arm in experiment.arms:
+        graph = arm.variant(network)
+        run_settings = TrainSettings(arm.optimizer, settings.data, settings.batch_size, settings.seed)
+        train_set, validation_set = load_split(run_settings)
+        run = start_run(graph, run_settings, train_set)
+        for metrics in train(run, train_set, validation_set, settings.epochs, on_arm(experiment, arm) if on_arm else None):
+            rows.append({"experiment": experiment.name, "arm": arm.label, "network": graph.name,
+                         "optimizer": arm.optimizer.describe(), **asdict(metrics)})
+    return pd.DataFrame(rows)
+
+
+def write_experiment(experiment: Experiment, curves: pd.DataFrame, folder: Path) -> tuple[Path, Path]:
+    """``<name>.csv`` (the learning curves) and ``<name>.png`` (their figure) in ``folder``."""
+    from hwsim import plots
+
+    csv, png = folder / f"{experiment.name}.csv", folder / f"{experiment.name}.png"
+    report.write_atomically(csv, curves.to_csv(index=False))
+    plots.save(figure(experiment, curves), png)
+    return csv, png
+
+
+def figure(experiment: Experiment, curves: pd.DataFrame) -> Figure:
+    """Accuracy and loss per epoch of both arms, like Figures 3 and 4: validation solid, training dashed."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(10, 4.2), layout="constrained")
+    accuracy, loss = fig.subplots(1, 2)
+    colours = ("#1b9e77", "#d95f02")
+    for (label, arm), colour in zip(curves.groupby("arm", sort=False), colours):
+        diverged = arm.loc[~np.isfinite(arm["train_loss"]), "epoch"]
+        name = f"{label} ({arm['optimizer'].iloc[0]})" + (f", diverged at epoch {diverged.iloc[0]}" if len(diverged) else "")
+        for axes, column in ((accuracy, "accuracy"), (loss, "loss")):
+            axes.plot(arm["epoch"], arm[f"validation_{column}"], "-o", color=colour, label=f"{name}: validation")
+            axes.plot(arm["epoch"], arm[f"train_{column}"], "--", color=colour, alpha=0.8, label=f"{name}: training")
+    accuracy.set_ylim(0, 1)
+    accuracy.set_ylabel("accuracy")
+    accuracy.axhline(1 / 10, color="grey", linewidth=0.8, linestyle=":")
+    accuracy.annotate("chance", (curves["epoch"].min(), 0.1), textcoords="offset points", xytext=(2, 3), color="grey", fontsize=8)
+    finite = curves[["train_loss", "validation_loss"]].to_numpy()
+    finite = finite[np.isfinite(finite)]
+    loss.set_ylim(0, min(float(finite.max()) * 1.05, 5.0) if finite.size else 5.0)
+    loss.set_ylabel("cross-entropy loss")
+    for axes in (accuracy, loss):
+        axes.set_xlabel("epoch")
+        axes.set_xticks(sorted(curves["epoch"].unique()))
+        axes.grid(alpha=0.3)
+    accuracy.legend(fontsize=7, loc="upper left")
+    fig.suptitle(f"{experiment.name}: {experiment.claim}\n{curves['network'].iloc[0]}", fontsize=10)
+    return fig
+
+
+def final_epochs(curves: pd.DataFrame) -> pd.DataFrame:
+    """The last epoch of every arm: the numbers a verdict is made of."""
+    return curves.groupby(["experiment", "arm"], sort=False).tail(1).reset_index(drop=True)

@@ -1,0 +1,75 @@
+"""What ``hwsim train``, ``predict`` and ``experiment`` show: a progress bar per run, a line per epoch, result tables."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import numpy as np
+import pandas as pd
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from hwsim.data import Dataset
+from hwsim.train import BatchCallback, EpochMetrics
+
+
+@contextlib.contextmanager
+def training_progress(console: Console) -> Iterator[Progress]:
+    """A live bar of the current epoch's batches with the running loss and accuracy."""
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("loss {task.fields[loss]:.4f}  accuracy {task.fields[accuracy]:.3f}"), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as progress:
+        yield progress
+
+
+def batch_callback(progress: Progress, description: str) -> BatchCallback:
+    """Per-batch updates of a bar titled ``description``; a new bar starts with each epoch."""
+    task = None
+
+    def update(done: int, total: int, loss: float, accuracy: float) -> None:
+        nonlocal task
+        if task is None or done == 1:
+            if task is not None:
+                progress.remove_task(task)
+            task = progress.add_task(description, total=total, loss=loss, accuracy=accuracy)
+        progress.update(task, completed=done, loss=loss, accuracy=accuracy)
+
+    return update
+
+
+def epoch_line(metrics: EpochMetrics) -> str:
+    return (f"epoch {metrics.epoch}: train loss {metrics.train_loss:.4f} accuracy {metrics.train_accuracy:.3f}"
+            f" | validation loss {metrics.validation_loss:.4f} accuracy {metrics.validation_accuracy:.3f}"
+            f" ({metrics.seconds:.1f} s)")
+
+
+def prediction_table(test_set: Dataset, probabilities: np.ndarray) -> Table:
+    """Accuracy per class, and which class each one is most often mistaken for."""
+    predicted = probabilities.argmax(axis=-1)
+    table = Table("class", "images", "accuracy", "most often mistaken for")
+    for index, name in enumerate(test_set.class_names):
+        mine = test_set.labels == index
+        wrong = predicted[mine & (predicted != index)]
+        mistaken = test_set.class_names[np.bincount(wrong, minlength=len(test_set.class_names)).argmax()] if wrong.size else "-"
+        accuracy = f"{np.mean(predicted[mine] == index):.3f}" if mine.any() else "-"
+        table.add_row(name, str(int(mine.sum())), accuracy, mistaken)
+    return table
+
+
+def predictions_frame(test_set: Dataset, probabilities: np.ndarray) -> pd.DataFrame:
+    """One row per image: its label, the predicted class and the probability given to it."""
+    predicted = probabilities.argmax(axis=-1)
+    names = np.array(test_set.class_names)
+    return pd.DataFrame({"index": np.arange(len(test_set)), "label": names[test_set.labels], "predicted": names[predicted],
+                         "probability": probabilities[np.arange(len(test_set)), predicted]})
+
+
+def experiment_table(finals: pd.DataFrame) -> Table:
+    """Last-epoch numbers of every arm."""
+    table = Table("experiment", "arm", "optimizer", "epochs", "train loss", "train acc", "val loss", "val acc", "s/epoch")
+    for row in finals.itertuples():
+        table.add_row(row.experiment, row.arm, row.optimizer, str(row.epoch), f"{row.train_loss:.4f}", f"{row.train_accuracy:.3f}",
+                      f"{row.validation_loss:.4f}", f"{row.validation_accuracy:.3f}", f"{row.seconds:.1f}")
+    return table
