@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import os
+import stat
 import json
 
 import pandas as pd
@@ -74,3 +76,12 @@ def test_paper_counting_overcounts_depthwise_by_its_channels() -> None:
     assert exact[dw].ops == 2 * 9 * 32 * 112 * 112 == 7225344  # DESIGN.md: 7.2e6
     assert paper[dw].ops == exact[dw].ops * 32  # 2.31e8
     assert paper["stem"].ops == exact["stem"].ops
+
+
+def test_reports_get_the_usual_file_mode(tmp_path) -> None:
+    previous = os.umask(0o022)
+    try:
+        report.write_atomically(tmp_path / "r.csv", "a,b\n")
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE((tmp_path / "r.csv").stat().st_mode) == 0o644
