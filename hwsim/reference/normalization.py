@@ -42,8 +42,10 @@ class BatchNorm(Kernel):
         (x,) = inputs
         if not training:
             std = P.sqrt(P.add(state["running_var"], self.attrs.eps))
-            centred = P.sub(x, state["running_mean"])
-            return self._scale_shift(P.div(centred, std, out=centred), params)
+            y = P.sub(x, state["running_mean"])
+            P.div(y, std, out=y)
+            P.mul(y, params["gamma"], out=y)
+            return P.add(y, params["beta"], out=y)
         m = x.size // self.channels
         if m < 2:
             raise ValueError(
@@ -58,11 +60,7 @@ class BatchNorm(Kernel):
         momentum = self.attrs.momentum
         state["running_mean"] = P.add(P.mul(state["running_mean"], 1 - momentum), P.mul(mean, momentum))
         state["running_var"] = P.add(P.mul(state["running_var"], 1 - momentum), P.mul(var, momentum * m / (m - 1)))
-        return self._scale_shift(self.x_hat, params)
-
-    @staticmethod
-    def _scale_shift(x_hat: np.ndarray, params: Arrays) -> np.ndarray:
-        y = P.mul(x_hat, params["gamma"])
+        y = P.mul(self.x_hat, params["gamma"])
         return P.add(y, params["beta"], out=y)
 
     def backward(self, dy, params, needs):
