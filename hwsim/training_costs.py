@@ -205,7 +205,7 @@ BACKWARD_RULES: dict[Op, TrainingRule] = {
     Op.DWCONV: _backward_conv,
     Op.DENSE: _backward_dense,
     Op.BATCHNORM: _backward_batchnorm,
-    Op.RELU: _per_output(lambda layer: 2),  # y > 0, select dy or 0
+    Op.RELU: _per_output(lambda layer: 2),  # y > 0, times dy
     Op.MAXPOOL: _backward_maxpool,
     Op.AVGPOOL: _backward_avgpool,
     Op.GLOBAL_AVG_POOL: _per_output(lambda layer: 1),  # dy / (H*W), broadcast

@@ -10,7 +10,7 @@ from hwsim.reference.base import Kernel
 
 
 class Relu(Kernel):
-    """y = max(x, 0); dx = dy where y > 0, else 0."""
+    """y = max(x, 0); dx = dy * (y > 0)."""
 
     def forward(self, inputs, params, state, training):
         y = P.maximum(inputs[0], 0)
@@ -18,7 +18,7 @@ class Relu(Kernel):
         return y
 
     def backward(self, dy, params, needs):
-        return [P.where(P.greater(self.y, 0), dy, 0)], {}
+        return [P.mul(dy, P.greater(self.y, 0))], {}  # a multiply by the mask: np.where is 10x slower
 
 
 class Dropout(Kernel):

@@ -2,7 +2,7 @@
 
 Counts come from the shapes of the arrays actually touched, never from a layer's formula:
 
-- elementwise (add, sub, mul, div, maximum, greater_equal, where, exp, log, sqrt, power):
+- elementwise (add, sub, mul, div, maximum, greater, greater_equal, exp, log, sqrt, power):
   1 per output element (after broadcasting);
 - reductions (sum, max, argmax) over n elements: n - 1 per output element;
 - contractions (matmul, contract): 2 per multiply-add, i.e. 2 * M * K * N for a matmul;
@@ -54,11 +54,6 @@ def greater(a: ArrayLike, b: ArrayLike) -> np.ndarray:
 
 def greater_equal(a: ArrayLike, b: ArrayLike) -> np.ndarray:
     return _elementwise(np.greater_equal(a, b))
-
-
-def where(condition: np.ndarray, a: ArrayLike, b: ArrayLike) -> np.ndarray:
-    """Select ``a`` where ``condition`` holds, else ``b``: one select per output element."""
-    return _elementwise(np.where(condition, a, b))
 
 
 def exp(a: np.ndarray) -> np.ndarray:
