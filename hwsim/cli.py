@@ -434,9 +434,10 @@ def predict(network: str, checkpoint: Path, data_folder: str | None, num_images:
               help="Generated images (or CIFAR-10 training images) per run.")
 @click.option("--data", "data_folder", type=str, help="A CIFAR-10 folder; default: the generated shapes.")
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--jobs", type=click.IntRange(min=1), default=2, show_default=True, help="Runs trained at once, in worker processes (1: one at a time, with a progress bar per batch).")
 @click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True, help="Folder for <experiment>.csv and <experiment>.png.")
 @reports_input_errors
-def experiment(which: str, network: str, epochs: int, num_images: int, data_folder: str | None, seed: int, output: Path) -> None:
+def experiment(which: str, network: str, epochs: int, num_images: int, data_folder: str | None, seed: int, jobs: int, output: Path) -> None:
     """Section 4.2's training experiments: learning curves as CSV and PNG, like Figures 3 and 4.
 
     \b
@@ -454,16 +455,17 @@ def experiment(which: str, network: str, epochs: int, num_images: int, data_fold
     chosen = list(experiments.EXPERIMENTS.values()) if which == "all" else [experiments.EXPERIMENTS[which]]
     settings = experiments.ExperimentSettings(epochs, DataSource(data_folder, num_images, seed), seed=seed)
     graph = api.load_network(network)
-    out = console()
-    finals = []
+    settings.data.training_set()  # bad data fails here, once, rather than in every worker
     with train_report.training_progress(Console(stderr=True)) as progress:
-        for chosen_experiment in chosen:
-            curves = experiments.run_experiment(chosen_experiment, graph, settings,
-                                                lambda e, arm: train_report.batch_callback(progress, f"{e.name}: {arm.label}"))
-            for path in experiments.write_experiment(chosen_experiment, curves, output):
-                out.print(f"wrote {path}")
-            finals.append(experiments.final_epochs(curves))
-    out.print(train_report.experiment_table(pd.concat(finals)))
+        if jobs > 1:
+            progress.add_task(f"{sum(len(e.arms) for e in chosen)} runs, {jobs} at a time", total=None, loss=float("nan"), accuracy=float("nan"))
+        curves = experiments.run_experiments(chosen, graph, settings, jobs,
+                                             lambda e, arm: train_report.batch_callback(progress, f"{e.name}: {arm.label}"))
+    out = console()
+    for chosen_experiment in chosen:
+        for path in experiments.write_experiment(chosen_experiment, curves[chosen_experiment.name], output):
+            out.print(f"wrote {path}")
+    out.print(train_report.experiment_table(pd.concat([experiments.final_epochs(c) for c in curves.values()])))
 
 
 if __name__ == "__main__":
