@@ -8,6 +8,7 @@ from hwsim.costs import LayerCost
 from hwsim.graph import Graph
 from hwsim.schedule.base import Schedule, Step
 from hwsim.schedule.paper import schedule_paper
+from hwsim.schedule.fold import fold_batchnorm
 from hwsim.schedule.optimized import schedule_optimized
 from hwsim.schedule.strict import schedule_strict
 from hwsim.spec.hardware import HardwareSpec
@@ -19,3 +20,9 @@ POLICIES: dict[str, Policy] = {
     "strict": schedule_strict,
     "optimized": schedule_optimized,
 }
+
+
+def scheduled_costs(policy: str, costs: tuple[LayerCost, ...], hardware: HardwareSpec) -> tuple[LayerCost, ...]:
+    """The layer costs a policy's steps refer to (what the validator checks them against):
+    ``optimized`` folds batch norms into their convs before it schedules."""
+    return fold_batchnorm(costs, hardware)[0] if policy == "optimized" else costs

@@ -132,7 +132,16 @@ def _simulate(events: list[tuple[int, Event]], hardware: HardwareSpec, overlap: 
     """Start and end times of every event (see the module docstring for the rules)."""
     bandwidth = hardware.memory.external.bandwidth
     free_at: dict[str, float] = defaultdict(float)  # per resource: when it is next idle
-    ready: dict[str, float] = defaultdict(float)  # per tensor: when its latest write or load ends
+    written: dict[str, list[tuple[Region, float]]] = defaultdict(list)  # per tensor: regions loaded or computed, when
+
+    def ready(region: Region) -> float:
+        """When the latest load or compute of rows overlapping ``region`` ends (later ones end later: one
+        resource writes each tensor, in order)."""
+        for r, end in reversed(written[region.tensor]):
+            if r.rows[0] < region.rows[1] and region.rows[0] < r.rows[1] and r.channels[0] < region.channels[1] and region.channels[0] < r.channels[1]:
+                return end
+        return 0.0
+
     last_use: dict[str, float] = defaultdict(float)  # per tensor: when its latest use ends
     barrier = clock = 0.0  # barrier: when every FREE so far has happened
     timed = []
@@ -140,10 +149,10 @@ def _simulate(events: list[tuple[int, Event]], hardware: HardwareSpec, overlap: 
         t = e.region.tensor
         if e.action in (Action.LOAD, Action.STORE):
             duration = e.bytes / bandwidth
-            start = max(free_at[BUS], barrier if e.action is Action.LOAD else ready[t])
+            start = max(free_at[BUS], barrier if e.action is Action.LOAD else ready(e.region))
         elif e.action is Action.COMPUTE:
             duration = e.ops / hardware.compute[e.unit].throughput
-            start = max([free_at[e.unit], barrier, *(ready[r.tensor] for r in e.reads)])
+            start = max([free_at[e.unit], barrier, *(ready(r) for r in e.reads)])
         elif e.action is Action.FREE:
             duration, start = 0.0, last_use[t]
         else:
@@ -159,7 +168,7 @@ def _simulate(events: list[tuple[int, Event]], hardware: HardwareSpec, overlap: 
             for r in e.reads:
                 last_use[r.tensor] = max(last_use[r.tensor], end)
         if e.action in (Action.LOAD, Action.COMPUTE):
-            ready[t] = max(ready[t], end)
+            written[t].append((e.region, end))
         last_use[t] = max(last_use[t], end)
         if e.action is Action.FREE:
             barrier = max(barrier, end)

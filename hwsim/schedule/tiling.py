@@ -78,16 +78,32 @@ def band_needs(segment: Segment, band_rows: int) -> list[dict[str, Span]]:
     """For every band, the rows of every tensor the segment touches that the band needs."""
     costs = segment.costs
     height = segment.output.layer.output_shape[0]
-    bands = []
+    heights = {name: shape[0] for c in costs for name, shape in zip(c.layer.inputs, c.layer.input_shapes)}
+    heights.update({c.name: c.layer.output_shape[0] for c in costs})
+    bands: list[dict[str, Span]] = []
     for start in range(0, height, band_rows):
         need: dict[str, Span] = {segment.output.name: (start, min(start + band_rows, height))}
+        previous = bands[-1] if bands else {}
+
+        def contiguous(name: str) -> Span:
+            """Rows a strided reader skips between bands join the next band: every row is computed once."""
+            lo, hi = need[name]
+            if name in previous and lo > previous[name][1]:
+                need[name] = (previous[name][1], hi)
+            return need[name]
+
         for cost in reversed(costs):
-            rows = need.get(cost.name)
-            if rows is None:
+            if cost.name not in need:
                 continue
+            rows = contiguous(cost.name)
             for name, region in zip(cost.layer.inputs, input_regions(cost.layer, rows, (0, cost.layer.output_shape[2]))):
                 if region is not None:
                     need[name] = _union(need.get(name), region[0])
+        for name in segment.inputs():
+            if name in need:
+                contiguous(name)
+        if start + band_rows >= height:  # the last band also takes rows no reader needs, so all are computed
+            need = {name: (lo, heights[name]) for name, (lo, hi) in need.items()}
         bands.append(need)
     return bands
 
@@ -145,12 +161,14 @@ def peak_bytes(program: Program, segment: Segment, whole: set[str], tiling: Tili
                 start = max(lo, have.get(c.name, (0, 0))[1])
                 if start < hi:
                     have[c.name] = (have.get(c.name, (start, start))[0], hi)
-                    resident += (hi - start) * rows[c.name] * (1.0 if c.name == out else share)
+                    resident += (hi - start) * rows[c.name] * (1.0 if c.name == out and tiling.keep_output else share)
             peak = max(peak, math.ceil(resident))
             resident -= sum(release(t) * (share if t not in streamed else 0) for t in released_by.get(c.name, ()) if t in have and not (chunked and t in streamed))
         if chunked:
             resident -= sum(release(t) for t in streamed if t in have)
-        if not tiling.keep_output and out in have:
+            if not tiling.keep_output and out in have:
+                resident -= release(out) * share
+        elif not tiling.keep_output and out in have:
             resident -= release(out)
     return peak
 
@@ -322,10 +340,15 @@ def emit(program: Program, segment: Segment, steps: list[int], whole: set[str], 
             if chunked:
                 for c in with_weights:
                     program.free(step_of[c.name], Region(weights_of(c.name), (0, 1), span))
+                if not tiling.keep_output and new[out][0] < new[out][1]:  # each chunk leaves as soon as it is done
+                    program.store(last, Region(out, new[out], span))
+                    program.free(last, Region(out, new[out], span))
         if chunked:
             for t in inputs:
                 release(t, following)
-        if not tiling.keep_output and new[out][0] < new[out][1]:
+            if not tiling.keep_output:
+                have[out] = (have[out][1], have[out][1])
+        elif not tiling.keep_output and new[out][0] < new[out][1]:
             program.store(last, _rows(program, out, new[out]))
             release(out, following)
     if not chunked:

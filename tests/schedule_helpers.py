@@ -1,0 +1,88 @@
+"""Random small networks and accelerators for the scheduler property tests, and one way to run a policy."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import strategies as st
+
+from hwsim.costs import EXACT, graph_costs
+from hwsim.expand import build_graph
+from hwsim.graph import Graph
+from hwsim.schedule import POLICIES, scheduled_costs
+from hwsim.schedule.base import Schedule
+from hwsim.schedule.validate import Violation, validate
+from hwsim.spec.hardware import HardwareSpec, Precision
+from hwsim.spec.network import NetworkSpec
+from hwsim.spec.validate import validate as validate_spec
+from hwsim.yamlio import Document
+
+
+def graph_from(spec: dict[str, Any]) -> Graph:
+    doc = Document("<generated>", spec)
+    return build_graph(validate_spec(NetworkSpec, spec, doc), doc)
+
+
+def hardware(capacity: float, bandwidth: float = 1e9, matrix: float = 1e12, vector: float = 1e10) -> HardwareSpec:
+    return HardwareSpec.model_validate({
+        "name": "generated",
+        "memory": {"internal": {"capacity": capacity}, "external": {"bandwidth": bandwidth}},
+        "compute": {"matrix": {"throughput": matrix}, "vector": {"throughput": vector}},
+    })
+
+
+def run(graph: Graph, hw: HardwareSpec, policy: str, batch: int = 1, precision: Precision | None = None) -> tuple[Schedule, list[Violation]]:
+    """Schedule with ``policy`` and validate against the costs it scheduled."""
+    costs = graph_costs(graph, hw, EXACT, batch, precision)
+    steps = POLICIES[policy](graph, costs, hw)
+    schedule = Schedule(policy, graph.name, hw.name, "exact", batch, (precision or hw.precision).value, tuple(steps))
+    return schedule, validate(schedule, scheduled_costs(policy, costs, hw), hw)
+
+
+@st.composite
+def layer_specs(draw: st.DrawFn, index: int, channels: int) -> tuple[list[dict[str, Any]], int]:
+    """One random piece of a network: a conv (maybe with BN and ReLU), a pool, or a residual block."""
+    kind = draw(st.sampled_from(["conv", "dwblock", "pool", "residual"]))
+    if kind == "conv":
+        filters = draw(st.sampled_from([4, 8, 16]))
+        layers = [{"op": "conv", "kernel": draw(st.sampled_from([1, 3])), "filters": filters,
+                   "stride": draw(st.sampled_from([1, 1, 2])), "padding": "same", "bias": False}]
+        if draw(st.booleans()):
+            layers += [{"op": "batchnorm"}, {"op": "relu"}]
+        return layers, filters
+    if kind == "dwblock":
+        return [{"op": "dwconv", "kernel": 3, "padding": "same", "bias": False}, {"op": "batchnorm"}, {"op": "relu"}], channels
+    if kind == "pool":
+        return [{"op": draw(st.sampled_from(["maxpool", "avgpool"])), "size": 2, "padding": "same"}], channels
+    skip = f"skip{index}"
+    return [
+        {"op": "relu", "name": skip},
+        {"op": "conv", "kernel": 3, "filters": channels, "padding": "same", "bias": False},
+        {"op": "batchnorm"},
+        {"op": "add", "inputs": ["batchnorm", skip], "name": f"add{index}"},
+    ], channels
+
+
+@st.composite
+def networks(draw: st.DrawFn) -> Graph:
+    size = draw(st.sampled_from([8, 12, 16, 24]))
+    channels = image_channels = draw(st.sampled_from([1, 3, 4]))
+    layers: list[dict[str, Any]] = []
+    for i in range(draw(st.integers(1, 5))):
+        piece, channels = draw(layer_specs(i, channels))
+        layers += _unique(piece, i)
+    if draw(st.booleans()):
+        layers += [{"op": "global_avg_pool"}, {"op": "dense", "units": draw(st.sampled_from([2, 10]))}, {"op": "softmax"}]
+    return graph_from({"name": "generated", "input": [size, size, image_channels], "layers": layers})
+
+
+def _unique(piece: list[dict[str, Any]], i: int) -> list[dict[str, Any]]:
+    """Name every layer of a piece apart from other pieces'; references inside the piece follow."""
+    names = {layer.get("name", layer["op"]): f"{layer.get('name', layer['op'])}_{i}" for layer in piece}
+    renamed = []
+    for layer in piece:
+        layer = {**layer, "name": names[layer.get("name", layer["op"])]}
+        if "inputs" in layer:
+            layer["inputs"] = [names.get(n, n) for n in layer["inputs"]]
+        renamed.append(layer)
+    return renamed

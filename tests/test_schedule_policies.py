@@ -1,0 +1,142 @@
+"""Every policy on every bundled network: validated, bounded, and HairNet's numbers against the issue's targets."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from hwsim import api
+from hwsim.bound import lower_bound
+from hwsim.cli import main
+from hwsim.schedule import POLICIES, scheduled_costs
+from hwsim.schedule.base import Action
+from hwsim.schedule.validate import Rule, validate
+from hwsim.trace import trace_events
+from schedule_helpers import hardware
+
+NETWORKS = sorted(p.stem for p in (Path(__file__).parents[1] / "networks").glob("*.yaml"))
+
+
+@pytest.fixture(scope="module")
+def accelerator():  # type: ignore[no-untyped-def]
+    return api.load_hardware("paper-accelerator")
+
+
+@pytest.fixture(scope="module")
+def hairnet() -> dict[str, api.Estimate]:
+    graph, hw = api.load_network("hairnet"), api.load_hardware("paper-accelerator")
+    return {p: api.estimate(graph, hw, p) for p in POLICIES}
+
+
+@pytest.mark.parametrize("network", NETWORKS)
+@pytest.mark.parametrize("policy", sorted(POLICIES))
+def test_every_policy_passes_the_validator_on_every_bundled_network(network: str, policy: str, accelerator) -> None:  # type: ignore[no-untyped-def]
+    estimate = api.estimate(api.load_network(network), accelerator, policy)
+    violations = validate(estimate.schedule, scheduled_costs(policy, estimate.costs, accelerator), accelerator)
+    if policy == "paper":  # erratum 6: the paper's placement ignores co-residency, and nothing else is wrong
+        assert {v.rule for v in violations} <= {Rule.CAPACITY}
+    else:
+        assert violations == [], [str(v) for v in violations[:3]]
+        assert max(s.peak_internal_bytes for s in estimate.schedule.steps) <= accelerator.memory.internal.capacity
+    assert estimate.summary()["lower_bound_s"] <= estimate.schedule.total_s or policy == "paper"
+
+
+def test_the_validator_catches_the_papers_co_residency_overflow(hairnet) -> None:  # type: ignore[no-untyped-def]
+    e = hairnet["paper"]
+    overflowing = {v.step for v in validate(e.schedule, e.costs, e.hardware) if v.rule is Rule.CAPACITY}
+    # stage4.block2.pw alone: 401 KB in + 401 KB out + 1.05 MB of weights > 1 MB
+    assert "stage4.block2.pw" in overflowing
+    assert all(s.name in overflowing for s in e.schedule.steps if s.peak_internal_bytes > 1e6)
+
+
+def test_hairnet_lower_bound_is_the_compulsory_traffic_design_md_quotes(hairnet) -> None:  # type: ignore[no-untyped-def]
+    bound = lower_bound(hairnet["paper"].costs, hairnet["paper"].hardware)
+    assert bound.limit == "bus"
+    assert bound.total_s == pytest.approx(10.3e-3, rel=0.01)  # DESIGN.md: weights ~9.7 MB plus the image
+    # the matrix unit alone needs ~1.2 ms (ops / 1 TFLOPS), well under the traffic
+    assert bound.compute_s["matrix"] == pytest.approx(1.2e-3, rel=0.05)
+
+
+def test_policies_improve_in_order_on_hairnet(hairnet) -> None:  # type: ignore[no-untyped-def]
+    paper, strict, optimized = (hairnet[p].schedule.total_s for p in ("paper", "strict", "optimized"))
+    assert optimized < strict and optimized < paper / 5
+    # strict is slower than the paper: honest capacity costs traffic the paper's rule never paid
+    assert strict > paper
+
+
+@pytest.mark.xfail(reason="issue 4 target not met yet: optimized is ~18.6 ms, 1.8x the 10.3 ms bound (spills in stages 1-3)")
+def test_optimized_is_within_1_25x_of_the_bound_on_hairnet(hairnet) -> None:  # type: ignore[no-untyped-def]
+    summary = hairnet["optimized"].summary()
+    assert summary["efficiency"] >= 1 / 1.25
+    assert summary["total_time_s"] < 0.177 / 10
+
+
+def test_optimized_report_says_what_was_folded_fused_and_tiled(hairnet) -> None:  # type: ignore[no-untyped-def]
+    steps = {s.name: s for s in hairnet["optimized"].schedule.steps}
+    stem = steps["stem+stem_relu+pool1"]
+    assert "stem_bn" in stem.layers and "folded stem_bn" in stem.note and "fused conv+relu+maxpool" in stem.note
+    assert stem.tile_rows > 0  # 224x224x32 does not fit 1 MB: it streams in bands
+    assert any(s.chunk_channels for s in steps.values())  # stage 5's 4 MB of weights stream in chunks
+    assert all(s.note for s in steps.values())
+
+
+def test_batch_loads_weights_once_per_batch(accelerator) -> None:  # type: ignore[no-untyped-def]
+    graph = api.load_network("hairnet")
+    one, four = (api.estimate(graph, accelerator, "optimized", batch=b) for b in (1, 4))
+
+    def weight_bytes(e: api.Estimate) -> int:
+        return sum(t.bytes for s in e.schedule.steps for t in s.transfers if t.tensor.endswith(".weights"))
+
+    # shared by the batch, not 4x; not exactly 1x either: where four maps and a weight chunk do not fit
+    # together, a few layers reload weights per band rather than spill maps (docs/schedulers.md)
+    assert weight_bytes(four) < 2 * weight_bytes(one)
+    assert four.summary()["images_per_s"] == pytest.approx(4 / four.schedule.total_s)
+
+
+def test_batching_pays_when_the_batch_fits_internal_memory() -> None:
+    # on 1 MB, four images' maps spill more than the shared weights save; on 64 MB they do not
+    graph, big = api.load_network("hairnet"), hardware(64e6)
+    one, four = (api.estimate(graph, big, "optimized", batch=b).summary() for b in (1, 4))
+    assert four["latency_per_image_s"] < one["latency_per_image_s"]
+    assert four["latency_per_image_s"] == pytest.approx(four["total_time_s"] / 4)
+
+
+def test_lower_precision_moves_fewer_bytes(accelerator) -> None:  # type: ignore[no-untyped-def]
+    graph = api.load_network("hairnet")
+    fp32, int8 = (api.estimate(graph, accelerator, "optimized", precision=p) for p in ("fp32", "int8"))
+    assert int8.summary()["lower_bound_s"] == pytest.approx(fp32.summary()["lower_bound_s"] / 4, rel=0.01)
+    assert int8.schedule.bytes_moved < fp32.schedule.bytes_moved / 3
+
+
+@pytest.mark.parametrize("policy", sorted(POLICIES))
+def test_trace_has_a_track_per_unit_and_the_bus_without_overlap(hairnet, policy: str) -> None:  # type: ignore[no-untyped-def]
+    document = json.loads(json.dumps(trace_events(hairnet[policy].schedule)))
+    names = {e["tid"]: e["args"]["name"] for e in document["traceEvents"] if e.get("name") == "thread_name"}
+    assert set(names.values()) == {"bus", "matrix", "vector"}
+    spans = [e for e in document["traceEvents"] if e["ph"] == "X"]
+    for tid in names:
+        track = sorted((e["ts"], e["ts"] + e["dur"]) for e in spans if e["tid"] == tid)
+        assert track, names[tid]
+        assert all(end <= next_start + 1e-6 for (_, end), (next_start, _) in zip(track, track[1:]))
+    last = max(e["ts"] + e["dur"] for e in spans)
+    assert last == pytest.approx(hairnet[policy].schedule.total_s * 1e6, rel=1e-6)
+
+
+def test_optimized_overlaps_the_bus_with_compute(hairnet) -> None:  # type: ignore[no-untyped-def]
+    s = hairnet["optimized"].schedule
+    assert s.total_s < s.transfer_s + s.compute_s
+    loads = [e for step in s.steps for e in step.events if e.action is Action.LOAD]
+    computes = [e for step in s.steps for e in step.events if e.action is Action.COMPUTE]
+    assert any(l.start_s < c.end_s and c.start_s < l.end_s for l, c in zip(loads[1:200], computes[:200]))
+
+
+def test_cli_writes_a_trace_and_the_json_summary_has_the_bound(runner, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    trace, report = tmp_path / "t.json", tmp_path / "r.json"
+    result = runner.invoke(main, ["estimate", "--policy", "optimized", "--trace", str(trace), "-o", str(report)])
+    assert result.exit_code == 0, result.output
+    assert json.loads(trace.read_text())["traceEvents"]
+    summary = json.loads(report.read_text())["summary"]
+    assert 0 < summary["efficiency"] <= 1
+    assert summary["lower_bound_s"] == pytest.approx(summary["efficiency"] * summary["total_time_s"])

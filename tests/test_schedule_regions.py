@@ -1,0 +1,31 @@
+"""Receptive fields, against halos worked out by hand."""
+
+from __future__ import annotations
+
+from schedule_helpers import graph_from
+
+from hwsim.schedule.regions import input_regions
+
+
+def _layer(spec: dict, size: int = 8, channels: int = 4):  # type: ignore[no-untyped-def]
+    return graph_from({"name": "t", "input": [size, size, channels], "layers": [spec]}).layers[0]
+
+
+def test_a_3x3_same_conv_reads_one_row_of_halo_each_side_clipped_at_the_edges() -> None:
+    conv = _layer({"op": "conv", "kernel": 3, "filters": 2, "padding": "same"})
+    assert input_regions(conv, (2, 4), (0, 2)) == (((1, 5), (0, 4)),)
+    assert input_regions(conv, (0, 1), (0, 2)) == (((0, 2), (0, 4)),)
+    assert input_regions(conv, (7, 8), (0, 2)) == (((6, 8), (0, 4)),)
+
+
+def test_strided_pool_and_depthwise_conv_read_only_their_channels() -> None:
+    pool = _layer({"op": "maxpool", "size": 2})
+    assert input_regions(pool, (1, 3), (1, 3)) == (((2, 6), (1, 3)),)
+    dw = _layer({"op": "dwconv", "kernel": 3, "padding": "same", "stride": 2})
+    # output row 1 at stride 2 with padding (0 top, 1 bottom): input rows 2..4
+    assert input_regions(dw, (1, 2), (2, 3)) == (((2, 5), (2, 3)),)
+
+
+def test_global_pool_and_dense_read_everything() -> None:
+    gap = _layer({"op": "global_avg_pool"})
+    assert input_regions(gap, (0, 1), (1, 2)) == (((0, 8), (1, 2)),)
