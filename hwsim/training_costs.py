@@ -137,16 +137,41 @@ FORWARD_TRAIN_RULES: dict[Op, TrainingRule] = {
 # ---- backward ------------------------------------------------------------------------------
 
 
+def depthwise_transposed_gradient(layer: Layer) -> bool:
+    """Whether a conv's input gradient is a correlation of the padded dy with the flipped kernel.
+
+    Done for depthwise convs (one input channel per group) at stride 1 whose padding is below the
+    kernel size: no Kh*Kw-fold column array and no col2im. Other convs multiply dy by the weights
+    into columns and add them back with col2im.
+    """
+    a = layer.attrs
+    assert isinstance(a, ConvAttrs)
+    p = a.padding
+    return (
+        layer.input_shape[2] == a.groups
+        and a.stride == (1, 1)
+        and max(p.top, p.bottom) < a.kernel[0]
+        and max(p.left, p.right) < a.kernel[1]
+    )
+
+
 def _backward_conv(layer: Layer, batch: int, flow: GradientFlow) -> int:
-    """dW: 2*MACs; db: (batch*Ho*Wo - 1) adds per channel; dx: 2*MACs plus the col2im adds."""
+    """dW: 2*MACs; db: (batch*Ho*Wo - 1) adds per channel; dx: see :func:`depthwise_transposed_gradient`.
+
+    Transposed: 2 per multiply-add over every input position, 2 * batch * H * W * Co * Kh * Kw.
+    Otherwise: 2*MACs for the columns plus the col2im adds.
+    """
     a = layer.attrs
     assert isinstance(a, ConvAttrs)
     macs = EXACT.rule(layer.op)(layer, batch)[0]
     ho, wo, co = layer.output_shape
     ops = 2 * macs + ((batch * ho * wo - 1) * co if a.bias else 0)
-    if flow.input_grads[0]:
-        ops += 2 * macs + _window_scatter(layer, batch, layer.input_shape[2], a.kernel, a.stride)
-    return ops
+    if not flow.input_grads[0]:
+        return ops
+    if depthwise_transposed_gradient(layer):
+        h, w, _ = layer.input_shape
+        return ops + 2 * batch * h * w * co * a.kernel[0] * a.kernel[1]
+    return ops + 2 * macs + _window_scatter(layer, batch, layer.input_shape[2], a.kernel, a.stride)
 
 
 def _backward_dense(layer: Layer, batch: int, flow: GradientFlow) -> int:

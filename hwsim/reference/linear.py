@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from hwsim.ops import ConvAttrs, DenseAttrs
+from hwsim.ops import ConvAttrs, DenseAttrs, Padding
 from hwsim.reference import primitives as P
 from hwsim.reference.base import Arrays, Kernel, he_normal
 from hwsim.reference.windows import pad, scatter_windows, unpad, windows
+from hwsim.training_costs import depthwise_transposed_gradient
 
 
 class Conv(Kernel):
@@ -28,6 +29,7 @@ class Conv(Kernel):
         self.in_per_group = layer.input_shape[2] // attrs.groups
         self.out_per_group = attrs.out_channels // attrs.groups
         self.depthwise = self.in_per_group == 1
+        self.transposed_gradient = depthwise_transposed_gradient(layer)
 
     def init_params(self, dtype) -> Arrays:
         kh, kw = self.attrs.kernel
@@ -87,6 +89,8 @@ class Conv(Kernel):
             dy_groups = dy.reshape(n, ho, wo, self.groups, self.out_per_group)
             dw = P.contract("nhwcij,nhwcm->ijcm", view, dy_groups)
             grads["weight"] = dw.reshape(params["weight"].shape)
+            if needs[0] and self.transposed_gradient:
+                return [self._transposed_gradient(dy, params["weight"])], grads
             if needs[0]:
                 dcols = P.contract("nhwcm,ijcm->nhwcij", dy_groups, self._depthwise_weight(params["weight"]))
         else:
@@ -102,6 +106,20 @@ class Conv(Kernel):
             return [None], grads
         dx = unpad(scatter_windows(dcols, self.padded_shape, self.attrs.stride), self.attrs.padding)
         return [dx], grads
+
+
+    def _transposed_gradient(self, dy: np.ndarray, weight: np.ndarray) -> np.ndarray:
+        """Depthwise, stride 1: dx[n, h, w, c] = sum_{i, j, m} dyp[n, h + i, w + j, c, m] * W[Kh-1-i, Kw-1-j, c, m].
+
+        dyp is dy padded by Kh - 1 - top above (and so on), which makes dx exactly (N, H, W, C).
+        """
+        (kh, kw), p = self.attrs.kernel, self.attrs.padding
+        dyp = pad(dy, Padding(kh - 1 - p.top, kh - 1 - p.bottom, kw - 1 - p.left, kw - 1 - p.right))
+        view = windows(dyp, (kh, kw), (1, 1))
+        n, h, w = view.shape[:3]
+        view = view.reshape(n, h, w, self.groups, self.out_per_group, kh, kw)
+        flipped = self._depthwise_weight(weight)[::-1, ::-1]
+        return P.contract("nhwcmij,ijcm->nhwc", view, flipped)
 
 
 class Dense(Kernel):
