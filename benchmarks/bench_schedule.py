@@ -1,0 +1,39 @@
+"""How long each policy takes to schedule a network, against merely costing it, measured in the same run.
+
+    python benchmarks/bench_schedule.py [network] [hardware]
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Callable
+
+from hwsim import api
+from hwsim.costs import graph_costs
+from hwsim.schedule import POLICIES
+
+
+def best_of(repeats: int, work: Callable[[], object]) -> float:
+    """The fastest of ``repeats`` runs, in seconds: the least disturbed by the rest of the machine."""
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        work()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def main(network: str = "hairnet", hardware: str = "paper-accelerator", repeats: int = 3) -> None:
+    graph, hw = api.load_network(network), api.load_hardware(hardware)
+    costs = graph_costs(graph, hw)
+    baseline = best_of(repeats, lambda: graph_costs(graph, hw))
+    print(f"{network} on {hardware}: {len(graph.layers)} layers; best of {repeats}")
+    print(f"{'costing (baseline)':<20} {baseline * 1e3:9.2f} ms")
+    for policy, schedule in POLICIES.items():
+        seconds = best_of(repeats, lambda: schedule(graph, costs, hw))
+        print(f"{policy:<20} {seconds * 1e3:9.2f} ms  {seconds / baseline:7.0f}x the baseline")
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:3])
