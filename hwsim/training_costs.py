@@ -48,6 +48,8 @@ class GradientFlow:
 
 TrainingRule = Callable[[Layer, int, GradientFlow], int]
 """(layer, batch, flow) -> ops for the whole batch."""
+ForwardTrainRule = Callable[[Layer, int, "GradientFlow | None"], int]
+"""Like :data:`TrainingRule`; ``flow`` is None for a layer the loss does not depend on."""
 
 OPTIMIZER_OPS_PER_PARAM = {
     "adam": 14,  # m: 3, v: 4 (with g*g), two bias corrections, sqrt, +eps, alpha*m̂, divide, subtract
@@ -106,7 +108,7 @@ def _window_scatter(layer: Layer, batch: int, channels: int, size: tuple[int, in
 # ---- training forward: the inference rule, except where training computes more ----------------
 
 
-def _forward_train_batchnorm(layer: Layer, batch: int, flow: GradientFlow) -> int:
+def _forward_train_batchnorm(layer: Layer, batch: int, flow: GradientFlow | None) -> int:
     """Batch mean and variance, normalise, scale and shift, update the running averages.
 
     sum x, /m, x - mu, (x - mu)^2, sum, /m, + eps, sqrt, divide, *gamma, +beta: 5N + 2(m-1)C + 4C;
@@ -116,17 +118,18 @@ def _forward_train_batchnorm(layer: Layer, batch: int, flow: GradientFlow) -> in
     return 5 * _outputs(layer, batch) + 2 * (m - 1) * c + 10 * c
 
 
-def _forward_train_dropout(layer: Layer, batch: int, flow: GradientFlow) -> int:
+def _forward_train_dropout(layer: Layer, batch: int, flow: GradientFlow | None) -> int:
     """keep = u >= rate, mask = keep / (1 - rate), y = x * mask: 3N (drawing u is not counted)."""
     return 3 * _outputs(layer, batch)
 
 
-def _forward_train_softmax(layer: Layer, batch: int, flow: GradientFlow) -> int:
+def _forward_train_softmax(layer: Layer, batch: int, flow: GradientFlow | None) -> int:
     """The softmax, and as the network output the loss: log of each label's p, sum, times -1/batch (2 per image)."""
-    return EXACT.rule(Op.SOFTMAX)(layer, batch)[1] + (2 * batch if flow.feeds_loss else 0)
+    feeds_loss = flow is not None and flow.feeds_loss
+    return EXACT.rule(Op.SOFTMAX)(layer, batch)[1] + (2 * batch if feeds_loss else 0)
 
 
-FORWARD_TRAIN_RULES: dict[Op, TrainingRule] = {
+FORWARD_TRAIN_RULES: dict[Op, ForwardTrainRule] = {
     Op.BATCHNORM: _forward_train_batchnorm,
     Op.DROPOUT: _forward_train_dropout,
     Op.SOFTMAX: _forward_train_softmax,
@@ -247,7 +250,7 @@ assert set(BACKWARD_RULES) == set(Op), "every op needs a backward rule"
 # ---- per layer, per pass ---------------------------------------------------------------------
 
 
-def forward_train_ops(layer: Layer, batch: int, flow: GradientFlow) -> int:
+def forward_train_ops(layer: Layer, batch: int, flow: GradientFlow | None) -> int:
     rule = FORWARD_TRAIN_RULES.get(layer.op)
     return rule(layer, batch, flow) if rule else EXACT.rule(layer.op)(layer, batch)[1]
 
@@ -289,7 +292,7 @@ def pass_ops(graph: Graph, counting: Counting = EXACT, batch: int = 1, optimizer
             PassOps(
                 layer=layer,
                 forward=counting.rule(layer.op)(layer, batch)[1],
-                forward_train=forward_train_ops(layer, batch, flow or GradientFlow((), 0, False)),
+                forward_train=forward_train_ops(layer, batch, flow),
                 backward=backward_ops(layer, batch, flow),
                 optimizer=optimizer_ops(layer, optimizer),
             )
