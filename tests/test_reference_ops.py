@@ -242,3 +242,21 @@ def test_dropout_is_seeded_inverted_and_off_at_inference():
     assert not np.array_equal(run(layer, x, {}, training=True, seed=4)[1], y)
     np.testing.assert_array_equal(run(layer, x, {}, training=False)[1], x[0])
     check_gradients(make_layer(Op.DROPOUT, ((2, 2, 3),), DropoutAttrs(0.5)))
+
+
+@pytest.mark.parametrize(
+    "stride, padding, multiplier",
+    [
+        ((1, 1), Padding(0, 1, 1, 0), 1),  # transposed correlation, asymmetric padding
+        ((1, 1), Padding(1, 1, 1, 1), 2),  # transposed, channel multiplier
+        ((2, 1), Padding(1, 0, 0, 1), 1),  # strided: columns and col2im
+        ((1, 1), Padding(3, 0, 0, 0), 1),  # padding as large as the kernel: columns and col2im
+    ],
+)
+def test_depthwise_input_gradient_paths(stride, padding, multiplier):
+    attrs = ConvAttrs((3, 3), stride, padding, 3, 3 * multiplier, bias=True)
+    layer = make_layer(Op.DWCONV, ((4, 5, 3),), attrs)
+    x = random_inputs(layer, 2)
+    params = random_params(layer)
+    np.testing.assert_allclose(run(layer, x, params, training=False)[1], naive_conv(x[0], params["weight"], params["bias"], attrs), rtol=1e-10)
+    check_gradients(layer)
