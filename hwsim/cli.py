@@ -381,8 +381,8 @@ def train(network: str, epochs: int, checkpoint: Path | None, resume: Path | Non
     """Train NETWORK on the NumPy reference, with a held-out validation split.
 
     \b
-    hwsim train networks/hairnet-cifar10-narrow.yaml --optimizer adam --epochs 5 --checkpoint run.npz
-    hwsim train networks/hairnet-cifar10-narrow.yaml --resume run.npz --epochs 5
+    hwsim train networks/hairnet-cifar10-small.yaml --optimizer adam --epochs 5 --checkpoint run.npz
+    hwsim train networks/hairnet-cifar10-small.yaml --resume run.npz --epochs 5
     hwsim train networks/hairnet-cifar10.yaml --data ~/datasets/cifar-10-batches-py --metrics curves.csv
     """
     from hwsim import runs, train_report
@@ -412,7 +412,7 @@ def predict(network: str, checkpoint: Path, data_folder: str | None, num_images:
     from the training data seed + 1.
 
     \b
-    hwsim predict networks/hairnet-cifar10-narrow.yaml --checkpoint run.npz
+    hwsim predict networks/hairnet-cifar10-small.yaml --checkpoint run.npz
     hwsim predict networks/hairnet-cifar10.yaml --checkpoint run.npz --data ~/datasets/cifar-10-batches-py -o predictions.csv
     """
     from hwsim import runs, train_report

@@ -30,9 +30,9 @@ from hwsim.variants import with_dense_head, without_batchnorm
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-DEFAULT_NETWORK = "hairnet-cifar10-narrow"
-DEFAULT_EPOCHS = 5
-DEFAULT_IMAGES = 2000
+DEFAULT_NETWORK = "hairnet-cifar10-small"
+DEFAULT_EPOCHS = 4
+DEFAULT_IMAGES = 3000
 
 ADAM = OptimizerSettings("adam", 0.001)
 SGD = OptimizerSettings("sgd", 0.01, momentum=0.9)
@@ -149,14 +149,14 @@ def figure(experiment: Experiment, curves: pd.DataFrame) -> Figure:
     colours = ("#1b9e77", "#d95f02")
     for (label, arm), colour in zip(curves.groupby("arm", sort=False), colours):
         diverged = arm.loc[~np.isfinite(arm["train_loss"]), "epoch"]
-        name = f"{label} ({arm['optimizer'].iloc[0]})" + (f", diverged at epoch {diverged.iloc[0]}" if len(diverged) else "")
+        name = f"{label}, {arm['optimizer'].iloc[0]}" + (f", diverged at epoch {diverged.iloc[0]}" if len(diverged) else "")
         for axes, column in ((accuracy, "accuracy"), (loss, "loss")):
             axes.plot(arm["epoch"], arm[f"validation_{column}"], "-o", color=colour, label=f"{name}: validation")
             axes.plot(arm["epoch"], arm[f"train_{column}"], "--", color=colour, alpha=0.8, label=f"{name}: training")
     accuracy.set_ylim(0, 1)
     accuracy.set_ylabel("accuracy")
     accuracy.axhline(1 / 10, color="grey", linewidth=0.8, linestyle=":")
-    accuracy.annotate("chance", (curves["epoch"].min(), 0.1), textcoords="offset points", xytext=(2, 3), color="grey", fontsize=8)
+    accuracy.annotate("chance", (curves["epoch"].max(), 0.1), textcoords="offset points", xytext=(-30, -12), color="grey", fontsize=8)
     finite = curves[["train_loss", "validation_loss"]].to_numpy()
     finite = finite[np.isfinite(finite)]
     loss.set_ylim(0, min(float(finite.max()) * 1.05, 5.0) if finite.size else 5.0)
