@@ -393,7 +393,7 @@ def train(network: str, epochs: int, checkpoint: Path | None, resume: Path | Non
         run = runs.train_network(graph, given, epochs, resume, checkpoint, metrics,
                                  on_batch=train_report.batch_callback(progress, f"{graph.name}"),
                                  on_epoch=lambda run: out.print(train_report.epoch_line(run.history[-1])))
-    out.print(f"{graph.name}: {run.epoch} epochs with {run.settings.optimizer.describe()} on {run.settings.data.describe()}")
+    out.print(f"{graph.name}: trained to epoch {run.epoch} with {run.settings.optimizer.describe()} on {run.settings.data.describe()}")
     for path in (checkpoint or resume, metrics):
         if path:
             click.echo(f"wrote {path}")
