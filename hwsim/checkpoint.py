@@ -44,6 +44,7 @@ def save_checkpoint(run: Run, path: Path) -> None:
         "epoch": run.epoch,
         "adam_t": run.optimizer.t if isinstance(run.optimizer, Adam) else None,
         "rng": run.rng.bit_generator.state,
+        "model_rng": run.model.rng.bit_generator.state,
         "history": [asdict(m) for m in run.history],
     }
     arrays["meta"] = np.array(json.dumps(meta))
@@ -66,6 +67,7 @@ def load_checkpoint(path: Path, graph: Graph) -> Run:
         model = Model(graph, seed=settings.seed, params=group("params/"), state=group("state/"))
     except ValueError as err:  # same name, other layers or shapes: the file was edited since
         raise InputError(f"checkpoint does not fit network {graph.name!r} as it is now: {err}", str(path)) from None
+    model.rng.bit_generator.state = meta["model_rng"]  # dropout masks continue where they stopped
     optimizer = settings.optimizer.build()
     for slot in _SLOTS[type(optimizer)]:
         setattr(optimizer, slot, group(f"optimizer/{slot}/"))

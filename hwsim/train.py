@@ -241,9 +241,9 @@ def _training_probabilities(model: Model) -> np.ndarray:
     """The softmax output ``(N, K)`` of the last training forward pass.
 
     ``Model.loss_and_grads`` does not return it, and a second forward would cost a third of a step
-    and move the batch norm running statistics again; the softmax kernel keeps it for its backward.
+    and move the batch norm running statistics again; the model keeps its last output.
     """
-    p = model.kernels[model.graph.output.name].p
+    p = model.last_output
     return p.reshape(len(p), -1)
 
 

@@ -13,7 +13,7 @@ from hwsim.checkpoint import load_checkpoint, save_checkpoint
 from hwsim.data import Dataset
 from hwsim.errors import InputError
 from hwsim.train import DataSource, EpochMetrics, OptimizerSettings, Run, TrainSettings, load_split, start_run, train
-from tests.training_helpers import write_tiny_network
+from tests.training_helpers import TINY_NETWORK, write_tiny_network
 
 SMALL = DataSource(num_images=120, seed=3)
 
@@ -66,8 +66,17 @@ def test_the_validation_split_is_held_out_and_fixed_by_the_seed() -> None:
     assert not any(image.tobytes() in rows for image in validation_set.images)
 
 
-@pytest.mark.parametrize("optimizer, momentum", [("adam", 0.0), ("sgd", 0.9)])
-def test_resume_equals_the_uninterrupted_run_bit_for_bit(graph, tmp_path: Path, optimizer: str, momentum: float) -> None:
+@pytest.fixture
+def dropout_graph(tmp_path: Path):
+    """The tiny network with dropout, whose masks come from the model's own generator."""
+    path = tmp_path / "tiny_dropout.yaml"
+    path.write_text(TINY_NETWORK.replace("  - {op: global_avg_pool", "  - {op: dropout, rate: 0.3, name: drop}\n  - {op: global_avg_pool"))
+    return load_network(path)
+
+
+@pytest.mark.parametrize("optimizer, momentum, network", [("adam", 0.0, "graph"), ("sgd", 0.9, "graph"), ("adam", 0.0, "dropout_graph")])
+def test_resume_equals_the_uninterrupted_run_bit_for_bit(request, tmp_path: Path, optimizer: str, momentum: float, network: str) -> None:
+    graph = request.getfixturevalue(network)
     run_settings = settings(optimizer, 0.01, momentum)
     uninterrupted, _ = fresh_run(graph, run_settings, 3)
 

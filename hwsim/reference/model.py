@@ -31,8 +31,9 @@ class Model:
                  params: Arrays | None = None, state: Arrays | None = None) -> None:
         self.graph = graph
         self.dtype = np.dtype(dtype)
-        rng = np.random.default_rng(seed)
-        self.kernels = {layer.name: make_kernel(layer, rng) for layer in graph.layers}
+        self.rng = np.random.default_rng(seed)
+        """Draws the initial parameters, then dropout masks: a checkpoint saves its state to resume exactly."""
+        self.kernels = {layer.name: make_kernel(layer, self.rng) for layer in graph.layers}
         fresh_params = self._collect(lambda kernel: kernel.init_params(self.dtype))
         fresh_state = self._collect(lambda kernel: kernel.init_state(self.dtype))
         self.params = _adopt("params", fresh_params, params, self.dtype)
@@ -68,7 +69,8 @@ class Model:
                 outputs[layer.name] = kernel.forward([outputs[name] for name in layer.inputs], self._arrays(self.params, layer), state, training)
             self.state.update({param_key(layer.name, key): value for key, value in state.items()})
         self._trained = training
-        return outputs[self.graph.output.name]
+        self.last_output = outputs[self.graph.output.name]
+        return self.last_output
 
     def backward(self, dy: np.ndarray) -> Arrays:
         """Parameter gradients (keyed like :attr:`params`) given dLoss/dOutput, after ``forward(x, training=True)``."""
