@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -50,8 +49,6 @@ def test_the_lower_bound_is_below_every_schedule(graph: Graph, capacity: float, 
     assert paper_bound <= runs["paper"][0].total_s * tolerance
 
 
-@pytest.mark.xfail(reason="known counterexample: at a few KB of capacity, double buffering halves optimized's "
-                   "weight chunks and bands, so it reloads weights that strict loads once (docs/schedulers.md)")
 @SETTINGS
 @given(networks(), capacities, bandwidths)
 def test_optimized_is_never_slower_than_strict(graph: Graph, capacity: float, bandwidth: float) -> None:

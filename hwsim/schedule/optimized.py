@@ -2,26 +2,39 @@
 
 1. Fold every inference batch norm into the conv before it (:mod:`hwsim.schedule.fold`).
 2. Fuse each ReLU and pooling layer into its producer: one step, no map of its own in the report.
-3. Chain steps into segments that stream row bands through internal memory
-   (:mod:`hwsim.schedule.tiling`): a segment grows while its weights and one band of every map in
-   it still fit; its output stays internal when the next segment reads it and it fits.
-4. Overlap: the next band's input rows are loaded while the current band computes (both buffers
-   are counted against capacity), and the bus and every compute unit run concurrently.
+3. Cut the steps into segments by cost, not greedily: a dynamic program over the cut points and
+   over keeping or storing each boundary map finds the segmentation that moves the fewest bytes
+   beyond the compulsory ones. A segment is a chain of steps streamed row by row through line
+   buffers (:mod:`hwsim.schedule.stream`), or one step run in row bands, with its weights streamed
+   in chunks when they do not fit (:mod:`hwsim.schedule.tiling`).
+4. Overlap: the bus and every compute unit run concurrently; input rows are loaded a row (or a
+   band) ahead, weight chunks are double-buffered, and the next segment's weights are loaded while
+   the current one computes when they fit beside it, every buffer counted against capacity.
+5. The strict schedule of the folded network, overlapped, is a schedule this policy can build too:
+   the faster of the two is returned, so ``optimized`` is never slower than ``strict``.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from hwsim.costs import LayerCost
 from hwsim.graph import Graph
 from hwsim.ops import Op
-from hwsim.schedule.base import Step
+from hwsim.schedule.base import Step, weights_of
 from hwsim.schedule.fold import fold_batchnorm
+from hwsim.schedule.paper import paper_steps
 from hwsim.schedule.program import Program, finish
-from hwsim.schedule.tiling import Group, Segment, choose_tiling, run
+from hwsim.schedule.stream import Placement, Windows, actions, chain_heights, peak_bytes as stream_peak, streamable, emit as emit_stream, _peak
+from hwsim.schedule.tiling import (CapacityError, Group, Segment, Tiling, representative_needs, choose_tiling, describe,
+                                   emit as emit_bands, peak_bytes as band_peak, run)
 from hwsim.spec.hardware import HardwareSpec
 
 FUSABLE = frozenset({Op.RELU, Op.MAXPOOL, Op.AVGPOOL, Op.DROPOUT})
 """Ops that run on their producer's output as it is produced."""
+
+STEADY_ROWS = 3
+"""Rows of a chain's output after which its line buffers repeat: enough to estimate its peak."""
 
 
 def _readers(costs: tuple[LayerCost, ...]) -> dict[str, int]:
@@ -45,32 +58,178 @@ def fuse(costs: tuple[LayerCost, ...]) -> list[Group]:
     return groups
 
 
-def segments(program: Program, groups: list[Group], folded: dict[str, str], capacity: float) -> list[Segment]:
-    """Greedy chains: a step joins the segment before it when it reads only that segment's output,
-    nothing else reads that output, and the longer segment still fits with all its weights resident;
-    but not when that would lose a boundary whose map can stay internal (no store and reload)."""
-    readers = _readers(tuple(program.costs.values()))
-    names = lambda group: tuple(folded[c.name] for c in group if c.name in folded)  # noqa: E731
+@dataclass(frozen=True)
+class Choice:
+    """How one segment (groups ``start`` to ``stop``) runs and what it costs beyond compulsory traffic."""
 
-    def fits(segment: Segment, keep: bool) -> bool:
-        return choose_tiling(program, segment, set(), [keep], capacity, prefetch=True, chunks=False) is not None
+    start: int
+    stop: int
+    keep_in: bool
+    """Its input (the step before's output) is resident whole when it starts."""
+    keep_out: bool
+    """Its output stays resident whole for the next segment."""
+    extra_bytes: int
+    tiling: Tiling | None = None
+    """Row bands (and weight chunks); None: streamed row by row."""
+    overlap: bool = True
+    """Bands: the next band's rows (and weight chunk) load while the current one computes."""
 
-    result: list[Segment] = []
-    for group in groups:
-        if result:
-            last = result[-1]
-            grown = Segment((*last.groups, group), (*last.folded, names(group)))
-            chained = group[0].layer.inputs == (last.output.name,) and readers[last.output.name] == 1
-            if chained and fits(grown, False) and (fits(grown, True) or not fits(last, True)):
-                result[-1] = grown
-                continue
-        result.append(Segment((group,), (names(group),)))
-    return result
+
+class Planner:
+    """Prices segments of the fused steps and finds the cheapest segmentation (one per schedule)."""
+
+    def __init__(self, program: Program, groups: list[Group], folded: dict[str, str], capacity: float) -> None:
+        self.program, self.groups, self.capacity = program, groups, capacity
+        self.names = [tuple(folded[c.name] for c in g if c.name in folded) for g in groups]
+        readers = _readers(tuple(program.costs.values()))
+        self.readers = readers
+        self.linked = [False] + [
+            g[0].layer.inputs == (before[-1].name,) and readers[before[-1].name] == 1
+            for before, g in zip(groups, groups[1:])
+        ]
+        self.windows: Windows = {}
+        self.refused: set[tuple[int, int, bool, bool]] = set()
+        self.estimates: dict[tuple[int, int, bool], int] = {}
+        """Per chain and whether its input is kept: its peak with the output stored (the same for any output)."""
+
+    def segment(self, start: int, stop: int) -> Segment:
+        return Segment(tuple(self.groups[start:stop]), tuple(self.names[start:stop]))
+
+    def placement(self, start: int, stop: int, keep_in: bool, keep_out: bool) -> Placement:
+        inputs = frozenset(self.segment(start, stop).inputs()) if keep_in else frozenset()
+        return Placement(whole=inputs, consumed=inputs, keep_output=keep_out)
+
+    def _output_cost(self, stop: int, keep_out: bool) -> int:
+        """A boundary map not kept is stored once and loaded by every reader; the network's output is compulsory."""
+        if keep_out or stop == len(self.groups):
+            return 0
+        out = self.groups[stop - 1][-1]
+        return out.output_bytes * (1 + self.readers.get(out.name, 0))
+
+    def price(self, start: int, stop: int, keep_in: bool, keep_out: bool) -> Choice | None:
+        """The cheapest way to run groups ``start``..``stop`` with these boundaries (None: nothing fits)."""
+        if (start, stop, keep_in, keep_out) in self.refused:
+            return None
+        segment = self.segment(start, stop)
+        output = self._output_cost(stop, keep_out)
+        options = []
+        if streamable(segment):
+            key = (start, stop, keep_in)
+            if key not in self.estimates:
+                self.estimates[key] = stream_peak(self.program, segment, self.placement(start, stop, keep_in, False), self.windows, STEADY_ROWS)
+            estimate = self.estimates[key]
+            if estimate + (segment.output.output_bytes if keep_out else 0) <= self.capacity:
+                options.append(Choice(start, stop, keep_in, keep_out, output))
+        if stop == start + 1:
+            whole = set(segment.inputs()) if keep_in else set()
+            room = self.capacity - sum(self.program.bytes(self.program.full(t)) for t in whole)
+            for overlap in (True, False):
+                tiled = choose_tiling(self.program, segment, whole, [keep_out], room, overlap)
+                if tiled is not None:
+                    options.append(Choice(start, stop, keep_in, keep_out, output + tiled[0], tiled[1], overlap))
+                    break
+        return min(options, key=lambda c: (c.extra_bytes, c.tiling is None)) if options else None
+
+    def cheapest(self) -> list[Choice]:
+        """The segmentation with the fewest extra bytes (then the fewest segments), by dynamic programming."""
+        n = len(self.groups)
+        best: dict[tuple[int, bool], tuple[int, int, list[Choice]]] = {(n, False): (0, 0, [])}
+        for start in reversed(range(n)):
+            for keep_in in (False, True) if self.linked[start] else (False,):
+                options = []
+                for stop in range(start + 1, n + 1):
+                    if stop > start + 1 and not self.linked[stop - 1]:
+                        break
+                    fitted = False
+                    for keep_out in (False, True) if stop < n and self.linked[stop] else (False,):
+                        choice = self.price(start, stop, keep_in, keep_out)
+                        rest = best.get((stop, keep_out))
+                        if choice is None or rest is None:
+                            continue
+                        fitted = True
+                        options.append((choice.extra_bytes + rest[0], 1 + rest[1], [choice, *rest[2]]))
+                    if not fitted and stop > start + 1:
+                        break  # a longer chain only needs more room
+                if options:
+                    best[(start, keep_in)] = min(options, key=lambda o: o[:2])
+        if (0, False) not in best:
+            raise CapacityError(f"{self.groups[0][0].name}: no segmentation of the network fits "
+                                f"{self.capacity:,.0f} B of internal memory")
+        return best[(0, False)][2]
+
+
+def _weights(segment: Segment) -> tuple[str, ...]:
+    return tuple(weights_of(c.name) for c in segment.costs if c.weight_bytes)
+
+
+def _emit(planner: Planner, choices: list[Choice]) -> Program | tuple[int, int, bool, bool]:
+    """The program of ``choices``, or the choice whose exact peak turned out over capacity."""
+    program = Program(tuple(planner.program.costs.values()))
+    capacity = planner.capacity
+    preloaded: frozenset[str] = frozenset()
+    for i, choice in enumerate(choices):
+        segment = planner.segment(choice.start, choice.stop)
+        following = choices[i + 1] if i + 1 < len(choices) else None
+        nxt = planner.segment(following.start, following.stop) if following else None
+        prefetchable = _weights(nxt) if nxt and not (following.tiling and following.tiling.chunk_channels) else ()
+        whole = set(segment.inputs()) if choice.keep_in else set()
+        base = program.resident
+        if choice.tiling is None:
+            place = planner.placement(choice.start, choice.stop, choice.keep_in, choice.keep_out)
+            place = Placement(place.whole, place.consumed, place.keep_output, preloaded)
+            heights = chain_heights(segment)
+            prefetch = prefetchable
+            acts = actions(segment, Placement(place.whole, place.consumed, place.keep_output, preloaded, prefetch), heights, planner.windows)
+            if prefetch and base + _peak(program, segment, place, acts) - _resident_of(program, place) > capacity:
+                prefetch = ()
+                acts = actions(segment, place, heights, planner.windows)
+            if base + _peak(program, segment, place, acts) - _resident_of(program, place) > capacity:
+                return (choice.start, choice.stop, choice.keep_in, choice.keep_out)
+            steps = [program.begin(p) for p in describe(segment, i, whole, Tiling(1, 0, choice.keep_out), _note(whole), streamed=True)]
+            emit_stream(program, segment, steps, acts)
+        else:
+            peak = band_peak(program, segment, whole, choice.tiling, representative_needs(segment, choice.tiling.band_rows), choice.overlap)
+            prefetch = prefetchable if prefetchable and base + peak + sum(program.bytes(program.full(w)) for w in prefetchable) <= capacity else ()
+            steps = [program.begin(p) for p in describe(segment, i, whole, choice.tiling, _note(whole))]
+            emit_bands(program, segment, steps, whole, choice.tiling, choice.overlap, preloaded, prefetch)
+            for t in sorted(whole):
+                program.free(steps[-1], program.full(t))
+        preloaded = frozenset(prefetch)
+    return program
+
+
+def _resident_of(program: Program, place: Placement) -> int:
+    return sum(program.bytes(program.full(t)) for t in (*place.whole, *place.preloaded))
+
+
+def _note(whole: set[str]) -> str:
+    return "input kept internal by the step before" if whole else ""
+
+
+def _optimized_program(costs: tuple[LayerCost, ...], folded: dict[str, str], capacity: float) -> Program:
+    planner = Planner(Program(costs), fuse(costs), folded, capacity)
+    while True:
+        result = _emit(planner, planner.cheapest())
+        if isinstance(result, Program):
+            return result
+        planner.refused.add(result)
+
+
+def _strict_program(graph: Graph, costs: tuple[LayerCost, ...], capacity: float) -> Program:
+    program = Program(costs)
+    run(program, [Segment((group,), ((),)) for group in paper_steps(graph, costs)], capacity, prefetch=False)
+    return program
 
 
 def schedule_optimized(graph: Graph, costs: tuple[LayerCost, ...], hardware: HardwareSpec) -> list[Step]:
     folded_costs, folded = fold_batchnorm(costs, hardware)
-    program = Program(folded_costs)
     capacity = hardware.memory.internal.capacity
-    run(program, segments(program, fuse(folded_costs), folded, capacity), capacity, prefetch=True)
-    return finish(program, hardware, overlap=True)
+    candidates = []
+    for build in (lambda: _optimized_program(folded_costs, folded, capacity), lambda: _strict_program(graph, folded_costs, capacity)):
+        try:
+            candidates.append(finish(build(), hardware, overlap=True))
+        except CapacityError as error:
+            refusal = error
+    if not candidates:
+        raise refusal
+    return min(candidates, key=lambda steps: sum(s.total_s for s in steps))

@@ -13,6 +13,7 @@ at most those of some prefix of the program, which the validator checks against 
 
 from __future__ import annotations
 
+import heapq
 from collections import defaultdict
 from dataclasses import dataclass, replace
 
@@ -61,6 +62,7 @@ class Program:
             for name, shape, size in zip(c.layer.inputs, c.layer.input_shapes, c.input_bytes):
                 if name == INPUT:
                     self.cell_bytes[INPUT] = size // (shape[0] * shape[2])
+        self._full: dict[str, Region] = {}
         self.plans: list[StepPlan] = []
         self.events: list[tuple[int, Event]] = []
         self.peaks: list[int] = []
@@ -78,6 +80,11 @@ class Program:
 
     def full(self, tensor: str) -> Region:
         """All of a map (or all of a layer's weights)."""
+        if tensor not in self._full:
+            self._full[tensor] = self._whole(tensor)
+        return self._full[tensor]
+
+    def _whole(self, tensor: str) -> Region:
         if tensor == INPUT:
             layer = next(c.layer for c in self.costs.values() if INPUT in c.layer.inputs)
             h, _, ch = layer.input_shapes[layer.inputs.index(INPUT)]
@@ -90,7 +97,8 @@ class Program:
     def _add(self, step: int, event: Event, delta: int) -> None:
         self.resident += delta
         self.peaks[step] = max(self.peaks[step], self.resident)
-        self.events.append((step, replace(event, seq=len(self.events))))
+        self.events.append((step, Event(event.action, event.region, event.bytes, event.layer, event.reads, event.unit,
+                                        event.ops, len(self.events))))
 
     def occupy(self, step: int, action: Action, region: Region) -> None:
         """RESIDENT, LOAD or ALLOC: the region takes internal space."""
@@ -131,48 +139,67 @@ class Program:
 def _simulate(events: list[tuple[int, Event]], hardware: HardwareSpec, overlap: bool) -> list[Event]:
     """Start and end times of every event (see the module docstring for the rules)."""
     bandwidth = hardware.memory.external.bandwidth
+    capacity = hardware.memory.internal.capacity
+    throughput = {e.unit: hardware.compute[e.unit].throughput for _, e in events if e.action is Action.COMPUTE}
     free_at: dict[str, float] = defaultdict(float)  # per resource: when it is next idle
-    written: dict[str, list[tuple[Region, float]]] = defaultdict(list)  # per tensor: regions loaded or computed, when
+    written: dict[str, list[tuple[Region, float]]] = defaultdict(list)  # per tensor: regions allocated, loaded or computed, when
 
     def ready(region: Region) -> float:
-        """When the latest load or compute of rows overlapping ``region`` ends (later ones end later: one
-        resource writes each tensor, in order)."""
+        """When the latest allocation, load or compute of cells overlapping ``region`` ends (written in order)."""
+        rows, chans = region.rows, region.channels
         for r, end in reversed(written[region.tensor]):
-            if r.rows[0] < region.rows[1] and region.rows[0] < r.rows[1] and r.channels[0] < region.channels[1] and region.channels[0] < r.channels[1]:
+            if r.rows[0] < rows[1] and rows[0] < r.rows[1] and r.channels[0] < chans[1] and chans[0] < r.channels[1]:
                 return end
         return 0.0
 
     last_use: dict[str, float] = defaultdict(float)  # per tensor: when its latest use ends
-    barrier = clock = 0.0  # barrier: when every FREE so far has happened
+    pending: list[tuple[float, int]] = []  # frees so far in program order, as a heap of (when, bytes)
+    pending_bytes = 0  # of those, bytes not yet freed at time ``taken``
+    taken = 0.0  # when the latest space-taking event started: they start in program order
+    resident = 0  # in program order
+    clock = 0.0
     timed = []
     for _, e in events:
-        t = e.region.tensor
-        if e.action in (Action.LOAD, Action.STORE):
+        t, action = e.region.tensor, e.action
+        takes = action is Action.LOAD or action is Action.ALLOC or action is Action.RESIDENT
+        if takes:
+            resident += e.bytes
+        if action is Action.LOAD or action is Action.STORE:
             duration = e.bytes / bandwidth
-            start = max(free_at[BUS], barrier if e.action is Action.LOAD else ready(e.region))
-        elif e.action is Action.COMPUTE:
-            duration = e.ops / hardware.compute[e.unit].throughput
-            start = max([free_at[e.unit], barrier, *(ready(r) for r in e.reads)])
-        elif e.action is Action.FREE:
+            start = max(free_at[BUS], taken if takes else ready(e.region))
+        elif action is Action.COMPUTE:
+            duration = e.ops / throughput[e.unit]
+            start = max([free_at[e.unit], ready(e.region), *(ready(r) for r in e.reads)])
+        elif action is Action.FREE:
             duration, start = 0.0, last_use[t]
         else:
-            duration, start = 0.0, barrier
+            duration, start = 0.0, taken
+        if takes and overlap:
+            # wait until enough frees that come before it in program order have happened: the space
+            # resident at any instant is then at most what the program's order allows (capacity)
+            while pending and (pending[0][0] <= start or pending_bytes > capacity - resident):
+                when, size = heapq.heappop(pending)
+                start = max(start, when)
+                pending_bytes -= size
+            taken = start
         if not overlap:
             start = clock
         end = start + duration
         clock = end
-        if e.action in (Action.LOAD, Action.STORE):
+        if action is Action.LOAD or action is Action.STORE:
             free_at[BUS] = end
-        if e.action is Action.COMPUTE:
+        elif action is Action.COMPUTE:
             free_at[e.unit] = end
             for r in e.reads:
                 last_use[r.tensor] = max(last_use[r.tensor], end)
-        if e.action in (Action.LOAD, Action.COMPUTE):
+        elif action is Action.FREE:
+            resident -= e.bytes
+            heapq.heappush(pending, (end, e.bytes))
+            pending_bytes += e.bytes
+        if action is not Action.STORE and action is not Action.FREE:
             written[t].append((e.region, end))
         last_use[t] = max(last_use[t], end)
-        if e.action is Action.FREE:
-            barrier = max(barrier, end)
-        timed.append(replace(e, start_s=start, end_s=end))
+        timed.append(Event(action, e.region, e.bytes, e.layer, e.reads, e.unit, e.ops, e.seq, start, end))
     return timed
 
 

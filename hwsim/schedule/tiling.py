@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
+from typing import Iterable
 
 from hwsim.costs import LayerCost
 from hwsim.errors import InputError
@@ -46,7 +48,7 @@ class Segment:
     folded: tuple[tuple[str, ...], ...]
     """Per group, the batch norms folded into it."""
 
-    @property
+    @cached_property
     def costs(self) -> tuple[LayerCost, ...]:
         return tuple(c for g in self.groups for c in g)
 
@@ -56,6 +58,10 @@ class Segment:
 
     def inputs(self) -> tuple[str, ...]:
         """Tensors the segment reads that it does not produce, in order of first use."""
+        return self._inputs
+
+    @cached_property
+    def _inputs(self) -> tuple[str, ...]:
         produced = {c.name for c in self.costs}
         return tuple(dict.fromkeys(n for c in self.costs for n in c.layer.inputs if n not in produced))
 
@@ -74,14 +80,20 @@ def _union(a: Span | None, b: Span) -> Span:
     return b if a is None or a[1] <= a[0] else (min(a[0], b[0]), max(a[1], b[1]))
 
 
-def band_needs(segment: Segment, band_rows: int) -> list[dict[str, Span]]:
-    """For every band, the rows of every tensor the segment touches that the band needs."""
+EDGE_BANDS = 5
+"""Bands at each end of a map that :func:`representative_needs` evaluates; the bands between them
+are translations of one another, so their peaks repeat."""
+
+
+def band_needs(segment: Segment, band_rows: int, indices: Iterable[int] | None = None) -> list[dict[str, Span]]:
+    """For every band (or the consecutive bands ``indices``), the rows of every tensor the segment
+    touches that the band needs."""
     costs = segment.costs
     height = segment.output.layer.output_shape[0]
     heights = {name: shape[0] for c in costs for name, shape in zip(c.layer.inputs, c.layer.input_shapes)}
     heights.update({c.name: c.layer.output_shape[0] for c in costs})
     bands: list[dict[str, Span]] = []
-    for start in range(0, height, band_rows):
+    for start in (range(0, height, band_rows) if indices is None else (b * band_rows for b in indices)):
         need: dict[str, Span] = {segment.output.name: (start, min(start + band_rows, height))}
         previous = bands[-1] if bands else {}
 
@@ -108,6 +120,17 @@ def band_needs(segment: Segment, band_rows: int) -> list[dict[str, Span]]:
     return bands
 
 
+def representative_needs(segment: Segment, band_rows: int) -> list[list[dict[str, Span]]]:
+    """Runs of consecutive bands whose peaks are every band's: all bands of a short map, else the
+    first and the last :data:`EDGE_BANDS` (the last run computed from one band earlier, whose rows
+    it may take over, then dropped)."""
+    count = math.ceil(segment.output.layer.output_shape[0] / band_rows)
+    if count <= 2 * EDGE_BANDS + 1:
+        return [band_needs(segment, band_rows)]
+    return [band_needs(segment, band_rows, range(EDGE_BANDS)),
+            band_needs(segment, band_rows, range(count - EDGE_BANDS - 1, count))[1:]]
+
+
 def _row_bytes(program: Program, tensor: str) -> int:
     full = program.full(tensor)
     return program.bytes(full) // full.rows[1]
@@ -118,12 +141,16 @@ def _last_readers(segment: Segment) -> dict[str, str]:
     return {name: c.name for c in segment.costs for name in c.layer.inputs}
 
 
-def peak_bytes(program: Program, segment: Segment, whole: set[str], tiling: Tiling, needs: list[dict[str, Span]], prefetch: bool) -> int:
-    """Resident bytes at the busiest point of the segment, on top of what is resident before it.
+def peak_bytes(program: Program, segment: Segment, whole: set[str], tiling: Tiling, runs: list[list[dict[str, Span]]], prefetch: bool) -> int:
+    """Resident bytes at the busiest point of the segment, on top of what is resident before it,
+    over runs of consecutive bands (:func:`representative_needs`)."""
+    return max(_run_peak(program, segment, whole, tiling, needs, prefetch) for needs in runs)
 
-    Replays :func:`emit` in row counts: per band, each layer's new rows appear, and each tensor
-    shrinks to the rows later bands need as soon as its last reader in the band has run.
-    """
+
+def _run_peak(program: Program, segment: Segment, whole: set[str], tiling: Tiling, needs: list[dict[str, Span]], prefetch: bool) -> int:
+    """Replays :func:`emit` in row counts over consecutive bands: per band, each layer's new rows
+    appear, and each tensor shrinks to the rows later bands need as soon as its last reader in the
+    band has run. A kept output's rows from before the first band are resident all along."""
     out = segment.output.name
     costs = segment.costs
     rows = {t: _row_bytes(program, t) for t in needs[0]}
@@ -138,6 +165,7 @@ def peak_bytes(program: Program, segment: Segment, whole: set[str], tiling: Tili
     if chunked:
         weights = math.ceil(weights * tiling.chunk_channels / segment.output.layer.output_shape[2]) * (2 if prefetch else 1)
     have: dict[str, Span] = {}
+    kept_before = needs[0][out][0] * rows[out] if tiling.keep_output else 0
     peak = 0
     for b, need in enumerate(needs):
         following = needs[b + 1] if b + 1 < len(needs) else {}
@@ -146,7 +174,7 @@ def peak_bytes(program: Program, segment: Segment, whole: set[str], tiling: Tili
                 have[t] = (have.get(t, need[t])[0], max(need[t][1], have.get(t, (0, 0))[1]))
             if prefetch and t in following:
                 have[t] = (have[t][0], max(following[t][1], have[t][1]))
-        resident = weights + sum((hi - lo) * rows[t] for t, (lo, hi) in have.items())
+        resident = kept_before + weights + sum((hi - lo) * rows[t] for t, (lo, hi) in have.items())
 
         def release(t: str) -> int:
             lo, hi = have[t]
@@ -194,19 +222,20 @@ def _first_fitting(candidates: list[int], fits) -> int | None:  # type: ignore[n
     return candidates[lo] if lo < len(candidates) else None
 
 
-def choose_tiling(program: Program, segment: Segment, whole: set[str], keeps: list[bool], room: float, prefetch: bool, chunks: bool = True) -> Tiling | None:
-    """Of the tilings whose peak fits in ``room`` bytes, the one that moves the fewest extra bytes.
+def choose_tiling(program: Program, segment: Segment, whole: set[str], keeps: list[bool], room: float, prefetch: bool,
+                  chunks: bool = True) -> tuple[int, Tiling] | None:
+    """Of the tilings whose peak fits in ``room`` bytes, the one that moves the fewest extra bytes, with those bytes.
 
     Extra bytes: weights reloaded for every band after the first when they stream in chunks, and
     the output stored and loaded back when it could have stayed internal. For each choice of
     keeping the output, the candidates are the largest bands with all weights resident, and the
     fewest bands with the largest weight chunks. None if nothing fits.
     """
-    needs: dict[int, list[dict[str, Span]]] = {}
+    needs: dict[int, list[list[dict[str, Span]]]] = {}
 
     def fits(tiling: Tiling) -> bool:
         if tiling.band_rows not in needs:
-            needs[tiling.band_rows] = band_needs(segment, tiling.band_rows)
+            needs[tiling.band_rows] = representative_needs(segment, tiling.band_rows)
         return peak_bytes(program, segment, whole, tiling, needs[tiling.band_rows], prefetch) <= room
 
     height = segment.output.layer.output_shape[0]
@@ -225,10 +254,10 @@ def choose_tiling(program: Program, segment: Segment, whole: set[str], keeps: li
                 if chunk is not None:
                     options.append((spill + (math.ceil(height / band) - 1) * weights, Tiling(band, chunk, keep)))
                     break
-    return min(options, key=lambda o: o[0])[1] if options else None
+    return min(options, key=lambda o: o[0]) if options else None
 
 
-def describe(segment: Segment, index: int, whole: set[str], tiling: Tiling, inputs_note: str) -> list[StepPlan]:
+def describe(segment: Segment, index: int, whole: set[str], tiling: Tiling, inputs_note: str, streamed: bool = False) -> list[StepPlan]:
     """The report's view of a segment: one plan per step, saying why each tensor is where it is."""
     plans = []
     height = segment.output.layer.output_shape[0]
@@ -248,7 +277,9 @@ def describe(segment: Segment, index: int, whole: set[str], tiling: Tiling, inpu
             notes.append("fused " + "+".join(c.layer.op.value for c in group))
         if g == 0 and inputs_note:
             notes.append(inputs_note)
-        if bands > 1:
+        if streamed:
+            notes.append("streamed row by row through line buffers")
+        elif bands > 1:
             notes.append(f"{bands} bands of {tiling.band_rows} rows" + (" with halo" if _has_halo(segment) else ""))
         if len(segment.groups) > 1:
             notes.append(f"streamed with {len(segment.groups) - 1 - g} more steps" if not last else "end of a streamed chain")
@@ -270,9 +301,12 @@ def _kernel(cost: LayerCost) -> int:
     return getattr(a, "kernel", getattr(a, "size", (1, 1)))[0]
 
 
-def emit(program: Program, segment: Segment, steps: list[int], whole: set[str], tiling: Tiling, prefetch: bool) -> None:
+def emit(program: Program, segment: Segment, steps: list[int], whole: set[str], tiling: Tiling, prefetch: bool,
+         preloaded: frozenset[str] = frozenset(), next_weights: tuple[str, ...] = ()) -> None:
     """Write the segment's events: per band, load new input rows, compute new rows, store or keep the
-    output, and free each tensor's rows that no later band needs as soon as its last reader has run."""
+    output, and free each tensor's rows that no later band needs as soon as its last reader has run.
+    Weights in ``preloaded`` are already resident; ``next_weights`` (the next segment's) are loaded
+    at the start, to arrive while this segment computes."""
     step_of = {c.name: steps[g] for g, group in enumerate(segment.groups) for c in group}
     first, last = steps[0], steps[-1]
     out = segment.output.name
@@ -287,7 +321,10 @@ def emit(program: Program, segment: Segment, steps: list[int], whole: set[str], 
     chunked = bool(tiling.chunk_channels)
     if not chunked:
         for c in with_weights:
-            program.occupy(step_of[c.name], Action.LOAD, program.full(weights_of(c.name)))
+            if weights_of(c.name) not in preloaded:
+                program.occupy(step_of[c.name], Action.LOAD, program.full(weights_of(c.name)))
+    for w in next_weights:
+        program.occupy(first, Action.LOAD, program.full(w))
 
     def load_band(b: int) -> None:
         for t in inputs:
@@ -385,18 +422,19 @@ def run(program: Program, segments: list[Segment], capacity: float, prefetch: bo
     for i, segment in enumerate(segments):
         whole_in = {t for t in segment.inputs() if t in whole}
         keeps = [True, False] if readers.get(segment.output.name) == {i + 1} else [False]
-        tiling, spill = None, set()
+        chosen, spill = None, set()
         for spill in (set(), whole_in):
             room = capacity - program.resident + sum(program.bytes(program.full(t)) for t in spill)
-            tiling = choose_tiling(program, segment, whole_in - spill, keeps, room, prefetch)
-            if tiling:
+            chosen = choose_tiling(program, segment, whole_in - spill, keeps, room, prefetch)
+            if chosen:
                 break
-        if tiling is None:
-            need = peak_bytes(program, segment, set(), Tiling(1, 1 if chunkable(segment) else 0), band_needs(segment, 1), False)
+        if chosen is None:
+            need = peak_bytes(program, segment, set(), Tiling(1, 1 if chunkable(segment) else 0), representative_needs(segment, 1), False)
             raise CapacityError(
                 f"{segment.output.name}: one row per band needs {need:,} B of internal memory besides the "
                 f"{program.resident:,} B already resident; capacity is {capacity:,.0f} B"
             )
+        tiling = chosen[1]
         inputs_note = _inputs_note(segment, whole_in - spill, spill)
         steps = [program.begin(p) for p in describe(segment, i, whole_in - spill, tiling, inputs_note)]
         for t in sorted(spill):

@@ -1,0 +1,185 @@
+"""Line-buffered chains: a linear chain of layers streamed one output row at a time.
+
+Rows are produced on demand: to compute row r of a layer, the rows of its input under r's window
+are produced first (recursively, back to the chain's inputs), then r is computed, and the input
+rows that no later row of the layer needs are freed at once. So between rows a k x k stride-s
+layer keeps k - s rows of its input (a line buffer), a 1 x 1 layer none, and no map inside the
+chain is ever whole in internal memory. All the chain's weights stay resident while it runs.
+
+The chain's inputs are either resident whole (freed row by row as they are consumed when the chain
+is their last reader) or loaded from external memory one row ahead of their use (the next row is
+on its way while the current one computes); the chain's output is either kept whole for the next
+segment or stored row by row.
+
+One generator of actions (:func:`actions`) drives both the memory estimate (:func:`peak_bytes`)
+and the program (:func:`emit`), so what is checked is what is emitted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator
+
+from hwsim.costs import LayerCost
+from hwsim.graph import Layer
+from hwsim.ops import Op
+from hwsim.schedule.base import Action, Region, weights_of
+from hwsim.schedule.program import Program
+from hwsim.schedule.regions import input_regions
+from hwsim.schedule.tiling import Segment
+
+ROW_LOCAL_OPS = frozenset({Op.CONV, Op.DWCONV, Op.MAXPOOL, Op.AVGPOOL, Op.BATCHNORM, Op.RELU, Op.DROPOUT, Op.ADD, Op.CONCAT})
+"""Ops whose output row r reads a few input rows around r: they can stream row by row."""
+
+Windows = dict[str, tuple[tuple[tuple[int, ...], tuple[int, ...]], ...]]
+"""Per layer, per input: the first and the stop input row every output row reads (a cache across chains)."""
+
+ChainAction = tuple[Action, str, int, int, str]
+"""(action, tensor, first row, stop row, layer whose step it belongs to); weights use rows (0, 1)."""
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a chain's inputs and output live, and which weights it need not load or must prefetch."""
+
+    whole: frozenset[str] = frozenset()
+    """Inputs resident whole when the chain starts."""
+    consumed: frozenset[str] = frozenset()
+    """Of ``whole``, those the chain reads for the last time: freed row by row as it goes."""
+    keep_output: bool = False
+    preloaded: frozenset[str] = frozenset()
+    """Weights already resident (prefetched by the segment before)."""
+    prefetch: tuple[str, ...] = ()
+    """Weights of the next segment, loaded at the start of this one (after its own)."""
+
+
+def streamable(segment: Segment) -> bool:
+    """Every layer reads rows locally, and every layer after the first reads only the one before it."""
+    costs = segment.costs
+    return all(c.layer.op in ROW_LOCAL_OPS for c in costs) and all(
+        c.layer.inputs == (previous.name,) for previous, c in zip(costs, costs[1:])
+    )
+
+
+def _windows(layer: Layer, cache: Windows) -> tuple[tuple[tuple[int, ...], tuple[int, ...]], ...]:
+    if layer.name not in cache:
+        channels = (0, layer.output_shape[2])
+        per_row = [input_regions(layer, (r, r + 1), channels) for r in range(layer.output_shape[0])]
+        cache[layer.name] = tuple(
+            (tuple(rows[i][0][0] for rows in per_row), tuple(rows[i][0][1] for rows in per_row))
+            for i in range(len(layer.inputs))
+        )
+    return cache[layer.name]
+
+
+def actions(segment: Segment, place: Placement, heights: dict[str, int], cache: Windows,
+            final_rows: int | None = None) -> list[ChainAction]:
+    """The chain's actions in program order (see the module docstring), or only those up to
+    ``final_rows`` rows of its output."""
+    costs = segment.costs
+    first = costs[0]
+    weighted = [c for c in costs if c.weight_bytes]
+    result: list[ChainAction] = [(Action.LOAD, weights_of(c.name), 0, 1, c.name) for c in weighted
+                                 if weights_of(c.name) not in place.preloaded]
+    result += [(Action.LOAD, w, 0, 1, first.name) for w in place.prefetch]
+    add = result.append
+    produced = [0] * len(costs)  # rows of each layer's output computed so far
+    freed = [0] * len(costs)  # rows of each layer's output freed so far
+    inputs = first.layer.inputs
+    in_windows = _windows(first.layer, cache)
+    loaded = {t: 0 for t in inputs}
+    in_freed = {t: 0 for t in inputs}
+    windows = [_windows(c.layer, cache)[0] for c in costs[1:]]
+    names = [c.name for c in costs]
+    rows_of = [heights[n] for n in names]
+    last = len(costs) - 1
+
+    def free_inputs(r: int, final: bool) -> None:
+        for t, (los, _) in zip(inputs, in_windows):
+            if t in place.whole and t not in place.consumed:
+                continue
+            have = heights[t] if t in place.whole else loaded[t]
+            keep = have if final else min(los[r + 1], have)
+            if keep > in_freed[t]:
+                add((Action.FREE, t, in_freed[t], keep, names[0]))
+                in_freed[t] = keep
+
+    def produce(i: int, stop: int) -> None:
+        """Rows of layer i's output up to ``stop``, each after the input rows it needs."""
+        name, height = names[i], rows_of[i]
+        while produced[i] < stop:
+            r = produced[i]
+            final = r + 1 == height
+            if i == 0:
+                for t, (_, his) in zip(inputs, in_windows):
+                    ahead = heights[t] if final else his[r + 1]  # one row ahead: loaded while row r computes
+                    if t not in place.whole and loaded[t] < ahead:
+                        add((Action.LOAD, t, loaded[t], ahead, name))
+                        loaded[t] = ahead
+            else:
+                produce(i - 1, rows_of[i - 1] if final else windows[i - 1][1][r])
+            add((Action.ALLOC, name, r, r + 1, name))
+            add((Action.COMPUTE, name, r, r + 1, name))
+            produced[i] = r + 1
+            if i == 0:
+                free_inputs(r, final)
+            else:
+                keep = produced[i - 1] if final else min(windows[i - 1][0][r + 1], produced[i - 1])
+                if keep > freed[i - 1]:
+                    add((Action.FREE, names[i - 1], freed[i - 1], keep, name))
+                    freed[i - 1] = keep
+            if i == last and not place.keep_output:
+                add((Action.STORE, name, r, r + 1, name))
+                add((Action.FREE, name, r, r + 1, name))
+
+    produce(last, rows_of[last] if final_rows is None else min(final_rows, rows_of[last]))
+    if final_rows is None:
+        result += [(Action.FREE, weights_of(c.name), 0, 1, c.name) for c in weighted]
+    return result
+
+
+def chain_heights(segment: Segment) -> dict[str, int]:
+    """Rows of every map the chain touches."""
+    heights = {c.name: c.layer.output_shape[0] for c in segment.costs}
+    first = segment.costs[0].layer
+    heights.update({t: shape[0] for t, shape in zip(first.inputs, first.input_shapes)})
+    return heights
+
+
+def peak_bytes(program: Program, segment: Segment, place: Placement, cache: Windows, final_rows: int | None = None) -> int:
+    """Resident bytes at the chain's busiest point, on top of what was resident before it (its whole
+    inputs and preloaded weights included), over the whole chain or its first ``final_rows`` rows."""
+    return _peak(program, segment, place, actions(segment, place, chain_heights(segment), cache, final_rows))
+
+
+def _peak(program: Program, segment: Segment, place: Placement, acts: list[ChainAction]) -> int:
+    heights = chain_heights(segment)
+    size = {t: program.bytes(program.full(t)) for t in heights}
+    size.update({t: program.bytes(program.full(t)) for t in {a[1] for a in acts if a[3] == 1 and a[1] not in size}})
+    row = {t: size[t] // heights[t] for t in heights}
+    resident = peak = sum(size[t] for t in place.whole) + sum(program.bytes(program.full(w)) for w in place.preloaded)
+    for action, t, lo, hi, _ in acts:
+        if action is Action.LOAD or action is Action.ALLOC:
+            resident += (hi - lo) * row[t] if t in row else size[t]
+            peak = max(peak, resident)
+        elif action is Action.FREE:
+            resident -= (hi - lo) * row[t] if t in row else size[t]
+    return peak
+
+
+def emit(program: Program, segment: Segment, steps: list[int], acts: list[ChainAction]) -> None:
+    """Write the chain's actions into ``program``; ``steps`` are the program's steps of its groups."""
+    step_of = {c.name: steps[g] for g, group in enumerate(segment.groups) for c in group}
+    costs = {c.name: c for c in segment.costs}
+    for action, t, lo, hi, layer in acts:
+        step = step_of.get(layer, steps[0])
+        whole = program.full(t)
+        region = whole if t not in costs and t.endswith(".weights") else Region(t, (lo, hi), whole.channels)
+        if action is Action.COMPUTE:
+            program.compute(step, costs[t], region.rows, region.channels)
+        elif action is Action.STORE:
+            program.store(step, region)
+        elif action is Action.FREE:
+            program.free(step, region)
+        else:
+            program.occupy(step, action, region)
