@@ -1,0 +1,54 @@
+"""The ``hwsim`` command: a thin shell over :mod:`hwsim.api` — parse arguments, call, render.
+
+Each family of commands lives in its own module and is imported only when it runs, so
+``hwsim estimate`` does not pay for the training stack's imports. Every bad input ends in one
+line on stderr and exit code 2; no traceback reaches the user.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import click
+
+COMMANDS = {
+    "estimate": "hwsim.cli.estimate:estimate",
+    "compare": "hwsim.cli.estimate:compare",
+    "sweep": "hwsim.cli.estimate:sweep",
+    "roofline": "hwsim.cli.estimate:roofline",
+    "reproduce": "hwsim.cli.paper:reproduce",
+    "claims": "hwsim.cli.paper:claims",
+    "verify": "hwsim.cli.reference:verify",
+    "ops": "hwsim.cli.reference:ops",
+    "train": "hwsim.cli.training:train",
+    "predict": "hwsim.cli.training:predict",
+    "experiment": "hwsim.cli.training:experiment",
+}
+"""Command name -> ``module:attribute`` of its click command."""
+
+
+class LazyGroup(click.Group):
+    """A group whose commands are imported on first use (click's documented lazy-loading pattern)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return None
+        module, attribute = COMMANDS[cmd_name].split(":")
+        return getattr(importlib.import_module(module), attribute)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="hwsim")
+def main() -> None:
+    """How fast will this network run on that accelerator, and why?
+
+    \b
+    hwsim estimate                                   # HairNet on the paper's accelerator
+    hwsim estimate networks/alexnet.yaml --hw hardware/paper-accelerator.yaml -o alexnet.md
+    hwsim reproduce                                  # the paper's appendix and its errata
+    hwsim compare hairnet alexnet                    # side by side
+    hwsim verify hairnet                             # op counts checked by executing the network
+    """

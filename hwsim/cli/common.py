@@ -1,0 +1,112 @@
+"""What the commands share: the input-error boundary, the console, options and output helpers."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+from rich.console import Console
+
+from hwsim import bundled, report
+from hwsim.costs import COUNTINGS
+from hwsim.errors import InputError
+from hwsim.schedule import POLICIES
+from hwsim.spec.hardware import Precision
+
+INPUT_ERROR_EXIT = 2
+
+
+def reports_input_errors(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn an :class:`InputError` raised anywhere below a command into one line and exit code 2."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except InputError as err:
+            click.echo(f"error: {err}", err=True)
+            sys.exit(INPUT_ERROR_EXIT)
+
+    return wrapper
+
+
+def console() -> Console:
+    """Wide enough for the per-layer table when output is not a terminal (pipes, tests)."""
+    return Console(width=None if sys.stdout.isatty() else 220, soft_wrap=False)
+
+
+def stacked(*decorators: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """Several click decorators as one, applied in the order written."""
+
+    def apply(command: Any) -> Any:
+        for decorator in reversed(decorators):
+            command = decorator(command)
+        return command
+
+    return apply
+
+
+network_argument = click.argument("network", default=bundled.DEFAULT_NETWORK, required=False)
+hardware_option = click.option(
+    "--hw", "hardware", default=bundled.DEFAULT_HARDWARE, show_default=True,
+    help="Hardware profile: a YAML file or a bundled name.",
+)
+policy_option = click.option("--policy", type=click.Choice(list(POLICIES)), default="paper", show_default=True, help="Scheduler.")
+counting_option = click.option(
+    "--counting", type=click.Choice(list(COUNTINGS)), default="exact", show_default=True,
+    help="exact: the arithmetic really done; paper: the appendix's conventions.",
+)
+batch_option = click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True, help="Images per batch.")
+precision_option = click.option(
+    "--precision", type=click.Choice([p.value for p in Precision]), default=None, help="Override the profile's precision."
+)
+format_option = click.option("--format", "fmt", type=click.Choice(sorted(report.FORMATS)), help="Report format (default: from the output's suffix).")
+plot_option = click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), help="Also draw a plot (.png or .svg).")
+
+run_options = stacked(network_argument, hardware_option, policy_option, counting_option, batch_option, precision_option)
+"""NETWORK --hw --policy --counting --batch --precision: what one estimate needs."""
+
+
+def output_option(help: str, **kwargs: Any) -> Callable[[Any], Any]:
+    return click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help=help, **kwargs)
+
+
+def require_suffix(output: Path | None, suffixes: tuple[str, ...], what: str) -> None:
+    """Refuse an output file of the wrong kind before any work is done."""
+    if output and output.suffix.lower() not in suffixes:
+        raise InputError(f"{what}; use a {suffixes[0]} suffix, not {output.name!r}", str(output))
+
+
+def output_format(output: Path | None, fmt: str | None) -> str | None:
+    """The format to write or print in (``--format``, else the output's suffix); checked before any work."""
+    return report.format_for(output, fmt) if output else fmt
+
+
+def emit(subject: Any, output: Path | None, target_format: str | None, formats: dict[str, Callable[[Any], str]],
+         render: Callable[[Any, Console], None]) -> None:
+    """Write ``subject`` to ``output``, print it in ``target_format``, or render it as a table."""
+    if output:
+        report.write_atomically(output, formats[target_format](subject))
+        click.echo(f"wrote {output}")
+    elif target_format:
+        click.echo(formats[target_format](subject), nl=False)
+    else:
+        render(subject, console())
+
+
+def check_plot_path(plot: Path | None) -> None:
+    """Reject an image suffix we cannot write before any work is done."""
+    if plot:
+        from hwsim import plots
+
+        plots.image_format(plot)
+
+
+def save_plot(draw: Callable[[Any], Any], subject: Any, plot: Path) -> None:
+    from hwsim import plots
+
+    plots.save(draw(subject), plot)
+    click.echo(f"wrote {plot}")

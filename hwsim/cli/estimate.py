@@ -1,0 +1,176 @@
+"""Commands that schedule networks on hardware: estimate, compare, sweep, roofline."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Callable, Iterator
+
+import click
+from rich.console import Console
+
+from hwsim import api, bundled, report
+from hwsim.cli.common import (
+    batch_option,
+    check_plot_path,
+    counting_option,
+    emit,
+    format_option,
+    output_format,
+    output_option,
+    plot_option,
+    precision_option,
+    reports_input_errors,
+    require_suffix,
+    run_options,
+    save_plot,
+)
+from hwsim.schedule import POLICIES
+
+
+@click.command()
+@run_options
+@output_option("Write the report to a file (.csv, .md, .json).")
+@format_option
+@plot_option
+@click.option("--trace", "trace_path", type=click.Path(dir_okay=False, path_type=Path), help="Also write the schedule as Chrome trace-event JSON (Perfetto, chrome://tracing).")
+@reports_input_errors
+def estimate(network: str, hardware: str, policy: str, counting: str, batch: int, precision: str | None, output: Path | None, fmt: str | None, plot: Path | None, trace_path: Path | None) -> None:
+    """Estimate per-layer and total latency of NETWORK on a hardware profile.
+
+    NETWORK is a YAML file or a bundled name (default: hairnet).
+
+    \b
+    hwsim estimate networks/hairnet.yaml --hw hardware/paper-accelerator.yaml -o report.md
+    hwsim estimate networks/hairnet-paper.yaml --hw hardware/paper-appendix.yaml --counting paper
+    hwsim estimate networks/hairnet.yaml --plot layers.png     # transfer vs compute per layer
+    hwsim estimate --policy optimized --trace schedule.json    # timeline for Perfetto
+    """
+    target_format = output_format(output, fmt)
+    check_plot_path(plot)
+    result = api.estimate(api.load_network(network), api.load_hardware(hardware), policy, counting, batch, precision)
+    emit(result, output, target_format, report.FORMATS, report.render_table)
+    if plot:
+        from hwsim.plots import layer_bars
+
+        save_plot(layer_bars, result, plot)
+    if trace_path:
+        from hwsim.trace import to_trace_json
+
+        report.write_atomically(trace_path, to_trace_json(result.schedule))
+        click.echo(f"wrote {trace_path}")
+
+
+@click.command()
+@click.argument("networks", nargs=-1)
+@click.option("--hw", "hardware", multiple=True, help="Hardware profile (repeatable; default: the paper's accelerator).")
+@click.option("--policy", "policies", type=click.Choice(list(POLICIES)), multiple=True, help="Scheduler (repeatable; default: paper).")
+@counting_option
+@batch_option
+@precision_option
+@click.option("--per-layer", is_flag=True, help="Diff exactly two runs layer by layer.")
+@output_option("Write the table to a file (.csv, .md, .json).")
+@format_option
+@reports_input_errors
+def compare(networks: tuple[str, ...], hardware: tuple[str, ...], policies: tuple[str, ...], counting: str, batch: int,
+            precision: str | None, per_layer: bool, output: Path | None, fmt: str | None) -> None:
+    """Compare NETWORKS × hardware × policies side by side, one row per combination.
+
+    Each row: parameters, MACs, bytes moved, latency, images/s, lower bound, efficiency and
+    latency as a multiple of the first row's.
+
+    \b
+    hwsim compare hairnet alexnet hairnet-standard --hw paper-accelerator
+    hwsim compare hairnet --hw paper-accelerator --hw edge-npu -o cmp.md
+    hwsim compare hairnet hairnet-dense --per-layer       # two runs, layer by layer
+    """
+    from hwsim import compare as comparing
+
+    target_format = output_format(output, fmt)
+    estimates = comparing.run_grid(
+        networks or [bundled.DEFAULT_NETWORK], hardware or [bundled.DEFAULT_HARDWARE], policies or ["paper"],
+        counting, batch, precision,
+    )
+    table = comparing.per_layer(estimates) if per_layer else comparing.summary_table(estimates)
+    emit(table, output, target_format, comparing.FORMATS, comparing.render)
+
+
+PROGRESS_THRESHOLD = 2000
+"""Sweeps with more points than this show a progress bar (on stderr)."""
+
+
+@click.command()
+@run_options
+@click.option("--vary", "varies", multiple=True, required=True, metavar="FIELD=LO..HI[:lin|log][:N]",
+              help="A numeric hardware field and its range (repeatable: the full grid). Default log, 5 points.")
+@output_option("Write every point as CSV.")
+@plot_option
+@reports_input_errors
+def sweep(network: str, hardware: str, varies: tuple[str, ...], policy: str, counting: str, batch: int,
+          precision: str | None, output: Path | None, plot: Path | None) -> None:
+    """Sweep hardware fields over a grid and schedule NETWORK at every point.
+
+    FIELD is a dotted path into the profile: memory.internal.capacity, memory.external.bandwidth,
+    compute.matrix.throughput, ... Values take units (256KB, 0.5GB/s, 2TFLOPS). The plot marks
+    where more of a resource stops paying: the smallest value within 5 % of the best latency.
+
+    \b
+    hwsim sweep hairnet --hw paper-accelerator --vary memory.internal.capacity=256KB..8MB:log:6 \\
+        --vary memory.external.bandwidth=0.5GB/s..32GB/s:log:7 -o sweep.csv --plot sweep.png
+    """
+    from hwsim import sweep as sweeping
+
+    require_suffix(output, (".csv",), "a sweep is written as CSV")
+    check_plot_path(plot)
+    graph, profile = api.load_network(network), api.load_hardware(hardware)
+    axes = [sweeping.parse_axis(text, profile) for text in varies]
+    if plot:
+        from hwsim.plots import check_sweep_axes
+
+        check_sweep_axes(len(axes))
+    points = 1
+    for axis in axes:
+        points *= len(axis.values)
+    with progress_bar(points) as advance:
+        result = sweeping.run(graph, profile, axes, policy, counting, batch, precision, on_progress=advance)
+    if output:
+        report.write_atomically(output, result.rows.to_csv(index=False))
+        click.echo(f"wrote {output} ({points} points)")
+    best = result.rows.loc[result.rows["total_s"].idxmin()]
+    click.echo("best: " + ", ".join(f"{a.field} = {a.human(best[a.column])}" for a in axes) + f" -> {best['total_s'] * 1e3:.4g} ms")
+    if plot:
+        from hwsim.plots import sweep_figure
+
+        save_plot(sweep_figure, result, plot)
+
+
+@contextlib.contextmanager
+def progress_bar(points: int) -> Iterator[Callable[[int], None] | None]:
+    """A rich progress bar on stderr for long sweeps; yields the callback that advances it, or None."""
+    if points <= PROGRESS_THRESHOLD:
+        yield None
+        return
+    from rich.progress import Progress
+
+    with Progress(console=Console(stderr=True), transient=True) as progress:
+        task = progress.add_task("sweeping", total=points)
+        yield lambda done: progress.advance(task, done)
+
+
+@click.command()
+@run_options
+@output_option("The image (.png or .svg).", default=Path("roofline.png"), show_default=True)
+@reports_input_errors
+def roofline(network: str, hardware: str, policy: str, counting: str, batch: int, precision: str | None, output: Path) -> None:
+    """Draw the roofline: every layer of NETWORK under the memory roof and one roof per compute unit.
+
+    A layer's arithmetic intensity is its ops over the bytes it moves over the external bus.
+
+    \b
+    hwsim roofline networks/hairnet.yaml --hw hardware/paper-accelerator.yaml -o roofline.png
+    """
+    from hwsim.plots import roofline as draw
+
+    check_plot_path(output)
+    result = api.estimate(api.load_network(network), api.load_hardware(hardware), policy, counting, batch, precision)
+    save_plot(draw, result, output)

@@ -1,0 +1,41 @@
+"""Commands about the HairNet paper itself: its appendix reproduced, its claims as numbers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from hwsim import report
+from hwsim.cli.common import console, output_option, reports_input_errors, require_suffix
+
+
+@click.command()
+@output_option("Also write the row-by-row comparison as CSV.")
+@reports_input_errors
+def reproduce(output: Path | None) -> None:
+    """The paper's appendix row by row beside hwsim's, then its errata corrected one at a time."""
+    from hwsim import reproduce as reproduction
+
+    require_suffix(output, (".csv",), "the comparison is written as CSV")
+    comparison = reproduction.compare_appendix()
+    reproduction.render(comparison, reproduction.errata_chain(), console())
+    if output:
+        report.write_atomically(output, comparison.rows.to_csv(index=False))
+        click.echo(f"wrote {output}")
+
+
+@click.command()
+@output_option("Also write the claims as Markdown (.md).")
+@reports_input_errors
+def claims(output: Path | None) -> None:
+    """The paper's claims as numbers: HairNet's share of AlexNet's parameters, depthwise separable
+    vs standard convolution stage by stage against 1/N + 1/K^2, and the dense head's parameter ratio."""
+    from hwsim import claims as paper_claims
+
+    require_suffix(output, (".md", ".markdown"), "claims are written as Markdown")
+    scalars, stages = paper_claims.all_claims()
+    paper_claims.render(scalars, stages, console())
+    if output:
+        report.write_atomically(output, paper_claims.to_markdown(scalars, stages))
+        click.echo(f"wrote {output}")

@@ -1,0 +1,126 @@
+"""Commands that train on the NumPy reference: train, predict, and the paper's experiments."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+
+from hwsim import api, experiments, report
+from hwsim.cli.common import console, output_option, reports_input_errors, stacked
+from hwsim.errors import InputError
+
+
+training_data_options = stacked(
+    click.option("--data", "data_folder", type=str, help="A CIFAR-10 folder (python or binary format); default: the generated shapes."),
+    click.option("--images", "num_images", type=click.IntRange(min=2), help="Use this many images (generated default: 3000; CIFAR-10: all)."),
+    click.option("--data-seed", type=int, help="Seed of the generated images (default 0; predict: the training seed + 1)."),
+)
+"""--data FOLDER (CIFAR-10) or the generated set (--images, --data-seed)."""
+
+
+@click.command()
+@click.argument("network")
+@click.option("--optimizer", type=click.Choice(["adam", "sgd"]), help="Default: adam (or the checkpoint's).")
+@click.option("--lr", "learning_rate", type=float, help="Learning rate (Adam's alpha); default 0.001 for Adam, 0.01 for SGD.")
+@click.option("--momentum", type=float, help="SGD momentum (default 0).")
+@click.option("--epochs", type=click.IntRange(min=1), default=5, show_default=True, help="Epochs to train (more epochs when resuming).")
+@click.option("--batch-size", type=click.IntRange(min=1), help="Images per step (default 64).")
+@click.option("--seed", type=int, help="Seed of the weights, the validation split and the shuffling (default 0).")
+@click.option("--validation", "validation_fraction", type=float, help="Held-out fraction of the images (default 0.1).")
+@training_data_options
+@click.option("--checkpoint", type=click.Path(dir_okay=False, path_type=Path), help="Save the run here (.npz) after every epoch.")
+@click.option("--resume", type=click.Path(dir_okay=False, path_type=Path), help="Continue the run saved in this checkpoint (and save it back there).")
+@click.option("--metrics", type=click.Path(dir_okay=False, path_type=Path), help="Write the per-epoch metrics as CSV after every epoch.")
+@reports_input_errors
+def train(network: str, epochs: int, checkpoint: Path | None, resume: Path | None, metrics: Path | None, **given: Any) -> None:
+    """Train NETWORK on the NumPy reference, with a held-out validation split.
+
+    \b
+    hwsim train networks/hairnet-cifar10-small.yaml --optimizer adam --epochs 5 --checkpoint run.npz
+    hwsim train networks/hairnet-cifar10-small.yaml --resume run.npz --epochs 5
+    hwsim train networks/hairnet-cifar10.yaml --data ~/datasets/cifar-10-batches-py --metrics curves.csv
+    """
+    from hwsim import runs, train_report
+
+    graph = api.load_network(network)
+    out = console()
+    with train_report.training_progress(Console(stderr=True)) as progress:
+        run = runs.train_network(graph, given, epochs, resume, checkpoint, metrics,
+                                 on_batch=train_report.batch_callback(progress, f"{graph.name}"),
+                                 on_epoch=lambda run: out.print(train_report.epoch_line(run.history[-1])))
+    out.print(f"{graph.name}: trained to epoch {run.epoch} with {run.settings.optimizer.describe()} on {run.settings.data.describe()}")
+    for path in (checkpoint or resume, metrics):
+        if path:
+            click.echo(f"wrote {path}")
+
+
+@click.command()
+@click.argument("network")
+@click.option("--checkpoint", type=click.Path(dir_okay=False, path_type=Path), required=True, help="A checkpoint written by hwsim train.")
+@training_data_options
+@output_option("Write every image's prediction as CSV.")
+@reports_input_errors
+def predict(network: str, checkpoint: Path, data_folder: str | None, num_images: int | None, data_seed: int | None, output: Path | None) -> None:
+    """Accuracy of a trained checkpoint on test images it never saw, per class.
+
+    Test images: CIFAR-10's test batch when trained on (or given) --data, else a generated set
+    from the training data seed + 1.
+
+    \b
+    hwsim predict networks/hairnet-cifar10-small.yaml --checkpoint run.npz
+    hwsim predict networks/hairnet-cifar10.yaml --checkpoint run.npz --data ~/datasets/cifar-10-batches-py -o predictions.csv
+    """
+    from hwsim import runs, train_report
+
+    test_set, probabilities, loss, accuracy = runs.evaluate_checkpoint(api.load_network(network), checkpoint, data_folder, num_images, data_seed)
+    out = console()
+    out.print(train_report.prediction_table(test_set, probabilities))
+    out.print(f"accuracy {accuracy:.4f} (loss {loss:.4f}) on {len(test_set)} test images")
+    if output:
+        report.write_atomically(output, train_report.predictions_frame(test_set, probabilities).to_csv(index=False))
+        click.echo(f"wrote {output}")
+
+
+@click.command()
+@click.argument("which", type=click.Choice([*experiments.EXPERIMENTS, "all"]))
+@click.option("--network", default=experiments.DEFAULT_NETWORK, show_default=True, help="The network every variant starts from.")
+@click.option("--epochs", type=click.IntRange(min=1), default=experiments.DEFAULT_EPOCHS, show_default=True)
+@click.option("--images", "num_images", type=click.IntRange(min=2), default=experiments.DEFAULT_IMAGES, show_default=True,
+              help="Generated images (or CIFAR-10 training images) per run.")
+@click.option("--data", "data_folder", type=str, help="A CIFAR-10 folder; default: the generated shapes.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--jobs", type=click.IntRange(min=1), default=2, show_default=True, help="Runs trained at once, in worker processes (1: one at a time, with a progress bar per batch).")
+@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True, help="Folder for <experiment>.csv and <experiment>.png.")
+@reports_input_errors
+def experiment(which: str, network: str, epochs: int, num_images: int, data_folder: str | None, seed: int, jobs: int, output: Path) -> None:
+    """Section 4.2's training experiments: learning curves as CSV and PNG, like Figures 3 and 4.
+
+    \b
+    hwsim experiment batchnorm --epochs 3 -o results/   # same high SGD rate, with vs without batch norm
+    hwsim experiment head -o results/                   # fully convolutional head vs dense layer after GAP
+    hwsim experiment all -o docs/experiments/           # also: optimizer (Adam vs SGD)
+    """
+    import pandas as pd
+
+    from hwsim import train_report
+    from hwsim.train import DataSource
+
+    if not output.is_dir():
+        raise InputError("no such directory", str(output))
+    chosen = list(experiments.EXPERIMENTS.values()) if which == "all" else [experiments.EXPERIMENTS[which]]
+    settings = experiments.ExperimentSettings(epochs, DataSource(data_folder, num_images, seed), seed=seed)
+    graph = api.load_network(network)
+    settings.data.training_set()  # bad data fails here, once, rather than in every worker
+    with train_report.training_progress(Console(stderr=True)) as progress:
+        if jobs > 1:
+            progress.add_task(f"{sum(len(e.arms) for e in chosen)} runs, {jobs} at a time", total=None, loss=float("nan"), accuracy=float("nan"))
+        curves = experiments.run_experiments(chosen, graph, settings, jobs,
+                                             lambda e, arm: train_report.batch_callback(progress, f"{e.name}: {arm.label}"))
+    out = console()
+    for chosen_experiment in chosen:
+        for path in experiments.write_experiment(chosen_experiment, curves[chosen_experiment.name], output):
+            out.print(f"wrote {path}")
+    out.print(train_report.experiment_table(pd.concat([experiments.final_epochs(c) for c in curves.values()])))
