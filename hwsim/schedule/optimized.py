@@ -25,7 +25,7 @@ from hwsim.schedule.base import Step, weights_of
 from hwsim.schedule.fold import fold_batchnorm
 from hwsim.schedule.paper import paper_steps
 from hwsim.schedule.program import Program, finish
-from hwsim.schedule.stream import Placement, Windows, actions, chain_heights, peak_bytes as stream_peak, streamable, emit as emit_stream, _peak
+from hwsim.schedule.stream import Placement, Windows, actions, chain_heights, chain_peak, emit as emit_stream, peak_bytes as stream_peak, streamable
 from hwsim.schedule.tiling import (CapacityError, Group, Segment, Tiling, representative_needs, choose_tiling, describe,
                                    emit as emit_bands, peak_bytes as band_peak, run)
 from hwsim.spec.hardware import HardwareSpec
@@ -120,7 +120,7 @@ class Planner:
             estimate = self.estimates[key]
             if estimate + (segment.output.output_bytes if keep_out else 0) <= self.capacity:
                 options.append(Choice(start, stop, keep_in, keep_out, output))
-        if stop == start + 1:
+        if stop == start + 1 and not options:  # bands cost at least the output a stream costs
             whole = set(segment.inputs()) if keep_in else set()
             room = self.capacity - sum(self.program.bytes(self.program.full(t)) for t in whole)
             for overlap in (True, False):
@@ -180,10 +180,10 @@ def _emit(planner: Planner, choices: list[Choice]) -> Program | tuple[int, int, 
             heights = chain_heights(segment)
             prefetch = prefetchable
             acts = actions(segment, Placement(place.whole, place.consumed, place.keep_output, preloaded, prefetch), heights, planner.windows)
-            if prefetch and base + _peak(program, segment, place, acts) - _resident_of(program, place) > capacity:
+            if prefetch and base + chain_peak(program, segment, place, acts) - _resident_of(program, place) > capacity:
                 prefetch = ()
                 acts = actions(segment, place, heights, planner.windows)
-            if base + _peak(program, segment, place, acts) - _resident_of(program, place) > capacity:
+            if base + chain_peak(program, segment, place, acts) - _resident_of(program, place) > capacity:
                 return (choice.start, choice.stop, choice.keep_in, choice.keep_out)
             steps = [program.begin(p) for p in describe(segment, i, whole, Tiling(1, 0, choice.keep_out), _note(whole), streamed=True)]
             emit_stream(program, segment, steps, acts)

@@ -18,9 +18,7 @@ and the program (:func:`emit`), so what is checked is what is emitted.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator
 
-from hwsim.costs import LayerCost
 from hwsim.graph import Layer
 from hwsim.ops import Op
 from hwsim.schedule.base import Action, Region, weights_of
@@ -149,10 +147,11 @@ def chain_heights(segment: Segment) -> dict[str, int]:
 def peak_bytes(program: Program, segment: Segment, place: Placement, cache: Windows, final_rows: int | None = None) -> int:
     """Resident bytes at the chain's busiest point, on top of what was resident before it (its whole
     inputs and preloaded weights included), over the whole chain or its first ``final_rows`` rows."""
-    return _peak(program, segment, place, actions(segment, place, chain_heights(segment), cache, final_rows))
+    return chain_peak(program, segment, place, actions(segment, place, chain_heights(segment), cache, final_rows))
 
 
-def _peak(program: Program, segment: Segment, place: Placement, acts: list[ChainAction]) -> int:
+def chain_peak(program: Program, segment: Segment, place: Placement, acts: list[ChainAction]) -> int:
+    """The peak of :func:`peak_bytes`, of actions already listed (the exact check before emitting them)."""
     heights = chain_heights(segment)
     size = {t: program.bytes(program.full(t)) for t in heights}
     size.update({t: program.bytes(program.full(t)) for t in {a[1] for a in acts if a[3] == 1 and a[1] not in size}})

@@ -249,11 +249,11 @@ def choose_tiling(program: Program, segment: Segment, whole: set[str], keeps: li
         if band is not None:
             options.append((spill, Tiling(band, 0, keep)))
         elif chunks and chunkable(segment):
-            for band in bands:
+            band = _first_fitting(bands, lambda b: fits(Tiling(b, 1, keep)))  # the largest band any chunk fits
+            if band is not None:
                 chunk = _first_fitting(channels, lambda c: fits(Tiling(band, c, keep)))
-                if chunk is not None:
-                    options.append((spill + (math.ceil(height / band) - 1) * weights, Tiling(band, chunk, keep)))
-                    break
+                assert chunk is not None
+                options.append((spill + (math.ceil(height / band) - 1) * weights, Tiling(band, chunk, keep)))
     return min(options, key=lambda o: o[0]) if options else None
 
 
