@@ -19,7 +19,7 @@ def reproduce(output: Path | None) -> None:
 
     require_suffix(output, (".csv",), "the comparison is written as CSV")
     comparison = reproduction.compare_appendix()
-    reproduction.render(comparison, reproduction.errata_chain(), console())
+    reproduction.render(comparison, reproduction.errata_chain(), reproduction.beyond_the_paper(), console())
     if output:
         report.write_atomically(output, comparison.rows.to_csv(index=False))
         click.echo(f"wrote {output}")
