@@ -43,6 +43,28 @@ def test_reductions_count_n_minus_one_per_output():
     assert ops_of(lambda: P.argmax(x, axis=-1)) == 3 * 4 * (5 - 1)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_max_and_argmax_of_candidates_count_like_a_reduction_over_them(dtype):
+    rng = np.random.default_rng(0)
+    stacked = rng.integers(-2, 3, (4, 3, 5)).astype(dtype)  # small integers: many ties
+    candidates = list(stacked)
+    assert ops_of(lambda: P.max_of(candidates)) == ops_of(lambda: P.max(stacked, axis=0)) == 3 * 15
+    assert ops_of(lambda: P.argmax_of(candidates)) == ops_of(lambda: P.argmax(stacked, axis=0)) == 3 * 15
+    best, index = P.argmax_of(candidates)
+    np.testing.assert_array_equal(best, stacked.max(axis=0))
+    np.testing.assert_array_equal(P.max_of(candidates), stacked.max(axis=0))
+    np.testing.assert_array_equal(index, stacked.argmax(axis=0))  # ties to the first, as np.argmax
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_select_is_free_data_movement_that_zeroes_even_inf_and_nan(dtype):
+    values = np.array([1.5, -np.inf, np.nan, -2.0, np.inf], dtype)
+    mask = np.array([True, False, False, True, True])
+    out = np.full(5, 7.0, dtype)
+    assert ops_of(lambda: P.select(mask, values, out=out)) == 0
+    np.testing.assert_array_equal(out, [1.5, 0.0, 0.0, -2.0, np.inf])
+
+
 def test_data_movement_is_free():
     cols = np.ones((1, 2, 2, 3, 2, 2))
     assert ops_of(lambda: scatter_windows(cols, (1, 4, 4, 3), (2, 2))) == 0  # windows do not overlap

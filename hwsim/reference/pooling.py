@@ -27,24 +27,38 @@ class _WindowPool(Kernel):
 
 
 class MaxPool(_WindowPool):
-    """Training remembers which element of each window won (argmax), for the backward."""
+    """Training remembers which tap of each window won (argmax), for the backward.
+
+    Both passes work tap by tap, on the Kh*Kw strided views xp[:, i::sh, j::sw] (N, Ho, Wo, C): no
+    window copy, and the backward of non-overlapping windows writes dy straight onto each tap's
+    winners (no col2im).
+    """
+
+    def _taps(self, xp: np.ndarray) -> list[np.ndarray]:
+        """The window's taps in row-major (i, j) order: xp[:, i + sh*h, j + sw*w, :] as (N, Ho, Wo, C) views."""
+        (kh, kw), (sh, sw) = self.attrs.size, self.attrs.stride
+        ho, wo = (xp.shape[1] - kh) // sh + 1, (xp.shape[2] - kw) // sw + 1
+        return [xp[:, i : i + sh * (ho - 1) + 1 : sh, j : j + sw * (wo - 1) + 1 : sw] for i in range(kh) for j in range(kw)]
 
     def forward(self, inputs, params, state, training):
         (x,) = inputs
         xp = pad(x, self.attrs.padding, -np.inf)
-        view = windows(xp, self.attrs.size, self.attrs.stride)
         self.padded_shape = xp.shape
         if not training:
-            return P.max(view, axis=(4, 5))
-        flat = view.reshape(*view.shape[:4], -1)
-        self.winner = P.argmax(flat, axis=-1)[..., None]
-        return np.take_along_axis(flat, self.winner, axis=-1)[..., 0]
+            return P.max_of(self._taps(xp))
+        y, self.winner = P.argmax_of(self._taps(xp))
+        return y
 
     def backward(self, dy, params, needs):
-        kh, kw = self.attrs.size
-        dcols = np.zeros((*dy.shape, kh * kw), dtype=dy.dtype)
-        np.put_along_axis(dcols, self.winner, dy[..., None], axis=-1)
-        return [self._scatter(dcols.reshape(*dy.shape, kh, kw))], {}
+        (kh, kw), (sh, sw) = self.attrs.size, self.attrs.stride
+        if sh < kh or sw < kw:  # overlapping windows: gradients of shared positions add, in col2im
+            dcols = np.zeros((*dy.shape, kh * kw), dtype=dy.dtype)
+            np.put_along_axis(dcols, self.winner[..., None].astype(np.intp), dy[..., None], axis=-1)
+            return [self._scatter(dcols.reshape(*dy.shape, kh, kw))], {}
+        dxp = np.zeros(self.padded_shape, dtype=dy.dtype)
+        for k, tap in enumerate(self._taps(dxp)):  # disjoint views: each input position is in one window at most
+            P.select(self.winner == k, dy, out=tap)
+        return [unpad(dxp, self.attrs.padding)], {}
 
 
 class AvgPool(_WindowPool):

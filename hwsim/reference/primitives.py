@@ -91,6 +91,52 @@ def argmax(a: np.ndarray, axis: int) -> np.ndarray:
     return _reduced(a, np.argmax(a, axis=axis))
 
 
+def max_of(candidates: list[np.ndarray]) -> np.ndarray:
+    """Elementwise largest of k same-shaped arrays: k - 1 comparisons per element, as :func:`max` over them.
+
+    Used for pooling over the Kh*Kw taps of a window: k - 1 two-array maximums over strided tap views
+    run on SIMD loops, where a reduction over a small trailing window axis does not.
+    """
+    best = np.array(candidates[0], copy=True)
+    for candidate in candidates[1:]:
+        maximum(best, candidate, out=best)
+    return best
+
+
+def argmax_of(candidates: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Elementwise largest of k same-shaped arrays and the index of the first one holding it.
+
+    k - 1 comparisons per element, as :func:`argmax` over the stacked arrays counts. Each
+    comparison yields both results: the running maximum and, for the index, the elements where
+    the candidate won (ties go to the earlier candidate, as in ``np.argmax``). Candidate k wins
+    over all earlier indices, so the index update is ``index = max(index, k * won)``: bookkeeping
+    on small integers, like the index ``np.argmax`` tracks, not arithmetic on the data.
+    """
+    best = np.array(candidates[0], copy=True)
+    index = np.zeros(best.shape, np.uint8)
+    if len(candidates) > 256:
+        raise ValueError(f"argmax_of takes at most 256 candidates, got {len(candidates)}")
+    won = np.empty(best.shape, bool)
+    for k, candidate in enumerate(candidates[1:], start=1):
+        np.greater(candidate, best, out=won)
+        np.maximum(best, candidate, out=best)
+        np.maximum(index, np.multiply(won, np.uint8(k), dtype=np.uint8), out=index)
+    record((len(candidates) - 1) * best.size)
+    return best, index
+
+
+def select(mask: np.ndarray, values: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``out = values where mask else 0``, branch-free: data movement, no arithmetic counted.
+
+    The float bits are ANDed with an all-ones or all-zeros word per element (a blend, not a
+    multiply: a masked-out inf or nan gives 0); a masked copy with an unpredictable mask is 10x slower.
+    """
+    word = np.dtype(f"u{values.dtype.itemsize}")
+    bits = np.subtract(word.type(0), mask, dtype=word)  # True -> all ones
+    np.bitwise_and(values.view(word), bits, out=out.view(word))
+    return out
+
+
 def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``a @ b`` for (..., M, K) @ (..., K, N): 2 * M * K * N per matrix in the batch."""
     if a.ndim == 3 and len(a) == len(b) == 1:
