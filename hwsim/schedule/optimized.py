@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from hwsim.costs import LayerCost
@@ -215,21 +216,26 @@ def _optimized_program(costs: tuple[LayerCost, ...], folded: dict[str, str], cap
         planner.refused.add(result)
 
 
-def _strict_program(graph: Graph, costs: tuple[LayerCost, ...], capacity: float) -> Program:
-    program = Program(costs)
-    run(program, [Segment((group,), ((),)) for group in paper_steps(graph, costs)], capacity, prefetch=False)
-    return program
-
-
 def schedule_optimized(graph: Graph, costs: tuple[LayerCost, ...], hardware: HardwareSpec) -> list[Step]:
     folded_costs, folded = fold_batchnorm(costs, hardware)
     capacity = hardware.memory.internal.capacity
-    candidates = []
-    for build in (lambda: _optimized_program(folded_costs, folded, capacity), lambda: _strict_program(graph, folded_costs, capacity)):
-        try:
-            candidates.append(finish(build(), hardware, overlap=True))
-        except CapacityError as error:
-            refusal = error
-    if not candidates:
+    best: list[Step] | None = None
+    try:
+        best = finish(_optimized_program(folded_costs, folded, capacity), hardware, overlap=True)
+    except CapacityError as error:
+        refusal = error
+    # strict's program, overlapped, takes at least its bytes over the bandwidth: it is built only
+    # as far as it could still be faster than ``best``, and timed only if it could
+    best_s = sum(s.total_s for s in best) if best else math.inf
+    strict = Program(folded_costs)
+    try:
+        if run(strict, [Segment((group,), ((),)) for group in paper_steps(graph, folded_costs)], capacity, prefetch=False,
+               max_moved_bytes=best_s * hardware.memory.external.bandwidth * (1 + 1e-9)):
+            candidate = finish(strict, hardware, overlap=True)
+            if best is None or sum(s.total_s for s in candidate) < best_s:
+                best = candidate
+    except CapacityError as error:
+        refusal = error
+    if best is None:
         raise refusal
-    return min(candidates, key=lambda steps: sum(s.total_s for s in steps))
+    return best

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 
 from hwsim.costs import LayerCost
 from hwsim.graph import INPUT
-from hwsim.schedule.base import Action, Direction, Event, Region, Step, Transfer, weights_of
+from hwsim.schedule.base import (ALLOC, COMPUTE, FREE, LOAD, RESIDENT, STORE, Action, Direction, Event, Region, Step,
+                                 Transfer, weights_of)
 from hwsim.schedule.regions import Span, input_regions
 from hwsim.spec.hardware import HardwareSpec
 
@@ -48,6 +49,10 @@ def step_name(names: tuple[str, ...]) -> str:
     return "+".join((names[0], *(n.rsplit(".", 1)[-1] for n in names[1:])))
 
 
+Record = tuple[int, Action, Region, int, str, tuple[Region, ...], str, float]
+"""An event before it is timed: (step, action, region, bytes, layer, reads, unit, ops)."""
+
+
 class Program:
     """Collects events step by step and tracks resident internal bytes."""
 
@@ -64,9 +69,11 @@ class Program:
                     self.cell_bytes[INPUT] = size // (shape[0] * shape[2])
         self._full: dict[str, Region] = {}
         self.plans: list[StepPlan] = []
-        self.events: list[tuple[int, Event]] = []
+        self.events: list[Record] = []
         self.peaks: list[int] = []
         self.resident = 0
+        self.moved = 0
+        """Bytes loaded and stored so far: the bus is busy at least this long over the bandwidth."""
 
     def begin(self, plan: StepPlan) -> int:
         """Start a step; the events added with its index belong to it."""
@@ -94,27 +101,30 @@ class Program:
         h, _, ch = self.costs[tensor].layer.output_shape
         return Region(tensor, (0, h), (0, ch))
 
-    def _add(self, step: int, event: Event, delta: int) -> None:
+    def _add(self, step: int, action: Action, region: Region, size: int, delta: int) -> None:
         self.resident += delta
-        self.peaks[step] = max(self.peaks[step], self.resident)
-        self.events.append((step, Event(event.action, event.region, event.bytes, event.layer, event.reads, event.unit,
-                                        event.ops, len(self.events))))
+        if self.resident > self.peaks[step]:
+            self.peaks[step] = self.resident
+        self.events.append((step, action, region, size, "", (), "", 0.0))
 
     def occupy(self, step: int, action: Action, region: Region) -> None:
         """RESIDENT, LOAD or ALLOC: the region takes internal space."""
         size = self.bytes(region)
         if size:
-            self._add(step, Event(action, region, size), size)
+            if action is LOAD:
+                self.moved += size
+            self._add(step, action, region, size, size)
 
     def store(self, step: int, region: Region) -> None:
         size = self.bytes(region)
         if size:
-            self._add(step, Event(Action.STORE, region, size), 0)
+            self.moved += size
+            self._add(step, STORE, region, size, 0)
 
     def free(self, step: int, region: Region) -> None:
         size = self.bytes(region)
         if size:
-            self._add(step, Event(Action.FREE, region, size), -size)
+            self._add(step, FREE, region, size, -size)
 
     def compute(self, step: int, cost: LayerCost, rows: Span, channels: Span) -> None:
         """Compute ``rows`` x ``channels`` of ``cost``'s output, reading what its receptive field needs."""
@@ -122,33 +132,49 @@ class Program:
         h, _, ch = layer.output_shape
         if rows[1] <= rows[0] or channels[1] <= channels[0]:
             return
+        name = layer.name
         reads = [
-            Region(name, r, c)
-            for name, rc in zip(layer.inputs, input_regions(layer, rows, channels))
+            Region(tensor, rc[0], rc[1])
+            for tensor, rc in zip(layer.inputs, input_regions(layer, rows, channels))
             if rc is not None
-            for r, c in [rc]
         ]
         if cost.weight_bytes:
-            reads.append(Region(weights_of(cost.name), (0, 1), channels))
+            reads.append(Region(weights_of(name), (0, 1), channels))
         share = (rows[1] - rows[0]) * (channels[1] - channels[0]) / (h * ch)
-        event = Event(Action.COMPUTE, Region(cost.name, rows, channels), layer=cost.name,
-                      reads=tuple(reads), unit=cost.unit, ops=cost.ops * share)
-        self._add(step, event, 0)
+        self.events.append((step, COMPUTE, Region(name, rows, channels), 0, name, tuple(reads), cost.unit, cost.ops * share))
+        if self.resident > self.peaks[step]:
+            self.peaks[step] = self.resident
 
 
-def _simulate(events: list[tuple[int, Event]], hardware: HardwareSpec, overlap: bool) -> list[Event]:
-    """Start and end times of every event (see the module docstring for the rules)."""
+def _durations(events: list[Record], hardware: HardwareSpec) -> list[float]:
+    """How long every event takes on its resource: bytes over the bandwidth, ops over the unit's throughput."""
     bandwidth = hardware.memory.external.bandwidth
+    throughput = {e[6]: hardware.compute[e[6]].throughput for e in events if e[1] is COMPUTE}
+    return [e[3] / bandwidth if e[1] is LOAD or e[1] is STORE else e[7] / throughput[e[6]] if e[1] is COMPUTE else 0.0
+            for e in events]
+
+
+def _serial(events: list[Record], hardware: HardwareSpec) -> list[tuple[float, float]]:
+    """Start and end times when every event starts as the one before ends (the paper's timing)."""
+    clock, times = 0.0, []
+    for duration in _durations(events, hardware):
+        end = clock + duration
+        times.append((clock, end))
+        clock = end
+    return times
+
+
+def _overlapped(events: list[Record], hardware: HardwareSpec) -> list[tuple[float, float]]:
+    """Start and end times when the bus and each unit run concurrently (see the module docstring for the rules)."""
     capacity = hardware.memory.internal.capacity
-    throughput = {e.unit: hardware.compute[e.unit].throughput for _, e in events if e.action is Action.COMPUTE}
     free_at: dict[str, float] = defaultdict(float)  # per resource: when it is next idle
     written: dict[str, list[tuple[Region, float]]] = defaultdict(list)  # per tensor: regions allocated, loaded or computed, when
 
     def ready(region: Region) -> float:
         """When the latest allocation, load or compute of cells overlapping ``region`` ends (written in order)."""
-        rows, chans = region.rows, region.channels
-        for r, end in reversed(written[region.tensor]):
-            if r.rows[0] < rows[1] and rows[0] < r.rows[1] and r.channels[0] < chans[1] and chans[0] < r.channels[1]:
+        _, (r0, r1), (c0, c1) = region
+        for (_, rows, chans), end in reversed(written[region[0]]):
+            if rows[0] < r1 and r0 < rows[1] and chans[0] < c1 and c0 < chans[1]:
                 return end
         return 0.0
 
@@ -157,57 +183,53 @@ def _simulate(events: list[tuple[int, Event]], hardware: HardwareSpec, overlap: 
     pending_bytes = 0  # of those, bytes not yet freed at time ``taken``
     taken = 0.0  # when the latest space-taking event started: they start in program order
     resident = 0  # in program order
-    clock = 0.0
-    timed = []
-    for _, e in events:
-        t, action = e.region.tensor, e.action
-        takes = action is Action.LOAD or action is Action.ALLOC or action is Action.RESIDENT
+    times = []
+    for (_, action, region, size, _, reads, unit, _), duration in zip(events, _durations(events, hardware)):
+        t = region[0]
+        takes = action is LOAD or action is ALLOC or action is RESIDENT
         if takes:
-            resident += e.bytes
-        if action is Action.LOAD or action is Action.STORE:
-            duration = e.bytes / bandwidth
-            start = max(free_at[BUS], taken if takes else ready(e.region))
-        elif action is Action.COMPUTE:
-            duration = e.ops / throughput[e.unit]
-            start = max([free_at[e.unit], ready(e.region), *(ready(r) for r in e.reads)])
-        elif action is Action.FREE:
-            duration, start = 0.0, last_use[t]
+            resident += size
+        if action is LOAD or action is STORE:
+            start = max(free_at[BUS], taken if takes else ready(region))
+        elif action is COMPUTE:
+            start = max([free_at[unit], ready(region), *(ready(r) for r in reads)])
+        elif action is FREE:
+            start = last_use[t]
         else:
-            duration, start = 0.0, taken
-        if takes and overlap:
+            start = taken
+        if takes:
             # wait until enough frees that come before it in program order have happened: the space
             # resident at any instant is then at most what the program's order allows (capacity)
             while pending and (pending[0][0] <= start or pending_bytes > capacity - resident):
-                when, size = heapq.heappop(pending)
+                when, freed = heapq.heappop(pending)
                 start = max(start, when)
-                pending_bytes -= size
+                pending_bytes -= freed
             taken = start
-        if not overlap:
-            start = clock
         end = start + duration
-        clock = end
-        if action is Action.LOAD or action is Action.STORE:
+        if action is LOAD or action is STORE:
             free_at[BUS] = end
-        elif action is Action.COMPUTE:
-            free_at[e.unit] = end
-            for r in e.reads:
-                last_use[r.tensor] = max(last_use[r.tensor], end)
-        elif action is Action.FREE:
-            resident -= e.bytes
-            heapq.heappush(pending, (end, e.bytes))
-            pending_bytes += e.bytes
-        if action is not Action.STORE and action is not Action.FREE:
-            written[t].append((e.region, end))
-        last_use[t] = max(last_use[t], end)
-        timed.append(Event(action, e.region, e.bytes, e.layer, e.reads, e.unit, e.ops, e.seq, start, end))
-    return timed
+        elif action is COMPUTE:
+            free_at[unit] = end
+            for r in reads:
+                if end > last_use[r[0]]:
+                    last_use[r[0]] = end
+        elif action is FREE:
+            resident -= size
+            heapq.heappush(pending, (end, size))
+            pending_bytes += size
+        if action is not STORE and action is not FREE:
+            written[t].append((region, end))
+        if end > last_use[t]:
+            last_use[t] = end
+        times.append((start, end))
+    return times
 
 
 def _transfers(events: list[Event]) -> tuple[Transfer, ...]:
     moved: dict[tuple[str, Direction], int] = {}
     for e in events:
-        if e.action in (Action.LOAD, Action.STORE):
-            key = (e.region.tensor, Direction.LOAD if e.action is Action.LOAD else Direction.STORE)
+        if e.action is LOAD or e.action is STORE:
+            key = (e.region.tensor, Direction.LOAD if e.action is LOAD else Direction.STORE)
             moved[key] = moved.get(key, 0) + e.bytes
     return tuple(Transfer(tensor, direction, size) for (tensor, direction), size in moved.items())
 
@@ -219,10 +241,11 @@ def finish(program: Program, hardware: HardwareSpec, overlap: bool) -> list[Step
     to the end of the segment), shared among the segment's steps in proportion to their busy time,
     so the steps' totals add up to the schedule's.
     """
-    timed = _simulate(program.events, hardware, overlap)
+    times = (_overlapped if overlap else _serial)(program.events, hardware)
     by_step: list[list[Event]] = [[] for _ in program.plans]
-    for (step, _), event in zip(program.events, timed):
-        by_step[step].append(event)
+    new = tuple.__new__  # Event's own constructor checks its arguments; these come straight from the program
+    for seq, ((step, *fields), (start, end)) in enumerate(zip(program.events, times)):
+        by_step[step].append(new(Event, (*fields, seq, start, end)))
     segments: dict[int, list[int]] = defaultdict(list)
     for i, plan in enumerate(program.plans):
         segments[plan.segment if plan.segment >= 0 else -1 - i].append(i)
@@ -257,7 +280,7 @@ def finish(program: Program, hardware: HardwareSpec, overlap: bool) -> list[Step
             weight_loc="external",
             transfers=transfers,
             transfer_s=sum(t.bytes for t in transfers) / bandwidth,
-            compute_s=sum(e.end_s - e.start_s for e in events if e.action is Action.COMPUTE),
+            compute_s=sum(e.end_s - e.start_s for e in events if e.action is COMPUTE),
             total_s=totals[i],
             peak_internal_bytes=program.peaks[i],
             note=plan.note,

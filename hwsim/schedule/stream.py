@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from hwsim.graph import Layer
 from hwsim.ops import Op
-from hwsim.schedule.base import Action, Region, weights_of
+from hwsim.schedule.base import ALLOC, COMPUTE, FREE, LOAD, STORE, Action, Region, weights_of
 from hwsim.schedule.program import Program
 from hwsim.schedule.regions import input_regions
 from hwsim.schedule.tiling import Segment
@@ -77,9 +77,9 @@ def actions(segment: Segment, place: Placement, heights: dict[str, int], cache: 
     costs = segment.costs
     first = costs[0]
     weighted = [c for c in costs if c.weight_bytes]
-    result: list[ChainAction] = [(Action.LOAD, weights_of(c.name), 0, 1, c.name) for c in weighted
+    result: list[ChainAction] = [(LOAD, weights_of(c.name), 0, 1, c.name) for c in weighted
                                  if weights_of(c.name) not in place.preloaded]
-    result += [(Action.LOAD, w, 0, 1, first.name) for w in place.prefetch]
+    result += [(LOAD, w, 0, 1, first.name) for w in place.prefetch]
     add = result.append
     produced = [0] * len(costs)  # rows of each layer's output computed so far
     freed = [0] * len(costs)  # rows of each layer's output freed so far
@@ -99,7 +99,7 @@ def actions(segment: Segment, place: Placement, heights: dict[str, int], cache: 
             have = heights[t] if t in place.whole else loaded[t]
             keep = have if final else min(los[r + 1], have)
             if keep > in_freed[t]:
-                add((Action.FREE, t, in_freed[t], keep, names[0]))
+                add((FREE, t, in_freed[t], keep, names[0]))
                 in_freed[t] = keep
 
     def produce(i: int, stop: int) -> None:
@@ -112,27 +112,27 @@ def actions(segment: Segment, place: Placement, heights: dict[str, int], cache: 
                 for t, (_, his) in zip(inputs, in_windows):
                     ahead = heights[t] if final else his[r + 1]  # one row ahead: loaded while row r computes
                     if t not in place.whole and loaded[t] < ahead:
-                        add((Action.LOAD, t, loaded[t], ahead, name))
+                        add((LOAD, t, loaded[t], ahead, name))
                         loaded[t] = ahead
             else:
                 produce(i - 1, rows_of[i - 1] if final else windows[i - 1][1][r])
-            add((Action.ALLOC, name, r, r + 1, name))
-            add((Action.COMPUTE, name, r, r + 1, name))
+            add((ALLOC, name, r, r + 1, name))
+            add((COMPUTE, name, r, r + 1, name))
             produced[i] = r + 1
             if i == 0:
                 free_inputs(r, final)
             else:
                 keep = produced[i - 1] if final else min(windows[i - 1][0][r + 1], produced[i - 1])
                 if keep > freed[i - 1]:
-                    add((Action.FREE, names[i - 1], freed[i - 1], keep, name))
+                    add((FREE, names[i - 1], freed[i - 1], keep, name))
                     freed[i - 1] = keep
             if i == last and not place.keep_output:
-                add((Action.STORE, name, r, r + 1, name))
-                add((Action.FREE, name, r, r + 1, name))
+                add((STORE, name, r, r + 1, name))
+                add((FREE, name, r, r + 1, name))
 
     produce(last, rows_of[last] if final_rows is None else min(final_rows, rows_of[last]))
     if final_rows is None:
-        result += [(Action.FREE, weights_of(c.name), 0, 1, c.name) for c in weighted]
+        result += [(FREE, weights_of(c.name), 0, 1, c.name) for c in weighted]
     return result
 
 
@@ -158,10 +158,10 @@ def chain_peak(program: Program, segment: Segment, place: Placement, acts: list[
     row = {t: size[t] // heights[t] for t in heights}
     resident = peak = sum(size[t] for t in place.whole) + sum(program.bytes(program.full(w)) for w in place.preloaded)
     for action, t, lo, hi, _ in acts:
-        if action is Action.LOAD or action is Action.ALLOC:
+        if action is LOAD or action is ALLOC:
             resident += (hi - lo) * row[t] if t in row else size[t]
             peak = max(peak, resident)
-        elif action is Action.FREE:
+        elif action is FREE:
             resident -= (hi - lo) * row[t] if t in row else size[t]
     return peak
 
@@ -174,11 +174,11 @@ def emit(program: Program, segment: Segment, steps: list[int], acts: list[ChainA
         step = step_of.get(layer, steps[0])
         whole = program.full(t)
         region = whole if t not in costs and t.endswith(".weights") else Region(t, (lo, hi), whole.channels)
-        if action is Action.COMPUTE:
+        if action is COMPUTE:
             program.compute(step, costs[t], region.rows, region.channels)
-        elif action is Action.STORE:
+        elif action is STORE:
             program.store(step, region)
-        elif action is Action.FREE:
+        elif action is FREE:
             program.free(step, region)
         else:
             program.occupy(step, action, region)

@@ -411,11 +411,14 @@ def _readers(segments: list[Segment]) -> dict[str, set[int]]:
     return readers
 
 
-def run(program: Program, segments: list[Segment], capacity: float, prefetch: bool) -> None:
+def run(program: Program, segments: list[Segment], capacity: float, prefetch: bool,
+        max_moved_bytes: float = math.inf) -> bool:
     """Tile and emit every segment in order, keeping each output internal when its only reader is the next segment.
 
     When a segment cannot run with an input resident whole, that input is spilled (stored and freed)
-    and loaded band by band instead; when even that fails, :class:`CapacityError`.
+    and loaded band by band instead; when even that fails, :class:`CapacityError`. Stops early, and
+    returns False, once the program has moved more than ``max_moved_bytes``: a caller comparing it
+    with a faster schedule learns from its bus time alone that it cannot win.
     """
     readers = _readers(segments)
     whole: set[str] = set()
@@ -448,6 +451,9 @@ def run(program: Program, segments: list[Segment], capacity: float, prefetch: bo
             if max(readers[t]) == i:
                 program.free(steps[-1], program.full(t))
                 whole.discard(t)
+        if program.moved > max_moved_bytes:
+            return False
+    return True
 
 
 def _inputs_note(segment: Segment, whole: set[str], spilled: set[str]) -> str:
