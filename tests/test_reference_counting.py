@@ -7,6 +7,7 @@ import pytest
 
 from hwsim.ops import Padding
 from hwsim.reference import primitives as P
+from hwsim.reference import sweeps
 from hwsim.reference.counting import Pass, attributed, counting
 from hwsim.reference.windows import scatter_windows
 
@@ -96,3 +97,18 @@ def test_counting_outside_a_layer_is_an_error_and_no_ledger_costs_nothing():
     with counting(), pytest.raises(RuntimeError, match="outside attributed"):
         P.add(np.ones(2), 1.0)
     np.testing.assert_array_equal(P.add(np.ones(2), 1.0), [2.0, 2.0])
+
+
+@pytest.mark.parametrize("shape", [(4, 6, 5, 3), (2, 7, 7, 32), (64, 1, 1, 10), (3, 1, 1, 5000)])
+def test_channel_sum_in_blocks_counts_and_sums_like_one_reduction(shape, monkeypatch):
+    monkeypatch.setattr(sweeps, "BLOCK_ELEMENTS", 64)  # many blocks, the last one partial
+    sweeps._rows.cache_clear()
+    x = np.random.default_rng(0).standard_normal(shape)
+    rows = sweeps.rows_of(x.shape)
+    x2 = rows.view(x)
+    assert rows.rows * rows.width == x.size and rows.width % shape[-1] == 0
+    total = ops_of(lambda: rows.channel_sum(lambda block: x2[block]))
+    assert total == ops_of(lambda: P.sum(x, axis=(0, 1, 2)))
+    np.testing.assert_allclose(rows.channel_sum(lambda block: x2[block]), x.sum(axis=(0, 1, 2)), rtol=1e-12)
+    np.testing.assert_array_equal(rows.tile(np.arange(shape[-1]))[0].reshape(-1, shape[-1])[-1], np.arange(shape[-1]))
+    sweeps._rows.cache_clear()

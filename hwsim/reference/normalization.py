@@ -7,6 +7,7 @@ import numpy as np
 from hwsim.ops import BatchNormAttrs, LrnAttrs
 from hwsim.reference import primitives as P
 from hwsim.reference.base import Arrays, Kernel
+from hwsim.reference.sweeps import rows_of
 
 
 class BatchNorm(Kernel):
@@ -23,7 +24,8 @@ class BatchNorm(Kernel):
 
         dx = gamma / sqrt(var + eps) * (dy - sum dy / m - x̂ * sum(dy x̂) / m)
 
-    Parameters ``gamma``, ``beta`` (C,); state ``running_mean``, ``running_var`` (C,).
+    Parameters ``gamma``, ``beta`` (C,); state ``running_mean``, ``running_var`` (C,). Every pass
+    sweeps the map in cache-sized blocks of rows (:mod:`hwsim.reference.sweeps`).
     """
 
     def __init__(self, layer, rng) -> None:
@@ -40,40 +42,65 @@ class BatchNorm(Kernel):
 
     def forward(self, inputs, params, state, training):
         (x,) = inputs
+        rows = rows_of(x.shape)
+        x2 = rows.view(x)
+        y = np.empty_like(x2)
         if not training:
             std = P.sqrt(P.add(state["running_var"], self.attrs.eps))
-            y = P.sub(x, state["running_mean"])
-            P.div(y, std, out=y)
-            P.mul(y, params["gamma"], out=y)
-            return P.add(y, params["beta"], out=y)
+            mean, std, gamma, beta = (rows.tile(v) for v in (state["running_mean"], std, params["gamma"], params["beta"]))
+            for block in rows.blocks():
+                yb = P.sub(x2[block], mean[: len(y[block])], out=y[block])
+                n = len(yb)
+                P.div(yb, std[:n], out=yb)
+                P.mul(yb, gamma[:n], out=yb)
+                P.add(yb, beta[:n], out=yb)
+            return y.reshape(x.shape)
         m = x.size // self.channels
         if m < 2:
             raise ValueError(
                 f"{self.layer.name}: batch norm in training needs at least 2 values per channel, got {m}; use a larger batch"
             )
-        axes = (0, 1, 2)
-        mean = P.mul(P.sum(x, axis=axes), 1.0 / m)
-        centred = P.sub(x, mean)
-        var = P.mul(P.sum(P.mul(centred, centred), axis=axes), 1.0 / m)
+        mean = P.mul(rows.channel_sum(lambda block: x2[block]), 1.0 / m)
+        centred, squares, mean_row = np.empty_like(x2), rows.scratch(x2.dtype), rows.tile(mean)
+
+        def squared(block: slice) -> np.ndarray:
+            c = P.sub(x2[block], mean_row[: len(centred[block])], out=centred[block])
+            return P.mul(c, c, out=squares[: len(c)])
+
+        var = P.mul(rows.channel_sum(squared), 1.0 / m)
         self.std = P.sqrt(P.add(var, self.attrs.eps))
-        self.x_hat = P.div(centred, self.std, out=centred)
         momentum = self.attrs.momentum
         state["running_mean"] = P.add(P.mul(state["running_mean"], 1 - momentum), P.mul(mean, momentum))
         state["running_var"] = P.add(P.mul(state["running_var"], 1 - momentum), P.mul(var, momentum * m / (m - 1)))
-        y = P.mul(self.x_hat, params["gamma"])
-        return P.add(y, params["beta"], out=y)
+        std, gamma, beta = (rows.tile(v) for v in (self.std, params["gamma"], params["beta"]))
+        for block in rows.blocks():
+            n = len(y[block])
+            x_hat = P.div(centred[block], std[:n], out=centred[block])
+            yb = P.mul(x_hat, gamma[:n], out=y[block])
+            P.add(yb, beta[:n], out=yb)
+        self.x_hat = centred  # (rows, width), as rows_of(x.shape) lays it out
+        return y.reshape(x.shape)
 
     def backward(self, dy, params, needs):
-        axes = (0, 1, 2)
         m = dy.size // self.channels
-        grads = {"beta": P.sum(dy, axis=axes), "gamma": P.sum(P.mul(dy, self.x_hat), axis=axes)}
+        rows = rows_of(dy.shape)
+        dy2, x_hat, products = rows.view(dy), self.x_hat, rows.scratch(dy.dtype)
+        grads = {
+            "beta": rows.channel_sum(lambda block: dy2[block]),
+            "gamma": rows.channel_sum(lambda block: P.mul(dy2[block], x_hat[block], out=products[: len(x_hat[block])])),
+        }
         if not needs[0]:
             return [None], grads
-        scale = P.div(params["gamma"], self.std)
-        correction = P.mul(self.x_hat, P.mul(grads["gamma"], 1.0 / m))
-        dx = P.sub(dy, P.mul(grads["beta"], 1.0 / m))
-        P.sub(dx, correction, out=dx)
-        return [P.mul(dx, scale, out=dx)], grads
+        scale = rows.tile(P.div(params["gamma"], self.std))
+        gamma_share, beta_share = rows.tile(P.mul(grads["gamma"], 1.0 / m)), rows.tile(P.mul(grads["beta"], 1.0 / m))
+        dx = np.empty_like(dy2)
+        for block in rows.blocks():
+            n = len(dx[block])
+            correction = P.mul(x_hat[block], gamma_share[:n], out=products[:n])
+            dxb = P.sub(dy2[block], beta_share[:n], out=dx[block])
+            P.sub(dxb, correction, out=dxb)
+            P.mul(dxb, scale[:n], out=dxb)
+        return [dx.reshape(dy.shape)], grads
 
 
 class Lrn(Kernel):
