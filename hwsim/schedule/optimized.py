@@ -27,7 +27,7 @@ from hwsim.schedule.fold import fold_batchnorm
 from hwsim.schedule.paper import paper_steps
 from hwsim.schedule.program import Program, finish
 from hwsim.schedule.stream import Placement, Windows, actions, chain_heights, chain_peak, emit as emit_stream, peak_bytes as stream_peak, streamable
-from hwsim.schedule.tiling import (CapacityError, Group, Segment, Tiling, representative_needs, choose_tiling, describe,
+from hwsim.schedule.tiling import (CapacityError, Group, Needs, Segment, Tiling, representative_needs, choose_tiling, describe,
                                    emit as emit_bands, peak_bytes as band_peak, run)
 from hwsim.spec.hardware import HardwareSpec
 
@@ -92,6 +92,8 @@ class Planner:
         self.refused: set[tuple[int, int, bool, bool]] = set()
         self.estimates: dict[tuple[int, int, bool], int] = {}
         """Per chain and whether its input is kept: its peak with the output stored (the same for any output)."""
+        self.needs: dict[int, Needs] = {}
+        """Per step run in bands: its bands' needs, shared by every boundary condition it is priced under."""
 
     def segment(self, start: int, stop: int) -> Segment:
         return Segment(tuple(self.groups[start:stop]), tuple(self.names[start:stop]))
@@ -125,7 +127,8 @@ class Planner:
             whole = set(segment.inputs()) if keep_in else set()
             room = self.capacity - sum(self.program.bytes(self.program.full(t)) for t in whole)
             for overlap in (True, False):
-                tiled = choose_tiling(self.program, segment, whole, [keep_out], room, overlap)
+                tiled = choose_tiling(self.program, segment, whole, [keep_out], room, overlap,
+                                      needs=self.needs.setdefault(start, {}))
                 if tiled is not None:
                     options.append(Choice(start, stop, keep_in, keep_out, output + tiled[0], tiled[1], overlap))
                     break
@@ -180,11 +183,12 @@ def _emit(planner: Planner, choices: list[Choice]) -> Program | tuple[int, int, 
             place = Placement(place.whole, place.consumed, place.keep_output, preloaded)
             heights = chain_heights(segment)
             prefetch = prefetchable
-            acts = actions(segment, Placement(place.whole, place.consumed, place.keep_output, preloaded, prefetch), heights, planner.windows)
-            if prefetch and base + chain_peak(program, segment, place, acts) - _resident_of(program, place) > capacity:
-                prefetch = ()
+            ahead = Placement(place.whole, place.consumed, place.keep_output, preloaded, prefetch)
+            acts = actions(segment, ahead, heights, planner.windows)
+            if prefetch and base + chain_peak(program, segment, ahead, acts) - _resident_of(program, place) > capacity:
+                prefetch, ahead = (), place
                 acts = actions(segment, place, heights, planner.windows)
-            if base + chain_peak(program, segment, place, acts) - _resident_of(program, place) > capacity:
+            if base + chain_peak(program, segment, ahead, acts) - _resident_of(program, place) > capacity:
                 return (choice.start, choice.stop, choice.keep_in, choice.keep_out)
             steps = [program.begin(p) for p in describe(segment, i, whole, Tiling(1, 0, choice.keep_out), _note(whole), streamed=True)]
             emit_stream(program, segment, steps, acts)

@@ -83,20 +83,23 @@ def actions(segment: Segment, place: Placement, heights: dict[str, int], cache: 
     add = result.append
     produced = [0] * len(costs)  # rows of each layer's output computed so far
     freed = [0] * len(costs)  # rows of each layer's output freed so far
-    inputs = first.layer.inputs
     in_windows = _windows(first.layer, cache)
-    loaded = {t: 0 for t in inputs}
-    in_freed = {t: 0 for t in inputs}
+    # per input of the chain: (name, its first and stop rows per output row, its height); only the
+    # streamed ones are loaded, only the streamed and the consumed ones freed
+    streamed = [(t, his, heights[t]) for t, (_, his) in zip(first.layer.inputs, in_windows) if t not in place.whole]
+    released = [(t, los, t in place.whole) for t, (los, _) in zip(first.layer.inputs, in_windows)
+                if t not in place.whole or t in place.consumed]
+    loaded = {t: 0 for t in first.layer.inputs}
+    in_freed = dict(loaded)
     windows = [_windows(c.layer, cache)[0] for c in costs[1:]]
     names = [c.name for c in costs]
     rows_of = [heights[n] for n in names]
     last = len(costs) - 1
+    store_rows = not place.keep_output
 
     def free_inputs(r: int, final: bool) -> None:
-        for t, (los, _) in zip(inputs, in_windows):
-            if t in place.whole and t not in place.consumed:
-                continue
-            have = heights[t] if t in place.whole else loaded[t]
+        for t, los, whole in released:
+            have = heights[t] if whole else loaded[t]
             keep = have if final else min(los[r + 1], have)
             if keep > in_freed[t]:
                 add((FREE, t, in_freed[t], keep, names[0]))
@@ -105,28 +108,31 @@ def actions(segment: Segment, place: Placement, heights: dict[str, int], cache: 
     def produce(i: int, stop: int) -> None:
         """Rows of layer i's output up to ``stop``, each after the input rows it needs."""
         name, height = names[i], rows_of[i]
+        if i:
+            below, below_rows, (los, his) = i - 1, rows_of[i - 1], windows[i - 1]
         while produced[i] < stop:
             r = produced[i]
             final = r + 1 == height
             if i == 0:
-                for t, (_, his) in zip(inputs, in_windows):
-                    ahead = heights[t] if final else his[r + 1]  # one row ahead: loaded while row r computes
-                    if t not in place.whole and loaded[t] < ahead:
+                for t, his0, rows in streamed:
+                    ahead = rows if final else his0[r + 1]  # one row ahead: loaded while row r computes
+                    if loaded[t] < ahead:
                         add((LOAD, t, loaded[t], ahead, name))
                         loaded[t] = ahead
             else:
-                produce(i - 1, rows_of[i - 1] if final else windows[i - 1][1][r])
+                produce(below, below_rows if final else his[r])
             add((ALLOC, name, r, r + 1, name))
             add((COMPUTE, name, r, r + 1, name))
             produced[i] = r + 1
             if i == 0:
                 free_inputs(r, final)
             else:
-                keep = produced[i - 1] if final else min(windows[i - 1][0][r + 1], produced[i - 1])
-                if keep > freed[i - 1]:
-                    add((FREE, names[i - 1], freed[i - 1], keep, name))
-                    freed[i - 1] = keep
-            if i == last and not place.keep_output:
+                done = produced[below]
+                keep = done if final else min(los[r + 1], done)
+                if keep > freed[below]:
+                    add((FREE, names[below], freed[below], keep, name))
+                    freed[below] = keep
+            if i == last and store_rows:
                 add((STORE, name, r, r + 1, name))
                 add((FREE, name, r, r + 1, name))
 
@@ -154,15 +160,18 @@ def chain_peak(program: Program, segment: Segment, place: Placement, acts: list[
     """The peak of :func:`peak_bytes`, of actions already listed (the exact check before emitting them)."""
     heights = chain_heights(segment)
     size = {t: program.bytes(program.full(t)) for t in heights}
-    size.update({t: program.bytes(program.full(t)) for t in {a[1] for a in acts if a[3] == 1 and a[1] not in size}})
-    row = {t: size[t] // heights[t] for t in heights}
+    # bytes per row of every map; weights are one row (0, 1) of all their bytes
+    unit = {t: size[t] // heights[t] for t in heights}
+    unit.update({w: program.bytes(program.full(w)) for w in (*(weights_of(c.name) for c in segment.costs if c.weight_bytes),
+                                                             *place.prefetch)})
     resident = peak = sum(size[t] for t in place.whole) + sum(program.bytes(program.full(w)) for w in place.preloaded)
     for action, t, lo, hi, _ in acts:
-        if action is LOAD or action is ALLOC:
-            resident += (hi - lo) * row[t] if t in row else size[t]
-            peak = max(peak, resident)
-        elif action is FREE:
-            resident -= (hi - lo) * row[t] if t in row else size[t]
+        if action is FREE:
+            resident -= (hi - lo) * unit[t]
+        elif action is LOAD or action is ALLOC:
+            resident += (hi - lo) * unit[t]
+            if resident > peak:
+                peak = resident
     return peak
 
 

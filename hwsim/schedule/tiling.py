@@ -52,6 +52,22 @@ class Segment:
     def costs(self) -> tuple[LayerCost, ...]:
         return tuple(c for g in self.groups for c in g)
 
+    @cached_property
+    def names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.costs)
+
+    @cached_property
+    def weight_bytes(self) -> int:
+        return sum(c.weight_bytes for c in self.costs)
+
+    @cached_property
+    def released_by(self) -> dict[str, list[str]]:
+        """Per layer, the tensors it is the segment's last reader of."""
+        released: dict[str, list[str]] = {}
+        for t, reader in _last_readers(self).items():
+            released.setdefault(reader, []).append(t)
+        return released
+
     @property
     def output(self) -> LayerCost:
         return self.groups[-1][-1]
@@ -152,18 +168,19 @@ def _run_peak(program: Program, segment: Segment, whole: set[str], tiling: Tilin
     appear, and each tensor shrinks to the rows later bands need as soon as its last reader in the
     band has run. A kept output's rows from before the first band are resident all along."""
     out = segment.output.name
-    costs = segment.costs
+    names = segment.names
     rows = {t: _row_bytes(program, t) for t in needs[0]}
     streamed = [t for t in segment.inputs() if t not in whole]
-    last_reader = _last_readers(segment)
-    released_by: dict[str, list[str]] = {}
-    for t, reader in last_reader.items():
-        if t not in whole:
-            released_by.setdefault(reader, []).append(t)
-    weights = sum(c.weight_bytes for c in costs)
     chunked = bool(tiling.chunk_channels)
+    # per layer, the tensors its run releases: those it reads last, but not whole inputs, nor (when
+    # weights stream in chunks) the streamed inputs, which the next chunk reads again
+    released_by = [[t for t in segment.released_by.get(name, ()) if t not in whole and not (chunked and t in streamed)]
+                   for name in names]
+    weights = segment.weight_bytes
     if chunked:
         weights = math.ceil(weights * tiling.chunk_channels / segment.output.layer.output_shape[2]) * (2 if prefetch else 1)
+    share = tiling.chunk_channels / segment.output.layer.output_shape[2] if chunked else 1.0
+    shares = [1.0 if name == out and tiling.keep_output else share for name in names]
     have: dict[str, Span] = {}
     kept_before = needs[0][out][0] * rows[out] if tiling.keep_output else 0
     peak = 0
@@ -182,16 +199,17 @@ def _run_peak(program: Program, segment: Segment, whole: set[str], tiling: Tilin
             have[t] = (keep_from, hi)
             return (keep_from - lo) * rows[t]
 
-        share = tiling.chunk_channels / segment.output.layer.output_shape[2] if chunked else 1.0
-        for c in costs:
-            if c.name in need:
-                lo, hi = need[c.name]
-                start = max(lo, have.get(c.name, (0, 0))[1])
+        for name, released, part in zip(names, released_by, shares):
+            if name in need:
+                lo, hi = need[name]
+                start = max(lo, have[name][1]) if name in have else lo
                 if start < hi:
-                    have[c.name] = (have.get(c.name, (start, start))[0], hi)
-                    resident += (hi - start) * rows[c.name] * (1.0 if c.name == out and tiling.keep_output else share)
-            peak = max(peak, math.ceil(resident))
-            resident -= sum(release(t) * (share if t not in streamed else 0) for t in released_by.get(c.name, ()) if t in have and not (chunked and t in streamed))
+                    have[name] = (have[name][0] if name in have else start, hi)
+                    resident += (hi - start) * rows[name] * part
+            if math.ceil(resident) > peak:
+                peak = math.ceil(resident)
+            if released:
+                resident -= sum(release(t) * (share if t not in streamed else 0) for t in released if t in have)
         if chunked:
             resident -= sum(release(t) for t in streamed if t in have)
             if not tiling.keep_output and out in have:
@@ -222,16 +240,21 @@ def _first_fitting(candidates: list[int], fits) -> int | None:  # type: ignore[n
     return candidates[lo] if lo < len(candidates) else None
 
 
+Needs = dict[int, list[list[dict[str, Span]]]]
+"""One segment's :func:`representative_needs` per band height, computed once for every tiling tried."""
+
+
 def choose_tiling(program: Program, segment: Segment, whole: set[str], keeps: list[bool], room: float, prefetch: bool,
-                  chunks: bool = True) -> tuple[int, Tiling] | None:
+                  chunks: bool = True, needs: Needs | None = None) -> tuple[int, Tiling] | None:
     """Of the tilings whose peak fits in ``room`` bytes, the one that moves the fewest extra bytes, with those bytes.
 
     Extra bytes: weights reloaded for every band after the first when they stream in chunks, and
     the output stored and loaded back when it could have stayed internal. For each choice of
     keeping the output, the candidates are the largest bands with all weights resident, and the
-    fewest bands with the largest weight chunks. None if nothing fits.
+    fewest bands with the largest weight chunks. None if nothing fits. ``needs``: the segment's
+    memo, when the caller prices it under several boundary conditions.
     """
-    needs: dict[int, list[list[dict[str, Span]]]] = {}
+    needs = {} if needs is None else needs
 
     def fits(tiling: Tiling) -> bool:
         if tiling.band_rows not in needs:
