@@ -7,18 +7,29 @@ import numpy as np
 from hwsim.ops import DropoutAttrs
 from hwsim.reference import primitives as P
 from hwsim.reference.base import Kernel
+from hwsim.reference.sweeps import rows_of
 
 
 class Relu(Kernel):
-    """y = max(x, 0); dx = dy * (y > 0)."""
+    """y = max(x, 0); dx = dy * (y > 0).
+
+    The forward runs block by block over wide rows (:mod:`hwsim.reference.sweeps`) against a block
+    of zeros: two same-shaped operands take NumPy's SIMD maximum, a scalar 0 does not (2x slower).
+    """
 
     def forward(self, inputs, params, state, training):
-        y = P.maximum(inputs[0], 0)
-        self.y = y
-        return y
+        (x,) = inputs
+        rows = rows_of(x.shape)
+        x2, zeros = rows.view(x), rows.tile(np.zeros(x.shape[-1], x.dtype))
+        y = np.empty_like(x2)
+        for block in rows.blocks():
+            P.maximum(x2[block], zeros[: len(y[block])], out=y[block])
+        self.y = y.reshape(x.shape)
+        return self.y
 
     def backward(self, dy, params, needs):
-        return [P.mul(dy, P.greater(self.y, 0))], {}  # a multiply by the mask: np.where is 10x slower
+        # Memory-bound (dy and y in, dx out), so blocks gain nothing; np.where is 10x slower than the multiply.
+        return [P.mul(dy, P.greater(self.y, 0))], {}
 
 
 class Dropout(Kernel):

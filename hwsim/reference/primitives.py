@@ -48,8 +48,8 @@ def maximum(a: ArrayLike, b: ArrayLike, out: np.ndarray | None = None) -> np.nda
     return _elementwise(np.maximum(a, b, out=out))
 
 
-def greater(a: ArrayLike, b: ArrayLike) -> np.ndarray:
-    return _elementwise(np.greater(a, b))
+def greater(a: ArrayLike, b: ArrayLike, out: np.ndarray | None = None) -> np.ndarray:
+    return _elementwise(np.greater(a, b, out=out))
 
 
 def greater_equal(a: ArrayLike, b: ArrayLike) -> np.ndarray:
