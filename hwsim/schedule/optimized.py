@@ -109,6 +109,13 @@ class Planner:
         out = self.groups[stop - 1][-1]
         return out.output_bytes * (1 + self.readers.get(out.name, 0))
 
+    def _floor(self, segment: Segment, keep_in: bool) -> int:
+        """Bytes a chain holds before it frees anything: its whole inputs and all its weights, loaded
+        first. Its peak is at least this, so a chain over capacity here is refused without replaying it."""
+        full = self.program.full
+        whole = sum(self.program.bytes(full(t)) for t in segment.inputs()) if keep_in else 0
+        return whole + sum(self.program.bytes(full(weights_of(c.name))) for c in segment.costs if c.weight_bytes)
+
     def price(self, start: int, stop: int, keep_in: bool, keep_out: bool) -> Choice | None:
         """The cheapest way to run groups ``start``..``stop`` with these boundaries (None: nothing fits)."""
         if (start, stop, keep_in, keep_out) in self.refused:
@@ -116,7 +123,7 @@ class Planner:
         segment = self.segment(start, stop)
         output = self._output_cost(stop, keep_out)
         options = []
-        if streamable(segment):
+        if streamable(segment) and self._floor(segment, keep_in) <= self.capacity:
             key = (start, stop, keep_in)
             if key not in self.estimates:
                 self.estimates[key] = stream_peak(self.program, segment, self.placement(start, stop, keep_in, False), self.windows, STEADY_ROWS)
@@ -191,7 +198,7 @@ def _emit(planner: Planner, choices: list[Choice]) -> Program | tuple[int, int, 
             if base + chain_peak(program, segment, ahead, acts) - _resident_of(program, place) > capacity:
                 return (choice.start, choice.stop, choice.keep_in, choice.keep_out)
             steps = [program.begin(p) for p in describe(segment, i, whole, Tiling(1, 0, choice.keep_out), _note(whole), streamed=True)]
-            emit_stream(program, segment, steps, acts)
+            emit_stream(program, segment, steps, acts, planner.windows)
         else:
             peak = band_peak(program, segment, whole, choice.tiling, representative_needs(segment, choice.tiling.band_rows), choice.overlap)
             prefetch = prefetchable if prefetchable and base + peak + sum(program.bytes(program.full(w)) for w in prefetchable) <= capacity else ()

@@ -126,24 +126,28 @@ class Program:
         if size:
             self._add(step, FREE, region, size, -size)
 
-    def compute(self, step: int, cost: LayerCost, rows: Span, channels: Span) -> None:
-        """Compute ``rows`` x ``channels`` of ``cost``'s output, reading what its receptive field needs."""
+    def compute(self, step: int, cost: LayerCost, rows: Span, channels: Span, reads: tuple[Region, ...] | None = None) -> None:
+        """Compute ``rows`` x ``channels`` of ``cost``'s output, reading what its receptive field needs
+        (:func:`compute_reads`; ``reads`` when the caller has them already)."""
         layer = cost.layer
         h, _, ch = layer.output_shape
         if rows[1] <= rows[0] or channels[1] <= channels[0]:
             return
-        name = layer.name
-        reads = [
-            Region(tensor, rc[0], rc[1])
-            for tensor, rc in zip(layer.inputs, input_regions(layer, rows, channels))
-            if rc is not None
-        ]
-        if cost.weight_bytes:
-            reads.append(Region(weights_of(name), (0, 1), channels))
+        if reads is None:
+            reads = compute_reads(cost, rows, channels)
         share = (rows[1] - rows[0]) * (channels[1] - channels[0]) / (h * ch)
-        self.events.append((step, COMPUTE, Region(name, rows, channels), 0, name, tuple(reads), cost.unit, cost.ops * share))
+        self.events.append((step, COMPUTE, Region(layer.name, rows, channels), 0, layer.name, reads, cost.unit, cost.ops * share))
         if self.resident > self.peaks[step]:
             self.peaks[step] = self.resident
+
+
+def compute_reads(cost: LayerCost, rows: Span, channels: Span) -> tuple[Region, ...]:
+    """What computing ``rows`` x ``channels`` of ``cost``'s output reads: its receptive field in each input, and its weights."""
+    layer = cost.layer
+    reads = [Region(tensor, rc[0], rc[1]) for tensor, rc in zip(layer.inputs, input_regions(layer, rows, channels)) if rc is not None]
+    if cost.weight_bytes:
+        reads.append(Region(weights_of(layer.name), (0, 1), channels))
+    return tuple(reads)
 
 
 def _durations(events: list[Record], hardware: HardwareSpec) -> list[float]:

@@ -18,11 +18,13 @@ and the program (:func:`emit`), so what is checked is what is emitted.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
+from hwsim.costs import LayerCost
 from hwsim.graph import Layer
 from hwsim.ops import Op
 from hwsim.schedule.base import ALLOC, COMPUTE, FREE, LOAD, STORE, Action, Region, weights_of
-from hwsim.schedule.program import Program
+from hwsim.schedule.program import Program, compute_reads
 from hwsim.schedule.regions import input_regions
 from hwsim.schedule.tiling import Segment
 
@@ -175,19 +177,36 @@ def chain_peak(program: Program, segment: Segment, place: Placement, acts: list[
     return peak
 
 
-def emit(program: Program, segment: Segment, steps: list[int], acts: list[ChainAction]) -> None:
+def emit(program: Program, segment: Segment, steps: list[int], acts: list[ChainAction], cache: Windows) -> None:
     """Write the chain's actions into ``program``; ``steps`` are the program's steps of its groups."""
     step_of = {c.name: steps[g] for g, group in enumerate(segment.groups) for c in group}
     costs = {c.name: c for c in segment.costs}
+    channels = {t: program.full(t).channels for t in chain_heights(segment)}
+    reads = {c.name: _row_reads(c, cache) for c in segment.costs}
     for action, t, lo, hi, layer in acts:
         step = step_of.get(layer, steps[0])
-        whole = program.full(t)
-        region = whole if t not in costs and t.endswith(".weights") else Region(t, (lo, hi), whole.channels)
+        if t not in channels:  # weights: all of them
+            program.occupy(step, action, program.full(t)) if action is LOAD else program.free(step, program.full(t))
+            continue
+        region = Region(t, (lo, hi), channels[t])
         if action is COMPUTE:
-            program.compute(step, costs[t], region.rows, region.channels)
+            program.compute(step, costs[t], region.rows, region.channels, reads[t](lo))
         elif action is STORE:
             program.store(step, region)
         elif action is FREE:
             program.free(step, region)
         else:
             program.occupy(step, action, region)
+
+
+def _row_reads(cost: LayerCost, cache: Windows) -> Callable[[int], tuple[Region, ...]]:
+    """The reads of output row r of ``cost`` (what :func:`compute_reads` gives), from its row windows:
+    per input, the rows under row r's window with the same channels for every row; then its weights."""
+    layer = cost.layer
+    first_row = compute_reads(cost, (0, 1), (0, layer.output_shape[2]))
+    per_input = [(t, los, his, read.channels) for t, (los, his), read in zip(layer.inputs, _windows(layer, cache), first_row)]
+    weights = first_row[len(layer.inputs):]
+
+    def reads(r: int) -> tuple[Region, ...]:
+        return (*(Region(t, (los[r], his[r]), channels) for t, los, his, channels in per_input), *weights)
+    return reads

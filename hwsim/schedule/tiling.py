@@ -163,6 +163,13 @@ def peak_bytes(program: Program, segment: Segment, whole: set[str], tiling: Tili
     return max(_run_peak(program, segment, whole, tiling, needs, prefetch) for needs in runs)
 
 
+def weights_held(segment: Segment, tiling: Tiling, prefetch: bool) -> int:
+    """Weight bytes resident throughout the segment: all of them, or one chunk (two when double-buffered)."""
+    if not tiling.chunk_channels:
+        return segment.weight_bytes
+    return math.ceil(segment.weight_bytes * tiling.chunk_channels / segment.output.layer.output_shape[2]) * (2 if prefetch else 1)
+
+
 def _run_peak(program: Program, segment: Segment, whole: set[str], tiling: Tiling, needs: list[dict[str, Span]], prefetch: bool) -> int:
     """Replays :func:`emit` in row counts over consecutive bands: per band, each layer's new rows
     appear, and each tensor shrinks to the rows later bands need as soon as its last reader in the
@@ -176,9 +183,7 @@ def _run_peak(program: Program, segment: Segment, whole: set[str], tiling: Tilin
     # weights stream in chunks) the streamed inputs, which the next chunk reads again
     released_by = [[t for t in segment.released_by.get(name, ()) if t not in whole and not (chunked and t in streamed)]
                    for name in names]
-    weights = segment.weight_bytes
-    if chunked:
-        weights = math.ceil(weights * tiling.chunk_channels / segment.output.layer.output_shape[2]) * (2 if prefetch else 1)
+    weights = weights_held(segment, tiling, prefetch)
     share = tiling.chunk_channels / segment.output.layer.output_shape[2] if chunked else 1.0
     shares = [1.0 if name == out and tiling.keep_output else share for name in names]
     have: dict[str, Span] = {}
@@ -257,6 +262,8 @@ def choose_tiling(program: Program, segment: Segment, whole: set[str], keeps: li
     needs = {} if needs is None else needs
 
     def fits(tiling: Tiling) -> bool:
+        if weights_held(segment, tiling, prefetch) > room:  # the peak is at least that: no need to replay the bands
+            return False
         if tiling.band_rows not in needs:
             needs[tiling.band_rows] = representative_needs(segment, tiling.band_rows)
         return peak_bytes(program, segment, whole, tiling, needs[tiling.band_rows], prefetch) <= room
