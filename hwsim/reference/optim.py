@@ -30,15 +30,19 @@ class Adam:
 
     def step(self, params: Arrays, grads: Arrays) -> None:
         self.t += 1
+        correction1, correction2 = 1 - self.beta1**self.t, 1 - self.beta2**self.t
         for key, g in grads.items():
             with attributed(layer_of(key), Pass.OPTIMIZER):
-                m = P.add(P.mul(self.m.get(key, np.zeros_like(g)), self.beta1), P.mul(g, 1 - self.beta1))
-                v = P.add(P.mul(self.v.get(key, np.zeros_like(g)), self.beta2), P.mul(P.mul(g, g), 1 - self.beta2))
-                m_hat = P.div(m, 1 - self.beta1**self.t)
-                v_hat = P.div(v, 1 - self.beta2**self.t)
-                step = P.div(P.mul(m_hat, self.alpha), P.add(P.sqrt(v_hat), self.eps))
-                params[key] = P.sub(params[key], step)
-                self.m[key], self.v[key] = m, v
+                if key not in self.m:
+                    self.m[key], self.v[key] = np.zeros_like(g), np.zeros_like(g)
+                m, v = self.m[key], self.v[key]  # updated in place, through two scratch arrays
+                a, b = np.empty_like(g), np.empty_like(g)
+                P.add(P.mul(m, self.beta1, out=m), P.mul(g, 1 - self.beta1, out=a), out=m)
+                P.add(P.mul(v, self.beta2, out=v), P.mul(P.mul(g, g, out=a), 1 - self.beta2, out=a), out=v)
+                m_hat = P.div(m, correction1, out=a)
+                v_hat = P.div(v, correction2, out=b)
+                step = P.div(P.mul(m_hat, self.alpha, out=a), P.add(P.sqrt(v_hat, out=b), self.eps, out=b), out=a)
+                params[key] = P.sub(params[key], step)  # a new array: callers may hold the previous parameters
 
 
 class SGD:

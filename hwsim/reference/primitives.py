@@ -64,8 +64,8 @@ def log(a: np.ndarray) -> np.ndarray:
     return _elementwise(np.log(a))
 
 
-def sqrt(a: np.ndarray) -> np.ndarray:
-    return _elementwise(np.sqrt(a))
+def sqrt(a: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    return _elementwise(np.sqrt(a, out=out))
 
 
 def power(a: np.ndarray, exponent: float) -> np.ndarray:
