@@ -24,7 +24,7 @@ def best_of(repeats: int, work: Callable[[], object]) -> float:
     return min(times)
 
 
-def main(network: str = "hairnet", hardware: str = "paper-accelerator", repeats: int = 3) -> None:
+def main(network: str = "hairnet", hardware: str = "paper-accelerator", repeats: int = 10) -> None:
     graph, hw = api.load_network(network), api.load_hardware(hardware)
     costs = graph_costs(graph, hw)
     baseline = best_of(repeats, lambda: graph_costs(graph, hw))

@@ -11,7 +11,9 @@
    band) ahead, weight chunks are double-buffered, and the next segment's weights are loaded while
    the current one computes when they fit beside it, every buffer counted against capacity.
 5. The strict schedule of the folded network, overlapped, is a schedule this policy can build too:
-   the faster of the two is returned, so ``optimized`` is never slower than ``strict``.
+   the faster of the two is returned, so ``optimized`` is never slower than ``strict``. Its bus
+   alone takes its bytes over the bandwidth, so it is built only while that stays below the
+   optimized schedule's time, and timed only if it got through.
 """
 
 from __future__ import annotations

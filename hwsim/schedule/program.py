@@ -6,9 +6,9 @@ either serially (each event after the previous one: the paper's timing) or overl
 and every compute unit are separate resources; an event waits only for what it depends on), and
 turns it into the report's steps.
 
-Overlap never lets memory run ahead of the program: an event that takes space (LOAD, ALLOC) waits
-until every FREE before it in program order has happened, so at any instant the resident bytes are
-at most those of some prefix of the program, which the validator checks against capacity.
+Overlap never lets memory run ahead of capacity: events that take space (LOAD, ALLOC) start in
+program order, and one waits until enough of the FREEs before it have happened that the bytes still
+pending release fit beside the program's resident bytes at that point.
 """
 
 from __future__ import annotations
