@@ -16,6 +16,9 @@ from hwsim.reference.base import Arrays, Kernel, he_normal
 from hwsim.reference.windows import pad, scatter_windows, unpad, windows
 from hwsim.training_costs import depthwise_transposed_gradient
 
+ROWS_BELOW_CHANNELS = 128
+"""Depthwise convolutions with fewer channels run as shifted row multiply-adds, the others as one einsum."""
+
 
 class Conv(Kernel):
     """conv and dwconv. Parameters: ``weight`` (Kh, Kw, C_in/groups, C_out), ``bias`` (C_out,)."""
@@ -66,7 +69,10 @@ class Conv(Kernel):
         view = windows(xp, self.attrs.kernel, self.attrs.stride)
         n, ho, wo = view.shape[:3]
         if self.depthwise:
-            y = P.contract("nhwcij,ijcm->nhwcm", view, self._depthwise_weight(params["weight"]))
+            if self._by_rows(x.shape[-1]):
+                y = P.correlate_depthwise(xp, params["weight"][:, :, 0, :])
+            else:
+                y = P.contract("nhwcij,ijcm->nhwcm", view, self._depthwise_weight(params["weight"]))
             self.saved = view
         else:
             cols = self._columns(view)
@@ -108,6 +114,10 @@ class Conv(Kernel):
         return [dx], grads
 
 
+    def _by_rows(self, channels: int) -> bool:
+        """Depthwise at stride 1, one output per channel, few channels: shifted row multiply-adds beat einsum."""
+        return self.out_per_group == 1 and self.attrs.stride == (1, 1) and channels < ROWS_BELOW_CHANNELS
+
     def _transposed_gradient(self, dy: np.ndarray, weight: np.ndarray) -> np.ndarray:
         """Depthwise, stride 1: dx[n, h, w, c] = sum_{i, j, m} dyp[n, h + i, w + j, c, m] * W[Kh-1-i, Kw-1-j, c, m].
 
@@ -115,6 +125,8 @@ class Conv(Kernel):
         """
         (kh, kw), p = self.attrs.kernel, self.attrs.padding
         dyp = pad(dy, Padding(kh - 1 - p.top, kh - 1 - p.bottom, kw - 1 - p.left, kw - 1 - p.right))
+        if self._by_rows(dy.shape[-1]):
+            return P.correlate_depthwise(dyp, weight[::-1, ::-1, 0, :])
         view = windows(dyp, (kh, kw), (1, 1))
         n, h, w = view.shape[:3]
         view = view.reshape(n, h, w, self.groups, self.out_per_group, kh, kw)
