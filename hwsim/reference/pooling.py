@@ -55,7 +55,9 @@ class MaxPool(_WindowPool):
             dcols = np.zeros((*dy.shape, kh * kw), dtype=dy.dtype)
             np.put_along_axis(dcols, self.winner[..., None].astype(np.intp), dy[..., None], axis=-1)
             return [self._scatter(dcols.reshape(*dy.shape, kh, kw))], {}
-        dxp = np.zeros(self.padded_shape, dtype=dy.dtype)
+        _, hp, wp, _ = self.padded_shape
+        tiled = (sh, sw) == (kh, kw) and hp % sh == 0 and wp % sw == 0  # the taps cover every position once
+        dxp = (np.empty if tiled else np.zeros)(self.padded_shape, dtype=dy.dtype)
         for k, tap in enumerate(self._taps(dxp)):  # disjoint views: each input position is in one window at most
             P.select(self.winner == k, dy, out=tap)
         return [unpad(dxp, self.attrs.padding)], {}
