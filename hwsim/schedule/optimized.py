@@ -28,7 +28,7 @@ from hwsim.schedule.base import Step, weights_of
 from hwsim.schedule.fold import fold_batchnorm
 from hwsim.schedule.paper import paper_steps
 from hwsim.schedule.program import Program, finish
-from hwsim.schedule.stream import Placement, Windows, actions, chain_heights, chain_peak, emit as emit_stream, peak_bytes as stream_peak, streamable
+from hwsim.schedule.stream import FirstRows, Placement, Windows, actions, chain_heights, chain_peak, emit as emit_stream, streamable
 from hwsim.schedule.tiling import (CapacityError, Group, Needs, Segment, Tiling, representative_needs, choose_tiling, describe,
                                    emit as emit_bands, peak_bytes as band_peak, run)
 from hwsim.spec.hardware import HardwareSpec
@@ -92,8 +92,9 @@ class Planner:
         ]
         self.windows: Windows = {}
         self.refused: set[tuple[int, int, bool, bool]] = set()
-        self.estimates: dict[tuple[int, int, bool], int] = {}
-        """Per chain and whether its input is kept: its peak with the output stored (the same for any output)."""
+        self.first_rows: dict[tuple[int, bool], FirstRows] = {}
+        """Per chain start and whether its input is kept: the peaks of every chain from there, with the output
+        stored (the same for any output)."""
         self.needs: dict[int, Needs] = {}
         """Per step run in bands: its bands' needs, shared by every boundary condition it is priced under."""
 
@@ -126,10 +127,10 @@ class Planner:
         output = self._output_cost(stop, keep_out)
         options = []
         if streamable(segment) and self._floor(segment, keep_in) <= self.capacity:
-            key = (start, stop, keep_in)
-            if key not in self.estimates:
-                self.estimates[key] = stream_peak(self.program, segment, self.placement(start, stop, keep_in, False), self.windows, STEADY_ROWS)
-            estimate = self.estimates[key]
+            key = (start, keep_in)
+            if key not in self.first_rows:
+                self.first_rows[key] = FirstRows(self.program, segment.costs[0], keep_in, self.windows)
+            estimate = self.first_rows[key].peak(segment, STEADY_ROWS)
             if estimate + (segment.output.output_bytes if keep_out else 0) <= self.capacity:
                 options.append(Choice(start, stop, keep_in, keep_out, output))
         if stop == start + 1 and not options:  # bands cost at least the output a stream costs

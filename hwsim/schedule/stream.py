@@ -11,8 +11,9 @@ is their last reader) or loaded from external memory one row ahead of their use 
 on its way while the current one computes); the chain's output is either kept whole for the next
 segment or stored row by row.
 
-One generator of actions (:func:`actions`) drives both the memory estimate (:func:`peak_bytes`)
-and the program (:func:`emit`), so what is checked is what is emitted.
+One generator of actions (:func:`actions`) drives both the exact memory check (:func:`chain_peak`)
+and the program (:func:`emit`), so what is checked is what is emitted. The planner's estimates over
+a chain's first rows come from :class:`FirstRows`, which equals that check on the first rows' actions.
 """
 
 from __future__ import annotations
@@ -152,14 +153,9 @@ def chain_heights(segment: Segment) -> dict[str, int]:
     return heights
 
 
-def peak_bytes(program: Program, segment: Segment, place: Placement, cache: Windows, final_rows: int | None = None) -> int:
-    """Resident bytes at the chain's busiest point, on top of what was resident before it (its whole
-    inputs and preloaded weights included), over the whole chain or its first ``final_rows`` rows."""
-    return chain_peak(program, segment, place, actions(segment, place, chain_heights(segment), cache, final_rows))
-
-
 def chain_peak(program: Program, segment: Segment, place: Placement, acts: list[ChainAction]) -> int:
-    """The peak of :func:`peak_bytes`, of actions already listed (the exact check before emitting them)."""
+    """Resident bytes at the busiest point of the chain's actions ``acts``, on top of what was resident
+    before it (its whole inputs and preloaded weights included): the exact check before emitting them."""
     heights = chain_heights(segment)
     size = {t: program.bytes(program.full(t)) for t in heights}
     # bytes per row of every map; weights are one row (0, 1) of all their bytes
@@ -175,6 +171,111 @@ def chain_peak(program: Program, segment: Segment, place: Placement, acts: list[
             if resident > peak:
                 peak = resident
     return peak
+
+
+class FirstRows:
+    """The peaks of the first output rows of every chain that starts at one layer, each row of each layer
+    replayed once, in byte counts.
+
+    Per layer of the longest chain from the start, per output row so far: the most bytes resident
+    above the chain's base (its whole inputs and weights) while the row is produced, the row counted
+    but not the layer's earlier rows; and the bytes resident above the base once the row is done, the
+    layer's own rows not counted. What happens while a layer's row is produced depends only on the
+    layers below, and the layer's own earlier rows stay put meanwhile, so a chain one layer longer
+    builds its rows from these and the line buffer it keeps of them, instead of listing its actions
+    again. The chain ending at a layer stores each row at once, so :meth:`peak` equals
+    :func:`chain_peak` of the first rows' :func:`actions`, with the output stored and the inputs whole
+    (``whole``) or streamed (tested).
+    A memo: the planner keeps one per start and boundary condition.
+    """
+
+    def __init__(self, program: Program, first: LayerCost, whole: bool, cache: Windows) -> None:
+        self.program, self.whole, self.cache = program, whole, cache
+        layer = first.layer
+        heights = {t: shape[0] for t, shape in zip(layer.inputs, layer.input_shapes)}
+        unit = {t: program.bytes(program.full(t)) // heights[t] for t in layer.inputs}
+        windows: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {}
+        for t, window in zip(layer.inputs, _windows(layer, cache)):
+            windows.setdefault(t, window)  # an input read twice is loaded once
+        # per input: bytes per row, the first and stop rows each output row reads, rows
+        self.inputs = [(unit[t], los, his, heights[t]) for t, (los, his) in windows.items()]
+        self.loaded = [0] * len(self.inputs)
+        self.in_freed = [0] * len(self.inputs)
+        self.after = 0
+        self.costs: list[LayerCost] = [first]
+        self.units = [self._unit(first)]
+        self.rows: list[list[tuple[int, int]]] = [[]]
+        # per layer after the first: rows of the layer below taken, and freed, and the bytes above the
+        # base after the latest of them
+        self.taken: list[int] = [0]
+        self.freed: list[int] = [0]
+        self.below_after: list[int] = [0]
+
+    def _unit(self, cost: LayerCost) -> int:
+        return self.program.bytes(self.program.full(cost.name)) // cost.layer.output_shape[0]
+
+    def peak(self, segment: Segment, rows: int) -> int:
+        """The peak of the chain ``segment`` (starting at this start) over its first ``rows`` output rows."""
+        costs = segment.costs
+        for cost in costs[len(self.costs):]:
+            self.costs.append(cost)
+            self.units.append(self._unit(cost))
+            self.rows.append([])
+            self.taken.append(0)
+            self.freed.append(0)
+            self.below_after.append(0)
+        last = len(costs) - 1
+        count = min(rows, costs[last].layer.output_shape[0])
+        self._extend(last, count)
+        base = sum(size * height for size, _, _, height in self.inputs) if self.whole else 0
+        base += sum(self.program.bytes(self.program.full(weights_of(c.name))) for c in costs if c.weight_bytes)
+        return base + max([0, *(most for most, _ in self.rows[last][:count])])
+
+    def _extend(self, i: int, count: int) -> None:
+        """Replay layer ``i`` up to ``count`` rows of its output."""
+        produced = self.rows[i]
+        height = self.costs[i].layer.output_shape[0]
+        while len(produced) < count:
+            r = len(produced)
+            final = r + 1 == height
+            produced.append(self._first_row(r, final) if i == 0 else self._row(i, r, final))
+
+    def _first_row(self, r: int, final: bool) -> tuple[int, int]:
+        """The first layer's row r: its streamed inputs loaded a row ahead, then the row, then the input rows it no longer needs freed."""
+        above = self.after
+        for k, (size, los, his, height) in enumerate(self.inputs):
+            ahead = height if final else his[r + 1]
+            if not self.whole and self.loaded[k] < ahead:
+                above += (ahead - self.loaded[k]) * size
+                self.loaded[k] = ahead
+        most = above + self.units[0]
+        for k, (size, los, his, height) in enumerate(self.inputs):
+            have = height if self.whole else self.loaded[k]
+            keep = have if final else min(los[r + 1], have)
+            if keep > self.in_freed[k]:
+                above -= (keep - self.in_freed[k]) * size
+                self.in_freed[k] = keep
+        self.after = above
+        return most, above
+
+    def _row(self, i: int, r: int, final: bool) -> tuple[int, int]:
+        """Row r of layer ``i``: the rows of the layer below under its window (each on top of the line
+        buffer held of that layer), then the row, then the rows below that no later row reads freed."""
+        below, size = self.rows[i - 1], self.units[i - 1]
+        los, his = _windows(self.costs[i].layer, self.cache)[0]
+        stop = self.costs[i - 1].layer.output_shape[0] if final else his[r]
+        self._extend(i - 1, stop)
+        held = self.taken[i] - self.freed[i]
+        peaks = []
+        for q in range(self.taken[i], stop):
+            below_most, self.below_after[i] = below[q]
+            peaks.append(held * size + below_most)
+            held += 1
+        self.taken[i] = max(self.taken[i], stop)
+        most = max([self.below_after[i] + held * size + self.units[i], *peaks])
+        keep = self.taken[i] if final else min(los[r + 1], self.taken[i])
+        self.freed[i] = max(self.freed[i], keep)
+        return most, self.below_after[i] + (self.taken[i] - self.freed[i]) * size
 
 
 def emit(program: Program, segment: Segment, steps: list[int], acts: list[ChainAction], cache: Windows) -> None:
