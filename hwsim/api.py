@@ -10,9 +10,9 @@ from hwsim.bound import lower_bound
 from hwsim.costs import COUNTINGS, EXACT, Counting, LayerCost, graph_costs
 from hwsim.errors import InputError
 from hwsim.expand import load_network as _load_network
-from hwsim.graph import Graph
+from hwsim.graph import INPUT, Graph
 from hwsim.schedule import POLICIES
-from hwsim.schedule.base import Schedule
+from hwsim.schedule.base import Direction, Schedule
 from hwsim.spec.hardware import HardwareSpec, Precision
 from hwsim.spec.hardware import load_hardware as _load_hardware
 
@@ -25,6 +25,16 @@ def load_network(name_or_path: str | Path) -> Graph:
 def load_hardware(name_or_path: str | Path) -> HardwareSpec:
     """A hardware profile, or a bundled one by name (``paper-accelerator``)."""
     return _load_hardware(bundled.resolve("hardware", name_or_path))
+
+
+def bundled_network(name: str) -> Graph:
+    """A bundled network by name, never a file of that name in the current folder."""
+    return _load_network(bundled.path("networks", name))
+
+
+def bundled_hardware(name: str) -> HardwareSpec:
+    """A bundled hardware profile by name, never a file of that name in the current folder."""
+    return _load_hardware(bundled.path("hardware", name))
 
 
 def counting_named(name: str) -> Counting:
@@ -80,4 +90,30 @@ def estimate(
     costs = graph_costs(graph, hardware, counting, batch, precision)
     steps = POLICIES[policy](graph, costs, hardware)
     schedule = Schedule(policy, graph.name, hardware.name, counting.name, batch, precision.value, tuple(steps))
+    _check_external_capacity(costs, schedule, hardware)
     return Estimate(graph, hardware, costs, schedule)
+
+
+def external_footprint_bytes(costs: tuple[LayerCost, ...], schedule: Schedule) -> int:
+    """What the run keeps in external memory, counted as if all of it were there at once.
+
+    Every weight, the input images, and every map the schedule stores (a map stored band by band
+    counts once in full). An upper bound on the peak, so a profile that passes it surely fits.
+    """
+    weights = sum(c.weight_bytes for c in costs)
+    images = sum(size for c in costs for name, size in zip(c.layer.inputs, c.input_bytes) if name == INPUT)
+    stored = sum(t.bytes for step in schedule.steps for t in step.transfers if t.direction is Direction.STORE)
+    return weights + images + stored
+
+
+def _check_external_capacity(costs: tuple[LayerCost, ...], schedule: Schedule, hardware: HardwareSpec) -> None:
+    capacity = hardware.memory.external.capacity
+    if capacity is None:
+        return
+    needed = external_footprint_bytes(costs, schedule)
+    if needed > capacity:
+        raise InputError(
+            f"{schedule.network} with policy {schedule.policy} keeps up to {needed:,} B in external memory "
+            f"(weights, images and stored maps), more than its capacity of {capacity:,.0f} B",
+            field="memory.external.capacity",
+        )

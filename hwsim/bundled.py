@@ -13,15 +13,22 @@ def bundled_dir(kind: str) -> Path:
     return packaged if packaged.is_dir() else _PACKAGE.parent / kind
 
 
+def path(kind: str, name: str) -> Path:
+    """The bundled file ``name`` of ``kind``, whatever the current folder holds."""
+    return bundled_dir(kind) / f"{name}.yaml"
+
+
 def resolve(kind: str, name_or_path: str | Path) -> Path:
-    """An existing path as given; else a bundled file of that name (``.yaml`` optional); else the path as given."""
-    path = Path(name_or_path)
-    if path.exists():
-        return path
-    for candidate in (bundled_dir(kind) / path.name, bundled_dir(kind) / f"{path.name}.yaml"):
-        if path.parent == Path(".") and candidate.is_file():
-            return candidate
-    return path
+    """A bare name (no folder, no suffix: ``hairnet``) is a bundled file when one exists; anything else is a path.
+
+    So nothing in the current folder hides a bundled file; ``./hairnet`` names a local one.
+    """
+    given = Path(name_or_path)
+    if str(name_or_path) == given.name and not given.suffix and path(kind, given.name).is_file():
+        return path(kind, given.name)
+    if given.parent == Path(".") and not given.is_file() and (bundled_dir(kind) / given.name).is_file():
+        return bundled_dir(kind) / given.name  # hairnet.yaml, when there is none here
+    return given
 
 
 def bundled_names(kind: str) -> list[str]:

@@ -85,12 +85,12 @@ def separable_vs_standard(separable: Graph, standard: Graph) -> "pd.DataFrame":
 
 def all_claims() -> tuple[list[Claim], "pd.DataFrame"]:
     """The scalar claims and the stage-by-stage table, from the bundled networks."""
-    hairnet = api.load_network("hairnet")
+    hairnet = api.bundled_network("hairnet")
     scalars = [
-        parameter_share(hairnet, api.load_network("alexnet")),
-        dense_head_ratio(api.load_network("hairnet-dense"), hairnet),
+        parameter_share(hairnet, api.bundled_network("alexnet")),
+        dense_head_ratio(api.bundled_network("hairnet-dense"), hairnet),
     ]
-    return scalars, separable_vs_standard(hairnet, api.load_network("hairnet-standard"))
+    return scalars, separable_vs_standard(hairnet, api.bundled_network("hairnet-standard"))
 
 
 def render(claims: list[Claim], stages: "pd.DataFrame", console: Console) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 from hwsim.errors import InputError
 from hwsim.graph import INPUT, Graph, Layer
 from hwsim.ops import (
+    MULTI_INPUT_OPS,
     BatchNormAttrs,
     ConvAttrs,
     DenseAttrs,
@@ -63,6 +64,10 @@ class _Entry:
     previous: str
 
 
+MAX_LAYERS = 10_000
+"""Far beyond any real network; stops a mistyped ``repeat`` from expanding for minutes."""
+
+
 def _qualify(scope: str, name: str) -> str:
     return f"{scope}.{name}" if scope else name
 
@@ -72,6 +77,7 @@ class _Flattener:
         self.spec = spec
         self.doc = doc
         self.entries: list[_Entry] = []
+        self.names: set[str] = set()
         self.scope_inputs: dict[str, _Ref | str] = {}
 
     def error(self, message: str, loc: Loc) -> InputError:
@@ -92,7 +98,7 @@ class _Flattener:
             op = item.get("op")
             if op is None:
                 raise self.error("missing field 'op' (or 'use' for a block)", loc)
-            if op not in Op._value2member_map_:
+            if not isinstance(op, str) or op not in Op._value2member_map_:
                 known = ", ".join(o.value for o in Op)
                 raise self.error(f"unknown op {op!r}; known ops: {known}", (*loc, "op"))
             base = item.get("name") if isinstance(item.get("name"), str) else None
@@ -102,8 +108,11 @@ class _Flattener:
             self.add(_Entry(_qualify(scope, base), item, loc, scope, self.previous))
 
     def add(self, entry: _Entry) -> None:
-        if any(e.name == entry.name for e in self.entries):
+        if entry.name in self.names:
             raise self.error(f"duplicate layer name {entry.name!r}", entry.loc)
+        if len(self.entries) == MAX_LAYERS:
+            raise self.error(f"the network expands to more than {MAX_LAYERS:,} layers", entry.loc)
+        self.names.add(entry.name)
         self.entries.append(entry)
 
     def substitute(self, item: Any, args: dict[str, Any], loc: Loc, stack: tuple[str, ...]) -> Any:
@@ -137,6 +146,8 @@ class _Flattener:
             raise self.error(f"block {use.use!r} needs argument(s) {', '.join(missing)}", loc)
         if unknown:
             raise self.error(f"block {use.use!r} has no argument {unknown[0]!r}; it takes {list(block.args)}", (*loc, unknown[0]))
+        if len(self.entries) + use.repeat * len(block.layers) > MAX_LAYERS:
+            raise self.error(f"repeat {use.repeat:,} expands the network to more than {MAX_LAYERS:,} layers", (*loc, "repeat"))
         counters[use.use] = counters.get(use.use, 0) + 1
         prefix = use.name or (use.use if counters[use.use] == 1 else f"{use.use}{counters[use.use]}")
         for repeat in range(1, use.repeat + 1):
@@ -193,15 +204,19 @@ def build_graph(spec: NetworkSpec, doc: Document) -> Graph:
             if candidate in shapes:
                 return candidate
         for candidate in candidates:
-            if candidate in order and order[candidate] >= index:
-                raise flat.error(f"inputs: layer {candidate!r} comes later; a layer can only read earlier ones", loc)
-        raise flat.error(f"inputs: no layer named {ref.name!r} before this one", loc)
+            if candidate in order and order[candidate] == index:
+                raise flat.error(f"layer {candidate!r} cannot read its own output", loc)
+            if candidate in order and order[candidate] > index:
+                raise flat.error(f"layer {candidate!r} comes later; a layer can only read earlier ones", loc)
+        raise flat.error(f"no layer named {ref.name!r} before this one", loc)
 
     layers = []
     for index, entry in enumerate(flat.entries):
         op = Op(entry.raw["op"])
         spec_layer = validate(LAYER_MODELS[op], entry.raw, doc, entry.loc, context=entry.name)
         if spec_layer.inputs is not None:
+            if op not in MULTI_INPUT_OPS and len(spec_layer.inputs) != 1:
+                raise flat.error(f"{op.value} takes exactly one input, got {len(spec_layer.inputs)}", (*entry.loc, "inputs"))
             inputs = tuple(resolve(_Ref(name, entry.scope), index, (*entry.loc, "inputs")) for name in spec_layer.inputs)
         elif entry.previous:
             inputs = (entry.previous,)

@@ -103,19 +103,33 @@ def format_for(path: Path, explicit: str | None) -> str:
     return fmt
 
 
-def write_atomically(path: Path, text: str | bytes) -> None:
-    """Write ``text`` (or bytes: an image) to a temporary file beside ``path`` and rename it, so a failure leaves nothing half-written."""
+def check_writable(path: Path) -> None:
+    """Refuse, before any work is done, an output that cannot be written."""
     directory = path.parent if str(path.parent) else Path(".")
     if not directory.is_dir():
         raise InputError("no such directory", str(directory))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
+    if path.is_dir():
+        raise InputError("is a directory, not a file", str(path))
+    if not os.access(directory, os.W_OK):
+        raise InputError("cannot write here: permission denied", str(path))
+
+
+def write_atomically(path: Path, text: str | bytes) -> None:
+    """Write ``text`` (or bytes: an image) to a temporary file beside ``path`` and rename it, so a failure leaves nothing half-written."""
+    check_writable(path)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else Path("."), prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as err:
+        raise InputError(f"cannot write: {err.strerror}", str(path)) from None
     try:
         os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; a report should get the usual mode
         with os.fdopen(fd, "wb") as handle:
             handle.write(text if isinstance(text, bytes) else text.encode("utf-8"))
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(err, OSError):
+            raise InputError(f"cannot write: {err.strerror}", str(path)) from None
         raise
 
 
@@ -166,9 +180,8 @@ def render_summary(estimate: Estimate, console: Console) -> None:
     total = summary["total_time_s"] or 1.0
     lines = [
         f"[bold]total latency[/bold] {_ms(summary['total_time_s'])} ms per batch of {summary['batch']}"
-        f" ({summary['images_per_s']:.4g} images/s)",
-        f"per image {_ms(summary['latency_per_image_s'])} ms; lower bound {_ms(summary['lower_bound_s'])} ms,"
-        f" efficiency {summary['efficiency']:.1%} (bound / predicted)",
+        f" ({_ms(summary['latency_per_image_s'])} ms per image, {summary['images_per_s']:.4g} images/s)",
+        f"lower bound {_ms(summary['lower_bound_s'])} ms per batch, efficiency {summary['efficiency']:.1%} (bound / predicted)",
         f"transfer {_ms(summary['transfer_time_s'])} ms ({summary['transfer_time_s'] / total:.0%}),"
         f" compute {_ms(summary['compute_time_s'])} ms ({summary['compute_time_s'] / total:.0%})",
         f"parameters {summary['params']:,}   MACs {summary['macs']:,}   ops {summary['ops']:,}"

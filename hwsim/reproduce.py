@@ -53,7 +53,7 @@ class Comparison:
 
 def appendix_estimate() -> api.Estimate:
     """hwsim's paper policy on the network and hardware the appendix used, with its counting."""
-    return api.estimate(api.load_network("hairnet-paper"), api.load_hardware("paper-appendix"), "paper", PAPER)
+    return api.estimate(api.bundled_network("hairnet-paper"), api.bundled_hardware("paper-appendix"), "paper", PAPER)
 
 
 def compare_appendix() -> Comparison:
@@ -105,7 +105,7 @@ def _stage_params(graph: Graph) -> dict[str, int]:
 
 def _with_last_stage_filters(filters: int) -> Graph:
     """hairnet.yaml with its last stage widened, as Table 1's parameter count implies."""
-    spec, doc = load_network_document(bundled.resolve("networks", "hairnet"))
+    spec, doc = load_network_document(bundled.path("networks", "hairnet"))
     layers = [dict(entry) for entry in spec.layers]
     last_use = max(i for i, entry in enumerate(layers) if "use" in entry)
     layers[last_use]["filters"] = filters
@@ -124,8 +124,8 @@ def _overflowing_steps(estimate: api.Estimate) -> int:
 
 def errata_chain() -> list[Correction]:
     """The appendix as printed, then each erratum corrected on top of the previous ones."""
-    appendix_hw, paper_hw = api.load_hardware("paper-appendix"), api.load_hardware("paper-accelerator")
-    paper_net, table1_net = api.load_network("hairnet-paper"), api.load_network("hairnet")
+    appendix_hw, paper_hw = api.bundled_hardware("paper-appendix"), api.bundled_hardware("paper-accelerator")
+    paper_net, table1_net = api.bundled_network("hairnet-paper"), api.bundled_network("hairnet")
     dw_exact = PAPER.without(Op.DWCONV, "paper, depthwise exact")
 
     def total(graph: Graph, hardware, counting: Counting, policy: str = "paper") -> float:  # type: ignore[no-untyped-def]
@@ -171,7 +171,7 @@ class BeyondThePaper:
 
 
 def beyond_the_paper() -> BeyondThePaper:
-    graph, hardware = api.load_network("hairnet"), api.load_hardware("paper-accelerator")
+    graph, hardware = api.bundled_network("hairnet"), api.bundled_hardware("paper-accelerator")
     paper, strict, optimized = (api.estimate(graph, hardware, policy) for policy in ("paper", "strict", "optimized"))
     return BeyondThePaper(paper.schedule.total_s, strict.schedule.total_s, optimized.schedule.total_s,
                           float(optimized.summary()["lower_bound_s"]))

@@ -6,6 +6,7 @@ paper's appendix, where 1 MB = 10^6 bytes. A bare number is taken in the base un
 
 from __future__ import annotations
 
+import math
 import re
 
 _PREFIX = {"": 1.0, "k": 1e3, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15,
@@ -17,6 +18,9 @@ _UNITS = {
     "bandwidth": ("B/s", "Bps"),
     "throughput": ("FLOPS", "FLOP/s", "OPS", "OP/s", "flops"),
 }
+_BASE = {"bytes": "B", "bandwidth": "B/s", "throughput": "op/s"}
+MAX_QUANTITY = 1e30
+"""Beyond any real machine; bounds the arithmetic so that no time, ratio or plot axis overflows."""
 _EXAMPLES = {"bytes": "512 KiB, 1 MB", "bandwidth": "1 GB/s, 25.6 GiB/s", "throughput": "10 GFLOPS, 1 TFLOPS"}
 
 _QUANTITY = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([A-Za-z/]*)\s*$")
@@ -40,6 +44,10 @@ def parse_quantity(value: object, kind: str) -> float:
         raise ValueError(f"expected a {kind} such as {_EXAMPLES[kind]}, got {value!r}")
     if not number > 0:
         raise ValueError(f"must be positive, got {value!r}")
+    if not math.isfinite(number) or number > MAX_QUANTITY:
+        raise ValueError(f"must be finite and at most {MAX_QUANTITY:.0e}, got {value!r}")
+    if number < 1:
+        raise ValueError(f"must be at least 1 {_BASE[kind]}, got {value!r}")
     return number
 
 

@@ -33,19 +33,54 @@ class Document:
         return f"{self.path}:{self.line(loc)}"
 
 
-def _to_python(node: yaml.Node, loc: Loc, lines: dict[Loc, int], constructor: yaml.BaseLoader) -> Any:
-    lines[loc] = node.start_mark.line + 1
-    if isinstance(node, yaml.MappingNode):
-        result: dict[Any, Any] = {}
-        for key_node, value_node in node.value:
-            key = constructor.construct_object(key_node, deep=True)
-            if key in result:
-                raise InputError(f"duplicate key {key!r}", f"<file>:{key_node.start_mark.line + 1}")
-            result[key] = _to_python(value_node, (*loc, key), lines, constructor)
-        return result
-    if isinstance(node, yaml.SequenceNode):
-        return [_to_python(item, (*loc, i), lines, constructor) for i, item in enumerate(node.value)]
-    return constructor.construct_object(node, deep=True)
+MAX_DEPTH = 64
+MAX_VALUES = 100_000
+"""Bounds on a document: a network file is a few hundred values; aliases can multiply them without end."""
+
+_MAP_TAG, _SEQ_TAG = "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"
+
+
+class _Builder:
+    """Turns composed YAML nodes into plain dicts, lists and scalars, recording each node's line."""
+
+    def __init__(self, loader: yaml.BaseLoader) -> None:
+        self.loader = loader
+        self.lines: dict[Loc, int] = {}
+        self.values = 0
+        self.active: set[int] = set()
+
+    def fail(self, message: str, node: yaml.Node) -> InputError:
+        return InputError(message, f"<file>:{node.start_mark.line + 1}")
+
+    def build(self, node: yaml.Node, loc: Loc) -> Any:
+        self.lines[loc] = node.start_mark.line + 1
+        self.values += 1
+        if self.values > MAX_VALUES:
+            raise self.fail(f"more than {MAX_VALUES:,} values (aliases expanding without end?)", node)
+        if len(loc) > MAX_DEPTH:
+            raise self.fail(f"nested more than {MAX_DEPTH} levels deep", node)
+        if id(node) in self.active:
+            raise self.fail("an alias refers to a node that contains it", node)
+        if isinstance(node, yaml.ScalarNode):
+            return self.loader.construct_object(node, deep=True)
+        expected = _MAP_TAG if isinstance(node, yaml.MappingNode) else _SEQ_TAG
+        if node.tag != expected:
+            raise self.fail(f"unsupported YAML tag {node.tag!r}", node)
+        self.active.add(id(node))
+        try:
+            if isinstance(node, yaml.SequenceNode):
+                return [self.build(item, (*loc, i)) for i, item in enumerate(node.value)]
+            result: dict[Any, Any] = {}
+            for key_node, value_node in node.value:
+                if not isinstance(key_node, yaml.ScalarNode):
+                    raise self.fail("a mapping key must be a plain value, not a list or mapping", key_node)
+                key = self.loader.construct_object(key_node, deep=True)
+                if key in result:
+                    raise self.fail(f"duplicate key {key!r}", key_node)
+                result[key] = self.build(value_node, (*loc, key))
+            return result
+        finally:
+            self.active.discard(id(node))
 
 
 def load_yaml(path: str | Path) -> Document:
@@ -62,16 +97,18 @@ def load_yaml(path: str | Path) -> Document:
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(text)
     try:
         root = loader.get_single_node()
-        lines: dict[Loc, int] = {}
-        data = {} if root is None else _to_python(root, (), lines, loader)
+        builder = _Builder(loader)
+        data = {} if root is None else builder.build(root, ())
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         line = mark.line + 1 if mark else 1
         raise InputError(f"YAML syntax error: {err.problem or err}", f"{path}:{line}") from None
     except yaml.YAMLError as err:
         raise InputError(f"YAML error: {err}", str(path)) from None
-    except InputError as err:  # duplicate key: fill in the file name
+    except RecursionError:
+        raise InputError(f"nested more than {MAX_DEPTH} levels deep", str(path)) from None
+    except InputError as err:  # raised by the builder: fill in the file name
         raise InputError(err.message, err.where.replace("<file>", str(path))) from None
     finally:
         loader.dispose()
-    return Document(str(path), data, lines)
+    return Document(str(path), data, builder.lines)

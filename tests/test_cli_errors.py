@@ -61,6 +61,35 @@ CASES = [
      ["memory.external.bandwidth", "unknown unit 'GQ/s'"]),
     ("unknown hardware field", None, HARDWARE_OK + "clock: 1 GHz\n", 8, ["clock", "unknown field"]),
     ("unknown precision", None, HARDWARE_OK + "precision: fp64\n", 8, ["precision"]),
+    # what a reviewer tried, each once a traceback or a silent coercion
+    ("op that is a list", NETWORK_OK.replace("op: relu", "op: [relu]"), None, 5, ["layers[1].op", "unknown op ['relu']"]),
+    ("mapping as a key", NETWORK_OK.replace("{op: relu}", "{op: relu, ? [a, b] : 1}"), None, 5,
+     ["a mapping key must be a plain value"]),
+    ("recursive alias", "name: t\ninput: &a [8, 8, *a]\nlayers: []\n", None, 2, ["alias refers to a node that contains it"]),
+    ("nesting without end", "name: " + "[" * 200 + "]" * 200 + "\n", None, 1, ["nested more than 64 levels deep"]),
+    ("python tag on a mapping", NETWORK_OK.replace("{op: relu}", "!!python/object:os.system {op: relu}"), None, 5,
+     ["unsupported YAML tag 'tag:yaml.org,2002:python/object:os.system'"]),
+    ("one-input op given none", NETWORK_OK.replace("{op: relu}", "{op: relu, inputs: []}"), None, 5,
+     ["layers[1].inputs", "relu takes exactly one input, got 0"]),
+    ("one-input op given two", NETWORK_OK.replace("{op: relu}", "{op: relu, inputs: [conv, conv]}"), None, 5,
+     ["relu takes exactly one input, got 2"]),
+    ("layer reading itself", NETWORK_OK + "  - {op: add, inputs: [relu, me], name: me}\n", None, 6,
+     ["layer 'me' cannot read its own output"]),
+    ("boolean where a count belongs", NETWORK_OK.replace("filters: 4", "filters: true"), None, 4,
+     ["layers[0].filters", "valid integer"]),
+    ("string where a count belongs", NETWORK_OK.replace("kernel: 3", 'kernel: "3"'), None, 4, ["layers[0].kernel"]),
+    ("infinite epsilon", NETWORK_OK + "  - {op: batchnorm, eps: .inf}\n", None, 6, ["layers[2].eps", "finite"]),
+    ("even LRN window", NETWORK_OK + "  - {op: lrn, size: 4}\n", None, 6, ["layers[2].size", "must be odd"]),
+    ("reserved block argument",
+     "name: b\ninput: [8, 8, 3]\nblocks:\n  cb:\n    args: [repeat]\n    layers: [{op: relu}]\nlayers:\n  - {use: cb}\n",
+     None, 5, ["blocks.cb.args", "'repeat' is a key of every use entry"]),
+    ("a repeat without end",
+     "name: b\ninput: [8, 8, 3]\nblocks:\n  cb:\n    layers: [{op: relu}]\nlayers:\n  - {use: cb, repeat: 100000000}\n",
+     None, 7, ["layers[0].repeat", "repeat 100,000,000 expands the network to more than 10,000 layers"]),
+    ("infinite bandwidth", None, HARDWARE_OK.replace("1 GB/s", ".inf"), 4, ["memory.external.bandwidth", "must be finite"]),
+    ("vanishing bandwidth", None, HARDWARE_OK.replace("1 GB/s", "1.0e-320"), 4, ["must be at least 1 B/s"]),
+    ("an op listed twice", None, HARDWARE_OK.replace("{throughput: 1 TFLOPS}", "{throughput: 1 TFLOPS, ops: [conv, conv]}"),
+     6, ["compute", "op 'conv' is listed twice under 'matrix'"]),
 ]
 
 
@@ -131,3 +160,38 @@ def test_unknown_output_suffix(runner, tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "use a .csv, .md or .json suffix" in result.stderr
     assert not (tmp_path / "r.xlsx").exists()
+
+
+def test_external_memory_too_small_for_the_schedule(runner, tmp_path: Path) -> None:
+    hw = tmp_path / "hw.yaml"
+    hw.write_text(HARDWARE_OK.replace("bandwidth: 1 GB/s", "bandwidth: 1 GB/s, capacity: 1 kB"))
+    result = runner.invoke(main, ["estimate", "--hw", str(hw)])
+    assert result.exit_code == 2
+    assert "memory.external.capacity: hairnet with policy paper keeps up to" in result.stderr
+    hw.write_text(HARDWARE_OK.replace("bandwidth: 1 GB/s", "bandwidth: 1 GB/s, capacity: 1 GB"))
+    assert runner.invoke(main, ["estimate", "--hw", str(hw)]).exit_code == 0
+
+
+def test_an_output_never_overwrites_an_input_or_another_output(runner, tmp_path: Path) -> None:
+    net = tmp_path / "net.yaml"
+    net.write_text(NETWORK_OK)
+    result = runner.invoke(main, ["estimate", str(net), "--format", "csv", "-o", str(net)])
+    assert result.exit_code == 2 and "would overwrite" in result.stderr
+    assert net.read_text() == NETWORK_OK
+    result = runner.invoke(main, ["estimate", "-o", str(tmp_path / "a.json"), "--trace", str(tmp_path / "a.json")])
+    assert result.exit_code == 2 and "would overwrite" in result.stderr
+    assert not (tmp_path / "a.json").exists()
+
+
+def test_an_unwritable_output_is_one_line(runner) -> None:
+    result = runner.invoke(main, ["estimate", "-o", "/proc/hwsim-report.md"])
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: /proc/hwsim-report.md: cannot write")
+
+
+def test_a_folder_named_like_a_bundled_network_does_not_hide_it(runner, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "hairnet").mkdir()
+    (tmp_path / "paper-accelerator").write_text("x: [")
+    assert runner.invoke(main, ["estimate", "hairnet"]).exit_code == 0
+    assert runner.invoke(main, ["reproduce"]).exit_code == 0

@@ -38,3 +38,18 @@ def test_parses_units_people_write(text, kind, value) -> None:
 def test_rejects_bad_quantities(text, kind, message) -> None:
     with pytest.raises(ValueError, match=message):
         parse_quantity(text, kind)
+
+
+@pytest.mark.parametrize(
+    ("value", "kind", "message"),
+    [
+        (float("inf"), "bandwidth", "must be finite"),
+        (float("nan"), "throughput", "must be positive"),
+        ("1e400 GB/s", "bandwidth", "must be finite"),
+        (1.0e-320, "bandwidth", "must be at least 1 B/s"),
+        ("0.5 B", "bytes", "must be at least 1 B"),
+    ],
+)
+def test_rejects_quantities_no_machine_has(value, kind, message) -> None:
+    with pytest.raises(ValueError, match=message):
+        parse_quantity(value, kind)

@@ -59,7 +59,7 @@ counting_option = click.option(
     "--counting", type=click.Choice(list(COUNTINGS)), default="exact", show_default=True,
     help="exact: the arithmetic really done; paper: the appendix's conventions.",
 )
-batch_option = click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True, help="Images per batch.")
+batch_option = click.option("--batch", type=click.IntRange(min=1, max=1_000_000), default=1, show_default=True, help="Images per batch.")
 precision_option = click.option(
     "--precision", type=click.Choice([p.value for p in Precision]), default=None, help="Override the profile's precision."
 )
@@ -78,6 +78,24 @@ def require_suffix(output: Path | None, suffixes: tuple[str, ...], what: str) ->
     """Refuse an output file of the wrong kind before any work is done."""
     if output and output.suffix.lower() not in suffixes:
         raise InputError(f"{what}; use a {suffixes[0]} suffix, not {output.name!r}", str(output))
+
+
+def check_distinct_paths(inputs: list[Path], outputs: list[Path]) -> None:
+    """Refuse an output that would overwrite an input file or another output of the same command."""
+    seen: dict[Path, Path] = {path.resolve(): path for path in inputs if path.exists()}
+    for output in outputs:
+        resolved = output.resolve()
+        if resolved in seen:
+            raise InputError(f"would overwrite {seen[resolved]}, which this command also uses", str(output))
+        seen[resolved] = output
+
+
+def check_outputs(inputs: list[Path], outputs: list[Path | None]) -> None:
+    """Every output distinct from the inputs and from each other, and writable: checked before any work."""
+    given = [path for path in outputs if path is not None]
+    check_distinct_paths(inputs, given)
+    for path in given:
+        report.check_writable(path)
 
 
 def output_format(output: Path | None, fmt: str | None) -> str | None:

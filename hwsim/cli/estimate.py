@@ -12,6 +12,7 @@ from rich.console import Console
 from hwsim import api, bundled, report
 from hwsim.cli.common import (
     batch_option,
+    check_outputs,
     check_plot_path,
     counting_option,
     emit,
@@ -48,7 +49,10 @@ def estimate(network: str, hardware: str, policy: str, counting: str, batch: int
     """
     target_format = output_format(output, fmt)
     check_plot_path(plot)
-    result = api.estimate(api.load_network(network), api.load_hardware(hardware), policy, counting, batch, precision)
+    require_suffix(trace_path, (".json",), "a trace is Chrome trace-event JSON")
+    network_path, hardware_path = bundled.resolve("networks", network), bundled.resolve("hardware", hardware)
+    check_outputs([network_path, hardware_path], [output, plot, trace_path])
+    result = api.estimate(api.load_network(network_path), api.load_hardware(hardware_path), policy, counting, batch, precision)
     emit(result, output, target_format, report.FORMATS, report.render_table)
     if plot:
         from hwsim.plots import layer_bars
@@ -87,6 +91,7 @@ def compare(networks: tuple[str, ...], hardware: tuple[str, ...], policies: tupl
     from hwsim import compare as comparing
 
     target_format = output_format(output, fmt)
+    check_outputs([bundled.resolve("networks", n) for n in networks] + [bundled.resolve("hardware", h) for h in hardware], [output])
     estimates = comparing.run_grid(
         networks or [bundled.DEFAULT_NETWORK], hardware or [bundled.DEFAULT_HARDWARE], policies or ["paper"],
         counting, batch, precision,
@@ -172,5 +177,7 @@ def roofline(network: str, hardware: str, policy: str, counting: str, batch: int
     from hwsim.plots import roofline as draw
 
     check_plot_path(output)
-    result = api.estimate(api.load_network(network), api.load_hardware(hardware), policy, counting, batch, precision)
+    network_path, hardware_path = bundled.resolve("networks", network), bundled.resolve("hardware", hardware)
+    check_outputs([network_path, hardware_path], [output])
+    result = api.estimate(api.load_network(network_path), api.load_hardware(hardware_path), policy, counting, batch, precision)
     save_plot(draw, result, output)

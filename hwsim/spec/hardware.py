@@ -70,7 +70,8 @@ class HardwareSpec(_Strict):
         for unit_name, unit in compute.items():
             for op in unit.ops:
                 if op in claimed:
-                    raise ValueError(f"op {op.value!r} is listed under both {claimed[op]!r} and {unit_name!r}")
+                    where = f"twice under {unit_name!r}" if claimed[op] == unit_name else f"under both {claimed[op]!r} and {unit_name!r}"
+                    raise ValueError(f"op {op.value!r} is listed {where}")
                 claimed[op] = unit_name
         for op in Op:
             if op not in claimed and _default_unit(op) not in compute:

@@ -9,14 +9,17 @@ template is validated with the value it takes at each use.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, NonNegativeInt, field_validator
+from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, StrictBool, StrictInt, field_validator
 
 from hwsim.ops import Op
 from hwsim.spec.validate import validate
 from hwsim.yamlio import Document, load_yaml
 
+# Strict: YAML's `true` or "3" where a count belongs is a mistake to report, not a value to coerce.
+PositiveInt = Annotated[StrictInt, Field(gt=0)]
+NonNegativeInt = Annotated[StrictInt, Field(ge=0)]
 IntPair = PositiveInt | tuple[PositiveInt, PositiveInt]
 PaddingMode = Literal["same", "valid"] | NonNegativeInt
 
@@ -44,7 +47,7 @@ class ConvLayer(_LayerBase):
     stride: IntPair = 1
     padding: PaddingMode = "same"
     groups: PositiveInt = 1
-    bias: bool = True
+    bias: StrictBool = True
 
 
 class DwConvLayer(_LayerBase):
@@ -53,13 +56,13 @@ class DwConvLayer(_LayerBase):
     stride: IntPair = 1
     padding: PaddingMode = "same"
     multiplier: PositiveInt = 1
-    bias: bool = True
+    bias: StrictBool = True
 
 
 class BatchNormLayer(_LayerBase):
     op: Literal["batchnorm"]
-    eps: float = Field(1e-5, gt=0)
-    momentum: float = Field(0.1, gt=0, le=1, description="running = (1-m)*running + m*batch")
+    eps: FiniteFloat = Field(1e-5, gt=0)
+    momentum: FiniteFloat = Field(0.1, gt=0, le=1, description="running = (1-m)*running + m*batch")
 
 
 class PoolLayer(_LayerBase):
@@ -72,20 +75,27 @@ class PoolLayer(_LayerBase):
 class DenseLayer(_LayerBase):
     op: Literal["dense"]
     units: PositiveInt
-    bias: bool = True
+    bias: StrictBool = True
 
 
 class DropoutLayer(_LayerBase):
     op: Literal["dropout"]
-    rate: float = Field(0.5, ge=0, lt=1)
+    rate: FiniteFloat = Field(0.5, ge=0, lt=1)
 
 
 class LrnLayer(_LayerBase):
     op: Literal["lrn"]
-    size: PositiveInt = 5
-    alpha: float = Field(1e-4, gt=0)
-    beta: float = Field(0.75, gt=0)
-    k: float = Field(2.0, gt=0)
+    size: PositiveInt = Field(5, description="channels in the window, centred: odd")
+    alpha: FiniteFloat = Field(1e-4, gt=0)
+    beta: FiniteFloat = Field(0.75, gt=0)
+    k: FiniteFloat = Field(2.0, gt=0)
+
+    @field_validator("size")
+    @classmethod
+    def _odd(cls, size: int) -> int:
+        if size % 2 == 0:
+            raise ValueError(f"size must be odd (a window centred on its channel), got {size}")
+        return size
 
 
 class PlainLayer(_LayerBase):
@@ -134,9 +144,23 @@ class UseEntry(BaseModel):
         return dict(self.model_extra or {})
 
 
+RESERVED_ARGS = frozenset(UseEntry.model_fields)
+"""Keys of a ``use`` entry itself, so not available as block argument names."""
+
+
 class BlockSpec(_Strict):
     args: tuple[str, ...] = ()
     layers: list[dict[str, Any]] = Field(min_length=1)
+
+    @field_validator("args")
+    @classmethod
+    def _distinct_free_names(cls, args: tuple[str, ...]) -> tuple[str, ...]:
+        for arg in args:
+            if arg in RESERVED_ARGS:
+                raise ValueError(f"{arg!r} is a key of every use entry and cannot name an argument")
+            if args.count(arg) > 1:
+                raise ValueError(f"argument {arg!r} is listed twice")
+        return args
 
 
 class NetworkSpec(_Strict):
