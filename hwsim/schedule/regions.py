@@ -32,32 +32,51 @@ def _group_channels(layer: Layer, channels: Span) -> Span:
     return (first * per_in, (last + 1) * per_in)
 
 
-def input_regions(layer: Layer, rows: Span, channels: Span) -> tuple[tuple[Span, Span] | None, ...]:
-    """For each input of ``layer``, the (rows, channels) that output ``rows`` x ``channels`` read (None: nothing)."""
+def input_rows(layer: Layer, rows: Span) -> tuple[Span, ...]:
+    """For each input of ``layer``, the rows that output ``rows`` read (in whichever channels): what a
+    band needs, without the channel arithmetic of :func:`input_regions`."""
     op, a = layer.op, layer.attrs
-    h_in, _, c_in = layer.input_shape
+    h_in = layer.input_shape[0]
     if op in (Op.CONV, Op.DWCONV):
         assert isinstance(a, ConvAttrs)
-        return ((_window_rows(rows, a.kernel[0], a.stride[0], a.padding.top, h_in), _group_channels(layer, channels)),)
+        return (_window_rows(rows, a.kernel[0], a.stride[0], a.padding.top, h_in),)
     if op in (Op.MAXPOOL, Op.AVGPOOL):
         assert isinstance(a, PoolAttrs)
-        return ((_window_rows(rows, a.size[0], a.stride[0], a.padding.top, h_in), channels),)
-    if op is Op.GLOBAL_AVG_POOL:
-        return (((0, h_in), channels),)
+        return (_window_rows(rows, a.size[0], a.stride[0], a.padding.top, h_in),)
+    if op in (Op.GLOBAL_AVG_POOL, Op.DENSE, Op.FLATTEN, Op.SOFTMAX):
+        return ((0, h_in),)
+    if op in (Op.LRN, Op.CONCAT, Op.ADD, Op.BATCHNORM, Op.RELU, Op.DROPOUT):
+        return tuple(rows for _ in layer.inputs)
+    raise ValueError(f"no receptive field rule for op {op!r}")
+
+
+def input_channels(layer: Layer, channels: Span) -> tuple[Span | None, ...]:
+    """For each input of ``layer``, the channels that output ``channels`` read (None: nothing)."""
+    op, a = layer.op, layer.attrs
+    c_in = layer.input_shape[2]
+    if op in (Op.CONV, Op.DWCONV):
+        return (_group_channels(layer, channels),)
+    if op in (Op.MAXPOOL, Op.AVGPOOL, Op.GLOBAL_AVG_POOL):
+        return (channels,)
     if op in (Op.DENSE, Op.FLATTEN, Op.SOFTMAX):
-        return (((0, h_in), (0, c_in)),)
+        return ((0, c_in),)
     if op is Op.LRN:
         assert isinstance(a, LrnAttrs)
         half = a.size // 2
-        return ((rows, (max(channels[0] - half, 0), min(channels[1] + half, c_in))),)
+        return ((max(channels[0] - half, 0), min(channels[1] + half, c_in)),)
     if op is Op.CONCAT:
-        regions: list[tuple[Span, Span] | None] = []
+        spans: list[Span | None] = []
         offset = 0
         for shape in layer.input_shapes:
             lo, hi = max(channels[0], offset), min(channels[1], offset + shape[2])
-            regions.append((rows, (lo - offset, hi - offset)) if lo < hi else None)
+            spans.append((lo - offset, hi - offset) if lo < hi else None)
             offset += shape[2]
-        return tuple(regions)
+        return tuple(spans)
     if op in (Op.ADD, Op.BATCHNORM, Op.RELU, Op.DROPOUT):
-        return tuple((rows, channels) for _ in layer.inputs)
+        return tuple(channels for _ in layer.inputs)
     raise ValueError(f"no receptive field rule for op {op!r}")
+
+
+def input_regions(layer: Layer, rows: Span, channels: Span) -> tuple[tuple[Span, Span] | None, ...]:
+    """For each input of ``layer``, the (rows, channels) that output ``rows`` x ``channels`` read (None: nothing)."""
+    return tuple(None if c is None else (r, c) for r, c in zip(input_rows(layer, rows), input_channels(layer, channels)))

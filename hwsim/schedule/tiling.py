@@ -22,7 +22,7 @@ from hwsim.graph import Graph
 from hwsim.ops import Op
 from hwsim.schedule.base import Action, Region, weights_of
 from hwsim.schedule.program import Program, StepPlan
-from hwsim.schedule.regions import CHANNEL_LOCAL_OPS, Span, input_regions
+from hwsim.schedule.regions import CHANNEL_LOCAL_OPS, Span, input_rows
 
 Group = tuple[LayerCost, ...]
 """Layers that run as one step."""
@@ -103,36 +103,36 @@ are translations of one another, so their peaks repeat."""
 
 def band_needs(segment: Segment, band_rows: int, indices: Iterable[int] | None = None) -> list[dict[str, Span]]:
     """For every band (or the consecutive bands ``indices``), the rows of every tensor the segment
-    touches that the band needs."""
+    touches that the band needs.
+
+    Rows a strided reader skips between bands join the next band (every row is computed once), and
+    the last band also takes rows no reader needs, so all are computed."""
     costs = segment.costs
+    out = segment.output.name
     height = segment.output.layer.output_shape[0]
     heights = {name: shape[0] for c in costs for name, shape in zip(c.layer.inputs, c.layer.input_shapes)}
     heights.update({c.name: c.layer.output_shape[0] for c in costs})
+    readers = [(c.name, c.layer) for c in reversed(costs)]
+    inputs = segment.inputs()
     bands: list[dict[str, Span]] = []
+    previous: dict[str, Span] = {}
     for start in (range(0, height, band_rows) if indices is None else (b * band_rows for b in indices)):
-        need: dict[str, Span] = {segment.output.name: (start, min(start + band_rows, height))}
-        previous = bands[-1] if bands else {}
-
-        def contiguous(name: str) -> Span:
-            """Rows a strided reader skips between bands join the next band: every row is computed once."""
-            lo, hi = need[name]
-            if name in previous and lo > previous[name][1]:
-                need[name] = (previous[name][1], hi)
-            return need[name]
-
-        for cost in reversed(costs):
-            if cost.name not in need:
+        need: dict[str, Span] = {out: (start, min(start + band_rows, height))}
+        for name, layer in readers:
+            rows = need.get(name)
+            if rows is None:
                 continue
-            rows = contiguous(cost.name)
-            for name, region in zip(cost.layer.inputs, input_regions(cost.layer, rows, (0, cost.layer.output_shape[2]))):
-                if region is not None:
-                    need[name] = _union(need.get(name), region[0])
-        for name in segment.inputs():
-            if name in need:
-                contiguous(name)
-        if start + band_rows >= height:  # the last band also takes rows no reader needs, so all are computed
+            if name in previous and rows[0] > previous[name][1]:
+                rows = need[name] = (previous[name][1], rows[1])
+            for t, span in zip(layer.inputs, input_rows(layer, rows)):
+                need[t] = _union(need.get(t), span)
+        for t in inputs:
+            if t in need and t in previous and need[t][0] > previous[t][1]:
+                need[t] = (previous[t][1], need[t][1])
+        if start + band_rows >= height:
             need = {name: (lo, heights[name]) for name, (lo, hi) in need.items()}
         bands.append(need)
+        previous = need
     return bands
 
 
@@ -261,8 +261,12 @@ def choose_tiling(program: Program, segment: Segment, whole: set[str], keeps: li
     """
     needs = {} if needs is None else needs
 
+    output_bytes = program.bytes(program.full(segment.output.name))
+
     def fits(tiling: Tiling) -> bool:
-        if weights_held(segment, tiling, prefetch) > room:  # the peak is at least that: no need to replay the bands
+        # the peak is at least the weights held, and a kept output is whole beside them by the last
+        # band: no need to replay the bands when that alone is over
+        if weights_held(segment, tiling, prefetch) + (output_bytes if tiling.keep_output else 0) > room:
             return False
         if tiling.band_rows not in needs:
             needs[tiling.band_rows] = representative_needs(segment, tiling.band_rows)
