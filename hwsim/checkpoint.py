@@ -16,8 +16,10 @@ import json
 import zipfile
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
 
 from hwsim import report
 from hwsim.errors import InputError
@@ -27,6 +29,7 @@ from hwsim.train import EpochMetrics, Normalization, Run, TrainSettings
 
 FORMAT_VERSION = 1
 _SLOTS = {Adam: ("m", "v"), SGD: ("velocity",)}
+NORMALIZATION = ("mean", "std")
 
 
 def save_checkpoint(run: Run, path: Path) -> None:
@@ -53,48 +56,147 @@ def save_checkpoint(run: Run, path: Path) -> None:
     report.write_atomically(path, buffer.getvalue())
 
 
+class _Meta(BaseModel):
+    """The ``meta`` entry, field by field; what numpy must accept (the RNG states) is checked when set."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    format: Literal[1]
+    network: StrictStr
+    settings: TrainSettings
+    epoch: StrictInt = Field(ge=0)
+    adam_t: StrictInt | None = Field(ge=0)
+    rng: dict[str, Any]
+    model_rng: dict[str, Any]
+    history: list[EpochMetrics]
+
+
 def load_checkpoint(path: Path, graph: Graph) -> Run:
-    """The run saved at ``path``, continuing on ``graph``; an :class:`InputError` if it does not fit."""
+    """The run saved at ``path``, continuing on ``graph``; an :class:`InputError` if it does not fit.
+
+    Every part is checked before it is used: the metadata field by field, and every array's shape
+    against the model, optimizer or normalization it feeds, so a damaged file fails here, in one
+    line, and not with a traceback in the middle of training or prediction.
+    """
     arrays, meta = _read(path)
-    if meta["network"] != graph.name:
-        raise InputError(f"checkpoint of network {meta['network']!r}, not {graph.name!r}: resume or predict with the network it was trained on", str(path))
-    settings = TrainSettings.from_dict(meta["settings"])
-
-    def group(prefix: str) -> dict[str, np.ndarray]:
-        return {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
-
+    if meta.network != graph.name:
+        raise InputError(f"checkpoint of network {meta.network!r}, not {graph.name!r}: resume or predict with the network it was trained on", str(path))
+    settings = meta.settings
+    _check_history(meta, path)
+    groups = _groups(arrays, path)
     try:
-        model = Model(graph, seed=settings.seed, params=group("params/"), state=group("state/"))
+        model = Model(graph, seed=settings.seed, params=groups["params"], state=groups["state"])
     except ValueError as err:  # same name, other layers or shapes: the file was edited since
         raise InputError(f"checkpoint does not fit network {graph.name!r} as it is now: {err}", str(path)) from None
-    model.rng.bit_generator.state = meta["model_rng"]  # dropout masks continue where they stopped
+    _set_rng_state(model.rng, meta.model_rng, "model_rng", path)  # dropout masks continue where they stopped
     optimizer = settings.optimizer.build()
+    stray = [slot for slots in _SLOTS.values() for slot in slots if slot not in _SLOTS[type(optimizer)] and groups[f"optimizer/{slot}"]]
+    if stray:
+        raise _corrupt(f"optimizer/{stray[0]} entries in a {settings.optimizer.name} run", path)
     for slot in _SLOTS[type(optimizer)]:
-        setattr(optimizer, slot, group(f"optimizer/{slot}/"))
+        setattr(optimizer, slot, _optimizer_slot(groups[f"optimizer/{slot}"], slot, model, path))
     if isinstance(optimizer, Adam):
-        optimizer.t = meta["adam_t"]
+        if meta.adam_t is None:
+            raise _corrupt("adam_t: missing for an Adam run", path)
+        if set(optimizer.m) != set(optimizer.v):
+            raise _corrupt("optimizer/m and optimizer/v cover different parameters", path)
+        optimizer.t = meta.adam_t
+    elif meta.adam_t is not None:
+        raise _corrupt(f"adam_t: {meta.adam_t} for a {settings.optimizer.name} run (only Adam has one)", path)
     rng = np.random.default_rng()
-    rng.bit_generator.state = meta["rng"]
-    normalization = Normalization(arrays["normalization/mean"], arrays["normalization/std"])
-    history = [EpochMetrics(**row) for row in meta["history"]]
-    return Run(graph, settings, model, optimizer, rng, normalization, meta["epoch"], history)
+    _set_rng_state(rng, meta.rng, "rng", path)
+    channels = graph.input_shape[-1]
+    for name in ("mean", "std"):
+        if groups["normalization"][name].shape != (channels,):
+            raise _corrupt(f"normalization/{name} has shape {groups['normalization'][name].shape}, "
+                           f"the network's {channels}-channel input needs ({channels},)", path)
+    normalization = Normalization(groups["normalization"]["mean"], groups["normalization"]["std"])
+    return Run(graph, settings, model, optimizer, rng, normalization, meta.epoch, list(meta.history))
 
 
-def _read(path: Path) -> tuple[dict[str, np.ndarray], dict]:
-    """Every array in the archive, and its parsed ``meta``; bad files become one :class:`InputError` line."""
+def _corrupt(what: str, path: Path) -> InputError:
+    return InputError(f"corrupt checkpoint: {what}", str(path))
+
+
+def _check_history(meta: _Meta, path: Path) -> None:
+    """One row per epoch trained, numbered 1, 2, ...: what :func:`hwsim.train.train` appends."""
+    if len(meta.history) != meta.epoch:
+        raise _corrupt(f"history has {len(meta.history)} rows for epoch {meta.epoch}", path)
+    for index, row in enumerate(meta.history):
+        if row.epoch != index + 1:
+            raise _corrupt(f"history[{index}].epoch: {row.epoch}, expected {index + 1}", path)
+
+
+def _groups(arrays: dict[str, np.ndarray], path: Path) -> dict[str, dict[str, np.ndarray]]:
+    """The archive's arrays by group (``params``, ``state``, ``optimizer/<slot>``, ``normalization``); unknown entries refused."""
+    groups: dict[str, dict[str, np.ndarray]] = {"params": {}, "state": {}, "normalization": {}}
+    groups.update({f"optimizer/{slot}": {} for slots in _SLOTS.values() for slot in slots})
+    for key, value in arrays.items():
+        prefix, _, name = key.rpartition("/") if key.startswith("optimizer/") else key.partition("/")
+        if prefix not in groups or not name:
+            raise _corrupt(f"unexpected entry {key!r}", path)
+        if value.dtype.kind != "f":
+            raise _corrupt(f"{key} holds {value.dtype} values, not floating point numbers", path)
+        groups[prefix][name] = value
+    missing = sorted(set(NORMALIZATION) - set(groups["normalization"]))
+    extra = sorted(set(groups["normalization"]) - set(NORMALIZATION))
+    if missing or extra:
+        raise _corrupt(f"normalization/{(missing or extra)[0]} is {'missing' if missing else 'unexpected'}", path)
+    return groups
+
+
+def _optimizer_slot(arrays: dict[str, np.ndarray], slot: str, model: Model, path: Path) -> dict[str, np.ndarray]:
+    """Optimizer state for some of the model's parameters (it is created at their first step), each of its parameter's shape."""
+    for key, value in arrays.items():
+        if key not in model.params:
+            raise _corrupt(f"optimizer/{slot}/{key}: no such parameter in the network", path)
+        if value.shape != model.params[key].shape:
+            raise _corrupt(f"optimizer/{slot}/{key} has shape {value.shape}, its parameter {model.params[key].shape}", path)
+    return {key: value.astype(model.params[key].dtype) for key, value in arrays.items()}
+
+
+def _set_rng_state(rng: np.random.Generator, state: dict[str, Any], field: str, path: Path) -> None:
+    """Restore a generator's state; numpy is the judge of what a valid state is."""
+    try:
+        rng.bit_generator.state = state
+    except (ValueError, TypeError, KeyError, OverflowError) as err:
+        raise _corrupt(f"{field}: not a state numpy can restore ({err})", path) from None
+
+
+def _read(path: Path) -> tuple[dict[str, np.ndarray], _Meta]:
+    """Every array in the archive, and its checked ``meta``; bad files become one :class:`InputError` line."""
     if not path.is_file():
         raise InputError("no such checkpoint file", str(path))
     try:
-        with np.load(path, allow_pickle=False) as archive:
+        loaded = np.load(path, allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):
+            raise InputError("not an .npz archive but a single array (.npy); not an hwsim checkpoint", str(path))
+        with loaded as archive:
             arrays = {key: archive[key] for key in archive.files}
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as err:
         raise InputError(f"not a readable .npz checkpoint ({type(err).__name__}: {err})", str(path)) from None
     if "meta" not in arrays:
         raise InputError("not an hwsim checkpoint: no 'meta' entry", str(path))
+    text = arrays.pop("meta")
     try:
-        meta = json.loads(str(arrays.pop("meta")))
-    except json.JSONDecodeError as err:
-        raise InputError(f"corrupt checkpoint metadata ({err})", str(path)) from None
+        if text.shape != () or text.dtype.kind != "U":
+            raise ValueError(f"an array of {text.dtype} {text.shape}, not text")
+        meta = json.loads(str(text))
+    except ValueError as err:  # json.JSONDecodeError is one
+        raise _corrupt(f"meta: {err}", path) from None
+    if not isinstance(meta, dict):
+        raise _corrupt(f"meta: a JSON {type(meta).__name__}, not an object", path)
     if meta.get("format") != FORMAT_VERSION:
         raise InputError(f"checkpoint format {meta.get('format')!r}, this hwsim reads format {FORMAT_VERSION}", str(path))
-    return arrays, meta
+    try:
+        return arrays, _Meta.model_validate(meta)
+    except ValidationError as err:
+        first = err.errors()[0]
+        raise _corrupt(f"meta.{_dotted(first['loc'])}: {first['msg'][0].lower()}{first['msg'][1:]}", path) from None
+    except InputError as err:  # a settings type's own check (a learning rate of 0, ...)
+        raise _corrupt(f"meta.settings: {err.message}", path) from None
+
+
+def _dotted(loc: tuple[str | int, ...]) -> str:
+    """``('history', 0, 'epoch')`` as ``history[0].epoch``."""
+    return "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc).lstrip(".")

@@ -17,10 +17,14 @@ from hwsim.train import BatchCallback, EpochMetrics
 
 @contextlib.contextmanager
 def training_progress(console: Console) -> Iterator[Progress]:
-    """A live bar of the current epoch's batches with the running loss and accuracy."""
+    """A live bar of the current epoch's batches with the running loss and accuracy, on a terminal only.
+
+    Elsewhere (a pipe, a log file, a test) rich cannot redraw the bar and prints an empty line when
+    it stops, which would come before any error message; so there it is off.
+    """
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("loss {task.fields[loss]:.4f}  accuracy {task.fields[accuracy]:.3f}"), TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=True) as progress:
+    with Progress(*columns, console=console, transient=True, disable=not console.is_interactive) as progress:
         yield progress
 
 
