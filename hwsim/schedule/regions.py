@@ -16,6 +16,19 @@ CHANNEL_LOCAL_OPS = frozenset({Op.BATCHNORM, Op.RELU, Op.DROPOUT, Op.MAXPOOL, Op
 """Ops whose output channel c depends on input channel c alone: they can run on a chunk of channels."""
 
 
+CONVS = frozenset({Op.CONV, Op.DWCONV})
+POOLS = frozenset({Op.MAXPOOL, Op.AVGPOOL})
+READS_WHOLE = frozenset({Op.GLOBAL_AVG_POOL, Op.DENSE, Op.FLATTEN, Op.SOFTMAX})
+"""Ops whose every output row reads every input row."""
+ROW_FOR_ROW = frozenset({Op.LRN, Op.CONCAT, Op.ADD, Op.BATCHNORM, Op.RELU, Op.DROPOUT})
+"""Ops whose output row r reads input row r."""
+CHANNEL_FOR_CHANNEL = frozenset({Op.ADD, Op.BATCHNORM, Op.RELU, Op.DROPOUT, Op.MAXPOOL, Op.AVGPOOL, Op.GLOBAL_AVG_POOL})
+"""Ops whose output channel c reads channel c of every input."""
+ALL_CHANNELS = frozenset({Op.DENSE, Op.FLATTEN, Op.SOFTMAX})
+# frozensets, not tuples of members: ``Op.CONV`` is an enum class attribute lookup, as slow as the
+# rest of a receptive field, and a band asks for several
+
+
 def _window_rows(rows: Span, kernel: int, stride: int, pad_top: int, height: int) -> Span:
     """Input rows under the windows of output rows ``rows``: the band plus its halo, clipped to the map."""
     start, stop = rows
@@ -36,29 +49,29 @@ def input_rows(layer: Layer, rows: Span) -> tuple[Span, ...]:
     """For each input of ``layer``, the rows that output ``rows`` read (in whichever channels): what a
     band needs, without the channel arithmetic of :func:`input_regions`."""
     op, a = layer.op, layer.attrs
-    h_in = layer.input_shape[0]
-    if op in (Op.CONV, Op.DWCONV):
+    h_in = layer.input_shapes[0][0]
+    if op in ROW_FOR_ROW:
+        return tuple(rows for _ in layer.inputs)
+    if op in CONVS:
         assert isinstance(a, ConvAttrs)
         return (_window_rows(rows, a.kernel[0], a.stride[0], a.padding.top, h_in),)
-    if op in (Op.MAXPOOL, Op.AVGPOOL):
+    if op in POOLS:
         assert isinstance(a, PoolAttrs)
         return (_window_rows(rows, a.size[0], a.stride[0], a.padding.top, h_in),)
-    if op in (Op.GLOBAL_AVG_POOL, Op.DENSE, Op.FLATTEN, Op.SOFTMAX):
+    if op in READS_WHOLE:
         return ((0, h_in),)
-    if op in (Op.LRN, Op.CONCAT, Op.ADD, Op.BATCHNORM, Op.RELU, Op.DROPOUT):
-        return tuple(rows for _ in layer.inputs)
     raise ValueError(f"no receptive field rule for op {op!r}")
 
 
 def input_channels(layer: Layer, channels: Span) -> tuple[Span | None, ...]:
     """For each input of ``layer``, the channels that output ``channels`` read (None: nothing)."""
     op, a = layer.op, layer.attrs
-    c_in = layer.input_shape[2]
-    if op in (Op.CONV, Op.DWCONV):
+    c_in = layer.input_shapes[0][2]
+    if op in CHANNEL_FOR_CHANNEL:
+        return tuple(channels for _ in layer.inputs)
+    if op in CONVS:
         return (_group_channels(layer, channels),)
-    if op in (Op.MAXPOOL, Op.AVGPOOL, Op.GLOBAL_AVG_POOL):
-        return (channels,)
-    if op in (Op.DENSE, Op.FLATTEN, Op.SOFTMAX):
+    if op in ALL_CHANNELS:
         return ((0, c_in),)
     if op is Op.LRN:
         assert isinstance(a, LrnAttrs)
@@ -72,8 +85,6 @@ def input_channels(layer: Layer, channels: Span) -> tuple[Span | None, ...]:
             spans.append((lo - offset, hi - offset) if lo < hi else None)
             offset += shape[2]
         return tuple(spans)
-    if op in (Op.ADD, Op.BATCHNORM, Op.RELU, Op.DROPOUT):
-        return tuple(channels for _ in layer.inputs)
     raise ValueError(f"no receptive field rule for op {op!r}")
 
 
