@@ -112,13 +112,6 @@ class Planner:
         out = self.groups[stop - 1][-1]
         return out.output_bytes * (1 + self.readers.get(out.name, 0))
 
-    def _floor(self, segment: Segment, keep_in: bool) -> int:
-        """Bytes a chain holds before it frees anything: its whole inputs and all its weights, loaded
-        first. Its peak is at least this, so a chain over capacity here is refused without replaying it."""
-        full = self.program.full
-        whole = sum(self.program.bytes(full(t)) for t in segment.inputs()) if keep_in else 0
-        return whole + sum(self.program.bytes(full(weights_of(c.name))) for c in segment.costs if c.weight_bytes)
-
     def price(self, start: int, stop: int, keep_in: bool, keep_out: bool) -> Choice | None:
         """The cheapest way to run groups ``start``..``stop`` with these boundaries (None: nothing fits)."""
         if (start, stop, keep_in, keep_out) in self.refused:
@@ -126,12 +119,14 @@ class Planner:
         segment = self.segment(start, stop)
         output = self._output_cost(stop, keep_out)
         options = []
-        if streamable(segment) and self._floor(segment, keep_in) <= self.capacity:
+        if streamable(segment):
             key = (start, keep_in)
             if key not in self.first_rows:
                 self.first_rows[key] = FirstRows(self.program, segment.costs[0], keep_in, self.windows)
-            estimate = self.first_rows[key].peak(segment, STEADY_ROWS)
-            if estimate + (segment.output.output_bytes if keep_out else 0) <= self.capacity:
+            rows = self.first_rows[key]
+            # a chain over capacity before it frees anything is refused without replaying its rows
+            if rows.floor(segment) <= self.capacity and rows.peak(segment, STEADY_ROWS) + (
+                    segment.output.output_bytes if keep_out else 0) <= self.capacity:
                 options.append(Choice(start, stop, keep_in, keep_out, output))
         if stop == start + 1 and not options:  # bands cost at least the output a stream costs
             whole = set(segment.inputs()) if keep_in else set()

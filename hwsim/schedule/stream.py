@@ -26,7 +26,7 @@ from hwsim.graph import Layer
 from hwsim.ops import Op
 from hwsim.schedule.base import ALLOC, COMPUTE, FREE, LOAD, STORE, Action, Region, weights_of
 from hwsim.schedule.program import Program, compute_reads
-from hwsim.schedule.regions import input_regions
+from hwsim.schedule.regions import input_rows
 from hwsim.schedule.tiling import Segment
 
 ROW_LOCAL_OPS = frozenset({Op.CONV, Op.DWCONV, Op.MAXPOOL, Op.AVGPOOL, Op.BATCHNORM, Op.RELU, Op.DROPOUT, Op.ADD, Op.CONCAT})
@@ -64,10 +64,9 @@ def streamable(segment: Segment) -> bool:
 
 def _windows(layer: Layer, cache: Windows) -> tuple[tuple[tuple[int, ...], tuple[int, ...]], ...]:
     if layer.name not in cache:
-        channels = (0, layer.output_shape[2])
-        per_row = [input_regions(layer, (r, r + 1), channels) for r in range(layer.output_shape[0])]
+        per_row = [input_rows(layer, (r, r + 1)) for r in range(layer.output_shape[0])]
         cache[layer.name] = tuple(
-            (tuple(rows[i][0][0] for rows in per_row), tuple(rows[i][0][1] for rows in per_row))
+            (tuple(rows[i][0] for rows in per_row), tuple(rows[i][1] for rows in per_row))
             for i in range(len(layer.inputs))
         )
     return cache[layer.name]
@@ -193,89 +192,101 @@ class FirstRows:
         self.program, self.whole, self.cache = program, whole, cache
         layer = first.layer
         heights = {t: shape[0] for t, shape in zip(layer.inputs, layer.input_shapes)}
-        unit = {t: program.bytes(program.full(t)) // heights[t] for t in layer.inputs}
         windows: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {}
         for t, window in zip(layer.inputs, _windows(layer, cache)):
             windows.setdefault(t, window)  # an input read twice is loaded once
         # per input: bytes per row, the first and stop rows each output row reads, rows
-        self.inputs = [(unit[t], los, his, heights[t]) for t, (los, his) in windows.items()]
+        self.inputs = [(program.bytes(program.full(t)) // heights[t], los, his, heights[t]) for t, (los, his) in windows.items()]
         self.loaded = [0] * len(self.inputs)
         self.in_freed = [0] * len(self.inputs)
-        self.after = 0
-        self.costs: list[LayerCost] = [first]
-        self.units = [self._unit(first)]
-        self.rows: list[list[tuple[int, int]]] = [[]]
-        # per layer after the first: rows of the layer below taken, and freed, and the bytes above the
-        # base after the latest of them
-        self.taken: list[int] = [0]
-        self.freed: list[int] = [0]
-        self.below_after: list[int] = [0]
+        self.costs: list[LayerCost] = []
+        self.units: list[int] = []
+        """Per layer: bytes per row of its output."""
+        self.weights: list[int] = []
+        """Per layer: its weight bytes and those of the layers before it."""
+        self.rows: list[list[tuple[int, int]]] = []
+        # per layer: (rows of the layer below taken, rows of it freed, bytes above the base after the
+        # latest of them); for the first layer, only the last
+        self.state: list[tuple[int, int, int]] = []
 
-    def _unit(self, cost: LayerCost) -> int:
-        return self.program.bytes(self.program.full(cost.name)) // cost.layer.output_shape[0]
+    def floor(self, segment: Segment) -> int:
+        """Bytes the chain ``segment`` (starting at this start) holds before it frees anything: its whole
+        inputs and all its weights, loaded first. Its peak is at least this."""
+        costs = segment.costs
+        program = self.program
+        for cost in costs[len(self.costs):]:
+            self.costs.append(cost)
+            self.units.append(program.bytes(program.full(cost.name)) // cost.layer.output_shape[0])
+            weights = program.bytes(program.full(weights_of(cost.name))) if cost.weight_bytes else 0
+            self.weights.append(weights + (self.weights[-1] if self.weights else 0))
+            self.rows.append([])
+            self.state.append((0, 0, 0))
+        whole = sum(size * height for size, _, _, height in self.inputs) if self.whole else 0
+        return whole + self.weights[len(costs) - 1]
 
     def peak(self, segment: Segment, rows: int) -> int:
         """The peak of the chain ``segment`` (starting at this start) over its first ``rows`` output rows."""
-        costs = segment.costs
-        for cost in costs[len(self.costs):]:
-            self.costs.append(cost)
-            self.units.append(self._unit(cost))
-            self.rows.append([])
-            self.taken.append(0)
-            self.freed.append(0)
-            self.below_after.append(0)
-        last = len(costs) - 1
-        count = min(rows, costs[last].layer.output_shape[0])
+        base = self.floor(segment)
+        last = len(segment.costs) - 1
+        count = min(rows, segment.costs[last].layer.output_shape[0])
         self._extend(last, count)
-        base = sum(size * height for size, _, _, height in self.inputs) if self.whole else 0
-        base += sum(self.program.bytes(self.program.full(weights_of(c.name))) for c in costs if c.weight_bytes)
         return base + max([0, *(most for most, _ in self.rows[last][:count])])
 
     def _extend(self, i: int, count: int) -> None:
         """Replay layer ``i`` up to ``count`` rows of its output."""
-        produced = self.rows[i]
-        height = self.costs[i].layer.output_shape[0]
-        while len(produced) < count:
-            r = len(produced)
+        if len(self.rows[i]) < count:
+            (self._extend_first if i == 0 else self._extend_layer)(i, count)
+
+    def _extend_first(self, i: int, count: int) -> None:
+        """The first layer's rows: for each, its streamed inputs loaded a row ahead, then the row, then
+        the input rows it no longer needs freed."""
+        produced, unit, height = self.rows[0], self.units[0], self.costs[0].layer.output_shape[0]
+        above = self.state[0][2]
+        for r in range(len(produced), count):
             final = r + 1 == height
-            produced.append(self._first_row(r, final) if i == 0 else self._row(i, r, final))
+            for k, (size, los, his, rows) in enumerate(self.inputs):
+                ahead = rows if final else his[r + 1]
+                if not self.whole and self.loaded[k] < ahead:
+                    above += (ahead - self.loaded[k]) * size
+                    self.loaded[k] = ahead
+            most = above + unit
+            for k, (size, los, his, rows) in enumerate(self.inputs):
+                have = rows if self.whole else self.loaded[k]
+                keep = have if final else min(los[r + 1], have)
+                if keep > self.in_freed[k]:
+                    above -= (keep - self.in_freed[k]) * size
+                    self.in_freed[k] = keep
+            produced.append((most, above))
+        self.state[0] = (0, 0, above)
 
-    def _first_row(self, r: int, final: bool) -> tuple[int, int]:
-        """The first layer's row r: its streamed inputs loaded a row ahead, then the row, then the input rows it no longer needs freed."""
-        above = self.after
-        for k, (size, los, his, height) in enumerate(self.inputs):
-            ahead = height if final else his[r + 1]
-            if not self.whole and self.loaded[k] < ahead:
-                above += (ahead - self.loaded[k]) * size
-                self.loaded[k] = ahead
-        most = above + self.units[0]
-        for k, (size, los, his, height) in enumerate(self.inputs):
-            have = height if self.whole else self.loaded[k]
-            keep = have if final else min(los[r + 1], have)
-            if keep > self.in_freed[k]:
-                above -= (keep - self.in_freed[k]) * size
-                self.in_freed[k] = keep
-        self.after = above
-        return most, above
-
-    def _row(self, i: int, r: int, final: bool) -> tuple[int, int]:
-        """Row r of layer ``i``: the rows of the layer below under its window (each on top of the line
-        buffer held of that layer), then the row, then the rows below that no later row reads freed."""
-        below, size = self.rows[i - 1], self.units[i - 1]
+    def _extend_layer(self, i: int, count: int) -> None:
+        """Layer ``i``'s rows: for each, the rows of the layer below under its window (each on top of
+        the line buffer held of that layer), then the row, then the rows below no later row reads freed."""
+        produced, height = self.rows[i], self.costs[i].layer.output_shape[0]
+        below_height = self.costs[i - 1].layer.output_shape[0]
         los, his = _windows(self.costs[i].layer, self.cache)[0]
-        stop = self.costs[i - 1].layer.output_shape[0] if final else his[r]
-        self._extend(i - 1, stop)
-        held = self.taken[i] - self.freed[i]
-        peaks = []
-        for q in range(self.taken[i], stop):
-            below_most, self.below_after[i] = below[q]
-            peaks.append(held * size + below_most)
-            held += 1
-        self.taken[i] = max(self.taken[i], stop)
-        most = max([self.below_after[i] + held * size + self.units[i], *peaks])
-        keep = self.taken[i] if final else min(los[r + 1], self.taken[i])
-        self.freed[i] = max(self.freed[i], keep)
-        return most, self.below_after[i] + (self.taken[i] - self.freed[i]) * size
+        self._extend(i - 1, below_height if count == height else his[count - 1])  # windows only move down
+        below, size, unit = self.rows[i - 1], self.units[i - 1], self.units[i]
+        taken, freed, after = self.state[i]
+        for r in range(len(produced), count):
+            final = r + 1 == height
+            stop = below_height if final else his[r]
+            held = taken - freed
+            most = None  # not 0: bytes above the base go negative as a whole input is freed
+            for q in range(taken, stop):
+                below_most, after = below[q]
+                if most is None or held * size + below_most > most:
+                    most = held * size + below_most
+                held += 1
+            if stop > taken:
+                taken = stop
+            if most is None or after + held * size + unit > most:
+                most = after + held * size + unit
+            keep = taken if final or los[r + 1] > taken else los[r + 1]
+            if keep > freed:
+                freed = keep
+            produced.append((most, after + (taken - freed) * size))
+        self.state[i] = (taken, freed, after)
 
 
 def emit(program: Program, segment: Segment, steps: list[int], acts: list[ChainAction], cache: Windows) -> None:
