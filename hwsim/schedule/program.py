@@ -101,30 +101,32 @@ class Program:
         h, _, ch = self.costs[tensor].layer.output_shape
         return Region(tensor, (0, h), (0, ch))
 
-    def _add(self, step: int, action: Action, region: Region, size: int, delta: int) -> None:
-        self.resident += delta
-        if self.resident > self.peaks[step]:
+    def add(self, step: int, action: Action, region: Region, size: int) -> None:
+        """Any event but a compute, when ``size`` (the region's bytes) is not 0: RESIDENT, LOAD and
+        ALLOC take the space, FREE releases it, LOAD and STORE move the bytes. For callers that know
+        the size already; the others use :meth:`occupy`, :meth:`store` and :meth:`free`."""
+        if not size:
+            return
+        if action is FREE:
+            self.resident -= size
+        else:
+            if action is LOAD or action is STORE:
+                self.moved += size
+            if action is not STORE:
+                self.resident += size
+        if self.resident > self.peaks[step]:  # any event: steps of a segment interleave
             self.peaks[step] = self.resident
         self.events.append((step, action, region, size, "", (), "", 0.0))
 
     def occupy(self, step: int, action: Action, region: Region) -> None:
         """RESIDENT, LOAD or ALLOC: the region takes internal space."""
-        size = self.bytes(region)
-        if size:
-            if action is LOAD:
-                self.moved += size
-            self._add(step, action, region, size, size)
+        self.add(step, action, region, self.bytes(region))
 
     def store(self, step: int, region: Region) -> None:
-        size = self.bytes(region)
-        if size:
-            self.moved += size
-            self._add(step, STORE, region, size, 0)
+        self.add(step, STORE, region, self.bytes(region))
 
     def free(self, step: int, region: Region) -> None:
-        size = self.bytes(region)
-        if size:
-            self._add(step, FREE, region, size, -size)
+        self.add(step, FREE, region, self.bytes(region))
 
     def compute(self, step: int, cost: LayerCost, rows: Span, channels: Span, reads: tuple[Region, ...] | None = None) -> None:
         """Compute ``rows`` x ``channels`` of ``cost``'s output, reading what its receptive field needs

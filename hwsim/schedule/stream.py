@@ -293,22 +293,20 @@ def emit(program: Program, segment: Segment, steps: list[int], acts: list[ChainA
     """Write the chain's actions into ``program``; ``steps`` are the program's steps of its groups."""
     step_of = {c.name: steps[g] for g, group in enumerate(segment.groups) for c in group}
     costs = {c.name: c for c in segment.costs}
-    channels = {t: program.full(t).channels for t in chain_heights(segment)}
+    # per map: its channels and its bytes per row
+    maps = {t: (program.full(t).channels, program.bytes(program.full(t)) // rows) for t, rows in chain_heights(segment).items()}
     reads = {c.name: _row_reads(c, cache) for c in segment.costs}
+    new = tuple.__new__  # Region's own constructor costs a Python call, and a chain writes thousands
     for action, t, lo, hi, layer in acts:
         step = step_of.get(layer, steps[0])
-        if t not in channels:  # weights: all of them
+        if t not in maps:  # weights: all of them
             program.occupy(step, action, program.full(t)) if action is LOAD else program.free(step, program.full(t))
             continue
-        region = Region(t, (lo, hi), channels[t])
+        channels, row_bytes = maps[t]
         if action is COMPUTE:
-            program.compute(step, costs[t], region.rows, region.channels, reads[t](lo))
-        elif action is STORE:
-            program.store(step, region)
-        elif action is FREE:
-            program.free(step, region)
+            program.compute(step, costs[t], (lo, hi), channels, reads[t](lo))
         else:
-            program.occupy(step, action, region)
+            program.add(step, action, new(Region, (t, (lo, hi), channels)), (hi - lo) * row_bytes)
 
 
 def _row_reads(cost: LayerCost, cache: Windows) -> Callable[[int], tuple[Region, ...]]:
@@ -319,6 +317,8 @@ def _row_reads(cost: LayerCost, cache: Windows) -> Callable[[int], tuple[Region,
     per_input = [(t, los, his, read.channels) for t, (los, his), read in zip(layer.inputs, _windows(layer, cache), first_row)]
     weights = first_row[len(layer.inputs):]
 
+    new = tuple.__new__  # as in :func:`emit`
+
     def reads(r: int) -> tuple[Region, ...]:
-        return (*(Region(t, (los[r], his[r]), channels) for t, los, his, channels in per_input), *weights)
+        return (*(new(Region, (t, (los[r], his[r]), channels)) for t, los, his, channels in per_input), *weights)
     return reads
