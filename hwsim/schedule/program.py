@@ -192,18 +192,30 @@ def _overlapped(events: list[Record], hardware: HardwareSpec) -> list[tuple[floa
     times = []
     for (_, action, region, size, _, reads, unit, _), duration in zip(events, _durations(events, hardware)):
         t = region[0]
-        takes = action is LOAD or action is ALLOC or action is RESIDENT
-        if takes:
-            resident += size
-        if action is LOAD or action is STORE:
-            start = max(free_at[BUS], taken if takes else ready(region))
-        elif action is COMPUTE:
-            start = max([free_at[unit], ready(region), *(ready(r) for r in reads)])
+        if action is COMPUTE:
+            start = free_at[unit]
+            for read in (region, *reads):
+                when = ready(read)
+                if when > start:
+                    start = when
+            end = start + duration
+            free_at[unit] = end
+            for read in reads:
+                if end > last_use[read[0]]:
+                    last_use[read[0]] = end
+            written[t].append((region, end))
         elif action is FREE:
             start = last_use[t]
-        else:
-            start = taken
-        if takes:
+            end = start + duration
+            resident -= size
+            heapq.heappush(pending, (end, size))
+            pending_bytes += size
+        elif action is STORE:
+            start = max(free_at[BUS], ready(region))
+            end = free_at[BUS] = start + duration
+        else:  # LOAD, ALLOC, RESIDENT: they take space
+            resident += size
+            start = max(free_at[BUS], taken) if action is LOAD else taken
             # wait until enough frees that come before it in program order have happened: the space
             # resident at any instant is then at most what the program's order allows (capacity)
             while pending and (pending[0][0] <= start or pending_bytes > capacity - resident):
@@ -211,19 +223,9 @@ def _overlapped(events: list[Record], hardware: HardwareSpec) -> list[tuple[floa
                 start = max(start, when)
                 pending_bytes -= freed
             taken = start
-        end = start + duration
-        if action is LOAD or action is STORE:
-            free_at[BUS] = end
-        elif action is COMPUTE:
-            free_at[unit] = end
-            for r in reads:
-                if end > last_use[r[0]]:
-                    last_use[r[0]] = end
-        elif action is FREE:
-            resident -= size
-            heapq.heappush(pending, (end, size))
-            pending_bytes += size
-        if action is not STORE and action is not FREE:
+            end = start + duration
+            if action is LOAD:
+                free_at[BUS] = end
             written[t].append((region, end))
         if end > last_use[t]:
             last_use[t] = end
@@ -248,20 +250,29 @@ def finish(program: Program, hardware: HardwareSpec, overlap: bool) -> list[Step
     so the steps' totals add up to the schedule's.
     """
     times = (_overlapped if overlap else _serial)(program.events, hardware)
-    by_step: list[list[Event]] = [[] for _ in program.plans]
+    count = len(program.plans)
+    by_step: list[list[Event]] = [[] for _ in range(count)]
+    # per step, in one pass over the events: when its last event ends, and its busy and compute time
+    ends, busy, computing = [0.0] * count, [0.0] * count, [0.0] * count
     new = tuple.__new__  # Event's own constructor checks its arguments; these come straight from the program
-    for seq, ((step, *fields), (start, end)) in enumerate(zip(program.events, times)):
-        by_step[step].append(new(Event, (*fields, seq, start, end)))
+    for seq, (record, (start, end)) in enumerate(zip(program.events, times)):
+        step = record[0]
+        by_step[step].append(new(Event, (*record[1:], seq, start, end)))
+        if end > ends[step]:
+            ends[step] = end
+        busy[step] += end - start
+        if record[1] is COMPUTE:
+            computing[step] += end - start
     segments: dict[int, list[int]] = defaultdict(list)
     for i, plan in enumerate(program.plans):
         segments[plan.segment if plan.segment >= 0 else -1 - i].append(i)
-    totals = [0.0] * len(program.plans)
+    totals = [0.0] * count
     done = 0.0
     for members in segments.values():  # in order of their first step
-        end = max([done, *(e.end_s for i in members for e in by_step[i])])
-        busy = [_busy(by_step[i]) for i in members]
-        for i, b in zip(members, busy):
-            totals[i] = (end - done) * (b / sum(busy) if sum(busy) else 1 / len(members))
+        end = max([done, *(ends[i] for i in members)])
+        whole = sum(busy[i] for i in members)
+        for i in members:
+            totals[i] = (end - done) * (busy[i] / whole if whole else 1 / len(members))
         done = end
     bandwidth = hardware.memory.external.bandwidth
     steps = []
@@ -286,7 +297,7 @@ def finish(program: Program, hardware: HardwareSpec, overlap: bool) -> list[Step
             weight_loc="external",
             transfers=transfers,
             transfer_s=sum(t.bytes for t in transfers) / bandwidth,
-            compute_s=sum(e.end_s - e.start_s for e in events if e.action is COMPUTE),
+            compute_s=computing[i],
             total_s=totals[i],
             peak_internal_bytes=program.peaks[i],
             note=plan.note,
@@ -296,6 +307,3 @@ def finish(program: Program, hardware: HardwareSpec, overlap: bool) -> list[Step
         ))
     return steps
 
-
-def _busy(events: list[Event]) -> float:
-    return sum(e.end_s - e.start_s for e in events)
