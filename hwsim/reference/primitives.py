@@ -113,10 +113,10 @@ def argmax_of(candidates: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     over all earlier indices, so the index update is ``index = max(index, k * won)``: bookkeeping
     on small integers, like the index ``np.argmax`` tracks, not arithmetic on the data.
     """
+    if len(candidates) > 256:
+        raise ValueError(f"argmax_of takes at most 256 candidates (a uint8 index), got {len(candidates)}")
     best = np.array(candidates[0], copy=True)
     index = np.zeros(best.shape, np.uint8)
-    if len(candidates) > 256:
-        raise ValueError(f"argmax_of takes at most 256 candidates, got {len(candidates)}")
     won = np.empty(best.shape, bool)
     for k, candidate in enumerate(candidates[1:], start=1):
         np.greater(candidate, best, out=won)
