@@ -95,6 +95,8 @@ class Planner:
         self.first_rows: dict[tuple[int, bool], FirstRows] = {}
         """Per chain start and whether its input is kept: the peaks of every chain from there, with the output
         stored (the same for any output)."""
+        self.streamable: dict[tuple[int, int], bool] = {}
+        """Per segment: whether it can stream row by row (asked under every boundary condition)."""
         self.needs: dict[int, Needs] = {}
         """Per step run in bands: its bands' needs, shared by every boundary condition it is priced under."""
 
@@ -119,7 +121,9 @@ class Planner:
         segment = self.segment(start, stop)
         output = self._output_cost(stop, keep_out)
         options = []
-        if streamable(segment):
+        if (start, stop) not in self.streamable:
+            self.streamable[(start, stop)] = streamable(segment)
+        if self.streamable[(start, stop)]:
             key = (start, keep_in)
             if key not in self.first_rows:
                 self.first_rows[key] = FirstRows(self.program, segment.costs[0], keep_in, self.windows)
@@ -190,10 +194,14 @@ def _emit(planner: Planner, choices: list[Choice]) -> Program | tuple[int, int, 
             prefetch = prefetchable
             ahead = Placement(place.whole, place.consumed, place.keep_output, preloaded, prefetch)
             acts = actions(segment, ahead, heights, planner.windows)
-            if prefetch and base + chain_peak(program, segment, ahead, acts) - _resident_of(program, place) > capacity:
+            peak = chain_peak(program, segment, ahead, acts)
+            if prefetch and base + peak - _resident_of(program, place) > capacity:
+                # the prefetched weights load right after the chain's own and stay: without them, every
+                # point from there on (the busiest among them) holds exactly their bytes less
+                peak -= sum(program.bytes(program.full(w)) for w in prefetch)
                 prefetch, ahead = (), place
                 acts = actions(segment, place, heights, planner.windows)
-            if base + chain_peak(program, segment, ahead, acts) - _resident_of(program, place) > capacity:
+            if base + peak - _resident_of(program, place) > capacity:
                 return (choice.start, choice.stop, choice.keep_in, choice.keep_out)
             steps = [program.begin(p) for p in describe(segment, i, whole, Tiling(1, 0, choice.keep_out), _note(whole), streamed=True)]
             emit_stream(program, segment, steps, acts, planner.windows)

@@ -138,7 +138,8 @@ class Program:
         if reads is None:
             reads = compute_reads(cost, rows, channels)
         share = (rows[1] - rows[0]) * (channels[1] - channels[0]) / (h * ch)
-        self.events.append((step, COMPUTE, Region(layer.name, rows, channels), 0, layer.name, reads, cost.unit, cost.ops * share))
+        region = tuple.__new__(Region, (layer.name, rows, channels))  # without the named tuple's constructor call
+        self.events.append((step, COMPUTE, region, 0, layer.name, reads, cost.unit, cost.ops * share))
         if self.resident > self.peaks[step]:
             self.peaks[step] = self.resident
 
@@ -173,7 +174,8 @@ def _serial(events: list[Record], hardware: HardwareSpec) -> list[tuple[float, f
 def _overlapped(events: list[Record], hardware: HardwareSpec) -> list[tuple[float, float]]:
     """Start and end times when the bus and each unit run concurrently (see the module docstring for the rules)."""
     capacity = hardware.memory.internal.capacity
-    free_at: dict[str, float] = defaultdict(float)  # per resource: when it is next idle
+    bus = 0.0  # when the bus is next idle
+    unit_free: dict[str, float] = defaultdict(float)  # per compute unit: when it is next idle
     written: dict[str, list[tuple[Region, float]]] = defaultdict(list)  # per tensor: regions allocated, loaded or computed, when
 
     def ready(region: Region) -> float:
@@ -193,13 +195,12 @@ def _overlapped(events: list[Record], hardware: HardwareSpec) -> list[tuple[floa
     for (_, action, region, size, _, reads, unit, _), duration in zip(events, _durations(events, hardware)):
         t = region[0]
         if action is COMPUTE:
-            start = free_at[unit]
+            start = unit_free[unit]
             for read in (region, *reads):
                 when = ready(read)
                 if when > start:
                     start = when
-            end = start + duration
-            free_at[unit] = end
+            end = unit_free[unit] = start + duration
             for read in reads:
                 if end > last_use[read[0]]:
                     last_use[read[0]] = end
@@ -211,21 +212,24 @@ def _overlapped(events: list[Record], hardware: HardwareSpec) -> list[tuple[floa
             heapq.heappush(pending, (end, size))
             pending_bytes += size
         elif action is STORE:
-            start = max(free_at[BUS], ready(region))
-            end = free_at[BUS] = start + duration
+            start = ready(region)
+            if bus > start:
+                start = bus
+            end = bus = start + duration
         else:  # LOAD, ALLOC, RESIDENT: they take space
             resident += size
-            start = max(free_at[BUS], taken) if action is LOAD else taken
+            start = taken if action is not LOAD or taken >= bus else bus
             # wait until enough frees that come before it in program order have happened: the space
             # resident at any instant is then at most what the program's order allows (capacity)
             while pending and (pending[0][0] <= start or pending_bytes > capacity - resident):
                 when, freed = heapq.heappop(pending)
-                start = max(start, when)
+                if when > start:
+                    start = when
                 pending_bytes -= freed
             taken = start
             end = start + duration
             if action is LOAD:
-                free_at[BUS] = end
+                bus = end
             written[t].append((region, end))
         if end > last_use[t]:
             last_use[t] = end

@@ -320,5 +320,5 @@ def _row_reads(cost: LayerCost, cache: Windows) -> Callable[[int], tuple[Region,
     new = tuple.__new__  # as in :func:`emit`
 
     def reads(r: int) -> tuple[Region, ...]:
-        return (*(new(Region, (t, (los[r], his[r]), channels)) for t, los, his, channels in per_input), *weights)
+        return (*[new(Region, (t, (los[r], his[r]), channels)) for t, los, his, channels in per_input], *weights)
     return reads
