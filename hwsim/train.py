@@ -10,6 +10,7 @@ exactly as the uninterrupted run would have, bit for bit.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -27,6 +28,13 @@ DEFAULT_LEARNING_RATES = {"adam": 0.001, "sgd": 0.01}
 EVALUATION_BATCH = 256
 DEFAULT_IMAGES = 3000
 """Generated images per run (2,700 to train on): seconds per epoch for hairnet-cifar10-small (docs/experiments.md)."""
+MAX_GENERATED_IMAGES = 1_000_000
+"""At most this many generated images (3 GB as float32 32x32x3): more would take hours to draw and exhaust memory."""
+
+
+def _check_generated(num_images: int) -> None:
+    if num_images > MAX_GENERATED_IMAGES:
+        raise InputError(f"at most {MAX_GENERATED_IMAGES:,} generated images, got {num_images:,}")
 
 
 @dataclass(frozen=True)
@@ -43,8 +51,10 @@ class OptimizerSettings:
     def __post_init__(self) -> None:
         if self.name not in OPTIMIZERS:
             raise InputError(f"unknown optimizer {self.name!r}; choose one of {', '.join(OPTIMIZERS)}")
-        if not self.learning_rate > 0:
-            raise InputError(f"learning rate must be positive, got {self.learning_rate}")
+        if not (math.isfinite(self.learning_rate) and self.learning_rate > 0):
+            raise InputError(f"learning rate must be a finite number > 0, got {self.learning_rate}")
+        if not (math.isfinite(self.momentum) and 0 <= self.momentum < 1):
+            raise InputError(f"momentum must be a finite number in [0, 1), got {self.momentum}")
 
     def build(self) -> Adam | SGD:
         if self.name == "adam":
@@ -73,6 +83,10 @@ class DataSource:
     def __post_init__(self) -> None:
         if self.num_images is not None and self.num_images < 2:
             raise InputError(f"need at least 2 images (one to train on, one to validate), got {self.num_images}")
+        if self.folder is None and self.num_images is not None:
+            _check_generated(self.num_images)
+        if self.seed < 0:
+            raise InputError(f"data seed must be 0 or more, got {self.seed}")
 
     def training_set(self) -> Dataset:
         if self.folder is None:
@@ -83,7 +97,11 @@ class DataSource:
     def test_set(self, num_images: int | None = None, seed: int | None = None) -> Dataset:
         """CIFAR-10's test batch (its first ``num_images``), or a generated set with ``seed`` (default ``self.seed + 1``)."""
         if self.folder is None:
-            return generate_shapes(num_images or self.num_images or DEFAULT_IMAGES, self.seed + 1 if seed is None else seed)
+            count = num_images or self.num_images or DEFAULT_IMAGES
+            _check_generated(count)
+            if seed is not None and seed < 0:
+                raise InputError(f"data seed must be 0 or more, got {seed}")
+            return generate_shapes(count, self.seed + 1 if seed is None else seed)
         images = load_cifar10(self.folder).test
         return images if num_images is None else images.subset(np.arange(min(num_images, len(images))))
 
@@ -108,6 +126,8 @@ class TrainSettings:
             raise InputError(f"batch size must be at least 1, got {self.batch_size}")
         if not 0.0 < self.validation_fraction < 1.0:
             raise InputError(f"validation fraction must be in (0, 1), got {self.validation_fraction}")
+        if self.seed < 0:
+            raise InputError(f"seed must be 0 or more, got {self.seed}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -166,9 +186,18 @@ def seeds(seed: int) -> tuple[np.random.SeedSequence, np.random.SeedSequence]:
 
 
 def load_split(settings: TrainSettings) -> tuple[Dataset, Dataset]:
-    """``(train, validation)`` from ``settings.data``, unstandardised; the same settings always give the same split."""
+    """``(train, validation)`` from ``settings.data``, unstandardised; the same settings always give the same split.
+
+    Both must hold at least one image: an empty validation split gives an accuracy of nan.
+    """
     split_seed, _ = seeds(settings.seed)
-    return split(settings.data.training_set(), settings.validation_fraction, np.random.default_rng(split_seed))
+    images = settings.data.training_set()
+    train_set, validation_set = split(images, settings.validation_fraction, np.random.default_rng(split_seed))
+    if not (len(train_set) and len(validation_set)):
+        raise InputError(f"{len(images)} images with a validation fraction of {settings.validation_fraction:g} leave "
+                         f"{len(train_set)} to train on and {len(validation_set)} to validate; each needs at least one "
+                         f"(use more images or another fraction)")
+    return train_set, validation_set
 
 
 def start_run(graph: Graph, settings: TrainSettings, train_set: Dataset) -> Run:

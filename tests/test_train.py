@@ -149,7 +149,12 @@ def test_data_the_network_cannot_take_is_refused(graph) -> None:
 
 @pytest.mark.parametrize("make, message", [
     (lambda: OptimizerSettings("rmsprop", 0.1), "unknown optimizer 'rmsprop'"),
-    (lambda: OptimizerSettings("sgd", 0.0), "learning rate must be positive"),
+    (lambda: OptimizerSettings("sgd", 0.0), r"learning rate must be a finite number > 0, got 0.0"),
+    (lambda: OptimizerSettings("adam", float("inf")), r"learning rate must be a finite number > 0, got inf"),
+    (lambda: OptimizerSettings("sgd", 0.1, momentum=float("nan")), r"momentum must be a finite number in \[0, 1\), got nan"),
+    (lambda: TrainSettings(OptimizerSettings("sgd", 0.1), seed=-1), "seed must be 0 or more, got -1"),
+    (lambda: DataSource(seed=-1), "data seed must be 0 or more, got -1"),
+    (lambda: DataSource(num_images=1_000_001), "at most 1,000,000 generated images, got 1,000,001"),
     (lambda: TrainSettings(OptimizerSettings("sgd", 0.1), batch_size=0), "batch size must be at least 1"),
     (lambda: DataSource(num_images=1), "need at least 2 images"),
 ])
