@@ -95,6 +95,15 @@ class ExperimentSettings:
     seed: int = 0
 
 
+def check_data(settings: ExperimentSettings) -> None:
+    """Load the images and split them as every run will: an :class:`InputError` if they cannot be trained on."""
+    load_split(_run_settings(ADAM, settings))
+
+
+def _run_settings(optimizer: OptimizerSettings, settings: ExperimentSettings) -> TrainSettings:
+    return TrainSettings(optimizer, settings.data, settings.batch_size, settings.seed)
+
+
 def run_experiments(chosen: list[Experiment], network: Graph, settings: ExperimentSettings,
                     jobs: int = 1, on_arm: ArmCallback | None = None) -> dict[str, pd.DataFrame]:
     """Train every arm of the ``chosen`` experiments; per experiment, one row per arm and epoch.
@@ -123,7 +132,7 @@ def run_experiments(chosen: list[Experiment], network: Graph, settings: Experime
 def _train_arm(arm: Arm, network: Graph, settings: ExperimentSettings, on_batch: BatchCallback | None = None) -> list[dict]:
     """One row per epoch: the variant's network name, the optimizer and the epoch's metrics."""
     graph = arm.variant(network)
-    run_settings = TrainSettings(arm.optimizer, settings.data, settings.batch_size, settings.seed)
+    run_settings = _run_settings(arm.optimizer, settings)
     train_set, validation_set = load_split(run_settings)
     run = start_run(graph, run_settings, train_set)
     return [{"network": graph.name, "optimizer": arm.optimizer.describe(), **asdict(metrics)}

@@ -39,10 +39,16 @@ def invoke(runner, *args: str):
 
 
 def assert_one_line_error(result, *pieces: str) -> None:
+    """Exit 2 and exactly one line on stderr (no empty line before it), holding every piece."""
     assert result.exit_code == 2, result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    assert all(piece in lines[0] for piece in pieces), lines[0]
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("error: "), repr(result.stderr)
+    assert all(piece in result.stderr for piece in pieces), result.stderr
+
+
+def assert_usage_error(result, option: str, complaint: str) -> None:
+    """click's own refusal of an option value: exit 2, naming the option and the allowed range."""
+    assert result.exit_code == 2, result.output
+    assert f"Error: Invalid value for '{option}': {complaint}" in result.stderr, result.stderr
 
 
 def reproducible(path: Path) -> pd.DataFrame:
@@ -135,4 +141,93 @@ def test_outputs_in_a_missing_folder_are_refused_before_training(runner, network
     result = invoke(runner, "train", network, *TINY_RUN, "--checkpoint", tmp_path / "nowhere" / "run.npz")
     assert_one_line_error(result, "no such directory")
     assert "epoch 1" not in result.stdout
-    assert_one_line_error(invoke(runner, "experiment", "head", "-o", tmp_path / "nowhere"), "no such directory")
+
+
+@pytest.mark.parametrize("args, option", [
+    (["train", "{network}", "--seed", "-1"], "--seed"),
+    (["train", "{network}", "--data-seed", "-5"], "--data-seed"),
+    (["predict", "{network}", "--checkpoint", "run.npz", "--data-seed", "-1"], "--data-seed"),
+    (["experiment", "head", "--network", "{network}", "--seed", "-1", "-o", "e/"], "--seed"),
+])
+def test_negative_seeds_are_refused_by_the_option(runner, network: str, args: list[str], option: str) -> None:
+    result = invoke(runner, *[a.format(network=network) for a in args])
+    value = args[args.index(option) + 1]
+    assert_usage_error(result, option, f"{value} is not in the range x>=0")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--lr", "inf"], "learning rate must be a finite number > 0, got inf"),
+    (["--lr", "nan"], "learning rate must be a finite number > 0, got nan"),
+    (["--lr", "0"], "learning rate must be a finite number > 0, got 0.0"),
+    (["--optimizer", "sgd", "--momentum", "nan"], "momentum must be a finite number in [0, 1), got nan"),
+    (["--optimizer", "sgd", "--momentum", "-1"], "momentum must be a finite number in [0, 1), got -1.0"),
+    (["--optimizer", "sgd", "--momentum", "5"], "momentum must be a finite number in [0, 1), got 5.0"),
+    (["--optimizer", "sgd", "--momentum", "1"], "momentum must be a finite number in [0, 1), got 1.0"),
+    (["--images", "2"], "2 images with a validation fraction of 0.1 leave 2 to train on and 0 to validate"),
+    (["--images", "10", "--validation", "0.99"], "10 images with a validation fraction of 0.99 leave 0 to train on and 10 to validate"),
+    (["--images", "100000000"], "at most 1,000,000 generated images, got 100,000,000"),
+])
+def test_hyperparameters_that_cannot_train_are_one_line_before_any_epoch(runner, network: str, tmp_path: Path, args, message) -> None:
+    result = invoke(runner, "train", network, "--epochs", "1", "--metrics", tmp_path / "m.csv", *args)
+    assert_one_line_error(result, message)
+    assert "epoch 1" not in result.stdout and not (tmp_path / "m.csv").exists()
+
+
+def test_experiment_and_predict_refuse_image_counts_they_cannot_use(runner, network: str, tmp_path: Path) -> None:
+    result = invoke(runner, "experiment", "head", "--network", network, "--images", "2", "-o", tmp_path)
+    assert_one_line_error(result, "2 images with a validation fraction of 0.1 leave 2 to train on and 0 to validate")
+    invoke(runner, "train", network, *TINY_RUN, "--epochs", "1", "--checkpoint", tmp_path / "run.npz")
+    result = invoke(runner, "predict", network, "--checkpoint", tmp_path / "run.npz", "--images", "2000000")
+    assert_one_line_error(result, "at most 1,000,000 generated images, got 2,000,000")
+
+
+@pytest.mark.parametrize("args, pieces", [
+    (["--checkpoint", "same.npz", "--metrics", "same.npz"], ("same.npz: metrics are written as CSV; use a .csv suffix",)),
+    (["--checkpoint", "x.csv"], ("x.csv: a checkpoint is an .npz archive; use a .npz suffix, not 'x.csv'",)),
+    (["--checkpoint", "x"], ("x: a checkpoint is an .npz archive; use a .npz suffix, not 'x'",)),
+    (["--metrics", "m.md"], ("m.md: metrics are written as CSV; use a .csv suffix, not 'm.md'",)),
+    (["--resume", "run.csv"], ("run.csv: a checkpoint is an .npz archive",)),
+])
+def test_train_outputs_of_the_wrong_kind_are_refused(runner, network: str, tmp_path: Path, monkeypatch, args, pieces) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = invoke(runner, "train", network, *TINY_RUN, "--epochs", "1", *args)
+    assert_one_line_error(result, *pieces)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny.yaml"]
+
+
+def test_outputs_that_would_overwrite_an_input_are_refused(runner, network: str, tmp_path: Path) -> None:
+    invoke(runner, "train", network, *TINY_RUN, "--epochs", "1", "--checkpoint", tmp_path / "run.npz")
+    disguised = tmp_path / "run.csv"
+    disguised.write_bytes((tmp_path / "run.npz").read_bytes())
+    result = invoke(runner, "predict", network, "--checkpoint", disguised, "-o", disguised)
+    assert_one_line_error(result, f"{disguised}: would overwrite {disguised}")
+    assert disguised.read_bytes() == (tmp_path / "run.npz").read_bytes()
+    result = invoke(runner, "predict", network, "--checkpoint", tmp_path / "run.npz", "-o", tmp_path / "p.md")
+    assert_one_line_error(result, "p.md: predictions are written as CSV")
+    linked = tmp_path / "linked.npz"
+    linked.symlink_to(tmp_path / "run.npz")
+    result = invoke(runner, "train", network, "--resume", tmp_path / "run.npz", "--checkpoint", linked, "--epochs", "1")
+    assert result.exit_code == 0, result.output  # resuming into the same file is saving it back, not a clash
+    result = invoke(runner, "train", network, "--resume", tmp_path / "run.npz", "--checkpoint", tmp_path / "next.npz",
+                    "--metrics", tmp_path / "run.npz")
+    assert_one_line_error(result, "metrics are written as CSV")
+
+
+def test_experiment_makes_its_output_folder_and_refuses_a_file(runner, network: str, tmp_path: Path) -> None:
+    folder = tmp_path / "new" / "results"
+    result = invoke(runner, "experiment", "head", "--network", network, "--epochs", "1", "--images", "40", "--jobs", "1", "-o", folder)
+    assert result.exit_code == 0, result.output
+    assert result.stderr == ""
+    assert (folder / "head.csv").is_file() and (folder / "head.png").is_file()
+    (tmp_path / "file").write_text("x")
+    assert_one_line_error(invoke(runner, "experiment", "head", "--network", network, "-o", tmp_path / "file"), f"{tmp_path / 'file'}: not a folder")
+
+
+def test_train_and_predict_run_a_network_with_a_depthwise_conv(runner, network: str, tmp_path: Path) -> None:
+    assert "op: dwconv" in Path(network).read_text()
+    result = invoke(runner, "train", network, *TINY_RUN, "--epochs", "1", "--checkpoint", tmp_path / "run.npz")
+    assert result.exit_code == 0, result.output
+    assert result.stderr == ""
+    result = invoke(runner, "predict", network, "--checkpoint", tmp_path / "run.npz", "--images", "20")
+    assert result.exit_code == 0, result.output
+    assert "on 20 test images" in result.stdout

@@ -9,14 +9,16 @@ import click
 from rich.console import Console
 
 from hwsim import api, experiments, report
-from hwsim.cli.common import console, output_option, reports_input_errors, stacked
+from hwsim.cli.common import check_outputs, console, output_option, reports_input_errors, require_suffix, stacked
 from hwsim.errors import InputError
+from hwsim.train import MAX_GENERATED_IMAGES
 
 
 training_data_options = stacked(
     click.option("--data", "data_folder", type=str, help="A CIFAR-10 folder (python or binary format); default: the generated shapes."),
-    click.option("--images", "num_images", type=click.IntRange(min=2), help="Use this many images (generated default: 3000; CIFAR-10: all)."),
-    click.option("--data-seed", type=int, help="Seed of the generated images (default 0; predict: the training seed + 1)."),
+    click.option("--images", "num_images", type=click.IntRange(min=2),
+                 help=f"Use this many images (generated default: 3000, at most {MAX_GENERATED_IMAGES:,}; CIFAR-10: all)."),
+    click.option("--data-seed", type=click.IntRange(min=0), help="Seed of the generated images (default 0; predict: the training seed + 1)."),
 )
 """--data FOLDER (CIFAR-10) or the generated set (--images, --data-seed)."""
 
@@ -24,11 +26,11 @@ training_data_options = stacked(
 @click.command()
 @click.argument("network")
 @click.option("--optimizer", type=click.Choice(["adam", "sgd"]), help="Default: adam (or the checkpoint's).")
-@click.option("--lr", "learning_rate", type=float, help="Learning rate (Adam's alpha); default 0.001 for Adam, 0.01 for SGD.")
-@click.option("--momentum", type=float, help="SGD momentum (default 0).")
+@click.option("--lr", "learning_rate", type=float, help="Learning rate (Adam's alpha), finite and > 0; default 0.001 for Adam, 0.01 for SGD.")
+@click.option("--momentum", type=float, help="SGD momentum, in [0, 1) (default 0).")
 @click.option("--epochs", type=click.IntRange(min=1), default=5, show_default=True, help="Epochs to train (more epochs when resuming).")
 @click.option("--batch-size", type=click.IntRange(min=1), help="Images per step (default 64).")
-@click.option("--seed", type=int, help="Seed of the weights, the validation split and the shuffling (default 0).")
+@click.option("--seed", type=click.IntRange(min=0), help="Seed of the weights, the validation split and the shuffling (default 0).")
 @click.option("--validation", "validation_fraction", type=float, help="Held-out fraction of the images (default 0.1).")
 @training_data_options
 @click.option("--checkpoint", type=click.Path(dir_okay=False, path_type=Path), help="Save the run here (.npz) after every epoch.")
@@ -45,6 +47,11 @@ def train(network: str, epochs: int, checkpoint: Path | None, resume: Path | Non
     """
     from hwsim import runs, train_report
 
+    save_to = checkpoint or resume
+    require_suffix(save_to, (".npz",), "a checkpoint is an .npz archive")
+    require_suffix(metrics, (".csv",), "metrics are written as CSV")
+    only_read = [resume] if resume and save_to and save_to.resolve() != resume.resolve() else []
+    check_outputs([Path(network), *only_read], [save_to, metrics])
     graph = api.load_network(network)
     out = console()
     with train_report.training_progress(Console(stderr=True)) as progress:
@@ -75,6 +82,8 @@ def predict(network: str, checkpoint: Path, data_folder: str | None, num_images:
     """
     from hwsim import runs, train_report
 
+    require_suffix(output, (".csv",), "predictions are written as CSV")
+    check_outputs([Path(network), checkpoint], [output])
     test_set, probabilities, loss, accuracy = runs.evaluate_checkpoint(api.load_network(network), checkpoint, data_folder, num_images, data_seed)
     out = console()
     out.print(train_report.prediction_table(test_set, probabilities))
@@ -89,11 +98,12 @@ def predict(network: str, checkpoint: Path, data_folder: str | None, num_images:
 @click.option("--network", default=experiments.DEFAULT_NETWORK, show_default=True, help="The network every variant starts from.")
 @click.option("--epochs", type=click.IntRange(min=1), default=experiments.DEFAULT_EPOCHS, show_default=True)
 @click.option("--images", "num_images", type=click.IntRange(min=2), default=experiments.DEFAULT_IMAGES, show_default=True,
-              help="Generated images (or CIFAR-10 training images) per run.")
+              help=f"Generated images (at most {MAX_GENERATED_IMAGES:,}) or CIFAR-10 training images per run.")
 @click.option("--data", "data_folder", type=str, help="A CIFAR-10 folder; default: the generated shapes.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("--jobs", type=click.IntRange(min=1), default=2, show_default=True, help="Runs trained at once, in worker processes (1: one at a time, with a progress bar per batch).")
-@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True, help="Folder for <experiment>.csv and <experiment>.png.")
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
+              help="Folder for <experiment>.csv and <experiment>.png (made, with its parents, if missing).")
 @reports_input_errors
 def experiment(which: str, network: str, epochs: int, num_images: int, data_folder: str | None, seed: int, jobs: int, output: Path) -> None:
     """Section 4.2's training experiments: learning curves as CSV and PNG, like Figures 3 and 4.
@@ -108,12 +118,16 @@ def experiment(which: str, network: str, epochs: int, num_images: int, data_fold
     from hwsim import train_report
     from hwsim.train import DataSource
 
-    if not output.is_dir():
-        raise InputError("no such directory", str(output))
+    if output.exists() and not output.is_dir():
+        raise InputError("not a folder", str(output))
     chosen = list(experiments.EXPERIMENTS.values()) if which == "all" else [experiments.EXPERIMENTS[which]]
     settings = experiments.ExperimentSettings(epochs, DataSource(data_folder, num_images, seed), seed=seed)
     graph = api.load_network(network)
-    settings.data.training_set()  # bad data fails here, once, rather than in every worker
+    experiments.check_data(settings)  # bad data fails here, once, rather than in every worker
+    try:
+        output.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise InputError(f"cannot make this folder: {err.strerror or err}", str(output)) from None
     with train_report.training_progress(Console(stderr=True)) as progress:
         if jobs > 1:
             progress.add_task(f"{sum(len(e.arms) for e in chosen)} runs, {jobs} at a time", total=None, loss=float("nan"), accuracy=float("nan"))
