@@ -138,10 +138,18 @@ def read_golden(path: Path) -> list[dict[str, str | int]]:
             reader = csv.DictReader(f)
             if reader.fieldnames != GOLDEN_COLUMNS:
                 raise InputError(f"expected columns {','.join(GOLDEN_COLUMNS)}, got {','.join(reader.fieldnames or [])}", str(path))
-            return [
-                {**row, **{p.value: int(row[p.value]) for p in Pass}}
-                for row in reader
-            ]
+            rows, first_line = [], {}
+            for row in reader:
+                where = f"{path}:{reader.line_num}"
+                if None in row:
+                    raise InputError(f"{len(GOLDEN_COLUMNS) + len(row[None])} values, the header has {len(GOLDEN_COLUMNS)} columns", where)
+                if None in row.values():
+                    raise InputError(f"{sum(v is not None for v in row.values())} values, the header has {len(GOLDEN_COLUMNS)} columns", where)
+                if row["layer"] in first_line:
+                    raise InputError(f"layer {row['layer']!r} again (first on line {first_line[row['layer']]})", where)
+                first_line[row["layer"]] = reader.line_num
+                rows.append({**row, **{p.value: int(row[p.value]) for p in Pass}})
+            return rows
     except OSError as err:
         raise InputError(err.strerror or str(err), str(path)) from None
     except ValueError as err:

@@ -4,18 +4,30 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any, Callable
 
 import click
 
 from hwsim import api, report
-from hwsim.cli.common import batch_option, console, counting_option, network_argument, reports_input_errors
+from hwsim.cli.common import check_outputs, console, counting_option, network_argument, reports_input_errors, require_suffix
 from hwsim.errors import InputError
+
+MAX_VERIFY_BATCH = 64
+"""verify executes every image: HairNet at 224x224 takes about 160 MB per image (forward, backward, Adam), 10 GB at 64."""
+MAX_OPS_BATCH = 4096
+"""ops only models counts, so its cap is generous; it keeps every count far below 2**63."""
+
+
+def reference_batch_option(maximum: int, why: str) -> Callable[[Any], Any]:
+    """--batch capped at ``maximum``: the reference (or its counts) would otherwise exhaust memory."""
+    return click.option("--batch", type=click.IntRange(1, maximum), default=1, show_default=True,
+                        help=f"Images per batch, at most {maximum:,} ({why}).")
 
 
 @click.command()
 @network_argument
 @counting_option
-@batch_option
+@reference_batch_option(MAX_VERIFY_BATCH, "every image is executed, in memory at once")
 @reports_input_errors
 def verify(network: str, counting: str, batch: int) -> None:
     """Execute NETWORK in the NumPy reference and compare its ops with the cost model, layer by layer.
@@ -37,7 +49,7 @@ def verify(network: str, counting: str, batch: int) -> None:
 @click.command()
 @network_argument
 @counting_option
-@batch_option
+@reference_batch_option(MAX_OPS_BATCH, "modelled, not executed")
 @click.option("--write", "write_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the counts as a golden CSV file.")
 @click.option("--check", "check_path", type=click.Path(dir_okay=False, path_type=Path), help="Compare with a golden CSV file; exit 1 on any difference.")
 @reports_input_errors
@@ -53,6 +65,8 @@ def ops(network: str, counting: str, batch: int, write_path: Path | None, check_
 
     if write_path and check_path:
         raise InputError("--write and --check exclude each other")
+    require_suffix(write_path, (".csv",), "golden op counts are written as CSV")
+    check_outputs([Path(network)], [write_path])
     rows = verification.op_table(api.load_network(network), api.counting_named(counting), batch)
     if write_path:
         report.write_atomically(write_path, verification.format_op_table(rows))
