@@ -138,8 +138,17 @@ def _axis_label(axis: Axis) -> str:
     return f"{axis.field} ({UNIT_SYMBOL[axis.kind]})"
 
 
-def _ticks(axis: Axis) -> list[str]:
-    return [axis.human(v) for v in axis.values]
+MAX_TICKS = 15
+"""Tick labels per sweep axis; a long axis labels every k-th value."""
+MAX_FIGURE_INCHES = (16.0, 12.0)
+"""A heatmap grows with its grid up to this size, so a large grid cannot make a gigantic image."""
+INFEASIBLE_COLOUR = "#bdbdbd"
+
+
+def _ticks(axis: Axis) -> tuple[np.ndarray, list[str]]:
+    """Positions (indices into ``axis.values``) and labels of at most :data:`MAX_TICKS` ticks."""
+    positions = np.arange(0, len(axis.values), -(-len(axis.values) // MAX_TICKS))
+    return positions, [axis.human(axis.values[i]) for i in positions]
 
 
 def check_sweep_axes(count: int) -> None:
@@ -158,17 +167,23 @@ def _sweep_title(result: SweepResult) -> str:
 
 
 def _sweep_lines(result: SweepResult) -> "Figure":
+    """Latency and its transfer part; infeasible points are gaps in the lines and grey crosses on the axis."""
     (axis,) = result.axes
     values = result.rows[axis.column].to_numpy()
     latency = result.rows["total_s"].to_numpy() * 1e3
+    infeasible = np.isnan(latency)
     knee = saturation(values, latency)
     figure = _figure(9, 5.5)
     ax = figure.subplots()
-    ax.plot(values, latency, marker="o", color=COMPUTE_COLOUR, label="latency")
+    ax.plot(values, latency, marker="o" if len(values) <= 200 else None, color=COMPUTE_COLOUR, label="latency")
     ax.plot(values, result.rows["transfer_s"].to_numpy() * 1e3, ls="--", color=TRANSFER_COLOUR, label="of which transfer")
+    if infeasible.any():
+        ax.plot(values[infeasible], np.zeros(infeasible.sum()), transform=ax.get_xaxis_transform(), ls="none", marker="x",
+                color="grey", clip_on=False, label=f"infeasible: no schedule fits ({infeasible.sum()} of {len(values)})")
     ax.axvline(knee, color="black", ls=":", label=f"stops paying: {axis.human(knee)}")
     ax.set_xscale("log" if values.max() / values.min() > 20 else "linear")
-    ax.set_xticks(values, _ticks(axis), rotation=30, ha="right")
+    positions, labels = _ticks(axis)
+    ax.set_xticks(np.array(axis.values)[positions], labels, rotation=30, ha="right")
     ax.minorticks_off()
     ax.set_xlabel(_axis_label(axis))
     ax.set_ylabel("latency per batch (ms)")
@@ -179,31 +194,53 @@ def _sweep_lines(result: SweepResult) -> "Figure":
 
 
 def _sweep_heatmap(result: SweepResult) -> "Figure":
+    """Latency over the grid; infeasible cells grey and hatched; the "stops paying" marks per row and column."""
+    import matplotlib
     from matplotlib.colors import LogNorm
+    from matplotlib.patches import Patch, Rectangle
 
     x_axis, y_axis = result.axes[1], result.axes[0]  # the last axis varies fastest: columns
     latency = result.rows["total_s"].to_numpy().reshape(len(y_axis.values), len(x_axis.values)) * 1e3
-    figure = _figure(1.6 + 1.05 * len(x_axis.values), 1.6 + 0.6 * len(y_axis.values))
+    infeasible = np.isnan(latency)
+    low, high = np.min(latency[~infeasible]), np.max(latency[~infeasible])  # run() refuses an all-infeasible grid
+    width, height = 1.6 + 1.05 * len(x_axis.values), 1.6 + 0.6 * len(y_axis.values)
+    figure = _figure(max(6.0, min(width, MAX_FIGURE_INCHES[0])), max(4.0, min(height, MAX_FIGURE_INCHES[1])))
     ax = figure.subplots()
-    image = ax.imshow(latency, origin="lower", aspect="auto", cmap="viridis_r",
-                      norm=LogNorm(latency.min(), latency.max()) if latency.max() > latency.min() else None)
+    cmap = matplotlib.colormaps["viridis_r"].with_extremes(bad=INFEASIBLE_COLOUR)
+    image = ax.imshow(np.ma.masked_invalid(latency), origin="lower", aspect="auto", cmap=cmap,
+                      norm=LogNorm(low, high) if high > low else None, interpolation="nearest")
     figure.colorbar(image, ax=ax, label="latency per batch (ms)")
+    if infeasible.any() and infeasible.sum() <= 10_000:
+        for row, col in zip(*np.nonzero(infeasible)):
+            ax.add_patch(Rectangle((col - 0.5, row - 0.5), 1, 1, facecolor="none", edgecolor="grey", hatch="//", lw=0))
     if latency.size <= 400:
-        middle = np.sqrt(latency.min() * latency.max())
+        middle = np.sqrt(low * high)
         for (row, col), value in np.ndenumerate(latency):
-            ax.text(col, row, f"{value:.3g}", ha="center", va="center", fontsize=7,
-                    color="white" if value > middle else "black")
+            if not np.isnan(value):
+                ax.text(col, row, f"{value:.3g}", ha="center", va="center", fontsize=7,
+                        color="white" if value > middle else "black")
     xs, ys = np.arange(len(x_axis.values)), np.arange(len(y_axis.values))
-    x_knees = [x_axis.values.index(saturation(np.array(x_axis.values), latency[r])) for r in ys]
-    y_knees = [y_axis.values.index(saturation(np.array(y_axis.values), latency[:, c])) for c in xs]
-    ax.scatter(x_knees, ys, marker="s", s=260, facecolor="none", edgecolor="red", linewidth=1.6,
-               label=f"more {x_axis.field.rsplit('.', 1)[-1]} stops paying (this row)")
-    ax.scatter(xs, y_knees, marker="o", s=330, facecolor="none", edgecolor="orange", linewidth=1.6,
-               label=f"more {y_axis.field.rsplit('.', 1)[-1]} stops paying (this column)")
-    ax.set_xticks(xs, _ticks(x_axis), rotation=30, ha="right", fontsize=8)
-    ax.set_yticks(ys, _ticks(y_axis), fontsize=8)
+    x_knees = [saturation(np.array(x_axis.values), latency[r]) for r in ys]
+    y_knees = [saturation(np.array(y_axis.values), latency[:, c]) for c in xs]
+    rows_marked = [(x_axis.values.index(k), r) for k, r in zip(x_knees, ys) if not np.isnan(k)]
+    columns_marked = [(c, y_axis.values.index(k)) for k, c in zip(y_knees, xs) if not np.isnan(k)]
+    scale = min(1.0, 20 / max(len(xs), len(ys)))  # markers shrink with the cells
+    if rows_marked:
+        ax.scatter(*zip(*rows_marked), marker="s", s=260 * scale**2, facecolor="none", edgecolor="red", linewidth=1.6 * scale,
+                   label=f"more {x_axis.field.rsplit('.', 1)[-1]} stops paying (this row)")
+    if columns_marked:
+        ax.scatter(*zip(*columns_marked), marker="o", s=330 * scale**2, facecolor="none", edgecolor="orange",
+                   linewidth=1.6 * scale, label=f"more {y_axis.field.rsplit('.', 1)[-1]} stops paying (this column)")
+    handles, _ = ax.get_legend_handles_labels()
+    if infeasible.any():
+        handles.append(Patch(facecolor=INFEASIBLE_COLOUR, edgecolor="grey", hatch="//",
+                             label=f"infeasible: no schedule fits ({infeasible.sum()} of {latency.size})"))
+    x_positions, x_labels = _ticks(x_axis)
+    y_positions, y_labels = _ticks(y_axis)
+    ax.set_xticks(x_positions, x_labels, rotation=30, ha="right", fontsize=8)
+    ax.set_yticks(y_positions, y_labels, fontsize=8)
     ax.set_xlabel(_axis_label(x_axis))
     ax.set_ylabel(_axis_label(y_axis))
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2, fontsize=8, frameon=False)
+    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2, fontsize=8, frameon=False)
     ax.set_title(_sweep_title(result) + f"\n{STOPS_PAYING}", fontsize=10)
     return figure

@@ -80,9 +80,10 @@ def test_point_by_point_path_agrees_with_the_fast_path():
     axes = [sweep.parse_axis("memory.internal.capacity=256KB..4MB:log:4", HW),
             sweep.parse_axis("memory.external.bandwidth=1GB/s..8GB/s:log:3", HW)]
     fast = sweep.run(HAIRNET, HW, axes)
-    slow = sweep._point_by_point(api.estimate(HAIRNET, HW), sweep.grid(axes), None)
-    for metric in sweep.METRICS:
+    slow, notes = sweep._point_by_point(sweep.cost_once(HAIRNET, HW, "paper", "exact", 1, None), sweep.grid(axes), None)
+    for metric in slow:
         assert fast.rows[metric].tolist() == pytest.approx(slow[metric].tolist(), rel=1e-12)
+    assert notes == [""] * 12
 
 
 def test_progress_is_reported_for_every_point():
@@ -108,7 +109,7 @@ def test_cli_writes_the_full_grid_as_csv(runner, tmp_path):
         assert result.exit_code == 0, result.output
         rows = pd.read_csv("sweep.csv")
     assert "wrote sweep.csv (42 points)" in result.output and "best: memory.internal.capacity = 8 MB" in result.output
-    assert list(rows.columns) == ["memory.internal.capacity_bytes", "memory.external.bandwidth_bytes_per_s", *sweep.METRICS]
+    assert list(rows.columns) == ["memory.internal.capacity_bytes", "memory.external.bandwidth_bytes_per_s", *sweep.METRICS, "note"]
     assert len(rows) == 42 and rows.iloc[:, :2].drop_duplicates().shape[0] == 42
     at_paper = rows[(rows.iloc[:, 0] == 256e3) & (rows.iloc[:, 1] == 0.5e9)].iloc[0]
     expected = api.estimate(HAIRNET, sweep.variant(HW, {"memory.internal.capacity": 256e3, "memory.external.bandwidth": 0.5e9}))

@@ -102,6 +102,8 @@ def compare(networks: tuple[str, ...], hardware: tuple[str, ...], policies: tupl
 
 PROGRESS_THRESHOLD = 2000
 """Sweeps with more points than this show a progress bar (on stderr)."""
+PROGRESS_THRESHOLD_SCHEDULED = 10
+"""The same for policies scheduled point by point, at 0.1 to 1 s a point."""
 
 
 @click.command()
@@ -118,6 +120,8 @@ def sweep(network: str, hardware: str, varies: tuple[str, ...], policy: str, cou
     FIELD is a dotted path into the profile: memory.internal.capacity, memory.external.bandwidth,
     compute.matrix.throughput, ... Values take units (256KB, 0.5GB/s, 2TFLOPS). The plot marks
     where more of a resource stops paying: the smallest value within 5 % of the best latency.
+    A point where no schedule fits is a CSV row with empty times and the reason in `note`.
+    At most 1,000,000 points (1,000 for strict and optimized) and 10,000 per axis.
 
     \b
     hwsim sweep hairnet --hw paper-accelerator --vary memory.internal.capacity=256KB..8MB:log:6 \\
@@ -133,16 +137,21 @@ def sweep(network: str, hardware: str, varies: tuple[str, ...], policy: str, cou
         from hwsim.plots import check_sweep_axes
 
         check_sweep_axes(len(axes))
-    points = 1
-    for axis in axes:
-        points *= len(axis.values)
-    with progress_bar(points) as advance:
+    sweeping.check_grid(axes, policy)
+    points = sweeping.grid_size(axes)
+    threshold = PROGRESS_THRESHOLD if sweeping.is_fast(policy) else PROGRESS_THRESHOLD_SCHEDULED
+    with progress_bar(points, threshold) as advance:
         result = sweeping.run(graph, profile, axes, policy, counting, batch, precision, on_progress=advance)
+    infeasible = result.infeasible
     if output:
         report.write_atomically(output, result.rows.to_csv(index=False))
-        click.echo(f"wrote {output} ({points} points)")
+        click.echo(f"wrote {output} ({points:,} points" + (f", {len(infeasible):,} infeasible)" if len(infeasible) else ")"))
     best = result.rows.loc[result.rows["total_s"].idxmin()]
-    click.echo("best: " + ", ".join(f"{a.field} = {a.human(best[a.column])}" for a in axes) + f" -> {best['total_s'] * 1e3:.4g} ms")
+    click.echo(f"best: {sweeping.describe_point(axes, best)} -> {best['total_s'] * 1e3:.4g} ms")
+    if len(infeasible):
+        first = infeasible.iloc[0]
+        click.echo(f"infeasible: {len(infeasible):,} of {points:,} points, no schedule fits; "
+                   f"e.g. at {sweeping.describe_point(axes, first)}: {first[sweeping.NOTE]}")
     if plot:
         from hwsim.plots import sweep_figure
 
@@ -150,9 +159,9 @@ def sweep(network: str, hardware: str, varies: tuple[str, ...], policy: str, cou
 
 
 @contextlib.contextmanager
-def progress_bar(points: int) -> Iterator[Callable[[int], None] | None]:
-    """A rich progress bar on stderr for long sweeps; yields the callback that advances it, or None."""
-    if points <= PROGRESS_THRESHOLD:
+def progress_bar(points: int, threshold: int = PROGRESS_THRESHOLD) -> Iterator[Callable[[int], None] | None]:
+    """A rich progress bar on stderr for sweeps of more than ``threshold`` points; yields its callback, or None."""
+    if points <= threshold:
         yield None
         return
     from rich.progress import Progress
