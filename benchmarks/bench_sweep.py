@@ -24,6 +24,7 @@ def main() -> None:
     start = time.perf_counter()
     result = sweep.run(graph, hardware, axes)
     fast_s = time.perf_counter() - start
+    assert {"lower_bound_s", "efficiency"} <= set(result.rows.columns)  # the rate includes the bound per point
 
     sample = result.rows.iloc[:: len(result.rows) // BASELINE_POINTS]
     start = time.perf_counter()
