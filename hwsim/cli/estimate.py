@@ -131,7 +131,9 @@ def sweep(network: str, hardware: str, varies: tuple[str, ...], policy: str, cou
 
     require_suffix(output, (".csv",), "a sweep is written as CSV")
     check_plot_path(plot)
-    graph, profile = api.load_network(network), api.load_hardware(hardware)
+    network_path, hardware_path = bundled.resolve("networks", network), bundled.resolve("hardware", hardware)
+    check_outputs([network_path, hardware_path], [output, plot])
+    graph, profile = api.load_network(network_path), api.load_hardware(hardware_path)
     axes = [sweeping.parse_axis(text, profile) for text in varies]
     if plot:
         from hwsim.plots import check_sweep_axes
