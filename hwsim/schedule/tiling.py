@@ -185,7 +185,9 @@ def _run_peak(program: Program, segment: Segment, whole: set[str], tiling: Tilin
                    for name in names]
     weights = weights_held(segment, tiling, prefetch)
     share = tiling.chunk_channels / segment.output.layer.output_shape[2] if chunked else 1.0
-    shares = [1.0 if name == out and tiling.keep_output else share for name in names]
+    # a kept output grows chunk by chunk: the last chunk computes beside all the band's output but its own
+    # share, already resident (the busiest chunk, counted here); a stored one leaves chunk by chunk
+    ahead = 1.0 - share if chunked and tiling.keep_output else 0.0
     have: dict[str, Span] = {}
     kept_before = needs[0][out][0] * rows[out] if tiling.keep_output else 0
     peak = 0
@@ -197,6 +199,9 @@ def _run_peak(program: Program, segment: Segment, whole: set[str], tiling: Tilin
             if prefetch and t in following:
                 have[t] = (have[t][0], max(following[t][1], have[t][1]))
         resident = kept_before + weights + sum((hi - lo) * rows[t] for t, (lo, hi) in have.items())
+        if ahead and out in need:
+            lo, hi = need[out]
+            resident += max(hi - max(lo, have[out][1]) if out in have else hi - lo, 0) * rows[out] * ahead
 
         def release(t: str) -> int:
             lo, hi = have[t]
@@ -204,13 +209,13 @@ def _run_peak(program: Program, segment: Segment, whole: set[str], tiling: Tilin
             have[t] = (keep_from, hi)
             return (keep_from - lo) * rows[t]
 
-        for name, released, part in zip(names, released_by, shares):
+        for name, released in zip(names, released_by):
             if name in need:
                 lo, hi = need[name]
                 start = max(lo, have[name][1]) if name in have else lo
                 if start < hi:
                     have[name] = (have[name][0] if name in have else start, hi)
-                    resident += (hi - start) * rows[name] * part
+                    resident += (hi - start) * rows[name] * share
             if math.ceil(resident) > peak:
                 peak = math.ceil(resident)
             if released:
