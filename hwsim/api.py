@@ -68,6 +68,7 @@ class Estimate:
             "ops": sum(c.ops for c in self.costs),
             "bytes_moved": s.bytes_moved,
             "batch": s.batch,
+            "sub_batch": s.sub_batch,
             "images_per_s": s.batch / s.total_s if s.total_s else float("inf"),
         }
 

@@ -175,11 +175,19 @@ def render_table(estimate: Estimate, console: Console) -> None:
     render_summary(estimate, console)
 
 
+def _sub_batches(summary: dict[str, float | int]) -> str:
+    """`` in 16 sub-batches of 1`` when the batch ran in sub-batches (weights loaded once per sub-batch)."""
+    batch, size = int(summary["batch"]), int(summary["sub_batch"])
+    if size >= batch:
+        return ""
+    return f" in {batch // size} sub-batches of {size}" + (f" and one of {batch % size}" if batch % size else "")
+
+
 def render_summary(estimate: Estimate, console: Console) -> None:
     summary = estimate.summary()
     total = summary["total_time_s"] or 1.0
     lines = [
-        f"[bold]total latency[/bold] {_ms(summary['total_time_s'])} ms per batch of {summary['batch']}"
+        f"[bold]total latency[/bold] {_ms(summary['total_time_s'])} ms per batch of {summary['batch']}{_sub_batches(summary)}"
         f" ({_ms(summary['latency_per_image_s'])} ms per image, {summary['images_per_s']:.4g} images/s)",
         f"lower bound {_ms(summary['lower_bound_s'])} ms per batch, efficiency {summary['efficiency']:.1%} (bound / predicted)",
         f"transfer {_ms(summary['transfer_time_s'])} ms ({summary['transfer_time_s'] / total:.0%}),"

@@ -1,7 +1,8 @@
 """A schedule as Chrome trace-event JSON (Perfetto, chrome://tracing): one track per compute unit, one for the bus.
 
 Each load, store and compute of the schedule's program is a complete event (``ph: X``) on the
-track of the resource it uses, at the time the simulation gave it, in microseconds.
+track of the resource it uses, at the time the simulation gave it, in microseconds. A batch run in
+sub-batches shows them one after another, each event with the images it covers.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ def trace_events(schedule: Schedule) -> dict[str, Any]:
             "cat": e.action.value,
             "ts": e.start_s * 1e6, "dur": (e.end_s - e.start_s) * 1e6,
             "args": {"step": step, "rows": list(r.rows), "channels": list(r.channels),
+                     **({"images": list(e.images)} if e.images is not None else {}),
                      **({"bytes": e.bytes} if track == BUS else {"ops": e.ops})},
         })
     return {"traceEvents": events, "displayTimeUnit": "ms"}

@@ -26,17 +26,21 @@ def _run_all(graph: Graph, capacity: float, bandwidth: float, batch: int = 1):  
         raise
 
 
+batches = st.sampled_from([1, 1, 2, 3, 4, 6])
+
+
 @SETTINGS
-@given(networks(), capacities, bandwidths)
-def test_strict_and_optimized_pass_the_validator_and_paper_breaks_only_capacity(graph: Graph, capacity: float, bandwidth: float) -> None:
-    _, runs = _run_all(graph, capacity, bandwidth)
+@given(networks(), capacities, bandwidths, batches)
+def test_strict_and_optimized_pass_the_validator_and_paper_breaks_only_capacity(graph: Graph, capacity: float, bandwidth: float,
+                                                                                 batch: int) -> None:
+    _, runs = _run_all(graph, capacity, bandwidth, batch)
     assert runs["strict"][1] == []
     assert runs["optimized"][1] == []
     assert {v.rule for v in runs["paper"][1]} <= {Rule.CAPACITY}
 
 
 @SETTINGS
-@given(networks(), capacities, bandwidths, st.sampled_from([1, 3]))
+@given(networks(), capacities, bandwidths, batches)
 def test_the_lower_bound_is_below_every_schedule(graph: Graph, capacity: float, bandwidth: float, batch: int) -> None:
     hw, runs = _run_all(graph, capacity, bandwidth, batch)
     bound = lower_bound(graph_costs(graph, hw, batch=batch), hw)
@@ -50,7 +54,7 @@ def test_the_lower_bound_is_below_every_schedule(graph: Graph, capacity: float, 
 
 
 @SETTINGS
-@given(networks(), capacities, bandwidths)
-def test_optimized_is_never_slower_than_strict(graph: Graph, capacity: float, bandwidth: float) -> None:
-    _, runs = _run_all(graph, capacity, bandwidth)
+@given(networks(), capacities, bandwidths, batches)
+def test_optimized_is_never_slower_than_strict(graph: Graph, capacity: float, bandwidth: float, batch: int) -> None:
+    _, runs = _run_all(graph, capacity, bandwidth, batch)
     assert runs["optimized"][0].total_s <= runs["strict"][0].total_s * (1 + 1e-9)

@@ -7,6 +7,7 @@ from typing import Callable
 from hwsim.costs import LayerCost
 from hwsim.graph import Graph
 from hwsim.schedule.base import Schedule, Step
+from hwsim.schedule.batching import sub_batched
 from hwsim.schedule.paper import schedule_paper
 from hwsim.schedule.fold import fold_batchnorm
 from hwsim.schedule.optimized import schedule_optimized
@@ -17,9 +18,11 @@ Policy = Callable[[Graph, tuple[LayerCost, ...], HardwareSpec], list[Step]]
 
 POLICIES: dict[str, Policy] = {
     "paper": schedule_paper,
-    "strict": schedule_strict,
-    "optimized": schedule_optimized,
+    "strict": sub_batched(schedule_strict, "largest"),
+    "optimized": sub_batched(schedule_optimized, "fastest"),
 }
+"""``paper`` runs a batch whole (it reproduces the appendix and ignores capacity); ``strict`` in the
+largest sub-batches that fit, ``optimized`` in the fastest (:mod:`hwsim.schedule.batching`)."""
 
 
 def scheduled_costs(policy: str, costs: tuple[LayerCost, ...], hardware: HardwareSpec) -> tuple[LayerCost, ...]:

@@ -82,6 +82,8 @@ class Event(NamedTuple):
     """Position in the whole schedule's program: steps of one segment interleave their events."""
     start_s: float = 0.0
     end_s: float = 0.0
+    images: tuple[int, int] | None = None
+    """The images of the batch whose maps this event touches (None: all of them); weights serve every image."""
 
 
 @dataclass(frozen=True)
@@ -117,6 +119,8 @@ class Step:
     """Output rows per band when the step runs in row bands (0: whole maps)."""
     chunk_channels: int = 0
     """Output channels per weight chunk when weights are streamed in chunks (0: all at once)."""
+    sub_batch: int = 0
+    """Images per sub-batch when the batch ran as sub-batches one after another (0: all at once)."""
 
     @property
     def bytes_moved(self) -> int:
@@ -148,3 +152,8 @@ class Schedule:
     @property
     def bytes_moved(self) -> int:
         return sum(step.bytes_moved for step in self.steps)
+
+    @property
+    def sub_batch(self) -> int:
+        """Images per sub-batch (:mod:`hwsim.schedule.batching`); the whole batch when it ran at once."""
+        return max((step.sub_batch for step in self.steps), default=0) or self.batch

@@ -261,7 +261,7 @@ def finish(program: Program, hardware: HardwareSpec, overlap: bool) -> list[Step
     new = tuple.__new__  # Event's own constructor checks its arguments; these come straight from the program
     for seq, (record, (start, end)) in enumerate(zip(program.events, times)):
         step = record[0]
-        by_step[step].append(new(Event, (*record[1:], seq, start, end)))
+        by_step[step].append(new(Event, (*record[1:], seq, start, end, None)))
         if end > ends[step]:
             ends[step] = end
         busy[step] += end - start

@@ -1,7 +1,9 @@
 """An independent check of a schedule's program: capacity, placement and byte accounting.
 
 It replays every step's events against a model of the two memories, one boolean cell per
-(row, channel) of every tensor, and recomputes every size from the layer shapes:
+(image, row, channel) of every map and per channel of every layer's weights (shared by the
+images), and recomputes every size from the layer shapes. Sub-batches run one after another
+(:mod:`hwsim.schedule.batching`) touch their own images' cells:
 
 - capacity: after every event, the resident bytes are within the internal memory;
 - placement: a load reads data that is in external memory (the image, weights, or rows stored
@@ -44,18 +46,26 @@ class Violation:
 
 
 class _Tensor:
-    """Cells of one tensor: resident internally, present externally, computed."""
+    """Cells of one tensor, one per (image, row, channel): resident internally, present externally, computed.
 
-    def __init__(self, rows: int, channels: int, cell_bytes: int, external: bool) -> None:
+    Weights serve every image of the batch: they have one image.
+    """
+
+    def __init__(self, images: int, rows: int, channels: int, cell_bytes: int, external: bool) -> None:
+        self.images = images
         self.cell_bytes = cell_bytes
-        self.internal = np.zeros((rows, channels), dtype=bool)
-        self.external = np.full((rows, channels), external)
-        self.valid = np.full((rows, channels), external)
-        self.computed = np.zeros((rows, channels), dtype=np.int32)
+        self.internal = np.zeros((images, rows, channels), dtype=bool)
+        self.external = np.full((images, rows, channels), external)
+        self.valid = np.full((images, rows, channels), external)
+        self.computed = np.zeros((images, rows, channels), dtype=np.int32)
 
+    def where(self, e: Event) -> tuple[slice, slice, slice]:
+        images = slice(*e.images) if e.images is not None and self.images > 1 else slice(0, self.images)
+        return images, slice(*e.region.rows), slice(*e.region.channels)
 
-def _slice(region: Region) -> tuple[slice, slice]:
-    return slice(*region.rows), slice(*region.channels)
+    def bytes(self, e: Event) -> int:
+        images = e.images[1] - e.images[0] if e.images is not None and self.images > 1 else self.images
+        return images * _cells(e.region) * self.cell_bytes
 
 
 def _cells(region: Region) -> int:
@@ -67,15 +77,16 @@ def validate(schedule: Schedule, costs: tuple[LayerCost, ...], hardware: Hardwar
     capacity = hardware.memory.internal.capacity
     bandwidth = hardware.memory.external.bandwidth
     by_name = {c.name: c for c in costs}
+    batch = costs[0].batch
     tensors: dict[str, _Tensor] = {}
     for c in costs:
         h, _, ch = c.layer.output_shape
-        tensors[c.name] = _Tensor(h, ch, c.output_bytes // (h * ch), external=False)
+        tensors[c.name] = _Tensor(batch, h, ch, c.output_bytes // (batch * h * ch), external=False)
         if c.weight_bytes:
-            tensors[f"{c.name}.weights"] = _Tensor(1, ch, c.weight_bytes // ch, external=True)
+            tensors[f"{c.name}.weights"] = _Tensor(1, 1, ch, c.weight_bytes // ch, external=True)
         for name, shape, size in zip(c.layer.inputs, c.layer.input_shapes, c.input_bytes):
             if name == INPUT and INPUT not in tensors:
-                tensors[INPUT] = _Tensor(shape[0], shape[2], size // (shape[0] * shape[2]), external=True)
+                tensors[INPUT] = _Tensor(batch, shape[0], shape[2], size // (batch * shape[0] * shape[2]), external=True)
     violations: list[Violation] = []
     resident = 0
     ops: dict[str, float] = {c.name: 0.0 for c in costs}
@@ -88,8 +99,8 @@ def validate(schedule: Schedule, costs: tuple[LayerCost, ...], hardware: Hardwar
         if t is None:
             fail(Rule.PLACEMENT, f"{e.action.value} of unknown tensor {e.region.tensor!r}")
             continue
-        where = _slice(e.region)
-        size = _cells(e.region) * t.cell_bytes
+        where = t.where(e)
+        size = t.bytes(e)
         if e.action is not Action.COMPUTE and e.bytes != size:
             fail(Rule.ACCOUNTING, f"{e.action.value} {e.region} accounts {e.bytes} B, its size is {size} B")
         if e.action in (Action.LOAD, Action.ALLOC, Action.RESIDENT):
@@ -139,7 +150,7 @@ def _check_compute(e: Event, by_name: dict[str, LayerCost], tensors: dict[str, _
         fail(Rule.PLACEMENT, f"compute of {e.layer!r} writes {e.region.tensor!r}")
         return
     out = tensors[e.layer]
-    where = _slice(e.region)
+    where = out.where(e)
     if not out.internal[where].all():
         fail(Rule.PLACEMENT, f"compute {e.region}: output rows not allocated")
     needed = [
@@ -150,7 +161,7 @@ def _check_compute(e: Event, by_name: dict[str, LayerCost], tensors: dict[str, _
         needed.append(Region(f"{e.layer}.weights", (0, 1), e.region.channels))
     for region in needed:
         t = tensors[region.tensor]
-        cells = _slice(region)
+        cells = t.where(e._replace(region=region))
         if not (t.internal[cells] & t.valid[cells]).all():
             fail(Rule.PLACEMENT, f"compute {e.region} reads {region}, which is not all resident and computed")
     out.valid[where] = True

@@ -1,0 +1,116 @@
+"""Batches run in sub-batches: whenever one image fits, a batch fits, and optimized never runs a batch slower than image by image."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from hwsim import api
+from hwsim.bound import lower_bound
+from hwsim.cli import main
+from hwsim.costs import graph_costs
+from hwsim.graph import Graph
+from hwsim.schedule import scheduled_costs
+from hwsim.schedule.base import Action
+from hwsim.schedule.batching import candidate_sizes
+from hwsim.schedule.tiling import CapacityError
+from hwsim.schedule.validate import validate
+from hwsim.trace import trace_events
+from schedule_helpers import hardware, networks, run
+
+
+@pytest.fixture(scope="module")
+def accelerator():  # type: ignore[no-untyped-def]
+    return api.load_hardware("paper-accelerator")
+
+
+@pytest.fixture(scope="module")
+def one_image(accelerator) -> dict[str, api.Estimate]:  # type: ignore[no-untyped-def]
+    return {p: api.estimate(api.load_network("hairnet"), accelerator, p) for p in ("strict", "optimized")}
+
+
+def test_candidate_sizes_are_the_batch_and_the_powers_of_two_below_it() -> None:
+    assert candidate_sizes(1) == [1]
+    assert candidate_sizes(16) == [16, 8, 4, 2, 1]
+    assert candidate_sizes(12) == [12, 8, 4, 2, 1]
+
+
+@pytest.mark.parametrize("batch", [16, 64])
+@pytest.mark.parametrize("policy", ["strict", "optimized"])
+def test_hairnet_batches_that_do_not_fit_whole_run_in_sub_batches(accelerator, one_image, policy: str, batch: int) -> None:  # type: ignore[no-untyped-def]
+    # a whole batch of 16 needs 1.38 MB for one row of stage1.block2.dw: more than the 1 MB memory
+    with pytest.raises(CapacityError):
+        from hwsim.schedule.optimized import schedule_optimized
+        from hwsim.schedule.strict import schedule_strict
+        graph = api.load_network("hairnet")
+        (schedule_strict if policy == "strict" else schedule_optimized)(graph, graph_costs(graph, accelerator, batch=batch), accelerator)
+    e = api.estimate(api.load_network("hairnet"), accelerator, policy, batch=batch)
+    s = e.schedule
+    assert validate(s, scheduled_costs(policy, e.costs, accelerator), accelerator) == []
+    assert 1 <= s.sub_batch < batch and batch % s.sub_batch == 0
+    assert max(step.peak_internal_bytes for step in s.steps) <= accelerator.memory.internal.capacity
+    assert e.summary()["lower_bound_s"] <= s.total_s
+    assert all(f"sub-batches of {s.sub_batch}" in step.note for step in s.steps)
+    if policy == "optimized":
+        assert s.total_s / batch <= one_image[policy].schedule.total_s * (1 + 1e-9)
+
+
+def test_optimized_batch_of_four_is_not_slower_per_image_than_one(accelerator, one_image) -> None:  # type: ignore[no-untyped-def]
+    # four whole images spill more than their shared weights save (17.8 ms per image): two sub-batches of 2 win
+    e = api.estimate(api.load_network("hairnet"), accelerator, "optimized", batch=4)
+    assert e.summary()["latency_per_image_s"] < one_image["optimized"].summary()["latency_per_image_s"]
+    assert e.summary()["sub_batch"] == 2
+
+
+def test_the_issues_int8_example_runs_and_the_summary_line_names_the_sub_batches(runner, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    report = tmp_path / "r.json"
+    args = ["estimate", "networks/hairnet.yaml", "--hw", "hardware/paper-accelerator.yaml", "--policy", "optimized", "--batch", "16"]
+    result = runner.invoke(main, [*args, "--precision", "int8"])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert "per batch of 16 in 8 sub-batches of 2" in result.output
+    assert runner.invoke(main, [*args, "-o", str(report)]).exit_code == 0
+    assert json.loads(report.read_text())["summary"]["sub_batch"] == 2
+
+
+def test_the_trace_shows_every_sub_batch(accelerator) -> None:  # type: ignore[no-untyped-def]
+    e = api.estimate(api.load_network("hairnet"), accelerator, "optimized", batch=6)
+    size = e.schedule.sub_batch
+    spans = [t for t in trace_events(e.schedule)["traceEvents"] if t["ph"] == "X"]
+    computes = [t for t in spans if t["cat"] == "compute"]
+    starts = list(range(0, 6, size))
+    expected = [[first, min(first + size, 6)] for first in starts]
+    assert sorted({tuple(t["args"]["images"]) for t in computes}) == [tuple(x) for x in expected]
+    # every sub-batch computes every layer, and one sub-batch ends before the next begins
+    for first, last in expected:
+        mine = [t for t in computes if t["args"]["images"] == [first, last]]
+        assert {t["name"] for t in mine} == {c.name for c in scheduled_costs("optimized", e.costs, accelerator)}
+    ends = [max(t["ts"] + t["dur"] for t in spans if t["args"].get("images") == x) for x in expected]
+    begins = [min(t["ts"] for t in spans if t["args"].get("images") == x) for x in expected]
+    assert all(end <= begin + 1e-6 for end, begin in zip(ends, begins[1:]))
+    assert max(t["ts"] + t["dur"] for t in spans) == pytest.approx(e.schedule.total_s * 1e6, rel=1e-6)
+    events = [ev for s in e.schedule.steps for ev in s.events]
+    assert sorted(ev.seq for ev in events) == list(range(len(events)))
+    assert all(ev.images is not None for ev in events if ev.action is Action.COMPUTE)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(networks(), st.sampled_from([2_000, 8_000, 32_000, 1e6]), st.sampled_from([1e8, 1e9, 1e11]), st.integers(2, 9))
+def test_whenever_one_image_fits_a_batch_fits_and_optimized_is_no_slower_per_image(
+        graph: Graph, capacity: float, bandwidth: float, batch: int) -> None:
+    hw = hardware(capacity, bandwidth)
+    try:
+        single = {p: run(graph, hw, p)[0] for p in ("strict", "optimized")}
+    except CapacityError:
+        assume(False)  # not even one row of one image fits
+        raise
+    bound = lower_bound(graph_costs(graph, hw, batch=batch), hw).total_s
+    for policy in ("strict", "optimized"):
+        schedule, violations = run(graph, hw, policy, batch)
+        assert violations == [], [str(v) for v in violations[:3]]
+        assert bound <= schedule.total_s * (1 + 1e-9)
+    assert schedule.total_s / batch <= single["optimized"].total_s * (1 + 1e-9)
