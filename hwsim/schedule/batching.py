@@ -11,6 +11,9 @@ of ``b`` among ``B`` and the powers of two below it (1 always among them):
 - ``largest``: the largest ``b`` that fits (``strict``: the paper's serial method with real
   capacity, not an optimizer; it batches as much as the memory allows).
 
+Sizes are tried from 1 up until one does not fit: what a sub-batch must hold at least grows with
+its images, so no larger one would.
+
 The sub-batches' programs are concatenated into one: every event keeps its step and gets a fresh
 sequence number, a time offset by the sub-batches before it and the images it covers
 (:attr:`Event.images`), so the validator replays and the trace draws every sub-batch. A step that
@@ -67,22 +70,16 @@ def sub_batched(policy: Policy, choose: str) -> Policy:
                     refusal.append(error)
             return runs[size]
 
-        # strict: the largest size that fits, tried from the largest down. optimized: every size from
-        # 1 up, until one does not fit: what a sub-batch must hold at least (a band's rows of its
-        # maps, with a chunk of weights) grows with its images, so no larger size fits either
-        sizes = candidate_sizes(batch)
+        # every size from 1 up, until one does not fit: what a sub-batch must hold at least (a band's
+        # rows of its maps, with a chunk of weights) grows with its images, so no larger size fits either
         best: tuple[float, int] | None = None
-        for size in sizes if choose == "largest" else reversed(sizes):
+        for size in reversed(candidate_sizes(batch)):
             whole, rest = run(size), run(batch % size)
             if whole is None or rest is None:
-                if choose == "largest":
-                    continue
                 break
             total_s = batch // size * _total_s(whole) + _total_s(rest)
-            if best is None or total_s < best[0]:
+            if best is None or choose == "largest" or total_s < best[0]:
                 best = (total_s, size)
-            if choose == "largest":
-                break
         if best is None:
             raise refusal[0]
         size, rest = best[1], batch % best[1]
