@@ -73,6 +73,24 @@ class Estimate:
         }
 
 
+def cost_run(
+    graph: Graph,
+    hardware: HardwareSpec,
+    policy: str,
+    counting: Counting | str,
+    batch: int,
+    precision: Precision | str | None,
+) -> tuple[tuple[LayerCost, ...], Counting, Precision]:
+    """Check a run's options and cost every layer: what :func:`estimate` and a sweep share."""
+    if policy not in POLICIES:
+        raise InputError(f"unknown policy {policy!r}; choose one of {', '.join(POLICIES)}")
+    if batch < 1:
+        raise InputError(f"batch must be at least 1, got {batch}")
+    counting = counting_named(counting) if isinstance(counting, str) else counting
+    precision = Precision(precision) if precision is not None else hardware.precision
+    return graph_costs(graph, hardware, counting, batch, precision), counting, precision
+
+
 def estimate(
     graph: Graph,
     hardware: HardwareSpec,
@@ -82,13 +100,7 @@ def estimate(
     precision: Precision | str | None = None,
 ) -> Estimate:
     """Cost every layer of ``graph`` and schedule it on ``hardware`` with ``policy``."""
-    if policy not in POLICIES:
-        raise InputError(f"unknown policy {policy!r}; choose one of {', '.join(POLICIES)}")
-    if batch < 1:
-        raise InputError(f"batch must be at least 1, got {batch}")
-    counting = counting_named(counting) if isinstance(counting, str) else counting
-    precision = Precision(precision) if precision is not None else hardware.precision
-    costs = graph_costs(graph, hardware, counting, batch, precision)
+    costs, counting, precision = cost_run(graph, hardware, policy, counting, batch, precision)
     steps = POLICIES[policy](graph, costs, hardware)
     schedule = Schedule(policy, graph.name, hardware.name, counting.name, batch, precision.value, tuple(steps))
     _check_external_capacity(costs, schedule, hardware)

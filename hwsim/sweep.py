@@ -21,10 +21,9 @@ from pydantic import BaseModel
 
 from hwsim import api, sweep_paper
 from hwsim.bound import lower_bound
-from hwsim.costs import Counting, LayerCost, graph_costs
+from hwsim.costs import Counting, LayerCost
 from hwsim.errors import InputError
 from hwsim.graph import Graph
-from hwsim.schedule import POLICIES
 from hwsim.spec.hardware import HardwareSpec, Precision
 from hwsim.units import format_quantity, parse_quantity
 
@@ -189,13 +188,7 @@ class Costed:
 def cost_once(graph: Graph, hardware: HardwareSpec, policy: str, counting: Counting | str, batch: int,
               precision: Precision | str | None) -> Costed:
     """Validate the options as :func:`api.estimate` does and cost the graph, without scheduling the profile."""
-    if policy not in POLICIES:
-        raise InputError(f"unknown policy {policy!r}; choose one of {', '.join(POLICIES)}")
-    if batch < 1:
-        raise InputError(f"batch must be at least 1, got {batch}")
-    counting = api.counting_named(counting) if isinstance(counting, str) else counting
-    precision = Precision(precision) if precision is not None else hardware.precision
-    costs = graph_costs(graph, hardware, counting, batch, precision)
+    costs, counting, precision = api.cost_run(graph, hardware, policy, counting, batch, precision)
     return Costed(graph, hardware, costs, policy, counting.name, batch, precision.value)
 
 
