@@ -15,3 +15,10 @@ HARDWARE = ROOT / "hardware"
 @pytest.fixture
 def runner() -> CliRunner:
     return CliRunner()
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Run the test inside its own empty folder, so relative output paths land there."""
+    monkeypatch.chdir(tmp_path)
+    return tmp_path

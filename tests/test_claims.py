@@ -32,10 +32,9 @@ def test_separable_over_standard_is_exactly_one_over_n_plus_one_over_k_squared_p
     assert table.separable_macs[0] == separable and table.standard_macs[0] == standard
 
 
-def test_claims_command_prints_and_writes_markdown(runner, tmp_path):
-    with runner.isolated_filesystem(temp_dir=tmp_path):
-        result = runner.invoke(main, ["claims", "-o", "claims.md"])
-        assert result.exit_code == 0, result.output
-        text = open("claims.md", encoding="utf-8").read()
+def test_claims_command_prints_and_writes_markdown(runner, tmp_path, workdir):
+    result = runner.invoke(main, ["claims", "-o", "claims.md"])
+    assert result.exit_code == 0, result.output
+    text = open("claims.md", encoding="utf-8").read()
     assert "0.03988" in result.output and "1.412" in result.output and "stage5" in result.output
     assert "| HairNet parameters / AlexNet parameters |" in text and "| stage1 " in text

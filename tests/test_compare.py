@@ -13,11 +13,10 @@ from hwsim import api, compare
 from hwsim.cli import main
 
 
-def test_rows_follow_networks_then_hardware_and_ratio_is_to_the_first(runner, tmp_path):
-    with runner.isolated_filesystem(temp_dir=tmp_path):
-        result = runner.invoke(main, ["compare", "hairnet", "alexnet", "--hw", "paper-accelerator", "--hw", "edge-npu", "-o", "cmp.csv"])
-        assert result.exit_code == 0, result.output
-        rows = pd.read_csv("cmp.csv")
+def test_rows_follow_networks_then_hardware_and_ratio_is_to_the_first(runner, tmp_path, workdir):
+    result = runner.invoke(main, ["compare", "hairnet", "alexnet", "--hw", "paper-accelerator", "--hw", "edge-npu", "-o", "cmp.csv"])
+    assert result.exit_code == 0, result.output
+    rows = pd.read_csv("cmp.csv")
     assert list(rows.columns) == compare.SUMMARY_COLUMNS
     assert list(zip(rows.network, rows.hardware)) == [
         ("hairnet", "paper-accelerator"), ("hairnet", "edge-npu"), ("alexnet", "paper-accelerator"), ("alexnet", "edge-npu")]
@@ -72,17 +71,15 @@ def test_per_layer_diff_keeps_layer_order_and_shows_layers_only_one_run_has(runn
     assert (same.delta_s == same.b_total_s - same.a_total_s).all()
 
 
-def test_per_layer_needs_exactly_two_runs(runner, tmp_path):
-    with runner.isolated_filesystem(temp_dir=tmp_path):
-        result = runner.invoke(main, ["compare", "hairnet", "--per-layer", "-o", "diff.csv"])
-        assert result.exit_code == 2
-        assert result.output.strip() == "error: --per-layer compares exactly two runs, got 1 (networks × --hw × --policy)"
-        assert not list(tmp_path.rglob("diff.csv"))
+def test_per_layer_needs_exactly_two_runs(runner, tmp_path, workdir):
+    result = runner.invoke(main, ["compare", "hairnet", "--per-layer", "-o", "diff.csv"])
+    assert result.exit_code == 2
+    assert result.output.strip() == "error: --per-layer compares exactly two runs, got 1 (networks × --hw × --policy)"
+    assert not list(tmp_path.rglob("diff.csv"))
 
 
-def test_bad_suffix_and_missing_network_are_one_line(runner, tmp_path):
-    with runner.isolated_filesystem(temp_dir=tmp_path):
-        bad = runner.invoke(main, ["compare", "hairnet", "-o", "cmp.xlsx"])
-        missing = runner.invoke(main, ["compare", "no-such-network.yaml"])
+def test_bad_suffix_and_missing_network_are_one_line(runner, tmp_path, workdir):
+    bad = runner.invoke(main, ["compare", "hairnet", "-o", "cmp.xlsx"])
+    missing = runner.invoke(main, ["compare", "no-such-network.yaml"])
     for result in (bad, missing):
         assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1, result.output

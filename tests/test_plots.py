@@ -29,27 +29,27 @@ def assert_svg(path: Path) -> None:
 
 
 @pytest.mark.parametrize("name, check", [("layers.png", assert_png), ("layers.svg", assert_svg)])
-def test_estimate_plots_layers(runner, tmp_path, name, check):
-    with runner.isolated_filesystem(temp_dir=tmp_path) as cwd:
-        result = runner.invoke(main, ["estimate", "hairnet", "--hw", "paper-accelerator", "--plot", name])
-        assert result.exit_code == 0, result.output
-        assert f"wrote {name}" in result.output and "total latency" in result.output
-        check(Path(cwd) / name)
+def test_estimate_plots_layers(runner, tmp_path, workdir, name, check):
+    cwd = workdir
+    result = runner.invoke(main, ["estimate", "hairnet", "--hw", "paper-accelerator", "--plot", name])
+    assert result.exit_code == 0, result.output
+    assert f"wrote {name}" in result.output and "total latency" in result.output
+    check(Path(cwd) / name)
     if name.endswith(".svg"):
         assert "stage3.block2.pw" in (Path(cwd) / name).read_text()  # layer names are on the axis
 
 
-def test_roofline_png(runner, tmp_path):
-    with runner.isolated_filesystem(temp_dir=tmp_path) as cwd:
-        result = runner.invoke(main, ["roofline", "hairnet", "--hw", "paper-accelerator", "-o", "roofline.png"])
-        assert result.exit_code == 0, result.output
-        assert_png(Path(cwd) / "roofline.png")
+def test_roofline_png(runner, tmp_path, workdir):
+    cwd = workdir
+    result = runner.invoke(main, ["roofline", "hairnet", "--hw", "paper-accelerator", "-o", "roofline.png"])
+    assert result.exit_code == 0, result.output
+    assert_png(Path(cwd) / "roofline.png")
 
 
-def test_roofline_svg_names_a_roof_per_unit(runner, tmp_path):
-    with runner.isolated_filesystem(temp_dir=tmp_path) as cwd:
-        assert runner.invoke(main, ["roofline", "alexnet", "--hw", "datacenter-gpu", "-o", "roof.svg"]).exit_code == 0
-        text = (Path(cwd) / "roof.svg").read_text()
+def test_roofline_svg_names_a_roof_per_unit(runner, tmp_path, workdir):
+    cwd = workdir
+    assert runner.invoke(main, ["roofline", "alexnet", "--hw", "datacenter-gpu", "-o", "roof.svg"]).exit_code == 0
+    text = (Path(cwd) / "roof.svg").read_text()
     assert "roof of matrix" in text and "roof of vector" in text and "memory roof" in text
 
 
@@ -66,23 +66,23 @@ def test_roofline_points_are_each_step_at_ops_over_bytes_moved():
     ["memory.internal.capacity=256KB..8MB:log:6", "memory.external.bandwidth=0.5GB/s..32GB/s:log:7"],
     ["memory.external.bandwidth=0.5GB/s..32GB/s:log:7"],
 ])
-def test_sweep_plots_heatmap_or_lines(runner, tmp_path, varies):
+def test_sweep_plots_heatmap_or_lines(runner, tmp_path, workdir, varies):
     args = ["sweep", "hairnet", "--plot", "sweep.png", "-o", "sweep.csv"]
     for vary in varies:
         args += ["--vary", vary]
-    with runner.isolated_filesystem(temp_dir=tmp_path) as cwd:
-        result = runner.invoke(main, args)
-        assert result.exit_code == 0, result.output
-        assert_png(Path(cwd) / "sweep.png")
+    cwd = workdir
+    result = runner.invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert_png(Path(cwd) / "sweep.png")
 
 
-def test_sweep_plot_of_three_axes_is_refused_before_writing(runner, tmp_path):
+def test_sweep_plot_of_three_axes_is_refused_before_writing(runner, tmp_path, workdir):
     args = ["sweep", "--plot", "s.png", "--vary", "memory.internal.capacity=1MB..2MB:2",
             "--vary", "memory.external.bandwidth=1GB/s..2GB/s:2", "--vary", "compute.matrix.throughput=1TFLOPS..2TFLOPS:2"]
-    with runner.isolated_filesystem(temp_dir=tmp_path) as cwd:
-        result = runner.invoke(main, [*args, "-o", "s.csv"])
-        assert result.exit_code == 2 and "--plot: a sweep plot shows one or two axes, got 3" in result.output
-        assert not list(Path(cwd).iterdir())
+    cwd = workdir
+    result = runner.invoke(main, [*args, "-o", "s.csv"])
+    assert result.exit_code == 2 and "--plot: a sweep plot shows one or two axes, got 3" in result.output
+    assert not list(Path(cwd).iterdir())
 
 
 @pytest.mark.parametrize("args", [
@@ -90,9 +90,9 @@ def test_sweep_plot_of_three_axes_is_refused_before_writing(runner, tmp_path):
     ["roofline", "-o", "roofline.pdf"],
     ["sweep", "--vary", "memory.internal.capacity=1MB..2MB", "--plot", "sweep.gif"],
 ])
-def test_unknown_image_suffix_is_one_line(runner, tmp_path, args):
-    with runner.isolated_filesystem(temp_dir=tmp_path) as cwd:
-        result = runner.invoke(main, args)
-        assert result.exit_code == 2
-        assert result.output.count("\n") == 1 and "use a .png or .svg suffix" in result.output
-        assert not list(Path(cwd).iterdir())
+def test_unknown_image_suffix_is_one_line(runner, tmp_path, workdir, args):
+    cwd = workdir
+    result = runner.invoke(main, args)
+    assert result.exit_code == 2
+    assert result.output.count("\n") == 1 and "use a .png or .svg suffix" in result.output
+    assert not list(Path(cwd).iterdir())

@@ -100,14 +100,13 @@ def test_saturation_is_the_smallest_value_within_five_percent_of_the_best():
     assert sweep.saturation(values[::-1], np.array([4.0, 4.1, 5.0, 10.0])) == 4.0  # order of points does not matter
 
 
-def test_cli_writes_the_full_grid_as_csv(runner, tmp_path):
-    with runner.isolated_filesystem(temp_dir=tmp_path):
-        result = runner.invoke(main, [
-            "sweep", "hairnet", "--hw", "paper-accelerator",
-            "--vary", "memory.internal.capacity=256KB..8MB:log:6",
-            "--vary", "memory.external.bandwidth=0.5GB/s..32GB/s:log:7", "-o", "sweep.csv"])
-        assert result.exit_code == 0, result.output
-        rows = pd.read_csv("sweep.csv")
+def test_cli_writes_the_full_grid_as_csv(runner, tmp_path, workdir):
+    result = runner.invoke(main, [
+        "sweep", "hairnet", "--hw", "paper-accelerator",
+        "--vary", "memory.internal.capacity=256KB..8MB:log:6",
+        "--vary", "memory.external.bandwidth=0.5GB/s..32GB/s:log:7", "-o", "sweep.csv"])
+    assert result.exit_code == 0, result.output
+    rows = pd.read_csv("sweep.csv")
     assert "wrote sweep.csv (42 points)" in result.output and "best: memory.internal.capacity = 8 MB" in result.output
     assert list(rows.columns) == ["memory.internal.capacity_bytes", "memory.external.bandwidth_bytes_per_s", *sweep.METRICS, "note"]
     assert len(rows) == 42 and rows.iloc[:, :2].drop_duplicates().shape[0] == 42
@@ -129,13 +128,12 @@ def test_cli_writes_the_full_grid_as_csv(runner, tmp_path):
     ("memory.internal.capacity", "expected FIELD=LO..HI"),
     ("name=a..b", "no numeric field 'name'"),
 ])
-def test_bad_vary_is_one_line_exit_2_and_no_file(runner, tmp_path, vary, message):
-    with runner.isolated_filesystem(temp_dir=tmp_path):
-        result = runner.invoke(main, ["sweep", "--vary", vary, "-o", "out.csv", "--plot", "out.png"])
-        assert result.exit_code == 2, result.output
-        lines = result.output.strip().splitlines()
-        assert len(lines) == 1 and lines[0].startswith(f"error: --vary: {vary!r}: ") and message in lines[0], lines
-        assert not list(tmp_path.rglob("out.*"))
+def test_bad_vary_is_one_line_exit_2_and_no_file(runner, tmp_path, workdir, vary, message):
+    result = runner.invoke(main, ["sweep", "--vary", vary, "-o", "out.csv", "--plot", "out.png"])
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: --vary: {vary!r}: ") and message in lines[0], lines
+    assert not list(tmp_path.rglob("out.*"))
 
 
 def test_same_field_twice_and_wrong_output_suffix_are_errors(runner):

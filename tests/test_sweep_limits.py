@@ -37,23 +37,21 @@ def _one_error_line(result, *parts: str) -> str:
 
 
 @pytest.mark.parametrize("policy", ["paper", "strict"])
-def test_the_profiles_own_value_is_never_scheduled(runner, tmp_path, policy):
+def test_the_profiles_own_value_is_never_scheduled(runner, tmp_path, workdir, policy):
     (tmp_path / "tiny.yaml").write_text(TINY_SRAM)
-    with runner.isolated_filesystem(temp_dir=tmp_path):
-        result = runner.invoke(main, ["sweep", "--hw", str(tmp_path / "tiny.yaml"), "--policy", policy,
-                                      "--vary", "memory.internal.capacity=1MB..2MB:lin:2", "-o", "s.csv"])
-        assert result.exit_code == 0, result.output
-        rows = pd.read_csv("s.csv")
+    result = runner.invoke(main, ["sweep", "--hw", str(tmp_path / "tiny.yaml"), "--policy", policy,
+                                  "--vary", "memory.internal.capacity=1MB..2MB:lin:2", "-o", "s.csv"])
+    assert result.exit_code == 0, result.output
+    rows = pd.read_csv("s.csv")
     assert rows["memory.internal.capacity_bytes"].tolist() == [1e6, 2e6] and rows.total_s.notna().all()
     assert "infeasible" not in result.output
 
 
-def test_an_infeasible_point_is_a_row_with_its_reason_and_the_sweep_goes_on(runner, tmp_path):
-    with runner.isolated_filesystem(temp_dir=tmp_path):
-        result = runner.invoke(main, ["sweep", "--policy", "optimized", "--vary", "memory.internal.capacity=1B..2MB:lin:2",
-                                      "-o", "s.csv", "--plot", "s.png"])
-        assert result.exit_code == 0, result.output
-        rows = pd.read_csv("s.csv", keep_default_na=False, na_values=[""])
+def test_an_infeasible_point_is_a_row_with_its_reason_and_the_sweep_goes_on(runner, tmp_path, workdir):
+    result = runner.invoke(main, ["sweep", "--policy", "optimized", "--vary", "memory.internal.capacity=1B..2MB:lin:2",
+                                  "-o", "s.csv", "--plot", "s.png"])
+    assert result.exit_code == 0, result.output
+    rows = pd.read_csv("s.csv", keep_default_na=False, na_values=[""])
     assert "wrote s.csv (2 points, 1 infeasible)" in result.output
     assert "infeasible: 1 of 2 points, no schedule fits; e.g. at memory.internal.capacity = 1 B: stem:" in result.output
     assert "best: memory.internal.capacity = 2 MB" in result.output
@@ -63,12 +61,11 @@ def test_an_infeasible_point_is_a_row_with_its_reason_and_the_sweep_goes_on(runn
     assert pd.isna(good.note) and good.total_s > 0  # an empty cell
 
 
-def test_a_sweep_where_nothing_fits_is_one_line_and_no_file(runner, tmp_path):
-    with runner.isolated_filesystem(temp_dir=tmp_path):
-        result = runner.invoke(main, ["sweep", "--policy", "strict", "--vary", "memory.internal.capacity=1B..100B:log:3",
-                                      "-o", "s.csv", "--plot", "s.png"])
-        _one_error_line(result, "error: --vary: every one of the 3 points is infeasible under policy strict; "
-                                "at memory.internal.capacity = 1 B: stem:")
+def test_a_sweep_where_nothing_fits_is_one_line_and_no_file(runner, tmp_path, workdir):
+    result = runner.invoke(main, ["sweep", "--policy", "strict", "--vary", "memory.internal.capacity=1B..100B:log:3",
+                                  "-o", "s.csv", "--plot", "s.png"])
+    _one_error_line(result, "error: --vary: every one of the 3 points is infeasible under policy strict; "
+                            "at memory.internal.capacity = 1 B: stem:")
     assert not list(tmp_path.rglob("s.*"))
 
 
@@ -101,10 +98,9 @@ def test_saturation_ignores_infeasible_points():
      "the grid has 10,000,000 points (10,000 x 1,000); the limit is 1,000,000: give fewer points"),
     (["memory.internal.capacity=1MB..2MB:log:99999999999999999999999"], "points on one axis; at most 10,000"),
 ])
-def test_huge_grids_are_refused_up_front(runner, tmp_path, varies, message):
+def test_huge_grids_are_refused_up_front(runner, tmp_path, workdir, varies, message):
     start = time.perf_counter()
-    with runner.isolated_filesystem(temp_dir=tmp_path):
-        result = runner.invoke(main, ["sweep", *sum((["--vary", v] for v in varies), []), "-o", "s.csv"])
+    result = runner.invoke(main, ["sweep", *sum((["--vary", v] for v in varies), []), "-o", "s.csv"])
     _one_error_line(result, "error: --vary: ", message)
     assert time.perf_counter() - start < 5 and not list(tmp_path.rglob("s.csv"))
 
@@ -122,23 +118,22 @@ def test_point_by_point_policies_have_a_smaller_limit(runner):
     ("memory.internal.capacity=0.5B..2B", "at least 1 B"),
     ("compute.matrix.throughput=0.1..1TFLOPS", "at least 1"),
 ])
-@pytest.mark.filterwarnings("error")
+@pytest.mark.filterwarnings("error", "default::DeprecationWarning", "default::PendingDeprecationWarning")
 def test_non_finite_or_sub_unit_ranges_are_one_line(runner, vary, message):
     _one_error_line(runner.invoke(main, ["sweep", "--vary", vary]), f"error: --vary: {vary!r}: ", message)
 
 
-@pytest.mark.filterwarnings("error")
+@pytest.mark.filterwarnings("error", "default::DeprecationWarning", "default::PendingDeprecationWarning")
 @pytest.mark.parametrize("varies", [
     ["memory.internal.capacity=1B..1e30B:log:7"],
     ["memory.external.bandwidth=1B/s..1e30B/s:log:4", "compute.vector.throughput=1FLOPS..1e30FLOPS:log:4"],
     ["memory.external.capacity=1B..1e30B:log:4", "memory.internal.capacity=1B..1e30B:log:3"],
 ])
-def test_extreme_but_valid_ranges_raise_no_warning(runner, tmp_path, varies):
+def test_extreme_but_valid_ranges_raise_no_warning(runner, tmp_path, workdir, varies):
     assert MAX_QUANTITY == 1e30
-    with runner.isolated_filesystem(temp_dir=tmp_path):
-        result = runner.invoke(main, ["sweep", *sum((["--vary", v] for v in varies), []), "-o", "s.csv", "--plot", "s.png"])
-        assert result.exit_code == 0, result.output
-        assert "Warning" not in result.output and np.isfinite(pd.read_csv("s.csv").lower_bound_s).all()
+    result = runner.invoke(main, ["sweep", *sum((["--vary", v] for v in varies), []), "-o", "s.csv", "--plot", "s.png"])
+    assert result.exit_code == 0, result.output
+    assert "Warning" not in result.output and np.isfinite(pd.read_csv("s.csv").lower_bound_s).all()
 
 
 @pytest.mark.parametrize("policy", ["strict", "optimized"])
@@ -177,12 +172,11 @@ def test_grid_order_is_the_last_axis_fastest():
     ["memory.internal.capacity=1MB..64MB:log:5000"],
     ["memory.internal.capacity=64KB..64MB:log:300", "memory.external.bandwidth=0.1GB/s..100GB/s:log:300"],
 ])
-def test_plots_of_large_grids_stay_small_and_quick(runner, tmp_path, varies):
+def test_plots_of_large_grids_stay_small_and_quick(runner, tmp_path, workdir, varies):
     from PIL import Image
 
     start = time.perf_counter()
-    with runner.isolated_filesystem(temp_dir=tmp_path):
-        result = runner.invoke(main, ["sweep", *sum((["--vary", v] for v in varies), []), "--plot", "s.png"])
-        assert result.exit_code == 0, result.output
-        width, height = Image.open("s.png").size
+    result = runner.invoke(main, ["sweep", *sum((["--vary", v] for v in varies), []), "--plot", "s.png"])
+    assert result.exit_code == 0, result.output
+    width, height = Image.open("s.png").size
     assert width <= 16 * 120 and height <= 12 * 120 and time.perf_counter() - start < 60
