@@ -5,7 +5,7 @@ Two workloads, as issue 3 asks:
   - one training step (forward, backward under cross-entropy, Adam) of the CIFAR-size HairNet,
     batch 64: Table 1's network at 32x32 with 10 filters in the last stage (one map per class).
 Times are the best of several runs (the machine is shared; the best run is the least disturbed).
-GFLOP/s divides the modelled ops (hwsim.costs / hwsim.training_costs, verified by execution) by it.
+GFLOP/s divides the modelled ops (hwsim.cost.inference / hwsim.cost.training, verified by execution) by it.
 BLAS runs with the library's default thread count unless --threads pins it (for NumPy's BLAS and
 PyTorch alike); the output says which, and the load average before and after.
 
@@ -24,12 +24,12 @@ from typing import Callable
 import numpy as np
 from threadpoolctl import threadpool_info, threadpool_limits
 
-from hwsim.expand import build_graph
-from hwsim.graph import Graph
+from hwsim.model.expand import build_graph
+from hwsim.model.graph import Graph
 from hwsim.ops import ConvAttrs, Op, Padding, PoolAttrs
 from hwsim.reference import Adam, Model
 from hwsim.spec.network import load_network_document
-from hwsim.training_costs import pass_ops
+from hwsim.cost.training import pass_ops
 
 HAIRNET = Path(__file__).resolve().parent.parent / "networks" / "hairnet.yaml"
 

@@ -10,7 +10,7 @@ import time
 from typing import Callable
 
 from hwsim import api
-from hwsim.costs import graph_costs
+from hwsim.cost.inference import graph_costs
 from hwsim.schedule import POLICIES
 
 

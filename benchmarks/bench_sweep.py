@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import time
 
-from hwsim import api, sweep
+from hwsim import api
+
+from hwsim.studies import sweep
 
 BASELINE_POINTS = 100
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from hwsim.graph import INPUT, Layer
+from hwsim.model.graph import INPUT, Layer
 from hwsim.ops import Attrs, NoAttrs, Op, Shape
 from hwsim.reference.kernels import make_kernel
-from hwsim.shapes import count_params, infer_output_shape
+from hwsim.model.shapes import count_params, infer_output_shape
 
 # A residual/concat network touching most ops: conv, dwconv, BN, relu, add, concat, pools, dense, dropout, softmax.
 SMALL_NET = """

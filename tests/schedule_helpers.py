@@ -6,16 +6,16 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from hwsim.costs import EXACT, graph_costs
-from hwsim.expand import build_graph
-from hwsim.graph import Graph
+from hwsim.cost.inference import EXACT, graph_costs
+from hwsim.model.expand import build_graph
+from hwsim.model.graph import Graph
 from hwsim.schedule import POLICIES, scheduled_costs
 from hwsim.schedule.base import Schedule
 from hwsim.schedule.validate import Violation, validate
 from hwsim.spec.hardware import HardwareSpec, Precision
 from hwsim.spec.network import NetworkSpec
 from hwsim.spec.validate import validate as validate_spec
-from hwsim.yamlio import Document
+from hwsim.spec.yamlio import Document
 
 
 def graph_from(spec: dict[str, Any]) -> Graph:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from hwsim import api, claims
+from hwsim import api
+
+from hwsim.studies import claims
 from hwsim.cli import main
 
 

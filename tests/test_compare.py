@@ -9,7 +9,9 @@ import math
 import pandas as pd
 import pytest
 
-from hwsim import api, compare
+from hwsim import api
+
+from hwsim.studies import compare
 from hwsim.cli import main
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hwsim.data import CifarFormat, detect_cifar10_format, load_cifar10
+from hwsim.training.data import CifarFormat, detect_cifar10_format, load_cifar10
 from hwsim.errors import InputError
 
 BATCHES = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]

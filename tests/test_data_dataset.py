@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from hwsim.data import Dataset, channel_statistics, iterate_batches, split, standardize
+from hwsim.training.data import Dataset, channel_statistics, iterate_batches, split, standardize
 
 
 def numbered_dataset(n: int) -> Dataset:

@@ -11,7 +11,7 @@ import time
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from hwsim.data import SYNTHETIC_CLASS_NAMES, generate_shapes
+from hwsim.training.data import SYNTHETIC_CLASS_NAMES, generate_shapes
 
 CHANCE = 1 / len(SYNTHETIC_CLASS_NAMES)
 

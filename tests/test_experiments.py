@@ -8,13 +8,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hwsim import experiments
+from hwsim.report import training as training_report
+from hwsim.training import experiments
 from hwsim.api import load_network
 from hwsim.errors import InputError
 from hwsim.ops import Op
 from hwsim.reference import Model
-from hwsim.train import DataSource
-from hwsim.variants import DENSE_HEAD, with_dense_head, without_batchnorm
+from hwsim.training.train import DataSource
+from hwsim.model.variants import DENSE_HEAD, with_dense_head, without_batchnorm
 from tests.training_helpers import write_tiny_network
 
 
@@ -79,7 +80,7 @@ def test_write_experiment_writes_the_curves_and_a_png(graph, tmp_path: Path) -> 
     curves = experiments.run_experiments([experiment], graph, TINY)["batchnorm"]
     diverged = curves.copy()
     diverged.loc[1, ["train_loss", "validation_loss"]] = np.nan  # the plot must survive a diverged run
-    csv, png = experiments.write_experiment(experiment, diverged, tmp_path)
+    csv, png = training_report.write_experiment(experiment, diverged, tmp_path)
     assert pd.read_csv(csv)["arm"].tolist() == ["with batch norm", "without batch norm"]
     assert png.read_bytes().startswith(b"\x89PNG")
     assert experiments.final_epochs(curves)["epoch"].tolist() == [1, 1]

@@ -9,7 +9,9 @@ import matplotlib.image
 import numpy as np
 import pytest
 
-from hwsim import api, plots
+from hwsim import api
+
+from hwsim.report import plots
 from hwsim.cli import main
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hwsim.expand import load_network
+from hwsim.model.expand import load_network
 from hwsim.ops import Op
 from hwsim.reference import SGD, Adam, Model, fold_batchnorm
 from reference_helpers import SMALL_NET, numeric_gradient

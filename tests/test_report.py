@@ -10,14 +10,17 @@ import json
 import pandas as pd
 import pytest
 
-from hwsim import api, report
+from hwsim import api
+
+from hwsim import files
+from hwsim.report import tables
 from hwsim.cli import main
 
 SUMMARY_KEYS = {"total_time_s", "transfer_time_s", "compute_time_s", "params", "macs", "ops", "bytes_moved"}
 
 
 def test_json_report_has_the_contracted_fields(runner, tmp_path) -> None:
-    out = tmp_path / "report.json"
+    out = tmp_path / "tables.json"
     result = runner.invoke(main, ["estimate", "-o", str(out)])
     assert result.exit_code == 0, result.output
     doc = json.loads(out.read_text())
@@ -29,24 +32,24 @@ def test_json_report_has_the_contracted_fields(runner, tmp_path) -> None:
     assert s["params"] == 2431192
     assert s["total_time_s"] == pytest.approx(sum(row["total_s"] for row in doc["layers"]))
     assert doc["layers"][0]["layer"] == "stem" and doc["layers"][0]["input_shape"] == "224x224x3"
-    assert set(doc["layers"][0]) == set(report.COLUMNS)
+    assert set(doc["layers"][0]) == set(tables.COLUMNS)
 
 
 def test_csv_and_markdown_carry_the_same_columns(runner, tmp_path) -> None:
     for name in ("r.csv", "r.md"):
         assert runner.invoke(main, ["estimate", "-o", str(tmp_path / name)]).exit_code == 0
     table = pd.read_csv(tmp_path / "r.csv")
-    assert list(table.columns) == report.COLUMNS
+    assert list(table.columns) == tables.COLUMNS
     markdown = (tmp_path / "r.md").read_text()
     header = next(line for line in markdown.splitlines() if line.startswith("| layer"))
-    assert [cell.strip() for cell in header.strip("|").split("|")] == report.COLUMNS
+    assert [cell.strip() for cell in header.strip("|").split("|")] == tables.COLUMNS
     assert len(table) == markdown.count("\n| ") - 1  # every data row appears in both
 
 
 def test_format_flag_overrides_the_suffix_and_prints_to_stdout(runner) -> None:
     result = runner.invoke(main, ["estimate", "--format", "csv"])
     assert result.exit_code == 0
-    assert list(pd.read_csv(io.StringIO(result.output)).columns) == report.COLUMNS
+    assert list(pd.read_csv(io.StringIO(result.output)).columns) == tables.COLUMNS
 
 
 def test_terminal_table_shows_every_layer_and_the_summary(runner) -> None:
@@ -81,7 +84,7 @@ def test_paper_counting_overcounts_depthwise_by_its_channels() -> None:
 def test_reports_get_the_usual_file_mode(tmp_path) -> None:
     previous = os.umask(0o022)
     try:
-        report.write_atomically(tmp_path / "r.csv", "a,b\n")
+        files.write_atomically(tmp_path / "r.csv", "a,b\n")
     finally:
         os.umask(previous)
     assert stat.S_IMODE((tmp_path / "r.csv").stat().st_mode) == 0o644

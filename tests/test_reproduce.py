@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hwsim import reproduce
+from hwsim.studies import reproduce
 from hwsim.cli import main
 
 

@@ -9,16 +9,16 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from hwsim import api
-from hwsim.bound import lower_bound
+from hwsim.cost.bound import lower_bound
 from hwsim.cli import main
-from hwsim.costs import graph_costs
-from hwsim.graph import Graph
+from hwsim.cost.inference import graph_costs
+from hwsim.model.graph import Graph
 from hwsim.schedule import scheduled_costs
 from hwsim.schedule.base import Action
 from hwsim.schedule.batching import candidate_sizes
 from hwsim.schedule.tiling import CapacityError
 from hwsim.schedule.validate import validate
-from hwsim.trace import trace_events
+from hwsim.report.trace import trace_events
 from schedule_helpers import hardware, networks, run
 
 

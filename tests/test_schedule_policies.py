@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 
 from hwsim import api
-from hwsim.bound import lower_bound
+from hwsim.cost.bound import lower_bound
 from hwsim.cli import main
 from hwsim.schedule import POLICIES, scheduled_costs
 from hwsim.schedule.base import Action
 from hwsim.schedule.validate import Rule, validate
-from hwsim.trace import trace_events
+from hwsim.report.trace import trace_events
 from schedule_helpers import hardware
 
 NETWORKS = sorted(p.stem for p in (Path(__file__).parents[1] / "networks").glob("*.yaml"))

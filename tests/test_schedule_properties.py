@@ -5,9 +5,9 @@ from __future__ import annotations
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from hwsim.bound import lower_bound
-from hwsim.costs import graph_costs
-from hwsim.graph import Graph, elements
+from hwsim.cost.bound import lower_bound
+from hwsim.cost.inference import graph_costs
+from hwsim.model.graph import Graph, elements
 from hwsim.schedule.tiling import CapacityError
 from hwsim.schedule.validate import Rule
 from schedule_helpers import hardware, networks, run

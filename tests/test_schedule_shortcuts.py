@@ -5,9 +5,9 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 
 from hwsim import api
-from hwsim.costs import graph_costs
-from hwsim.graph import Graph
-from hwsim.schedule.fold import fold_batchnorm
+from hwsim.cost.inference import graph_costs
+from hwsim.model.graph import Graph
+from hwsim.cost.fold import fold_batchnorm
 from hwsim.schedule.optimized import STEADY_ROWS, Planner, fuse
 from hwsim.schedule.program import Program
 from hwsim.schedule.stream import FirstRows, actions, chain_heights, chain_peak, streamable

@@ -6,7 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hwsim import api, sweep
+from hwsim import api
+
+from hwsim.studies import sweep
 from hwsim.cli import main
 from hwsim.errors import InputError
 

@@ -9,7 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hwsim import api, sweep
+from hwsim import api
+
+from hwsim.studies import sweep
 from hwsim.cli import main
 from hwsim.errors import InputError
 from hwsim.units import MAX_QUANTITY
@@ -155,7 +157,7 @@ def test_lower_bound_and_efficiency_are_columns_of_every_sweep():
     rows = sweep.run(HAIRNET, HW, axes).rows
     assert {"lower_bound_s", "efficiency"} <= set(rows.columns)
     assert (rows.lower_bound_s <= rows.total_s * (1 + 1e-12)).all() and (rows.efficiency <= 1 + 1e-12).all()
-    for _, row in rows.iterrows():  # exactly the bound of hwsim.bound at the point
+    for _, row in rows.iterrows():  # exactly the bound of hwsim.cost.bound at the point
         point = {axis.field: float(row[axis.column]) for axis in axes}
         assert row.lower_bound_s == api.estimate(HAIRNET, sweep.variant(HW, point)).summary()["lower_bound_s"]
 

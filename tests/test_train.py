@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from hwsim.api import load_network
-from hwsim.checkpoint import load_checkpoint, save_checkpoint
-from hwsim.data import Dataset
+from hwsim.training.checkpoint import load_checkpoint, save_checkpoint
+from hwsim.training.data import Dataset
 from hwsim.errors import InputError
-from hwsim.train import DataSource, EpochMetrics, OptimizerSettings, Run, TrainSettings, load_split, start_run, train
+from hwsim.training.train import DataSource, EpochMetrics, OptimizerSettings, Run, TrainSettings, load_split, start_run, train
 from tests.training_helpers import TINY_NETWORK, write_tiny_network
 
 SMALL = DataSource(num_images=120, seed=3)

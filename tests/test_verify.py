@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from hwsim.cli import main
-from hwsim.expand import load_network
-from hwsim.training_costs import Pass
-from hwsim.verify import verify
+from hwsim.model.expand import load_network
+from hwsim.model.execution import Pass
+from hwsim.studies.verify import verify
 from reference_helpers import SMALL_NET
 
 ROOT = Path(__file__).resolve().parent.parent

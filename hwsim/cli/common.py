@@ -10,8 +10,11 @@ from typing import Any, Callable
 import click
 from rich.console import Console
 
-from hwsim import bundled, report
-from hwsim.costs import COUNTINGS
+from hwsim import files
+from hwsim import bundled
+
+from hwsim.report import tables
+from hwsim.cost.inference import COUNTINGS
 from hwsim.errors import InputError
 from hwsim.schedule import POLICIES
 from hwsim.spec.hardware import Precision
@@ -63,7 +66,7 @@ batch_option = click.option("--batch", type=click.IntRange(min=1, max=1_000_000)
 precision_option = click.option(
     "--precision", type=click.Choice([p.value for p in Precision]), default=None, help="Override the profile's precision."
 )
-format_option = click.option("--format", "fmt", type=click.Choice(sorted(report.FORMATS)), help="Report format (default: from the output's suffix).")
+format_option = click.option("--format", "fmt", type=click.Choice(sorted(tables.FORMATS)), help="Report format (default: from the output's suffix).")
 plot_option = click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), help="Also draw a plot (.png or .svg).")
 
 run_options = stacked(network_argument, hardware_option, policy_option, counting_option, batch_option, precision_option)
@@ -95,19 +98,19 @@ def check_outputs(inputs: list[Path], outputs: list[Path | None]) -> None:
     given = [path for path in outputs if path is not None]
     check_distinct_paths(inputs, given)
     for path in given:
-        report.check_writable(path)
+        files.check_writable(path)
 
 
 def output_format(output: Path | None, fmt: str | None) -> str | None:
     """The format to write or print in (``--format``, else the output's suffix); checked before any work."""
-    return report.format_for(output, fmt) if output else fmt
+    return tables.format_for(output, fmt) if output else fmt
 
 
 def emit(subject: Any, output: Path | None, target_format: str | None, formats: dict[str, Callable[[Any], str]],
          render: Callable[[Any, Console], None]) -> None:
     """Write ``subject`` to ``output``, print it in ``target_format``, or render it as a table."""
     if output:
-        report.write_atomically(output, formats[target_format](subject))
+        files.write_atomically(output, formats[target_format](subject))
         click.echo(f"wrote {output}")
     elif target_format:
         click.echo(formats[target_format](subject), nl=False)
@@ -118,13 +121,13 @@ def emit(subject: Any, output: Path | None, target_format: str | None, formats: 
 def check_plot_path(plot: Path | None) -> None:
     """Reject an image suffix we cannot write before any work is done."""
     if plot:
-        from hwsim import plots
+        from hwsim.report import plots
 
         plots.image_format(plot)
 
 
 def save_plot(draw: Callable[[Any], Any], subject: Any, plot: Path) -> None:
-    from hwsim import plots
+    from hwsim.report import plots
 
     plots.save(draw(subject), plot)
     click.echo(f"wrote {plot}")

@@ -9,7 +9,10 @@ from typing import Callable, Iterator
 import click
 from rich.console import Console
 
-from hwsim import api, bundled, report
+from hwsim import files
+from hwsim import api, bundled
+
+from hwsim.report import tables
 from hwsim.cli.common import (
     batch_option,
     check_outputs,
@@ -53,15 +56,15 @@ def estimate(network: str, hardware: str, policy: str, counting: str, batch: int
     network_path, hardware_path = bundled.resolve("networks", network), bundled.resolve("hardware", hardware)
     check_outputs([network_path, hardware_path], [output, plot, trace_path])
     result = api.estimate(api.load_network(network_path), api.load_hardware(hardware_path), policy, counting, batch, precision)
-    emit(result, output, target_format, report.FORMATS, report.render_table)
+    emit(result, output, target_format, tables.FORMATS, tables.render_table)
     if plot:
-        from hwsim.plots import layer_bars
+        from hwsim.report.plots import layer_bars
 
         save_plot(layer_bars, result, plot)
     if trace_path:
-        from hwsim.trace import to_trace_json
+        from hwsim.report.trace import to_trace_json
 
-        report.write_atomically(trace_path, to_trace_json(result.schedule))
+        files.write_atomically(trace_path, to_trace_json(result.schedule))
         click.echo(f"wrote {trace_path}")
 
 
@@ -88,7 +91,7 @@ def compare(networks: tuple[str, ...], hardware: tuple[str, ...], policies: tupl
     hwsim compare hairnet --hw paper-accelerator --hw edge-npu -o cmp.md
     hwsim compare hairnet hairnet-dense --per-layer       # two runs, layer by layer
     """
-    from hwsim import compare as comparing
+    from hwsim.studies import compare as comparing
 
     target_format = output_format(output, fmt)
     check_outputs([bundled.resolve("networks", n) for n in networks] + [bundled.resolve("hardware", h) for h in hardware], [output])
@@ -127,7 +130,7 @@ def sweep(network: str, hardware: str, varies: tuple[str, ...], policy: str, cou
     hwsim sweep hairnet --hw paper-accelerator --vary memory.internal.capacity=256KB..8MB:log:6 \\
         --vary memory.external.bandwidth=0.5GB/s..32GB/s:log:7 -o sweep.csv --plot sweep.png
     """
-    from hwsim import sweep as sweeping
+    from hwsim.studies import sweep as sweeping
 
     require_suffix(output, (".csv",), "a sweep is written as CSV")
     check_plot_path(plot)
@@ -136,7 +139,7 @@ def sweep(network: str, hardware: str, varies: tuple[str, ...], policy: str, cou
     graph, profile = api.load_network(network_path), api.load_hardware(hardware_path)
     axes = [sweeping.parse_axis(text, profile) for text in varies]
     if plot:
-        from hwsim.plots import check_sweep_axes
+        from hwsim.report.plots import check_sweep_axes
 
         check_sweep_axes(len(axes))
     sweeping.check_grid(axes, policy)
@@ -146,7 +149,7 @@ def sweep(network: str, hardware: str, varies: tuple[str, ...], policy: str, cou
         result = sweeping.run(graph, profile, axes, policy, counting, batch, precision, on_progress=advance)
     infeasible = result.infeasible
     if output:
-        report.write_atomically(output, result.rows.to_csv(index=False))
+        files.write_atomically(output, result.rows.to_csv(index=False))
         click.echo(f"wrote {output} ({points:,} points" + (f", {len(infeasible):,} infeasible)" if len(infeasible) else ")"))
     best = result.rows.loc[result.rows["total_s"].idxmin()]
     click.echo(f"best: {sweeping.describe_point(axes, best)} -> {best['total_s'] * 1e3:.4g} ms")
@@ -155,7 +158,7 @@ def sweep(network: str, hardware: str, varies: tuple[str, ...], policy: str, cou
         click.echo(f"infeasible: {len(infeasible):,} of {points:,} points, no schedule fits; "
                    f"e.g. at {sweeping.describe_point(axes, first)}: {first[sweeping.NOTE]}")
     if plot:
-        from hwsim.plots import sweep_figure
+        from hwsim.report.plots import sweep_figure
 
         save_plot(sweep_figure, result, plot)
 
@@ -185,7 +188,7 @@ def roofline(network: str, hardware: str, policy: str, counting: str, batch: int
     \b
     hwsim roofline networks/hairnet.yaml --hw hardware/paper-accelerator.yaml -o roofline.png
     """
-    from hwsim.plots import roofline as draw
+    from hwsim.report.plots import roofline as draw
 
     check_plot_path(output)
     network_path, hardware_path = bundled.resolve("networks", network), bundled.resolve("hardware", hardware)

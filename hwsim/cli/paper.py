@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from hwsim import report
+from hwsim import files
 from hwsim.cli.common import console, output_option, reports_input_errors, require_suffix
 
 
@@ -15,13 +15,13 @@ from hwsim.cli.common import console, output_option, reports_input_errors, requi
 @reports_input_errors
 def reproduce(output: Path | None) -> None:
     """The paper's appendix row by row beside hwsim's, then its errata corrected one at a time."""
-    from hwsim import reproduce as reproduction
+    from hwsim.studies import reproduce as reproduction
 
     require_suffix(output, (".csv",), "the comparison is written as CSV")
     comparison = reproduction.compare_appendix()
     reproduction.render(comparison, reproduction.errata_chain(), reproduction.beyond_the_paper(), console())
     if output:
-        report.write_atomically(output, comparison.rows.to_csv(index=False))
+        files.write_atomically(output, comparison.rows.to_csv(index=False))
         click.echo(f"wrote {output}")
 
 
@@ -31,11 +31,11 @@ def reproduce(output: Path | None) -> None:
 def claims(output: Path | None) -> None:
     """The paper's claims as numbers: HairNet's share of AlexNet's parameters, depthwise separable
     vs standard convolution stage by stage against 1/N + 1/K^2, and the dense head's parameter ratio."""
-    from hwsim import claims as paper_claims
+    from hwsim.studies import claims as paper_claims
 
     require_suffix(output, (".md", ".markdown"), "claims are written as Markdown")
     scalars, stages = paper_claims.all_claims()
     paper_claims.render(scalars, stages, console())
     if output:
-        report.write_atomically(output, paper_claims.to_markdown(scalars, stages))
+        files.write_atomically(output, paper_claims.to_markdown(scalars, stages))
         click.echo(f"wrote {output}")

@@ -8,7 +8,9 @@ from typing import Any, Callable
 
 import click
 
-from hwsim import api, report
+from hwsim import files
+from hwsim import api
+
 from hwsim.cli.common import check_outputs, console, counting_option, network_argument, reports_input_errors, require_suffix
 from hwsim.errors import InputError
 
@@ -39,7 +41,7 @@ def verify(network: str, counting: str, batch: int) -> None:
     hwsim verify networks/hairnet.yaml
     hwsim verify networks/hairnet-paper.yaml --counting paper   # where the paper's counts go wrong
     """
-    from hwsim import verify as verification
+    from hwsim.studies import verify as verification
 
     result = verification.verify(api.load_network(network), api.counting_named(counting), batch)
     verification.render_verification(result, console())
@@ -61,7 +63,7 @@ def ops(network: str, counting: str, batch: int, write_path: Path | None, check_
     hwsim ops networks/hairnet.yaml --write tests/golden/hairnet.ops.csv
     hwsim ops networks/hairnet.yaml --check tests/golden/hairnet.ops.csv
     """
-    from hwsim import verify as verification
+    from hwsim.studies import verify as verification
 
     if write_path and check_path:
         raise InputError("--write and --check exclude each other")
@@ -69,7 +71,7 @@ def ops(network: str, counting: str, batch: int, write_path: Path | None, check_
     check_outputs([Path(network)], [write_path])
     rows = verification.op_table(api.load_network(network), api.counting_named(counting), batch)
     if write_path:
-        report.write_atomically(write_path, verification.format_op_table(rows))
+        files.write_atomically(write_path, verification.format_op_table(rows))
         click.echo(f"wrote {write_path}")
     elif check_path:
         differences = verification.golden_differences(verification.read_golden(check_path), rows)

@@ -8,10 +8,14 @@ from typing import Any
 import click
 from rich.console import Console
 
-from hwsim import api, experiments, report
+from hwsim import files
+from hwsim import api
+
+from hwsim.training import experiments
+
 from hwsim.cli.common import check_outputs, console, output_option, reports_input_errors, require_suffix, stacked
 from hwsim.errors import InputError
-from hwsim.train import MAX_GENERATED_IMAGES
+from hwsim.training.train import MAX_GENERATED_IMAGES
 
 
 training_data_options = stacked(
@@ -45,7 +49,8 @@ def train(network: str, epochs: int, checkpoint: Path | None, resume: Path | Non
     hwsim train networks/hairnet-cifar10-small.yaml --resume run.npz --epochs 5
     hwsim train networks/hairnet-cifar10.yaml --data ~/datasets/cifar-10-batches-py --metrics curves.csv
     """
-    from hwsim import runs, train_report
+    from hwsim.training import runs
+    from hwsim.report import training as train_report
 
     save_to = checkpoint or resume
     require_suffix(save_to, (".npz",), "a checkpoint is an .npz archive")
@@ -80,7 +85,8 @@ def predict(network: str, checkpoint: Path, data_folder: str | None, num_images:
     hwsim predict networks/hairnet-cifar10-small.yaml --checkpoint run.npz
     hwsim predict networks/hairnet-cifar10.yaml --checkpoint run.npz --data ~/datasets/cifar-10-batches-py -o predictions.csv
     """
-    from hwsim import runs, train_report
+    from hwsim.training import runs
+    from hwsim.report import training as train_report
 
     require_suffix(output, (".csv",), "predictions are written as CSV")
     check_outputs([Path(network), checkpoint], [output])
@@ -89,7 +95,7 @@ def predict(network: str, checkpoint: Path, data_folder: str | None, num_images:
     out.print(train_report.prediction_table(test_set, probabilities))
     out.print(f"accuracy {accuracy:.4f} (loss {loss:.4f}) on {len(test_set)} test images")
     if output:
-        report.write_atomically(output, train_report.predictions_frame(test_set, probabilities).to_csv(index=False))
+        files.write_atomically(output, train_report.predictions_frame(test_set, probabilities).to_csv(index=False))
         click.echo(f"wrote {output}")
 
 
@@ -115,8 +121,8 @@ def experiment(which: str, network: str, epochs: int, num_images: int, data_fold
     """
     import pandas as pd
 
-    from hwsim import train_report
-    from hwsim.train import DataSource
+    from hwsim.report import training as train_report
+    from hwsim.training.train import DataSource
 
     if output.exists() and not output.is_dir():
         raise InputError("not a folder", str(output))
@@ -135,6 +141,6 @@ def experiment(which: str, network: str, epochs: int, num_images: int, data_fold
                                              lambda e, arm: train_report.batch_callback(progress, f"{e.name}: {arm.label}"))
     out = console()
     for chosen_experiment in chosen:
-        for path in experiments.write_experiment(chosen_experiment, curves[chosen_experiment.name], output):
+        for path in train_report.write_experiment(chosen_experiment, curves[chosen_experiment.name], output):
             out.print(f"wrote {path}")
     out.print(train_report.experiment_table(pd.concat([experiments.final_epochs(c) for c in curves.values()])))

@@ -2,7 +2,7 @@
 
 Public API::
 
-    model = Model(graph, seed=0)                   # hwsim.expand.load_network(...) gives the graph
+    model = Model(graph, seed=0)                   # hwsim.model.expand.load_network(...) gives the graph
     probs = model.forward(x)                       # x (N, H, W, C); inference
     loss, grads = model.loss_and_grads(x, labels)  # training forward + backward
     Adam().step(model.params, grads)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hwsim.graph import Layer
+from hwsim.model.graph import Layer
 
 Arrays = dict[str, np.ndarray]
 """Named arrays of one layer: parameters (``weight``, ``bias``, ``gamma``, ``beta``) or state."""

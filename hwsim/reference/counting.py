@@ -13,7 +13,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Iterator
 
-from hwsim.training_costs import Pass
+from hwsim.model.execution import Pass
 
 __all__ = ["Ledger", "Pass", "attributed", "counting", "record"]
 

@@ -11,7 +11,7 @@ import dataclasses
 
 import numpy as np
 
-from hwsim.graph import Graph, Layer
+from hwsim.model.graph import Graph, Layer
 from hwsim.ops import BatchNormAttrs, Op
 from hwsim.reference.base import param_key
 from hwsim.reference.model import Model

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hwsim.graph import Layer
+from hwsim.model.graph import Layer
 from hwsim.ops import Op
 from hwsim.reference.base import Kernel
 from hwsim.reference.elementwise import Add, Concat, Dropout, Flatten, Relu, Softmax

@@ -14,7 +14,7 @@ from hwsim.ops import ConvAttrs, DenseAttrs, Padding
 from hwsim.reference import primitives as P
 from hwsim.reference.base import Arrays, Kernel, he_normal
 from hwsim.reference.windows import pad, scatter_windows, unpad, windows
-from hwsim.training_costs import depthwise_transposed_gradient
+from hwsim.model.execution import depthwise_transposed_gradient
 
 ROWS_BELOW_CHANNELS = 128
 """Depthwise convolutions with fewer channels run as shifted row multiply-adds, the others as one einsum."""

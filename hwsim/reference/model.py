@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hwsim.graph import INPUT, Graph, Layer
+from hwsim.model.graph import INPUT, Graph, Layer
 from hwsim.ops import Op
 from hwsim.reference import primitives as P
 from hwsim.reference.base import Arrays, layer_of, param_key

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Callable
 
-from hwsim.costs import LayerCost
-from hwsim.graph import Graph
+from hwsim.cost.inference import LayerCost
+from hwsim.model.graph import Graph
 from hwsim.schedule.base import Schedule, Step
 from hwsim.schedule.batching import sub_batched
 from hwsim.schedule.paper import schedule_paper
-from hwsim.schedule.fold import fold_batchnorm
+from hwsim.cost.fold import fold_batchnorm
 from hwsim.schedule.optimized import schedule_optimized
 from hwsim.schedule.strict import schedule_strict
 from hwsim.spec.hardware import HardwareSpec

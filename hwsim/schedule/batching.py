@@ -26,8 +26,8 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Callable
 
-from hwsim.costs import LayerCost, layer_cost
-from hwsim.graph import Graph
+from hwsim.cost.inference import LayerCost, layer_cost
+from hwsim.model.graph import Graph
 from hwsim.schedule.base import COMPUTE, FREE, LOAD, RESIDENT, ALLOC, Event, Step
 from hwsim.schedule.program import _transfers
 from hwsim.schedule.tiling import CapacityError

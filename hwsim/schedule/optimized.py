@@ -1,6 +1,6 @@
 """The ``optimized`` policy: what a good compiler for this accelerator would do.
 
-1. Fold every inference batch norm into the conv before it (:mod:`hwsim.schedule.fold`).
+1. Fold every inference batch norm into the conv before it (:mod:`hwsim.cost.fold`).
 2. Fuse each ReLU and pooling layer into its producer: one step, no map of its own in the report.
 3. Cut the steps into segments by cost, not greedily: a dynamic program over the cut points and
    over keeping or storing each boundary map finds the segmentation that moves the fewest bytes
@@ -21,11 +21,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from hwsim.costs import LayerCost
-from hwsim.graph import Graph
+from hwsim.cost.inference import LayerCost
+from hwsim.model.graph import Graph
 from hwsim.ops import Op
 from hwsim.schedule.base import Step, weights_of
-from hwsim.schedule.fold import fold_batchnorm
+from hwsim.cost.fold import fold_batchnorm
 from hwsim.schedule.paper import paper_steps
 from hwsim.schedule.program import Program, finish
 from hwsim.schedule.stream import FirstRows, Placement, Windows, actions, chain_heights, chain_peak, emit as emit_stream, streamable

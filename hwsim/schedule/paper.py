@@ -12,8 +12,8 @@ It ignores co-residency (erratum 6): every tensor a step uses passes through int
 
 from __future__ import annotations
 
-from hwsim.costs import LayerCost
-from hwsim.graph import INPUT, Graph
+from hwsim.cost.inference import LayerCost
+from hwsim.model.graph import INPUT, Graph
 from hwsim.ops import Op
 from hwsim.schedule.base import Action, Location, Step, weights_of
 from hwsim.schedule.program import Program, StepPlan, finish

@@ -17,8 +17,8 @@ import heapq
 from collections import defaultdict
 from dataclasses import dataclass
 
-from hwsim.costs import LayerCost
-from hwsim.graph import INPUT
+from hwsim.cost.inference import LayerCost
+from hwsim.model.graph import INPUT
 from hwsim.schedule.base import (ALLOC, COMPUTE, FREE, LOAD, RESIDENT, STORE, Action, Direction, Event, Region, Step,
                                  Transfer, weights_of)
 from hwsim.schedule.regions import Span, input_regions

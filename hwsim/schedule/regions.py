@@ -6,7 +6,7 @@ band it computes; the validator asks it again to check that the band's inputs we
 
 from __future__ import annotations
 
-from hwsim.graph import Layer
+from hwsim.model.graph import Layer
 from hwsim.ops import ConvAttrs, LrnAttrs, Op, PoolAttrs
 
 Span = tuple[int, int]

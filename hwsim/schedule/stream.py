@@ -21,8 +21,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from hwsim.costs import LayerCost
-from hwsim.graph import Layer
+from hwsim.cost.inference import LayerCost
+from hwsim.model.graph import Layer
 from hwsim.ops import Op
 from hwsim.schedule.base import ALLOC, COMPUTE, FREE, LOAD, STORE, Action, Region, weights_of
 from hwsim.schedule.program import Program, compute_reads

@@ -9,8 +9,8 @@ every transfer and every computation waits for the one before, as in the paper.
 
 from __future__ import annotations
 
-from hwsim.costs import LayerCost
-from hwsim.graph import Graph
+from hwsim.cost.inference import LayerCost
+from hwsim.model.graph import Graph
 from hwsim.schedule.base import Step
 from hwsim.schedule.paper import paper_steps
 from hwsim.schedule.program import Program, finish

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Iterable
 
-from hwsim.costs import LayerCost
+from hwsim.cost.inference import LayerCost
 from hwsim.errors import InputError
-from hwsim.graph import Graph
+from hwsim.model.graph import Graph
 from hwsim.ops import Op
 from hwsim.schedule.base import Action, Region, weights_of
 from hwsim.schedule.program import Program, StepPlan

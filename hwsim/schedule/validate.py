@@ -22,8 +22,8 @@ from enum import Enum
 
 import numpy as np
 
-from hwsim.costs import LayerCost
-from hwsim.graph import INPUT
+from hwsim.cost.inference import LayerCost
+from hwsim.model.graph import INPUT
 from hwsim.schedule.base import Action, Event, Region, Schedule, Step
 from hwsim.schedule.regions import input_regions
 from hwsim.spec.hardware import HardwareSpec

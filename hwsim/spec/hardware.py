@@ -8,10 +8,11 @@ from typing import Annotated
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
+from hwsim import bundled
 from hwsim.ops import Op
 from hwsim.spec.validate import validate
 from hwsim.units import parse_quantity
-from hwsim.yamlio import load_yaml
+from hwsim.spec.yamlio import load_yaml
 
 Bytes = Annotated[float, BeforeValidator(lambda v: parse_quantity(v, "bytes"))]
 BytesPerSecond = Annotated[float, BeforeValidator(lambda v: parse_quantity(v, "bandwidth"))]
@@ -96,7 +97,14 @@ def _default_unit(op: Op) -> str:
     return "matrix" if op in MATRIX_OPS else "vector"
 
 
-def load_hardware(path: str | Path) -> HardwareSpec:
-    """Read and validate a hardware profile; bad input raises :class:`hwsim.errors.InputError`."""
-    doc = load_yaml(path)
+def load_hardware(name_or_path: str | Path) -> HardwareSpec:
+    """A hardware profile file, or a bundled one by name (``paper-accelerator``); bad input raises
+    :class:`hwsim.errors.InputError`."""
+    doc = load_yaml(bundled.resolve("hardware", name_or_path))
+    return validate(HardwareSpec, doc.data, doc)
+
+
+def bundled_hardware(name: str) -> HardwareSpec:
+    """A bundled hardware profile by name, never a file of that name in the current folder."""
+    doc = load_yaml(bundled.path("hardware", name))
     return validate(HardwareSpec, doc.data, doc)

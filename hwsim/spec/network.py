@@ -1,7 +1,7 @@
 """The network description: layers, reusable blocks with arguments, and repeats.
 
 The file is validated in two steps. The outer structure (name, input, blocks, layers) is checked
-here as it stands; each layer entry is checked by :mod:`hwsim.expand` after block arguments are
+here as it stands; each layer entry is checked by :mod:`hwsim.model.expand` after block arguments are
 substituted, against the model of its op in :data:`LAYER_MODELS`, so a ``$filters`` in a block
 template is validated with the value it takes at each use.
 """
@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, StrictBool, Stri
 
 from hwsim.ops import Op
 from hwsim.spec.validate import validate
-from hwsim.yamlio import Document, load_yaml
+from hwsim.spec.yamlio import Document, load_yaml
 
 # Strict: YAML's `true` or "3" where a count belongs is a mistake to report, not a value to coerce.
 PositiveInt = Annotated[StrictInt, Field(gt=0)]

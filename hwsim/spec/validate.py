@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 import pydantic
 
 from hwsim.errors import InputError
-from hwsim.yamlio import Document, Loc
+from hwsim.spec.yamlio import Document, Loc
 
 M = TypeVar("M", bound=pydantic.BaseModel)
 

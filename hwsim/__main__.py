@@ -1,0 +1,5 @@
+"""``python -m hwsim``: the same command as ``hwsim``."""
+
+from hwsim.cli import main
+
+main(prog_name="hwsim")

@@ -1,3 +1,0 @@
-from hwsim.cli import main
-
-main()

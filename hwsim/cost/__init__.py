@@ -1,0 +1,1 @@
+"""What each layer costs: inference and training counts, batch norm folding, the lower bound."""

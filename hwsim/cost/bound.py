@@ -1,0 +1,61 @@
+"""The lower bound of a run: no schedule of these layers on this hardware can be faster.
+
+Every schedule must at least move its compulsory traffic over the bus: the input image in, the
+network's output out, and every weight once per batch. Every compute unit must at least execute
+the ops assigned to it. The bus and the units can all work at once, so the bound is the largest
+of these times (not their sum):
+
+    bound = max(compulsory bytes / bandwidth, max over units u of ops(u) / throughput(u))
+
+Policies may fold batch norms into convs (which changes both weights and ops), so each term is
+the smaller of the folded and unfolded network's: the bound holds for schedules of either.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hwsim.cost.inference import LayerCost
+from hwsim.model.graph import INPUT
+from hwsim.cost.fold import fold_batchnorm
+from hwsim.spec.hardware import HardwareSpec
+
+
+@dataclass(frozen=True)
+class LowerBound:
+    traffic_bytes: int
+    """Compulsory bytes: image in, output out, weights once."""
+    transfer_s: float
+    compute_s: dict[str, float]
+    """Per compute unit: its ops / its throughput."""
+
+    @property
+    def total_s(self) -> float:
+        return max(self.transfer_s, *self.compute_s.values())
+
+    @property
+    def limit(self) -> str:
+        """What sets the bound: ``bus`` or the name of a compute unit."""
+        return max([("bus", self.transfer_s), *self.compute_s.items()], key=lambda kv: kv[1])[0]
+
+
+def _traffic(costs: tuple[LayerCost, ...]) -> int:
+    image = next(size for c in costs for name, size in zip(c.layer.inputs, c.input_bytes) if name == INPUT)
+    return image + costs[-1].output_bytes + sum(c.weight_bytes for c in costs)
+
+
+def _unit_ops(costs: tuple[LayerCost, ...]) -> dict[str, int]:
+    ops: dict[str, int] = {}
+    for c in costs:
+        ops[c.unit] = ops.get(c.unit, 0) + c.ops
+    return ops
+
+
+def lower_bound(costs: tuple[LayerCost, ...], hardware: HardwareSpec) -> LowerBound:
+    """The bound for ``costs`` (a whole network, in order) on ``hardware``."""
+    variants = (costs, fold_batchnorm(costs, hardware)[0])
+    traffic = min(_traffic(v) for v in variants)
+    units = sorted({c.unit for v in variants for c in v})
+    ops = [_unit_ops(v) for v in variants]
+    compute = {u: min(o.get(u, 0) for o in ops) / hardware.compute[u].throughput for u in units}
+    return LowerBound(traffic, traffic / hardware.memory.external.bandwidth, compute)

@@ -1,0 +1,47 @@
+"""Algorithm 2 of the paper as a cost transform: inference batch norm folded into the conv before it.
+
+At inference a batch norm is a per-channel affine map, so ``bn(conv(x)) = conv'(x)`` with weights
+scaled by gamma / sqrt(var + eps) and a bias beta - mean * gamma / sqrt(var + eps). The folded
+conv gains a bias (C_out values) and the batch norm's ops and its 4 x C values disappear. Only a
+batch norm that is the sole reader of a conv can fold; the rest stay as they are.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from hwsim.cost.inference import LayerCost, layer_cost
+from hwsim.ops import ConvAttrs, Op
+from hwsim.spec.hardware import HardwareSpec
+
+
+def fold_batchnorm(costs: tuple[LayerCost, ...], hardware: HardwareSpec) -> tuple[tuple[LayerCost, ...], dict[str, str]]:
+    """The costs with every foldable batch norm folded, and {conv name: batch norm folded into it}."""
+    readers: dict[str, int] = {}
+    for c in costs:
+        for name in c.layer.inputs:
+            readers[name] = readers.get(name, 0) + 1
+    by_name = {c.name: c for c in costs}
+    folded: dict[str, str] = {}
+    for c in costs:
+        source = by_name.get(c.layer.inputs[0])
+        if c.layer.op is Op.BATCHNORM and source and source.layer.op in (Op.CONV, Op.DWCONV) and readers[source.name] == 1:
+            folded[source.name] = c.name
+    renamed = {bn: conv for conv, bn in folded.items()}
+    result = []
+    for c in costs:
+        layer = c.layer
+        if layer.name in renamed:
+            continue
+        if layer.name in folded:
+            attrs = layer.attrs
+            assert isinstance(attrs, ConvAttrs)
+            extra = 0 if attrs.bias else layer.output_shape[2]
+            layer = replace(layer, attrs=replace(attrs, bias=True), params=layer.params + extra)
+        elif any(name in renamed for name in layer.inputs):
+            layer = replace(layer, inputs=tuple(renamed.get(name, name) for name in layer.inputs))
+        else:
+            result.append(c)
+            continue
+        result.append(layer_cost(layer, hardware, c.counting, c.batch, c.precision))
+    return tuple(result), folded

@@ -1,0 +1,112 @@
+"""One run: cost every layer, schedule it with a policy, and keep what the schedule was made from.
+
+The stage above the scheduler: studies (compare, sweep, reproduce) and reports build on
+:class:`Estimate`; :mod:`hwsim.api` re-exports it for users.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hwsim.cost.bound import lower_bound
+from hwsim.cost.inference import COUNTINGS, EXACT, Counting, LayerCost, graph_costs
+from hwsim.errors import InputError
+from hwsim.model.graph import INPUT, Graph
+from hwsim.schedule import POLICIES
+from hwsim.schedule.base import Direction, Schedule
+from hwsim.spec.hardware import HardwareSpec, Precision
+
+
+def counting_named(name: str) -> Counting:
+    try:
+        return COUNTINGS[name]
+    except KeyError:
+        raise InputError(f"unknown counting {name!r}; choose one of {', '.join(COUNTINGS)}") from None
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A schedule together with what it was computed from."""
+
+    graph: Graph
+    hardware: HardwareSpec
+    costs: tuple[LayerCost, ...]
+    schedule: Schedule
+
+    def summary(self) -> dict[str, float | int]:
+        s = self.schedule
+        bound = lower_bound(self.costs, self.hardware).total_s
+        return {
+            "total_time_s": s.total_s,
+            "latency_per_image_s": s.total_s / s.batch,
+            "lower_bound_s": bound,
+            "efficiency": bound / s.total_s if s.total_s else 1.0,
+            "transfer_time_s": s.transfer_s,
+            "compute_time_s": s.compute_s,
+            "params": self.graph.params,
+            "macs": sum(c.macs for c in self.costs),
+            "ops": sum(c.ops for c in self.costs),
+            "bytes_moved": s.bytes_moved,
+            "batch": s.batch,
+            "sub_batch": s.sub_batch,
+            "images_per_s": s.batch / s.total_s if s.total_s else float("inf"),
+        }
+
+
+def cost_run(
+    graph: Graph,
+    hardware: HardwareSpec,
+    policy: str,
+    counting: Counting | str,
+    batch: int,
+    precision: Precision | str | None,
+) -> tuple[tuple[LayerCost, ...], Counting, Precision]:
+    """Check a run's options and cost every layer: what :func:`estimate` and a sweep share."""
+    if policy not in POLICIES:
+        raise InputError(f"unknown policy {policy!r}; choose one of {', '.join(POLICIES)}")
+    if batch < 1:
+        raise InputError(f"batch must be at least 1, got {batch}")
+    counting = counting_named(counting) if isinstance(counting, str) else counting
+    precision = Precision(precision) if precision is not None else hardware.precision
+    return graph_costs(graph, hardware, counting, batch, precision), counting, precision
+
+
+def estimate(
+    graph: Graph,
+    hardware: HardwareSpec,
+    policy: str = "paper",
+    counting: Counting | str = EXACT,
+    batch: int = 1,
+    precision: Precision | str | None = None,
+) -> Estimate:
+    """Cost every layer of ``graph`` and schedule it on ``hardware`` with ``policy``."""
+    costs, counting, precision = cost_run(graph, hardware, policy, counting, batch, precision)
+    steps = POLICIES[policy](graph, costs, hardware)
+    schedule = Schedule(policy, graph.name, hardware.name, counting.name, batch, precision.value, tuple(steps))
+    _check_external_capacity(costs, schedule, hardware)
+    return Estimate(graph, hardware, costs, schedule)
+
+
+def external_footprint_bytes(costs: tuple[LayerCost, ...], schedule: Schedule) -> int:
+    """What the run keeps in external memory, counted as if all of it were there at once.
+
+    Every weight, the input images, and every map the schedule stores (a map stored band by band
+    counts once in full). An upper bound on the peak, so a profile that passes it surely fits.
+    """
+    weights = sum(c.weight_bytes for c in costs)
+    images = sum(size for c in costs for name, size in zip(c.layer.inputs, c.input_bytes) if name == INPUT)
+    stored = sum(t.bytes for step in schedule.steps for t in step.transfers if t.direction is Direction.STORE)
+    return weights + images + stored
+
+
+def _check_external_capacity(costs: tuple[LayerCost, ...], schedule: Schedule, hardware: HardwareSpec) -> None:
+    capacity = hardware.memory.external.capacity
+    if capacity is None:
+        return
+    needed = external_footprint_bytes(costs, schedule)
+    if needed > capacity:
+        raise InputError(
+            f"{schedule.network} with policy {schedule.policy} keeps up to {needed:,} B in external memory "
+            f"(weights, images and stored maps), more than its capacity of {capacity:,.0f} B",
+            field="memory.external.capacity",
+        )

@@ -1,0 +1,1 @@
+"""Rendering: per-layer tables in every format, plots, traces, training progress."""

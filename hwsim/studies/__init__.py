@@ -1,0 +1,1 @@
+"""Studies over many estimates: compare, sweep, reproduce the paper, its claims, verify counts."""

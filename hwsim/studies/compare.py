@@ -1,0 +1,165 @@
+"""Side by side: every network × hardware × policy as one row, or two runs layer by layer.
+
+A comparison is a pandas DataFrame, the single source for the rich table, CSV, Markdown and JSON
+(as :mod:`hwsim.report.tables` does for one schedule). Column names carry their units.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable, Sequence
+
+from rich.console import Console
+from rich.table import Table
+
+from hwsim.estimate import Estimate, estimate
+from hwsim.model.expand import load_network
+from hwsim.spec.hardware import load_hardware
+from hwsim.cost.inference import Counting
+from hwsim.errors import InputError
+from hwsim.spec.hardware import Precision
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+SUMMARY_COLUMNS = [
+    "network", "hardware", "policy", "params", "macs", "bytes_moved",
+    "latency_s", "images_per_s", "lower_bound_s", "efficiency", "latency_vs_first",
+]
+"""``lower_bound_s`` and ``efficiency`` come from :meth:`Estimate.summary` when the schedulers
+provide them; until then they are missing (empty in CSV, null in JSON), never invented."""
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """A table and the title that says what it compares."""
+
+    title: str
+    rows: "pd.DataFrame"
+
+
+def run_grid(
+    networks: Sequence[str],
+    hardware: Sequence[str],
+    policies: Sequence[str],
+    counting: Counting | str = "exact",
+    batch: int = 1,
+    precision: Precision | str | None = None,
+) -> list[Estimate]:
+    """One estimate per network × hardware × policy, in that nesting order; each file is read once."""
+    graphs = {name: load_network(name) for name in dict.fromkeys(networks)}
+    profiles = {name: load_hardware(name) for name in dict.fromkeys(hardware)}
+    return [
+        estimate(graphs[n], profiles[h], p, counting, batch, precision)
+        for n, h, p in itertools.product(networks, hardware, policies)
+    ]
+
+
+def label(estimate: Estimate) -> str:
+    s = estimate.schedule
+    return f"{s.network} on {s.hardware} ({s.policy})"
+
+
+def summary_table(estimates: Sequence[Estimate]) -> Comparison:
+    """One row per estimate, with its latency as a multiple of the first row's."""
+    import pandas as pd  # deferred, as in hwsim.report.tables
+
+    if not estimates:
+        raise InputError("nothing to compare: give at least one network")
+    rows = []
+    for e in estimates:
+        summary = e.summary()
+        rows.append({
+            "network": e.schedule.network, "hardware": e.schedule.hardware, "policy": e.schedule.policy,
+            "params": summary["params"], "macs": summary["macs"], "bytes_moved": summary["bytes_moved"],
+            "latency_s": summary["total_time_s"], "images_per_s": summary["images_per_s"],
+            "lower_bound_s": summary.get("lower_bound_s", math.nan),
+            "efficiency": summary.get("efficiency", math.nan),
+        })
+    first = rows[0]["latency_s"]
+    for row in rows:
+        row["latency_vs_first"] = row["latency_s"] / first if first else math.nan
+    s = estimates[0].schedule
+    title = f"comparison — counting {s.counting}, batch {s.batch}; latency_vs_first is relative to {label(estimates[0])}"
+    return Comparison(title, pd.DataFrame(rows, columns=SUMMARY_COLUMNS))
+
+
+def layer_diff(a: Estimate, b: Estimate) -> Comparison:
+    """Two runs step by step (matched by name, A's order first): times side by side, B - A and B / A."""
+    import pandas as pd
+
+    def steps(e: Estimate, side: str) -> "pd.DataFrame":
+        return pd.DataFrame(
+            [(s.name, s.transfer_s, s.compute_s, s.total_s) for s in e.schedule.steps],
+            columns=["layer", f"{side}_transfer_s", f"{side}_compute_s", f"{side}_total_s"],
+        )
+
+    table = steps(a, "a").merge(steps(b, "b"), on="layer", how="outer")
+    order = list(dict.fromkeys([*(s.name for s in a.schedule.steps), *(s.name for s in b.schedule.steps)]))
+    table = table.set_index("layer").loc[order].reset_index()  # an outer merge sorts by name
+    table["delta_s"] = table["b_total_s"] - table["a_total_s"]
+    table["b_over_a"] = table["b_total_s"] / table["a_total_s"]
+    return Comparison(f"per layer — a: {label(a)}, b: {label(b)}", table)
+
+
+def per_layer(estimates: Sequence[Estimate]) -> Comparison:
+    if len(estimates) != 2:
+        raise InputError(
+            f"--per-layer compares exactly two runs, got {len(estimates)} (networks × --hw × --policy)"
+        )
+    return layer_diff(*estimates)
+
+
+def to_csv(comparison: Comparison) -> str:
+    return comparison.rows.to_csv(index=False)
+
+
+def to_markdown(comparison: Comparison) -> str:
+    return f"# {comparison.title}\n\n{comparison.rows.to_markdown(index=False, floatfmt='.6g', missingval='—')}\n"
+
+
+def to_json(comparison: Comparison) -> str:
+    rows = json.loads(comparison.rows.to_json(orient="records"))
+    return json.dumps({"title": comparison.title, "rows": rows}, indent=2) + "\n"
+
+
+FORMATS: dict[str, Callable[[Comparison], str]] = {"csv": to_csv, "md": to_markdown, "json": to_json}
+assert set(FORMATS) == {"csv", "md", "json"}, "the same formats as hwsim.report.tables, so report.format_for applies"
+
+
+def _is_time(column: str) -> bool:
+    return column.endswith("_s") and not column.endswith("_per_s")
+
+
+def _human(column: str, value: object) -> str:
+    """A cell in human units: seconds as ms, bytes as MB, counts with separators."""
+    if isinstance(value, float) and math.isnan(value):
+        return "—"
+    if _is_time(column):
+        return f"{float(value) * 1e3:.4g}"  # type: ignore[arg-type]
+    if column == "bytes_moved":
+        return f"{float(value) / 1e6:.4g}"  # type: ignore[arg-type]
+    if column in ("params", "macs"):
+        return f"{int(value):,}"  # type: ignore[call-overload]
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _heading(column: str) -> str:
+    if _is_time(column):
+        return column[:-2].replace("_", " ") + " ms"
+    return {"bytes_moved": "moved MB", "images_per_s": "images/s", "latency_vs_first": "× first", "b_over_a": "b / a"}.get(column, column)
+
+
+def render(comparison: Comparison, console: Console) -> None:
+    table = Table(title=comparison.title, header_style="bold", pad_edge=False)
+    for column in comparison.rows.columns:
+        text = comparison.rows[column].dtype == object
+        table.add_column(_heading(column), justify="left" if text else "right", no_wrap=column == "layer")
+    for record in comparison.rows.itertuples(index=False):
+        table.add_row(*(_human(c, v) for c, v in zip(comparison.rows.columns, record)))
+    console.print(table)

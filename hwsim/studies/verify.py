@@ -1,0 +1,174 @@
+"""Op counts checked two ways: against execution by the NumPy reference, and against golden files.
+
+:func:`verify` runs an inference forward, a training forward and backward under the cross-entropy
+loss, and one Adam step, with a ledger counting every primitive; it then compares the executed
+counts with the cost model (:mod:`hwsim.cost.inference` for inference, :mod:`hwsim.cost.training` for the
+rest) layer by layer and pass by pass. :func:`op_table` and :func:`golden_differences` keep the
+modelled counts under regression: a change is a deliberate edit of ``tests/golden/*.ops.csv``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+from hwsim.cost.inference import EXACT, Counting
+from hwsim.errors import InputError
+from hwsim.model.graph import Graph
+from hwsim.ops import Op
+from hwsim.cost.training import pass_ops
+from hwsim.model.execution import Pass
+
+GOLDEN_COLUMNS = ["layer", "op", *(p.value for p in Pass)]
+
+
+@dataclass(frozen=True)
+class Check:
+    """One layer in one pass: the cost model's count beside the executed one."""
+
+    layer: str
+    op: Op
+    pass_: Pass
+    modelled: int
+    executed: int
+
+    @property
+    def agrees(self) -> bool:
+        return self.modelled == self.executed
+
+
+@dataclass(frozen=True)
+class Verification:
+    network: str
+    counting: str
+    batch: int
+    checks: tuple[Check, ...]
+
+    @property
+    def differences(self) -> tuple[Check, ...]:
+        return tuple(c for c in self.checks if not c.agrees)
+
+    def total(self, pass_: Pass, executed: bool) -> int:
+        return sum(c.executed if executed else c.modelled for c in self.checks if c.pass_ is pass_)
+
+
+def execute(graph: Graph, batch: int = 1, seed: int = 0) -> dict[tuple[str, Pass], int]:
+    """Executed ops per (layer, pass): inference forward, training forward + backward, one Adam step."""
+    from hwsim.reference import Adam, Model, counting  # the reference is only needed when executing
+
+    if graph.output.op is not Op.SOFTMAX:
+        raise InputError(f"{graph.name}: verify trains under a cross-entropy loss, so the network must end in softmax")
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((batch, *graph.input_shape)).astype(np.float32)
+    labels = rng.integers(0, graph.output.output_shape[2], batch)
+    model = Model(graph, seed=seed)
+    try:
+        with counting() as ledger:
+            model.forward(x, training=False)
+            _, grads = model.loss_and_grads(x, labels)
+            Adam().step(model.params, grads)
+    except ValueError as err:  # e.g. batch norm over a single value per channel
+        raise InputError(f"{graph.name}: {err}") from None
+    return dict(ledger.ops)
+
+
+def verify(graph: Graph, counting: Counting = EXACT, batch: int = 1, seed: int = 0) -> Verification:
+    """Compare modelled and executed ops for every layer and pass (see module docstring)."""
+    executed = execute(graph, batch, seed)
+    checks = tuple(
+        Check(row.layer.name, row.layer.op, pass_, row.of(pass_), executed.get((row.layer.name, pass_), 0))
+        for row in pass_ops(graph, counting, batch, optimizer="adam")
+        for pass_ in Pass
+    )
+    return Verification(graph.name, counting.name, batch, checks)
+
+
+def render_verification(result: Verification, console: Console) -> None:
+    """One row per layer, one column per pass: the modelled count, or 'modelled ≠ executed' in red."""
+    table = Table(title=f"{result.network}: modelled vs executed ops ({result.counting} counting, batch {result.batch})")
+    table.add_column("layer")
+    table.add_column("op")
+    for pass_ in Pass:
+        table.add_column(pass_.value, justify="right")
+    by_layer: dict[str, list[Check]] = {}
+    for check in result.checks:
+        by_layer.setdefault(check.layer, []).append(check)
+
+    def cell(modelled: int, executed: int) -> str:
+        return f"{modelled:,}" if modelled == executed else f"[red]{modelled:,} ≠ {executed:,}[/red]"
+
+    for name, checks in by_layer.items():
+        table.add_row(name, checks[0].op.value, *(cell(c.modelled, c.executed) for c in checks))
+    table.add_row("total", "", *(cell(result.total(p, False), result.total(p, True)) for p in Pass), style="bold")
+    console.print(table)
+    if result.differences:
+        console.print(f"[red]{len(result.differences)} of {len(result.checks)} counts differ[/red] (modelled ≠ executed)")
+    else:
+        console.print(f"all {len(result.checks)} counts agree")
+
+
+# ---- golden files ----------------------------------------------------------------------------
+
+
+def op_table(graph: Graph, counting: Counting = EXACT, batch: int = 1) -> list[dict[str, str | int]]:
+    """Modelled ops per layer and pass (optimizer: Adam), as rows of :data:`GOLDEN_COLUMNS`."""
+    return [
+        {"layer": row.layer.name, "op": row.layer.op.value, **{p.value: row.of(p) for p in Pass}}
+        for row in pass_ops(graph, counting, batch, optimizer="adam")
+    ]
+
+
+def format_op_table(rows: list[dict[str, str | int]]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, GOLDEN_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+def read_golden(path: Path) -> list[dict[str, str | int]]:
+    """A golden op table; an unreadable or malformed file is an :class:`InputError` naming it."""
+    try:
+        with open(path, newline="") as f:
+            reader = csv.DictReader(f)
+            if reader.fieldnames != GOLDEN_COLUMNS:
+                raise InputError(f"expected columns {','.join(GOLDEN_COLUMNS)}, got {','.join(reader.fieldnames or [])}", str(path))
+            rows, first_line = [], {}
+            for row in reader:
+                where = f"{path}:{reader.line_num}"
+                if None in row:
+                    raise InputError(f"{len(GOLDEN_COLUMNS) + len(row[None])} values, the header has {len(GOLDEN_COLUMNS)} columns", where)
+                if None in row.values():
+                    raise InputError(f"{sum(v is not None for v in row.values())} values, the header has {len(GOLDEN_COLUMNS)} columns", where)
+                if row["layer"] in first_line:
+                    raise InputError(f"layer {row['layer']!r} again (first on line {first_line[row['layer']]})", where)
+                first_line[row["layer"]] = reader.line_num
+                rows.append({**row, **{p.value: int(row[p.value]) for p in Pass}})
+            return rows
+    except OSError as err:
+        raise InputError(err.strerror or str(err), str(path)) from None
+    except ValueError as err:
+        raise InputError(f"not an op count: {err}", str(path)) from None
+
+
+def golden_differences(golden: list[dict[str, str | int]], current: list[dict[str, str | int]]) -> list[str]:
+    """Readable lines, one per layer and pass whose count changed, and per layer added or removed."""
+    old = {str(row["layer"]): row for row in golden}
+    new = {str(row["layer"]): row for row in current}
+    lines = []
+    for name, row in new.items():
+        if name not in old:
+            lines.append(f"{name}: new layer ({row['op']}), not in the golden file")
+            continue
+        for pass_ in Pass:
+            before, after = int(old[name][pass_.value]), int(row[pass_.value])
+            if before != after:
+                lines.append(f"{name} {pass_.value}: golden {before:,}, now {after:,} ({after - before:+,})")
+    lines.extend(f"{name}: in the golden file, no longer in the network" for name in old if name not in new)
+    return lines

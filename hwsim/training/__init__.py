@@ -1,0 +1,1 @@
+"""Training on the NumPy reference: data, the loop, checkpoints, runs and experiments."""

@@ -1,0 +1,134 @@
+"""Start or resume a training run, train it, and keep its checkpoint and metrics CSV current after every epoch.
+
+What ``hwsim train`` and ``hwsim predict`` call; a notebook can call the same.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, fields
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from hwsim import files
+from hwsim.training.checkpoint import load_checkpoint, save_checkpoint
+from hwsim.training.data import Dataset
+from hwsim.errors import InputError
+from hwsim.model.graph import Graph
+from hwsim.training.train import (
+    DEFAULT_LEARNING_RATES,
+    BatchCallback,
+    DataSource,
+    EpochMetrics,
+    OptimizerSettings,
+    Run,
+    TrainSettings,
+    evaluate,
+    load_split,
+    predict,
+    start_run,
+    train,
+)
+
+
+def settings_from(given: dict[str, Any], stored: TrainSettings | None = None) -> TrainSettings:
+    """Settings from the options a user gave (``None`` = not given), on top of ``stored`` when resuming.
+
+    Keys: ``optimizer``, ``learning_rate``, ``momentum``, ``batch_size``, ``seed``,
+    ``validation_fraction``, ``data_folder``, ``num_images``, ``data_seed``. A resumed run keeps its
+    settings: giving a different value is an error rather than a silently different run.
+    """
+    if stored is not None:
+        _refuse_changes(given, _flatten(stored))
+        return stored
+    name = given.get("optimizer") or "adam"
+    optimizer = OptimizerSettings(name, _given(given, "learning_rate", DEFAULT_LEARNING_RATES[name]), _given(given, "momentum", 0.0))
+    default_data = DataSource()
+    data = DataSource(given.get("data_folder"), _given(given, "num_images", None if given.get("data_folder") else default_data.num_images),
+                      _given(given, "data_seed", default_data.seed))
+    loop = {key: given[key] for key in ("batch_size", "seed", "validation_fraction") if given.get(key) is not None}
+    return TrainSettings(optimizer, data, **loop)
+
+
+def _given(given: dict[str, Any], key: str, default: Any) -> Any:
+    return default if given.get(key) is None else given[key]
+
+
+def _flatten(settings: TrainSettings) -> dict[str, Any]:
+    """``settings`` under the keys :func:`settings_from` takes."""
+    return {
+        "optimizer": settings.optimizer.name, "learning_rate": settings.optimizer.learning_rate, "momentum": settings.optimizer.momentum,
+        "batch_size": settings.batch_size, "seed": settings.seed, "validation_fraction": settings.validation_fraction,
+        "data_folder": settings.data.folder, "num_images": settings.data.num_images, "data_seed": settings.data.seed,
+    }
+
+
+def _refuse_changes(given: dict[str, Any], stored: dict[str, Any]) -> None:
+    for key, value in given.items():
+        if value is None or key not in stored or _same(key, value, stored[key]):
+            continue
+        raise InputError(f"{key} {value} differs from the checkpoint's {stored[key]}; a resumed run keeps the settings it started with")
+
+
+def _same(key: str, value: Any, stored: Any) -> bool:
+    """A data folder given by another path to the same place is the same folder."""
+    if key == "data_folder" and stored is not None:
+        return Path(value).expanduser().resolve() == Path(stored).expanduser().resolve()
+    return value == stored
+
+
+def train_network(graph: Graph, given: dict[str, Any], epochs: int, resume: Path | None = None, checkpoint: Path | None = None,
+                  metrics: Path | None = None, on_batch: BatchCallback | None = None,
+                  on_epoch: Callable[[Run], None] | None = None) -> Run:
+    """Train ``graph`` for ``epochs`` more epochs, from scratch or from the ``resume`` checkpoint.
+
+    After every epoch the checkpoint (``checkpoint``, else the ``resume`` file) and the metrics CSV
+    (the whole history, resumed epochs included) are rewritten; ``on_epoch(run)`` is then called.
+    """
+    if epochs < 1:
+        raise InputError(f"epochs must be at least 1, got {epochs}")
+    for path in (checkpoint, metrics):
+        if path is not None and not (path.parent if str(path.parent) else Path(".")).is_dir():
+            raise InputError("no such directory", str(path.parent))
+    run = load_checkpoint(resume, graph) if resume else None
+    settings = settings_from(given, run.settings if run else None)
+    train_set, validation_set = load_split(settings)
+    run = run or start_run(graph, settings, train_set)
+    save_to = checkpoint or resume
+
+    def after_epoch(run: Run) -> None:
+        if save_to:
+            save_checkpoint(run, save_to)
+        if metrics:
+            write_metrics(run.history, metrics)
+        if on_epoch:
+            on_epoch(run)
+
+    train(run, train_set, validation_set, epochs, on_batch, after_epoch)
+    return run
+
+
+def metrics_frame(history: list[EpochMetrics]) -> pd.DataFrame:
+    return pd.DataFrame([asdict(m) for m in history], columns=[f.name for f in fields(EpochMetrics)])
+
+
+def write_metrics(history: list[EpochMetrics], path: Path) -> None:
+    files.write_atomically(path, metrics_frame(history).to_csv(index=False))
+
+
+def evaluate_checkpoint(graph: Graph, checkpoint: Path, data_folder: str | None = None,
+                        num_images: int | None = None, data_seed: int | None = None) -> tuple[Dataset, np.ndarray, float, float]:
+    """``(test set, probabilities (N, K), loss, accuracy)`` of the checkpoint's model on test data.
+
+    The test data is the checkpoint's own source unless overridden: CIFAR-10's test batch, or a
+    generated set from a seed the run did not train on (see :meth:`DataSource.test_set`).
+    """
+    run = load_checkpoint(checkpoint, graph)
+    stored = run.settings.data
+    source = DataSource(data_folder, None, stored.seed) if data_folder is not None else stored
+    test_set = source.test_set(num_images, data_seed)
+    loss, accuracy = evaluate(run.model, run.normalization, test_set)
+    return test_set, predict(run.model, run.normalization, test_set), loss, accuracy
