@@ -18,18 +18,18 @@ import argparse
 import contextlib
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 from threadpoolctl import threadpool_info, threadpool_limits
 
+from hwsim.cost.training import pass_ops
 from hwsim.model.expand import build_graph
 from hwsim.model.graph import Graph
 from hwsim.ops import ConvAttrs, Op, Padding, PoolAttrs
 from hwsim.reference import Adam, Model
 from hwsim.spec.network import load_network_document
-from hwsim.cost.training import pass_ops
 
 HAIRNET = Path(__file__).resolve().parent.parent / "networks" / "hairnet.yaml"
 
@@ -110,7 +110,9 @@ def torch_network(graph: Graph):
     return nn.Sequential(*modules)
 
 
-def torch_times(forward_graph: Graph, train_graph: Graph, train_batch: int, repeats: int, threads: int | None) -> tuple[float, float] | None:
+def torch_times(
+    forward_graph: Graph, train_graph: Graph, train_batch: int, repeats: int, threads: int | None
+) -> tuple[float, float] | None:
     """(forward s, training step s) of the same workloads in PyTorch, or None without torch."""
     try:
         import torch
@@ -142,29 +144,44 @@ def torch_times(forward_graph: Graph, train_graph: Graph, train_batch: int, repe
 def blas_description() -> str:
     """NumPy's BLAS and the threads it runs with, as threadpoolctl sees them."""
     pools = [pool for pool in threadpool_info() if pool["user_api"] == "blas"]
-    return ", ".join(f"{pool['internal_api']} {pool['version']} with {pool['num_threads']} threads" for pool in pools) or "no BLAS found"
+    return (
+        ", ".join(f"{pool['internal_api']} {pool['version']} with {pool['num_threads']} threads" for pool in pools)
+        or "no BLAS found"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--threads", type=int, default=None, help="pin BLAS (and PyTorch) to this many threads; default: the libraries' own")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="pin BLAS (and PyTorch) to this many threads; default: the libraries' own",
+    )
     args = parser.parse_args()
     repeats = args.repeats
 
-    pinned = contextlib.nullcontext() if args.threads is None else threadpool_limits(limits=args.threads, user_api="blas")
+    pinned = (
+        contextlib.nullcontext() if args.threads is None else threadpool_limits(limits=args.threads, user_api="blas")
+    )
     load_before = os.getloadavg()[0]
     with pinned:
         blas = blas_description() + (" (pinned by --threads)" if args.threads else " (library default)")
         forward_graph, train_graph, train_batch = hairnet(224, 1000), hairnet(32, 10), 64
         forward_ops = sum(row.forward for row in pass_ops(forward_graph, batch=1))
-        train_ops = sum(row.forward_train + row.backward + row.optimizer for row in pass_ops(train_graph, batch=train_batch))
+        train_ops = sum(
+            row.forward_train + row.backward + row.optimizer for row in pass_ops(train_graph, batch=train_batch)
+        )
         forward_s = reference_forward(forward_graph, 1, repeats)
         train_s = reference_train_step(train_graph, train_batch, repeats)
         torch_s = torch_times(forward_graph, train_graph, train_batch, repeats, args.threads)
         matmul = matmul_gflops(repeats)
 
-    print(f"NumPy {np.__version__}, BLAS: {blas}; best of {repeats}; load average {load_before:.2f} before, {os.getloadavg()[0]:.2f} after")
+    print(
+        f"NumPy {np.__version__}, BLAS: {blas}; best of {repeats}; "
+        f"load average {load_before:.2f} before, {os.getloadavg()[0]:.2f} after"
+    )
     print(f"NumPy matmul (1024x1024 float32): {matmul:.1f} GFLOP/s")
     header = f"{'workload':44} {'time':>9} {'images/s':>9} {'GFLOP/s':>8}"
     print(header + (f" {'PyTorch':>9} {'ratio':>6}" if torch_s else "  (PyTorch not importable)"))

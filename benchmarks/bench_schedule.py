@@ -1,13 +1,13 @@
 """How long each policy takes to schedule a network (CPU time), against merely costing it, measured in the same run.
 
-    python benchmarks/bench_schedule.py [network] [hardware]
+python benchmarks/bench_schedule.py [network] [hardware]
 """
 
 from __future__ import annotations
 
 import sys
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from hwsim import api
 from hwsim.cost.inference import graph_costs
@@ -32,7 +32,7 @@ def main(network: str = "hairnet", hardware: str = "paper-accelerator", repeats:
     print(f"{network} on {hardware}: {len(graph.layers)} layers; CPU time, best of {repeats}")
     print(f"{'costing (baseline)':<20} {baseline * 1e3:9.2f} ms")
     for policy, schedule in POLICIES.items():
-        seconds = best_of(repeats, lambda: schedule(graph, costs, hw))
+        seconds = best_of(repeats, lambda: schedule(graph, costs, hw))  # noqa: B023 (called before the loop moves on)
         print(f"{policy:<20} {seconds * 1e3:9.2f} ms  {seconds / baseline:7.0f}x the baseline")
 
 

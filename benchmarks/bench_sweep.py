@@ -11,7 +11,6 @@ from __future__ import annotations
 import time
 
 from hwsim import api
-
 from hwsim.studies import sweep
 
 BASELINE_POINTS = 100
@@ -31,13 +30,23 @@ def main() -> None:
     sample = result.rows.iloc[:: len(result.rows) // BASELINE_POINTS]
     start = time.perf_counter()
     for row in sample.itertuples(index=False):
-        api.estimate(graph, sweep.variant(hardware, {"memory.internal.capacity": row[0], "memory.external.bandwidth": row[1]}))
+        api.estimate(
+            graph, sweep.variant(hardware, {"memory.internal.capacity": row[0], "memory.external.bandwidth": row[1]})
+        )
     baseline_s = time.perf_counter() - start
 
     fast_rate, baseline_rate = len(result.rows) / fast_s, len(sample) / baseline_s
-    print(f"sweep:        {len(result.rows):>6} configurations in {fast_s:6.3f} s  = {fast_rate:>9,.0f} configurations/s")
-    print(f"api.estimate: {len(sample):>6} configurations in {baseline_s:6.3f} s  = {baseline_rate:>9,.0f} configurations/s")
-    print(f"speed-up {fast_rate / baseline_rate:,.0f}x; 10,000 points {'within' if fast_s < 10 else 'OVER'} the 10 s budget")
+    print(
+        f"sweep:        {len(result.rows):>6} configurations in {fast_s:6.3f} s  = {fast_rate:>9,.0f} configurations/s"
+    )
+    print(
+        f"api.estimate: {len(sample):>6} configurations in {baseline_s:6.3f} s  "
+        f"= {baseline_rate:>9,.0f} configurations/s"
+    )
+    print(
+        f"speed-up {fast_rate / baseline_rate:,.0f}x; "
+        f"10,000 points {'within' if fast_s < 10 else 'OVER'} the 10 s budget"
+    )
 
 
 if __name__ == "__main__":

@@ -21,10 +21,13 @@ def check_writable(path: Path) -> None:
 
 
 def write_atomically(path: Path, text: str | bytes) -> None:
-    """Write ``text`` (or bytes: an image) to a temporary file beside ``path`` and rename it, so a failure leaves nothing half-written."""
+    """Write ``text`` (or bytes: an image) to a temporary file beside ``path`` and rename it, so a failure
+    leaves nothing half-written."""
     check_writable(path)
     try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else Path("."), prefix=f".{path.name}.", suffix=".tmp")
+        fd, tmp = tempfile.mkstemp(
+            dir=path.parent if str(path.parent) else Path("."), prefix=f".{path.name}.", suffix=".tmp"
+        )
     except OSError as err:
         raise InputError(f"cannot write: {err.strerror}", str(path)) from None
     try:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from hwsim.model.graph import INPUT, Layer
+from hwsim.model.shapes import count_params, infer_output_shape
 from hwsim.ops import Attrs, NoAttrs, Op, Shape
 from hwsim.reference.kernels import make_kernel
-from hwsim.model.shapes import count_params, infer_output_shape
 
 # A residual/concat network touching most ops: conv, dwconv, BN, relu, add, concat, pools, dense, dropout, softmax.
 SMALL_NET = """
@@ -30,7 +30,10 @@ layers:
 """
 
 
-def make_layer(op: Op, input_shapes: tuple[Shape, ...], attrs: Attrs = NoAttrs(), name: str = "layer") -> Layer:
+NO_ATTRS = NoAttrs()
+
+
+def make_layer(op: Op, input_shapes: tuple[Shape, ...], attrs: Attrs = NO_ATTRS, name: str = "layer") -> Layer:
     output = infer_output_shape(op, attrs, input_shapes)
     params, state = count_params(op, attrs, input_shapes)
     inputs = tuple(f"in{i}" for i in range(len(input_shapes))) if len(input_shapes) > 1 else (INPUT,)
@@ -70,7 +73,9 @@ def numeric_gradient(f, array: np.ndarray, h: float = 1e-6) -> np.ndarray:
     return grad
 
 
-def check_gradients(layer: Layer, batch: int = 2, training: bool = True, seed: int = 0, rtol: float = 1e-5, atol: float = 1e-7) -> None:
+def check_gradients(
+    layer: Layer, batch: int = 2, training: bool = True, seed: int = 0, rtol: float = 1e-5, atol: float = 1e-7
+) -> None:
     """Every input and parameter gradient of ``layer``'s backward against central differences, in float64.
 
     The scalar is sum(forward(...) * R) for a fixed random R, so dL/dOutput = R.

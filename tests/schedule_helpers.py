@@ -24,14 +24,18 @@ def graph_from(spec: dict[str, Any]) -> Graph:
 
 
 def hardware(capacity: float, bandwidth: float = 1e9, matrix: float = 1e12, vector: float = 1e10) -> HardwareSpec:
-    return HardwareSpec.model_validate({
-        "name": "generated",
-        "memory": {"internal": {"capacity": capacity}, "external": {"bandwidth": bandwidth}},
-        "compute": {"matrix": {"throughput": matrix}, "vector": {"throughput": vector}},
-    })
+    return HardwareSpec.model_validate(
+        {
+            "name": "generated",
+            "memory": {"internal": {"capacity": capacity}, "external": {"bandwidth": bandwidth}},
+            "compute": {"matrix": {"throughput": matrix}, "vector": {"throughput": vector}},
+        }
+    )
 
 
-def run(graph: Graph, hw: HardwareSpec, policy: str, batch: int = 1, precision: Precision | None = None) -> tuple[Schedule, list[Violation]]:
+def run(
+    graph: Graph, hw: HardwareSpec, policy: str, batch: int = 1, precision: Precision | None = None
+) -> tuple[Schedule, list[Violation]]:
     """Schedule with ``policy`` and validate against the costs it scheduled."""
     costs = graph_costs(graph, hw, EXACT, batch, precision)
     steps = POLICIES[policy](graph, costs, hw)
@@ -45,13 +49,25 @@ def layer_specs(draw: st.DrawFn, index: int, channels: int) -> tuple[list[dict[s
     kind = draw(st.sampled_from(["conv", "dwblock", "pool", "residual"]))
     if kind == "conv":
         filters = draw(st.sampled_from([4, 8, 16]))
-        layers = [{"op": "conv", "kernel": draw(st.sampled_from([1, 3])), "filters": filters,
-                   "stride": draw(st.sampled_from([1, 1, 2])), "padding": "same", "bias": False}]
+        layers = [
+            {
+                "op": "conv",
+                "kernel": draw(st.sampled_from([1, 3])),
+                "filters": filters,
+                "stride": draw(st.sampled_from([1, 1, 2])),
+                "padding": "same",
+                "bias": False,
+            }
+        ]
         if draw(st.booleans()):
             layers += [{"op": "batchnorm"}, {"op": "relu"}]
         return layers, filters
     if kind == "dwblock":
-        return [{"op": "dwconv", "kernel": 3, "padding": "same", "bias": False}, {"op": "batchnorm"}, {"op": "relu"}], channels
+        return [
+            {"op": "dwconv", "kernel": 3, "padding": "same", "bias": False},
+            {"op": "batchnorm"},
+            {"op": "relu"},
+        ], channels
     if kind == "pool":
         return [{"op": draw(st.sampled_from(["maxpool", "avgpool"])), "size": 2, "padding": "same"}], channels
     skip = f"skip{index}"
@@ -72,7 +88,11 @@ def networks(draw: st.DrawFn) -> Graph:
         piece, channels = draw(layer_specs(i, channels))
         layers += _unique(piece, i)
     if draw(st.booleans()):
-        layers += [{"op": "global_avg_pool"}, {"op": "dense", "units": draw(st.sampled_from([2, 10]))}, {"op": "softmax"}]
+        layers += [
+            {"op": "global_avg_pool"},
+            {"op": "dense", "units": draw(st.sampled_from([2, 10]))},
+            {"op": "softmax"},
+        ]
     return graph_from({"name": "generated", "input": [size, size, image_channels], "layers": layers})
 
 

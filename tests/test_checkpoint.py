@@ -27,7 +27,8 @@ def trained(tmp_path_factory) -> tuple[Path, Path]:
 
 
 def rewritten(source: Path, target: Path, change: Callable[[dict[str, np.ndarray], dict], None]) -> Path:
-    """A copy of ``source`` at ``target`` after ``change(arrays, meta)`` edits its arrays or its parsed metadata in place."""
+    """A copy of ``source`` at ``target`` after ``change(arrays, meta)`` edits its arrays or its parsed
+    metadata in place."""
     with np.load(source) as archive:
         arrays = {key: archive[key] for key in archive.files}
     original = arrays["meta"]
@@ -63,7 +64,9 @@ def assert_one_line_error(result, *pieces: str) -> None:
 
 BAD_METADATA = [
     pytest.param(drop_meta("network"), "meta.network: field required", id="no-network"),
-    pytest.param(set_meta("settings", {"foo": 1}), "meta.settings.optimizer: field required", id="settings-unknown-key"),
+    pytest.param(
+        set_meta("settings", {"foo": 1}), "meta.settings.optimizer: field required", id="settings-unknown-key"
+    ),
     pytest.param(set_meta("settings", "x"), "meta.settings: input should be a dictionary", id="settings-string"),
     pytest.param(set_meta("rng", {"bit_generator": "Evil"}), "rng: not a state numpy can restore", id="rng-evil"),
     pytest.param(set_meta("model_rng", 5), "meta.model_rng: input should be a valid dictionary", id="model-rng-int"),
@@ -74,38 +77,63 @@ BAD_METADATA = [
     pytest.param(set_meta("extra", 1), "meta.extra: extra inputs are not permitted", id="extra-key"),
     pytest.param(set_meta("epoch", 3), "history has 1 rows for epoch 3", id="epoch-beyond-history"),
     pytest.param(drop_array("normalization/mean"), "normalization/mean is missing", id="no-normalization-mean"),
-    pytest.param(set_array("normalization/mean", np.zeros(7, np.float32)), "normalization/mean has shape (7,)", id="mean-shape-7"),
-    pytest.param(set_array("normalization/std", np.array(["a", "b", "c"])), "normalization/std holds <U1 values", id="std-text"),
-    pytest.param(set_array("optimizer/m/stem.weight", np.zeros((2, 2), np.float32)), "optimizer/m/stem.weight has shape (2, 2)",
-                 id="optimizer-slot-shape"),
-    pytest.param(set_array("optimizer/m/nowhere.weight", np.zeros(3, np.float32)), "optimizer/m/nowhere.weight: no such parameter",
-                 id="optimizer-slot-unknown"),
-    pytest.param(set_array("optimizer/velocity/stem.weight", np.zeros(3, np.float32)), "optimizer/velocity entries in a adam run",
-                 id="optimizer-slot-of-sgd"),
+    pytest.param(
+        set_array("normalization/mean", np.zeros(7, np.float32)), "normalization/mean has shape (7,)", id="mean-shape-7"
+    ),
+    pytest.param(
+        set_array("normalization/std", np.array(["a", "b", "c"])), "normalization/std holds <U1 values", id="std-text"
+    ),
+    pytest.param(
+        set_array("optimizer/m/stem.weight", np.zeros((2, 2), np.float32)),
+        "optimizer/m/stem.weight has shape (2, 2)",
+        id="optimizer-slot-shape",
+    ),
+    pytest.param(
+        set_array("optimizer/m/nowhere.weight", np.zeros(3, np.float32)),
+        "optimizer/m/nowhere.weight: no such parameter",
+        id="optimizer-slot-unknown",
+    ),
+    pytest.param(
+        set_array("optimizer/velocity/stem.weight", np.zeros(3, np.float32)),
+        "optimizer/velocity entries in a adam run",
+        id="optimizer-slot-of-sgd",
+    ),
     pytest.param(set_array("junk", np.zeros(3, np.float32)), "unexpected entry 'junk'", id="unknown-entry"),
 ]
 
 
 @pytest.mark.parametrize("change, message", BAD_METADATA)
 @pytest.mark.parametrize("command", ["predict", "resume"])
-def test_a_checkpoint_with_bad_contents_is_one_line_and_exit_2(runner, trained, tmp_path: Path, change, message: str, command: str) -> None:
+def test_a_checkpoint_with_bad_contents_is_one_line_and_exit_2(
+    runner, trained, tmp_path: Path, change, message: str, command: str
+) -> None:
     network, source = trained
     with np.load(source) as archive:
         assert "optimizer/m/stem.weight" in archive.files  # the key the shape cases edit
     checkpoint = rewritten(source, tmp_path / "bad.npz", change)
-    args = (["predict", str(network), "--checkpoint", str(checkpoint), "--images", "10"] if command == "predict"
-            else ["train", str(network), "--resume", str(checkpoint), "--epochs", "1"])
+    args = (
+        ["predict", str(network), "--checkpoint", str(checkpoint), "--images", "10"]
+        if command == "predict"
+        else ["train", str(network), "--resume", str(checkpoint), "--epochs", "1"]
+    )
     result = runner.invoke(main, args)
     assert_one_line_error(result, f"error: {checkpoint}: corrupt checkpoint: ", message)
 
 
-@pytest.mark.parametrize("text, message", [
-    ("[1, 2]", "meta: a JSON list, not an object"),
-    ("{not json", "meta: Expecting property name"),
-])
-def test_metadata_that_is_not_a_json_object_is_one_line(runner, trained, tmp_path: Path, text: str, message: str) -> None:
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("[1, 2]", "meta: a JSON list, not an object"),
+        ("{not json", "meta: Expecting property name"),
+    ],
+)
+def test_metadata_that_is_not_a_json_object_is_one_line(
+    runner, trained, tmp_path: Path, text: str, message: str
+) -> None:
     network, source = trained
-    checkpoint = rewritten(source, tmp_path / "meta.npz", lambda arrays, meta: arrays.__setitem__("meta", np.array(text)))
+    checkpoint = rewritten(
+        source, tmp_path / "meta.npz", lambda arrays, meta: arrays.__setitem__("meta", np.array(text))
+    )
     result = runner.invoke(main, ["predict", str(network), "--checkpoint", str(checkpoint)])
     assert_one_line_error(result, f"{checkpoint}: corrupt checkpoint: {message}")
 
@@ -122,7 +150,9 @@ def test_a_renamed_npy_file_is_one_line(runner, trained, tmp_path: Path) -> None
 def test_an_untouched_checkpoint_still_resumes_and_predicts(runner, trained, tmp_path: Path) -> None:
     network, source = trained
     checkpoint = rewritten(source, tmp_path / "same.npz", lambda arrays, meta: None)
-    assert runner.invoke(main, ["predict", str(network), "--checkpoint", str(checkpoint), "--images", "10"]).exit_code == 0
+    assert (
+        runner.invoke(main, ["predict", str(network), "--checkpoint", str(checkpoint), "--images", "10"]).exit_code == 0
+    )
     result = runner.invoke(main, ["train", str(network), "--resume", str(checkpoint), "--epochs", "1"])
     assert result.exit_code == 0, result.output
     assert "trained to epoch 2" in result.stdout

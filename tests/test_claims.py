@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 
 from hwsim import api
-
-from hwsim.studies import claims
 from hwsim.cli import main
+from hwsim.studies import claims
 
 
 def test_hairnet_is_four_percent_of_alexnet():

@@ -10,18 +10,23 @@ import pandas as pd
 import pytest
 
 from hwsim import api
-
-from hwsim.studies import compare
 from hwsim.cli import main
+from hwsim.studies import compare
 
 
 def test_rows_follow_networks_then_hardware_and_ratio_is_to_the_first(runner, tmp_path, workdir):
-    result = runner.invoke(main, ["compare", "hairnet", "alexnet", "--hw", "paper-accelerator", "--hw", "edge-npu", "-o", "cmp.csv"])
+    result = runner.invoke(
+        main, ["compare", "hairnet", "alexnet", "--hw", "paper-accelerator", "--hw", "edge-npu", "-o", "cmp.csv"]
+    )
     assert result.exit_code == 0, result.output
     rows = pd.read_csv("cmp.csv")
     assert list(rows.columns) == compare.SUMMARY_COLUMNS
     assert list(zip(rows.network, rows.hardware)) == [
-        ("hairnet", "paper-accelerator"), ("hairnet", "edge-npu"), ("alexnet", "paper-accelerator"), ("alexnet", "edge-npu")]
+        ("hairnet", "paper-accelerator"),
+        ("hairnet", "edge-npu"),
+        ("alexnet", "paper-accelerator"),
+        ("alexnet", "edge-npu"),
+    ]
     expected = api.estimate(api.load_network("alexnet"), api.load_hardware("edge-npu")).summary()
     assert rows.latency_s[3] == pytest.approx(expected["total_time_s"], rel=1e-12)
     assert rows.params[2] == 60_965_224

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hwsim.training.data import CifarFormat, detect_cifar10_format, load_cifar10
 from hwsim.errors import InputError
+from hwsim.training.data import CifarFormat, detect_cifar10_format, load_cifar10
 
 BATCHES = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
 NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
@@ -36,8 +36,10 @@ def python_folder(tmp_path: Path) -> Path:
     folder.mkdir()
     for index, name in enumerate(BATCHES):
         rows, labels = batch_contents(index)
-        write_pickle(folder / name, {b"batch_label": name.encode(), b"labels": labels, b"data": rows,
-                                     b"filenames": [b"x.png"] * len(labels)})
+        write_pickle(
+            folder / name,
+            {b"batch_label": name.encode(), b"labels": labels, b"data": rows, b"filenames": [b"x.png"] * len(labels)},
+        )
     write_pickle(folder / "batches.meta", {b"label_names": [n.encode() for n in NAMES], b"num_vis": 3072})
     return folder
 
@@ -84,9 +86,10 @@ def test_wrong_folder_errors_name_the_folder(tmp_path):
         load_cifar10(tmp_path)
 
 
-@pytest.mark.parametrize("folder_fixture, missing", [("python_folder", "data_batch_4"),
-                                                     ("python_folder", "batches.meta"),
-                                                     ("binary_folder", "test_batch.bin")])
+@pytest.mark.parametrize(
+    "folder_fixture, missing",
+    [("python_folder", "data_batch_4"), ("python_folder", "batches.meta"), ("binary_folder", "test_batch.bin")],
+)
 def test_a_missing_file_is_named(folder_fixture, missing, request):
     folder = request.getfixturevalue(folder_fixture)
     (folder / missing).unlink()
@@ -150,15 +153,21 @@ def test_truncated_and_garbage_pickles_are_reported_as_corrupt(python_folder):
         load_cifar10(python_folder)
 
 
-@pytest.mark.parametrize("batch, message", [
-    ([1, 2], "expected a dict with keys b'data' and b'labels'"),
-    ({b"data": np.zeros((3, 1024), np.uint8), b"labels": [0, 1, 2]}, r"uint8 array of shape \(N, 3072\), got uint8 array of shape \(3, 1024\)"),
-    ({b"data": np.zeros((3, 3072), np.float32), b"labels": [0, 1, 2]}, "got float32 array"),
-    ({b"data": [0] * 3072, b"labels": [0]}, "got list"),
-    ({b"data": np.zeros((3, 3072), np.uint8), b"labels": [0, 1]}, "2 labels for 3 images"),
-    ({b"data": np.zeros((3, 3072), np.uint8), b"labels": [0, 10, 1]}, r"label 10 at index 1 is outside 0\.\.9"),
-    ({b"data": np.zeros((3, 3072), np.uint8), b"labels": [b"a", b"b", b"c"]}, "labels must be a list of integers"),
-])
+@pytest.mark.parametrize(
+    "batch, message",
+    [
+        ([1, 2], "expected a dict with keys b'data' and b'labels'"),
+        (
+            {b"data": np.zeros((3, 1024), np.uint8), b"labels": [0, 1, 2]},
+            r"uint8 array of shape \(N, 3072\), got uint8 array of shape \(3, 1024\)",
+        ),
+        ({b"data": np.zeros((3, 3072), np.float32), b"labels": [0, 1, 2]}, "got float32 array"),
+        ({b"data": [0] * 3072, b"labels": [0]}, "got list"),
+        ({b"data": np.zeros((3, 3072), np.uint8), b"labels": [0, 1]}, "2 labels for 3 images"),
+        ({b"data": np.zeros((3, 3072), np.uint8), b"labels": [0, 10, 1]}, r"label 10 at index 1 is outside 0\.\.9"),
+        ({b"data": np.zeros((3, 3072), np.uint8), b"labels": [b"a", b"b", b"c"]}, "labels must be a list of integers"),
+    ],
+)
 def test_malformed_python_batches_are_explained(python_folder, batch, message):
     write_pickle(python_folder / "test_batch", batch)
     with pytest.raises(InputError, match=message) as error:

@@ -89,7 +89,10 @@ def test_mean_colour_probe_does_catch_a_colour_coded_dataset():
 
 def test_raw_pixels_are_not_linearly_separable():
     train, test = generate_shapes(2000, seed=0), generate_shapes(1000, seed=1)
-    flat = lambda data: data.images.reshape(len(data), -1)
+
+    def flat(data):
+        return data.images.reshape(len(data), -1)
+
     accuracy = linear_probe_accuracy(flat(train), train.labels, flat(test), test.labels, shrinkage=1.0)
     assert accuracy < 0.3, accuracy
 
@@ -97,6 +100,7 @@ def test_raw_pixels_are_not_linearly_separable():
 def test_convolution_features_with_global_pooling_do_tell_the_classes_apart():
     """Even untrained 5x5 filters + GAP + a linear read-out far beat chance: the signal is spatial."""
     train, test = generate_shapes(2000, seed=0), generate_shapes(1000, seed=1)
-    accuracy = linear_probe_accuracy(random_conv_features(train.images), train.labels,
-                              random_conv_features(test.images), test.labels)
+    accuracy = linear_probe_accuracy(
+        random_conv_features(train.images), train.labels, random_conv_features(test.images), test.labels
+    )
     assert accuracy > 0.35, accuracy  # 0.46 measured; chance is 0.1

@@ -8,14 +8,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hwsim.report import training as training_report
-from hwsim.training import experiments
 from hwsim.api import load_network
 from hwsim.errors import InputError
+from hwsim.model.variants import DENSE_HEAD, with_dense_head, without_batchnorm
 from hwsim.ops import Op
 from hwsim.reference import Model
+from hwsim.report import training as training_report
+from hwsim.training import experiments
 from hwsim.training.train import DataSource
-from hwsim.model.variants import DENSE_HEAD, with_dense_head, without_batchnorm
 from tests.training_helpers import write_tiny_network
 
 
@@ -27,10 +27,15 @@ def graph(tmp_path: Path):
 def test_without_batchnorm_bypasses_every_batch_norm_and_gives_its_conv_a_bias(graph) -> None:
     plain = without_batchnorm(graph)
     assert plain.name == "tiny-no-bn"
-    assert [layer.name for layer in plain.layers] == [layer.name for layer in graph.layers if layer.op is not Op.BATCHNORM]
+    assert [layer.name for layer in plain.layers] == [
+        layer.name for layer in graph.layers if layer.op is not Op.BATCHNORM
+    ]
     assert plain.layer("stem_relu").inputs == ("stem",) and plain.layer("stem").attrs.bias
     assert plain.layer("stem").params == graph.layer("stem").params + 6
-    assert plain.params == graph.params - sum(l.params for l in graph.layers if l.op is Op.BATCHNORM) + 6 + 6 + 10
+    assert (
+        plain.params
+        == graph.params - sum(layer.params for layer in graph.layers if layer.op is Op.BATCHNORM) + 6 + 6 + 10
+    )
     assert Model(plain).forward(np.zeros((2, 32, 32, 3), np.float32)).shape == (2, 1, 1, 10)
     with pytest.raises(InputError, match="tiny-no-bn has no batch norm to remove"):
         without_batchnorm(plain)
@@ -71,8 +76,10 @@ def test_an_arm_two_experiments_share_is_trained_once(graph) -> None:
     assert started == ["fully convolutional head", "dense layer after GAP", "SGD with momentum"]
     columns = ["network", "optimizer", "epoch", "train_loss", "validation_accuracy"]
     head, optimizer = curves["head"], curves["optimizer"]
-    pd.testing.assert_frame_equal(head[head.arm == "dense layer after GAP"][columns].reset_index(drop=True),
-                                  optimizer[optimizer.arm == "Adam"][columns].reset_index(drop=True))
+    pd.testing.assert_frame_equal(
+        head[head.arm == "dense layer after GAP"][columns].reset_index(drop=True),
+        optimizer[optimizer.arm == "Adam"][columns].reset_index(drop=True),
+    )
 
 
 def test_write_experiment_writes_the_curves_and_a_png(graph, tmp_path: Path) -> None:

@@ -28,7 +28,11 @@ STAGES = [
 ]
 """Stages from the bottom up; a module may import its own stage and any stage listed before it."""
 
-INDEPENDENT = {("hwsim.reference", "hwsim.cost"), ("hwsim.cost", "hwsim.reference"), ("hwsim.training", "hwsim.studies")}
+INDEPENDENT = {
+    ("hwsim.reference", "hwsim.cost"),
+    ("hwsim.cost", "hwsim.reference"),
+    ("hwsim.training", "hwsim.studies"),
+}
 """Stages on one level that must not import each other: the reference checks the cost model, so they share nothing."""
 
 
@@ -50,8 +54,12 @@ def module_name(path: Path) -> str:
 def runtime_imports(path: Path) -> set[str]:
     """hwsim modules imported at run time (imports under ``if TYPE_CHECKING:`` are annotations only)."""
     tree = ast.parse(path.read_text())
-    skipped = {id(node) for stmt in ast.walk(tree) if isinstance(stmt, ast.If) and "TYPE_CHECKING" in ast.unparse(stmt.test)
-               for node in ast.walk(stmt)}
+    skipped = {
+        id(node)
+        for stmt in ast.walk(tree)
+        if isinstance(stmt, ast.If) and "TYPE_CHECKING" in ast.unparse(stmt.test)
+        for node in ast.walk(stmt)
+    }
     found = set()
     for node in ast.walk(tree):
         if id(node) in skipped:
@@ -73,7 +81,9 @@ def test_imports_point_down_the_pipeline(path: Path) -> None:
     for imported in runtime_imports(path):
         imported_rank, imported_root = stage_of(imported)
         assert imported_rank <= rank, f"{module} imports {imported}, a later stage ({imported_root})"
-        assert (root, imported_root) not in INDEPENDENT, f"{module} imports {imported}: {root} and {imported_root} stay apart"
+        assert (root, imported_root) not in INDEPENDENT, (
+            f"{module} imports {imported}: {root} and {imported_root} stay apart"
+        )
 
 
 def test_few_modules_at_the_top() -> None:

@@ -10,9 +10,8 @@ import numpy as np
 import pytest
 
 from hwsim import api
-
-from hwsim.report import plots
 from hwsim.cli import main
+from hwsim.report import plots
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -64,10 +63,13 @@ def test_roofline_points_are_each_step_at_ops_over_bytes_moved():
     assert expected <= {(round(x, 6), round(y)) for x, y in drawn}
 
 
-@pytest.mark.parametrize("varies", [
-    ["memory.internal.capacity=256KB..8MB:log:6", "memory.external.bandwidth=0.5GB/s..32GB/s:log:7"],
-    ["memory.external.bandwidth=0.5GB/s..32GB/s:log:7"],
-])
+@pytest.mark.parametrize(
+    "varies",
+    [
+        ["memory.internal.capacity=256KB..8MB:log:6", "memory.external.bandwidth=0.5GB/s..32GB/s:log:7"],
+        ["memory.external.bandwidth=0.5GB/s..32GB/s:log:7"],
+    ],
+)
 def test_sweep_plots_heatmap_or_lines(runner, tmp_path, workdir, varies):
     args = ["sweep", "hairnet", "--plot", "sweep.png", "-o", "sweep.csv"]
     for vary in varies:
@@ -79,19 +81,31 @@ def test_sweep_plots_heatmap_or_lines(runner, tmp_path, workdir, varies):
 
 
 def test_sweep_plot_of_three_axes_is_refused_before_writing(runner, tmp_path, workdir):
-    args = ["sweep", "--plot", "s.png", "--vary", "memory.internal.capacity=1MB..2MB:2",
-            "--vary", "memory.external.bandwidth=1GB/s..2GB/s:2", "--vary", "compute.matrix.throughput=1TFLOPS..2TFLOPS:2"]
+    args = [
+        "sweep",
+        "--plot",
+        "s.png",
+        "--vary",
+        "memory.internal.capacity=1MB..2MB:2",
+        "--vary",
+        "memory.external.bandwidth=1GB/s..2GB/s:2",
+        "--vary",
+        "compute.matrix.throughput=1TFLOPS..2TFLOPS:2",
+    ]
     cwd = workdir
     result = runner.invoke(main, [*args, "-o", "s.csv"])
     assert result.exit_code == 2 and "--plot: a sweep plot shows one or two axes, got 3" in result.output
     assert not list(Path(cwd).iterdir())
 
 
-@pytest.mark.parametrize("args", [
-    ["estimate", "--plot", "layers.jpg"],
-    ["roofline", "-o", "roofline.pdf"],
-    ["sweep", "--vary", "memory.internal.capacity=1MB..2MB", "--plot", "sweep.gif"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["estimate", "--plot", "layers.jpg"],
+        ["roofline", "-o", "roofline.pdf"],
+        ["sweep", "--vary", "memory.internal.capacity=1MB..2MB", "--plot", "sweep.gif"],
+    ],
+)
 def test_unknown_image_suffix_is_one_line(runner, tmp_path, workdir, args):
     cwd = workdir
     result = runner.invoke(main, args)

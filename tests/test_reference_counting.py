@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 from numpy.lib.stride_tricks import sliding_window_view
 
-from hwsim.ops import Padding
 from hwsim.reference import primitives as P
 from hwsim.reference import sweeps
 from hwsim.reference.counting import Pass, attributed, counting
@@ -115,11 +114,16 @@ def test_channel_sum_in_blocks_counts_and_sums_like_one_reduction(shape, monkeyp
     sweeps._rows.cache_clear()
 
 
-@pytest.mark.parametrize(("shape", "kernel", "block_elements"), [((2, 7, 6, 3), (3, 3), 1 << 17), ((3, 9, 8, 4), (3, 2), 40), ((1, 12, 5, 2), (1, 3), 7)])
+@pytest.mark.parametrize(
+    ("shape", "kernel", "block_elements"),
+    [((2, 7, 6, 3), (3, 3), 1 << 17), ((3, 9, 8, 4), (3, 2), 40), ((1, 12, 5, 2), (1, 3), 7)],
+)
 def test_correlate_depthwise_is_the_contraction_and_counts_like_it(shape, kernel, block_elements):
     rng = np.random.default_rng(0)
     xp, weight = rng.standard_normal(shape), rng.standard_normal((*kernel, shape[-1]))
     view = sliding_window_view(xp, kernel, axis=(1, 2))
     expected = np.einsum("nhwcij,ijc->nhwc", view, weight)
     np.testing.assert_allclose(P.correlate_depthwise(xp, weight, block_elements), expected, rtol=1e-12)
-    assert ops_of(lambda: P.correlate_depthwise(xp, weight, block_elements)) == ops_of(lambda: P.contract("nhwcij,ijc->nhwc", view, weight))
+    assert ops_of(lambda: P.correlate_depthwise(xp, weight, block_elements)) == ops_of(
+        lambda: P.contract("nhwcij,ijc->nhwc", view, weight)
+    )

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from reference_helpers import SMALL_NET, numeric_gradient
 
 from hwsim.model.expand import load_network
 from hwsim.ops import Op
 from hwsim.reference import SGD, Adam, Model, fold_batchnorm
-from reference_helpers import SMALL_NET, numeric_gradient
-
 
 
 @pytest.fixture
@@ -53,11 +52,17 @@ def test_whole_network_gradients_match_central_differences(small_graph):
 
     def loss() -> float:
         # the same dropout mask every time: a fresh model with the same seed and the current parameters
-        return Model(small_graph, seed=1, dtype=np.float64, params=model.params, state=model_seed_state).loss_and_grads(x, labels)[0]
+        return Model(small_graph, seed=1, dtype=np.float64, params=model.params, state=model_seed_state).loss_and_grads(
+            x, labels
+        )[0]
 
-    _, grads = Model(small_graph, seed=1, dtype=np.float64, params=model.params, state=model_seed_state).loss_and_grads(x, labels)
+    _, grads = Model(small_graph, seed=1, dtype=np.float64, params=model.params, state=model_seed_state).loss_and_grads(
+        x, labels
+    )
     for key in ("c1.weight", "bn1.gamma", "dw.weight", "fc.bias"):
-        np.testing.assert_allclose(grads[key], numeric_gradient(loss, model.params[key]), rtol=1e-5, atol=1e-8, err_msg=key)
+        np.testing.assert_allclose(
+            grads[key], numeric_gradient(loss, model.params[key]), rtol=1e-5, atol=1e-8, err_msg=key
+        )
 
 
 def test_fixed_seed_gives_identical_training(small_graph):
@@ -109,7 +114,9 @@ def test_folded_batchnorm_matches_unfolded():
     assert not any(layer.op is Op.BATCHNORM for layer in folded.graph.layers)
     assert len(folded.graph.layers) == len(graph.layers) - sum(layer.op is Op.BATCHNORM for layer in graph.layers)
     assert folded.graph.layer("stem").attrs.bias and folded.graph.layer("stem_relu").inputs == ("stem",)
-    assert folded.graph.params == graph.params - sum(l.params // 2 for l in graph.layers if l.op is Op.BATCHNORM)
+    assert folded.graph.params == graph.params - sum(
+        layer.params // 2 for layer in graph.layers if layer.op is Op.BATCHNORM
+    )
     np.testing.assert_allclose(folded.forward(x), model.forward(x), atol=1e-5)
 
 
@@ -126,5 +133,5 @@ def test_batchnorm_folds_only_after_an_affine_layer_it_alone_reads(tmp_path):
         "  - {op: add, inputs: [after_shared, shared], name: sum}\n"
     )
     folded = fold_batchnorm(Model(load_network(path)))
-    assert [l.name for l in folded.graph.layers] == ["c", "r", "after_relu", "shared", "after_shared", "sum"]
+    assert [layer.name for layer in folded.graph.layers] == ["c", "r", "after_relu", "shared", "after_shared", "sum"]
     assert folded.graph.layer("r").inputs == ("c",)

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from reference_helpers import check_gradients, make_layer, random_inputs, random_params, run
 
 from hwsim.ops import BatchNormAttrs, ConvAttrs, DenseAttrs, DropoutAttrs, LrnAttrs, Op, Padding, PoolAttrs
-from reference_helpers import check_gradients, make_layer, random_inputs, random_params, run
 
 SMALL = settings(max_examples=15, deadline=None)
 
@@ -80,7 +80,9 @@ def test_conv_forward_matches_loops(layer):
     x = random_inputs(layer, 2)
     params = random_params(layer)
     _, y = run(layer, x, params, training=False)
-    np.testing.assert_allclose(y, naive_conv(x[0], params["weight"], params.get("bias"), layer.attrs), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(
+        y, naive_conv(x[0], params["weight"], params.get("bias"), layer.attrs), rtol=1e-10, atol=1e-12
+    )
 
 
 @SMALL
@@ -258,5 +260,7 @@ def test_depthwise_input_gradient_paths(stride, padding, multiplier):
     layer = make_layer(Op.DWCONV, ((4, 5, 3),), attrs)
     x = random_inputs(layer, 2)
     params = random_params(layer)
-    np.testing.assert_allclose(run(layer, x, params, training=False)[1], naive_conv(x[0], params["weight"], params["bias"], attrs), rtol=1e-10)
+    np.testing.assert_allclose(
+        run(layer, x, params, training=False)[1], naive_conv(x[0], params["weight"], params["bias"], attrs), rtol=1e-10
+    )
     check_gradients(layer)

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import stat
-import json
 
 import pandas as pd
 import pytest
 
-from hwsim import api
-
-from hwsim import files
-from hwsim.report import tables
+from hwsim import api, files
 from hwsim.cli import main
+from hwsim.report import tables
 
 SUMMARY_KEYS = {"total_time_s", "transfer_time_s", "compute_time_s", "params", "macs", "ops", "bytes_moved"}
 
@@ -25,7 +23,12 @@ def test_json_report_has_the_contracted_fields(runner, tmp_path) -> None:
     assert result.exit_code == 0, result.output
     doc = json.loads(out.read_text())
     assert {"network", "hardware", "policy", "counting", "summary", "layers"} <= set(doc)
-    assert (doc["network"], doc["hardware"], doc["policy"], doc["counting"]) == ("hairnet", "paper-accelerator", "paper", "exact")
+    assert (doc["network"], doc["hardware"], doc["policy"], doc["counting"]) == (
+        "hairnet",
+        "paper-accelerator",
+        "paper",
+        "exact",
+    )
     assert SUMMARY_KEYS <= set(doc["summary"])
     s = doc["summary"]
     assert s["total_time_s"] == pytest.approx(s["transfer_time_s"] + s["compute_time_s"])

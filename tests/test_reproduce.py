@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from hwsim.studies import reproduce
 from hwsim.cli import main
+from hwsim.studies import reproduce
 
 
 @pytest.fixture(scope="module")

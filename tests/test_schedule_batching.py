@@ -1,4 +1,5 @@
-"""Batches run in sub-batches: whenever one image fits, a batch fits, and optimized never runs a batch slower than image by image."""
+"""Batches run in sub-batches: whenever one image fits, a batch fits, and optimized never runs a batch
+slower than image by image."""
 
 from __future__ import annotations
 
@@ -7,19 +8,19 @@ import json
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from schedule_helpers import hardware, networks, run
 
 from hwsim import api
-from hwsim.cost.bound import lower_bound
 from hwsim.cli import main
+from hwsim.cost.bound import lower_bound
 from hwsim.cost.inference import graph_costs
 from hwsim.model.graph import Graph
+from hwsim.report.trace import trace_events
 from hwsim.schedule import scheduled_costs
 from hwsim.schedule.base import Action
 from hwsim.schedule.batching import candidate_sizes
 from hwsim.schedule.tiling import CapacityError
 from hwsim.schedule.validate import validate
-from hwsim.report.trace import trace_events
-from schedule_helpers import hardware, networks, run
 
 
 @pytest.fixture(scope="module")
@@ -40,13 +41,18 @@ def test_candidate_sizes_are_the_batch_and_the_powers_of_two_below_it() -> None:
 
 @pytest.mark.parametrize("batch", [16, 64])
 @pytest.mark.parametrize("policy", ["strict", "optimized"])
-def test_hairnet_batches_that_do_not_fit_whole_run_in_sub_batches(accelerator, one_image, policy: str, batch: int) -> None:  # type: ignore[no-untyped-def]
+def test_hairnet_batches_that_do_not_fit_whole_run_in_sub_batches(
+    accelerator, one_image, policy: str, batch: int
+) -> None:  # type: ignore[no-untyped-def]
     # a whole batch of 16 needs 1.38 MB for one row of stage1.block2.dw: more than the 1 MB memory
     with pytest.raises(CapacityError):
         from hwsim.schedule.optimized import schedule_optimized
         from hwsim.schedule.strict import schedule_strict
+
         graph = api.load_network("hairnet")
-        (schedule_strict if policy == "strict" else schedule_optimized)(graph, graph_costs(graph, accelerator, batch=batch), accelerator)
+        (schedule_strict if policy == "strict" else schedule_optimized)(
+            graph, graph_costs(graph, accelerator, batch=batch), accelerator
+        )
     e = api.estimate(api.load_network("hairnet"), accelerator, policy, batch=batch)
     s = e.schedule
     assert validate(s, scheduled_costs(policy, e.costs, accelerator), accelerator) == []
@@ -67,7 +73,16 @@ def test_optimized_batch_of_four_is_not_slower_per_image_than_one(accelerator, o
 
 def test_the_issues_int8_example_runs_and_the_summary_line_names_the_sub_batches(runner, tmp_path) -> None:  # type: ignore[no-untyped-def]
     report = tmp_path / "r.json"
-    args = ["estimate", "networks/hairnet.yaml", "--hw", "hardware/paper-accelerator.yaml", "--policy", "optimized", "--batch", "16"]
+    args = [
+        "estimate",
+        "networks/hairnet.yaml",
+        "--hw",
+        "hardware/paper-accelerator.yaml",
+        "--policy",
+        "optimized",
+        "--batch",
+        "16",
+    ]
     result = runner.invoke(main, [*args, "--precision", "int8"])
     assert result.exit_code == 0, result.output
     result = runner.invoke(main, args)
@@ -101,7 +116,8 @@ def test_the_trace_shows_every_sub_batch(accelerator) -> None:  # type: ignore[n
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(networks(), st.sampled_from([2_000, 8_000, 32_000, 1e6]), st.sampled_from([1e8, 1e9, 1e11]), st.integers(2, 9))
 def test_whenever_one_image_fits_a_batch_fits_and_optimized_is_no_slower_per_image(
-        graph: Graph, capacity: float, bandwidth: float, batch: int) -> None:
+    graph: Graph, capacity: float, bandwidth: float, batch: int
+) -> None:
     hw = hardware(capacity, bandwidth)
     try:
         single = {p: run(graph, hw, p)[0] for p in ("strict", "optimized")}

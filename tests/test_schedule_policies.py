@@ -6,15 +6,15 @@ import json
 from pathlib import Path
 
 import pytest
+from schedule_helpers import hardware
 
 from hwsim import api
-from hwsim.cost.bound import lower_bound
 from hwsim.cli import main
+from hwsim.cost.bound import lower_bound
+from hwsim.report.trace import trace_events
 from hwsim.schedule import POLICIES, scheduled_costs
 from hwsim.schedule.base import Action
 from hwsim.schedule.validate import Rule, validate
-from hwsim.report.trace import trace_events
-from schedule_helpers import hardware
 
 NETWORKS = sorted(p.stem for p in (Path(__file__).parents[1] / "networks").glob("*.yaml"))
 
@@ -78,15 +78,20 @@ def test_optimized_never_holds_more_than_capacity_at_any_instant_of_its_timeline
     # resident bytes within capacity in time order, not only in program order (what validate checks)
     events = [e for s in hairnet["optimized"].schedule.steps for e in s.events]
     change = {Action.LOAD: 1, Action.ALLOC: 1, Action.FREE: -1}
-    timeline = sorted((e.end_s if e.action is Action.FREE else e.start_s, change[e.action], e.bytes)
-                      for e in events if e.action in change)  # at equal times frees (-1) come first
+    timeline = sorted(
+        (e.end_s if e.action is Action.FREE else e.start_s, change[e.action], e.bytes)
+        for e in events
+        if e.action in change
+    )  # at equal times frees (-1) come first
     resident = peak = 0
     for _, sign, size in timeline:
         resident += sign * size
         peak = max(peak, resident)
     assert resident == 0
     assert peak <= hairnet["optimized"].hardware.memory.internal.capacity
-    assert any(a.start_s < f.end_s for a, f in zip(events[1:], events) if a.action is Action.ALLOC and f.action is Action.FREE)
+    assert any(
+        a.start_s < f.end_s for a, f in zip(events[1:], events) if a.action is Action.ALLOC and f.action is Action.FREE
+    )
 
 
 def test_optimized_report_says_what_was_folded_fused_and_tiled(hairnet) -> None:  # type: ignore[no-untyped-def]
@@ -148,7 +153,7 @@ def test_optimized_overlaps_the_bus_with_compute(hairnet) -> None:  # type: igno
     assert s.total_s < s.transfer_s + s.compute_s
     loads = [e for step in s.steps for e in step.events if e.action is Action.LOAD]
     computes = [e for step in s.steps for e in step.events if e.action is Action.COMPUTE]
-    assert any(l.start_s < c.end_s and c.start_s < l.end_s for l, c in zip(loads[1:200], computes[:200]))
+    assert any(layer.start_s < c.end_s and c.start_s < layer.end_s for layer, c in zip(loads[1:200], computes[:200]))
 
 
 def test_cli_writes_a_trace_and_the_json_summary_has_the_bound(runner, tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -165,9 +170,19 @@ def test_a_kept_output_of_chunked_weights_counts_the_earlier_chunks_beside_the_l
     # conv (chunked weights) + relu + 2x2 pool, output kept for the next conv: the last chunk's
     # conv and relu rows sit beside the pool output of every chunk before it (was 2,256 B > 2,000 B)
     from schedule_helpers import graph_from, run
-    graph = graph_from({"name": "chunks", "input": [8, 8, 1], "layers": [
-        {"op": "conv", "kernel": 3, "filters": 16, "padding": "same", "bias": False}, {"op": "batchnorm"},
-        {"op": "relu"}, {"op": "maxpool", "size": 2, "padding": "same"},
-        {"op": "conv", "kernel": 1, "filters": 4, "padding": "same", "bias": False, "name": "conv_2"}]})
+
+    graph = graph_from(
+        {
+            "name": "chunks",
+            "input": [8, 8, 1],
+            "layers": [
+                {"op": "conv", "kernel": 3, "filters": 16, "padding": "same", "bias": False},
+                {"op": "batchnorm"},
+                {"op": "relu"},
+                {"op": "maxpool", "size": 2, "padding": "same"},
+                {"op": "conv", "kernel": 1, "filters": 4, "padding": "same", "bias": False, "name": "conv_2"},
+            ],
+        }
+    )
     schedule, violations = run(graph, hardware(2_000, 1e8), "optimized")
     assert violations == [], [str(v) for v in violations[:3]]

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from schedule_helpers import hardware, networks, run
 
 from hwsim.cost.bound import lower_bound
 from hwsim.cost.inference import graph_costs
 from hwsim.model.graph import Graph, elements
 from hwsim.schedule.tiling import CapacityError
 from hwsim.schedule.validate import Rule
-from schedule_helpers import hardware, networks, run
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 capacities = st.sampled_from([2_000, 8_000, 32_000, 1e6])
@@ -31,8 +31,9 @@ batches = st.sampled_from([1, 1, 2, 3, 4, 6])
 
 @SETTINGS
 @given(networks(), capacities, bandwidths, batches)
-def test_strict_and_optimized_pass_the_validator_and_paper_breaks_only_capacity(graph: Graph, capacity: float, bandwidth: float,
-                                                                                 batch: int) -> None:
+def test_strict_and_optimized_pass_the_validator_and_paper_breaks_only_capacity(
+    graph: Graph, capacity: float, bandwidth: float, batch: int
+) -> None:
     _, runs = _run_all(graph, capacity, bandwidth, batch)
     assert runs["strict"][1] == []
     assert runs["optimized"][1] == []

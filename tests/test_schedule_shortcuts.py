@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from hypothesis import HealthCheck, given, settings
+from schedule_helpers import hardware, networks
 
 from hwsim import api
+from hwsim.cost.fold import fold_batchnorm
 from hwsim.cost.inference import graph_costs
 from hwsim.model.graph import Graph
-from hwsim.cost.fold import fold_batchnorm
 from hwsim.schedule.optimized import STEADY_ROWS, Planner, fuse
 from hwsim.schedule.program import Program
 from hwsim.schedule.stream import FirstRows, actions, chain_heights, chain_peak, streamable
 from hwsim.spec.hardware import HardwareSpec
-from schedule_helpers import hardware, networks
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -32,7 +32,12 @@ def _chain_peaks_agree(graph: Graph, hw: HardwareSpec, counts: tuple[int, ...]) 
                 for count in counts:
                     place = planner.placement(start, stop, keep_in, False)
                     listed = actions(segment, place, chain_heights(segment), {}, count)
-                    assert rows.peak(segment, count) == chain_peak(planner.program, segment, place, listed), (start, stop, keep_in, count)
+                    assert rows.peak(segment, count) == chain_peak(planner.program, segment, place, listed), (
+                        start,
+                        stop,
+                        keep_in,
+                        count,
+                    )
                     checked += 1
     return checked
 

@@ -7,10 +7,9 @@ import pandas as pd
 import pytest
 
 from hwsim import api
-
-from hwsim.studies import sweep
 from hwsim.cli import main
 from hwsim.errors import InputError
+from hwsim.studies import sweep
 
 HW = api.load_hardware("paper-accelerator")
 HAIRNET = api.load_network("hairnet")
@@ -24,13 +23,16 @@ def test_log_and_lin_ranges_with_units():
     lin = sweep.parse_axis("compute.vector.throughput=1GFLOPS..10GFLOPS:lin:10", HW)
     assert lin.values == pytest.approx([i * 1e9 for i in range(1, 11)])
     assert sweep.parse_axis("memory.external.bandwidth=0.5GB/s..32GB/s", HW).values == pytest.approx(
-        [0.5e9, 1.414e9, 4e9, 11.31e9, 32e9], rel=1e-3)  # default: log, 5 points
+        [0.5e9, 1.414e9, 4e9, 11.31e9, 32e9], rel=1e-3
+    )  # default: log, 5 points
 
 
 def test_every_numeric_field_is_sweepable_and_only_those():
     assert sweep.numeric_fields(HW) == {
-        "memory.internal.capacity": "bytes", "memory.external.bandwidth": "bandwidth",
-        "memory.external.capacity": "bytes", "compute.matrix.throughput": "throughput",
+        "memory.internal.capacity": "bytes",
+        "memory.external.bandwidth": "bandwidth",
+        "memory.external.capacity": "bytes",
+        "compute.matrix.throughput": "throughput",
         "compute.vector.throughput": "throughput",
     }
 
@@ -54,17 +56,23 @@ def _check_against_estimate(result: sweep.SweepResult, graph, hardware, sample: 
             assert row[metric] == pytest.approx(expected[key], rel=1e-12), (metric, point)  # rounding only
 
 
-@pytest.mark.parametrize("options", [
-    {},
-    {"batch": 4, "precision": "int8"},
-    {"counting": "paper"},
-])
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"batch": 4, "precision": "int8"},
+        {"counting": "paper"},
+    ],
+)
 def test_fast_path_equals_api_estimate_on_sampled_points(options):
-    axes = [sweep.parse_axis(text, HW) for text in (
-        "memory.internal.capacity=64KB..16MB:log:9",
-        "memory.external.bandwidth=0.1GB/s..100GB/s:log:5",
-        "compute.vector.throughput=1GFLOPS..1TFLOPS:log:4",
-    )]
+    axes = [
+        sweep.parse_axis(text, HW)
+        for text in (
+            "memory.internal.capacity=64KB..16MB:log:9",
+            "memory.external.bandwidth=0.1GB/s..100GB/s:log:5",
+            "compute.vector.throughput=1GFLOPS..1TFLOPS:log:4",
+        )
+    ]
     result = sweep.run(HAIRNET, HW, axes, **options)
     assert len(result.rows) == 9 * 5 * 4
     _check_against_estimate(result, HAIRNET, HW, sample=25, **options)
@@ -73,14 +81,18 @@ def test_fast_path_equals_api_estimate_on_sampled_points(options):
 def test_fast_path_handles_merges_and_more_compute_units():
     alexnet = api.load_network("alexnet")
     hardware = api.load_hardware("datacenter-gpu")
-    axes = [sweep.parse_axis("memory.internal.capacity=1MB..64MB:log:7", hardware),
-            sweep.parse_axis("compute.matrix.throughput=100TFLOPS..1000TFLOPS:lin:3", hardware)]
+    axes = [
+        sweep.parse_axis("memory.internal.capacity=1MB..64MB:log:7", hardware),
+        sweep.parse_axis("compute.matrix.throughput=100TFLOPS..1000TFLOPS:lin:3", hardware),
+    ]
     _check_against_estimate(sweep.run(alexnet, hardware, axes), alexnet, hardware, sample=21)
 
 
 def test_point_by_point_path_agrees_with_the_fast_path():
-    axes = [sweep.parse_axis("memory.internal.capacity=256KB..4MB:log:4", HW),
-            sweep.parse_axis("memory.external.bandwidth=1GB/s..8GB/s:log:3", HW)]
+    axes = [
+        sweep.parse_axis("memory.internal.capacity=256KB..4MB:log:4", HW),
+        sweep.parse_axis("memory.external.bandwidth=1GB/s..8GB/s:log:3", HW),
+    ]
     fast = sweep.run(HAIRNET, HW, axes)
     slow, notes = sweep._point_by_point(sweep.cost_once(HAIRNET, HW, "paper", "exact", 1, None), sweep.grid(axes), None)
     for metric in slow:
@@ -97,39 +109,63 @@ def test_progress_is_reported_for_every_point():
 
 def test_saturation_is_the_smallest_value_within_five_percent_of_the_best():
     values = np.array([1.0, 2.0, 4.0, 8.0])
-    assert sweep.saturation(values, np.array([10.0, 5.0, 4.1, 4.0])) == 4.0   # 4.1 <= 4.2
-    assert sweep.saturation(values, np.array([10.0, 5.0, 4.3, 4.0])) == 8.0   # still paying at the end
+    assert sweep.saturation(values, np.array([10.0, 5.0, 4.1, 4.0])) == 4.0  # 4.1 <= 4.2
+    assert sweep.saturation(values, np.array([10.0, 5.0, 4.3, 4.0])) == 8.0  # still paying at the end
     assert sweep.saturation(values[::-1], np.array([4.0, 4.1, 5.0, 10.0])) == 4.0  # order of points does not matter
 
 
 def test_cli_writes_the_full_grid_as_csv(runner, tmp_path, workdir):
-    result = runner.invoke(main, [
-        "sweep", "hairnet", "--hw", "paper-accelerator",
-        "--vary", "memory.internal.capacity=256KB..8MB:log:6",
-        "--vary", "memory.external.bandwidth=0.5GB/s..32GB/s:log:7", "-o", "sweep.csv"])
+    result = runner.invoke(
+        main,
+        [
+            "sweep",
+            "hairnet",
+            "--hw",
+            "paper-accelerator",
+            "--vary",
+            "memory.internal.capacity=256KB..8MB:log:6",
+            "--vary",
+            "memory.external.bandwidth=0.5GB/s..32GB/s:log:7",
+            "-o",
+            "sweep.csv",
+        ],
+    )
     assert result.exit_code == 0, result.output
     rows = pd.read_csv("sweep.csv")
     assert "wrote sweep.csv (42 points)" in result.output and "best: memory.internal.capacity = 8 MB" in result.output
-    assert list(rows.columns) == ["memory.internal.capacity_bytes", "memory.external.bandwidth_bytes_per_s", *sweep.METRICS, "note"]
+    assert list(rows.columns) == [
+        "memory.internal.capacity_bytes",
+        "memory.external.bandwidth_bytes_per_s",
+        *sweep.METRICS,
+        "note",
+    ]
     assert len(rows) == 42 and rows.iloc[:, :2].drop_duplicates().shape[0] == 42
     at_paper = rows[(rows.iloc[:, 0] == 256e3) & (rows.iloc[:, 1] == 0.5e9)].iloc[0]
-    expected = api.estimate(HAIRNET, sweep.variant(HW, {"memory.internal.capacity": 256e3, "memory.external.bandwidth": 0.5e9}))
+    expected = api.estimate(
+        HAIRNET, sweep.variant(HW, {"memory.internal.capacity": 256e3, "memory.external.bandwidth": 0.5e9})
+    )
     assert at_paper.total_s == pytest.approx(expected.schedule.total_s, rel=1e-12)
     assert rows.images_per_s.tolist() == pytest.approx((1 / rows.total_s).tolist())
 
 
-@pytest.mark.parametrize("vary, message", [
-    ("memory.internal.size=1MB..2MB", "no numeric field 'memory.internal.size' in paper-accelerator; choose one of memory.internal.capacity,"),
-    ("compute.tensor.throughput=1TFLOPS..2TFLOPS", "choose one of"),
-    ("memory.internal.capacity=1MB..-2MB", "must be positive"),
-    ("memory.internal.capacity=0MB..2MB", "must be positive"),
-    ("memory.internal.capacity=1GB/s..2MB", "unknown unit 'GB/s'"),
-    ("memory.internal.capacity=4MB..2MB", "from low to high"),
-    ("memory.internal.capacity=1MB..2MB:cubic", "unknown option 'cubic'"),
-    ("memory.internal.capacity=1MB..2MB:0", "unknown option '0'"),
-    ("memory.internal.capacity", "expected FIELD=LO..HI"),
-    ("name=a..b", "no numeric field 'name'"),
-])
+@pytest.mark.parametrize(
+    "vary, message",
+    [
+        (
+            "memory.internal.size=1MB..2MB",
+            "no numeric field 'memory.internal.size' in paper-accelerator; choose one of memory.internal.capacity,",
+        ),
+        ("compute.tensor.throughput=1TFLOPS..2TFLOPS", "choose one of"),
+        ("memory.internal.capacity=1MB..-2MB", "must be positive"),
+        ("memory.internal.capacity=0MB..2MB", "must be positive"),
+        ("memory.internal.capacity=1GB/s..2MB", "unknown unit 'GB/s'"),
+        ("memory.internal.capacity=4MB..2MB", "from low to high"),
+        ("memory.internal.capacity=1MB..2MB:cubic", "unknown option 'cubic'"),
+        ("memory.internal.capacity=1MB..2MB:0", "unknown option '0'"),
+        ("memory.internal.capacity", "expected FIELD=LO..HI"),
+        ("name=a..b", "no numeric field 'name'"),
+    ],
+)
 def test_bad_vary_is_one_line_exit_2_and_no_file(runner, tmp_path, workdir, vary, message):
     result = runner.invoke(main, ["sweep", "--vary", vary, "-o", "out.csv", "--plot", "out.png"])
     assert result.exit_code == 2, result.output
@@ -139,7 +175,9 @@ def test_bad_vary_is_one_line_exit_2_and_no_file(runner, tmp_path, workdir, vary
 
 
 def test_same_field_twice_and_wrong_output_suffix_are_errors(runner):
-    twice = runner.invoke(main, ["sweep", "--vary", "memory.internal.capacity=1MB..2MB", "--vary", "memory.internal.capacity=1MB..3MB"])
+    twice = runner.invoke(
+        main, ["sweep", "--vary", "memory.internal.capacity=1MB..2MB", "--vary", "memory.internal.capacity=1MB..3MB"]
+    )
     assert twice.exit_code == 2 and "varied twice" in twice.output
     suffix = runner.invoke(main, ["sweep", "--vary", "memory.internal.capacity=1MB..2MB", "-o", "out.json"])
     assert suffix.exit_code == 2 and "use a .csv suffix" in suffix.output

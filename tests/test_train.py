@@ -9,10 +9,19 @@ import numpy as np
 import pytest
 
 from hwsim.api import load_network
+from hwsim.errors import InputError
 from hwsim.training.checkpoint import load_checkpoint, save_checkpoint
 from hwsim.training.data import Dataset
-from hwsim.errors import InputError
-from hwsim.training.train import DataSource, EpochMetrics, OptimizerSettings, Run, TrainSettings, load_split, start_run, train
+from hwsim.training.train import (
+    DataSource,
+    EpochMetrics,
+    OptimizerSettings,
+    Run,
+    TrainSettings,
+    load_split,
+    start_run,
+    train,
+)
 from tests.training_helpers import TINY_NETWORK, write_tiny_network
 
 SMALL = DataSource(num_images=120, seed=3)
@@ -70,12 +79,20 @@ def test_the_validation_split_is_held_out_and_fixed_by_the_seed() -> None:
 def dropout_graph(tmp_path: Path):
     """The tiny network with dropout, whose masks come from the model's own generator."""
     path = tmp_path / "tiny_dropout.yaml"
-    path.write_text(TINY_NETWORK.replace("  - {op: global_avg_pool", "  - {op: dropout, rate: 0.3, name: drop}\n  - {op: global_avg_pool"))
+    path.write_text(
+        TINY_NETWORK.replace(
+            "  - {op: global_avg_pool", "  - {op: dropout, rate: 0.3, name: drop}\n  - {op: global_avg_pool"
+        )
+    )
     return load_network(path)
 
 
-@pytest.mark.parametrize("optimizer, momentum, network", [("adam", 0.0, "graph"), ("sgd", 0.9, "graph"), ("adam", 0.0, "dropout_graph")])
-def test_resume_equals_the_uninterrupted_run_bit_for_bit(request, tmp_path: Path, optimizer: str, momentum: float, network: str) -> None:
+@pytest.mark.parametrize(
+    "optimizer, momentum, network", [("adam", 0.0, "graph"), ("sgd", 0.9, "graph"), ("adam", 0.0, "dropout_graph")]
+)
+def test_resume_equals_the_uninterrupted_run_bit_for_bit(
+    request, tmp_path: Path, optimizer: str, momentum: float, network: str
+) -> None:
     graph = request.getfixturevalue(network)
     run_settings = settings(optimizer, 0.01, momentum)
     uninterrupted, _ = fresh_run(graph, run_settings, 3)
@@ -120,14 +137,19 @@ def test_a_checkpoint_whose_network_file_changed_is_refused(graph, tmp_path: Pat
     save_checkpoint(run, tmp_path / "run.npz")
     changed = tmp_path / "changed.yaml"
     changed.write_text(write_tiny_network(tmp_path).read_text().replace("filters: 6", "filters: 7"))
-    with pytest.raises(InputError, match=r"does not fit network 'tiny' as it is now: params\['stem.weight'\] has shape"):
+    with pytest.raises(
+        InputError, match=r"does not fit network 'tiny' as it is now: params\['stem.weight'\] has shape"
+    ):
         load_checkpoint(tmp_path / "run.npz", load_network(changed))
 
 
-@pytest.mark.parametrize("content, message", [
-    (b"not a zip file at all", "not a readable .npz checkpoint"),
-    (None, "not an hwsim checkpoint: no 'meta' entry"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"not a zip file at all", "not a readable .npz checkpoint"),
+        (None, "not an hwsim checkpoint: no 'meta' entry"),
+    ],
+)
 def test_a_file_that_is_not_a_checkpoint_is_refused(graph, tmp_path: Path, content: bytes | None, message: str) -> None:
     path = tmp_path / "bad.npz"
     if content is None:
@@ -147,17 +169,23 @@ def test_data_the_network_cannot_take_is_refused(graph) -> None:
         start_run(graph, settings(), three_classes)
 
 
-@pytest.mark.parametrize("make, message", [
-    (lambda: OptimizerSettings("rmsprop", 0.1), "unknown optimizer 'rmsprop'"),
-    (lambda: OptimizerSettings("sgd", 0.0), r"learning rate must be a finite number > 0, got 0.0"),
-    (lambda: OptimizerSettings("adam", float("inf")), r"learning rate must be a finite number > 0, got inf"),
-    (lambda: OptimizerSettings("sgd", 0.1, momentum=float("nan")), r"momentum must be a finite number in \[0, 1\), got nan"),
-    (lambda: TrainSettings(OptimizerSettings("sgd", 0.1), seed=-1), "seed must be 0 or more, got -1"),
-    (lambda: DataSource(seed=-1), "data seed must be 0 or more, got -1"),
-    (lambda: DataSource(num_images=1_000_001), "at most 1,000,000 generated images, got 1,000,001"),
-    (lambda: TrainSettings(OptimizerSettings("sgd", 0.1), batch_size=0), "batch size must be at least 1"),
-    (lambda: DataSource(num_images=1), "need at least 2 images"),
-])
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda: OptimizerSettings("rmsprop", 0.1), "unknown optimizer 'rmsprop'"),
+        (lambda: OptimizerSettings("sgd", 0.0), r"learning rate must be a finite number > 0, got 0.0"),
+        (lambda: OptimizerSettings("adam", float("inf")), r"learning rate must be a finite number > 0, got inf"),
+        (
+            lambda: OptimizerSettings("sgd", 0.1, momentum=float("nan")),
+            r"momentum must be a finite number in \[0, 1\), got nan",
+        ),
+        (lambda: TrainSettings(OptimizerSettings("sgd", 0.1), seed=-1), "seed must be 0 or more, got -1"),
+        (lambda: DataSource(seed=-1), "data seed must be 0 or more, got -1"),
+        (lambda: DataSource(num_images=1_000_001), "at most 1,000,000 generated images, got 1,000,001"),
+        (lambda: TrainSettings(OptimizerSettings("sgd", 0.1), batch_size=0), "batch size must be at least 1"),
+        (lambda: DataSource(num_images=1), "need at least 2 images"),
+    ],
+)
 def test_bad_settings_are_input_errors(make, message: str) -> None:
     with pytest.raises(InputError, match=message):
         make()

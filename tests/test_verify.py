@@ -6,12 +6,12 @@ import csv
 from pathlib import Path
 
 import pytest
+from reference_helpers import SMALL_NET
 
 from hwsim.cli import main
-from hwsim.model.expand import load_network
 from hwsim.model.execution import Pass
+from hwsim.model.expand import load_network
 from hwsim.studies.verify import verify
-from reference_helpers import SMALL_NET
 
 ROOT = Path(__file__).resolve().parent.parent
 NETWORKS = ROOT / "networks"
@@ -86,14 +86,18 @@ def test_bad_golden_file_is_one_line(runner, tmp_path):
 
 def test_batch_norm_over_one_value_is_an_input_error(runner, tmp_path):
     path = tmp_path / "flat_bn.yaml"
-    path.write_text("name: flat_bn\ninput: [1, 1, 4]\nlayers:\n  - {op: dense, units: 3}\n  - {op: batchnorm}\n  - {op: softmax}\n")
+    path.write_text(
+        "name: flat_bn\ninput: [1, 1, 4]\nlayers:\n  - {op: dense, units: 3}\n  - {op: batchnorm}\n  - {op: softmax}\n"
+    )
     result = runner.invoke(main, ["verify", str(path)])
     assert result.exit_code == 2
     assert "at least 2 values per channel" in result.output
     assert runner.invoke(main, ["verify", str(path), "--batch", "2"]).exit_code == 0
 
 
-@pytest.mark.parametrize("command, batch, maximum", [("verify", 1_000_000, 64), ("verify", 65, 64), ("ops", 5000, 4096)])
+@pytest.mark.parametrize(
+    "command, batch, maximum", [("verify", 1_000_000, 64), ("verify", 65, 64), ("ops", 5000, 4096)]
+)
 def test_batch_is_capped_before_anything_runs(runner, command, batch, maximum):
     result = runner.invoke(main, [command, "hairnet", "--batch", str(batch)])
     assert result.exit_code == 2
@@ -104,11 +108,17 @@ def golden_lines() -> list[str]:
     return (GOLDEN / "hairnet.ops.csv").read_text().splitlines()
 
 
-@pytest.mark.parametrize("edit, message", [
-    (lambda lines: lines + [lines[2]], "layer 'stem_bn' again (first on line 3)"),
-    (lambda lines: [*lines[:3], lines[3] + ",7", *lines[4:]], "7 values, the header has 6 columns"),
-    (lambda lines: [*lines[:3], ",".join(lines[3].split(",")[:3]), *lines[4:]], "3 values, the header has 6 columns"),
-])
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda lines: lines + [lines[2]], "layer 'stem_bn' again (first on line 3)"),
+        (lambda lines: [*lines[:3], lines[3] + ",7", *lines[4:]], "7 values, the header has 6 columns"),
+        (
+            lambda lines: [*lines[:3], ",".join(lines[3].split(",")[:3]), *lines[4:]],
+            "3 values, the header has 6 columns",
+        ),
+    ],
+)
 def test_a_golden_file_with_a_duplicated_row_or_a_wrong_number_of_values_is_one_line(runner, tmp_path, edit, message):
     golden = tmp_path / "hairnet.ops.csv"
     lines = edit(golden_lines())
@@ -122,5 +132,8 @@ def test_a_golden_file_with_a_duplicated_row_or_a_wrong_number_of_values_is_one_
 def test_ops_writes_golden_files_only_as_csv(runner, tmp_path):
     result = runner.invoke(main, ["ops", "hairnet", "--write", str(tmp_path / "x.md")])
     assert result.exit_code == 2
-    assert result.stderr == f"error: {tmp_path / 'x.md'}: golden op counts are written as CSV; use a .csv suffix, not 'x.md'\n"
+    assert (
+        result.stderr
+        == f"error: {tmp_path / 'x.md'}: golden op counts are written as CSV; use a .csv suffix, not 'x.md'\n"
+    )
     assert not (tmp_path / "x.md").exists()

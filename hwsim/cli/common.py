@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import functools
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import click
 from rich.console import Console
 
-from hwsim import files
-from hwsim import bundled
-
-from hwsim.report import tables
+from hwsim import bundled, files
 from hwsim.cost.inference import COUNTINGS
 from hwsim.errors import InputError
+from hwsim.report import tables
 from hwsim.schedule import POLICIES
 from hwsim.spec.hardware import Precision
 
@@ -54,20 +53,40 @@ def stacked(*decorators: Callable[[Any], Any]) -> Callable[[Any], Any]:
 
 network_argument = click.argument("network", default=bundled.DEFAULT_NETWORK, required=False)
 hardware_option = click.option(
-    "--hw", "hardware", default=bundled.DEFAULT_HARDWARE, show_default=True,
+    "--hw",
+    "hardware",
+    default=bundled.DEFAULT_HARDWARE,
+    show_default=True,
     help="Hardware profile: a YAML file or a bundled name.",
 )
-policy_option = click.option("--policy", type=click.Choice(list(POLICIES)), default="paper", show_default=True, help="Scheduler.")
+policy_option = click.option(
+    "--policy", type=click.Choice(list(POLICIES)), default="paper", show_default=True, help="Scheduler."
+)
 counting_option = click.option(
-    "--counting", type=click.Choice(list(COUNTINGS)), default="exact", show_default=True,
+    "--counting",
+    type=click.Choice(list(COUNTINGS)),
+    default="exact",
+    show_default=True,
     help="exact: the arithmetic really done; paper: the appendix's conventions.",
 )
-batch_option = click.option("--batch", type=click.IntRange(min=1, max=1_000_000), default=1, show_default=True, help="Images per batch.")
-precision_option = click.option(
-    "--precision", type=click.Choice([p.value for p in Precision]), default=None, help="Override the profile's precision."
+batch_option = click.option(
+    "--batch", type=click.IntRange(min=1, max=1_000_000), default=1, show_default=True, help="Images per batch."
 )
-format_option = click.option("--format", "fmt", type=click.Choice(sorted(tables.FORMATS)), help="Report format (default: from the output's suffix).")
-plot_option = click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), help="Also draw a plot (.png or .svg).")
+precision_option = click.option(
+    "--precision",
+    type=click.Choice([p.value for p in Precision]),
+    default=None,
+    help="Override the profile's precision.",
+)
+format_option = click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(sorted(tables.FORMATS)),
+    help="Report format (default: from the output's suffix).",
+)
+plot_option = click.option(
+    "--plot", type=click.Path(dir_okay=False, path_type=Path), help="Also draw a plot (.png or .svg)."
+)
 
 run_options = stacked(network_argument, hardware_option, policy_option, counting_option, batch_option, precision_option)
 """NETWORK --hw --policy --counting --batch --precision: what one estimate needs."""
@@ -106,10 +125,16 @@ def output_format(output: Path | None, fmt: str | None) -> str | None:
     return tables.format_for(output, fmt) if output else fmt
 
 
-def emit(subject: Any, output: Path | None, target_format: str | None, formats: dict[str, Callable[[Any], str]],
-         render: Callable[[Any, Console], None]) -> None:
+def emit(
+    subject: Any,
+    output: Path | None,
+    target_format: str | None,
+    formats: dict[str, Callable[[Any], str]],
+    render: Callable[[Any, Console], None],
+) -> None:
     """Write ``subject`` to ``output``, print it in ``target_format``, or render it as a table."""
     if output:
+        assert target_format is not None, "an output's format comes from its suffix or --format"
         files.write_atomically(output, formats[target_format](subject))
         click.echo(f"wrote {output}")
     elif target_format:

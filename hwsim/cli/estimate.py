@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 import click
 from rich.console import Console
 
-from hwsim import files
-from hwsim import api, bundled
-
-from hwsim.report import tables
+from hwsim import api, bundled, files
 from hwsim.cli.common import (
     batch_option,
     check_outputs,
@@ -29,6 +26,7 @@ from hwsim.cli.common import (
     run_options,
     save_plot,
 )
+from hwsim.report import tables
 from hwsim.schedule import POLICIES
 
 
@@ -37,9 +35,25 @@ from hwsim.schedule import POLICIES
 @output_option("Write the report to a file (.csv, .md, .json).")
 @format_option
 @plot_option
-@click.option("--trace", "trace_path", type=click.Path(dir_okay=False, path_type=Path), help="Also write the schedule as Chrome trace-event JSON (Perfetto, chrome://tracing).")
+@click.option(
+    "--trace",
+    "trace_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the schedule as Chrome trace-event JSON (Perfetto, chrome://tracing).",
+)
 @reports_input_errors
-def estimate(network: str, hardware: str, policy: str, counting: str, batch: int, precision: str | None, output: Path | None, fmt: str | None, plot: Path | None, trace_path: Path | None) -> None:
+def estimate(
+    network: str,
+    hardware: str,
+    policy: str,
+    counting: str,
+    batch: int,
+    precision: str | None,
+    output: Path | None,
+    fmt: str | None,
+    plot: Path | None,
+    trace_path: Path | None,
+) -> None:
     """Estimate per-layer and total latency of NETWORK on a hardware profile.
 
     NETWORK is a YAML file or a bundled name (default: hairnet).
@@ -55,7 +69,9 @@ def estimate(network: str, hardware: str, policy: str, counting: str, batch: int
     require_suffix(trace_path, (".json",), "a trace is Chrome trace-event JSON")
     network_path, hardware_path = bundled.resolve("networks", network), bundled.resolve("hardware", hardware)
     check_outputs([network_path, hardware_path], [output, plot, trace_path])
-    result = api.estimate(api.load_network(network_path), api.load_hardware(hardware_path), policy, counting, batch, precision)
+    result = api.estimate(
+        api.load_network(network_path), api.load_hardware(hardware_path), policy, counting, batch, precision
+    )
     emit(result, output, target_format, tables.FORMATS, tables.render_table)
     if plot:
         from hwsim.report.plots import layer_bars
@@ -70,8 +86,16 @@ def estimate(network: str, hardware: str, policy: str, counting: str, batch: int
 
 @click.command()
 @click.argument("networks", nargs=-1)
-@click.option("--hw", "hardware", multiple=True, help="Hardware profile (repeatable; default: the paper's accelerator).")
-@click.option("--policy", "policies", type=click.Choice(list(POLICIES)), multiple=True, help="Scheduler (repeatable; default: paper).")
+@click.option(
+    "--hw", "hardware", multiple=True, help="Hardware profile (repeatable; default: the paper's accelerator)."
+)
+@click.option(
+    "--policy",
+    "policies",
+    type=click.Choice(list(POLICIES)),
+    multiple=True,
+    help="Scheduler (repeatable; default: paper).",
+)
 @counting_option
 @batch_option
 @precision_option
@@ -79,8 +103,17 @@ def estimate(network: str, hardware: str, policy: str, counting: str, batch: int
 @output_option("Write the table to a file (.csv, .md, .json).")
 @format_option
 @reports_input_errors
-def compare(networks: tuple[str, ...], hardware: tuple[str, ...], policies: tuple[str, ...], counting: str, batch: int,
-            precision: str | None, per_layer: bool, output: Path | None, fmt: str | None) -> None:
+def compare(
+    networks: tuple[str, ...],
+    hardware: tuple[str, ...],
+    policies: tuple[str, ...],
+    counting: str,
+    batch: int,
+    precision: str | None,
+    per_layer: bool,
+    output: Path | None,
+    fmt: str | None,
+) -> None:
     """Compare NETWORKS × hardware × policies side by side, one row per combination.
 
     Each row: parameters, MACs, bytes moved, latency, images/s, lower bound, efficiency and
@@ -94,10 +127,17 @@ def compare(networks: tuple[str, ...], hardware: tuple[str, ...], policies: tupl
     from hwsim.studies import compare as comparing
 
     target_format = output_format(output, fmt)
-    check_outputs([bundled.resolve("networks", n) for n in networks] + [bundled.resolve("hardware", h) for h in hardware], [output])
+    check_outputs(
+        [bundled.resolve("networks", n) for n in networks] + [bundled.resolve("hardware", h) for h in hardware],
+        [output],
+    )
     estimates = comparing.run_grid(
-        networks or [bundled.DEFAULT_NETWORK], hardware or [bundled.DEFAULT_HARDWARE], policies or ["paper"],
-        counting, batch, precision,
+        networks or [bundled.DEFAULT_NETWORK],
+        hardware or [bundled.DEFAULT_HARDWARE],
+        policies or ["paper"],
+        counting,
+        batch,
+        precision,
     )
     table = comparing.per_layer(estimates) if per_layer else comparing.summary_table(estimates)
     emit(table, output, target_format, comparing.FORMATS, comparing.render)
@@ -111,13 +151,28 @@ PROGRESS_THRESHOLD_SCHEDULED = 10
 
 @click.command()
 @run_options
-@click.option("--vary", "varies", multiple=True, required=True, metavar="FIELD=LO..HI[:lin|log][:N]",
-              help="A numeric hardware field and its range (repeatable: the full grid). Default log, 5 points.")
+@click.option(
+    "--vary",
+    "varies",
+    multiple=True,
+    required=True,
+    metavar="FIELD=LO..HI[:lin|log][:N]",
+    help="A numeric hardware field and its range (repeatable: the full grid). Default log, 5 points.",
+)
 @output_option("Write every point as CSV.")
 @plot_option
 @reports_input_errors
-def sweep(network: str, hardware: str, varies: tuple[str, ...], policy: str, counting: str, batch: int,
-          precision: str | None, output: Path | None, plot: Path | None) -> None:
+def sweep(
+    network: str,
+    hardware: str,
+    varies: tuple[str, ...],
+    policy: str,
+    counting: str,
+    batch: int,
+    precision: str | None,
+    output: Path | None,
+    plot: Path | None,
+) -> None:
     """Sweep hardware fields over a grid and schedule NETWORK at every point.
 
     FIELD is a dotted path into the profile: memory.internal.capacity, memory.external.bandwidth,
@@ -150,13 +205,17 @@ def sweep(network: str, hardware: str, varies: tuple[str, ...], policy: str, cou
     infeasible = result.infeasible
     if output:
         files.write_atomically(output, result.rows.to_csv(index=False))
-        click.echo(f"wrote {output} ({points:,} points" + (f", {len(infeasible):,} infeasible)" if len(infeasible) else ")"))
+        click.echo(
+            f"wrote {output} ({points:,} points" + (f", {len(infeasible):,} infeasible)" if len(infeasible) else ")")
+        )
     best = result.rows.loc[result.rows["total_s"].idxmin()]
     click.echo(f"best: {sweeping.describe_point(axes, best)} -> {best['total_s'] * 1e3:.4g} ms")
     if len(infeasible):
         first = infeasible.iloc[0]
-        click.echo(f"infeasible: {len(infeasible):,} of {points:,} points, no schedule fits; "
-                   f"e.g. at {sweeping.describe_point(axes, first)}: {first[sweeping.NOTE]}")
+        click.echo(
+            f"infeasible: {len(infeasible):,} of {points:,} points, no schedule fits; "
+            f"e.g. at {sweeping.describe_point(axes, first)}: {first[sweeping.NOTE]}"
+        )
     if plot:
         from hwsim.report.plots import sweep_figure
 
@@ -180,7 +239,9 @@ def progress_bar(points: int, threshold: int = PROGRESS_THRESHOLD) -> Iterator[C
 @run_options
 @output_option("The image (.png or .svg).", default=Path("roofline.png"), show_default=True)
 @reports_input_errors
-def roofline(network: str, hardware: str, policy: str, counting: str, batch: int, precision: str | None, output: Path) -> None:
+def roofline(
+    network: str, hardware: str, policy: str, counting: str, batch: int, precision: str | None, output: Path
+) -> None:
     """Draw the roofline: every layer of NETWORK under the memory roof and one roof per compute unit.
 
     A layer's arithmetic intensity is its ops over the bytes it moves over the external bus.
@@ -193,5 +254,7 @@ def roofline(network: str, hardware: str, policy: str, counting: str, batch: int
     check_plot_path(output)
     network_path, hardware_path = bundled.resolve("networks", network), bundled.resolve("hardware", hardware)
     check_outputs([network_path, hardware_path], [output])
-    result = api.estimate(api.load_network(network_path), api.load_hardware(hardware_path), policy, counting, batch, precision)
+    result = api.estimate(
+        api.load_network(network_path), api.load_hardware(hardware_path), policy, counting, batch, precision
+    )
     save_plot(draw, result, output)

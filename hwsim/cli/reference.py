@@ -3,27 +3,39 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import click
 
-from hwsim import files
-from hwsim import api
-
-from hwsim.cli.common import check_outputs, console, counting_option, network_argument, reports_input_errors, require_suffix
+from hwsim import api, files
+from hwsim.cli.common import (
+    check_outputs,
+    console,
+    counting_option,
+    network_argument,
+    reports_input_errors,
+    require_suffix,
+)
 from hwsim.errors import InputError
 
 MAX_VERIFY_BATCH = 64
-"""verify executes every image: HairNet at 224x224 takes about 160 MB per image (forward, backward, Adam), 10 GB at 64."""
+"""verify executes every image: HairNet at 224x224 takes about 160 MB per image (forward, backward, Adam),
+10 GB at 64."""
 MAX_OPS_BATCH = 4096
 """ops only models counts, so its cap is generous; it keeps every count far below 2**63."""
 
 
 def reference_batch_option(maximum: int, why: str) -> Callable[[Any], Any]:
     """--batch capped at ``maximum``: the reference (or its counts) would otherwise exhaust memory."""
-    return click.option("--batch", type=click.IntRange(1, maximum), default=1, show_default=True,
-                        help=f"Images per batch, at most {maximum:,} ({why}).")
+    return click.option(
+        "--batch",
+        type=click.IntRange(1, maximum),
+        default=1,
+        show_default=True,
+        help=f"Images per batch, at most {maximum:,} ({why}).",
+    )
 
 
 @click.command()
@@ -52,8 +64,18 @@ def verify(network: str, counting: str, batch: int) -> None:
 @network_argument
 @counting_option
 @reference_batch_option(MAX_OPS_BATCH, "modelled, not executed")
-@click.option("--write", "write_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the counts as a golden CSV file.")
-@click.option("--check", "check_path", type=click.Path(dir_okay=False, path_type=Path), help="Compare with a golden CSV file; exit 1 on any difference.")
+@click.option(
+    "--write",
+    "write_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the counts as a golden CSV file.",
+)
+@click.option(
+    "--check",
+    "check_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Compare with a golden CSV file; exit 1 on any difference.",
+)
 @reports_input_errors
 def ops(network: str, counting: str, batch: int, write_path: Path | None, check_path: Path | None) -> None:
     """Modelled ops of NETWORK per layer: inference forward, training forward, backward, Adam step.

@@ -8,21 +8,30 @@ from typing import Any
 import click
 from rich.console import Console
 
-from hwsim import files
-from hwsim import api
-
-from hwsim.training import experiments
-
+from hwsim import api, files
 from hwsim.cli.common import check_outputs, console, output_option, reports_input_errors, require_suffix, stacked
 from hwsim.errors import InputError
+from hwsim.training import experiments
 from hwsim.training.train import MAX_GENERATED_IMAGES
 
-
 training_data_options = stacked(
-    click.option("--data", "data_folder", type=str, help="A CIFAR-10 folder (python or binary format); default: the generated shapes."),
-    click.option("--images", "num_images", type=click.IntRange(min=2),
-                 help=f"Use this many images (generated default: 3000, at most {MAX_GENERATED_IMAGES:,}; CIFAR-10: all)."),
-    click.option("--data-seed", type=click.IntRange(min=0), help="Seed of the generated images (default 0; predict: the training seed + 1)."),
+    click.option(
+        "--data",
+        "data_folder",
+        type=str,
+        help="A CIFAR-10 folder (python or binary format); default: the generated shapes.",
+    ),
+    click.option(
+        "--images",
+        "num_images",
+        type=click.IntRange(min=2),
+        help=f"Use this many images (generated default: 3000, at most {MAX_GENERATED_IMAGES:,}; CIFAR-10: all).",
+    ),
+    click.option(
+        "--data-seed",
+        type=click.IntRange(min=0),
+        help="Seed of the generated images (default 0; predict: the training seed + 1).",
+    ),
 )
 """--data FOLDER (CIFAR-10) or the generated set (--images, --data-seed)."""
 
@@ -30,18 +39,45 @@ training_data_options = stacked(
 @click.command()
 @click.argument("network")
 @click.option("--optimizer", type=click.Choice(["adam", "sgd"]), help="Default: adam (or the checkpoint's).")
-@click.option("--lr", "learning_rate", type=float, help="Learning rate (Adam's alpha), finite and > 0; default 0.001 for Adam, 0.01 for SGD.")
+@click.option(
+    "--lr",
+    "learning_rate",
+    type=float,
+    help="Learning rate (Adam's alpha), finite and > 0; default 0.001 for Adam, 0.01 for SGD.",
+)
 @click.option("--momentum", type=float, help="SGD momentum, in [0, 1) (default 0).")
-@click.option("--epochs", type=click.IntRange(min=1), default=5, show_default=True, help="Epochs to train (more epochs when resuming).")
+@click.option(
+    "--epochs",
+    type=click.IntRange(min=1),
+    default=5,
+    show_default=True,
+    help="Epochs to train (more epochs when resuming).",
+)
 @click.option("--batch-size", type=click.IntRange(min=1), help="Images per step (default 64).")
-@click.option("--seed", type=click.IntRange(min=0), help="Seed of the weights, the validation split and the shuffling (default 0).")
+@click.option(
+    "--seed",
+    type=click.IntRange(min=0),
+    help="Seed of the weights, the validation split and the shuffling (default 0).",
+)
 @click.option("--validation", "validation_fraction", type=float, help="Held-out fraction of the images (default 0.1).")
 @training_data_options
-@click.option("--checkpoint", type=click.Path(dir_okay=False, path_type=Path), help="Save the run here (.npz) after every epoch.")
-@click.option("--resume", type=click.Path(dir_okay=False, path_type=Path), help="Continue the run saved in this checkpoint (and save it back there).")
-@click.option("--metrics", type=click.Path(dir_okay=False, path_type=Path), help="Write the per-epoch metrics as CSV after every epoch.")
+@click.option(
+    "--checkpoint", type=click.Path(dir_okay=False, path_type=Path), help="Save the run here (.npz) after every epoch."
+)
+@click.option(
+    "--resume",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Continue the run saved in this checkpoint (and save it back there).",
+)
+@click.option(
+    "--metrics",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the per-epoch metrics as CSV after every epoch.",
+)
 @reports_input_errors
-def train(network: str, epochs: int, checkpoint: Path | None, resume: Path | None, metrics: Path | None, **given: Any) -> None:
+def train(
+    network: str, epochs: int, checkpoint: Path | None, resume: Path | None, metrics: Path | None, **given: Any
+) -> None:
     """Train NETWORK on the NumPy reference, with a held-out validation split.
 
     \b
@@ -49,8 +85,8 @@ def train(network: str, epochs: int, checkpoint: Path | None, resume: Path | Non
     hwsim train networks/hairnet-cifar10-small.yaml --resume run.npz --epochs 5
     hwsim train networks/hairnet-cifar10.yaml --data ~/datasets/cifar-10-batches-py --metrics curves.csv
     """
-    from hwsim.training import runs
     from hwsim.report import training as train_report
+    from hwsim.training import runs
 
     save_to = checkpoint or resume
     require_suffix(save_to, (".npz",), "a checkpoint is an .npz archive")
@@ -60,10 +96,20 @@ def train(network: str, epochs: int, checkpoint: Path | None, resume: Path | Non
     graph = api.load_network(network)
     out = console()
     with train_report.training_progress(Console(stderr=True)) as progress:
-        run = runs.train_network(graph, given, epochs, resume, checkpoint, metrics,
-                                 on_batch=train_report.batch_callback(progress, f"{graph.name}"),
-                                 on_epoch=lambda run: out.print(train_report.epoch_line(run.history[-1])))
-    out.print(f"{graph.name}: trained to epoch {run.epoch} with {run.settings.optimizer.describe()} on {run.settings.data.describe()}")
+        run = runs.train_network(
+            graph,
+            given,
+            epochs,
+            resume,
+            checkpoint,
+            metrics,
+            on_batch=train_report.batch_callback(progress, f"{graph.name}"),
+            on_epoch=lambda run: out.print(train_report.epoch_line(run.history[-1])),
+        )
+    out.print(
+        f"{graph.name}: trained to epoch {run.epoch} with {run.settings.optimizer.describe()} "
+        f"on {run.settings.data.describe()}"
+    )
     for path in (checkpoint or resume, metrics):
         if path:
             click.echo(f"wrote {path}")
@@ -71,11 +117,23 @@ def train(network: str, epochs: int, checkpoint: Path | None, resume: Path | Non
 
 @click.command()
 @click.argument("network")
-@click.option("--checkpoint", type=click.Path(dir_okay=False, path_type=Path), required=True, help="A checkpoint written by hwsim train.")
+@click.option(
+    "--checkpoint",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="A checkpoint written by hwsim train.",
+)
 @training_data_options
 @output_option("Write every image's prediction as CSV.")
 @reports_input_errors
-def predict(network: str, checkpoint: Path, data_folder: str | None, num_images: int | None, data_seed: int | None, output: Path | None) -> None:
+def predict(
+    network: str,
+    checkpoint: Path,
+    data_folder: str | None,
+    num_images: int | None,
+    data_seed: int | None,
+    output: Path | None,
+) -> None:
     """Accuracy of a trained checkpoint on test images it never saw, per class.
 
     Test images: CIFAR-10's test batch when trained on (or given) --data, else a generated set
@@ -83,14 +141,17 @@ def predict(network: str, checkpoint: Path, data_folder: str | None, num_images:
 
     \b
     hwsim predict networks/hairnet-cifar10-small.yaml --checkpoint run.npz
-    hwsim predict networks/hairnet-cifar10.yaml --checkpoint run.npz --data ~/datasets/cifar-10-batches-py -o predictions.csv
+    hwsim predict networks/hairnet-cifar10.yaml --checkpoint run.npz \\
+        --data ~/datasets/cifar-10-batches-py -o predictions.csv
     """
-    from hwsim.training import runs
     from hwsim.report import training as train_report
+    from hwsim.training import runs
 
     require_suffix(output, (".csv",), "predictions are written as CSV")
     check_outputs([Path(network), checkpoint], [output])
-    test_set, probabilities, loss, accuracy = runs.evaluate_checkpoint(api.load_network(network), checkpoint, data_folder, num_images, data_seed)
+    test_set, probabilities, loss, accuracy = runs.evaluate_checkpoint(
+        api.load_network(network), checkpoint, data_folder, num_images, data_seed
+    )
     out = console()
     out.print(train_report.prediction_table(test_set, probabilities))
     out.print(f"accuracy {accuracy:.4f} (loss {loss:.4f}) on {len(test_set)} test images")
@@ -101,17 +162,38 @@ def predict(network: str, checkpoint: Path, data_folder: str | None, num_images:
 
 @click.command()
 @click.argument("which", type=click.Choice([*experiments.EXPERIMENTS, "all"]))
-@click.option("--network", default=experiments.DEFAULT_NETWORK, show_default=True, help="The network every variant starts from.")
+@click.option(
+    "--network", default=experiments.DEFAULT_NETWORK, show_default=True, help="The network every variant starts from."
+)
 @click.option("--epochs", type=click.IntRange(min=1), default=experiments.DEFAULT_EPOCHS, show_default=True)
-@click.option("--images", "num_images", type=click.IntRange(min=2), default=experiments.DEFAULT_IMAGES, show_default=True,
-              help=f"Generated images (at most {MAX_GENERATED_IMAGES:,}) or CIFAR-10 training images per run.")
+@click.option(
+    "--images",
+    "num_images",
+    type=click.IntRange(min=2),
+    default=experiments.DEFAULT_IMAGES,
+    show_default=True,
+    help=f"Generated images (at most {MAX_GENERATED_IMAGES:,}) or CIFAR-10 training images per run.",
+)
 @click.option("--data", "data_folder", type=str, help="A CIFAR-10 folder; default: the generated shapes.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
-@click.option("--jobs", type=click.IntRange(min=1), default=2, show_default=True, help="Runs trained at once, in worker processes (1: one at a time, with a progress bar per batch).")
-@click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
-              help="Folder for <experiment>.csv and <experiment>.png (made, with its parents, if missing).")
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=2,
+    show_default=True,
+    help="Runs trained at once, in worker processes (1: one at a time, with a progress bar per batch).",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Folder for <experiment>.csv and <experiment>.png (made, with its parents, if missing).",
+)
 @reports_input_errors
-def experiment(which: str, network: str, epochs: int, num_images: int, data_folder: str | None, seed: int, jobs: int, output: Path) -> None:
+def experiment(
+    which: str, network: str, epochs: int, num_images: int, data_folder: str | None, seed: int, jobs: int, output: Path
+) -> None:
     """Section 4.2's training experiments: learning curves as CSV and PNG, like Figures 3 and 4.
 
     \b
@@ -136,9 +218,19 @@ def experiment(which: str, network: str, epochs: int, num_images: int, data_fold
         raise InputError(f"cannot make this folder: {err.strerror or err}", str(output)) from None
     with train_report.training_progress(Console(stderr=True)) as progress:
         if jobs > 1:
-            progress.add_task(f"{sum(len(e.arms) for e in chosen)} runs, {jobs} at a time", total=None, loss=float("nan"), accuracy=float("nan"))
-        curves = experiments.run_experiments(chosen, graph, settings, jobs,
-                                             lambda e, arm: train_report.batch_callback(progress, f"{e.name}: {arm.label}"))
+            progress.add_task(
+                f"{sum(len(e.arms) for e in chosen)} runs, {jobs} at a time",
+                total=None,
+                loss=float("nan"),
+                accuracy=float("nan"),
+            )
+        curves = experiments.run_experiments(
+            chosen,
+            graph,
+            settings,
+            jobs,
+            lambda e, arm: train_report.batch_callback(progress, f"{e.name}: {arm.label}"),
+        )
     out = console()
     for chosen_experiment in chosen:
         for path in train_report.write_experiment(chosen_experiment, curves[chosen_experiment.name], output):

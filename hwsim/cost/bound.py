@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from hwsim.cost.fold import fold_batchnorm
 from hwsim.cost.inference import LayerCost
 from hwsim.model.graph import INPUT
-from hwsim.cost.fold import fold_batchnorm
 from hwsim.spec.hardware import HardwareSpec
 
 

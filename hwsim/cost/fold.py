@@ -15,7 +15,9 @@ from hwsim.ops import ConvAttrs, Op
 from hwsim.spec.hardware import HardwareSpec
 
 
-def fold_batchnorm(costs: tuple[LayerCost, ...], hardware: HardwareSpec) -> tuple[tuple[LayerCost, ...], dict[str, str]]:
+def fold_batchnorm(
+    costs: tuple[LayerCost, ...], hardware: HardwareSpec
+) -> tuple[tuple[LayerCost, ...], dict[str, str]]:
     """The costs with every foldable batch norm folded, and {conv name: batch norm folded into it}."""
     readers: dict[str, int] = {}
     for c in costs:
@@ -25,7 +27,12 @@ def fold_batchnorm(costs: tuple[LayerCost, ...], hardware: HardwareSpec) -> tupl
     folded: dict[str, str] = {}
     for c in costs:
         source = by_name.get(c.layer.inputs[0])
-        if c.layer.op is Op.BATCHNORM and source and source.layer.op in (Op.CONV, Op.DWCONV) and readers[source.name] == 1:
+        if (
+            c.layer.op is Op.BATCHNORM
+            and source
+            and source.layer.op in (Op.CONV, Op.DWCONV)
+            and readers[source.name] == 1
+        ):
             folded[source.name] = c.name
     renamed = {bn: conv for conv, bn in folded.items()}
     result = []

@@ -8,8 +8,8 @@ a set of ops counted by the paper's rule, so the errata can be corrected one op 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from hwsim.model.graph import Graph, Layer, elements
 from hwsim.ops import ConvAttrs, DenseAttrs, LrnAttrs, Op, PoolAttrs
@@ -107,7 +107,7 @@ class Counting:
     def rule(self, op: Op) -> Rule:
         return PAPER_RULES[op] if op in self.paper_ops else EXACT_RULES[op]
 
-    def without(self, op: Op, name: str) -> "Counting":
+    def without(self, op: Op, name: str) -> Counting:
         """This convention with ``op`` counted exactly (one erratum corrected)."""
         return Counting(name, self.paper_ops - {op})
 
@@ -149,7 +149,9 @@ def weight_elements(layer: Layer, counting: Counting) -> int:
     return layer.params + layer.state
 
 
-def layer_cost(layer: Layer, hardware: HardwareSpec, counting: Counting, batch: int = 1, precision: Precision | None = None) -> LayerCost:
+def layer_cost(
+    layer: Layer, hardware: HardwareSpec, counting: Counting, batch: int = 1, precision: Precision | None = None
+) -> LayerCost:
     element = (precision or hardware.precision).bytes
     macs, ops = counting.rule(layer.op)(layer, batch)
     return LayerCost(
@@ -166,6 +168,8 @@ def layer_cost(layer: Layer, hardware: HardwareSpec, counting: Counting, batch: 
     )
 
 
-def graph_costs(graph: Graph, hardware: HardwareSpec, counting: Counting = EXACT, batch: int = 1, precision: Precision | None = None) -> tuple[LayerCost, ...]:
+def graph_costs(
+    graph: Graph, hardware: HardwareSpec, counting: Counting = EXACT, batch: int = 1, precision: Precision | None = None
+) -> tuple[LayerCost, ...]:
     """The cost of every layer of ``graph``, in order."""
     return tuple(layer_cost(layer, hardware, counting, batch, precision) for layer in graph.layers)

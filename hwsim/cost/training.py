@@ -12,8 +12,8 @@ its producer), and the softmax that feeds the cross-entropy loss takes the fused
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from hwsim.cost.inference import EXACT, Counting
 from hwsim.model.execution import Pass, depthwise_transposed_gradient

@@ -15,6 +15,7 @@ from typing import Any
 from hwsim import bundled
 from hwsim.errors import InputError
 from hwsim.model.graph import INPUT, Graph, Layer
+from hwsim.model.shapes import ShapeError, count_params, infer_output_shape, resolve_padding
 from hwsim.ops import (
     MULTI_INPUT_OPS,
     BatchNormAttrs,
@@ -27,7 +28,6 @@ from hwsim.ops import (
     PoolAttrs,
     Shape,
 )
-from hwsim.model.shapes import ShapeError, count_params, infer_output_shape, resolve_padding
 from hwsim.spec.network import (
     LAYER_MODELS,
     BatchNormLayer,
@@ -88,7 +88,9 @@ class _Flattener:
     def previous(self) -> str:
         return self.entries[-1].name if self.entries else INPUT
 
-    def flatten(self, items: list[dict[str, Any]], at: Loc, scope: str, args: dict[str, Any], stack: tuple[str, ...]) -> None:
+    def flatten(
+        self, items: list[dict[str, Any]], at: Loc, scope: str, args: dict[str, Any], stack: tuple[str, ...]
+    ) -> None:
         counters: dict[str, int] = {}
         for index, item in enumerate(items):
             loc = (*at, index)
@@ -133,7 +135,9 @@ class _Flattener:
 
         return {k: value(v, (*loc, k)) for k, v in item.items()}
 
-    def expand_use(self, item: dict[str, Any], loc: Loc, scope: str, counters: dict[str, int], stack: tuple[str, ...]) -> None:
+    def expand_use(
+        self, item: dict[str, Any], loc: Loc, scope: str, counters: dict[str, int], stack: tuple[str, ...]
+    ) -> None:
         use = validate(UseEntry, item, self.doc, loc)
         block = self.spec.blocks.get(use.use)
         if block is None:
@@ -146,9 +150,13 @@ class _Flattener:
         if missing:
             raise self.error(f"block {use.use!r} needs argument(s) {', '.join(missing)}", loc)
         if unknown:
-            raise self.error(f"block {use.use!r} has no argument {unknown[0]!r}; it takes {list(block.args)}", (*loc, unknown[0]))
+            raise self.error(
+                f"block {use.use!r} has no argument {unknown[0]!r}; it takes {list(block.args)}", (*loc, unknown[0])
+            )
         if len(self.entries) + use.repeat * len(block.layers) > MAX_LAYERS:
-            raise self.error(f"repeat {use.repeat:,} expands the network to more than {MAX_LAYERS:,} layers", (*loc, "repeat"))
+            raise self.error(
+                f"repeat {use.repeat:,} expands the network to more than {MAX_LAYERS:,} layers", (*loc, "repeat")
+            )
         counters[use.use] = counters.get(use.use, 0) + 1
         prefix = use.name or (use.use if counters[use.use] == 1 else f"{use.use}{counters[use.use]}")
         for repeat in range(1, use.repeat + 1):
@@ -217,8 +225,12 @@ def build_graph(spec: NetworkSpec, doc: Document) -> Graph:
         spec_layer = validate(LAYER_MODELS[op], entry.raw, doc, entry.loc, context=entry.name)
         if spec_layer.inputs is not None:
             if op not in MULTI_INPUT_OPS and len(spec_layer.inputs) != 1:
-                raise flat.error(f"{op.value} takes exactly one input, got {len(spec_layer.inputs)}", (*entry.loc, "inputs"))
-            inputs = tuple(resolve(_Ref(name, entry.scope), index, (*entry.loc, "inputs")) for name in spec_layer.inputs)
+                raise flat.error(
+                    f"{op.value} takes exactly one input, got {len(spec_layer.inputs)}", (*entry.loc, "inputs")
+                )
+            inputs = tuple(
+                resolve(_Ref(name, entry.scope), index, (*entry.loc, "inputs")) for name in spec_layer.inputs
+            )
         elif entry.previous:
             inputs = (entry.previous,)
         else:

@@ -46,7 +46,9 @@ def _window_output(n: int, k: int, s: int, before: int, after: int, what: str, a
     return (padded - k) // s + 1
 
 
-def _windowed_hw(shape: Shape, size: tuple[int, int], stride: tuple[int, int], pad: Padding, what: str) -> tuple[int, int]:
+def _windowed_hw(
+    shape: Shape, size: tuple[int, int], stride: tuple[int, int], pad: Padding, what: str
+) -> tuple[int, int]:
     h, w, _ = shape
     return (
         _window_output(h, size[0], stride[0], pad.top, pad.bottom, what, "height"),
@@ -61,9 +63,7 @@ def infer_output_shape(op: Op, attrs: Attrs, inputs: tuple[Shape, ...]) -> Shape
     if op in (Op.CONV, Op.DWCONV):
         assert isinstance(attrs, ConvAttrs)
         if c % attrs.groups or attrs.out_channels % attrs.groups:
-            raise ShapeError(
-                f"groups {attrs.groups} must divide input channels {c} and filters {attrs.out_channels}"
-            )
+            raise ShapeError(f"groups {attrs.groups} must divide input channels {c} and filters {attrs.out_channels}")
         oh, ow = _windowed_hw(shape, attrs.kernel, attrs.stride, attrs.padding, "kernel")
         return (oh, ow, attrs.out_channels)
     if op in (Op.MAXPOOL, Op.AVGPOOL):
@@ -77,7 +77,9 @@ def infer_output_shape(op: Op, attrs: Attrs, inputs: tuple[Shape, ...]) -> Shape
     if op is Op.DENSE:
         assert isinstance(attrs, DenseAttrs)
         if (h, w) != (1, 1):
-            raise ShapeError(f"dense needs a flat input (1x1xC), got {h}x{w}x{c}: add a flatten or global_avg_pool before it")
+            raise ShapeError(
+                f"dense needs a flat input (1x1xC), got {h}x{w}x{c}: add a flatten or global_avg_pool before it"
+            )
         return (1, 1, attrs.units)
     if op is Op.ADD:
         if len(set(inputs)) != 1:
@@ -85,9 +87,7 @@ def infer_output_shape(op: Op, attrs: Attrs, inputs: tuple[Shape, ...]) -> Shape
         return shape
     if op is Op.CONCAT:
         if len({s[:2] for s in inputs}) != 1:
-            raise ShapeError(
-                "concat needs equal height and width: " + ", ".join("x".join(map(str, s)) for s in inputs)
-            )
+            raise ShapeError("concat needs equal height and width: " + ", ".join("x".join(map(str, s)) for s in inputs))
         return (h, w, sum(s[2] for s in inputs))
     if op in (Op.BATCHNORM, Op.RELU, Op.SOFTMAX, Op.DROPOUT, Op.LRN):
         return shape

@@ -11,8 +11,8 @@ from dataclasses import replace
 
 from hwsim.errors import InputError
 from hwsim.model.graph import Graph, Layer
-from hwsim.ops import ConvAttrs, DenseAttrs, Op
 from hwsim.model.shapes import count_params, infer_output_shape
+from hwsim.ops import ConvAttrs, DenseAttrs, Op
 
 DENSE_HEAD = "head"
 """Name of the dense layer :func:`with_dense_head` inserts."""
@@ -31,7 +31,9 @@ def without_batchnorm(graph: Graph) -> Graph:
     for layer in graph.layers:
         if layer.op is Op.BATCHNORM:
             continue
-        if any(consumer.op is Op.BATCHNORM for consumer in graph.consumers(layer.name)) and isinstance(layer.attrs, ConvAttrs):
+        if any(consumer.op is Op.BATCHNORM for consumer in graph.consumers(layer.name)) and isinstance(
+            layer.attrs, ConvAttrs
+        ):
             layer = _with_attrs(layer, replace(layer.attrs, bias=True))
         layers.append(replace(layer, inputs=tuple(bypass.get(name, name) for name in layer.inputs)))
     return Graph(f"{graph.name}-no-bn", graph.input_shape, tuple(layers))
@@ -42,7 +44,9 @@ def with_dense_head(graph: Graph) -> Graph:
     *body, softmax = graph.layers
     gap = body[-1] if body else None
     if softmax.op is not Op.SOFTMAX or gap is None or gap.op is not Op.GLOBAL_AVG_POOL or softmax.inputs != (gap.name,):
-        raise InputError(f"{graph.name}: a dense head goes between global_avg_pool and softmax, and the network does not end in them")
+        raise InputError(
+            f"{graph.name}: a dense head goes between global_avg_pool and softmax, and the network does not end in them"
+        )
     classes = softmax.output_shape[2]
     attrs = DenseAttrs(units=classes, bias=True)
     inputs = (gap.output_shape,)

@@ -34,7 +34,9 @@ class Kernel:
         """Output (N, Ho, Wo, Co) of ``inputs`` [(N, H, W, C), ...]; training may update ``state``."""
         raise NotImplementedError(f"{type(self).__name__}.forward")
 
-    def backward(self, dy: np.ndarray, params: Arrays, needs: tuple[bool, ...]) -> tuple[list[np.ndarray | None], Arrays]:
+    def backward(
+        self, dy: np.ndarray, params: Arrays, needs: tuple[bool, ...]
+    ) -> tuple[list[np.ndarray | None], Arrays]:
         """Gradients w.r.t. the inputs (``None`` where ``needs`` is False) and the parameters.
 
         ``dy`` is dLoss/dOutput with the output's shape; it follows the latest training forward.

@@ -8,10 +8,10 @@ only compute, so ordinary training and inference pay nothing for the bookkeeping
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Iterator
 
 from hwsim.model.execution import Pass
 

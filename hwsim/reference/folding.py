@@ -12,7 +12,7 @@ import dataclasses
 import numpy as np
 
 from hwsim.model.graph import Graph, Layer
-from hwsim.ops import BatchNormAttrs, Op
+from hwsim.ops import BatchNormAttrs, ConvAttrs, DenseAttrs, Op
 from hwsim.reference.base import param_key
 from hwsim.reference.model import Model
 
@@ -49,15 +49,18 @@ def fold_batchnorm(model: Model) -> Model:
         weight, bias = param_key(target.name, "weight"), param_key(target.name, "bias")
         params[weight] = params[weight] * scale
         params[bias] = (params.get(bias, 0.0) - mean) * scale + beta
-        channels = target.output_shape[2]
+        channels, conv = target.output_shape[2], target.attrs
+        assert isinstance(conv, (ConvAttrs, DenseAttrs))
         replaced[target.name] = dataclasses.replace(
             target,
-            attrs=dataclasses.replace(target.attrs, bias=True),  # type: ignore[type-var]
-            params=target.params + (0 if target.attrs.bias else channels),  # type: ignore[union-attr]
+            attrs=dataclasses.replace(conv, bias=True),
+            params=target.params + (0 if conv.bias else channels),
         )
         renamed[bn.name] = target.name
     layers = tuple(
-        dataclasses.replace(replaced.get(layer.name, layer), inputs=tuple(renamed.get(name, name) for name in layer.inputs))
+        dataclasses.replace(
+            replaced.get(layer.name, layer), inputs=tuple(renamed.get(name, name) for name in layer.inputs)
+        )
         for layer in graph.layers
         if layer.name not in renamed
     )

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from hwsim.model.execution import depthwise_transposed_gradient
 from hwsim.ops import ConvAttrs, DenseAttrs, Padding
 from hwsim.reference import primitives as P
 from hwsim.reference.base import Arrays, Kernel, he_normal
 from hwsim.reference.windows import pad, scatter_windows, unpad, windows
-from hwsim.model.execution import depthwise_transposed_gradient
 
 ROWS_BELOW_CHANNELS = 128
 """Depthwise convolutions with fewer channels run as shifted row multiply-adds, the others as one einsum."""
@@ -112,7 +112,6 @@ class Conv(Kernel):
             return [None], grads
         dx = unpad(scatter_windows(dcols, self.padded_shape, self.attrs.stride), self.attrs.padding)
         return [dx], grads
-
 
     def _by_rows(self, channels: int) -> bool:
         """Depthwise at stride 1, one output per channel, few channels: shifted row multiply-adds beat einsum."""

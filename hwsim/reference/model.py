@@ -27,8 +27,14 @@ class Model:
     same seed also drives dropout, so a seed fixes every result.
     """
 
-    def __init__(self, graph: Graph, seed: int = 0, dtype: np.dtype | type = np.float32,
-                 params: Arrays | None = None, state: Arrays | None = None) -> None:
+    def __init__(
+        self,
+        graph: Graph,
+        seed: int = 0,
+        dtype: np.dtype | type = np.float32,
+        params: Arrays | None = None,
+        state: Arrays | None = None,
+    ) -> None:
         self.graph = graph
         self.dtype = np.dtype(dtype)
         self.rng = np.random.default_rng(seed)
@@ -44,7 +50,11 @@ class Model:
         self._trained = False
 
     def _collect(self, arrays_of) -> Arrays:
-        return {param_key(name, key): value for name, kernel in self.kernels.items() for key, value in arrays_of(kernel).items()}
+        return {
+            param_key(name, key): value
+            for name, kernel in self.kernels.items()
+            for key, value in arrays_of(kernel).items()
+        }
 
     def _arrays(self, flat: Arrays, layer: Layer) -> Arrays:
         """The arrays of ``layer`` in ``flat``, under their short names (``weight``)."""
@@ -59,14 +69,18 @@ class Model:
         """
         expected = tuple(self.graph.input_shape)
         if x.ndim != 4 or tuple(x.shape[1:]) != expected:
-            raise ValueError(f"{self.graph.name}: input of shape {x.shape}, expected (N, {', '.join(map(str, expected))})")
+            raise ValueError(
+                f"{self.graph.name}: input of shape {x.shape}, expected (N, {', '.join(map(str, expected))})"
+            )
         pass_ = Pass.FORWARD_TRAIN if training else Pass.FORWARD
         outputs = {INPUT: np.asarray(x, dtype=self.dtype)}
         for layer in self.graph.layers:
             kernel = self.kernels[layer.name]
             state = self._arrays(self.state, layer)
             with attributed(layer.name, pass_):
-                outputs[layer.name] = kernel.forward([outputs[name] for name in layer.inputs], self._arrays(self.params, layer), state, training)
+                outputs[layer.name] = kernel.forward(
+                    [outputs[name] for name in layer.inputs], self._arrays(self.params, layer), state, training
+                )
             self.state.update({param_key(layer.name, key): value for key, value in state.items()})
         self._trained = training
         self.last_output = outputs[self.graph.output.name]
@@ -84,7 +98,9 @@ class Model:
         """
         output = self.graph.output
         if output.op is not Op.SOFTMAX:
-            raise ValueError(f"{self.graph.name}: a cross-entropy loss needs the network to end in softmax, not {output.op.value}")
+            raise ValueError(
+                f"{self.graph.name}: a cross-entropy loss needs the network to end in softmax, not {output.op.value}"
+            )
         labels = np.asarray(labels)
         classes = output.output_shape[2]
         if labels.shape != (len(x),) or labels.min() < 0 or labels.max() >= classes:
@@ -112,7 +128,9 @@ class Model:
                 continue
             needs = tuple(name != INPUT for name in layer.inputs)
             with attributed(layer.name, Pass.BACKWARD):
-                dxs, layer_grads = self.kernels[layer.name].backward(pending.pop(layer.name), self._arrays(self.params, layer), needs)
+                dxs, layer_grads = self.kernels[layer.name].backward(
+                    pending.pop(layer.name), self._arrays(self.params, layer), needs
+                )
             grads.update({param_key(layer.name, key): value for key, value in layer_grads.items()})
             for name, dx in zip(layer.inputs, dxs):
                 if dx is None:

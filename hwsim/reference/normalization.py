@@ -47,7 +47,9 @@ class BatchNorm(Kernel):
         y = np.empty_like(x2)
         if not training:
             std = P.sqrt(P.add(state["running_var"], self.attrs.eps))
-            mean, std, gamma, beta = (rows.tile(v) for v in (state["running_mean"], std, params["gamma"], params["beta"]))
+            mean, std, gamma, beta = (
+                rows.tile(v) for v in (state["running_mean"], std, params["gamma"], params["beta"])
+            )
             for block in rows.blocks():
                 yb = P.sub(x2[block], mean[: len(y[block])], out=y[block])
                 n = len(yb)
@@ -58,7 +60,8 @@ class BatchNorm(Kernel):
         m = x.size // self.channels
         if m < 2:
             raise ValueError(
-                f"{self.layer.name}: batch norm in training needs at least 2 values per channel, got {m}; use a larger batch"
+                f"{self.layer.name}: batch norm in training needs at least 2 values per channel, "
+                f"got {m}; use a larger batch"
             )
         mean = P.mul(rows.channel_sum(lambda block: x2[block]), 1.0 / m)
         centred, squares, mean_row = np.empty_like(x2), rows.scratch(x2.dtype), rows.tile(mean)

@@ -16,6 +16,9 @@ from hwsim.reference.windows import pad, scatter_windows, unpad, windows
 
 
 class _WindowPool(Kernel):
+    padded_shape: tuple[int, ...]
+    """The padded input's shape, kept by the forward pass for the backward."""
+
     def __init__(self, layer, rng) -> None:
         super().__init__(layer, rng)
         assert isinstance(layer.attrs, PoolAttrs)
@@ -38,7 +41,9 @@ class MaxPool(_WindowPool):
         """The window's taps in row-major (i, j) order: xp[:, i + sh*h, j + sw*w, :] as (N, Ho, Wo, C) views."""
         (kh, kw), (sh, sw) = self.attrs.size, self.attrs.stride
         ho, wo = (xp.shape[1] - kh) // sh + 1, (xp.shape[2] - kw) // sw + 1
-        return [xp[:, i : i + sh * (ho - 1) + 1 : sh, j : j + sw * (wo - 1) + 1 : sw] for i in range(kh) for j in range(kw)]
+        return [
+            xp[:, i : i + sh * (ho - 1) + 1 : sh, j : j + sw * (wo - 1) + 1 : sw] for i in range(kh) for j in range(kw)
+        ]
 
     def forward(self, inputs, params, state, training):
         (x,) = inputs

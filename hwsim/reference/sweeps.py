@@ -14,9 +14,9 @@ blocks, r - 1 to fold the r pixels of a row.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Callable, Iterator
+from functools import cache
 
 import numpy as np
 
@@ -84,7 +84,7 @@ def rows_of(shape: tuple[int, ...]) -> Rows:
     return _rows(int(np.prod(shape[:-1])), channels)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _rows(pixels: int, channels: int) -> Rows:
     repeat = max(1, min(pixels, ROW_ELEMENTS // channels))
     while pixels % repeat:

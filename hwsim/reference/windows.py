@@ -21,7 +21,9 @@ def pad(x: np.ndarray, padding: Padding, value: float = 0.0) -> np.ndarray:
     n, h, w, c = x.shape
     top, left = padding.top, padding.left
     out = np.empty((n, h + top + padding.bottom, w + left + padding.right, c), x.dtype)
-    out[:, top : top + h, left : left + w] = x  # the interior once, then only the border is filled (np.pad is 2x slower)
+    out[:, top : top + h, left : left + w] = (
+        x  # the interior once, then only the border is filled (np.pad is 2x slower)
+    )
     out[:, :top] = value
     out[:, top + h :] = value
     out[:, top : top + h, :left] = value

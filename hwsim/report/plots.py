@@ -8,19 +8,22 @@ written through :func:`hwsim.report.tables.write_atomically`, PNG or SVG by the 
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from hwsim import files
-from hwsim.estimate import Estimate
 from hwsim.errors import InputError
+from hwsim.estimate import Estimate
 from hwsim.studies.sweep import UNIT_SYMBOL, Axis, SweepResult, saturation
 from hwsim.units import format_quantity
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
+
+    from hwsim.schedule.base import Step
 
 IMAGE_FORMATS = ("png", "svg")
 TRANSFER_COLOUR, COMPUTE_COLOUR = "#d95f02", "#1b9e77"
@@ -38,13 +41,13 @@ def image_format(path: Path) -> str:
     return fmt
 
 
-def save(figure: "Figure", path: Path) -> None:
+def save(figure: Figure, path: Path) -> None:
     buffer = io.BytesIO()
     figure.savefig(buffer, format=image_format(path), dpi=120)
     files.write_atomically(path, buffer.getvalue())
 
 
-def _figure(width: float, height: float) -> "Figure":
+def _figure(width: float, height: float) -> Figure:
     from matplotlib.figure import Figure
 
     return Figure(figsize=(width, height), layout="constrained")
@@ -52,10 +55,11 @@ def _figure(width: float, height: float) -> "Figure":
 
 def _title(estimate: Estimate, what: str) -> str:
     s = estimate.schedule
-    return f"{what}: {s.network} on {s.hardware} (policy {s.policy}, counting {s.counting}, batch {s.batch}, {s.precision})"
+    return f"{what}: {s.network} on {s.hardware} (policy {s.policy}, "
+    return f"counting {s.counting}, batch {s.batch}, {s.precision})"
 
 
-def layer_bars(estimate: Estimate) -> "Figure":
+def layer_bars(estimate: Estimate) -> Figure:
     """One horizontal bar per step in network order, split into transfer and compute time (ms)."""
     steps = estimate.schedule.steps
     names = [s.name for s in steps]
@@ -72,12 +76,16 @@ def layer_bars(estimate: Estimate) -> "Figure":
     ax.set_ylim(len(steps) - 0.5, -0.5)
     ax.grid(axis="x", alpha=0.3)
     total = estimate.schedule.total_s * 1e3
-    ax.set_title(_title(estimate, "Per-layer time") + f"\ntotal {total:.4g} ms = transfer {transfer.sum():.4g} + compute {compute.sum():.4g}", fontsize=10)
+    ax.set_title(
+        _title(estimate, "Per-layer time")
+        + f"\ntotal {total:.4g} ms = transfer {transfer.sum():.4g} + compute {compute.sum():.4g}",
+        fontsize=10,
+    )
     ax.legend(loc="lower right")
     return figure
 
 
-def roofline(estimate: Estimate) -> "Figure":
+def roofline(estimate: Estimate) -> Figure:
     """Each step at (ops / bytes moved, ops / its time) under the memory roof and one roof per compute unit.
 
     A step that moves no bytes has no finite intensity; it is drawn at the right edge, as a triangle.
@@ -92,7 +100,10 @@ def roofline(estimate: Estimate) -> "Figure":
     intensity = np.divide(ops, moved, out=np.zeros_like(ops), where=finite)
     peak = max(unit.throughput for unit in hw.compute.values())
     ridge_max = peak / bandwidth
-    lo = 0.5 * min(intensity[finite].min() if finite.any() else 1.0, 0.1 * min(u.throughput for u in hw.compute.values()) / bandwidth)
+    lo = 0.5 * min(
+        intensity[finite].min() if finite.any() else 1.0,
+        0.1 * min(u.throughput for u in hw.compute.values()) / bandwidth,
+    )
     hi = max(intensity[finite].max() if finite.any() else 1.0, ridge_max) * 10
     intensity = np.where(finite, intensity, hi)
 
@@ -104,14 +115,35 @@ def roofline(estimate: Estimate) -> "Figure":
     units = list(hw.compute)
     for i, (name, unit) in enumerate(hw.compute.items()):
         colour = UNIT_COLOURS[i % len(UNIT_COLOURS)]
-        ax.plot(x, np.minimum(bandwidth * x, unit.throughput), color=colour, lw=2,
-                label=f"roof of {name}: {format_quantity(unit.throughput, 'FLOP/s')}")
+        ax.plot(
+            x,
+            np.minimum(bandwidth * x, unit.throughput),
+            color=colour,
+            lw=2,
+            label=f"roof of {name}: {format_quantity(unit.throughput, 'FLOP/s')}",
+        )
         mine = np.array([s.unit.split("+")[-1] == name for s in steps])
         for shape, where in (("o", mine & finite), ("<", mine & ~finite)):
             if where.any():
-                ax.scatter(intensity[where], achieved[where], color=colour, marker=shape, s=28, edgecolor="black", linewidth=0.4, zorder=3)
+                ax.scatter(
+                    intensity[where],
+                    achieved[where],
+                    color=colour,
+                    marker=shape,
+                    s=28,
+                    edgecolor="black",
+                    linewidth=0.4,
+                    zorder=3,
+                )
     ax.plot([], [], color="grey", lw=0, marker="<", label="moves no external bytes (intensity ∞)")
-    ax.plot(x, bandwidth * x, color="black", lw=1, ls="--", label=f"memory roof: {format_quantity(bandwidth, 'B/s')} × intensity")
+    ax.plot(
+        x,
+        bandwidth * x,
+        color="black",
+        lw=1,
+        ls="--",
+        label=f"memory roof: {format_quantity(bandwidth, 'B/s')} × intensity",
+    )
     for (x_at, y_at), names in _labels_by_position(steps, intensity, achieved).items():
         ax.annotate("\n".join(names), (x_at, y_at), textcoords="offset points", xytext=(6, -3), fontsize=7, va="top")
     ax.set_xlim(lo, hi * 1.5)
@@ -119,17 +151,25 @@ def roofline(estimate: Estimate) -> "Figure":
     ax.set_xlabel("arithmetic intensity (ops / byte moved over the external bus)")
     ax.set_ylabel("attained performance (ops/s)")
     ax.grid(which="major", alpha=0.3)
-    ax.set_title(_title(estimate, "Roofline") + f"\ncompute units: {', '.join(units)}; the {LABELLED_POINTS} slowest layers named", fontsize=10)
+    ax.set_title(
+        _title(estimate, "Roofline")
+        + f"\ncompute units: {', '.join(units)}; the {LABELLED_POINTS} slowest layers named",
+        fontsize=10,
+    )
     ax.legend(loc="lower right", fontsize=8)
     return figure
 
 
-def _labels_by_position(steps, intensity: np.ndarray, achieved: np.ndarray) -> dict[tuple[float, float], list[str]]:  # type: ignore[no-untyped-def]
+def _labels_by_position(
+    steps: Sequence[Step], intensity: np.ndarray, achieved: np.ndarray
+) -> dict[tuple[float, float], list[str]]:
     """Names of the slowest steps, those drawn at the same spot joined into one label so none overprints another."""
     labels: dict[tuple[float, float], list[str]] = {}
     for index in np.argsort([-s.total_s for s in steps])[:LABELLED_POINTS]:
         spot = (float(intensity[index]), float(achieved[index]))
-        near = next((p for p in labels if abs(np.log10(p[0] / spot[0])) < 0.05 and abs(np.log10(p[1] / spot[1])) < 0.05), spot)
+        near = next(
+            (p for p in labels if abs(np.log10(p[0] / spot[0])) < 0.05 and abs(np.log10(p[1] / spot[1])) < 0.05), spot
+        )
         labels.setdefault(near, []).append(steps[index].name)
     return labels
 
@@ -156,7 +196,7 @@ def check_sweep_axes(count: int) -> None:
         raise InputError(f"a sweep plot shows one or two axes, got {count}; write the CSV instead", field="--plot")
 
 
-def sweep_figure(result: SweepResult) -> "Figure":
+def sweep_figure(result: SweepResult) -> Figure:
     """One axis: latency against the swept value. Two: a heatmap. Both mark where more stops paying."""
     check_sweep_axes(len(result.axes))
     return _sweep_lines(result) if len(result.axes) == 1 else _sweep_heatmap(result)
@@ -166,7 +206,7 @@ def _sweep_title(result: SweepResult) -> str:
     return f"Sweep: {result.network} on variants of {result.hardware} (policy {result.policy})"
 
 
-def _sweep_lines(result: SweepResult) -> "Figure":
+def _sweep_lines(result: SweepResult) -> Figure:
     """Latency and its transfer part; infeasible points are gaps in the lines and grey crosses on the axis."""
     (axis,) = result.axes
     values = result.rows[axis.column].to_numpy()
@@ -176,10 +216,20 @@ def _sweep_lines(result: SweepResult) -> "Figure":
     figure = _figure(9, 5.5)
     ax = figure.subplots()
     ax.plot(values, latency, marker="o" if len(values) <= 200 else None, color=COMPUTE_COLOUR, label="latency")
-    ax.plot(values, result.rows["transfer_s"].to_numpy() * 1e3, ls="--", color=TRANSFER_COLOUR, label="of which transfer")
+    ax.plot(
+        values, result.rows["transfer_s"].to_numpy() * 1e3, ls="--", color=TRANSFER_COLOUR, label="of which transfer"
+    )
     if infeasible.any():
-        ax.plot(values[infeasible], np.zeros(infeasible.sum()), transform=ax.get_xaxis_transform(), ls="none", marker="x",
-                color="grey", clip_on=False, label=f"infeasible: no schedule fits ({infeasible.sum()} of {len(values)})")
+        ax.plot(
+            values[infeasible],
+            np.zeros(infeasible.sum()),
+            transform=ax.get_xaxis_transform(),
+            ls="none",
+            marker="x",
+            color="grey",
+            clip_on=False,
+            label=f"infeasible: no schedule fits ({infeasible.sum()} of {len(values)})",
+        )
     ax.axvline(knee, color="black", ls=":", label=f"stops paying: {axis.human(knee)}")
     ax.set_xscale("log" if values.max() / values.min() > 20 else "linear")
     positions, labels = _ticks(axis)
@@ -193,7 +243,7 @@ def _sweep_lines(result: SweepResult) -> "Figure":
     return figure
 
 
-def _sweep_heatmap(result: SweepResult) -> "Figure":
+def _sweep_heatmap(result: SweepResult) -> Figure:
     """Latency over the grid; infeasible cells grey and hatched; the "stops paying" marks per row and column."""
     import matplotlib
     from matplotlib.colors import LogNorm
@@ -207,8 +257,14 @@ def _sweep_heatmap(result: SweepResult) -> "Figure":
     figure = _figure(max(6.0, min(width, MAX_FIGURE_INCHES[0])), max(4.0, min(height, MAX_FIGURE_INCHES[1])))
     ax = figure.subplots()
     cmap = matplotlib.colormaps["viridis_r"].with_extremes(bad=INFEASIBLE_COLOUR)
-    image = ax.imshow(np.ma.masked_invalid(latency), origin="lower", aspect="auto", cmap=cmap,
-                      norm=LogNorm(low, high) if high > low else None, interpolation="nearest")
+    image = ax.imshow(
+        np.ma.masked_invalid(latency),
+        origin="lower",
+        aspect="auto",
+        cmap=cmap,
+        norm=LogNorm(low, high) if high > low else None,
+        interpolation="nearest",
+    )
     figure.colorbar(image, ax=ax, label="latency per batch (ms)")
     if infeasible.any() and infeasible.sum() <= 10_000:
         for row, col in zip(*np.nonzero(infeasible)):
@@ -217,8 +273,15 @@ def _sweep_heatmap(result: SweepResult) -> "Figure":
         middle = np.sqrt(low * high)
         for (row, col), value in np.ndenumerate(latency):
             if not np.isnan(value):
-                ax.text(col, row, f"{value:.3g}", ha="center", va="center", fontsize=7,
-                        color="white" if value > middle else "black")
+                ax.text(
+                    col,
+                    row,
+                    f"{value:.3g}",
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    color="white" if value > middle else "black",
+                )
     xs, ys = np.arange(len(x_axis.values)), np.arange(len(y_axis.values))
     x_knees = [saturation(np.array(x_axis.values), latency[r]) for r in ys]
     y_knees = [saturation(np.array(y_axis.values), latency[:, c]) for c in xs]
@@ -226,15 +289,39 @@ def _sweep_heatmap(result: SweepResult) -> "Figure":
     columns_marked = [(c, y_axis.values.index(k)) for k, c in zip(y_knees, xs) if not np.isnan(k)]
     scale = min(1.0, 20 / max(len(xs), len(ys)))  # markers shrink with the cells
     if rows_marked:
-        ax.scatter(*zip(*rows_marked), marker="s", s=260 * scale**2, facecolor="none", edgecolor="red", linewidth=1.6 * scale,
-                   label=f"more {x_axis.field.rsplit('.', 1)[-1]} stops paying (this row)")
+        marked_x, marked_y = zip(*rows_marked)
+        ax.scatter(
+            marked_x,
+            marked_y,
+            marker="s",
+            s=260 * scale**2,
+            facecolor="none",
+            edgecolor="red",
+            linewidth=1.6 * scale,
+            label=f"more {x_axis.field.rsplit('.', 1)[-1]} stops paying (this row)",
+        )
     if columns_marked:
-        ax.scatter(*zip(*columns_marked), marker="o", s=330 * scale**2, facecolor="none", edgecolor="orange",
-                   linewidth=1.6 * scale, label=f"more {y_axis.field.rsplit('.', 1)[-1]} stops paying (this column)")
+        marked_x, marked_y = zip(*columns_marked)
+        ax.scatter(
+            marked_x,
+            marked_y,
+            marker="o",
+            s=330 * scale**2,
+            facecolor="none",
+            edgecolor="orange",
+            linewidth=1.6 * scale,
+            label=f"more {y_axis.field.rsplit('.', 1)[-1]} stops paying (this column)",
+        )
     handles, _ = ax.get_legend_handles_labels()
     if infeasible.any():
-        handles.append(Patch(facecolor=INFEASIBLE_COLOUR, edgecolor="grey", hatch="//",
-                             label=f"infeasible: no schedule fits ({infeasible.sum()} of {latency.size})"))
+        handles.append(
+            Patch(
+                facecolor=INFEASIBLE_COLOUR,
+                edgecolor="grey",
+                hatch="//",
+                label=f"infeasible: no schedule fits ({infeasible.sum()} of {latency.size})",
+            )
+        )
     x_positions, x_labels = _ticks(x_axis)
     y_positions, y_labels = _ticks(y_axis)
     ax.set_xticks(x_positions, x_labels, rotation=30, ha="right", fontsize=8)

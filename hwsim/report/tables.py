@@ -7,26 +7,39 @@ the rich table prints the same columns in human units.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
 
-from hwsim.estimate import Estimate
 from hwsim.errors import InputError
+from hwsim.estimate import Estimate
 from hwsim.schedule.base import Schedule
 
 if TYPE_CHECKING:
     import pandas as pd
 
 COLUMNS = [
-    "layer", "op", "input_shape", "output_shape",
-    "input_bytes", "output_bytes", "weight_bytes",
-    "input_loc", "output_loc", "weight_loc", "peak_internal_bytes",
-    "unit", "macs", "ops", "transfer_s", "compute_s", "total_s", "note",
+    "layer",
+    "op",
+    "input_shape",
+    "output_shape",
+    "input_bytes",
+    "output_bytes",
+    "weight_bytes",
+    "input_loc",
+    "output_loc",
+    "weight_loc",
+    "peak_internal_bytes",
+    "unit",
+    "macs",
+    "ops",
+    "transfer_s",
+    "compute_s",
+    "total_s",
+    "note",
 ]
 
 
@@ -34,19 +47,29 @@ def _shape(shape: tuple[int, ...]) -> str:
     return "x".join(map(str, shape))
 
 
-def layer_table(schedule: Schedule) -> "pd.DataFrame":
+def layer_table(schedule: Schedule) -> pd.DataFrame:
     """One row per scheduled step, with the columns of :data:`COLUMNS`."""
     import pandas as pd  # deferred: half a second of start-up that the terminal table does not need
 
     rows = [
         {
-            "layer": s.name, "op": s.op,
-            "input_shape": _shape(s.input_shape), "output_shape": _shape(s.output_shape),
-            "input_bytes": s.input_bytes, "output_bytes": s.output_bytes, "weight_bytes": s.weight_bytes,
-            "input_loc": s.input_loc, "output_loc": s.output_loc, "weight_loc": s.weight_loc,
+            "layer": s.name,
+            "op": s.op,
+            "input_shape": _shape(s.input_shape),
+            "output_shape": _shape(s.output_shape),
+            "input_bytes": s.input_bytes,
+            "output_bytes": s.output_bytes,
+            "weight_bytes": s.weight_bytes,
+            "input_loc": s.input_loc,
+            "output_loc": s.output_loc,
+            "weight_loc": s.weight_loc,
             "peak_internal_bytes": s.peak_internal_bytes,
-            "unit": s.unit, "macs": s.macs, "ops": s.ops,
-            "transfer_s": s.transfer_s, "compute_s": s.compute_s, "total_s": s.total_s,
+            "unit": s.unit,
+            "macs": s.macs,
+            "ops": s.ops,
+            "transfer_s": s.transfer_s,
+            "compute_s": s.compute_s,
+            "total_s": s.total_s,
             "note": s.note,
         }
         for s in schedule.steps
@@ -62,8 +85,14 @@ def top_layers(estimate: Estimate, n: int = 3) -> list[tuple[str, float]]:
 
 def _header(estimate: Estimate) -> dict[str, Any]:
     s = estimate.schedule
-    return {"network": s.network, "hardware": s.hardware, "policy": s.policy, "counting": s.counting,
-            "batch": s.batch, "precision": s.precision}
+    return {
+        "network": s.network,
+        "hardware": s.hardware,
+        "policy": s.policy,
+        "counting": s.counting,
+        "batch": s.batch,
+        "precision": s.precision,
+    }
 
 
 def to_json(estimate: Estimate) -> str:
@@ -99,7 +128,9 @@ def format_for(path: Path, explicit: str | None) -> str:
     fmt = explicit or path.suffix.lstrip(".").lower()
     fmt = {"markdown": "md"}.get(fmt, fmt)
     if fmt not in FORMATS:
-        raise InputError(f"cannot tell the format from {path.name!r}; use a .csv, .md or .json suffix or --format", str(path))
+        raise InputError(
+            f"cannot tell the format from {path.name!r}; use a .csv, .md or .json suffix or --format", str(path)
+        )
     return fmt
 
 
@@ -118,22 +149,46 @@ def _short_loc(loc: str) -> str:
 def render_table(estimate: Estimate, console: Console) -> None:
     """The per-layer table and the summary under it, in human units."""
     header = _header(estimate)
-    title = f"{header['network']} on {header['hardware']} — policy {header['policy']}, counting {header['counting']}, batch {header['batch']}, {header['precision']}"
+    title = (
+        f"{header['network']} on {header['hardware']} — policy {header['policy']}, "
+        f"counting {header['counting']}, batch {header['batch']}, {header['precision']}"
+    )
     table = Table(title=title, header_style="bold", show_lines=False, pad_edge=False)
     for name, justify in [
-        ("layer", "left"), ("op", "left"), ("in", "right"), ("out", "right"),
-        ("in MB", "right"), ("out MB", "right"), ("w MB", "right"), ("in/out/w", "left"),
-        ("peak MB", "right"), ("unit", "left"), ("MMACs", "right"), ("Mops", "right"),
-        ("xfer ms", "right"), ("compute ms", "right"), ("total ms", "right"),
+        ("layer", "left"),
+        ("op", "left"),
+        ("in", "right"),
+        ("out", "right"),
+        ("in MB", "right"),
+        ("out MB", "right"),
+        ("w MB", "right"),
+        ("in/out/w", "left"),
+        ("peak MB", "right"),
+        ("unit", "left"),
+        ("MMACs", "right"),
+        ("Mops", "right"),
+        ("xfer ms", "right"),
+        ("compute ms", "right"),
+        ("total ms", "right"),
     ]:
         table.add_column(name, justify=justify, no_wrap=name in ("layer",))  # type: ignore[arg-type]
     for s in estimate.schedule.steps:
         table.add_row(
-            s.name, s.op, _shape(s.input_shape), _shape(s.output_shape),
-            _mb(s.input_bytes), _mb(s.output_bytes), _mb(s.weight_bytes),
+            s.name,
+            s.op,
+            _shape(s.input_shape),
+            _shape(s.output_shape),
+            _mb(s.input_bytes),
+            _mb(s.output_bytes),
+            _mb(s.weight_bytes),
             "/".join(_short_loc(loc) for loc in (s.input_loc, s.output_loc, s.weight_loc)),
-            _mb(s.peak_internal_bytes), s.unit, f"{s.macs / 1e6:.4g}", f"{s.ops / 1e6:.4g}",
-            _ms(s.transfer_s), _ms(s.compute_s), _ms(s.total_s),
+            _mb(s.peak_internal_bytes),
+            s.unit,
+            f"{s.macs / 1e6:.4g}",
+            f"{s.ops / 1e6:.4g}",
+            _ms(s.transfer_s),
+            _ms(s.compute_s),
+            _ms(s.total_s),
         )
     console.print(table)
     render_summary(estimate, console)
@@ -151,9 +206,11 @@ def render_summary(estimate: Estimate, console: Console) -> None:
     summary = estimate.summary()
     total = summary["total_time_s"] or 1.0
     lines = [
-        f"[bold]total latency[/bold] {_ms(summary['total_time_s'])} ms per batch of {summary['batch']}{_sub_batches(summary)}"
+        f"[bold]total latency[/bold] {_ms(summary['total_time_s'])} "
+        f"ms per batch of {summary['batch']}{_sub_batches(summary)}"
         f" ({_ms(summary['latency_per_image_s'])} ms per image, {summary['images_per_s']:.4g} images/s)",
-        f"lower bound {_ms(summary['lower_bound_s'])} ms per batch, efficiency {summary['efficiency']:.1%} (bound / predicted)",
+        f"lower bound {_ms(summary['lower_bound_s'])} ms per batch, "
+        f"efficiency {summary['efficiency']:.1%} (bound / predicted)",
         f"transfer {_ms(summary['transfer_time_s'])} ms ({summary['transfer_time_s'] / total:.0%}),"
         f" compute {_ms(summary['compute_time_s'])} ms ({summary['compute_time_s'] / total:.0%})",
         f"parameters {summary['params']:,}   MACs {summary['macs']:,}   ops {summary['ops']:,}"

@@ -1,4 +1,5 @@
-"""What ``hwsim train``, ``predict`` and ``experiment`` show: a progress bar per run, a line per epoch, result tables."""
+"""What ``hwsim train``, ``predict`` and ``experiment`` show: a progress bar per run, a line per epoch,
+result tables, learning curves."""
 
 from __future__ import annotations
 
@@ -30,8 +31,13 @@ def training_progress(console: Console) -> Iterator[Progress]:
     Elsewhere (a pipe, a log file, a test) rich cannot redraw the bar and prints an empty line when
     it stops, which would come before any error message; so there it is off.
     """
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TextColumn("loss {task.fields[loss]:.4f}  accuracy {task.fields[accuracy]:.3f}"), TimeElapsedColumn())
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("loss {task.fields[loss]:.4f}  accuracy {task.fields[accuracy]:.3f}"),
+        TimeElapsedColumn(),
+    )
     with Progress(*columns, console=console, transient=True, disable=not console.is_interactive) as progress:
         yield progress
 
@@ -52,9 +58,11 @@ def batch_callback(progress: Progress, description: str) -> BatchCallback:
 
 
 def epoch_line(metrics: EpochMetrics) -> str:
-    return (f"epoch {metrics.epoch}: train loss {metrics.train_loss:.4f} accuracy {metrics.train_accuracy:.3f}"
-            f" | validation loss {metrics.validation_loss:.4f} accuracy {metrics.validation_accuracy:.3f}"
-            f" ({metrics.seconds:.1f} s)")
+    return (
+        f"epoch {metrics.epoch}: train loss {metrics.train_loss:.4f} accuracy {metrics.train_accuracy:.3f}"
+        f" | validation loss {metrics.validation_loss:.4f} accuracy {metrics.validation_accuracy:.3f}"
+        f" ({metrics.seconds:.1f} s)"
+    )
 
 
 def prediction_table(test_set: Dataset, probabilities: np.ndarray) -> Table:
@@ -64,7 +72,11 @@ def prediction_table(test_set: Dataset, probabilities: np.ndarray) -> Table:
     for index, name in enumerate(test_set.class_names):
         mine = test_set.labels == index
         wrong = predicted[mine & (predicted != index)]
-        mistaken = test_set.class_names[np.bincount(wrong, minlength=len(test_set.class_names)).argmax()] if wrong.size else "-"
+        mistaken = (
+            test_set.class_names[np.bincount(wrong, minlength=len(test_set.class_names)).argmax()]
+            if wrong.size
+            else "-"
+        )
         accuracy = f"{np.mean(predicted[mine] == index):.3f}" if mine.any() else "-"
         table.add_row(name, str(int(mine.sum())), accuracy, mistaken)
     return table
@@ -74,16 +86,33 @@ def predictions_frame(test_set: Dataset, probabilities: np.ndarray) -> pd.DataFr
     """One row per image: its label, the predicted class and the probability given to it."""
     predicted = probabilities.argmax(axis=-1)
     names = np.array(test_set.class_names)
-    return pd.DataFrame({"index": np.arange(len(test_set)), "label": names[test_set.labels], "predicted": names[predicted],
-                         "probability": probabilities[np.arange(len(test_set)), predicted]})
+    return pd.DataFrame(
+        {
+            "index": np.arange(len(test_set)),
+            "label": names[test_set.labels],
+            "predicted": names[predicted],
+            "probability": probabilities[np.arange(len(test_set)), predicted],
+        }
+    )
 
 
 def experiment_table(finals: pd.DataFrame) -> Table:
     """Last-epoch numbers of every arm."""
-    table = Table("experiment", "arm", "optimizer", "epochs", "train loss", "train acc", "val loss", "val acc", "s/epoch")
+    table = Table(
+        "experiment", "arm", "optimizer", "epochs", "train loss", "train acc", "val loss", "val acc", "s/epoch"
+    )
     for row in finals.itertuples():
-        table.add_row(row.experiment, row.arm, row.optimizer, str(row.epoch), f"{row.train_loss:.4f}", f"{row.train_accuracy:.3f}",
-                      f"{row.validation_loss:.4f}", f"{row.validation_accuracy:.3f}", f"{row.seconds:.1f}")
+        table.add_row(
+            row.experiment,
+            row.arm,
+            row.optimizer,
+            str(row.epoch),
+            f"{row.train_loss:.4f}",
+            f"{row.train_accuracy:.3f}",
+            f"{row.validation_loss:.4f}",
+            f"{row.validation_accuracy:.3f}",
+            f"{row.seconds:.1f}",
+        )
     return table
 
 
@@ -95,7 +124,7 @@ def write_experiment(experiment: Experiment, curves: pd.DataFrame, folder: Path)
     return csv, png
 
 
-def learning_curves(experiment: Experiment, curves: pd.DataFrame) -> "Figure":
+def learning_curves(experiment: Experiment, curves: pd.DataFrame) -> Figure:
     """Accuracy and loss per epoch of both arms, like Figures 3 and 4: validation solid, training dashed."""
     from matplotlib.figure import Figure
 
@@ -104,14 +133,18 @@ def learning_curves(experiment: Experiment, curves: pd.DataFrame) -> "Figure":
     colours = ("#1b9e77", "#d95f02")
     for (label, arm), colour in zip(curves.groupby("arm", sort=False), colours):
         diverged = arm.loc[~np.isfinite(arm["train_loss"]), "epoch"]
-        name = f"{label}, {arm['optimizer'].iloc[0]}" + (f", diverged at epoch {diverged.iloc[0]}" if len(diverged) else "")
+        name = f"{label}, {arm['optimizer'].iloc[0]}" + (
+            f", diverged at epoch {diverged.iloc[0]}" if len(diverged) else ""
+        )
         for axes, column in ((accuracy, "accuracy"), (loss, "loss")):
             axes.plot(arm["epoch"], arm[f"validation_{column}"], "-o", color=colour, label=f"{name}: validation")
             axes.plot(arm["epoch"], arm[f"train_{column}"], "--", color=colour, alpha=0.8, label=f"{name}: training")
     accuracy.set_ylim(0, 1)
     accuracy.set_ylabel("accuracy")
     accuracy.axhline(1 / 10, color="grey", linewidth=0.8, linestyle=":")
-    accuracy.annotate("chance", (curves["epoch"].max(), 0.1), textcoords="offset points", xytext=(-30, -12), color="grey", fontsize=8)
+    accuracy.annotate(
+        "chance", (curves["epoch"].max(), 0.1), textcoords="offset points", xytext=(-30, -12), color="grey", fontsize=8
+    )
     finite = curves[["train_loss", "validation_loss"]].to_numpy()
     finite = finite[np.isfinite(finite)]
     loss.set_ylim(0, min(float(finite.max()) * 1.05, 5.0) if finite.size else 5.0)

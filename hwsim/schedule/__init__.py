@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
+from hwsim.cost.fold import fold_batchnorm
 from hwsim.cost.inference import LayerCost
 from hwsim.model.graph import Graph
-from hwsim.schedule.base import Schedule, Step
+from hwsim.schedule.base import Step
 from hwsim.schedule.batching import sub_batched
-from hwsim.schedule.paper import schedule_paper
-from hwsim.cost.fold import fold_batchnorm
 from hwsim.schedule.optimized import schedule_optimized
+from hwsim.schedule.paper import schedule_paper
 from hwsim.schedule.strict import schedule_strict
 from hwsim.spec.hardware import HardwareSpec
 

@@ -39,8 +39,14 @@ class Action(str, Enum):
     FREE = "free"  # internal space released
 
 
-RESIDENT, LOAD, ALLOC, COMPUTE, STORE, FREE = (Action.RESIDENT, Action.LOAD, Action.ALLOC, Action.COMPUTE, Action.STORE,
-                                              Action.FREE)
+RESIDENT, LOAD, ALLOC, COMPUTE, STORE, FREE = (
+    Action.RESIDENT,
+    Action.LOAD,
+    Action.ALLOC,
+    Action.COMPUTE,
+    Action.STORE,
+    Action.FREE,
+)
 """The members looked up once, for the loops that handle every event: ``Action.LOAD`` is an enum
 class attribute lookup, as slow as the rest of such a loop's work on an event."""
 

@@ -23,12 +23,12 @@ and their transfers and times added up.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Callable
 
 from hwsim.cost.inference import LayerCost, layer_cost
 from hwsim.model.graph import Graph
-from hwsim.schedule.base import COMPUTE, FREE, LOAD, RESIDENT, ALLOC, Event, Step
+from hwsim.schedule.base import ALLOC, COMPUTE, FREE, LOAD, RESIDENT, Event, Step
 from hwsim.schedule.program import _transfers
 from hwsim.schedule.tiling import CapacityError
 from hwsim.spec.hardware import HardwareSpec
@@ -82,8 +82,8 @@ def sub_batched(policy: Policy, choose: str) -> Policy:
                 best = (total_s, size)
         if best is None:
             raise refusal[0]
-        size, rest = best[1], batch % best[1]
-        plan = [(run(size), size)] * (batch // size) + ([(run(rest), rest)] if rest else [])
+        size, remainder = best[1], batch % best[1]
+        plan = [(run(size), size)] * (batch // size) + ([(run(remainder), remainder)] if remainder else [])
         return _concatenate(costs, plan, sub_costs)  # type: ignore[arg-type]
 
     schedule.__doc__ = policy.__doc__
@@ -94,8 +94,9 @@ def _total_s(steps: list[Step]) -> float:
     return sum(s.total_s for s in steps)
 
 
-def _concatenate(costs: tuple[LayerCost, ...], runs: list[tuple[list[Step], int]],
-                 sub_costs: dict[int, tuple[LayerCost, ...]]) -> list[Step]:
+def _concatenate(
+    costs: tuple[LayerCost, ...], runs: list[tuple[list[Step], int]], sub_costs: dict[int, tuple[LayerCost, ...]]
+) -> list[Step]:
     """One schedule of sub-batches run one after another; ``runs`` are (steps, images) in order."""
     if len(runs) == 1:
         return runs[0][0]
@@ -121,8 +122,15 @@ def _concatenate(costs: tuple[LayerCost, ...], runs: list[tuple[list[Step], int]
             slots.extend(targets)
         span = (first, first + images)
         for step, events, target in zip(steps, prepared[id(steps)], targets):
-            target.append((step, [new(Event, (a, r, b, layer, reads, unit, ops, seq + q, clock + start, clock + end, span))
-                                  for a, r, b, layer, reads, unit, ops, q, start, end in events]))
+            target.append(
+                (
+                    step,
+                    [
+                        new(Event, (a, r, b, layer, reads, unit, ops, seq + q, clock + start, clock + end, span))
+                        for a, r, b, layer, reads, unit, ops, q, start, end in events
+                    ],
+                )
+            )
         seq += sum(len(s.events) for s in steps)
         clock += _total_s(steps)
         first += images

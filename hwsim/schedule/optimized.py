@@ -21,16 +21,42 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from hwsim.cost.fold import fold_batchnorm
 from hwsim.cost.inference import LayerCost
 from hwsim.model.graph import Graph
 from hwsim.ops import Op
 from hwsim.schedule.base import Step, weights_of
-from hwsim.cost.fold import fold_batchnorm
 from hwsim.schedule.paper import paper_steps
 from hwsim.schedule.program import Program, finish
-from hwsim.schedule.stream import FirstRows, Placement, Windows, actions, chain_heights, chain_peak, emit as emit_stream, streamable
-from hwsim.schedule.tiling import (CapacityError, Group, Needs, Segment, Tiling, representative_needs, choose_tiling, describe,
-                                   emit as emit_bands, peak_bytes as band_peak, run)
+from hwsim.schedule.stream import (
+    FirstRows,
+    Placement,
+    Windows,
+    actions,
+    chain_heights,
+    chain_peak,
+    streamable,
+)
+from hwsim.schedule.stream import (
+    emit as emit_stream,
+)
+from hwsim.schedule.tiling import (
+    CapacityError,
+    Group,
+    Needs,
+    Segment,
+    Tiling,
+    choose_tiling,
+    describe,
+    representative_needs,
+    run,
+)
+from hwsim.schedule.tiling import (
+    emit as emit_bands,
+)
+from hwsim.schedule.tiling import (
+    peak_bytes as band_peak,
+)
 from hwsim.spec.hardware import HardwareSpec
 
 FUSABLE = frozenset({Op.RELU, Op.MAXPOOL, Op.AVGPOOL, Op.DROPOUT})
@@ -129,15 +155,18 @@ class Planner:
                 self.first_rows[key] = FirstRows(self.program, segment.costs[0], keep_in, self.windows)
             rows = self.first_rows[key]
             # a chain over capacity before it frees anything is refused without replaying its rows
-            if rows.floor(segment) <= self.capacity and rows.peak(segment, STEADY_ROWS) + (
-                    segment.output.output_bytes if keep_out else 0) <= self.capacity:
+            if (
+                rows.floor(segment) <= self.capacity
+                and rows.peak(segment, STEADY_ROWS) + (segment.output.output_bytes if keep_out else 0) <= self.capacity
+            ):
                 options.append(Choice(start, stop, keep_in, keep_out, output))
         if stop == start + 1 and not options:  # bands cost at least the output a stream costs
             whole = set(segment.inputs()) if keep_in else set()
             room = self.capacity - sum(self.program.bytes(self.program.full(t)) for t in whole)
             for overlap in (True, False):
-                tiled = choose_tiling(self.program, segment, whole, [keep_out], room, overlap,
-                                      needs=self.needs.setdefault(start, {}))
+                tiled = choose_tiling(
+                    self.program, segment, whole, [keep_out], room, overlap, needs=self.needs.setdefault(start, {})
+                )
                 if tiled is not None:
                     options.append(Choice(start, stop, keep_in, keep_out, output + tiled[0], tiled[1], overlap))
                     break
@@ -166,8 +195,10 @@ class Planner:
                 if options:
                     best[(start, keep_in)] = min(options, key=lambda o: o[:2])
         if (0, False) not in best:
-            raise CapacityError(f"{self.groups[0][0].name}: no segmentation of the network fits "
-                                f"{self.capacity:,.0f} B of internal memory")
+            raise CapacityError(
+                f"{self.groups[0][0].name}: no segmentation of the network fits "
+                f"{self.capacity:,.0f} B of internal memory"
+            )
         return best[(0, False)][2]
 
 
@@ -184,7 +215,9 @@ def _emit(planner: Planner, choices: list[Choice]) -> Program | tuple[int, int, 
         segment = planner.segment(choice.start, choice.stop)
         following = choices[i + 1] if i + 1 < len(choices) else None
         nxt = planner.segment(following.start, following.stop) if following else None
-        prefetchable = _weights(nxt) if nxt and not (following.tiling and following.tiling.chunk_channels) else ()
+        prefetchable = (
+            _weights(nxt) if following and nxt and not (following.tiling and following.tiling.chunk_channels) else ()
+        )
         whole = set(segment.inputs()) if choice.keep_in else set()
         base = program.resident
         if choice.tiling is None:
@@ -203,11 +236,25 @@ def _emit(planner: Planner, choices: list[Choice]) -> Program | tuple[int, int, 
                 acts = actions(segment, place, heights, planner.windows)
             if base + peak - _resident_of(program, place) > capacity:
                 return (choice.start, choice.stop, choice.keep_in, choice.keep_out)
-            steps = [program.begin(p) for p in describe(segment, i, whole, Tiling(1, 0, choice.keep_out), _note(whole), streamed=True)]
+            steps = [
+                program.begin(p)
+                for p in describe(segment, i, whole, Tiling(1, 0, choice.keep_out), _note(whole), streamed=True)
+            ]
             emit_stream(program, segment, steps, acts, planner.windows)
         else:
-            peak = band_peak(program, segment, whole, choice.tiling, representative_needs(segment, choice.tiling.band_rows), choice.overlap)
-            prefetch = prefetchable if prefetchable and base + peak + sum(program.bytes(program.full(w)) for w in prefetchable) <= capacity else ()
+            peak = band_peak(
+                program,
+                segment,
+                whole,
+                choice.tiling,
+                representative_needs(segment, choice.tiling.band_rows),
+                choice.overlap,
+            )
+            prefetch = (
+                prefetchable
+                if prefetchable and base + peak + sum(program.bytes(program.full(w)) for w in prefetchable) <= capacity
+                else ()
+            )
             steps = [program.begin(p) for p in describe(segment, i, whole, choice.tiling, _note(whole))]
             emit_bands(program, segment, steps, whole, choice.tiling, choice.overlap, preloaded, prefetch)
             for t in sorted(whole):
@@ -246,8 +293,13 @@ def schedule_optimized(graph: Graph, costs: tuple[LayerCost, ...], hardware: Har
     best_s = sum(s.total_s for s in best) if best else math.inf
     strict = Program(folded_costs)
     try:
-        if run(strict, [Segment((group,), ((),)) for group in paper_steps(graph, folded_costs)], capacity, prefetch=False,
-               max_moved_bytes=best_s * hardware.memory.external.bandwidth * (1 + 1e-9)):
+        if run(
+            strict,
+            [Segment((group,), ((),)) for group in paper_steps(graph, folded_costs)],
+            capacity,
+            prefetch=False,
+            max_moved_bytes=best_s * hardware.memory.external.bandwidth * (1 + 1e-9),
+        ):
             candidate = finish(strict, hardware, overlap=True)
             if best is None or sum(s.total_s for s in candidate) < best_s:
                 best = candidate

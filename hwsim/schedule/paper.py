@@ -66,9 +66,13 @@ def schedule_paper(graph: Graph, costs: tuple[LayerCost, ...], hardware: Hardwar
             for name, size in zip(first.layer.inputs, first.input_bytes)
         ]
         out_loc = _location(last.output_bytes <= capacity)
-        step = program.begin(StepPlan(
-            group, "+".join(dict.fromkeys(loc.value for loc in in_locs)), out_loc.value,
-        ))
+        step = program.begin(
+            StepPlan(
+                group,
+                "+".join(dict.fromkeys(loc.value for loc in in_locs)),
+                out_loc.value,
+            )
+        )
         loaded = []
         for name, loc in zip(first.layer.inputs, in_locs):
             if name == INPUT and name not in internal:

@@ -19,8 +19,19 @@ from dataclasses import dataclass
 
 from hwsim.cost.inference import LayerCost
 from hwsim.model.graph import INPUT
-from hwsim.schedule.base import (ALLOC, COMPUTE, FREE, LOAD, RESIDENT, STORE, Action, Direction, Event, Region, Step,
-                                 Transfer, weights_of)
+from hwsim.schedule.base import (
+    COMPUTE,
+    FREE,
+    LOAD,
+    STORE,
+    Action,
+    Direction,
+    Event,
+    Region,
+    Step,
+    Transfer,
+    weights_of,
+)
 from hwsim.schedule.regions import Span, input_regions
 from hwsim.spec.hardware import HardwareSpec
 
@@ -128,7 +139,9 @@ class Program:
     def free(self, step: int, region: Region) -> None:
         self.add(step, FREE, region, self.bytes(region))
 
-    def compute(self, step: int, cost: LayerCost, rows: Span, channels: Span, reads: tuple[Region, ...] | None = None) -> None:
+    def compute(
+        self, step: int, cost: LayerCost, rows: Span, channels: Span, reads: tuple[Region, ...] | None = None
+    ) -> None:
         """Compute ``rows`` x ``channels`` of ``cost``'s output, reading what its receptive field needs
         (:func:`compute_reads`; ``reads`` when the caller has them already)."""
         layer = cost.layer
@@ -145,9 +158,14 @@ class Program:
 
 
 def compute_reads(cost: LayerCost, rows: Span, channels: Span) -> tuple[Region, ...]:
-    """What computing ``rows`` x ``channels`` of ``cost``'s output reads: its receptive field in each input, and its weights."""
+    """What computing ``rows`` x ``channels`` of ``cost``'s output reads: its receptive field in each input,
+    and its weights."""
     layer = cost.layer
-    reads = [Region(tensor, rc[0], rc[1]) for tensor, rc in zip(layer.inputs, input_regions(layer, rows, channels)) if rc is not None]
+    reads = [
+        Region(tensor, rc[0], rc[1])
+        for tensor, rc in zip(layer.inputs, input_regions(layer, rows, channels))
+        if rc is not None
+    ]
     if cost.weight_bytes:
         reads.append(Region(weights_of(layer.name), (0, 1), channels))
     return tuple(reads)
@@ -157,8 +175,10 @@ def _durations(events: list[Record], hardware: HardwareSpec) -> list[float]:
     """How long every event takes on its resource: bytes over the bandwidth, ops over the unit's throughput."""
     bandwidth = hardware.memory.external.bandwidth
     throughput = {e[6]: hardware.compute[e[6]].throughput for e in events if e[1] is COMPUTE}
-    return [e[3] / bandwidth if e[1] is LOAD or e[1] is STORE else e[7] / throughput[e[6]] if e[1] is COMPUTE else 0.0
-            for e in events]
+    return [
+        e[3] / bandwidth if e[1] is LOAD or e[1] is STORE else e[7] / throughput[e[6]] if e[1] is COMPUTE else 0.0
+        for e in events
+    ]
 
 
 def _serial(events: list[Record], hardware: HardwareSpec) -> list[tuple[float, float]]:
@@ -176,7 +196,9 @@ def _overlapped(events: list[Record], hardware: HardwareSpec) -> list[tuple[floa
     capacity = hardware.memory.internal.capacity
     bus = 0.0  # when the bus is next idle
     unit_free: dict[str, float] = defaultdict(float)  # per compute unit: when it is next idle
-    written: dict[str, list[tuple[Region, float]]] = defaultdict(list)  # per tensor: regions allocated, loaded or computed, when
+    written: dict[str, list[tuple[Region, float]]] = defaultdict(
+        list
+    )  # per tensor: regions allocated, loaded or computed, when
 
     def ready(region: Region) -> float:
         """When the latest allocation, load or compute of cells overlapping ``region`` ends (written in order)."""
@@ -284,30 +306,31 @@ def finish(program: Program, hardware: HardwareSpec, overlap: bool) -> list[Step
         group, first, last = plan.group, plan.group[0], plan.group[-1]
         names = tuple(c.name for c in group)
         transfers = _transfers(events)
-        steps.append(Step(
-            name=step_name(names),
-            layers=names + plan.folded,
-            op="+".join(c.layer.op.value for c in group),
-            input_shape=first.layer.input_shape,
-            output_shape=last.layer.output_shape,
-            unit="+".join(dict.fromkeys(c.unit for c in group)),
-            macs=sum(c.macs for c in group),
-            ops=sum(c.ops for c in group),
-            input_bytes=sum(first.input_bytes),
-            output_bytes=last.output_bytes,
-            weight_bytes=sum(c.weight_bytes for c in group),
-            input_loc=plan.input_loc,
-            output_loc=plan.output_loc,
-            weight_loc="external",
-            transfers=transfers,
-            transfer_s=sum(t.bytes for t in transfers) / bandwidth,
-            compute_s=computing[i],
-            total_s=totals[i],
-            peak_internal_bytes=program.peaks[i],
-            note=plan.note,
-            events=tuple(events),
-            tile_rows=plan.tile_rows,
-            chunk_channels=plan.chunk_channels,
-        ))
+        steps.append(
+            Step(
+                name=step_name(names),
+                layers=names + plan.folded,
+                op="+".join(c.layer.op.value for c in group),
+                input_shape=first.layer.input_shape,
+                output_shape=last.layer.output_shape,
+                unit="+".join(dict.fromkeys(c.unit for c in group)),
+                macs=sum(c.macs for c in group),
+                ops=sum(c.ops for c in group),
+                input_bytes=sum(first.input_bytes),
+                output_bytes=last.output_bytes,
+                weight_bytes=sum(c.weight_bytes for c in group),
+                input_loc=plan.input_loc,
+                output_loc=plan.output_loc,
+                weight_loc="external",
+                transfers=transfers,
+                transfer_s=sum(t.bytes for t in transfers) / bandwidth,
+                compute_s=computing[i],
+                total_s=totals[i],
+                peak_internal_bytes=program.peaks[i],
+                note=plan.note,
+                events=tuple(events),
+                tile_rows=plan.tile_rows,
+                chunk_channels=plan.chunk_channels,
+            )
+        )
     return steps
-

@@ -12,7 +12,9 @@ from hwsim.ops import ConvAttrs, LrnAttrs, Op, PoolAttrs
 Span = tuple[int, int]
 """[start, stop) along one axis."""
 
-CHANNEL_LOCAL_OPS = frozenset({Op.BATCHNORM, Op.RELU, Op.DROPOUT, Op.MAXPOOL, Op.AVGPOOL, Op.DWCONV, Op.GLOBAL_AVG_POOL})
+CHANNEL_LOCAL_OPS = frozenset(
+    {Op.BATCHNORM, Op.RELU, Op.DROPOUT, Op.MAXPOOL, Op.AVGPOOL, Op.DWCONV, Op.GLOBAL_AVG_POOL}
+)
 """Ops whose output channel c depends on input channel c alone: they can run on a chunk of channels."""
 
 
@@ -90,4 +92,6 @@ def input_channels(layer: Layer, channels: Span) -> tuple[Span | None, ...]:
 
 def input_regions(layer: Layer, rows: Span, channels: Span) -> tuple[tuple[Span, Span] | None, ...]:
     """For each input of ``layer``, the (rows, channels) that output ``rows`` x ``channels`` read (None: nothing)."""
-    return tuple(None if c is None else (r, c) for r, c in zip(input_rows(layer, rows), input_channels(layer, channels)))
+    return tuple(
+        None if c is None else (r, c) for r, c in zip(input_rows(layer, rows), input_channels(layer, channels))
+    )

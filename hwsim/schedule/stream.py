@@ -18,8 +18,8 @@ a chain's first rows come from :class:`FirstRows`, which equals that check on th
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from hwsim.cost.inference import LayerCost
 from hwsim.model.graph import Layer
@@ -29,7 +29,9 @@ from hwsim.schedule.program import Program, compute_reads
 from hwsim.schedule.regions import input_rows
 from hwsim.schedule.tiling import Segment
 
-ROW_LOCAL_OPS = frozenset({Op.CONV, Op.DWCONV, Op.MAXPOOL, Op.AVGPOOL, Op.BATCHNORM, Op.RELU, Op.DROPOUT, Op.ADD, Op.CONCAT})
+ROW_LOCAL_OPS = frozenset(
+    {Op.CONV, Op.DWCONV, Op.MAXPOOL, Op.AVGPOOL, Op.BATCHNORM, Op.RELU, Op.DROPOUT, Op.ADD, Op.CONCAT}
+)
 """Ops whose output row r reads a few input rows around r: they can stream row by row."""
 
 Windows = dict[str, tuple[tuple[tuple[int, ...], tuple[int, ...]], ...]]
@@ -72,15 +74,17 @@ def _windows(layer: Layer, cache: Windows) -> tuple[tuple[tuple[int, ...], tuple
     return cache[layer.name]
 
 
-def actions(segment: Segment, place: Placement, heights: dict[str, int], cache: Windows,
-            final_rows: int | None = None) -> list[ChainAction]:
+def actions(
+    segment: Segment, place: Placement, heights: dict[str, int], cache: Windows, final_rows: int | None = None
+) -> list[ChainAction]:
     """The chain's actions in program order (see the module docstring), or only those up to
     ``final_rows`` rows of its output."""
     costs = segment.costs
     first = costs[0]
     weighted = [c for c in costs if c.weight_bytes]
-    result: list[ChainAction] = [(LOAD, weights_of(c.name), 0, 1, c.name) for c in weighted
-                                 if weights_of(c.name) not in place.preloaded]
+    result: list[ChainAction] = [
+        (LOAD, weights_of(c.name), 0, 1, c.name) for c in weighted if weights_of(c.name) not in place.preloaded
+    ]
     result += [(LOAD, w, 0, 1, first.name) for w in place.prefetch]
     add = result.append
     produced = [0] * len(costs)  # rows of each layer's output computed so far
@@ -89,8 +93,11 @@ def actions(segment: Segment, place: Placement, heights: dict[str, int], cache: 
     # per input of the chain: (name, its first and stop rows per output row, its height); only the
     # streamed ones are loaded, only the streamed and the consumed ones freed
     streamed = [(t, his, heights[t]) for t, (_, his) in zip(first.layer.inputs, in_windows) if t not in place.whole]
-    released = [(t, los, t in place.whole) for t, (los, _) in zip(first.layer.inputs, in_windows)
-                if t not in place.whole or t in place.consumed]
+    released = [
+        (t, los, t in place.whole)
+        for t, (los, _) in zip(first.layer.inputs, in_windows)
+        if t not in place.whole or t in place.consumed
+    ]
     loaded = {t: 0 for t in first.layer.inputs}
     in_freed = dict(loaded)
     windows = [_windows(c.layer, cache)[0] for c in costs[1:]]
@@ -159,8 +166,12 @@ def chain_peak(program: Program, segment: Segment, place: Placement, acts: list[
     size = {t: program.bytes(program.full(t)) for t in heights}
     # bytes per row of every map; weights are one row (0, 1) of all their bytes
     unit = {t: size[t] // heights[t] for t in heights}
-    unit.update({w: program.bytes(program.full(w)) for w in (*(weights_of(c.name) for c in segment.costs if c.weight_bytes),
-                                                             *place.prefetch)})
+    unit.update(
+        {
+            w: program.bytes(program.full(w))
+            for w in (*(weights_of(c.name) for c in segment.costs if c.weight_bytes), *place.prefetch)
+        }
+    )
     resident = peak = sum(size[t] for t in place.whole) + sum(program.bytes(program.full(w)) for w in place.preloaded)
     for action, t, lo, hi, _ in acts:
         if action is FREE:
@@ -196,7 +207,9 @@ class FirstRows:
         for t, window in zip(layer.inputs, _windows(layer, cache)):
             windows.setdefault(t, window)  # an input read twice is loaded once
         # per input: bytes per row, the first and stop rows each output row reads, rows
-        self.inputs = [(program.bytes(program.full(t)) // heights[t], los, his, heights[t]) for t, (los, his) in windows.items()]
+        self.inputs = [
+            (program.bytes(program.full(t)) // heights[t], los, his, heights[t]) for t, (los, his) in windows.items()
+        ]
         self.loaded = [0] * len(self.inputs)
         self.in_freed = [0] * len(self.inputs)
         self.costs: list[LayerCost] = []
@@ -214,7 +227,7 @@ class FirstRows:
         inputs and all its weights, loaded first. Its peak is at least this."""
         costs = segment.costs
         program = self.program
-        for cost in costs[len(self.costs):]:
+        for cost in costs[len(self.costs) :]:
             self.costs.append(cost)
             self.units.append(program.bytes(program.full(cost.name)) // cost.layer.output_shape[0])
             weights = program.bytes(program.full(weights_of(cost.name))) if cost.weight_bytes else 0
@@ -244,13 +257,13 @@ class FirstRows:
         above = self.state[0][2]
         for r in range(len(produced), count):
             final = r + 1 == height
-            for k, (size, los, his, rows) in enumerate(self.inputs):
+            for k, (size, _, his, rows) in enumerate(self.inputs):
                 ahead = rows if final else his[r + 1]
                 if not self.whole and self.loaded[k] < ahead:
                     above += (ahead - self.loaded[k]) * size
                     self.loaded[k] = ahead
             most = above + unit
-            for k, (size, los, his, rows) in enumerate(self.inputs):
+            for k, (size, los, _, rows) in enumerate(self.inputs):
                 have = rows if self.whole else self.loaded[k]
                 keep = have if final else min(los[r + 1], have)
                 if keep > self.in_freed[k]:
@@ -294,7 +307,10 @@ def emit(program: Program, segment: Segment, steps: list[int], acts: list[ChainA
     step_of = {c.name: steps[g] for g, group in enumerate(segment.groups) for c in group}
     costs = {c.name: c for c in segment.costs}
     # per map: its channels and its bytes per row
-    maps = {t: (program.full(t).channels, program.bytes(program.full(t)) // rows) for t, rows in chain_heights(segment).items()}
+    maps = {
+        t: (program.full(t).channels, program.bytes(program.full(t)) // rows)
+        for t, rows in chain_heights(segment).items()
+    }
     reads = {c.name: _row_reads(c, cache) for c in segment.costs}
     new = tuple.__new__  # Region's own constructor costs a Python call, and a chain writes thousands
     for action, t, lo, hi, layer in acts:
@@ -314,11 +330,14 @@ def _row_reads(cost: LayerCost, cache: Windows) -> Callable[[int], tuple[Region,
     per input, the rows under row r's window with the same channels for every row; then its weights."""
     layer = cost.layer
     first_row = compute_reads(cost, (0, 1), (0, layer.output_shape[2]))
-    per_input = [(t, los, his, read.channels) for t, (los, his), read in zip(layer.inputs, _windows(layer, cache), first_row)]
-    weights = first_row[len(layer.inputs):]
+    per_input = [
+        (t, los, his, read.channels) for t, (los, his), read in zip(layer.inputs, _windows(layer, cache), first_row)
+    ]
+    weights = first_row[len(layer.inputs) :]
 
     new = tuple.__new__  # as in :func:`emit`
 
     def reads(r: int) -> tuple[Region, ...]:
         return (*[new(Region, (t, (los[r], his[r]), channels)) for t, los, his, channels in per_input], *weights)
+
     return reads

@@ -12,9 +12,9 @@ step's weights do not fit, are streamed in chunks of output channels for every b
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Iterable
 
 from hwsim.cost.inference import LayerCost
 from hwsim.errors import InputError
@@ -87,7 +87,9 @@ def chunkable(segment: Segment) -> bool:
     if len(segment.groups) != 1:
         return False
     first, *rest = segment.groups[0]
-    return first.layer.op in CHANNEL_LOCAL_OPS | {Op.CONV, Op.DENSE} and all(c.layer.op in CHANNEL_LOCAL_OPS for c in rest)
+    return first.layer.op in CHANNEL_LOCAL_OPS | {Op.CONV, Op.DENSE} and all(
+        c.layer.op in CHANNEL_LOCAL_OPS for c in rest
+    )
 
 
 def _union(a: Span | None, b: Span) -> Span:
@@ -116,7 +118,7 @@ def band_needs(segment: Segment, band_rows: int, indices: Iterable[int] | None =
     inputs = segment.inputs()
     bands: list[dict[str, Span]] = []
     previous: dict[str, Span] = {}
-    for start in (range(0, height, band_rows) if indices is None else (b * band_rows for b in indices)):
+    for start in range(0, height, band_rows) if indices is None else (b * band_rows for b in indices):
         need: dict[str, Span] = {out: (start, min(start + band_rows, height))}
         for name, layer in readers:
             rows = need.get(name)
@@ -143,8 +145,10 @@ def representative_needs(segment: Segment, band_rows: int) -> list[list[dict[str
     count = math.ceil(segment.output.layer.output_shape[0] / band_rows)
     if count <= 2 * EDGE_BANDS + 1:
         return [band_needs(segment, band_rows)]
-    return [band_needs(segment, band_rows, range(EDGE_BANDS)),
-            band_needs(segment, band_rows, range(count - EDGE_BANDS - 1, count))[1:]]
+    return [
+        band_needs(segment, band_rows, range(EDGE_BANDS)),
+        band_needs(segment, band_rows, range(count - EDGE_BANDS - 1, count))[1:],
+    ]
 
 
 def _row_bytes(program: Program, tensor: str) -> int:
@@ -157,7 +161,14 @@ def _last_readers(segment: Segment) -> dict[str, str]:
     return {name: c.name for c in segment.costs for name in c.layer.inputs}
 
 
-def peak_bytes(program: Program, segment: Segment, whole: set[str], tiling: Tiling, runs: list[list[dict[str, Span]]], prefetch: bool) -> int:
+def peak_bytes(
+    program: Program,
+    segment: Segment,
+    whole: set[str],
+    tiling: Tiling,
+    runs: list[list[dict[str, Span]]],
+    prefetch: bool,
+) -> int:
     """Resident bytes at the busiest point of the segment, on top of what is resident before it,
     over runs of consecutive bands (:func:`representative_needs`)."""
     return max(_run_peak(program, segment, whole, tiling, needs, prefetch) for needs in runs)
@@ -167,10 +178,14 @@ def weights_held(segment: Segment, tiling: Tiling, prefetch: bool) -> int:
     """Weight bytes resident throughout the segment: all of them, or one chunk (two when double-buffered)."""
     if not tiling.chunk_channels:
         return segment.weight_bytes
-    return math.ceil(segment.weight_bytes * tiling.chunk_channels / segment.output.layer.output_shape[2]) * (2 if prefetch else 1)
+    return math.ceil(segment.weight_bytes * tiling.chunk_channels / segment.output.layer.output_shape[2]) * (
+        2 if prefetch else 1
+    )
 
 
-def _run_peak(program: Program, segment: Segment, whole: set[str], tiling: Tiling, needs: list[dict[str, Span]], prefetch: bool) -> int:
+def _run_peak(
+    program: Program, segment: Segment, whole: set[str], tiling: Tiling, needs: list[dict[str, Span]], prefetch: bool
+) -> int:
     """Replays :func:`emit` in row counts over consecutive bands: per band, each layer's new rows
     appear, and each tensor shrinks to the rows later bands need as soon as its last reader in the
     band has run. A kept output's rows from before the first band are resident all along."""
@@ -181,8 +196,10 @@ def _run_peak(program: Program, segment: Segment, whole: set[str], tiling: Tilin
     chunked = bool(tiling.chunk_channels)
     # per layer, the tensors its run releases: those it reads last, but not whole inputs, nor (when
     # weights stream in chunks) the streamed inputs, which the next chunk reads again
-    released_by = [[t for t in segment.released_by.get(name, ()) if t not in whole and not (chunked and t in streamed)]
-                   for name in names]
+    released_by = [
+        [t for t in segment.released_by.get(name, ()) if t not in whole and not (chunked and t in streamed)]
+        for name in names
+    ]
     weights = weights_held(segment, tiling, prefetch)
     share = tiling.chunk_channels / segment.output.layer.output_shape[2] if chunked else 1.0
     # a kept output grows chunk by chunk: the last chunk computes beside all the band's output but its own
@@ -191,6 +208,7 @@ def _run_peak(program: Program, segment: Segment, whole: set[str], tiling: Tilin
     have: dict[str, Span] = {}
     kept_before = needs[0][out][0] * rows[out] if tiling.keep_output else 0
     peak = 0
+    resident: float
     for b, need in enumerate(needs):
         following = needs[b + 1] if b + 1 < len(needs) else {}
         for t in streamed:
@@ -205,7 +223,7 @@ def _run_peak(program: Program, segment: Segment, whole: set[str], tiling: Tilin
 
         def release(t: str) -> int:
             lo, hi = have[t]
-            keep_from = min(max(following[t][0], lo), hi) if t in following else hi
+            keep_from = min(max(following[t][0], lo), hi) if t in following else hi  # noqa: B023 (called before the loop moves on)
             have[t] = (keep_from, hi)
             return (keep_from - lo) * rows[t]
 
@@ -238,7 +256,7 @@ def band_candidates(height: int) -> list[int]:
     return [*sizes, 1]
 
 
-def _first_fitting(candidates: list[int], fits) -> int | None:  # type: ignore[no-untyped-def]
+def _first_fitting(candidates: list[int], fits: Callable[[int], bool]) -> int | None:
     """The first (largest) candidate that fits, by bisection: a smaller band or chunk never needs more room."""
     lo, hi = 0, len(candidates)
     while lo < hi:
@@ -254,8 +272,16 @@ Needs = dict[int, list[list[dict[str, Span]]]]
 """One segment's :func:`representative_needs` per band height, computed once for every tiling tried."""
 
 
-def choose_tiling(program: Program, segment: Segment, whole: set[str], keeps: list[bool], room: float, prefetch: bool,
-                  chunks: bool = True, needs: Needs | None = None) -> tuple[int, Tiling] | None:
+def choose_tiling(
+    program: Program,
+    segment: Segment,
+    whole: set[str],
+    keeps: list[bool],
+    room: float,
+    prefetch: bool,
+    chunks: bool = True,
+    needs: Needs | None = None,
+) -> tuple[int, Tiling] | None:
     """Of the tilings whose peak fits in ``room`` bytes, the one that moves the fewest extra bytes, with those bytes.
 
     Extra bytes: weights reloaded for every band after the first when they stream in chunks, and
@@ -284,19 +310,21 @@ def choose_tiling(program: Program, segment: Segment, whole: set[str], keeps: li
     options: list[tuple[int, Tiling]] = []
     for keep in keeps:
         spill = 0 if keep or True not in keeps else 2 * segment.output.output_bytes
-        band = _first_fitting(bands, lambda b: fits(Tiling(b, 0, keep)))
+        band = _first_fitting(bands, lambda b: fits(Tiling(b, 0, keep)))  # noqa: B023 (called before the loop moves on)
         if band is not None:
             options.append((spill, Tiling(band, 0, keep)))
         elif chunks and chunkable(segment):
-            band = _first_fitting(bands, lambda b: fits(Tiling(b, 1, keep)))  # the largest band any chunk fits
+            band = _first_fitting(bands, lambda b: fits(Tiling(b, 1, keep)))  # the largest band any chunk fits  # noqa: B023 (called before the loop moves on)
             if band is not None:
-                chunk = _first_fitting(channels, lambda c: fits(Tiling(band, c, keep)))
+                chunk = _first_fitting(channels, lambda c: fits(Tiling(band, c, keep)))  # noqa: B023 (called before the loop moves on)
                 assert chunk is not None
                 options.append((spill + (math.ceil(height / band) - 1) * weights, Tiling(band, chunk, keep)))
     return min(options, key=lambda o: o[0]) if options else None
 
 
-def describe(segment: Segment, index: int, whole: set[str], tiling: Tiling, inputs_note: str, streamed: bool = False) -> list[StepPlan]:
+def describe(
+    segment: Segment, index: int, whole: set[str], tiling: Tiling, inputs_note: str, streamed: bool = False
+) -> list[StepPlan]:
     """The report's view of a segment: one plan per step, saying why each tensor is where it is."""
     plans = []
     height = segment.output.layer.output_shape[0]
@@ -321,13 +349,25 @@ def describe(segment: Segment, index: int, whole: set[str], tiling: Tiling, inpu
         elif bands > 1:
             notes.append(f"{bands} bands of {tiling.band_rows} rows" + (" with halo" if _has_halo(segment) else ""))
         if len(segment.groups) > 1:
-            notes.append(f"streamed with {len(segment.groups) - 1 - g} more steps" if not last else "end of a streamed chain")
+            notes.append(
+                f"streamed with {len(segment.groups) - 1 - g} more steps" if not last else "end of a streamed chain"
+            )
         if last:
             notes.append("output kept internal for its reader" if tiling.keep_output else "output stored")
         if tiling.chunk_channels:
             notes.append(f"weights streamed in chunks of {tiling.chunk_channels} channels")
-        plans.append(StepPlan(group, in_loc, out_loc, "; ".join(notes), tiling.band_rows if bands > 1 else 0,
-                              tiling.chunk_channels, index, folded))
+        plans.append(
+            StepPlan(
+                group,
+                in_loc,
+                out_loc,
+                "; ".join(notes),
+                tiling.band_rows if bands > 1 else 0,
+                tiling.chunk_channels,
+                index,
+                folded,
+            )
+        )
     return plans
 
 
@@ -340,8 +380,16 @@ def _kernel(cost: LayerCost) -> int:
     return getattr(a, "kernel", getattr(a, "size", (1, 1)))[0]
 
 
-def emit(program: Program, segment: Segment, steps: list[int], whole: set[str], tiling: Tiling, prefetch: bool,
-         preloaded: frozenset[str] = frozenset(), next_weights: tuple[str, ...] = ()) -> None:
+def emit(
+    program: Program,
+    segment: Segment,
+    steps: list[int],
+    whole: set[str],
+    tiling: Tiling,
+    prefetch: bool,
+    preloaded: frozenset[str] = frozenset(),
+    next_weights: tuple[str, ...] = (),
+) -> None:
     """Write the segment's events: per band, load new input rows, compute new rows, store or keep the
     output, and free each tensor's rows that no later band needs as soon as its last reader has run.
     Weights in ``preloaded`` are already resident; ``next_weights`` (the next segment's) are loaded
@@ -394,22 +442,25 @@ def emit(program: Program, segment: Segment, steps: list[int], whole: set[str], 
             load_band(b + 1)
         elif b:
             load_band(b)
-        new = {c.name: (max(need[c.name][0], have.get(c.name, (0, 0))[1]), need[c.name][1])
-               for c in segment.costs if c.name in need}
+        new = {
+            c.name: (max(need[c.name][0], have.get(c.name, (0, 0))[1]), need[c.name][1])
+            for c in segment.costs
+            if c.name in need
+        }
         for name, rows in new.items():
             if rows[0] < rows[1]:
                 have[name] = (have.get(name, rows)[0], rows[1])
         for c0 in range(0, channels, chunk):
-            span = (c0, min(c0 + chunk, channels))
+            span: Span = (c0, min(c0 + chunk, channels))
             if chunked:
                 for c in with_weights:
                     program.occupy(step_of[c.name], Action.LOAD, Region(weights_of(c.name), (0, 1), span))
             for c in segment.costs:
-                rows = new.get(c.name)
-                if rows is not None and rows[0] < rows[1]:
+                produced = new.get(c.name)
+                if produced is not None and produced[0] < produced[1]:
                     cspan = span if chunked else (0, c.layer.output_shape[2])
-                    program.occupy(step_of[c.name], Action.ALLOC, Region(c.name, rows, cspan))
-                    program.compute(step_of[c.name], c, rows, cspan)
+                    program.occupy(step_of[c.name], Action.ALLOC, Region(c.name, produced, cspan))
+                    program.compute(step_of[c.name], c, produced, cspan)
                 for t in released_by.get(c.name, ()):
                     if t in have and not (chunked and t in inputs):
                         release(t, following, span if chunked else None)
@@ -450,8 +501,9 @@ def _readers(segments: list[Segment]) -> dict[str, set[int]]:
     return readers
 
 
-def run(program: Program, segments: list[Segment], capacity: float, prefetch: bool,
-        max_moved_bytes: float = math.inf) -> bool:
+def run(
+    program: Program, segments: list[Segment], capacity: float, prefetch: bool, max_moved_bytes: float = math.inf
+) -> bool:
     """Tile and emit every segment in order, keeping each output internal when its only reader is the next segment.
 
     When a segment cannot run with an input resident whole, that input is spilled (stored and freed)
@@ -471,7 +523,14 @@ def run(program: Program, segments: list[Segment], capacity: float, prefetch: bo
             if chosen:
                 break
         if chosen is None:
-            need = peak_bytes(program, segment, set(), Tiling(1, 1 if chunkable(segment) else 0), representative_needs(segment, 1), False)
+            need = peak_bytes(
+                program,
+                segment,
+                set(),
+                Tiling(1, 1 if chunkable(segment) else 0),
+                representative_needs(segment, 1),
+                False,
+            )
             raise CapacityError(
                 f"{segment.output.name}: one row per band needs {need:,} B of internal memory besides the "
                 f"{program.resident:,} B already resident; capacity is {capacity:,.0f} B"

@@ -17,6 +17,7 @@ images), and recomputes every size from the layer shapes. Sub-batches run one af
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 
@@ -86,14 +87,17 @@ def validate(schedule: Schedule, costs: tuple[LayerCost, ...], hardware: Hardwar
             tensors[f"{c.name}.weights"] = _Tensor(1, 1, ch, c.weight_bytes // ch, external=True)
         for name, shape, size in zip(c.layer.inputs, c.layer.input_shapes, c.input_bytes):
             if name == INPUT and INPUT not in tensors:
-                tensors[INPUT] = _Tensor(batch, shape[0], shape[2], size // (batch * shape[0] * shape[2]), external=True)
+                tensors[INPUT] = _Tensor(
+                    batch, shape[0], shape[2], size // (batch * shape[0] * shape[2]), external=True
+                )
     violations: list[Violation] = []
     resident = 0
     ops: dict[str, float] = {c.name: 0.0 for c in costs}
     program = sorted(((e.seq, e, step.name) for step in schedule.steps for e in step.events), key=lambda x: x[0])
     for _, e, step_name in program:
+
         def fail(rule: Rule, message: str) -> None:
-            violations.append(Violation(rule, step_name, message))
+            violations.append(Violation(rule, step_name, message))  # noqa: B023 (called before the loop moves on)
 
         t = tensors.get(e.region.tensor)
         if t is None:
@@ -131,20 +135,40 @@ def validate(schedule: Schedule, costs: tuple[LayerCost, ...], hardware: Hardwar
     for step in schedule.steps:
         moved = sum(e.bytes for e in step.events if e.action in (Action.LOAD, Action.STORE))
         if moved != step.bytes_moved:
-            violations.append(Violation(Rule.ACCOUNTING, step.name, f"events move {moved:,} B, the step's transfers {step.bytes_moved:,} B"))
+            violations.append(
+                Violation(
+                    Rule.ACCOUNTING, step.name, f"events move {moved:,} B, the step's transfers {step.bytes_moved:,} B"
+                )
+            )
         if not math.isclose(step.transfer_s, moved / bandwidth, rel_tol=1e-9, abs_tol=1e-15):
-            violations.append(Violation(Rule.ACCOUNTING, step.name, f"transfer time {step.transfer_s} s for {moved:,} B at {bandwidth:,.0f} B/s"))
+            violations.append(
+                Violation(
+                    Rule.ACCOUNTING,
+                    step.name,
+                    f"transfer time {step.transfer_s} s for {moved:,} B at {bandwidth:,.0f} B/s",
+                )
+            )
     for c in costs:
         computed = tensors[c.name].computed
         if (computed != 1).any():
-            violations.append(Violation(Rule.ACCOUNTING, c.name, f"{int((computed == 0).sum())} cells never computed, "
-                                        f"{int((computed > 1).sum())} computed more than once"))
+            violations.append(
+                Violation(
+                    Rule.ACCOUNTING,
+                    c.name,
+                    f"{int((computed == 0).sum())} cells never computed, "
+                    f"{int((computed > 1).sum())} computed more than once",
+                )
+            )
         if not math.isclose(ops[c.name], c.ops, rel_tol=1e-9, abs_tol=1e-6):
-            violations.append(Violation(Rule.ACCOUNTING, c.name, f"computes count {ops[c.name]:,.0f} ops, the layer {c.ops:,}"))
+            violations.append(
+                Violation(Rule.ACCOUNTING, c.name, f"computes count {ops[c.name]:,.0f} ops, the layer {c.ops:,}")
+            )
     return violations
 
 
-def _check_compute(e: Event, by_name: dict[str, LayerCost], tensors: dict[str, _Tensor], fail) -> None:  # type: ignore[no-untyped-def]
+def _check_compute(
+    e: Event, by_name: dict[str, LayerCost], tensors: dict[str, _Tensor], fail: Callable[[Rule, str], None]
+) -> None:
     cost = by_name.get(e.layer)
     if cost is None or e.region.tensor != e.layer:
         fail(Rule.PLACEMENT, f"compute of {e.layer!r} writes {e.region.tensor!r}")
@@ -154,7 +178,8 @@ def _check_compute(e: Event, by_name: dict[str, LayerCost], tensors: dict[str, _
     if not out.internal[where].all():
         fail(Rule.PLACEMENT, f"compute {e.region}: output rows not allocated")
     needed = [
-        Region(name, *rc) for name, rc in zip(cost.layer.inputs, input_regions(cost.layer, e.region.rows, e.region.channels))
+        Region(name, *rc)
+        for name, rc in zip(cost.layer.inputs, input_regions(cost.layer, e.region.rows, e.region.channels))
         if rc is not None and _cells(Region(name, *rc))
     ]
     if cost.weight_bytes:

@@ -11,8 +11,8 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_valida
 from hwsim import bundled
 from hwsim.ops import Op
 from hwsim.spec.validate import validate
-from hwsim.units import parse_quantity
 from hwsim.spec.yamlio import load_yaml
+from hwsim.units import parse_quantity
 
 Bytes = Annotated[float, BeforeValidator(lambda v: parse_quantity(v, "bytes"))]
 BytesPerSecond = Annotated[float, BeforeValidator(lambda v: parse_quantity(v, "bandwidth"))]
@@ -71,7 +71,11 @@ class HardwareSpec(_Strict):
         for unit_name, unit in compute.items():
             for op in unit.ops:
                 if op in claimed:
-                    where = f"twice under {unit_name!r}" if claimed[op] == unit_name else f"under both {claimed[op]!r} and {unit_name!r}"
+                    where = (
+                        f"twice under {unit_name!r}"
+                        if claimed[op] == unit_name
+                        else f"under both {claimed[op]!r} and {unit_name!r}"
+                    )
                     raise ValueError(f"op {op.value!r} is listed {where}")
                 claimed[op] = unit_name
         for op in Op:

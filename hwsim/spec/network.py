@@ -108,7 +108,15 @@ class MergeLayer(_LayerBase):
 
 
 LayerSpec = (
-    ConvLayer | DwConvLayer | BatchNormLayer | PoolLayer | DenseLayer | DropoutLayer | LrnLayer | PlainLayer | MergeLayer
+    ConvLayer
+    | DwConvLayer
+    | BatchNormLayer
+    | PoolLayer
+    | DenseLayer
+    | DropoutLayer
+    | LrnLayer
+    | PlainLayer
+    | MergeLayer
 )
 
 LAYER_MODELS: dict[Op, type[_LayerBase]] = {

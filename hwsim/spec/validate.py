@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, TypeVar
 
 import pydantic
@@ -20,7 +21,7 @@ def format_loc(loc: Loc) -> str:
     return text
 
 
-def _message(error: dict[str, Any]) -> str:
+def _message(error: Mapping[str, Any]) -> str:
     kind = error["type"]
     if kind == "missing":
         return "missing field" if isinstance(error["loc"][-1], str) else f"too few items (no item {error['loc'][-1]})"
@@ -30,7 +31,7 @@ def _message(error: dict[str, Any]) -> str:
     # pydantic prefixes messages of custom validators; the user needs only the reason
     for prefix in ("Value error, ", "Assertion failed, "):
         if msg.startswith(prefix):
-            msg = msg[len(prefix):]
+            msg = msg[len(prefix) :]
     return msg
 
 

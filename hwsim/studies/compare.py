@@ -9,25 +9,34 @@ from __future__ import annotations
 import itertools
 import json
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
 
-from hwsim.estimate import Estimate, estimate
-from hwsim.model.expand import load_network
-from hwsim.spec.hardware import load_hardware
 from hwsim.cost.inference import Counting
 from hwsim.errors import InputError
-from hwsim.spec.hardware import Precision
+from hwsim.estimate import Estimate, estimate
+from hwsim.model.expand import load_network
+from hwsim.spec.hardware import Precision, load_hardware
 
 if TYPE_CHECKING:
     import pandas as pd
 
 SUMMARY_COLUMNS = [
-    "network", "hardware", "policy", "params", "macs", "bytes_moved",
-    "latency_s", "images_per_s", "lower_bound_s", "efficiency", "latency_vs_first",
+    "network",
+    "hardware",
+    "policy",
+    "params",
+    "macs",
+    "bytes_moved",
+    "latency_s",
+    "images_per_s",
+    "lower_bound_s",
+    "efficiency",
+    "latency_vs_first",
 ]
 """``lower_bound_s`` and ``efficiency`` come from :meth:`Estimate.summary` when the schedulers
 provide them; until then they are missing (empty in CSV, null in JSON), never invented."""
@@ -38,7 +47,7 @@ class Comparison:
     """A table and the title that says what it compares."""
 
     title: str
-    rows: "pd.DataFrame"
+    rows: pd.DataFrame
 
 
 def run_grid(
@@ -69,21 +78,30 @@ def summary_table(estimates: Sequence[Estimate]) -> Comparison:
 
     if not estimates:
         raise InputError("nothing to compare: give at least one network")
-    rows = []
+    rows: list[dict[str, Any]] = []
     for e in estimates:
         summary = e.summary()
-        rows.append({
-            "network": e.schedule.network, "hardware": e.schedule.hardware, "policy": e.schedule.policy,
-            "params": summary["params"], "macs": summary["macs"], "bytes_moved": summary["bytes_moved"],
-            "latency_s": summary["total_time_s"], "images_per_s": summary["images_per_s"],
-            "lower_bound_s": summary.get("lower_bound_s", math.nan),
-            "efficiency": summary.get("efficiency", math.nan),
-        })
+        rows.append(
+            {
+                "network": e.schedule.network,
+                "hardware": e.schedule.hardware,
+                "policy": e.schedule.policy,
+                "params": summary["params"],
+                "macs": summary["macs"],
+                "bytes_moved": summary["bytes_moved"],
+                "latency_s": summary["total_time_s"],
+                "images_per_s": summary["images_per_s"],
+                "lower_bound_s": summary.get("lower_bound_s", math.nan),
+                "efficiency": summary.get("efficiency", math.nan),
+            }
+        )
     first = rows[0]["latency_s"]
     for row in rows:
         row["latency_vs_first"] = row["latency_s"] / first if first else math.nan
     s = estimates[0].schedule
-    title = f"comparison — counting {s.counting}, batch {s.batch}; latency_vs_first is relative to {label(estimates[0])}"
+    title = (
+        f"comparison — counting {s.counting}, batch {s.batch}; latency_vs_first is relative to {label(estimates[0])}"
+    )
     return Comparison(title, pd.DataFrame(rows, columns=SUMMARY_COLUMNS))
 
 
@@ -91,7 +109,7 @@ def layer_diff(a: Estimate, b: Estimate) -> Comparison:
     """Two runs step by step (matched by name, A's order first): times side by side, B - A and B / A."""
     import pandas as pd
 
-    def steps(e: Estimate, side: str) -> "pd.DataFrame":
+    def steps(e: Estimate, side: str) -> pd.DataFrame:
         return pd.DataFrame(
             [(s.name, s.transfer_s, s.compute_s, s.total_s) for s in e.schedule.steps],
             columns=["layer", f"{side}_transfer_s", f"{side}_compute_s", f"{side}_total_s"],
@@ -107,9 +125,7 @@ def layer_diff(a: Estimate, b: Estimate) -> Comparison:
 
 def per_layer(estimates: Sequence[Estimate]) -> Comparison:
     if len(estimates) != 2:
-        raise InputError(
-            f"--per-layer compares exactly two runs, got {len(estimates)} (networks × --hw × --policy)"
-        )
+        raise InputError(f"--per-layer compares exactly two runs, got {len(estimates)} (networks × --hw × --policy)")
     return layer_diff(*estimates)
 
 
@@ -152,7 +168,12 @@ def _human(column: str, value: object) -> str:
 def _heading(column: str) -> str:
     if _is_time(column):
         return column[:-2].replace("_", " ") + " ms"
-    return {"bytes_moved": "moved MB", "images_per_s": "images/s", "latency_vs_first": "× first", "b_over_a": "b / a"}.get(column, column)
+    return {
+        "bytes_moved": "moved MB",
+        "images_per_s": "images/s",
+        "latency_vs_first": "× first",
+        "b_over_a": "b / a",
+    }.get(column, column)
 
 
 def render(comparison: Comparison, console: Console) -> None:

@@ -10,15 +10,14 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 from rich.table import Table
 
+from hwsim import bundled
+from hwsim.cost.inference import EXACT, PAPER, Counting
 from hwsim.estimate import Estimate, estimate
-from hwsim.model.expand import bundled_network
-from hwsim.spec.hardware import bundled_hardware
-from hwsim.cost.inference import PAPER, Counting, EXACT
-from hwsim.model.expand import build_graph
+from hwsim.model.expand import build_graph, bundled_network
 from hwsim.model.graph import Graph
 from hwsim.ops import Op
+from hwsim.spec.hardware import HardwareSpec, bundled_hardware
 from hwsim.spec.network import load_network_document
-from hwsim import bundled
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -43,7 +42,7 @@ def _relative(ours: float, theirs: float) -> float:
 
 @dataclass(frozen=True)
 class Comparison:
-    rows: "pd.DataFrame"
+    rows: pd.DataFrame
     """One row per appendix row: the paper's figures, hwsim's, and the relative difference of each time."""
     paper_total_s: float
     hwsim_total_s: float
@@ -68,11 +67,17 @@ def compare_appendix() -> Comparison:
     for paper, step in zip(appendix, steps):
         ours = {"transfer_time": step.transfer_s, "compute_time": step.compute_s, "total_time": step.total_s}
         row = {
-            "row": int(paper["row"]), "paper_layer": paper["layer_name"], "hwsim_layer": step.name,
-            "paper_in_mb": float(paper["in_map_(Mb)"]), "hwsim_in_mb": step.input_bytes / 1e6,
-            "paper_out_mb": float(paper["out_map_(Mb)"]), "hwsim_out_mb": step.output_bytes / 1e6,
-            "paper_param_mb": float(paper["param_(Mb)"]), "hwsim_param_mb": step.weight_bytes / 1e6,
-            "paper_ops": float(paper["ops"]), "hwsim_ops": step.ops,
+            "row": int(paper["row"]),
+            "paper_layer": paper["layer_name"],
+            "hwsim_layer": step.name,
+            "paper_in_mb": float(paper["in_map_(Mb)"]),
+            "hwsim_in_mb": step.input_bytes / 1e6,
+            "paper_out_mb": float(paper["out_map_(Mb)"]),
+            "hwsim_out_mb": step.output_bytes / 1e6,
+            "paper_param_mb": float(paper["param_(Mb)"]),
+            "hwsim_param_mb": step.weight_bytes / 1e6,
+            "paper_ops": float(paper["ops"]),
+            "hwsim_ops": step.ops,
             "paper_locs": "/".join(paper[k] for k in ("in_map_loc", "out_map_loc", "param_loc")),
             "hwsim_locs": "/".join((step.input_loc, step.output_loc, step.weight_loc)),
         }
@@ -121,7 +126,9 @@ def _overflowing_steps(estimate: Estimate) -> int:
     """Steps in which the validator finds the tensors the paper's rule places do not fit together."""
     from hwsim.schedule.validate import Rule, validate
 
-    return len({v.step for v in validate(estimate.schedule, estimate.costs, estimate.hardware) if v.rule is Rule.CAPACITY})
+    return len(
+        {v.step for v in validate(estimate.schedule, estimate.costs, estimate.hardware) if v.rule is Rule.CAPACITY}
+    )
 
 
 def errata_chain() -> list[Correction]:
@@ -130,7 +137,7 @@ def errata_chain() -> list[Correction]:
     paper_net, table1_net = bundled_network("hairnet-paper"), bundled_network("hairnet")
     dw_exact = PAPER.without(Op.DWCONV, "paper, depthwise exact")
 
-    def total(graph: Graph, hardware, counting: Counting, policy: str = "paper") -> float:  # type: ignore[no-untyped-def]
+    def total(graph: Graph, hardware: HardwareSpec, counting: Counting, policy: str = "paper") -> float:
         return estimate(graph, hardware, policy, counting).schedule.total_s
 
     stages = _stage_params(table1_net)
@@ -138,26 +145,44 @@ def errata_chain() -> list[Correction]:
     printed = appendix_estimate()
     chain = [
         Correction("as printed", "hairnet-paper.yaml, 1 GFLOPS host, the paper's counting", printed.schedule.total_s),
-        Correction("erratum 1", "depthwise conv counted as 2*K^2*C*H*W, not 2*K^2*C*C*H*W",
-                   total(paper_net, appendix_hw, dw_exact)),
-        Correction("erratum 2", "host compute at the 10 GFLOPS the text states",
-                   total(paper_net, paper_hw, dw_exact)),
-        Correction("erratum 3", "Table 1's network: no duplicated max pools, no pool after the last stage",
-                   total(table1_net, paper_hw, dw_exact)),
-        Correction("erratum 4", "last stage: 1000 filters as listed (Table 1's count implies 1024)",
-                   total(table1_net, paper_hw, dw_exact),
-                   f"with 1024 filters: {total(wide, paper_hw, dw_exact) * 1e3:.2f} ms; stage parameters "
-                   + ", ".join(f"{s} {stages[s]:,} (Table 1: {TABLE1_STAGE_PARAMS[s]:,})" for s in TABLE1_STAGE_PARAMS)
-                   + f"; stage5 with 1024 filters {_stage_params(wide)['stage5']:,}"),
-        Correction("erratum 5", "batch norm: x^ = (x - mu)/sqrt(var + eps), no square; dl/dmu corrected", None,
-                   "no effect on time; the reference implements the correct forms (hwsim verify, gradient checks)"),
-        Correction("erratum 6", "co-residency: a layer's input, output and weights must fit together",
-                   total(table1_net, paper_hw, dw_exact, "strict"),
-                   f"{_overflowing_steps(estimate(table1_net, paper_hw, 'paper', dw_exact))} steps overflow the "
-                   "1 MB internal memory under the paper's rule; policy strict tiles them into bands that fit, serially",
-                   policy="strict"),
-        Correction("exact counts", "the paper's method on exact counts (every op), 10 GFLOPS host, Table 1's network",
-                   total(table1_net, paper_hw, EXACT)),
+        Correction(
+            "erratum 1",
+            "depthwise conv counted as 2*K^2*C*H*W, not 2*K^2*C*C*H*W",
+            total(paper_net, appendix_hw, dw_exact),
+        ),
+        Correction("erratum 2", "host compute at the 10 GFLOPS the text states", total(paper_net, paper_hw, dw_exact)),
+        Correction(
+            "erratum 3",
+            "Table 1's network: no duplicated max pools, no pool after the last stage",
+            total(table1_net, paper_hw, dw_exact),
+        ),
+        Correction(
+            "erratum 4",
+            "last stage: 1000 filters as listed (Table 1's count implies 1024)",
+            total(table1_net, paper_hw, dw_exact),
+            f"with 1024 filters: {total(wide, paper_hw, dw_exact) * 1e3:.2f} ms; stage parameters "
+            + ", ".join(f"{s} {stages[s]:,} (Table 1: {TABLE1_STAGE_PARAMS[s]:,})" for s in TABLE1_STAGE_PARAMS)
+            + f"; stage5 with 1024 filters {_stage_params(wide)['stage5']:,}",
+        ),
+        Correction(
+            "erratum 5",
+            "batch norm: x^ = (x - mu)/sqrt(var + eps), no square; dl/dmu corrected",
+            None,
+            "no effect on time; the reference implements the correct forms (hwsim verify, gradient checks)",
+        ),
+        Correction(
+            "erratum 6",
+            "co-residency: a layer's input, output and weights must fit together",
+            total(table1_net, paper_hw, dw_exact, "strict"),
+            f"{_overflowing_steps(estimate(table1_net, paper_hw, 'paper', dw_exact))} steps overflow the "
+            "1 MB internal memory under the paper's rule; policy strict tiles them into bands that fit, serially",
+            policy="strict",
+        ),
+        Correction(
+            "exact counts",
+            "the paper's method on exact counts (every op), 10 GFLOPS host, Table 1's network",
+            total(table1_net, paper_hw, EXACT),
+        ),
     ]
     return chain
 
@@ -175,20 +200,31 @@ class BeyondThePaper:
 def beyond_the_paper() -> BeyondThePaper:
     graph, hardware = bundled_network("hairnet"), bundled_hardware("paper-accelerator")
     paper, strict, optimized = (estimate(graph, hardware, policy) for policy in ("paper", "strict", "optimized"))
-    return BeyondThePaper(paper.schedule.total_s, strict.schedule.total_s, optimized.schedule.total_s,
-                          float(optimized.summary()["lower_bound_s"]))
+    return BeyondThePaper(
+        paper.schedule.total_s,
+        strict.schedule.total_s,
+        optimized.schedule.total_s,
+        float(optimized.summary()["lower_bound_s"]),
+    )
 
 
 def render(comparison: Comparison, chain: list[Correction], beyond: BeyondThePaper, console: Console) -> None:
-    table = Table(title="The paper's appendix beside hwsim (hairnet-paper.yaml, paper-appendix.yaml, --counting paper)",
-                  header_style="bold")
+    table = Table(
+        title="The paper's appendix beside hwsim (hairnet-paper.yaml, paper-appendix.yaml, --counting paper)",
+        header_style="bold",
+    )
     for name in ("row", "appendix", "hwsim layer", "paper ms", "hwsim ms", "diff", "xfer diff", "compute diff"):
         table.add_column(name, justify="left" if name in ("appendix", "hwsim layer") else "right")
     for r in comparison.rows.itertuples():
         table.add_row(
-            str(r.row), r.paper_layer, r.hwsim_layer,
-            f"{r.paper_total_time_s * 1e3:.4g}", f"{r.hwsim_total_time_s * 1e3:.4g}",
-            f"{r.total_time_rel_diff:+.2%}", f"{r.transfer_time_rel_diff:+.2%}", f"{r.compute_time_rel_diff:+.2%}",
+            str(r.row),
+            r.paper_layer,
+            r.hwsim_layer,
+            f"{r.paper_total_time_s * 1e3:.4g}",
+            f"{r.hwsim_total_time_s * 1e3:.4g}",
+            f"{r.total_time_rel_diff:+.2%}",
+            f"{r.transfer_time_rel_diff:+.2%}",
+            f"{r.compute_time_rel_diff:+.2%}",
         )
     console.print(table)
     console.print(
@@ -210,7 +246,8 @@ def render(comparison: Comparison, chain: list[Correction], beyond: BeyondThePap
     console.print(
         f"beyond the paper (hairnet.yaml, paper-accelerator, exact counts): paper {beyond.paper_s * 1e3:.2f} ms, "
         f"strict {beyond.strict_s * 1e3:.2f} ms, optimized {beyond.optimized_s * 1e3:.2f} ms; lower bound "
-        f"{beyond.lower_bound_s * 1e3:.2f} ms. optimized is {printed / beyond.optimized_s:.1f}x faster than the appendix's "
+        f"{beyond.lower_bound_s * 1e3:.2f} ms. "
+        f"optimized is {printed / beyond.optimized_s:.1f}x faster than the appendix's "
         f"schedule, at {beyond.lower_bound_s / beyond.optimized_s:.0%} of the bound.",
         highlight=False,
     )

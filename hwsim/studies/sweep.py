@@ -13,20 +13,20 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from pydantic import BaseModel
 
-from hwsim.estimate import cost_run, estimate
-
-from hwsim.studies import sweep_paper
 from hwsim.cost.bound import lower_bound
 from hwsim.cost.inference import Counting, LayerCost
 from hwsim.errors import InputError
+from hwsim.estimate import cost_run, estimate
 from hwsim.model.graph import Graph
 from hwsim.spec.hardware import HardwareSpec, Precision
+from hwsim.studies import sweep_paper
 from hwsim.units import format_quantity, parse_quantity
 
 if TYPE_CHECKING:
@@ -37,9 +37,13 @@ KIND_OF_LEAF = {"capacity": "bytes", "bandwidth": "bandwidth", "throughput": "th
 UNIT_SUFFIX = {"bytes": "_bytes", "bandwidth": "_bytes_per_s", "throughput": "_ops_per_s"}
 UNIT_SYMBOL = {"bytes": "B", "bandwidth": "B/s", "throughput": "FLOP/s"}
 SUMMARY_KEYS = {
-    "total_s": "total_time_s", "transfer_s": "transfer_time_s", "compute_s": "compute_time_s",
-    "bytes_moved": "bytes_moved", "images_per_s": "images_per_s",
-    "lower_bound_s": "lower_bound_s", "efficiency": "efficiency",
+    "total_s": "total_time_s",
+    "transfer_s": "transfer_time_s",
+    "compute_s": "compute_time_s",
+    "bytes_moved": "bytes_moved",
+    "images_per_s": "images_per_s",
+    "lower_bound_s": "lower_bound_s",
+    "efficiency": "efficiency",
 }
 """Sweep columns and the :meth:`Estimate.summary` keys they hold."""
 METRICS = list(SUMMARY_KEYS)
@@ -100,6 +104,7 @@ def numeric_fields(hardware: HardwareSpec) -> dict[str, str]:
 
 def parse_axis(text: str, hardware: HardwareSpec) -> Axis:
     """``FIELD=LO..HI[:lin|log][:N]`` (default log, 5 points) -> an :class:`Axis`; errors name ``--vary``."""
+
     def fail(message: str) -> InputError:
         return InputError(f"{text!r}: {message}", field="--vary")
 
@@ -165,7 +170,9 @@ def check_grid(axes: Sequence[Axis], policy: str) -> None:
     if size > limit:
         shape = " x ".join(f"{len(axis.values):,}" for axis in axes)
         how = "" if fast else f" for policy {policy}, which is scheduled point by point"
-        raise InputError(f"the grid has {size:,} points ({shape}); the limit is {limit:,}{how}: give fewer points", field="--vary")
+        raise InputError(
+            f"the grid has {size:,} points ({shape}); the limit is {limit:,}{how}: give fewer points", field="--vary"
+        )
 
 
 def grid(axes: Sequence[Axis]) -> dict[str, np.ndarray]:
@@ -187,8 +194,14 @@ class Costed:
     precision: str
 
 
-def cost_once(graph: Graph, hardware: HardwareSpec, policy: str, counting: Counting | str, batch: int,
-              precision: Precision | str | None) -> Costed:
+def cost_once(
+    graph: Graph,
+    hardware: HardwareSpec,
+    policy: str,
+    counting: Counting | str,
+    batch: int,
+    precision: Precision | str | None,
+) -> Costed:
     """Validate the options as :func:`estimate` does and cost the graph, without scheduling the profile."""
     costs, counting, precision = cost_run(graph, hardware, policy, counting, batch, precision)
     return Costed(graph, hardware, costs, policy, counting.name, batch, precision.value)
@@ -200,11 +213,11 @@ class SweepResult:
     hardware: str
     policy: str
     axes: tuple[Axis, ...]
-    rows: "pd.DataFrame"
+    rows: pd.DataFrame
     """One row per point: a column per axis (``Axis.column``), then :data:`METRICS`, then :data:`NOTE`."""
 
     @property
-    def infeasible(self) -> "pd.DataFrame":
+    def infeasible(self) -> pd.DataFrame:
         """The rows where no schedule fits."""
         return self.rows[self.rows[NOTE] != ""]
 
@@ -244,12 +257,15 @@ def run(
     result = SweepResult(graph.name, hardware.name, policy, tuple(axes), rows)
     if len(result.infeasible) == len(rows):
         first = result.infeasible.iloc[0]
-        raise InputError(f"every one of the {len(rows):,} points is infeasible under policy {policy}; "
-                         f"at {describe_point(axes, first)}: {first[NOTE]}", field="--vary")
+        raise InputError(
+            f"every one of the {len(rows):,} points is infeasible under policy {policy}; "
+            f"at {describe_point(axes, first)}: {first[NOTE]}",
+            field="--vary",
+        )
     return result
 
 
-def describe_point(axes: Sequence[Axis], row: "pd.Series") -> str:
+def describe_point(axes: Sequence[Axis], row: pd.Series) -> str:
     """``memory.internal.capacity = 1 MB, memory.external.bandwidth = 2 GB/s`` for one row."""
     return ", ".join(f"{a.field} = {a.human(row[a.column])}" for a in axes)
 
@@ -264,7 +280,9 @@ def _lower_bound(base: Costed, points: dict[str, np.ndarray]) -> np.ndarray:
     ones = {"memory.external.bandwidth": 1.0} | {f"compute.{unit}.throughput": 1.0 for unit in hw.compute}
     per_unit = lower_bound(base.costs, variant(hw, ones))
     n = len(next(iter(points.values())))
-    bound = np.broadcast_to(per_unit.transfer_s / points.get("memory.external.bandwidth", hw.memory.external.bandwidth), n)
+    bound = np.broadcast_to(
+        per_unit.transfer_s / points.get("memory.external.bandwidth", hw.memory.external.bandwidth), n
+    )
     for unit, ops in per_unit.compute_s.items():
         bound = np.maximum(bound, ops / points.get(f"compute.{unit}.throughput", hw.compute[unit].throughput))
     return np.array(bound, dtype=float)
@@ -299,7 +317,11 @@ def _point_by_point(
         except InputError as refusal:  # the options were checked once: this is the point's hardware
             notes[i] = str(refusal)
         else:
-            metrics["total_s"][i], metrics["transfer_s"][i], metrics["compute_s"][i] = s.total_s, s.transfer_s, s.compute_s
+            metrics["total_s"][i], metrics["transfer_s"][i], metrics["compute_s"][i] = (
+                s.total_s,
+                s.transfer_s,
+                s.compute_s,
+            )
             metrics["bytes_moved"][i] = s.bytes_moved
             metrics["images_per_s"][i] = s.batch / s.total_s if s.total_s else math.inf
         if on_progress:

@@ -10,7 +10,8 @@ rounding (tests/test_sweep.py checks sampled points), at a few microseconds per 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -30,14 +31,14 @@ CHUNK = 2048
 
 
 def evaluate(
-    base: "Costed", points: dict[str, np.ndarray], on_progress: Callable[[int], None] | None = None
+    base: Costed, points: dict[str, np.ndarray], on_progress: Callable[[int], None] | None = None
 ) -> tuple[dict[str, np.ndarray], list[str]]:
     """:data:`SCHEDULE_METRICS` at every point (dotted field path -> values), in chunks, and a note per
     point: empty, or why the point is infeasible (then its metrics are NaN)."""
     n = len(next(iter(points.values())))
     parts = []
     for start in range(0, n, CHUNK):
-        chunk = {field: values[start:start + CHUNK] for field, values in points.items()}
+        chunk = {field: values[start : start + CHUNK] for field, values in points.items()}
         parts.append(_evaluate_chunk(base, chunk))
         if on_progress:
             on_progress(len(next(iter(chunk.values()))))
@@ -50,12 +51,14 @@ def _field(points: dict[str, np.ndarray], path: str, value: float) -> np.ndarray
     return points.get(path, value)
 
 
-def _evaluate_chunk(base: "Costed", points: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def _evaluate_chunk(base: Costed, points: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     hw = base.hardware
     n = len(next(iter(points.values())))
     capacity = np.broadcast_to(_field(points, "memory.internal.capacity", hw.memory.internal.capacity), n)
     bandwidth = _field(points, "memory.external.bandwidth", hw.memory.external.bandwidth)
-    throughput = {unit: _field(points, f"compute.{unit}.throughput", spec.throughput) for unit, spec in hw.compute.items()}
+    throughput = {
+        unit: _field(points, f"compute.{unit}.throughput", spec.throughput) for unit, spec in hw.compute.items()
+    }
 
     total = transfer = compute = np.zeros(n)
     moved = stored = np.zeros(n, dtype=np.int64)
@@ -79,11 +82,17 @@ def _evaluate_chunk(base: "Costed", points: dict[str, np.ndarray]) -> dict[str, 
         moved = moved + step_bytes
     batch = base.batch
     images = np.divide(batch, total, out=np.full(n, np.inf), where=total > 0)
-    return {"total_s": total, "transfer_s": transfer, "compute_s": compute, "bytes_moved": moved, "images_per_s": images,
-            "stored_bytes": stored}
+    return {
+        "total_s": total,
+        "transfer_s": transfer,
+        "compute_s": compute,
+        "bytes_moved": moved,
+        "images_per_s": images,
+        "stored_bytes": stored,
+    }
 
 
-def _external_capacity_notes(base: "Costed", points: dict[str, np.ndarray], metrics: dict[str, np.ndarray]) -> list[str]:
+def _external_capacity_notes(base: Costed, points: dict[str, np.ndarray], metrics: dict[str, np.ndarray]) -> list[str]:
     """The check of :func:`hwsim.api.estimate`: weights, input images and every stored map (the
     footprint of :func:`hwsim.api.external_footprint_bytes`) must fit the external memory, if it is bounded.
     Where they do not, the metrics become NaN and the note says so, in the words of ``api.estimate``."""
@@ -94,7 +103,8 @@ def _external_capacity_notes(base: "Costed", points: dict[str, np.ndarray], metr
         return [""] * n
     costs = base.costs
     fixed = sum(c.weight_bytes for c in costs) + sum(
-        size for c in costs for name, size in zip(c.layer.inputs, c.input_bytes) if name == INPUT)
+        size for c in costs for name, size in zip(c.layer.inputs, c.input_bytes) if name == INPUT
+    )
     needed = fixed + stored
     over = needed > np.broadcast_to(capacity, n)
     if not over.any():
@@ -104,6 +114,8 @@ def _external_capacity_notes(base: "Costed", points: dict[str, np.ndarray], metr
     capacities = np.broadcast_to(capacity, n)
     notes = [""] * n
     for i in np.flatnonzero(over):
-        notes[i] = (f"memory.external.capacity: {base.graph.name} with policy {base.policy} keeps up to {int(needed[i]):,} B "
-                    f"in external memory (weights, images and stored maps), more than its capacity of {capacities[i]:,.0f} B")
+        notes[i] = (
+            f"memory.external.capacity: {base.graph.name} with policy {base.policy} keeps up to {int(needed[i]):,} B "
+            f"in external memory (weights, images and stored maps), more than its capacity of {capacities[i]:,.0f} B"
+        )
     return notes

@@ -19,11 +19,11 @@ from rich.console import Console
 from rich.table import Table
 
 from hwsim.cost.inference import EXACT, Counting
+from hwsim.cost.training import pass_ops
 from hwsim.errors import InputError
+from hwsim.model.execution import Pass
 from hwsim.model.graph import Graph
 from hwsim.ops import Op
-from hwsim.cost.training import pass_ops
-from hwsim.model.execution import Pass
 
 GOLDEN_COLUMNS = ["layer", "op", *(p.value for p in Pass)]
 
@@ -91,7 +91,9 @@ def verify(graph: Graph, counting: Counting = EXACT, batch: int = 1, seed: int =
 
 def render_verification(result: Verification, console: Console) -> None:
     """One row per layer, one column per pass: the modelled count, or 'modelled ≠ executed' in red."""
-    table = Table(title=f"{result.network}: modelled vs executed ops ({result.counting} counting, batch {result.batch})")
+    table = Table(
+        title=f"{result.network}: modelled vs executed ops ({result.counting} counting, batch {result.batch})"
+    )
     table.add_column("layer")
     table.add_column("op")
     for pass_ in Pass:
@@ -108,7 +110,9 @@ def render_verification(result: Verification, console: Console) -> None:
     table.add_row("total", "", *(cell(result.total(p, False), result.total(p, True)) for p in Pass), style="bold")
     console.print(table)
     if result.differences:
-        console.print(f"[red]{len(result.differences)} of {len(result.checks)} counts differ[/red] (modelled ≠ executed)")
+        console.print(
+            f"[red]{len(result.differences)} of {len(result.checks)} counts differ[/red] (modelled ≠ executed)"
+        )
     else:
         console.print(f"all {len(result.checks)} counts agree")
 
@@ -138,18 +142,29 @@ def read_golden(path: Path) -> list[dict[str, str | int]]:
         with open(path, newline="") as f:
             reader = csv.DictReader(f)
             if reader.fieldnames != GOLDEN_COLUMNS:
-                raise InputError(f"expected columns {','.join(GOLDEN_COLUMNS)}, got {','.join(reader.fieldnames or [])}", str(path))
-            rows, first_line = [], {}
+                raise InputError(
+                    f"expected columns {','.join(GOLDEN_COLUMNS)}, got {','.join(reader.fieldnames or [])}", str(path)
+                )
+            rows: list[dict[str, str | int]] = []
+            first_line: dict[str, int] = {}
             for row in reader:
                 where = f"{path}:{reader.line_num}"
                 if None in row:
-                    raise InputError(f"{len(GOLDEN_COLUMNS) + len(row[None])} values, the header has {len(GOLDEN_COLUMNS)} columns", where)
+                    raise InputError(
+                        f"{len(GOLDEN_COLUMNS) + len(row[None])} values, the header has {len(GOLDEN_COLUMNS)} columns",
+                        where,
+                    )
                 if None in row.values():
-                    raise InputError(f"{sum(v is not None for v in row.values())} values, the header has {len(GOLDEN_COLUMNS)} columns", where)
+                    raise InputError(
+                        f"{sum(v is not None for v in row.values())} values, "
+                        f"the header has {len(GOLDEN_COLUMNS)} columns",
+                        where,
+                    )
                 if row["layer"] in first_line:
                     raise InputError(f"layer {row['layer']!r} again (first on line {first_line[row['layer']]})", where)
                 first_line[row["layer"]] = reader.line_num
-                rows.append({**row, **{p.value: int(row[p.value]) for p in Pass}})
+                counts: dict[str, str | int] = {p.value: int(row[p.value]) for p in Pass}
+                rows.append({**row, **counts})
             return rows
     except OSError as err:
         raise InputError(err.strerror or str(err), str(path)) from None

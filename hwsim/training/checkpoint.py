@@ -52,7 +52,7 @@ def save_checkpoint(run: Run, path: Path) -> None:
     }
     arrays["meta"] = np.array(json.dumps(meta))
     buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
+    np.savez(buffer, **arrays)  # type: ignore[arg-type]  # numpy's stub types **kwds like allow_pickle
     files.write_atomically(path, buffer.getvalue())
 
 
@@ -80,7 +80,11 @@ def load_checkpoint(path: Path, graph: Graph) -> Run:
     """
     arrays, meta = _read(path)
     if meta.network != graph.name:
-        raise InputError(f"checkpoint of network {meta.network!r}, not {graph.name!r}: resume or predict with the network it was trained on", str(path))
+        raise InputError(
+            f"checkpoint of network {meta.network!r}, "
+            f"not {graph.name!r}: resume or predict with the network it was trained on",
+            str(path),
+        )
     settings = meta.settings
     _check_history(meta, path)
     groups = _groups(arrays, path)
@@ -90,7 +94,12 @@ def load_checkpoint(path: Path, graph: Graph) -> Run:
         raise InputError(f"checkpoint does not fit network {graph.name!r} as it is now: {err}", str(path)) from None
     _set_rng_state(model.rng, meta.model_rng, "model_rng", path)  # dropout masks continue where they stopped
     optimizer = settings.optimizer.build()
-    stray = [slot for slots in _SLOTS.values() for slot in slots if slot not in _SLOTS[type(optimizer)] and groups[f"optimizer/{slot}"]]
+    stray = [
+        slot
+        for slots in _SLOTS.values()
+        for slot in slots
+        if slot not in _SLOTS[type(optimizer)] and groups[f"optimizer/{slot}"]
+    ]
     if stray:
         raise _corrupt(f"optimizer/{stray[0]} entries in a {settings.optimizer.name} run", path)
     for slot in _SLOTS[type(optimizer)]:
@@ -108,8 +117,11 @@ def load_checkpoint(path: Path, graph: Graph) -> Run:
     channels = graph.input_shape[-1]
     for name in ("mean", "std"):
         if groups["normalization"][name].shape != (channels,):
-            raise _corrupt(f"normalization/{name} has shape {groups['normalization'][name].shape}, "
-                           f"the network's {channels}-channel input needs ({channels},)", path)
+            raise _corrupt(
+                f"normalization/{name} has shape {groups['normalization'][name].shape}, "
+                f"the network's {channels}-channel input needs ({channels},)",
+                path,
+            )
     normalization = Normalization(groups["normalization"]["mean"], groups["normalization"]["std"])
     return Run(graph, settings, model, optimizer, rng, normalization, meta.epoch, list(meta.history))
 
@@ -128,7 +140,8 @@ def _check_history(meta: _Meta, path: Path) -> None:
 
 
 def _groups(arrays: dict[str, np.ndarray], path: Path) -> dict[str, dict[str, np.ndarray]]:
-    """The archive's arrays by group (``params``, ``state``, ``optimizer/<slot>``, ``normalization``); unknown entries refused."""
+    """The archive's arrays by group (``params``, ``state``, ``optimizer/<slot>``, ``normalization``);
+    unknown entries refused."""
     groups: dict[str, dict[str, np.ndarray]] = {"params": {}, "state": {}, "normalization": {}}
     groups.update({f"optimizer/{slot}": {} for slots in _SLOTS.values() for slot in slots})
     for key, value in arrays.items():
@@ -146,12 +159,15 @@ def _groups(arrays: dict[str, np.ndarray], path: Path) -> dict[str, dict[str, np
 
 
 def _optimizer_slot(arrays: dict[str, np.ndarray], slot: str, model: Model, path: Path) -> dict[str, np.ndarray]:
-    """Optimizer state for some of the model's parameters (it is created at their first step), each of its parameter's shape."""
+    """Optimizer state for some of the model's parameters (it is created at their first step), each of its
+    parameter's shape."""
     for key, value in arrays.items():
         if key not in model.params:
             raise _corrupt(f"optimizer/{slot}/{key}: no such parameter in the network", path)
         if value.shape != model.params[key].shape:
-            raise _corrupt(f"optimizer/{slot}/{key} has shape {value.shape}, its parameter {model.params[key].shape}", path)
+            raise _corrupt(
+                f"optimizer/{slot}/{key} has shape {value.shape}, its parameter {model.params[key].shape}", path
+            )
     return {key: value.astype(model.params[key].dtype) for key, value in arrays.items()}
 
 
@@ -187,7 +203,9 @@ def _read(path: Path) -> tuple[dict[str, np.ndarray], _Meta]:
     if not isinstance(meta, dict):
         raise _corrupt(f"meta: a JSON {type(meta).__name__}, not an object", path)
     if meta.get("format") != FORMAT_VERSION:
-        raise InputError(f"checkpoint format {meta.get('format')!r}, this hwsim reads format {FORMAT_VERSION}", str(path))
+        raise InputError(
+            f"checkpoint format {meta.get('format')!r}, this hwsim reads format {FORMAT_VERSION}", str(path)
+        )
     try:
         return arrays, _Meta.model_validate(meta)
     except ValidationError as err:

@@ -17,13 +17,19 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from itertools import repeat
 
-import numpy as np
 import pandas as pd
 
 from hwsim.model.graph import Graph
-from hwsim.training.train import BatchCallback, DataSource, OptimizerSettings, TrainSettings, load_split, start_run, train
 from hwsim.model.variants import with_dense_head, without_batchnorm
-
+from hwsim.training.train import (
+    BatchCallback,
+    DataSource,
+    OptimizerSettings,
+    TrainSettings,
+    load_split,
+    start_run,
+    train,
+)
 
 DEFAULT_NETWORK = "hairnet-cifar10-small"
 DEFAULT_EPOCHS = 4
@@ -63,15 +69,18 @@ class Experiment:
 
 EXPERIMENTS = {
     "batchnorm": Experiment(
-        "batchnorm", "with the same high SGD learning rate, HairNet converges with batch norm and not without",
+        "batchnorm",
+        "with the same high SGD learning rate, HairNet converges with batch norm and not without",
         (Arm("with batch norm", unchanged, HIGH_SGD), Arm("without batch norm", without_batchnorm, HIGH_SGD)),
     ),
     "head": Experiment(
-        "head", "a single dense layer after global average pooling improves the speed and final accuracy",
+        "head",
+        "a single dense layer after global average pooling improves the speed and final accuracy",
         (Arm("fully convolutional head", unchanged, ADAM), Arm("dense layer after GAP", with_dense_head, ADAM)),
     ),
     "optimizer": Experiment(
-        "optimizer", "Adam beats stochastic gradient descent by far (on \"the above network\": the one with the dense head)",
+        "optimizer",
+        'Adam beats stochastic gradient descent by far (on "the above network": the one with the dense head)',
         (Arm("Adam", with_dense_head, ADAM), Arm("SGD with momentum", with_dense_head, SGD)),
     ),
 }
@@ -99,8 +108,13 @@ def _run_settings(optimizer: OptimizerSettings, settings: ExperimentSettings) ->
     return TrainSettings(optimizer, settings.data, settings.batch_size, settings.seed)
 
 
-def run_experiments(chosen: list[Experiment], network: Graph, settings: ExperimentSettings,
-                    jobs: int = 1, on_arm: ArmCallback | None = None) -> dict[str, pd.DataFrame]:
+def run_experiments(
+    chosen: list[Experiment],
+    network: Graph,
+    settings: ExperimentSettings,
+    jobs: int = 1,
+    on_arm: ArmCallback | None = None,
+) -> dict[str, pd.DataFrame]:
     """Train every arm of the ``chosen`` experiments; per experiment, one row per arm and epoch.
 
     An arm shared by two experiments (same variant, same optimizer) is trained once. With
@@ -117,21 +131,34 @@ def run_experiments(chosen: list[Experiment], network: Graph, settings: Experime
         with ProcessPoolExecutor(max_workers=min(jobs, len(runs))) as pool:
             histories = list(pool.map(_train_arm, [arm for _, arm in runs], repeat(network), repeat(settings)))
     else:
-        histories = [_train_arm(arm, network, settings, on_arm(experiment, arm) if on_arm else None) for experiment, arm in runs]
+        histories = [
+            _train_arm(arm, network, settings, on_arm(experiment, arm) if on_arm else None) for experiment, arm in runs
+        ]
     trained = dict(zip(distinct, histories))
-    return {experiment.name: pd.DataFrame([{"experiment": experiment.name, "arm": arm.label, **row}
-                                           for arm in experiment.arms for row in trained[arm.run_key]])
-            for experiment in chosen}
+    return {
+        experiment.name: pd.DataFrame(
+            [
+                {"experiment": experiment.name, "arm": arm.label, **row}
+                for arm in experiment.arms
+                for row in trained[arm.run_key]
+            ]
+        )
+        for experiment in chosen
+    }
 
 
-def _train_arm(arm: Arm, network: Graph, settings: ExperimentSettings, on_batch: BatchCallback | None = None) -> list[dict]:
+def _train_arm(
+    arm: Arm, network: Graph, settings: ExperimentSettings, on_batch: BatchCallback | None = None
+) -> list[dict]:
     """One row per epoch: the variant's network name, the optimizer and the epoch's metrics."""
     graph = arm.variant(network)
     run_settings = _run_settings(arm.optimizer, settings)
     train_set, validation_set = load_split(run_settings)
     run = start_run(graph, run_settings, train_set)
-    return [{"network": graph.name, "optimizer": arm.optimizer.describe(), **asdict(metrics)}
-            for metrics in train(run, train_set, validation_set, settings.epochs, on_batch)]
+    return [
+        {"network": graph.name, "optimizer": arm.optimizer.describe(), **asdict(metrics)}
+        for metrics in train(run, train_set, validation_set, settings.epochs, on_batch)
+    ]
 
 
 def final_epochs(curves: pd.DataFrame) -> pd.DataFrame:

@@ -5,8 +5,8 @@ What ``hwsim train`` and ``hwsim predict`` call; a notebook can call the same.
 
 from __future__ import annotations
 
-from dataclasses import asdict, fields
 from collections.abc import Callable
+from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +14,10 @@ import numpy as np
 import pandas as pd
 
 from hwsim import files
-from hwsim.training.checkpoint import load_checkpoint, save_checkpoint
-from hwsim.training.data import Dataset
 from hwsim.errors import InputError
 from hwsim.model.graph import Graph
+from hwsim.training.checkpoint import load_checkpoint, save_checkpoint
+from hwsim.training.data import Dataset
 from hwsim.training.train import (
     DEFAULT_LEARNING_RATES,
     BatchCallback,
@@ -45,10 +45,15 @@ def settings_from(given: dict[str, Any], stored: TrainSettings | None = None) ->
         _refuse_changes(given, _flatten(stored))
         return stored
     name = given.get("optimizer") or "adam"
-    optimizer = OptimizerSettings(name, _given(given, "learning_rate", DEFAULT_LEARNING_RATES[name]), _given(given, "momentum", 0.0))
+    optimizer = OptimizerSettings(
+        name, _given(given, "learning_rate", DEFAULT_LEARNING_RATES[name]), _given(given, "momentum", 0.0)
+    )
     default_data = DataSource()
-    data = DataSource(given.get("data_folder"), _given(given, "num_images", None if given.get("data_folder") else default_data.num_images),
-                      _given(given, "data_seed", default_data.seed))
+    data = DataSource(
+        given.get("data_folder"),
+        _given(given, "num_images", None if given.get("data_folder") else default_data.num_images),
+        _given(given, "data_seed", default_data.seed),
+    )
     loop = {key: given[key] for key in ("batch_size", "seed", "validation_fraction") if given.get(key) is not None}
     return TrainSettings(optimizer, data, **loop)
 
@@ -60,9 +65,15 @@ def _given(given: dict[str, Any], key: str, default: Any) -> Any:
 def _flatten(settings: TrainSettings) -> dict[str, Any]:
     """``settings`` under the keys :func:`settings_from` takes."""
     return {
-        "optimizer": settings.optimizer.name, "learning_rate": settings.optimizer.learning_rate, "momentum": settings.optimizer.momentum,
-        "batch_size": settings.batch_size, "seed": settings.seed, "validation_fraction": settings.validation_fraction,
-        "data_folder": settings.data.folder, "num_images": settings.data.num_images, "data_seed": settings.data.seed,
+        "optimizer": settings.optimizer.name,
+        "learning_rate": settings.optimizer.learning_rate,
+        "momentum": settings.optimizer.momentum,
+        "batch_size": settings.batch_size,
+        "seed": settings.seed,
+        "validation_fraction": settings.validation_fraction,
+        "data_folder": settings.data.folder,
+        "num_images": settings.data.num_images,
+        "data_seed": settings.data.seed,
     }
 
 
@@ -70,7 +81,10 @@ def _refuse_changes(given: dict[str, Any], stored: dict[str, Any]) -> None:
     for key, value in given.items():
         if value is None or key not in stored or _same(key, value, stored[key]):
             continue
-        raise InputError(f"{key} {value} differs from the checkpoint's {stored[key]}; a resumed run keeps the settings it started with")
+        raise InputError(
+            f"{key} {value} differs from the checkpoint's {stored[key]}; "
+            f"a resumed run keeps the settings it started with"
+        )
 
 
 def _same(key: str, value: Any, stored: Any) -> bool:
@@ -80,9 +94,16 @@ def _same(key: str, value: Any, stored: Any) -> bool:
     return value == stored
 
 
-def train_network(graph: Graph, given: dict[str, Any], epochs: int, resume: Path | None = None, checkpoint: Path | None = None,
-                  metrics: Path | None = None, on_batch: BatchCallback | None = None,
-                  on_epoch: Callable[[Run], None] | None = None) -> Run:
+def train_network(
+    graph: Graph,
+    given: dict[str, Any],
+    epochs: int,
+    resume: Path | None = None,
+    checkpoint: Path | None = None,
+    metrics: Path | None = None,
+    on_batch: BatchCallback | None = None,
+    on_epoch: Callable[[Run], None] | None = None,
+) -> Run:
     """Train ``graph`` for ``epochs`` more epochs, from scratch or from the ``resume`` checkpoint.
 
     After every epoch the checkpoint (``checkpoint``, else the ``resume`` file) and the metrics CSV
@@ -119,8 +140,13 @@ def write_metrics(history: list[EpochMetrics], path: Path) -> None:
     files.write_atomically(path, metrics_frame(history).to_csv(index=False))
 
 
-def evaluate_checkpoint(graph: Graph, checkpoint: Path, data_folder: str | None = None,
-                        num_images: int | None = None, data_seed: int | None = None) -> tuple[Dataset, np.ndarray, float, float]:
+def evaluate_checkpoint(
+    graph: Graph,
+    checkpoint: Path,
+    data_folder: str | None = None,
+    num_images: int | None = None,
+    data_seed: int | None = None,
+) -> tuple[Dataset, np.ndarray, float, float]:
     """``(test set, probabilities (N, K), loss, accuracy)`` of the checkpoint's model on test data.
 
     The test data is the checkpoint's own source unless overridden: CIFAR-10's test batch, or a

@@ -18,10 +18,18 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from hwsim.training.data import Dataset, channel_statistics, generate_shapes, iterate_batches, load_cifar10, split, standardize
 from hwsim.errors import InputError
 from hwsim.model.graph import Graph
 from hwsim.reference import SGD, Adam, Model
+from hwsim.training.data import (
+    Dataset,
+    channel_statistics,
+    generate_shapes,
+    iterate_batches,
+    load_cifar10,
+    split,
+    standardize,
+)
 
 OPTIMIZERS = ("adam", "sgd")
 DEFAULT_LEARNING_RATES = {"adam": 0.001, "sgd": 0.01}
@@ -95,7 +103,8 @@ class DataSource:
         return images if self.num_images is None else images.subset(np.arange(min(self.num_images, len(images))))
 
     def test_set(self, num_images: int | None = None, seed: int | None = None) -> Dataset:
-        """CIFAR-10's test batch (its first ``num_images``), or a generated set with ``seed`` (default ``self.seed + 1``)."""
+        """CIFAR-10's test batch (its first ``num_images``), or a generated set with ``seed``
+        (default ``self.seed + 1``)."""
         if self.folder is None:
             count = num_images or self.num_images or DEFAULT_IMAGES
             _check_generated(count)
@@ -194,9 +203,11 @@ def load_split(settings: TrainSettings) -> tuple[Dataset, Dataset]:
     images = settings.data.training_set()
     train_set, validation_set = split(images, settings.validation_fraction, np.random.default_rng(split_seed))
     if not (len(train_set) and len(validation_set)):
-        raise InputError(f"{len(images)} images with a validation fraction of {settings.validation_fraction:g} leave "
-                         f"{len(train_set)} to train on and {len(validation_set)} to validate; each needs at least one "
-                         f"(use more images or another fraction)")
+        raise InputError(
+            f"{len(images)} images with a validation fraction of {settings.validation_fraction:g} leave "
+            f"{len(train_set)} to train on and {len(validation_set)} to validate; each needs at least one "
+            f"(use more images or another fraction)"
+        )
     return train_set, validation_set
 
 
@@ -205,8 +216,14 @@ def start_run(graph: Graph, settings: TrainSettings, train_set: Dataset) -> Run:
     _check_fits(graph, train_set)
     _, shuffle_seed = seeds(settings.seed)
     mean, std = channel_statistics(train_set)
-    return Run(graph, settings, Model(graph, seed=settings.seed), settings.optimizer.build(),
-               np.random.default_rng(shuffle_seed), Normalization(mean, std))
+    return Run(
+        graph,
+        settings,
+        Model(graph, seed=settings.seed),
+        settings.optimizer.build(),
+        np.random.default_rng(shuffle_seed),
+        Normalization(mean, std),
+    )
 
 
 def single_threaded_blas() -> threadpool_limits:
@@ -220,8 +237,14 @@ def single_threaded_blas() -> threadpool_limits:
     return threadpool_limits(limits=1, user_api="blas")
 
 
-def train(run: Run, train_set: Dataset, validation_set: Dataset, epochs: int,
-          on_batch: BatchCallback | None = None, on_epoch: Callable[[Run], None] | None = None) -> list[EpochMetrics]:
+def train(
+    run: Run,
+    train_set: Dataset,
+    validation_set: Dataset,
+    epochs: int,
+    on_batch: BatchCallback | None = None,
+    on_epoch: Callable[[Run], None] | None = None,
+) -> list[EpochMetrics]:
     """Train ``epochs`` more epochs on the unstandardised sets; returns (and appends to the history) their metrics.
 
     ``on_epoch`` runs after each epoch (to write a checkpoint and the metrics), so an interrupted
@@ -244,7 +267,9 @@ def _epoch(run: Run, train_set: Dataset, validation_set: Dataset, on_batch: Batc
     train_loss, train_accuracy = _train_epoch(run, train_set, on_batch)
     validation_loss, validation_accuracy = _evaluate_standardized(run.model, validation_set)
     run.epoch += 1
-    metrics = EpochMetrics(run.epoch, train_loss, train_accuracy, validation_loss, validation_accuracy, time.perf_counter() - started)
+    metrics = EpochMetrics(
+        run.epoch, train_loss, train_accuracy, validation_loss, validation_accuracy, time.perf_counter() - started
+    )
     run.history.append(metrics)
     return metrics
 
@@ -306,10 +331,15 @@ def _probabilities(model: Model, dataset: Dataset) -> np.ndarray:
 def _check_fits(graph: Graph, dataset: Dataset) -> None:
     """Refuse data the network cannot take: other image size, or more classes than outputs."""
     if dataset.image_shape != tuple(graph.input_shape):
-        raise InputError(f"{graph.name} takes {_shape(graph.input_shape)} images, the data has {_shape(dataset.image_shape)}")
+        raise InputError(
+            f"{graph.name} takes {_shape(graph.input_shape)} images, the data has {_shape(dataset.image_shape)}"
+        )
     outputs = graph.output.output_shape
     if outputs[:2] != (1, 1) or outputs[2] != dataset.num_classes:
-        raise InputError(f"{graph.name} ends in {_shape(outputs)} outputs, the data has {dataset.num_classes} classes (needs 1x1x{dataset.num_classes})")
+        raise InputError(
+            f"{graph.name} ends in {_shape(outputs)} outputs, "
+            f"the data has {dataset.num_classes} classes (needs 1x1x{dataset.num_classes})"
+        )
 
 
 def _shape(shape: tuple[int, ...]) -> str:

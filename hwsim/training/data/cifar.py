@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
+from hwsim.errors import InputError
 from hwsim.training.data.dataset import Dataset
 from hwsim.training.data.safe_pickle import load_restricted_pickle
-from hwsim.errors import InputError
 
 PIXELS_PER_IMAGE = 3 * 32 * 32
 TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
@@ -93,7 +93,9 @@ def _images_from_rows(rows: np.ndarray) -> np.ndarray:
 def _checked_labels(labels: np.ndarray, num_classes: int, path: Path) -> np.ndarray:
     """Labels as int64 ``(N,)``, each in ``range(num_classes)``."""
     if labels.ndim != 1 or labels.dtype.kind not in "iu":
-        raise InputError(f"labels must be a list of integers, got {labels.dtype} of shape {labels.shape}", where=str(path))
+        raise InputError(
+            f"labels must be a list of integers, got {labels.dtype} of shape {labels.shape}", where=str(path)
+        )
     outside = (labels < 0) | (labels >= num_classes)
     if outside.any():
         index = int(np.flatnonzero(outside)[0])
@@ -107,9 +109,16 @@ def _read_python_batch(path: Path, num_classes: int) -> tuple[np.ndarray, np.nda
     if not isinstance(batch, dict) or b"data" not in batch or b"labels" not in batch:
         raise InputError("not a CIFAR-10 batch: expected a dict with keys b'data' and b'labels'", where=str(path))
     rows = batch[b"data"]
-    if not isinstance(rows, np.ndarray) or rows.dtype != np.uint8 or rows.ndim != 2 or rows.shape[1] != PIXELS_PER_IMAGE:
+    if (
+        not isinstance(rows, np.ndarray)
+        or rows.dtype != np.uint8
+        or rows.ndim != 2
+        or rows.shape[1] != PIXELS_PER_IMAGE
+    ):
         found = f"{rows.dtype} array of shape {rows.shape}" if isinstance(rows, np.ndarray) else type(rows).__name__
-        raise InputError(f"b'data' must be a uint8 array of shape (N, {PIXELS_PER_IMAGE}), got {found}", where=str(path))
+        raise InputError(
+            f"b'data' must be a uint8 array of shape (N, {PIXELS_PER_IMAGE}), got {found}", where=str(path)
+        )
     labels = _checked_labels(np.asarray(batch[b"labels"]), num_classes, path)
     if len(labels) != len(rows):
         raise InputError(f"{len(labels)} labels for {len(rows)} images", where=str(path))
@@ -130,15 +139,18 @@ def _read_binary_batch(path: Path, num_classes: int) -> tuple[np.ndarray, np.nda
     record = np.frombuffer(path.read_bytes(), dtype=np.uint8)
     record_bytes = 1 + PIXELS_PER_IMAGE
     if record.size == 0 or record.size % record_bytes:
-        raise InputError(f"size {record.size} bytes is not a whole, non-zero number of {record_bytes}-byte records",
-                         where=str(path))
+        raise InputError(
+            f"size {record.size} bytes is not a whole, non-zero number of {record_bytes}-byte records", where=str(path)
+        )
     records = record.reshape(-1, record_bytes)
     return records[:, 1:], _checked_labels(records[:, 0], num_classes, path)
 
 
 def _binary_class_names(path: Path) -> tuple[str, ...]:
     """One class name per non-empty line of ``batches.meta.txt``."""
-    names = tuple(line.strip() for line in path.read_text(encoding="utf-8", errors="replace").splitlines() if line.strip())
+    names = tuple(
+        line.strip() for line in path.read_text(encoding="utf-8", errors="replace").splitlines() if line.strip()
+    )
     if not names:
         raise InputError("no class names (expected one per line)", where=str(path))
     return names

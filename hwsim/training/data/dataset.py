@@ -34,7 +34,8 @@ class Dataset:
     @property
     def image_shape(self) -> tuple[int, int, int]:
         """``(H, W, C)`` of one image."""
-        return tuple(self.images.shape[1:])  # type: ignore[return-value]
+        _, height, width, channels = self.images.shape
+        return height, width, channels
 
     def subset(self, indices: np.ndarray) -> Dataset:
         """The samples at ``indices`` (int ``(M,)``), in that order."""

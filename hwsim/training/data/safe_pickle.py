@@ -49,7 +49,9 @@ class RestrictedUnpickler(pickle.Unpickler):
         try:
             return ALLOWED_GLOBALS[(module, name)]
         except KeyError:
-            raise RefusedGlobal(f"refused to load {module}.{name} (only numpy arrays, lists and bytes are allowed)") from None
+            raise RefusedGlobal(
+                f"refused to load {module}.{name} (only numpy arrays, lists and bytes are allowed)"
+            ) from None
 
 
 def load_restricted_pickle(path: Path) -> object:
@@ -67,6 +69,16 @@ def load_restricted_pickle(path: Path) -> object:
     except RefusedGlobal as err:
         raise InputError(f"unsafe pickle, {err}", where=str(path)) from None
     # A damaged pickle fails in many ways; each means the same thing to the user.
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError,
-            OverflowError, MemoryError, LookupError) as err:
+    except (
+        pickle.UnpicklingError,
+        EOFError,
+        ValueError,
+        TypeError,
+        AttributeError,
+        IndexError,
+        KeyError,
+        OverflowError,
+        MemoryError,
+        LookupError,
+    ) as err:
         raise InputError(f"corrupt or truncated pickle ({type(err).__name__}: {err})", where=str(path)) from None

@@ -50,9 +50,7 @@ def generate_shapes(num_images: int = 6000, seed: int = 0) -> Dataset:
     return Dataset(np.clip(images, 0.0, 1.0, out=images), labels, SYNTHETIC_CLASS_NAMES)
 
 
-def _composite(
-    background: np.ndarray, ramp: np.ndarray, painted: list[tuple[np.ndarray, np.ndarray]]
-) -> np.ndarray:
+def _composite(background: np.ndarray, ramp: np.ndarray, painted: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
     """Background colour ``(N, 3)`` plus grey ramp ``(N, 32, 32)``, then each ``(colour (N, 3),
     opacity (N, 32, 32))`` in ``painted`` over it, first to last; returns ``(N, 32, 32, 3)``.
 
