@@ -53,9 +53,10 @@ def evaluate(
     point: empty, or why the point is infeasible (then its metrics are NaN)."""
     n = len(next(iter(points.values())))
     parts = []
+    computes = _computes(base)
     for start in range(0, n, CHUNK):
         chunk = {field: values[start : start + CHUNK] for field, values in points.items()}
-        parts.append(_evaluate_chunk(base, chunk))
+        parts.append(_evaluate_chunk(base, chunk, computes))
         if on_progress:
             on_progress(len(next(iter(chunk.values()))))
     metrics = {metric: np.concatenate([p[metric] for p in parts]) for metric in parts[0]}
@@ -67,7 +68,24 @@ def _field(points: dict[str, np.ndarray], path: str, value: float) -> np.ndarray
     return points.get(path, value)
 
 
-def _evaluate_chunk(base: Costed, points: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def _computes(base: Costed) -> tuple[float, float, float]:
+    """What the computes cost and read and write in internal memory, which no swept field changes: the
+    paper policy computes every layer whole, reading what :func:`compute_reads` says, as the schedule does."""
+    table = energy_table(base.hardware, base.precision)
+    compute_j = read = written = 0.0
+    layers = operands(base.costs)
+    for c in base.costs:
+        macs = c.ops * layers.macs_per_op[c.name]
+        compute_j += macs * table.mac_j[c.unit] + max(c.ops - 2 * macs, 0.0) * table.op_j[c.unit]
+        h, _, ch = c.layer.output_shape
+        read += sum(layers.region_bytes(r, None) for r in compute_reads(c, (0, h), (0, ch)))
+        written += c.output_bytes
+    return compute_j, read, written
+
+
+def _evaluate_chunk(
+    base: Costed, points: dict[str, np.ndarray], computes: tuple[float, float, float]
+) -> dict[str, np.ndarray]:
     hw = base.hardware
     n = len(next(iter(points.values())))
     capacity = np.broadcast_to(_field(points, "memory.internal.capacity", hw.memory.internal.capacity), n)
@@ -78,15 +96,7 @@ def _evaluate_chunk(base: Costed, points: dict[str, np.ndarray]) -> dict[str, np
 
     table = energy_table(hw, base.precision)
     read_j, write_j = internal_j_per_byte((hw.energy or EnergySpec()).internal, capacity)
-    # what the computes read and write and what their arithmetic costs does not depend on any swept field
-    compute_j = compute_read = compute_written = 0.0
-    layers = operands(base.costs)
-    for c in base.costs:
-        macs = c.ops * layers.macs_per_op[c.name]
-        compute_j += macs * table.mac_j[c.unit] + max(c.ops - 2 * macs, 0.0) * table.op_j[c.unit]
-        h, _, ch = c.layer.output_shape
-        compute_read += sum(layers.region_bytes(r, None) for r in compute_reads(c, (0, h), (0, ch)))
-        compute_written += c.output_bytes
+    compute_j, compute_read, compute_written = computes
 
     total = transfer = compute = np.zeros(n)
     moved = stored = np.zeros(n, dtype=np.int64)
