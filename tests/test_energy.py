@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 import pytest
+import yaml
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from schedule_helpers import hardware, networks
@@ -120,9 +121,7 @@ def test_values_a_profile_gives_replace_the_defaults_one_by_one() -> None:
         ({"static": "-1 W"}, "must not be negative"),
     ],
 )
-def test_a_bad_energy_section_is_one_located_error(tmp_path, energy: dict, message: str) -> None:  # type: ignore[no-untyped-def]
-    import yaml
-
+def test_a_bad_energy_section_is_one_located_error(tmp_path, energy: dict, message: str) -> None:
     path = tmp_path / "hw.yaml"
     path.write_text(yaml.safe_dump({**BASE, "energy": energy}))
     with pytest.raises(InputError, match=message) as caught:
@@ -179,14 +178,14 @@ def hairnet() -> dict[str, api.Estimate]:
 
 def _estimate(graph: Graph, hw: HardwareSpec, policy: str, **options: object) -> api.Estimate:
     try:
-        return api.estimate(graph, hw, policy, **options)  # type: ignore[arg-type]
+        return api.estimate(graph, hw, policy, **options)
     except CapacityError:
         assume(False)  # not even one row fits: a refusal, not an energy
         raise
 
 
 @pytest.mark.parametrize("policy", POLICIES)
-def test_external_energy_is_the_bytes_moved_at_the_profiles_price(hairnet, policy: str) -> None:  # type: ignore[no-untyped-def]
+def test_external_energy_is_the_bytes_moved_at_the_profiles_price(hairnet, policy: str) -> None:
     e = hairnet[policy]
     per_byte = energy_table(PAPER_ACCELERATOR, "fp32").external_j_per_byte
     assert e.summary()["energy_external_j"] == pytest.approx(e.schedule.bytes_moved * per_byte, rel=1e-12)
@@ -228,7 +227,7 @@ def test_a_batch_run_in_sub_batches_costs_the_sum_of_its_sub_batches() -> None:
 
 
 @pytest.mark.parametrize("policy", POLICIES)
-def test_int8_costs_less_than_fp32_on_the_same_schedule(hairnet, policy: str) -> None:  # type: ignore[no-untyped-def]
+def test_int8_costs_less_than_fp32_on_the_same_schedule(hairnet, policy: str) -> None:
     e = hairnet[policy]
     costs = scheduled_costs(policy, e.costs, PAPER_ACCELERATOR)
     fp32 = sum(schedule_energy(e.schedule, costs, energy_table(PAPER_ACCELERATOR, "fp32")), start=EnergyParts())
@@ -245,7 +244,7 @@ def test_int8_costs_less_than_fp32_on_the_same_schedule(hairnet, policy: str) ->
     networks(),
     st.lists(st.tuples(st.sampled_from([8_000, 32_000, 1e6]), st.sampled_from(POLICIES)), min_size=2, max_size=2),
 )
-def test_moving_fewer_external_bytes_never_costs_more_external_energy(graph: Graph, runs: list) -> None:  # type: ignore[type-arg]
+def test_moving_fewer_external_bytes_never_costs_more_external_energy(graph: Graph, runs: list) -> None:
     hw = [hardware(capacity) for capacity, _ in runs]
     a, b = (_estimate(graph, h, policy) for h, (_, policy) in zip(hw, runs))
     if a.schedule.bytes_moved > b.schedule.bytes_moved:
@@ -265,7 +264,7 @@ def _movement_j(e: api.Estimate) -> float:
     return e.summary()["energy_external_j"] + sram
 
 
-def test_optimized_saves_at_least_the_ratio_of_bytes_it_does_not_move(hairnet) -> None:  # type: ignore[no-untyped-def]
+def test_optimized_saves_at_least_the_ratio_of_bytes_it_does_not_move(hairnet) -> None:
     """E = movement + rest, where movement is what the bytes crossing the bus cost (bus, SRAM write of a load,
     SRAM read of a store) and rest is the compute share (arithmetic, the computes' own SRAM reads and writes,
     static power). With r = bytes moved by optimized / by paper: movement falls by r exactly, so
@@ -292,7 +291,18 @@ def test_the_paper_sweep_gives_the_energy_of_estimate_exactly() -> None:
     assert rows["energy_internal_j"].is_monotonic_increasing
 
 
-def test_reports_carry_energy_per_layer_and_in_the_summary(hairnet) -> None:  # type: ignore[no-untyped-def]
+def test_compare_rows_carry_the_summarys_energy(hairnet) -> None:
+    from hwsim.studies import compare
+
+    rows = compare.summary_table([hairnet[p] for p in POLICIES]).rows
+    for i, policy in enumerate(POLICIES):
+        summary = hairnet[policy].summary()
+        for column in ("energy_j", "energy_external_j", "energy_per_image_j", "edp_js"):
+            assert rows[column][i] == summary[column]
+    assert rows["area_mm2"].isna().all()  # the paper's accelerator has no area section
+
+
+def test_reports_carry_energy_per_layer_and_in_the_summary(hairnet) -> None:
     from hwsim.report import tables
 
     e = hairnet["optimized"]
