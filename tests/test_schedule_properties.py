@@ -8,7 +8,8 @@ from schedule_helpers import hardware, networks, run
 
 from hwsim.cost.bound import lower_bound
 from hwsim.cost.inference import graph_costs
-from hwsim.model.graph import Graph, elements
+from hwsim.model.graph import Graph
+from hwsim.ops import elements
 from hwsim.schedule.tiling import CapacityError
 from hwsim.schedule.validate import Rule
 

@@ -63,8 +63,3 @@ class Graph:
     def consumers(self, name: str) -> tuple[Layer, ...]:
         """Layers that read the output of ``name``, in order."""
         return tuple(layer for layer in self.layers if name in layer.inputs)
-
-
-def elements(shape: Shape) -> int:
-    h, w, c = shape
-    return h * w * c

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from hwsim.cost.fold import fold_batchnorm
 from hwsim.cost.inference import LayerCost
 from hwsim.model.graph import Graph
-from hwsim.ops import Op
+from hwsim.ops import TRAITS
 from hwsim.schedule.base import Step, weights_of
 from hwsim.schedule.paper import paper_steps
 from hwsim.schedule.program import Program, finish
@@ -59,9 +59,6 @@ from hwsim.schedule.tiling import (
 )
 from hwsim.spec.hardware import HardwareSpec
 
-FUSABLE = frozenset({Op.RELU, Op.MAXPOOL, Op.AVGPOOL, Op.DROPOUT})
-"""Ops that run on their producer's output as it is produced."""
-
 STEADY_ROWS = 3
 """Rows of a chain's output after which its line buffers repeat: enough to estimate its peak."""
 
@@ -75,12 +72,13 @@ def _readers(costs: tuple[LayerCost, ...]) -> dict[str, int]:
 
 
 def fuse(costs: tuple[LayerCost, ...]) -> list[Group]:
-    """Each layer, with the ReLUs and pools that are the sole readers of it (transitively) fused behind it."""
+    """Each layer, with the layers that fuse (their trait: ReLUs, pools) and are the sole readers of it
+    (transitively) behind it."""
     readers = _readers(costs)
     groups: list[Group] = []
     for c in costs:
         previous = groups[-1][-1] if groups else None
-        if previous and c.layer.op in FUSABLE and c.layer.inputs == (previous.name,) and readers[previous.name] == 1:
+        if previous and TRAITS[c.layer.op].fuses and c.layer.inputs == (previous.name,) and readers[previous.name] == 1:
             groups[-1] = (*groups[-1], c)
         else:
             groups.append((c,))

@@ -19,10 +19,10 @@ from functools import cached_property
 from hwsim.cost.inference import LayerCost
 from hwsim.errors import InputError
 from hwsim.model.graph import Graph
-from hwsim.ops import Op
+from hwsim.ops import TRAITS, Chunks
 from hwsim.schedule.base import Action, Region, weights_of
 from hwsim.schedule.program import Program, StepPlan
-from hwsim.schedule.regions import CHANNEL_LOCAL_OPS, Span, input_rows
+from hwsim.schedule.regions import Span, has_halo, input_rows
 
 Group = tuple[LayerCost, ...]
 """Layers that run as one step."""
@@ -83,13 +83,12 @@ class Segment:
 
 
 def chunkable(segment: Segment) -> bool:
-    """A single step whose layers after the first work channel by channel can stream its weights in chunks."""
+    """A single step whose layers after the first work channel by channel can stream its weights in chunks
+    (each op's :class:`hwsim.ops.Chunks`)."""
     if len(segment.groups) != 1:
         return False
     first, *rest = segment.groups[0]
-    return first.layer.op in CHANNEL_LOCAL_OPS | {Op.CONV, Op.DENSE} and all(
-        c.layer.op in CHANNEL_LOCAL_OPS for c in rest
-    )
+    return TRAITS[first.layer.op].chunks is not Chunks.NO and all(TRAITS[c.layer.op].chunks is Chunks.ANY for c in rest)
 
 
 def _union(a: Span | None, b: Span) -> Span:
@@ -347,7 +346,8 @@ def describe(
         if streamed:
             notes.append("streamed row by row through line buffers")
         elif bands > 1:
-            notes.append(f"{bands} bands of {tiling.band_rows} rows" + (" with halo" if _has_halo(segment) else ""))
+            halo = any(has_halo(c.layer) for c in segment.costs)
+            notes.append(f"{bands} bands of {tiling.band_rows} rows" + (" with halo" if halo else ""))
         if len(segment.groups) > 1:
             notes.append(
                 f"streamed with {len(segment.groups) - 1 - g} more steps" if not last else "end of a streamed chain"
@@ -369,15 +369,6 @@ def describe(
             )
         )
     return plans
-
-
-def _has_halo(segment: Segment) -> bool:
-    return any(c.layer.op in (Op.CONV, Op.DWCONV, Op.MAXPOOL, Op.AVGPOOL) and _kernel(c) > 1 for c in segment.costs)
-
-
-def _kernel(cost: LayerCost) -> int:
-    a = cost.layer.attrs
-    return getattr(a, "kernel", getattr(a, "size", (1, 1)))[0]
 
 
 def emit(

@@ -9,7 +9,7 @@ from typing import Annotated
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from hwsim import bundled
-from hwsim.ops import Op
+from hwsim.ops import TRAITS, Op
 from hwsim.spec.validate import validate
 from hwsim.spec.yamlio import load_yaml
 from hwsim.units import parse_quantity
@@ -28,10 +28,6 @@ class Precision(str, Enum):
     @property
     def bytes(self) -> int:
         return {"fp32": 4, "fp16": 2, "bf16": 2, "int8": 1}[self.value]
-
-
-MATRIX_OPS = frozenset({Op.CONV, Op.DWCONV, Op.DENSE})
-"""Ops that run on the unit called ``matrix`` unless the profile says otherwise; the rest go to ``vector``."""
 
 
 class _Strict(BaseModel):
@@ -98,7 +94,8 @@ class HardwareSpec(_Strict):
 
 
 def _default_unit(op: Op) -> str:
-    return "matrix" if op in MATRIX_OPS else "vector"
+    """The unit an op runs on unless the profile lists it under another: its trait (``matrix`` or ``vector``)."""
+    return TRAITS[op].unit.value
 
 
 def load_hardware(name_or_path: str | Path) -> HardwareSpec:
