@@ -18,7 +18,7 @@ capacities = st.sampled_from([2_000, 8_000, 32_000, 1e6])
 bandwidths = st.sampled_from([1e8, 1e9, 1e11])
 
 
-def _run_all(graph: Graph, capacity: float, bandwidth: float, batch: int = 1):  # type: ignore[no-untyped-def]
+def _run_all(graph: Graph, capacity: float, bandwidth: float, batch: int = 1):
     hw = hardware(capacity, bandwidth)
     try:
         return hw, {p: run(graph, hw, p, batch) for p in ("paper", "strict", "optimized")}

@@ -220,9 +220,9 @@ def _run_peak(
             lo, hi = need[out]
             resident += max(hi - max(lo, have[out][1]) if out in have else hi - lo, 0) * rows[out] * ahead
 
-        def release(t: str) -> int:
+        def release(t: str, following: dict[str, Span]) -> int:
             lo, hi = have[t]
-            keep_from = min(max(following[t][0], lo), hi) if t in following else hi  # noqa: B023 (called before the loop moves on)
+            keep_from = min(max(following[t][0], lo), hi) if t in following else hi
             have[t] = (keep_from, hi)
             return (keep_from - lo) * rows[t]
 
@@ -236,13 +236,14 @@ def _run_peak(
             if math.ceil(resident) > peak:
                 peak = math.ceil(resident)
             if released:
-                resident -= sum(release(t) * (share if t not in streamed else 0) for t in released if t in have)
+                freed = [release(t, following) * (share if t not in streamed else 0) for t in released if t in have]
+                resident -= sum(freed)
         if chunked:
-            resident -= sum(release(t) for t in streamed if t in have)
+            resident -= sum(release(t, following) for t in streamed if t in have)
             if not tiling.keep_output and out in have:
-                resident -= release(out) * share
+                resident -= release(out, following) * share
         elif not tiling.keep_output and out in have:
-            resident -= release(out)
+            resident -= release(out, following)
     return peak
 
 
@@ -306,16 +307,23 @@ def choose_tiling(
     bands = band_candidates(height)
     channels = band_candidates(segment.output.layer.output_shape[2])
     weights = sum(c.weight_bytes for c in segment.costs)
+
+    def largest_band(chunk: int, keep: bool) -> int | None:
+        return _first_fitting(bands, lambda b: fits(Tiling(b, chunk, keep)))
+
+    def largest_chunk(band: int, keep: bool) -> int | None:
+        return _first_fitting(channels, lambda c: fits(Tiling(band, c, keep)))
+
     options: list[tuple[int, Tiling]] = []
     for keep in keeps:
         spill = 0 if keep or True not in keeps else 2 * segment.output.output_bytes
-        band = _first_fitting(bands, lambda b: fits(Tiling(b, 0, keep)))  # noqa: B023 (called before the loop moves on)
+        band = largest_band(0, keep)
         if band is not None:
             options.append((spill, Tiling(band, 0, keep)))
         elif chunks and chunkable(segment):
-            band = _first_fitting(bands, lambda b: fits(Tiling(b, 1, keep)))  # the largest band any chunk fits  # noqa: B023 (called before the loop moves on)
+            band = largest_band(1, keep)  # the largest band any chunk fits
             if band is not None:
-                chunk = _first_fitting(channels, lambda c: fits(Tiling(band, c, keep)))  # noqa: B023 (called before the loop moves on)
+                chunk = largest_chunk(band, keep)
                 assert chunk is not None
                 options.append((spill + (math.ceil(height / band) - 1) * weights, Tiling(band, chunk, keep)))
     return min(options, key=lambda o: o[0]) if options else None
