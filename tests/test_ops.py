@@ -75,7 +75,14 @@ def test_the_default_unit_of_an_op_is_its_trait() -> None:
         )
 
 
-def test_every_op_has_a_row_in_docs_ops() -> None:
-    rows = re.findall(r"^\| ([a-z_, ]+?)(?: \(.*?\))? \|", (DOCS / "ops.md").read_text(), re.MULTILINE)
-    documented = {name.strip() for row in rows for name in row.split(",")}
-    assert {op.value for op in Op} <= documented
+def _documented_ops(table: str) -> set[str]:
+    """The ops named in the first column of a Markdown table: ``| add, concat, flatten |``, ``| upsample (f) |``."""
+    rows = re.findall(r"^\| ([a-z_, ]+?)(?: \(.*?\))? \|", table, re.MULTILINE)
+    return {name.strip() for row in rows for name in row.split(",")}
+
+
+def test_every_op_has_a_row_in_the_cost_tables_of_the_docs() -> None:
+    inference = (DOCS / "ops.md").read_text()
+    training = (DOCS / "reference.md").read_text().split("| op | forward_train")[1].split("\n\n")[0]
+    assert {op.value for op in Op} <= _documented_ops(inference)
+    assert {op.value for op in Op} <= _documented_ops(training)

@@ -1,7 +1,7 @@
 """Op kinds and their traits: the vocabulary every stage reads, one table for every op.
 
 :data:`TRAITS` holds one :class:`OpTraits` per :class:`Op`, declared in the module of its family
-(``conv``, ``pool``, ``dense``, ``elementwise``, ``normalization``, ``merge``). An import-time check
+(``conv``, ``pool``, ``dense``, ``elementwise``, ``normalization``, ``merge``, ``resize``). An import-time check
 refuses a table that misses an op; a missing trait is a missing constructor argument. Adding an op:
 docs/adding-an-op.md.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Literal, get_args, get_origin
 
-from hwsim.ops import conv, dense, elementwise, merge, normalization, pool
+from hwsim.ops import conv, dense, elementwise, merge, normalization, pool, resize
 from hwsim.ops.base import (
     Attrs,
     Channels,
@@ -34,9 +34,10 @@ from hwsim.ops.dense import DenseAttrs
 from hwsim.ops.elementwise import DropoutAttrs
 from hwsim.ops.normalization import BatchNormAttrs, LrnAttrs
 from hwsim.ops.pool import PoolAttrs
+from hwsim.ops.resize import UpsampleAttrs
 from hwsim.ops.window import Padding, Window, resolve_padding
 
-FAMILIES = (conv, pool, dense, elementwise, normalization, merge)
+FAMILIES = (conv, pool, dense, elementwise, normalization, merge, resize)
 """The modules that declare ops, each in a tuple ``TRAITS``."""
 
 
@@ -102,6 +103,7 @@ __all__ = [
     "Shape",
     "ShapeError",
     "Unit",
+    "UpsampleAttrs",
     "Window",
     "count_params",
     "depthwise_transposed_gradient",

@@ -42,6 +42,7 @@ class Op(str, Enum):
     LRN = "lrn"
     ADD = "add"
     CONCAT = "concat"
+    UPSAMPLE = "upsample"
 
 
 def elements(shape: Shape) -> int:
@@ -117,6 +118,8 @@ class Rows(Enum):
     """The rows under its window: ``attrs.kernel``, ``attrs.stride`` and ``attrs.padding`` (a :class:`Window`)."""
     WHOLE = "whole"
     """Every output row reads every input row."""
+    SCALE = "scale"
+    """Row r reads row r // ``attrs.factor``: nearest upsampling."""
 
 
 class Channels(Enum):

@@ -9,7 +9,7 @@ an op's output rows and channels read its inputs is one of its traits, a kind (:
 from __future__ import annotations
 
 from hwsim.model.graph import Layer
-from hwsim.ops import TRAITS, Channels, ConvAttrs, LrnAttrs, Rows, Window
+from hwsim.ops import TRAITS, Channels, ConvAttrs, LrnAttrs, Rows, UpsampleAttrs, Window
 
 Span = tuple[int, int]
 """[start, stop) along one axis."""
@@ -18,7 +18,7 @@ ROWS = {op: traits.rows for op, traits in TRAITS.items()}
 CHANNELS = {op: traits.channels for op, traits in TRAITS.items()}
 # Each op's kinds in a dict, and each kind's member in a module global: ``TRAITS[op].rows`` and
 # ``Rows.SAME`` are attribute lookups, as slow as the rest of a receptive field, and a band asks for several
-SAME_ROWS, WINDOW_ROWS, WHOLE_ROWS = Rows.SAME, Rows.WINDOW, Rows.WHOLE
+SAME_ROWS, WINDOW_ROWS, WHOLE_ROWS, SCALE_ROWS = Rows.SAME, Rows.WINDOW, Rows.WHOLE, Rows.SCALE
 SAME_CHANNELS, GROUP_CHANNELS, ALL_CHANNELS, NEIGHBOUR_CHANNELS, STACKED_CHANNELS = (
     Channels.SAME,
     Channels.GROUPS,
@@ -57,6 +57,11 @@ def input_rows(layer: Layer, rows: Span) -> tuple[Span, ...]:
         return (_window_rows(rows, a.kernel[0], a.stride[0], a.padding.top, h_in),)
     if kind is WHOLE_ROWS:
         return ((0, h_in),)
+    if kind is SCALE_ROWS:
+        assert isinstance(layer.attrs, UpsampleAttrs)
+        start, stop = rows
+        factor = layer.attrs.factor
+        return ((start // factor, (stop - 1) // factor + 1) if stop > start else (0, 0),)
     raise ValueError(f"no receptive field rule for rows of kind {kind!r}")
 
 
