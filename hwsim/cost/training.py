@@ -39,17 +39,16 @@ def gradient_path(graph: Graph) -> set[str]:
 def gradient_flows(graph: Graph) -> dict[str, GradientFlow]:
     """The :class:`GradientFlow` of every layer on the gradient path."""
     path = gradient_path(graph)
-    readers = {name: 0 for name in path}
-    for layer in graph.layers:
-        if layer.name in path:
-            for name in layer.inputs:
-                if name != INPUT:
-                    readers[name] += 1
+
+    def readers(name: str) -> int:
+        """Inputs on the gradient path that read ``name``: the gradients it sums."""
+        return sum(reader.inputs.count(name) for reader in graph.consumers(name) if reader.name in path)
+
     feeds_loss = graph.output.op is Op.SOFTMAX
     return {
         layer.name: GradientFlow(
             input_grads=tuple(name != INPUT for name in layer.inputs),
-            readers=readers[layer.name],
+            readers=readers(layer.name),
             feeds_loss=feeds_loss and layer is graph.output,
         )
         for layer in graph.layers

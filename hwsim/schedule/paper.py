@@ -43,20 +43,15 @@ def _location(fits: bool) -> Location:
     return Location.INTERNAL if fits else Location.EXTERNAL
 
 
-def last_readers(graph: Graph, groups: list[tuple[LayerCost, ...]]) -> dict[str, int]:
-    """For every tensor, the index of the last group that reads it (a group's own intermediates excluded)."""
-    last: dict[str, int] = {}
-    for i, group in enumerate(groups):
-        for cost in group:
-            for name in cost.layer.inputs:
-                last[name] = i
-    return last
-
-
 def schedule_paper(graph: Graph, costs: tuple[LayerCost, ...], hardware: HardwareSpec) -> list[Step]:
     capacity = hardware.memory.internal.capacity
     groups = paper_steps(graph, costs)
-    last_read = last_readers(graph, groups)
+    group_of = {c.name: i for i, group in enumerate(groups) for c in group}
+
+    def last_read(tensor: str) -> int:
+        """The last group that reads ``tensor`` (-1: none)."""
+        return max((group_of[c.name] for c in graph.consumers(tensor)), default=-1)
+
     program = Program(costs)
     internal: set[str] = set()  # maps the paper keeps internal, until their last reader
     for index, group in enumerate(groups):
@@ -98,7 +93,7 @@ def schedule_paper(graph: Graph, costs: tuple[LayerCost, ...], hardware: Hardwar
             internal.add(last.name)
         for name in loaded:
             program.free(step, program.full(name))
-        for name in sorted(n for n in internal if last_read.get(n, index) <= index):  # read for the last time, or never
+        for name in sorted(n for n in internal if last_read(n) <= index):  # read for the last time, or never
             program.free(step, program.full(name))
             internal.discard(name)
     return finish(program, hardware, overlap=False)

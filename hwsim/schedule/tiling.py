@@ -18,7 +18,7 @@ from functools import cached_property
 
 from hwsim.cost.inference import LayerCost
 from hwsim.errors import InputError
-from hwsim.model.graph import Graph
+from hwsim.model.graph import consumers_of
 from hwsim.ops import TRAITS, Chunks
 from hwsim.schedule.base import Action, Region, weights_of
 from hwsim.schedule.program import Program, StepPlan
@@ -487,19 +487,6 @@ def _rows(program: Program, tensor: str, rows: Span) -> Region:
     return Region(tensor, rows, full.channels)
 
 
-def last_readers(graph: Graph, segments: list[Segment]) -> dict[str, int]:
-    """For every tensor, the index of the last segment that reads it."""
-    return {name: i for i, s in enumerate(segments) for name in s.inputs()}
-
-
-def _readers(segments: list[Segment]) -> dict[str, set[int]]:
-    readers: dict[str, set[int]] = {}
-    for i, s in enumerate(segments):
-        for name in s.inputs():
-            readers.setdefault(name, set()).add(i)
-    return readers
-
-
 def run(
     program: Program, segments: list[Segment], capacity: float, prefetch: bool, max_moved_bytes: float = math.inf
 ) -> bool:
@@ -510,11 +497,17 @@ def run(
     returns False, once the program has moved more than ``max_moved_bytes``: a caller comparing it
     with a faster schedule learns from its bus time alone that it cannot win.
     """
-    readers = _readers(segments)
+    consumers = consumers_of(c.layer for c in program.costs.values())
+    segment_of = {c.name: i for i, s in enumerate(segments) for c in s.costs}
+
+    def readers(tensor: str) -> set[int]:
+        """The segments that read ``tensor``."""
+        return {segment_of[layer.name] for layer in consumers.get(tensor, ())}
+
     whole: set[str] = set()
     for i, segment in enumerate(segments):
         whole_in = {t for t in segment.inputs() if t in whole}
-        keeps = [True, False] if readers.get(segment.output.name) == {i + 1} else [False]
+        keeps = [True, False] if readers(segment.output.name) == {i + 1} else [False]
         chosen, spill = None, set()
         for spill in (set(), whole_in):
             room = capacity - program.resident + sum(program.bytes(program.full(t)) for t in spill)
@@ -545,7 +538,7 @@ def run(
         if tiling.keep_output:
             whole.add(segment.output.name)
         for t in sorted(whole_in - spill):
-            if max(readers[t]) == i:
+            if max(readers(t)) == i:
                 program.free(steps[-1], program.full(t))
                 whole.discard(t)
         if program.moved > max_moved_bytes:
