@@ -8,9 +8,16 @@
 
 It ignores co-residency (erratum 6): every tensor a step uses passes through internal memory, so
 ``peak_internal_bytes`` and the validator show where that overflows.
+
+The placement is :func:`crosses_bus` over what each step may move (:func:`loads`, :func:`store`),
+for one capacity or an array of them: :mod:`hwsim.studies.sweep_paper` evaluates this same
+placement over many hardware points at once.
 """
 
 from __future__ import annotations
+
+from enum import Enum
+from typing import TYPE_CHECKING, NamedTuple
 
 from hwsim.cost.inference import LayerCost
 from hwsim.model.graph import INPUT, Graph
@@ -18,6 +25,9 @@ from hwsim.ops import Op
 from hwsim.schedule.base import Action, Location, Step, weights_of
 from hwsim.schedule.program import Program, StepPlan, finish
 from hwsim.spec.hardware import HardwareSpec
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def paper_steps(graph: Graph, costs: tuple[LayerCost, ...]) -> list[tuple[LayerCost, ...]]:
@@ -39,8 +49,52 @@ def paper_steps(graph: Graph, costs: tuple[LayerCost, ...]) -> list[tuple[LayerC
     return groups
 
 
-def _location(fits: bool) -> Location:
-    return Location.INTERNAL if fits else Location.EXTERNAL
+class Kind(Enum):
+    """What a step moves, which decides whether it crosses the bus."""
+
+    IMAGE = "image"
+    """The network's input: internal from the start, never moved."""
+    MAP = "map"
+    """A feature map: moved when it alone does not fit the internal memory."""
+    WEIGHTS = "weights"
+    """A layer's weights: always loaded."""
+
+
+class Move(NamedTuple):
+    """A tensor a step may move over the bus, and its bytes."""
+
+    tensor: str
+    bytes: int
+    kind: Kind
+
+
+def loads(group: tuple[LayerCost, ...]) -> tuple[Move, ...]:
+    """What a step may load, in program order: its input maps (the image among them), then its weights."""
+    first = group[0]
+    maps = tuple(
+        Move(name, size, Kind.IMAGE if name == INPUT else Kind.MAP)
+        for name, size in zip(first.layer.inputs, first.input_bytes)
+    )
+    return maps + tuple(Move(weights_of(c.name), c.weight_bytes, Kind.WEIGHTS) for c in group if c.weight_bytes)
+
+
+def store(group: tuple[LayerCost, ...]) -> Move:
+    """What a step may store: its output."""
+    return Move(group[-1].name, group[-1].output_bytes, Kind.MAP)
+
+
+def crosses_bus(move: Move, capacity: float | np.ndarray) -> bool | np.ndarray:
+    """The paper's placement of ``move`` at one internal capacity or at an array of them: weights
+    always cross the bus, a map when it alone does not fit (each judged on its own), the image never."""
+    if move.kind is Kind.WEIGHTS:
+        return True
+    if move.kind is Kind.IMAGE:
+        return False
+    return move.bytes > capacity
+
+
+def _location(crosses: bool) -> Location:
+    return Location.EXTERNAL if crosses else Location.INTERNAL
 
 
 def schedule_paper(graph: Graph, costs: tuple[LayerCost, ...], hardware: HardwareSpec) -> list[Step]:
@@ -56,11 +110,9 @@ def schedule_paper(graph: Graph, costs: tuple[LayerCost, ...], hardware: Hardwar
     internal: set[str] = set()  # maps the paper keeps internal, until their last reader
     for index, group in enumerate(groups):
         first, last = group[0], group[-1]
-        in_locs = [
-            Location.INTERNAL if name == INPUT else _location(size <= capacity)
-            for name, size in zip(first.layer.inputs, first.input_bytes)
-        ]
-        out_loc = _location(last.output_bytes <= capacity)
+        moves, output = loads(group), store(group)
+        in_locs = [_location(bool(crosses_bus(move, capacity))) for move in moves[: len(first.layer.inputs)]]
+        out_loc = _location(bool(crosses_bus(output, capacity)))
         step = program.begin(
             StepPlan(
                 group,
@@ -69,17 +121,13 @@ def schedule_paper(graph: Graph, costs: tuple[LayerCost, ...], hardware: Hardwar
             )
         )
         loaded = []
-        for name, loc in zip(first.layer.inputs, in_locs):
-            if name == INPUT and name not in internal:
+        for move in moves:
+            if move.kind is Kind.IMAGE and INPUT not in internal:
                 program.occupy(step, Action.RESIDENT, program.full(INPUT))
                 internal.add(INPUT)
-            elif loc is Location.EXTERNAL:
-                program.occupy(step, Action.LOAD, program.full(name))
-                loaded.append(name)
-        loaded += [weights_of(c.name) for c in group if c.weight_bytes]
-        for c in group:
-            if c.weight_bytes:
-                program.occupy(step, Action.LOAD, program.full(weights_of(c.name)))
+            elif crosses_bus(move, capacity):
+                program.occupy(step, Action.LOAD, program.full(move.tensor))
+                loaded.append(move.tensor)
         for previous, c in zip((None, *group), group):
             program.occupy(step, Action.ALLOC, program.full(c.name))
             whole = program.full(c.name)
