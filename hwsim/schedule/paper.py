@@ -68,29 +68,31 @@ class Move(NamedTuple):
     kind: Kind
 
 
-def loads(group: tuple[LayerCost, ...]) -> tuple[Move, ...]:
+IMAGE, MAP, WEIGHTS = Kind.IMAGE, Kind.MAP, Kind.WEIGHTS
+"""The members looked up once: ``Kind.MAP`` is an enum class attribute lookup, and every step asks several."""
+
+
+def loads(group: tuple[LayerCost, ...]) -> list[Move]:
     """What a step may load, in program order: its input maps (the image among them), then its weights."""
-    first = group[0]
-    maps = tuple(
-        Move(name, size, Kind.IMAGE if name == INPUT else Kind.MAP)
-        for name, size in zip(first.layer.inputs, first.input_bytes)
-    )
-    return maps + tuple(Move(weights_of(c.name), c.weight_bytes, Kind.WEIGHTS) for c in group if c.weight_bytes)
+    new = tuple.__new__  # without the named tuple's constructor call, as in :mod:`hwsim.schedule.program`
+    layer, sizes = group[0].layer, group[0].input_bytes
+    moves = [new(Move, (t, size, IMAGE if t == INPUT else MAP)) for t, size in zip(layer.inputs, sizes)]
+    moves += [new(Move, (weights_of(c.name), c.weight_bytes, WEIGHTS)) for c in group if c.weight_bytes]
+    return moves
 
 
 def store(group: tuple[LayerCost, ...]) -> Move:
     """What a step may store: its output."""
-    return Move(group[-1].name, group[-1].output_bytes, Kind.MAP)
+    return Move(group[-1].name, group[-1].output_bytes, MAP)
 
 
 def crosses_bus(move: Move, capacity: float | np.ndarray) -> bool | np.ndarray:
     """The paper's placement of ``move`` at one internal capacity or at an array of them: weights
     always cross the bus, a map when it alone does not fit (each judged on its own), the image never."""
-    if move.kind is Kind.WEIGHTS:
-        return True
-    if move.kind is Kind.IMAGE:
-        return False
-    return move.bytes > capacity
+    kind = move.kind
+    if kind is MAP:
+        return move.bytes > capacity
+    return kind is WEIGHTS
 
 
 def _location(crosses: bool) -> Location:
@@ -101,17 +103,15 @@ def schedule_paper(graph: Graph, costs: tuple[LayerCost, ...], hardware: Hardwar
     capacity = hardware.memory.internal.capacity
     groups = paper_steps(graph, costs)
     group_of = {c.name: i for i, group in enumerate(groups) for c in group}
-
-    def last_read(tensor: str) -> int:
-        """The last group that reads ``tensor`` (-1: none)."""
-        return max((group_of[c.name] for c in graph.consumers(tensor)), default=-1)
-
+    # per map, the last group that reads it (-1: none)
+    last_read = {t: max((group_of[c.name] for c in graph.consumers(t)), default=-1) for t in (INPUT, *group_of)}
     program = Program(costs)
     internal: set[str] = set()  # maps the paper keeps internal, until their last reader
     for index, group in enumerate(groups):
         first, last = group[0], group[-1]
         moves, output = loads(group), store(group)
-        in_locs = [_location(bool(crosses_bus(move, capacity))) for move in moves[: len(first.layer.inputs)]]
+        crossing = [bool(crosses_bus(move, capacity)) for move in moves]
+        in_locs = [_location(crosses) for crosses in crossing[: len(first.layer.inputs)]]
         out_loc = _location(bool(crosses_bus(output, capacity)))
         step = program.begin(
             StepPlan(
@@ -121,11 +121,11 @@ def schedule_paper(graph: Graph, costs: tuple[LayerCost, ...], hardware: Hardwar
             )
         )
         loaded = []
-        for move in moves:
-            if move.kind is Kind.IMAGE and INPUT not in internal:
+        for move, crosses in zip(moves, crossing):
+            if move.kind is IMAGE and INPUT not in internal:
                 program.occupy(step, Action.RESIDENT, program.full(INPUT))
                 internal.add(INPUT)
-            elif crosses_bus(move, capacity):
+            elif crosses:
                 program.occupy(step, Action.LOAD, program.full(move.tensor))
                 loaded.append(move.tensor)
         for previous, c in zip((None, *group), group):
@@ -141,7 +141,7 @@ def schedule_paper(graph: Graph, costs: tuple[LayerCost, ...], hardware: Hardwar
             internal.add(last.name)
         for name in loaded:
             program.free(step, program.full(name))
-        for name in sorted(n for n in internal if last_read(n) <= index):  # read for the last time, or never
+        for name in sorted(n for n in internal if last_read[n] <= index):  # read for the last time, or never
             program.free(step, program.full(name))
             internal.discard(name)
     return finish(program, hardware, overlap=False)
