@@ -99,7 +99,7 @@ def torch_network(graph: Graph):
             modules.append(nn.ReLU())
         elif layer.op is Op.MAXPOOL:
             assert isinstance(a, PoolAttrs)
-            modules += padded(nn.MaxPool2d(a.size, a.stride), a.padding, -float("inf"))
+            modules += padded(nn.MaxPool2d(a.kernel, a.stride), a.padding, -float("inf"))
         elif layer.op is Op.GLOBAL_AVG_POOL:
             modules += [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
         elif layer.op is Op.SOFTMAX:

@@ -111,16 +111,30 @@ def estimate(
     return Estimate(graph, hardware, costs, schedule)
 
 
+def fixed_external_bytes(costs: tuple[LayerCost, ...]) -> int:
+    """What the run keeps in external memory whatever its schedule: every weight and the input images."""
+    weights = sum(c.weight_bytes for c in costs)
+    images = sum(size for c in costs for name, size in zip(c.layer.inputs, c.input_bytes) if name == INPUT)
+    return weights + images
+
+
 def external_footprint_bytes(costs: tuple[LayerCost, ...], schedule: Schedule) -> int:
     """What the run keeps in external memory, counted as if all of it were there at once.
 
     Every weight, the input images, and every map the schedule stores (a map stored band by band
     counts once in full). An upper bound on the peak, so a profile that passes it surely fits.
     """
-    weights = sum(c.weight_bytes for c in costs)
-    images = sum(size for c in costs for name, size in zip(c.layer.inputs, c.input_bytes) if name == INPUT)
     stored = sum(t.bytes for step in schedule.steps for t in step.transfers if t.direction is Direction.STORE)
-    return weights + images + stored
+    return fixed_external_bytes(costs) + stored
+
+
+def external_capacity_error(network: str, policy: str, needed: int, capacity: float) -> InputError:
+    """The refusal of a run that keeps ``needed`` bytes in an external memory of ``capacity``."""
+    return InputError(
+        f"{network} with policy {policy} keeps up to {needed:,} B in external memory "
+        f"(weights, images and stored maps), more than its capacity of {capacity:,.0f} B",
+        field="memory.external.capacity",
+    )
 
 
 def _check_external_capacity(costs: tuple[LayerCost, ...], schedule: Schedule, hardware: HardwareSpec) -> None:
@@ -129,8 +143,4 @@ def _check_external_capacity(costs: tuple[LayerCost, ...], schedule: Schedule, h
         return
     needed = external_footprint_bytes(costs, schedule)
     if needed > capacity:
-        raise InputError(
-            f"{schedule.network} with policy {schedule.policy} keeps up to {needed:,} B in external memory "
-            f"(weights, images and stored maps), more than its capacity of {capacity:,.0f} B",
-            field="memory.external.capacity",
-        )
+        raise external_capacity_error(schedule.network, schedule.policy, needed, capacity)

@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from hwsim.model.graph import INPUT, Layer
-from hwsim.model.shapes import count_params, infer_output_shape
-from hwsim.ops import Attrs, NoAttrs, Op, Shape
+from hwsim.ops import Attrs, NoAttrs, Op, Shape, count_params, infer_output_shape
 from hwsim.reference.kernels import make_kernel
 
 # A residual/concat network touching most ops: conv, dwconv, BN, relu, add, concat, pools, dense, dropout, softmax.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from hypothesis import strategies as st
 
 from hwsim.cost.inference import EXACT, graph_costs
@@ -106,3 +107,26 @@ def _unique(piece: list[dict[str, Any]], i: int) -> list[dict[str, Any]]:
             layer["inputs"] = [names.get(n, n) for n in layer["inputs"]]
         renamed.append(layer)
     return renamed
+
+
+ENERGY_METRICS = frozenset(
+    {
+        "energy_j",
+        "energy_compute_j",
+        "energy_internal_j",
+        "energy_external_j",
+        "energy_static_j",
+        "energy_per_image_j",
+        "edp_js",
+    }
+)
+"""Sweep metrics the vectorised paper sweep sums in another order than the event walk: equal to rounding."""
+
+
+def assert_sweep_metric(metric: str, got: float, expected: float, context: object) -> None:
+    """Times, bytes and rates equal ``estimate()`` exactly; energies to 1e-12 (the same terms, added in
+    another order)."""
+    if metric in ENERGY_METRICS:
+        assert got == pytest.approx(expected, rel=1e-12), (metric, context)
+    else:
+        assert got == expected, (metric, context)

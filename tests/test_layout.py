@@ -89,3 +89,10 @@ def test_imports_point_down_the_pipeline(path: Path) -> None:
 def test_few_modules_at_the_top() -> None:
     top = sorted(p.name for p in PACKAGE.glob("*.py"))
     assert len(top) <= 10, top
+
+
+@pytest.mark.parametrize("path", sorted((PACKAGE / "ops").glob("*.py")), ids=lambda p: p.name)
+def test_the_op_traits_import_nothing_from_hwsim_but_errors_and_units(path: Path) -> None:
+    """Every stage reads the table of op traits; it names a ``Layer`` in annotations only."""
+    outside = {name for name in runtime_imports(path) if name != "hwsim.ops" and not name.startswith("hwsim.ops.")}
+    assert outside <= {"hwsim.errors", "hwsim.units"}

@@ -63,7 +63,7 @@ def naive_conv(x, weight, bias, attrs: ConvAttrs):
 
 def naive_pool(x, attrs: PoolAttrs, reduce, pad_value):
     xp = _padded(x, attrs.padding, pad_value)
-    (kh, kw), (sh, sw) = attrs.size, attrs.stride
+    (kh, kw), (sh, sw) = attrs.kernel, attrs.stride
     ho, wo = (xp.shape[1] - kh) // sh + 1, (xp.shape[2] - kw) // sw + 1
     y = np.zeros((x.shape[0], ho, wo, x.shape[3]))
     for n in range(x.shape[0]):
@@ -104,7 +104,7 @@ def test_maxpool_forward_matches_loops(layer, training):
 def test_avgpool_forward_divides_by_full_window(layer):
     x = random_inputs(layer, 2)
     _, y = run(layer, x, {}, training=False)
-    area = layer.attrs.size[0] * layer.attrs.size[1]
+    area = layer.attrs.kernel[0] * layer.attrs.kernel[1]
     np.testing.assert_allclose(y, naive_pool(x[0], layer.attrs, lambda w: np.sum(w) / area, 0.0), rtol=1e-12)
 
 

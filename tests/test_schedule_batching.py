@@ -24,12 +24,12 @@ from hwsim.schedule.validate import validate
 
 
 @pytest.fixture(scope="module")
-def accelerator():  # type: ignore[no-untyped-def]
+def accelerator():
     return api.load_hardware("paper-accelerator")
 
 
 @pytest.fixture(scope="module")
-def one_image(accelerator) -> dict[str, api.Estimate]:  # type: ignore[no-untyped-def]
+def one_image(accelerator) -> dict[str, api.Estimate]:
     return {p: api.estimate(api.load_network("hairnet"), accelerator, p) for p in ("strict", "optimized")}
 
 
@@ -43,7 +43,7 @@ def test_candidate_sizes_are_the_batch_and_the_powers_of_two_below_it() -> None:
 @pytest.mark.parametrize("policy", ["strict", "optimized"])
 def test_hairnet_batches_that_do_not_fit_whole_run_in_sub_batches(
     accelerator, one_image, policy: str, batch: int
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     # a whole batch of 16 needs 1.38 MB for one row of stage1.block2.dw: more than the 1 MB memory
     with pytest.raises(CapacityError):
         from hwsim.schedule.optimized import schedule_optimized
@@ -64,14 +64,14 @@ def test_hairnet_batches_that_do_not_fit_whole_run_in_sub_batches(
         assert s.total_s / batch <= one_image[policy].schedule.total_s * (1 + 1e-9)
 
 
-def test_optimized_batch_of_four_is_not_slower_per_image_than_one(accelerator, one_image) -> None:  # type: ignore[no-untyped-def]
+def test_optimized_batch_of_four_is_not_slower_per_image_than_one(accelerator, one_image) -> None:
     # four whole images spill more than their shared weights save (17.8 ms per image): two sub-batches of 2 win
     e = api.estimate(api.load_network("hairnet"), accelerator, "optimized", batch=4)
     assert e.summary()["latency_per_image_s"] < one_image["optimized"].summary()["latency_per_image_s"]
     assert e.summary()["sub_batch"] == 2
 
 
-def test_the_issues_int8_example_runs_and_the_summary_line_names_the_sub_batches(runner, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_the_issues_int8_example_runs_and_the_summary_line_names_the_sub_batches(runner, tmp_path) -> None:
     report = tmp_path / "r.json"
     args = [
         "estimate",
@@ -92,7 +92,7 @@ def test_the_issues_int8_example_runs_and_the_summary_line_names_the_sub_batches
     assert json.loads(report.read_text())["summary"]["sub_batch"] == 2
 
 
-def test_the_trace_shows_every_sub_batch(accelerator) -> None:  # type: ignore[no-untyped-def]
+def test_the_trace_shows_every_sub_batch(accelerator) -> None:
     e = api.estimate(api.load_network("hairnet"), accelerator, "optimized", batch=6)
     size = e.schedule.sub_batch
     spans = [t for t in trace_events(e.schedule)["traceEvents"] if t["ph"] == "X"]

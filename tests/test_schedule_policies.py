@@ -20,7 +20,7 @@ NETWORKS = sorted(p.stem for p in (Path(__file__).parents[1] / "networks").glob(
 
 
 @pytest.fixture(scope="module")
-def accelerator():  # type: ignore[no-untyped-def]
+def accelerator():
     return api.load_hardware("paper-accelerator")
 
 
@@ -32,7 +32,7 @@ def hairnet() -> dict[str, api.Estimate]:
 
 @pytest.mark.parametrize("network", NETWORKS)
 @pytest.mark.parametrize("policy", sorted(POLICIES))
-def test_every_policy_passes_the_validator_on_every_bundled_network(network: str, policy: str, accelerator) -> None:  # type: ignore[no-untyped-def]
+def test_every_policy_passes_the_validator_on_every_bundled_network(network: str, policy: str, accelerator) -> None:
     estimate = api.estimate(api.load_network(network), accelerator, policy)
     violations = validate(estimate.schedule, scheduled_costs(policy, estimate.costs, accelerator), accelerator)
     if policy == "paper":  # erratum 6: the paper's placement ignores co-residency, and nothing else is wrong
@@ -43,7 +43,7 @@ def test_every_policy_passes_the_validator_on_every_bundled_network(network: str
     assert estimate.summary()["lower_bound_s"] <= estimate.schedule.total_s or policy == "paper"
 
 
-def test_the_validator_catches_the_papers_co_residency_overflow(hairnet) -> None:  # type: ignore[no-untyped-def]
+def test_the_validator_catches_the_papers_co_residency_overflow(hairnet) -> None:
     e = hairnet["paper"]
     overflowing = {v.step for v in validate(e.schedule, e.costs, e.hardware) if v.rule is Rule.CAPACITY}
     # stage4.block2.pw alone: 401 KB in + 401 KB out + 1.05 MB of weights > 1 MB
@@ -51,7 +51,7 @@ def test_the_validator_catches_the_papers_co_residency_overflow(hairnet) -> None
     assert all(s.name in overflowing for s in e.schedule.steps if s.peak_internal_bytes > 1e6)
 
 
-def test_hairnet_lower_bound_is_the_compulsory_traffic_design_md_quotes(hairnet) -> None:  # type: ignore[no-untyped-def]
+def test_hairnet_lower_bound_is_the_compulsory_traffic_design_md_quotes(hairnet) -> None:
     bound = lower_bound(hairnet["paper"].costs, hairnet["paper"].hardware)
     assert bound.limit == "bus"
     assert bound.total_s == pytest.approx(10.3e-3, rel=0.01)  # DESIGN.md: weights ~9.7 MB plus the image
@@ -59,21 +59,21 @@ def test_hairnet_lower_bound_is_the_compulsory_traffic_design_md_quotes(hairnet)
     assert bound.compute_s["matrix"] == pytest.approx(1.2e-3, rel=0.05)
 
 
-def test_policies_improve_in_order_on_hairnet(hairnet) -> None:  # type: ignore[no-untyped-def]
+def test_policies_improve_in_order_on_hairnet(hairnet) -> None:
     paper, strict, optimized = (hairnet[p].schedule.total_s for p in ("paper", "strict", "optimized"))
     assert optimized < strict and optimized < paper / 5
     # strict is slower than the paper: honest capacity costs traffic the paper's rule never paid
     assert strict > paper
 
 
-def test_optimized_is_within_1_25x_of_the_bound_on_hairnet(hairnet) -> None:  # type: ignore[no-untyped-def]
+def test_optimized_is_within_1_25x_of_the_bound_on_hairnet(hairnet) -> None:
     summary = hairnet["optimized"].summary()
     assert summary["efficiency"] >= 1 / 1.25
     assert hairnet["optimized"].schedule.bytes_moved < 12e6  # compulsory 10.3 MB, and the pool3 and pool4 maps spilled
     assert summary["total_time_s"] < 0.177 / 10
 
 
-def test_optimized_never_holds_more_than_capacity_at_any_instant_of_its_timeline(hairnet) -> None:  # type: ignore[no-untyped-def]
+def test_optimized_never_holds_more_than_capacity_at_any_instant_of_its_timeline(hairnet) -> None:
     # overlap lets an allocation start before earlier frees; the simulation must still keep the
     # resident bytes within capacity in time order, not only in program order (what validate checks)
     events = [e for s in hairnet["optimized"].schedule.steps for e in s.events]
@@ -94,7 +94,7 @@ def test_optimized_never_holds_more_than_capacity_at_any_instant_of_its_timeline
     )
 
 
-def test_optimized_report_says_what_was_folded_fused_and_tiled(hairnet) -> None:  # type: ignore[no-untyped-def]
+def test_optimized_report_says_what_was_folded_fused_and_tiled(hairnet) -> None:
     steps = {s.name: s for s in hairnet["optimized"].schedule.steps}
     stem = steps["stem+stem_relu+pool1"]
     assert "stem_bn" in stem.layers and "folded stem_bn" in stem.note and "fused conv+relu+maxpool" in stem.note
@@ -103,7 +103,7 @@ def test_optimized_report_says_what_was_folded_fused_and_tiled(hairnet) -> None:
     assert all(s.note for s in steps.values())
 
 
-def test_batch_loads_weights_once_per_sub_batch(accelerator) -> None:  # type: ignore[no-untyped-def]
+def test_batch_loads_weights_once_per_sub_batch(accelerator) -> None:
     graph = api.load_network("hairnet")
     four = api.estimate(graph, accelerator, "optimized", batch=4)
     size = four.schedule.sub_batch
@@ -127,7 +127,7 @@ def test_batching_pays_when_the_batch_fits_internal_memory() -> None:
     assert four["latency_per_image_s"] == pytest.approx(four["total_time_s"] / 4)
 
 
-def test_lower_precision_moves_fewer_bytes(accelerator) -> None:  # type: ignore[no-untyped-def]
+def test_lower_precision_moves_fewer_bytes(accelerator) -> None:
     graph = api.load_network("hairnet")
     fp32, int8 = (api.estimate(graph, accelerator, "optimized", precision=p) for p in ("fp32", "int8"))
     assert int8.summary()["lower_bound_s"] == pytest.approx(fp32.summary()["lower_bound_s"] / 4, rel=0.01)
@@ -135,7 +135,7 @@ def test_lower_precision_moves_fewer_bytes(accelerator) -> None:  # type: ignore
 
 
 @pytest.mark.parametrize("policy", sorted(POLICIES))
-def test_trace_has_a_track_per_unit_and_the_bus_without_overlap(hairnet, policy: str) -> None:  # type: ignore[no-untyped-def]
+def test_trace_has_a_track_per_unit_and_the_bus_without_overlap(hairnet, policy: str) -> None:
     document = json.loads(json.dumps(trace_events(hairnet[policy].schedule)))
     names = {e["tid"]: e["args"]["name"] for e in document["traceEvents"] if e.get("name") == "thread_name"}
     assert set(names.values()) == {"bus", "matrix", "vector"}
@@ -148,7 +148,7 @@ def test_trace_has_a_track_per_unit_and_the_bus_without_overlap(hairnet, policy:
     assert last == pytest.approx(hairnet[policy].schedule.total_s * 1e6, rel=1e-6)
 
 
-def test_optimized_overlaps_the_bus_with_compute(hairnet) -> None:  # type: ignore[no-untyped-def]
+def test_optimized_overlaps_the_bus_with_compute(hairnet) -> None:
     s = hairnet["optimized"].schedule
     assert s.total_s < s.transfer_s + s.compute_s
     loads = [e for step in s.steps for e in step.events if e.action is Action.LOAD]
@@ -156,7 +156,7 @@ def test_optimized_overlaps_the_bus_with_compute(hairnet) -> None:  # type: igno
     assert any(layer.start_s < c.end_s and c.start_s < layer.end_s for layer, c in zip(loads[1:200], computes[:200]))
 
 
-def test_cli_writes_a_trace_and_the_json_summary_has_the_bound(runner, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_cli_writes_a_trace_and_the_json_summary_has_the_bound(runner, tmp_path) -> None:
     trace, report = tmp_path / "t.json", tmp_path / "r.json"
     result = runner.invoke(main, ["estimate", "--policy", "optimized", "--trace", str(trace), "-o", str(report)])
     assert result.exit_code == 0, result.output

@@ -8,7 +8,8 @@ from schedule_helpers import hardware, networks, run
 
 from hwsim.cost.bound import lower_bound
 from hwsim.cost.inference import graph_costs
-from hwsim.model.graph import Graph, elements
+from hwsim.model.graph import Graph
+from hwsim.ops import elements
 from hwsim.schedule.tiling import CapacityError
 from hwsim.schedule.validate import Rule
 
@@ -17,7 +18,7 @@ capacities = st.sampled_from([2_000, 8_000, 32_000, 1e6])
 bandwidths = st.sampled_from([1e8, 1e9, 1e11])
 
 
-def _run_all(graph: Graph, capacity: float, bandwidth: float, batch: int = 1):  # type: ignore[no-untyped-def]
+def _run_all(graph: Graph, capacity: float, bandwidth: float, batch: int = 1):
     hw = hardware(capacity, bandwidth)
     try:
         return hw, {p: run(graph, hw, p, batch) for p in ("paper", "strict", "optimized")}

@@ -7,7 +7,7 @@ from schedule_helpers import graph_from
 from hwsim.schedule.regions import input_regions
 
 
-def _layer(spec: dict, size: int = 8, channels: int = 4):  # type: ignore[no-untyped-def]
+def _layer(spec: dict, size: int = 8, channels: int = 4):
     return graph_from({"name": "t", "input": [size, size, channels], "layers": [spec]}).layers[0]
 
 

@@ -10,6 +10,7 @@ from hwsim import api
 from hwsim.cli import main
 from hwsim.errors import InputError
 from hwsim.studies import sweep
+from tests.schedule_helpers import assert_sweep_metric
 
 HW = api.load_hardware("paper-accelerator")
 HAIRNET = api.load_network("hairnet")
@@ -53,7 +54,7 @@ def _check_against_estimate(result: sweep.SweepResult, graph, hardware, sample: 
         expected = api.estimate(graph, sweep.variant(hardware, point), result.policy, **options).summary()
         assert row.bytes_moved == expected["bytes_moved"], point
         for metric, key in sweep.SUMMARY_KEYS.items():
-            assert row[metric] == pytest.approx(expected[key], rel=1e-12), (metric, point)  # rounding only
+            assert_sweep_metric(metric, row[metric], expected[key], point)
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from hwsim.cost.inference import LayerCost, layer_cost
+from hwsim.model.graph import consumers_of
 from hwsim.ops import ConvAttrs, Op
 from hwsim.spec.hardware import HardwareSpec
 
@@ -19,10 +20,7 @@ def fold_batchnorm(
     costs: tuple[LayerCost, ...], hardware: HardwareSpec
 ) -> tuple[tuple[LayerCost, ...], dict[str, str]]:
     """The costs with every foldable batch norm folded, and {conv name: batch norm folded into it}."""
-    readers: dict[str, int] = {}
-    for c in costs:
-        for name in c.layer.inputs:
-            readers[name] = readers.get(name, 0) + 1
+    consumers = consumers_of(c.layer for c in costs)
     by_name = {c.name: c for c in costs}
     folded: dict[str, str] = {}
     for c in costs:
@@ -31,7 +29,7 @@ def fold_batchnorm(
             c.layer.op is Op.BATCHNORM
             and source
             and source.layer.op in (Op.CONV, Op.DWCONV)
-            and readers[source.name] == 1
+            and consumers[source.name] == (c.layer,)
         ):
             folded[source.name] = c.name
     renamed = {bn: conv for conv, bn in folded.items()}

@@ -15,33 +15,8 @@ from typing import Any
 from hwsim import bundled
 from hwsim.errors import InputError
 from hwsim.model.graph import INPUT, Graph, Layer
-from hwsim.model.shapes import ShapeError, count_params, infer_output_shape, resolve_padding
-from hwsim.ops import (
-    MULTI_INPUT_OPS,
-    BatchNormAttrs,
-    ConvAttrs,
-    DenseAttrs,
-    DropoutAttrs,
-    LrnAttrs,
-    NoAttrs,
-    Op,
-    PoolAttrs,
-    Shape,
-)
-from hwsim.spec.network import (
-    LAYER_MODELS,
-    BatchNormLayer,
-    ConvLayer,
-    DenseLayer,
-    DropoutLayer,
-    DwConvLayer,
-    LayerSpec,
-    LrnLayer,
-    NetworkSpec,
-    PoolLayer,
-    UseEntry,
-    load_network_document,
-)
+from hwsim.ops import TRAITS, Op, Shape, ShapeError
+from hwsim.spec.network import NetworkSpec, UseEntry, load_network_document
 from hwsim.spec.validate import format_loc, validate
 from hwsim.spec.yamlio import Document, Loc
 
@@ -170,31 +145,6 @@ class _Flattener:
                 self.entries[start] = _Entry(first.name, first.raw, first.loc, first.scope, "")
 
 
-def _attrs(op: Op, layer: LayerSpec, input_shape: Shape) -> Any:
-    """The normalised attributes of one validated layer entry."""
-    pair = lambda v: (v, v) if isinstance(v, int) else tuple(v)  # noqa: E731
-    if isinstance(layer, (ConvLayer, DwConvLayer)):
-        kernel, stride = pair(layer.kernel), pair(layer.stride)
-        padding = resolve_padding(layer.padding, kernel, stride, input_shape[:2])
-        if isinstance(layer, ConvLayer):
-            return ConvAttrs(kernel, stride, padding, layer.groups, layer.filters, layer.bias)
-        c = input_shape[2]
-        return ConvAttrs(kernel, stride, padding, c, c * layer.multiplier, layer.bias)
-    if isinstance(layer, PoolLayer):
-        size = pair(layer.size)
-        stride = pair(layer.stride) if layer.stride is not None else size
-        return PoolAttrs(size, stride, resolve_padding(layer.padding, size, stride, input_shape[:2]))
-    if isinstance(layer, DenseLayer):
-        return DenseAttrs(layer.units, layer.bias)
-    if isinstance(layer, BatchNormLayer):
-        return BatchNormAttrs(layer.eps, layer.momentum)
-    if isinstance(layer, DropoutLayer):
-        return DropoutAttrs(layer.rate)
-    if isinstance(layer, LrnLayer):
-        return LrnAttrs(layer.size, layer.alpha, layer.beta, layer.k)
-    return NoAttrs()
-
-
 def build_graph(spec: NetworkSpec, doc: Document) -> Graph:
     """Expand ``spec`` into layers with shapes and parameter counts; errors are :class:`InputError`."""
     flat = _Flattener(spec, doc)
@@ -222,9 +172,10 @@ def build_graph(spec: NetworkSpec, doc: Document) -> Graph:
     layers = []
     for index, entry in enumerate(flat.entries):
         op = Op(entry.raw["op"])
-        spec_layer = validate(LAYER_MODELS[op], entry.raw, doc, entry.loc, context=entry.name)
+        traits = TRAITS[op]
+        spec_layer = validate(traits.layer, entry.raw, doc, entry.loc, context=entry.name)
         if spec_layer.inputs is not None:
-            if op not in MULTI_INPUT_OPS and len(spec_layer.inputs) != 1:
+            if not traits.many_inputs and len(spec_layer.inputs) != 1:
                 raise flat.error(
                     f"{op.value} takes exactly one input, got {len(spec_layer.inputs)}", (*entry.loc, "inputs")
                 )
@@ -236,12 +187,12 @@ def build_graph(spec: NetworkSpec, doc: Document) -> Graph:
         else:
             inputs = (resolve(flat.scope_inputs[entry.scope], index, entry.loc),)
         input_shapes = tuple(shapes[name] for name in inputs)
-        attrs = _attrs(op, spec_layer, input_shapes[0])  # type: ignore[arg-type]
+        attrs = spec_layer.attrs(input_shapes[0])
         try:
-            output = infer_output_shape(op, attrs, input_shapes)
+            output = traits.shape(attrs, input_shapes)
         except ShapeError as err:
             raise flat.error(f"{entry.name}: {err}", entry.loc) from None
-        params, state = count_params(op, attrs, input_shapes)
+        params, state = traits.params(attrs, input_shapes)
         shapes[entry.name] = output
         layers.append(Layer(entry.name, op, inputs, input_shapes, output, attrs, params, state, doc.where(entry.loc)))
     return Graph(spec.name, tuple(spec.input), tuple(layers))  # type: ignore[arg-type]

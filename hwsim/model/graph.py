@@ -6,6 +6,7 @@ the schedulers and the NumPy reference alike, so all three see the same layers u
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from hwsim.ops import Attrs, Op, Shape
@@ -48,6 +49,7 @@ class Graph:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_by_name", {layer.name: layer for layer in self.layers})
+        object.__setattr__(self, "_consumers", consumers_of(self.layers))
 
     def layer(self, name: str) -> Layer:
         return self._by_name[name]  # type: ignore[attr-defined]
@@ -61,10 +63,15 @@ class Graph:
         return sum(layer.params for layer in self.layers)
 
     def consumers(self, name: str) -> tuple[Layer, ...]:
-        """Layers that read the output of ``name``, in order."""
-        return tuple(layer for layer in self.layers if name in layer.inputs)
+        """Layers that read the output of ``name`` (or the :data:`INPUT`), in order; found once per graph."""
+        return self._consumers.get(name, ())  # type: ignore[attr-defined]
 
 
-def elements(shape: Shape) -> int:
-    h, w, c = shape
-    return h * w * c
+def consumers_of(layers: Iterable[Layer]) -> dict[str, tuple[Layer, ...]]:
+    """Per map, the layers that read it, in order (a layer that reads it twice, once): what
+    :meth:`Graph.consumers` answers, for layers that are not a graph (costs after folding)."""
+    found: dict[str, list[Layer]] = {}
+    for layer in layers:
+        for name in dict.fromkeys(layer.inputs):
+            found.setdefault(name, []).append(layer)
+    return {name: tuple(readers) for name, readers in found.items()}

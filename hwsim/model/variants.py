@@ -11,8 +11,7 @@ from dataclasses import replace
 
 from hwsim.errors import InputError
 from hwsim.model.graph import Graph, Layer
-from hwsim.model.shapes import count_params, infer_output_shape
-from hwsim.ops import ConvAttrs, DenseAttrs, Op
+from hwsim.ops import ConvAttrs, DenseAttrs, Op, count_params, infer_output_shape
 
 DENSE_HEAD = "head"
 """Name of the dense layer :func:`with_dense_head` inserts."""

@@ -11,7 +11,7 @@ import dataclasses
 
 import numpy as np
 
-from hwsim.model.graph import Graph, Layer
+from hwsim.model.graph import INPUT, Graph, Layer
 from hwsim.ops import BatchNormAttrs, ConvAttrs, DenseAttrs, Op
 from hwsim.reference.base import param_key
 from hwsim.reference.model import Model
@@ -22,11 +22,10 @@ FOLDABLE = frozenset({Op.CONV, Op.DWCONV, Op.DENSE})
 def _foldable(graph: Graph, bn: Layer) -> Layer | None:
     """The conv or dense layer ``bn`` can fold into: its only input, read by ``bn`` alone."""
     (source,) = bn.inputs
-    producer = next((layer for layer in graph.layers if layer.name == source), None)
-    if producer is None or producer.op not in FOLDABLE:
+    if source == INPUT or graph.consumers(source) != (bn,):
         return None
-    readers = sum(layer.inputs.count(source) for layer in graph.layers)
-    return producer if readers == 1 else None
+    producer = graph.layer(source)
+    return producer if producer.op in FOLDABLE else None
 
 
 def fold_batchnorm(model: Model) -> Model:

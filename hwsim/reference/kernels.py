@@ -11,6 +11,7 @@ from hwsim.reference.elementwise import Add, Concat, Dropout, Flatten, Relu, Sof
 from hwsim.reference.linear import Conv, Dense
 from hwsim.reference.normalization import BatchNorm, Lrn
 from hwsim.reference.pooling import AvgPool, GlobalAvgPool, MaxPool
+from hwsim.reference.resize import Upsample
 
 KERNELS: dict[Op, type[Kernel]] = {
     Op.CONV: Conv,
@@ -27,6 +28,7 @@ KERNELS: dict[Op, type[Kernel]] = {
     Op.MAXPOOL: MaxPool,
     Op.AVGPOOL: AvgPool,
     Op.GLOBAL_AVG_POOL: GlobalAvgPool,
+    Op.UPSAMPLE: Upsample,
 }
 assert set(KERNELS) == set(Op), "every op needs a reference kernel"
 

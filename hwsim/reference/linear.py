@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hwsim.model.execution import depthwise_transposed_gradient
-from hwsim.ops import ConvAttrs, DenseAttrs, Padding
+from hwsim.ops import ConvAttrs, DenseAttrs, Padding, depthwise_transposed_gradient
 from hwsim.reference import primitives as P
 from hwsim.reference.base import Arrays, Kernel, he_normal
 from hwsim.reference.windows import pad, scatter_windows, unpad, windows

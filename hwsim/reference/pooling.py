@@ -39,7 +39,7 @@ class MaxPool(_WindowPool):
 
     def _taps(self, xp: np.ndarray) -> list[np.ndarray]:
         """The window's taps in row-major (i, j) order: xp[:, i + sh*h, j + sw*w, :] as (N, Ho, Wo, C) views."""
-        (kh, kw), (sh, sw) = self.attrs.size, self.attrs.stride
+        (kh, kw), (sh, sw) = self.attrs.kernel, self.attrs.stride
         ho, wo = (xp.shape[1] - kh) // sh + 1, (xp.shape[2] - kw) // sw + 1
         return [
             xp[:, i : i + sh * (ho - 1) + 1 : sh, j : j + sw * (wo - 1) + 1 : sw] for i in range(kh) for j in range(kw)
@@ -55,7 +55,7 @@ class MaxPool(_WindowPool):
         return y
 
     def backward(self, dy, params, needs):
-        (kh, kw), (sh, sw) = self.attrs.size, self.attrs.stride
+        (kh, kw), (sh, sw) = self.attrs.kernel, self.attrs.stride
         if sh < kh or sw < kw:  # overlapping windows: gradients of shared positions add, in col2im
             dcols = np.zeros((*dy.shape, kh * kw), dtype=dy.dtype)
             np.put_along_axis(dcols, self.winner[..., None].astype(np.intp), dy[..., None], axis=-1)
@@ -73,11 +73,11 @@ class AvgPool(_WindowPool):
         (x,) = inputs
         xp = pad(x, self.attrs.padding)
         self.padded_shape = xp.shape
-        kh, kw = self.attrs.size
-        return P.div(P.sum(windows(xp, self.attrs.size, self.attrs.stride), axis=(4, 5)), kh * kw)
+        kh, kw = self.attrs.kernel
+        return P.div(P.sum(windows(xp, self.attrs.kernel, self.attrs.stride), axis=(4, 5)), kh * kw)
 
     def backward(self, dy, params, needs):
-        kh, kw = self.attrs.size
+        kh, kw = self.attrs.kernel
         share = P.div(dy, kh * kw)
         return [self._scatter(np.broadcast_to(share[..., None, None], (*dy.shape, kh, kw)))], {}
 

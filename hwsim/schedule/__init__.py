@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from hwsim.cost.fold import fold_batchnorm
 from hwsim.cost.inference import LayerCost
-from hwsim.model.graph import Graph
-from hwsim.schedule.base import Step
+from hwsim.schedule.base import Policy
 from hwsim.schedule.batching import sub_batched
 from hwsim.schedule.optimized import schedule_optimized
 from hwsim.schedule.paper import schedule_paper
 from hwsim.schedule.strict import schedule_strict
 from hwsim.spec.hardware import HardwareSpec
-
-Policy = Callable[[Graph, tuple[LayerCost, ...], HardwareSpec], list[Step]]
 
 POLICIES: dict[str, Policy] = {
     "paper": schedule_paper,

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 from typing import NamedTuple
 
+from hwsim.cost.inference import LayerCost
+from hwsim.model.graph import Graph
 from hwsim.ops import Shape
+from hwsim.spec.hardware import HardwareSpec
 
 
 class Location(str, Enum):
@@ -163,3 +167,7 @@ class Schedule:
     def sub_batch(self) -> int:
         """Images per sub-batch (:mod:`hwsim.schedule.batching`); the whole batch when it ran at once."""
         return max((step.sub_batch for step in self.steps), default=0) or self.batch
+
+
+Policy = Callable[[Graph, tuple[LayerCost, ...], HardwareSpec], list[Step]]
+"""A scheduler: the graph, its layers' costs and the hardware -> the steps of its schedule."""

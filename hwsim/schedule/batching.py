@@ -23,17 +23,14 @@ and their transfers and times added up.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import replace
 
 from hwsim.cost.inference import LayerCost, layer_cost
 from hwsim.model.graph import Graph
-from hwsim.schedule.base import ALLOC, COMPUTE, FREE, LOAD, RESIDENT, Event, Step
-from hwsim.schedule.program import _transfers
+from hwsim.schedule.base import ALLOC, COMPUTE, FREE, LOAD, RESIDENT, Event, Policy, Step
+from hwsim.schedule.program import transfers_of
 from hwsim.schedule.tiling import CapacityError
 from hwsim.spec.hardware import HardwareSpec
-
-Policy = Callable[[Graph, tuple[LayerCost, ...], HardwareSpec], list[Step]]
 
 
 def candidate_sizes(batch: int) -> list[int]:
@@ -164,7 +161,7 @@ def _merge(parts: list[tuple[Step, list[Event]]], where: str, size: int) -> Step
     events = tuple(e for _, shifted in parts for e in shifted)
     first = steps[0]
     note = f"{first.note}; " if first.note else ""
-    transfers = _transfers(list(events))
+    transfers = transfers_of(list(events))
     return replace(
         first,
         macs=sum(s.macs for s in steps),

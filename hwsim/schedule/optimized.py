@@ -23,8 +23,8 @@ from dataclasses import dataclass
 
 from hwsim.cost.fold import fold_batchnorm
 from hwsim.cost.inference import LayerCost
-from hwsim.model.graph import Graph
-from hwsim.ops import Op
+from hwsim.model.graph import Graph, Layer, consumers_of
+from hwsim.ops import TRAITS
 from hwsim.schedule.base import Step, weights_of
 from hwsim.schedule.paper import paper_steps
 from hwsim.schedule.program import Program, finish
@@ -59,28 +59,23 @@ from hwsim.schedule.tiling import (
 )
 from hwsim.spec.hardware import HardwareSpec
 
-FUSABLE = frozenset({Op.RELU, Op.MAXPOOL, Op.AVGPOOL, Op.DROPOUT})
-"""Ops that run on their producer's output as it is produced."""
-
 STEADY_ROWS = 3
 """Rows of a chain's output after which its line buffers repeat: enough to estimate its peak."""
 
 
-def _readers(costs: tuple[LayerCost, ...]) -> dict[str, int]:
-    readers: dict[str, int] = {}
-    for c in costs:
-        for name in c.layer.inputs:
-            readers[name] = readers.get(name, 0) + 1
-    return readers
+def _chained(consumers: dict[str, tuple[Layer, ...]], before: LayerCost, after: LayerCost) -> bool:
+    """``after`` reads ``before``'s output and nothing else, and nothing else reads it."""
+    return consumers.get(before.name) == (after.layer,) and len(after.layer.inputs) == 1
 
 
 def fuse(costs: tuple[LayerCost, ...]) -> list[Group]:
-    """Each layer, with the ReLUs and pools that are the sole readers of it (transitively) fused behind it."""
-    readers = _readers(costs)
+    """Each layer, with the layers that fuse (their trait: ReLUs, pools) and are the sole readers of it
+    (transitively) behind it."""
+    consumers = consumers_of(c.layer for c in costs)
     groups: list[Group] = []
     for c in costs:
         previous = groups[-1][-1] if groups else None
-        if previous and c.layer.op in FUSABLE and c.layer.inputs == (previous.name,) and readers[previous.name] == 1:
+        if previous and TRAITS[c.layer.op].fuses and _chained(consumers, previous, c):
             groups[-1] = (*groups[-1], c)
         else:
             groups.append((c,))
@@ -110,12 +105,8 @@ class Planner:
     def __init__(self, program: Program, groups: list[Group], folded: dict[str, str], capacity: float) -> None:
         self.program, self.groups, self.capacity = program, groups, capacity
         self.names = [tuple(folded[c.name] for c in g if c.name in folded) for g in groups]
-        readers = _readers(tuple(program.costs.values()))
-        self.readers = readers
-        self.linked = [False] + [
-            g[0].layer.inputs == (before[-1].name,) and readers[before[-1].name] == 1
-            for before, g in zip(groups, groups[1:])
-        ]
+        self.consumers = consumers_of(c.layer for c in program.costs.values())
+        self.linked = [False] + [_chained(self.consumers, before[-1], g[0]) for before, g in zip(groups, groups[1:])]
         self.windows: Windows = {}
         self.refused: set[tuple[int, int, bool, bool]] = set()
         self.first_rows: dict[tuple[int, bool], FirstRows] = {}
@@ -138,7 +129,7 @@ class Planner:
         if keep_out or stop == len(self.groups):
             return 0
         out = self.groups[stop - 1][-1]
-        return out.output_bytes * (1 + self.readers.get(out.name, 0))
+        return out.output_bytes * (1 + len(self.consumers.get(out.name, ())))
 
     def price(self, start: int, stop: int, keep_in: bool, keep_out: bool) -> Choice | None:
         """The cheapest way to run groups ``start``..``stop`` with these boundaries (None: nothing fits)."""

@@ -8,9 +8,16 @@
 
 It ignores co-residency (erratum 6): every tensor a step uses passes through internal memory, so
 ``peak_internal_bytes`` and the validator show where that overflows.
+
+The placement is :func:`crosses_bus` over what each step may move (:func:`loads`, :func:`store`),
+for one capacity or an array of them: :mod:`hwsim.studies.sweep_paper` evaluates this same
+placement over many hardware points at once.
 """
 
 from __future__ import annotations
+
+from enum import Enum
+from typing import TYPE_CHECKING, NamedTuple
 
 from hwsim.cost.inference import LayerCost
 from hwsim.model.graph import INPUT, Graph
@@ -18,6 +25,9 @@ from hwsim.ops import Op
 from hwsim.schedule.base import Action, Location, Step, weights_of
 from hwsim.schedule.program import Program, StepPlan, finish
 from hwsim.spec.hardware import HardwareSpec
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def paper_steps(graph: Graph, costs: tuple[LayerCost, ...]) -> list[tuple[LayerCost, ...]]:
@@ -39,33 +49,70 @@ def paper_steps(graph: Graph, costs: tuple[LayerCost, ...]) -> list[tuple[LayerC
     return groups
 
 
-def _location(fits: bool) -> Location:
-    return Location.INTERNAL if fits else Location.EXTERNAL
+class Kind(Enum):
+    """What a step moves, which decides whether it crosses the bus."""
+
+    IMAGE = "image"
+    """The network's input: internal from the start, never moved."""
+    MAP = "map"
+    """A feature map: moved when it alone does not fit the internal memory."""
+    WEIGHTS = "weights"
+    """A layer's weights: always loaded."""
 
 
-def last_readers(graph: Graph, groups: list[tuple[LayerCost, ...]]) -> dict[str, int]:
-    """For every tensor, the index of the last group that reads it (a group's own intermediates excluded)."""
-    last: dict[str, int] = {}
-    for i, group in enumerate(groups):
-        for cost in group:
-            for name in cost.layer.inputs:
-                last[name] = i
-    return last
+class Move(NamedTuple):
+    """A tensor a step may move over the bus, and its bytes."""
+
+    tensor: str
+    bytes: int
+    kind: Kind
+
+
+IMAGE, MAP, WEIGHTS = Kind.IMAGE, Kind.MAP, Kind.WEIGHTS
+"""The members looked up once: ``Kind.MAP`` is an enum class attribute lookup, and every step asks several."""
+
+
+def loads(group: tuple[LayerCost, ...]) -> list[Move]:
+    """What a step may load, in program order: its input maps (the image among them), then its weights."""
+    new = tuple.__new__  # without the named tuple's constructor call, as in :mod:`hwsim.schedule.program`
+    layer, sizes = group[0].layer, group[0].input_bytes
+    moves = [new(Move, (t, size, IMAGE if t == INPUT else MAP)) for t, size in zip(layer.inputs, sizes)]
+    moves += [new(Move, (weights_of(c.name), c.weight_bytes, WEIGHTS)) for c in group if c.weight_bytes]
+    return moves
+
+
+def store(group: tuple[LayerCost, ...]) -> Move:
+    """What a step may store: its output."""
+    return Move(group[-1].name, group[-1].output_bytes, MAP)
+
+
+def crosses_bus(move: Move, capacity: float | np.ndarray) -> bool | np.ndarray:
+    """The paper's placement of ``move`` at one internal capacity or at an array of them: weights
+    always cross the bus, a map when it alone does not fit (each judged on its own), the image never."""
+    kind = move.kind
+    if kind is MAP:
+        return move.bytes > capacity
+    return kind is WEIGHTS
+
+
+def _location(crosses: bool) -> Location:
+    return Location.EXTERNAL if crosses else Location.INTERNAL
 
 
 def schedule_paper(graph: Graph, costs: tuple[LayerCost, ...], hardware: HardwareSpec) -> list[Step]:
     capacity = hardware.memory.internal.capacity
     groups = paper_steps(graph, costs)
-    last_read = last_readers(graph, groups)
+    group_of = {c.name: i for i, group in enumerate(groups) for c in group}
+    # per map, the last group that reads it (-1: none)
+    last_read = {t: max((group_of[c.name] for c in graph.consumers(t)), default=-1) for t in (INPUT, *group_of)}
     program = Program(costs)
     internal: set[str] = set()  # maps the paper keeps internal, until their last reader
     for index, group in enumerate(groups):
         first, last = group[0], group[-1]
-        in_locs = [
-            Location.INTERNAL if name == INPUT else _location(size <= capacity)
-            for name, size in zip(first.layer.inputs, first.input_bytes)
-        ]
-        out_loc = _location(last.output_bytes <= capacity)
+        moves, output = loads(group), store(group)
+        crossing = [bool(crosses_bus(move, capacity)) for move in moves]
+        in_locs = [_location(crosses) for crosses in crossing[: len(first.layer.inputs)]]
+        out_loc = _location(bool(crosses_bus(output, capacity)))
         step = program.begin(
             StepPlan(
                 group,
@@ -74,17 +121,13 @@ def schedule_paper(graph: Graph, costs: tuple[LayerCost, ...], hardware: Hardwar
             )
         )
         loaded = []
-        for name, loc in zip(first.layer.inputs, in_locs):
-            if name == INPUT and name not in internal:
+        for move, crosses in zip(moves, crossing):
+            if move.kind is IMAGE and INPUT not in internal:
                 program.occupy(step, Action.RESIDENT, program.full(INPUT))
                 internal.add(INPUT)
-            elif loc is Location.EXTERNAL:
-                program.occupy(step, Action.LOAD, program.full(name))
-                loaded.append(name)
-        loaded += [weights_of(c.name) for c in group if c.weight_bytes]
-        for c in group:
-            if c.weight_bytes:
-                program.occupy(step, Action.LOAD, program.full(weights_of(c.name)))
+            elif crosses:
+                program.occupy(step, Action.LOAD, program.full(move.tensor))
+                loaded.append(move.tensor)
         for previous, c in zip((None, *group), group):
             program.occupy(step, Action.ALLOC, program.full(c.name))
             whole = program.full(c.name)
@@ -98,7 +141,7 @@ def schedule_paper(graph: Graph, costs: tuple[LayerCost, ...], hardware: Hardwar
             internal.add(last.name)
         for name in loaded:
             program.free(step, program.full(name))
-        for name in sorted(n for n in internal if last_read.get(n, index) <= index):  # read for the last time, or never
+        for name in sorted(n for n in internal if last_read[n] <= index):  # read for the last time, or never
             program.free(step, program.full(name))
             internal.discard(name)
     return finish(program, hardware, overlap=False)

@@ -259,7 +259,8 @@ def _overlapped(events: list[Record], hardware: HardwareSpec) -> list[tuple[floa
     return times
 
 
-def _transfers(events: list[Event]) -> tuple[Transfer, ...]:
+def transfers_of(events: list[Event]) -> tuple[Transfer, ...]:
+    """The bytes each tensor moves in each direction over ``events``: a step's transfers."""
     moved: dict[tuple[str, Direction], int] = {}
     for e in events:
         if e.action is LOAD or e.action is STORE:
@@ -305,7 +306,7 @@ def finish(program: Program, hardware: HardwareSpec, overlap: bool) -> list[Step
     for i, (plan, events) in enumerate(zip(program.plans, by_step)):
         group, first, last = plan.group, plan.group[0], plan.group[-1]
         names = tuple(c.name for c in group)
-        transfers = _transfers(events)
+        transfers = transfers_of(events)
         steps.append(
             Step(
                 name=step_name(names),

@@ -1,34 +1,31 @@
 """Which part of each input a layer reads to produce part of its output (receptive fields, halos).
 
 Rows are the height axis of a map; channels its last axis. A tiled schedule asks this for every
-band it computes; the validator asks it again to check that the band's inputs were resident.
+band it computes; the validator asks it again to check that the band's inputs were resident. How
+an op's output rows and channels read its inputs is one of its traits, a kind (:class:`hwsim.ops.Rows`,
+:class:`hwsim.ops.Channels`); the arithmetic of each kind is here.
 """
 
 from __future__ import annotations
 
 from hwsim.model.graph import Layer
-from hwsim.ops import ConvAttrs, LrnAttrs, Op, PoolAttrs
+from hwsim.ops import TRAITS, Channels, ConvAttrs, LrnAttrs, Rows, UpsampleAttrs, Window
 
 Span = tuple[int, int]
 """[start, stop) along one axis."""
 
-CHANNEL_LOCAL_OPS = frozenset(
-    {Op.BATCHNORM, Op.RELU, Op.DROPOUT, Op.MAXPOOL, Op.AVGPOOL, Op.DWCONV, Op.GLOBAL_AVG_POOL}
+ROWS = {op: traits.rows for op, traits in TRAITS.items()}
+CHANNELS = {op: traits.channels for op, traits in TRAITS.items()}
+# Each op's kinds in a dict, and each kind's member in a module global: ``TRAITS[op].rows`` and
+# ``Rows.SAME`` are attribute lookups, as slow as the rest of a receptive field, and a band asks for several
+SAME_ROWS, WINDOW_ROWS, WHOLE_ROWS, SCALE_ROWS = Rows.SAME, Rows.WINDOW, Rows.WHOLE, Rows.SCALE
+SAME_CHANNELS, GROUP_CHANNELS, ALL_CHANNELS, NEIGHBOUR_CHANNELS, STACKED_CHANNELS = (
+    Channels.SAME,
+    Channels.GROUPS,
+    Channels.ALL,
+    Channels.NEIGHBOURS,
+    Channels.STACKED,
 )
-"""Ops whose output channel c depends on input channel c alone: they can run on a chunk of channels."""
-
-
-CONVS = frozenset({Op.CONV, Op.DWCONV})
-POOLS = frozenset({Op.MAXPOOL, Op.AVGPOOL})
-READS_WHOLE = frozenset({Op.GLOBAL_AVG_POOL, Op.DENSE, Op.FLATTEN, Op.SOFTMAX})
-"""Ops whose every output row reads every input row."""
-ROW_FOR_ROW = frozenset({Op.LRN, Op.CONCAT, Op.ADD, Op.BATCHNORM, Op.RELU, Op.DROPOUT})
-"""Ops whose output row r reads input row r."""
-CHANNEL_FOR_CHANNEL = frozenset({Op.ADD, Op.BATCHNORM, Op.RELU, Op.DROPOUT, Op.MAXPOOL, Op.AVGPOOL, Op.GLOBAL_AVG_POOL})
-"""Ops whose output channel c reads channel c of every input."""
-ALL_CHANNELS = frozenset({Op.DENSE, Op.FLATTEN, Op.SOFTMAX})
-# frozensets, not tuples of members: ``Op.CONV`` is an enum class attribute lookup, as slow as the
-# rest of a receptive field, and a band asks for several
 
 
 def _window_rows(rows: Span, kernel: int, stride: int, pad_top: int, height: int) -> Span:
@@ -50,36 +47,39 @@ def _group_channels(layer: Layer, channels: Span) -> Span:
 def input_rows(layer: Layer, rows: Span) -> tuple[Span, ...]:
     """For each input of ``layer``, the rows that output ``rows`` read (in whichever channels): what a
     band needs, without the channel arithmetic of :func:`input_regions`."""
-    op, a = layer.op, layer.attrs
-    h_in = layer.input_shapes[0][0]
-    if op in ROW_FOR_ROW:
+    kind = ROWS[layer.op]
+    if kind is SAME_ROWS:
         return tuple(rows for _ in layer.inputs)
-    if op in CONVS:
-        assert isinstance(a, ConvAttrs)
+    h_in = layer.input_shapes[0][0]
+    if kind is WINDOW_ROWS:
+        a = layer.attrs
+        assert isinstance(a, Window)
         return (_window_rows(rows, a.kernel[0], a.stride[0], a.padding.top, h_in),)
-    if op in POOLS:
-        assert isinstance(a, PoolAttrs)
-        return (_window_rows(rows, a.size[0], a.stride[0], a.padding.top, h_in),)
-    if op in READS_WHOLE:
+    if kind is WHOLE_ROWS:
         return ((0, h_in),)
-    raise ValueError(f"no receptive field rule for op {op!r}")
+    if kind is SCALE_ROWS:
+        assert isinstance(layer.attrs, UpsampleAttrs)
+        start, stop = rows
+        factor = layer.attrs.factor
+        return ((start // factor, (stop - 1) // factor + 1) if stop > start else (0, 0),)
+    raise ValueError(f"no receptive field rule for rows of kind {kind!r}")
 
 
 def input_channels(layer: Layer, channels: Span) -> tuple[Span | None, ...]:
     """For each input of ``layer``, the channels that output ``channels`` read (None: nothing)."""
-    op, a = layer.op, layer.attrs
-    c_in = layer.input_shapes[0][2]
-    if op in CHANNEL_FOR_CHANNEL:
+    kind = CHANNELS[layer.op]
+    if kind is SAME_CHANNELS:
         return tuple(channels for _ in layer.inputs)
-    if op in CONVS:
+    c_in = layer.input_shapes[0][2]
+    if kind is GROUP_CHANNELS:
         return (_group_channels(layer, channels),)
-    if op in ALL_CHANNELS:
+    if kind is ALL_CHANNELS:
         return ((0, c_in),)
-    if op is Op.LRN:
-        assert isinstance(a, LrnAttrs)
-        half = a.size // 2
+    if kind is NEIGHBOUR_CHANNELS:
+        assert isinstance(layer.attrs, LrnAttrs)
+        half = layer.attrs.size // 2
         return ((max(channels[0] - half, 0), min(channels[1] + half, c_in)),)
-    if op is Op.CONCAT:
+    if kind is STACKED_CHANNELS:
         spans: list[Span | None] = []
         offset = 0
         for shape in layer.input_shapes:
@@ -87,7 +87,12 @@ def input_channels(layer: Layer, channels: Span) -> tuple[Span | None, ...]:
             spans.append((lo - offset, hi - offset) if lo < hi else None)
             offset += shape[2]
         return tuple(spans)
-    raise ValueError(f"no receptive field rule for op {op!r}")
+    raise ValueError(f"no receptive field rule for channels of kind {kind!r}")
+
+
+def has_halo(layer: Layer) -> bool:
+    """Whether a band of this layer's output reads input rows beyond its own: a window taller than one row."""
+    return ROWS[layer.op] is WINDOW_ROWS and isinstance(layer.attrs, Window) and layer.attrs.kernel[0] > 1
 
 
 def input_regions(layer: Layer, rows: Span, channels: Span) -> tuple[tuple[Span, Span] | None, ...]:

@@ -23,16 +23,11 @@ from dataclasses import dataclass
 
 from hwsim.cost.inference import LayerCost
 from hwsim.model.graph import Layer
-from hwsim.ops import Op
+from hwsim.ops import TRAITS
 from hwsim.schedule.base import ALLOC, COMPUTE, FREE, LOAD, STORE, Action, Region, weights_of
 from hwsim.schedule.program import Program, compute_reads
 from hwsim.schedule.regions import input_rows
 from hwsim.schedule.tiling import Segment
-
-ROW_LOCAL_OPS = frozenset(
-    {Op.CONV, Op.DWCONV, Op.MAXPOOL, Op.AVGPOOL, Op.BATCHNORM, Op.RELU, Op.DROPOUT, Op.ADD, Op.CONCAT}
-)
-"""Ops whose output row r reads a few input rows around r: they can stream row by row."""
 
 Windows = dict[str, tuple[tuple[tuple[int, ...], tuple[int, ...]], ...]]
 """Per layer, per input: the first and the stop input row every output row reads (a cache across chains)."""
@@ -57,9 +52,10 @@ class Placement:
 
 
 def streamable(segment: Segment) -> bool:
-    """Every layer reads rows locally, and every layer after the first reads only the one before it."""
+    """Every layer streams (its trait: output row r reads a few input rows around r), and every layer
+    after the first reads only the one before it."""
     costs = segment.costs
-    return all(c.layer.op in ROW_LOCAL_OPS for c in costs) and all(
+    return all(TRAITS[c.layer.op].streams for c in costs) and all(
         c.layer.inputs == (previous.name,) for previous, c in zip(costs, costs[1:])
     )
 

@@ -18,11 +18,11 @@ from functools import cached_property
 
 from hwsim.cost.inference import LayerCost
 from hwsim.errors import InputError
-from hwsim.model.graph import Graph
-from hwsim.ops import Op
+from hwsim.model.graph import consumers_of
+from hwsim.ops import TRAITS, Chunks
 from hwsim.schedule.base import Action, Region, weights_of
 from hwsim.schedule.program import Program, StepPlan
-from hwsim.schedule.regions import CHANNEL_LOCAL_OPS, Span, input_rows
+from hwsim.schedule.regions import Span, has_halo, input_rows
 
 Group = tuple[LayerCost, ...]
 """Layers that run as one step."""
@@ -83,13 +83,12 @@ class Segment:
 
 
 def chunkable(segment: Segment) -> bool:
-    """A single step whose layers after the first work channel by channel can stream its weights in chunks."""
+    """A single step whose layers after the first work channel by channel can stream its weights in chunks
+    (each op's :class:`hwsim.ops.Chunks`)."""
     if len(segment.groups) != 1:
         return False
     first, *rest = segment.groups[0]
-    return first.layer.op in CHANNEL_LOCAL_OPS | {Op.CONV, Op.DENSE} and all(
-        c.layer.op in CHANNEL_LOCAL_OPS for c in rest
-    )
+    return TRAITS[first.layer.op].chunks is not Chunks.NO and all(TRAITS[c.layer.op].chunks is Chunks.ANY for c in rest)
 
 
 def _union(a: Span | None, b: Span) -> Span:
@@ -221,9 +220,9 @@ def _run_peak(
             lo, hi = need[out]
             resident += max(hi - max(lo, have[out][1]) if out in have else hi - lo, 0) * rows[out] * ahead
 
-        def release(t: str) -> int:
+        def release(t: str, following: dict[str, Span]) -> int:
             lo, hi = have[t]
-            keep_from = min(max(following[t][0], lo), hi) if t in following else hi  # noqa: B023 (called before the loop moves on)
+            keep_from = min(max(following[t][0], lo), hi) if t in following else hi
             have[t] = (keep_from, hi)
             return (keep_from - lo) * rows[t]
 
@@ -237,13 +236,14 @@ def _run_peak(
             if math.ceil(resident) > peak:
                 peak = math.ceil(resident)
             if released:
-                resident -= sum(release(t) * (share if t not in streamed else 0) for t in released if t in have)
+                freed = [release(t, following) * (share if t not in streamed else 0) for t in released if t in have]
+                resident -= sum(freed)
         if chunked:
-            resident -= sum(release(t) for t in streamed if t in have)
+            resident -= sum(release(t, following) for t in streamed if t in have)
             if not tiling.keep_output and out in have:
-                resident -= release(out) * share
+                resident -= release(out, following) * share
         elif not tiling.keep_output and out in have:
-            resident -= release(out)
+            resident -= release(out, following)
     return peak
 
 
@@ -307,16 +307,23 @@ def choose_tiling(
     bands = band_candidates(height)
     channels = band_candidates(segment.output.layer.output_shape[2])
     weights = sum(c.weight_bytes for c in segment.costs)
+
+    def largest_band(chunk: int, keep: bool) -> int | None:
+        return _first_fitting(bands, lambda b: fits(Tiling(b, chunk, keep)))
+
+    def largest_chunk(band: int, keep: bool) -> int | None:
+        return _first_fitting(channels, lambda c: fits(Tiling(band, c, keep)))
+
     options: list[tuple[int, Tiling]] = []
     for keep in keeps:
         spill = 0 if keep or True not in keeps else 2 * segment.output.output_bytes
-        band = _first_fitting(bands, lambda b: fits(Tiling(b, 0, keep)))  # noqa: B023 (called before the loop moves on)
+        band = largest_band(0, keep)
         if band is not None:
             options.append((spill, Tiling(band, 0, keep)))
         elif chunks and chunkable(segment):
-            band = _first_fitting(bands, lambda b: fits(Tiling(b, 1, keep)))  # the largest band any chunk fits  # noqa: B023 (called before the loop moves on)
+            band = largest_band(1, keep)  # the largest band any chunk fits
             if band is not None:
-                chunk = _first_fitting(channels, lambda c: fits(Tiling(band, c, keep)))  # noqa: B023 (called before the loop moves on)
+                chunk = largest_chunk(band, keep)
                 assert chunk is not None
                 options.append((spill + (math.ceil(height / band) - 1) * weights, Tiling(band, chunk, keep)))
     return min(options, key=lambda o: o[0]) if options else None
@@ -347,7 +354,8 @@ def describe(
         if streamed:
             notes.append("streamed row by row through line buffers")
         elif bands > 1:
-            notes.append(f"{bands} bands of {tiling.band_rows} rows" + (" with halo" if _has_halo(segment) else ""))
+            halo = any(has_halo(c.layer) for c in segment.costs)
+            notes.append(f"{bands} bands of {tiling.band_rows} rows" + (" with halo" if halo else ""))
         if len(segment.groups) > 1:
             notes.append(
                 f"streamed with {len(segment.groups) - 1 - g} more steps" if not last else "end of a streamed chain"
@@ -369,15 +377,6 @@ def describe(
             )
         )
     return plans
-
-
-def _has_halo(segment: Segment) -> bool:
-    return any(c.layer.op in (Op.CONV, Op.DWCONV, Op.MAXPOOL, Op.AVGPOOL) and _kernel(c) > 1 for c in segment.costs)
-
-
-def _kernel(cost: LayerCost) -> int:
-    a = cost.layer.attrs
-    return getattr(a, "kernel", getattr(a, "size", (1, 1)))[0]
 
 
 def emit(
@@ -488,19 +487,6 @@ def _rows(program: Program, tensor: str, rows: Span) -> Region:
     return Region(tensor, rows, full.channels)
 
 
-def last_readers(graph: Graph, segments: list[Segment]) -> dict[str, int]:
-    """For every tensor, the index of the last segment that reads it."""
-    return {name: i for i, s in enumerate(segments) for name in s.inputs()}
-
-
-def _readers(segments: list[Segment]) -> dict[str, set[int]]:
-    readers: dict[str, set[int]] = {}
-    for i, s in enumerate(segments):
-        for name in s.inputs():
-            readers.setdefault(name, set()).add(i)
-    return readers
-
-
 def run(
     program: Program, segments: list[Segment], capacity: float, prefetch: bool, max_moved_bytes: float = math.inf
 ) -> bool:
@@ -511,11 +497,17 @@ def run(
     returns False, once the program has moved more than ``max_moved_bytes``: a caller comparing it
     with a faster schedule learns from its bus time alone that it cannot win.
     """
-    readers = _readers(segments)
+    consumers = consumers_of(c.layer for c in program.costs.values())
+    segment_of = {c.name: i for i, s in enumerate(segments) for c in s.costs}
+
+    def readers(tensor: str) -> set[int]:
+        """The segments that read ``tensor``."""
+        return {segment_of[layer.name] for layer in consumers.get(tensor, ())}
+
     whole: set[str] = set()
     for i, segment in enumerate(segments):
         whole_in = {t for t in segment.inputs() if t in whole}
-        keeps = [True, False] if readers.get(segment.output.name) == {i + 1} else [False]
+        keeps = [True, False] if readers(segment.output.name) == {i + 1} else [False]
         chosen, spill = None, set()
         for spill in (set(), whole_in):
             room = capacity - program.resident + sum(program.bytes(program.full(t)) for t in spill)
@@ -546,7 +538,7 @@ def run(
         if tiling.keep_output:
             whole.add(segment.output.name)
         for t in sorted(whole_in - spill):
-            if max(readers[t]) == i:
+            if max(readers(t)) == i:
                 program.free(steps[-1], program.full(t))
                 whole.discard(t)
         if program.moved > max_moved_bytes:

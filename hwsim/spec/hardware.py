@@ -9,7 +9,7 @@ from typing import Annotated
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator
 
 from hwsim import bundled
-from hwsim.ops import Op
+from hwsim.ops import TRAITS, Op
 from hwsim.spec.energy import AreaSpec, EnergySpec, check_unit_names
 from hwsim.spec.validate import validate
 from hwsim.spec.yamlio import load_yaml
@@ -29,10 +29,6 @@ class Precision(str, Enum):
     @property
     def bytes(self) -> int:
         return {"fp32": 4, "fp16": 2, "bf16": 2, "int8": 1}[self.value]
-
-
-MATRIX_OPS = frozenset({Op.CONV, Op.DWCONV, Op.DENSE})
-"""Ops that run on the unit called ``matrix`` unless the profile says otherwise; the rest go to ``vector``."""
 
 
 class _Strict(BaseModel):
@@ -110,7 +106,8 @@ class HardwareSpec(_Strict):
 
 
 def _default_unit(op: Op) -> str:
-    return "matrix" if op in MATRIX_OPS else "vector"
+    """The unit an op runs on unless the profile lists it under another: its trait (``matrix`` or ``vector``)."""
+    return TRAITS[op].unit.value
 
 
 def load_hardware(name_or_path: str | Path) -> HardwareSpec:

@@ -2,140 +2,24 @@
 
 The file is validated in two steps. The outer structure (name, input, blocks, layers) is checked
 here as it stands; each layer entry is checked by :mod:`hwsim.model.expand` after block arguments are
-substituted, against the model of its op in :data:`LAYER_MODELS`, so a ``$filters`` in a block
+substituted, against the model its op declares (:data:`hwsim.ops.TRAITS`), so a ``$filters`` in a block
 template is validated with the value it takes at each use.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, StrictBool, StrictInt, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from hwsim.ops import Op
+from hwsim.ops import PositiveInt
 from hwsim.spec.validate import validate
 from hwsim.spec.yamlio import Document, load_yaml
-
-# Strict: YAML's `true` or "3" where a count belongs is a mistake to report, not a value to coerce.
-PositiveInt = Annotated[StrictInt, Field(gt=0)]
-NonNegativeInt = Annotated[StrictInt, Field(ge=0)]
-IntPair = PositiveInt | tuple[PositiveInt, PositiveInt]
-PaddingMode = Literal["same", "valid"] | NonNegativeInt
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class _LayerBase(_Strict):
-    name: str | None = Field(None, description="stable human name; generated from the op when absent")
-    inputs: tuple[str, ...] | None = Field(None, description="producers by name; default: the previous layer")
-
-    @field_validator("name")
-    @classmethod
-    def _plain_name(cls, name: str | None) -> str | None:
-        if name is not None and (not name or "." in name or name == "input"):
-            raise ValueError(f"layer names are non-empty, without '.', and not 'input': {name!r}")
-        return name
-
-
-class ConvLayer(_LayerBase):
-    op: Literal["conv"]
-    filters: PositiveInt
-    kernel: IntPair
-    stride: IntPair = 1
-    padding: PaddingMode = "same"
-    groups: PositiveInt = 1
-    bias: StrictBool = True
-
-
-class DwConvLayer(_LayerBase):
-    op: Literal["dwconv"]
-    kernel: IntPair
-    stride: IntPair = 1
-    padding: PaddingMode = "same"
-    multiplier: PositiveInt = 1
-    bias: StrictBool = True
-
-
-class BatchNormLayer(_LayerBase):
-    op: Literal["batchnorm"]
-    eps: FiniteFloat = Field(1e-5, gt=0)
-    momentum: FiniteFloat = Field(0.1, gt=0, le=1, description="running = (1-m)*running + m*batch")
-
-
-class PoolLayer(_LayerBase):
-    op: Literal["maxpool", "avgpool"]
-    size: IntPair
-    stride: IntPair | None = Field(None, description="default: the pool size")
-    padding: PaddingMode = "valid"
-
-
-class DenseLayer(_LayerBase):
-    op: Literal["dense"]
-    units: PositiveInt
-    bias: StrictBool = True
-
-
-class DropoutLayer(_LayerBase):
-    op: Literal["dropout"]
-    rate: FiniteFloat = Field(0.5, ge=0, lt=1)
-
-
-class LrnLayer(_LayerBase):
-    op: Literal["lrn"]
-    size: PositiveInt = Field(5, description="channels in the window, centred: odd")
-    alpha: FiniteFloat = Field(1e-4, gt=0)
-    beta: FiniteFloat = Field(0.75, gt=0)
-    k: FiniteFloat = Field(2.0, gt=0)
-
-    @field_validator("size")
-    @classmethod
-    def _odd(cls, size: int) -> int:
-        if size % 2 == 0:
-            raise ValueError(f"size must be odd (a window centred on its channel), got {size}")
-        return size
-
-
-class PlainLayer(_LayerBase):
-    op: Literal["relu", "global_avg_pool", "flatten", "softmax"]
-
-
-class MergeLayer(_LayerBase):
-    op: Literal["add", "concat"]
-    inputs: tuple[str, ...] = Field(min_length=2)
-
-
-LayerSpec = (
-    ConvLayer
-    | DwConvLayer
-    | BatchNormLayer
-    | PoolLayer
-    | DenseLayer
-    | DropoutLayer
-    | LrnLayer
-    | PlainLayer
-    | MergeLayer
-)
-
-LAYER_MODELS: dict[Op, type[_LayerBase]] = {
-    Op.CONV: ConvLayer,
-    Op.DWCONV: DwConvLayer,
-    Op.BATCHNORM: BatchNormLayer,
-    Op.MAXPOOL: PoolLayer,
-    Op.AVGPOOL: PoolLayer,
-    Op.DENSE: DenseLayer,
-    Op.DROPOUT: DropoutLayer,
-    Op.LRN: LrnLayer,
-    Op.RELU: PlainLayer,
-    Op.GLOBAL_AVG_POOL: PlainLayer,
-    Op.FLATTEN: PlainLayer,
-    Op.SOFTMAX: PlainLayer,
-    Op.ADD: MergeLayer,
-    Op.CONCAT: MergeLayer,
-}
-assert set(LAYER_MODELS) == set(Op), "every op needs a layer model"
 
 
 class UseEntry(BaseModel):

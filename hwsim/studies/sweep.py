@@ -3,7 +3,7 @@
 Costs depend on the graph, the counting, the batch, the precision and which unit runs each op,
 never on capacities, bandwidths or throughputs, so the graph is costed once and only the
 scheduling is repeated. The paper policy has a vectorised fast path (:mod:`hwsim.studies.sweep_paper`)
-that gives the numbers of :func:`hwsim.estimate` (to rounding); other policies are scheduled point by point.
+that gives exactly the numbers of :func:`hwsim.estimate`; other policies are scheduled point by point.
 
 Only the swept points are scheduled, never the profile's own values. A point where no schedule fits
 (the policy raises :class:`InputError`) is a row with NaN times and the policy's reason in ``note``.

@@ -1,11 +1,11 @@
 """The paper policy vectorised over many hardware points at once: the fast path of :mod:`hwsim.studies.sweep`.
 
-Same steps (:func:`hwsim.schedule.paper.paper_steps`), same placement rule (a map is internal when
-it alone fits; the input image is internal; weights are always loaded) and the same timing
-(transfer bytes / bandwidth + ops / throughput, summed over steps) as
-:func:`hwsim.schedule.paper.schedule_paper`, with one NumPy array of points per quantity instead of
-one Python object per step. Bytes equal those of :func:`hwsim.api.estimate` exactly and times to
-rounding (tests/test_sweep.py checks sampled points), at a few microseconds per point instead of milliseconds.
+The steps (:func:`hwsim.schedule.paper.paper_steps`), what each may move and the placement that
+decides whether it does (:func:`hwsim.schedule.paper.crosses_bus`) are the paper policy's own,
+evaluated on one NumPy array of points instead of one capacity. Its serial timing is replayed here
+in the program's order, with the same arithmetic, so every metric equals :func:`hwsim.estimate.estimate`'s
+exactly (tests/test_sweep_paper.py checks random networks and points) at a few microseconds per
+point instead of milliseconds.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from hwsim.model.graph import INPUT
+from hwsim.estimate import external_capacity_error, fixed_external_bytes
 from hwsim.schedule.energy import operands
-from hwsim.schedule.paper import paper_steps
+from hwsim.schedule.paper import crosses_bus, loads, paper_steps, store
 from hwsim.schedule.program import compute_reads
 from hwsim.spec.energy import EnergySpec, energy_table, internal_j_per_byte
 
@@ -86,6 +86,9 @@ def _computes(base: Costed) -> tuple[float, float, float]:
 def _evaluate_chunk(
     base: Costed, points: dict[str, np.ndarray], computes: tuple[float, float, float]
 ) -> dict[str, np.ndarray]:
+    """Every metric at every point: the events of :func:`hwsim.schedule.paper.schedule_paper` that
+    take time, timed one after another as :func:`hwsim.schedule.program.finish` times them serially
+    (a load or store: its bytes over the bandwidth; a compute: its ops over its unit's throughput)."""
     hw = base.hardware
     n = len(next(iter(points.values())))
     capacity = np.broadcast_to(_field(points, "memory.internal.capacity", hw.memory.internal.capacity), n)
@@ -98,26 +101,29 @@ def _evaluate_chunk(
     read_j, write_j = internal_j_per_byte((hw.energy or EnergySpec()).internal, capacity)
     compute_j, compute_read, compute_written = computes
 
-    total = transfer = compute = np.zeros(n)
+    clock = total = transfer = compute = np.zeros(n)
     moved = stored = np.zeros(n, dtype=np.int64)
     for group in paper_steps(base.graph, base.costs):
-        first, last = group[0], group[-1]
+        start = clock
         step_bytes = np.zeros(n, dtype=np.int64)
-        for name, size in zip(first.layer.inputs, first.input_bytes):
-            if name != INPUT:
-                step_bytes = step_bytes + np.where(size <= capacity, 0, size)
-        step_bytes = step_bytes + sum(c.weight_bytes for c in group)
-        step_stored = np.where(last.output_bytes <= capacity, 0, last.output_bytes)
-        step_bytes = step_bytes + step_stored
-        stored = stored + step_stored
-        step_transfer = step_bytes / bandwidth
-        step_compute: np.ndarray | float = 0
+        for move in loads(group):
+            size = np.where(crosses_bus(move, capacity), move.bytes, 0)
+            clock = clock + size / bandwidth
+            step_bytes = step_bytes + size
+        step_compute = np.zeros(n)
         for c in group:
-            step_compute = step_compute + c.ops / throughput[c.unit]
-        total = total + (step_transfer + step_compute)
-        transfer = transfer + step_transfer
+            end = clock + c.ops / throughput[c.unit]
+            step_compute = step_compute + (end - clock)
+            clock = end
+        output = store(group)
+        step_stored = np.where(crosses_bus(output, capacity), output.bytes, 0)
+        clock = clock + step_stored / bandwidth
+        step_bytes = step_bytes + step_stored
+        total = total + (clock - start)
+        transfer = transfer + step_bytes / bandwidth
         compute = compute + step_compute
         moved = moved + step_bytes
+        stored = stored + step_stored
     batch = base.batch
     images = np.divide(batch, total, out=np.full(n, np.inf), where=total > 0)
     # every byte moved is written to internal memory (loaded) or read from it (stored), besides the computes' own
@@ -143,29 +149,22 @@ def _evaluate_chunk(
 
 
 def _external_capacity_notes(base: Costed, points: dict[str, np.ndarray], metrics: dict[str, np.ndarray]) -> list[str]:
-    """The check of :func:`hwsim.api.estimate`: weights, input images and every stored map (the
-    footprint of :func:`hwsim.api.external_footprint_bytes`) must fit the external memory, if it is bounded.
-    Where they do not, the metrics become NaN and the note says so, in the words of ``api.estimate``."""
+    """The check of :func:`hwsim.estimate.estimate` at every point: weights, input images and every
+    stored map must fit the external memory, if it is bounded. Where they do not, the metrics become
+    NaN and the note is the error ``estimate`` raises."""
     stored = metrics.pop("stored_bytes")
     n = len(stored)
     capacity = points.get("memory.external.capacity", base.hardware.memory.external.capacity)
     if capacity is None:
         return [""] * n
-    costs = base.costs
-    fixed = sum(c.weight_bytes for c in costs) + sum(
-        size for c in costs for name, size in zip(c.layer.inputs, c.input_bytes) if name == INPUT
-    )
-    needed = fixed + stored
-    over = needed > np.broadcast_to(capacity, n)
+    needed = fixed_external_bytes(base.costs) + stored
+    capacities = np.broadcast_to(capacity, n)
+    over = needed > capacities
     if not over.any():
         return [""] * n
     for metric in SCHEDULE_METRICS:
         metrics[metric] = np.where(over, np.nan, metrics[metric])
-    capacities = np.broadcast_to(capacity, n)
     notes = [""] * n
     for i in np.flatnonzero(over):
-        notes[i] = (
-            f"memory.external.capacity: {base.graph.name} with policy {base.policy} keeps up to {int(needed[i]):,} B "
-            f"in external memory (weights, images and stored maps), more than its capacity of {capacities[i]:,.0f} B"
-        )
+        notes[i] = str(external_capacity_error(base.graph.name, base.policy, int(needed[i]), float(capacities[i])))
     return notes
