@@ -14,9 +14,27 @@ from hwsim.cost.bound import lower_bound
 from hwsim.report.trace import trace_events
 from hwsim.schedule import POLICIES, scheduled_costs
 from hwsim.schedule.base import Action
+from hwsim.schedule.tiling import CapacityError
 from hwsim.schedule.validate import Rule, validate
 
 NETWORKS = sorted(p.stem for p in (Path(__file__).parents[1] / "networks").glob("*.yaml"))
+
+# Issue 12's limits, met by the networks bundled for it; strict, so a fix shows up as an unexpected pass.
+KNOWN_FAILURES = {
+    ("inception", "strict"): (CapacityError, "global_avg_pool is refused when its 28x28x480 input exceeds 1 MB"),
+    ("inception", "optimized"): (CapacityError, "global_avg_pool is refused when its 28x28x480 input exceeds 1 MB"),
+    ("mobilenet-v2", "optimized"): (KeyError, "a batch norm read by a 1x1 conv (row7.project_bn) is looked up by name"),
+}
+
+
+def _network_policy_cases() -> list:
+    cases = []
+    for network in NETWORKS:
+        for policy in sorted(POLICIES):
+            known = KNOWN_FAILURES.get((network, policy))
+            marks = [pytest.mark.xfail(raises=known[0], strict=True, reason=f"issue 12: {known[1]}")] if known else []
+            cases.append(pytest.param(network, policy, marks=marks, id=f"{policy}-{network}"))
+    return cases
 
 
 @pytest.fixture(scope="module")
@@ -30,8 +48,7 @@ def hairnet() -> dict[str, api.Estimate]:
     return {p: api.estimate(graph, hw, p) for p in POLICIES}
 
 
-@pytest.mark.parametrize("network", NETWORKS)
-@pytest.mark.parametrize("policy", sorted(POLICIES))
+@pytest.mark.parametrize(("network", "policy"), _network_policy_cases())
 def test_every_policy_passes_the_validator_on_every_bundled_network(network: str, policy: str, accelerator) -> None:
     estimate = api.estimate(api.load_network(network), accelerator, policy)
     violations = validate(estimate.schedule, scheduled_costs(policy, estimate.costs, accelerator), accelerator)

@@ -17,9 +17,12 @@ ROOT = Path(__file__).resolve().parent.parent
 NETWORKS = ROOT / "networks"
 BUNDLED = sorted(path.stem for path in NETWORKS.glob("*.yaml"))
 GOLDEN = ROOT / "tests" / "golden"
+SLOW_TO_EXECUTE = {"mobilenet-v1", "mobilenet-v2", "resnet18"}  # 2-5 s each in NumPy at 224x224
 
 
-@pytest.mark.parametrize("network", BUNDLED)
+@pytest.mark.parametrize(
+    "network", [pytest.param(n, marks=[pytest.mark.slow] if n in SLOW_TO_EXECUTE else []) for n in BUNDLED]
+)
 def test_verify_passes_on_every_bundled_network(runner, network):
     result = runner.invoke(main, ["verify", str(NETWORKS / f"{network}.yaml")])
     assert result.exit_code == 0, result.output

@@ -1,0 +1,132 @@
+"""Do the closed forms in README.md reproduce SCALE-Sim's compute cycles? Reads only the committed data.
+
+For every results/<network>_<config>.csv it recomputes each layer's compute cycles from the layer's
+shape and the config's array and dataflow, and compares them with what SCALE-Sim reported. For every
+results/*_full.csv (SCALE-Sim run on the whole topology, every depthwise channel a layer of its own)
+it checks that each SCALE-Sim layer has exactly the figures of its shape in the distinct run, which is
+what lets the distinct runs stand for the full ones. Needs only the standard library.
+
+    python benchmarks/scalesim/check_closed_forms.py
+"""
+
+from __future__ import annotations
+
+import configparser
+import csv
+import math
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+FIGURES = [
+    "total_cycles_incl_prefetch",
+    "compute_cycles",
+    "stall_cycles",
+    "overall_util_pct",
+    "mapping_efficiency_pct",
+    "compute_util_pct",
+]
+
+
+@dataclass(frozen=True)
+class Array:
+    rows: int
+    cols: int
+    dataflow: str
+
+    @staticmethod
+    def read(config: str) -> Array:
+        parser = configparser.ConfigParser()
+        parser.read(HERE / "configs" / f"{config}.cfg")
+        presets = parser["architecture_presets"]
+        return Array(int(presets["ArrayHeight"]), int(presets["ArrayWidth"]), presets["Dataflow"].strip())
+
+
+def matrix_view(row: dict[str, str], dataflow: str) -> tuple[int, int, int]:
+    """(Sr, Sc, T): the operand matrices' dimensions as SCALE-Sim maps them onto rows, columns and time."""
+    kh, kw, stride = int(row["filter_h"]), int(row["filter_w"]), int(row["stride"])
+    out_h = math.ceil((int(row["ifmap_h"]) - kh + stride) / stride)
+    out_w = math.ceil((int(row["ifmap_w"]) - kw + stride) / stride)
+    pixels, window, filters = out_h * out_w, kh * kw * int(row["channels"]), int(row["filters"])
+    return {"os": (pixels, filters, window), "ws": (window, filters, pixels), "is": (window, pixels, filters)}[dataflow]
+
+
+def folds(row: dict[str, str], array: Array) -> list[tuple[int, int]]:
+    """The rows and columns of the array each fold maps, folds over Sc outer and Sr inner."""
+    sr, sc, _ = matrix_view(row, array.dataflow)
+    used_rows = [min(array.rows, sr - i) for i in range(0, sr, array.rows)]
+    used_cols = [min(array.cols, sc - j) for j in range(0, sc, array.cols)]
+    return [(r, c) for c in used_cols for r in used_rows]
+
+
+def compute_cycles(row: dict[str, str], array: Array) -> int:
+    """Folds times cycles per fold, less one: the cycle of SCALE-Sim's last output write (stall-free)."""
+    t = matrix_view(row, array.dataflow)[2]
+    per_fold = (array.rows if array.dataflow == "os" else 2 * array.rows) + array.cols + t - 2
+    return len(folds(row, array)) * per_fold - 1
+
+
+def utilisations(row: dict[str, str], array: Array, cycles: int) -> tuple[float, float, float]:
+    """(overall, mapping efficiency, compute utilisation) in percent, as COMPUTE_REPORT computes them."""
+    sr, sc, t = matrix_view(row, array.dataflow)
+    pes = array.rows * array.cols
+    mapped = [r * c for r, c in folds(row, array)]
+    # the lines a fold is divided by for compute_util: its demand matrix's rows + columns - 1
+    lines = array.rows + array.cols + t - 2 if array.dataflow == "os" else 2 * array.rows + 2 * array.cols + t - 3
+    overall = 100 * sr * sc * t / (pes * cycles)
+    mapping = 100 * sum(m / pes for m in mapped) / len(mapped)
+    compute = 100 * sum(m * t / (pes * lines) for m in mapped) / len(mapped)
+    return overall, mapping, compute
+
+
+def check_distinct(path: Path) -> tuple[int, int, int]:
+    """(layers, layers whose cycles and utilisations all match, network cycles); prints every mismatch."""
+    network, config = path.stem.split("_")
+    array = Array.read(config)
+    rows = list(csv.DictReader(open(path)))
+    exact, total = 0, 0
+    for row in rows:
+        reported, predicted = int(row["compute_cycles"]), compute_cycles(row, array)
+        total += int(row["runs"]) * reported
+        shares = [float(row[f]) for f in ("overall_util_pct", "mapping_efficiency_pct", "compute_util_pct")]
+        predicted_shares = utilisations(row, array, predicted)
+        close = all(math.isclose(a, b, rel_tol=1e-9) for a, b in zip(shares, predicted_shares))
+        if reported == predicted and int(row["stall_cycles"]) == 0 and close:
+            exact += 1
+        else:
+            print(f"  {network} {config} {row['layer']}: SCALE-Sim {reported:,} cycles, {row['stall_cycles']} stalls,")
+            print(f"    utilisations {shares}; closed forms {predicted:,} and {list(predicted_shares)}")
+    return len(rows), exact, total
+
+
+def check_full(path: Path) -> tuple[int, int]:
+    """(SCALE-Sim layers, layers whose six figures equal their shape's in the distinct run)."""
+    network, config, _ = path.stem.split("_")
+    distinct = {row["layer"]: row for row in csv.DictReader(open(HERE / "results" / f"{network}_{config}.csv"))}
+    full = list(csv.DictReader(open(path)))
+    same = sum(all(row[f] == distinct[row["layer"]][f] for f in FIGURES) for row in full)
+    return len(full), same
+
+
+def main() -> int:
+    failures = 0
+    print("closed forms against SCALE-Sim's compute cycles (results/<network>_<config>.csv):")
+    for path in sorted((HERE / "results").glob("*.csv")):
+        if path.stem.endswith("_full"):
+            continue
+        layers, exact, total = check_distinct(path)
+        failures += layers - exact
+        print(
+            f"  {path.stem}: {exact}/{layers} layers exact (cycles, no stalls, utilisations); {total:,} cycles in all"
+        )
+    print("full runs against the distinct runs (results/*_full.csv):")
+    for path in sorted((HERE / "results").glob("*_full.csv")):
+        layers, same = check_full(path)
+        failures += layers - same
+        print(f"  {path.stem}: {same}/{layers} SCALE-Sim layers equal their shape's distinct figures")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
