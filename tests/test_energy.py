@@ -16,9 +16,8 @@ from hwsim import api
 from hwsim.errors import InputError
 from hwsim.model.graph import Graph
 from hwsim.schedule import scheduled_costs
-from hwsim.schedule.base import Direction
+from hwsim.schedule.base import CapacityError, Direction
 from hwsim.schedule.energy import EnergyParts, schedule_energy
-from hwsim.schedule.tiling import CapacityError
 from hwsim.spec.energy import (
     DEFAULT_MAC_AREA_M2,
     SRAM_READ_64BIT,

@@ -52,13 +52,14 @@ def test_a_trait_left_out_is_a_missing_argument() -> None:
 
 @pytest.mark.parametrize("op", list(Op), ids=lambda op: op.value)
 def test_traits_agree_with_what_the_schedulers_assume(op: Op) -> None:
-    """A chain streams row by row only through row-local ops; a fused op runs on its producer's
-    chunks of channels; several inputs never fuse."""
+    """A segment streams row by row only through row-local (or accumulating) ops; a fused op streams, and
+    one that reads one map runs on its producer's chunks of channels (a merge may fuse per band only)."""
     t = TRAITS[op]
     if t.streams:
         assert t.rows is not Rows.WHOLE
     if t.fuses:
-        assert t.chunks is Chunks.ANY and t.streams and not t.many_inputs
+        assert t.streams and (t.chunks is Chunks.ANY or t.many_inputs)
+        assert t.rows is not Rows.ACCUMULATE
     assert (t.layer.model_fields["inputs"].metadata != []) == t.many_inputs  # a merge needs two inputs
 
 

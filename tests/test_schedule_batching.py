@@ -17,9 +17,8 @@ from hwsim.cost.inference import graph_costs
 from hwsim.model.graph import Graph
 from hwsim.report.trace import trace_events
 from hwsim.schedule import scheduled_costs
-from hwsim.schedule.base import Action
+from hwsim.schedule.base import Action, CapacityError
 from hwsim.schedule.batching import candidate_sizes
-from hwsim.schedule.tiling import CapacityError
 from hwsim.schedule.validate import validate
 
 
@@ -108,7 +107,7 @@ def test_the_trace_shows_every_sub_batch(accelerator) -> None:
     begins = [min(t["ts"] for t in spans if t["args"].get("images") == x) for x in expected]
     assert all(end <= begin + 1e-6 for end, begin in zip(ends, begins[1:]))
     assert max(t["ts"] + t["dur"] for t in spans) == pytest.approx(e.schedule.total_s * 1e6, rel=1e-6)
-    events = [ev for s in e.schedule.steps for ev in s.events]
+    events = [ev for ev, _ in e.schedule.events()]
     assert sorted(ev.seq for ev in events) == list(range(len(events)))
     assert all(ev.images is not None for ev in events if ev.action is Action.COMPUTE)
 

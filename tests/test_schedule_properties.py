@@ -10,7 +10,7 @@ from hwsim.cost.bound import lower_bound
 from hwsim.cost.inference import graph_costs
 from hwsim.model.graph import Graph
 from hwsim.ops import elements
-from hwsim.schedule.tiling import CapacityError
+from hwsim.schedule.base import CapacityError
 from hwsim.schedule.validate import Rule
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -18,8 +18,8 @@ from hwsim.errors import InputError
 from hwsim.model.execution import Pass
 from hwsim.model.expand import load_network
 from hwsim.ops import Op, UpsampleAttrs
+from hwsim.schedule.base import CapacityError
 from hwsim.schedule.regions import input_regions
-from hwsim.schedule.tiling import CapacityError
 from hwsim.schedule.validate import Rule
 from hwsim.studies.verify import verify
 

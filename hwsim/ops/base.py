@@ -120,6 +120,9 @@ class Rows(Enum):
     """Every output row reads every input row."""
     SCALE = "scale"
     """Row r reads row r // ``attrs.factor``: nearest upsampling."""
+    ACCUMULATE = "accumulate"
+    """The output has one row, a running reduction over every input row: it can be computed in parts,
+    each adding some input rows as they arrive (global average pooling streams as a running sum)."""
 
 
 class Channels(Enum):
@@ -229,9 +232,10 @@ class OpTraits:
     channels: Channels
     chunks: Chunks
     streams: bool
-    """It can join a chain streamed row by row through line buffers (its rows are local: SAME or WINDOW)."""
+    """It can join a segment streamed row by row through line buffers (its rows are local, or accumulate)."""
     fuses: bool
-    """It can run on its producer's output as it is produced: one step with it, no map of its own."""
+    """It can run on its producer's output as it is produced: one step with it, no map of its own (a merge
+    fuses into the step producing one of its inputs and reads the others where they are)."""
     many_inputs: bool = False
     """It reads two or more maps (add, concat); every other op reads exactly one."""
     paper: CostRule | None = None

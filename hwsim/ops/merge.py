@@ -60,9 +60,9 @@ TRAITS = (
         unit=Unit.VECTOR,
         rows=Rows.SAME,
         channels=Channels.SAME,
-        chunks=Chunks.NO,
+        chunks=Chunks.ANY,  # channel c of the sum reads channel c of every input
         streams=True,
-        fuses=False,
+        fuses=True,  # into the step producing one of its inputs, per band or per chunk of channels
         many_inputs=True,
     ),
     OpTraits(
@@ -77,7 +77,7 @@ TRAITS = (
         channels=Channels.STACKED,
         chunks=Chunks.NO,
         streams=True,
-        fuses=False,
+        fuses=True,  # into the step producing one of its inputs, per band (its channels are another map's)
         many_inputs=True,
     ),
 )

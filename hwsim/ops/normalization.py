@@ -146,7 +146,7 @@ TRAITS = (
         rows=Rows.SAME,
         channels=Channels.NEIGHBOURS,
         chunks=Chunks.NO,
-        streams=False,
+        streams=True,
         fuses=False,
     ),
 )

@@ -105,10 +105,10 @@ TRAITS = (
         paper=per_input(1),
         backward=backward_per_output(lambda layer: 1),  # dy / (H*W), broadcast
         unit=Unit.VECTOR,
-        rows=Rows.WHOLE,
+        rows=Rows.ACCUMULATE,  # a running sum: each input row added as it arrives
         channels=Channels.SAME,
         chunks=Chunks.ANY,
-        streams=False,
+        streams=True,
         fuses=False,
     ),
 )

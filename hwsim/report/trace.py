@@ -1,7 +1,7 @@
 """A schedule as Chrome trace-event JSON (Perfetto, chrome://tracing): one track per compute unit, one for the bus.
 
-Each load, store and compute of the schedule's program is a complete event (``ph: X``) on the
-track of the resource it uses, at the time the simulation gave it, in microseconds. A batch run in
+Each load, store and compute of the schedule's program (repeated work unrolled) is a complete event
+(``ph: X``) on the track of the resource it uses, at the time the simulation gave it, in microseconds. A batch run in
 sub-batches shows them one after another, each event with the images it covers.
 """
 
@@ -18,15 +18,7 @@ PROCESS = 1
 
 def trace_events(schedule: Schedule) -> dict[str, Any]:
     """The trace document: ``traceEvents`` with a named thread per resource."""
-    timed = sorted(
-        (
-            (e, step.name)
-            for step in schedule.steps
-            for e in step.events
-            if e.action in (Action.LOAD, Action.STORE, Action.COMPUTE)
-        ),
-        key=lambda pair: pair[0].seq,
-    )
+    timed = [(e, step) for e, step in schedule.events() if e.action in (Action.LOAD, Action.STORE, Action.COMPUTE)]
     tracks = [BUS, *dict.fromkeys(e.unit for e, _ in timed if e.action is Action.COMPUTE)]
     tid = {name: i + 1 for i, name in enumerate(tracks)}
     events: list[dict[str, Any]] = [

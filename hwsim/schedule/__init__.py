@@ -2,25 +2,24 @@
 
 from __future__ import annotations
 
-from hwsim.cost.fold import fold_batchnorm
 from hwsim.cost.inference import LayerCost
 from hwsim.schedule.base import Policy
 from hwsim.schedule.batching import sub_batched
-from hwsim.schedule.optimized import schedule_optimized
+from hwsim.schedule.optimized import folded_costs, schedule_optimized
 from hwsim.schedule.paper import schedule_paper
 from hwsim.schedule.strict import schedule_strict
 from hwsim.spec.hardware import HardwareSpec
 
 POLICIES: dict[str, Policy] = {
-    "paper": schedule_paper,
-    "strict": sub_batched(schedule_strict, "largest"),
-    "optimized": sub_batched(schedule_optimized, "fastest"),
+    "paper": Policy("paper", schedule_paper),
+    "strict": Policy("strict", sub_batched(schedule_strict, "largest")),
+    "optimized": Policy("optimized", sub_batched(schedule_optimized, "fastest"), folded_costs),
 }
 """``paper`` runs a batch whole (it reproduces the appendix and ignores capacity); ``strict`` in the
-largest sub-batches that fit, ``optimized`` in the fastest (:mod:`hwsim.schedule.batching`)."""
+largest sub-batches that fit, ``optimized`` in the fastest (:mod:`hwsim.schedule.batching`); the
+costs ``optimized`` schedules have their batch norms folded."""
 
 
 def scheduled_costs(policy: str, costs: tuple[LayerCost, ...], hardware: HardwareSpec) -> tuple[LayerCost, ...]:
-    """The layer costs a policy's steps refer to (what the validator checks them against):
-    ``optimized`` folds batch norms into their convs before it schedules."""
-    return fold_batchnorm(costs, hardware)[0] if policy == "optimized" else costs
+    """The layer costs a policy's steps refer to (what the validator and the energy walk check them against)."""
+    return POLICIES[policy].scheduled_costs(costs, hardware)

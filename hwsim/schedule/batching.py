@@ -14,11 +14,12 @@ of ``b`` among ``B`` and the powers of two below it (1 always among them):
 Sizes are tried from 1 up until one does not fit: what a sub-batch must hold at least grows with
 its images, so no larger one would.
 
-The sub-batches' programs are concatenated into one: every event keeps its step and gets a fresh
-sequence number, a time offset by the sub-batches before it and the images it covers
-(:attr:`Event.images`), so the validator replays and the trace draws every sub-batch. A step that
-every sub-batch has (the same steps, in order) is reported once, with all its sub-batches' events
-and their transfers and times added up.
+The sub-batches' programs are concatenated into one: the k identical sub-batches are one repeated
+block (:class:`hwsim.schedule.base.Repeat`: each runs after the one before, on the next images), the
+remainder's events follow with the images they cover (:attr:`Event.images`), so the validator replays
+and the trace draws every sub-batch while the schedule stays as small as one sub-batch's. A step that
+every sub-batch has (the same steps, in order) is reported once, with all its sub-batches' events and
+their transfers and times added up.
 """
 
 from __future__ import annotations
@@ -27,9 +28,8 @@ from dataclasses import replace
 
 from hwsim.cost.inference import LayerCost, layer_cost
 from hwsim.model.graph import Graph
-from hwsim.schedule.base import ALLOC, COMPUTE, FREE, LOAD, RESIDENT, Event, Policy, Step
+from hwsim.schedule.base import ALLOC, COMPUTE, FREE, LOAD, RESIDENT, CapacityError, Event, Repeat, Scheduler, Step
 from hwsim.schedule.program import transfers_of
-from hwsim.schedule.tiling import CapacityError
 from hwsim.spec.hardware import HardwareSpec
 
 
@@ -42,7 +42,7 @@ def candidate_sizes(batch: int) -> list[int]:
     return sorted(set(sizes), reverse=True)
 
 
-def sub_batched(policy: Policy, choose: str) -> Policy:
+def sub_batched(policy: Scheduler, choose: str) -> Scheduler:
     """``policy`` with each batch run in sub-batches of the size ``choose`` (``fastest`` or ``largest``) picks."""
     if choose not in ("fastest", "largest"):
         raise ValueError(f"unknown sub-batch choice {choose!r}")
@@ -80,8 +80,11 @@ def sub_batched(policy: Policy, choose: str) -> Policy:
         if best is None:
             raise refusal[0]
         size, remainder = best[1], batch % best[1]
-        plan = [(run(size), size)] * (batch // size) + ([(run(remainder), remainder)] if remainder else [])
-        return _concatenate(costs, plan, sub_costs)  # type: ignore[arg-type]
+        whole, rest = run(size), run(remainder) if remainder else None
+        assert whole is not None
+        if size == batch:
+            return whole
+        return _concatenate(costs, sub_costs, whole, size, rest)
 
     schedule.__doc__ = policy.__doc__
     return schedule
@@ -92,87 +95,98 @@ def _total_s(steps: list[Step]) -> float:
 
 
 def _concatenate(
-    costs: tuple[LayerCost, ...], runs: list[tuple[list[Step], int]], sub_costs: dict[int, tuple[LayerCost, ...]]
+    costs: tuple[LayerCost, ...],
+    sub_costs: dict[int, tuple[LayerCost, ...]],
+    whole: list[Step],
+    size: int,
+    rest: list[Step] | None,
 ) -> list[Step]:
-    """One schedule of sub-batches run one after another; ``runs`` are (steps, images) in order."""
-    if len(runs) == 1:
-        return runs[0][0]
-    batch, size = costs[0].batch, runs[0][1]
+    """One schedule of ``batch // size`` sub-batches of ``size`` images (the steps ``whole``), one after
+    another, then the remainder's (the steps ``rest``)."""
+    batch = costs[0].batch
+    k, remainder = batch // size, batch % size
     # the cost table counts a batch's per-batch constants (a batch norm's sqrt(var + eps) per
     # channel) once: its sub-batches share the batch's ops, so every layer's ops add up to its cost
     scale: dict[str, float] = {}
     for i, c in enumerate(costs):
-        parts = sum(sub_costs[images][i].ops for _, images in runs)
+        parts = k * sub_costs[size][i].ops + (sub_costs[remainder][i].ops if remainder else 0)
         if parts != c.ops:
             scale[c.name] = c.ops / parts
-    new = tuple.__new__
-    names = [s.name for s in runs[0][0]]
-    slots: list[list[tuple[Step, list[Event]]]] = [[] for _ in names]
-    prepared: dict[int, list[list[tuple]]] = {}  # per distinct run: its steps' events, ops scaled
-    seq, clock, first = 0, 0.0, 0
-    for steps, images in runs:
-        if id(steps) not in prepared:
-            prepared[id(steps)] = _prepared(steps, scale)
-        # the remainder's schedule may be cut into other steps: then they are reported apart
-        targets = slots if [s.name for s in steps] == names else [[] for _ in steps]
-        if targets is not slots:
-            slots.extend(targets)
-        span = (first, first + images)
-        for step, events, target in zip(steps, prepared[id(steps)], targets):
-            target.append(
-                (
-                    step,
-                    [
-                        new(Event, (a, r, b, layer, reads, unit, ops, seq + q, clock + start, clock + end, span))
-                        for a, r, b, layer, reads, unit, ops, q, start, end in events
-                    ],
+    _check_empty(whole)
+    events = sum(e.instances for step in whole for e in step.events)
+    every = Repeat(k, _total_s(whole), events, images=size)
+    outer: dict[int, Repeat] = {}
+
+    def around(repeat: Repeat | None) -> Repeat:
+        """``repeat``'s chain with the sub-batches outermost."""
+        if repeat is None:
+            return every
+        if id(repeat) not in outer:
+            outer[id(repeat)] = replace(repeat, outer=around(repeat.outer))
+        return outer[id(repeat)]
+
+    def scaled(e: Event) -> float:
+        return e.ops * scale.get(e.layer, 1.0) if e.action is COMPUTE else e.ops
+
+    slots: list[list[tuple[Step, int, list[Event]]]] = [
+        [(step, k, [e._replace(ops=scaled(e), images=(0, size), repeat=around(e.repeat)) for e in step.events])]
+        for step in whole
+    ]
+    if rest is not None:
+        _check_empty(rest)
+        offset, clock = k * events, k * _total_s(whole)
+        shifted = [
+            [
+                e._replace(
+                    ops=scaled(e),
+                    seq=e.seq + offset,
+                    start_s=e.start_s + clock,
+                    end_s=e.end_s + clock,
+                    images=(k * size, batch),
                 )
-            )
-        seq += sum(len(s.events) for s in steps)
-        clock += _total_s(steps)
-        first += images
-    where = f"in {batch // size} sub-batches of {size}" + (f" and one of {batch % size}" if batch % size else "")
+                for e in step.events
+            ]
+            for step in rest
+        ]
+        if [s.name for s in rest] == [s.name for s in whole]:  # the remainder's schedule may be cut otherwise
+            for slot, step, moved in zip(slots, rest, shifted):
+                slot.append((step, 1, moved))
+        else:
+            slots += [[(step, 1, moved)] for step, moved in zip(rest, shifted)]
+    where = f"in {k} sub-batches of {size}" + (f" and one of {remainder}" if remainder else "")
     return [_merge(parts, where, size) for parts in slots]
 
 
-def _prepared(steps: list[Step], scale: dict[str, float]) -> list[list[tuple]]:
-    """Every step's events as plain tuples (without ``images``), compute ops scaled; checks the run ends empty."""
+def _check_empty(steps: list[Step]) -> None:
+    """A sub-batch must leave internal memory empty for the next one."""
     resident = 0
-    prepared = []
     for step in steps:
-        events = []
         for e in step.events:
-            if e.action is COMPUTE:
-                events.append((*e[:6], e.ops * scale.get(e.layer, 1.0), *e[7:10]))
-                continue
             if e.action is LOAD or e.action is ALLOC or e.action is RESIDENT:
-                resident += e.bytes
+                resident += e.bytes * e.instances
             elif e.action is FREE:
-                resident -= e.bytes
-            events.append(e[:10])
-        prepared.append(events)
+                resident -= e.bytes * e.instances
     assert resident == 0, "a sub-batch must leave internal memory empty for the next one"
-    return prepared
 
 
-def _merge(parts: list[tuple[Step, list[Event]]], where: str, size: int) -> Step:
-    """One report step for the same step of several sub-batches: their events, transfers and times added up."""
-    steps = [step for step, _ in parts]
-    events = tuple(e for _, shifted in parts for e in shifted)
-    first = steps[0]
+def _merge(parts: list[tuple[Step, int, list[Event]]], where: str, size: int) -> Step:
+    """One report step for the same step of several sub-batches: their events, transfers and times added up
+    (each part a step, how many sub-batches ran it, and its events)."""
+    first = parts[0][0]
+    events = tuple(e for _, _, moved in parts for e in moved)
     note = f"{first.note}; " if first.note else ""
     transfers = transfers_of(list(events))
     return replace(
         first,
-        macs=sum(s.macs for s in steps),
-        ops=sum(s.ops for s in steps),
-        input_bytes=sum(s.input_bytes for s in steps),
-        output_bytes=sum(s.output_bytes for s in steps),
+        macs=sum(s.macs * k for s, k, _ in parts),
+        ops=sum(s.ops * k for s, k, _ in parts),
+        input_bytes=sum(s.input_bytes * k for s, k, _ in parts),
+        output_bytes=sum(s.output_bytes * k for s, k, _ in parts),
         transfers=transfers,
-        transfer_s=sum(s.transfer_s for s in steps),
-        compute_s=sum(s.compute_s for s in steps),
-        total_s=sum(s.total_s for s in steps),
-        peak_internal_bytes=max(s.peak_internal_bytes for s in steps),
+        transfer_s=sum(s.transfer_s * k for s, k, _ in parts),
+        compute_s=sum(s.compute_s * k for s, k, _ in parts),
+        total_s=sum(s.total_s * k for s, k, _ in parts),
+        peak_internal_bytes=max(s.peak_internal_bytes for s, _, _ in parts),
         note=f"{note}batch run {where}, weights loaded once per sub-batch",
         events=events,
         sub_batch=size,

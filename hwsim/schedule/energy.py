@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from hwsim.cost.inference import LayerCost
 from hwsim.model.graph import INPUT
-from hwsim.schedule.base import COMPUTE, LOAD, STORE, Event, Region, Schedule, Step, weights_of
+from hwsim.schedule.base import COMPUTE, LOAD, STORE, Event, Region, Schedule, Step, TensorId, map_of, weights_of
 from hwsim.spec.energy import EnergyTable
 
 
@@ -52,24 +52,25 @@ class EnergyParts:
 
 
 def counted_steps(schedule: Schedule) -> Iterator[tuple[Step, int]]:
-    """Every step with how many times it runs (1: schedules keep one record per step run)."""
+    """Every step with how many times it runs: once (a step of several sub-batches holds all their events)."""
     for step in schedule.steps:
         yield step, 1
 
 
 def counted_events(step: Step) -> Iterator[tuple[Event, int]]:
-    """Every event of a step with how many times it happens (1: steps keep one record per event)."""
+    """Every event of a step with how many events it stands for (:attr:`Event.instances`): the repeated rows,
+    bands, chunks and sub-batches it is one record of, each the same work moved along."""
     for event in step.events:
-        yield event, 1
+        yield event, event.instances
 
 
 @dataclass(frozen=True)
 class Operands:
     """What the walk needs to know of the layers: bytes per (row, channel) cell of every tensor, and MACs per op."""
 
-    map_cell_bytes: dict[str, float]
+    map_cell_bytes: dict[TensorId, float]
     """Per image: a map's rows x channels x images cells."""
-    weight_channel_bytes: dict[str, float]
+    weight_channel_bytes: dict[TensorId, float]
     """A layer's weights per output channel; shared by all images."""
     macs_per_op: dict[str, float]
     batch: int
@@ -86,16 +87,16 @@ class Operands:
 def operands(costs: tuple[LayerCost, ...]) -> Operands:
     """The :class:`Operands` of the layer costs a schedule's events refer to (folded, for ``optimized``)."""
     batch = costs[0].batch
-    maps: dict[str, float] = {}
-    weights: dict[str, float] = {}
+    maps: dict[TensorId, float] = {}
+    weights: dict[TensorId, float] = {}
     for c in costs:
         h, _, ch = c.layer.output_shape
-        maps[c.name] = c.output_bytes / (h * ch * batch)
+        maps[map_of(c.name)] = c.output_bytes / (h * ch * batch)
         if c.weight_bytes:
             weights[weights_of(c.name)] = c.weight_bytes / ch
         for name, shape, size in zip(c.layer.inputs, c.layer.input_shapes, c.input_bytes):
             if name == INPUT:
-                maps[INPUT] = size / (shape[0] * shape[2] * batch)
+                maps[map_of(INPUT)] = size / (shape[0] * shape[2] * batch)
     return Operands(maps, weights, {c.name: c.macs / c.ops if c.ops else 0.0 for c in costs}, batch)
 
 

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from hwsim.cost.inference import LayerCost
 from hwsim.model.graph import INPUT, Graph
 from hwsim.ops import Op
-from hwsim.schedule.base import Action, Location, Step, weights_of
+from hwsim.schedule.base import Action, Location, Step, TensorId, map_of, weights_of
 from hwsim.schedule.program import Program, StepPlan, finish
 from hwsim.spec.hardware import HardwareSpec
 
@@ -63,7 +63,7 @@ class Kind(Enum):
 class Move(NamedTuple):
     """A tensor a step may move over the bus, and its bytes."""
 
-    tensor: str
+    tensor: TensorId
     bytes: int
     kind: Kind
 
@@ -76,14 +76,14 @@ def loads(group: tuple[LayerCost, ...]) -> list[Move]:
     """What a step may load, in program order: its input maps (the image among them), then its weights."""
     new = tuple.__new__  # without the named tuple's constructor call, as in :mod:`hwsim.schedule.program`
     layer, sizes = group[0].layer, group[0].input_bytes
-    moves = [new(Move, (t, size, IMAGE if t == INPUT else MAP)) for t, size in zip(layer.inputs, sizes)]
+    moves = [new(Move, (map_of(t), size, IMAGE if t == INPUT else MAP)) for t, size in zip(layer.inputs, sizes)]
     moves += [new(Move, (weights_of(c.name), c.weight_bytes, WEIGHTS)) for c in group if c.weight_bytes]
     return moves
 
 
 def store(group: tuple[LayerCost, ...]) -> Move:
     """What a step may store: its output."""
-    return Move(group[-1].name, group[-1].output_bytes, MAP)
+    return Move(map_of(group[-1].name), group[-1].output_bytes, MAP)
 
 
 def crosses_bus(move: Move, capacity: float | np.ndarray) -> bool | np.ndarray:
@@ -113,35 +113,29 @@ def schedule_paper(graph: Graph, costs: tuple[LayerCost, ...], hardware: Hardwar
         crossing = [bool(crosses_bus(move, capacity)) for move in moves]
         in_locs = [_location(crosses) for crosses in crossing[: len(first.layer.inputs)]]
         out_loc = _location(bool(crosses_bus(output, capacity)))
-        step = program.begin(
-            StepPlan(
-                group,
-                "+".join(dict.fromkeys(loc.value for loc in in_locs)),
-                out_loc.value,
-            )
-        )
+        step = program.begin(StepPlan(group, tuple(in_locs), out_loc))
         loaded = []
         for move, crosses in zip(moves, crossing):
             if move.kind is IMAGE and INPUT not in internal:
-                program.occupy(step, Action.RESIDENT, program.full(INPUT))
+                program.occupy(step, Action.RESIDENT, program.full(map_of(INPUT)))
                 internal.add(INPUT)
             elif crosses:
                 program.occupy(step, Action.LOAD, program.full(move.tensor))
                 loaded.append(move.tensor)
         for previous, c in zip((None, *group), group):
-            program.occupy(step, Action.ALLOC, program.full(c.name))
-            whole = program.full(c.name)
+            whole = program.full(map_of(c.name))
+            program.occupy(step, Action.ALLOC, whole)
             program.compute(step, c, whole.rows, whole.channels)
             if previous is not None:  # an intermediate of the group (batchnorm before its ReLU)
-                program.free(step, program.full(previous.name))
+                program.free(step, program.full(map_of(previous.name)))
         if out_loc is Location.EXTERNAL:
-            program.store(step, program.full(last.name))
-            loaded.append(last.name)
+            program.store(step, program.full(map_of(last.name)))
+            loaded.append(map_of(last.name))
         else:
             internal.add(last.name)
-        for name in loaded:
-            program.free(step, program.full(name))
+        for tensor in loaded:
+            program.free(step, program.full(tensor))
         for name in sorted(n for n in internal if last_read[n] <= index):  # read for the last time, or never
-            program.free(step, program.full(name))
+            program.free(step, program.full(map_of(name)))
             internal.discard(name)
     return finish(program, hardware, overlap=False)

@@ -1,21 +1,34 @@
 """A schedule as a program: events in program order, grouped into steps, then timed and summarised.
 
-Every policy writes its decisions as :class:`Event` s through a :class:`Program`, which keeps the
-resident byte count (so a policy can ask what still fits). :func:`finish` then times the program,
-either serially (each event after the previous one: the paper's timing) or overlapped (the bus
-and every compute unit are separate resources; an event waits only for what it depends on), and
-turns it into the report's steps.
+Every policy writes its decisions as records through a :class:`Program`, which keeps the resident
+byte count (so a policy can ask what still fits). Identical work repeated row after row (or chunk
+after chunk) is written once, as a :class:`Loop` with a count and the rows (or channels) each
+iteration moves every tensor along: a program grows with layers and tiles, not with rows.
 
-Overlap never lets memory run ahead of capacity: events that take space (LOAD, ALLOC) start in
-program order, and one waits until enough of the FREEs before it have happened that the bytes still
-pending release fit beside the program's resident bytes at that point.
+:func:`finish` then times the program, either serially (each event after the previous one: the
+paper's timing) or overlapped (the bus and every compute unit are separate resources; an event
+waits only for what it depends on), and turns it into the report's steps. Overlap never lets memory
+run ahead of capacity: events that take space (LOAD, ALLOC) start in program order, and one waits
+until enough of the FREEs before it have happened that the bytes still pending release fit beside
+the program's resident bytes at that point.
+
+A loop is timed iteration by iteration until its iterations repeat (every event starts one period
+after the same event of the iteration before, for two iterations running, and the simulation's
+state has moved by that period too); the rest then follow by the period without being simulated.
+The iterations before that are reported one by one, the rest as one repeated block
+(:class:`hwsim.schedule.base.Repeat`). Timing the compact program gives what timing the unrolled
+one gives (a property test checks it).
 """
 
 from __future__ import annotations
 
 import heapq
+import math
 from collections import defaultdict
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from hwsim.cost.inference import LayerCost
 from hwsim.model.graph import INPUT
@@ -27,12 +40,17 @@ from hwsim.schedule.base import (
     Action,
     Direction,
     Event,
+    Location,
     Region,
+    Repeat,
+    Span,
     Step,
+    TensorId,
     Transfer,
+    map_of,
     weights_of,
 )
-from hwsim.schedule.regions import Span, input_regions
+from hwsim.schedule.regions import input_regions
 from hwsim.spec.hardware import HardwareSpec
 
 BUS = "bus"
@@ -44,8 +62,8 @@ class StepPlan:
     """What the report says about one step besides its times: the layers and why tensors are where they are."""
 
     group: tuple[LayerCost, ...]
-    input_loc: str
-    output_loc: str
+    inputs_at: tuple[Location, ...]
+    output_at: Location
     note: str = ""
     tile_rows: int = 0
     chunk_channels: int = 0
@@ -60,34 +78,108 @@ def step_name(names: tuple[str, ...]) -> str:
     return "+".join((names[0], *(n.rsplit(".", 1)[-1] for n in names[1:])))
 
 
-Record = tuple[int, Action, Region, int, str, tuple[Region, ...], str, float]
-"""An event before it is timed: (step, action, region, bytes, layer, reads, unit, ops)."""
+class Record(NamedTuple):
+    """An event before it is timed."""
+
+    step: int
+    action: Action
+    region: Region
+    bytes: int
+    layer: str = ""
+    reads: tuple[Region, ...] = ()
+    unit: str = ""
+    ops: float = 0.0
+    part: Region | None = None
+
+
+@dataclass
+class Loop:
+    """Records repeated ``count`` times; iteration k moves every region of tensor t by k times its shifts."""
+
+    rows: dict[TensorId, int]
+    channels: dict[TensorId, int]
+    body: list[Record | Loop] = field(default_factory=list)
+    count: int = 1
+    size: int = 0
+    """Records per iteration, unrolled."""
+
+    def shift(self, region: Region, k: int) -> Region:
+        t = region.tensor
+        dr, dc = self.rows.get(t, 0) * k, self.channels.get(t, 0) * k
+        if not dr and not dc:
+            return region
+        (r0, r1), (c0, c1) = region.rows, region.channels
+        return Region(t, (r0 + dr, r1 + dr), (c0 + dc, c1 + dc))
+
+    def iteration(self, k: int) -> list[Record | Loop]:
+        """The body as iteration ``k`` runs it."""
+        if not k:
+            return self.body
+        return [_shifted(self, item, k) for item in self.body]
+
+
+def _shifted(loop: Loop, item: Record | Loop, k: int) -> Record | Loop:
+    if isinstance(item, Loop):
+        return Loop(item.rows, item.channels, [_shifted(loop, x, k) for x in item.body], item.count, item.size)
+    return item._replace(
+        region=loop.shift(item.region, k),
+        reads=tuple(loop.shift(r, k) for r in item.reads),
+        part=loop.shift(item.part, k) if item.part is not None else None,
+    )
+
+
+def unrolled_records(items: list[Record | Loop]) -> Iterator[Record]:
+    """Every record ``items`` stand for, in program order."""
+    for item in items:
+        if isinstance(item, Loop):
+            for k in range(item.count):
+                yield from unrolled_records(item.iteration(k))
+        else:
+            yield item
 
 
 class Program:
-    """Collects events step by step and tracks resident internal bytes."""
+    """Collects records step by step, loops among them, and tracks resident internal bytes in program order."""
 
     def __init__(self, costs: tuple[LayerCost, ...]) -> None:
         self.costs = {c.name: c for c in costs}
-        self.cell_bytes: dict[str, int] = {}
+        self.cell_bytes: dict[TensorId, int] = {}
+        self._full: dict[TensorId, Region] = {}
         for c in costs:
             h, _, ch = c.layer.output_shape
-            self.cell_bytes[c.name] = c.output_bytes // (h * ch)
+            self.cell_bytes[map_of(c.name)] = c.output_bytes // (h * ch)
+            self._full[map_of(c.name)] = Region(map_of(c.name), (0, h), (0, ch))
             if c.weight_bytes:
                 self.cell_bytes[weights_of(c.name)] = c.weight_bytes // ch
+                self._full[weights_of(c.name)] = Region(weights_of(c.name), (0, 1), (0, ch))
             for name, shape, size in zip(c.layer.inputs, c.layer.input_shapes, c.input_bytes):
                 if name == INPUT:
-                    self.cell_bytes[INPUT] = size // (shape[0] * shape[2])
-        self._full: dict[str, Region] = {}
+                    self.cell_bytes[map_of(INPUT)] = size // (shape[0] * shape[2])
+                    self._full[map_of(INPUT)] = Region(map_of(INPUT), (0, shape[0]), (0, shape[2]))
+        self._empty(recording=True)
+
+    def _empty(self, recording: bool) -> None:
+        self.recording = recording
+        """Whether records are kept (a program only counted keeps none, and the same accounting)."""
         self.plans: list[StepPlan] = []
-        self.events: list[Record] = []
+        self.items: list[Record | Loop] = []
+        self._open: list[_Open] = []
         self.peaks: list[int] = []
+        self.peak = 0
+        """The most bytes resident at once so far."""
         self.resident = 0
         self.moved = 0
         """Bytes loaded and stored so far: the bus is busy at least this long over the bandwidth."""
 
+    def scratch(self, recording: bool = False) -> Program:
+        """An empty program over the same layers, to write records into and count them (kept if ``recording``)."""
+        other = Program.__new__(Program)
+        other.costs, other.cell_bytes, other._full = self.costs, self.cell_bytes, self._full
+        other._empty(recording)
+        return other
+
     def begin(self, plan: StepPlan) -> int:
-        """Start a step; the events added with its index belong to it."""
+        """Start a step; the records added with its index belong to it."""
         self.plans.append(plan)
         self.peaks.append(self.resident)
         return len(self.plans) - 1
@@ -96,26 +188,32 @@ class Program:
         rows, chans = region.rows, region.channels
         return (rows[1] - rows[0]) * (chans[1] - chans[0]) * self.cell_bytes[region.tensor]
 
-    def full(self, tensor: str) -> Region:
+    def full(self, tensor: TensorId) -> Region:
         """All of a map (or all of a layer's weights)."""
-        if tensor not in self._full:
-            self._full[tensor] = self._whole(tensor)
         return self._full[tensor]
 
-    def _whole(self, tensor: str) -> Region:
-        if tensor == INPUT:
-            layer = next(c.layer for c in self.costs.values() if INPUT in c.layer.inputs)
-            h, _, ch = layer.input_shapes[layer.inputs.index(INPUT)]
-            return Region(tensor, (0, h), (0, ch))
-        if tensor.endswith(".weights"):
-            return Region(tensor, (0, 1), (0, self.costs[tensor[: -len(".weights")]].layer.output_shape[2]))
-        h, _, ch = self.costs[tensor].layer.output_shape
-        return Region(tensor, (0, h), (0, ch))
+    def size(self, tensor: TensorId) -> int:
+        return self.bytes(self._full[tensor])
+
+    def _count(self, step: int) -> None:
+        """A record of ``step`` was written with the program at its current resident bytes."""
+        resident = self.resident
+        if resident > self.peaks[step]:  # any record: steps of a segment interleave
+            self.peaks[step] = resident
+            if resident > self.peak:
+                self.peak = resident
+        if self._open:
+            current = self._open[-1]
+            current.records += 1
+            if resident > current.busiest.get(step, -math.inf):
+                current.busiest[step] = resident
+
+    def _keep(self, record: Record | Loop) -> None:
+        (self._open[-1].loop.body if self._open else self.items).append(record)
 
     def add(self, step: int, action: Action, region: Region, size: int) -> None:
-        """Any event but a compute, when ``size`` (the region's bytes) is not 0: RESIDENT, LOAD and
-        ALLOC take the space, FREE releases it, LOAD and STORE move the bytes. For callers that know
-        the size already; the others use :meth:`occupy`, :meth:`store` and :meth:`free`."""
+        """Any record but a compute, when ``size`` (the region's bytes) is not 0: RESIDENT, LOAD and
+        ALLOC take the space, FREE releases it, LOAD and STORE move the bytes."""
         if not size:
             return
         if action is FREE:
@@ -125,9 +223,9 @@ class Program:
                 self.moved += size
             if action is not STORE:
                 self.resident += size
-        if self.resident > self.peaks[step]:  # any event: steps of a segment interleave
-            self.peaks[step] = self.resident
-        self.events.append((step, action, region, size, "", (), "", 0.0))
+        self._count(step)
+        if self.recording:
+            self._keep(Record(step, action, region, size))
 
     def occupy(self, step: int, action: Action, region: Region) -> None:
         """RESIDENT, LOAD or ALLOC: the region takes internal space."""
@@ -140,21 +238,76 @@ class Program:
         self.add(step, FREE, region, self.bytes(region))
 
     def compute(
-        self, step: int, cost: LayerCost, rows: Span, channels: Span, reads: tuple[Region, ...] | None = None
+        self,
+        step: int,
+        cost: LayerCost,
+        rows: Span,
+        channels: Span,
+        reads: tuple[Region, ...] | None = None,
+        part: Region | None = None,
     ) -> None:
         """Compute ``rows`` x ``channels`` of ``cost``'s output, reading what its receptive field needs
-        (:func:`compute_reads`; ``reads`` when the caller has them already)."""
-        layer = cost.layer
-        h, _, ch = layer.output_shape
+        (:func:`compute_reads`; ``reads`` when the caller has them already). ``part``: of a layer that
+        accumulates its input, the input rows this compute adds (its share of the ops is theirs)."""
         if rows[1] <= rows[0] or channels[1] <= channels[0]:
             return
-        if reads is None:
-            reads = compute_reads(cost, rows, channels)
-        share = (rows[1] - rows[0]) * (channels[1] - channels[0]) / (h * ch)
-        region = tuple.__new__(Region, (layer.name, rows, channels))  # without the named tuple's constructor call
-        self.events.append((step, COMPUTE, region, 0, layer.name, reads, cost.unit, cost.ops * share))
-        if self.resident > self.peaks[step]:
-            self.peaks[step] = self.resident
+        self._count(step)
+        if not self.recording:
+            return
+        layer = cost.layer
+        h, _, ch = layer.output_shape
+        if part is not None:
+            reads = (part, *compute_reads(cost, rows, channels)[len(layer.inputs) :])
+            share = (part.rows[1] - part.rows[0]) * (channels[1] - channels[0]) / (layer.input_shape[0] * ch)
+        else:
+            if reads is None:
+                reads = compute_reads(cost, rows, channels)
+            share = (rows[1] - rows[0]) * (channels[1] - channels[0]) / (h * ch)
+        region = Region(map_of(layer.name), rows, channels)
+        self._keep(Record(step, COMPUTE, region, 0, layer.name, reads, cost.unit, cost.ops * share, part))
+
+    @contextmanager
+    def repeated(self, count: int, rows: dict[TensorId, int], channels: dict[TensorId, int]) -> Iterator[None]:
+        """Records written inside run ``count`` times, iteration k with every region of tensor t moved by
+        k times ``rows[t]`` rows and ``channels[t]`` channels. The caller writes the first iteration."""
+        for around in self._open:  # each axis of a tensor moves in one loop only (see _latest)
+            assert not set(rows) & {t for t, v in around.loop.rows.items() if v}
+            assert not set(channels) & {t for t, v in around.loop.channels.items() if v}
+        current = _Open(Loop(rows, channels, count=count), self.resident, self.moved)
+        self._open.append(current)
+        yield
+        self._open.pop()
+        loop = current.loop
+        if not current.records:
+            return
+        loop.size = sum(item.size * item.count if isinstance(item, Loop) else 1 for item in loop.body)
+        if self.recording:
+            self._keep(loop)
+        if self._open:
+            self._open[-1].records += current.records * count
+        growth = self.resident - current.resident
+        self.resident += (count - 1) * growth
+        self.moved += (count - 1) * (self.moved - current.moved)
+        later = max(count - 1, 0) * growth if growth > 0 else 0  # the last iteration is the busiest
+        for step, most in current.busiest.items():
+            if most + later > self.peaks[step]:
+                self.peaks[step] = most + later
+                if most + later > self.peak:
+                    self.peak = most + later
+            if self._open and most + later > self._open[-1].busiest.get(step, -math.inf):
+                self._open[-1].busiest[step] = most + later
+
+
+@dataclass
+class _Open:
+    """A loop being written: the resident and moved bytes when it began, its records so far, and per step
+    its busiest point in its first iteration."""
+
+    loop: Loop
+    resident: int
+    moved: int
+    records: int = 0
+    busiest: dict[int, int] = field(default_factory=dict)
 
 
 def compute_reads(cost: LayerCost, rows: Span, channels: Span) -> tuple[Region, ...]:
@@ -162,7 +315,7 @@ def compute_reads(cost: LayerCost, rows: Span, channels: Span) -> tuple[Region, 
     and its weights."""
     layer = cost.layer
     reads = [
-        Region(tensor, rc[0], rc[1])
+        Region(map_of(tensor), rc[0], rc[1])
         for tensor, rc in zip(layer.inputs, input_regions(layer, rows, channels))
         if rc is not None
     ]
@@ -171,101 +324,390 @@ def compute_reads(cost: LayerCost, rows: Span, channels: Span) -> tuple[Region, 
     return tuple(reads)
 
 
-def _durations(events: list[Record], hardware: HardwareSpec) -> list[float]:
-    """How long every event takes on its resource: bytes over the bandwidth, ops over the unit's throughput."""
-    bandwidth = hardware.memory.external.bandwidth
-    throughput = {e[6]: hardware.compute[e[6]].throughput for e in events if e[1] is COMPUTE}
-    return [
-        e[3] / bandwidth if e[1] is LOAD or e[1] is STORE else e[7] / throughput[e[6]] if e[1] is COMPUTE else 0.0
-        for e in events
-    ]
+# ---- timing ------------------------------------------------------------------------------------
 
 
-def _serial(events: list[Record], hardware: HardwareSpec) -> list[tuple[float, float]]:
-    """Start and end times when every event starts as the one before ends (the paper's timing)."""
-    clock, times = 0.0, []
-    for duration in _durations(events, hardware):
-        end = clock + duration
-        times.append((clock, end))
-        clock = end
-    return times
+@dataclass(frozen=True)
+class Period:
+    """How a timed loop repeats: its iterations after the first reported one."""
+
+    count: int
+    period_s: float
+    seq_stride: int
+    rows: dict[TensorId, int]
+    channels: dict[TensorId, int]
 
 
-def _overlapped(events: list[Record], hardware: HardwareSpec) -> list[tuple[float, float]]:
-    """Start and end times when the bus and each unit run concurrently (see the module docstring for the rules)."""
-    capacity = hardware.memory.internal.capacity
-    bus = 0.0  # when the bus is next idle
-    unit_free: dict[str, float] = defaultdict(float)  # per compute unit: when it is next idle
-    written: dict[str, list[tuple[Region, float]]] = defaultdict(
-        list
-    )  # per tensor: regions allocated, loaded or computed, when
+class Timed(NamedTuple):
+    """A record with its times and place in the unrolled program; ``periods`` (innermost first) when it
+    stands for a repeated block's iterations."""
 
-    def ready(region: Region) -> float:
-        """When the latest allocation, load or compute of cells overlapping ``region`` ends (written in order)."""
-        _, (r0, r1), (c0, c1) = region
-        for (_, rows, chans), end in reversed(written[region[0]]):
-            if rows[0] < r1 and r0 < rows[1] and chans[0] < c1 and c0 < chans[1]:
-                return end
+    record: Record
+    seq: int
+    start: float
+    end: float
+    periods: tuple[Period, ...] = ()
+
+
+EPSILON = 64 * 2.0**-52
+"""Relative rounding of a time: times are sums of many durations, so a difference of two of them carries
+a few dozen roundings of the larger."""
+
+
+def _same(a: float, b: float, scale: float) -> bool:
+    """Two differences of times (at most ``scale`` seconds) equal but for rounding."""
+    return abs(a - b) <= 1e-9 * max(abs(a), abs(b)) + EPSILON * scale
+
+
+class _Clock:
+    """The timing both simulations share: the unrolled position of each record, and how loops are reported."""
+
+    def __init__(self, hardware: HardwareSpec) -> None:
+        self.bandwidth = hardware.memory.external.bandwidth
+        self.throughput = {name: unit.throughput for name, unit in hardware.compute.items()}
+        self.seq = 0
+
+    def duration(self, r: Record) -> float:
+        action = r.action
+        if action is LOAD or action is STORE:
+            return r.bytes / self.bandwidth
+        if action is COMPUTE:
+            return r.ops / self.throughput[r.unit]
         return 0.0
 
-    last_use: dict[str, float] = defaultdict(float)  # per tensor: when its latest use ends
-    pending: list[tuple[float, int]] = []  # frees so far in program order, as a heap of (when, bytes)
-    pending_bytes = 0  # of those, bytes not yet freed at time ``taken``
-    taken = 0.0  # when the latest space-taking event started: they start in program order
-    resident = 0  # in program order
-    times = []
-    for (_, action, region, size, _, reads, unit, _), duration in zip(events, _durations(events, hardware)):
+    def items(self, items: list[Record | Loop]) -> list[Timed]:
+        timed: list[Timed] = []
+        for item in items:
+            if isinstance(item, Loop):
+                timed += self.loop(item)
+            else:
+                start, end = self.record(item)
+                timed.append(Timed(item, self.seq, start, end))
+                self.seq += 1
+        return timed
+
+    def record(self, r: Record) -> tuple[float, float]:
+        raise NotImplementedError
+
+    def loop(self, loop: Loop) -> list[Timed]:
+        raise NotImplementedError
+
+
+class _Serial(_Clock):
+    """Every event starts as the one before ends (the paper's timing): a loop's iterations all last as long."""
+
+    def __init__(self, hardware: HardwareSpec) -> None:
+        super().__init__(hardware)
+        self.clock = 0.0
+
+    def record(self, r: Record) -> tuple[float, float]:
+        start = self.clock
+        self.clock += self.duration(r)
+        return start, self.clock
+
+    def loop(self, loop: Loop) -> list[Timed]:
+        start = self.clock
+        first = self.items(loop.body)
+        if loop.count == 1:
+            return first
+        period = self.clock - start
+        self.clock += (loop.count - 1) * period
+        self.seq += (loop.count - 1) * loop.size
+        repeat = Period(loop.count, period, loop.size, loop.rows, loop.channels)
+        return [t._replace(periods=(*t.periods, repeat)) for t in first]
+
+
+class _Written(NamedTuple):
+    """A region allocated, loaded or computed, when that ends; ``periods`` when it stands for repeated writes."""
+
+    region: Region
+    end: float
+    periods: tuple[Period, ...] = ()
+
+
+def _latest(w: _Written, region: Region) -> float | None:
+    """When the latest of the writes ``w`` stands for that overlaps ``region`` ends (None: none overlaps).
+
+    Each period moves a tensor along one axis (rows for row steps and bands, channels for weight
+    chunks) and no two move the same axis, so the iterations that overlap form a box and the latest
+    of them is each period's latest on its own axis."""
+    _, (r0, r1), (c0, c1) = region
+    _, (lo, hi), (clo, chi) = w.region
+    t = region.tensor
+    end = w.end
+    for p in w.periods:
+        dr, dc = p.rows.get(t, 0), p.channels.get(t, 0)
+        if dr:
+            k = _last_overlap(lo, hi, r0, r1, dr, p.count)
+            if k is None:
+                return None
+            lo, hi = lo + k * dr, hi + k * dr
+        elif dc:
+            k = _last_overlap(clo, chi, c0, c1, dc, p.count)
+            if k is None:
+                return None
+            clo, chi = clo + k * dc, chi + k * dc
+        else:
+            k = p.count - 1
+        end += k * p.period_s
+    return end if lo < r1 and r0 < hi and clo < c1 and c0 < chi else None
+
+
+def _last_overlap(lo: int, hi: int, r0: int, r1: int, d: int, count: int) -> int | None:
+    """The largest k < count with [lo + k d, hi + k d) overlapping [r0, r1) (d > 0), or None."""
+    k_max = min(-((lo - r1) // d) - 1, count - 1)  # lo + k d < r1
+    k_min = max((r0 - hi) // d + 1, 0)  # r0 < hi + k d
+    return k_max if k_max >= k_min else None
+
+
+class _State(NamedTuple):
+    """What one iteration of a loop changes in the overlapped simulation, to tell whether iterations repeat."""
+
+    scalars: dict[object, float]
+    resident: int
+    pending: list[tuple[float, int]]
+
+
+class _Overlapped(_Clock):
+    """The bus and each compute unit run concurrently (see the module docstring for the rules)."""
+
+    def __init__(self, hardware: HardwareSpec) -> None:
+        super().__init__(hardware)
+        self.capacity = hardware.memory.internal.capacity
+        self.bus = 0.0  # when the bus is next idle
+        self.unit_free: dict[str, float] = defaultdict(float)  # per compute unit: when it is next idle
+        self.written: dict[TensorId, list[_Written]] = defaultdict(list)
+        self.last_use: dict[TensorId, float] = defaultdict(float)  # per tensor: when its latest use ends
+        self.pending: list[tuple[float, int]] = []  # frees so far in program order, as a heap of (when, bytes)
+        self.pending_bytes = 0  # of those, bytes not yet freed at time ``taken``
+        self.taken = 0.0  # when the latest space-taking event started: they start in program order
+        self.resident = 0  # in program order
+        self.logs: list[list[tuple[TensorId, _Written]]] = []
+        """Per loop iteration being simulated: what it wrote, to repeat it when the rest is extrapolated."""
+        self.slack = math.inf
+        """The least room left beside the bytes still pending release, over the space-taking events of the
+        loop iteration being simulated (math.inf: none yet); -1 once one had to wait for a free."""
+
+    @property
+    def horizon(self) -> float:
+        """The latest time the simulation has reached: the scale of the rounding in its times."""
+        return max(self.bus, self.taken, *self.unit_free.values())
+
+    def ready(self, region: Region) -> float:
+        """When the latest allocation, load or compute of cells overlapping ``region`` ends (written in order)."""
+        _, (r0, r1), (c0, c1) = region
+        for w in reversed(self.written[region[0]]):
+            if w.periods:
+                when = _latest(w, region)
+                if when is not None:
+                    return when
+                continue
+            _, rows, chans = w.region
+            if rows[0] < r1 and r0 < rows[1] and chans[0] < c1 and c0 < chans[1]:
+                return w.end
+        return 0.0
+
+    def write(self, region: Region, end: float) -> None:
+        w = _Written(region, end)
+        self.written[region[0]].append(w)
+        if self.logs:
+            self.logs[-1].append((region[0], w))
+
+    def record(self, r: Record) -> tuple[float, float]:
+        action, region, duration = r.action, r.region, self.duration(r)
         t = region[0]
+        last_use = self.last_use
         if action is COMPUTE:
-            start = unit_free[unit]
-            for read in (region, *reads):
-                when = ready(read)
+            unit_free = self.unit_free
+            start = unit_free[r.unit]
+            for read in (region, *r.reads):
+                when = self.ready(read)
                 if when > start:
                     start = when
-            end = unit_free[unit] = start + duration
-            for read in reads:
+            end = unit_free[r.unit] = start + duration
+            for read in r.reads:
                 if end > last_use[read[0]]:
                     last_use[read[0]] = end
-            written[t].append((region, end))
+            self.write(region, end)
         elif action is FREE:
             start = last_use[t]
             end = start + duration
-            resident -= size
-            heapq.heappush(pending, (end, size))
-            pending_bytes += size
+            self.resident -= r.bytes
+            heapq.heappush(self.pending, (end, r.bytes))
+            self.pending_bytes += r.bytes
         elif action is STORE:
-            start = ready(region)
-            if bus > start:
-                start = bus
-            end = bus = start + duration
+            start = self.ready(region)
+            if self.bus > start:
+                start = self.bus
+            end = self.bus = start + duration
         else:  # LOAD, ALLOC, RESIDENT: they take space
-            resident += size
-            start = taken if action is not LOAD or taken >= bus else bus
-            # wait until enough frees that come before it in program order have happened: the space
-            # resident at any instant is then at most what the program's order allows (capacity)
-            while pending and (pending[0][0] <= start or pending_bytes > capacity - resident):
-                when, freed = heapq.heappop(pending)
-                if when > start:
-                    start = when
-                pending_bytes -= freed
-            taken = start
+            self.resident += r.bytes
+            start = self.taken if action is not LOAD or self.taken >= self.bus else self.bus
+            pending = self.pending
+            # frees before it in program order that have happened by then
+            while pending and pending[0][0] <= start:
+                self.pending_bytes -= heapq.heappop(pending)[1]
+            # then wait until enough others have happened: the space resident at any instant is then at
+            # most what the program's order allows (capacity)
+            if self.pending_bytes > self.capacity - self.resident:
+                self.slack = -1.0  # waited: a loop whose resident bytes change no longer repeats
+                while pending and self.pending_bytes > self.capacity - self.resident:
+                    when, freed = heapq.heappop(pending)
+                    if when > start:
+                        start = when
+                    self.pending_bytes -= freed
+                while pending and pending[0][0] <= start:
+                    self.pending_bytes -= heapq.heappop(pending)[1]
+            elif self.capacity - self.resident - self.pending_bytes < self.slack:
+                self.slack = self.capacity - self.resident - self.pending_bytes
+            self.taken = start
             end = start + duration
             if action is LOAD:
-                bus = end
-            written[t].append((region, end))
+                self.bus = end
+            self.write(region, end)
         if end > last_use[t]:
             last_use[t] = end
-        times.append((start, end))
-    return times
+        return start, end
+
+    def _state(self) -> _State:
+        scalars: dict[object, float] = {"bus": self.bus, "taken": self.taken}
+        scalars.update({("unit", u): v for u, v in self.unit_free.items()})
+        scalars.update({("use", t): v for t, v in self.last_use.items()})
+        return _State(scalars, self.resident, sorted(self.pending))
+
+    def loop(self, loop: Loop) -> list[Timed]:
+        """Simulate iterations until two in a row repeat the one before by the same period (events, state),
+        then extrapolate the rest; report the iterations before the repeating ones one by one."""
+        iterations: list[list[Timed]] = []
+        states = [self._state()]
+        periods: list[float | None] = []  # periods[j]: by how much iteration j + 1 repeats iteration j
+        n = loop.count
+        for k in range(n):
+            self.logs.append([])
+            outer_slack, self.slack = self.slack, math.inf
+            iterations.append(self.items(loop.iteration(k)))
+            log = self.logs.pop()
+            slack = self.slack
+            self.slack = min(outer_slack, slack)
+            if self.logs:
+                self.logs[-1].extend(log)
+            states.append(self._state())
+            if k:
+                periods.append(
+                    _period(iterations[-2], iterations[-1], states[-3], states[-2], states[-1], self.horizon)
+                )
+            if (
+                k < n - 1
+                and len(periods) >= 2
+                and periods[-1] is not None
+                and periods[-2] is not None
+                and _same(periods[-1], periods[-2], self.horizon)
+                and self._extrapolate(loop, k, periods[-1], states[-2], states[-1], log, slack)
+            ):
+                break
+        first = len(iterations) - 1  # the first of the iterations that repeat the one before by the same period
+        while (
+            first > 0 and periods[first - 1] is not None and _same(periods[first - 1], periods[-1], self.horizon)  # type: ignore[arg-type]
+        ):
+            first -= 1
+        explicit = [t for timed in iterations[:first] for t in timed]
+        if first == n - 1:
+            return explicit + iterations[first]
+        repeat = Period(n - first, periods[-1], loop.size, loop.rows, loop.channels)  # type: ignore[arg-type]
+        return explicit + [t._replace(periods=(*t.periods, repeat)) for t in iterations[first]]
+
+    def _extrapolate(
+        self,
+        loop: Loop,
+        k: int,
+        period: float,
+        before: _State,
+        after: _State,
+        log: list[tuple[TensorId, _Written]],
+        slack: float,
+    ) -> bool:
+        """Move the simulation past iterations k+1 .. count-1, which repeat iteration k by ``period``:
+        every scalar the iteration moved moves by the rest of the periods, and what it wrote is written
+        again, as a repeated write. False (nothing changed) when the rest might not repeat: the resident
+        bytes grow (or shrink) and an iteration had to wait for a free, or would have to."""
+        rest = loop.count - 1 - k
+        growth = after.resident - before.resident
+        if growth and slack < 0 or growth > 0 and slack < rest * growth:
+            return False
+        if growth > 0:
+            self.slack = min(self.slack, slack - rest * growth)
+        shift = rest * period
+        for key, value in after.scalars.items():
+            if not _same(value - before.scalars.get(key, 0.0), 0.0, self.horizon):
+                if key == "bus":
+                    self.bus += shift
+                elif key == "taken":
+                    self.taken += shift
+                elif key[0] == "unit":  # type: ignore[index]
+                    self.unit_free[key[1]] += shift  # type: ignore[index]
+                else:
+                    self.last_use[key[1]] += shift  # type: ignore[index]
+        self.resident += rest * growth
+        self.pending = [(when + shift, size) for when, size in self.pending]
+        heapq.heapify(self.pending)
+        repeat = Period(rest, period, loop.size, loop.rows, loop.channels)
+        for t, w in log:
+            later = _Written(loop.shift(w.region, 1), w.end + period, (*w.periods, repeat))
+            self.written[t].append(later)
+            if self.logs:
+                self.logs[-1].append((t, later))
+        self.seq += rest * loop.size
+        return True
+
+
+def _period(
+    previous: list[Timed], timed: list[Timed], s0: _State, s1: _State, s2: _State, scale: float
+) -> float | None:
+    """The period by which ``timed`` repeats ``previous`` (every event, and every scalar of the state it
+    moved, moved by it; the pending frees too), or None if it does not."""
+    if len(previous) != len(timed) or not timed:
+        return None
+    period = timed[0].start - previous[0].start
+    if period < 0:
+        return None
+    for a, b in zip(previous, timed):
+        if not (_same(b.start - a.start, period, scale) and _same(b.end - a.end, period, scale)):
+            return None
+        if len(a.periods) != len(b.periods) or any(
+            p.count != q.count or not _same(p.period_s, q.period_s, scale) for p, q in zip(a.periods, b.periods)
+        ):
+            return None
+    if s2.resident - s1.resident != s1.resident - s0.resident:
+        return None
+    for key, value in s2.scalars.items():
+        moved, before = value - s1.scalars.get(key, 0.0), s1.scalars.get(key, 0.0) - s0.scalars.get(key, 0.0)
+        if not (_same(moved, 0.0, scale) and _same(before, 0.0, scale)) and not (
+            _same(moved, period, scale) and _same(before, period, scale)
+        ):
+            return None
+    if len(s2.pending) != len(s1.pending) or any(
+        size != size_before or not _same(when - when_before, period, scale)
+        for (when, size), (when_before, size_before) in zip(s2.pending, s1.pending)
+    ):
+        return None
+    return period
+
+
+def time_items(items: list[Record | Loop], hardware: HardwareSpec, overlap: bool) -> list[Timed]:
+    """Every record's times (repeated blocks once, with how they repeat), overlapped or serial."""
+    return (_Overlapped if overlap else _Serial)(hardware).items(items)
+
+
+# ---- steps -------------------------------------------------------------------------------------
 
 
 def transfers_of(events: list[Event]) -> tuple[Transfer, ...]:
-    """The bytes each tensor moves in each direction over ``events``: a step's transfers."""
-    moved: dict[tuple[str, Direction], int] = {}
+    """The bytes each tensor moves in each direction over ``events`` (repeated ones counted): a step's transfers."""
+    moved: dict[tuple[TensorId, Direction], int] = {}
     for e in events:
         if e.action is LOAD or e.action is STORE:
             key = (e.region.tensor, Direction.LOAD if e.action is LOAD else Direction.STORE)
-            moved[key] = moved.get(key, 0) + e.bytes
+            moved[key] = moved.get(key, 0) + e.bytes * e.instances
     return tuple(Transfer(tensor, direction, size) for (tensor, direction), size in moved.items())
 
 
@@ -276,20 +718,55 @@ def finish(program: Program, hardware: HardwareSpec, overlap: bool) -> list[Step
     to the end of the segment), shared among the segment's steps in proportion to their busy time,
     so the steps' totals add up to the schedule's.
     """
-    times = (_overlapped if overlap else _serial)(program.events, hardware)
+    timed = time_items(program.items, hardware, overlap)
     count = len(program.plans)
     by_step: list[list[Event]] = [[] for _ in range(count)]
     # per step, in one pass over the events: when its last event ends, and its busy and compute time
     ends, busy, computing = [0.0] * count, [0.0] * count, [0.0] * count
+    repeats: dict[tuple[int, ...], Repeat] = {}
+
+    def repeat_of(periods: tuple[Period, ...]) -> Repeat | None:
+        if not periods:
+            return None
+        key = tuple(map(id, periods))
+        if key not in repeats:
+            p = periods[0]
+            repeats[key] = Repeat(p.count, p.period_s, p.seq_stride, p.rows, p.channels, 0, repeat_of(periods[1:]))
+        return repeats[key]
+
     new = tuple.__new__  # Event's own constructor checks its arguments; these come straight from the program
-    for seq, (record, (start, end)) in enumerate(zip(program.events, times)):
-        step = record[0]
-        by_step[step].append(new(Event, (*record[1:], seq, start, end, None)))
-        if end > ends[step]:
-            ends[step] = end
-        busy[step] += end - start
-        if record[1] is COMPUTE:
-            computing[step] += end - start
+    for record, seq, start, end, periods in timed:
+        step = record.step
+        times = 1
+        last = end
+        for p in periods:
+            times *= p.count
+            last += (p.count - 1) * p.period_s
+        by_step[step].append(
+            new(
+                Event,
+                (
+                    record.action,
+                    record.region,
+                    record.bytes,
+                    record.layer,
+                    record.reads,
+                    record.unit,
+                    record.ops,
+                    seq,
+                    start,
+                    end,
+                    None,
+                    repeat_of(periods),
+                    record.part,
+                ),
+            )
+        )
+        if last > ends[step]:
+            ends[step] = last
+        busy[step] += (end - start) * times
+        if record.action is COMPUTE:
+            computing[step] += (end - start) * times
     segments: dict[int, list[int]] = defaultdict(list)
     for i, plan in enumerate(program.plans):
         segments[plan.segment if plan.segment >= 0 else -1 - i].append(i)
@@ -304,7 +781,7 @@ def finish(program: Program, hardware: HardwareSpec, overlap: bool) -> list[Step
     bandwidth = hardware.memory.external.bandwidth
     steps = []
     for i, (plan, events) in enumerate(zip(program.plans, by_step)):
-        group, first, last = plan.group, plan.group[0], plan.group[-1]
+        group, first, last_cost = plan.group, plan.group[0], plan.group[-1]
         names = tuple(c.name for c in group)
         transfers = transfers_of(events)
         steps.append(
@@ -313,16 +790,16 @@ def finish(program: Program, hardware: HardwareSpec, overlap: bool) -> list[Step
                 layers=names + plan.folded,
                 op="+".join(c.layer.op.value for c in group),
                 input_shape=first.layer.input_shape,
-                output_shape=last.layer.output_shape,
+                output_shape=last_cost.layer.output_shape,
                 unit="+".join(dict.fromkeys(c.unit for c in group)),
                 macs=sum(c.macs for c in group),
                 ops=sum(c.ops for c in group),
                 input_bytes=sum(first.input_bytes),
-                output_bytes=last.output_bytes,
+                output_bytes=last_cost.output_bytes,
                 weight_bytes=sum(c.weight_bytes for c in group),
-                input_loc=plan.input_loc,
-                output_loc=plan.output_loc,
-                weight_loc="external",
+                inputs_at=plan.inputs_at,
+                output_at=plan.output_at,
+                weights_at=Location.EXTERNAL,
                 transfers=transfers,
                 transfer_s=sum(t.bytes for t in transfers) / bandwidth,
                 compute_s=computing[i],

@@ -10,15 +10,19 @@ from __future__ import annotations
 
 from hwsim.model.graph import Layer
 from hwsim.ops import TRAITS, Channels, ConvAttrs, LrnAttrs, Rows, UpsampleAttrs, Window
-
-Span = tuple[int, int]
-"""[start, stop) along one axis."""
+from hwsim.schedule.base import Span
 
 ROWS = {op: traits.rows for op, traits in TRAITS.items()}
 CHANNELS = {op: traits.channels for op, traits in TRAITS.items()}
 # Each op's kinds in a dict, and each kind's member in a module global: ``TRAITS[op].rows`` and
 # ``Rows.SAME`` are attribute lookups, as slow as the rest of a receptive field, and a band asks for several
-SAME_ROWS, WINDOW_ROWS, WHOLE_ROWS, SCALE_ROWS = Rows.SAME, Rows.WINDOW, Rows.WHOLE, Rows.SCALE
+SAME_ROWS, WINDOW_ROWS, WHOLE_ROWS, SCALE_ROWS, ACCUMULATE_ROWS = (
+    Rows.SAME,
+    Rows.WINDOW,
+    Rows.WHOLE,
+    Rows.SCALE,
+    Rows.ACCUMULATE,
+)
 SAME_CHANNELS, GROUP_CHANNELS, ALL_CHANNELS, NEIGHBOUR_CHANNELS, STACKED_CHANNELS = (
     Channels.SAME,
     Channels.GROUPS,
@@ -29,11 +33,13 @@ SAME_CHANNELS, GROUP_CHANNELS, ALL_CHANNELS, NEIGHBOUR_CHANNELS, STACKED_CHANNEL
 
 
 def _window_rows(rows: Span, kernel: int, stride: int, pad_top: int, height: int) -> Span:
-    """Input rows under the windows of output rows ``rows``: the band plus its halo, clipped to the map."""
+    """Input rows under the windows of output rows ``rows``: the band plus its halo, clipped to the map
+    (empty, at the edge, where the windows lie in the padding alone)."""
     start, stop = rows
     if stop <= start:
         return (0, 0)
-    return (max(start * stride - pad_top, 0), min((stop - 1) * stride - pad_top + kernel, height))
+    first = min(max(start * stride - pad_top, 0), height)
+    return (first, max(min((stop - 1) * stride - pad_top + kernel, height), first))
 
 
 def _group_channels(layer: Layer, channels: Span) -> Span:
@@ -44,25 +50,37 @@ def _group_channels(layer: Layer, channels: Span) -> Span:
     return (first * per_in, (last + 1) * per_in)
 
 
-def input_rows(layer: Layer, rows: Span) -> tuple[Span, ...]:
-    """For each input of ``layer``, the rows that output ``rows`` read (in whichever channels): what a
-    band needs, without the channel arithmetic of :func:`input_regions`."""
+def rows_read(layer: Layer, rows: Span) -> Span:
+    """The rows of every input that output ``rows`` read (in whichever channels): every kind reads the
+    same rows of each of a layer's inputs. A layer that accumulates reads all of its input."""
     kind = ROWS[layer.op]
     if kind is SAME_ROWS:
-        return tuple(rows for _ in layer.inputs)
+        return rows
     h_in = layer.input_shapes[0][0]
     if kind is WINDOW_ROWS:
         a = layer.attrs
         assert isinstance(a, Window)
-        return (_window_rows(rows, a.kernel[0], a.stride[0], a.padding.top, h_in),)
-    if kind is WHOLE_ROWS:
-        return ((0, h_in),)
+        return _window_rows(rows, a.kernel[0], a.stride[0], a.padding.top, h_in)
+    if kind is WHOLE_ROWS or kind is ACCUMULATE_ROWS:
+        return (0, h_in) if rows[1] > rows[0] else (0, 0)
     if kind is SCALE_ROWS:
         assert isinstance(layer.attrs, UpsampleAttrs)
         start, stop = rows
         factor = layer.attrs.factor
-        return ((start // factor, (stop - 1) // factor + 1) if stop > start else (0, 0),)
+        return (start // factor, (stop - 1) // factor + 1) if stop > start else (0, 0)
     raise ValueError(f"no receptive field rule for rows of kind {kind!r}")
+
+
+def input_rows(layer: Layer, rows: Span) -> tuple[Span, ...]:
+    """For each input of ``layer``, the rows that output ``rows`` read: what a band needs, without the
+    channel arithmetic of :func:`input_regions`."""
+    span = rows_read(layer, rows)
+    return tuple(span for _ in layer.inputs)
+
+
+def accumulates(layer: Layer) -> bool:
+    """Whether the layer's one output row is a running reduction that can add its input's rows in parts."""
+    return ROWS[layer.op] is ACCUMULATE_ROWS
 
 
 def input_channels(layer: Layer, channels: Span) -> tuple[Span | None, ...]:

@@ -1,9 +1,10 @@
 """An independent check of a schedule's program: capacity, placement and byte accounting.
 
-It replays every step's events against a model of the two memories, one boolean cell per
-(image, row, channel) of every map and per channel of every layer's weights (shared by the
-images), and recomputes every size from the layer shapes. Sub-batches run one after another
-(:mod:`hwsim.schedule.batching`) touch their own images' cells:
+It replays every step's events, repeated ones unrolled (:class:`hwsim.schedule.base.Repeat`), in
+program order against a model of the two memories, one boolean cell per (image, row, channel) of
+every map and per channel of every layer's weights (shared by the images), and recomputes every size
+from the layer shapes. Sub-batches run one after another (:mod:`hwsim.schedule.batching`) touch their
+own images' cells:
 
 - capacity: after every event, the resident bytes are within the internal memory;
 - placement: a load reads data that is in external memory (the image, weights, or rows stored
@@ -11,7 +12,9 @@ images), and recomputes every size from the layer shapes. Sub-batches run one af
   writes rows allocated for it; a store writes resident, computed rows; nothing is allocated twice;
 - accounting: every event's bytes are its region's size; each step's transfers are exactly its
   loads and stores, and its transfer time is those bytes over the bandwidth; every layer's output
-  is computed whole, once, with its ops counted once.
+  is computed whole, once, with its ops counted once. A layer that accumulates its input's rows
+  (global average pooling) may compute its output in parts, each adding the input rows it names:
+  every input row is added once, and the output counts as computed when all have been.
 """
 
 from __future__ import annotations
@@ -25,8 +28,8 @@ import numpy as np
 
 from hwsim.cost.inference import LayerCost
 from hwsim.model.graph import INPUT
-from hwsim.schedule.base import Action, Event, Region, Schedule, Step
-from hwsim.schedule.regions import input_regions
+from hwsim.schedule.base import Action, Event, Region, Schedule, Step, TensorId, map_of, weights_of
+from hwsim.schedule.regions import accumulates, input_channels, input_regions
 from hwsim.spec.hardware import HardwareSpec
 
 
@@ -79,29 +82,32 @@ def validate(schedule: Schedule, costs: tuple[LayerCost, ...], hardware: Hardwar
     bandwidth = hardware.memory.external.bandwidth
     by_name = {c.name: c for c in costs}
     batch = costs[0].batch
-    tensors: dict[str, _Tensor] = {}
+    tensors: dict[TensorId, _Tensor] = {}
+    added: dict[str, np.ndarray] = {}
+    """Per layer that accumulates its input: how often each (image, input row, channel) was added."""
     for c in costs:
         h, _, ch = c.layer.output_shape
-        tensors[c.name] = _Tensor(batch, h, ch, c.output_bytes // (batch * h * ch), external=False)
+        tensors[map_of(c.name)] = _Tensor(batch, h, ch, c.output_bytes // (batch * h * ch), external=False)
         if c.weight_bytes:
-            tensors[f"{c.name}.weights"] = _Tensor(1, 1, ch, c.weight_bytes // ch, external=True)
+            tensors[weights_of(c.name)] = _Tensor(1, 1, ch, c.weight_bytes // ch, external=True)
+        if accumulates(c.layer):
+            added[c.name] = np.zeros((batch, c.layer.input_shape[0], ch), dtype=np.int32)
         for name, shape, size in zip(c.layer.inputs, c.layer.input_shapes, c.input_bytes):
-            if name == INPUT and INPUT not in tensors:
-                tensors[INPUT] = _Tensor(
+            if name == INPUT and map_of(INPUT) not in tensors:
+                tensors[map_of(INPUT)] = _Tensor(
                     batch, shape[0], shape[2], size // (batch * shape[0] * shape[2]), external=True
                 )
     violations: list[Violation] = []
     resident = 0
     ops: dict[str, float] = {c.name: 0.0 for c in costs}
-    program = sorted(((e.seq, e, step.name) for step in schedule.steps for e in step.events), key=lambda x: x[0])
-    for _, e, step_name in program:
+    for e, step_name in schedule.events():
 
         def fail(rule: Rule, message: str) -> None:
             violations.append(Violation(rule, step_name, message))  # noqa: B023 (called before the loop moves on)
 
         t = tensors.get(e.region.tensor)
         if t is None:
-            fail(Rule.PLACEMENT, f"{e.action.value} of unknown tensor {e.region.tensor!r}")
+            fail(Rule.PLACEMENT, f"{e.action.value} of unknown tensor {e.region.tensor}")
             continue
         where = t.where(e)
         size = t.bytes(e)
@@ -112,7 +118,7 @@ def validate(schedule: Schedule, costs: tuple[LayerCost, ...], hardware: Hardwar
                 fail(Rule.PLACEMENT, f"{e.action.value} {e.region}: part of it is already resident")
             if e.action is Action.LOAD and not t.external[where].all():
                 fail(Rule.PLACEMENT, f"load {e.region}: not in external memory")
-            if e.action is Action.RESIDENT and e.region.tensor != INPUT:
+            if e.action is Action.RESIDENT and e.region.tensor != map_of(INPUT):
                 fail(Rule.PLACEMENT, f"only the input image may start resident, not {e.region.tensor!r}")
             resident += int((~t.internal[where]).sum()) * t.cell_bytes
             t.internal[where] = True
@@ -130,10 +136,10 @@ def validate(schedule: Schedule, costs: tuple[LayerCost, ...], hardware: Hardwar
             resident -= int(t.internal[where].sum()) * t.cell_bytes
             t.internal[where] = False
         elif e.action is Action.COMPUTE:
-            _check_compute(e, by_name, tensors, fail)
+            _check_compute(e, by_name, tensors, added, fail)
             ops[e.layer] = ops.get(e.layer, 0.0) + e.ops
     for step in schedule.steps:
-        moved = sum(e.bytes for e in step.events if e.action in (Action.LOAD, Action.STORE))
+        moved = sum(e.bytes * e.instances for e in step.events if e.action in (Action.LOAD, Action.STORE))
         if moved != step.bytes_moved:
             violations.append(
                 Violation(
@@ -149,7 +155,7 @@ def validate(schedule: Schedule, costs: tuple[LayerCost, ...], hardware: Hardwar
                 )
             )
     for c in costs:
-        computed = tensors[c.name].computed
+        computed = tensors[map_of(c.name)].computed
         if (computed != 1).any():
             violations.append(
                 Violation(
@@ -159,6 +165,10 @@ def validate(schedule: Schedule, costs: tuple[LayerCost, ...], hardware: Hardwar
                     f"{int((computed > 1).sum())} computed more than once",
                 )
             )
+        if c.name in added and (added[c.name] != 1).any():
+            violations.append(
+                Violation(Rule.ACCOUNTING, c.name, "input rows not added exactly once to the running sum")
+            )
         if not math.isclose(ops[c.name], c.ops, rel_tol=1e-9, abs_tol=1e-6):
             violations.append(
                 Violation(Rule.ACCOUNTING, c.name, f"computes count {ops[c.name]:,.0f} ops, the layer {c.ops:,}")
@@ -167,28 +177,46 @@ def validate(schedule: Schedule, costs: tuple[LayerCost, ...], hardware: Hardwar
 
 
 def _check_compute(
-    e: Event, by_name: dict[str, LayerCost], tensors: dict[str, _Tensor], fail: Callable[[Rule, str], None]
+    e: Event,
+    by_name: dict[str, LayerCost],
+    tensors: dict[TensorId, _Tensor],
+    added: dict[str, np.ndarray],
+    fail: Callable[[Rule, str], None],
 ) -> None:
     cost = by_name.get(e.layer)
-    if cost is None or e.region.tensor != e.layer:
-        fail(Rule.PLACEMENT, f"compute of {e.layer!r} writes {e.region.tensor!r}")
+    if cost is None or e.region.tensor != map_of(e.layer):
+        fail(Rule.PLACEMENT, f"compute of {e.layer!r} writes {e.region.tensor}")
         return
-    out = tensors[e.layer]
+    out = tensors[map_of(e.layer)]
     where = out.where(e)
     if not out.internal[where].all():
         fail(Rule.PLACEMENT, f"compute {e.region}: output rows not allocated")
-    needed = [
-        Region(name, *rc)
-        for name, rc in zip(cost.layer.inputs, input_regions(cost.layer, e.region.rows, e.region.channels))
-        if rc is not None and _cells(Region(name, *rc))
-    ]
+    layer = cost.layer
+    if e.part is not None:  # part of a running sum: the input rows it names, in the channels its output reads
+        if e.layer not in added or e.part.tensor != map_of(layer.inputs[0]):
+            fail(Rule.PLACEMENT, f"compute {e.region} adds {e.part}, but {e.layer} does not accumulate it")
+            return
+        channels = input_channels(layer, e.region.channels)[0]
+        assert channels is not None
+        needed = [Region(e.part.tensor, e.part.rows, channels)]
+    else:
+        needed = [
+            Region(map_of(name), *rc)
+            for name, rc in zip(layer.inputs, input_regions(layer, e.region.rows, e.region.channels))
+            if rc is not None and _cells(Region(map_of(name), *rc))
+        ]
     if cost.weight_bytes:
-        needed.append(Region(f"{e.layer}.weights", (0, 1), e.region.channels))
+        needed.append(Region(weights_of(e.layer), (0, 1), e.region.channels))
     for region in needed:
         t = tensors[region.tensor]
         cells = t.where(e._replace(region=region))
         if not (t.internal[cells] & t.valid[cells]).all():
             fail(Rule.PLACEMENT, f"compute {e.region} reads {region}, which is not all resident and computed")
+    if e.layer in added:  # a running sum: its output is computed once every input row is added
+        sums, own = added[e.layer], slice(*e.region.channels)
+        sums[where[0], slice(*e.part.rows) if e.part is not None else slice(None), own] += 1
+        if e.part is not None and not (sums[where[0], :, own] == 1).all():
+            return
     out.valid[where] = True
     out.computed[where] += 1
 

@@ -1,0 +1,477 @@
+"""The segment planner of ``strict`` and ``optimized``: which steps run together, and where every map lives.
+
+The steps (layers, or layers fused into one) are cut into segments (:mod:`hwsim.schedule.segment`)
+in the graph's order. At every cut some maps are alive: produced before it and read after it (a
+skip, a branch point, the second input of an add or a concat). Each is either resident whole or in
+external memory. A dynamic program over the cuts and the sets of maps resident at them finds the
+schedule that moves the fewest bytes beyond the weights (each loaded once, unless a step streams
+them in chunks again for every band), then the fewest segments. Between two cuts it tries every
+segment the policy may build, and for the maps alive across it every choice that could pay:
+
+- a map the segment produces and later segments read is kept resident or stored as it is produced;
+- a resident map the segment reads stays resident, or, when the segment does not fit beside it,
+  is spilled (stored and freed) and loaded back as the segment needs it;
+- a resident map the segment does not read stays resident beside it, or is spilled (cheapest first).
+
+So a map stays on chip while room allows and its readers come soon enough to pay for the room,
+and is spilled by choice, not by rule. A segment fits when its busiest point, counted on the
+records it writes (:func:`hwsim.schedule.segment.peak`), beside the resident maps it does not read,
+is within capacity. ``optimized`` then loads later segments' weights during earlier segments,
+as early as the room every segment in between leaves allows (the first segments' weights load
+back to back while the first rows compute).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from typing import NamedTuple
+
+from hwsim.cost.inference import LayerCost
+from hwsim.model.graph import INPUT, consumers_of
+from hwsim.ops import TRAITS
+from hwsim.schedule.base import Location, map_of, weights_of
+from hwsim.schedule.program import Program, StepPlan
+from hwsim.schedule.regions import accumulates, has_halo
+from hwsim.schedule.segment import CapacityError, Group, Placement, Segment, Tiling, peak, write
+
+STEADY_STEPS = 3
+"""Driver steps of a segment run row by row after which its line buffers repeat: enough to estimate its
+peak while planning (the plan's segments are then counted whole before they are written)."""
+
+
+@dataclass(frozen=True)
+class Menu:
+    """What a policy may build."""
+
+    rowwise: bool
+    """Segments of several steps, run row by row through line buffers (one step alone may run so too)."""
+    ahead: bool
+    """Loads run ahead of the computes that need them (rows, bands, weight chunks)."""
+    prefetch: bool
+    """Later segments' weights load during earlier ones."""
+
+
+STRICT = Menu(rowwise=False, ahead=False, prefetch=False)
+OPTIMIZED = Menu(rowwise=True, ahead=True, prefetch=True)
+
+
+def fuse(costs: tuple[LayerCost, ...]) -> list[Group]:
+    """Each layer, with the layers that fuse (their trait: ReLUs, pools, add, concat) behind it: each
+    reads the step's last output, which nothing else reads (an add or a concat reads its other inputs
+    from wherever they are)."""
+    consumers = consumers_of(c.layer for c in costs)
+    groups: list[Group] = []
+    for c in costs:
+        previous = groups[-1][-1] if groups else None
+        if (
+            previous is not None
+            and TRAITS[c.layer.op].fuses
+            and consumers.get(previous.name) == (c.layer,)
+            and previous.name in c.layer.inputs
+            and (len(c.layer.inputs) == 1 or TRAITS[c.layer.op].many_inputs)
+        ):
+            groups[-1] = (*groups[-1], c)
+        else:
+            groups.append((c,))
+    return groups
+
+
+class Choice(NamedTuple):
+    """How one segment (groups ``start`` to ``stop``) runs, and what it adds to the plan."""
+
+    start: int
+    stop: int
+    placement: Placement
+    tiling: Tiling
+    beside: frozenset[str]
+    """Resident maps it does not read, which stay resident beside it."""
+    spilled: tuple[str, ...]
+    """Resident maps stored and freed when it starts (to be loaded by their readers)."""
+    cost: int
+    """Bytes it moves beyond its weights once (and beyond the spills' loads by later segments)."""
+
+
+def band_candidates(height: int) -> list[int]:
+    """Band heights (or chunk widths) to try, largest first: the whole, then halving down to one."""
+    sizes, b = [], height
+    while b > 1:
+        sizes.append(b)
+        b = math.ceil(b / 2)
+    return [*sizes, 1]
+
+
+def _first_fitting(candidates: list[int], fits: object) -> int | None:
+    """The first (largest) candidate that fits, by bisection: a smaller band or chunk never needs more room."""
+    lo, hi = 0, len(candidates)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if fits(candidates[mid]):  # type: ignore[operator]
+            hi = mid
+        else:
+            lo = mid + 1
+    return candidates[lo] if lo < len(candidates) else None
+
+
+class Planner:
+    """Prices segments and finds the cheapest plan (one per schedule)."""
+
+    def __init__(
+        self, program: Program, groups: list[Group], folded: dict[str, str], capacity: float, menu: Menu
+    ) -> None:
+        self.program, self.groups, self.capacity, self.menu = program, groups, capacity, menu
+        self.folded = [tuple(folded[c.name] for c in g if c.name in folded) for g in groups]
+        self.group_of = {c.name: g for g, group in enumerate(groups) for c in group}
+        readers: dict[str, list[int]] = {}
+        for g, group in enumerate(groups):
+            for c in group:
+                for t in c.layer.inputs:
+                    if self.group_of.get(t, -1) != g:
+                        readers.setdefault(t, []).append(g)
+        self.last_reader = {t: max(gs) for t, gs in readers.items()}
+        self.output = groups[-1][-1].name
+        self.sizes = {t: program.size(map_of(t)) for t in (*self.group_of, INPUT) if map_of(t) in program._full}
+        self.refused: set[tuple[int, int, Placement, Tiling]] = set()
+        self._segments: dict[tuple[int, int], Segment] = {}
+        self._peaks: dict[tuple[int, int, Placement, Tiling, int | None], int] = {}
+
+    def segment(self, start: int, stop: int) -> Segment:
+        key = (start, stop)
+        if key not in self._segments:
+            self._segments[key] = Segment(tuple(self.groups[start:stop]), tuple(self.folded[start:stop]))
+        return self._segments[key]
+
+    def alive(self, t: str, cut: int) -> bool:
+        """Whether map ``t`` is read by a step at or after cut ``cut``."""
+        return self.last_reader.get(t, -1) >= cut
+
+    def peak(self, start: int, stop: int, placement: Placement, tiling: Tiling, limit: int | None = None) -> int:
+        key = (start, stop, placement, tiling, limit)
+        if key not in self._peaks:
+            self._peaks[key] = peak(self.program, self.segment(start, stop), placement, tiling, limit)
+        return self._peaks[key]
+
+    # ---- pricing one segment -------------------------------------------------------------------
+
+    def tiling(self, start: int, stop: int, placement: Placement, room: float) -> tuple[Tiling, int] | None:
+        """The cheapest way to run the segment within ``room`` bytes, with the bytes it reloads (weight
+        chunks once per band after the first); None if nothing fits."""
+        segment = self.segment(start, stop)
+        menu = self.menu
+        resident = sum(self.sizes[t] for t in placement.resident)
+        if segment.rowwise and menu.rowwise:
+            rows = Tiling(0, 0, menu.ahead)
+            floor = resident + segment.weight_bytes
+            if floor <= room and (start, stop, placement, rows) not in self.refused:
+                # estimated with every output stored, then the kept ones added whole (where they end)
+                stored = replace(placement, kept=frozenset(), stored=placement.stored | placement.kept)
+                estimate = self.peak(start, stop, stored, rows, STEADY_STEPS) + sum(
+                    self.sizes[t] for t in placement.kept
+                )
+                if estimate <= room:
+                    return rows, 0
+        if stop > start + 1:
+            return None
+        return self._bands(start, placement, room, resident)
+
+    def _bands(self, start: int, placement: Placement, room: float, resident: int) -> tuple[Tiling, int] | None:
+        segment = self.segment(start, start + 1)
+        ahead = self.menu.ahead
+        height = segment.output.layer.output_shape[0]
+        if accumulates(segment.output.layer):
+            height = segment.output.layer.input_shape[0]
+        kept = sum(self.sizes[t] for t in placement.kept)
+
+        def fits(tiling: Tiling) -> bool:
+            if (start, start + 1, placement, tiling) in self.refused:
+                return False
+            held = segment.weight_bytes if not tiling.chunk_channels else 0
+            if resident + held + kept > room:  # the peak is at least these: no need to count the records
+                return False
+            return self.peak(start, start + 1, placement, tiling) <= room
+
+        band = _first_fitting(band_candidates(height), lambda b: fits(Tiling(b, 0, ahead)))
+        if band is not None:
+            return Tiling(band, 0, ahead), 0
+        if not segment.chunkable:
+            return None
+        band = _first_fitting(band_candidates(height), lambda b: fits(Tiling(b, 1, ahead)))
+        if band is None:
+            return None
+        channels = segment.output.layer.output_shape[2]
+        chunk = _first_fitting(band_candidates(channels), lambda c: fits(Tiling(band, c, ahead)))
+        assert chunk is not None
+        return Tiling(band, chunk, ahead), (math.ceil(height / band) - 1) * segment.weight_bytes
+
+    # ---- the plan ------------------------------------------------------------------------------
+
+    def options(self, start: int, resident: frozenset[str]) -> Iterator[tuple[Choice, frozenset[str]]]:
+        """Every segment from cut ``start`` with maps ``resident`` there, and the maps resident after it."""
+        n = len(self.groups)
+        capacity = self.capacity
+        for stop in range(start + 1, n + 1):
+            segment = self.segment(start, stop)
+            if stop > start + 1 and not (self.menu.rowwise and segment.rowwise):
+                break
+            if segment.weight_bytes > capacity and stop > start + 1:
+                break
+            inputs = [t for t in segment.inputs]
+            reading = [t for t in inputs if t in resident]
+            beside_all = sorted(resident - set(inputs), key=self._spill_cost)
+            produced = [t for t in segment.names if self.alive(t, stop)]
+            stored_always = frozenset(t for t in segment.names if t == self.output)
+            fitted = False
+            for spill_in in _prefixes(sorted(reading, key=self._spill_cost)):
+                for spill_beside in _prefixes(beside_all):
+                    for kept in _subsets(produced):
+                        still = frozenset(reading) - set(spill_in)
+                        placement = Placement(
+                            resident=still,
+                            consumed=frozenset(t for t in still if not self.alive(t, stop)),
+                            kept=kept,
+                            stored=frozenset(produced) - kept | stored_always,
+                        )
+                        beside = frozenset(beside_all) - set(spill_beside)
+                        room = capacity - sum(self.sizes[t] for t in beside)
+                        priced = self.tiling(start, stop, placement, room)
+                        if priced is None:
+                            continue
+                        fitted = True
+                        tiling, reloads = priced
+                        streamed = [t for t in inputs if t not in still]
+                        cost = (
+                            reloads
+                            + sum(self.sizes[t] for t in streamed)
+                            + sum(self.sizes[t] for t in (*spill_in, *spill_beside))
+                            + sum(self.sizes[t] for t in placement.stored)
+                        )
+                        after = (still - placement.consumed) | beside | kept
+                        spilled = (*spill_in, *spill_beside)
+                        yield Choice(start, stop, placement, tiling, beside, spilled, cost), frozenset(after)
+            if not fitted and stop > start + 1:
+                break  # a longer segment only needs more room
+
+    def _spill_cost(self, t: str) -> tuple[int, str]:
+        return (self.sizes[t], t)
+
+    def cheapest(self) -> list[Choice]:
+        """The plan that moves the fewest bytes, then has the fewest segments: a dynamic program over the
+        cuts and the maps resident at each, forward from the first cut."""
+        n = len(self.groups)
+        best: dict[tuple[int, frozenset[str]], tuple[int, int, tuple[int, frozenset[str]] | None, Choice | None]] = {
+            (0, frozenset()): (0, 0, None, None)
+        }
+        by_cut: list[list[frozenset[str]]] = [[] for _ in range(n + 1)]
+        by_cut[0].append(frozenset())
+        for start in range(n):
+            for resident in by_cut[start]:
+                cost, segments, _, _ = best[(start, resident)]
+                for choice, after in self.options(start, resident):
+                    key = (choice.stop, after)
+                    candidate = (cost + choice.cost, segments + 1, (start, resident), choice)
+                    if key not in best:
+                        by_cut[choice.stop].append(after)
+                        best[key] = candidate
+                    elif candidate[:2] < best[key][:2]:
+                        best[key] = candidate
+        if (n, frozenset()) not in best:
+            raise self._refusal()
+        plan: list[Choice] = []
+        at: tuple[int, frozenset[str]] | None = (n, frozenset())
+        while at is not None:
+            _, _, back, last = best[at]
+            if last is not None:
+                plan.append(last)
+            at = back
+        return plan[::-1]
+
+    def _refusal(self) -> CapacityError:
+        """The error for a network no plan fits: the first step that does not fit even alone, loading every
+        input as it goes, one row at a time and one channel of weights at a time."""
+        for g, group in enumerate(self.groups):
+            segment = self.segment(g, g + 1)
+            placement = Placement(
+                stored=frozenset(t for t in segment.names if self.alive(t, g + 1) or t == self.output)
+            )
+            tiling = Tiling(1, 1 if segment.chunkable else 0, False)
+            need = self.peak(g, g + 1, placement, tiling)
+            if need > self.capacity:
+                return CapacityError(
+                    f"{group[0].name}: one row per band needs {need:,} B of internal memory; "
+                    f"capacity is {self.capacity:,.0f} B"
+                )
+        return CapacityError(
+            f"{self.groups[0][0].name}: no plan of the network fits {self.capacity:,.0f} B of internal memory"
+        )
+
+
+def _prefixes(items: list[str]) -> Iterator[tuple[str, ...]]:
+    """None of ``items``, the first, the first two, ... all (spilled cheapest first)."""
+    for k in range(len(items) + 1):
+        yield tuple(items[:k])
+
+
+def _subsets(items: list[str]) -> Iterator[frozenset[str]]:
+    """Every subset of a few ``items`` (maps a segment may keep); of many, none, all, or all but one."""
+    if len(items) <= 3:
+        for mask in range(1 << len(items)):
+            yield frozenset(t for i, t in enumerate(items) if mask >> i & 1)
+        return
+    yield frozenset()
+    yield frozenset(items)
+    for t in items:
+        yield frozenset(items) - {t}
+
+
+# ---- writing the plan --------------------------------------------------------------------------
+
+
+def _prefetched(planner: Planner, plan: list[Choice], peaks: list[int]) -> list[Choice]:
+    """The plan with later segments' weights loaded during earlier segments, each as early as the room
+    left beside every segment in between allows (their weights are then held through them)."""
+    capacity = planner.capacity
+    slack = [capacity - p for p in peaks]
+    prefetch: list[list[str]] = [[] for _ in plan]
+    preloaded: list[list[str]] = [[] for _ in plan]
+    for j, choice in enumerate(plan):
+        if j == 0 or choice.tiling.chunk_channels:
+            continue
+        for c in planner.segment(choice.start, choice.stop).costs:
+            if not c.weight_bytes:
+                continue
+            i = j
+            while i > 0 and slack[i - 1] >= c.weight_bytes:
+                i -= 1
+            if i == j:
+                continue
+            for k in range(i, j):
+                slack[k] -= c.weight_bytes
+            prefetch[i].append(c.name)
+            preloaded[j].append(c.name)
+    return [
+        c._replace(placement=replace(c.placement, prefetch=tuple(prefetch[k]), preloaded=frozenset(preloaded[k])))
+        for k, c in enumerate(plan)
+    ]
+
+
+def _held(plan: list[Choice], planner: Planner) -> list[int]:
+    """Per segment, the bytes resident beside it that it neither reads nor loads: the resident maps it
+    does not read, and weights loaded during an earlier segment for a later one."""
+    held = [sum(planner.sizes[t] for t in choice.beside) for choice in plan]
+    owner = {c.name: k for k, choice in enumerate(plan) for c in planner.segment(choice.start, choice.stop).costs}
+    for i, choice in enumerate(plan):
+        for name in choice.placement.prefetch:
+            for k in range(i + 1, owner[name]):
+                held[k] += planner.program.size(weights_of(name))
+    return held
+
+
+def _exact(planner: Planner, plan: list[Choice]) -> list[int] | Choice:
+    """Every segment's peak with what is held beside it, counted on its records; or the first over capacity."""
+    peaks = []
+    for choice, held in zip(plan, _held(plan, planner)):
+        need = held + planner.peak(choice.start, choice.stop, choice.placement, choice.tiling)
+        if need > planner.capacity:
+            return choice
+        peaks.append(need)
+    return peaks
+
+
+def plan(
+    costs: tuple[LayerCost, ...], groups: list[Group], folded: dict[str, str], capacity: float, menu: Menu
+) -> tuple[Planner, list[Choice]]:
+    """The cheapest plan (re-planned without any segment whose records turn out over capacity), with
+    later segments' weights prefetched where the menu allows."""
+    planner = Planner(Program(costs), groups, folded, capacity, menu)
+    while True:
+        choices = planner.cheapest()
+        peaks = _exact(planner, choices)
+        if not isinstance(peaks, Choice):
+            break
+        planner.refused.add((peaks.start, peaks.stop, peaks.placement, peaks.tiling))
+    if menu.prefetch:
+        prefetched = _prefetched(planner, choices, peaks)
+        if not isinstance(_exact(planner, prefetched), Choice):
+            choices = prefetched
+    return planner, choices
+
+
+def plan_program(
+    costs: tuple[LayerCost, ...], groups: list[Group], folded: dict[str, str], capacity: float, menu: Menu
+) -> Program:
+    """The program of the cheapest plan."""
+    planner, choices = plan(costs, groups, folded, capacity, menu)
+    program = planner.program
+    for index, choice in enumerate(choices):
+        _emit(program, planner, choice, index)
+    return program
+
+
+def _emit(program: Program, planner: Planner, choice: Choice, index: int) -> None:
+    segment = planner.segment(choice.start, choice.stop)
+    steps = [program.begin(plan) for plan in describe(segment, choice, index)]
+    for t in choice.spilled:
+        program.store(steps[0], program.full(map_of(t)))
+        program.free(steps[0], program.full(map_of(t)))
+    write(program, segment, choice.placement, choice.tiling, steps)
+
+
+def describe(segment: Segment, choice: Choice, index: int) -> list[StepPlan]:
+    """The report's view of a segment: one plan per step, saying why each tensor is where it is."""
+    place, tiling = choice.placement, choice.tiling
+    height = segment.output.layer.output_shape[0]
+    bands = math.ceil(height / tiling.band_rows) if tiling.band_rows else 0
+    plans = []
+    for g, (group, folded) in enumerate(zip(segment.groups, segment.folded or ((),) * len(segment.groups))):
+        first_inputs = group[0].layer.inputs
+        inputs_at = tuple(
+            Location.INTERNAL if t in place.resident or t in segment.produced else Location.EXTERNAL
+            for t in first_inputs
+        )
+        last = group[-1].name
+        output_at = Location.EXTERNAL if last in place.stored else Location.INTERNAL
+        notes = []
+        if folded:
+            notes.append("folded " + ", ".join(f.rsplit(".", 1)[-1] for f in folded))
+        if len(group) > 1:
+            notes.append("fused " + "+".join(c.layer.op.value for c in group))
+        if g == 0:
+            if any(t in place.resident for t in segment.inputs):
+                notes.append("input kept internal by the step before")
+            if any(t in choice.spilled for t in segment.inputs):
+                notes.append("input spilled: it does not fit beside this step")
+            beside = sorted(t for t in choice.spilled if t not in segment.inputs)
+            if beside:
+                notes.append("spilled " + ", ".join(beside) + " to make room")
+            if choice.beside:
+                notes.append("kept beside it: " + ", ".join(sorted(choice.beside)))
+        if not tiling.band_rows:
+            notes.append("streamed row by row through line buffers")
+        elif bands > 1:
+            halo = any(has_halo(c.layer) for c in segment.costs)
+            notes.append(f"{bands} bands of {tiling.band_rows} rows" + (" with halo" if halo else ""))
+        if len(segment.groups) > 1:
+            rest = len(segment.groups) - 1 - g
+            notes.append(f"streamed with {rest} more steps" if rest else "end of a streamed segment")
+        if last in place.kept:
+            notes.append("output kept internal for its readers")
+        elif last in place.stored:
+            notes.append("output stored")
+        if tiling.chunk_channels:
+            notes.append(f"weights streamed in chunks of {tiling.chunk_channels} channels")
+        if any(c.name in place.preloaded for c in group):
+            notes.append("weights loaded during an earlier step")
+        plans.append(
+            StepPlan(
+                group,
+                inputs_at,
+                output_at,
+                "; ".join(notes),
+                tiling.band_rows if bands > 1 else (1 if not tiling.band_rows else 0),
+                tiling.chunk_channels,
+                index,
+                folded,
+            )
+        )
+    return plans

@@ -1,0 +1,696 @@
+"""Segments: steps run together through internal memory, row by row or band by band (strict and optimized).
+
+A segment is a run of steps in the graph's order (each a layer, or layers fused into one), any
+shape of sub-graph: a chain, a residual block with its skip, an inception module's branches and
+their concat. It runs one of two ways (:class:`Tiling`):
+
+- **row by row** (``band_rows == 0``): every layer's rows are produced on demand, one at a time: to
+  produce row r of a layer, the rows of its inputs under r's window are produced (or loaded) first,
+  then r is computed, and the input rows no reader in the segment needs any more are freed at once.
+  A map read by several layers of the segment (a skip, a branch point) keeps the rows between its
+  slowest and its fastest reader: a line buffer. All the segment's weights stay resident.
+- **in bands** (one step only): bands of rows of the step's output, each band holding the input
+  rows it needs (band plus halo); the weights stay resident, or stream in chunks of output channels
+  for every band, double-buffered.
+
+A map the segment reads but does not produce is resident whole when it starts (freed as it is
+consumed when this is its last reader) or loaded from external memory a row (or band) ahead of its
+use. A map it produces that later segments read is kept whole or stored as it is produced. A layer
+that accumulates its input's rows (global average pooling) adds each row (or band) to its one output
+row as it arrives.
+
+The work is written once, as the program's records, into a :class:`Program`: a scratch one to
+price it (its busiest point is the segment's peak), the schedule's own to run it, so what is
+priced is what runs. Rows (and bands) far from the map's edges repeat one another shifted: they
+are written as one repeated block (:meth:`Program.repeated`), found from the rows each tensor has
+reached after every step (:meth:`_Rows.reached`), so a segment's records grow with its layers, not
+with its rows.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cached_property
+
+from hwsim.cost.inference import LayerCost
+from hwsim.ops import TRAITS, Chunks
+from hwsim.schedule.base import (
+    ALLOC,
+    FREE,
+    LOAD,
+    STORE,
+    Action,
+    CapacityError,
+    Location,
+    Region,
+    Span,
+    TensorId,
+    map_of,
+    weights_of,
+)
+from hwsim.schedule.program import Program, StepPlan, compute_reads
+from hwsim.schedule.regions import accumulates, rows_read
+
+Group = tuple[LayerCost, ...]
+"""Layers that run as one step."""
+
+
+@dataclass(frozen=True)
+class Segment:
+    groups: tuple[Group, ...]
+    folded: tuple[tuple[str, ...], ...] = ()
+    """Per group, the batch norms folded into it."""
+
+    @cached_property
+    def costs(self) -> tuple[LayerCost, ...]:
+        return tuple(c for g in self.groups for c in g)
+
+    @cached_property
+    def names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.costs)
+
+    @cached_property
+    def produced(self) -> frozenset[str]:
+        return frozenset(self.names)
+
+    @cached_property
+    def weight_bytes(self) -> int:
+        return sum(c.weight_bytes for c in self.costs)
+
+    @property
+    def output(self) -> LayerCost:
+        return self.groups[-1][-1]
+
+    @cached_property
+    def inputs(self) -> tuple[str, ...]:
+        """Maps the segment reads that it does not produce, in order of first use."""
+        return tuple(dict.fromkeys(n for c in self.costs for n in c.layer.inputs if n not in self.produced))
+
+    @cached_property
+    def readers(self) -> dict[str, tuple[int, ...]]:
+        """Per map, the layers of the segment (by index) that read it."""
+        found: dict[str, list[int]] = {}
+        for i, c in enumerate(self.costs):
+            for t in dict.fromkeys(c.layer.inputs):
+                found.setdefault(t, []).append(i)
+        return {t: tuple(v) for t, v in found.items()}
+
+    @cached_property
+    def rowwise(self) -> bool:
+        """Every layer streams (its trait): the segment can run row by row."""
+        return all(TRAITS[c.layer.op].streams for c in self.costs)
+
+    @cached_property
+    def chunkable(self) -> bool:
+        """One step whose layers after the first work channel by channel can stream its weights in chunks
+        (each op's :class:`hwsim.ops.Chunks`)."""
+        if len(self.groups) != 1:
+            return False
+        first, *rest = self.groups[0]
+        return TRAITS[first.layer.op].chunks is not Chunks.NO and all(
+            TRAITS[c.layer.op].chunks is Chunks.ANY for c in rest
+        )
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where the maps a segment reads and writes are, and which weights it need not load or loads for later."""
+
+    resident: frozenset[str] = frozenset()
+    """Maps it reads that are resident whole when it starts (the others are loaded as they are needed)."""
+    consumed: frozenset[str] = frozenset()
+    """Of ``resident``, those it reads for the last time: freed as they are consumed."""
+    kept: frozenset[str] = frozenset()
+    """Maps it produces that stay resident whole for later segments."""
+    stored: frozenset[str] = frozenset()
+    """Maps it produces that are stored as they are produced (later segments, or the network's output)."""
+    preloaded: frozenset[str] = frozenset()
+    """Layers whose weights are resident already (loaded by a segment before)."""
+    prefetch: tuple[str, ...] = ()
+    """Layers of later segments whose weights this segment loads, once its first rows are under way."""
+
+
+@dataclass(frozen=True)
+class Tiling:
+    band_rows: int = 0
+    """Rows of the step's output per band; 0: every layer row by row, through line buffers."""
+    chunk_channels: int = 0
+    """Output channels of weights per chunk, streamed for every band (0: all weights resident)."""
+    ahead: bool = True
+    """Loads run ahead: the next row (or band) and weight chunk load while the current one computes."""
+
+
+class _Layer:
+    """One layer of a running segment, with what its rows need, worked out once."""
+
+    def __init__(self, index: int, cost: LayerCost, step: int, program: Program, partial: bool) -> None:
+        layer = cost.layer
+        self.index, self.cost, self.layer, self.step = index, cost, layer, step
+        self.name = layer.name
+        self.id = map_of(layer.name)
+        self.accumulates = partial and accumulates(layer)
+        """It adds its input's rows to its one output row as they come (else it reads them all at once)."""
+        self.height = layer.output_shape[0]
+        self.rows = layer.input_shape[0] if self.accumulates else self.height
+        """Rows it produces one by one: its input's when it accumulates them into its one row."""
+        self.channels = (0, layer.output_shape[2])
+        self.row_bytes = program.cell_bytes[self.id] * layer.output_shape[2]
+        self.inputs = tuple(dict.fromkeys(layer.inputs))
+        self.reads: Callable[[Span], Span] = (
+            (lambda rows: rows) if self.accumulates else (lambda rows: rows_read(layer, rows))
+        )
+
+    def window(self, r: int) -> Span:
+        """The input rows output row ``r`` reads."""
+        return self.reads((r, r + 1))
+
+
+def _shift(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
+    return {k: b[k] - a[k] for k in b}
+
+
+class _Run:
+    """One segment's records, written into a program: shared by both ways of running it."""
+
+    def __init__(
+        self,
+        program: Program,
+        segment: Segment,
+        placement: Placement,
+        tiling: Tiling,
+        steps: list[int],
+    ) -> None:
+        self.program, self.segment, self.place, self.tiling = program, segment, placement, tiling
+        step_of = [steps[g] for g, group in enumerate(segment.groups) for _ in group]
+        last = len(segment.costs) - 1
+        # row by row, every layer that accumulates does so; in bands, only the step's output (the others
+        # read their whole input in one go, within a band)
+        self.layers = [
+            _Layer(i, c, step_of[i], program, not tiling.band_rows or i == last) for i, c in enumerate(segment.costs)
+        ]
+        self.by_name = {lay.name: lay for lay in self.layers}
+        self.first_step = steps[0]
+        heights: dict[str, int] = {lay.name: lay.height for lay in self.layers}
+        for c in segment.costs:
+            heights.update({t: shape[0] for t, shape in zip(c.layer.inputs, c.layer.input_shapes)})
+        self.heights = heights
+        self.readers = {t: [self.layers[i] for i in idx] for t, idx in segment.readers.items()}
+        self.streamed = [t for t in segment.inputs if t not in placement.resident]
+        self.sinks = [lay for lay in self.layers if lay.name not in self.readers]
+        self.ids = {t: map_of(t) for t in heights}
+        self.row_bytes = {t: program.cell_bytes[self.ids[t]] * program.full(self.ids[t]).channels[1] for t in heights}
+
+    # ---- records ------------------------------------------------------------------------------
+
+    def rows_region(self, t: str, rows: Span) -> Region:
+        full = self.program.full(self.ids[t])
+        return Region(self.ids[t], rows, full.channels)
+
+    def add_rows(self, step: int, action: Action, t: str, rows: Span) -> None:
+        """A record of rows ``rows`` of map ``t`` (all its channels)."""
+        if rows[1] > rows[0]:
+            self.program.add(step, action, self.rows_region(t, rows), (rows[1] - rows[0]) * self.row_bytes[t])
+
+    def load_weights(self) -> None:
+        for lay in self.layers:
+            if lay.cost.weight_bytes and lay.name not in self.place.preloaded:
+                self.program.occupy(lay.step, LOAD, self.program.full(weights_of(lay.name)))
+
+    def prefetch(self) -> None:
+        for name in self.place.prefetch:
+            self.program.occupy(self.first_step, LOAD, self.program.full(weights_of(name)))
+
+    def free_weights(self) -> None:
+        for lay in self.layers:
+            if lay.cost.weight_bytes:
+                self.program.free(lay.step, self.program.full(weights_of(lay.name)))
+
+    def releasable(self, t: str) -> bool:
+        """Whether rows of ``t`` are freed once no reader in the segment needs them."""
+        place = self.place
+        if t in self.by_name:
+            return t not in place.kept
+        return t not in place.resident or t in place.consumed
+
+
+class _Rows(_Run):
+    """Every layer row by row, on demand (see the module docstring)."""
+
+    def __init__(self, program: Program, segment: Segment, placement: Placement, tiling: Tiling, steps: list[int]):
+        super().__init__(program, segment, placement, tiling, steps)
+        self.produced = [0] * len(self.layers)
+        self.loaded = {t: 0 for t in self.streamed}
+        self.freed = {t: 0 for t in self.heights}
+        self.steps = max(lay.rows for lay in self.sinks)
+        """Driver steps: every sink produces its share of rows in each."""
+
+    # the state after any step, worked out without running the steps before it
+
+    def _need(self, reader: _Layer, done: int, t: str) -> int:
+        """Rows of ``t`` a reader that has produced ``done`` rows has needed (all, once it has finished; all
+        of a running sum's, which is complete only then)."""
+        if not done:
+            return 0
+        lay = self.by_name.get(t)
+        if lay is not None and lay.accumulates:
+            return lay.rows
+        return self.heights[t] if done == reader.rows else reader.window(done - 1)[1]
+
+    def reached(self, step: int) -> dict[str, int]:
+        """Every counter of the run once driver step ``step`` is done (-1: none yet): rows produced per
+        layer, loaded, read and freed per map. Steps whose counters move alike repeat one another."""
+        produced: dict[str, int] = {}
+        for lay in reversed(self.layers):
+            if lay.name not in self.readers:
+                produced[lay.name] = -(-(step + 1) * lay.rows // self.steps)
+            else:
+                produced[lay.name] = max(self._need(r, produced[r.name], lay.name) for r in self.readers[lay.name])
+        counters = {f"p:{k}": v for k, v in produced.items()}
+        for t, readers in self.readers.items():
+            if t in self.by_name:
+                lay = self.by_name[t]
+                available = (produced[t] == lay.rows) if lay.accumulates else produced[t]
+            else:
+                reach = max(self._need(r, produced[r.name], t) for r in readers)
+                counters[f"r:{t}"] = reach
+                if t in self.loaded:
+                    available = max(
+                        (r.window(produced[r.name])[1] if produced[r.name] < r.rows else self.heights[t])
+                        if produced[r.name]
+                        else 0
+                        for r in readers
+                    )
+                    counters[f"l:{t}"] = available
+                else:
+                    available = self.heights[t]
+            if self.releasable(t):
+                keep = min(
+                    r.window(produced[r.name])[0] if produced[r.name] < r.rows else self.heights[t] for r in readers
+                )
+                counters[f"f:{t}"] = min(keep, available)
+        return counters
+
+    def run(self, compact: bool = True, limit: int | None = None) -> None:
+        """Write the segment's records: weights, then every driver step (steps that repeat one another as
+        one block), then the weights freed. ``limit``: only the first driver steps (an estimate of the peak)."""
+        self.load_weights()
+        steps = self.steps if limit is None else min(limit, self.steps)
+        compact = compact and limit is None
+        reached: dict[int, dict[str, int]] = {}
+
+        def moved(s: int) -> dict[str, int]:
+            """How far driver step ``s`` moves every counter."""
+            for x in (s - 1, s):
+                if x not in reached:
+                    reached[x] = self.reached(x)
+            return _shift(reached[s - 1], reached[s])
+
+        s = 0
+        while s < steps:
+            if compact and 1 <= s < steps - 1 and moved(s) == moved(s - 1):
+                # step s moves every counter as step s-1 did: it repeats it shifted, and so do the steps
+                # after it up to ``last``, the last to move alike (found from the end)
+                delta, last = moved(s), steps - 1
+                while last > s and moved(last) != delta:
+                    last -= 1
+                if last > s:
+                    self._repeat(s, last - s + 1, delta)
+                    s = last + 1
+                    continue
+            self.step(s)
+            if s == 0:
+                self.prefetch()
+            s += 1
+        if limit is None:
+            self.free_weights()
+
+    def _state(self) -> dict[str, int]:
+        state = {f"p:{lay.name}": self.produced[lay.index] for lay in self.layers}
+        state.update({f"l:{t}": v for t, v in self.loaded.items()})
+        state.update({f"f:{t}": v for t, v in self.freed.items()})
+        return state
+
+    def _repeat(self, s: int, count: int, delta: dict[str, int]) -> None:
+        """Driver steps s .. s + count - 1 as one repeated block: step s written (each tensor's regions move
+        by its rows per step), the counters moved past the rest."""
+        rows: dict[TensorId, int] = {}
+        for t in self.heights:
+            lay = self.by_name.get(t)
+            if lay is not None and lay.accumulates:
+                continue  # its one output row stays where it is
+            rate = delta.get(f"p:{t}" if lay is not None else f"r:{t}", 0)
+            if rate:
+                rows[self.ids[t]] = rate
+        before = self._state()
+        with self.program.repeated(count, rows, {}):
+            self.step(s)
+        for key, value in self._state().items():
+            moved = (value - before[key]) * (count - 1)
+            kind, name = key[0], key[2:]
+            if kind == "p":
+                self.produced[self.by_name[name].index] += moved
+            elif kind == "l":
+                self.loaded[name] += moved
+            else:
+                self.freed[name] += moved
+
+    def step(self, s: int) -> None:
+        for sink in self.sinks:
+            self.produce(sink, -(-(s + 1) * sink.rows // self.steps))
+
+    def produce(self, lay: _Layer, stop: int) -> None:
+        """Rows of ``lay``'s output up to ``stop``, each after the input rows it needs."""
+        program, place = self.program, self.place
+        while self.produced[lay.index] < stop:
+            r = self.produced[lay.index]
+            final = r + 1 == lay.rows
+            lo, hi = lay.window(r)
+            for t in lay.inputs:
+                if t in self.by_name:
+                    below = self.by_name[t]
+                    self.produce(below, below.rows if below.accumulates else self.heights[t] if final else hi)
+                elif t in self.loaded:
+                    # loaded a row ahead, while row r computes; at the last row, the rows no window reads
+                    # too (the bound charges every input byte: a schedule loads each once)
+                    ahead = self.heights[t] if final else max(hi, lay.window(r + 1)[1])
+                    if self.loaded[t] < ahead:
+                        self.add_rows(self.first_step, LOAD, t, (self.loaded[t], ahead))
+                        self.loaded[t] = ahead
+            if lay.accumulates:
+                if r == 0:
+                    program.occupy(lay.step, ALLOC, program.full(lay.id))
+                part = Region(self.ids[lay.inputs[0]], (r, r + 1), program.full(self.ids[lay.inputs[0]]).channels)
+                program.compute(lay.step, lay.cost, (0, 1), lay.channels, part=part)
+            else:
+                self.add_rows(lay.step, ALLOC, lay.name, (r, r + 1))
+                program.compute(lay.step, lay.cost, (r, r + 1), lay.channels)
+            self.produced[lay.index] = r + 1
+            for t in lay.inputs:
+                self.release(t, lay.step)
+            if lay.name in place.stored:
+                if lay.accumulates:
+                    if final:
+                        program.store(lay.step, program.full(lay.id))
+                else:
+                    self.add_rows(lay.step, STORE, lay.name, (r, r + 1))
+            if lay.name not in self.readers:
+                self.release(lay.name, lay.step)
+
+    def release(self, t: str, step: int) -> None:
+        """Free the rows of ``t`` no reader in the segment needs any more."""
+        if not self.releasable(t):
+            return
+        readers = self.readers.get(t, ())
+        keep = min(
+            (
+                r.window(self.produced[r.index])[0] if self.produced[r.index] < r.rows else self.heights[t]
+                for r in readers
+            ),
+            default=self.heights[t],
+        )
+        lay = self.by_name.get(t)
+        if lay is not None:
+            # a running sum's one row is there once complete
+            available = (self.produced[lay.index] == lay.rows) if lay.accumulates else self.produced[lay.index]
+        else:
+            available = self.loaded.get(t, self.heights[t])
+        keep = min(keep, available)
+        if keep > self.freed[t]:
+            self.add_rows(step, FREE, t, (self.freed[t], keep))
+            self.freed[t] = keep
+
+
+class _Bands(_Run):
+    """One step in bands of its output rows, weights resident or streamed in chunks (module docstring)."""
+
+    def __init__(self, program: Program, segment: Segment, placement: Placement, tiling: Tiling, steps: list[int]):
+        super().__init__(program, segment, placement, tiling, steps)
+        self.sink = self.layers[-1]
+        self.count = math.ceil(self.sink.rows / self.tiling.band_rows)
+        self.have: dict[str, Span] = {}
+        """Rows resident (or, for streamed inputs, loaded) so far per tensor."""
+        self.compact = True
+
+    def needs(self, b: int) -> dict[str, Span]:
+        """The rows of every tensor band ``b`` needs. Rows a strided reader skips between bands join the
+        next band (every row is computed once), and the last band also takes rows no reader needs."""
+        if b < 0 or b >= self.count:
+            return {}
+        band = self.tiling.band_rows
+        sink = self.sink
+        start, stop = b * band, min((b + 1) * band, sink.rows)
+        before = self._highest(b - 1) if b else {}
+        need: dict[str, Span] = {sink.name: (start, stop)}
+        for lay in reversed(self.layers):
+            rows = need.get(lay.name)
+            if rows is None:
+                continue
+            if lay.name in before and rows[0] > before[lay.name]:
+                rows = need[lay.name] = (before[lay.name], rows[1])
+            span = lay.reads(rows)
+            for t in lay.inputs:
+                need[t] = span if t not in need else (min(need[t][0], span[0]), max(need[t][1], span[1]))
+        for t in self.segment.inputs:
+            if t in need and t in before and need[t][0] > before[t]:
+                need[t] = (before[t], need[t][1])
+        if stop >= sink.rows:
+            need = {
+                t: (lo, self.heights[t] if t != sink.name or not sink.accumulates else sink.rows)
+                for t, (lo, _) in need.items()
+            }
+        return need
+
+    def _highest(self, b: int) -> dict[str, int]:
+        """The highest row of every tensor band ``b`` (not the last) needs: the rows below are there already."""
+        band = self.tiling.band_rows
+        high = {self.sink.name: min((b + 1) * band, self.sink.rows)}
+        for lay in reversed(self.layers):
+            if lay.name in high:
+                hi = lay.reads((high[lay.name] - 1, high[lay.name]))[1] if high[lay.name] else 0
+                for t in lay.inputs:
+                    high[t] = max(high.get(t, 0), hi)
+        return high
+
+    def run(self, compact: bool = True) -> None:
+        self.compact = compact
+        chunked = bool(self.tiling.chunk_channels)
+        if not chunked:
+            self.load_weights()
+        for t in self.place.resident & set(self.segment.inputs):
+            self.have[t] = (0, self.heights[t])
+        self.load_band(self.needs(0))
+        b = 0
+        while b < self.count:
+            # band b reads the needs of bands b-1 .. b+1: when they move as those of the bands before did,
+            # it repeats band b-1 shifted, and so do the bands after it up to ``last`` (found from the end)
+            if compact and 2 <= b < self.count - 2:
+                delta = self._moved(b - 2, b - 1)
+                if delta is not None and delta == self._moved(b - 1, b) == self._moved(b, b + 1):
+                    last = self.count - 2
+                    while last > b and self._moved(last, last + 1) != delta:
+                        last -= 1
+                    if last > b:
+                        self._repeat(b, last - b + 1, delta, chunked)
+                        b = last + 1
+                        continue
+            self.band(b, chunked)
+            if b == 0:
+                self.prefetch()
+            b += 1
+        if not chunked:
+            self.free_weights()
+
+    def _repeat(self, b: int, count: int, delta: dict[str, int], chunked: bool) -> None:
+        """Bands b .. b + count - 1 as one repeated block: band b written, the rows held moved past the rest."""
+        before = dict(self.have)
+        rows = {self.ids[t]: v for t, v in delta.items() if v and not (t == self.sink.name and self.sink.accumulates)}
+        with self.program.repeated(count, rows, {}):
+            self.band(b, chunked)
+        for t, (lo, hi) in list(self.have.items()):
+            was = before.get(t, (lo, hi))
+            self.have[t] = (lo + (lo - was[0]) * (count - 1), hi + (hi - was[1]) * (count - 1))
+
+    def _moved(self, a: int, b: int) -> dict[str, int] | None:
+        """How far every tensor's needed rows move from band ``a`` to band ``b`` (None: not alike)."""
+        first, second = self.needs(a), self.needs(b)
+        if first.keys() != second.keys():
+            return None
+        moved = {}
+        for t, (lo, hi) in second.items():
+            if lo - first[t][0] != hi - first[t][1]:
+                return None
+            moved[t] = lo - first[t][0]
+        return moved
+
+    def load_band(self, need: dict[str, Span]) -> None:
+        for t in self.streamed:
+            rows = need.get(t)
+            if rows is None:
+                continue
+            start = max(rows[0], self.have.get(t, (0, 0))[1])
+            if start < rows[1]:
+                self.add_rows(self.first_step, LOAD, t, (start, rows[1]))
+                self.have[t] = (self.have.get(t, rows)[0], rows[1])
+
+    def band(self, b: int, chunked: bool) -> None:
+        """Band ``b``: its input rows loaded (the next band's too, when loads run ahead), every layer's new
+        rows computed (chunk by chunk), the output stored, and the rows no later band needs freed."""
+        program, tiling = self.program, self.tiling
+        need, following = self.needs(b), self.needs(b + 1)
+        if tiling.ahead and following:
+            self.load_band(following)
+        elif b:
+            self.load_band(need)
+        new: dict[str, Span] = {}
+        for lay in self.layers:
+            if lay.name in need:
+                lo, hi = need[lay.name]
+                start = max(lo, self.have.get(lay.name, (0, 0))[1])
+                new[lay.name] = (start, hi)
+                if start < hi:
+                    self.have[lay.name] = (self.have.get(lay.name, (start, hi))[0], hi)
+        # rows each tensor keeps for later bands, and which layer releases them (its last reader here)
+        releases: dict[int, list[tuple[str, Span]]] = {}
+        for t in self.have:
+            if not self.releasable(t) or t == self.sink.name and t in self.place.stored:
+                continue  # the stored output is stored, then freed, below
+            last = self.readers[t][-1] if t in self.readers else self.by_name[t]
+            lo, hi = self.have[t]
+            keep_from = min(max(following[t][0], lo), hi) if t in following else hi
+            if keep_from > lo:
+                releases.setdefault(last.index, []).append((t, (lo, keep_from)))
+        channels = self.sink.channels[1]
+        chunk = tiling.chunk_channels if chunked else channels
+        spans = [(c0, min(c0 + chunk, channels)) for c0 in range(0, channels, chunk)]
+        weighted = [lay for lay in self.layers if lay.cost.weight_bytes]
+
+        def load_chunk(span: Span) -> None:
+            for lay in weighted:
+                program.occupy(lay.step, LOAD, Region(weights_of(lay.name), (0, 1), span))
+
+        def chunk_body(i: int) -> None:
+            span = spans[i]
+            if chunked and tiling.ahead and i + 1 < len(spans):
+                load_chunk(spans[i + 1])  # double-buffered: the next chunk loads while this one computes
+            elif chunked and not tiling.ahead:
+                load_chunk(span)
+            last_chunk = i + 1 == len(spans)
+            for lay in self.layers:
+                rows = new.get(lay.name)
+                cspan = span if chunked else lay.channels
+                if rows is not None and rows[0] < rows[1]:
+                    self.compute(lay, rows, cspan)
+                for t, freed in releases.get(lay.index, ()):
+                    if not chunked:
+                        program.free(lay.step, self.rows_region(t, freed))
+                    elif t in self.by_name:
+                        program.free(lay.step, Region(self.ids[t], freed, span))  # this chunk's channels
+                    elif last_chunk:  # inputs are read by every chunk: freed after the last
+                        program.free(lay.step, self.rows_region(t, freed))
+            if chunked:
+                for lay in weighted:
+                    program.free(lay.step, Region(weights_of(lay.name), (0, 1), span))
+            self.store(b, new, cspan if chunked else self.sink.channels)
+
+        if chunked and tiling.ahead:
+            load_chunk(spans[0])
+        # chunks whose records are alike: full, not the last (which frees the inputs), and when the next
+        # chunk loads ahead, the next is full too: one block
+        full = channels // chunk
+        same = (full - 1 if tiling.ahead or channels % chunk == 0 else full) if chunked and self.compact else 0
+        first = 0
+        shifts = self._chunk_shifts(spans[: min(same, 3)]) if same >= 2 else None
+        if shifts is not None:
+            with program.repeated(same, {}, shifts):
+                chunk_body(0)
+            first = same
+        for i in range(first, len(spans)):
+            chunk_body(i)
+        for t, freed in (pair for pairs in releases.values() for pair in pairs):
+            self.have[t] = (freed[1], self.have[t][1])
+        if self.sink.name in self.place.stored and self.sink.name in new:
+            self.have[self.sink.name] = (new[self.sink.name][1], new[self.sink.name][1])
+
+    def _chunk_shifts(self, spans: list[Span]) -> dict[TensorId, int] | None:
+        """How far each tensor's channels move from one chunk to the next, from the regions the first chunks
+        read and write (None: they do not move alike, as in a grouped conv whose groups a chunk splits)."""
+        moved: dict[TensorId, int] = {}
+        for lay in self.layers:
+            regions = [(Region(lay.id, (0, 1), span), *compute_reads(lay.cost, (0, 1), span)) for span in spans]
+            for k in range(1, len(spans)):
+                for before, after in zip(regions[k - 1], regions[k]):
+                    shift = after.channels[0] - before.channels[0]
+                    if after.channels[1] - after.channels[0] != before.channels[1] - before.channels[0]:
+                        return None
+                    if moved.setdefault(before.tensor, shift) != shift:
+                        return None
+        return {t: v for t, v in moved.items() if v}
+
+    def compute(self, lay: _Layer, rows: Span, channels: Span) -> None:
+        program = self.program
+        if lay.accumulates:
+            if rows[0] == 0:
+                program.occupy(lay.step, ALLOC, Region(lay.id, (0, 1), channels))
+            part = Region(self.ids[lay.inputs[0]], rows, program.full(self.ids[lay.inputs[0]]).channels)
+            program.compute(lay.step, lay.cost, (0, 1), channels, part=part)
+        else:
+            program.occupy(lay.step, ALLOC, Region(lay.id, rows, channels))
+            program.compute(lay.step, lay.cost, rows, channels)
+
+    def store(self, b: int, new: dict[str, Span], channels: Span) -> None:
+        """The step's new output rows (in ``channels``) stored and freed, when later segments read them from
+        external memory; a map that accumulates, once complete."""
+        sink, program = self.sink, self.program
+        if sink.name not in self.place.stored:
+            return
+        if sink.accumulates:
+            if b == self.count - 1:
+                region = Region(sink.id, (0, 1), channels)
+                program.store(sink.step, region)
+                program.free(sink.step, region)
+            return
+        rows = new.get(sink.name)
+        if rows is not None and rows[0] < rows[1]:
+            region = Region(sink.id, rows, channels)
+            program.store(sink.step, region)
+            program.free(sink.step, region)
+
+
+def write(
+    program: Program,
+    segment: Segment,
+    placement: Placement,
+    tiling: Tiling,
+    steps: list[int],
+    compact: bool = True,
+) -> None:
+    """Write the segment's records into ``program`` as steps ``steps`` (one per group)."""
+    if tiling.band_rows:
+        _Bands(program, segment, placement, tiling, steps).run(compact)
+    else:
+        _Rows(program, segment, placement, tiling, steps).run(compact)
+
+
+def peak(program: Program, segment: Segment, placement: Placement, tiling: Tiling, limit: int | None = None) -> int:
+    """The most bytes resident at once while the segment runs, on top of its resident inputs and preloaded
+    weights: its records written into a scratch program, counted as the program counts them. ``limit``:
+    over the first driver steps only (row by row), an estimate from below."""
+    scratch = program.scratch()
+    base = sum(scratch.size(map_of(t)) for t in placement.resident) + sum(
+        scratch.size(weights_of(n)) for n in placement.preloaded
+    )
+    scratch.resident = base
+    steps = [scratch.begin(_PLAN) for _ in segment.groups]
+    if tiling.band_rows:
+        _Bands(scratch, segment, placement, tiling, steps).run()
+    else:
+        _Rows(scratch, segment, placement, tiling, steps).run(limit=limit)
+    return max(scratch.peak, base)
+
+
+_PLAN = StepPlan((), (), Location.INTERNAL)
+"""The plan of a scratch program's steps: only their records are counted."""
+
+__all__ = ["CapacityError", "Group", "Placement", "Segment", "Tiling", "peak", "write"]

@@ -1,0 +1,164 @@
+"""Compact programs give what the long way gives: repeated rows, bands and chunks written once unroll to
+the records written one by one, time as they do, and a segment's price is the peak its records reach."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from schedule_helpers import hardware, networks
+
+from hwsim import api
+from hwsim.cost.fold import fold_batchnorm
+from hwsim.cost.inference import graph_costs
+from hwsim.model.graph import Graph
+from hwsim.schedule.base import ALLOC, FREE, LOAD, RESIDENT, CapacityError
+from hwsim.schedule.paper import paper_steps
+from hwsim.schedule.planner import OPTIMIZED, STRICT, Planner, _held, fuse, plan
+from hwsim.schedule.program import Loop, Program, Record, time_items, unrolled_records
+from hwsim.schedule.segment import write
+from hwsim.spec.hardware import HardwareSpec
+
+SETTINGS = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+capacities = st.sampled_from([2_000, 8_000, 32_000, 1e6])
+
+
+def _plans(graph: Graph, hw: HardwareSpec) -> list[tuple[Planner, list]]:
+    """The strict and the optimized plan of ``graph`` (none that does not fit)."""
+    costs = graph_costs(graph, hw)
+    folded, into = fold_batchnorm(costs, hw)
+    capacity = hw.memory.internal.capacity
+    found = []
+    for menu, layers, groups, names in (
+        (STRICT, costs, paper_steps(graph, costs), {}),
+        (OPTIMIZED, folded, fuse(folded), into),
+    ):
+        try:
+            found.append(plan(layers, groups, names, capacity, menu))
+        except CapacityError:
+            pass
+    return found
+
+
+def _written(planner: Planner, choice, compact: bool) -> Program:  # type: ignore[no-untyped-def]
+    scratch = planner.program.scratch(recording=True)
+    segment = planner.segment(choice.start, choice.stop)
+    steps = [scratch.begin(plan) for plan in _scratch_plans(segment)]
+    write(scratch, segment, choice.placement, choice.tiling, steps, compact)
+    return scratch
+
+
+def _scratch_plans(segment):  # type: ignore[no-untyped-def]
+    from hwsim.schedule.segment import _PLAN
+
+    return [_PLAN for _ in segment.groups]
+
+
+def _top_records(items: list[Record | Loop]):  # type: ignore[no-untyped-def]
+    """The records written, each repeated block's once."""
+    for item in items:
+        if isinstance(item, Loop):
+            yield from _top_records(item.body)
+        else:
+            yield item
+
+
+def _loops(items: list[Record | Loop]) -> int:
+    return sum(1 + _loops(item.body) if isinstance(item, Loop) else 0 for item in items)
+
+
+@SETTINGS
+@given(networks(), capacities)
+def test_compact_records_unroll_to_the_records_written_one_by_one(graph: Graph, capacity: float) -> None:
+    for planner, choices in _plans(graph, hardware(capacity)):
+        for choice in choices:
+            compact, long = _written(planner, choice, True), _written(planner, choice, False)
+            assert list(unrolled_records(compact.items)) == list(unrolled_records(long.items))
+            assert (compact.peak, compact.resident, compact.moved) == (long.peak, long.resident, long.moved)
+
+
+def _resident_peaks(records: list[Record], starts: dict[int, int], ends: dict[int, int]) -> dict[int, int]:
+    """Per segment (its first and last step), the most bytes resident in program order during its records."""
+    resident, peaks = 0, {}
+    for r in records:
+        if r.action in (LOAD, ALLOC, RESIDENT):
+            resident += r.bytes
+        elif r.action is FREE:
+            resident -= r.bytes
+        for first, last in zip(starts.values(), ends.values()):
+            if first <= r.step <= last:
+                peaks[first] = max(peaks.get(first, 0), resident)
+    return peaks
+
+
+@SETTINGS
+@given(networks(), capacities)
+def test_a_segments_price_is_the_peak_its_records_reach_in_the_program(graph: Graph, capacity: float) -> None:
+    """What the planner counts a segment at (with what it holds beside it) is what the program holds at
+    the busiest point of that segment's records: one model of memory."""
+    from hwsim.schedule.planner import _emit
+
+    for planner, choices in _plans(graph, hardware(capacity)):
+        program = planner.program
+        firsts, lasts = {}, {}
+        for index, choice in enumerate(choices):
+            firsts[index] = len(program.plans)
+            _emit(program, planner, choice, index)
+            lasts[index] = len(program.plans) - 1
+        measured = _resident_peaks(list(unrolled_records(program.items)), firsts, lasts)
+        held = _held(choices, planner)
+        for index, choice in enumerate(choices):
+            priced = planner.peak(choice.start, choice.stop, choice.placement, choice.tiling) + held[index]
+            assert measured[firsts[index]] == priced, (index, choice)
+            assert priced <= capacity
+
+
+def _times(items: list[Record | Loop], hw: HardwareSpec, overlap: bool) -> list[tuple[int, float, float]]:
+    """Every record's place and times, repeated blocks unrolled."""
+    import itertools
+
+    found = []
+    for t in time_items(items, hw, overlap):
+        counts = [range(p.count) for p in t.periods]
+        for ks in itertools.product(*counts):
+            shift = sum(k * p.period_s for k, p in zip(ks, t.periods))
+            seq = t.seq + sum(k * p.seq_stride for k, p in zip(ks, t.periods))
+            found.append((seq, t.start + shift, t.end + shift))
+    return sorted(found)
+
+
+def _same_times(compact: Program, hw: HardwareSpec, overlap: bool) -> int:
+    unrolled = list(unrolled_records(compact.items))
+    a, b = _times(compact.items, hw, overlap), _times(unrolled, hw, overlap)  # type: ignore[arg-type]
+    assert [s for s, _, _ in a] == list(range(len(unrolled)))
+    scale = max(end for _, _, end in b) or 1.0
+    for (_, start, end), (_, start_b, end_b) in zip(a, b):
+        assert start == pytest.approx(start_b, abs=1e-9 * scale) and end == pytest.approx(end_b, abs=1e-9 * scale)
+    return _loops(compact.items)
+
+
+@SETTINGS
+@given(networks(), capacities, st.sampled_from([1e8, 1e9, 1e11]))
+def test_timing_a_compact_program_gives_the_times_of_the_unrolled_one(
+    graph: Graph, capacity: float, bandwidth: float
+) -> None:
+    hw = hardware(capacity, bandwidth)
+    for planner, choices in _plans(graph, hw):
+        from hwsim.schedule.planner import _emit
+
+        for index, choice in enumerate(choices):
+            _emit(planner.program, planner, choice, index)
+        for overlap in (False, True):
+            _same_times(planner.program, hw, overlap)
+
+
+def test_hairnets_programs_are_compact_and_time_as_unrolled() -> None:
+    from hwsim.schedule.planner import plan_program
+
+    hw = api.load_hardware("paper-accelerator")
+    costs = graph_costs(api.load_network("hairnet"), hw)
+    folded, into = fold_batchnorm(costs, hw)
+    program = plan_program(folded, fuse(folded), into, hw.memory.internal.capacity, OPTIMIZED)
+    records = sum(1 for _ in unrolled_records(program.items))
+    assert _same_times(program, hw, overlap=True) >= 10  # repeated rows and chunks, written once each
+    assert len(list(_top_records(program.items))) < records / 3
