@@ -40,7 +40,7 @@ class Estimate:
     def step_energy(self) -> tuple[EnergyParts, ...]:
         """Every step's energy (:mod:`hwsim.schedule.energy`), in the order of ``schedule.steps``."""
         s = self.schedule
-        costs = scheduled_costs(s.policy, self.costs, self.hardware)
+        costs = scheduled_costs(s.policy, self.costs, self.hardware, s.steps)
         return schedule_energy(s, costs, energy_table(self.hardware, s.precision))
 
     @property

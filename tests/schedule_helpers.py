@@ -41,25 +41,48 @@ def run(
     costs = graph_costs(graph, hw, EXACT, batch, precision)
     steps = POLICIES[policy](graph, costs, hw)
     schedule = Schedule(policy, graph.name, hw.name, "exact", batch, (precision or hw.precision).value, tuple(steps))
-    return schedule, validate(schedule, scheduled_costs(policy, costs, hw), hw)
+    return schedule, validate(schedule, scheduled_costs(policy, costs, hw, steps), hw)
+
+
+PIECES = ("conv", "dwblock", "pool", "residual", "branch", "concat", "dense")
+"""What a random network is made of: plain layers, and blocks whose maps have several readers."""
+FAMILIES: dict[str, tuple[str, ...]] = {
+    "chain": ("conv", "dwblock", "pool"),
+    "residual": ("conv", "dwblock", "pool", "residual"),
+    "branch": ("conv", "pool", "branch"),
+    "concat": ("conv", "pool", "concat"),
+    "dense": ("conv", "pool", "dense"),
+}
+"""Networks by the blocks they are made of: a chain, residual blocks (a skip added back), branches over
+one map added up, branches concatenated (an inception module), dense blocks (each layer reads the
+concat of every map before it)."""
+
+
+def _conv(name: str, kernel: int, filters: int, inputs: list[str] | None = None, stride: int = 1) -> dict[str, Any]:
+    layer: dict[str, Any] = {
+        "op": "conv",
+        "name": name,
+        "kernel": kernel,
+        "filters": filters,
+        "stride": stride,
+        "padding": "same",
+        "bias": False,
+    }
+    if inputs is not None:
+        layer["inputs"] = inputs
+    return layer
 
 
 @st.composite
-def layer_specs(draw: st.DrawFn, index: int, channels: int) -> tuple[list[dict[str, Any]], int]:
-    """One random piece of a network: a conv (maybe with BN and ReLU), a pool, or a residual block."""
-    kind = draw(st.sampled_from(["conv", "dwblock", "pool", "residual"]))
+def layer_specs(
+    draw: st.DrawFn, index: int, channels: int, kinds: tuple[str, ...] = PIECES
+) -> tuple[list[dict[str, Any]], int]:
+    """One random piece of a network, of one of ``kinds``: a conv (maybe with BN and ReLU), a depthwise
+    block, a pool, a residual block, branches added up or concatenated, or a dense block."""
+    kind = draw(st.sampled_from(kinds))
     if kind == "conv":
         filters = draw(st.sampled_from([4, 8, 16]))
-        layers = [
-            {
-                "op": "conv",
-                "kernel": draw(st.sampled_from([1, 3])),
-                "filters": filters,
-                "stride": draw(st.sampled_from([1, 1, 2])),
-                "padding": "same",
-                "bias": False,
-            }
-        ]
+        layers = [_conv("conv", draw(st.sampled_from([1, 3])), filters, stride=draw(st.sampled_from([1, 1, 2])))]
         if draw(st.booleans()):
             layers += [{"op": "batchnorm"}, {"op": "relu"}]
         return layers, filters
@@ -71,22 +94,59 @@ def layer_specs(draw: st.DrawFn, index: int, channels: int) -> tuple[list[dict[s
         ], channels
     if kind == "pool":
         return [{"op": draw(st.sampled_from(["maxpool", "avgpool"])), "size": 2, "padding": "same"}], channels
-    skip = f"skip{index}"
-    return [
-        {"op": "relu", "name": skip},
-        {"op": "conv", "kernel": 3, "filters": channels, "padding": "same", "bias": False},
-        {"op": "batchnorm"},
-        {"op": "add", "inputs": ["batchnorm", skip], "name": f"add{index}"},
-    ], channels
+    if kind == "residual":
+        skip = f"skip{index}"
+        return [
+            {"op": "relu", "name": skip},
+            _conv("conv", 3, channels),
+            {"op": "batchnorm"},
+            {"op": "add", "inputs": ["batchnorm", skip], "name": f"add{index}"},
+        ], channels
+    fork = f"fork{index}"
+    layers = [{"op": "relu", "name": fork}]
+    if kind == "dense":  # each layer reads the concat of the block's input and every layer before it
+        growth, read, width = draw(st.sampled_from([2, 4, 8])), fork, channels
+        for k in range(draw(st.integers(2, 3))):
+            layers += [
+                _conv(f"grow{k}", 3, growth, [read]),
+                {"op": "relu", "name": f"grow{k}_relu"},
+                {"op": "concat", "inputs": [read, f"grow{k}_relu"], "name": f"cat{k}"},
+            ]
+            read, width = f"cat{k}", width + growth
+        return layers, width
+    # branches over one map: 1x1; 1x1 then 3x3; maybe a 3x3 max pool then 1x1; added up or concatenated
+    widths = [draw(st.sampled_from([2, 4, 8])) for _ in range(3)]
+    if kind == "branch":
+        widths = [widths[0]] * 3
+    ends = ["b1", "b2"]
+    layers += [
+        _conv("b1", 1, widths[0], [fork]),
+        _conv("b2_reduce", 1, widths[1], [fork]),
+        {"op": "relu", "name": "b2_reduce_relu"},
+        _conv("b2", 3, widths[1], ["b2_reduce_relu"]),
+    ]
+    if draw(st.booleans()):
+        layers += [
+            {"op": "maxpool", "size": 3, "stride": 1, "padding": "same", "inputs": [fork], "name": "b3_pool"},
+            _conv("b3", 1, widths[2], ["b3_pool"]),
+        ]
+        ends.append("b3")
+    merge = "add" if kind == "branch" else "concat"
+    layers.append({"op": merge, "inputs": ends, "name": merge})
+    return layers, widths[0] if kind == "branch" else sum(widths[: len(ends)])
 
 
 @st.composite
-def networks(draw: st.DrawFn) -> Graph:
+def networks(draw: st.DrawFn, kinds: tuple[str, ...] = PIECES, having: str | None = None) -> Graph:
+    """A random small network of 1 to 5 pieces of ``kinds`` (one of them ``having``, if given), maybe
+    ending in a classifier."""
     size = draw(st.sampled_from([8, 12, 16, 24]))
     channels = image_channels = draw(st.sampled_from([1, 3, 4]))
     layers: list[dict[str, Any]] = []
-    for i in range(draw(st.integers(1, 5))):
-        piece, channels = draw(layer_specs(i, channels))
+    count = draw(st.integers(1, 5))
+    special = draw(st.integers(0, count - 1)) if having else -1
+    for i in range(count):
+        piece, channels = draw(layer_specs(i, channels, (having,) if i == special else kinds))  # type: ignore[arg-type]
         layers += _unique(piece, i)
     if draw(st.booleans()):
         layers += [

@@ -228,7 +228,7 @@ def test_a_batch_run_in_sub_batches_costs_the_sum_of_its_sub_batches() -> None:
 @pytest.mark.parametrize("policy", POLICIES)
 def test_int8_costs_less_than_fp32_on_the_same_schedule(hairnet, policy: str) -> None:
     e = hairnet[policy]
-    costs = scheduled_costs(policy, e.costs, PAPER_ACCELERATOR)
+    costs = scheduled_costs(policy, e.costs, PAPER_ACCELERATOR, e.schedule.steps)
     fp32 = sum(schedule_energy(e.schedule, costs, energy_table(PAPER_ACCELERATOR, "fp32")), start=EnergyParts())
     int8 = sum(schedule_energy(e.schedule, costs, energy_table(PAPER_ACCELERATOR, "int8")), start=EnergyParts())
     assert int8.compute_j < fp32.compute_j

@@ -54,7 +54,7 @@ def test_hairnet_batches_that_do_not_fit_whole_run_in_sub_batches(
         )
     e = api.estimate(api.load_network("hairnet"), accelerator, policy, batch=batch)
     s = e.schedule
-    assert validate(s, scheduled_costs(policy, e.costs, accelerator), accelerator) == []
+    assert validate(s, scheduled_costs(policy, e.costs, accelerator, s.steps), accelerator) == []
     assert 1 <= s.sub_batch < batch and batch % s.sub_batch == 0
     assert max(step.peak_internal_bytes for step in s.steps) <= accelerator.memory.internal.capacity
     assert e.summary()["lower_bound_s"] <= s.total_s
@@ -102,7 +102,9 @@ def test_the_trace_shows_every_sub_batch(accelerator) -> None:
     # every sub-batch computes every layer, and one sub-batch ends before the next begins
     for first, last in expected:
         mine = [t for t in computes if t["args"]["images"] == [first, last]]
-        assert {t["name"] for t in mine} == {c.name for c in scheduled_costs("optimized", e.costs, accelerator)}
+        assert {t["name"] for t in mine} == {
+            c.name for c in scheduled_costs("optimized", e.costs, accelerator, e.schedule.steps)
+        }
     ends = [max(t["ts"] + t["dur"] for t in spans if t["args"].get("images") == x) for x in expected]
     begins = [min(t["ts"] for t in spans if t["args"].get("images") == x) for x in expected]
     assert all(end <= begin + 1e-6 for end, begin in zip(ends, begins[1:]))

@@ -39,7 +39,9 @@ def hairnet() -> dict[str, api.Estimate]:
 @pytest.mark.parametrize(("network", "policy"), _network_policy_cases())
 def test_every_policy_passes_the_validator_on_every_bundled_network(network: str, policy: str, accelerator) -> None:
     estimate = api.estimate(api.load_network(network), accelerator, policy)
-    violations = validate(estimate.schedule, scheduled_costs(policy, estimate.costs, accelerator), accelerator)
+    violations = validate(
+        estimate.schedule, scheduled_costs(policy, estimate.costs, accelerator, estimate.schedule.steps), accelerator
+    )
     if policy == "paper":  # erratum 6: the paper's placement ignores co-residency, and nothing else is wrong
         assert {v.rule for v in violations} <= {Rule.CAPACITY}
     else:

@@ -8,6 +8,7 @@ batch norm that is the sole reader of a conv can fold; the rest stay as they are
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import replace
 
 from hwsim.cost.inference import LayerCost, layer_cost
@@ -17,9 +18,10 @@ from hwsim.spec.hardware import HardwareSpec
 
 
 def fold_batchnorm(
-    costs: tuple[LayerCost, ...], hardware: HardwareSpec
+    costs: tuple[LayerCost, ...], hardware: HardwareSpec, keep: Collection[str] = ()
 ) -> tuple[tuple[LayerCost, ...], dict[str, str]]:
-    """The costs with every foldable batch norm folded, and {conv name: batch norm folded into it}."""
+    """The costs with every foldable batch norm folded (but those named in ``keep``), and {conv name:
+    batch norm folded into it}."""
     consumers = consumers_of(c.layer for c in costs)
     by_name = {c.name: c for c in costs}
     folded: dict[str, str] = {}
@@ -27,6 +29,7 @@ def fold_batchnorm(
         source = by_name.get(c.layer.inputs[0])
         if (
             c.layer.op is Op.BATCHNORM
+            and c.name not in keep
             and source
             and source.layer.op in (Op.CONV, Op.DWCONV)
             and consumers[source.name] == (c.layer,)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from hwsim.cost.inference import LayerCost
-from hwsim.schedule.base import Policy
+from hwsim.schedule.base import Policy, Step
 from hwsim.schedule.batching import sub_batched
 from hwsim.schedule.optimized import folded_costs, schedule_optimized
 from hwsim.schedule.paper import schedule_paper
@@ -20,6 +22,9 @@ largest sub-batches that fit, ``optimized`` in the fastest (:mod:`hwsim.schedule
 costs ``optimized`` schedules have their batch norms folded."""
 
 
-def scheduled_costs(policy: str, costs: tuple[LayerCost, ...], hardware: HardwareSpec) -> tuple[LayerCost, ...]:
-    """The layer costs a policy's steps refer to (what the validator and the energy walk check them against)."""
-    return POLICIES[policy].scheduled_costs(costs, hardware)
+def scheduled_costs(
+    policy: str, costs: tuple[LayerCost, ...], hardware: HardwareSpec, steps: Sequence[Step]
+) -> tuple[LayerCost, ...]:
+    """The layer costs a policy's ``steps`` refer to (what the validator and the energy walk check them
+    against): ``optimized`` folds the batch norms its steps do not compute into their convs."""
+    return POLICIES[policy].scheduled_costs(costs, hardware, steps)

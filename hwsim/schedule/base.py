@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from itertools import product
@@ -313,17 +313,18 @@ class Schedule:
 
 Scheduler = Callable[[Graph, tuple[LayerCost, ...], HardwareSpec], list[Step]]
 """A scheduler: the graph, its layers' costs and the hardware -> the steps of its schedule."""
-CostTransform = Callable[[tuple[LayerCost, ...], HardwareSpec], tuple[LayerCost, ...]]
+CostTransform = Callable[[tuple[LayerCost, ...], HardwareSpec, Sequence[Step]], tuple[LayerCost, ...]]
+"""The costs a policy's steps refer to, from the layers' costs and the steps."""
 
 
-def unchanged(costs: tuple[LayerCost, ...], hardware: HardwareSpec) -> tuple[LayerCost, ...]:
+def unchanged(costs: tuple[LayerCost, ...], hardware: HardwareSpec, steps: Sequence[Step]) -> tuple[LayerCost, ...]:
     return costs
 
 
 @dataclass(frozen=True)
 class Policy:
     """A policy: how it schedules, and the costs its steps refer to (what the validator and the energy
-    walk check them against: ``optimized`` folds batch norms into their convs before it schedules)."""
+    walk check them against: ``optimized`` folds batch norms into their convs, where that is faster)."""
 
     name: str
     scheduler: Scheduler
@@ -332,5 +333,7 @@ class Policy:
     def __call__(self, graph: Graph, costs: tuple[LayerCost, ...], hardware: HardwareSpec) -> list[Step]:
         return self.scheduler(graph, costs, hardware)
 
-    def scheduled_costs(self, costs: tuple[LayerCost, ...], hardware: HardwareSpec) -> tuple[LayerCost, ...]:
-        return self.transform(costs, hardware)
+    def scheduled_costs(
+        self, costs: tuple[LayerCost, ...], hardware: HardwareSpec, steps: Sequence[Step]
+    ) -> tuple[LayerCost, ...]:
+        return self.transform(costs, hardware, steps)

@@ -8,28 +8,34 @@
    concat), or one step in row bands with its weights streamed in chunks when they do not fit; a map
    alive across segments stays resident while room allows or is spilled, whichever moves fewer bytes.
 4. Overlap: the bus and every compute unit run concurrently; input rows and bands load ahead,
-   weight chunks are double-buffered, and later segments' weights load during earlier ones as early
-   as the room every segment in between leaves allows, every buffer counted against capacity.
-5. The strict schedule of the folded network, overlapped, is a schedule this policy can build too:
-   the faster of the two is returned, so ``optimized`` is never slower than ``strict``. Its bus
-   alone takes its bytes over the bandwidth, so it is written and timed only when that could win.
+   weight chunks are double-buffered, and later segments' weights load during earlier ones, in pieces
+   between their rows, as early as the room every segment in between leaves allows (when that is
+   faster: the room they hold is room overlap cannot use), every buffer counted against capacity.
+5. The strict schedule, overlapped, is a schedule this policy can build too (without folding: a folded
+   conv's bias is reloaded with every band its chunks stream through): the faster of the two is returned,
+   so ``optimized`` is never slower than ``strict``. Its bus alone takes its bytes over the bandwidth,
+   so it is timed only when that could win.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from hwsim.cost.fold import fold_batchnorm
 from hwsim.cost.inference import LayerCost
 from hwsim.model.graph import Graph
-from hwsim.schedule.base import CapacityError, Step
+from hwsim.schedule.base import COMPUTE, CapacityError, Step
 from hwsim.schedule.paper import paper_steps
-from hwsim.schedule.planner import OPTIMIZED, STRICT, fuse, plan_program
+from hwsim.schedule.planner import OPTIMIZED, STRICT, fuse, plan, plan_program, prefetched, program_of
 from hwsim.schedule.program import finish
 from hwsim.spec.hardware import HardwareSpec
 
 
-def folded_costs(costs: tuple[LayerCost, ...], hardware: HardwareSpec) -> tuple[LayerCost, ...]:
-    """The layer costs ``optimized`` schedules: its batch norms folded into their convs."""
-    return fold_batchnorm(costs, hardware)[0]
+def folded_costs(costs: tuple[LayerCost, ...], hardware: HardwareSpec, steps: Sequence[Step]) -> tuple[LayerCost, ...]:
+    """The layer costs ``optimized``'s ``steps`` refer to: every batch norm they do not compute is folded
+    into its conv (all of them, unless strict's schedule of the unfolded network was the faster)."""
+    computed = {e.layer for step in steps for e in step.events if e.action is COMPUTE}
+    return fold_batchnorm(costs, hardware, keep=computed)[0]
 
 
 def schedule_optimized(graph: Graph, costs: tuple[LayerCost, ...], hardware: HardwareSpec) -> list[Step]:
@@ -38,20 +44,29 @@ def schedule_optimized(graph: Graph, costs: tuple[LayerCost, ...], hardware: Har
     best: list[Step] | None = None
     refusal: CapacityError | None = None
     try:
-        best = finish(plan_program(folded, fuse(folded), into, capacity, OPTIMIZED), hardware, overlap=True)
+        planner, choices = plan(folded, fuse(folded), into, capacity, OPTIMIZED)
     except CapacityError as error:
         refusal = error
+    else:
+        # later segments' weights loaded early fill the bus while a segment computes, but hold room that
+        # overlap would use: the plan with them is timed beside the plan without, and the faster kept
+        ahead = prefetched(planner, choices)
+        for candidate in (choices, *([ahead] if ahead else [])):
+            steps = finish(program_of(planner, candidate), hardware, overlap=True)
+            if best is None or sum(s.total_s for s in steps) < sum(s.total_s for s in best):
+                best = steps
     best_s = sum(s.total_s for s in best) if best is not None else float("inf")
     try:
-        strict = plan_program(folded, paper_steps(graph, folded), {}, capacity, STRICT)
+        strict = plan_program(costs, paper_steps(graph, costs), {}, capacity, STRICT)
     except CapacityError as error:
         refusal = refusal or error
     else:
-        # its bus alone needs its bytes over the bandwidth: timed only if that could be faster
+        # strict's own program, overlapped (never slower than strict's serial timing); its bus alone needs
+        # its bytes over the bandwidth, so it is timed only if that could be faster
         if strict.moved / hardware.memory.external.bandwidth < best_s:
-            candidate = finish(strict, hardware, overlap=True)
-            if sum(s.total_s for s in candidate) < best_s:
-                best = candidate
+            fallback = finish(strict, hardware, overlap=True)
+            if sum(s.total_s for s in fallback) < best_s:
+                best = fallback
     if best is None:
         assert refusal is not None
         raise refusal

@@ -156,39 +156,41 @@ class Planner:
 
     def tiling(self, start: int, stop: int, placement: Placement, room: float) -> tuple[Tiling, int] | None:
         """The cheapest way to run the segment within ``room`` bytes, with the bytes it reloads (weight
-        chunks once per band after the first); None if nothing fits."""
-        segment = self.segment(start, stop)
-        menu = self.menu
-        resident = sum(self.sizes[t] for t in placement.resident)
-        if segment.rowwise and menu.rowwise:
-            rows = Tiling(0, 0, menu.ahead)
-            floor = resident + segment.weight_bytes
-            if floor <= room and (start, stop, placement, rows) not in self.refused:
-                # estimated with every output stored, then the kept ones added whole (where they end)
-                stored = replace(placement, kept=frozenset(), stored=placement.stored | placement.kept)
-                estimate = self.peak(start, stop, stored, rows, STEADY_STEPS) + sum(
-                    self.sizes[t] for t in placement.kept
-                )
-                if estimate <= room:
-                    return rows, 0
-        if stop > start + 1:
-            return None
-        return self._bands(start, placement, room, resident)
+        chunks once per band after the first); None if nothing fits. Loads run ahead where that fits too."""
+        for ahead in (True, False) if self.menu.ahead else (False,):
+            found = self._rows(start, stop, placement, room, ahead)
+            if found is None and stop == start + 1:
+                found = self._bands(start, placement, room, ahead)
+            if found is not None:
+                return found
+        return None
 
-    def _bands(self, start: int, placement: Placement, room: float, resident: int) -> tuple[Tiling, int] | None:
+    def _rows(self, start: int, stop: int, placement: Placement, room: float, ahead: bool) -> tuple[Tiling, int] | None:
+        segment = self.segment(start, stop)
+        if not (segment.rowwise and self.menu.rowwise):
+            return None
+        rows = Tiling(0, 0, ahead)
+        if (start, stop, placement, rows) in self.refused:
+            return None
+        if sum(self.sizes[t] for t in placement.resident) + segment.weight_bytes > room:
+            return None  # the peak is at least these: no need to count the records
+        # estimated with every output stored, then the kept ones added whole (where they end)
+        stored = replace(placement, kept=frozenset(), stored=placement.stored | placement.kept)
+        kept = sum(self.sizes[t] for t in placement.kept)
+        return (rows, 0) if self.peak(start, stop, stored, rows, STEADY_STEPS) + kept <= room else None
+
+    def _bands(self, start: int, placement: Placement, room: float, ahead: bool) -> tuple[Tiling, int] | None:
         segment = self.segment(start, start + 1)
-        ahead = self.menu.ahead
         height = segment.output.layer.output_shape[0]
         if accumulates(segment.output.layer):
             height = segment.output.layer.input_shape[0]
-        kept = sum(self.sizes[t] for t in placement.kept)
+        floor = sum(self.sizes[t] for t in placement.resident) + sum(self.sizes[t] for t in placement.kept)
 
         def fits(tiling: Tiling) -> bool:
             if (start, start + 1, placement, tiling) in self.refused:
                 return False
-            held = segment.weight_bytes if not tiling.chunk_channels else 0
-            if resident + held + kept > room:  # the peak is at least these: no need to count the records
-                return False
+            if floor + (0 if tiling.chunk_channels else segment.weight_bytes) > room:
+                return False  # the peak is at least these: no need to count the records
             return self.peak(start, start + 1, placement, tiling) <= room
 
         band = _first_fitting(band_candidates(height), lambda b: fits(Tiling(b, 0, ahead)))
@@ -381,31 +383,39 @@ def _exact(planner: Planner, plan: list[Choice]) -> list[int] | Choice:
 def plan(
     costs: tuple[LayerCost, ...], groups: list[Group], folded: dict[str, str], capacity: float, menu: Menu
 ) -> tuple[Planner, list[Choice]]:
-    """The cheapest plan (re-planned without any segment whose records turn out over capacity), with
-    later segments' weights prefetched where the menu allows."""
+    """The cheapest plan, re-planned without any segment whose records turn out over capacity."""
     planner = Planner(Program(costs), groups, folded, capacity, menu)
     while True:
         choices = planner.cheapest()
-        peaks = _exact(planner, choices)
-        if not isinstance(peaks, Choice):
-            break
-        planner.refused.add((peaks.start, peaks.stop, peaks.placement, peaks.tiling))
-    if menu.prefetch:
-        prefetched = _prefetched(planner, choices, peaks)
-        if not isinstance(_exact(planner, prefetched), Choice):
-            choices = prefetched
-    return planner, choices
+        refused = _exact(planner, choices)
+        if not isinstance(refused, Choice):
+            return planner, choices
+        planner.refused.add((refused.start, refused.stop, refused.placement, refused.tiling))
+
+
+def prefetched(planner: Planner, choices: list[Choice]) -> list[Choice] | None:
+    """The plan with later segments' weights loaded during earlier segments (None: none can be)."""
+    peaks = _exact(planner, choices)
+    assert not isinstance(peaks, Choice)
+    ahead = _prefetched(planner, choices, peaks)
+    if all(not c.placement.prefetch for c in ahead) or isinstance(_exact(planner, ahead), Choice):
+        return None
+    return ahead
+
+
+def program_of(planner: Planner, choices: list[Choice]) -> Program:
+    """The program of a plan."""
+    program = planner.program.scratch(recording=True)
+    for index, choice in enumerate(choices):
+        _emit(program, planner, choice, index)
+    return program
 
 
 def plan_program(
     costs: tuple[LayerCost, ...], groups: list[Group], folded: dict[str, str], capacity: float, menu: Menu
 ) -> Program:
     """The program of the cheapest plan."""
-    planner, choices = plan(costs, groups, folded, capacity, menu)
-    program = planner.program
-    for index, choice in enumerate(choices):
-        _emit(program, planner, choice, index)
-    return program
+    return program_of(*plan(costs, groups, folded, capacity, menu))
 
 
 def _emit(program: Program, planner: Planner, choice: Choice, index: int) -> None:

@@ -218,9 +218,40 @@ class _Run:
             if lay.cost.weight_bytes and lay.name not in self.place.preloaded:
                 self.program.occupy(lay.step, LOAD, self.program.full(weights_of(lay.name)))
 
-    def prefetch(self) -> None:
-        for name in self.place.prefetch:
-            self.program.occupy(self.first_step, LOAD, self.program.full(weights_of(name)))
+    def spread(self, steps: int) -> None:
+        """Split the weights this segment loads for later ones into pieces of output channels, about as many
+        bytes each, loaded after each of its ``steps`` steps (rows or bands) but the first: the bus loads them
+        between the rows it needs instead of holding those up (after the first step when it has only one)."""
+        tensors = [weights_of(name) for name in self.place.prefetch]
+        slots, first = max(steps - 1, 1), (1 if steps > 1 else 0)
+        per = -(-sum(self.program.size(w) for w in tensors) // slots)
+        self.pieces: dict[int, list[Region]] = {}
+        k = 0
+        for w in tensors:
+            channels = self.program.full(w).channels[1]
+            width = max(1, per // self.program.cell_bytes[w])
+            for c0 in range(0, channels, width):
+                piece = Region(w, (0, 1), (c0, min(c0 + width, channels)))
+                self.pieces.setdefault(first + min(k, slots - 1), []).append(piece)
+                k += 1
+        loaded = {f"w:{name}": 0 for name in self.place.prefetch}
+        self.progress: list[dict[str, int]] = []
+        """After each step: the channels of each prefetched tensor loaded so far (how its pieces move)."""
+        for step in range(steps if tensors else 0):
+            for piece in self.pieces.get(step, ()):
+                loaded[f"w:{piece.tensor.layer}"] = piece.channels[1]
+            self.progress.append(dict(loaded))
+
+    def prefetch(self, step: int) -> None:
+        """After step ``step``: its pieces of the weights loaded for later segments."""
+        for piece in self.pieces.get(step, ()):
+            self.program.occupy(self.first_step, LOAD, piece)
+
+    def prefetched(self, step: int) -> dict[str, int]:
+        """The channels of each prefetched tensor loaded once step ``step`` is done (-1: none yet)."""
+        if not self.progress:
+            return {}
+        return self.progress[step] if step >= 0 else {key: 0 for key in self.progress[0]}
 
     def free_weights(self) -> None:
         for lay in self.layers:
@@ -243,8 +274,16 @@ class _Rows(_Run):
         self.produced = [0] * len(self.layers)
         self.loaded = {t: 0 for t in self.streamed}
         self.freed = {t: 0 for t in self.heights}
+        lagging = [lay for lay in self.layers if lay.name in placement.stored and not lay.accumulates]
+        self.stored = {lay.name: 0 for lay in lagging}
+        """Rows of each map stored so far: a step stores the rows the step before produced, so that the
+        bus, which serves loads and stores in program order, never waits for a row still computing while
+        the loads behind it hold up the next rows."""
+        self.due = dict(self.stored)
+        """Rows of each map the step before had produced: what the current step stores."""
         self.steps = max(lay.rows for lay in self.sinks)
         """Driver steps: every sink produces its share of rows in each."""
+        self.spread(self.steps)
 
     # the state after any step, worked out without running the steps before it
 
@@ -290,6 +329,7 @@ class _Rows(_Run):
                     r.window(produced[r.name])[0] if produced[r.name] < r.rows else self.heights[t] for r in readers
                 )
                 counters[f"f:{t}"] = min(keep, available)
+        counters.update(self.prefetched(step))
         return counters
 
     def run(self, compact: bool = True, limit: int | None = None) -> None:
@@ -309,10 +349,11 @@ class _Rows(_Run):
 
         s = 0
         while s < steps:
-            if compact and 1 <= s < steps - 1 and moved(s) == moved(s - 1):
+            if compact and 1 <= s < steps - 2 and moved(s) == moved(s - 1):
                 # step s moves every counter as step s-1 did: it repeats it shifted, and so do the steps
-                # after it up to ``last``, the last to move alike (found from the end)
-                delta, last = moved(s), steps - 1
+                # after it up to ``last``, the last to move alike (found from the end; the last step, which
+                # stores what is left, on its own)
+                delta, last = moved(s), steps - 2
                 while last > s and moved(last) != delta:
                     last -= 1
                 if last > s:
@@ -320,8 +361,7 @@ class _Rows(_Run):
                     s = last + 1
                     continue
             self.step(s)
-            if s == 0:
-                self.prefetch()
+            self.prefetch(s)
             s += 1
         if limit is None:
             self.free_weights()
@@ -330,6 +370,8 @@ class _Rows(_Run):
         state = {f"p:{lay.name}": self.produced[lay.index] for lay in self.layers}
         state.update({f"l:{t}": v for t, v in self.loaded.items()})
         state.update({f"f:{t}": v for t, v in self.freed.items()})
+        state.update({f"s:{t}": v for t, v in self.stored.items()})
+        state.update({f"d:{t}": v for t, v in self.due.items()})
         return state
 
     def _repeat(self, s: int, count: int, delta: dict[str, int]) -> None:
@@ -343,9 +385,11 @@ class _Rows(_Run):
             rate = delta.get(f"p:{t}" if lay is not None else f"r:{t}", 0)
             if rate:
                 rows[self.ids[t]] = rate
+        channels = {weights_of(k[2:]): v for k, v in delta.items() if k[0] == "w" and v}
         before = self._state()
-        with self.program.repeated(count, rows, {}):
+        with self.program.repeated(count, rows, channels):
             self.step(s)
+            self.prefetch(s)
         for key, value in self._state().items():
             moved = (value - before[key]) * (count - 1)
             kind, name = key[0], key[2:]
@@ -353,12 +397,27 @@ class _Rows(_Run):
                 self.produced[self.by_name[name].index] += moved
             elif kind == "l":
                 self.loaded[name] += moved
+            elif kind == "s":
+                self.stored[name] += moved
+            elif kind == "d":
+                self.due[name] += moved
             else:
                 self.freed[name] += moved
 
     def step(self, s: int) -> None:
+        """Driver step ``s``: every sink's share of rows, then the rows the step before produced stored (all
+        of them after the last step)."""
         for sink in self.sinks:
             self.produce(sink, -(-(s + 1) * sink.rows // self.steps))
+        last = s + 1 == self.steps
+        for name in self.stored:
+            lay = self.by_name[name]
+            done = self.produced[lay.index] if last else self.due[name]
+            if done > self.stored[name]:
+                self.add_rows(lay.step, STORE, name, (self.stored[name], done))
+                self.stored[name] = done
+                self.release(name, lay.step)
+            self.due[name] = self.produced[lay.index]
 
     def produce(self, lay: _Layer, stop: int) -> None:
         """Rows of ``lay``'s output up to ``stop``, each after the input rows it needs."""
@@ -389,12 +448,8 @@ class _Rows(_Run):
             self.produced[lay.index] = r + 1
             for t in lay.inputs:
                 self.release(t, lay.step)
-            if lay.name in place.stored:
-                if lay.accumulates:
-                    if final:
-                        program.store(lay.step, program.full(lay.id))
-                else:
-                    self.add_rows(lay.step, STORE, lay.name, (r, r + 1))
+            if lay.accumulates and final and lay.name in place.stored:
+                program.store(lay.step, program.full(lay.id))
             if lay.name not in self.readers:
                 self.release(lay.name, lay.step)
 
@@ -412,8 +467,12 @@ class _Rows(_Run):
         )
         lay = self.by_name.get(t)
         if lay is not None:
-            # a running sum's one row is there once complete
-            available = (self.produced[lay.index] == lay.rows) if lay.accumulates else self.produced[lay.index]
+            # a running sum's one row is there once complete; a stored map's rows, once stored
+            available = (
+                (self.produced[lay.index] == lay.rows)
+                if lay.accumulates
+                else self.stored.get(t, self.produced[lay.index])
+            )
         else:
             available = self.loaded.get(t, self.heights[t])
         keep = min(keep, available)
@@ -429,8 +488,11 @@ class _Bands(_Run):
         super().__init__(program, segment, placement, tiling, steps)
         self.sink = self.layers[-1]
         self.count = math.ceil(self.sink.rows / self.tiling.band_rows)
+        self.spread(self.count)
         self.have: dict[str, Span] = {}
         """Rows resident (or, for streamed inputs, loaded) so far per tensor."""
+        self.pending: Span | None = None
+        """Rows of the output the band before computed, stored with the current band."""
         self.compact = True
 
     def needs(self, b: int) -> dict[str, Span]:
@@ -496,18 +558,27 @@ class _Bands(_Run):
                         b = last + 1
                         continue
             self.band(b, chunked)
-            if b == 0:
-                self.prefetch()
+            self.prefetch(b)
             b += 1
+        self.store_pending()
         if not chunked:
             self.free_weights()
 
     def _repeat(self, b: int, count: int, delta: dict[str, int], chunked: bool) -> None:
         """Bands b .. b + count - 1 as one repeated block: band b written, the rows held moved past the rest."""
         before = dict(self.have)
-        rows = {self.ids[t]: v for t, v in delta.items() if v and not (t == self.sink.name and self.sink.accumulates)}
-        with self.program.repeated(count, rows, {}):
+        rows = {
+            self.ids[t]: v
+            for t, v in delta.items()
+            if v and not t.startswith("w:") and not (t == self.sink.name and self.sink.accumulates)
+        }
+        channels = {weights_of(t[2:]): v for t, v in delta.items() if v and t.startswith("w:")}
+        with self.program.repeated(count, rows, channels):
             self.band(b, chunked)
+            self.prefetch(b)
+        if self.pending is not None:
+            moved = (count - 1) * delta[self.sink.name]
+            self.pending = (self.pending[0] + moved, self.pending[1] + moved)
         for t, (lo, hi) in list(self.have.items()):
             was = before.get(t, (lo, hi))
             self.have[t] = (lo + (lo - was[0]) * (count - 1), hi + (hi - was[1]) * (count - 1))
@@ -522,6 +593,8 @@ class _Bands(_Run):
             if lo - first[t][0] != hi - first[t][1]:
                 return None
             moved[t] = lo - first[t][0]
+        pieces_a, pieces_b = self.prefetched(a), self.prefetched(b)  # the weights loaded for later segments
+        moved.update({key: pieces_b[key] - pieces_a[key] for key in pieces_b})
         return moved
 
     def load_band(self, need: dict[str, Span]) -> None:
@@ -592,7 +665,8 @@ class _Bands(_Run):
             if chunked:
                 for lay in weighted:
                     program.free(lay.step, Region(weights_of(lay.name), (0, 1), span))
-            self.store(b, new, cspan if chunked else self.sink.channels)
+            if chunked:
+                self.store(b, new, cspan)
 
         if chunked and tiling.ahead:
             load_chunk(spans[0])
@@ -610,6 +684,14 @@ class _Bands(_Run):
             chunk_body(i)
         for t, freed in (pair for pairs in releases.values() for pair in pairs):
             self.have[t] = (freed[1], self.have[t][1])
+        if not chunked:
+            if self.sink.accumulates:
+                self.store(b, new, self.sink.channels)
+            elif self.sink.name in self.place.stored:
+                # the rows of the band before stored now: the bus, serving loads and stores in program order,
+                # then never holds the next band's rows behind rows still computing
+                self.store_pending()
+                self.pending = new.get(self.sink.name)
         if self.sink.name in self.place.stored and self.sink.name in new:
             self.have[self.sink.name] = (new[self.sink.name][1], new[self.sink.name][1])
 
@@ -638,6 +720,13 @@ class _Bands(_Run):
         else:
             program.occupy(lay.step, ALLOC, Region(lay.id, rows, channels))
             program.compute(lay.step, lay.cost, rows, channels)
+
+    def store_pending(self) -> None:
+        if self.pending is not None and self.pending[0] < self.pending[1]:
+            region = Region(self.sink.id, self.pending, self.sink.channels)
+            self.program.store(self.sink.step, region)
+            self.program.free(self.sink.step, region)
+        self.pending = None
 
     def store(self, b: int, new: dict[str, Span], channels: Span) -> None:
         """The step's new output rows (in ``channels``) stored and freed, when later segments read them from
