@@ -24,7 +24,7 @@ back to back while the first rows compute).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import NamedTuple
 
@@ -36,7 +36,7 @@ from hwsim.schedule.program import Program, StepPlan
 from hwsim.schedule.regions import accumulates, has_halo
 from hwsim.schedule.segment import CapacityError, Group, Placement, Segment, Tiling, peak, write
 
-STEADY_STEPS = 3
+STEADY_STEPS = 2
 """Driver steps of a segment run row by row after which its line buffers repeat: enough to estimate its
 peak while planning (the plan's segments are then counted whole before they are written)."""
 
@@ -157,19 +157,22 @@ class Planner:
     def tiling(self, start: int, stop: int, placement: Placement, room: float) -> tuple[Tiling, int] | None:
         """The cheapest way to run the segment within ``room`` bytes, with the bytes it reloads (weight
         chunks once per band after the first); None if nothing fits. Loads run ahead where that fits too."""
-        for ahead in (True, False) if self.menu.ahead else (False,):
-            found = self._rows(start, stop, placement, room, ahead)
-            if found is None and stop == start + 1:
+        ways = ((True, True), (True, False), (False, False)) if self.menu.ahead else ((False, False),)
+        for ahead, skew in ways:
+            found = self._rows(start, stop, placement, room, ahead, skew)
+            if found is None and stop == start + 1 and not skew:
                 found = self._bands(start, placement, room, ahead)
             if found is not None:
                 return found
         return None
 
-    def _rows(self, start: int, stop: int, placement: Placement, room: float, ahead: bool) -> tuple[Tiling, int] | None:
+    def _rows(
+        self, start: int, stop: int, placement: Placement, room: float, ahead: bool, skew: bool
+    ) -> tuple[Tiling, int] | None:
         segment = self.segment(start, stop)
         if not (segment.rowwise and self.menu.rowwise):
             return None
-        rows = Tiling(0, 0, ahead)
+        rows = Tiling(0, 0, ahead, skew)
         if (start, stop, placement, rows) in self.refused:
             return None
         if sum(self.sizes[t] for t in placement.resident) + segment.weight_bytes > room:
@@ -208,8 +211,12 @@ class Planner:
 
     # ---- the plan ------------------------------------------------------------------------------
 
-    def options(self, start: int, resident: frozenset[str]) -> Iterator[tuple[Choice, frozenset[str]]]:
-        """Every segment from cut ``start`` with maps ``resident`` there, and the maps resident after it."""
+    def options(
+        self, start: int, resident: frozenset[str], worth: Callable[[int, frozenset[str], int], bool]
+    ) -> Iterator[tuple[Choice, frozenset[str]]]:
+        """Every segment from cut ``start`` with maps ``resident`` there, and the maps resident after it;
+        none that ``worth`` (the cut and maps after it, and the fewest bytes it could move) says cannot
+        improve on a plan found already, which is not priced."""
         n = len(self.groups)
         capacity = self.capacity
         for stop in range(start + 1, n + 1):
@@ -235,22 +242,23 @@ class Planner:
                             stored=frozenset(produced) - kept | stored_always,
                         )
                         beside = frozenset(beside_all) - set(spill_beside)
-                        room = capacity - sum(self.sizes[t] for t in beside)
-                        priced = self.tiling(start, stop, placement, room)
+                        after = frozenset((still - placement.consumed) | beside | kept)
+                        streamed = [t for t in inputs if t not in still]
+                        moved = (
+                            sum(self.sizes[t] for t in streamed)
+                            + sum(self.sizes[t] for t in (*spill_in, *spill_beside))
+                            + sum(self.sizes[t] for t in placement.stored)
+                        )
+                        if not worth(stop, after, moved):
+                            fitted = True  # not priced: a longer segment may still pay
+                            continue
+                        priced = self.tiling(start, stop, placement, capacity - sum(self.sizes[t] for t in beside))
                         if priced is None:
                             continue
                         fitted = True
                         tiling, reloads = priced
-                        streamed = [t for t in inputs if t not in still]
-                        cost = (
-                            reloads
-                            + sum(self.sizes[t] for t in streamed)
-                            + sum(self.sizes[t] for t in (*spill_in, *spill_beside))
-                            + sum(self.sizes[t] for t in placement.stored)
-                        )
-                        after = (still - placement.consumed) | beside | kept
                         spilled = (*spill_in, *spill_beside)
-                        yield Choice(start, stop, placement, tiling, beside, spilled, cost), frozenset(after)
+                        yield Choice(start, stop, placement, tiling, beside, spilled, moved + reloads), after
             if not fitted and stop > start + 1:
                 break  # a longer segment only needs more room
 
@@ -269,7 +277,12 @@ class Planner:
         for start in range(n):
             for resident in by_cut[start]:
                 cost, segments, _, _ = best[(start, resident)]
-                for choice, after in self.options(start, resident):
+
+                def worth(stop: int, after: frozenset[str], moved: int) -> bool:
+                    found = best.get((stop, after))
+                    return found is None or (cost + moved, segments + 1) < found[:2]  # noqa: B023
+
+                for choice, after in self.options(start, resident, worth):
                     key = (choice.stop, after)
                     candidate = (cost + choice.cost, segments + 1, (start, resident), choice)
                     if key not in best:

@@ -214,8 +214,14 @@ class Program:
     def add(self, step: int, action: Action, region: Region, size: int) -> None:
         """Any record but a compute, when ``size`` (the region's bytes) is not 0: RESIDENT, LOAD and
         ALLOC take the space, FREE releases it, LOAD and STORE move the bytes."""
-        if not size:
-            return
+        if size:
+            self.tally(step, action, size)
+            if self.recording:
+                self._keep(Record(step, action, region, size))
+
+    def tally(self, step: int, action: Action, size: int) -> None:
+        """What a record of ``size`` bytes does to the counts (for a program that keeps no records, without
+        the region: what :meth:`add` counts)."""
         if action is FREE:
             self.resident -= size
         else:
@@ -224,8 +230,6 @@ class Program:
             if action is not STORE:
                 self.resident += size
         self._count(step)
-        if self.recording:
-            self._keep(Record(step, action, region, size))
 
     def occupy(self, step: int, action: Action, region: Region) -> None:
         """RESIDENT, LOAD or ALLOC: the region takes internal space."""

@@ -35,7 +35,8 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from hwsim.cost.inference import LayerCost
-from hwsim.ops import TRAITS, Chunks
+from hwsim.model.graph import Layer
+from hwsim.ops import TRAITS, Chunks, Rows, Window
 from hwsim.schedule.base import (
     ALLOC,
     FREE,
@@ -51,7 +52,7 @@ from hwsim.schedule.base import (
     weights_of,
 )
 from hwsim.schedule.program import Program, StepPlan, compute_reads
-from hwsim.schedule.regions import accumulates, rows_read
+from hwsim.schedule.regions import ROWS, accumulates, rows_read
 
 Group = tuple[LayerCost, ...]
 """Layers that run as one step."""
@@ -140,6 +141,10 @@ class Tiling:
     """Output channels of weights per chunk, streamed for every band (0: all weights resident)."""
     ahead: bool = True
     """Loads run ahead: the next row (or band) and weight chunk load while the current one computes."""
+    skew: bool = False
+    """Row by row, a layer read by a layer on another unit produces a row ahead of its reader's need too:
+    the reader then finds its next row's inputs computed instead of waiting for them (each unit runs its
+    computes in program order)."""
 
 
 class _Layer:
@@ -161,10 +166,28 @@ class _Layer:
         self.reads: Callable[[Span], Span] = (
             (lambda rows: rows) if self.accumulates else (lambda rows: rows_read(layer, rows))
         )
+        self.window: Callable[[int], Span] = _window(layer, self.accumulates)
+        """The input rows output row r reads (asked for every row of every layer: worked out once per kind)."""
 
-    def window(self, r: int) -> Span:
-        """The input rows output row ``r`` reads."""
-        return self.reads((r, r + 1))
+
+def _window(layer: Layer, accumulates: bool) -> Callable[[int], Span]:
+    """``r -> (first, stop)``: the rows of its inputs that output row r of ``layer`` reads."""
+    kind = ROWS[layer.op]
+    if accumulates or kind is Rows.SAME:
+        return lambda r: (r, r + 1)
+    if kind is Rows.WINDOW:
+        attrs = layer.attrs
+        assert isinstance(attrs, Window)
+        kernel, stride, pad, height = attrs.kernel[0], attrs.stride[0], attrs.padding.top, layer.input_shape[0]
+
+        def window(r: int) -> Span:
+            first = r * stride - pad
+            lo = 0 if first < 0 else height if first > height else first
+            hi = first + kernel
+            return (lo, height if hi > height else hi if hi > lo else lo)
+
+        return window
+    return lambda r: rows_read(layer, (r, r + 1))
 
 
 def _shift(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
@@ -201,6 +224,7 @@ class _Run:
         self.sinks = [lay for lay in self.layers if lay.name not in self.readers]
         self.ids = {t: map_of(t) for t in heights}
         self.row_bytes = {t: program.cell_bytes[self.ids[t]] * program.full(self.ids[t]).channels[1] for t in heights}
+        self.freeable = {t: self.releasable(t) for t in heights}
 
     # ---- records ------------------------------------------------------------------------------
 
@@ -209,9 +233,13 @@ class _Run:
         return Region(self.ids[t], rows, full.channels)
 
     def add_rows(self, step: int, action: Action, t: str, rows: Span) -> None:
-        """A record of rows ``rows`` of map ``t`` (all its channels)."""
+        """A record of rows ``rows`` of map ``t`` (all its channels); only counted when not kept."""
         if rows[1] > rows[0]:
-            self.program.add(step, action, self.rows_region(t, rows), (rows[1] - rows[0]) * self.row_bytes[t])
+            size = (rows[1] - rows[0]) * self.row_bytes[t]
+            if self.program.recording:
+                self.program.add(step, action, self.rows_region(t, rows), size)
+            else:
+                self.program.tally(step, action, size)
 
     def load_weights(self) -> None:
         for lay in self.layers:
@@ -283,19 +311,31 @@ class _Rows(_Run):
         """Rows of each map the step before had produced: what the current step stores."""
         self.steps = max(lay.rows for lay in self.sinks)
         """Driver steps: every sink produces its share of rows in each."""
+        self.skewed = (
+            {
+                lay.index
+                for lay in self.layers
+                if any(reader.cost.unit != lay.cost.unit for reader in self.readers.get(lay.name, ()))
+            }
+            if tiling.skew
+            else set()
+        )
+        """The layers produced a row ahead of their readers' needs (:attr:`Tiling.skew`)."""
         self.spread(self.steps)
 
     # the state after any step, worked out without running the steps before it
 
-    def _need(self, reader: _Layer, done: int, t: str) -> int:
+    def _need(self, reader: _Layer, done: int, t: str, ahead: bool = False) -> int:
         """Rows of ``t`` a reader that has produced ``done`` rows has needed (all, once it has finished; all
-        of a running sum's, which is complete only then)."""
+        of a running sum's, which is complete only then); ``ahead``: and those its next row reads."""
         if not done:
             return 0
         lay = self.by_name.get(t)
         if lay is not None and lay.accumulates:
             return lay.rows
-        return self.heights[t] if done == reader.rows else reader.window(done - 1)[1]
+        if done == reader.rows:
+            return self.heights[t]
+        return reader.window(done if ahead else done - 1)[1]
 
     def reached(self, step: int) -> dict[str, int]:
         """Every counter of the run once driver step ``step`` is done (-1: none yet): rows produced per
@@ -305,7 +345,9 @@ class _Rows(_Run):
             if lay.name not in self.readers:
                 produced[lay.name] = -(-(step + 1) * lay.rows // self.steps)
             else:
-                produced[lay.name] = max(self._need(r, produced[r.name], lay.name) for r in self.readers[lay.name])
+                produced[lay.name] = max(
+                    self._need(r, produced[r.name], lay.name, lay.index in self.skewed) for r in self.readers[lay.name]
+                )
         counters = {f"p:{k}": v for k, v in produced.items()}
         for t, readers in self.readers.items():
             if t in self.by_name:
@@ -429,7 +471,13 @@ class _Rows(_Run):
             for t in lay.inputs:
                 if t in self.by_name:
                     below = self.by_name[t]
-                    self.produce(below, below.rows if below.accumulates else self.heights[t] if final else hi)
+                    if below.accumulates:
+                        need = below.rows
+                    elif final:
+                        need = self.heights[t]
+                    else:  # skewed: this layer's next row's inputs too
+                        need = max(hi, lay.window(r + 1)[1]) if below.index in self.skewed else hi
+                    self.produce(below, need)
                 elif t in self.loaded:
                     # loaded a row ahead, while row r computes; at the last row, the rows no window reads
                     # too (the bound charges every input byte: a schedule loads each once)
@@ -455,16 +503,16 @@ class _Rows(_Run):
 
     def release(self, t: str, step: int) -> None:
         """Free the rows of ``t`` no reader in the segment needs any more."""
-        if not self.releasable(t):
+        if not self.freeable[t]:
             return
-        readers = self.readers.get(t, ())
-        keep = min(
-            (
-                r.window(self.produced[r.index])[0] if self.produced[r.index] < r.rows else self.heights[t]
-                for r in readers
-            ),
-            default=self.heights[t],
-        )
+        produced, height = self.produced, self.heights[t]
+        keep = height
+        for r in self.readers.get(t, ()):
+            done = produced[r.index]
+            if done < r.rows:
+                lo = r.window(done)[0]
+                if lo < keep:
+                    keep = lo
         lay = self.by_name.get(t)
         if lay is not None:
             # a running sum's one row is there once complete; a stored map's rows, once stored
@@ -636,7 +684,12 @@ class _Bands(_Run):
                 releases.setdefault(last.index, []).append((t, (lo, keep_from)))
         channels = self.sink.channels[1]
         chunk = tiling.chunk_channels if chunked else channels
-        spans = [(c0, min(c0 + chunk, channels)) for c0 in range(0, channels, chunk)]
+        count = -(-channels // chunk)
+
+        def span(i: int) -> Span:
+            """Chunk i's output channels (worked out when asked: there may be millions of chunks)."""
+            return (i * chunk, min((i + 1) * chunk, channels))
+
         weighted = [lay for lay in self.layers if lay.cost.weight_bytes]
 
         def load_chunk(span: Span) -> None:
@@ -644,43 +697,42 @@ class _Bands(_Run):
                 program.occupy(lay.step, LOAD, Region(weights_of(lay.name), (0, 1), span))
 
         def chunk_body(i: int) -> None:
-            span = spans[i]
-            if chunked and tiling.ahead and i + 1 < len(spans):
-                load_chunk(spans[i + 1])  # double-buffered: the next chunk loads while this one computes
+            here = span(i)
+            if chunked and tiling.ahead and i + 1 < count:
+                load_chunk(span(i + 1))  # double-buffered: the next chunk loads while this one computes
             elif chunked and not tiling.ahead:
-                load_chunk(span)
-            last_chunk = i + 1 == len(spans)
+                load_chunk(here)
+            last_chunk = i + 1 == count
             for lay in self.layers:
                 rows = new.get(lay.name)
-                cspan = span if chunked else lay.channels
+                cspan = here if chunked else lay.channels
                 if rows is not None and rows[0] < rows[1]:
                     self.compute(lay, rows, cspan)
                 for t, freed in releases.get(lay.index, ()):
                     if not chunked:
                         program.free(lay.step, self.rows_region(t, freed))
                     elif t in self.by_name:
-                        program.free(lay.step, Region(self.ids[t], freed, span))  # this chunk's channels
+                        program.free(lay.step, Region(self.ids[t], freed, here))  # this chunk's channels
                     elif last_chunk:  # inputs are read by every chunk: freed after the last
                         program.free(lay.step, self.rows_region(t, freed))
             if chunked:
                 for lay in weighted:
-                    program.free(lay.step, Region(weights_of(lay.name), (0, 1), span))
-            if chunked:
-                self.store(b, new, cspan)
+                    program.free(lay.step, Region(weights_of(lay.name), (0, 1), here))
+                self.store(b, new, here)
 
         if chunked and tiling.ahead:
-            load_chunk(spans[0])
+            load_chunk(span(0))
         # chunks whose records are alike: full, not the last (which frees the inputs), and when the next
         # chunk loads ahead, the next is full too: one block
         full = channels // chunk
         same = (full - 1 if tiling.ahead or channels % chunk == 0 else full) if chunked and self.compact else 0
         first = 0
-        shifts = self._chunk_shifts(spans[: min(same, 3)]) if same >= 2 else None
+        shifts = self._chunk_shifts([span(i) for i in range(min(same, 3))]) if same >= 2 else None
         if shifts is not None:
             with program.repeated(same, {}, shifts):
                 chunk_body(0)
             first = same
-        for i in range(first, len(spans)):
+        for i in range(first, count):
             chunk_body(i)
         for t, freed in (pair for pairs in releases.values() for pair in pairs):
             self.have[t] = (freed[1], self.have[t][1])
