@@ -88,8 +88,35 @@ plot_option = click.option(
     "--plot", type=click.Path(dir_okay=False, path_type=Path), help="Also draw a plot (.png or .svg)."
 )
 
-run_options = stacked(network_argument, hardware_option, policy_option, counting_option, batch_option, precision_option)
-"""NETWORK --hw --policy --counting --batch --precision: what one estimate needs."""
+
+def _input_shape(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[int, ...] | None:
+    if value is None:
+        return None
+    from hwsim.spec.onnx_reader import parse_input_shape
+
+    try:
+        return parse_input_shape(value)
+    except InputError as err:
+        raise click.BadParameter(err.message) from None
+
+
+input_shape_option = click.option(
+    "--input-shape",
+    callback=_input_shape,
+    metavar="DIMS",
+    help="An ONNX model's input dims in its own order, e.g. 1x3x224x224: needed where the model leaves them open.",
+)
+
+run_options = stacked(
+    network_argument,
+    hardware_option,
+    policy_option,
+    counting_option,
+    batch_option,
+    precision_option,
+    input_shape_option,
+)
+"""NETWORK --hw --policy --counting --batch --precision --input-shape: what one estimate needs."""
 
 
 def output_option(help: str, **kwargs: Any) -> Callable[[Any], Any]:

@@ -17,6 +17,7 @@ from hwsim.cli.common import (
     counting_option,
     emit,
     format_option,
+    input_shape_option,
     output_format,
     output_option,
     plot_option,
@@ -53,14 +54,16 @@ def estimate(
     fmt: str | None,
     plot: Path | None,
     trace_path: Path | None,
+    input_shape: tuple[int, ...] | None,
 ) -> None:
     """Estimate per-layer and total latency of NETWORK on a hardware profile.
 
-    NETWORK is a YAML file or a bundled name (default: hairnet).
+    NETWORK is a YAML file, an ONNX model (.onnx) or a bundled name (default: hairnet).
 
     \b
     hwsim estimate networks/hairnet.yaml --hw hardware/paper-accelerator.yaml -o report.md
     hwsim estimate networks/hairnet-paper.yaml --hw hardware/paper-appendix.yaml --counting paper
+    hwsim estimate resnet18.onnx --hw edge-npu                 # an ONNX model as it is
     hwsim estimate networks/hairnet.yaml --plot layers.png     # transfer vs compute per layer
     hwsim estimate --policy optimized --trace schedule.json    # timeline for Perfetto
     """
@@ -70,7 +73,12 @@ def estimate(
     network_path, hardware_path = bundled.resolve("networks", network), bundled.resolve("hardware", hardware)
     check_outputs([network_path, hardware_path], [output, plot, trace_path])
     result = api.estimate(
-        api.load_network(network_path), api.load_hardware(hardware_path), policy, counting, batch, precision
+        api.load_network(network_path, input_shape),
+        api.load_hardware(hardware_path),
+        policy,
+        counting,
+        batch,
+        precision,
     )
     emit(result, output, target_format, tables.FORMATS, tables.render_table)
     if plot:
@@ -102,6 +110,7 @@ def estimate(
 @click.option("--per-layer", is_flag=True, help="Diff exactly two runs layer by layer.")
 @output_option("Write the table to a file (.csv, .md, .json).")
 @format_option
+@input_shape_option
 @reports_input_errors
 def compare(
     networks: tuple[str, ...],
@@ -113,6 +122,7 @@ def compare(
     per_layer: bool,
     output: Path | None,
     fmt: str | None,
+    input_shape: tuple[int, ...] | None,
 ) -> None:
     """Compare NETWORKS × hardware × policies side by side, one row per combination.
 
@@ -138,6 +148,7 @@ def compare(
         counting,
         batch,
         precision,
+        input_shape,
     )
     table = comparing.per_layer(estimates) if per_layer else comparing.summary_table(estimates)
     emit(table, output, target_format, comparing.FORMATS, comparing.render)
@@ -172,6 +183,7 @@ def sweep(
     precision: str | None,
     output: Path | None,
     plot: Path | None,
+    input_shape: tuple[int, ...] | None,
 ) -> None:
     """Sweep hardware fields over a grid and schedule NETWORK at every point.
 
@@ -191,7 +203,7 @@ def sweep(
     check_plot_path(plot)
     network_path, hardware_path = bundled.resolve("networks", network), bundled.resolve("hardware", hardware)
     check_outputs([network_path, hardware_path], [output, plot])
-    graph, profile = api.load_network(network_path), api.load_hardware(hardware_path)
+    graph, profile = api.load_network(network_path, input_shape), api.load_hardware(hardware_path)
     axes = [sweeping.parse_axis(text, profile) for text in varies]
     if plot:
         from hwsim.report.plots import check_sweep_axes
@@ -240,7 +252,14 @@ def progress_bar(points: int, threshold: int = PROGRESS_THRESHOLD) -> Iterator[C
 @output_option("The image (.png or .svg).", default=Path("roofline.png"), show_default=True)
 @reports_input_errors
 def roofline(
-    network: str, hardware: str, policy: str, counting: str, batch: int, precision: str | None, output: Path
+    network: str,
+    hardware: str,
+    policy: str,
+    counting: str,
+    batch: int,
+    precision: str | None,
+    input_shape: tuple[int, ...] | None,
+    output: Path,
 ) -> None:
     """Draw the roofline: every layer of NETWORK under the memory roof and one roof per compute unit.
 
@@ -255,6 +274,11 @@ def roofline(
     network_path, hardware_path = bundled.resolve("networks", network), bundled.resolve("hardware", hardware)
     check_outputs([network_path, hardware_path], [output])
     result = api.estimate(
-        api.load_network(network_path), api.load_hardware(hardware_path), policy, counting, batch, precision
+        api.load_network(network_path, input_shape),
+        api.load_hardware(hardware_path),
+        policy,
+        counting,
+        batch,
+        precision,
     )
     save_plot(draw, result, output)

@@ -11,8 +11,11 @@ from hwsim.ops.base import Attrs, NonNegativeInt, Shape, ShapeError
 if TYPE_CHECKING:
     from hwsim.model.graph import Layer
 
-PaddingMode = Literal["same", "valid"] | NonNegativeInt
-"""How a network file writes padding: TensorFlow's ``same`` and ``valid``, or zeros on every side."""
+PaddingMode = (
+    Literal["same", "valid"] | NonNegativeInt | tuple[NonNegativeInt, NonNegativeInt, NonNegativeInt, NonNegativeInt]
+)
+"""How a network file writes padding: TensorFlow's ``same`` and ``valid``, zeros on every side, or
+``[top, bottom, left, right]`` (an imported model's explicit pads, which neither rule may give)."""
 
 
 @dataclass(frozen=True)
@@ -34,8 +37,13 @@ class Window(Attrs):
     padding: Padding
 
 
-def resolve_padding(mode: str | int, size: tuple[int, int], stride: tuple[int, int], hw: tuple[int, int]) -> Padding:
-    """Per-side padding for ``same`` (TensorFlow's rule: extra pixel at the bottom/right), ``valid`` or an int."""
+def resolve_padding(
+    mode: str | int | tuple[int, ...], size: tuple[int, int], stride: tuple[int, int], hw: tuple[int, int]
+) -> Padding:
+    """Per-side padding for ``same`` (TensorFlow's rule: extra pixel at the bottom/right), ``valid``, an int,
+    or ``(top, bottom, left, right)``."""
+    if isinstance(mode, tuple):
+        return Padding(*mode)
     if mode == "valid":
         return Padding()
     if mode == "same":

@@ -21,6 +21,7 @@ from hwsim.errors import InputError
 from hwsim.estimate import Estimate, estimate
 from hwsim.model.expand import load_network
 from hwsim.spec.hardware import Precision, load_hardware
+from hwsim.spec.onnx_file import is_onnx
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -69,9 +70,11 @@ def run_grid(
     counting: Counting | str = "exact",
     batch: int = 1,
     precision: Precision | str | None = None,
+    input_shape: tuple[int, ...] | None = None,
 ) -> list[Estimate]:
-    """One estimate per network × hardware × policy, in that nesting order; each file is read once."""
-    graphs = {name: load_network(name) for name in dict.fromkeys(networks)}
+    """One estimate per network × hardware × policy, in that nesting order; each file is read once.
+    ``input_shape`` fixes the open input dims of the ONNX models among the networks."""
+    graphs = {name: load_network(name, input_shape if is_onnx(name) else None) for name in dict.fromkeys(networks)}
     profiles = {name: load_hardware(name) for name in dict.fromkeys(hardware)}
     return [
         estimate(graphs[n], profiles[h], p, counting, batch, precision)

@@ -1,0 +1,71 @@
+"""Reading an ONNX model against reading the same network as YAML, and `hwsim estimate model.onnx` end to end.
+
+The issue's targets: reading a model of up to 50 MB no more than 2x slower than reading the same network's
+YAML (the weights are never read to count them), and `hwsim estimate resnet18.onnx` under a second. The
+model is torchvision's ResNet-18 with random weights (46.8 MB), built with onnx.helper; its YAML is what
+`hwsim import` writes for it. Reading is timed in-process, best of many (modules imported once, as the CLI
+imports them once); the command is timed whole, median of 5, beside `hwsim estimate` of that YAML.
+Run: python benchmarks/bench_onnx.py
+"""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import onnx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from hwsim import api  # noqa: E402
+from tests.onnx_models import resnet18  # noqa: E402
+
+READS = 50
+RUNS = 5
+
+
+def best_of(read: Callable[[], object], repeats: int = READS) -> float:
+    """The fastest of ``repeats`` calls, in seconds: the least disturbed by the other processes on the machine."""
+    read()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        read()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def wall_time(command: list[str]) -> float:
+    times = []
+    for _ in range(RUNS):
+        start = time.perf_counter()
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        model_path, yaml_path = Path(folder) / "resnet18.onnx", Path(folder) / "resnet18.yaml"
+        onnx.save(resnet18(zeros=False), str(model_path))
+        yaml_path.write_text(api.onnx_to_yaml(model_path))
+        size_mb = model_path.stat().st_size / 1e6
+        from_onnx = best_of(lambda: api.load_network(model_path))
+        from_yaml = best_of(lambda: api.load_network(yaml_path))
+        print(f"ResNet-18, {size_mb:.1f} MB of ONNX; reading, best of {READS}:")
+        print(f"  resnet18.yaml (hwsim import's)  {from_yaml * 1e3:6.2f} ms")
+        print(f"  resnet18.onnx                   {from_onnx * 1e3:6.2f} ms  ({from_onnx / from_yaml:.2f}x the YAML)")
+        hwsim = [sys.executable, "-m", "hwsim.cli", "estimate"]
+        onnx_command, yaml_command = wall_time([*hwsim, str(model_path)]), wall_time([*hwsim, str(yaml_path)])
+        print(f"hwsim estimate, median of {RUNS}:")
+        print(f"  resnet18.yaml                   {yaml_command * 1e3:6.0f} ms")
+        print(f"  resnet18.onnx                   {onnx_command * 1e3:6.0f} ms")
+
+
+if __name__ == "__main__":
+    main()
