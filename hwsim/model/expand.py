@@ -30,6 +30,7 @@ from hwsim.ops import (
 )
 from hwsim.spec.network import (
     LAYER_MODELS,
+    MAX_SIZE,
     BatchNormLayer,
     ConvLayer,
     DenseLayer,
@@ -41,6 +42,7 @@ from hwsim.spec.network import (
     PoolLayer,
     UseEntry,
     load_network_document,
+    name_problem,
 )
 from hwsim.spec.validate import format_loc, validate
 from hwsim.spec.yamlio import Document, Loc
@@ -67,6 +69,8 @@ class _Entry:
 
 MAX_LAYERS = 10_000
 """Far beyond any real network; stops a mistyped ``repeat`` from expanding for minutes."""
+MAX_NESTING = 32
+"""Blocks using blocks, this deep at most: real networks nest two or three levels; expansion recurses once per level."""
 
 
 def _qualify(scope: str, name: str) -> str:
@@ -80,6 +84,7 @@ class _Flattener:
         self.entries: list[_Entry] = []
         self.names: set[str] = set()
         self.scope_inputs: dict[str, _Ref | str] = {}
+        """Block instance (``stage1.block2``) -> what its ``input`` means; every instance name is distinct."""
 
     def error(self, message: str, loc: Loc) -> InputError:
         return InputError(message, self.doc.where(loc), format_loc(loc))
@@ -98,6 +103,7 @@ class _Flattener:
             if "use" in item:
                 self.expand_use(item, loc, scope, counters, stack)
                 continue
+            self.check_values(item, loc)
             op = item.get("op")
             if op is None:
                 raise self.error("missing field 'op' (or 'use' for a block)", loc)
@@ -110,9 +116,24 @@ class _Flattener:
                 base = op if counters[op] == 1 else f"{op}{counters[op]}"
             self.add(_Entry(_qualify(scope, base), item, loc, scope, self.previous))
 
+    def check_values(self, item: dict[str, Any], loc: Loc) -> None:
+        """A layer's name by the rule every name follows, and its every integer (each is a size or a count)
+        at most :data:`~hwsim.spec.network.MAX_SIZE`, before anything multiplies them."""
+        name = item.get("name")
+        if isinstance(name, str) and (problem := name_problem(name)):
+            raise self.error(problem, (*loc, "name"))
+        for key, value in item.items():
+            for index, number in enumerate(value if isinstance(value, list) else [value]):
+                if isinstance(number, int) and not isinstance(number, bool) and number > MAX_SIZE:
+                    at = (*loc, key, index) if isinstance(value, list) else (*loc, key)
+                    shown = f"{number:,}" if number < 10**15 else f"{float(number):.3g}"
+                    raise self.error(f"{shown} is larger than any size a network takes ({MAX_SIZE:,})", at)
+
     def add(self, entry: _Entry) -> None:
         if entry.name in self.names:
             raise self.error(f"duplicate layer name {entry.name!r}", entry.loc)
+        if entry.name in self.scope_inputs:
+            raise self.error(f"the name {entry.name!r} is already taken by an earlier block", entry.loc)
         if len(self.entries) == MAX_LAYERS:
             raise self.error(f"the network expands to more than {MAX_LAYERS:,} layers", entry.loc)
         self.names.add(entry.name)
@@ -145,6 +166,9 @@ class _Flattener:
             raise self.error(f"unknown block {use.use!r}; known blocks: {known}", (*loc, "use"))
         if use.use in stack:
             raise self.error(f"block {use.use!r} uses itself ({' -> '.join((*stack, use.use))})", (*loc, "use"))
+        if len(stack) == MAX_NESTING:
+            chain = " -> ".join((*stack[:3], "...", *stack[-2:], use.use))
+            raise self.error(f"blocks nested more than {MAX_NESTING} deep ({chain})", (*loc, "use"))
         missing = [a for a in block.args if a not in use.args]
         unknown = [a for a in use.args if a not in block.args]
         if missing:
@@ -161,6 +185,8 @@ class _Flattener:
         prefix = use.name or (use.use if counters[use.use] == 1 else f"{use.use}{counters[use.use]}")
         for repeat in range(1, use.repeat + 1):
             instance = _qualify(scope, prefix if use.repeat == 1 else f"{prefix}.block{repeat}")
+            if instance in self.scope_inputs or instance in self.names:
+                raise self.error(f"the name {instance!r} is already taken by an earlier block or layer", loc)
             explicit = use.inputs is not None and repeat == 1
             self.scope_inputs[instance] = _Ref(use.inputs[0], scope) if explicit and use.inputs else self.previous
             start = len(self.entries)

@@ -138,6 +138,29 @@ LAYER_MODELS: dict[Op, type[_LayerBase]] = {
 assert set(LAYER_MODELS) == set(Op), "every op needs a layer model"
 
 
+MAX_SIZE = 1_000_000
+"""The largest size or count a network file takes: an image side or channel count, filters, units, a kernel,
+a stride, a padding. More can only be a mistake (docs/limits.md)."""
+Size = Annotated[StrictInt, Field(gt=0, le=MAX_SIZE)]
+MAX_NAME_LENGTH = 200
+"""Names appear in every report and error line; a longer one is a mistake."""
+
+
+def name_problem(name: str) -> str | None:
+    """What is wrong with a layer, block or block-instance name, or None: the rule every name follows.
+
+    A name is visible text (not only spaces, no control characters), without '.' (which joins the
+    parts of a generated name: ``stage1.block2.dw``), not ``input`` (the network's input), and short.
+    """
+    if not name.strip() or not name.isprintable():
+        return f"a name needs a visible character and no control characters, got {name[:MAX_NAME_LENGTH]!r}"
+    if len(name) > MAX_NAME_LENGTH:
+        return f"a name has at most {MAX_NAME_LENGTH} characters, got {len(name):,}"
+    if "." in name or name == "input":
+        return f"names are without '.' and not 'input': {name!r}"
+    return None
+
+
 class UseEntry(BaseModel):
     """``{use: dw, repeat: 3, name: stage2, filters: 128}``: the extra keys are the block's arguments."""
 
@@ -146,6 +169,13 @@ class UseEntry(BaseModel):
     repeat: PositiveInt = 1
     name: str | None = None
     inputs: tuple[str, ...] | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _plain_name(cls, name: str | None) -> str | None:
+        if name is not None and (problem := name_problem(name)):
+            raise ValueError(problem)
+        return name
 
     @property
     def args(self) -> dict[str, Any]:
@@ -176,9 +206,17 @@ class NetworkSpec(_Strict):
 
     name: str
     description: str = ""
-    input: tuple[PositiveInt, PositiveInt, PositiveInt] = Field(description="H, W, C of one image")
+    input: tuple[Size, Size, Size] = Field(description="H, W, C of one image")
     blocks: dict[str, BlockSpec] = {}
     layers: list[dict[str, Any]] = Field(min_length=1)
+
+    @field_validator("blocks")
+    @classmethod
+    def _block_names(cls, blocks: dict[str, BlockSpec]) -> dict[str, BlockSpec]:
+        for name in blocks:  # a block's name prefixes the layers of an unnamed use
+            if problem := name_problem(name):
+                raise ValueError(f"block {problem}")
+        return blocks
 
 
 def load_network_document(path: str | Path) -> tuple[NetworkSpec, Document]:

@@ -18,6 +18,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from hwsim import files
 from hwsim.cost.inference import EXACT, Counting
 from hwsim.cost.training import pass_ops
 from hwsim.errors import InputError
@@ -139,7 +140,7 @@ def format_op_table(rows: list[dict[str, str | int]]) -> str:
 def read_golden(path: Path) -> list[dict[str, str | int]]:
     """A golden op table; an unreadable or malformed file is an :class:`InputError` naming it."""
     try:
-        with open(path, newline="") as f:
+        with io.StringIO(files.read_text(path, files.MAX_TEXT_BYTES, "golden CSV file"), newline="") as f:
             reader = csv.DictReader(f)
             if reader.fieldnames != GOLDEN_COLUMNS:
                 raise InputError(
