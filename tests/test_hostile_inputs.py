@@ -291,3 +291,7 @@ def test_input_errors_read_as_input_errors_through_the_api(tmp_path: Path) -> No
 
     with pytest.raises(InputError, match="is a character device"):
         api.load_hardware("/dev/zero")
+
+
+def test_a_golden_file_that_is_a_device_is_refused(runner) -> None:
+    one_line_error(runner.invoke(main, ["ops", "hairnet", "--check", "/dev/zero"]), "is a character device")

@@ -88,6 +88,13 @@ plot_option = click.option(
     "--plot", type=click.Path(dir_okay=False, path_type=Path), help="Also draw a plot (.png or .svg)."
 )
 
+max_memory_option = click.option(
+    "--max-memory",
+    metavar="SIZE",
+    help="Memory the NumPy reference may take, e.g. 8GB (default: $HWSIM_MAX_MEMORY, else 4 GB); "
+    "a run estimated to need more is refused before it starts.",
+)
+
 run_options = stacked(network_argument, hardware_option, policy_option, counting_option, batch_option, precision_option)
 """NETWORK --hw --policy --counting --batch --precision: what one estimate needs."""
 

@@ -19,9 +19,11 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from hwsim.errors import InputError
-from hwsim.model.graph import Graph
+from hwsim.model.graph import Graph, elements
 from hwsim.reference import SGD, Adam, Model
+from hwsim.reference.memory import FLOAT_BYTES, step_bytes
 from hwsim.training.data import (
+    MIN_STD,
     Dataset,
     channel_statistics,
     generate_shapes,
@@ -37,7 +39,13 @@ EVALUATION_BATCH = 256
 DEFAULT_IMAGES = 3000
 """Generated images per run (2,700 to train on): seconds per epoch for hairnet-cifar10-small (docs/experiments.md)."""
 MAX_GENERATED_IMAGES = 1_000_000
-"""At most this many generated images (3 GB as float32 32x32x3): more would take hours to draw and exhaust memory."""
+"""At most this many generated images (12 GB as float32 32x32x3): more would take hours to draw and exhaust memory;
+the memory budget (:mod:`hwsim.reference.memory`) refuses far fewer unless raised."""
+CIFAR10_IMAGES = 60_000
+"""Images read from a CIFAR-10 folder: its training and test batches are read together."""
+DATA_COPIES = 5
+"""Copies of the images alive at once while a run starts: as drawn or read, the training and validation split,
+their standardised copies, and the float64 pass of the channel statistics (two copies' worth)."""
 
 
 def _check_generated(num_images: int) -> None:
@@ -106,13 +114,20 @@ class DataSource:
         """CIFAR-10's test batch (its first ``num_images``), or a generated set with ``seed``
         (default ``self.seed + 1``)."""
         if self.folder is None:
-            count = num_images or self.num_images or DEFAULT_IMAGES
-            _check_generated(count)
+            count = self.test_images(num_images)
             if seed is not None and seed < 0:
                 raise InputError(f"data seed must be 0 or more, got {seed}")
             return generate_shapes(count, self.seed + 1 if seed is None else seed)
         images = load_cifar10(self.folder).test
         return images if num_images is None else images.subset(np.arange(min(num_images, len(images))))
+
+    def test_images(self, num_images: int | None = None) -> int:
+        """How many images :meth:`test_set` holds in memory (a CIFAR-10 folder: all its batches, read together)."""
+        if self.folder is not None:
+            return CIFAR10_IMAGES
+        count = num_images or self.num_images or DEFAULT_IMAGES
+        _check_generated(count)
+        return count
 
     def describe(self) -> str:
         if self.folder is None:
@@ -216,6 +231,7 @@ def start_run(graph: Graph, settings: TrainSettings, train_set: Dataset) -> Run:
     _check_fits(graph, train_set)
     _, shuffle_seed = seeds(settings.seed)
     mean, std = channel_statistics(train_set)
+    std = np.maximum(std, np.float32(MIN_STD))  # what standardize divides by: never a 0 in a checkpoint
     return Run(
         graph,
         settings,
@@ -224,6 +240,20 @@ def start_run(graph: Graph, settings: TrainSettings, train_set: Dataset) -> Run:
         np.random.default_rng(shuffle_seed),
         Normalization(mean, std),
     )
+
+
+def run_bytes(graph: Graph, settings: TrainSettings) -> int:
+    """Bytes a training run of ``graph`` holds at its peak, from the shapes and settings alone: the images
+    (see :data:`DATA_COPIES`), a training step on a batch, and a forward on a batch of the validation split."""
+    images = (settings.data.num_images or DEFAULT_IMAGES) if settings.data.folder is None else CIFAR10_IMAGES
+    validation = max(round(images * settings.validation_fraction), 1)
+    step = step_bytes(graph, min(settings.batch_size, images - validation), settings.optimizer.name)
+    return data_bytes(graph, images) + step + step_bytes(graph, min(EVALUATION_BATCH, validation), None)
+
+
+def data_bytes(graph: Graph, images: int) -> int:
+    """Bytes ``images`` images of ``graph``'s input size take while a run starts (see :data:`DATA_COPIES`)."""
+    return DATA_COPIES * FLOAT_BYTES * images * elements(graph.input_shape)
 
 
 def single_threaded_blas() -> threadpool_limits:
