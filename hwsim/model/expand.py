@@ -73,6 +73,12 @@ MAX_NESTING = 32
 """Blocks using blocks, this deep at most: real networks nest two or three levels; expansion recurses once per level."""
 
 
+def _listed(names: tuple[str, ...] | list[str], most: int = 12) -> str:
+    """``a, b, c``; a long list cut short, so that an error stays one readable line."""
+    shown = ", ".join(names[:most])
+    return shown if len(names) <= most else f"{shown}, ... ({len(names):,} in all)"
+
+
 def _qualify(scope: str, name: str) -> str:
     return f"{scope}.{name}" if scope else name
 
@@ -162,7 +168,7 @@ class _Flattener:
         use = validate(UseEntry, item, self.doc, loc)
         block = self.spec.blocks.get(use.use)
         if block is None:
-            known = ", ".join(sorted(self.spec.blocks)) or "none defined"
+            known = _listed(sorted(self.spec.blocks)) or "none defined"
             raise self.error(f"unknown block {use.use!r}; known blocks: {known}", (*loc, "use"))
         if use.use in stack:
             raise self.error(f"block {use.use!r} uses itself ({' -> '.join((*stack, use.use))})", (*loc, "use"))
@@ -175,7 +181,8 @@ class _Flattener:
             raise self.error(f"block {use.use!r} needs argument(s) {', '.join(missing)}", loc)
         if unknown:
             raise self.error(
-                f"block {use.use!r} has no argument {unknown[0]!r}; it takes {list(block.args)}", (*loc, unknown[0])
+                f"block {use.use!r} has no argument {unknown[0]!r}; it takes {_listed(block.args) or 'none'}",
+                (*loc, unknown[0]),
             )
         if len(self.entries) + use.repeat * len(block.layers) > MAX_LAYERS:
             raise self.error(
