@@ -7,13 +7,16 @@ The stage above the scheduler: studies (compare, sweep, reproduce) and reports b
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 from hwsim.cost.bound import lower_bound
 from hwsim.cost.inference import COUNTINGS, EXACT, Counting, LayerCost, graph_costs
 from hwsim.errors import InputError
 from hwsim.model.graph import INPUT, Graph, elements
-from hwsim.schedule import POLICIES
+from hwsim.schedule import POLICIES, scheduled_costs
 from hwsim.schedule.base import Direction, Schedule
+from hwsim.schedule.energy import EnergyParts, schedule_energy
+from hwsim.spec.energy import area_mm2, energy_table
 from hwsim.spec.hardware import HardwareSpec, Precision
 from hwsim.units import format_quantity
 
@@ -38,9 +41,22 @@ class Estimate:
     costs: tuple[LayerCost, ...]
     schedule: Schedule
 
+    @cached_property
+    def step_energy(self) -> tuple[EnergyParts, ...]:
+        """Every step's energy (:mod:`hwsim.schedule.energy`), in the order of ``schedule.steps``."""
+        s = self.schedule
+        costs = scheduled_costs(s.policy, self.costs, self.hardware)
+        return schedule_energy(s, costs, energy_table(self.hardware, s.precision))
+
+    @property
+    def energy(self) -> EnergyParts:
+        return sum(self.step_energy, EnergyParts())
+
     def summary(self) -> dict[str, float | int]:
         s = self.schedule
         bound = lower_bound(self.costs, self.hardware).total_s
+        energy = self.energy
+        per_image = energy.total_j / s.batch
         return {
             "total_time_s": s.total_s,
             "latency_per_image_s": s.total_s / s.batch,
@@ -55,6 +71,14 @@ class Estimate:
             "batch": s.batch,
             "sub_batch": s.sub_batch,
             "images_per_s": s.batch / s.total_s if s.total_s else float("inf"),
+            "energy_j": energy.total_j,
+            "energy_compute_j": energy.compute_j,
+            "energy_internal_j": energy.internal_j,
+            "energy_external_j": energy.external_j,
+            "energy_static_j": energy.static_j,
+            "energy_per_image_j": per_image,
+            "edp_js": per_image * s.total_s / s.batch,
+            "area_mm2": area_mm2(self.hardware, s.precision),
         }
 
 

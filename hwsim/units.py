@@ -85,3 +85,70 @@ def format_quantity(value: float, unit: str) -> str:
         if abs(value) >= scale:
             return f"{value / scale:.3g} {prefix}{unit}"
     return f"{value:.3g} {unit}"
+
+
+# Physical quantities for the energy and area model: small values (3.7 pJ, 50 mW, 0.01 mm2) are normal
+# here, so these kinds take the sub-unit prefixes and allow zero, and have a parser of their own.
+_SUB_PREFIX = {"f": 1e-15, "p": 1e-12, "n": 1e-9, "u": 1e-6, "m": 1e-3, "": 1.0, "k": 1e3, "M": 1e6, "G": 1e9}
+_PHYSICAL = {
+    # kind -> (suffix -> scale of the base unit), longest suffixes first so ``J/bit`` is not read as ``J``
+    "energy": {"J": 1.0},
+    "energy_per_byte": {"J/bit": 8.0, "J/byte": 1.0, "J/B": 1.0},
+    "power": {"W": 1.0},
+    "length": {"m": 1.0},
+    "area": {"m2": 1.0},
+}
+_PHYSICAL_BASE = {"energy": "J", "energy_per_byte": "J/B", "power": "W", "length": "m", "area": "m2"}
+_PHYSICAL_EXAMPLES = {
+    "energy": "3.7 pJ, 0.2 nJ",
+    "energy_per_byte": "20 pJ/B, 8 pJ/bit",
+    "power": "50 mW, 1.5 W",
+    "length": "45 nm, 65 nm",
+    "area": "0.01 mm2, 4000 um2",
+}
+_PHYSICAL_QUANTITY = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([A-Za-z/0-9]*)\s*$")
+
+
+def parse_physical(value: object, kind: str) -> float:
+    """Parse ``value`` as an ``energy``, ``energy_per_byte``, ``power``, ``length`` or ``area`` in SI base units
+    (J, J/B, W, m, m²); zero is allowed. ``µ`` may stand for ``u`` and ``²`` for ``2``: ``4000 µm²``."""
+    examples = _PHYSICAL_EXAMPLES[kind]
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ValueError(f"expected {_named(kind)} such as {examples}, got {value!r}")
+    if isinstance(value, str):
+        text = value.replace("µ", "u").replace("²", "2")
+        match = _PHYSICAL_QUANTITY.match(text)
+        if not match:
+            if text.strip().startswith("-"):
+                raise ValueError(f"must not be negative, got {value!r}")
+            raise ValueError(f"expected {_named(kind)} such as {examples}, got {value!r}")
+        number = float(match[1]) * _physical_scale(match[2], kind, value)
+    elif isinstance(value, int) and abs(value) > MAX_QUANTITY:  # float() of a huge int raises OverflowError
+        bound = "must not be negative" if value < 0 else f"must be finite and at most {MAX_QUANTITY:.0e}"
+        raise ValueError(f"{bound}, got {_abridged(value)}")
+    else:
+        number = float(value)
+    if not math.isfinite(number) or number > MAX_QUANTITY:
+        raise ValueError(f"must be finite and at most {MAX_QUANTITY:.0e}, got {value!r}")
+    if number < 0:
+        raise ValueError(f"must not be negative, got {value!r}")
+    return number
+
+
+def _physical_scale(unit: str, kind: str, original: str) -> float:
+    if unit == "":
+        return 1.0
+    for suffix, scale in _PHYSICAL[kind].items():
+        prefix = unit[: -len(suffix)]
+        if unit.endswith(suffix) and prefix in _SUB_PREFIX:
+            # a prefix scales the unit it stands before: 1 mm2 is (1e-3 m)^2
+            return scale * _SUB_PREFIX[prefix] ** (2 if kind == "area" else 1)
+    raise ValueError(
+        f"unknown unit {unit!r} in {original!r}; {_named(kind)} is written like {_PHYSICAL_EXAMPLES[kind]}"
+    )
+
+
+def _named(kind: str) -> str:
+    """``an energy``, ``a power``: the kind as a sentence names it."""
+    words = kind.replace("_", " ")
+    return f"{'an' if words[0] in 'aeiou' else 'a'} {words}"

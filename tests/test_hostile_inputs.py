@@ -13,7 +13,7 @@ import pytest
 
 from hwsim.cli import main
 from hwsim.errors import InputError
-from hwsim.units import parse_quantity
+from hwsim.units import parse_physical, parse_quantity
 
 NETWORK = """\
 name: tiny
@@ -123,9 +123,11 @@ def test_a_map_beyond_any_tensor_is_refused_before_any_policy_runs(runner, tmp_p
 
 
 @pytest.mark.parametrize("value", [10**400, -(10**400), 10**31])
-def test_parse_quantity_refuses_huge_integers_with_a_value_error(value: int) -> None:
-    with pytest.raises(ValueError, match="must be"):
+def test_quantity_parsers_refuse_huge_integers_with_a_value_error(value: int) -> None:
+    with pytest.raises(ValueError, match="must"):
         parse_quantity(value, "bytes")
+    with pytest.raises(ValueError, match="must"):
+        parse_physical(value, "energy")
 
 
 # ---- names -----------------------------------------------------------------------------------------------------

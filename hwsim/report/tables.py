@@ -7,7 +7,8 @@ the rich table prints the same columns in human units.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +18,7 @@ from rich.table import Table
 from hwsim.errors import InputError
 from hwsim.estimate import Estimate
 from hwsim.schedule.base import Schedule
+from hwsim.schedule.energy import EnergyParts
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -39,6 +41,11 @@ COLUMNS = [
     "transfer_s",
     "compute_s",
     "total_s",
+    "energy_j",
+    "energy_compute_j",
+    "energy_internal_j",
+    "energy_external_j",
+    "energy_static_j",
     "note",
 ]
 
@@ -47,10 +54,13 @@ def _shape(shape: tuple[int, ...]) -> str:
     return "x".join(map(str, shape))
 
 
-def layer_table(schedule: Schedule) -> pd.DataFrame:
-    """One row per scheduled step, with the columns of :data:`COLUMNS`."""
+def layer_table(schedule: Schedule, energy: Sequence[EnergyParts] | None = None) -> pd.DataFrame:
+    """One row per scheduled step, with the columns of :data:`COLUMNS`; ``energy`` per step
+    (:attr:`Estimate.step_energy`), or the energy columns are missing (NaN)."""
     import pandas as pd  # deferred: half a second of start-up that the terminal table does not need
 
+    nan = float("nan")
+    parts = energy if energy is not None else [EnergyParts(nan, nan, nan, nan)] * len(schedule.steps)
     rows = [
         {
             "layer": s.name,
@@ -70,9 +80,14 @@ def layer_table(schedule: Schedule) -> pd.DataFrame:
             "transfer_s": s.transfer_s,
             "compute_s": s.compute_s,
             "total_s": s.total_s,
+            "energy_j": e.total_j,
+            "energy_compute_j": e.compute_j,
+            "energy_internal_j": e.internal_j,
+            "energy_external_j": e.external_j,
+            "energy_static_j": e.static_j,
             "note": s.note,
         }
-        for s in schedule.steps
+        for s, e in zip(schedule.steps, parts)
     ]
     return pd.DataFrame(rows, columns=COLUMNS)
 
@@ -96,18 +111,20 @@ def _header(estimate: Estimate) -> dict[str, Any]:
 
 
 def to_json(estimate: Estimate) -> str:
-    table = layer_table(estimate.schedule)
+    table = layer_table(estimate.schedule, estimate.step_energy)
     document = {
         **_header(estimate),
-        "summary": estimate.summary(),
+        # a missing figure (area without an ``area:`` section) is null: NaN is not JSON
+        "summary": {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in estimate.summary().items()},
         "top_layers": [{"layer": name, "total_s": t} for name, t in top_layers(estimate)],
-        "layers": json.loads(table.to_json(orient="records")),
+        # 15 digits, not pandas' 10 decimals: a layer's energy is microjoules, and would keep only 4 digits
+        "layers": json.loads(table.to_json(orient="records", double_precision=15)),
     }
     return json.dumps(document, indent=2) + "\n"
 
 
 def to_csv(estimate: Estimate) -> str:
-    return layer_table(estimate.schedule).to_csv(index=False)
+    return layer_table(estimate.schedule, estimate.step_energy).to_csv(index=False)
 
 
 def to_markdown(estimate: Estimate) -> str:
@@ -116,7 +133,7 @@ def to_markdown(estimate: Estimate) -> str:
     lines = [f"# {header['network']} on {header['hardware']}", ""]
     lines += [f"- {k}: {v}" for k, v in header.items() if k not in ("network", "hardware")]
     lines += [f"- {k}: {v:.6g}" if isinstance(v, float) else f"- {k}: {v}" for k, v in summary.items()]
-    lines += ["", layer_table(estimate.schedule).to_markdown(index=False, floatfmt=".6g"), ""]
+    lines += ["", layer_table(estimate.schedule, estimate.step_energy).to_markdown(index=False, floatfmt=".6g"), ""]
     return "\n".join(lines)
 
 

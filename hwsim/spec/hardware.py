@@ -6,10 +6,11 @@ from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator
 
 from hwsim import bundled
 from hwsim.ops import Op
+from hwsim.spec.energy import AreaSpec, EnergySpec, check_unit_names
 from hwsim.spec.validate import validate
 from hwsim.spec.yamlio import load_yaml
 from hwsim.units import parse_quantity
@@ -63,6 +64,8 @@ class HardwareSpec(_Strict):
     memory: Memory
     compute: dict[str, ComputeUnit] = Field(min_length=1)
     precision: Precision = Precision.FP32
+    energy: EnergySpec | None = Field(None, description="energy per event; published defaults when absent")
+    area: AreaSpec | None = Field(None, description="MAC units and node, for the profile's silicon area")
 
     @field_validator("compute")
     @classmethod
@@ -85,6 +88,15 @@ class HardwareSpec(_Strict):
                     f"or list {op.value!r} under one of {sorted(compute)}"
                 )
         return compute
+
+    @field_validator("energy", "area")
+    @classmethod
+    def _sections_name_units(
+        cls, section: EnergySpec | AreaSpec | None, info: ValidationInfo
+    ) -> EnergySpec | AreaSpec | None:
+        if section is not None and "compute" in info.data:
+            check_unit_names(section, info.data["compute"])
+        return section
 
     def unit_for(self, op: Op) -> str:
         """Name of the compute unit that runs ``op``."""

@@ -25,6 +25,17 @@ from hwsim.spec.hardware import Precision, load_hardware
 if TYPE_CHECKING:
     import pandas as pd
 
+ENERGY_COLUMNS = [
+    "energy_j",
+    "energy_compute_j",
+    "energy_internal_j",
+    "energy_external_j",
+    "energy_static_j",
+    "energy_per_image_j",
+    "edp_js",
+    "area_mm2",
+]
+"""Taken from :meth:`Estimate.summary`; ``area_mm2`` is missing (NaN) for a profile without an ``area:`` section."""
 SUMMARY_COLUMNS = [
     "network",
     "hardware",
@@ -37,6 +48,7 @@ SUMMARY_COLUMNS = [
     "lower_bound_s",
     "efficiency",
     "latency_vs_first",
+    *ENERGY_COLUMNS,
 ]
 """``lower_bound_s`` and ``efficiency`` come from :meth:`Estimate.summary` when the schedulers
 provide them; until then they are missing (empty in CSV, null in JSON), never invented."""
@@ -93,6 +105,7 @@ def summary_table(estimates: Sequence[Estimate]) -> Comparison:
                 "images_per_s": summary["images_per_s"],
                 "lower_bound_s": summary.get("lower_bound_s", math.nan),
                 "efficiency": summary.get("efficiency", math.nan),
+                **{column: summary[column] for column in ENERGY_COLUMNS},
             }
         )
     first = rows[0]["latency_s"]
@@ -138,7 +151,7 @@ def to_markdown(comparison: Comparison) -> str:
 
 
 def to_json(comparison: Comparison) -> str:
-    rows = json.loads(comparison.rows.to_json(orient="records"))
+    rows = json.loads(comparison.rows.to_json(orient="records", double_precision=15))  # energies are small: keep digits
     return json.dumps({"title": comparison.title, "rows": rows}, indent=2) + "\n"
 
 

@@ -44,6 +44,13 @@ SUMMARY_KEYS = {
     "images_per_s": "images_per_s",
     "lower_bound_s": "lower_bound_s",
     "efficiency": "efficiency",
+    "energy_j": "energy_j",
+    "energy_compute_j": "energy_compute_j",
+    "energy_internal_j": "energy_internal_j",
+    "energy_external_j": "energy_external_j",
+    "energy_static_j": "energy_static_j",
+    "energy_per_image_j": "energy_per_image_j",
+    "edp_js": "edp_js",
 }
 """Sweep columns and the :meth:`Estimate.summary` keys they hold."""
 METRICS = list(SUMMARY_KEYS)
@@ -313,17 +320,12 @@ def _point_by_point(
     for i in range(n):
         hw = variant(base.hardware, {field: float(values[i]) for field, values in points.items()})
         try:
-            s = estimate(base.graph, hw, base.policy, base.counting, base.batch, base.precision).schedule
+            summary = estimate(base.graph, hw, base.policy, base.counting, base.batch, base.precision).summary()
         except InputError as refusal:  # the options were checked once: this is the point's hardware
             notes[i] = str(refusal)
         else:
-            metrics["total_s"][i], metrics["transfer_s"][i], metrics["compute_s"][i] = (
-                s.total_s,
-                s.transfer_s,
-                s.compute_s,
-            )
-            metrics["bytes_moved"][i] = s.bytes_moved
-            metrics["images_per_s"][i] = s.batch / s.total_s if s.total_s else math.inf
+            for metric in metrics:
+                metrics[metric][i] = summary[SUMMARY_KEYS[metric]]
         if on_progress:
             on_progress(1)
     return metrics, notes

@@ -16,7 +16,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from hwsim.model.graph import INPUT
+from hwsim.schedule.energy import operands
 from hwsim.schedule.paper import paper_steps
+from hwsim.schedule.program import compute_reads
+from hwsim.spec.energy import EnergySpec, energy_table, internal_j_per_byte
 
 if TYPE_CHECKING:
     from hwsim.studies.sweep import Costed
@@ -24,7 +27,20 @@ if TYPE_CHECKING:
 FAST_POLICIES = frozenset({"paper"})
 """Policies computed here. The paper policy never lacks internal memory (a map that does not fit is
 external); a point is infeasible only when external memory cannot hold what the run keeps there."""
-SCHEDULE_METRICS = ("total_s", "transfer_s", "compute_s", "bytes_moved", "images_per_s")
+SCHEDULE_METRICS = (
+    "total_s",
+    "transfer_s",
+    "compute_s",
+    "bytes_moved",
+    "images_per_s",
+    "energy_j",
+    "energy_compute_j",
+    "energy_internal_j",
+    "energy_external_j",
+    "energy_static_j",
+    "energy_per_image_j",
+    "edp_js",
+)
 """What a schedule gives at each point; :mod:`hwsim.studies.sweep` adds the lower bound and efficiency."""
 CHUNK = 2048
 """Points per progress report."""
@@ -37,9 +53,10 @@ def evaluate(
     point: empty, or why the point is infeasible (then its metrics are NaN)."""
     n = len(next(iter(points.values())))
     parts = []
+    computes = _computes(base)
     for start in range(0, n, CHUNK):
         chunk = {field: values[start : start + CHUNK] for field, values in points.items()}
-        parts.append(_evaluate_chunk(base, chunk))
+        parts.append(_evaluate_chunk(base, chunk, computes))
         if on_progress:
             on_progress(len(next(iter(chunk.values()))))
     metrics = {metric: np.concatenate([p[metric] for p in parts]) for metric in parts[0]}
@@ -51,7 +68,24 @@ def _field(points: dict[str, np.ndarray], path: str, value: float) -> np.ndarray
     return points.get(path, value)
 
 
-def _evaluate_chunk(base: Costed, points: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def _computes(base: Costed) -> tuple[float, float, float]:
+    """What the computes cost and read and write in internal memory, which no swept field changes: the
+    paper policy computes every layer whole, reading what :func:`compute_reads` says, as the schedule does."""
+    table = energy_table(base.hardware, base.precision)
+    compute_j = read = written = 0.0
+    layers = operands(base.costs)
+    for c in base.costs:
+        macs = c.ops * layers.macs_per_op[c.name]
+        compute_j += macs * table.mac_j[c.unit] + max(c.ops - 2 * macs, 0.0) * table.op_j[c.unit]
+        h, _, ch = c.layer.output_shape
+        read += sum(layers.region_bytes(r, None) for r in compute_reads(c, (0, h), (0, ch)))
+        written += c.output_bytes
+    return compute_j, read, written
+
+
+def _evaluate_chunk(
+    base: Costed, points: dict[str, np.ndarray], computes: tuple[float, float, float]
+) -> dict[str, np.ndarray]:
     hw = base.hardware
     n = len(next(iter(points.values())))
     capacity = np.broadcast_to(_field(points, "memory.internal.capacity", hw.memory.internal.capacity), n)
@@ -59,6 +93,10 @@ def _evaluate_chunk(base: Costed, points: dict[str, np.ndarray]) -> dict[str, np
     throughput = {
         unit: _field(points, f"compute.{unit}.throughput", spec.throughput) for unit, spec in hw.compute.items()
     }
+
+    table = energy_table(hw, base.precision)
+    read_j, write_j = internal_j_per_byte((hw.energy or EnergySpec()).internal, capacity)
+    compute_j, compute_read, compute_written = computes
 
     total = transfer = compute = np.zeros(n)
     moved = stored = np.zeros(n, dtype=np.int64)
@@ -82,12 +120,24 @@ def _evaluate_chunk(base: Costed, points: dict[str, np.ndarray]) -> dict[str, np
         moved = moved + step_bytes
     batch = base.batch
     images = np.divide(batch, total, out=np.full(n, np.inf), where=total > 0)
+    # every byte moved is written to internal memory (loaded) or read from it (stored), besides the computes' own
+    internal_j = (compute_read + stored) * read_j + (compute_written + (moved - stored)) * write_j
+    external_j = moved * table.external_j_per_byte
+    static_j = table.static_w * total
+    energy = compute_j + internal_j + external_j + static_j
     return {
         "total_s": total,
         "transfer_s": transfer,
         "compute_s": compute,
         "bytes_moved": moved,
         "images_per_s": images,
+        "energy_j": energy,
+        "energy_compute_j": np.full(n, compute_j),
+        "energy_internal_j": np.broadcast_to(internal_j, n).astype(float),
+        "energy_external_j": external_j,
+        "energy_static_j": static_j,
+        "energy_per_image_j": energy / batch,
+        "edp_js": energy / batch * total / batch,
         "stored_bytes": stored,
     }
 

@@ -1,0 +1,131 @@
+"""Energy of a schedule, charged event by event where it happens (docs/energy.md).
+
+- LOAD: the bytes cross the external bus (external energy) and are written to internal memory;
+- STORE: the bytes are read from internal memory and cross the external bus;
+- COMPUTE: the unit's MACs and other ops at the run's precision (compute energy); every region the
+  compute reads is read from internal memory and the region it produces is written to it, so a policy
+  that re-reads halos, weights per band or partial sums pays for each read;
+- RESIDENT, ALLOC, FREE: nothing moves (the input image is on chip when the run starts, as the paper assumes);
+- static power over each step's share of the wall time.
+
+Pure functions of a schedule, the costs its events refer to and an :class:`EnergyTable`. The walk goes
+through :func:`counted_steps` and :func:`counted_events`, so a compact schedule that keeps one record
+of repeated identical work with a count multiplies its energy by that count.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from hwsim.cost.inference import LayerCost
+from hwsim.model.graph import INPUT
+from hwsim.schedule.base import COMPUTE, LOAD, STORE, Event, Region, Schedule, Step, weights_of
+from hwsim.spec.energy import EnergyTable
+
+
+@dataclass(frozen=True)
+class EnergyParts:
+    """Joules by where they are spent."""
+
+    compute_j: float = 0.0
+    internal_j: float = 0.0
+    external_j: float = 0.0
+    static_j: float = 0.0
+
+    @property
+    def total_j(self) -> float:
+        return self.compute_j + self.internal_j + self.external_j + self.static_j
+
+    def __add__(self, other: EnergyParts) -> EnergyParts:
+        return EnergyParts(
+            self.compute_j + other.compute_j,
+            self.internal_j + other.internal_j,
+            self.external_j + other.external_j,
+            self.static_j + other.static_j,
+        )
+
+    def times(self, count: int) -> EnergyParts:
+        return EnergyParts(
+            self.compute_j * count, self.internal_j * count, self.external_j * count, self.static_j * count
+        )
+
+
+def counted_steps(schedule: Schedule) -> Iterator[tuple[Step, int]]:
+    """Every step with how many times it runs (1: schedules keep one record per step run)."""
+    for step in schedule.steps:
+        yield step, 1
+
+
+def counted_events(step: Step) -> Iterator[tuple[Event, int]]:
+    """Every event of a step with how many times it happens (1: steps keep one record per event)."""
+    for event in step.events:
+        yield event, 1
+
+
+@dataclass(frozen=True)
+class Operands:
+    """What the walk needs to know of the layers: bytes per (row, channel) cell of every tensor, and MACs per op."""
+
+    map_cell_bytes: dict[str, float]
+    """Per image: a map's rows x channels x images cells."""
+    weight_channel_bytes: dict[str, float]
+    """A layer's weights per output channel; shared by all images."""
+    macs_per_op: dict[str, float]
+    batch: int
+
+    def region_bytes(self, region: Region, images: tuple[int, int] | None) -> float:
+        (r0, r1), (c0, c1) = region.rows, region.channels
+        cells = (r1 - r0) * (c1 - c0)
+        if region.tensor in self.weight_channel_bytes:
+            return cells * self.weight_channel_bytes[region.tensor]
+        count = images[1] - images[0] if images is not None else self.batch
+        return cells * self.map_cell_bytes[region.tensor] * count
+
+
+def operands(costs: tuple[LayerCost, ...]) -> Operands:
+    """The :class:`Operands` of the layer costs a schedule's events refer to (folded, for ``optimized``)."""
+    batch = costs[0].batch
+    maps: dict[str, float] = {}
+    weights: dict[str, float] = {}
+    for c in costs:
+        h, _, ch = c.layer.output_shape
+        maps[c.name] = c.output_bytes / (h * ch * batch)
+        if c.weight_bytes:
+            weights[weights_of(c.name)] = c.weight_bytes / ch
+        for name, shape, size in zip(c.layer.inputs, c.layer.input_shapes, c.input_bytes):
+            if name == INPUT:
+                maps[INPUT] = size / (shape[0] * shape[2] * batch)
+    return Operands(maps, weights, {c.name: c.macs / c.ops if c.ops else 0.0 for c in costs}, batch)
+
+
+def event_energy(event: Event, table: EnergyTable, layers: Operands) -> EnergyParts:
+    """What one event costs (static power aside: it belongs to time, not to events)."""
+    action = event.action
+    if action is LOAD or action is STORE:
+        internal = table.internal_write_j_per_byte if action is LOAD else table.internal_read_j_per_byte
+        return EnergyParts(internal_j=event.bytes * internal, external_j=event.bytes * table.external_j_per_byte)
+    if action is not COMPUTE:
+        return EnergyParts()
+    macs = event.ops * layers.macs_per_op[event.layer]
+    other_ops = max(event.ops - 2 * macs, 0.0)
+    read = sum(layers.region_bytes(region, event.images) for region in event.reads)
+    written = layers.region_bytes(event.region, event.images)
+    return EnergyParts(
+        compute_j=macs * table.mac_j[event.unit] + other_ops * table.op_j[event.unit],
+        internal_j=read * table.internal_read_j_per_byte + written * table.internal_write_j_per_byte,
+    )
+
+
+def step_energy(step: Step, table: EnergyTable, layers: Operands) -> EnergyParts:
+    """A step's events, and static power over its share of the wall time."""
+    total = EnergyParts(static_j=table.static_w * step.total_s)
+    for event, count in counted_events(step):
+        total = total + event_energy(event, table, layers).times(count)
+    return total
+
+
+def schedule_energy(schedule: Schedule, costs: tuple[LayerCost, ...], table: EnergyTable) -> tuple[EnergyParts, ...]:
+    """Every step's energy, in order; each step counted as often as it runs. Their sum is the run's energy."""
+    layers = operands(costs)
+    return tuple(step_energy(step, table, layers).times(count) for step, count in counted_steps(schedule))
