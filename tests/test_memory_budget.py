@@ -150,3 +150,10 @@ def test_a_diverging_run_stops_without_saving_what_it_could_not_resume(runner, t
     one_line_error(runner.invoke(main, [str(a) for a in args]), "training diverged in epoch 1")
     assert not checkpoint.exists()
     assert TINY_NETWORK in network.read_text()
+
+
+def test_experiments_count_the_runs_they_train_at_once(runner, tmp_path: Path) -> None:
+    args = ["experiment", "all", "--images", "100000", "-o", str(tmp_path / "out")]
+    one_line_error(runner.invoke(main, [*args, "--jobs", "2"]), "2 training runs at once would take about 1")
+    one_line_error(runner.invoke(main, [*args, "--jobs", "1"]), "a training run would take about 6")
+    assert not (tmp_path / "out").exists()

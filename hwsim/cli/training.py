@@ -208,9 +208,18 @@ def predict(
     required=True,
     help="Folder for <experiment>.csv and <experiment>.png (made, with its parents, if missing).",
 )
+@max_memory_option
 @reports_input_errors
 def experiment(
-    which: str, network: str, epochs: int, num_images: int, data_folder: str | None, seed: int, jobs: int, output: Path
+    which: str,
+    network: str,
+    epochs: int,
+    num_images: int,
+    data_folder: str | None,
+    seed: int,
+    jobs: int,
+    output: Path,
+    max_memory: str | None,
 ) -> None:
     """Section 4.2's training experiments: learning curves as CSV and PNG, like Figures 3 and 4.
 
@@ -229,6 +238,7 @@ def experiment(
     chosen = list(experiments.EXPERIMENTS.values()) if which == "all" else [experiments.EXPERIMENTS[which]]
     settings = experiments.ExperimentSettings(epochs, DataSource(data_folder, num_images, seed), seed=seed)
     graph = api.load_network(network)
+    experiments.check_memory(chosen, graph, settings, jobs, max_memory)
     experiments.check_data(settings)  # bad data fails here, once, rather than in every worker
     try:
         output.mkdir(parents=True, exist_ok=True)
