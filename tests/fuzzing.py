@@ -145,8 +145,8 @@ def unknown_key(rng: random.Random, network: dict, hardware: dict) -> None:
 
 
 def odd_name(rng: random.Random, network: dict, hardware: dict) -> None:
-    entry = rng.choice(_layers(network))
-    entry["name"] = rng.choice([*ODD_NAMES, rng.choice(_names(network))])
+    entry = rng.choice([*_layers(network), network, hardware])
+    entry["name"] = rng.choice([*ODD_NAMES, "a\nb", rng.choice(_names(network))])
 
 
 def inputs_and_cycles(rng: random.Random, network: dict, hardware: dict) -> None:

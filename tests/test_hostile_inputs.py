@@ -153,6 +153,12 @@ def test_use_names_follow_the_rule_of_layer_names(runner, tmp_path: Path, name: 
     one_line_error(estimate(runner, tmp_path, layer), "net.yaml:12: layers[1].name", complaint)
 
 
+@pytest.mark.parametrize("name", ['"a\\nb"', '"  "', "x" * 201])
+def test_network_and_profile_names_are_visible_one_line_text(runner, tmp_path: Path, name: str) -> None:
+    one_line_error(estimate(runner, tmp_path, NETWORK.replace("name: tiny", f"name: {name}")), "net.yaml:1: name")
+    one_line_error(estimate(runner, tmp_path, None, HARDWARE.replace("name: hw", f"name: {name}")), "hw.yaml:1: name")
+
+
 def test_a_name_a_repeat_generates_cannot_be_taken_again(runner, tmp_path: Path) -> None:
     # once a KeyError: 's.block2.out'
     dotted = NETWORK + "  - {use: res, repeat: 2, name: s}\n  - {use: other, name: s.block1}\n"

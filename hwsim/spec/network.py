@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, StrictBool, StrictInt, field_validator
 
 from hwsim.ops import Op
+from hwsim.spec.names import name_problem, text_problem
 from hwsim.spec.validate import validate
 from hwsim.spec.yamlio import Document, load_yaml
 
@@ -142,23 +143,6 @@ MAX_SIZE = 1_000_000
 """The largest size or count a network file takes: an image side or channel count, filters, units, a kernel,
 a stride, a padding. More can only be a mistake (docs/limits.md)."""
 Size = Annotated[StrictInt, Field(gt=0, le=MAX_SIZE)]
-MAX_NAME_LENGTH = 200
-"""Names appear in every report and error line; a longer one is a mistake."""
-
-
-def name_problem(name: str) -> str | None:
-    """What is wrong with a layer, block or block-instance name, or None: the rule every name follows.
-
-    A name is visible text (not only spaces, no control characters), without '.' (which joins the
-    parts of a generated name: ``stage1.block2.dw``), not ``input`` (the network's input), and short.
-    """
-    if not name.strip() or not name.isprintable():
-        return f"a name needs a visible character and no control characters, got {name[:MAX_NAME_LENGTH]!r}"
-    if len(name) > MAX_NAME_LENGTH:
-        return f"a name has at most {MAX_NAME_LENGTH} characters, got {len(name):,}"
-    if "." in name or name == "input":
-        return f"names are without '.' and not 'input': {name!r}"
-    return None
 
 
 class UseEntry(BaseModel):
@@ -209,6 +193,13 @@ class NetworkSpec(_Strict):
     input: tuple[Size, Size, Size] = Field(description="H, W, C of one image")
     blocks: dict[str, BlockSpec] = {}
     layers: list[dict[str, Any]] = Field(min_length=1)
+
+    @field_validator("name")
+    @classmethod
+    def _visible_name(cls, name: str) -> str:
+        if problem := text_problem(name):
+            raise ValueError(problem)
+        return name
 
     @field_validator("blocks")
     @classmethod
