@@ -56,12 +56,12 @@ def test_the_verify_estimate_bounds_what_numpy_allocates(tmp_path: Path, network
     assert measured <= estimated <= 2 * measured, (measured, estimated)
 
 
-def test_the_training_estimate_bounds_what_numpy_allocates(tmp_path: Path) -> None:
-    graph = api.load_network(write_tiny_network(tmp_path))
+def test_the_training_estimate_bounds_what_numpy_allocates() -> None:
+    graph = api.load_network("hairnet-cifar10-small")
     given = {"num_images": 600, "batch_size": 32, "learning_rate": 0.01}
     measured = peak_bytes(lambda: runs.train_network(graph, dict(given), 1))
     estimated = run_bytes(graph, runs.settings_from(given))
-    assert measured <= estimated <= 2.5 * measured, (measured, estimated)
+    assert measured <= estimated <= 2 * measured, (measured, estimated)
 
 
 def test_verify_of_a_huge_padding_is_refused_before_allocating(runner, tmp_path: Path) -> None:

@@ -98,7 +98,7 @@ def train(
     \b
     hwsim train networks/hairnet-cifar10-small.yaml --optimizer adam --epochs 5 --checkpoint run.npz
     hwsim train networks/hairnet-cifar10-small.yaml --resume run.npz --epochs 5
-    hwsim train networks/hairnet-cifar10.yaml --data ~/datasets/cifar-10-batches-py --metrics curves.csv
+    hwsim train networks/hairnet-cifar10.yaml --data ~/datasets/cifar-10-batches-py --max-memory 6GB --metrics run.csv
     """
     from hwsim.report import training as train_report
     from hwsim.training import runs

@@ -86,7 +86,7 @@ def step_bytes(graph: Graph, batch: int, optimizer: str | None) -> int:
     kept, peak, largest_parameter = elements(graph.input_shape), 0, 0
     for layer in graph.layers:
         saved, temporaries = _saved_and_peak(layer)
-        kept += elements(layer.output_shape) + (saved if optimizer else 0)
+        kept += elements(layer.output_shape) + saved  # inference too: a conv keeps its columns either way
         peak = max(peak, temporaries)
         largest_parameter = max(largest_parameter, layer.params)
     parameters = PARAMETER_COPIES[optimizer] * graph.params + sum(layer.state for layer in graph.layers)

@@ -196,7 +196,7 @@ def evaluate_checkpoint(
     images = source.test_images(num_images)
     check_budget(
         f"predicting with {graph.name} on {images:,} images",
-        data_bytes(graph, images) + step_bytes(graph, min(EVALUATION_BATCH, images), None),
+        data_bytes(graph, source, images) + step_bytes(graph, min(EVALUATION_BATCH, images), None),
         limit,
     )
     test_set = source.test_set(num_images, data_seed)

@@ -42,10 +42,13 @@ MAX_GENERATED_IMAGES = 1_000_000
 """At most this many generated images (12 GB as float32 32x32x3): more would take hours to draw and exhaust memory;
 the memory budget (:mod:`hwsim.reference.memory`) refuses far fewer unless raised."""
 CIFAR10_IMAGES = 60_000
-"""Images read from a CIFAR-10 folder: its training and test batches are read together."""
-DATA_COPIES = 5
-"""Copies of the images alive at once while a run starts: as drawn or read, the training and validation split,
-their standardised copies, and the float64 pass of the channel statistics (two copies' worth)."""
+"""Images read from a CIFAR-10 folder, whatever part of them is used: its training and test batches are read
+together, as bytes and then as float32."""
+CIFAR10_TRAINING_IMAGES, CIFAR10_TEST_IMAGES = 50_000, 10_000
+DATA_COPIES = 4
+"""Copies of the images used alive at once while a run starts: the training and validation split, their
+standardised copies, and the float64 pass of the channel statistics (two copies' worth); generated images
+take one more while they are drawn."""
 
 
 def _check_generated(num_images: int) -> None:
@@ -121,10 +124,16 @@ class DataSource:
         images = load_cifar10(self.folder).test
         return images if num_images is None else images.subset(np.arange(min(num_images, len(images))))
 
+    def training_images(self) -> int:
+        """How many images :meth:`training_set` holds (at most: a cut-down CIFAR-10 folder has fewer)."""
+        if self.folder is None:
+            return self.num_images or DEFAULT_IMAGES
+        return min(self.num_images or CIFAR10_TRAINING_IMAGES, CIFAR10_TRAINING_IMAGES)
+
     def test_images(self, num_images: int | None = None) -> int:
-        """How many images :meth:`test_set` holds in memory (a CIFAR-10 folder: all its batches, read together)."""
+        """How many images :meth:`test_set` holds (at most); a generated count beyond the limit is refused."""
         if self.folder is not None:
-            return CIFAR10_IMAGES
+            return min(num_images or CIFAR10_TEST_IMAGES, CIFAR10_TEST_IMAGES)
         count = num_images or self.num_images or DEFAULT_IMAGES
         _check_generated(count)
         return count
@@ -243,17 +252,25 @@ def start_run(graph: Graph, settings: TrainSettings, train_set: Dataset) -> Run:
 
 
 def run_bytes(graph: Graph, settings: TrainSettings) -> int:
-    """Bytes a training run of ``graph`` holds at its peak, from the shapes and settings alone: the images
-    (see :data:`DATA_COPIES`), a training step on a batch, and a forward on a batch of the validation split."""
-    images = (settings.data.num_images or DEFAULT_IMAGES) if settings.data.folder is None else CIFAR10_IMAGES
+    """Bytes a training run of ``graph`` holds at its peak, from the shapes and settings alone: while it starts,
+    the images (:func:`data_bytes`); then the split and its standardised copy, with the larger of a training
+    step on a batch and a forward on a batch of the validation split (each kernel's saved arrays are
+    replaced as the next pass reaches it, so the two do not add up)."""
+    images = settings.data.training_images()
     validation = max(round(images * settings.validation_fraction), 1)
-    step = step_bytes(graph, min(settings.batch_size, images - validation), settings.optimizer.name)
-    return data_bytes(graph, images) + step + step_bytes(graph, min(EVALUATION_BATCH, validation), None)
+    step = step_bytes(graph, min(settings.batch_size, max(images - validation, 1)), settings.optimizer.name)
+    evaluation = step_bytes(graph, min(EVALUATION_BATCH, validation), None)
+    kept = 2 * FLOAT_BYTES * images * elements(graph.input_shape)  # the split and its standardised copy
+    return max(data_bytes(graph, settings.data, images), kept + max(step, evaluation))
 
 
-def data_bytes(graph: Graph, images: int) -> int:
-    """Bytes ``images`` images of ``graph``'s input size take while a run starts (see :data:`DATA_COPIES`)."""
-    return DATA_COPIES * FLOAT_BYTES * images * elements(graph.input_shape)
+def data_bytes(graph: Graph, source: DataSource, used: int) -> int:
+    """Bytes the images take while a run starts: ``used`` images of ``graph``'s input size (see
+    :data:`DATA_COPIES`), and for CIFAR-10 every batch as read (see :data:`CIFAR10_IMAGES`)."""
+    per_image = elements(graph.input_shape)
+    if source.folder is None:
+        return (DATA_COPIES + 1) * FLOAT_BYTES * used * per_image
+    return CIFAR10_IMAGES * per_image * (1 + FLOAT_BYTES) + DATA_COPIES * FLOAT_BYTES * used * per_image
 
 
 def single_threaded_blas() -> threadpool_limits:
