@@ -112,7 +112,18 @@ class Net:
         opsets = [helper.make_opsetid("", self.opset), *(helper.make_opsetid(d, 1) for d in domains)]
         model = helper.make_model(graph, opset_imports=opsets, producer_name="tests")
         model.ir_version = 8
-        inferred = onnx.shape_inference.infer_shapes(model)
+        # inferred without the weights' data (their dims as inputs), which would be copied twice over
+        light = helper.make_model(
+            helper.make_graph(
+                self.nodes,
+                name,
+                [x, *(helper.make_tensor_value_info(t.name, t.data_type, list(t.dims)) for t in self.initializers)],
+                [y],
+            ),
+            opset_imports=opsets,
+        )
+        light.ir_version = 8
+        inferred = onnx.shape_inference.infer_shapes(light)
         model.graph.output[0].CopyFrom(inferred.graph.output[0])
         return model
 

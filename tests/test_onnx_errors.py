@@ -13,7 +13,7 @@ from onnx import TensorProto, helper
 
 from hwsim.cli import main
 from hwsim.spec import onnx_file
-from tests.onnx_models import Net, resnet18
+from tests.onnx_models import Net
 
 
 def invoke(runner, *args: object):
@@ -130,12 +130,13 @@ def test_a_file_that_is_not_onnx_is_one_line(runner, tmp_path: Path, content: by
 def test_a_missing_file_and_a_folder_are_one_line(runner, tmp_path: Path) -> None:
     assert_one_line_error(invoke(runner, "estimate", tmp_path / "none.onnx"), "none.onnx: no such file")
     (tmp_path / "dir.onnx").mkdir()
-    assert_one_line_error(invoke(runner, "estimate", tmp_path / "dir.onnx"), "is a directory, not an ONNX model")
+    assert_one_line_error(invoke(runner, "estimate", tmp_path / "dir.onnx"), "is a directory, not a model file")
 
 
 def test_missing_or_short_external_data_is_one_line(runner, tmp_path: Path) -> None:
     path = tmp_path / "external.onnx"
-    onnx.save(resnet18(zeros=True, size=32), str(path), save_as_external_data=True, location="weights.bin")
+    model = small_net().model("/relu/Relu_output_0")
+    onnx.save(model, str(path), save_as_external_data=True, location="weights.bin", size_threshold=0)
     assert invoke(runner, "estimate", path).exit_code == 0  # the data is there
     weights = tmp_path / "weights.bin"
     data = weights.read_bytes()
@@ -150,8 +151,8 @@ def test_missing_or_short_external_data_is_one_line(runner, tmp_path: Path) -> N
 
 
 def test_external_data_outside_the_models_folder_is_refused(runner, tmp_path: Path) -> None:
-    model = resnet18(zeros=True, size=32)
-    onnx.save(model, str(tmp_path / "m.onnx"), save_as_external_data=True, location="w.bin")
+    model = small_net().model("/relu/Relu_output_0")
+    onnx.save(model, str(tmp_path / "m.onnx"), save_as_external_data=True, location="w.bin", size_threshold=0)
     loaded = onnx.load(str(tmp_path / "m.onnx"), load_external_data=False)
     for tensor in loaded.graph.initializer:
         for entry in tensor.external_data:
@@ -174,7 +175,9 @@ def test_weights_whose_raw_data_does_not_match_their_dims_are_refused(runner, tm
 
 def test_a_model_beyond_the_size_limit_is_refused_unread(runner, model: Path, monkeypatch) -> None:
     monkeypatch.setattr(onnx_file, "MAX_MODEL_BYTES", 100)
-    assert_one_line_error(invoke(runner, "estimate", model), "more than the 100 an ONNX file can hold")
+    assert_one_line_error(
+        invoke(runner, "estimate", model), "1,223 bytes, more than the 100 a model file may have (see docs/limits.md)"
+    )
 
 
 def test_two_inputs_or_two_outputs_are_refused(runner, tmp_path: Path) -> None:

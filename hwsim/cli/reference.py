@@ -15,6 +15,7 @@ from hwsim.cli.common import (
     console,
     counting_option,
     input_shape_option,
+    max_memory_option,
     network_argument,
     reports_input_errors,
     require_suffix,
@@ -43,6 +44,7 @@ def reference_batch_option(maximum: int, why: str) -> Callable[[Any], Any]:
 @network_argument
 @counting_option
 @reference_batch_option(MAX_VERIFY_BATCH, "every image is executed, in memory at once")
+@max_memory_option
 @click.option(
     "--runtime",
     type=click.Choice(["onnxruntime"]),
@@ -50,7 +52,14 @@ def reference_batch_option(maximum: int, why: str) -> Callable[[Any], Any]:
 )
 @input_shape_option
 @reports_input_errors
-def verify(network: str, counting: str, batch: int, runtime: str | None, input_shape: tuple[int, ...] | None) -> None:
+def verify(
+    network: str,
+    counting: str,
+    batch: int,
+    max_memory: str | None,
+    runtime: str | None,
+    input_shape: tuple[int, ...] | None,
+) -> None:
     """Execute NETWORK in the NumPy reference and compare its ops with the cost model, layer by layer.
 
     Runs an inference forward, a training forward and backward under cross-entropy, and one Adam
@@ -75,13 +84,13 @@ def verify(network: str, counting: str, batch: int, runtime: str | None, input_s
     if runtime and graph.output.op is not Op.SOFTMAX:
         click.echo(f"{graph.name}: op counts not verified: training them needs a network that ends in softmax")
     else:
-        result = verification.verify(graph, api.counting_named(counting), batch)
+        result = verification.verify(graph, api.counting_named(counting), batch, max_memory=max_memory)
         verification.render_verification(result, console())
         failed = bool(result.differences)
     if runtime:
         from hwsim.studies.runtime import runtime_agreement
 
-        agreement = runtime_agreement(network, input_shape, batch)
+        agreement = runtime_agreement(network, input_shape, batch, max_memory=max_memory)
         click.echo(agreement.summary())
         failed = failed or not agreement.agrees
     sys.exit(1 if failed else 0)

@@ -2,20 +2,23 @@
 
 :func:`agreement` feeds one seeded input (NCHW to ONNX Runtime, NHWC to the reference) and compares the
 outputs in fp32 by the relative error ``max |reference - runtime| / max |reference|``: a scale-free measure
-that an output near zero cannot inflate. :data:`TOLERANCE` is the issue's 1e-4.
+that an output near zero cannot inflate. A network that ends in softmax is compared on its logits: a
+saturated softmax is the same one-hot vector for very different logits. :data:`TOLERANCE` is the issue's 1e-4.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from hwsim.errors import InputError
-from hwsim.model.graph import Graph
+from hwsim.model.graph import INPUT, Graph
+from hwsim.ops import Op
 from hwsim.reference import Model
-from hwsim.reference.base import Arrays
+from hwsim.reference.base import Arrays, layer_of
 from hwsim.spec.onnx_file import EXTRA
 
 TOLERANCE = 1e-4
@@ -38,6 +41,8 @@ class Agreement:
     runtime: str
     """``onnxruntime <version>``."""
     batch: int
+    compared: str
+    """What was compared: ``the output``, or the logits before a final softmax (which would flatten a difference)."""
     max_difference: float
     max_magnitude: float
 
@@ -52,39 +57,81 @@ class Agreement:
     def summary(self) -> str:
         verdict = "agrees with" if self.agrees else "DIFFERS from"
         return (
-            f"{self.network}: {self.runtime} {verdict} the NumPy reference: max relative error "
+            f"{self.network}: {self.runtime} {verdict} the NumPy reference on {self.compared}: max relative error "
             f"{self.relative_error:.2e} (tolerance {TOLERANCE:.0e}; fp32, batch {self.batch})"
         )
 
 
-def run_onnxruntime(model: bytes | str, x: np.ndarray) -> np.ndarray:
-    """The model's output for the NHWC batch ``x`` (N, H, W, C), back in hwsim's layout: NHWC or (N, 1, 1, F)."""
+def run_onnxruntime(model: bytes, x: np.ndarray, output: str | None = None) -> np.ndarray:
+    """The model's output (or the tensor ``output``) for the NHWC batch ``x`` (N, H, W, C), back in hwsim's
+    layout: NHWC, or (N, 1, 1, F) for flat features."""
     ort = require_onnxruntime()
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL  # the ops as written
     options.log_severity_level = 3
     try:
         session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
-        (output,) = session.run(None, {session.get_inputs()[0].name: np.ascontiguousarray(x.transpose(0, 3, 1, 2))})
+        feed = {session.get_inputs()[0].name: np.ascontiguousarray(x.transpose(0, 3, 1, 2))}
+        (result,) = session.run([output] if output else None, feed)
     except Exception as err:  # onnxruntime raises its own exception types, one per failure kind
         raise InputError(f"ONNX Runtime cannot run the model: {str(err).splitlines()[0]}") from None
-    if output.ndim == 4:
-        return output.transpose(0, 2, 3, 1)
-    return output.reshape(output.shape[0], 1, 1, -1)
+    if result.ndim == 4:
+        return result.transpose(0, 2, 3, 1)
+    return result.reshape(result.shape[0], 1, 1, -1)
+
+
+def _logits(graph: Graph) -> Graph | None:
+    """The graph up to the input of its final softmax, or None when it does not end in one."""
+    source = graph.output.inputs[0]
+    if graph.output.op is not Op.SOFTMAX or source == INPUT:
+        return None
+    end = next(i for i, layer in enumerate(graph.layers) if layer.name == source)
+    return Graph(graph.name, graph.input_shape, graph.layers[: end + 1])
 
 
 def agreement(
-    graph: Graph, params: Arrays, state: Arrays, model: bytes | str, batch: int = 2, seed: int = 0
+    graph: Graph,
+    params: Arrays,
+    state: Arrays,
+    model: Any,
+    batch: int = 1,
+    seed: int = 0,
+    tensor_of: Callable[[str], str] = lambda layer: layer,
 ) -> Agreement:
-    """Run ``model`` (an ONNX model's bytes or path) and ``graph`` with ``params``/``state`` on one seeded input."""
+    """Run ``model`` (an ``onnx.ModelProto``) and ``graph`` with ``params``/``state`` on one seeded input.
+
+    A network that ends in softmax is compared on its logits: ``tensor_of`` names the ONNX tensor that
+    holds a layer's output (an exported model names tensors after the layers)."""
     ort = require_onnxruntime()
     x = np.random.default_rng(seed).standard_normal((batch, *graph.input_shape)).astype(np.float32)
-    expected = Model(graph, params=params, state=state).forward(x)
-    got = run_onnxruntime(model, x)
+    logits = _logits(graph)
+    compared, output = (logits, tensor_of(logits.output.name)) if logits else (graph, None)
+    if output is not None:
+        model = _with_output(model, output)
+    expected = Model(compared, params=params, state=_state_of(compared, state)).forward(x)
+    got = run_onnxruntime(model.SerializeToString(), x, output)
     if got.shape != expected.shape:
         raise InputError(f"{graph.name}: ONNX Runtime's output is {got.shape}, the reference's {expected.shape}")
     difference = float(np.max(np.abs(expected.astype(np.float64) - got)))
-    return Agreement(graph.name, f"onnxruntime {ort.__version__}", batch, difference, float(np.max(np.abs(expected))))
+    what = "the logits (before the final softmax)" if logits else "the output"
+    runtime = f"onnxruntime {ort.__version__}"
+    return Agreement(graph.name, runtime, batch, what, difference, float(np.max(np.abs(expected))))
+
+
+def _state_of(graph: Graph, state: Arrays) -> Arrays:
+    names = {layer.name for layer in graph.layers}
+    return {key: value for key, value in state.items() if layer_of(key) in names}
+
+
+def _with_output(model: Any, tensor: str) -> Any:
+    """A copy of ``model`` that also outputs ``tensor`` (ONNX Runtime returns graph outputs only)."""
+    from onnx import ModelProto, ValueInfoProto
+
+    copy = ModelProto()
+    copy.CopyFrom(model)
+    if tensor not in {value.name for value in copy.graph.output}:
+        copy.graph.output.append(ValueInfoProto(name=tensor))
+    return copy
 
 
 def varied_weights(graph: Graph, seed: int = 0) -> tuple[Arrays, Arrays]:

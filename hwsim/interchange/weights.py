@@ -45,11 +45,12 @@ def _flattened_map(graph: Graph, layer: Layer, network: OnnxNetwork) -> Shape | 
 
 
 def _convert(value: np.ndarray, source: ArraySource, flattened: Shape | None) -> np.ndarray:
+    """``value`` in the reference's layout; ``flattened``: the map whose features it is indexed by, if any."""
     if source.layout == "oihw":
         return value.transpose(2, 3, 1, 0)
     if source.layout in ("io", "oi"):
         weight = value.T if source.layout == "oi" else value
-        if flattened is not None:
+        if flattened is not None:  # rows are the input features
             h, w, c = flattened
             weight = weight.reshape(c, h, w, -1).transpose(1, 2, 0, 3).reshape(h * w * c, -1)
         return weight
@@ -74,5 +75,7 @@ def onnx_weights(network: OnnxNetwork, graph: Graph, model: Any) -> tuple[Arrays
             if array.initializer not in protos:
                 raise InputError(f"initializer {array.initializer!r} of node {source.node} is missing")
             value = numpy_helper.to_array(protos[array.initializer]).astype(np.float32)
-            (state if array.state else params)[param_key(layer.name, array.key)] = _convert(value, array, flattened)
+            per_input_feature = array.layout != "vector" or layer.op is Op.BATCHNORM  # not a dense layer's bias
+            converted = _convert(value, array, flattened if per_input_feature else None)
+            (state if array.state else params)[param_key(layer.name, array.key)] = converted
     return params, state

@@ -21,6 +21,7 @@ from math import prod
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hwsim import files
 from hwsim.errors import InputError
 
 if TYPE_CHECKING:
@@ -286,30 +287,11 @@ def _check_external(tensor: _Tensor, needed: int, path: Path) -> None:
 
 
 def _mapped(path: Path) -> mmap.mmap:
-    """The file, mapped (so the weights it holds are never read); checked to be an ONNX-sized regular file."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    except FileNotFoundError:
-        raise InputError("no such file", str(path)) from None
-    except OSError as err:
-        raise InputError(f"cannot read: {err.strerror or err}", str(path)) from None
-    try:
-        info = os.fstat(fd)
-        if stat.S_ISDIR(info.st_mode):
-            raise InputError("is a directory, not an ONNX model", str(path))
-        if not stat.S_ISREG(info.st_mode):
-            raise InputError("not a regular file, so not an ONNX model", str(path))
-        if info.st_size > MAX_MODEL_BYTES:
-            raise InputError(
-                f"{info.st_size:,} bytes, more than the {MAX_MODEL_BYTES:,} an ONNX file can hold "
-                "(larger models keep their weights as external data)",
-                str(path),
-            )
-        if info.st_size == 0:
+    """The file, mapped (so the weights it holds are never read): a regular file of at most 2 GiB, not empty."""
+    with files.open_input(path, MAX_MODEL_BYTES, "model file") as handle:
+        if os.fstat(handle.fileno()).st_size == 0:
             raise InputError("empty file, not an ONNX model", str(path))
-        return mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
-    finally:
-        os.close(fd)
+        return mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
 
 
 def read_model(path: Path) -> LightModel:

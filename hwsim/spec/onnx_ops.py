@@ -102,6 +102,8 @@ class Translation:
     arrays: tuple[ArraySource, ...] = ()
     output: str | None = None
     """The tensor the layer's output stands for when it is not the node's first output (MatMul + Add)."""
+    passes_on: bool = False
+    """No layer: the node hands its input on unchanged in hwsim's layout (a 1x1 map made flat, or back)."""
 
 
 @dataclass
@@ -424,13 +426,16 @@ def matmul(node: Node, ctx: Context) -> Translation:
 
 
 def flatten(node: Node, ctx: Context) -> Translation:
-    """Flatten, Reshape, Squeeze and Unsqueeze that make a map flat: (N, C, H, W) -> (N, C*H*W), or 1x1 back."""
+    """Flatten, Reshape, Squeeze and Unsqueeze that make a map flat: (N, C, H, W) -> (N, C*H*W).
+
+    hwsim's maps are (H, W, C), so a 1x1 map is already flat: making it (N, C), or (N, C) a 1x1 map, is
+    no layer at all (torchvision's Flatten after its global average pool, an exporter's reshape before Gemm)."""
     x = the_data_input(node, ctx)
     before, after = ctx.shape(x), ctx.shape(node.output[0])
     flat = len(after) == 2 or (len(after) == 4 and after[2:] == (1, 1))
     if None in before[1:] or not flat or after[1] != math.prod(d for d in before[1:] if d is not None):
         raise Unsupported(f"{list(before)} -> {list(after)} is not a flatten to (N, features)")
-    return Translation({"op": "flatten"}, (x,))
+    return Translation({"op": "flatten"}, (x,), passes_on=len(before) == 2 or before[2:] == (1, 1))
 
 
 def plain(op: str) -> Callable[[Node, Context], Translation]:

@@ -23,6 +23,7 @@ import numpy as np
 
 from hwsim.errors import InputError
 from hwsim.ops import Shape
+from hwsim.spec.names import MAX_NAME_LENGTH
 from hwsim.spec.network import NetworkSpec
 from hwsim.spec.onnx_blocks import NETWORK_INPUT, FlatLayer, document_of
 from hwsim.spec.onnx_file import LightModel, read_model, require_onnx
@@ -60,6 +61,8 @@ class OnnxLayer:
     state: int
     """Elements of its initializers, by their dims: batch norm's running statistics are state."""
     arrays: tuple[ArraySource, ...]
+    tensor: str = ""
+    """The ONNX tensor that holds its output."""
     hwc: bool = False
     """A flatten of a map an exporter first transposed to NHWC: its features are in hwsim's (h, w, c) order."""
 
@@ -331,14 +334,18 @@ def _nhwc_before_flatten(nodes: list[Node], output: str) -> set[int]:
 
 
 def layer_name(node_name: str, op_type: str, index: int, taken: set[str]) -> str:
-    """hwsim's name for a node (module docstring); made unique with ``_2``, ``_3``, ... if it must be."""
+    """hwsim's name for a node (module docstring), within hwsim's rule for names (:mod:`hwsim.spec.names`):
+    characters that cannot be printed become ``_``, a name too long is cut; made unique with ``_2``, ``_3``."""
     name = (re.sub("/+", "/", node_name) if "//" in node_name else node_name).strip("/").replace(".", "_")
+    if not name.isprintable():
+        name = "".join(c if c.isprintable() else "_" for c in name)
     if name.startswith("$"):  # a leading $ would read as a block argument
         name = "_" + name[1:]
-    if not name:
+    if not name.strip():
         name = f"{op_type}_{index}"
     if name == NETWORK_INPUT:
         name += "_"
+    name = name[: MAX_NAME_LENGTH - 10]  # room for the suffix that makes it unique
     unique, count = name, 2
     while unique in taken:
         unique, count = f"{name}_{count}", count + 1
@@ -373,20 +380,23 @@ def _translate(
         except Unsupported as err:
             problems.append((node.label, shown, str(err)))
             continue
-        name = layer_name(node.name, node.op_type, node.index, taken)
-        taken.add(name)
         try:
             inputs = tuple(producer[t] for t in translation.inputs)
         except KeyError:
             continue  # it reads a node that was refused: that one is reported
         output = translation.output or node.output[0]
+        if translation.passes_on:
+            producer[output] = inputs[0]
+            continue
+        name = layer_name(node.name, node.op_type, node.index, taken)
+        taken.add(name)
         producer[output] = name
         flat.append(FlatLayer(name, translation.entry, inputs))
         params = sum(ctx.initializers[a.initializer].size for a in translation.arrays if not a.state)
         state = sum(ctx.initializers[a.initializer].size for a in translation.arrays if a.state)
         shape = _hwc_or_none(ctx.shapes.get(output))
         hwc = translation.entry["op"] == "flatten" and translation.inputs[0] in transposed
-        sources[name] = OnnxLayer(shown, shape, params, state, translation.arrays, hwc)
+        sources[name] = OnnxLayer(shown, shape, params, state, translation.arrays, output, hwc)
     return flat, sources, problems
 
 

@@ -1,0 +1,185 @@
+"""The import's conventions, proved by execution: an ONNX model run in ONNX Runtime as it is, and in the NumPy
+reference as hwsim reads it (its own weights converted to hwsim's layout), give the same output.
+
+Each small model exercises one convention: explicit and automatic pads (TensorFlow's extra pixel after, or
+before), average pooling over padding, grouped and depthwise convolutions, LRN, nearest upsampling, a mean
+over height and width, a flatten in ONNX's (c, h, w) order before a dense layer (and a batch norm over the
+flat features), MatMul with an Add for its bias, softmax over channels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+
+from hwsim.cli import main
+from hwsim.studies.runtime import runtime_agreement
+from tests import onnx_models
+from tests.onnx_models import Net
+
+
+def conv_first(size: int = 9, channels: int = 4) -> tuple[Net, str]:
+    net = Net(["N", 3, size, size], opset=17, seed=1)
+    return net, net.conv("input", "/stem", 3, channels, 3, pad=1, bias=True)
+
+
+def pads(kind: str) -> Callable[[], tuple[Net, str]]:
+    def build() -> tuple[Net, str]:
+        net, x = conv_first()
+        weight = net.weight("w", (5, 4, 3, 3), 0.3)
+        if kind in ("SAME_UPPER", "SAME_LOWER"):
+            return net, net.node("Conv", [x, weight], "/c/Conv", strides=[2, 2], auto_pad=kind)
+        return net, net.node("Conv", [x, weight], "/c/Conv", strides=[2, 2], pads=[0, 1, 1, 0])
+
+    return build
+
+
+def average_over_padding() -> tuple[Net, str]:
+    net, x = conv_first()
+    return net, net.node(
+        "AveragePool",
+        [x],
+        "/p/AveragePool",
+        kernel_shape=[3, 3],
+        strides=[2, 2],
+        pads=[1, 1, 1, 1],
+        count_include_pad=1,
+    )
+
+
+def max_over_padding() -> tuple[Net, str]:
+    net, x = conv_first()
+    return net, net.node("MaxPool", [x], "/p/MaxPool", kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1])
+
+
+def grouped_and_depthwise() -> tuple[Net, str]:
+    net, x = conv_first(channels=4)
+    x = net.conv(x, "/grouped", 4, 6, 3, pad=1, groups=2, bias=True)
+    return net, net.conv(x, "/depthwise", 6, 12, 3, stride=2, pad=1, groups=6)
+
+
+def lrn() -> tuple[Net, str]:
+    net, x = conv_first(channels=6)
+    return net, net.node("LRN", [x], "/lrn/LRN", size=3, alpha=0.3, beta=0.75, bias=1.5)
+
+
+def nearest_upsampling() -> tuple[Net, str]:
+    net, x = conv_first()
+    scales = net.weight("scales", (4,))
+    net.initializers[-1] = onnx.numpy_helper.from_array(np.array([1, 1, 2, 2], np.float32), "scales")
+    return net, net.node("Resize", [x, "", scales], "/up/Resize", mode="nearest")
+
+
+def mean_then_dense() -> tuple[Net, str]:
+    net, x = conv_first()
+    x = net.node("ReduceMean", [x], "/mean/ReduceMean", axes=[2, 3], keepdims=0)
+    return net, net.gemm(x, "/fc", 4, 3)
+
+
+def flatten_in_onnx_order() -> tuple[Net, str]:
+    """(N, 8, 3, 3) flattened as ONNX does, then dropout, ReLU and a batch norm over the 72 features, then Gemm."""
+    net, x = conv_first(size=6, channels=8)
+    x = net.node("MaxPool", [x], "/pool/MaxPool", kernel_shape=[2, 2], strides=[2, 2])
+    x = net.node("Flatten", [x], "/Flatten", axis=1)
+    x = net.node("Dropout", [x], "/drop/Dropout")
+    x = net.bn(net.node("Relu", [x], "/relu/Relu"), "/bn", 72)
+    return net, net.gemm(x, "/fc", 72, 5)
+
+
+def matmul_with_bias() -> tuple[Net, str]:
+    net, x = conv_first(size=4, channels=2)
+    x = net.node("Flatten", [x], "/Flatten", axis=1)
+    x = net.node("MatMul", [x, net.weight("w", (32, 7))], "/fc/MatMul")
+    return net, net.node("Add", [x, net.weight("b", (7,))], "/fc/Add")
+
+
+def softmax_over_channels() -> tuple[Net, str]:
+    net, x = conv_first()
+    return net, net.node("Softmax", [x], "/softmax/Softmax", axis=1)
+
+
+CONVENTIONS = {
+    "same-upper": pads("SAME_UPPER"),
+    "same-lower": pads("SAME_LOWER"),
+    "explicit-asymmetric-pads": pads("explicit"),
+    "average-over-padding": average_over_padding,
+    "max-over-padding": max_over_padding,
+    "grouped-and-depthwise": grouped_and_depthwise,
+    "lrn": lrn,
+    "nearest-upsampling": nearest_upsampling,
+    "mean-then-dense": mean_then_dense,
+    "flatten-in-onnx-order": flatten_in_onnx_order,
+    "matmul-with-bias": matmul_with_bias,
+    "softmax-over-channels": softmax_over_channels,
+}
+
+
+@pytest.mark.parametrize("name", sorted(CONVENTIONS))
+def test_the_reference_runs_an_imported_model_as_onnx_runtime_does(name: str, tmp_path: Path) -> None:
+    net, output = CONVENTIONS[name]()
+    result = runtime_agreement(net.save(output, tmp_path / f"{name}.onnx"), batch=2)
+    assert result.agrees, result.summary()
+    assert result.max_magnitude > 0.01
+
+
+def test_the_flatten_order_matters(tmp_path: Path, monkeypatch) -> None:
+    """Without permuting the dense rows to hwsim's (h, w, c) order the outputs differ: the check can fail."""
+    from hwsim.interchange import weights
+
+    net, output = flatten_in_onnx_order()
+    path = net.save(output, tmp_path / "flat.onnx")
+    monkeypatch.setattr(weights, "_flattened_map", lambda graph, layer, network: None)
+    assert not runtime_agreement(path, batch=2).agrees
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        pytest.param(lambda: onnx_models.resnet18(zeros=False, size=32), id="resnet18", marks=pytest.mark.slow),
+        pytest.param(
+            lambda: onnx_models.resnet18(zeros=False, size=32, folded=True),
+            id="resnet18-folded",
+            marks=pytest.mark.slow,
+        ),
+        pytest.param(lambda: onnx_models.inception(zeros=False, size=12, ceil_pool=False), id="inception"),
+        pytest.param(lambda: onnx_models.densenet121(zeros=False, size=32), id="densenet121", marks=pytest.mark.slow),
+    ],
+)
+def test_torchvision_like_models_run_as_onnx_runtime_runs_them(build, tmp_path: Path) -> None:
+    path = tmp_path / "model.onnx"
+    onnx.save(build(), str(path))
+    result = runtime_agreement(path, batch=2)
+    assert result.agrees, result.summary()
+
+
+def test_weights_kept_outside_the_model_are_read(tmp_path: Path) -> None:
+    net, output = grouped_and_depthwise()
+    path = tmp_path / "external.onnx"
+    onnx.save(net.model(output), str(path), save_as_external_data=True, location="w.bin", size_threshold=0)
+    assert (tmp_path / "w.bin").stat().st_size > 0
+    assert runtime_agreement(path).agrees
+
+
+def test_verify_runtime_on_an_onnx_model_and_on_a_yaml_network(runner, tmp_path: Path) -> None:
+    net, output = grouped_and_depthwise()
+    path = net.save(output, tmp_path / "model.onnx")
+    result = runner.invoke(main, ["verify", str(path), "--runtime", "onnxruntime"])
+    assert result.exit_code == 0, result.output
+    assert "model: op counts not verified: training them needs a network that ends in softmax" in result.stdout
+    assert "model: onnxruntime " in result.stdout and " agrees with the NumPy reference" in result.stdout
+    result = runner.invoke(main, ["verify", "hairnet-cifar10-small", "--runtime", "onnxruntime"])
+    assert result.exit_code == 0, result.output
+    assert "all " in result.stdout and "counts agree" in result.stdout  # the op counts, as before
+    assert "hairnet-cifar10-small: onnxruntime" in result.stdout
+
+
+def test_verify_runtime_exits_1_when_the_outputs_differ(runner, monkeypatch) -> None:
+    from hwsim.interchange import export
+
+    monkeypatch.setitem(export.WRITERS, "relu", export._same_rank("Sigmoid"))
+    result = runner.invoke(main, ["verify", "hairnet-cifar10-small", "--runtime", "onnxruntime"])
+    assert result.exit_code == 1 and "DIFFERS from the NumPy reference" in result.stdout
