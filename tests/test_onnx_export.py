@@ -23,6 +23,7 @@ from hwsim.interchange import export
 from hwsim.interchange.runtime import TOLERANCE, agreement, varied_weights
 from hwsim.model.expand import build_graph
 from hwsim.model.graph import Graph
+from hwsim.ops import Op
 from hwsim.spec.network import load_network_document
 
 NETWORKS = bundled.bundled_names("networks")
@@ -188,3 +189,44 @@ def test_export_takes_a_checkpoints_weights(runner, tmp_path: Path) -> None:
     gamma = next(t for t in model.graph.initializer if t.name == "stem_bn.gamma")
     assert np.array_equal(onnx.numpy_helper.to_array(gamma), trained.params["stem_bn.gamma"])
     assert not np.allclose(trained.params["stem_bn.gamma"], 1.0)  # trained, not the initial ones
+
+
+MODERN = """\
+name: modern
+input: [9, 9, 3]
+layers:
+  - {op: pad, pads: [1, 0, 2, 1], mode: reflect, name: pad}
+  - {op: conv, kernel: 3, filters: 8, dilation: 2, padding: 2, name: dilated}
+  - {op: clip, name: relu6}
+  - {op: dwconv, kernel: 3, stride: 2, name: dw}
+  - {op: hard_swish, name: hswish}
+  - {op: global_avg_pool, name: squeeze}
+  - {op: conv, kernel: 1, filters: 8, name: excite}
+  - {op: hard_sigmoid, name: gate}
+  - {op: mul, inputs: [hswish, gate], name: scale}
+  - {op: leaky_relu, alpha: 0.2, name: leaky}
+  - {op: upsample, factor: [2, 3], mode: bilinear, name: up}
+  - {op: maxpool, size: 3, stride: 2, ceil_mode: true, name: ceil}
+  - {op: avgpool, size: 3, stride: 2, padding: 1, ceil_mode: true, count_include_pad: false, name: avg}
+  - {op: sigmoid, name: sigmoid}
+  - {op: identity, name: same}
+  - {op: add, inputs: [same, avg], name: add}
+  - {op: pad, pads: 1, value: 0.5, name: border}
+  - {op: upsample, factor: 2, name: nearest}
+  - {op: pad, pads: [0, 1, 1, 0], mode: edge, name: edge}
+"""
+
+
+@pytest.mark.skipif(
+    not {"pad", "clip", "hard_swish", "hard_sigmoid", "mul", "leaky_relu", "sigmoid", "identity"}
+    <= set(Op._value2member_map_),
+    reason="hwsim has not the new ops yet (branch newops adds them)",
+)
+def test_the_new_ops_export_to_what_onnx_runtime_computes(tmp_path: Path) -> None:
+    network = tmp_path / "modern.yaml"
+    network.write_text(MODERN)
+    graph = api.load_network(network)
+    result = exported_agreement(graph)
+    assert result.agrees, result.summary()
+    ops = {node.op_type for node in export.export_onnx(graph, *varied_weights(graph)).graph.node}
+    assert {"Pad", "Clip", "HardSwish", "HardSigmoid", "Mul", "LeakyRelu", "Resize", "Sigmoid", "Identity"} <= ops

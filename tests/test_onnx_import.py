@@ -139,11 +139,11 @@ def test_hwsims_shapes_and_counts_are_checked_against_the_models(resnet18: Path)
     graph = onnx_graph(network)
     name = "maxpool/MaxPool"
     assert network.layers[name].shape == graph.layer(name).output_shape == (56, 56, 64)
-    wrong_shape = dataclasses.replace(network.layers[name], shape=(57, 57, 64))
+    wrong_shape = network.layers[name]._replace(shape=(57, 57, 64))
     with pytest.raises(InputError, match=r"node /maxpool/MaxPool: hwsim infers an output of 56x56x64 .* say 57x57x64"):
         onnx_graph(dataclasses.replace(network, layers={**network.layers, name: wrong_shape}))
     conv = "conv1/Conv"
-    wrong_params = dataclasses.replace(network.layers[conv], params=9409)
+    wrong_params = network.layers[conv]._replace(params=9409)
     with pytest.raises(
         InputError, match="hwsim counts 9,408 parameters and 0 of state, the model's initializers hold 9,409"
     ):

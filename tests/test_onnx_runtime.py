@@ -17,6 +17,7 @@ import onnx
 import pytest
 
 from hwsim.cli import main
+from hwsim.ops import TRAITS, Op
 from hwsim.studies.runtime import runtime_agreement
 from tests import onnx_models
 from tests.onnx_models import Net
@@ -100,6 +101,113 @@ def matmul_with_bias() -> tuple[Net, str]:
 def softmax_over_channels() -> tuple[Net, str]:
     net, x = conv_first()
     return net, net.node("Softmax", [x], "/softmax/Softmax", axis=1)
+
+
+def activation(op: str, **attrs: object) -> Callable[[], tuple[Net, str]]:
+    def build() -> tuple[Net, str]:
+        net, x = conv_first()
+        return net, net.node(op, [x], f"/act/{op}", **attrs)
+
+    return build
+
+
+def clip(low: float, high: float) -> Callable[[], tuple[Net, str]]:
+    def build() -> tuple[Net, str]:
+        net, x = conv_first()
+        return net, net.node(
+            "Clip",
+            [x, net.constant("/lo", np.array(low, np.float32)), net.constant("/hi", np.array(high, np.float32))],
+            "/clip/Clip",
+        )
+
+    return build
+
+
+def broadcast(op: str) -> tuple[Net, str]:
+    """Squeeze-and-excitation's product: a per-channel (N, C, 1, 1) scale times the (N, C, H, W) map."""
+    net, x = conv_first()
+    scale = net.node("Sigmoid", [net.node("GlobalAveragePool", [x], "/se/avg")], "/se/gate")
+    return net, net.node(op, [x, scale], f"/se/{op}")
+
+
+def pad(mode: str, value: float = 0.0) -> Callable[[], tuple[Net, str]]:
+    def build() -> tuple[Net, str]:
+        net, x = conv_first()
+        sides = net.constant("/pads", np.array([0, 0, 1, 2, 0, 0, 2, 0], np.int64))
+        fill = net.constant("/value", np.array(value, np.float32))
+        return net, net.node("Pad", [x, sides, fill], "/pad/Pad", mode=mode)
+
+    return build
+
+
+def bilinear(transform: str) -> Callable[[], tuple[Net, str]]:
+    def build() -> tuple[Net, str]:
+        net, x = conv_first(size=5)
+        scales = net.constant("/scales", np.array([1, 1, 2, 3], np.float32))
+        return net, net.node(
+            "Resize", [x, "", scales], "/up/Resize", mode="linear", coordinate_transformation_mode=transform
+        )
+
+    return build
+
+
+def ceil_pool(op: str, **attrs: object) -> Callable[[], tuple[Net, str]]:
+    def build() -> tuple[Net, str]:
+        net, x = conv_first(size=8)  # 8 -> 4 windows of 3 at stride 2 in ceil mode, 3 in floor mode
+        return net, net.node(op, [x], f"/pool/{op}", kernel_shape=[3, 3], strides=[2, 2], ceil_mode=1, **attrs)
+
+    return build
+
+
+def dilated() -> tuple[Net, str]:
+    net, x = conv_first()
+    return net, net.conv(x, "/dilated", 4, 5, 3, pad=2, dilation=2, bias=True)
+
+
+def needs(*ops: str) -> pytest.MarkDecorator:
+    missing = [op for op in ops if op not in Op._value2member_map_]
+    return pytest.mark.skipif(bool(missing), reason=f"hwsim has no {', '.join(missing)} op yet (branch newops adds it)")
+
+
+def needs_field(op: str, field: str) -> pytest.MarkDecorator:
+    present = op in Op._value2member_map_ and field in TRAITS[Op(op)].layer.model_fields
+    return pytest.mark.skipif(not present, reason=f"hwsim's {op} has no {field} yet (branch newops adds it)")
+
+
+NEW_OPS = {
+    "relu6": (clip(0.0, 6.0), needs("clip")),
+    "clip": (clip(-0.5, 0.25), needs("clip")),
+    "leaky-relu": (activation("LeakyRelu", alpha=0.2), needs("leaky_relu")),
+    "sigmoid": (activation("Sigmoid"), needs("sigmoid")),
+    "hard-sigmoid": (activation("HardSigmoid", alpha=0.2, beta=0.4), needs("hard_sigmoid")),
+    "hard-swish": (activation("HardSwish"), needs("hard_swish")),
+    "identity": (activation("Identity"), needs("identity")),
+    "mul-broadcast": (lambda: broadcast("Mul"), needs("mul", "sigmoid")),
+    "add-broadcast": (lambda: broadcast("Add"), needs("sigmoid")),
+    "pad-constant": (pad("constant", 0.5), needs("pad")),
+    "pad-reflect": (pad("reflect"), needs("pad")),
+    "pad-edge": (pad("edge"), needs("pad")),
+    "bilinear-half-pixel": (bilinear("half_pixel"), needs_field("upsample", "mode")),
+    "bilinear-align-corners": (bilinear("align_corners"), needs_field("upsample", "mode")),
+    "maxpool-ceil": (ceil_pool("MaxPool"), needs_field("maxpool", "ceil_mode")),
+    "avgpool-ceil-counting-padding": (
+        ceil_pool("AveragePool", count_include_pad=1),
+        needs_field("avgpool", "ceil_mode"),
+    ),
+    "avgpool-ceil-not-counting": (
+        ceil_pool("AveragePool", pads=[1, 1, 1, 1], count_include_pad=0),
+        needs_field("avgpool", "count_include_pad"),
+    ),
+    "dilated-conv": (dilated, needs_field("conv", "dilation")),
+}
+
+
+@pytest.mark.parametrize("name", [pytest.param(name, marks=mark) for name, (_, mark) in sorted(NEW_OPS.items())])
+def test_the_new_ops_import_as_onnx_runtime_runs_them(name: str, tmp_path: Path) -> None:
+    net, output = NEW_OPS[name][0]()
+    result = runtime_agreement(net.save(output, tmp_path / f"{name}.onnx"), batch=2)
+    assert result.agrees, result.summary()
+    assert result.max_magnitude > 0.01
 
 
 CONVENTIONS = {

@@ -86,11 +86,14 @@ class _Writer:
 
 
 def _window(attrs: ConvAttrs | PoolAttrs) -> dict[str, Any]:
+    """kernel_shape, strides and pads: the padding as written, without the rows and columns that a pool's
+    ceil mode lets its last window reach beyond it (``overhang``, which ONNX's ceil_mode adds itself)."""
     pad = attrs.padding
+    down, right = getattr(attrs, "overhang", (0, 0))
     return {
         "kernel_shape": list(attrs.kernel),
         "strides": list(attrs.stride),
-        "pads": [pad.top, pad.left, pad.bottom, pad.right],
+        "pads": [pad.top, pad.left, pad.bottom - down, pad.right - right],
     }
 
 
@@ -201,11 +204,11 @@ def _scalars(op: str, *names: str) -> Callable[[_Writer, Layer, list[str]], str]
 
 
 def _pad(w: _Writer, layer: Layer, inputs: list[str]) -> str:
-    a: Any = layer.attrs
-    p = a.padding
-    pads = w.array(f"{layer.name}.pads", np.array([0, 0, p.top, p.left, 0, 0, p.bottom, p.right], np.int64))
-    value = w.array(f"{layer.name}.value", np.array(getattr(a, "value", 0.0), np.float32))
-    return w.node("Pad", [w.nchw(inputs[0]), pads, value], layer.name, 4, mode=getattr(a, "mode", "constant"))
+    a: Any = layer.attrs  # PadAttrs: top, bottom, left, right, mode, value
+    sides = np.array([0, 0, a.top, a.left, 0, 0, a.bottom, a.right], np.int64)
+    pads = w.array(f"{layer.name}.pads", sides)
+    value = w.array(f"{layer.name}.value", np.array(a.value, np.float32))
+    return w.node("Pad", [w.nchw(inputs[0]), pads, value], layer.name, 4, mode=a.mode)
 
 
 WRITERS: dict[str, Callable[[_Writer, Layer, list[str]], str]] = {

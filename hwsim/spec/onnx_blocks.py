@@ -14,8 +14,7 @@ An instance is written ``{use: block1, name: layer1/layer1_0, filters: 64}``, so
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from hwsim.spec.yamlio import Loc
 
@@ -23,8 +22,7 @@ NETWORK_INPUT = "input"
 """How a layer names the network's input (and, inside a block, the block's input)."""
 
 
-@dataclass(frozen=True)
-class FlatLayer:
+class FlatLayer(NamedTuple):
     """One translated node: its hwsim name, its entry without name and inputs, and its producers' names."""
 
     name: str
@@ -32,8 +30,7 @@ class FlatLayer:
     inputs: tuple[str, ...]
 
 
-@dataclass(frozen=True)
-class _Instance:
+class _Instance(NamedTuple):
     scope: str
     start: int
     end: int
@@ -52,7 +49,7 @@ def _instance(
     """The layers ``start:end`` of ``scope`` as a block instance, or None when they cannot be one (module docstring)."""
     members = layers[start:end]
     names = {layer.name for layer in members}
-    if any(_local(scope, layer.name) == NETWORK_INPUT for layer in members):
+    if f"{scope}/{NETWORK_INPUT}" in names:
         return None
     outside = {name for layer in members for name in layer.inputs if name not in names}
     if len(outside) != 1 or set(members[0].inputs) != outside:
@@ -65,16 +62,13 @@ def _instance(
 
 def _signature(layers: list[FlatLayer], instance: _Instance) -> tuple[Any, ...]:
     """What instances of one block share: local names, ops, attribute keys and wiring."""
-
-    def ref(name: str) -> str:
-        return NETWORK_INPUT if name == instance.external else _local(instance.scope, name)
-
+    cut, external = len(instance.scope) + 1, instance.external
     return tuple(
         (
-            _local(instance.scope, layer.name),
+            layer.name[cut:],
             layer.entry["op"],
-            tuple(key for key in layer.entry if key != "op"),
-            tuple(ref(name) for name in layer.inputs),
+            tuple(layer.entry),
+            tuple(NETWORK_INPUT if name == external else name[cut:] for name in layer.inputs),
         )
         for layer in layers[instance.start : instance.end]
     )
@@ -88,10 +82,12 @@ def _instances(layers: list[FlatLayer]) -> list[list[_Instance]]:
             readers.setdefault(name, set()).add(index)
     spans: dict[str, list[int]] = {}
     for index, layer in enumerate(layers):
-        parts = layer.name.split("/")
-        for depth in range(1, len(parts)):
-            span = spans.setdefault("/".join(parts[:depth]), [index, index, 0])
+        name = layer.name
+        cut = name.find("/")
+        while cut > 0:  # every scope the name is in: "a", "a/b" of "a/b/c"
+            span = spans.setdefault(name[:cut], [index, index, 0])
             span[1], span[2] = index, span[2] + 1
+            cut = name.find("/", cut + 1)
     groups: dict[tuple[Any, ...], list[_Instance]] = {}
     for scope, (first, last, count) in spans.items():
         if count < 2 or last - first + 1 != count:

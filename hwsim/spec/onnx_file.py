@@ -13,13 +13,14 @@ beyond protobuf's 2 GiB, external data that is missing or shorter than the tenso
 
 from __future__ import annotations
 
+import functools
 import mmap
 import os
 import stat
 from dataclasses import dataclass
 from math import prod
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from hwsim import files
 from hwsim.errors import InputError
@@ -56,8 +57,7 @@ def require_onnx(path: Path | str) -> Any:
     return onnx
 
 
-@dataclass(frozen=True)
-class Initializer:
+class Initializer(NamedTuple):
     """A weight tensor as the file declares it; its data is never read here."""
 
     name: str
@@ -202,9 +202,15 @@ def _length_delimited(number: int, payload: bytes) -> bytes:
     return _encode_varint(number << 3 | _LENGTH_DELIMITED) + _encode_varint(len(payload)) + payload
 
 
+@functools.lru_cache(maxsize=4096)
+def _dimension(size: int) -> bytes:
+    """TensorShapeProto.dim (field 1) holding Dimension.dim_value (field 1) = ``size``: dims repeat, so cached."""
+    return _length_delimited(1, b"\x08" + _encode_varint(size))
+
+
 def _value_info(tensor: _Tensor) -> bytes:
     """A graph input (GraphProto field 11) of the tensor's type and dims, as ValueInfoProto bytes."""
-    dims = b"".join(_length_delimited(1, _encode_varint(1 << 3) + _encode_varint(d)) for d in tensor.dims)
+    dims = b"".join(map(_dimension, tensor.dims))
     tensor_type = _encode_varint(1 << 3) + _encode_varint(tensor.data_type) + _length_delimited(2, dims)
     value = _length_delimited(1, tensor.name.encode()) + _length_delimited(2, _length_delimited(1, tensor_type))
     return _length_delimited(11, value)
@@ -346,8 +352,8 @@ def _kept_initializers(model: onnx.ModelProto, onnx: Any) -> list[_Tensor]:
         if proto.data_location == _EXTERNAL:
             tensor.external = {entry.key: entry.value for entry in proto.external_data}
             outside.append(proto)
-        elif proto.HasField("raw_data"):
-            tensor.raw_bytes = len(proto.raw_data)
+        else:
+            tensor.raw_bytes = len(proto.raw_data) if proto.raw_data else None
         kept.append(tensor)
     if outside:
         names = {proto.name for proto in outside}

@@ -17,7 +17,7 @@ import math
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
@@ -31,8 +31,7 @@ Dims = tuple[int | None, ...]
 """An ONNX tensor's shape as inferred: None where a dim has no value."""
 
 
-@dataclass(frozen=True)
-class Node:
+class Node(NamedTuple):
     """One ONNX node as plain values (protobuf's fields are slow to read again and again)."""
 
     name: str
@@ -41,13 +40,13 @@ class Node:
     input: tuple[str, ...]
     output: tuple[str, ...]
     attrs: dict[str, Any]
-    index: int
+    position: int
     """Its place among the graph's nodes."""
 
     @classmethod
-    def of(cls, proto: onnx.NodeProto, index: int) -> Node:
+    def of(cls, proto: onnx.NodeProto, position: int) -> Node:
         attrs = {a.name: _attribute_value(a) for a in proto.attribute}
-        return cls(proto.name, proto.op_type, proto.domain, tuple(proto.input), tuple(proto.output), attrs, index)
+        return cls(proto.name, proto.op_type, proto.domain, tuple(proto.input), tuple(proto.output), attrs, position)
 
     @property
     def standard(self) -> bool:
@@ -65,21 +64,20 @@ _ATTRIBUTE_FIELDS = {1: "f", 2: "i", 3: "s", 4: "t", 6: "floats", 7: "ints", 8: 
 
 
 def _attribute_value(attribute: onnx.AttributeProto) -> Any:
-    name = _ATTRIBUTE_FIELDS.get(attribute.type)
+    kind = attribute.type
+    name = _ATTRIBUTE_FIELDS.get(kind)
     if name is None:
         from onnx import helper
 
         return helper.get_attribute_value(attribute)
-    value = getattr(attribute, name)
-    return list(value) if attribute.type >= 6 else value
+    return list(getattr(attribute, name)) if kind >= 6 else getattr(attribute, name)
 
 
 class Unsupported(Exception):
     """This node cannot become an hwsim layer; the message says why (empty: the op type is unknown to hwsim)."""
 
 
-@dataclass(frozen=True)
-class ArraySource:
+class ArraySource(NamedTuple):
     """One array of a layer in the reference's layout, and the initializer it comes from.
 
     ``layout`` names the initializer's own layout: ``oihw`` (a Conv weight), ``io`` or ``oi`` (a Gemm or
@@ -93,8 +91,7 @@ class ArraySource:
     """Batch norm's running statistics: state, not parameters."""
 
 
-@dataclass(frozen=True)
-class Translation:
+class Translation(NamedTuple):
     """The entry (op and attributes, without name and inputs), the data tensors it reads, its arrays."""
 
     entry: dict[str, Any]
@@ -255,12 +252,13 @@ def window_pads(
 
 
 def padding_value(
-    pads: tuple[int, int, int, int], kernel: tuple[int, int], stride: tuple[int, int], hw: tuple[int, int]
+    pads: tuple[int, int, int, int], extent: tuple[int, int], stride: tuple[int, int], hw: tuple[int, int]
 ) -> int | str | list[int]:
-    """hwsim's spelling: an int when every side is equal, ``same`` for TensorFlow's rule, else the four sides."""
+    """hwsim's spelling: an int when every side is equal, ``same`` for TensorFlow's rule (over the rows and
+    columns a window spans, ``extent``), else the four sides."""
     if len(set(pads)) == 1:
         return pads[0]
-    same = resolve_padding("same", kernel, stride, hw)
+    same = resolve_padding("same", extent, stride, hw)
     if (same.top, same.bottom, same.left, same.right) == pads:
         return "same"
     return list(pads)
@@ -298,7 +296,8 @@ def conv(node: Node, ctx: Context) -> Translation:
     entry["kernel"] = one_or_pair(kernel)
     if stride != (1, 1):
         entry["stride"] = one_or_pair(stride)
-    entry["padding"] = padding_value(pads, kernel, stride, (h, w))
+    extent = ((kernel[0] - 1) * dilation[0] + 1, (kernel[1] - 1) * dilation[1] + 1)
+    entry["padding"] = padding_value(pads, extent, stride, (h, w))
     if depthwise and out_channels != c:
         entry["multiplier"] = out_channels // c
     if not depthwise and groups != 1:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -50,8 +50,7 @@ class OnnxDocument(Document):
         return self.path
 
 
-@dataclass(frozen=True)
-class OnnxLayer:
+class OnnxLayer(NamedTuple):
     """What the model says of the node a layer came from, to check hwsim's layer against."""
 
     node: str
@@ -104,7 +103,7 @@ def read_onnx(path: Path | str, input_shape: tuple[int, ...] | None = None) -> O
     )
     absorbed = _fuse_biases(nodes, ctx, output)
     flat, sources, problems = _translate(
-        [n for n in nodes if n.index not in absorbed], ctx, input_name, _nhwc_before_flatten(nodes, output)
+        [n for n in nodes if n.position not in absorbed], ctx, input_name, _nhwc_before_flatten(nodes, output)
     )
     if problems:
         raise InputError(_unsupported_message(problems), str(path))
@@ -213,8 +212,9 @@ def _data_tensors(nodes: list[Node], input_name: str) -> set[str]:
     """Tensors computed from the input's values (not only from its shape)."""
     data = {input_name}
     for node in nodes:
-        if node.op_type not in SHAPE_ONLY and any(name in data for name in node.input):
-            data.update(name for name in node.output if name)
+        if not data.isdisjoint(node.input) and node.op_type not in SHAPE_ONLY:
+            data.update(node.output)
+    data.discard("")  # an optional output left out
     return data
 
 
@@ -224,30 +224,30 @@ def _needed_nodes(nodes: list[Node], light: LightModel, data: set[str], input_na
     if output not in data:
         raise InputError(f"output {output!r} does not depend on the input", path)
     known = {input_name} | set(light.initializers) | {value.name for value in light.model.graph.input}
+    known.add("")  # an optional input left out
     producer: dict[str, Node] = {}
     for node in nodes:
-        for name in node.input:
-            if name and name not in known:
-                raise InputError(
-                    f"node {node.name or node.op_type!r} reads {name!r}, which no earlier node produces "
-                    "(the graph is not in topological order, or is truncated)",
-                    path,
-                )
+        if not known.issuperset(node.input):
+            name = next(name for name in node.input if name not in known)
+            raise InputError(
+                f"node {node.name or node.op_type!r} reads {name!r}, which no earlier node produces "
+                "(the graph is not in topological order, or is truncated)",
+                path,
+            )
+        known.update(node.output)
         for name in node.output:
-            if name:
-                known.add(name)
-                producer[name] = node
+            producer[name] = node
     if output not in producer:
         raise InputError(f"output {output!r} is not produced by any node", path)
     needed: set[int] = set()
     stack = [output]
     while stack:
         found = producer.get(stack.pop())
-        if found is None or found.index in needed or not any(name in data for name in found.output):
+        if found is None or found.position in needed or data.isdisjoint(found.output):
             continue
-        needed.add(found.index)
+        needed.add(found.position)
         stack.extend(name for name in found.input if name in data)
-    return [node for node in nodes if node.index in needed]
+    return [node for node in nodes if node.position in needed]
 
 
 def _inferred_shapes(light: LightModel, data: set[str], strict: bool) -> dict[str, Dims]:
@@ -308,7 +308,7 @@ def _fuse_biases(nodes: list[Node], ctx: Context, output: str) -> set[int]:
         units = ctx.initializers[node.input[1]].dims[-1]
         if bias in ctx.initializers and ctx.initializers[bias].size == units and len(add.input) == 2:
             ctx.fused_bias[node.output[0]] = (bias, add.output[0])
-            absorbed.add(add.index)
+            absorbed.add(add.position)
     return absorbed
 
 
@@ -323,7 +323,7 @@ def _nhwc_before_flatten(nodes: list[Node], output: str) -> set[int]:
         for name in node.input:
             readers.setdefault(name, []).append(node)
     return {
-        node.index
+        node.position
         for node in nodes
         if node.op_type == "Transpose"
         and node.attrs.get("perm") == NHWC
@@ -365,12 +365,12 @@ def _translate(
     problems: list[tuple[str, str, str]] = []
     taken: set[str] = set()
     for node in nodes:
-        if node.index in nhwc:
+        if node.position in nhwc:
             if node.input[0] in producer:
                 producer[node.output[0]] = producer[node.input[0]]
                 transposed.add(node.output[0])
             continue
-        shown = node.name or f"{node.op_type}_{node.index}"
+        shown = node.name or f"{node.op_type}_{node.position}"
         translator = TRANSLATORS.get(node.op_type) if node.standard else None
         if translator is None:
             problems.append((node.label, shown, ""))
@@ -388,7 +388,7 @@ def _translate(
         if translation.passes_on:
             producer[output] = inputs[0]
             continue
-        name = layer_name(node.name, node.op_type, node.index, taken)
+        name = layer_name(node.name, node.op_type, node.position, taken)
         taken.add(name)
         producer[output] = name
         flat.append(FlatLayer(name, translation.entry, inputs))
