@@ -195,3 +195,44 @@ def test_a_squeeze_and_excitation_block_scales_channels_by_a_broadcast_multiply(
     expand, dw, fc1, fc2, project = 24 * 72, 72 * 25, 72 * 24 + 24, 24 * 72 + 72, 72 * 24
     assert graph.params == expand + dw + fc1 + fc2 + project + 2 * (72 + 72 + 24)
     assert macs(graph) == 28 * 28 * (expand + dw + project) + 72 * 24 + 24 * 72  # the multiply is no MAC
+
+
+def test_scopes_with_other_ops_under_the_same_names_are_not_one_block(tmp_path: Path) -> None:
+    """a/x, a/y and b/x, b/y: the same local names, but b/y drops out where a/y rectifies."""
+    net = onnx_models.Net(["N", 3, 8, 8])
+    x = net.conv("input", "/stem", 3, 4, 3, pad=1)
+    for scope, second in (("a", "Relu"), ("b", "Dropout"), ("c", "Relu")):
+        x = net.node(second, [net.node("Relu", [x], f"/{scope}/x")], f"/{scope}/y")
+    graph = api.load_network(net.save(x, tmp_path / "m.onnx"))
+    assert [layer.op.value for layer in graph.layers] == ["conv", "relu", "relu", "relu", "dropout", "relu", "relu"]
+    document = read_onnx(tmp_path / "m.onnx").document.data
+    assert [entry.get("use") for entry in document["layers"] if "use" in entry] == ["block1", "block1"]  # a and c
+    assert graph.layer("b/y").op is Op.DROPOUT and graph.layer("c.y").op is Op.RELU
+
+
+def test_names_yaml_would_misread_survive_the_import(tmp_path: Path) -> None:
+    net = onnx_models.Net(["N", 3, 8, 8])
+    x = net.conv("input", "/stem", 3, 4, 3, pad=1)
+    for name in ("yes", "a: b", "#c", "[d]", "{e}", "1.5", "null", "-f", "g,h"):
+        x = net.node("Relu", [x], name)
+    model = net.save(x, tmp_path / "odd.onnx")
+    yaml_path = tmp_path / "odd.yaml"
+    yaml_path.write_text(api.onnx_to_yaml(model))
+    names = [layer.name for layer in api.load_network(yaml_path).layers]
+    assert names == [layer.name for layer in api.load_network(model).layers]
+    assert names[1:] == ["yes", "a: b", "#c", "[d]", "{e}", "1_5", "null", "-f", "g,h"]
+
+
+def test_every_command_that_takes_a_network_takes_an_onnx_model(runner, resnet18: Path, tmp_path: Path) -> None:
+    from hwsim.cli import main
+
+    def run(*args: object) -> str:
+        result = runner.invoke(main, [str(a) for a in args])
+        assert result.exit_code == 0, result.output
+        return result.stdout
+
+    assert "resnet18" in run("compare", resnet18, "resnet18", "--format", "csv")
+    run("sweep", resnet18, "--vary", "memory.internal.capacity=256KB..1MB:2", "-o", tmp_path / "s.csv")
+    run("roofline", resnet18, "-o", tmp_path / "r.png")
+    assert run("ops", resnet18).startswith("layer,op,")
+    assert "layer1/layer1_0.conv1/Conv" in run("estimate", resnet18, "--format", "csv")
