@@ -103,8 +103,11 @@ class Net:
         b = self.weight(f"{param}.bias", (cout,), 0.1)
         return self.node("Gemm", [x, w, b], f"{module}/Gemm", transB=1)
 
-    def model(self, output: str, name: str = "main_graph", domains: Sequence[str] = ()) -> onnx.ModelProto:
-        """The model, its output's shape filled in by ONNX shape inference (as exporters write it).
+    def model(
+        self, output: str, name: str = "main_graph", domains: Sequence[str] = (), value_info: bool = False
+    ) -> onnx.ModelProto:
+        """The model, its output's shape filled in by ONNX shape inference (as exporters write it), and with
+        ``value_info`` every tensor's (as the dynamo exporter and onnxsim write them).
         ``domains``: custom op domains the nodes use, imported at version 1."""
         x = helper.make_tensor_value_info("input", TensorProto.FLOAT, self.input_shape)
         y = helper.make_tensor_value_info(output, TensorProto.FLOAT, None)
@@ -125,6 +128,8 @@ class Net:
         light.ir_version = 8
         inferred = onnx.shape_inference.infer_shapes(light)
         model.graph.output[0].CopyFrom(inferred.graph.output[0])
+        if value_info:
+            model.graph.value_info.extend(inferred.graph.value_info)
         return model
 
     def save(self, output: str, path: Path) -> Path:
@@ -135,9 +140,10 @@ class Net:
 # ---- ResNet-18 (torchvision.models.resnet18) --------------------------------------------------------------
 
 
-def resnet18(zeros: bool = True, size: int = 224, folded: bool = False) -> onnx.ModelProto:
+def resnet18(zeros: bool = True, size: int = 224, folded: bool = False, value_info: bool = False) -> onnx.ModelProto:
     """torchvision's ResNet-18 with batch norm kept (11,689,512 parameters, 1,814,073,344 MACs at 224x224), or
-    ``folded`` into the convolutions as torch.onnx.export folds it in eval mode: each conv gains a bias."""
+    ``folded`` into the convolutions as torch.onnx.export folds it in eval mode: each conv gains a bias.
+    ``value_info``: every tensor's shape written in the model."""
     net = Net(["batch_size", 3, size, size], zeros=zeros)
 
     def conv_bn(x: str, module: str, bn: str, cin: int, cout: int, kernel: int, stride: int = 1, pad: int = 0) -> str:
@@ -163,7 +169,7 @@ def resnet18(zeros: bool = True, size: int = 224, folded: bool = False) -> onnx.
             cin = cout
     x = net.node("GlobalAveragePool", [x], "/avgpool/GlobalAveragePool")
     x = net.node("Flatten", [x], "/Flatten", axis=1)
-    return net.model(net.gemm(x, "/fc", 512, 1000))
+    return net.model(net.gemm(x, "/fc", 512, 1000), value_info=value_info)
 
 
 # ---- MobileNet v2 (torchvision.models.mobilenet_v2) -------------------------------------------------------

@@ -198,7 +198,10 @@ def test_an_invalid_model_is_one_line(runner, tmp_path: Path) -> None:
     net = small_net()
     net.nodes[0].attribute.append(helper.make_attribute("no_such_attribute", 1))
     path = save(net, "/relu/Relu_output_0", tmp_path / "m.onnx")
-    assert_one_line_error(invoke(runner, "estimate", path), "not a valid ONNX model: Unrecognized attribute")
+    assert_one_line_error(
+        invoke(runner, "estimate", path),
+        "not a valid ONNX model: node /conv/Conv: Conv (opset 17) has no attribute 'no_such_attribute'",
+    )
 
 
 def test_without_the_onnx_extra_an_onnx_model_is_one_line_naming_it(runner, model: Path, monkeypatch) -> None:
@@ -235,3 +238,36 @@ def test_a_shape_computed_at_run_time_is_followed_to_a_flatten(tmp_path: Path) -
         ("Reshape", "flatten"),
     ]
     assert graph.output.output_shape == (1, 1, 128)
+
+
+def unchecked(net: Net, output: str, path: Path) -> Path:
+    """The model as built, no shape inference run on it (which would refuse what the test wants to show)."""
+    x = helper.make_tensor_value_info("input", TensorProto.FLOAT, net.input_shape)
+    y = helper.make_tensor_value_info(output, TensorProto.FLOAT, ["N", 8, 16, 16])
+    graph = helper.make_graph(net.nodes, "g", [x], [y], net.initializers)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    path.write_bytes(model.SerializeToString())
+    return path
+
+
+def test_a_node_missing_an_input_or_a_required_attribute_is_one_line(runner, tmp_path: Path) -> None:
+    net = small_net()
+    del net.nodes[0].input[1]  # the conv's weight
+    path = unchecked(net, "/relu/Relu_output_0", tmp_path / "m.onnx")
+    assert_one_line_error(
+        invoke(runner, "estimate", path), "node /conv/Conv: Conv (opset 17) takes 2 to 3 inputs, not 1"
+    )
+    net = small_net()
+    net.node("LRN", ["/relu/Relu_output_0"], "/lrn")
+    path = unchecked(net, "/lrn_output_0", tmp_path / "lrn.onnx")
+    assert_one_line_error(invoke(runner, "estimate", path), "node /lrn: LRN (opset 17) needs its attribute 'size'")
+
+
+def test_a_tensor_defined_twice_is_one_line(runner, tmp_path: Path) -> None:
+    net = small_net()
+    net.nodes.append(helper.make_node("Relu", ["/conv/Conv_output_0"], ["/relu/Relu_output_0"], name="/again"))
+    model = net.model("/relu/Relu_output_0")
+    path = tmp_path / "m.onnx"
+    path.write_bytes(model.SerializeToString())
+    assert_one_line_error(invoke(runner, "estimate", path), "tensor '/relu/Relu_output_0' is defined twice")

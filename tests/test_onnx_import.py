@@ -236,3 +236,15 @@ def test_every_command_that_takes_a_network_takes_an_onnx_model(runner, resnet18
     run("roofline", resnet18, "-o", tmp_path / "r.png")
     assert run("ops", resnet18).startswith("layer,op,")
     assert "layer1/layer1_0.conv1/Conv" in run("estimate", resnet18, "--format", "csv")
+
+
+def test_a_models_own_shapes_are_read_and_checked(tmp_path: Path) -> None:
+    """With every tensor's shape in value_info hwsim reads those (no inference); a wrong one is caught."""
+    shaped = onnx_models.resnet18(size=64, value_info=True)
+    assert len(shaped.graph.value_info) > 60
+    graph = api.load_network(saved(shaped, tmp_path, "shaped"))
+    assert graph.layers == api.load_network(saved(onnx_models.resnet18(size=64), tmp_path, "shaped")).layers
+    pool = next(value for value in shaped.graph.value_info if value.name == "/maxpool/MaxPool_output_0")
+    pool.type.tensor_type.shape.dim[2].dim_value = 17  # the model now says 16 x 17
+    with pytest.raises(InputError, match="node /maxpool/MaxPool: hwsim infers an output of 16x16x64 .* say 17x16x64"):
+        api.load_network(saved(shaped, tmp_path, "lying"))

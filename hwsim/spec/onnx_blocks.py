@@ -88,13 +88,19 @@ def _instances(layers: list[FlatLayer]) -> list[list[_Instance]]:
             span = spans.setdefault(name[:cut], [index, index, 0])
             span[1], span[2] = index, span[2] + 1
             cut = name.find("/", cut + 1)
-    groups: dict[tuple[Any, ...], list[_Instance]] = {}
+    alike: dict[tuple[int, str, str], list[tuple[str, int, int]]] = {}
     for scope, (first, last, count) in spans.items():
-        if count < 2 or last - first + 1 != count:
-            continue
-        instance = _instance(layers, scope, first, last + 1, readers)
-        if instance is not None:
-            groups.setdefault(_signature(layers, instance), []).append(instance)
+        if count > 1 and last - first + 1 == count:  # a scope's layers one after another
+            cut = len(scope) + 1  # a cheap first sort: the length, the first and the last local names
+            alike.setdefault((count, layers[first].name[cut:], layers[last].name[cut:]), []).append(
+                (scope, first, last)
+            )
+    groups: dict[tuple[Any, ...], list[_Instance]] = {}
+    for scopes in alike.values():
+        for scope, first, last in scopes if len(scopes) > 1 else ():
+            instance = _instance(layers, scope, first, last + 1, readers)
+            if instance is not None:
+                groups.setdefault(_signature(layers, instance), []).append(instance)
     ranked = sorted(
         (group for group in groups.values() if len(group) > 1),
         key=lambda group: (-len(group) * (group[0].end - group[0].start), group[0].start),

@@ -102,17 +102,29 @@ def _varint(data: memoryview | bytes, pos: int, end: int) -> tuple[int, int]:
 
 
 def _fields(data: memoryview, start: int, end: int) -> list[tuple[int, int, int, int, int]]:
-    """(field number, wire type, field start, value start, value end) of every field in ``data[start:end]``."""
+    """(field number, wire type, field start, value start, value end) of every field in ``data[start:end]``.
+
+    Keys and lengths are decoded inline (this loop walks every node and initializer of a model)."""
     found = []
     pos = start
     while pos < end:
         field_start = pos
-        key = data[pos]  # a key or a length below 128 is one byte: the common case, without a call
+        key = data[pos]
         key, pos = (key, pos + 1) if key < 0x80 else _varint(data, pos, end)
         number, wire = key >> 3, key & 7
         if wire == _LENGTH_DELIMITED:
-            length = data[pos] if pos < end else 0x80
-            length, pos = (length, pos + 1) if length < 0x80 else _varint(data, pos, end)
+            if pos >= end:
+                raise _Corrupt("a length runs past the end of its message")
+            length, shift = 0, 0
+            while True:
+                byte = data[pos]
+                pos += 1
+                length |= (byte & 0x7F) << shift
+                if byte < 0x80:
+                    break
+                shift += 7
+                if shift > 63 or pos >= end:
+                    raise _Corrupt("a length runs past the end of its message")
             value_end = pos + length
         elif wire == _VARINT:
             _, value_end = _varint(data, pos, end)
@@ -158,21 +170,22 @@ def _encode_varint(value: int) -> bytes:
             return bytes(out)
 
 
-@dataclass
-class _Tensor:
+class _Tensor(NamedTuple):
     """What the scan learns of one initializer."""
 
-    name: str = ""
-    dims: tuple[int, ...] = ()
-    data_type: int = 0
+    name: str
+    dims: tuple[int, ...]
+    data_type: int
     raw_bytes: int | None = None
+    """The length of its raw data, where it has some."""
     external: dict[str, str] | None = None
+    """Where its data lies outside the file (location, offset, length)."""
 
 
 def _scan_tensor(data: memoryview, start: int, end: int) -> _Tensor:
-    tensor = _Tensor()
-    dims: list[int] = []
-    external: dict[str, str] = {}
+    name, dims, data_type, raw_bytes = "", [], 0, None
+    entries: dict[str, str] = {}
+    outside = False
     for number, wire, _, value_start, value_end in _fields(data, start, end):
         if number == _TENSOR_DIMS:
             if wire == _LENGTH_DELIMITED:
@@ -180,22 +193,17 @@ def _scan_tensor(data: memoryview, start: int, end: int) -> _Tensor:
             else:
                 dims.append(_int64(_varint(data, value_start, value_end)[0]))
         elif number == _TENSOR_DATA_TYPE and wire == _VARINT:
-            tensor.data_type = _varint(data, value_start, value_end)[0]
+            data_type = _varint(data, value_start, value_end)[0]
         elif number == _TENSOR_NAME and wire == _LENGTH_DELIMITED:
-            tensor.name = _text(data, value_start, value_end)
+            name = _text(data, value_start, value_end)
         elif number == _TENSOR_RAW_DATA:
-            tensor.raw_bytes = value_end - value_start
+            raw_bytes = value_end - value_start
         elif number == _TENSOR_EXTERNAL_DATA and wire == _LENGTH_DELIMITED:
             entry = {n: _text(data, s, e) for n, _, _, s, e in _fields(data, value_start, value_end)}
-            external[entry.get(1, "")] = entry.get(2, "")
-        elif (
-            number == _TENSOR_DATA_LOCATION
-            and wire == _VARINT
-            and _varint(data, value_start, value_end)[0] == _EXTERNAL
-        ):
-            tensor.external = external
-    tensor.dims = tuple(dims)
-    return tensor
+            entries[entry.get(1, "")] = entry.get(2, "")
+        elif number == _TENSOR_DATA_LOCATION and wire == _VARINT:
+            outside = _varint(data, value_start, value_end)[0] == _EXTERNAL
+    return _Tensor(name, tuple(dims), data_type, raw_bytes, entries if outside else None)
 
 
 def _length_delimited(number: int, payload: bytes) -> bytes:
@@ -348,13 +356,13 @@ def _kept_initializers(model: onnx.ModelProto, onnx: Any) -> list[_Tensor]:
     kept = []
     outside = []
     for proto in model.graph.initializer:
-        tensor = _Tensor(proto.name, tuple(proto.dims), proto.data_type)
         if proto.data_location == _EXTERNAL:
-            tensor.external = {entry.key: entry.value for entry in proto.external_data}
+            external = {entry.key: entry.value for entry in proto.external_data}
+            kept.append(_Tensor(proto.name, tuple(proto.dims), proto.data_type, None, external))
             outside.append(proto)
         else:
-            tensor.raw_bytes = len(proto.raw_data) if proto.raw_data else None
-        kept.append(tensor)
+            raw = len(proto.raw_data) if proto.raw_data else None
+            kept.append(_Tensor(proto.name, tuple(proto.dims), proto.data_type, raw))
     if outside:
         names = {proto.name for proto in outside}
         staying = [proto for proto in model.graph.initializer if proto.name not in names]

@@ -4,7 +4,8 @@
 from the network's input (a ``Shape`` and what is computed from it are not data; ``Constant`` nodes and
 initializers are operands), translates every node on the way to the output (:mod:`hwsim.spec.onnx_ops`)
 and lays the layers out as a network document, with repeated blocks where the names show them
-(:mod:`hwsim.spec.onnx_blocks`). :mod:`hwsim.model.expand` expands that document as it expands YAML, then
+(:mod:`hwsim.spec.onnx_blocks`). Shapes are the model's own where its value_info gives every tensor one,
+else ONNX shape inference's. :mod:`hwsim.model.expand` expands that document as it expands YAML, then
 checks each layer's shape and parameter count against what the model itself says.
 
 Layer names are the ONNX node names with the leading ``/`` dropped and every ``.`` made ``_`` (hwsim's
@@ -14,6 +15,7 @@ A node without a name is called ``<OpType>_<index>``, its place among the graph'
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -86,16 +88,14 @@ def read_onnx(path: Path | str, input_shape: tuple[int, ...] | None = None) -> O
     all_nodes = [Node.of(proto, index) for index, proto in enumerate(graph.node)]
     computed = _data_tensors(all_nodes, input_name)
     nodes = _needed_nodes(all_nodes, light, computed, input_name, output)
-    onnx = require_onnx(path)
+    opset = _opset(light)
     unknown = [n for n in nodes if not n.standard or n.op_type not in TRANSLATORS]
-    if not unknown:
-        try:
-            onnx.checker.check_model(light.model)
-        except Exception as err:  # onnx's ValidationError, and anything a malformed model provokes
-            raise InputError(f"not a valid ONNX model: {_first_line(err)}", str(path)) from None
+    for node in nodes:
+        if node.standard and node.op_type in TRANSLATORS:
+            _check_node(node, opset, str(path))
     ctx = Context(
-        opset=_opset(light),
-        shapes=_inferred_shapes(light, computed, strict=not unknown),
+        opset=opset,
+        shapes=_model_shapes(light, computed, {o for n in nodes for o in n.output} & computed, strict=not unknown),
         initializers=light.initializers,
         constant=_constants(light),
         data=computed,
@@ -114,6 +114,37 @@ def read_onnx(path: Path | str, input_shape: tuple[int, ...] | None = None) -> O
     spec = validate(NetworkSpec, data, document)
     layers = {renames[name]: layer for name, layer in sources.items()}
     return OnnxNetwork(spec, document, layers)
+
+
+@functools.lru_cache(maxsize=512)
+def _schema(op_type: str, opset: int) -> tuple[frozenset[str], frozenset[str], int, int]:
+    """(attributes, required attributes, fewest and most inputs) of ``op_type`` at ``opset``."""
+    from onnx import defs
+
+    schema = defs.get_schema(op_type, opset)
+    required = frozenset(name for name, attribute in schema.attributes.items() if attribute.required)
+    return frozenset(schema.attributes), required, schema.min_input, schema.max_input
+
+
+def _check_node(node: Node, opset: int, path: str) -> None:
+    """What the ONNX checker would refuse in a node hwsim translates: an attribute its op does not have (a typo
+    the translation would silently read as the default), a required one missing, too few or many inputs.
+    Types and shapes are checked by strict shape inference; the rest of the graph by the reader itself."""
+    try:
+        attributes, required, fewest, most = _schema(node.op_type, opset)
+    except Exception:  # onnx's SchemaError: the op did not exist at this opset
+        raise InputError(f"node {node.name}: {node.op_type} does not exist in opset {opset}", path) from None
+    where = f"node {node.name or node.op_type}: {node.op_type} (opset {opset})"
+    unknown = sorted(set(node.attrs) - attributes)
+    if unknown:
+        raise InputError(f"not a valid ONNX model: {where} has no attribute {unknown[0]!r}", path)
+    missing = sorted(required - set(node.attrs))
+    if missing:
+        raise InputError(f"not a valid ONNX model: {where} needs its attribute {missing[0]!r}", path)
+    if not fewest <= len(node.input) <= most:
+        raise InputError(
+            f"not a valid ONNX model: {where} takes {fewest} to {most} inputs, not {len(node.input)}", path
+        )
 
 
 def _first_line(err: BaseException) -> str:
@@ -234,9 +265,13 @@ def _needed_nodes(nodes: list[Node], light: LightModel, data: set[str], input_na
                 "(the graph is not in topological order, or is truncated)",
                 path,
             )
-        known.update(node.output)
         for name in node.output:
+            if not name:
+                continue  # an optional output left out
+            if name in known:
+                raise InputError(f"not a valid ONNX model: tensor {name!r} is defined twice (not in SSA form)", path)
             producer[name] = node
+            known.add(name)
     if output not in producer:
         raise InputError(f"output {output!r} is not produced by any node", path)
     needed: set[int] = set()
@@ -250,21 +285,36 @@ def _needed_nodes(nodes: list[Node], light: LightModel, data: set[str], input_na
     return [node for node in nodes if node.position in needed]
 
 
-def _inferred_shapes(light: LightModel, data: set[str], strict: bool) -> dict[str, Dims]:
-    """The shapes of the data tensors by ONNX shape inference (with values of small constants propagated)."""
+def _shapes_in(values: Any, wanted: set[str], shapes: dict[str, Dims]) -> None:
+    """Add the shapes ``values`` (ValueInfoProtos) give for the tensors in ``wanted``."""
+    for value in values:
+        if value.name in wanted:
+            dims = value.type.tensor_type.shape.dim  # empty where the shape is unknown
+            if dims:
+                shapes[value.name] = tuple([d.dim_value or None for d in dims])  # 0: no value
+
+
+def _known(dims: Dims | None) -> bool:
+    return dims is not None and None not in dims[1:]
+
+
+def _model_shapes(light: LightModel, data: set[str], read: set[str], strict: bool) -> dict[str, Dims]:
+    """The shapes of the data tensors: the model's own where it gives every tensor in ``read`` one (as the
+    dynamo exporter and onnxsim write them), else ONNX shape inference's (constant values propagated)."""
+    graph = light.model.graph
+    shapes: dict[str, Dims] = {}
+    for values in (graph.input, graph.value_info, graph.output):
+        _shapes_in(values, data, shapes)
+    if all(_known(shapes.get(name)) for name in read):
+        return shapes
     onnx = require_onnx(light.path)
     try:
-        inferred = onnx.shape_inference.infer_shapes(light.model, strict_mode=strict, data_prop=True)
+        inferred = onnx.shape_inference.infer_shapes(light.model, check_type=strict, strict_mode=strict, data_prop=True)
     except Exception as err:  # InferenceError, and whatever a malformed model provokes
         raise InputError(f"ONNX shape inference fails: {_first_line(err)}", str(light.path)) from None
-    shapes: dict[str, Dims] = {}
-    graph = inferred.graph
-    for value in (*graph.input, *graph.value_info, *graph.output):
-        if value.name not in data:
-            continue
-        tensor = value.type.tensor_type
-        if value.type.HasField("tensor_type") and tensor.HasField("shape"):
-            shapes[value.name] = tuple(d.dim_value or None for d in tensor.shape.dim)  # 0: no value
+    shapes = {}
+    for values in (inferred.graph.input, inferred.graph.value_info, inferred.graph.output):
+        _shapes_in(values, data, shapes)
     return shapes
 
 
@@ -392,8 +442,10 @@ def _translate(
         taken.add(name)
         producer[output] = name
         flat.append(FlatLayer(name, translation.entry, inputs))
-        params = sum(ctx.initializers[a.initializer].size for a in translation.arrays if not a.state)
-        state = sum(ctx.initializers[a.initializer].size for a in translation.arrays if a.state)
+        params = state = 0
+        for array in translation.arrays:
+            size = ctx.initializers[array.initializer].size
+            state, params = (state + size, params) if array.state else (state, params + size)
         shape = _hwc_or_none(ctx.shapes.get(output))
         hwc = translation.entry["op"] == "flatten" and translation.inputs[0] in transposed
         sources[name] = OnnxLayer(shown, shape, params, state, translation.arrays, output, hwc)
