@@ -210,7 +210,35 @@ def test_the_new_ops_import_as_onnx_runtime_runs_them(name: str, tmp_path: Path)
     assert result.max_magnitude > 0.01
 
 
+def mlp() -> tuple[Net, str]:
+    """Flat features in, (N, 12): Gemm, ReLU, Gemm, softmax over the classes."""
+    net = Net(["N", 12], seed=3)
+    x = net.node("Relu", [net.gemm("input", "/fc1", 12, 16)], "/relu/Relu")
+    return net, net.node("Softmax", [net.gemm(x, "/fc2", 16, 5)], "/softmax/Softmax", axis=1)
+
+
+def older_opsets() -> tuple[Net, str]:
+    """Opset 9: Upsample with its scales as an input, Dropout's ratio an attribute, Softmax over a flat axis 1."""
+    net, x = conv_first()
+    net.opset = 9
+    scales = net.constant("/scales", np.array([1, 1, 2, 2], np.float32))
+    x = net.node("Upsample", [x, scales], "/up/Upsample", mode="nearest")
+    x = net.node("GlobalAveragePool", [x], "/pool")
+    x = net.node("Dropout", [net.node("Flatten", [x], "/flat", axis=1)], "/drop/Dropout", ratio=0.3)
+    return net, net.node("Softmax", [x], "/softmax/Softmax", axis=1)
+
+
+def mean_over_axes_input() -> tuple[Net, str]:
+    """Opset 18: ReduceMean takes its axes as an input."""
+    net, x = conv_first()
+    net.opset = 18
+    return net, net.node("ReduceMean", [x, net.constant("/axes", np.array([-2, -1], np.int64))], "/mean", keepdims=1)
+
+
 CONVENTIONS = {
+    "mlp": mlp,
+    "older-opsets": older_opsets,
+    "mean-over-axes-input": mean_over_axes_input,
     "same-upper": pads("SAME_UPPER"),
     "same-lower": pads("SAME_LOWER"),
     "explicit-asymmetric-pads": pads("explicit"),

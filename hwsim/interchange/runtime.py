@@ -71,7 +71,9 @@ def run_onnxruntime(model: bytes, x: np.ndarray, output: str | None = None) -> n
     options.log_severity_level = 3
     try:
         session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
-        feed = {session.get_inputs()[0].name: np.ascontiguousarray(x.transpose(0, 3, 1, 2))}
+        entry = session.get_inputs()[0]
+        flat = len(entry.shape) == 2  # (N, features): hwsim's (N, 1, 1, F)
+        feed = {entry.name: x.reshape(len(x), -1) if flat else np.ascontiguousarray(x.transpose(0, 3, 1, 2))}
         (result,) = session.run([output] if output else None, feed)
     except Exception as err:  # onnxruntime raises its own exception types, one per failure kind
         raise InputError(f"ONNX Runtime cannot run the model: {str(err).splitlines()[0]}") from None
