@@ -77,3 +77,11 @@ def format_quantity(value: float, unit: str) -> str:
         if abs(value) >= scale:
             return f"{value / scale:.3g} {prefix}{unit}"
     return f"{value:.3g} {unit}"
+
+
+def format_duration(seconds: float) -> str:
+    """``0.01233`` -> ``'12.33 ms'``: the unit (s, ms, µs, ns) that puts 1 to 999 before it, 4 significant digits."""
+    for scale, unit in ((1.0, "s"), (1e-3, "ms"), (1e-6, "µs")):
+        if abs(seconds) >= scale:
+            return f"{seconds / scale:.4g} {unit}"
+    return f"{seconds / 1e-9:.4g} ns"
