@@ -66,8 +66,17 @@ hardware_option = click.option(
     show_default=True,
     help="Hardware profile: a YAML file or a bundled name.",
 )
+POLICIES_IN_A_LINE = """
+\b
+paper: the appendix's rules, serial
+strict: what a step holds fits at once, serial
+optimized: fused, streamed and overlapped
+"""
+"""One line per policy, short enough for an 80-column terminal (docs/schedulers.md says more)."""
+POLICY_HELP = "How layers are scheduled (docs/schedulers.md).\n" + POLICIES_IN_A_LINE
+
 policy_option = click.option(
-    "--policy", type=click.Choice(list(POLICIES)), default="paper", show_default=True, help="Scheduler."
+    "--policy", type=click.Choice(list(POLICIES)), default="paper", show_default=True, help=POLICY_HELP
 )
 counting_option = click.option(
     "--counting",

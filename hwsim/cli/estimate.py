@@ -11,6 +11,7 @@ from rich.console import Console
 
 from hwsim import api, bundled, files
 from hwsim.cli.common import (
+    POLICIES_IN_A_LINE,
     batch_option,
     check_outputs,
     check_plot_path,
@@ -100,7 +101,7 @@ def estimate(
     "policies",
     type=click.Choice(list(POLICIES)),
     multiple=True,
-    help="Scheduler (repeatable; default: paper).",
+    help="How layers are scheduled; repeat it to compare (default: paper).\n" + POLICIES_IN_A_LINE,
 )
 @counting_option
 @batch_option

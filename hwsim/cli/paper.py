@@ -42,7 +42,12 @@ def reproduce(output: Path | None, wide: bool, columns: tuple[str, ...]) -> None
 @reports_input_errors
 def claims(output: Path | None) -> None:
     """The paper's claims as numbers: HairNet's share of AlexNet's parameters, depthwise separable
-    vs standard convolution stage by stage against 1/N + 1/K^2, and the dense head's parameter ratio."""
+    vs standard convolution stage by stage against 1/N + 1/K^2, and the dense head's parameter ratio.
+
+    \b
+    hwsim claims                 # the claims beside the numbers hwsim computes
+    hwsim claims -o claims.md    # also as Markdown (docs/claims.md is made this way)
+    """
     from hwsim.studies import claims as paper_claims
 
     require_suffix(output, (".md", ".markdown"), "claims are written as Markdown")
