@@ -116,7 +116,9 @@ def to_markdown(estimate: Estimate) -> str:
     header = _header(estimate)
     lines = [f"# {header['network']} on {header['hardware']}", ""]
     lines += [f"- {k}: {v}" for k, v in header.items() if k not in ("network", "hardware")]
-    lines += [f"- {k}: {v:.6g}" if isinstance(v, float) else f"- {k}: {v}" for k, v in summary.items()]
+    lines += [
+        f"- {k}: {v:.6g}" if isinstance(v, float) else f"- {k}: {v}" for k, v in summary.items() if k not in header
+    ]  # batch is in both
     lines += ["", layer_table(estimate.schedule).to_markdown(index=False, floatfmt=".6g"), ""]
     return "\n".join(lines)
 
