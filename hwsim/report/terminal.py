@@ -224,19 +224,20 @@ def table_width(widths: Sequence[int]) -> int:
     return sum(widths) + 3 * len(widths) + 1
 
 
-def choose(rendered: Sequence[Rendered], width: int) -> dict[str, int]:
-    """Key -> width of the columns that fit in ``width`` cells, the most important first.
+def choose(rendered: Sequence[Rendered], width: int, every: bool = False) -> dict[str, int]:
+    """Key -> width of the columns that fit in ``width`` cells, the most important first (``every``: all of them,
+    however wide).
 
     The ranked columns come first, each at its narrowest; then elided names get back what room
     allows (whole names before more columns); then the rest, in the table's order; what is still
-    left widens wrapped text and headers.
+    left puts headers on one line, then widens wrapped text.
     """
     ranked = sorted(rendered, key=lambda r: r.column.priority)  # stable: ties keep the table's order
     kept: dict[str, int] = {}
 
     def keep(columns: Sequence[Rendered]) -> None:
         for r in columns:
-            if table_width([*kept.values(), r.narrowest]) <= width:
+            if every or table_width([*kept.values(), r.narrowest]) <= width:
                 kept[r.column.key] = r.narrowest
 
     def widen(columns: Sequence[Rendered]) -> None:
@@ -248,8 +249,8 @@ def choose(rendered: Sequence[Rendered], width: int) -> dict[str, int]:
     keep([r for r in ranked if r.column.priority < THE_REST])
     widen([r for r in ranked if r.column.elide])
     keep([r for r in ranked if r.column.priority >= THE_REST])
-    widen([r for r in ranked if r.stretchy])
-    widen(ranked)
+    widen([r for r in ranked if not r.stretchy])  # headers on one line
+    widen([r for r in ranked if r.column.wrap])
     return kept
 
 
@@ -268,10 +269,10 @@ def print_table(
         raise InputError(f"unknown column {unknown[0]!r}; choose from {','.join(by_key)}", field="--columns")
     shown = [by_key[key] for key in view.columns] if view.columns else list(columns)
     rendered = render_columns(frame, shown)
-    if view.wide or view.columns:
+    if view.wide:
         widths = {r.column.key: r.natural for r in rendered}
     else:
-        widths = choose(rendered, console.width)
+        widths = choose(rendered, console.width, every=bool(view.columns))
     table = Table(title=title or None, header_style="bold")
     kept = [r for r in rendered if r.column.key in widths]
     for r in kept:
@@ -285,7 +286,7 @@ def print_table(
         table.add_row(*cells, style=row_styles[i] if row_styles else None)
     needed = table_width(list(widths.values()))
     saved = console.width
-    console.width = max(saved, needed)  # --wide and --columns print whole rows however wide they get
+    console.width = max(saved, needed)  # --wide, and --columns when they do not fit, print whole rows
     try:
         console.print(table)
     finally:
