@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import math
 import re
+import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -39,7 +41,9 @@ class Case:
 def estimate_case(network: str, policy: str) -> Case:
     result = api.estimate(api.load_network(network), HW, policy)
     return Case(
-        tables.terminal_frame(result.schedule),
+        tables.layer_table(result.schedule).assign(
+            placement=[r["placement"] for r in tables.terminal_rows(result.schedule)]
+        ),
         tables.TERMINAL_COLUMNS,
         lambda console, view: tables.render_table(result, console, view),
         ("layer", "op", "placement", "transfer_s", "compute_s", "total_s"),
@@ -277,3 +281,13 @@ def test_long_names_lose_their_middle() -> None:
     assert elide_name("stage1.block2.pw+pw_relu+pool2", 24) == "stage1.block2.pw+…+pool2"
     assert elide_name("stage1.block2.pw+pw_relu+pool2", 20) == "stage1.block2.pw+…"
     assert elide_name("gap", 20) == "gap"
+
+
+def test_the_estimate_table_does_not_pay_for_pandas() -> None:
+    """pandas is half a second of start-up that `hwsim estimate` without -o does not need (bench_estimate.py)."""
+    code = (
+        "import sys; from rich.console import Console; from hwsim import api; from hwsim.report import tables; "
+        "e = api.estimate(api.load_network('hairnet-cifar10-small'), api.load_hardware('paper-accelerator')); "
+        "tables.render_table(e, Console(file=open('/dev/null', 'w'))); print('pandas' in sys.modules)"
+    )
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "False\n"

@@ -48,11 +48,9 @@ def _shape(shape: tuple[int, ...]) -> str:
     return "x".join(map(str, shape))
 
 
-def layer_table(schedule: Schedule) -> pd.DataFrame:
-    """One row per scheduled step, with the columns of :data:`COLUMNS`."""
-    import pandas as pd  # deferred: half a second of start-up that the terminal table does not need
-
-    rows = [
+def layer_rows(schedule: Schedule) -> list[dict[str, Any]]:
+    """One record per scheduled step, with the keys of :data:`COLUMNS`."""
+    return [
         {
             "layer": s.name,
             "op": s.op,
@@ -75,7 +73,13 @@ def layer_table(schedule: Schedule) -> pd.DataFrame:
         }
         for s in schedule.steps
     ]
-    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def layer_table(schedule: Schedule) -> pd.DataFrame:
+    """One row per scheduled step, with the columns of :data:`COLUMNS`."""
+    import pandas as pd  # deferred: half a second of start-up that the terminal table does not need
+
+    return pd.DataFrame(layer_rows(schedule), columns=COLUMNS)
 
 
 def top_layers(estimate: Estimate, n: int = 3) -> list[tuple[str, float]]:
@@ -162,14 +166,12 @@ TERMINAL_COLUMNS = [
 """The terminal table: :data:`COLUMNS` in human units, and where each tensor lives (int or ext) in one column."""
 
 
-def terminal_frame(schedule: Schedule) -> pd.DataFrame:
-    """:func:`layer_table` with the ``placement`` column the terminal shows (``int/int/ext``)."""
-    table = layer_table(schedule)
-    table["placement"] = [
-        "/".join(_short_loc(loc) for loc in locs)
-        for locs in zip(table["input_loc"], table["output_loc"], table["weight_loc"])
+def terminal_rows(schedule: Schedule) -> list[dict[str, Any]]:
+    """:func:`layer_rows` with the ``placement`` the terminal shows (``int/int/ext``), without pandas."""
+    return [
+        {**row, "placement": "/".join(_short_loc(row[k]) for k in ("input_loc", "output_loc", "weight_loc"))}
+        for row in layer_rows(schedule)
     ]
-    return table
 
 
 def render_table(estimate: Estimate, console: Console, view: View = FITTED) -> None:
@@ -179,7 +181,7 @@ def render_table(estimate: Estimate, console: Console, view: View = FITTED) -> N
         f"{header['network']} on {header['hardware']} — policy {header['policy']}, "
         f"counting {header['counting']}, batch {header['batch']}, {header['precision']}"
     )
-    print_table(console, terminal_frame(estimate.schedule), TERMINAL_COLUMNS, title, view)
+    print_table(console, terminal_rows(estimate.schedule), TERMINAL_COLUMNS, title, view)
     render_summary(estimate, console)
 
 

@@ -197,9 +197,17 @@ class Rendered:
         return self.column.elide or self.column.wrap
 
 
-def render_columns(frame: pd.DataFrame, columns: Sequence[Column]) -> list[Rendered]:
+Rows = Sequence[Mapping[str, Any]]
+"""A table's rows as records; a DataFrame passes as its ``to_dict("records")``."""
+
+
+def _records(rows: Rows | pd.DataFrame) -> list[Mapping[str, Any]]:
+    return rows.to_dict("records") if hasattr(rows, "to_dict") else list(rows)
+
+
+def render_columns(rows: Rows | pd.DataFrame, columns: Sequence[Column]) -> list[Rendered]:
     """Every column's header and cells, one unit per kind of quantity for the whole table."""
-    records = frame.to_dict("records")
+    records = _records(rows)
     units: dict[str, tuple[float, str]] = {}
     for kind in {c.kind for c in columns if c.kind in UNITS}:
         units[kind] = unit_for(kind, [_value(r[c.key]) for c in columns if c.kind == kind for r in records])
@@ -256,13 +264,14 @@ def choose(rendered: Sequence[Rendered], width: int, every: bool = False) -> dic
 
 def print_table(
     console: Console,
-    frame: pd.DataFrame,
+    frame: Rows | pd.DataFrame,
     columns: Sequence[Column],
     title: str = "",
     view: View = FITTED,
     row_styles: Sequence[str] | None = None,
 ) -> None:
-    """Print ``frame`` as a table that fits ``console`` (see the module docstring), then what was left out."""
+    """Print ``frame`` (a DataFrame, or records without pandas' start-up) as a table that fits ``console``
+    (see the module docstring), then what was left out."""
     by_key = {c.key: c for c in columns}
     unknown = [key for key in view.columns if key not in by_key]
     if unknown:
