@@ -150,9 +150,7 @@ OPS_COLUMNS = [
 
 def render_op_table(rows: list[dict[str, str | int]], network: str, console: Console, view: View = FITTED) -> None:
     """The modelled ops per layer and pass (what ``hwsim ops`` writes as CSV)."""
-    import pandas as pd
-
-    print_table(console, pd.DataFrame(rows), OPS_COLUMNS, f"{network}: modelled ops per layer and pass", view)
+    print_table(console, rows, OPS_COLUMNS, f"{network}: modelled ops per layer and pass", view)
 
 
 # ---- reproduce -------------------------------------------------------------------------------------
