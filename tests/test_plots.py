@@ -188,3 +188,20 @@ def test_a_one_axis_sweep_is_drawn_on_the_grid_s_own_scale(spacing, scale):
     axis = sweep.parse_axis(f"memory.external.bandwidth=1GB/s..4GB/s:{spacing}:3", hw)
     result = sweep.run(api.load_network("hairnet-cifar10-small"), hw, [axis])
     assert plots.sweep_figure(result).axes[0].get_xscale() == scale
+
+
+@pytest.mark.parametrize("metric", ["energy", "edp"])
+def test_a_sweep_can_be_coloured_by_energy_and_its_knee_follows_that_metric(metric: str) -> None:
+    graph, hardware = api.load_network("hairnet-cifar10-small"), api.load_hardware("paper-accelerator")
+    axes = [sweep.parse_axis("memory.internal.capacity=16KB..4MB:log:6", hardware)]
+    result = sweep.run(graph, hardware, axes, "paper", "exact", 1, None)
+    shown = plots.SWEEP_METRICS[metric]
+    figure = plots.sweep_figure(result, metric)
+    ax = figure.axes[0]
+    drawn = ax.lines[0].get_ydata()
+    expected = result.rows[shown.column].to_numpy() * shown.scale
+    assert np.allclose(drawn, expected, equal_nan=True) and ax.get_ylabel() == shown.label
+    values = result.rows[axes[0].column].to_numpy()
+    knee = [line for line in ax.lines if line.get_label().startswith("stops paying")][0].get_xdata()[0]
+    assert knee == sweep.saturation(values, expected)
+    assert f"best {shown.name};" in ax.get_title()

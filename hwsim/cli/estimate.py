@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -87,7 +88,7 @@ def estimate(
     if trace_path:
         from hwsim.report.trace import to_trace_json
 
-        files.write_atomically(trace_path, to_trace_json(result.schedule))
+        files.write_atomically(trace_path, to_trace_json(result.schedule, result.step_energy))
         click.echo(f"wrote {trace_path}")
 
 
@@ -173,6 +174,13 @@ PROGRESS_THRESHOLD_SCHEDULED = 10
 @output_option("Write every point as CSV (without it, up to 1,000 points are printed as a table).")
 @table_options
 @plot_option
+@click.option(
+    "--plot-metric",
+    type=click.Choice(["latency", "energy", "edp"]),
+    default="latency",
+    show_default=True,
+    help="What the plot shows: latency per batch, energy per image (docs/energy.md), or energy x delay.",
+)
 @reports_input_errors
 def sweep(
     network: str,
@@ -186,6 +194,7 @@ def sweep(
     wide: bool,
     columns: tuple[str, ...],
     plot: Path | None,
+    plot_metric: str,
 ) -> None:
     """Sweep hardware fields over a grid and schedule NETWORK at every point.
 
@@ -198,6 +207,7 @@ def sweep(
     \b
     hwsim sweep hairnet --hw paper-accelerator --vary memory.internal.capacity=256KB..8MB:log:6 \\
         --vary memory.external.bandwidth=0.5GB/s..32GB/s:log:7 -o sweep.csv --plot sweep.png
+    hwsim sweep hairnet --vary memory.internal.capacity=64KB..4MB:log:7 --plot energy.png --plot-metric energy
     """
     from hwsim.report.studies import MAX_SWEEP_ROWS, render_sweep
     from hwsim.studies import sweep as sweeping
@@ -238,7 +248,7 @@ def sweep(
     if plot:
         from hwsim.report.plots import sweep_figure
 
-        save_plot(sweep_figure, result, plot)
+        save_plot(functools.partial(sweep_figure, metric=plot_metric), result, plot)
 
 
 @contextlib.contextmanager

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -32,7 +33,28 @@ TRANSFER_COLOUR, COMPUTE_COLOUR, SPAN_COLOUR = "#d95f02", "#1b9e77", "#d9d9d9"
 UNIT_COLOURS = ("#1b9e77", "#7570b3", "#e7298a", "#66a61e", "#e6ab02")
 LABELLED_POINTS = 8
 """The roofline names this many of the most expensive layers; more would hide the points."""
-STOPS_PAYING = "stops paying: the smallest value within 5 % of the best latency; at the range's end, it still pays"
+STOPS_PAYING = "stops paying: the smallest value within 5 % of the best {what}; at the range's end, it still pays"
+
+
+@dataclass(frozen=True)
+class SweepMetric:
+    """What a sweep plot shows: a column of the sweep's rows, its scale to the plotted unit, and its part."""
+
+    name: str
+    column: str
+    scale: float
+    label: str
+    part: str | None = None
+    """A column drawn dashed beside it in a one-axis plot (transfer time: what more bandwidth buys)."""
+    part_label: str = ""
+
+
+SWEEP_METRICS = {
+    "latency": SweepMetric("latency", "total_s", 1e3, "latency per batch (ms)", "transfer_s", "of which transfer"),
+    "energy": SweepMetric("energy", "energy_per_image_j", 1e3, "energy per image (mJ)"),
+    "edp": SweepMetric("energy x delay", "edp_js", 1e6, "energy x delay per image (mJ x ms)"),
+}
+"""``--plot-metric``: what colours the heatmap, or runs up the y axis; the "stops paying" marks follow it."""
 
 
 def image_format(path: Path) -> str:
@@ -261,29 +283,31 @@ def check_sweep_axes(count: int) -> None:
         raise InputError(f"a sweep plot shows one or two axes, got {count}; write the CSV instead", field="--plot")
 
 
-def sweep_figure(result: SweepResult) -> Figure:
-    """One axis: latency against the swept value. Two: a heatmap. Both mark where more stops paying."""
+def sweep_figure(result: SweepResult, metric: str = "latency") -> Figure:
+    """One axis: the metric (:data:`SWEEP_METRICS`) against the swept value. Two: a heatmap of it. Both mark
+    where more stops paying."""
     check_sweep_axes(len(result.axes))
-    return _sweep_lines(result) if len(result.axes) == 1 else _sweep_heatmap(result)
+    shown = SWEEP_METRICS[metric]
+    return _sweep_lines(result, shown) if len(result.axes) == 1 else _sweep_heatmap(result, shown)
 
 
 def _sweep_title(result: SweepResult) -> str:
     return f"Sweep: {result.network} on variants of {result.hardware} (policy {result.policy})"
 
 
-def _sweep_lines(result: SweepResult) -> Figure:
-    """Latency and its transfer part; infeasible points are gaps in the lines and grey crosses on the axis."""
+def _sweep_lines(result: SweepResult, shown: SweepMetric) -> Figure:
+    """The metric (and its part); infeasible points are gaps in the lines and grey crosses on the axis."""
     (axis,) = result.axes
     values = result.rows[axis.column].to_numpy()
-    latency = result.rows["total_s"].to_numpy() * 1e3
+    latency = result.rows[shown.column].to_numpy() * shown.scale
     infeasible = np.isnan(latency)
     knee = saturation(values, latency)
     figure = _figure(9, 5.5)
     ax = figure.subplots()
-    ax.plot(values, latency, marker="o" if len(values) <= 200 else None, color=COMPUTE_COLOUR, label="latency")
-    ax.plot(
-        values, result.rows["transfer_s"].to_numpy() * 1e3, ls="--", color=TRANSFER_COLOUR, label="of which transfer"
-    )
+    ax.plot(values, latency, marker="o" if len(values) <= 200 else None, color=COMPUTE_COLOUR, label=shown.name)
+    if shown.part:
+        part = result.rows[shown.part].to_numpy() * shown.scale
+        ax.plot(values, part, ls="--", color=TRANSFER_COLOUR, label=shown.part_label)
     if infeasible.any():
         ax.plot(
             values[infeasible],
@@ -301,21 +325,21 @@ def _sweep_lines(result: SweepResult) -> Figure:
     ax.set_xticks(np.array(axis.values)[positions], labels, rotation=30, ha="right")
     ax.minorticks_off()
     ax.set_xlabel(_axis_label(axis))
-    ax.set_ylabel("latency per batch (ms)")
+    ax.set_ylabel(shown.label)
     ax.grid(alpha=0.3)
     ax.legend()
-    ax.set_title(_sweep_title(result) + f"\n{STOPS_PAYING}", fontsize=10)
+    ax.set_title(_sweep_title(result) + "\n" + STOPS_PAYING.format(what=shown.name), fontsize=10)
     return figure
 
 
-def _sweep_heatmap(result: SweepResult) -> Figure:
-    """Latency over the grid; infeasible cells grey and hatched; the "stops paying" marks per row and column."""
+def _sweep_heatmap(result: SweepResult, shown: SweepMetric) -> Figure:
+    """The metric over the grid; infeasible cells grey and hatched; the "stops paying" marks per row and column."""
     import matplotlib
     from matplotlib.colors import LogNorm
     from matplotlib.patches import Patch, Rectangle
 
     x_axis, y_axis = result.axes[1], result.axes[0]  # the last axis varies fastest: columns
-    latency = result.rows["total_s"].to_numpy().reshape(len(y_axis.values), len(x_axis.values)) * 1e3
+    latency = result.rows[shown.column].to_numpy().reshape(len(y_axis.values), len(x_axis.values)) * shown.scale
     infeasible = np.isnan(latency)
     low, high = np.min(latency[~infeasible]), np.max(latency[~infeasible])  # run() refuses an all-infeasible grid
     width, height = 1.6 + 1.05 * len(x_axis.values), 1.6 + 0.6 * len(y_axis.values)
@@ -330,7 +354,7 @@ def _sweep_heatmap(result: SweepResult) -> Figure:
         norm=LogNorm(low, high) if high > low else None,
         interpolation="nearest",
     )
-    figure.colorbar(image, ax=ax, label="latency per batch (ms)")
+    figure.colorbar(image, ax=ax, label=shown.label)
     if infeasible.any() and infeasible.sum() <= 10_000:
         for row, col in zip(*np.nonzero(infeasible)):
             ax.add_patch(Rectangle((col - 0.5, row - 0.5), 1, 1, facecolor="none", edgecolor="grey", hatch="//", lw=0))
@@ -394,5 +418,5 @@ def _sweep_heatmap(result: SweepResult) -> Figure:
     ax.set_xlabel(_axis_label(x_axis))
     ax.set_ylabel(_axis_label(y_axis))
     ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2, fontsize=8, frameon=False)
-    ax.set_title(_sweep_title(result) + f"\n{STOPS_PAYING}", fontsize=10)
+    ax.set_title(_sweep_title(result) + "\n" + STOPS_PAYING.format(what=shown.name), fontsize=10)
     return figure
