@@ -19,8 +19,10 @@ from hwsim.cli.common import (
     network_argument,
     reports_input_errors,
     require_suffix,
+    table_options,
 )
 from hwsim.errors import InputError
+from hwsim.report.terminal import View
 
 MAX_VERIFY_BATCH = 64
 """verify executes every image: HairNet at 224x224 takes about 160 MB per image (forward, backward, Adam),
@@ -45,6 +47,7 @@ def reference_batch_option(maximum: int, why: str) -> Callable[[Any], Any]:
 @counting_option
 @reference_batch_option(MAX_VERIFY_BATCH, "every image is executed, in memory at once")
 @max_memory_option
+@table_options
 @click.option(
     "--runtime",
     type=click.Choice(["onnxruntime"]),
@@ -57,6 +60,8 @@ def verify(
     counting: str,
     batch: int,
     max_memory: str | None,
+    wide: bool,
+    columns: tuple[str, ...],
     runtime: str | None,
     input_shape: tuple[int, ...] | None,
 ) -> None:
@@ -73,6 +78,7 @@ def verify(
     hwsim verify resnet18.onnx --runtime onnxruntime           # the import's conventions, checked
     """
     from hwsim.ops import Op
+    from hwsim.report.studies import render_verification
     from hwsim.studies import verify as verification
 
     if runtime:
@@ -85,7 +91,7 @@ def verify(
         click.echo(f"{graph.name}: op counts not verified: training them needs a network that ends in softmax")
     else:
         result = verification.verify(graph, api.counting_named(counting), batch, max_memory=max_memory)
-        verification.render_verification(result, console())
+        render_verification(result, console(), View(wide, columns))
         failed = bool(result.differences)
     if runtime:
         from hwsim.studies.runtime import runtime_agreement
@@ -112,6 +118,7 @@ def verify(
     type=click.Path(dir_okay=False, path_type=Path),
     help="Compare with a golden CSV file; exit 1 on any difference.",
 )
+@table_options
 @input_shape_option
 @reports_input_errors
 def ops(
@@ -121,8 +128,13 @@ def ops(
     write_path: Path | None,
     check_path: Path | None,
     input_shape: tuple[int, ...] | None,
+    wide: bool,
+    columns: tuple[str, ...],
 ) -> None:
     """Modelled ops of NETWORK per layer: inference forward, training forward, backward, Adam step.
+
+    A table in a terminal; CSV, the golden files' format, when the output goes to a pipe or a file
+    (unless --wide or --columns asks for the table).
 
     \b
     hwsim ops networks/hairnet.yaml
@@ -135,7 +147,8 @@ def ops(
         raise InputError("--write and --check exclude each other")
     require_suffix(write_path, (".csv",), "golden op counts are written as CSV")
     check_outputs([Path(network)], [write_path])
-    rows = verification.op_table(api.load_network(network, input_shape), api.counting_named(counting), batch)
+    graph = api.load_network(network, input_shape)
+    rows = verification.op_table(graph, api.counting_named(counting), batch)
     if write_path:
         files.write_atomically(write_path, verification.format_op_table(rows))
         click.echo(f"wrote {write_path}")
@@ -145,5 +158,9 @@ def ops(
             click.echo(line)
         click.echo(f"{len(differences)} differences from {check_path}" if differences else f"matches {check_path}")
         sys.exit(1 if differences else 0)
+    elif sys.stdout.isatty() or wide or columns:
+        from hwsim.report.studies import render_op_table
+
+        render_op_table(rows, graph.name, console(), View(wide, columns))
     else:
         click.echo(verification.format_op_table(rows), nl=False)

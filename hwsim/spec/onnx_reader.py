@@ -110,7 +110,7 @@ def read_onnx(path: Path | str, input_shape: tuple[int, ...] | None = None) -> O
     producer = " ".join(p for p in (light.model.producer_name, light.model.producer_version) if p)
     description = f"imported from {path.name} (ONNX opset {ctx.opset}{', ' + producer if producer else ''})"
     data, locs, renames = document_of(flat, path.stem, description, _hwc(dims))
-    document = OnnxDocument(str(path), data, {}, {loc: sources[name].node for loc, name in locs.items()})
+    document = OnnxDocument(str(path), data, nodes={loc: sources[name].node for loc, name in locs.items()})
     spec = validate(NetworkSpec, data, document)
     layers = {renames[name]: layer for name, layer in sources.items()}
     return OnnxNetwork(spec, document, layers)
