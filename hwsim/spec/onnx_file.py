@@ -4,11 +4,13 @@ A model's weights are nearly all of its bytes (ResNet-18: 46.8 MB of 46.8 MB), a
 needs only their dims. :func:`read_model` maps the file and walks its protobuf wire format, keeping every
 field of the model and its graph except the data of large initializers, which it steps over by their
 length; what it keeps is parsed by ``onnx`` as a small model whose large initializers are graph inputs of
-the same type and dims (valid ONNX, so the checker and shape inference run on it in milliseconds). Small
-initializers keep their data: they are operands (a Reshape's shape, Clip's bounds, Resize's scales).
+the same type and dims (valid ONNX, so shape inference runs on it in a fraction of a millisecond). Small
+initializers (at most :data:`SMALL_INITIALIZER_BYTES`) keep their data: they are operands (a Reshape's
+shape, Clip's bounds, Resize's scales) and batch norm's vectors.
 
-Every failure is one line: the ``onnx`` extra missing, a file that is not ONNX or is truncated, a model
-beyond protobuf's 2 GiB, external data that is missing or shorter than the tensor it holds.
+Every failure is one line: the ``onnx`` extra missing, a file that is not ONNX or is truncated, raw data
+that does not match its dims, a model beyond protobuf's 2 GiB, external data outside the model's folder,
+missing or shorter than the tensor it holds.
 """
 
 from __future__ import annotations
@@ -72,11 +74,10 @@ class LightModel:
     """The model without the data of its large initializers (see the module docstring)."""
 
     model: onnx.ModelProto
-    """Small initializers keep their data; large ones are graph inputs named in ``weights``."""
+    """Small initializers keep their data; large ones (and any whose data lies outside the file) are graph
+    inputs of their type and dims."""
     initializers: dict[str, Initializer]
     """Every initializer of the graph, small and large, by name."""
-    weights: frozenset[str]
-    """The large initializers, moved to graph inputs."""
     path: Path
 
 
@@ -330,8 +331,7 @@ def read_model(path: Path) -> LightModel:
     kept = _kept_initializers(model, onnx)
     _check_sizes(kept + large, path)
     initializers = {t.name: Initializer(t.name, t.dims, t.data_type, prod(t.dims)) for t in kept + large}
-    weights = frozenset(t.name for t in large) | {t.name for t in kept if t.external is not None}
-    return LightModel(model, initializers, weights, path)
+    return LightModel(model, initializers, path)
 
 
 def _light_model(data: memoryview, size: int) -> tuple[bytes, list[_Tensor]]:

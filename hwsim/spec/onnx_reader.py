@@ -129,12 +129,13 @@ def _schema(op_type: str, opset: int) -> tuple[frozenset[str], frozenset[str], i
 def _check_node(node: Node, opset: int, path: str) -> None:
     """What the ONNX checker would refuse in a node hwsim translates: an attribute its op does not have (a typo
     the translation would silently read as the default), a required one missing, too few or many inputs.
-    Types and shapes are checked by strict shape inference; the rest of the graph by the reader itself."""
+    Shapes are checked against hwsim's own inference layer by layer, types by strict shape inference where it
+    runs, the graph (one definition per tensor, topological order) by the reader itself."""
+    where = f"node {node.name or node.op_type}: {node.op_type} (opset {opset})"
     try:
         attributes, required, fewest, most = _schema(node.op_type, opset)
     except Exception:  # onnx's SchemaError: the op did not exist at this opset
-        raise InputError(f"node {node.name}: {node.op_type} does not exist in opset {opset}", path) from None
-    where = f"node {node.name or node.op_type}: {node.op_type} (opset {opset})"
+        raise InputError(f"not a valid ONNX model: {where} does not exist at this opset", path) from None
     unknown = sorted(set(node.attrs) - attributes)
     if unknown:
         raise InputError(f"not a valid ONNX model: {where} has no attribute {unknown[0]!r}", path)
@@ -218,7 +219,8 @@ def _fix_input(light: LightModel, given: tuple[int, ...] | None) -> tuple[str, t
                 )
         dims = [dims[0], *given[1:]]
     if None in dims[1:]:
-        example = "x".join(w if w.isdigit() else "224" if i > 1 else "3" if i else "1" for i, w in enumerate(written))
+        typical = ["1", "3", "224", "224"] if len(written) == 4 else ["1", "512"]
+        example = "x".join(w if w.isdigit() else default for w, default in zip(written, typical))
         raise InputError(
             f"input {value.name!r} has dynamic dims [{', '.join(written)}]: give them with --input-shape, "
             f"e.g. --input-shape {example}",
