@@ -39,10 +39,10 @@ CASES = [
     ),
     (
         "unknown field",
-        NETWORK_OK.replace("filters: 4", "filters: 4, dilation: 2"),
+        NETWORK_OK.replace("filters: 4", "filters: 4, dilations: 2"),
         None,
         4,
-        ["layers[0].dilation", "unknown field"],
+        ["layers[0].dilations", "unknown field"],
     ),
     ("missing field", NETWORK_OK.replace(", filters: 4", ""), None, 4, ["layers[0].filters", "missing field"]),
     ("wrong type", NETWORK_OK.replace("kernel: 3", "kernel: three"), None, 4, ["layers[0].kernel"]),
