@@ -24,11 +24,19 @@ def resolve(kind: str, name_or_path: str | Path) -> Path:
     So nothing in the current folder hides a bundled file; ``./hairnet`` names a local one.
     """
     given = Path(name_or_path)
-    if str(name_or_path) == given.name and not given.suffix and path(kind, given.name).is_file():
+    if str(name_or_path) == given.name and not given.suffix and _is_file(path(kind, given.name)):
         return path(kind, given.name)
-    if given.parent == Path(".") and not given.is_file() and (bundled_dir(kind) / given.name).is_file():
+    if given.parent == Path(".") and not _is_file(given) and _is_file(bundled_dir(kind) / given.name):
         return bundled_dir(kind) / given.name  # hairnet.yaml, when there is none here
     return given
+
+
+def _is_file(candidate: Path) -> bool:
+    """``is_file``, False for a name the file system cannot even look up (too long): reading it will say why."""
+    try:
+        return candidate.is_file()
+    except OSError:
+        return False
 
 
 def bundled_names(kind: str) -> list[str]:

@@ -13,11 +13,17 @@ from hwsim.cost.bound import lower_bound
 from hwsim.cost.inference import COUNTINGS, EXACT, Counting, LayerCost, graph_costs
 from hwsim.errors import InputError
 from hwsim.model.graph import INPUT, Graph
+from hwsim.ops import elements
 from hwsim.schedule import POLICIES, scheduled_costs
 from hwsim.schedule.base import Direction, Schedule
 from hwsim.schedule.energy import EnergyParts, schedule_energy
 from hwsim.spec.energy import area_mm2, energy_table
 from hwsim.spec.hardware import HardwareSpec, Precision
+from hwsim.units import format_quantity
+
+MAX_TENSOR_BYTES = 10**12
+"""One map of one image, or one layer's weights, beyond 1 TB: more than any accelerator's memory, so a mistake
+(a padding or a size off by orders of magnitude); refused before any policy runs (docs/limits.md)."""
 
 
 def counting_named(name: str) -> Counting:
@@ -92,7 +98,23 @@ def cost_run(
         raise InputError(f"batch must be at least 1, got {batch}")
     counting = counting_named(counting) if isinstance(counting, str) else counting
     precision = Precision(precision) if precision is not None else hardware.precision
+    check_tensor_sizes(graph, precision)
     return graph_costs(graph, hardware, counting, batch, precision), counting, precision
+
+
+def check_tensor_sizes(graph: Graph, precision: Precision) -> None:
+    """Refuse a network with a map (per image) or a layer's weights over :data:`MAX_TENSOR_BYTES`."""
+    tensors = [(graph.layers[0], "input image", elements(graph.input_shape))] if graph.layers else []
+    for layer in graph.layers:
+        tensors += [(layer, "output map", elements(layer.output_shape)), (layer, "weights", layer.params)]
+    for layer, what, count in tensors:
+        size = count * precision.bytes
+        if size > MAX_TENSOR_BYTES:
+            raise InputError(
+                f"{layer.name}: its {what} would hold {format_quantity(size, 'B')} at {precision.value}, "
+                f"more than the {format_quantity(MAX_TENSOR_BYTES, 'B')} hwsim takes for one tensor",
+                layer.where,
+            )
 
 
 def estimate(

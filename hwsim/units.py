@@ -41,6 +41,9 @@ def parse_quantity(value: object, kind: str) -> float:
     """Parse ``value`` as a quantity of ``kind`` (bytes, bandwidth, throughput); must be positive."""
     if isinstance(value, bool):
         raise ValueError(f"expected a {kind} such as {_EXAMPLES[kind]}, got {value!r}")
+    if isinstance(value, int) and abs(value) > MAX_QUANTITY:  # float() of a huge int raises OverflowError
+        bound = "must be positive" if value < 0 else f"must be finite and at most {MAX_QUANTITY:.0e}"
+        raise ValueError(f"{bound}, got {_abridged(value)}")
     if isinstance(value, (int, float)):
         number = float(value)
     elif isinstance(value, str):
@@ -60,6 +63,11 @@ def parse_quantity(value: object, kind: str) -> float:
     if number < 1:
         raise ValueError(f"must be at least 1 {_BASE[kind]}, got {value!r}")
     return number
+
+
+def _abridged(value: int) -> str:
+    """A huge integer as its size (``str()`` of one beyond 4,300 digits raises)."""
+    return f"an integer of about {abs(value).bit_length() * 0.30103:,.0f} digits"
 
 
 def _unit_scale(unit: str, kind: str, original: str) -> float:
@@ -115,6 +123,9 @@ def parse_physical(value: object, kind: str) -> float:
                 raise ValueError(f"must not be negative, got {value!r}")
             raise ValueError(f"expected {_named(kind)} such as {examples}, got {value!r}")
         number = float(match[1]) * _physical_scale(match[2], kind, value)
+    elif isinstance(value, int) and abs(value) > MAX_QUANTITY:  # float() of a huge int raises OverflowError
+        bound = "must not be negative" if value < 0 else f"must be finite and at most {MAX_QUANTITY:.0e}"
+        raise ValueError(f"{bound}, got {_abridged(value)}")
     else:
         number = float(value)
     if not math.isfinite(number) or number > MAX_QUANTITY:

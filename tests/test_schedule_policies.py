@@ -23,7 +23,6 @@ NETWORKS = sorted(p.stem for p in (Path(__file__).parents[1] / "networks").glob(
 KNOWN_FAILURES = {
     ("inception", "strict"): (CapacityError, "global_avg_pool is refused when its 28x28x480 input exceeds 1 MB"),
     ("inception", "optimized"): (CapacityError, "global_avg_pool is refused when its 28x28x480 input exceeds 1 MB"),
-    ("mobilenet-v2", "optimized"): (KeyError, "a batch norm read by a 1x1 conv (row7.project_bn) is looked up by name"),
 }
 
 

@@ -88,6 +88,13 @@ plot_option = click.option(
     "--plot", type=click.Path(dir_okay=False, path_type=Path), help="Also draw a plot (.png or .svg)."
 )
 
+max_memory_option = click.option(
+    "--max-memory",
+    metavar="SIZE",
+    help="Memory the NumPy reference may take, e.g. 8GB (default: $HWSIM_MAX_MEMORY, else 4 GB); "
+    "a run estimated to need more is refused before it starts.",
+)
+
 run_options = stacked(network_argument, hardware_option, policy_option, counting_option, batch_option, precision_option)
 """NETWORK --hw --policy --counting --batch --precision: what one estimate needs."""
 
@@ -104,7 +111,7 @@ def require_suffix(output: Path | None, suffixes: tuple[str, ...], what: str) ->
 
 def check_distinct_paths(inputs: list[Path], outputs: list[Path]) -> None:
     """Refuse an output that would overwrite an input file or another output of the same command."""
-    seen: dict[Path, Path] = {path.resolve(): path for path in inputs if path.exists()}
+    seen: dict[Path, Path] = {path.resolve(): path for path in inputs if files.exists(path)}
     for output in outputs:
         resolved = output.resolve()
         if resolved in seen:
@@ -115,9 +122,9 @@ def check_distinct_paths(inputs: list[Path], outputs: list[Path]) -> None:
 def check_outputs(inputs: list[Path], outputs: list[Path | None]) -> None:
     """Every output distinct from the inputs and from each other, and writable: checked before any work."""
     given = [path for path in outputs if path is not None]
-    check_distinct_paths(inputs, given)
     for path in given:
         files.check_writable(path)
+    check_distinct_paths(inputs, given)
 
 
 def output_format(output: Path | None, fmt: str | None) -> str | None:

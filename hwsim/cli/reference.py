@@ -14,6 +14,7 @@ from hwsim.cli.common import (
     check_outputs,
     console,
     counting_option,
+    max_memory_option,
     network_argument,
     reports_input_errors,
     require_suffix,
@@ -42,8 +43,9 @@ def reference_batch_option(maximum: int, why: str) -> Callable[[Any], Any]:
 @network_argument
 @counting_option
 @reference_batch_option(MAX_VERIFY_BATCH, "every image is executed, in memory at once")
+@max_memory_option
 @reports_input_errors
-def verify(network: str, counting: str, batch: int) -> None:
+def verify(network: str, counting: str, batch: int, max_memory: str | None) -> None:
     """Execute NETWORK in the NumPy reference and compare its ops with the cost model, layer by layer.
 
     Runs an inference forward, a training forward and backward under cross-entropy, and one Adam
@@ -55,7 +57,7 @@ def verify(network: str, counting: str, batch: int) -> None:
     """
     from hwsim.studies import verify as verification
 
-    result = verification.verify(api.load_network(network), api.counting_named(counting), batch)
+    result = verification.verify(api.load_network(network), api.counting_named(counting), batch, max_memory=max_memory)
     verification.render_verification(result, console())
     sys.exit(1 if result.differences else 0)
 

@@ -9,7 +9,15 @@ import click
 from rich.console import Console
 
 from hwsim import api, files
-from hwsim.cli.common import check_outputs, console, output_option, reports_input_errors, require_suffix, stacked
+from hwsim.cli.common import (
+    check_outputs,
+    console,
+    max_memory_option,
+    output_option,
+    reports_input_errors,
+    require_suffix,
+    stacked,
+)
 from hwsim.errors import InputError
 from hwsim.training import experiments
 from hwsim.training.train import MAX_GENERATED_IMAGES
@@ -74,16 +82,23 @@ training_data_options = stacked(
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write the per-epoch metrics as CSV after every epoch.",
 )
+@max_memory_option
 @reports_input_errors
 def train(
-    network: str, epochs: int, checkpoint: Path | None, resume: Path | None, metrics: Path | None, **given: Any
+    network: str,
+    epochs: int,
+    checkpoint: Path | None,
+    resume: Path | None,
+    metrics: Path | None,
+    max_memory: str | None,
+    **given: Any,
 ) -> None:
     """Train NETWORK on the NumPy reference, with a held-out validation split.
 
     \b
     hwsim train networks/hairnet-cifar10-small.yaml --optimizer adam --epochs 5 --checkpoint run.npz
     hwsim train networks/hairnet-cifar10-small.yaml --resume run.npz --epochs 5
-    hwsim train networks/hairnet-cifar10.yaml --data ~/datasets/cifar-10-batches-py --metrics curves.csv
+    hwsim train networks/hairnet-cifar10.yaml --data ~/datasets/cifar-10-batches-py --max-memory 6GB --metrics run.csv
     """
     from hwsim.report import training as train_report
     from hwsim.training import runs
@@ -105,6 +120,7 @@ def train(
             metrics,
             on_batch=train_report.batch_callback(progress, f"{graph.name}"),
             on_epoch=lambda run: out.print(train_report.epoch_line(run.history[-1])),
+            max_memory=max_memory,
         )
     out.print(
         f"{graph.name}: trained to epoch {run.epoch} with {run.settings.optimizer.describe()} "
@@ -125,6 +141,7 @@ def train(
 )
 @training_data_options
 @output_option("Write every image's prediction as CSV.")
+@max_memory_option
 @reports_input_errors
 def predict(
     network: str,
@@ -133,6 +150,7 @@ def predict(
     num_images: int | None,
     data_seed: int | None,
     output: Path | None,
+    max_memory: str | None,
 ) -> None:
     """Accuracy of a trained checkpoint on test images it never saw, per class.
 
@@ -150,7 +168,7 @@ def predict(
     require_suffix(output, (".csv",), "predictions are written as CSV")
     check_outputs([Path(network), checkpoint], [output])
     test_set, probabilities, loss, accuracy = runs.evaluate_checkpoint(
-        api.load_network(network), checkpoint, data_folder, num_images, data_seed
+        api.load_network(network), checkpoint, data_folder, num_images, data_seed, max_memory
     )
     out = console()
     out.print(train_report.prediction_table(test_set, probabilities))
@@ -190,9 +208,18 @@ def predict(
     required=True,
     help="Folder for <experiment>.csv and <experiment>.png (made, with its parents, if missing).",
 )
+@max_memory_option
 @reports_input_errors
 def experiment(
-    which: str, network: str, epochs: int, num_images: int, data_folder: str | None, seed: int, jobs: int, output: Path
+    which: str,
+    network: str,
+    epochs: int,
+    num_images: int,
+    data_folder: str | None,
+    seed: int,
+    jobs: int,
+    output: Path,
+    max_memory: str | None,
 ) -> None:
     """Section 4.2's training experiments: learning curves as CSV and PNG, like Figures 3 and 4.
 
@@ -211,6 +238,7 @@ def experiment(
     chosen = list(experiments.EXPERIMENTS.values()) if which == "all" else [experiments.EXPERIMENTS[which]]
     settings = experiments.ExperimentSettings(epochs, DataSource(data_folder, num_images, seed), seed=seed)
     graph = api.load_network(network)
+    experiments.check_memory(chosen, graph, settings, jobs, max_memory)
     experiments.check_data(settings)  # bad data fails here, once, rather than in every worker
     try:
         output.mkdir(parents=True, exist_ok=True)

@@ -11,6 +11,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationIn
 from hwsim import bundled
 from hwsim.ops import TRAITS, Op
 from hwsim.spec.energy import AreaSpec, EnergySpec, check_unit_names
+from hwsim.spec.names import text_problem
 from hwsim.spec.validate import validate
 from hwsim.spec.yamlio import load_yaml
 from hwsim.units import parse_quantity
@@ -62,6 +63,13 @@ class HardwareSpec(_Strict):
     precision: Precision = Precision.FP32
     energy: EnergySpec | None = Field(None, description="energy per event; published defaults when absent")
     area: AreaSpec | None = Field(None, description="MAC units and node, for the profile's silicon area")
+
+    @field_validator("name")
+    @classmethod
+    def _visible_name(cls, name: str) -> str:
+        if problem := text_problem(name):
+            raise ValueError(problem)
+        return name
 
     @field_validator("compute")
     @classmethod

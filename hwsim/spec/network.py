@@ -9,17 +9,24 @@ template is validated with the value it takes at each use.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
 
 from hwsim.ops import PositiveInt
+from hwsim.spec.names import name_problem, text_problem
 from hwsim.spec.validate import validate
 from hwsim.spec.yamlio import Document, load_yaml
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+MAX_SIZE = 1_000_000
+"""The largest size or count a network file takes: an image side or channel count, filters, units, a kernel,
+a stride, a padding. More can only be a mistake (docs/limits.md)."""
+Size = Annotated[StrictInt, Field(gt=0, le=MAX_SIZE)]
 
 
 class UseEntry(BaseModel):
@@ -30,6 +37,13 @@ class UseEntry(BaseModel):
     repeat: PositiveInt = 1
     name: str | None = None
     inputs: tuple[str, ...] | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _plain_name(cls, name: str | None) -> str | None:
+        if name is not None and (problem := name_problem(name)):
+            raise ValueError(problem)
+        return name
 
     @property
     def args(self) -> dict[str, Any]:
@@ -60,9 +74,24 @@ class NetworkSpec(_Strict):
 
     name: str
     description: str = ""
-    input: tuple[PositiveInt, PositiveInt, PositiveInt] = Field(description="H, W, C of one image")
+    input: tuple[Size, Size, Size] = Field(description="H, W, C of one image")
     blocks: dict[str, BlockSpec] = {}
     layers: list[dict[str, Any]] = Field(min_length=1)
+
+    @field_validator("name")
+    @classmethod
+    def _visible_name(cls, name: str) -> str:
+        if problem := text_problem(name):
+            raise ValueError(problem)
+        return name
+
+    @field_validator("blocks")
+    @classmethod
+    def _block_names(cls, blocks: dict[str, BlockSpec]) -> dict[str, BlockSpec]:
+        for name in blocks:  # a block's name prefixes the layers of an unnamed use
+            if problem := name_problem(name):
+                raise ValueError(f"block {problem}")
+        return blocks
 
 
 def load_network_document(path: str | Path) -> tuple[NetworkSpec, Document]:

@@ -21,12 +21,14 @@ import pandas as pd
 
 from hwsim.model.graph import Graph
 from hwsim.model.variants import with_dense_head, without_batchnorm
+from hwsim.reference.memory import check_budget, memory_limit
 from hwsim.training.train import (
     BatchCallback,
     DataSource,
     OptimizerSettings,
     TrainSettings,
     load_split,
+    run_bytes,
     start_run,
     train,
 )
@@ -102,6 +104,18 @@ class ExperimentSettings:
 def check_data(settings: ExperimentSettings) -> None:
     """Load the images and split them as every run will: an :class:`InputError` if they cannot be trained on."""
     load_split(_run_settings(ADAM, settings))
+
+
+def check_memory(
+    chosen: list[Experiment], network: Graph, settings: ExperimentSettings, jobs: int, max_memory: str | None = None
+) -> None:
+    """Refuse, before any run starts, experiments whose runs at once (``jobs`` of them, in worker processes)
+    would take more memory than the budget (:mod:`hwsim.reference.memory`)."""
+    arms = {arm.run_key: arm for experiment in chosen for arm in experiment.arms}.values()
+    largest = max(run_bytes(arm.variant(network), _run_settings(arm.optimizer, settings)) for arm in arms)
+    at_once = min(jobs, len(arms))
+    runs = f"{at_once} training runs at once" if at_once > 1 else "a training run"
+    check_budget(runs, at_once * largest, memory_limit(max_memory))
 
 
 def _run_settings(optimizer: OptimizerSettings, settings: ExperimentSettings) -> TrainSettings:
