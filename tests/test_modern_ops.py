@@ -5,6 +5,7 @@ counts checked by execution in every pass, and all three policies under the vali
 
 from __future__ import annotations
 
+import tracemalloc
 from typing import Any
 
 import pytest
@@ -19,6 +20,7 @@ from hwsim.errors import InputError
 from hwsim.model.execution import Pass
 from hwsim.model.expand import load_network
 from hwsim.ops import ConvAttrs, HardSigmoidAttrs, PadAttrs, PoolAttrs, UpsampleAttrs
+from hwsim.reference.memory import step_bytes
 from hwsim.schedule.regions import input_regions, input_rows
 from hwsim.schedule.tiling import CapacityError
 from hwsim.schedule.validate import Rule
@@ -204,6 +206,31 @@ def test_verify_executes_what_the_cost_model_counts_in_every_pass(network, runne
     assert {row.layer.name: row.backward for row in pass_ops(graph, batch=3)}["mirror"] == ran[
         ("mirror", Pass.BACKWARD)
     ]
+
+
+def test_the_memory_estimate_bounds_what_their_kernels_allocate() -> None:
+    """The ops whose kernels keep or make more than an output's worth: hard_swish's three saved maps,
+    bilinear upsampling's gathered taps (an estimate of out + 2·in fell 18% short here)."""
+    graph = graph_from(
+        {
+            "name": "big",
+            "input": [48, 48, 16],
+            "layers": [
+                {"op": "conv", "kernel": 1, "filters": 16},
+                {"op": "hard_swish"},
+                {"op": "upsample", "mode": "bilinear", "factor": [3, 2]},
+                {"op": "global_avg_pool"},
+                {"op": "softmax"},
+            ],
+        }
+    )
+    tracemalloc.start()
+    try:
+        verify(graph, batch=3)
+        measured = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert measured <= step_bytes(graph, 3, "adam") <= 2 * measured
 
 
 @pytest.mark.parametrize("capacity", [30_000, 60_000, 1e6])
