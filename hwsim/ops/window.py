@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Literal
 
 from hwsim.ops.base import Attrs, NonNegativeInt, Shape, ShapeError
@@ -41,9 +42,10 @@ class Window(Attrs):
         """Rows and columns between a window's taps (a convolution's attribute; 1 for pools)."""
         return (1, 1)
 
-    @property
+    @cached_property
     def extent(self) -> tuple[int, int]:
-        """Rows and columns one window spans: the kernel, spread out by its dilation."""
+        """Rows and columns one window spans: the kernel, spread out by its dilation (cached: the schedulers
+        ask for it with every band)."""
         (kh, kw), (dh, dw) = self.kernel, self.dilation
         return ((kh - 1) * dh + 1, (kw - 1) * dw + 1)
 
