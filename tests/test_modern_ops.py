@@ -9,7 +9,7 @@ import tracemalloc
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import assume, given
 from hypothesis import strategies as st
 from schedule_helpers import ACTIVATIONS, graph_from, hardware
 from schedule_helpers import run as schedule
@@ -309,7 +309,6 @@ def modern_networks(draw: st.DrawFn, classifier: bool = False) -> Any:
     return graph_from({"name": "generated", "input": [size, size, draw(st.sampled_from([1, 3]))], "layers": layers})
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(modern_networks(), st.sampled_from([1_000, 4_000, 16_000, 1e6]), st.sampled_from([1, 2]))
 def test_random_networks_of_these_ops_pass_the_validator(graph, capacity, batch) -> None:
     try:
@@ -321,7 +320,6 @@ def test_random_networks_of_these_ops_pass_the_validator(graph, capacity, batch)
     assert {v.rule for v in runs["paper"][1]} <= {Rule.CAPACITY}
 
 
-@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(modern_networks(classifier=True))
 def test_random_networks_of_these_ops_count_what_they_execute(graph) -> None:
     assert verify(graph, batch=2).differences == ()

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from reference_helpers import check_gradients, make_layer, random_inputs, random_params, run
 
@@ -25,8 +25,6 @@ from hwsim.ops import (
     PoolAttrs,
 )
 from hwsim.ops.pool import PoolLayer
-
-SMALL = settings(max_examples=15, deadline=None)
 
 
 @st.composite
@@ -116,7 +114,6 @@ def naive_pool(x, attrs: PoolAttrs, pool: str):
     return y
 
 
-@SMALL
 @given(conv_layers())
 def test_conv_forward_matches_loops(layer):
     x = random_inputs(layer, 2)
@@ -127,13 +124,11 @@ def test_conv_forward_matches_loops(layer):
     )
 
 
-@SMALL
 @given(conv_layers())
 def test_conv_gradients(layer):
     check_gradients(layer)
 
 
-@SMALL
 @given(pool_layers(Op.MAXPOOL), st.booleans())
 def test_maxpool_forward_matches_loops(layer, training):
     x = random_inputs(layer, 2)
@@ -141,7 +136,6 @@ def test_maxpool_forward_matches_loops(layer, training):
     np.testing.assert_array_equal(y, naive_pool(x[0], layer.attrs, "max"))
 
 
-@SMALL
 @given(pool_layers(Op.AVGPOOL))
 def test_avgpool_forward_divides_by_the_counted_taps(layer):
     x = random_inputs(layer, 2)
@@ -166,7 +160,6 @@ def test_ceil_mode_adds_a_last_partial_window_divided_by_its_taps(count_include_
     assert y.ravel().tolist() == ([1.0, 3.0, 4.5] if count_include_pad else [1.5, 3.0, 4.5])
 
 
-@SMALL
 @given(st.one_of(pool_layers(Op.MAXPOOL), pool_layers(Op.AVGPOOL)))
 def test_pool_gradients(layer):
     check_gradients(layer)
