@@ -39,10 +39,10 @@ CASES = [
     ),
     (
         "unknown field",
-        NETWORK_OK.replace("filters: 4", "filters: 4, dilation: 2"),
+        NETWORK_OK.replace("filters: 4", "filters: 4, colour: 2"),
         None,
         4,
-        ["layers[0]: unknown field 'dilation' (in layer conv)"],
+        ["layers[0]: unknown field 'colour' (in layer conv)"],
     ),
     (
         "misspelt field",

@@ -23,7 +23,6 @@ from hwsim.interchange import export
 from hwsim.interchange.runtime import TOLERANCE, agreement, varied_weights
 from hwsim.model.expand import build_graph
 from hwsim.model.graph import Graph
-from hwsim.ops import Op
 from hwsim.spec.network import load_network_document
 
 NETWORKS = bundled.bundled_names("networks")
@@ -217,11 +216,6 @@ layers:
 """
 
 
-@pytest.mark.skipif(
-    not {"pad", "clip", "hard_swish", "hard_sigmoid", "mul", "leaky_relu", "sigmoid", "identity"}
-    <= set(Op._value2member_map_),
-    reason="hwsim has not the new ops yet (branch newops adds them)",
-)
 def test_the_new_ops_export_to_what_onnx_runtime_computes(tmp_path: Path) -> None:
     network = tmp_path / "modern.yaml"
     network.write_text(MODERN)

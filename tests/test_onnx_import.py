@@ -13,20 +13,10 @@ from hwsim import api
 from hwsim.errors import InputError
 from hwsim.model.expand import onnx_graph
 from hwsim.model.graph import Graph
-from hwsim.ops import TRAITS, Op
+from hwsim.ops import Op
 from hwsim.report import tables
 from hwsim.spec.onnx_reader import layer_name, read_onnx
 from tests import onnx_models
-
-NEW_OPS = {op: op in Op._value2member_map_ for op in ("clip", "mul", "hard_swish", "hard_sigmoid")}
-needs = {
-    op: pytest.mark.skipif(not present, reason=f"hwsim has no {op} op yet (branch newops adds it)")
-    for op, present in NEW_OPS.items()
-}
-needs_ceil_mode = pytest.mark.skipif(
-    "ceil_mode" not in TRAITS[Op.MAXPOOL].layer.model_fields,
-    reason="hwsim's pools have no ceil_mode yet (branch newops adds it)",
-)
 
 
 def saved(model: onnx.ModelProto, folder: Path, name: str) -> Path:
@@ -111,8 +101,8 @@ def test_node_names_lose_the_leading_slash_and_their_dots() -> None:
         pytest.param(lambda: onnx_models.resnet18(size=64, folded=True), id="resnet18-folded"),
         pytest.param(lambda: onnx_models.inception(ceil_pool=False), id="inception"),
         pytest.param(lambda: onnx_models.densenet121(size=32), id="densenet121"),
-        pytest.param(lambda: onnx_models.mobilenet_v2(), id="mobilenet-v2", marks=needs["clip"]),
-        pytest.param(lambda: onnx_models.se_hardswish(), id="se-hardswish", marks=[needs["mul"], needs["hard_swish"]]),
+        pytest.param(lambda: onnx_models.mobilenet_v2(), id="mobilenet-v2"),
+        pytest.param(lambda: onnx_models.se_hardswish(), id="se-hardswish"),
     ],
 )
 def test_the_imported_yaml_estimates_exactly_as_the_model(build, tmp_path: Path) -> None:
@@ -162,7 +152,6 @@ def test_inception_modules_match_googlenet_table_1(tmp_path: Path) -> None:
     assert len(pools) == 2 and all(pool.output_shape[:2] == (28, 28) for pool in pools)  # ceil mode changes nothing
 
 
-@needs_ceil_mode
 def test_googlenets_ceil_mode_pool_halves_28_to_14(tmp_path: Path) -> None:
     graph = api.load_network(saved(onnx_models.inception(), tmp_path, "inception"))
     assert graph.output.output_shape == (14, 14, 480)  # floor would give 13
@@ -177,7 +166,6 @@ def test_densenet121_has_torchvisions_parameters_and_macs(tmp_path: Path) -> Non
     assert len(concat.inputs) == 17 and concat.output_shape == (7, 7, 1024)
 
 
-@needs["clip"]
 def test_mobilenet_v2_has_torchvisions_parameters_and_macs(tmp_path: Path) -> None:
     """torchvision: 3,504,872 parameters; 300,774,272 MACs (the paper's 300 M); ReLU6 is Clip(0, 6)."""
     graph = api.load_network(saved(onnx_models.mobilenet_v2(), tmp_path, "mobilenet_v2"))
@@ -187,7 +175,6 @@ def test_mobilenet_v2_has_torchvisions_parameters_and_macs(tmp_path: Path) -> No
     assert len([layer for layer in graph.layers if layer.op is Op.ADD]) == 10
 
 
-@pytest.mark.skipif(not all(NEW_OPS.values()), reason="needs hwsim's mul, hard_swish and hard_sigmoid (branch newops)")
 def test_a_squeeze_and_excitation_block_scales_channels_by_a_broadcast_multiply(tmp_path: Path) -> None:
     graph = api.load_network(saved(onnx_models.se_hardswish(), tmp_path, "se"))
     mul = next(layer for layer in graph.layers if layer.op.value == "mul")

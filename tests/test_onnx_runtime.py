@@ -4,7 +4,8 @@ reference as hwsim reads it (its own weights converted to hwsim's layout), give 
 Each small model exercises one convention: explicit and automatic pads (TensorFlow's extra pixel after, or
 before), average pooling over padding, grouped and depthwise convolutions, LRN, nearest upsampling, a mean
 over height and width, a flatten in ONNX's (c, h, w) order before a dense layer (and a batch norm over the
-flat features), MatMul with an Add for its bias, softmax over channels.
+flat features), MatMul with an Add for its bias, softmax over channels; and each newer op: Clip, LeakyRelu,
+Sigmoid, HardSigmoid, HardSwish, a broadcast Mul and Add, Pad, bilinear Resize, ceil-mode pools, dilation.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ import onnx
 import pytest
 
 from hwsim.cli import main
-from hwsim.ops import TRAITS, Op
 from hwsim.studies.runtime import runtime_agreement
 from tests import onnx_models
 from tests.onnx_models import Net
@@ -164,52 +164,6 @@ def dilated() -> tuple[Net, str]:
     return net, net.conv(x, "/dilated", 4, 5, 3, pad=2, dilation=2, bias=True)
 
 
-def needs(*ops: str) -> pytest.MarkDecorator:
-    missing = [op for op in ops if op not in Op._value2member_map_]
-    return pytest.mark.skipif(bool(missing), reason=f"hwsim has no {', '.join(missing)} op yet (branch newops adds it)")
-
-
-def needs_field(op: str, field: str) -> pytest.MarkDecorator:
-    present = op in Op._value2member_map_ and field in TRAITS[Op(op)].layer.model_fields
-    return pytest.mark.skipif(not present, reason=f"hwsim's {op} has no {field} yet (branch newops adds it)")
-
-
-NEW_OPS = {
-    "relu6": (clip(0.0, 6.0), needs("clip")),
-    "clip": (clip(-0.5, 0.25), needs("clip")),
-    "leaky-relu": (activation("LeakyRelu", alpha=0.2), needs("leaky_relu")),
-    "sigmoid": (activation("Sigmoid"), needs("sigmoid")),
-    "hard-sigmoid": (activation("HardSigmoid", alpha=0.2, beta=0.4), needs("hard_sigmoid")),
-    "hard-swish": (activation("HardSwish"), needs("hard_swish")),
-    "identity": (activation("Identity"), needs("identity")),
-    "mul-broadcast": (lambda: broadcast("Mul"), needs("mul", "sigmoid")),
-    "add-broadcast": (lambda: broadcast("Add"), needs("sigmoid")),
-    "pad-constant": (pad("constant", 0.5), needs("pad")),
-    "pad-reflect": (pad("reflect"), needs("pad")),
-    "pad-edge": (pad("edge"), needs("pad")),
-    "bilinear-half-pixel": (bilinear("half_pixel"), needs_field("upsample", "mode")),
-    "bilinear-align-corners": (bilinear("align_corners"), needs_field("upsample", "mode")),
-    "maxpool-ceil": (ceil_pool("MaxPool"), needs_field("maxpool", "ceil_mode")),
-    "avgpool-ceil-counting-padding": (
-        ceil_pool("AveragePool", count_include_pad=1),
-        needs_field("avgpool", "ceil_mode"),
-    ),
-    "avgpool-ceil-not-counting": (
-        ceil_pool("AveragePool", pads=[1, 1, 1, 1], count_include_pad=0),
-        needs_field("avgpool", "count_include_pad"),
-    ),
-    "dilated-conv": (dilated, needs_field("conv", "dilation")),
-}
-
-
-@pytest.mark.parametrize("name", [pytest.param(name, marks=mark) for name, (_, mark) in sorted(NEW_OPS.items())])
-def test_the_new_ops_import_as_onnx_runtime_runs_them(name: str, tmp_path: Path) -> None:
-    net, output = NEW_OPS[name][0]()
-    result = runtime_agreement(net.save(output, tmp_path / f"{name}.onnx"), batch=2)
-    assert result.agrees, result.summary()
-    assert result.max_magnitude > 0.01
-
-
 def mlp() -> tuple[Net, str]:
     """Flat features in, (N, 12): Gemm, ReLU, Gemm, softmax over the classes."""
     net = Net(["N", 12], seed=3)
@@ -236,6 +190,24 @@ def mean_over_axes_input() -> tuple[Net, str]:
 
 
 CONVENTIONS = {
+    "relu6": clip(0.0, 6.0),
+    "clip": clip(-0.5, 0.25),
+    "leaky-relu": activation("LeakyRelu", alpha=0.2),
+    "sigmoid": activation("Sigmoid"),
+    "hard-sigmoid": activation("HardSigmoid", alpha=0.2, beta=0.4),
+    "hard-swish": activation("HardSwish"),
+    "identity": activation("Identity"),
+    "mul-broadcast": lambda: broadcast("Mul"),
+    "add-broadcast": lambda: broadcast("Add"),
+    "pad-constant": pad("constant", 0.5),
+    "pad-reflect": pad("reflect"),
+    "pad-edge": pad("edge"),
+    "bilinear-half-pixel": bilinear("half_pixel"),
+    "bilinear-align-corners": bilinear("align_corners"),
+    "maxpool-ceil": ceil_pool("MaxPool"),
+    "avgpool-ceil-counting-padding": ceil_pool("AveragePool", count_include_pad=1),
+    "avgpool-ceil-not-counting": ceil_pool("AveragePool", pads=[1, 1, 1, 1], count_include_pad=0),
+    "dilated-conv": dilated,
     "mlp": mlp,
     "older-opsets": older_opsets,
     "mean-over-axes-input": mean_over_axes_input,

@@ -50,6 +50,22 @@ def test_verify_covers_every_op_and_pass_at_batch_three(tmp_path):
     assert all(result.total(pass_, executed=True) > 0 for pass_ in Pass)
 
 
+def test_softmax_over_a_map_counts_a_max_and_a_sum_per_pixel(runner, tmp_path):
+    """Softmax runs per pixel over its channels: 5N - 2·H·W per image, not 5N - 2 (58 ≠ 52 before)."""
+    path = tmp_path / "pixel-softmax.yaml"
+    path.write_text(
+        "name: pixel-softmax\ninput: [2, 2, 3]\nlayers:\n"
+        "  - {op: softmax, name: per_pixel}\n  - {op: global_avg_pool}\n  - {op: softmax}\n"
+    )
+    result = runner.invoke(main, ["verify", str(path), "--batch", "2"])
+    assert result.exit_code == 0, result.output
+    assert "counts agree" in result.output
+    checks = {(c.layer, c.pass_): c for c in verify(load_network(path), batch=1).checks}
+    assert (
+        checks[("per_pixel", Pass.FORWARD)].executed == checks[("per_pixel", Pass.FORWARD)].modelled == 5 * 12 - 2 * 4
+    )
+
+
 @pytest.mark.slow
 def test_paper_counting_is_caught_by_execution(runner):
     result = runner.invoke(main, ["verify", str(NETWORKS / "hairnet-paper.yaml"), "--counting", "paper"])

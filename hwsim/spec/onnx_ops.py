@@ -6,9 +6,6 @@ ONNX is NCHW and hwsim NHWC; a translator reads NCHW shapes and writes the entry
 hwsim (h, w, c): the same counts, and :mod:`hwsim.interchange.weights` permutes the next dense layer's rows
 when it adopts the model's weights). A translator raises :class:`Unsupported` with the reason when a node
 uses its op in a way hwsim cannot express; the reader lists every such node in one error.
-
-Ops hwsim does not have yet (``clip``, ``sigmoid``, ``mul``, ``pad``, ...) are written against the agreed
-vocabulary and report themselves unsupported until :class:`hwsim.ops.Op` has them.
 """
 
 from __future__ import annotations
@@ -21,7 +18,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
-from hwsim.ops import TRAITS, Op, resolve_padding
+from hwsim.ops import resolve_padding
 from hwsim.spec.onnx_file import Initializer
 
 if TYPE_CHECKING:
@@ -163,20 +160,6 @@ def one_or_pair(values: tuple[int, int]) -> int | list[int]:
     return values[0] if values[0] == values[1] else list(values)
 
 
-def has_op(op: str) -> bool:
-    return op in Op._value2member_map_
-
-
-def accepts(op: str, attribute: str) -> bool:
-    """Whether hwsim's entry for ``op`` takes ``attribute`` (the new ops bring some)."""
-    return has_op(op) and attribute in TRAITS[Op(op)].layer.model_fields
-
-
-def need_op(op: str) -> None:
-    if not has_op(op):
-        raise Unsupported(f"needs hwsim's {op} op")
-
-
 def optional_input(node: Node, index: int) -> str:
     return node.input[index] if len(node.input) > index else ""
 
@@ -303,8 +286,6 @@ def conv(node: Node, ctx: Context) -> Translation:
     if not depthwise and groups != 1:
         entry["groups"] = groups
     if dilation != (1, 1):
-        if not accepts(op, "dilation"):
-            raise Unsupported(f"dilations {list(dilation)} need hwsim's {op} dilation")
         entry["dilation"] = one_or_pair(dilation)
     if not bias:
         entry["bias"] = False
@@ -347,13 +328,9 @@ def pool(node: Node, ctx: Context) -> Translation:
         or _ceil_changes_output(w, size[1], stride[1], left, right)
     )
     if ceil:
-        if not accepts(op, "ceil_mode"):
-            raise Unsupported("ceil_mode adds a window; hwsim's pools need ceil_mode")
         entry["ceil_mode"] = True
     excludes_padding = op == "avgpool" and not attrs.get("count_include_pad", 0) and (any(pads) or ceil)
     if excludes_padding:
-        if not accepts(op, "count_include_pad"):
-            raise Unsupported("count_include_pad 0 over padding; hwsim's avgpool counts the padding")
         entry["count_include_pad"] = False
     return Translation(entry, (x,))
 
@@ -441,7 +418,6 @@ def plain(op: str) -> Callable[[Node, Context], Translation]:
     """An op without attributes that reads one map: relu, sigmoid, hard_swish, identity."""
 
     def translate(node: Node, ctx: Context) -> Translation:
-        need_op(op)
         return Translation({"op": op}, (the_data_input(node, ctx),))
 
     return translate
@@ -459,7 +435,6 @@ def clip(node: Node, ctx: Context) -> Translation:
         high = None if high_value is None else float(high_value)
     if low is not None and same_real(low, 0.0) and (high is None or math.isinf(high)):
         return Translation({"op": "relu"}, (x,))
-    need_op("clip")
     if low is None or high is None or math.isinf(low) or math.isinf(high):
         raise Unsupported(f"bounds [{low}, {high}]: hwsim's clip has two finite bounds")
     entry: dict[str, Any] = {"op": "clip"}
@@ -474,7 +449,6 @@ def scalar_attributes(op: str, defaults: dict[str, tuple[str, float, float]]) ->
     """An op with float attributes: ONNX name -> (hwsim name, ONNX default, hwsim default)."""
 
     def translate(node: Node, ctx: Context) -> Translation:
-        need_op(op)
         x = the_data_input(node, ctx)
         attrs = node.attrs
         entry: dict[str, Any] = {"op": op}
@@ -491,7 +465,6 @@ def two_maps(op: str) -> Callable[[Node, Context], Translation]:
     """Add, Mul, Sum: maps combined element by element (a constant operand is not a map)."""
 
     def translate(node: Node, ctx: Context) -> Translation:
-        need_op(op)
         inputs = data_inputs(node, ctx)
         if len(inputs) != len(node.input):
             raise Unsupported("one operand is a constant, not a map")
@@ -610,8 +583,6 @@ def resize(node: Node, ctx: Context) -> Translation:
         if (transform, rounding) not in _NEAREST_AS_FLOOR and factors != (1, 1):
             raise Unsupported(f"nearest with {transform} coordinates rounded {rounding}")
     elif mode in ("linear", "bilinear"):
-        if not accepts("upsample", "mode"):
-            raise Unsupported("bilinear: hwsim's upsample needs its mode")
         aligned = transform == "align_corners"
         if not aligned and not (transform == "half_pixel" or (transform == "pytorch_half_pixel" and min(out[1:]) > 1)):
             raise Unsupported(f"bilinear with {transform} coordinates")
@@ -624,7 +595,6 @@ def resize(node: Node, ctx: Context) -> Translation:
 
 
 def pad(node: Node, ctx: Context) -> Translation:
-    need_op("pad")
     x = the_data_input(node, ctx)
     map4(node, ctx)
     attrs = node.attrs
