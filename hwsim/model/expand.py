@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hwsim import bundled
 from hwsim.errors import InputError
@@ -19,9 +19,11 @@ from hwsim.ops import TRAITS, Op, Shape, ShapeError
 from hwsim.spec.names import name_problem
 from hwsim.spec.network import MAX_SIZE, NetworkSpec, UseEntry, dump_network, load_network_document
 from hwsim.spec.onnx_file import is_onnx
-from hwsim.spec.onnx_reader import OnnxNetwork, read_onnx
 from hwsim.spec.validate import format_loc, validate
 from hwsim.spec.yamlio import Document, Loc
+
+if TYPE_CHECKING:
+    from hwsim.spec.onnx_reader import OnnxNetwork
 
 
 @dataclass(frozen=True)
@@ -237,6 +239,8 @@ def load_network(name_or_path: str | Path, input_shape: tuple[int, ...] | None =
     expanded into its layer graph. ``input_shape`` fixes the dims an ONNX model's input leaves open."""
     path = bundled.resolve("networks", name_or_path)
     if is_onnx(path):
+        from hwsim.spec.onnx_reader import read_onnx  # only ONNX models pay for the reader's imports
+
         return onnx_graph(read_onnx(path, input_shape))
     if input_shape is not None:
         raise InputError("--input-shape is for ONNX models; a network file states its input", str(path))
@@ -279,6 +283,8 @@ def bundled_network(name: str) -> Graph:
 def onnx_to_yaml(path: str | Path, input_shape: tuple[int, ...] | None = None) -> str:
     """The hwsim YAML of the ONNX model at ``path``: the document hwsim reads from the model, so estimating
     either gives the same numbers. Checked layer by layer against the model first (:func:`onnx_graph`)."""
+    from hwsim.spec.onnx_reader import read_onnx
+
     network = read_onnx(path, input_shape)
     graph = onnx_graph(network)
     comment = (
