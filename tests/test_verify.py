@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 NETWORKS = ROOT / "networks"
 BUNDLED = sorted(path.stem for path in NETWORKS.glob("*.yaml"))
 GOLDEN = ROOT / "tests" / "golden"
-SLOW_TO_EXECUTE = {"mobilenet-v1", "mobilenet-v2", "resnet18"}  # 2-5 s each in NumPy at 224x224
+SLOW_TO_EXECUTE = {"mobilenet-v1", "mobilenet-v2", "resnet18", "vgg16"}  # 2-5 s each in NumPy at 224x224
 
 
 @pytest.mark.parametrize(

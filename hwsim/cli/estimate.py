@@ -25,6 +25,7 @@ from hwsim.cli.common import (
     require_suffix,
     run_options,
     save_plot,
+    steady_state_option,
 )
 from hwsim.report import tables
 from hwsim.schedule import POLICIES
@@ -32,6 +33,7 @@ from hwsim.schedule import POLICIES
 
 @click.command()
 @run_options
+@steady_state_option
 @output_option("Write the report to a file (.csv, .md, .json).")
 @format_option
 @plot_option
@@ -49,6 +51,7 @@ def estimate(
     counting: str,
     batch: int,
     precision: str | None,
+    steady_state: bool | None,
     output: Path | None,
     fmt: str | None,
     plot: Path | None,
@@ -63,6 +66,7 @@ def estimate(
     hwsim estimate networks/hairnet-paper.yaml --hw hardware/paper-appendix.yaml --counting paper
     hwsim estimate networks/hairnet.yaml --plot layers.png     # transfer vs compute per layer
     hwsim estimate --policy optimized --trace schedule.json    # timeline for Perfetto
+    hwsim estimate mobilenet-v1 --hw tpu-v1 --policy optimized --steady-state   # weights stay on chip
     """
     target_format = output_format(output, fmt)
     check_plot_path(plot)
@@ -70,7 +74,13 @@ def estimate(
     network_path, hardware_path = bundled.resolve("networks", network), bundled.resolve("hardware", hardware)
     check_outputs([network_path, hardware_path], [output, plot, trace_path])
     result = api.estimate(
-        api.load_network(network_path), api.load_hardware(hardware_path), policy, counting, batch, precision
+        api.load_network(network_path),
+        api.load_hardware(hardware_path),
+        policy,
+        counting,
+        batch,
+        precision,
+        steady_state,
     )
     emit(result, output, target_format, tables.FORMATS, tables.render_table)
     if plot:
@@ -99,6 +109,7 @@ def estimate(
 @counting_option
 @batch_option
 @precision_option
+@steady_state_option
 @click.option("--per-layer", is_flag=True, help="Diff exactly two runs layer by layer.")
 @output_option("Write the table to a file (.csv, .md, .json).")
 @format_option
@@ -110,6 +121,7 @@ def compare(
     counting: str,
     batch: int,
     precision: str | None,
+    steady_state: bool | None,
     per_layer: bool,
     output: Path | None,
     fmt: str | None,
@@ -138,6 +150,7 @@ def compare(
         counting,
         batch,
         precision,
+        steady_state,
     )
     table = comparing.per_layer(estimates) if per_layer else comparing.summary_table(estimates)
     emit(table, output, target_format, comparing.FORMATS, comparing.render)
@@ -197,9 +210,9 @@ def sweep(
         from hwsim.report.plots import check_sweep_axes
 
         check_sweep_axes(len(axes))
-    sweeping.check_grid(axes, policy)
+    sweeping.check_grid(axes, policy, profile)
     points = sweeping.grid_size(axes)
-    threshold = PROGRESS_THRESHOLD if sweeping.is_fast(policy) else PROGRESS_THRESHOLD_SCHEDULED
+    threshold = PROGRESS_THRESHOLD if sweeping.is_fast(policy, profile) else PROGRESS_THRESHOLD_SCHEDULED
     with progress_bar(points, threshold) as advance:
         result = sweeping.run(graph, profile, axes, policy, counting, batch, precision, on_progress=advance)
     infeasible = result.infeasible
@@ -237,10 +250,18 @@ def progress_bar(points: int, threshold: int = PROGRESS_THRESHOLD) -> Iterator[C
 
 @click.command()
 @run_options
+@steady_state_option
 @output_option("The image (.png or .svg).", default=Path("roofline.png"), show_default=True)
 @reports_input_errors
 def roofline(
-    network: str, hardware: str, policy: str, counting: str, batch: int, precision: str | None, output: Path
+    network: str,
+    hardware: str,
+    policy: str,
+    counting: str,
+    batch: int,
+    precision: str | None,
+    steady_state: bool | None,
+    output: Path,
 ) -> None:
     """Draw the roofline: every layer of NETWORK under the memory roof and one roof per compute unit.
 
@@ -255,6 +276,12 @@ def roofline(
     network_path, hardware_path = bundled.resolve("networks", network), bundled.resolve("hardware", hardware)
     check_outputs([network_path, hardware_path], [output])
     result = api.estimate(
-        api.load_network(network_path), api.load_hardware(hardware_path), policy, counting, batch, precision
+        api.load_network(network_path),
+        api.load_hardware(hardware_path),
+        policy,
+        counting,
+        batch,
+        precision,
+        steady_state,
     )
     save_plot(draw, result, output)

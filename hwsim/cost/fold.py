@@ -48,5 +48,5 @@ def fold_batchnorm(
         else:
             result.append(c)
             continue
-        result.append(layer_cost(layer, hardware, c.counting, c.batch, c.precision))
+        result.append(layer_cost(layer, hardware, c.counting, c.batch, c.precision, c.weights_resident))
     return tuple(result), folded

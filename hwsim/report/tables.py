@@ -48,15 +48,24 @@ COLUMNS = [
     "energy_static_j",
     "note",
 ]
+ARRAY_COLUMNS = ["compute_cycles", "utilization"]
+"""Added after ``compute_s`` when the profile has a systolic array: the cycles a step's layers keep it busy,
+and their MACs over what it could do in them (empty for a step on no array)."""
 
 
 def _shape(shape: tuple[int, ...]) -> str:
     return "x".join(map(str, shape))
 
 
-def layer_table(schedule: Schedule, energy: Sequence[EnergyParts] | None = None) -> pd.DataFrame:
+def layer_table(
+    schedule: Schedule,
+    energy: Sequence[EnergyParts] | None = None,
+    cycles: Sequence[int] | None = None,
+    utilization: Sequence[float] | None = None,
+) -> pd.DataFrame:
     """One row per scheduled step, with the columns of :data:`COLUMNS`; ``energy`` per step
-    (:attr:`Estimate.step_energy`), or the energy columns are missing (NaN)."""
+    (:attr:`Estimate.step_energy`), or the energy columns are missing (NaN); ``cycles`` and ``utilization``
+    per step (:attr:`Estimate.step_cycles`, :attr:`Estimate.step_utilization`) add :data:`ARRAY_COLUMNS`."""
     import pandas as pd  # deferred: half a second of start-up that the terminal table does not need
 
     nan = float("nan")
@@ -89,7 +98,19 @@ def layer_table(schedule: Schedule, energy: Sequence[EnergyParts] | None = None)
         }
         for s, e in zip(schedule.steps, parts)
     ]
-    return pd.DataFrame(rows, columns=COLUMNS)
+    table = pd.DataFrame(rows, columns=COLUMNS)
+    if cycles is not None and utilization is not None:
+        at = COLUMNS.index("compute_s") + 1
+        table.insert(at, "compute_cycles", list(cycles))
+        table.insert(at + 1, "utilization", list(utilization))
+    return table
+
+
+def estimate_table(estimate: Estimate) -> pd.DataFrame:
+    """:func:`layer_table` of an estimate: energy per step, and cycles and utilisation when the profile has an array."""
+    if estimate.has_array:
+        return layer_table(estimate.schedule, estimate.step_energy, estimate.step_cycles, estimate.step_utilization)
+    return layer_table(estimate.schedule, estimate.step_energy)
 
 
 def top_layers(estimate: Estimate, n: int = 3) -> list[tuple[str, float]]:
@@ -111,7 +132,7 @@ def _header(estimate: Estimate) -> dict[str, Any]:
 
 
 def to_json(estimate: Estimate) -> str:
-    table = layer_table(estimate.schedule, estimate.step_energy)
+    table = estimate_table(estimate)
     document = {
         **_header(estimate),
         # a missing figure (area without an ``area:`` section) is null: NaN is not JSON
@@ -124,7 +145,7 @@ def to_json(estimate: Estimate) -> str:
 
 
 def to_csv(estimate: Estimate) -> str:
-    return layer_table(estimate.schedule, estimate.step_energy).to_csv(index=False)
+    return estimate_table(estimate).to_csv(index=False)
 
 
 def to_markdown(estimate: Estimate) -> str:
@@ -133,7 +154,7 @@ def to_markdown(estimate: Estimate) -> str:
     lines = [f"# {header['network']} on {header['hardware']}", ""]
     lines += [f"- {k}: {v}" for k, v in header.items() if k not in ("network", "hardware")]
     lines += [f"- {k}: {v:.6g}" if isinstance(v, float) else f"- {k}: {v}" for k, v in summary.items()]
-    lines += ["", layer_table(estimate.schedule, estimate.step_energy).to_markdown(index=False, floatfmt=".6g"), ""]
+    lines += ["", estimate_table(estimate).to_markdown(index=False, floatfmt=".6g"), ""]
     return "\n".join(lines)
 
 

@@ -69,12 +69,13 @@ def run_grid(
     counting: Counting | str = "exact",
     batch: int = 1,
     precision: Precision | str | None = None,
+    steady_state: bool | None = None,
 ) -> list[Estimate]:
     """One estimate per network × hardware × policy, in that nesting order; each file is read once."""
     graphs = {name: load_network(name) for name in dict.fromkeys(networks)}
     profiles = {name: load_hardware(name) for name in dict.fromkeys(hardware)}
     return [
-        estimate(graphs[n], profiles[h], p, counting, batch, precision)
+        estimate(graphs[n], profiles[h], p, counting, batch, precision, steady_state)
         for n, h, p in itertools.product(networks, hardware, policies)
     ]
 
