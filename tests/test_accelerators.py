@@ -173,3 +173,16 @@ def test_the_json_summary_has_the_runs_cycles() -> None:
     assert summary["compute_cycles"] == sum(result.step_cycles) > 0
     assert summary["cycles"] == round(result.schedule.total_s * 700e6) >= summary["compute_cycles"]
     assert 0 < summary["utilization_overall"] <= summary["utilization"] <= 1
+
+
+def test_the_roofline_shows_each_array_steps_utilisation() -> None:
+    from hwsim.report.plots import roofline
+
+    graph = api.load_network("mobilenet-v1")
+    with_array = roofline(api.estimate(graph, api.load_hardware("tpu-v1")))
+    without = roofline(api.estimate(graph, api.load_hardware("edge-npu")))
+    assert [ax.get_ylabel() for ax in with_array.axes][1].startswith("array utilisation")
+    assert len(without.axes) == 1
+    labels = [t.get_text() for t in with_array.axes[0].texts]
+    assert any(label.endswith("%)") for label in labels)
+    assert not any("%" in t.get_text() for t in without.axes[0].texts)
