@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from hwsim.errors import InputError
+
 _PACKAGE = Path(__file__).resolve().parent
 
 
@@ -21,13 +23,24 @@ def path(kind: str, name: str) -> Path:
 def resolve(kind: str, name_or_path: str | Path) -> Path:
     """A bare name (no folder, no suffix: ``hairnet``) is a bundled file when one exists; anything else is a path.
 
-    So nothing in the current folder hides a bundled file; ``./hairnet`` names a local one.
+    So nothing in the current folder hides a bundled file; ``./hairnet`` names a local one. A name
+    that is neither a file nor bundled is an :class:`InputError` that lists the bundled names.
     """
     given = Path(name_or_path)
     if str(name_or_path) == given.name and not given.suffix and _is_file(path(kind, given.name)):
         return path(kind, given.name)
     if given.parent == Path(".") and not _is_file(given) and _is_file(bundled_dir(kind) / given.name):
         return bundled_dir(kind) / given.name  # hairnet.yaml, when there is none here
+    try:
+        missing = not given.exists()
+    except OSError:  # a name the file system cannot even look up (too long): reading it will say why
+        missing = False
+    if missing:
+        what = {"networks": "network", "hardware": "hardware profile"}.get(kind, kind)
+        raise InputError(
+            f"no such file, and no bundled {what} of that name; bundled: {', '.join(bundled_names(kind))}",
+            str(given),
+        )
     return given
 
 

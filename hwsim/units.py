@@ -39,6 +39,30 @@ _EXAMPLES = {
     "throughput": "10 GFLOPS, 1 TFLOPS",
     "frequency": "700 MHz, 1.5 GHz",
 }
+_NOUN = {"bytes": "size", "bandwidth": "bandwidth", "throughput": "throughput", "frequency": "frequency"}
+_DECIMAL, _BINARY = ("", "k", "M", "G", "T", "P"), ("Ki", "Mi", "Gi", "Ti")
+
+
+def accepted_forms(kind: str) -> str:
+    """Every unit a quantity of ``kind`` may be written in, for an error message.
+
+    ``a size is a number and a unit: B, kB, MB, GB, TB, PB (powers of 1000) or KiB, MiB, GiB, TiB
+    (powers of 1024); also byte or bytes for B, and K for k; a bare number is in B; e.g. 512 KiB, 1 MB``
+    """
+    main, *others = _UNITS[kind]
+    decimal = ", ".join(prefix + main for prefix in _DECIMAL)
+    if kind == "throughput":  # binary prefixes parse, but nobody counts operations in powers of 1024
+        forms = f"{decimal} (powers of 1000), or the same with {', '.join(others[:-1])} or {others[-1]}"
+    elif not others:  # a frequency: Hz alone, and nobody counts cycles in powers of 1024
+        forms = f"{decimal} (powers of 1000)"
+    else:
+        binary = ", ".join(prefix + main for prefix in _BINARY)
+        forms = f"{decimal} (powers of 1000) or {binary} (powers of 1024); also {' or '.join(others)} for {main}"
+    return (
+        f"a {_NOUN[kind]} is a number and a unit: {forms}, and K for k; "
+        f"a bare number is in {_BASE[kind]}; e.g. {_EXAMPLES[kind]}"
+    )
+
 
 _QUANTITY = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([A-Za-z/]*)\s*$")
 
@@ -46,7 +70,7 @@ _QUANTITY = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([A-Za-z/]*
 def parse_quantity(value: object, kind: str) -> float:
     """Parse ``value`` as a quantity of ``kind`` (bytes, bandwidth, throughput, frequency); must be positive."""
     if isinstance(value, bool):
-        raise ValueError(f"expected a {kind} such as {_EXAMPLES[kind]}, got {value!r}")
+        raise ValueError(f"expected a {_NOUN[kind]} such as {_EXAMPLES[kind]}, got {value!r}")
     if isinstance(value, int) and abs(value) > MAX_QUANTITY:  # float() of a huge int raises OverflowError
         bound = "must be positive" if value < 0 else f"must be finite and at most {MAX_QUANTITY:.0e}"
         raise ValueError(f"{bound}, got {_abridged(value)}")
@@ -57,11 +81,11 @@ def parse_quantity(value: object, kind: str) -> float:
         if not match:
             if value.strip().startswith("-"):
                 raise ValueError(f"must be positive, got {value!r}")
-            raise ValueError(f"expected a {kind} such as {_EXAMPLES[kind]}, got {value!r}")
+            raise ValueError(f"expected a {_NOUN[kind]} such as {_EXAMPLES[kind]}, got {value!r}")
         number_text, unit = match.groups()
         number = float(number_text) * _unit_scale(unit, kind, value)
     else:
-        raise ValueError(f"expected a {kind} such as {_EXAMPLES[kind]}, got {value!r}")
+        raise ValueError(f"expected a {_NOUN[kind]} such as {_EXAMPLES[kind]}, got {value!r}")
     if not number > 0:
         raise ValueError(f"must be positive, got {value!r}")
     if not math.isfinite(number) or number > MAX_QUANTITY:
@@ -82,7 +106,7 @@ def _unit_scale(unit: str, kind: str, original: str) -> float:
     for suffix in _UNITS[kind]:
         if unit.endswith(suffix) and unit[: -len(suffix)] in _PREFIX:
             return _PREFIX[unit[: -len(suffix)]]
-    raise ValueError(f"unknown unit {unit!r} in {original!r}; a {kind} is written like {_EXAMPLES[kind]}")
+    raise ValueError(f"unknown unit {unit!r} in {original!r}; {accepted_forms(kind)}")
 
 
 def format_quantity(value: float, unit: str) -> str:
@@ -160,3 +184,25 @@ def _named(kind: str) -> str:
     """``an energy``, ``a power``: the kind as a sentence names it."""
     words = kind.replace("_", " ")
     return f"{'an' if words[0] in 'aeiou' else 'a'} {words}"
+
+
+def _format_scaled(value: float, units: tuple[tuple[float, str], ...]) -> str:
+    """``value`` in the first of ``units`` (largest first) that puts at least 1 before it, else the last one;
+    4 significant digits."""
+    if value == 0:
+        return f"0 {units[0][1]}"
+    for scale, unit in units[:-1]:
+        if abs(value) >= scale:
+            return f"{value / scale:.4g} {unit}"
+    scale, unit = units[-1]
+    return f"{value / scale:.4g} {unit}"
+
+
+def format_duration(seconds: float) -> str:
+    """``0.01233`` -> ``'12.33 ms'``: the unit (s, ms, µs, ns) that puts 1 to 999 before it, 4 significant digits."""
+    return _format_scaled(seconds, ((1.0, "s"), (1e-3, "ms"), (1e-6, "µs"), (1e-9, "ns")))
+
+
+def format_energy(joules: float) -> str:
+    """``0.00768`` -> ``'7.68 mJ'``: the unit (J, mJ, µJ, nJ, pJ) that puts 1 to 999 before it, 4 significant digits."""
+    return _format_scaled(joules, ((1.0, "J"), (1e-3, "mJ"), (1e-6, "µJ"), (1e-9, "nJ"), (1e-12, "pJ")))

@@ -6,13 +6,11 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from reference_helpers import check_gradients, make_layer, random_inputs, random_params, run
 
 from hwsim.ops import BatchNormAttrs, ConvAttrs, DenseAttrs, DropoutAttrs, LrnAttrs, Op, Padding, PoolAttrs
-
-SMALL = settings(max_examples=15, deadline=None)
 
 
 @st.composite
@@ -74,7 +72,6 @@ def naive_pool(x, attrs: PoolAttrs, reduce, pad_value):
     return y
 
 
-@SMALL
 @given(conv_layers())
 def test_conv_forward_matches_loops(layer):
     x = random_inputs(layer, 2)
@@ -85,13 +82,11 @@ def test_conv_forward_matches_loops(layer):
     )
 
 
-@SMALL
 @given(conv_layers())
 def test_conv_gradients(layer):
     check_gradients(layer)
 
 
-@SMALL
 @given(pool_layers(Op.MAXPOOL), st.booleans())
 def test_maxpool_forward_matches_loops(layer, training):
     x = random_inputs(layer, 2)
@@ -99,7 +94,6 @@ def test_maxpool_forward_matches_loops(layer, training):
     np.testing.assert_array_equal(y, naive_pool(x[0], layer.attrs, np.max, -np.inf))
 
 
-@SMALL
 @given(pool_layers(Op.AVGPOOL))
 def test_avgpool_forward_divides_by_full_window(layer):
     x = random_inputs(layer, 2)
@@ -108,7 +102,6 @@ def test_avgpool_forward_divides_by_full_window(layer):
     np.testing.assert_allclose(y, naive_pool(x[0], layer.attrs, lambda w: np.sum(w) / area, 0.0), rtol=1e-12)
 
 
-@SMALL
 @given(st.one_of(pool_layers(Op.MAXPOOL), pool_layers(Op.AVGPOOL)))
 def test_pool_gradients(layer):
     check_gradients(layer)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from schedule_helpers import hardware, networks
 
 from hwsim import api
@@ -13,8 +13,6 @@ from hwsim.schedule.optimized import STEADY_ROWS, Planner, fuse
 from hwsim.schedule.program import Program
 from hwsim.schedule.stream import FirstRows, actions, chain_heights, chain_peak, streamable
 from hwsim.spec.hardware import HardwareSpec
-
-SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def _chain_peaks_agree(graph: Graph, hw: HardwareSpec, counts: tuple[int, ...]) -> int:
@@ -42,7 +40,6 @@ def _chain_peaks_agree(graph: Graph, hw: HardwareSpec, counts: tuple[int, ...]) 
     return checked
 
 
-@SETTINGS
 @given(networks())
 def test_chain_peaks_from_the_shared_row_replay_equal_each_chains_own_replay(graph: Graph) -> None:
     _chain_peaks_agree(graph, hardware(1e6), (3, 1, 10**9))  # out of order: the replay extends and rereads its rows

@@ -16,12 +16,23 @@ from hwsim.studies.verify import verify
 ROOT = Path(__file__).resolve().parent.parent
 NETWORKS = ROOT / "networks"
 BUNDLED = sorted(path.stem for path in NETWORKS.glob("*.yaml"))
+SECONDS_TO_EXECUTE = {
+    "alexnet",
+    "hairnet",
+    "hairnet-cifar10",
+    "hairnet-dense",
+    "hairnet-standard",
+    "mobilenet-v1",
+    "mobilenet-v2",
+    "resnet18",
+    "vgg16",
+}
+"""Bundled networks whose forward, backward and Adam step take seconds in the reference: run by CI (-m slow)."""
 GOLDEN = ROOT / "tests" / "golden"
-SLOW_TO_EXECUTE = {"mobilenet-v1", "mobilenet-v2", "resnet18", "vgg16"}  # 2-5 s each in NumPy at 224x224
 
 
 @pytest.mark.parametrize(
-    "network", [pytest.param(n, marks=[pytest.mark.slow] if n in SLOW_TO_EXECUTE else []) for n in BUNDLED]
+    "network", [pytest.param(n, marks=pytest.mark.slow) if n in SECONDS_TO_EXECUTE else n for n in BUNDLED]
 )
 def test_verify_passes_on_every_bundled_network(runner, network):
     result = runner.invoke(main, ["verify", str(NETWORKS / f"{network}.yaml")])
@@ -40,6 +51,7 @@ def test_verify_covers_every_op_and_pass_at_batch_three(tmp_path):
     assert all(result.total(pass_, executed=True) > 0 for pass_ in Pass)
 
 
+@pytest.mark.slow
 def test_paper_counting_is_caught_by_execution(runner):
     result = runner.invoke(main, ["verify", str(NETWORKS / "hairnet-paper.yaml"), "--counting", "paper"])
     assert result.exit_code == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -15,6 +16,7 @@ from hwsim import bundled, files
 from hwsim.cost.inference import COUNTINGS
 from hwsim.errors import InputError
 from hwsim.report import tables
+from hwsim.report.terminal import FITTED, View
 from hwsim.schedule import POLICIES
 from hwsim.spec.hardware import Precision
 
@@ -35,9 +37,14 @@ def reports_input_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+PIPE_WIDTH = 220
+"""Columns of a table sent to a pipe or a file, unless COLUMNS says otherwise: all of the estimate table's
+but its notes."""
+
+
 def console() -> Console:
-    """Wide enough for the per-layer table when output is not a terminal (pipes, tests)."""
-    return Console(width=None if sys.stdout.isatty() else 220, soft_wrap=False)
+    """The terminal's width (or COLUMNS); :data:`PIPE_WIDTH` when output goes to a pipe or a file."""
+    return Console(width=None if sys.stdout.isatty() or "COLUMNS" in os.environ else PIPE_WIDTH, soft_wrap=False)
 
 
 def stacked(*decorators: Callable[[Any], Any]) -> Callable[[Any], Any]:
@@ -59,8 +66,17 @@ hardware_option = click.option(
     show_default=True,
     help="Hardware profile: a YAML file or a bundled name.",
 )
+POLICIES_IN_A_LINE = """
+\b
+paper: the appendix's rules, serial
+strict: what a step holds fits at once, serial
+optimized: fused, streamed and overlapped
+"""
+"""One line per policy, short enough for an 80-column terminal (docs/schedulers.md says more)."""
+POLICY_HELP = "How layers are scheduled (docs/schedulers.md).\n" + POLICIES_IN_A_LINE
+
 policy_option = click.option(
-    "--policy", type=click.Choice(list(POLICIES)), default="paper", show_default=True, help="Scheduler."
+    "--policy", type=click.Choice(list(POLICIES)), default="paper", show_default=True, help=POLICY_HELP
 )
 counting_option = click.option(
     "--counting",
@@ -105,6 +121,22 @@ run_options = stacked(network_argument, hardware_option, policy_option, counting
 """NETWORK --hw --policy --counting --batch --precision: what one estimate needs."""
 
 
+def _column_keys(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[str, ...]:
+    return tuple(key.strip() for key in value.split(",") if key.strip()) if value else ()
+
+
+table_options = stacked(
+    click.option("--wide", is_flag=True, help="Print every column of the table, however wide it gets."),
+    click.option(
+        "--columns",
+        callback=_column_keys,
+        metavar="A,B,...",
+        help="Print these columns, named as in the CSV (layer,total_s,note); a wrong name lists them all.",
+    ),
+)
+"""--wide and --columns: without them a terminal table shows the columns that fit, most important first."""
+
+
 def output_option(help: str, **kwargs: Any) -> Callable[[Any], Any]:
     return click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help=help, **kwargs)
 
@@ -143,7 +175,8 @@ def emit(
     output: Path | None,
     target_format: str | None,
     formats: dict[str, Callable[[Any], str]],
-    render: Callable[[Any, Console], None],
+    render: Callable[[Any, Console, View], None],
+    view: View = FITTED,
 ) -> None:
     """Write ``subject`` to ``output``, print it in ``target_format``, or render it as a table."""
     if output:
@@ -153,7 +186,7 @@ def emit(
     elif target_format:
         click.echo(formats[target_format](subject), nl=False)
     else:
-        render(subject, console())
+        render(subject, console(), view)
 
 
 def check_plot_path(plot: Path | None) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -11,9 +12,11 @@ from rich.console import Console
 
 from hwsim import api, bundled, files
 from hwsim.cli.common import (
+    POLICIES_IN_A_LINE,
     batch_option,
     check_outputs,
     check_plot_path,
+    console,
     counting_option,
     emit,
     format_option,
@@ -26,8 +29,10 @@ from hwsim.cli.common import (
     run_options,
     save_plot,
     steady_state_option,
+    table_options,
 )
 from hwsim.report import tables
+from hwsim.report.terminal import View
 from hwsim.schedule import POLICIES
 
 
@@ -36,6 +41,7 @@ from hwsim.schedule import POLICIES
 @steady_state_option
 @output_option("Write the report to a file (.csv, .md, .json).")
 @format_option
+@table_options
 @plot_option
 @click.option(
     "--trace",
@@ -54,6 +60,8 @@ def estimate(
     steady_state: bool | None,
     output: Path | None,
     fmt: str | None,
+    wide: bool,
+    columns: tuple[str, ...],
     plot: Path | None,
     trace_path: Path | None,
 ) -> None:
@@ -82,7 +90,7 @@ def estimate(
         precision,
         steady_state,
     )
-    emit(result, output, target_format, tables.FORMATS, tables.render_table)
+    emit(result, output, target_format, tables.FORMATS, tables.render_table, View(wide, columns))
     if plot:
         from hwsim.report.plots import layer_bars
 
@@ -90,7 +98,7 @@ def estimate(
     if trace_path:
         from hwsim.report.trace import to_trace_json
 
-        files.write_atomically(trace_path, to_trace_json(result.schedule))
+        files.write_atomically(trace_path, to_trace_json(result.schedule, result.step_energy))
         click.echo(f"wrote {trace_path}")
 
 
@@ -104,7 +112,7 @@ def estimate(
     "policies",
     type=click.Choice(list(POLICIES)),
     multiple=True,
-    help="Scheduler (repeatable; default: paper).",
+    help="How layers are scheduled; repeat it to compare (default: paper).\n" + POLICIES_IN_A_LINE,
 )
 @counting_option
 @batch_option
@@ -113,6 +121,7 @@ def estimate(
 @click.option("--per-layer", is_flag=True, help="Diff exactly two runs layer by layer.")
 @output_option("Write the table to a file (.csv, .md, .json).")
 @format_option
+@table_options
 @reports_input_errors
 def compare(
     networks: tuple[str, ...],
@@ -125,6 +134,8 @@ def compare(
     per_layer: bool,
     output: Path | None,
     fmt: str | None,
+    wide: bool,
+    columns: tuple[str, ...],
 ) -> None:
     """Compare NETWORKS × hardware × policies side by side, one row per combination.
 
@@ -136,6 +147,7 @@ def compare(
     hwsim compare hairnet --hw paper-accelerator --hw edge-npu -o cmp.md
     hwsim compare hairnet hairnet-dense --per-layer       # two runs, layer by layer
     """
+    from hwsim.report.studies import render_comparison
     from hwsim.studies import compare as comparing
 
     target_format = output_format(output, fmt)
@@ -153,7 +165,7 @@ def compare(
         steady_state,
     )
     table = comparing.per_layer(estimates) if per_layer else comparing.summary_table(estimates)
-    emit(table, output, target_format, comparing.FORMATS, comparing.render)
+    emit(table, output, target_format, comparing.FORMATS, render_comparison, View(wide, columns))
 
 
 PROGRESS_THRESHOLD = 2000
@@ -172,8 +184,16 @@ PROGRESS_THRESHOLD_SCHEDULED = 10
     metavar="FIELD=LO..HI[:lin|log][:N]",
     help="A numeric hardware field and its range (repeatable: the full grid). Default log, 5 points.",
 )
-@output_option("Write every point as CSV.")
+@output_option("Write every point as CSV (without it, up to 1,000 points are printed as a table).")
+@table_options
 @plot_option
+@click.option(
+    "--plot-metric",
+    type=click.Choice(["latency", "energy", "edp"]),
+    default="latency",
+    show_default=True,
+    help="What the plot shows: latency per batch, energy per image (docs/energy.md), or energy x delay.",
+)
 @reports_input_errors
 def sweep(
     network: str,
@@ -184,7 +204,10 @@ def sweep(
     batch: int,
     precision: str | None,
     output: Path | None,
+    wide: bool,
+    columns: tuple[str, ...],
     plot: Path | None,
+    plot_metric: str,
 ) -> None:
     """Sweep hardware fields over a grid and schedule NETWORK at every point.
 
@@ -197,7 +220,9 @@ def sweep(
     \b
     hwsim sweep hairnet --hw paper-accelerator --vary memory.internal.capacity=256KB..8MB:log:6 \\
         --vary memory.external.bandwidth=0.5GB/s..32GB/s:log:7 -o sweep.csv --plot sweep.png
+    hwsim sweep hairnet --vary memory.internal.capacity=64KB..4MB:log:7 --plot energy.png --plot-metric energy
     """
+    from hwsim.report.studies import MAX_SWEEP_ROWS, render_sweep
     from hwsim.studies import sweep as sweeping
 
     require_suffix(output, (".csv",), "a sweep is written as CSV")
@@ -221,6 +246,10 @@ def sweep(
         click.echo(
             f"wrote {output} ({points:,} points" + (f", {len(infeasible):,} infeasible)" if len(infeasible) else ")")
         )
+    elif points <= MAX_SWEEP_ROWS:
+        render_sweep(result, console(), View(wide, columns))
+    else:
+        click.echo(f"{points:,} points are too many to print; write them with -o sweep.csv")
     best = result.rows.loc[result.rows["total_s"].idxmin()]
     click.echo(f"best: {sweeping.describe_point(axes, best)} -> {best['total_s'] * 1e3:.4g} ms")
     if len(infeasible):
@@ -232,7 +261,7 @@ def sweep(
     if plot:
         from hwsim.report.plots import sweep_figure
 
-        save_plot(sweep_figure, result, plot)
+        save_plot(functools.partial(sweep_figure, metric=plot_metric), result, plot)
 
 
 @contextlib.contextmanager

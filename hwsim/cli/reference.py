@@ -18,8 +18,10 @@ from hwsim.cli.common import (
     network_argument,
     reports_input_errors,
     require_suffix,
+    table_options,
 )
 from hwsim.errors import InputError
+from hwsim.report.terminal import View
 
 MAX_VERIFY_BATCH = 64
 """verify executes every image: HairNet at 224x224 takes about 160 MB per image (forward, backward, Adam),
@@ -44,8 +46,11 @@ def reference_batch_option(maximum: int, why: str) -> Callable[[Any], Any]:
 @counting_option
 @reference_batch_option(MAX_VERIFY_BATCH, "every image is executed, in memory at once")
 @max_memory_option
+@table_options
 @reports_input_errors
-def verify(network: str, counting: str, batch: int, max_memory: str | None) -> None:
+def verify(
+    network: str, counting: str, batch: int, max_memory: str | None, wide: bool, columns: tuple[str, ...]
+) -> None:
     """Execute NETWORK in the NumPy reference and compare its ops with the cost model, layer by layer.
 
     Runs an inference forward, a training forward and backward under cross-entropy, and one Adam
@@ -55,10 +60,11 @@ def verify(network: str, counting: str, batch: int, max_memory: str | None) -> N
     hwsim verify networks/hairnet.yaml
     hwsim verify networks/hairnet-paper.yaml --counting paper   # where the paper's counts go wrong
     """
+    from hwsim.report.studies import render_verification
     from hwsim.studies import verify as verification
 
     result = verification.verify(api.load_network(network), api.counting_named(counting), batch, max_memory=max_memory)
-    verification.render_verification(result, console())
+    render_verification(result, console(), View(wide, columns))
     sys.exit(1 if result.differences else 0)
 
 
@@ -78,9 +84,21 @@ def verify(network: str, counting: str, batch: int, max_memory: str | None) -> N
     type=click.Path(dir_okay=False, path_type=Path),
     help="Compare with a golden CSV file; exit 1 on any difference.",
 )
+@table_options
 @reports_input_errors
-def ops(network: str, counting: str, batch: int, write_path: Path | None, check_path: Path | None) -> None:
+def ops(
+    network: str,
+    counting: str,
+    batch: int,
+    write_path: Path | None,
+    check_path: Path | None,
+    wide: bool,
+    columns: tuple[str, ...],
+) -> None:
     """Modelled ops of NETWORK per layer: inference forward, training forward, backward, Adam step.
+
+    A table in a terminal; CSV, the golden files' format, when the output goes to a pipe or a file
+    (unless --wide or --columns asks for the table).
 
     \b
     hwsim ops networks/hairnet.yaml
@@ -93,7 +111,8 @@ def ops(network: str, counting: str, batch: int, write_path: Path | None, check_
         raise InputError("--write and --check exclude each other")
     require_suffix(write_path, (".csv",), "golden op counts are written as CSV")
     check_outputs([Path(network)], [write_path])
-    rows = verification.op_table(api.load_network(network), api.counting_named(counting), batch)
+    graph = api.load_network(network)
+    rows = verification.op_table(graph, api.counting_named(counting), batch)
     if write_path:
         files.write_atomically(write_path, verification.format_op_table(rows))
         click.echo(f"wrote {write_path}")
@@ -103,5 +122,9 @@ def ops(network: str, counting: str, batch: int, write_path: Path | None, check_
             click.echo(line)
         click.echo(f"{len(differences)} differences from {check_path}" if differences else f"matches {check_path}")
         sys.exit(1 if differences else 0)
+    elif sys.stdout.isatty() or wide or columns:
+        from hwsim.report.studies import render_op_table
+
+        render_op_table(rows, graph.name, console(), View(wide, columns))
     else:
         click.echo(verification.format_op_table(rows), nl=False)

@@ -17,8 +17,10 @@ from hwsim.cli.common import (
     reports_input_errors,
     require_suffix,
     stacked,
+    table_options,
 )
 from hwsim.errors import InputError
+from hwsim.report.terminal import View
 from hwsim.training import experiments
 from hwsim.training.train import MAX_GENERATED_IMAGES
 
@@ -193,7 +195,21 @@ def predict(
     help=f"Generated images (at most {MAX_GENERATED_IMAGES:,}) or CIFAR-10 training images per run.",
 )
 @click.option("--data", "data_folder", type=str, help="A CIFAR-10 folder; default: the generated shapes.")
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option(
+    "--seed",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Seed of the generated images and of the first run (weights, split, order).",
+)
+@click.option(
+    "--seeds",
+    "num_seeds",
+    type=click.IntRange(min=1, max=100),
+    default=experiments.DEFAULT_SEEDS,
+    show_default=True,
+    help="Runs per arm, with seeds SEED, SEED+1, ...: verdicts are means over them, with their spread.",
+)
 @click.option(
     "--jobs",
     type=click.IntRange(min=1),
@@ -206,9 +222,10 @@ def predict(
     "--output",
     type=click.Path(path_type=Path),
     required=True,
-    help="Folder for <experiment>.csv and <experiment>.png (made, with its parents, if missing).",
+    help="Folder for <experiment>.csv, <experiment>.png and summary.md (made, with its parents, if missing).",
 )
 @max_memory_option
+@table_options
 @reports_input_errors
 def experiment(
     which: str,
@@ -217,16 +234,22 @@ def experiment(
     num_images: int,
     data_folder: str | None,
     seed: int,
+    num_seeds: int,
     jobs: int,
     output: Path,
     max_memory: str | None,
+    wide: bool,
+    columns: tuple[str, ...],
 ) -> None:
     """Section 4.2's training experiments: learning curves as CSV and PNG, like Figures 3 and 4.
 
+    Each arm is trained once per seed; summary.md gives every verdict as a mean over the seeds with
+    its spread, and every output names the Python, NumPy and BLAS that made it.
+
     \b
     hwsim experiment batchnorm --epochs 3 -o results/   # same high SGD rate, with vs without batch norm
-    hwsim experiment head -o results/                   # fully convolutional head vs dense layer after GAP
-    hwsim experiment all -o docs/experiments/           # also: optimizer (Adam vs SGD)
+    hwsim experiment head --seeds 1 -o results/         # fully convolutional head vs dense layer after GAP
+    hwsim experiment all --seeds 5 -o docs/experiments/ # also: optimizer (Adam vs SGD)
     """
     import pandas as pd
 
@@ -236,7 +259,9 @@ def experiment(
     if output.exists() and not output.is_dir():
         raise InputError("not a folder", str(output))
     chosen = list(experiments.EXPERIMENTS.values()) if which == "all" else [experiments.EXPERIMENTS[which]]
-    settings = experiments.ExperimentSettings(epochs, DataSource(data_folder, num_images, seed), seed=seed)
+    settings = experiments.ExperimentSettings(
+        epochs, DataSource(data_folder, num_images, seed), seeds=tuple(range(seed, seed + num_seeds))
+    )
     graph = api.load_network(network)
     experiments.check_memory(chosen, graph, settings, jobs, max_memory)
     experiments.check_data(settings)  # bad data fails here, once, rather than in every worker
@@ -247,7 +272,7 @@ def experiment(
     with train_report.training_progress(Console(stderr=True)) as progress:
         if jobs > 1:
             progress.add_task(
-                f"{sum(len(e.arms) for e in chosen)} runs, {jobs} at a time",
+                f"{sum(len(e.arms) for e in chosen) * num_seeds} runs, {jobs} at a time",
                 total=None,
                 loss=float("nan"),
                 accuracy=float("nan"),
@@ -263,4 +288,11 @@ def experiment(
     for chosen_experiment in chosen:
         for path in train_report.write_experiment(chosen_experiment, curves[chosen_experiment.name], output):
             out.print(f"wrote {path}")
-    out.print(train_report.experiment_table(pd.concat([experiments.final_epochs(c) for c in curves.values()])))
+    summary = output / "summary.md"
+    files.write_atomically(summary, train_report.summary_markdown(chosen, curves))
+    out.print(f"wrote {summary}")
+    finals = pd.concat([experiments.final_epochs(c) for c in curves.values()])
+    train_report.experiment_table(finals, out, View(wide, columns))
+    for chosen_experiment in chosen:
+        verdict = experiments.lead(curves[chosen_experiment.name])
+        out.print(f"{chosen_experiment.name}: {train_report.lead_sentence(verdict)}", highlight=False)

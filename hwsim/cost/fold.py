@@ -38,15 +38,15 @@ def fold_batchnorm(
         layer = c.layer
         if layer.name in renamed:
             continue
+        if layer.name not in folded and not any(name in renamed for name in layer.inputs):
+            result.append(c)
+            continue
+        # a conv that gains a bias may itself read a folded batch norm (conv, bn, conv, bn): both changes apply
+        layer = replace(layer, inputs=tuple(renamed.get(name, name) for name in layer.inputs))
         if layer.name in folded:
             attrs = layer.attrs
             assert isinstance(attrs, ConvAttrs)
             extra = 0 if attrs.bias else layer.output_shape[2]
             layer = replace(layer, attrs=replace(attrs, bias=True), params=layer.params + extra)
-        elif any(name in renamed for name in layer.inputs):
-            layer = replace(layer, inputs=tuple(renamed.get(name, name) for name in layer.inputs))
-        else:
-            result.append(c)
-            continue
         result.append(layer_cost(layer, hardware, c.counting, c.batch, c.precision, c.weights_resident))
     return tuple(result), folded

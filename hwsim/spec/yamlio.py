@@ -22,6 +22,8 @@ class Document:
     path: str
     data: Any
     lines: dict[Loc, int] = field(default_factory=dict)
+    key_lines: dict[Loc, int] = field(default_factory=dict)
+    """The line of each mapping key, where it differs from its value's (a list under its key)."""
 
     def line(self, loc: Loc) -> int:
         """Line of the deepest node on ``loc`` that exists (a missing field points at its parent)."""
@@ -32,6 +34,10 @@ class Document:
 
     def where(self, loc: Loc) -> str:
         return f"{self.path}:{self.line(loc)}"
+
+    def where_key(self, loc: Loc) -> str:
+        """``file:line`` of the key that ends ``loc`` (an unknown field is reported where it is written)."""
+        return f"{self.path}:{self.key_lines[loc]}" if loc in self.key_lines else self.where(loc)
 
 
 MAX_DEPTH = 64
@@ -50,6 +56,7 @@ class _Builder:
     def __init__(self, loader: yaml.BaseLoader) -> None:
         self.loader = loader
         self.lines: dict[Loc, int] = {}
+        self.key_lines: dict[Loc, int] = {}
         self.values = 0
         self.active: set[int] = set()
 
@@ -81,6 +88,7 @@ class _Builder:
                 key = self.scalar(key_node)
                 if key in result:
                     raise self.fail(f"duplicate key {key!r}", key_node)
+                self.key_lines[loc + (key,)] = key_node.start_mark.line + 1
                 result[key] = self.build(value_node, (*loc, key))
             return result
         finally:
@@ -137,4 +145,4 @@ def load_yaml(path: str | Path) -> Document:
         raise InputError(err.message, err.where.replace("<file>", str(path))) from None
     finally:
         loader.dispose()
-    return Document(str(path), data, builder.lines)
+    return Document(str(path), data, builder.lines, builder.key_lines)

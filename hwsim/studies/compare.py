@@ -1,7 +1,7 @@
 """Side by side: every network × hardware × policy as one row, or two runs layer by layer.
 
-A comparison is a pandas DataFrame, the single source for the rich table, CSV, Markdown and JSON
-(as :mod:`hwsim.report.tables` does for one schedule). Column names carry their units.
+A comparison is a pandas DataFrame, the single source for the terminal table
+(:mod:`hwsim.report.studies`), CSV, Markdown and JSON. Column names carry their units.
 """
 
 from __future__ import annotations
@@ -12,9 +12,6 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-
-from rich.console import Console
-from rich.table import Table
 
 from hwsim.cost.inference import Counting
 from hwsim.errors import InputError
@@ -158,43 +155,3 @@ def to_json(comparison: Comparison) -> str:
 
 FORMATS: dict[str, Callable[[Comparison], str]] = {"csv": to_csv, "md": to_markdown, "json": to_json}
 assert set(FORMATS) == {"csv", "md", "json"}, "the same formats as hwsim.report.tables, so report.format_for applies"
-
-
-def _is_time(column: str) -> bool:
-    return column.endswith("_s") and not column.endswith("_per_s")
-
-
-def _human(column: str, value: object) -> str:
-    """A cell in human units: seconds as ms, bytes as MB, counts with separators."""
-    if isinstance(value, float) and math.isnan(value):
-        return "—"
-    if _is_time(column):
-        return f"{float(value) * 1e3:.4g}"  # type: ignore[arg-type]
-    if column == "bytes_moved":
-        return f"{float(value) / 1e6:.4g}"  # type: ignore[arg-type]
-    if column in ("params", "macs"):
-        return f"{int(value):,}"  # type: ignore[call-overload]
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
-
-
-def _heading(column: str) -> str:
-    if _is_time(column):
-        return column[:-2].replace("_", " ") + " ms"
-    return {
-        "bytes_moved": "moved MB",
-        "images_per_s": "images/s",
-        "latency_vs_first": "× first",
-        "b_over_a": "b / a",
-    }.get(column, column)
-
-
-def render(comparison: Comparison, console: Console) -> None:
-    table = Table(title=comparison.title, header_style="bold", pad_edge=False)
-    for column in comparison.rows.columns:
-        text = comparison.rows[column].dtype == object
-        table.add_column(_heading(column), justify="left" if text else "right", no_wrap=column == "layer")
-    for record in comparison.rows.itertuples(index=False):
-        table.add_row(*(_human(c, v) for c, v in zip(comparison.rows.columns, record)))
-    console.print(table)

@@ -72,11 +72,13 @@ _VARY = re.compile(r"^(?P<field>[^=]+)=(?P<lo>[^.:][^:]*?)\.\.(?P<hi>[^:]+)(?P<o
 
 @dataclass(frozen=True)
 class Axis:
-    """One swept field: its dotted path, its kind of quantity and the values it takes (SI units)."""
+    """One swept field: its dotted path, its kind of quantity, the values it takes (SI units) and how they
+    are spaced (``log`` or ``lin``)."""
 
     field: str
     kind: str
     values: tuple[float, ...]
+    scale: str = "log"
 
     @property
     def column(self) -> str:
@@ -149,7 +151,18 @@ def parse_axis(text: str, hardware: HardwareSpec) -> Axis:
     values = np.clip(values, lo, hi)
     if not (np.isfinite(values).all() and values.min() >= 1):
         raise fail("every value must be finite and at least 1 in the base unit")
-    return Axis(field, fields[field], tuple(float(v) for v in values))
+    if fields[field] == "bytes":
+        values = np.round(values)  # a memory holds whole bytes
+    return Axis(field, fields[field], tuple(as_written(v) for v in values), scale)
+
+
+def as_written(value: float) -> float:
+    """A grid value without the float noise of its spacing: ``2000000000.0000002`` -> ``2e9``.
+
+    Twelve significant digits: far beyond any hardware figure, and short of the last digits'
+    rounding in geomspace and linspace.
+    """
+    return float(f"{value:.12g}")
 
 
 def variant(hardware: HardwareSpec, point: dict[str, float]) -> HardwareSpec:
@@ -263,7 +276,7 @@ def run(
     metrics, notes = evaluate(base, points, on_progress)
     metrics["lower_bound_s"] = _lower_bound(base, points)
     metrics["efficiency"] = _efficiency(metrics["lower_bound_s"], metrics["total_s"])
-    columns = {a.column: points[a.field] for a in axes} | {m: metrics[m] for m in METRICS}
+    columns = {a.column: _whole_if_integral(points[a.field]) for a in axes} | {m: metrics[m] for m in METRICS}
     # whole bytes, and an empty cell (not NaN, not 0) where nothing was scheduled
     infeasible = np.isnan(metrics["total_s"])
     columns["bytes_moved"] = pd.arrays.IntegerArray(np.nan_to_num(metrics["bytes_moved"]).astype(np.int64), infeasible)
@@ -277,6 +290,12 @@ def run(
             field="--vary",
         )
     return result
+
+
+def _whole_if_integral(values: np.ndarray) -> np.ndarray:
+    """Whole numbers as integers, so the CSV says ``2000000000``, as the user wrote it, not ``2000000000.0``."""
+    integral = np.all(values == np.round(values)) and np.all(np.abs(values) < 2.0**53)
+    return values.astype(np.int64) if integral else values
 
 
 def describe_point(axes: Sequence[Axis], row: pd.Series) -> str:

@@ -15,8 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from rich.console import Console
-from rich.table import Table
 
 from hwsim import files
 from hwsim.cost.inference import EXACT, Counting
@@ -96,34 +94,6 @@ def verify(
         for pass_ in Pass
     )
     return Verification(graph.name, counting.name, batch, checks)
-
-
-def render_verification(result: Verification, console: Console) -> None:
-    """One row per layer, one column per pass: the modelled count, or 'modelled ≠ executed' in red."""
-    table = Table(
-        title=f"{result.network}: modelled vs executed ops ({result.counting} counting, batch {result.batch})"
-    )
-    table.add_column("layer")
-    table.add_column("op")
-    for pass_ in Pass:
-        table.add_column(pass_.value, justify="right")
-    by_layer: dict[str, list[Check]] = {}
-    for check in result.checks:
-        by_layer.setdefault(check.layer, []).append(check)
-
-    def cell(modelled: int, executed: int) -> str:
-        return f"{modelled:,}" if modelled == executed else f"[red]{modelled:,} ≠ {executed:,}[/red]"
-
-    for name, checks in by_layer.items():
-        table.add_row(name, checks[0].op.value, *(cell(c.modelled, c.executed) for c in checks))
-    table.add_row("total", "", *(cell(result.total(p, False), result.total(p, True)) for p in Pass), style="bold")
-    console.print(table)
-    if result.differences:
-        console.print(
-            f"[red]{len(result.differences)} of {len(result.checks)} counts differ[/red] (modelled ≠ executed)"
-        )
-    else:
-        console.print(f"all {len(result.checks)} counts agree")
 
 
 # ---- golden files ----------------------------------------------------------------------------
