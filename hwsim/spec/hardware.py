@@ -164,6 +164,15 @@ class ComputeUnit(_Strict):
         return self.array[0] * self.array[1] if self.array else 0
 
 
+class FittedValue(_Strict):
+    """A profile value that no specification gave, fitted to a measurement instead: ``hwsim validate`` reports
+    the case it was fitted on apart from the held-out ones."""
+
+    field: str = Field(description="the value's dotted path, e.g. compute.matrix.dispatch")
+    case: str = Field(description="the validation case it was fitted on, e.g. coral-edge-tpu/mobilenet-v1")
+    note: str = Field("", description="how it was fitted")
+
+
 class HardwareSpec(_Strict):
     name: str
     description: str = ""
@@ -175,6 +184,17 @@ class HardwareSpec(_Strict):
     steady_state: bool = Field(
         False, description="repeated inference: weights that fit stay on chip across images (docs/accelerators.md)"
     )
+    fitted: tuple[FittedValue, ...] = Field((), description="values fitted to a measurement, not specified")
+
+    @model_validator(mode="after")
+    def _fitted_values_exist(self) -> HardwareSpec:
+        for value in self.fitted:
+            node: Any = self
+            for part in value.field.split("."):
+                node = node.get(part) if isinstance(node, dict) else getattr(node, part, None)
+                if node is None or isinstance(node, (str, tuple)):
+                    raise ValueError(f"fitted names {value.field!r}, which is not a value of this profile")
+        return self
 
     @field_validator("name")
     @classmethod
