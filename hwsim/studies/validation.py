@@ -113,6 +113,7 @@ def _chip_power_w(result: Estimate, selected: Selected) -> float:
 METRICS: dict[str, Callable[[Estimate, Selected], float]] = {
     "frames_per_s": lambda result, selected: result.schedule.batch / _seconds(selected),
     "latency_s": lambda result, selected: _seconds(selected) / result.schedule.batch,
+    "processing_s": lambda result, selected: sum(step.compute_s for step, _ in selected),
     "dram_accesses_per_mac": _dram_accesses_per_mac,
     "chip_power_w": _chip_power_w,
 }
