@@ -120,7 +120,7 @@ class Program:
         """Any event but a compute, when ``size`` (the region's bytes) is not 0: RESIDENT, LOAD and
         ALLOC take the space, FREE releases it, LOAD and STORE move the bytes. For callers that know
         the size already; the others use :meth:`occupy`, :meth:`store` and :meth:`free`."""
-        if not size or ((action is LOAD or action is FREE) and region.tensor in self.kept):
+        if not size or (self.kept and (action is LOAD or action is FREE) and region.tensor in self.kept):
             return
         if action is FREE:
             self.resident -= size
@@ -181,22 +181,26 @@ def _durations(events: list[Record], hardware: HardwareSpec, costs: dict[str, La
     :func:`hwsim.cost.cycles.layer_rate`), the first compute of each step after its unit's dispatch time."""
     external = hardware.memory.external
     bandwidth, setup = external.effective_bandwidth, external.setup
+    units = hardware.compute
+    dispatch = {name: unit.dispatch for name, unit in units.items() if unit.dispatch}
     rates: dict[str, float] = {}
     dispatched: set[int] = set()
-    durations = []
+    durations: list[float] = []
+    append = durations.append
     for step, action, _, size, layer, _, unit, ops in events:
-        if action is LOAD or action is STORE:
-            durations.append(size / bandwidth + setup)
-        elif action is COMPUTE:
-            if layer not in rates:
-                rates[layer] = layer_rate(costs[layer], hardware.compute[unit])
-            duration = ops / rates[layer]
-            if step not in dispatched:
+        if action is COMPUTE:
+            rate = rates.get(layer)
+            if rate is None:
+                rate = rates[layer] = layer_rate(costs[layer], units[unit])
+            if dispatch and step not in dispatched:
                 dispatched.add(step)
-                duration += hardware.compute[unit].dispatch
-            durations.append(duration)
+                append(ops / rate + dispatch.get(unit, 0.0))
+            else:
+                append(ops / rate)
+        elif action is LOAD or action is STORE:
+            append(size / bandwidth + setup)
         else:
-            durations.append(0.0)
+            append(0.0)
     return durations
 
 
