@@ -6,12 +6,15 @@ import json
 from pathlib import Path
 
 import pytest
-from schedule_helpers import graph_from
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+from schedule_helpers import graph_from, networks
 
 from hwsim import api
 from hwsim.cli import main
 from hwsim.cost.cycles import layer_cycles
 from hwsim.schedule import scheduled_costs
+from hwsim.schedule.tiling import CapacityError
 from hwsim.schedule.validate import validate
 from hwsim.spec.hardware import HardwareSpec, Precision
 
@@ -186,3 +189,46 @@ def test_the_roofline_shows_each_array_steps_utilisation() -> None:
     labels = [t.get_text() for t in with_array.axes[0].texts]
     assert any(label.endswith("%)") for label in labels)
     assert not any("%" in t.get_text() for t in without.axes[0].texts)
+
+
+def _microarchitecture(capacity: float, rows: int, cols: int, dataflow: str) -> HardwareSpec:
+    return HardwareSpec.model_validate(
+        {
+            "name": "generated",
+            "memory": {"internal": {"capacity": capacity}, "external": {"bandwidth": 1e9, "setup": 1e-6}},
+            "compute": {
+                "matrix": {"array": [rows, cols], "dataflow": dataflow, "clock": 1e9, "dispatch": 2e-6},
+                "vector": {"lanes": 4, "clock": 1e9},
+            },
+        }
+    )
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    networks(),
+    st.sampled_from([8_000, 32_000, 1e6]),
+    st.sampled_from([4, 16]),
+    st.sampled_from([4, 16]),
+    st.sampled_from(["os", "ws", "is"]),
+    st.booleans(),
+    st.sampled_from(["strict", "optimized"]),
+)
+def test_arrays_overheads_and_steady_state_keep_every_schedule_sound(
+    graph, capacity: float, rows: int, cols: int, dataflow: str, steady: bool, policy: str
+) -> None:
+    """On random networks: the validator passes, the bound holds, and every layer on the array computes for at
+    least its cycles at the clock."""
+    hw = _microarchitecture(capacity, rows, cols, dataflow)
+    try:
+        result = api.estimate(graph, hw, policy, steady_state=steady)
+    except CapacityError:
+        assume(False)
+        raise
+    assert validate(result.schedule, scheduled_costs(policy, result.costs, hw), hw) == []
+    assert result.summary()["lower_bound_s"] <= result.schedule.total_s * (1 + 1e-9)
+    for step, cycles in zip(result.schedule.steps, result.step_cycles):
+        assert step.compute_s >= cycles / 1e9 * (1 - 1e-9)
+    if steady:
+        kept = {f"{c.name}.weights" for c in result.costs if c.weights_resident}
+        assert not kept & {t.tensor for s in result.schedule.steps for t in s.transfers}
