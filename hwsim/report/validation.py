@@ -128,6 +128,11 @@ def _summary_line(s: Summary) -> str:
     if not s.rows:
         return f"{s.group}: {s.figures} figures, none predicted"
     return (
-        f"{s.group}: {s.figures} figures, {predicted}; median |error| {s.median_abs_error:.1%}, "
-        f"worst {s.worst_abs_error:.1%} ({s.worst})"
+        f"{s.group}: {s.figures} figures, {predicted}; median |error| {_share(s.median_abs_error)}, "
+        f"worst {_share(s.worst_abs_error)} ({s.worst})"
     )
+
+
+def _share(value: float) -> str:
+    """A relative error as a percentage, with two significant digits below 1 % (0.0016 %, not 0.0 %)."""
+    return f"{value:.1%}" if value >= 0.01 else f"{value * 100:.2g} %"
