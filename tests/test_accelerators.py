@@ -232,3 +232,17 @@ def test_arrays_overheads_and_steady_state_keep_every_schedule_sound(
     if steady:
         kept = {f"{c.name}.weights" for c in result.costs if c.weights_resident}
         assert not kept & {t.tensor for s in result.schedule.steps for t in s.transfers}
+
+
+def test_a_sweep_varies_an_arrays_clock_and_its_compute_time_follows() -> None:
+    from hwsim.studies import sweep
+
+    hw = api.load_hardware("tpu-v1")
+    fields = sweep.numeric_fields(hw)
+    assert fields["compute.matrix.clock"] == "frequency" and "compute.matrix.throughput" not in fields
+    axis = sweep.parse_axis("compute.matrix.clock=350MHz..700MHz:lin:2", hw)
+    rows = sweep.run(api.load_network("resnet18"), hw, [axis], "paper").rows
+    matrix = sum(
+        s.compute_s for s in api.estimate(api.load_network("resnet18"), hw).schedule.steps if s.unit == "matrix"
+    )
+    assert rows["compute_s"][0] - rows["compute_s"][1] == pytest.approx(matrix, rel=1e-9)

@@ -32,10 +32,10 @@ from hwsim.units import format_quantity, parse_quantity
 if TYPE_CHECKING:
     import pandas as pd
 
-KIND_OF_LEAF = {"capacity": "bytes", "bandwidth": "bandwidth", "throughput": "throughput"}
+KIND_OF_LEAF = {"capacity": "bytes", "bandwidth": "bandwidth", "throughput": "throughput", "clock": "frequency"}
 """Numeric hardware fields by their last name, and the kind of quantity :mod:`hwsim.units` parses."""
-UNIT_SUFFIX = {"bytes": "_bytes", "bandwidth": "_bytes_per_s", "throughput": "_ops_per_s"}
-UNIT_SYMBOL = {"bytes": "B", "bandwidth": "B/s", "throughput": "FLOP/s"}
+UNIT_SUFFIX = {"bytes": "_bytes", "bandwidth": "_bytes_per_s", "throughput": "_ops_per_s", "frequency": "_hz"}
+UNIT_SYMBOL = {"bytes": "B", "bandwidth": "B/s", "throughput": "FLOP/s", "frequency": "Hz"}
 SUMMARY_KEYS = {
     "total_s": "total_time_s",
     "transfer_s": "transfer_time_s",
