@@ -28,6 +28,7 @@ from hwsim.cli.common import (
     require_suffix,
     run_options,
     save_plot,
+    steady_state_option,
     table_options,
 )
 from hwsim.report import tables
@@ -37,6 +38,7 @@ from hwsim.schedule import POLICIES
 
 @click.command()
 @run_options
+@steady_state_option
 @output_option("Write the report to a file (.csv, .md, .json).")
 @format_option
 @table_options
@@ -55,6 +57,7 @@ def estimate(
     counting: str,
     batch: int,
     precision: str | None,
+    steady_state: bool | None,
     output: Path | None,
     fmt: str | None,
     wide: bool,
@@ -71,6 +74,7 @@ def estimate(
     hwsim estimate networks/hairnet-paper.yaml --hw hardware/paper-appendix.yaml --counting paper
     hwsim estimate networks/hairnet.yaml --plot layers.png     # transfer vs compute per layer
     hwsim estimate --policy optimized --trace schedule.json    # timeline for Perfetto
+    hwsim estimate mobilenet-v1 --hw tpu-v1 --policy optimized --steady-state   # weights stay on chip
     """
     target_format = output_format(output, fmt)
     check_plot_path(plot)
@@ -78,7 +82,13 @@ def estimate(
     network_path, hardware_path = bundled.resolve("networks", network), bundled.resolve("hardware", hardware)
     check_outputs([network_path, hardware_path], [output, plot, trace_path])
     result = api.estimate(
-        api.load_network(network_path), api.load_hardware(hardware_path), policy, counting, batch, precision
+        api.load_network(network_path),
+        api.load_hardware(hardware_path),
+        policy,
+        counting,
+        batch,
+        precision,
+        steady_state,
     )
     emit(result, output, target_format, tables.FORMATS, tables.render_table, View(wide, columns))
     if plot:
@@ -107,6 +117,7 @@ def estimate(
 @counting_option
 @batch_option
 @precision_option
+@steady_state_option
 @click.option("--per-layer", is_flag=True, help="Diff exactly two runs layer by layer.")
 @output_option("Write the table to a file (.csv, .md, .json).")
 @format_option
@@ -119,6 +130,7 @@ def compare(
     counting: str,
     batch: int,
     precision: str | None,
+    steady_state: bool | None,
     per_layer: bool,
     output: Path | None,
     fmt: str | None,
@@ -150,6 +162,7 @@ def compare(
         counting,
         batch,
         precision,
+        steady_state,
     )
     table = comparing.per_layer(estimates) if per_layer else comparing.summary_table(estimates)
     emit(table, output, target_format, comparing.FORMATS, render_comparison, View(wide, columns))
@@ -222,9 +235,9 @@ def sweep(
         from hwsim.report.plots import check_sweep_axes
 
         check_sweep_axes(len(axes))
-    sweeping.check_grid(axes, policy)
+    sweeping.check_grid(axes, policy, profile)
     points = sweeping.grid_size(axes)
-    threshold = PROGRESS_THRESHOLD if sweeping.is_fast(policy) else PROGRESS_THRESHOLD_SCHEDULED
+    threshold = PROGRESS_THRESHOLD if sweeping.is_fast(policy, profile) else PROGRESS_THRESHOLD_SCHEDULED
     with progress_bar(points, threshold) as advance:
         result = sweeping.run(graph, profile, axes, policy, counting, batch, precision, on_progress=advance)
     infeasible = result.infeasible
@@ -266,10 +279,18 @@ def progress_bar(points: int, threshold: int = PROGRESS_THRESHOLD) -> Iterator[C
 
 @click.command()
 @run_options
+@steady_state_option
 @output_option("The image (.png or .svg).", default=Path("roofline.png"), show_default=True)
 @reports_input_errors
 def roofline(
-    network: str, hardware: str, policy: str, counting: str, batch: int, precision: str | None, output: Path
+    network: str,
+    hardware: str,
+    policy: str,
+    counting: str,
+    batch: int,
+    precision: str | None,
+    steady_state: bool | None,
+    output: Path,
 ) -> None:
     """Draw the roofline: every layer of NETWORK under the memory roof and one roof per compute unit.
 
@@ -284,6 +305,12 @@ def roofline(
     network_path, hardware_path = bundled.resolve("networks", network), bundled.resolve("hardware", hardware)
     check_outputs([network_path, hardware_path], [output])
     result = api.estimate(
-        api.load_network(network_path), api.load_hardware(hardware_path), policy, counting, batch, precision
+        api.load_network(network_path),
+        api.load_hardware(hardware_path),
+        policy,
+        counting,
+        batch,
+        precision,
+        steady_state,
     )
     save_plot(draw, result, output)
