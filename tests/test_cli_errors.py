@@ -348,7 +348,7 @@ def test_a_folder_named_like_a_bundled_network_does_not_hide_it(runner, tmp_path
     "args, listed",
     [
         (["estimate", "hairnett"], "no bundled network of that name; bundled: alexnet, hairnet, hairnet-cifar10"),
-        (["estimate", "--hw", "paper-accel"], "no bundled hardware profile of that name; bundled: datacenter-gpu"),
+        (["estimate", "--hw", "paper-accel"], "hardware profile of that name; bundled: coral-edge-tpu, datacenter-gpu"),
         (["compare", "hairnet", "nets/missing.yaml"], "no bundled network of that name; bundled: alexnet"),
         (["verify", "hairnett"], "bundled: alexnet, hairnet"),
     ],

@@ -25,6 +25,8 @@ COMMANDS = {
     "train": "hwsim.cli.training:train",
     "predict": "hwsim.cli.training:predict",
     "experiment": "hwsim.cli.training:experiment",
+    "validate": "hwsim.cli.accelerators:validate",
+    "calibrate": "hwsim.cli.accelerators:calibrate",
 }
 """Command name -> ``module:attribute`` of its click command."""
 

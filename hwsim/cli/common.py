@@ -94,6 +94,12 @@ precision_option = click.option(
     default=None,
     help="Override the profile's precision.",
 )
+steady_state_option = click.option(
+    "--steady-state/--no-steady-state",
+    "steady_state",
+    default=None,
+    help="Repeated inference: weights that fit stay on chip across images (default: the profile's steady_state).",
+)
 format_option = click.option(
     "--format",
     "fmt",

@@ -29,6 +29,7 @@ from hwsim.cli.common import (
     require_suffix,
     run_options,
     save_plot,
+    steady_state_option,
     table_options,
 )
 from hwsim.report import tables
@@ -38,6 +39,7 @@ from hwsim.schedule import POLICIES
 
 @click.command()
 @run_options
+@steady_state_option
 @output_option("Write the report to a file (.csv, .md, .json).")
 @format_option
 @table_options
@@ -56,6 +58,7 @@ def estimate(
     counting: str,
     batch: int,
     precision: str | None,
+    steady_state: bool | None,
     output: Path | None,
     fmt: str | None,
     wide: bool,
@@ -74,6 +77,7 @@ def estimate(
     hwsim estimate resnet18.onnx --hw edge-npu                 # an ONNX model as it is
     hwsim estimate networks/hairnet.yaml --plot layers.png     # transfer vs compute per layer
     hwsim estimate --policy optimized --trace schedule.json    # timeline for Perfetto
+    hwsim estimate mobilenet-v1 --hw tpu-v1 --policy optimized --steady-state   # weights stay on chip
     """
     target_format = output_format(output, fmt)
     check_plot_path(plot)
@@ -87,6 +91,7 @@ def estimate(
         counting,
         batch,
         precision,
+        steady_state,
     )
     emit(result, output, target_format, tables.FORMATS, tables.render_table, View(wide, columns))
     if plot:
@@ -115,6 +120,7 @@ def estimate(
 @counting_option
 @batch_option
 @precision_option
+@steady_state_option
 @click.option("--per-layer", is_flag=True, help="Diff exactly two runs layer by layer.")
 @output_option("Write the table to a file (.csv, .md, .json).")
 @format_option
@@ -128,6 +134,7 @@ def compare(
     counting: str,
     batch: int,
     precision: str | None,
+    steady_state: bool | None,
     per_layer: bool,
     output: Path | None,
     fmt: str | None,
@@ -160,6 +167,7 @@ def compare(
         counting,
         batch,
         precision,
+        steady_state,
         input_shape,
     )
     table = comparing.per_layer(estimates) if per_layer else comparing.summary_table(estimates)
@@ -234,9 +242,9 @@ def sweep(
         from hwsim.report.plots import check_sweep_axes
 
         check_sweep_axes(len(axes))
-    sweeping.check_grid(axes, policy)
+    sweeping.check_grid(axes, policy, profile)
     points = sweeping.grid_size(axes)
-    threshold = PROGRESS_THRESHOLD if sweeping.is_fast(policy) else PROGRESS_THRESHOLD_SCHEDULED
+    threshold = PROGRESS_THRESHOLD if sweeping.is_fast(policy, profile) else PROGRESS_THRESHOLD_SCHEDULED
     with progress_bar(points, threshold) as advance:
         result = sweeping.run(graph, profile, axes, policy, counting, batch, precision, on_progress=advance)
     infeasible = result.infeasible
@@ -278,6 +286,7 @@ def progress_bar(points: int, threshold: int = PROGRESS_THRESHOLD) -> Iterator[C
 
 @click.command()
 @run_options
+@steady_state_option
 @output_option("The image (.png or .svg).", default=Path("roofline.png"), show_default=True)
 @reports_input_errors
 def roofline(
@@ -287,6 +296,7 @@ def roofline(
     counting: str,
     batch: int,
     precision: str | None,
+    steady_state: bool | None,
     input_shape: tuple[int, ...] | None,
     output: Path,
 ) -> None:
@@ -309,5 +319,6 @@ def roofline(
         counting,
         batch,
         precision,
+        steady_state,
     )
     save_plot(draw, result, output)

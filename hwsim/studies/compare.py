@@ -81,6 +81,7 @@ def run_grid(
     counting: Counting | str = "exact",
     batch: int = 1,
     precision: Precision | str | None = None,
+    steady_state: bool | None = None,
     input_shape: tuple[int, ...] | None = None,
 ) -> list[Run]:
     """One estimate per network × hardware × policy, in that nesting order; each file is read once.
@@ -96,7 +97,7 @@ def run_grid(
     for n, h, p in itertools.product(networks, hardware, policies):
         graph, profile = graphs[n], profiles[h]
         try:
-            runs.append(estimate(graph, profile, p, counting, batch, precision))
+            runs.append(estimate(graph, profile, p, counting, batch, precision, steady_state))
         except InputError as refusal:
             refusals.append(refusal)
             runs.append(Refused(graph.name, profile.name, p, str(refusal)))
