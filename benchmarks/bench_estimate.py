@@ -27,7 +27,7 @@ def wall_time(command: list[str]) -> float:
 def main() -> None:
     baseline = wall_time([sys.executable, "-c", "pass"])
     imports = wall_time([sys.executable, "-c", "import hwsim.cli.estimate"])
-    estimate = wall_time([sys.executable, "-m", "hwsim.cli", "estimate"])
+    estimate = wall_time([sys.executable, "-m", "hwsim", "estimate"])
     print(f"python -c pass        {baseline * 1e3:7.1f} ms")
     print(f"import cli.estimate   {imports * 1e3:7.1f} ms  ({imports / baseline:.1f}x interpreter start-up)")
     print(f"hwsim estimate        {estimate * 1e3:7.1f} ms  ({estimate / baseline:.1f}x interpreter start-up)")

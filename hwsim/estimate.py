@@ -6,18 +6,28 @@ The stage above the scheduler: studies (compare, sweep, reproduce) and reports b
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, replace
 from functools import cached_property
 
 from hwsim.cost.bound import lower_bound
-from hwsim.cost.inference import COUNTINGS, EXACT, Counting, LayerCost, graph_costs
+from hwsim.cost.cycles import layer_cycles
+from hwsim.cost.inference import COUNTINGS, EXACT, Counting, LayerCost, graph_costs, layer_cost
+from hwsim.cost.steady import resident_bytes
+from hwsim.cost.steady import steady_state as steady_state_of
 from hwsim.errors import InputError
 from hwsim.model.graph import INPUT, Graph
+from hwsim.ops import elements
 from hwsim.schedule import POLICIES, scheduled_costs
-from hwsim.schedule.base import Direction, Schedule
+from hwsim.schedule.base import Direction, Location, Schedule, Step
 from hwsim.schedule.energy import EnergyParts, schedule_energy
 from hwsim.spec.energy import area_mm2, energy_table
 from hwsim.spec.hardware import HardwareSpec, Precision
+from hwsim.units import format_quantity
+
+MAX_TENSOR_BYTES = 10**12
+"""One map of one image, or one layer's weights, beyond 1 TB: more than any accelerator's memory, so a mistake
+(a padding or a size off by orders of magnitude); refused before any policy runs (docs/limits.md)."""
 
 
 def counting_named(name: str) -> Counting:
@@ -35,13 +45,56 @@ class Estimate:
     hardware: HardwareSpec
     costs: tuple[LayerCost, ...]
     schedule: Schedule
+    steady_state: bool = False
+    """Repeated inference: the weights of costs marked ``weights_resident`` stayed on chip (hwsim.cost.steady)."""
+
+    @cached_property
+    def scheduled_costs(self) -> tuple[LayerCost, ...]:
+        """The layer costs the schedule's steps refer to (``optimized`` folds batch norms into their convs)."""
+        return scheduled_costs(self.schedule.policy, self.costs, self.hardware, self.schedule.steps)
+
+    @property
+    def has_array(self) -> bool:
+        """Whether a unit of the profile is a systolic array, so the run has cycles and utilisation to report."""
+        return any(unit.array is not None for unit in self.hardware.compute.values())
+
+    @cached_property
+    def layer_cycles(self) -> dict[str, int]:
+        """Per layer on an array: the cycles it keeps the array busy over the whole batch, sub-batch by sub-batch
+        (each pays its own fills and drains), as the schedule ran it."""
+        s, hw = self.schedule, self.hardware
+        sizes = [s.sub_batch] * (s.batch // s.sub_batch) + ([s.batch % s.sub_batch] if s.batch % s.sub_batch else [])
+        cycles = {}
+        for c in self.scheduled_costs:
+            unit = hw.compute[c.unit]
+            if unit.array is not None:
+                cycles[c.name] = sum(
+                    layer_cycles(layer_cost(c.layer, hw, c.counting, size, c.precision), unit) for size in sizes
+                )
+        return cycles
+
+    @cached_property
+    def step_cycles(self) -> tuple[int, ...]:
+        """Per step, in order: the cycles its layers keep an array busy (0 for a step on no array)."""
+        return tuple(sum(self.layer_cycles.get(name, 0) for name in step.layers) for step in self.schedule.steps)
+
+    @cached_property
+    def step_utilization(self) -> tuple[float, ...]:
+        """Per step: MACs over what its arrays could do in its cycles, MACs / (rows x cols x cycles); NaN off arrays."""
+        macs = {c.name: c.macs for c in self.scheduled_costs}
+        pes = {c.name: self.hardware.compute[c.unit].macs_per_cycle for c in self.costs}
+        result = []
+        for step in self.schedule.steps:
+            on_array = [name for name in step.layers if name in self.layer_cycles]
+            capacity = sum(pes[name] * self.layer_cycles[name] for name in on_array)
+            result.append(sum(macs[name] for name in on_array) / capacity if capacity else math.nan)
+        return tuple(result)
 
     @cached_property
     def step_energy(self) -> tuple[EnergyParts, ...]:
         """Every step's energy (:mod:`hwsim.schedule.energy`), in the order of ``schedule.steps``."""
         s = self.schedule
-        costs = scheduled_costs(s.policy, self.costs, self.hardware, s.steps)
-        return schedule_energy(s, costs, energy_table(self.hardware, s.precision))
+        return schedule_energy(s, self.scheduled_costs, energy_table(self.hardware, s.precision))
 
     @property
     def energy(self) -> EnergyParts:
@@ -74,6 +127,32 @@ class Estimate:
             "energy_per_image_j": per_image,
             "edp_js": per_image * s.total_s / s.batch,
             "area_mm2": area_mm2(self.hardware, s.precision),
+            **(self._array_summary() if self.has_array else {}),
+            **(self._steady_summary() if self.steady_state else {}),
+        }
+
+    def _array_summary(self) -> dict[str, float | int]:
+        """Cycles and utilisation of the profile's (first) array: ``compute_cycles`` its layers keep it busy,
+        ``cycles`` the run's wall time at its clock, ``utilization`` the MACs over what it could do in its compute
+        cycles, ``utilization_overall`` over what it could do in the wall time."""
+        unit = next(u for u in self.hardware.compute.values() if u.array is not None)
+        assert unit.clock is not None
+        busy = sum(self.layer_cycles.values())
+        macs = sum(c.macs for c in self.scheduled_costs if c.name in self.layer_cycles)
+        cycles = round(self.schedule.total_s * unit.clock)
+        return {
+            "compute_cycles": busy,
+            "cycles": cycles,
+            "utilization": macs / (unit.macs_per_cycle * busy) if busy else math.nan,
+            "utilization_overall": macs / (unit.macs_per_cycle * cycles) if cycles else math.nan,
+        }
+
+    def _steady_summary(self) -> dict[str, float | int]:
+        kept = [c for c in self.costs if c.weights_resident]
+        return {
+            "steady_state": 1,
+            "resident_weight_bytes": resident_bytes(self.costs),
+            "resident_weight_layers": len(kept),
         }
 
 
@@ -92,7 +171,23 @@ def cost_run(
         raise InputError(f"batch must be at least 1, got {batch}")
     counting = counting_named(counting) if isinstance(counting, str) else counting
     precision = Precision(precision) if precision is not None else hardware.precision
+    check_tensor_sizes(graph, precision)
     return graph_costs(graph, hardware, counting, batch, precision), counting, precision
+
+
+def check_tensor_sizes(graph: Graph, precision: Precision) -> None:
+    """Refuse a network with a map (per image) or a layer's weights over :data:`MAX_TENSOR_BYTES`."""
+    tensors = [(graph.layers[0], "input image", elements(graph.input_shape))] if graph.layers else []
+    for layer in graph.layers:
+        tensors += [(layer, "output map", elements(layer.output_shape)), (layer, "weights", layer.params)]
+    for layer, what, count in tensors:
+        size = count * precision.bytes
+        if size > MAX_TENSOR_BYTES:
+            raise InputError(
+                f"{layer.name}: its {what} would hold {format_quantity(size, 'B')} at {precision.value}, "
+                f"more than the {format_quantity(MAX_TENSOR_BYTES, 'B')} hwsim takes for one tensor",
+                layer.where,
+            )
 
 
 def estimate(
@@ -102,13 +197,38 @@ def estimate(
     counting: Counting | str = EXACT,
     batch: int = 1,
     precision: Precision | str | None = None,
+    steady_state: bool | None = None,
 ) -> Estimate:
-    """Cost every layer of ``graph`` and schedule it on ``hardware`` with ``policy``."""
+    """Cost every layer of ``graph`` and schedule it on ``hardware`` with ``policy``.
+
+    ``steady_state`` (default: the profile's ``steady_state``) models repeated inference: the weights that fit
+    stay on chip from image to image and are never loaded (:mod:`hwsim.cost.steady`); the rest of the schedule
+    has the internal memory they leave.
+    """
     costs, counting, precision = cost_run(graph, hardware, policy, counting, batch, precision)
-    steps = POLICIES[policy](graph, costs, hardware)
+    steady = hardware.steady_state if steady_state is None else steady_state
+    scheduled_on = hardware
+    if steady:
+        costs, scheduled_on = steady_state_of(costs, hardware)
+    steps = POLICIES[policy](graph, costs, scheduled_on)
+    if steady:
+        steps = [_kept_weights_noted(step, costs) for step in steps]
     schedule = Schedule(policy, graph.name, hardware.name, counting.name, batch, precision.value, tuple(steps))
     _check_external_capacity(costs, schedule, hardware)
-    return Estimate(graph, hardware, costs, schedule)
+    return Estimate(graph, hardware, costs, schedule, steady)
+
+
+def _kept_weights_noted(step: Step, costs: tuple[LayerCost, ...]) -> Step:
+    """A step whose weights stayed on chip says so: its weights are internal, and its note names them."""
+    kept = {c.name for c in costs if c.weights_resident}
+    mine = [name for name in step.layers if name in kept]
+    if not mine:
+        return step
+    weighted = [c.name for c in costs if c.name in step.layers and c.weight_bytes]
+    note = (
+        "weights on chip (steady state)" if mine == weighted else f"weights of {', '.join(mine)} on chip (steady state)"
+    )
+    return replace(step, weights_at=Location.INTERNAL, note=f"{step.note}; {note}" if step.note else note)
 
 
 def fixed_external_bytes(costs: tuple[LayerCost, ...]) -> int:

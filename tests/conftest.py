@@ -1,15 +1,24 @@
-"""Shared fixtures: the repository's bundled files and a CLI runner."""
+"""Shared fixtures: the repository's bundled files and a CLI runner; hypothesis's example budgets."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import HealthCheck, settings
 
 ROOT = Path(__file__).resolve().parent.parent
 NETWORKS = ROOT / "networks"
 HARDWARE = ROOT / "hardware"
+
+# Property tests draw few examples in the run a developer makes often; CI reruns them with many
+# (HYPOTHESIS_PROFILE=ci). Scheduling one drawn network takes tens of milliseconds, so no deadline.
+_PROFILE = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow]}
+settings.register_profile("dev", max_examples=10, **_PROFILE)
+settings.register_profile("ci", max_examples=200, **_PROFILE)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 
 @pytest.fixture

@@ -44,10 +44,10 @@ def run(
     return schedule, validate(schedule, scheduled_costs(policy, costs, hw, steps), hw)
 
 
-PIECES = ("conv", "dwblock", "pool", "residual", "branch", "concat", "dense")
+PIECES = ("conv", "dwblock", "pool", "residual", "se", "pad", "softmax", "branch", "concat", "dense")
 """What a random network is made of: plain layers, and blocks whose maps have several readers."""
 FAMILIES: dict[str, tuple[str, ...]] = {
-    "chain": ("conv", "dwblock", "pool"),
+    "chain": ("conv", "dwblock", "pool", "pad"),
     "residual": ("conv", "dwblock", "pool", "residual"),
     "branch": ("conv", "pool", "branch"),
     "concat": ("conv", "pool", "concat"),
@@ -73,37 +73,76 @@ def _conv(name: str, kernel: int, filters: int, inputs: list[str] | None = None,
     return layer
 
 
+ACTIVATIONS = [
+    {"op": "relu"},
+    {"op": "clip"},
+    {"op": "leaky_relu", "alpha": 0.1},
+    {"op": "sigmoid"},
+    {"op": "hard_sigmoid"},
+    {"op": "hard_swish"},
+    {"op": "identity"},
+]
+
+
 @st.composite
 def layer_specs(
     draw: st.DrawFn, index: int, channels: int, kinds: tuple[str, ...] = PIECES
 ) -> tuple[list[dict[str, Any]], int]:
-    """One random piece of a network, of one of ``kinds``: a conv (maybe with BN and ReLU), a depthwise
-    block, a pool, a residual block, branches added up or concatenated, or a dense block."""
+    """One random piece of a network, of one of ``kinds``: a conv (maybe dilated, maybe with BN and an
+    activation), a depthwise block, a pool (maybe ceil_mode), a residual block, a squeeze-and-excitation
+    block (a broadcast mul), a border (pad), a softmax over every pixel's channels, branches over one map
+    added up or concatenated, or a dense block."""
     kind = draw(st.sampled_from(kinds))
+    activation = draw(st.sampled_from(ACTIVATIONS))
     if kind == "conv":
         filters = draw(st.sampled_from([4, 8, 16]))
-        layers = [_conv("conv", draw(st.sampled_from([1, 3])), filters, stride=draw(st.sampled_from([1, 1, 2])))]
+        kernel = draw(st.sampled_from([1, 3]))
+        conv = _conv("conv", kernel, filters, stride=draw(st.sampled_from([1, 1, 2])))
+        conv["dilation"] = draw(st.sampled_from([1, 1, 2])) if kernel > 1 else 1
+        layers = [conv]
         if draw(st.booleans()):
-            layers += [{"op": "batchnorm"}, {"op": "relu"}]
+            layers += [{"op": "batchnorm"}, activation]
         return layers, filters
     if kind == "dwblock":
         return [
             {"op": "dwconv", "kernel": 3, "padding": "same", "bias": False},
             {"op": "batchnorm"},
-            {"op": "relu"},
+            activation,
         ], channels
     if kind == "pool":
-        return [{"op": draw(st.sampled_from(["maxpool", "avgpool"])), "size": 2, "padding": "same"}], channels
+        op = draw(st.sampled_from(["maxpool", "avgpool"]))
+        pool: dict[str, Any] = {"op": op, "size": 2, "padding": "same"}
+        if draw(st.booleans()):  # PyTorch's ceil_mode: a last window past the padding on 3, 6, 12 rows; 1 poolable
+            pool = {"op": op, "size": 3, "stride": 3, "padding": 1, "ceil_mode": True}
+            if op == "avgpool":
+                pool["count_include_pad"] = draw(st.booleans())
+        return [pool], channels
+    if kind == "se":
+        skip, gate = f"skip{index}", f"gate{index}"
+        return [
+            {**activation, "name": skip},
+            {"op": "global_avg_pool"},
+            {"op": "conv", "kernel": 1, "filters": max(channels // 2, 1), "name": "reduce"},
+            {"op": "relu"},
+            {"op": "conv", "kernel": 1, "filters": channels, "name": "expand"},
+            {"op": "hard_sigmoid", "name": gate},
+            {"op": "mul", "inputs": draw(st.permutations([skip, gate])), "name": f"mul{index}"},
+        ], channels
+    if kind == "pad":
+        pads = draw(st.sampled_from([1, [0, 1, 1, 0], [2, 1, 0, 2]]))
+        return [{"op": "pad", "pads": pads, "mode": draw(st.sampled_from(["constant", "edge"]))}], channels
+    if kind == "softmax":
+        return [{"op": "softmax"}], channels
     if kind == "residual":
         skip = f"skip{index}"
         return [
-            {"op": "relu", "name": skip},
+            {**activation, "name": skip},
             _conv("conv", 3, channels),
             {"op": "batchnorm"},
             {"op": "add", "inputs": ["batchnorm", skip], "name": f"add{index}"},
         ], channels
     fork = f"fork{index}"
-    layers = [{"op": "relu", "name": fork}]
+    layers = [{**activation, "name": fork}]
     if kind == "dense":  # each layer reads the concat of the block's input and every layer before it
         growth, read, width = draw(st.sampled_from([2, 4, 8])), fork, channels
         for k in range(draw(st.integers(2, 3))):

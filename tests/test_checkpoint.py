@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -102,7 +104,52 @@ BAD_METADATA = [
 ]
 
 
-@pytest.mark.parametrize("change, message", BAD_METADATA)
+def change_array(key: str, change: Callable[[np.ndarray], np.ndarray]) -> Callable[[dict, dict], None]:
+    return lambda arrays, meta: arrays.__setitem__(key, change(arrays[key]))
+
+
+def with_nan(values: np.ndarray) -> np.ndarray:
+    values = values.copy()
+    values.flat[0] = np.nan
+    return values
+
+
+CORRUPT_BUT_ONCE_ACCEPTED = [
+    pytest.param(
+        change_array("params/stem.weight", lambda v: v.astype(np.float64)),
+        "params/stem.weight holds float64 values, not float32 ones",
+        id="float64-parameters",
+    ),
+    pytest.param(
+        change_array("params/stem.weight", with_nan), "params/stem.weight holds non-finite values", id="nan-parameter"
+    ),
+    pytest.param(
+        change_array("optimizer/v/stem.weight", lambda v: np.full_like(v, np.inf)),
+        "optimizer/v/stem.weight holds non-finite values",
+        id="inf-optimizer-slot",
+    ),
+    pytest.param(
+        change_array("normalization/std", np.zeros_like),
+        "normalization/std: a standard deviation of 0 or less",
+        id="zero-std",
+    ),
+    pytest.param(
+        lambda arrays, meta: meta["history"][0].__setitem__("train_loss", float("nan")),
+        "history[0].train_loss: nan",
+        id="nan-in-history",
+    ),
+    pytest.param(
+        lambda arrays, meta: meta["history"][0].__setitem__("validation_accuracy", 1.5),
+        "history[0].validation_accuracy: 1.5, expected a number in [0, 1]",
+        id="accuracy-beyond-1",
+    ),
+    pytest.param(
+        set_meta("adam_t", 10**400), "meta.adam_t: input should be less than or equal to", id="adam-t-beyond-a-float"
+    ),
+]
+
+
+@pytest.mark.parametrize("change, message", BAD_METADATA + CORRUPT_BUT_ONCE_ACCEPTED)
 @pytest.mark.parametrize("command", ["predict", "resume"])
 def test_a_checkpoint_with_bad_contents_is_one_line_and_exit_2(
     runner, trained, tmp_path: Path, change, message: str, command: str
@@ -156,3 +203,85 @@ def test_an_untouched_checkpoint_still_resumes_and_predicts(runner, trained, tmp
     result = runner.invoke(main, ["train", str(network), "--resume", str(checkpoint), "--epochs", "1"])
     assert result.exit_code == 0, result.output
     assert "trained to epoch 2" in result.stdout
+
+
+def test_metadata_nested_without_end_is_one_line(runner, trained, tmp_path: Path) -> None:
+    # once a RecursionError in predict and train
+    network, source = trained
+
+    def nest(arrays: dict, meta: dict) -> None:
+        deep = "[" * 100_000 + "]" * 100_000
+        arrays["meta"] = np.array(json.dumps(meta)[:-1] + f', "deep": {deep}}}')
+
+    checkpoint = rewritten(source, tmp_path / "deep.npz", nest)
+    for args in (["predict", str(network), "--checkpoint"], ["train", str(network), "--resume"]):
+        result = runner.invoke(main, [*args, str(checkpoint)])
+        assert_one_line_error(result, "corrupt checkpoint: meta: nested more than 16 levels deep")
+
+
+def test_a_zip_bomb_is_refused_from_the_zip_directory_before_decompressing(runner, trained, tmp_path: Path) -> None:
+    import tracemalloc
+    import zipfile
+
+    network, source = trained
+    bomb = tmp_path / "bomb.npz"
+    with zipfile.ZipFile(source) as original, zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as archive:
+        for info in original.infolist():
+            archive.writestr(info.filename, original.read(info))
+        with archive.open("params/extra.npy", "w", force_zip64=True) as member:
+            np.lib.format.write_array_header_1_0(member, {"descr": "<f4", "fortran_order": False, "shape": (2**26,)})
+            for _ in range(256):
+                member.write(bytes(2**20))  # 256 MB of zeros, a few hundred kB compressed
+    assert bomb.stat().st_size < 2_000_000
+    tracemalloc.start()
+    result = runner.invoke(main, ["predict", str(network), "--checkpoint", str(bomb)])
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert_one_line_error(result, "corrupt checkpoint: ", "entries holding 268,", "more than a checkpoint of this")
+    assert peak < 20_000_000
+
+
+def test_an_entry_whose_header_disagrees_with_its_size_is_refused(runner, trained, tmp_path: Path) -> None:
+    import zipfile
+
+    network, source = trained
+    liar = tmp_path / "liar.npz"
+    with zipfile.ZipFile(source) as original, zipfile.ZipFile(liar, "w") as archive:
+        for info in original.infolist():
+            data = original.read(info)
+            if info.filename == "params/stem.weight.npy":
+                header = io.BytesIO()
+                np.lib.format.write_array_header_1_0(
+                    header, {"descr": "<f4", "fortran_order": False, "shape": (10**9,)}
+                )
+                data = header.getvalue() + data[-16:]
+            archive.writestr(info.filename, data)
+    result = runner.invoke(main, ["predict", str(network), "--checkpoint", str(liar)])
+    assert_one_line_error(result, "params/stem.weight: its header says (1000000000,) float32, its entry holds")
+
+
+@pytest.mark.parametrize("make", ["fifo", "device"])
+def test_a_checkpoint_that_is_not_a_regular_file_is_refused_unread(runner, trained, tmp_path: Path, make: str) -> None:
+    network, _ = trained
+    path = Path("/dev/zero") if make == "device" else tmp_path / "run.npz"
+    if make == "fifo":
+        os.mkfifo(path)
+    result = runner.invoke(main, ["predict", str(network), "--checkpoint", str(path)])
+    assert_one_line_error(result, "is a character device" if make == "device" else "is a FIFO", "not a checkpoint")
+
+
+def test_a_constant_channel_is_saved_with_the_floor_it_is_divided_by(tmp_path: Path) -> None:
+    from hwsim import api
+    from hwsim.training.checkpoint import load_checkpoint, save_checkpoint
+    from hwsim.training.data import MIN_STD, Dataset
+    from hwsim.training.train import OptimizerSettings, TrainSettings, start_run
+
+    images = np.random.default_rng(0).random((8, 32, 32, 3), dtype=np.float32)
+    images[..., 0] = 0.5  # no variation in red: a standard deviation of 0
+    graph = api.load_network(write_tiny_network(tmp_path))
+    run = start_run(
+        graph, TrainSettings(OptimizerSettings("adam", 0.01)), Dataset(images, np.arange(8), tuple("0123456789"))
+    )
+    assert run.normalization.std[0] == np.float32(MIN_STD) and run.normalization.std[1] > MIN_STD
+    save_checkpoint(run, tmp_path / "run.npz")
+    assert load_checkpoint(tmp_path / "run.npz", graph).normalization.std[0] == np.float32(MIN_STD)

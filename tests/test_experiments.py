@@ -91,3 +91,58 @@ def test_write_experiment_writes_the_curves_and_a_png(graph, tmp_path: Path) -> 
     assert pd.read_csv(csv)["arm"].tolist() == ["with batch norm", "without batch norm"]
     assert png.read_bytes().startswith(b"\x89PNG")
     assert experiments.final_epochs(curves)["epoch"].tolist() == [1, 1]
+
+
+def curves_of(validation: dict[str, list[list[float]]]) -> pd.DataFrame:
+    """Learning curves of two arms: ``validation[arm][seed]`` is that run's validation accuracy per epoch."""
+    rows = [
+        {
+            "experiment": "optimizer",
+            "arm": arm,
+            "seed": seed,
+            "network": "net",
+            "optimizer": arm,
+            "epoch": epoch + 1,
+            "train_loss": 2.0 - accuracy,
+            "train_accuracy": accuracy,
+            "validation_loss": 2.0 - accuracy,
+            "validation_accuracy": accuracy,
+            "seconds": 1.0,
+            "python": "3.11.7",
+            "numpy": "2.4.6",
+            "blas": "openblas 0.3.31 (SkylakeX kernels), 1 thread",
+        }
+        for arm, runs in validation.items()
+        for seed, run in enumerate(runs)
+        for epoch, accuracy in enumerate(run)
+    ]
+    return pd.DataFrame(rows)
+
+
+def test_the_lead_is_the_paired_difference_at_the_last_epoch_whoever_the_paper_favoured() -> None:
+    curves = curves_of(
+        {"Adam": [[0.1, 0.20], [0.1, 0.30], [0.1, 0.25]], "SGD": [[0.1, 0.30], [0.1, 0.35], [0.1, 0.20]]}
+    )
+    verdict = experiments.lead(curves)
+    # SGD - Adam per seed: 0.10, 0.05, -0.05; mean 0.0333, sample sd 0.0764; ahead in 2 of 3
+    assert (verdict.leader, verdict.trailer, verdict.epoch) == ("SGD", "Adam", 2)
+    assert verdict.difference == pytest.approx(0.1 / 3)
+    assert verdict.difference_std == pytest.approx(np.std([0.10, 0.05, -0.05], ddof=1))
+    assert (verdict.ahead, verdict.seeds) == (2, 3)
+    assert training_report.lead_sentence(verdict) == (
+        "SGD ahead of Adam by 0.033 in validation accuracy at epoch 2 (mean of 3 seeds, sd 0.076; ahead in 2 of 3)"
+    )
+    at_first = experiments.lead(curves, epoch=1)
+    assert at_first.difference == 0 and training_report.lead_sentence(at_first).startswith("Adam and SGD level in")
+
+
+def test_one_seed_says_so_and_the_figure_title_is_the_measured_lead(tmp_path: Path) -> None:
+    curves = curves_of({"with batch norm": [[0.2, 0.54]], "without batch norm": [[0.13, 0.12]]})
+    verdict = experiments.lead(curves)
+    sentence = training_report.lead_sentence(verdict)
+    assert (
+        sentence == "with batch norm ahead of without batch norm by 0.420 in validation accuracy at epoch 2 (one seed)"
+    )
+    figure = training_report.learning_curves(experiments.EXPERIMENTS["batchnorm"], curves)
+    title = " ".join(figure.get_suptitle().split())
+    assert sentence in title and experiments.EXPERIMENTS["batchnorm"].claim not in title

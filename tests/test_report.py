@@ -47,6 +47,8 @@ def test_csv_and_markdown_carry_the_same_columns(runner, tmp_path) -> None:
     header = next(line for line in markdown.splitlines() if line.startswith("| layer"))
     assert [cell.strip() for cell in header.strip("|").split("|")] == tables.COLUMNS
     assert len(table) == markdown.count("\n| ") - 1  # every data row appears in both
+    keys = [line.split(":")[0] for line in markdown.splitlines() if line.startswith("- ")]
+    assert len(keys) == len(set(keys)) and "- batch: 1" in markdown  # each setting once
 
 
 def test_format_flag_overrides_the_suffix_and_prints_to_stdout(runner) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import assume, given
 from hypothesis import strategies as st
 from schedule_helpers import hardware, networks, run
 
@@ -38,8 +38,15 @@ def test_candidate_sizes_are_the_batch_and_the_powers_of_two_below_it() -> None:
     assert candidate_sizes(12) == [12, 8, 4, 2, 1]
 
 
-@pytest.mark.parametrize("batch", [16, 64])
-@pytest.mark.parametrize("policy", ["strict", "optimized"])
+@pytest.mark.parametrize(
+    "policy, batch",
+    [
+        ("strict", 16),
+        pytest.param("strict", 64, marks=pytest.mark.slow),
+        pytest.param("optimized", 16, marks=pytest.mark.slow),
+        pytest.param("optimized", 64, marks=pytest.mark.slow),
+    ],
+)
 def test_hairnet_batches_that_do_not_fit_whole_run_in_sub_batches(
     accelerator, one_image, policy: str, batch: int
 ) -> None:
@@ -70,6 +77,7 @@ def test_optimized_batch_of_four_is_not_slower_per_image_than_one(accelerator, o
     assert e.summary()["sub_batch"] == 2
 
 
+@pytest.mark.slow
 def test_the_issues_int8_example_runs_and_the_summary_line_names_the_sub_batches(runner, tmp_path) -> None:
     report = tmp_path / "r.json"
     args = [
@@ -114,7 +122,6 @@ def test_the_trace_shows_every_sub_batch(accelerator) -> None:
     assert all(ev.images is not None for ev in events if ev.action is Action.COMPUTE)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(networks(), st.sampled_from([2_000, 8_000, 32_000, 1e6]), st.sampled_from([1e8, 1e9, 1e11]), st.integers(2, 9))
 def test_whenever_one_image_fits_a_batch_fits_and_optimized_is_no_slower_per_image(
     graph: Graph, capacity: float, bandwidth: float, batch: int

@@ -4,13 +4,13 @@ the records written one by one, time as they do, and a segment's price is the pe
 from __future__ import annotations
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from schedule_helpers import hardware, networks
 
 from hwsim import api
 from hwsim.cost.fold import fold_batchnorm
-from hwsim.cost.inference import graph_costs
+from hwsim.cost.inference import LayerCost, graph_costs
 from hwsim.model.graph import Graph
 from hwsim.schedule.base import ALLOC, FREE, LOAD, RESIDENT, CapacityError
 from hwsim.schedule.paper import paper_steps
@@ -19,7 +19,6 @@ from hwsim.schedule.program import Loop, Program, Record, time_items, unrolled_r
 from hwsim.schedule.segment import write
 from hwsim.spec.hardware import HardwareSpec
 
-SETTINGS = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 capacities = st.sampled_from([2_000, 8_000, 32_000, 1e6])
 
 
@@ -67,7 +66,6 @@ def _loops(items: list[Record | Loop]) -> int:
     return sum(1 + _loops(item.body) if isinstance(item, Loop) else 0 for item in items)
 
 
-@SETTINGS
 @given(networks(), capacities)
 def test_compact_records_unroll_to_the_records_written_one_by_one(graph: Graph, capacity: float) -> None:
     for planner, choices in _plans(graph, hardware(capacity)):
@@ -97,7 +95,6 @@ def _resident_peaks(
     return before, peaks
 
 
-@SETTINGS
 @given(networks(), capacities)
 def test_a_segments_price_is_the_peak_its_records_reach_in_the_program(graph: Graph, capacity: float) -> None:
     """What the planner counts a segment at (with what it holds beside it) is what the program holds at
@@ -120,12 +117,14 @@ def test_a_segments_price_is_the_peak_its_records_reach_in_the_program(graph: Gr
             assert priced <= capacity
 
 
-def _times(items: list[Record | Loop], hw: HardwareSpec, overlap: bool) -> list[tuple[int, float, float]]:
+def _times(
+    items: list[Record | Loop], hw: HardwareSpec, overlap: bool, costs: dict[str, LayerCost]
+) -> list[tuple[int, float, float]]:
     """Every record's place and times, repeated blocks unrolled."""
     import itertools
 
     found = []
-    for t in time_items(items, hw, overlap):
+    for t in time_items(items, hw, overlap, costs):
         counts = [range(p.count) for p in t.periods]
         for ks in itertools.product(*counts):
             shift = sum(k * p.period_s for k, p in zip(ks, t.periods))
@@ -136,7 +135,8 @@ def _times(items: list[Record | Loop], hw: HardwareSpec, overlap: bool) -> list[
 
 def _same_times(compact: Program, hw: HardwareSpec, overlap: bool) -> int:
     unrolled = list(unrolled_records(compact.items))
-    a, b = _times(compact.items, hw, overlap), _times(unrolled, hw, overlap)  # type: ignore[arg-type]
+    a = _times(compact.items, hw, overlap, compact.costs)
+    b = _times(unrolled, hw, overlap, compact.costs)  # type: ignore[arg-type]
     assert [s for s, _, _ in a] == list(range(len(unrolled)))
     scale = max(end for _, _, end in b) or 1.0
     for (_, start, end), (_, start_b, end_b) in zip(a, b):
@@ -144,7 +144,6 @@ def _same_times(compact: Program, hw: HardwareSpec, overlap: bool) -> int:
     return _loops(compact.items)
 
 
-@SETTINGS
 @given(networks(), capacities, st.sampled_from([1e8, 1e9, 1e11]))
 def test_timing_a_compact_program_gives_the_times_of_the_unrolled_one(
     graph: Graph, capacity: float, bandwidth: float

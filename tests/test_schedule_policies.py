@@ -157,6 +157,20 @@ def test_trace_has_a_track_per_unit_and_the_bus_without_overlap(hairnet, policy:
     assert last == pytest.approx(hairnet[policy].schedule.total_s * 1e6, rel=1e-6)
 
 
+@pytest.mark.parametrize("policy", sorted(POLICIES))
+def test_the_energy_counter_climbs_to_the_runs_energy_by_the_end_of_the_run(hairnet, policy: str) -> None:
+    estimate = hairnet[policy]
+    counters = [e for e in trace_events(estimate.schedule, estimate.step_energy)["traceEvents"] if e["ph"] == "C"]
+    assert len(counters) == len(estimate.schedule.steps) + 1 and counters[0]["args"]["external"] == 0
+    times = [c["ts"] for c in counters]
+    assert times == sorted(times) and times[-1] == pytest.approx(estimate.schedule.total_s * 1e6, rel=1e-9)
+    for part in ("compute", "internal", "external", "static"):
+        values = [c["args"][part] for c in counters]
+        assert all(a <= b for a, b in zip(values, values[1:])), part  # energy is only ever spent
+    total_mj = sum(counters[-1]["args"].values())
+    assert total_mj == pytest.approx(estimate.summary()["energy_j"] * 1e3, rel=1e-9)
+
+
 def test_optimized_overlaps_the_bus_with_compute(hairnet) -> None:
     s = hairnet["optimized"].schedule
     assert s.total_s < s.transfer_s + s.compute_s

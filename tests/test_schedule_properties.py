@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import assume, given
 from hypothesis import strategies as st
 from schedule_helpers import hardware, networks, run
 
@@ -13,7 +13,6 @@ from hwsim.ops import elements
 from hwsim.schedule.base import CapacityError
 from hwsim.schedule.validate import Rule
 
-SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 capacities = st.sampled_from([2_000, 8_000, 32_000, 1e6])
 bandwidths = st.sampled_from([1e8, 1e9, 1e11])
 
@@ -30,7 +29,6 @@ def _run_all(graph: Graph, capacity: float, bandwidth: float, batch: int = 1):
 batches = st.sampled_from([1, 1, 2, 3, 4, 6])
 
 
-@SETTINGS
 @given(networks(), capacities, bandwidths, batches)
 def test_strict_and_optimized_pass_the_validator_and_paper_breaks_only_capacity(
     graph: Graph, capacity: float, bandwidth: float, batch: int
@@ -41,7 +39,6 @@ def test_strict_and_optimized_pass_the_validator_and_paper_breaks_only_capacity(
     assert {v.rule for v in runs["paper"][1]} <= {Rule.CAPACITY}
 
 
-@SETTINGS
 @given(networks(), capacities, bandwidths, batches)
 def test_the_lower_bound_is_below_every_schedule(graph: Graph, capacity: float, bandwidth: float, batch: int) -> None:
     hw, runs = _run_all(graph, capacity, bandwidth, batch)
@@ -55,7 +52,6 @@ def test_the_lower_bound_is_below_every_schedule(graph: Graph, capacity: float, 
     assert paper_bound <= runs["paper"][0].total_s * tolerance
 
 
-@SETTINGS
 @given(networks(), capacities, bandwidths, batches)
 def test_optimized_is_never_slower_than_strict(graph: Graph, capacity: float, bandwidth: float, batch: int) -> None:
     _, runs = _run_all(graph, capacity, bandwidth, batch)

@@ -175,6 +175,30 @@ def test_bad_vary_is_one_line_exit_2_and_no_file(runner, tmp_path, workdir, vary
     assert not list(tmp_path.rglob("out.*"))
 
 
+def test_grid_values_are_written_as_the_user_wrote_them(runner, tmp_path, workdir):
+    """No float noise of the spacing (2000000000.0000002), and a capacity is whole bytes."""
+    result = runner.invoke(
+        main,
+        [
+            "sweep",
+            "hairnet-cifar10-small",
+            "--vary",
+            "memory.internal.capacity=256KB..8MB:log:6",
+            "--vary",
+            "memory.external.bandwidth=0.5GB/s..32GB/s:log:7",
+            "-o",
+            "sweep.csv",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    lines = (tmp_path / "sweep.csv").read_text().splitlines()[1:]
+    bandwidths = sorted({int(line.split(",")[1]) for line in lines})
+    assert [line.split(",")[1] for line in lines[:7]] == [str(b) for b in bandwidths]
+    assert bandwidths == [500_000_000 * 2**k for k in range(7)]
+    capacities = [line.split(",")[0] for line in lines[::7]]
+    assert capacities[0] == "256000" and capacities[-1] == "8000000" and all(c.isdigit() for c in capacities)
+
+
 def test_same_field_twice_and_wrong_output_suffix_are_errors(runner):
     twice = runner.invoke(
         main, ["sweep", "--vary", "memory.internal.capacity=1MB..2MB", "--vary", "memory.internal.capacity=1MB..3MB"]

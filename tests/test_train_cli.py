@@ -112,9 +112,14 @@ def test_experiment_writes_curves_and_a_figure(runner, network: str, tmp_path: P
     )
     assert result.exit_code == 0, result.output
     curves = pd.read_csv(tmp_path / "head.csv")
-    assert curves["arm"].tolist() == ["fully convolutional head", "dense layer after GAP"]
-    assert curves["network"].tolist() == ["tiny", "tiny-dense-head"]
+    assert curves["arm"].tolist() == ["fully convolutional head"] * 3 + ["dense layer after GAP"] * 3
+    assert curves["seed"].tolist() == [0, 1, 2] * 2  # --seeds defaults to 3, from --seed 0
+    assert curves["network"].tolist() == ["tiny"] * 3 + ["tiny-dense-head"] * 3
+    assert set(curves["numpy"]) == {np.__version__} and curves["blas"].str.contains("1 thread").all()
     assert (tmp_path / "head.png").read_bytes().startswith(b"\x89PNG")
+    summary = (tmp_path / "summary.md").read_text()
+    assert f"NumPy {np.__version__}" in summary and "mean of 3 seeds" in summary
+    assert "head: " in result.stdout and (" ahead of " in result.stdout or " level in " in result.stdout)
 
 
 def malicious(folder: Path) -> None:

@@ -32,7 +32,9 @@ def test_parses_units_people_write(text, kind, value) -> None:
         ("1 GB", "bandwidth", "unknown unit 'GB'"),
         ("1 furlong", "bytes", "unknown unit"),
         ("fast", "throughput", "expected a throughput"),
-        (True, "bytes", "expected a bytes"),
+        (True, "bytes", "expected a size"),
+        ("1 MBB", "bytes", r"a size is a number and a unit: B, kB, MB, GB, TB, PB \(powers of 1000\) or KiB"),
+        ("2 TFLOPs", "throughput", "FLOPS, kFLOPS, MFLOPS, GFLOPS, TFLOPS, PFLOPS"),
     ],
 )
 def test_rejects_bad_quantities(text, kind, message) -> None:

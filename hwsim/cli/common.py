@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -15,6 +16,7 @@ from hwsim import bundled, files
 from hwsim.cost.inference import COUNTINGS
 from hwsim.errors import InputError
 from hwsim.report import tables
+from hwsim.report.terminal import FITTED, View
 from hwsim.schedule import POLICIES
 from hwsim.spec.hardware import Precision
 
@@ -35,9 +37,14 @@ def reports_input_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+PIPE_WIDTH = 220
+"""Columns of a table sent to a pipe or a file, unless COLUMNS says otherwise: all of the estimate table's
+but its notes."""
+
+
 def console() -> Console:
-    """Wide enough for the per-layer table when output is not a terminal (pipes, tests)."""
-    return Console(width=None if sys.stdout.isatty() else 220, soft_wrap=False)
+    """The terminal's width (or COLUMNS); :data:`PIPE_WIDTH` when output goes to a pipe or a file."""
+    return Console(width=None if sys.stdout.isatty() or "COLUMNS" in os.environ else PIPE_WIDTH, soft_wrap=False)
 
 
 def stacked(*decorators: Callable[[Any], Any]) -> Callable[[Any], Any]:
@@ -59,8 +66,17 @@ hardware_option = click.option(
     show_default=True,
     help="Hardware profile: a YAML file or a bundled name.",
 )
+POLICIES_IN_A_LINE = """
+\b
+paper: the appendix's rules, serial
+strict: what a step holds fits at once, serial
+optimized: fused, streamed and overlapped
+"""
+"""One line per policy, short enough for an 80-column terminal (docs/schedulers.md says more)."""
+POLICY_HELP = "How layers are scheduled (docs/schedulers.md).\n" + POLICIES_IN_A_LINE
+
 policy_option = click.option(
-    "--policy", type=click.Choice(list(POLICIES)), default="paper", show_default=True, help="Scheduler."
+    "--policy", type=click.Choice(list(POLICIES)), default="paper", show_default=True, help=POLICY_HELP
 )
 counting_option = click.option(
     "--counting",
@@ -78,6 +94,12 @@ precision_option = click.option(
     default=None,
     help="Override the profile's precision.",
 )
+steady_state_option = click.option(
+    "--steady-state/--no-steady-state",
+    "steady_state",
+    default=None,
+    help="Repeated inference: weights that fit stay on chip across images (default: the profile's steady_state).",
+)
 format_option = click.option(
     "--format",
     "fmt",
@@ -88,8 +110,58 @@ plot_option = click.option(
     "--plot", type=click.Path(dir_okay=False, path_type=Path), help="Also draw a plot (.png or .svg)."
 )
 
-run_options = stacked(network_argument, hardware_option, policy_option, counting_option, batch_option, precision_option)
-"""NETWORK --hw --policy --counting --batch --precision: what one estimate needs."""
+max_memory_option = click.option(
+    "--max-memory",
+    metavar="SIZE",
+    help="Memory the NumPy reference may take, e.g. 8GB (default: $HWSIM_MAX_MEMORY, else 4 GB); "
+    "a run estimated to need more is refused before it starts.",
+)
+
+
+def _input_shape(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[int, ...] | None:
+    if value is None:
+        return None
+    from hwsim.spec.onnx_reader import parse_input_shape
+
+    try:
+        return parse_input_shape(value)
+    except InputError as err:
+        raise click.BadParameter(err.message) from None
+
+
+input_shape_option = click.option(
+    "--input-shape",
+    callback=_input_shape,
+    metavar="DIMS",
+    help="An ONNX model's input dims in its own order, e.g. 1x3x224x224: needed where the model leaves them open.",
+)
+
+run_options = stacked(
+    network_argument,
+    hardware_option,
+    policy_option,
+    counting_option,
+    batch_option,
+    precision_option,
+    input_shape_option,
+)
+"""NETWORK --hw --policy --counting --batch --precision --input-shape: what one estimate needs."""
+
+
+def _column_keys(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[str, ...]:
+    return tuple(key.strip() for key in value.split(",") if key.strip()) if value else ()
+
+
+table_options = stacked(
+    click.option("--wide", is_flag=True, help="Print every column of the table, however wide it gets."),
+    click.option(
+        "--columns",
+        callback=_column_keys,
+        metavar="A,B,...",
+        help="Print these columns, named as in the CSV (layer,total_s,note); a wrong name lists them all.",
+    ),
+)
+"""--wide and --columns: without them a terminal table shows the columns that fit, most important first."""
 
 
 def output_option(help: str, **kwargs: Any) -> Callable[[Any], Any]:
@@ -104,7 +176,7 @@ def require_suffix(output: Path | None, suffixes: tuple[str, ...], what: str) ->
 
 def check_distinct_paths(inputs: list[Path], outputs: list[Path]) -> None:
     """Refuse an output that would overwrite an input file or another output of the same command."""
-    seen: dict[Path, Path] = {path.resolve(): path for path in inputs if path.exists()}
+    seen: dict[Path, Path] = {path.resolve(): path for path in inputs if files.exists(path)}
     for output in outputs:
         resolved = output.resolve()
         if resolved in seen:
@@ -115,9 +187,9 @@ def check_distinct_paths(inputs: list[Path], outputs: list[Path]) -> None:
 def check_outputs(inputs: list[Path], outputs: list[Path | None]) -> None:
     """Every output distinct from the inputs and from each other, and writable: checked before any work."""
     given = [path for path in outputs if path is not None]
-    check_distinct_paths(inputs, given)
     for path in given:
         files.check_writable(path)
+    check_distinct_paths(inputs, given)
 
 
 def output_format(output: Path | None, fmt: str | None) -> str | None:
@@ -130,7 +202,8 @@ def emit(
     output: Path | None,
     target_format: str | None,
     formats: dict[str, Callable[[Any], str]],
-    render: Callable[[Any, Console], None],
+    render: Callable[[Any, Console, View], None],
+    view: View = FITTED,
 ) -> None:
     """Write ``subject`` to ``output``, print it in ``target_format``, or render it as a table."""
     if output:
@@ -140,7 +213,7 @@ def emit(
     elif target_format:
         click.echo(formats[target_format](subject), nl=False)
     else:
-        render(subject, console())
+        render(subject, console(), view)
 
 
 def check_plot_path(plot: Path | None) -> None:

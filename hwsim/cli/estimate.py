@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -11,12 +12,15 @@ from rich.console import Console
 
 from hwsim import api, bundled, files
 from hwsim.cli.common import (
+    POLICIES_IN_A_LINE,
     batch_option,
     check_outputs,
     check_plot_path,
+    console,
     counting_option,
     emit,
     format_option,
+    input_shape_option,
     output_format,
     output_option,
     plot_option,
@@ -25,15 +29,20 @@ from hwsim.cli.common import (
     require_suffix,
     run_options,
     save_plot,
+    steady_state_option,
+    table_options,
 )
 from hwsim.report import tables
+from hwsim.report.terminal import View
 from hwsim.schedule import POLICIES
 
 
 @click.command()
 @run_options
+@steady_state_option
 @output_option("Write the report to a file (.csv, .md, .json).")
 @format_option
+@table_options
 @plot_option
 @click.option(
     "--trace",
@@ -49,20 +58,26 @@ def estimate(
     counting: str,
     batch: int,
     precision: str | None,
+    steady_state: bool | None,
     output: Path | None,
     fmt: str | None,
+    wide: bool,
+    columns: tuple[str, ...],
     plot: Path | None,
     trace_path: Path | None,
+    input_shape: tuple[int, ...] | None,
 ) -> None:
     """Estimate per-layer and total latency of NETWORK on a hardware profile.
 
-    NETWORK is a YAML file or a bundled name (default: hairnet).
+    NETWORK is a YAML file, an ONNX model (.onnx) or a bundled name (default: hairnet).
 
     \b
     hwsim estimate networks/hairnet.yaml --hw hardware/paper-accelerator.yaml -o report.md
     hwsim estimate networks/hairnet-paper.yaml --hw hardware/paper-appendix.yaml --counting paper
+    hwsim estimate resnet18.onnx --hw edge-npu                 # an ONNX model as it is
     hwsim estimate networks/hairnet.yaml --plot layers.png     # transfer vs compute per layer
     hwsim estimate --policy optimized --trace schedule.json    # timeline for Perfetto
+    hwsim estimate mobilenet-v1 --hw tpu-v1 --policy optimized --steady-state   # weights stay on chip
     """
     target_format = output_format(output, fmt)
     check_plot_path(plot)
@@ -70,9 +85,15 @@ def estimate(
     network_path, hardware_path = bundled.resolve("networks", network), bundled.resolve("hardware", hardware)
     check_outputs([network_path, hardware_path], [output, plot, trace_path])
     result = api.estimate(
-        api.load_network(network_path), api.load_hardware(hardware_path), policy, counting, batch, precision
+        api.load_network(network_path, input_shape),
+        api.load_hardware(hardware_path),
+        policy,
+        counting,
+        batch,
+        precision,
+        steady_state,
     )
-    emit(result, output, target_format, tables.FORMATS, tables.render_table)
+    emit(result, output, target_format, tables.FORMATS, tables.render_table, View(wide, columns))
     if plot:
         from hwsim.report.plots import layer_bars
 
@@ -80,7 +101,7 @@ def estimate(
     if trace_path:
         from hwsim.report.trace import to_trace_json
 
-        files.write_atomically(trace_path, to_trace_json(result.schedule))
+        files.write_atomically(trace_path, to_trace_json(result.schedule, result.step_energy))
         click.echo(f"wrote {trace_path}")
 
 
@@ -94,14 +115,17 @@ def estimate(
     "policies",
     type=click.Choice(list(POLICIES)),
     multiple=True,
-    help="Scheduler (repeatable; default: paper).",
+    help="How layers are scheduled; repeat it to compare (default: paper).\n" + POLICIES_IN_A_LINE,
 )
 @counting_option
 @batch_option
 @precision_option
+@steady_state_option
 @click.option("--per-layer", is_flag=True, help="Diff exactly two runs layer by layer.")
 @output_option("Write the table to a file (.csv, .md, .json).")
 @format_option
+@table_options
+@input_shape_option
 @reports_input_errors
 def compare(
     networks: tuple[str, ...],
@@ -110,9 +134,13 @@ def compare(
     counting: str,
     batch: int,
     precision: str | None,
+    steady_state: bool | None,
     per_layer: bool,
     output: Path | None,
     fmt: str | None,
+    wide: bool,
+    columns: tuple[str, ...],
+    input_shape: tuple[int, ...] | None,
 ) -> None:
     """Compare NETWORKS × hardware × policies side by side, one row per combination.
 
@@ -124,6 +152,7 @@ def compare(
     hwsim compare hairnet --hw paper-accelerator --hw edge-npu -o cmp.md
     hwsim compare hairnet hairnet-dense --per-layer       # two runs, layer by layer
     """
+    from hwsim.report.studies import render_comparison
     from hwsim.studies import compare as comparing
 
     target_format = output_format(output, fmt)
@@ -138,9 +167,11 @@ def compare(
         counting,
         batch,
         precision,
+        steady_state,
+        input_shape,
     )
     table = comparing.per_layer(estimates) if per_layer else comparing.summary_table(estimates)
-    emit(table, output, target_format, comparing.FORMATS, comparing.render)
+    emit(table, output, target_format, comparing.FORMATS, render_comparison, View(wide, columns))
 
 
 PROGRESS_THRESHOLD = 2000
@@ -159,8 +190,16 @@ PROGRESS_THRESHOLD_SCHEDULED = 10
     metavar="FIELD=LO..HI[:lin|log][:N]",
     help="A numeric hardware field and its range (repeatable: the full grid). Default log, 5 points.",
 )
-@output_option("Write every point as CSV.")
+@output_option("Write every point as CSV (without it, up to 1,000 points are printed as a table).")
+@table_options
 @plot_option
+@click.option(
+    "--plot-metric",
+    type=click.Choice(["latency", "energy", "edp"]),
+    default="latency",
+    show_default=True,
+    help="What the plot shows: latency per batch, energy per image (docs/energy.md), or energy x delay.",
+)
 @reports_input_errors
 def sweep(
     network: str,
@@ -171,7 +210,11 @@ def sweep(
     batch: int,
     precision: str | None,
     output: Path | None,
+    wide: bool,
+    columns: tuple[str, ...],
     plot: Path | None,
+    plot_metric: str,
+    input_shape: tuple[int, ...] | None,
 ) -> None:
     """Sweep hardware fields over a grid and schedule NETWORK at every point.
 
@@ -184,22 +227,24 @@ def sweep(
     \b
     hwsim sweep hairnet --hw paper-accelerator --vary memory.internal.capacity=256KB..8MB:log:6 \\
         --vary memory.external.bandwidth=0.5GB/s..32GB/s:log:7 -o sweep.csv --plot sweep.png
+    hwsim sweep hairnet --vary memory.internal.capacity=64KB..4MB:log:7 --plot energy.png --plot-metric energy
     """
+    from hwsim.report.studies import MAX_SWEEP_ROWS, render_sweep
     from hwsim.studies import sweep as sweeping
 
     require_suffix(output, (".csv",), "a sweep is written as CSV")
     check_plot_path(plot)
     network_path, hardware_path = bundled.resolve("networks", network), bundled.resolve("hardware", hardware)
     check_outputs([network_path, hardware_path], [output, plot])
-    graph, profile = api.load_network(network_path), api.load_hardware(hardware_path)
+    graph, profile = api.load_network(network_path, input_shape), api.load_hardware(hardware_path)
     axes = [sweeping.parse_axis(text, profile) for text in varies]
     if plot:
         from hwsim.report.plots import check_sweep_axes
 
         check_sweep_axes(len(axes))
-    sweeping.check_grid(axes, policy)
+    sweeping.check_grid(axes, policy, profile)
     points = sweeping.grid_size(axes)
-    threshold = PROGRESS_THRESHOLD if sweeping.is_fast(policy) else PROGRESS_THRESHOLD_SCHEDULED
+    threshold = PROGRESS_THRESHOLD if sweeping.is_fast(policy, profile) else PROGRESS_THRESHOLD_SCHEDULED
     with progress_bar(points, threshold) as advance:
         result = sweeping.run(graph, profile, axes, policy, counting, batch, precision, on_progress=advance)
     infeasible = result.infeasible
@@ -208,6 +253,10 @@ def sweep(
         click.echo(
             f"wrote {output} ({points:,} points" + (f", {len(infeasible):,} infeasible)" if len(infeasible) else ")")
         )
+    elif points <= MAX_SWEEP_ROWS:
+        render_sweep(result, console(), View(wide, columns))
+    else:
+        click.echo(f"{points:,} points are too many to print; write them with -o sweep.csv")
     best = result.rows.loc[result.rows["total_s"].idxmin()]
     click.echo(f"best: {sweeping.describe_point(axes, best)} -> {best['total_s'] * 1e3:.4g} ms")
     if len(infeasible):
@@ -219,7 +268,7 @@ def sweep(
     if plot:
         from hwsim.report.plots import sweep_figure
 
-        save_plot(sweep_figure, result, plot)
+        save_plot(functools.partial(sweep_figure, metric=plot_metric), result, plot)
 
 
 @contextlib.contextmanager
@@ -237,10 +286,19 @@ def progress_bar(points: int, threshold: int = PROGRESS_THRESHOLD) -> Iterator[C
 
 @click.command()
 @run_options
+@steady_state_option
 @output_option("The image (.png or .svg).", default=Path("roofline.png"), show_default=True)
 @reports_input_errors
 def roofline(
-    network: str, hardware: str, policy: str, counting: str, batch: int, precision: str | None, output: Path
+    network: str,
+    hardware: str,
+    policy: str,
+    counting: str,
+    batch: int,
+    precision: str | None,
+    steady_state: bool | None,
+    input_shape: tuple[int, ...] | None,
+    output: Path,
 ) -> None:
     """Draw the roofline: every layer of NETWORK under the memory roof and one roof per compute unit.
 
@@ -255,6 +313,12 @@ def roofline(
     network_path, hardware_path = bundled.resolve("networks", network), bundled.resolve("hardware", hardware)
     check_outputs([network_path, hardware_path], [output])
     result = api.estimate(
-        api.load_network(network_path), api.load_hardware(hardware_path), policy, counting, batch, precision
+        api.load_network(network_path, input_shape),
+        api.load_hardware(hardware_path),
+        policy,
+        counting,
+        batch,
+        precision,
+        steady_state,
     )
     save_plot(draw, result, output)

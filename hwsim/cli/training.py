@@ -9,8 +9,19 @@ import click
 from rich.console import Console
 
 from hwsim import api, files
-from hwsim.cli.common import check_outputs, console, output_option, reports_input_errors, require_suffix, stacked
+from hwsim.cli.common import (
+    check_outputs,
+    console,
+    input_shape_option,
+    max_memory_option,
+    output_option,
+    reports_input_errors,
+    require_suffix,
+    stacked,
+    table_options,
+)
 from hwsim.errors import InputError
+from hwsim.report.terminal import View
 from hwsim.training import experiments
 from hwsim.training.train import MAX_GENERATED_IMAGES
 
@@ -74,16 +85,25 @@ training_data_options = stacked(
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write the per-epoch metrics as CSV after every epoch.",
 )
+@max_memory_option
+@input_shape_option
 @reports_input_errors
 def train(
-    network: str, epochs: int, checkpoint: Path | None, resume: Path | None, metrics: Path | None, **given: Any
+    network: str,
+    epochs: int,
+    checkpoint: Path | None,
+    resume: Path | None,
+    metrics: Path | None,
+    max_memory: str | None,
+    input_shape: tuple[int, ...] | None,
+    **given: Any,
 ) -> None:
     """Train NETWORK on the NumPy reference, with a held-out validation split.
 
     \b
     hwsim train networks/hairnet-cifar10-small.yaml --optimizer adam --epochs 5 --checkpoint run.npz
     hwsim train networks/hairnet-cifar10-small.yaml --resume run.npz --epochs 5
-    hwsim train networks/hairnet-cifar10.yaml --data ~/datasets/cifar-10-batches-py --metrics curves.csv
+    hwsim train networks/hairnet-cifar10.yaml --data ~/datasets/cifar-10-batches-py --max-memory 6GB --metrics run.csv
     """
     from hwsim.report import training as train_report
     from hwsim.training import runs
@@ -93,7 +113,7 @@ def train(
     require_suffix(metrics, (".csv",), "metrics are written as CSV")
     only_read = [resume] if resume and save_to and save_to.resolve() != resume.resolve() else []
     check_outputs([Path(network), *only_read], [save_to, metrics])
-    graph = api.load_network(network)
+    graph = api.load_network(network, input_shape)
     out = console()
     with train_report.training_progress(Console(stderr=True)) as progress:
         run = runs.train_network(
@@ -105,6 +125,7 @@ def train(
             metrics,
             on_batch=train_report.batch_callback(progress, f"{graph.name}"),
             on_epoch=lambda run: out.print(train_report.epoch_line(run.history[-1])),
+            max_memory=max_memory,
         )
     out.print(
         f"{graph.name}: trained to epoch {run.epoch} with {run.settings.optimizer.describe()} "
@@ -125,6 +146,8 @@ def train(
 )
 @training_data_options
 @output_option("Write every image's prediction as CSV.")
+@max_memory_option
+@input_shape_option
 @reports_input_errors
 def predict(
     network: str,
@@ -133,6 +156,8 @@ def predict(
     num_images: int | None,
     data_seed: int | None,
     output: Path | None,
+    max_memory: str | None,
+    input_shape: tuple[int, ...] | None,
 ) -> None:
     """Accuracy of a trained checkpoint on test images it never saw, per class.
 
@@ -150,7 +175,7 @@ def predict(
     require_suffix(output, (".csv",), "predictions are written as CSV")
     check_outputs([Path(network), checkpoint], [output])
     test_set, probabilities, loss, accuracy = runs.evaluate_checkpoint(
-        api.load_network(network), checkpoint, data_folder, num_images, data_seed
+        api.load_network(network, input_shape), checkpoint, data_folder, num_images, data_seed, max_memory
     )
     out = console()
     out.print(train_report.prediction_table(test_set, probabilities))
@@ -175,7 +200,21 @@ def predict(
     help=f"Generated images (at most {MAX_GENERATED_IMAGES:,}) or CIFAR-10 training images per run.",
 )
 @click.option("--data", "data_folder", type=str, help="A CIFAR-10 folder; default: the generated shapes.")
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option(
+    "--seed",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Seed of the generated images and of the first run (weights, split, order).",
+)
+@click.option(
+    "--seeds",
+    "num_seeds",
+    type=click.IntRange(min=1, max=100),
+    default=experiments.DEFAULT_SEEDS,
+    show_default=True,
+    help="Runs per arm, with seeds SEED, SEED+1, ...: verdicts are means over them, with their spread.",
+)
 @click.option(
     "--jobs",
     type=click.IntRange(min=1),
@@ -188,18 +227,34 @@ def predict(
     "--output",
     type=click.Path(path_type=Path),
     required=True,
-    help="Folder for <experiment>.csv and <experiment>.png (made, with its parents, if missing).",
+    help="Folder for <experiment>.csv, <experiment>.png and summary.md (made, with its parents, if missing).",
 )
+@max_memory_option
+@table_options
 @reports_input_errors
 def experiment(
-    which: str, network: str, epochs: int, num_images: int, data_folder: str | None, seed: int, jobs: int, output: Path
+    which: str,
+    network: str,
+    epochs: int,
+    num_images: int,
+    data_folder: str | None,
+    seed: int,
+    num_seeds: int,
+    jobs: int,
+    output: Path,
+    max_memory: str | None,
+    wide: bool,
+    columns: tuple[str, ...],
 ) -> None:
     """Section 4.2's training experiments: learning curves as CSV and PNG, like Figures 3 and 4.
 
+    Each arm is trained once per seed; summary.md gives every verdict as a mean over the seeds with
+    its spread, and every output names the Python, NumPy and BLAS that made it.
+
     \b
     hwsim experiment batchnorm --epochs 3 -o results/   # same high SGD rate, with vs without batch norm
-    hwsim experiment head -o results/                   # fully convolutional head vs dense layer after GAP
-    hwsim experiment all -o docs/experiments/           # also: optimizer (Adam vs SGD)
+    hwsim experiment head --seeds 1 -o results/         # fully convolutional head vs dense layer after GAP
+    hwsim experiment all --seeds 5 -o docs/experiments/ # also: optimizer (Adam vs SGD)
     """
     import pandas as pd
 
@@ -209,8 +264,11 @@ def experiment(
     if output.exists() and not output.is_dir():
         raise InputError("not a folder", str(output))
     chosen = list(experiments.EXPERIMENTS.values()) if which == "all" else [experiments.EXPERIMENTS[which]]
-    settings = experiments.ExperimentSettings(epochs, DataSource(data_folder, num_images, seed), seed=seed)
+    settings = experiments.ExperimentSettings(
+        epochs, DataSource(data_folder, num_images, seed), seeds=tuple(range(seed, seed + num_seeds))
+    )
     graph = api.load_network(network)
+    experiments.check_memory(chosen, graph, settings, jobs, max_memory)
     experiments.check_data(settings)  # bad data fails here, once, rather than in every worker
     try:
         output.mkdir(parents=True, exist_ok=True)
@@ -219,7 +277,7 @@ def experiment(
     with train_report.training_progress(Console(stderr=True)) as progress:
         if jobs > 1:
             progress.add_task(
-                f"{sum(len(e.arms) for e in chosen)} runs, {jobs} at a time",
+                f"{sum(len(e.arms) for e in chosen) * num_seeds} runs, {jobs} at a time",
                 total=None,
                 loss=float("nan"),
                 accuracy=float("nan"),
@@ -235,4 +293,11 @@ def experiment(
     for chosen_experiment in chosen:
         for path in train_report.write_experiment(chosen_experiment, curves[chosen_experiment.name], output):
             out.print(f"wrote {path}")
-    out.print(train_report.experiment_table(pd.concat([experiments.final_epochs(c) for c in curves.values()])))
+    summary = output / "summary.md"
+    files.write_atomically(summary, train_report.summary_markdown(chosen, curves))
+    out.print(f"wrote {summary}")
+    finals = pd.concat([experiments.final_epochs(c) for c in curves.values()])
+    train_report.experiment_table(finals, out, View(wide, columns))
+    for chosen_experiment in chosen:
+        verdict = experiments.lead(curves[chosen_experiment.name])
+        out.print(f"{chosen_experiment.name}: {train_report.lead_sentence(verdict)}", highlight=False)

@@ -10,15 +10,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hwsim import bundled
 from hwsim.errors import InputError
 from hwsim.model.graph import INPUT, Graph, Layer
 from hwsim.ops import TRAITS, Op, Shape, ShapeError
-from hwsim.spec.network import NetworkSpec, UseEntry, load_network_document
+from hwsim.spec.names import name_problem
+from hwsim.spec.network import MAX_SIZE, NetworkSpec, UseEntry, dump_network, load_network_document
+from hwsim.spec.onnx_file import is_onnx
 from hwsim.spec.validate import format_loc, validate
 from hwsim.spec.yamlio import Document, Loc
+
+if TYPE_CHECKING:
+    from hwsim.spec.onnx_reader import OnnxNetwork
 
 
 @dataclass(frozen=True)
@@ -42,6 +47,14 @@ class _Entry:
 
 MAX_LAYERS = 10_000
 """Far beyond any real network; stops a mistyped ``repeat`` from expanding for minutes."""
+MAX_NESTING = 32
+"""Blocks using blocks, this deep at most: real networks nest two or three levels; expansion recurses once per level."""
+
+
+def _listed(names: tuple[str, ...] | list[str], most: int = 12) -> str:
+    """``a, b, c``; a long list cut short, so that an error stays one readable line."""
+    shown = ", ".join(names[:most])
+    return shown if len(names) <= most else f"{shown}, ... ({len(names):,} in all)"
 
 
 def _qualify(scope: str, name: str) -> str:
@@ -55,6 +68,7 @@ class _Flattener:
         self.entries: list[_Entry] = []
         self.names: set[str] = set()
         self.scope_inputs: dict[str, _Ref | str] = {}
+        """Block instance (``stage1.block2``) -> what its ``input`` means; every instance name is distinct."""
 
     def error(self, message: str, loc: Loc) -> InputError:
         return InputError(message, self.doc.where(loc), format_loc(loc))
@@ -73,6 +87,7 @@ class _Flattener:
             if "use" in item:
                 self.expand_use(item, loc, scope, counters, stack)
                 continue
+            self.check_values(item, loc)
             op = item.get("op")
             if op is None:
                 raise self.error("missing field 'op' (or 'use' for a block)", loc)
@@ -85,9 +100,24 @@ class _Flattener:
                 base = op if counters[op] == 1 else f"{op}{counters[op]}"
             self.add(_Entry(_qualify(scope, base), item, loc, scope, self.previous))
 
+    def check_values(self, item: dict[str, Any], loc: Loc) -> None:
+        """A layer's name by the rule every name follows, and its every integer (each is a size or a count)
+        at most :data:`~hwsim.spec.network.MAX_SIZE`, before anything multiplies them."""
+        name = item.get("name")
+        if isinstance(name, str) and (problem := name_problem(name)):
+            raise self.error(problem, (*loc, "name"))
+        for key, value in item.items():
+            for index, number in enumerate(value if isinstance(value, list) else [value]):
+                if isinstance(number, int) and not isinstance(number, bool) and number > MAX_SIZE:
+                    at = (*loc, key, index) if isinstance(value, list) else (*loc, key)
+                    shown = f"{number:,}" if number < 10**15 else f"{float(number):.3g}"
+                    raise self.error(f"{shown} is larger than any size a network takes ({MAX_SIZE:,})", at)
+
     def add(self, entry: _Entry) -> None:
         if entry.name in self.names:
             raise self.error(f"duplicate layer name {entry.name!r}", entry.loc)
+        if entry.name in self.scope_inputs:
+            raise self.error(f"the name {entry.name!r} is already taken by an earlier block", entry.loc)
         if len(self.entries) == MAX_LAYERS:
             raise self.error(f"the network expands to more than {MAX_LAYERS:,} layers", entry.loc)
         self.names.add(entry.name)
@@ -116,17 +146,21 @@ class _Flattener:
         use = validate(UseEntry, item, self.doc, loc)
         block = self.spec.blocks.get(use.use)
         if block is None:
-            known = ", ".join(sorted(self.spec.blocks)) or "none defined"
+            known = _listed(sorted(self.spec.blocks)) or "none defined"
             raise self.error(f"unknown block {use.use!r}; known blocks: {known}", (*loc, "use"))
         if use.use in stack:
             raise self.error(f"block {use.use!r} uses itself ({' -> '.join((*stack, use.use))})", (*loc, "use"))
+        if len(stack) == MAX_NESTING:
+            chain = " -> ".join((*stack[:3], "...", *stack[-2:], use.use))
+            raise self.error(f"blocks nested more than {MAX_NESTING} deep ({chain})", (*loc, "use"))
         missing = [a for a in block.args if a not in use.args]
         unknown = [a for a in use.args if a not in block.args]
         if missing:
             raise self.error(f"block {use.use!r} needs argument(s) {', '.join(missing)}", loc)
         if unknown:
             raise self.error(
-                f"block {use.use!r} has no argument {unknown[0]!r}; it takes {list(block.args)}", (*loc, unknown[0])
+                f"block {use.use!r} has no argument {unknown[0]!r}; it takes {_listed(block.args) or 'none'}",
+                (*loc, unknown[0]),
             )
         if len(self.entries) + use.repeat * len(block.layers) > MAX_LAYERS:
             raise self.error(
@@ -136,6 +170,8 @@ class _Flattener:
         prefix = use.name or (use.use if counters[use.use] == 1 else f"{use.use}{counters[use.use]}")
         for repeat in range(1, use.repeat + 1):
             instance = _qualify(scope, prefix if use.repeat == 1 else f"{prefix}.block{repeat}")
+            if instance in self.scope_inputs or instance in self.names:
+                raise self.error(f"the name {instance!r} is already taken by an earlier block or layer", loc)
             explicit = use.inputs is not None and repeat == 1
             self.scope_inputs[instance] = _Ref(use.inputs[0], scope) if explicit and use.inputs else self.previous
             start = len(self.entries)
@@ -198,13 +234,62 @@ def build_graph(spec: NetworkSpec, doc: Document) -> Graph:
     return Graph(spec.name, tuple(spec.input), tuple(layers))  # type: ignore[arg-type]
 
 
-def load_network(name_or_path: str | Path) -> Graph:
-    """A network file, or a bundled network by name (``hairnet``), expanded into its layer graph."""
-    spec, doc = load_network_document(bundled.resolve("networks", name_or_path))
+def load_network(name_or_path: str | Path, input_shape: tuple[int, ...] | None = None) -> Graph:
+    """A network file (YAML, or ONNX by its ``.onnx`` suffix), or a bundled network by name (``hairnet``),
+    expanded into its layer graph. ``input_shape`` fixes the dims an ONNX model's input leaves open."""
+    path = bundled.resolve("networks", name_or_path)
+    if is_onnx(path):
+        from hwsim.spec.onnx_reader import read_onnx  # only ONNX models pay for the reader's imports
+
+        return onnx_graph(read_onnx(path, input_shape))
+    if input_shape is not None:
+        raise InputError("--input-shape is for ONNX models; a network file states its input", str(path))
+    spec, doc = load_network_document(path)
     return build_graph(spec, doc)
+
+
+def _hwc(shape: Shape) -> str:
+    return "x".join(map(str, shape))
+
+
+def onnx_graph(network: OnnxNetwork) -> Graph:
+    """The layer graph of an imported model, each layer checked against the model: its output shape against
+    the model's shapes, its parameters and state against the elements of its initializers."""
+    graph = build_graph(network.spec, network.document)
+    for layer in graph.layers:
+        source = network.layers[layer.name]
+        where = f"{network.document.path}: node {source.node}"
+        if source.shape is not None and source.shape != layer.output_shape:
+            raise InputError(
+                f"hwsim infers an output of {_hwc(layer.output_shape)} (HxWxC), the model's shapes say "
+                f"{_hwc(source.shape)}",
+                where,
+            )
+        if (layer.params, layer.state) != (source.params, source.state):
+            raise InputError(
+                f"hwsim counts {layer.params:,} parameters and {layer.state:,} of state, the model's initializers "
+                f"hold {source.params:,} and {source.state:,}",
+                where,
+            )
+    return graph
 
 
 def bundled_network(name: str) -> Graph:
     """A bundled network by name, never a file of that name in the current folder."""
     spec, doc = load_network_document(bundled.path("networks", name))
     return build_graph(spec, doc)
+
+
+def onnx_to_yaml(path: str | Path, input_shape: tuple[int, ...] | None = None) -> str:
+    """The hwsim YAML of the ONNX model at ``path``: the document hwsim reads from the model, so estimating
+    either gives the same numbers. Checked layer by layer against the model first (:func:`onnx_graph`)."""
+    from hwsim.spec.onnx_reader import read_onnx
+
+    network = read_onnx(path, input_shape)
+    graph = onnx_graph(network)
+    comment = (
+        f"{graph.name}: written by `hwsim import {Path(path).name}`; {len(graph.layers)} layers, "
+        f"{graph.params:,} parameters.\n"
+        "Layer names are the ONNX node names without the leading '/' and with '.' written '_' (docs/onnx.md)."
+    )
+    return dump_network(network.document.data, comment)

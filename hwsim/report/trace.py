@@ -1,23 +1,27 @@
 """A schedule as Chrome trace-event JSON (Perfetto, chrome://tracing): one track per compute unit, one for the bus.
 
 Each load, store and compute of the schedule's program (repeated work unrolled) is a complete event
-(``ph: X``) on the track of the resource it uses, at the time the simulation gave it, in microseconds. A batch run in
-sub-batches shows them one after another, each event with the images it covers.
+(``ph: X``) on the track of the resource it uses, at the time the simulation gave it, in microseconds. A
+batch run in sub-batches shows them one after another, each event with the images it covers. With the
+steps' energies, a counter track ``energy (mJ)`` climbs, part by part, as each step ends (docs/energy.md).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from hwsim.schedule.base import Action, Schedule
+from hwsim.schedule.energy import EnergyParts
 from hwsim.schedule.program import BUS
 
 PROCESS = 1
 
 
-def trace_events(schedule: Schedule) -> dict[str, Any]:
-    """The trace document: ``traceEvents`` with a named thread per resource."""
+def trace_events(schedule: Schedule, energy: Sequence[EnergyParts] | None = None) -> dict[str, Any]:
+    """The trace document: ``traceEvents`` with a named thread per resource, and the energy counter when
+    ``energy`` (one :class:`EnergyParts` per step, :attr:`Estimate.step_energy`) is given."""
     timed = [(e, step) for e, step in schedule.events() if e.action in (Action.LOAD, Action.STORE, Action.COMPUTE)]
     tracks = [BUS, *dict.fromkeys(e.unit for e, _ in timed if e.action is Action.COMPUTE)]
     tid = {name: i + 1 for i, name in enumerate(tracks)}
@@ -51,8 +55,33 @@ def trace_events(schedule: Schedule) -> dict[str, Any]:
                 },
             }
         )
+    if energy is not None:
+        events += energy_counter(schedule, energy)
     return {"traceEvents": events, "displayTimeUnit": "ms"}
 
 
-def to_trace_json(schedule: Schedule) -> str:
-    return json.dumps(trace_events(schedule)) + "\n"
+def energy_counter(schedule: Schedule, energy: Sequence[EnergyParts]) -> list[dict[str, Any]]:
+    """Counter events (``ph: C``) of the energy spent so far, in mJ by part, at the end of every step."""
+    ends = [max((e.last_end_s for e in step.events), default=0.0) for step in schedule.steps]
+    spent = EnergyParts()
+    counters = [_counter(0.0, spent)]
+    for end_s, parts in sorted(zip(ends, energy), key=lambda pair: pair[0]):  # overlapped steps end out of order
+        spent = spent + parts
+        counters.append(_counter(end_s, spent))
+    return counters
+
+
+def _counter(at_s: float, spent: EnergyParts) -> dict[str, Any]:
+    parts = {"compute": spent.compute_j, "internal": spent.internal_j, "external": spent.external_j}
+    parts["static"] = spent.static_j
+    return {
+        "ph": "C",
+        "pid": PROCESS,
+        "name": "energy (mJ)",
+        "ts": at_s * 1e6,
+        "args": {name: joules * 1e3 for name, joules in parts.items()},
+    }
+
+
+def to_trace_json(schedule: Schedule, energy: Sequence[EnergyParts] | None = None) -> str:
+    return json.dumps(trace_events(schedule, energy)) + "\n"

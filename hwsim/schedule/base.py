@@ -169,6 +169,15 @@ class Event(NamedTuple):
     compute adds to the output. None: the compute reads the whole receptive field of its region."""
 
     @property
+    def last_end_s(self) -> float:
+        """When the last of the events this one stands for ends."""
+        end, repeat = self.end_s, self.repeat
+        while repeat is not None:
+            end += (repeat.count - 1) * repeat.period_s
+            repeat = repeat.outer
+        return end
+
+    @property
     def instances(self) -> int:
         """How many events this one stands for."""
         count, repeat = 1, self.repeat

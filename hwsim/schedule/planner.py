@@ -36,6 +36,16 @@ from hwsim.schedule.program import Program, StepPlan
 from hwsim.schedule.regions import accumulates, has_halo
 from hwsim.schedule.segment import CapacityError, Group, Placement, Segment, Tiling, peak, write
 
+STATES_PER_CUT = 8
+"""Sets of resident maps the plan carries on from each cut: the cheapest so far (keeping a map costs nothing
+until it must be spilled, which costs later what it would now). A dense block has a map alive per layer
+before it, and the sets of them grow without end; the bundled networks reach at most 16, all as cheap."""
+
+MAX_SEGMENT_STEPS = 16
+"""The most steps one segment streams row by row: pricing a segment counts its records, so the longest
+are the dearest to price, and the bundled networks' plans stream at most 12 (DenseNet-121's blocks would
+otherwise be tried whole at every cut)."""
+
 STEADY_STEPS = 2
 """Driver steps of a segment run row by row after which its line buffers repeat: enough to estimate its
 peak while planning (the plan's segments are then counted whole before they are written)."""
@@ -103,8 +113,11 @@ def band_candidates(height: int) -> list[int]:
 
 
 def _first_fitting(candidates: list[int], fits: object) -> int | None:
-    """The first (largest) candidate that fits, by bisection: a smaller band or chunk never needs more room."""
-    lo, hi = 0, len(candidates)
+    """The first (largest) candidate that fits, by bisection: a smaller band or chunk never needs more room.
+    The whole is tried first: it is the one that fits wherever memory is not short."""
+    if candidates and fits(candidates[0]):  # type: ignore[operator]
+        return candidates[0]
+    lo, hi = 1, len(candidates)
     while lo < hi:
         mid = (lo + hi) // 2
         if fits(candidates[mid]):  # type: ignore[operator]
@@ -219,7 +232,7 @@ class Planner:
         improve on a plan found already, which is not priced."""
         n = len(self.groups)
         capacity = self.capacity
-        for stop in range(start + 1, n + 1):
+        for stop in range(start + 1, min(n, start + MAX_SEGMENT_STEPS) + 1):
             segment = self.segment(start, stop)
             if stop > start + 1 and not (self.menu.rowwise and segment.rowwise):
                 break
@@ -231,7 +244,11 @@ class Planner:
             produced = [t for t in segment.names if self.alive(t, stop)]
             stored_always = frozenset(t for t in segment.names if t == self.output)
             fitted = False
+            # Spills are tried fewest first and stop at the first that settles the segment (runs without
+            # reloading weights, or leads where a plan found already is as cheap): a map spilled later costs
+            # the same bytes as one spilled now, so spilling more than the segment needs never pays.
             for spill_in in _prefixes(sorted(reading, key=self._spill_cost)):
+                settled = False
                 for spill_beside in _prefixes(beside_all):
                     for kept in _subsets(produced):
                         still = frozenset(reading) - set(spill_in)
@@ -250,15 +267,20 @@ class Planner:
                             + sum(self.sizes[t] for t in placement.stored)
                         )
                         if not worth(stop, after, moved):
-                            fitted = True  # not priced: a longer segment may still pay
+                            fitted = settled = True  # not priced: a longer segment may still pay
                             continue
                         priced = self.tiling(start, stop, placement, capacity - sum(self.sizes[t] for t in beside))
                         if priced is None:
                             continue
                         fitted = True
                         tiling, reloads = priced
+                        settled = settled or not reloads
                         spilled = (*spill_in, *spill_beside)
                         yield Choice(start, stop, placement, tiling, beside, spilled, moved + reloads), after
+                    if settled:
+                        break
+                if settled:
+                    break
             if not fitted and stop > start + 1:
                 break  # a longer segment only needs more room
 
@@ -275,6 +297,9 @@ class Planner:
         by_cut: list[list[frozenset[str]]] = [[] for _ in range(n + 1)]
         by_cut[0].append(frozenset())
         for start in range(n):
+            if len(by_cut[start]) > STATES_PER_CUT:  # the cheapest so far: keeping more costs nothing yet
+                by_cut[start].sort(key=lambda resident: (*best[(start, resident)][:2], -len(resident)))  # noqa: B023
+                del by_cut[start][STATES_PER_CUT:]
             for resident in by_cut[start]:
                 cost, segments, _, _ = best[(start, resident)]
 

@@ -30,6 +30,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from hwsim.cost.cycles import layer_rate
 from hwsim.cost.inference import LayerCost
 from hwsim.model.graph import INPUT
 from hwsim.schedule.base import (
@@ -156,6 +157,9 @@ class Program:
                 if name == INPUT:
                     self.cell_bytes[map_of(INPUT)] = size // (shape[0] * shape[2])
                     self._full[map_of(INPUT)] = Region(map_of(INPUT), (0, shape[0]), (0, shape[2]))
+        self.kept = frozenset(weights_of(c.name) for c in costs if c.weights_resident)
+        """Weights on chip before the run starts and after it ends (steady state): never loaded nor freed,
+        and outside the capacity the policy schedules in (:mod:`hwsim.cost.steady`)."""
         self._empty(recording=True)
 
     def _empty(self, recording: bool) -> None:
@@ -174,7 +178,7 @@ class Program:
     def scratch(self, recording: bool = False) -> Program:
         """An empty program over the same layers, to write records into and count them (kept if ``recording``)."""
         other = Program.__new__(Program)
-        other.costs, other.cell_bytes, other._full = self.costs, self.cell_bytes, self._full
+        other.costs, other.cell_bytes, other._full, other.kept = self.costs, self.cell_bytes, self._full, self.kept
         other._empty(recording)
         return other
 
@@ -213,8 +217,9 @@ class Program:
 
     def add(self, step: int, action: Action, region: Region, size: int) -> None:
         """Any record but a compute, when ``size`` (the region's bytes) is not 0: RESIDENT, LOAD and
-        ALLOC take the space, FREE releases it, LOAD and STORE move the bytes."""
-        if size:
+        ALLOC take the space, FREE releases it, LOAD and STORE move the bytes. Weights kept on chip across
+        images (steady state) are neither loaded nor freed."""
+        if size and not (self.kept and (action is LOAD or action is FREE) and region.tensor in self.kept):
             self.tally(step, action, size)
             if self.recording:
                 self._keep(Record(step, action, region, size))
@@ -366,17 +371,30 @@ def _same(a: float, b: float, scale: float) -> bool:
 class _Clock:
     """The timing both simulations share: the unrolled position of each record, and how loops are reported."""
 
-    def __init__(self, hardware: HardwareSpec) -> None:
-        self.bandwidth = hardware.memory.external.bandwidth
-        self.throughput = {name: unit.throughput for name, unit in hardware.compute.items()}
+    def __init__(self, hardware: HardwareSpec, costs: dict[str, LayerCost]) -> None:
+        external = hardware.memory.external
+        self.bandwidth, self.setup = external.effective_bandwidth, external.setup
+        self.units, self.costs = hardware.compute, costs
+        self.dispatch = {name: unit.dispatch for name, unit in hardware.compute.items() if unit.dispatch}
+        self.dispatched: set[int] = set()
+        self.rates: dict[str, float] = {}
         self.seq = 0
 
     def duration(self, r: Record) -> float:
+        """How long a record takes on its resource: a transfer its bytes over the attained bandwidth plus its
+        setup; a compute its ops at the rate its unit attains on its layer (the peak, or the array's cycles:
+        :func:`hwsim.cost.cycles.layer_rate`), the first compute of each step after its unit's dispatch time."""
         action = r.action
         if action is LOAD or action is STORE:
-            return r.bytes / self.bandwidth
+            return r.bytes / self.bandwidth + self.setup
         if action is COMPUTE:
-            return r.ops / self.throughput[r.unit]
+            rate = self.rates.get(r.layer)
+            if rate is None:
+                rate = self.rates[r.layer] = layer_rate(self.costs[r.layer], self.units[r.unit])
+            if self.dispatch and r.step not in self.dispatched:
+                self.dispatched.add(r.step)
+                return r.ops / rate + self.dispatch.get(r.unit, 0.0)
+            return r.ops / rate
         return 0.0
 
     def items(self, items: list[Record | Loop]) -> list[Timed]:
@@ -400,8 +418,8 @@ class _Clock:
 class _Serial(_Clock):
     """Every event starts as the one before ends (the paper's timing): a loop's iterations all last as long."""
 
-    def __init__(self, hardware: HardwareSpec) -> None:
-        super().__init__(hardware)
+    def __init__(self, hardware: HardwareSpec, costs: dict[str, LayerCost]) -> None:
+        super().__init__(hardware, costs)
         self.clock = 0.0
 
     def record(self, r: Record) -> tuple[float, float]:
@@ -410,15 +428,22 @@ class _Serial(_Clock):
         return start, self.clock
 
     def loop(self, loop: Loop) -> list[Timed]:
+        """The first iteration (which may pay its steps' dispatch), then the second, whose duration every
+        later one repeats."""
         start = self.clock
         first = self.items(loop.body)
         if loop.count == 1:
             return first
-        period = self.clock - start
-        self.clock += (loop.count - 1) * period
-        self.seq += (loop.count - 1) * loop.size
-        repeat = Period(loop.count, period, loop.size, loop.rows, loop.channels)
-        return [t._replace(periods=(*t.periods, repeat)) for t in first]
+        middle = self.clock
+        second = self.items(loop.iteration(1))
+        period = self.clock - middle
+        self.clock += (loop.count - 2) * period
+        self.seq += (loop.count - 2) * loop.size
+        if _same(period, middle - start, self.clock):
+            repeat = Period(loop.count, period, loop.size, loop.rows, loop.channels)
+            return [t._replace(periods=(*t.periods, repeat)) for t in first]
+        repeat = Period(loop.count - 1, period, loop.size, loop.rows, loop.channels)
+        return first + [t._replace(periods=(*t.periods, repeat)) for t in second]
 
 
 class _Written(NamedTuple):
@@ -475,8 +500,8 @@ class _State(NamedTuple):
 class _Overlapped(_Clock):
     """The bus and each compute unit run concurrently (see the module docstring for the rules)."""
 
-    def __init__(self, hardware: HardwareSpec) -> None:
-        super().__init__(hardware)
+    def __init__(self, hardware: HardwareSpec, costs: dict[str, LayerCost]) -> None:
+        super().__init__(hardware, costs)
         self.capacity = hardware.memory.internal.capacity
         self.bus = 0.0  # when the bus is next idle
         self.unit_free: dict[str, float] = defaultdict(float)  # per compute unit: when it is next idle
@@ -697,9 +722,11 @@ def _period(
     return period
 
 
-def time_items(items: list[Record | Loop], hardware: HardwareSpec, overlap: bool) -> list[Timed]:
+def time_items(
+    items: list[Record | Loop], hardware: HardwareSpec, overlap: bool, costs: dict[str, LayerCost]
+) -> list[Timed]:
     """Every record's times (repeated blocks once, with how they repeat), overlapped or serial."""
-    return (_Overlapped if overlap else _Serial)(hardware).items(items)
+    return (_Overlapped if overlap else _Serial)(hardware, costs).items(items)
 
 
 # ---- steps -------------------------------------------------------------------------------------
@@ -715,6 +742,13 @@ def transfers_of(events: list[Event]) -> tuple[Transfer, ...]:
     return tuple(Transfer(tensor, direction, size) for (tensor, direction), size in moved.items())
 
 
+def transfer_seconds(events: list[Event] | tuple[Event, ...], bandwidth: float, setup: float) -> float:
+    """The bus time of the loads and stores among ``events`` (repeated ones counted): their bytes over the
+    bandwidth, and a setup each."""
+    moved = [(e.bytes, e.instances) for e in events if e.action is LOAD or e.action is STORE]
+    return sum(size * times for size, times in moved) / bandwidth + sum(times for _, times in moved) * setup
+
+
 def finish(program: Program, hardware: HardwareSpec, overlap: bool) -> list[Step]:
     """Time the program and summarise it step by step.
 
@@ -722,7 +756,7 @@ def finish(program: Program, hardware: HardwareSpec, overlap: bool) -> list[Step
     to the end of the segment), shared among the segment's steps in proportion to their busy time,
     so the steps' totals add up to the schedule's.
     """
-    timed = time_items(program.items, hardware, overlap)
+    timed = time_items(program.items, hardware, overlap, program.costs)
     count = len(program.plans)
     by_step: list[list[Event]] = [[] for _ in range(count)]
     # per step, in one pass over the events: when its last event ends, and its busy and compute time
@@ -782,7 +816,7 @@ def finish(program: Program, hardware: HardwareSpec, overlap: bool) -> list[Step
         for i in members:
             totals[i] = (end - done) * (busy[i] / whole if whole else 1 / len(members))
         done = end
-    bandwidth = hardware.memory.external.bandwidth
+    bandwidth, setup = hardware.memory.external.effective_bandwidth, hardware.memory.external.setup
     steps = []
     for i, (plan, events) in enumerate(zip(program.plans, by_step)):
         group, first, last_cost = plan.group, plan.group[0], plan.group[-1]
@@ -805,7 +839,7 @@ def finish(program: Program, hardware: HardwareSpec, overlap: bool) -> list[Step
                 output_at=plan.output_at,
                 weights_at=Location.EXTERNAL,
                 transfers=transfers,
-                transfer_s=sum(t.bytes for t in transfers) / bandwidth,
+                transfer_s=transfer_seconds(events, bandwidth, setup),
                 compute_s=computing[i],
                 total_s=totals[i],
                 peak_internal_bytes=program.peaks[i],

@@ -9,7 +9,7 @@ an op's output rows and channels read its inputs is one of its traits, a kind (:
 from __future__ import annotations
 
 from hwsim.model.graph import Layer
-from hwsim.ops import TRAITS, Channels, ConvAttrs, LrnAttrs, Rows, UpsampleAttrs, Window
+from hwsim.ops import TRAITS, Channels, ConvAttrs, LrnAttrs, PadAttrs, Rows, UpsampleAttrs, Window
 from hwsim.schedule.base import Span
 
 ROWS = {op: traits.rows for op, traits in TRAITS.items()}
@@ -23,12 +23,14 @@ SAME_ROWS, WINDOW_ROWS, WHOLE_ROWS, SCALE_ROWS, ACCUMULATE_ROWS = (
     Rows.SCALE,
     Rows.ACCUMULATE,
 )
-SAME_CHANNELS, GROUP_CHANNELS, ALL_CHANNELS, NEIGHBOUR_CHANNELS, STACKED_CHANNELS = (
+BROADCAST_ROWS, PADDED_ROWS = Rows.BROADCAST, Rows.PADDED
+SAME_CHANNELS, GROUP_CHANNELS, ALL_CHANNELS, NEIGHBOUR_CHANNELS, STACKED_CHANNELS, BROADCAST_CHANNELS = (
     Channels.SAME,
     Channels.GROUPS,
     Channels.ALL,
     Channels.NEIGHBOURS,
     Channels.STACKED,
+    Channels.BROADCAST,
 )
 
 
@@ -50,32 +52,27 @@ def _group_channels(layer: Layer, channels: Span) -> Span:
     return (first * per_in, (last + 1) * per_in)
 
 
-def rows_read(layer: Layer, rows: Span) -> Span:
-    """The rows of every input that output ``rows`` read (in whichever channels): every kind reads the
-    same rows of each of a layer's inputs. A layer that accumulates reads all of its input."""
+def input_rows(layer: Layer, rows: Span) -> tuple[Span, ...]:
+    """For each input of ``layer``, the rows that output ``rows`` read (in whichever channels): what a band
+    needs, without the channel arithmetic of :func:`input_regions`. A layer that accumulates reads all of
+    its input."""
     kind = ROWS[layer.op]
     if kind is SAME_ROWS:
-        return rows
+        return tuple(rows for _ in layer.inputs)
+    if kind is BROADCAST_ROWS:
+        one = (0, 1) if rows[1] > rows[0] else (0, 0)
+        return tuple(one if shape[0] == 1 else rows for shape in layer.input_shapes)
     h_in = layer.input_shapes[0][0]
     if kind is WINDOW_ROWS:
         a = layer.attrs
         assert isinstance(a, Window)
-        return _window_rows(rows, a.kernel[0], a.stride[0], a.padding.top, h_in)
+        return (_window_rows(rows, a.extent[0], a.stride[0], a.padding.top, h_in),)
     if kind is WHOLE_ROWS or kind is ACCUMULATE_ROWS:
-        return (0, h_in) if rows[1] > rows[0] else (0, 0)
-    if kind is SCALE_ROWS:
-        assert isinstance(layer.attrs, UpsampleAttrs)
-        start, stop = rows
-        factor = layer.attrs.factor
-        return (start // factor, (stop - 1) // factor + 1) if stop > start else (0, 0)
+        return ((0, h_in) if rows[1] > rows[0] else (0, 0),)
+    if kind is SCALE_ROWS or kind is PADDED_ROWS:
+        assert isinstance(layer.attrs, (UpsampleAttrs, PadAttrs))
+        return (layer.attrs.source_rows(rows, h_in),)
     raise ValueError(f"no receptive field rule for rows of kind {kind!r}")
-
-
-def input_rows(layer: Layer, rows: Span) -> tuple[Span, ...]:
-    """For each input of ``layer``, the rows that output ``rows`` read: what a band needs, without the
-    channel arithmetic of :func:`input_regions`."""
-    span = rows_read(layer, rows)
-    return tuple(span for _ in layer.inputs)
 
 
 def accumulates(layer: Layer) -> bool:
@@ -88,6 +85,9 @@ def input_channels(layer: Layer, channels: Span) -> tuple[Span | None, ...]:
     kind = CHANNELS[layer.op]
     if kind is SAME_CHANNELS:
         return tuple(channels for _ in layer.inputs)
+    if kind is BROADCAST_CHANNELS:
+        one = (0, 1) if channels[1] > channels[0] else (0, 0)
+        return tuple(one if shape[2] == 1 else channels for shape in layer.input_shapes)
     c_in = layer.input_shapes[0][2]
     if kind is GROUP_CHANNELS:
         return (_group_channels(layer, channels),)

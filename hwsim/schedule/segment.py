@@ -52,7 +52,7 @@ from hwsim.schedule.base import (
     weights_of,
 )
 from hwsim.schedule.program import Program, StepPlan, compute_reads
-from hwsim.schedule.regions import ROWS, accumulates, rows_read
+from hwsim.schedule.regions import ROWS, accumulates, input_rows
 
 Group = tuple[LayerCost, ...]
 """Layers that run as one step."""
@@ -163,31 +163,50 @@ class _Layer:
         self.channels = (0, layer.output_shape[2])
         self.row_bytes = program.cell_bytes[self.id] * layer.output_shape[2]
         self.inputs = tuple(dict.fromkeys(layer.inputs))
-        self.reads: Callable[[Span], Span] = (
-            (lambda rows: rows) if self.accumulates else (lambda rows: rows_read(layer, rows))
-        )
-        self.window: Callable[[int], Span] = _window(layer, self.accumulates)
-        """The input rows output row r reads (asked for every row of every layer: worked out once per kind)."""
+        position = {t: layer.inputs.index(t) for t in self.inputs}
+        self.spans: dict[str, Callable[[Span], Span]] = {
+            t: _spans(layer, i, self.accumulates) for t, i in position.items()
+        }
+        """Per input: the rows that output rows (a band) read."""
+        self.windows: dict[str, Callable[[int], Span]] = {
+            t: _window(layer, i, self.accumulates) for t, i in position.items()
+        }
+        """Per input: the rows output row r reads (asked for every row of every layer: worked out once per kind)."""
 
 
-def _window(layer: Layer, accumulates: bool) -> Callable[[int], Span]:
-    """``r -> (first, stop)``: the rows of its inputs that output row r of ``layer`` reads."""
+def _affine(layer: Layer) -> bool:
+    """Whether the layer's windows move with its rows, away from the edges (all kinds but bilinear upsampling,
+    whose rows read rows around a source coordinate that moves by a fraction)."""
+    return ROWS[layer.op] is not Rows.SCALE or getattr(layer.attrs, "mode", "nearest") == "nearest"
+
+
+def _spans(layer: Layer, position: int, accumulates: bool) -> Callable[[Span], Span]:
+    """``rows -> (first, stop)``: the rows of input ``position`` that output ``rows`` of ``layer`` read."""
+    if accumulates:
+        return lambda rows: rows
+    return lambda rows: input_rows(layer, rows)[position]
+
+
+def _window(layer: Layer, position: int, accumulates: bool) -> Callable[[int], Span]:
+    """``r -> (first, stop)``: the rows of input ``position`` that output row r of ``layer`` reads."""
     kind = ROWS[layer.op]
-    if accumulates or kind is Rows.SAME:
+    if accumulates or kind is Rows.SAME or kind is Rows.BROADCAST and layer.input_shapes[position][0] != 1:
         return lambda r: (r, r + 1)
+    if kind is Rows.BROADCAST:
+        return lambda r: (0, 1)
     if kind is Rows.WINDOW:
         attrs = layer.attrs
         assert isinstance(attrs, Window)
-        kernel, stride, pad, height = attrs.kernel[0], attrs.stride[0], attrs.padding.top, layer.input_shape[0]
+        extent, stride, pad, height = attrs.extent[0], attrs.stride[0], attrs.padding.top, layer.input_shape[0]
 
         def window(r: int) -> Span:
             first = r * stride - pad
             lo = 0 if first < 0 else height if first > height else first
-            hi = first + kernel
+            hi = first + extent
             return (lo, height if hi > height else hi if hi > lo else lo)
 
         return window
-    return lambda r: rows_read(layer, (r, r + 1))
+    return lambda r: input_rows(layer, (r, r + 1))[position]
 
 
 def _shift(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
@@ -225,6 +244,9 @@ class _Run:
         self.ids = {t: map_of(t) for t in heights}
         self.row_bytes = {t: program.cell_bytes[self.ids[t]] * program.full(self.ids[t]).channels[1] for t in heights}
         self.freeable = {t: self.releasable(t) for t in heights}
+        self.affine = all(_affine(lay.layer) for lay in self.layers)
+        """Every layer's windows move by as many rows as its output, away from the maps' edges: rows (or bands)
+        that move alike near both ends of the run move alike in between."""
 
     # ---- records ------------------------------------------------------------------------------
 
@@ -335,7 +357,7 @@ class _Rows(_Run):
             return lay.rows
         if done == reader.rows:
             return self.heights[t]
-        return reader.window(done if ahead else done - 1)[1]
+        return reader.windows[t](done if ahead else done - 1)[1]
 
     def reached(self, step: int) -> dict[str, int]:
         """Every counter of the run once driver step ``step`` is done (-1: none yet): rows produced per
@@ -350,15 +372,14 @@ class _Rows(_Run):
                 )
         counters = {f"p:{k}": v for k, v in produced.items()}
         for t, readers in self.readers.items():
+            counters[f"r:{t}"] = max(self._need(r, produced[r.name], t) for r in readers)
             if t in self.by_name:
                 lay = self.by_name[t]
                 available = (produced[t] == lay.rows) if lay.accumulates else produced[t]
             else:
-                reach = max(self._need(r, produced[r.name], t) for r in readers)
-                counters[f"r:{t}"] = reach
                 if t in self.loaded:
                     available = max(
-                        (r.window(produced[r.name])[1] if produced[r.name] < r.rows else self.heights[t])
+                        (r.windows[t](produced[r.name])[1] if produced[r.name] < r.rows else self.heights[t])
                         if produced[r.name]
                         else 0
                         for r in readers
@@ -368,7 +389,7 @@ class _Rows(_Run):
                     available = self.heights[t]
             if self.releasable(t):
                 keep = min(
-                    r.window(produced[r.name])[0] if produced[r.name] < r.rows else self.heights[t] for r in readers
+                    r.windows[t](produced[r.name])[0] if produced[r.name] < r.rows else self.heights[t] for r in readers
                 )
                 counters[f"f:{t}"] = min(keep, available)
         counters.update(self.prefetched(step))
@@ -396,10 +417,14 @@ class _Rows(_Run):
                 # after it up to ``last``, the last to move alike (found from the end; the last step, which
                 # stores what is left, on its own)
                 delta, last = moved(s), steps - 2
-                while last > s and moved(last) != delta:
-                    last -= 1
-                if last > s:
-                    self._repeat(s, last - s + 1, delta)
+                if self.affine:  # steps move alike from here to where the edge of a map comes near
+                    while last > s and moved(last) != delta:
+                        last -= 1
+                else:  # windows that do not move alike (bilinear): every step checked
+                    last = s
+                    while last + 1 <= steps - 2 and moved(last + 1) == delta:
+                        last += 1
+                if last > s and self._repeat(s, last - s + 1, delta):
                     s = last + 1
                     continue
             self.step(s)
@@ -416,17 +441,21 @@ class _Rows(_Run):
         state.update({f"d:{t}": v for t, v in self.due.items()})
         return state
 
-    def _repeat(self, s: int, count: int, delta: dict[str, int]) -> None:
+    def _repeat(self, s: int, count: int, delta: dict[str, int]) -> bool:
         """Driver steps s .. s + count - 1 as one repeated block: step s written (each tensor's regions move
-        by its rows per step), the counters moved past the rest."""
+        by its rows per step), the counters moved past the rest. False (nothing written) when some tensor's
+        records would move by different rows (one map complete, read as another is produced)."""
         rows: dict[TensorId, int] = {}
         for t in self.heights:
             lay = self.by_name.get(t)
             if lay is not None and lay.accumulates:
                 continue  # its one output row stays where it is
-            rate = delta.get(f"p:{t}" if lay is not None else f"r:{t}", 0)
-            if rate:
-                rows[self.ids[t]] = rate
+            # every record of the tensor (produced, loaded, read, freed rows) moves by one rate, or not at all
+            rates = {delta.get(f"{kind}:{t}", 0) for kind in "plrf"} - {0}
+            if len(rates) > 1:
+                return False
+            if rates:
+                rows[self.ids[t]] = rates.pop()
         channels = {weights_of(k[2:]): v for k, v in delta.items() if k[0] == "w" and v}
         before = self._state()
         with self.program.repeated(count, rows, channels):
@@ -445,6 +474,7 @@ class _Rows(_Run):
                 self.due[name] += moved
             else:
                 self.freed[name] += moved
+        return True
 
     def step(self, s: int) -> None:
         """Driver step ``s``: every sink's share of rows, then the rows the step before produced stored (all
@@ -467,8 +497,9 @@ class _Rows(_Run):
         while self.produced[lay.index] < stop:
             r = self.produced[lay.index]
             final = r + 1 == lay.rows
-            lo, hi = lay.window(r)
             for t in lay.inputs:
+                window = lay.windows[t]
+                hi = window(r)[1]
                 if t in self.by_name:
                     below = self.by_name[t]
                     if below.accumulates:
@@ -476,12 +507,12 @@ class _Rows(_Run):
                     elif final:
                         need = self.heights[t]
                     else:  # skewed: this layer's next row's inputs too
-                        need = max(hi, lay.window(r + 1)[1]) if below.index in self.skewed else hi
+                        need = max(hi, window(r + 1)[1]) if below.index in self.skewed else hi
                     self.produce(below, need)
                 elif t in self.loaded:
                     # loaded a row ahead, while row r computes; at the last row, the rows no window reads
                     # too (the bound charges every input byte: a schedule loads each once)
-                    ahead = self.heights[t] if final else max(hi, lay.window(r + 1)[1])
+                    ahead = self.heights[t] if final else max(hi, window(r + 1)[1])
                     if self.loaded[t] < ahead:
                         self.add_rows(self.first_step, LOAD, t, (self.loaded[t], ahead))
                         self.loaded[t] = ahead
@@ -510,7 +541,7 @@ class _Rows(_Run):
         for r in self.readers.get(t, ()):
             done = produced[r.index]
             if done < r.rows:
-                lo = r.window(done)[0]
+                lo = r.windows[t](done)[0]
                 if lo < keep:
                     keep = lo
         lay = self.by_name.get(t)
@@ -559,8 +590,8 @@ class _Bands(_Run):
                 continue
             if lay.name in before and rows[0] > before[lay.name]:
                 rows = need[lay.name] = (before[lay.name], rows[1])
-            span = lay.reads(rows)
             for t in lay.inputs:
+                span = lay.spans[t](rows)
                 need[t] = span if t not in need else (min(need[t][0], span[0]), max(need[t][1], span[1]))
         for t in self.segment.inputs:
             if t in need and t in before and need[t][0] > before[t]:
@@ -578,8 +609,8 @@ class _Bands(_Run):
         high = {self.sink.name: min((b + 1) * band, self.sink.rows)}
         for lay in reversed(self.layers):
             if lay.name in high:
-                hi = lay.reads((high[lay.name] - 1, high[lay.name]))[1] if high[lay.name] else 0
                 for t in lay.inputs:
+                    hi = lay.spans[t]((high[lay.name] - 1, high[lay.name]))[1] if high[lay.name] else 0
                     high[t] = max(high.get(t, 0), hi)
         return high
 
@@ -599,8 +630,13 @@ class _Bands(_Run):
                 delta = self._moved(b - 2, b - 1)
                 if delta is not None and delta == self._moved(b - 1, b) == self._moved(b, b + 1):
                     last = self.count - 2
-                    while last > b and self._moved(last, last + 1) != delta:
-                        last -= 1
+                    if self.affine:
+                        while last > b and self._moved(last, last + 1) != delta:
+                            last -= 1
+                    else:
+                        last = b
+                        while last + 1 <= self.count - 2 and self._moved(last + 1, last + 2) == delta:
+                            last += 1
                     if last > b:
                         self._repeat(b, last - b + 1, delta, chunked)
                         b = last + 1

@@ -11,10 +11,14 @@ own images' cells:
   before); a compute reads resident, already computed rows covering its receptive field, and
   writes rows allocated for it; a store writes resident, computed rows; nothing is allocated twice;
 - accounting: every event's bytes are its region's size; each step's transfers are exactly its
-  loads and stores, and its transfer time is those bytes over the bandwidth; every layer's output
-  is computed whole, once, with its ops counted once. A layer that accumulates its input's rows
-  (global average pooling) may compute its output in parts, each adding the input rows it names:
-  every input row is added once, and the output counts as computed when all have been.
+  loads and stores, and its transfer time is those bytes over the attained bandwidth, plus a setup
+  each; every layer's output is computed whole, once, with its ops counted once. A layer that
+  accumulates its input's rows (global average pooling) may compute its output in parts, each adding
+  the input rows it names: every input row is added once, and the output counts as computed when all
+  have been.
+
+Weights kept on chip across images (steady state) are resident before the first event and count
+against the capacity throughout; nothing may load or free them.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import numpy as np
 from hwsim.cost.inference import LayerCost
 from hwsim.model.graph import INPUT
 from hwsim.schedule.base import Action, Event, Region, Schedule, Step, TensorId, map_of, weights_of
+from hwsim.schedule.program import transfer_seconds
 from hwsim.schedule.regions import accumulates, input_channels, input_regions
 from hwsim.spec.hardware import HardwareSpec
 
@@ -79,7 +84,7 @@ def _cells(region: Region) -> int:
 def validate(schedule: Schedule, costs: tuple[LayerCost, ...], hardware: HardwareSpec) -> list[Violation]:
     """Every way ``schedule`` breaks the rules of the module docstring (empty: it is sound)."""
     capacity = hardware.memory.internal.capacity
-    bandwidth = hardware.memory.external.bandwidth
+    bandwidth, setup = hardware.memory.external.effective_bandwidth, hardware.memory.external.setup
     by_name = {c.name: c for c in costs}
     batch = costs[0].batch
     tensors: dict[TensorId, _Tensor] = {}
@@ -99,6 +104,11 @@ def validate(schedule: Schedule, costs: tuple[LayerCost, ...], hardware: Hardwar
                 )
     violations: list[Violation] = []
     resident = 0
+    for c in costs:
+        if c.weights_resident and c.weight_bytes:
+            kept = tensors[weights_of(c.name)]
+            kept.internal[:] = True
+            resident += kept.internal.size * kept.cell_bytes
     ops: dict[str, float] = {c.name: 0.0 for c in costs}
     for e, step_name in schedule.events():
 
@@ -146,12 +156,14 @@ def validate(schedule: Schedule, costs: tuple[LayerCost, ...], hardware: Hardwar
                     Rule.ACCOUNTING, step.name, f"events move {moved:,} B, the step's transfers {step.bytes_moved:,} B"
                 )
             )
-        if not math.isclose(step.transfer_s, moved / bandwidth, rel_tol=1e-9, abs_tol=1e-15):
+        expected = transfer_seconds(step.events, bandwidth, setup)
+        if not math.isclose(step.transfer_s, expected, rel_tol=1e-9, abs_tol=1e-15):
             violations.append(
                 Violation(
                     Rule.ACCOUNTING,
                     step.name,
-                    f"transfer time {step.transfer_s} s for {moved:,} B at {bandwidth:,.0f} B/s",
+                    f"transfer time {step.transfer_s} s for {moved:,} B at {bandwidth:,.0f} B/s "
+                    f"and {setup:g} s a transfer",
                 )
             )
     for c in costs:

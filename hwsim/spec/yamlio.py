@@ -8,6 +8,7 @@ from typing import Any
 
 import yaml
 
+from hwsim import files
 from hwsim.errors import InputError
 
 Loc = tuple[str | int, ...]
@@ -21,6 +22,8 @@ class Document:
     path: str
     data: Any
     lines: dict[Loc, int] = field(default_factory=dict)
+    key_lines: dict[Loc, int] = field(default_factory=dict)
+    """The line of each mapping key, where it differs from its value's (a list under its key)."""
 
     def line(self, loc: Loc) -> int:
         """Line of the deepest node on ``loc`` that exists (a missing field points at its parent)."""
@@ -32,12 +35,19 @@ class Document:
     def where(self, loc: Loc) -> str:
         return f"{self.path}:{self.line(loc)}"
 
+    def where_key(self, loc: Loc) -> str:
+        """``file:line`` of the key that ends ``loc`` (an unknown field is reported where it is written)."""
+        return f"{self.path}:{self.key_lines[loc]}" if loc in self.key_lines else self.where(loc)
+
 
 MAX_DEPTH = 64
 MAX_VALUES = 100_000
 """Bounds on a document: a network file is a few hundred values; aliases can multiply them without end."""
 
 _MAP_TAG, _SEQ_TAG = "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"
+_SCALAR_TAGS = frozenset(f"tag:yaml.org,2002:{name}" for name in ("str", "int", "float", "bool", "null"))
+"""What a value may be. Binary, timestamps, sets and Python objects have no place in a network or profile."""
+_TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
 
 
 class _Builder:
@@ -46,6 +56,7 @@ class _Builder:
     def __init__(self, loader: yaml.BaseLoader) -> None:
         self.loader = loader
         self.lines: dict[Loc, int] = {}
+        self.key_lines: dict[Loc, int] = {}
         self.values = 0
         self.active: set[int] = set()
 
@@ -62,10 +73,10 @@ class _Builder:
         if id(node) in self.active:
             raise self.fail("an alias refers to a node that contains it", node)
         if isinstance(node, yaml.ScalarNode):
-            return self.loader.construct_object(node, deep=True)
+            return self.scalar(node)
         expected = _MAP_TAG if isinstance(node, yaml.MappingNode) else _SEQ_TAG
         if node.tag != expected:
-            raise self.fail(f"unsupported YAML tag {node.tag!r}", node)
+            raise self.fail(f"unsupported YAML tag {_short_tag(node.tag)!r}", node)
         self.active.add(id(node))
         try:
             if isinstance(node, yaml.SequenceNode):
@@ -74,26 +85,49 @@ class _Builder:
             for key_node, value_node in node.value:
                 if not isinstance(key_node, yaml.ScalarNode):
                     raise self.fail("a mapping key must be a plain value, not a list or mapping", key_node)
-                key = self.loader.construct_object(key_node, deep=True)
+                key = self.scalar(key_node)
                 if key in result:
                     raise self.fail(f"duplicate key {key!r}", key_node)
+                self.key_lines[loc + (key,)] = key_node.start_mark.line + 1
                 result[key] = self.build(value_node, (*loc, key))
             return result
         finally:
             self.active.discard(id(node))
 
+    def scalar(self, node: yaml.ScalarNode) -> Any:
+        """A plain value: text, number, boolean or null; an integer beyond any real size is refused here,
+        before anything converts it to a float and overflows."""
+        if node.tag == _TIMESTAMP_TAG:
+            return node.value  # a date, written unquoted: its text (no field takes a date)
+        if node.tag not in _SCALAR_TAGS:
+            raise self.fail(
+                f"unsupported YAML tag {_short_tag(node.tag)!r}; values are text, numbers, true/false or null", node
+            )
+        try:
+            value = self.loader.construct_object(node, deep=True)
+            if isinstance(value, int):
+                float(value)  # every number ends up in float arithmetic somewhere
+        except (ValueError, OverflowError):  # ValueError: beyond Python's 4,300 digits for an int
+            raise self.fail(f"the number {_abridged(node.value)} is too large for any field", node) from None
+        return value
+
+
+def _short_tag(tag: str) -> str:
+    """``tag:yaml.org,2002:binary`` as written: ``!!binary``."""
+    return tag.replace("tag:yaml.org,2002:", "!!")
+
+
+def _abridged(digits: str) -> str:
+    return digits if len(digits) <= 24 else f"{digits[:12]}...{digits[-6:]} ({len(digits)} characters)"
+
 
 def load_yaml(path: str | Path) -> Document:
-    """Parse ``path`` with PyYAML's safe loader; any failure is an :class:`InputError` with a line."""
+    """Parse ``path`` with PyYAML's safe loader; any failure is an :class:`InputError` with a line.
+
+    Only a regular file of at most :data:`hwsim.files.MAX_TEXT_BYTES` is read (see :mod:`hwsim.files`).
+    """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError("no such file", str(path)) from None
-    except IsADirectoryError:
-        raise InputError("is a directory, not a YAML file", str(path)) from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise InputError(f"cannot read: {err}", str(path)) from None
+    text = files.read_text(path, files.MAX_TEXT_BYTES, "YAML file")
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(text)
     try:
         root = loader.get_single_node()
@@ -111,4 +145,4 @@ def load_yaml(path: str | Path) -> Document:
         raise InputError(err.message, err.where.replace("<file>", str(path))) from None
     finally:
         loader.dispose()
-    return Document(str(path), data, builder.lines)
+    return Document(str(path), data, builder.lines, builder.key_lines)

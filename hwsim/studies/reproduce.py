@@ -7,9 +7,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rich.console import Console
-from rich.table import Table
-
 from hwsim import bundled
 from hwsim.cost.inference import EXACT, PAPER, Counting
 from hwsim.estimate import Estimate, estimate
@@ -205,49 +202,4 @@ def beyond_the_paper() -> BeyondThePaper:
         strict.schedule.total_s,
         optimized.schedule.total_s,
         float(optimized.summary()["lower_bound_s"]),
-    )
-
-
-def render(comparison: Comparison, chain: list[Correction], beyond: BeyondThePaper, console: Console) -> None:
-    table = Table(
-        title="The paper's appendix beside hwsim (hairnet-paper.yaml, paper-appendix.yaml, --counting paper)",
-        header_style="bold",
-    )
-    for name in ("row", "appendix", "hwsim layer", "paper ms", "hwsim ms", "diff", "xfer diff", "compute diff"):
-        table.add_column(name, justify="left" if name in ("appendix", "hwsim layer") else "right")
-    for r in comparison.rows.itertuples():
-        table.add_row(
-            str(r.row),
-            r.paper_layer,
-            r.hwsim_layer,
-            f"{r.paper_total_time_s * 1e3:.4g}",
-            f"{r.hwsim_total_time_s * 1e3:.4g}",
-            f"{r.total_time_rel_diff:+.2%}",
-            f"{r.transfer_time_rel_diff:+.2%}",
-            f"{r.compute_time_rel_diff:+.2%}",
-        )
-    console.print(table)
-    console.print(
-        f"total: paper {comparison.paper_total_s * 1e3:.3f} ms (headline {PAPER_TOTAL_S} s), hwsim "
-        f"{comparison.hwsim_total_s * 1e3:.3f} ms; worst row difference {comparison.worst_relative_difference:.2%}",
-        highlight=False,
-    )
-    errata = Table(title="The errata, corrected one at a time (each on top of the ones before)", header_style="bold")
-    for name in ("step", "what changes", "policy", "total ms", "vs printed"):
-        errata.add_column(name, justify="right" if name in ("total ms", "vs printed") else "left")
-    printed = chain[0].total_s or 1.0
-    for c in chain:
-        change = c.change + (f"\n[dim]{c.detail}[/dim]" if c.detail else "")
-        if c.total_s is None:
-            errata.add_row(c.label, change, "—", "—", "—")
-        else:
-            errata.add_row(c.label, change, c.policy, f"{c.total_s * 1e3:.2f}", f"{c.total_s / printed:.3f}x")
-    console.print(errata)
-    console.print(
-        f"beyond the paper (hairnet.yaml, paper-accelerator, exact counts): paper {beyond.paper_s * 1e3:.2f} ms, "
-        f"strict {beyond.strict_s * 1e3:.2f} ms, optimized {beyond.optimized_s * 1e3:.2f} ms; lower bound "
-        f"{beyond.lower_bound_s * 1e3:.2f} ms. "
-        f"optimized is {printed / beyond.optimized_s:.1f}x faster than the appendix's "
-        f"schedule, at {beyond.lower_bound_s / beyond.optimized_s:.0%} of the bound.",
-        highlight=False,
     )

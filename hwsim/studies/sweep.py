@@ -25,17 +25,17 @@ from hwsim.cost.inference import Counting, LayerCost
 from hwsim.errors import InputError
 from hwsim.estimate import cost_run, estimate
 from hwsim.model.graph import Graph
-from hwsim.spec.hardware import HardwareSpec, Precision
+from hwsim.spec.hardware import ComputeUnit, HardwareSpec, Precision
 from hwsim.studies import sweep_paper
 from hwsim.units import format_quantity, parse_quantity
 
 if TYPE_CHECKING:
     import pandas as pd
 
-KIND_OF_LEAF = {"capacity": "bytes", "bandwidth": "bandwidth", "throughput": "throughput"}
+KIND_OF_LEAF = {"capacity": "bytes", "bandwidth": "bandwidth", "throughput": "throughput", "clock": "frequency"}
 """Numeric hardware fields by their last name, and the kind of quantity :mod:`hwsim.units` parses."""
-UNIT_SUFFIX = {"bytes": "_bytes", "bandwidth": "_bytes_per_s", "throughput": "_ops_per_s"}
-UNIT_SYMBOL = {"bytes": "B", "bandwidth": "B/s", "throughput": "FLOP/s"}
+UNIT_SUFFIX = {"bytes": "_bytes", "bandwidth": "_bytes_per_s", "throughput": "_ops_per_s", "frequency": "_hz"}
+UNIT_SYMBOL = {"bytes": "B", "bandwidth": "B/s", "throughput": "FLOP/s", "frequency": "Hz"}
 SUMMARY_KEYS = {
     "total_s": "total_time_s",
     "transfer_s": "transfer_time_s",
@@ -72,11 +72,13 @@ _VARY = re.compile(r"^(?P<field>[^=]+)=(?P<lo>[^.:][^:]*?)\.\.(?P<hi>[^:]+)(?P<o
 
 @dataclass(frozen=True)
 class Axis:
-    """One swept field: its dotted path, its kind of quantity and the values it takes (SI units)."""
+    """One swept field: its dotted path, its kind of quantity, the values it takes (SI units) and how they
+    are spaced (``log`` or ``lin``)."""
 
     field: str
     kind: str
     values: tuple[float, ...]
+    scale: str = "log"
 
     @property
     def column(self) -> str:
@@ -88,7 +90,8 @@ class Axis:
 
 
 def numeric_fields(hardware: HardwareSpec) -> dict[str, str]:
-    """Every sweepable field of ``hardware`` by dotted path (``compute.matrix.throughput``) -> kind."""
+    """Every sweepable field of ``hardware`` by dotted path (``compute.matrix.throughput``) -> kind. A unit with
+    a clock (an array or lanes) sweeps its clock: its throughput follows from it."""
     fields = {}
 
     def walk(node: Any, path: str) -> None:
@@ -100,6 +103,9 @@ def numeric_fields(hardware: HardwareSpec) -> dict[str, str]:
             return
         for name, child in children:
             child_path = f"{path}.{name}" if path else name
+            clocked = isinstance(node, ComputeUnit) and node.clock is not None
+            if (name == "clock" and not clocked) or (name == "throughput" and clocked):
+                continue
             if name in KIND_OF_LEAF and not isinstance(child, (BaseModel, dict)):
                 fields[child_path] = KIND_OF_LEAF[name]
             else:
@@ -145,7 +151,18 @@ def parse_axis(text: str, hardware: HardwareSpec) -> Axis:
     values = np.clip(values, lo, hi)
     if not (np.isfinite(values).all() and values.min() >= 1):
         raise fail("every value must be finite and at least 1 in the base unit")
-    return Axis(field, fields[field], tuple(float(v) for v in values))
+    if fields[field] == "bytes":
+        values = np.round(values)  # a memory holds whole bytes
+    return Axis(field, fields[field], tuple(as_written(v) for v in values), scale)
+
+
+def as_written(value: float) -> float:
+    """A grid value without the float noise of its spacing: ``2000000000.0000002`` -> ``2e9``.
+
+    Twelve significant digits: far beyond any hardware figure, and short of the last digits'
+    rounding in geomspace and linspace.
+    """
+    return float(f"{value:.12g}")
 
 
 def variant(hardware: HardwareSpec, point: dict[str, float]) -> HardwareSpec:
@@ -157,6 +174,8 @@ def variant(hardware: HardwareSpec, point: dict[str, float]) -> HardwareSpec:
         for part in parents:
             node = node[part]
         node[leaf] = value
+        if leaf == "clock":
+            node["throughput"] = None  # it follows from the new clock
     return HardwareSpec.model_validate(data)
 
 
@@ -164,15 +183,16 @@ def grid_size(axes: Sequence[Axis]) -> int:
     return math.prod(len(axis.values) for axis in axes)
 
 
-def is_fast(policy: str) -> bool:
-    """Whether ``policy`` has the vectorised fast path; the others are scheduled point by point."""
-    return policy in sweep_paper.FAST_POLICIES
+def is_fast(policy: str, hardware: HardwareSpec) -> bool:
+    """Whether ``policy`` on ``hardware`` has the vectorised fast path (a profile timed by its peaks alone:
+    :attr:`HardwareSpec.timed_by_peak`); the others are scheduled point by point."""
+    return policy in sweep_paper.FAST_POLICIES and hardware.timed_by_peak
 
 
-def check_grid(axes: Sequence[Axis], policy: str) -> None:
+def check_grid(axes: Sequence[Axis], policy: str, hardware: HardwareSpec) -> None:
     """Refuse, before any work, a grid too large to schedule in reasonable time and memory."""
     size = grid_size(axes)
-    fast = is_fast(policy)
+    fast = is_fast(policy, hardware)
     limit = MAX_POINTS if fast else MAX_POINTS_SCHEDULED
     if size > limit:
         shape = " x ".join(f"{len(axis.values):,}" for axis in axes)
@@ -249,14 +269,14 @@ def run(
         raise InputError("nothing to sweep: give at least one --vary")
     if len({a.field for a in axes}) != len(axes):
         raise InputError("a field is varied twice", field="--vary")
-    check_grid(axes, policy)
+    check_grid(axes, policy, hardware)
     base = cost_once(graph, hardware, policy, counting, batch, precision)
     points = grid(axes)
-    evaluate = sweep_paper.evaluate if is_fast(policy) else _point_by_point
+    evaluate = sweep_paper.evaluate if is_fast(policy, hardware) else _point_by_point
     metrics, notes = evaluate(base, points, on_progress)
     metrics["lower_bound_s"] = _lower_bound(base, points)
     metrics["efficiency"] = _efficiency(metrics["lower_bound_s"], metrics["total_s"])
-    columns = {a.column: points[a.field] for a in axes} | {m: metrics[m] for m in METRICS}
+    columns = {a.column: _whole_if_integral(points[a.field]) for a in axes} | {m: metrics[m] for m in METRICS}
     # whole bytes, and an empty cell (not NaN, not 0) where nothing was scheduled
     infeasible = np.isnan(metrics["total_s"])
     columns["bytes_moved"] = pd.arrays.IntegerArray(np.nan_to_num(metrics["bytes_moved"]).astype(np.int64), infeasible)
@@ -272,6 +292,12 @@ def run(
     return result
 
 
+def _whole_if_integral(values: np.ndarray) -> np.ndarray:
+    """Whole numbers as integers, so the CSV says ``2000000000``, as the user wrote it, not ``2000000000.0``."""
+    integral = np.all(values == np.round(values)) and np.all(np.abs(values) < 2.0**53)
+    return values.astype(np.int64) if integral else values
+
+
 def describe_point(axes: Sequence[Axis], row: pd.Series) -> str:
     """``memory.internal.capacity = 1 MB, memory.external.bandwidth = 2 GB/s`` for one row."""
     return ", ".join(f"{a.field} = {a.human(row[a.column])}" for a in axes)
@@ -284,6 +310,16 @@ def _lower_bound(base: Costed, points: dict[str, np.ndarray]) -> np.ndarray:
     1 op/s they come out as themselves, so each point divides them by its own bandwidth and throughputs.
     """
     hw = base.hardware
+    if not hw.timed_by_peak:  # cycles, overheads or steady state: the bound of each point's own profile
+        n = len(next(iter(points.values())))
+        return np.array(
+            [
+                lower_bound(
+                    base.costs, variant(hw, {field: float(values[i]) for field, values in points.items()})
+                ).total_s
+                for i in range(n)
+            ]
+        )
     ones = {"memory.external.bandwidth": 1.0} | {f"compute.{unit}.throughput": 1.0 for unit in hw.compute}
     per_unit = lower_bound(base.costs, variant(hw, ones))
     n = len(next(iter(points.values())))

@@ -15,9 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from rich.console import Console
-from rich.table import Table
 
+from hwsim import files
 from hwsim.cost.inference import EXACT, Counting
 from hwsim.cost.training import pass_ops
 from hwsim.errors import InputError
@@ -58,12 +57,18 @@ class Verification:
         return sum(c.executed if executed else c.modelled for c in self.checks if c.pass_ is pass_)
 
 
-def execute(graph: Graph, batch: int = 1, seed: int = 0) -> dict[tuple[str, Pass], int]:
-    """Executed ops per (layer, pass): inference forward, training forward + backward, one Adam step."""
+def execute(graph: Graph, batch: int = 1, seed: int = 0, max_memory: str | None = None) -> dict[tuple[str, Pass], int]:
+    """Executed ops per (layer, pass): inference forward, training forward + backward, one Adam step.
+
+    Refused before anything is allocated if the reference would take more than ``max_memory`` (default:
+    ``HWSIM_MAX_MEMORY`` or 4 GB; see :mod:`hwsim.reference.memory`).
+    """
     from hwsim.reference import Adam, Model, counting  # the reference is only needed when executing
+    from hwsim.reference.memory import check_budget, memory_limit, step_bytes
 
     if graph.output.op is not Op.SOFTMAX:
         raise InputError(f"{graph.name}: verify trains under a cross-entropy loss, so the network must end in softmax")
+    check_budget(f"verify {graph.name} at batch {batch}", step_bytes(graph, batch, "adam"), memory_limit(max_memory))
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((batch, *graph.input_shape)).astype(np.float32)
     labels = rng.integers(0, graph.output.output_shape[2], batch)
@@ -78,43 +83,17 @@ def execute(graph: Graph, batch: int = 1, seed: int = 0) -> dict[tuple[str, Pass
     return dict(ledger.ops)
 
 
-def verify(graph: Graph, counting: Counting = EXACT, batch: int = 1, seed: int = 0) -> Verification:
+def verify(
+    graph: Graph, counting: Counting = EXACT, batch: int = 1, seed: int = 0, max_memory: str | None = None
+) -> Verification:
     """Compare modelled and executed ops for every layer and pass (see module docstring)."""
-    executed = execute(graph, batch, seed)
+    executed = execute(graph, batch, seed, max_memory)
     checks = tuple(
         Check(row.layer.name, row.layer.op, pass_, row.of(pass_), executed.get((row.layer.name, pass_), 0))
         for row in pass_ops(graph, counting, batch, optimizer="adam")
         for pass_ in Pass
     )
     return Verification(graph.name, counting.name, batch, checks)
-
-
-def render_verification(result: Verification, console: Console) -> None:
-    """One row per layer, one column per pass: the modelled count, or 'modelled ≠ executed' in red."""
-    table = Table(
-        title=f"{result.network}: modelled vs executed ops ({result.counting} counting, batch {result.batch})"
-    )
-    table.add_column("layer")
-    table.add_column("op")
-    for pass_ in Pass:
-        table.add_column(pass_.value, justify="right")
-    by_layer: dict[str, list[Check]] = {}
-    for check in result.checks:
-        by_layer.setdefault(check.layer, []).append(check)
-
-    def cell(modelled: int, executed: int) -> str:
-        return f"{modelled:,}" if modelled == executed else f"[red]{modelled:,} ≠ {executed:,}[/red]"
-
-    for name, checks in by_layer.items():
-        table.add_row(name, checks[0].op.value, *(cell(c.modelled, c.executed) for c in checks))
-    table.add_row("total", "", *(cell(result.total(p, False), result.total(p, True)) for p in Pass), style="bold")
-    console.print(table)
-    if result.differences:
-        console.print(
-            f"[red]{len(result.differences)} of {len(result.checks)} counts differ[/red] (modelled ≠ executed)"
-        )
-    else:
-        console.print(f"all {len(result.checks)} counts agree")
 
 
 # ---- golden files ----------------------------------------------------------------------------
@@ -139,7 +118,7 @@ def format_op_table(rows: list[dict[str, str | int]]) -> str:
 def read_golden(path: Path) -> list[dict[str, str | int]]:
     """A golden op table; an unreadable or malformed file is an :class:`InputError` naming it."""
     try:
-        with open(path, newline="") as f:
+        with io.StringIO(files.read_text(path, files.MAX_TEXT_BYTES, "golden CSV file"), newline="") as f:
             reader = csv.DictReader(f)
             if reader.fieldnames != GOLDEN_COLUMNS:
                 raise InputError(

@@ -20,8 +20,11 @@ from threadpoolctl import threadpool_limits
 
 from hwsim.errors import InputError
 from hwsim.model.graph import Graph
+from hwsim.ops import elements
 from hwsim.reference import SGD, Adam, Model
+from hwsim.reference.memory import FLOAT_BYTES, step_bytes
 from hwsim.training.data import (
+    MIN_STD,
     Dataset,
     channel_statistics,
     generate_shapes,
@@ -37,7 +40,16 @@ EVALUATION_BATCH = 256
 DEFAULT_IMAGES = 3000
 """Generated images per run (2,700 to train on): seconds per epoch for hairnet-cifar10-small (docs/experiments.md)."""
 MAX_GENERATED_IMAGES = 1_000_000
-"""At most this many generated images (3 GB as float32 32x32x3): more would take hours to draw and exhaust memory."""
+"""At most this many generated images (12 GB as float32 32x32x3): more would take hours to draw and exhaust memory;
+the memory budget (:mod:`hwsim.reference.memory`) refuses far fewer unless raised."""
+CIFAR10_IMAGES = 60_000
+"""Images read from a CIFAR-10 folder, whatever part of them is used: its training and test batches are read
+together, as bytes and then as float32."""
+CIFAR10_TRAINING_IMAGES, CIFAR10_TEST_IMAGES = 50_000, 10_000
+DATA_COPIES = 4
+"""Copies of the images used alive at once while a run starts: the training and validation split, their
+standardised copies, and the float64 pass of the channel statistics (two copies' worth); generated images
+take one more while they are drawn."""
 
 
 def _check_generated(num_images: int) -> None:
@@ -106,13 +118,26 @@ class DataSource:
         """CIFAR-10's test batch (its first ``num_images``), or a generated set with ``seed``
         (default ``self.seed + 1``)."""
         if self.folder is None:
-            count = num_images or self.num_images or DEFAULT_IMAGES
-            _check_generated(count)
+            count = self.test_images(num_images)
             if seed is not None and seed < 0:
                 raise InputError(f"data seed must be 0 or more, got {seed}")
             return generate_shapes(count, self.seed + 1 if seed is None else seed)
         images = load_cifar10(self.folder).test
         return images if num_images is None else images.subset(np.arange(min(num_images, len(images))))
+
+    def training_images(self) -> int:
+        """How many images :meth:`training_set` holds (at most: a cut-down CIFAR-10 folder has fewer)."""
+        if self.folder is None:
+            return self.num_images or DEFAULT_IMAGES
+        return min(self.num_images or CIFAR10_TRAINING_IMAGES, CIFAR10_TRAINING_IMAGES)
+
+    def test_images(self, num_images: int | None = None) -> int:
+        """How many images :meth:`test_set` holds (at most); a generated count beyond the limit is refused."""
+        if self.folder is not None:
+            return min(num_images or CIFAR10_TEST_IMAGES, CIFAR10_TEST_IMAGES)
+        count = num_images or self.num_images or DEFAULT_IMAGES
+        _check_generated(count)
+        return count
 
     def describe(self) -> str:
         if self.folder is None:
@@ -216,6 +241,7 @@ def start_run(graph: Graph, settings: TrainSettings, train_set: Dataset) -> Run:
     _check_fits(graph, train_set)
     _, shuffle_seed = seeds(settings.seed)
     mean, std = channel_statistics(train_set)
+    std = np.maximum(std, np.float32(MIN_STD))  # what standardize divides by: never a 0 in a checkpoint
     return Run(
         graph,
         settings,
@@ -224,6 +250,28 @@ def start_run(graph: Graph, settings: TrainSettings, train_set: Dataset) -> Run:
         np.random.default_rng(shuffle_seed),
         Normalization(mean, std),
     )
+
+
+def run_bytes(graph: Graph, settings: TrainSettings) -> int:
+    """Bytes a training run of ``graph`` holds at its peak, from the shapes and settings alone: while it starts,
+    the images (:func:`data_bytes`); then the split and its standardised copy, with the larger of a training
+    step on a batch and a forward on a batch of the validation split (each kernel's saved arrays are
+    replaced as the next pass reaches it, so the two do not add up)."""
+    images = settings.data.training_images()
+    validation = max(round(images * settings.validation_fraction), 1)
+    step = step_bytes(graph, min(settings.batch_size, max(images - validation, 1)), settings.optimizer.name)
+    evaluation = step_bytes(graph, min(EVALUATION_BATCH, validation), None)
+    kept = 2 * FLOAT_BYTES * images * elements(graph.input_shape)  # the split and its standardised copy
+    return max(data_bytes(graph, settings.data, images), kept + max(step, evaluation))
+
+
+def data_bytes(graph: Graph, source: DataSource, used: int) -> int:
+    """Bytes the images take while a run starts: ``used`` images of ``graph``'s input size (see
+    :data:`DATA_COPIES`), and for CIFAR-10 every batch as read (see :data:`CIFAR10_IMAGES`)."""
+    per_image = elements(graph.input_shape)
+    if source.folder is None:
+        return (DATA_COPIES + 1) * FLOAT_BYTES * used * per_image
+    return CIFAR10_IMAGES * per_image * (1 + FLOAT_BYTES) + DATA_COPIES * FLOAT_BYTES * used * per_image
 
 
 def single_threaded_blas() -> threadpool_limits:

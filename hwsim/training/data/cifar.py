@@ -13,9 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
+from hwsim import files
 from hwsim.errors import InputError
 from hwsim.training.data.dataset import Dataset
-from hwsim.training.data.safe_pickle import load_restricted_pickle
+from hwsim.training.data.safe_pickle import MAX_PICKLE_BYTES, load_restricted_pickle
 
 PIXELS_PER_IMAGE = 3 * 32 * 32
 TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
@@ -136,7 +137,7 @@ def _python_class_names(path: Path) -> tuple[str, ...]:
 
 def _read_binary_batch(path: Path, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
     """``(rows uint8 (N, 3072), labels int64 (N,))`` from records of 1 label byte + 3072 pixel bytes."""
-    record = np.frombuffer(path.read_bytes(), dtype=np.uint8)
+    record = np.frombuffer(files.read_bytes(path, MAX_PICKLE_BYTES, "CIFAR-10 file"), dtype=np.uint8)
     record_bytes = 1 + PIXELS_PER_IMAGE
     if record.size == 0 or record.size % record_bytes:
         raise InputError(
@@ -149,7 +150,11 @@ def _read_binary_batch(path: Path, num_classes: int) -> tuple[np.ndarray, np.nda
 def _binary_class_names(path: Path) -> tuple[str, ...]:
     """One class name per non-empty line of ``batches.meta.txt``."""
     names = tuple(
-        line.strip() for line in path.read_text(encoding="utf-8", errors="replace").splitlines() if line.strip()
+        line.strip()
+        for line in files.read_bytes(path, files.MAX_TEXT_BYTES, "class names file")
+        .decode("utf-8", errors="replace")
+        .splitlines()
+        if line.strip()
     )
     if not names:
         raise InputError("no class names (expected one per line)", where=str(path))

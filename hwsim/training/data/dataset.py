@@ -57,7 +57,11 @@ def channel_statistics(dataset: Dataset) -> tuple[np.ndarray, np.ndarray]:
     return images.mean(axis=0).astype(np.float32), images.std(axis=0).astype(np.float32)
 
 
+MIN_STD = 1e-6
+"""A channel whose standard deviation is below this (a constant channel) is divided by this instead."""
+
+
 def standardize(dataset: Dataset, mean: np.ndarray, std: np.ndarray) -> Dataset:
     """``(images - mean) / std`` per channel; take ``mean, std`` from the training set only."""
-    images = (dataset.images - mean) / np.maximum(std, 1e-6)
+    images = (dataset.images - mean) / np.maximum(std, MIN_STD)
     return Dataset(images.astype(np.float32), dataset.labels, dataset.class_names)

@@ -13,7 +13,11 @@ from pathlib import Path
 
 import numpy as np
 
+from hwsim import files
 from hwsim.errors import InputError
+
+MAX_PICKLE_BYTES = 200_000_000
+"""A CIFAR-10 batch is 31 MB; a pickle many times larger is not one, and would be read whole into memory."""
 
 
 def _latin1_bytes(text: str, encoding: str) -> bytes:
@@ -60,10 +64,7 @@ def load_restricted_pickle(path: Path) -> object:
     Raises ``InputError`` naming the file for a missing, unreadable, corrupt or truncated file and
     for any global outside ``ALLOWED_GLOBALS``.
     """
-    try:
-        data = path.read_bytes()
-    except OSError as err:
-        raise InputError(f"cannot read: {err.strerror}", where=str(path)) from None
+    data = files.read_bytes(path, MAX_PICKLE_BYTES, "CIFAR-10 file")
     try:
         return RestrictedUnpickler(io.BytesIO(data), encoding="bytes").load()
     except RefusedGlobal as err:

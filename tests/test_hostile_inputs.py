@@ -1,0 +1,305 @@
+"""Hostile inputs, each class with the smallest input that once broke hwsim (issue 11): one line, exit 2, nothing
+written, and no hang, however big the numbers, odd the names, deep the blocks or strange the files."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hwsim.cli import main
+from hwsim.errors import InputError
+from hwsim.units import parse_physical, parse_quantity
+
+NETWORK = """\
+name: tiny
+input: [8, 8, 3]
+blocks:
+  res:
+    layers:
+      - {op: conv, kernel: 3, filters: 3, name: out}
+  other:
+    layers:
+      - {op: relu, name: r}
+layers:
+  - {op: conv, kernel: 3, filters: 4}
+  - {op: relu}
+"""
+
+HARDWARE = """\
+name: hw
+memory:
+  internal: {capacity: 1 MB}
+  external: {bandwidth: 1 GB/s}
+compute:
+  matrix: {throughput: 1 TFLOPS}
+  vector: {throughput: 10 GFLOPS}
+"""
+
+HUGE = "1" + "0" * 400
+"""An integer beyond a float's range: ``float()`` of it raises OverflowError."""
+
+
+def one_line_error(result, *pieces: str) -> str:
+    assert result.exit_code == 2, (result.output, result.exception)
+    assert "Traceback" not in result.output
+    message = result.stderr
+    assert message.count("\n") == 1 and message.startswith("error: "), repr(message)
+    for piece in pieces:
+        assert piece in message, message
+    return message
+
+
+def estimate(runner, tmp_path: Path, network: str | None = None, hardware: str | None = None, *options: str):
+    net, hw = tmp_path / "net.yaml", tmp_path / "hw.yaml"
+    net.write_text(network or NETWORK)
+    hw.write_text(hardware or HARDWARE)
+    return runner.invoke(main, ["estimate", str(net), "--hw", str(hw), *options])
+
+
+# ---- numbers ---------------------------------------------------------------------------------------------------
+
+NUMBERS = [
+    ("input beyond a float", NETWORK.replace("[8, 8, 3]", f"[8, 8, {HUGE}]"), None, "net.yaml:2", "too large"),
+    ("filters beyond a float", NETWORK.replace("filters: 4", f"filters: {HUGE}"), None, "net.yaml:11", "too large"),
+    (
+        "more digits than Python parses",
+        NETWORK.replace("filters: 4", f"filters: {'9' * 5000}"),
+        None,
+        "net.yaml:11",
+        "large",
+    ),
+    (
+        "hardware quantity beyond a float",
+        None,
+        HARDWARE.replace("throughput: 10 GFLOPS", f"throughput: {HUGE}"),
+        "hw.yaml:7",
+        "too large",
+    ),
+    (
+        "filters 2**40",
+        NETWORK.replace("filters: 4", "filters: 1099511627776"),
+        None,
+        "net.yaml:11: layers[0].filters",
+        "1,099,511,627,776 is larger than any size a network takes (1,000,000)",
+    ),
+    ("input 2**63", NETWORK.replace("[8, 8, 3]", "[8, 8, 9223372036854775808]"), None, "input[2]", "1000000"),
+    (
+        "a kernel size in a list",
+        NETWORK.replace("kernel: 3, filters: 4", "kernel: [3, 10000000], filters: 4"),
+        None,
+        "layers[0].kernel[1]",
+        "larger than any size",
+    ),
+    ("zero filters", NETWORK.replace("filters: 4", "filters: 0"), None, "layers[0].filters", "greater than 0"),
+    ("negative input", NETWORK.replace("[8, 8, 3]", "[8, -8, 3]"), None, "input[1]", "greater than 0"),
+    ("infinite eps", NETWORK + "  - {op: batchnorm, eps: .inf}\n", None, "layers[2].eps", "finite"),
+    ("nan dropout rate", NETWORK + "  - {op: dropout, rate: .nan}\n", None, "layers[2].rate", "finite"),
+    ("zero capacity", None, HARDWARE.replace("capacity: 1 MB", "capacity: 0 MB"), "hw.yaml:3", "positive"),
+    ("infinite bandwidth", None, HARDWARE.replace("1 GB/s", ".inf"), "hw.yaml:4", "finite"),
+    (
+        "a map larger than any tensor",
+        NETWORK.replace("filters: 4}", "filters: 4, padding: 1000000}"),
+        None,
+        "net.yaml:11: conv: its output map would hold 64 TB",
+        "more than the 1 TB hwsim takes for one tensor",
+    ),
+]
+
+
+@pytest.mark.parametrize(("case", "network", "hardware", "where", "what"), NUMBERS, ids=[c[0] for c in NUMBERS])
+def test_numbers_beyond_any_size_are_one_line(runner, tmp_path: Path, case, network, hardware, where, what) -> None:
+    one_line_error(estimate(runner, tmp_path, network, hardware), where, what)
+
+
+@pytest.mark.parametrize("policy", ["strict", "optimized"])
+def test_a_map_beyond_any_tensor_is_refused_before_any_policy_runs(runner, tmp_path: Path, policy: str) -> None:
+    huge_padding = NETWORK.replace("filters: 4}", "filters: 4, padding: 1000000}")
+    one_line_error(estimate(runner, tmp_path, huge_padding, None, "--policy", policy), "for one tensor")
+
+
+@pytest.mark.parametrize("value", [10**400, -(10**400), 10**31])
+def test_quantity_parsers_refuse_huge_integers_with_a_value_error(value: int) -> None:
+    with pytest.raises(ValueError, match="must"):
+        parse_quantity(value, "bytes")
+    with pytest.raises(ValueError, match="must"):
+        parse_physical(value, "energy")
+
+
+# ---- names -----------------------------------------------------------------------------------------------------
+
+USE = NETWORK + "  - {use: res, name: NAME}\n"
+
+
+@pytest.mark.parametrize(
+    ("name", "complaint"),
+    [
+        ("input", "not 'input'"),
+        (".x", "without '.'"),
+        ("x.", "without '.'"),
+        ("a.b", "without '.'"),
+        ('"  "', "a visible character"),
+        ('"a\\tb"', "no control characters"),
+        ("x" * 201, "at most 200 characters"),
+    ],
+)
+def test_use_names_follow_the_rule_of_layer_names(runner, tmp_path: Path, name: str, complaint: str) -> None:
+    one_line_error(estimate(runner, tmp_path, USE.replace("NAME", name)), "net.yaml:13: layers[2].name", complaint)
+    layer = NETWORK.replace("{op: relu}", f"{{op: relu, name: {name}}}")
+    one_line_error(estimate(runner, tmp_path, layer), "net.yaml:12: layers[1].name", complaint)
+
+
+@pytest.mark.parametrize("name", ['"a\\nb"', '"  "', "x" * 201])
+def test_network_and_profile_names_are_visible_one_line_text(runner, tmp_path: Path, name: str) -> None:
+    one_line_error(estimate(runner, tmp_path, NETWORK.replace("name: tiny", f"name: {name}")), "net.yaml:1: name")
+    one_line_error(estimate(runner, tmp_path, None, HARDWARE.replace("name: hw", f"name: {name}")), "hw.yaml:1: name")
+
+
+def test_a_name_a_repeat_generates_cannot_be_taken_again(runner, tmp_path: Path) -> None:
+    # once a KeyError: 's.block2.out'
+    dotted = NETWORK + "  - {use: res, repeat: 2, name: s}\n  - {use: other, name: s.block1}\n"
+    one_line_error(estimate(runner, tmp_path, dotted), "layers[3].name", "without '.'")
+    # the same instance name reached without a dot: x (whose block uses one named block1), then x repeated
+    nested = NETWORK.replace(
+        "layers:\n  - {op: conv", "  outer:\n    layers:\n      - {use: other, name: block1}\nlayers:\n  - {op: conv"
+    )
+    nested += "  - {use: outer, name: x}\n  - {use: res, repeat: 2, name: x}\n"
+    one_line_error(estimate(runner, tmp_path, nested), "layers[3]", "'x.block1' is already taken")
+
+
+def test_block_names_follow_the_rule(runner, tmp_path: Path) -> None:
+    one_line_error(estimate(runner, tmp_path, NETWORK.replace("  other:", "  a.b:")), "blocks", "without '.'")
+
+
+@pytest.mark.parametrize("tag", ["!!binary aGVsbG8=", "!!set {a}", "!!python/none ''", "!custom x"])
+def test_yaml_tags_beyond_plain_values_are_refused(runner, tmp_path: Path, tag: str) -> None:
+    one_line_error(estimate(runner, tmp_path, NETWORK.replace("name: tiny", f"name: {tag}")), "net.yaml:1", "YAML tag")
+
+
+def test_an_unquoted_date_is_text(runner, tmp_path: Path) -> None:
+    result = estimate(runner, tmp_path, NETWORK.replace("name: tiny", "name: 2024-01-01"))
+    assert result.exit_code == 0, result.output
+    assert "2024-01-01 on hw" in result.stdout
+
+
+# ---- depth -----------------------------------------------------------------------------------------------------
+
+
+def chained_blocks(count: int) -> str:
+    """``count`` blocks, each using the next; the last holds a relu."""
+    lines = ["name: deep", "input: [8, 8, 3]", "blocks:"]
+    for i in range(count):
+        body = f"{{use: b{i + 1}}}" if i < count - 1 else "{op: relu}"
+        lines += [f"  b{i}:", "    layers:", f"      - {body}"]
+    return "\n".join([*lines, "layers:", "  - {use: b0}", ""])
+
+
+def test_blocks_nested_without_end_are_one_line(runner, tmp_path: Path) -> None:
+    # once a RecursionError at 500 blocks
+    one_line_error(estimate(runner, tmp_path, chained_blocks(500)), "blocks.b31.layers[0].use", "more than 32 deep")
+    one_line_error(estimate(runner, tmp_path, chained_blocks(33)), "more than 32 deep (b0 -> b1 -> b2 -> ...")
+    assert estimate(runner, tmp_path, chained_blocks(32)).exit_code == 0
+
+
+# ---- files -----------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "kind"),
+    [("/dev/zero", "a character device"), ("/dev/urandom", "a character device"), ("/dev/null", "a character device")],
+)
+def test_a_device_as_input_is_refused_unread(runner, path: str, kind: str) -> None:
+    one_line_error(runner.invoke(main, ["estimate", path]), f"error: {path}: is {kind}, not a YAML file")
+    one_line_error(runner.invoke(main, ["estimate", "--hw", path]), f"error: {path}: is {kind}")
+
+
+def test_a_folder_as_input_is_refused(runner, tmp_path: Path) -> None:
+    one_line_error(runner.invoke(main, ["estimate", str(tmp_path)]), "is a directory, not a YAML file")
+
+
+def test_a_fifo_as_input_is_refused_without_waiting_for_a_writer(tmp_path: Path) -> None:
+    fifo = tmp_path / "net.yaml"
+    os.mkfifo(fifo)
+    # a subprocess, so that a regression hangs only it (timeout) and not the test run
+    done = subprocess.run(
+        [sys.executable, "-m", "hwsim", "estimate", str(fifo)], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 2 and done.stderr == f"error: {fifo}: is a FIFO (named pipe), not a YAML file\n"
+
+
+def test_a_network_over_the_size_cap_is_refused_before_reading(runner, tmp_path: Path) -> None:
+    big = tmp_path / "big.yaml"
+    with open(big, "wb") as handle:
+        handle.truncate(10_000_001)  # sparse: nothing is written, nothing would be read
+    one_line_error(runner.invoke(main, ["estimate", str(big)]), "10,000,001 bytes, more than the 10,000,000")
+
+
+def test_a_profile_that_is_not_utf8_is_one_line(runner, tmp_path: Path) -> None:
+    hw = tmp_path / "hw.yaml"
+    hw.write_bytes(b"name: \xff\n")
+    one_line_error(runner.invoke(main, ["estimate", "--hw", str(hw)]), "not UTF-8 text")
+
+
+@pytest.mark.parametrize("make", ["device", "fifo", "directory"])
+def test_an_output_that_is_not_a_regular_file_is_refused_and_left_alone(runner, tmp_path: Path, make: str) -> None:
+    # once, as root, "wrote /dev/full" and /dev/full replaced by a regular file
+    if make == "device":
+        output = Path("/dev/null")
+    elif make == "fifo":
+        output = tmp_path / "report.md"
+        os.mkfifo(output)
+    else:
+        output = tmp_path / "report.md"
+        output.mkdir()
+    before = os.stat(output).st_mode
+    result = runner.invoke(main, ["estimate", "-o", str(output), "--format", "md"])
+    if make == "directory":  # click's own check of the option comes first
+        assert result.exit_code == 2 and "is a directory" in result.stderr, result.output
+    else:
+        one_line_error(result, {"device": "is a character device", "fifo": "is a FIFO"}[make])
+    assert os.stat(output).st_mode == before
+    assert not stat.S_ISREG(os.stat(output).st_mode)
+
+
+def test_an_output_through_a_symlink_writes_its_target_and_keeps_the_link(runner, tmp_path: Path) -> None:
+    target, link = tmp_path / "real.csv", tmp_path / "link.csv"
+    link.symlink_to(target)
+    result = runner.invoke(main, ["estimate", "-o", str(link)])
+    assert result.exit_code == 0, result.output
+    assert link.is_symlink() and os.readlink(link) == str(target)
+    assert target.read_text().startswith("layer,")
+    target.write_text("old")
+    assert runner.invoke(main, ["estimate", "-o", str(link)]).exit_code == 0
+    assert link.is_symlink() and target.read_text().startswith("layer,")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link.csv", "real.csv"]
+
+
+def test_a_symlink_to_a_device_is_refused(runner, tmp_path: Path) -> None:
+    link = tmp_path / "out.md"
+    link.symlink_to("/dev/null")
+    one_line_error(runner.invoke(main, ["estimate", "-o", str(link), "--format", "md"]), "is a character device")
+    assert link.is_symlink()
+
+
+@pytest.mark.parametrize("option", ["-o", "--plot", "network"])
+def test_a_file_name_too_long_is_one_line(runner, tmp_path: Path, option: str) -> None:
+    # once an OSError traceback
+    name = str(tmp_path / ("x" * 300)) + (".png" if option == "--plot" else ".md")
+    args = ["estimate", name] if option == "network" else ["estimate", option, name]
+    one_line_error(runner.invoke(main, args), "file name too long")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_input_errors_read_as_input_errors_through_the_api(tmp_path: Path) -> None:
+    from hwsim import api
+
+    with pytest.raises(InputError, match="is a character device"):
+        api.load_hardware("/dev/zero")
+
+
+def test_a_golden_file_that_is_a_device_is_refused(runner) -> None:
+    one_line_error(runner.invoke(main, ["ops", "hairnet", "--check", "/dev/zero"]), "is a character device")
