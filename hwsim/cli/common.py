@@ -7,18 +7,21 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich.console import Console
 
 from hwsim import bundled, files
 from hwsim.cost.inference import COUNTINGS
 from hwsim.errors import InputError
 from hwsim.report import tables
+from hwsim.report.plain import PIPE_WIDTH, PlainConsole, pipe_width, plain_output
 from hwsim.report.terminal import FITTED, View
 from hwsim.schedule import POLICIES
 from hwsim.spec.hardware import Precision
+
+if TYPE_CHECKING:
+    from hwsim.report.terminal import Screen
 
 INPUT_ERROR_EXIT = 2
 
@@ -37,13 +40,14 @@ def reports_input_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-PIPE_WIDTH = 220
-"""Columns of a table sent to a pipe or a file, unless COLUMNS says otherwise: all of the estimate table's
-but its notes."""
+def console() -> Screen:
+    """The terminal's width (or COLUMNS); :data:`PIPE_WIDTH` when output goes to a pipe or a file, where a
+    :class:`PlainConsole` prints what rich would without rich's start-up and rendering time."""
+    width = pipe_width()
+    if width is not None and plain_output():
+        return PlainConsole(width)
+    from rich.console import Console
 
-
-def console() -> Console:
-    """The terminal's width (or COLUMNS); :data:`PIPE_WIDTH` when output goes to a pipe or a file."""
     return Console(width=None if sys.stdout.isatty() or "COLUMNS" in os.environ else PIPE_WIDTH, soft_wrap=False)
 
 
@@ -169,7 +173,7 @@ def emit(
     output: Path | None,
     target_format: str | None,
     formats: dict[str, Callable[[Any], str]],
-    render: Callable[[Any, Console, View], None],
+    render: Callable[[Any, Screen, View], None],
     view: View = FITTED,
 ) -> None:
     """Write ``subject`` to ``output``, print it in ``target_format``, or render it as a table."""

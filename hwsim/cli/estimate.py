@@ -8,7 +8,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import click
-from rich.console import Console
 
 from hwsim import api, bundled, files
 from hwsim.cli.common import (
@@ -257,6 +256,7 @@ def progress_bar(points: int, threshold: int = PROGRESS_THRESHOLD) -> Iterator[C
     if points <= threshold:
         yield None
         return
+    from rich.console import Console
     from rich.progress import Progress
 
     with Progress(console=Console(stderr=True), transient=True) as progress:
