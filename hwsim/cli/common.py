@@ -115,6 +115,21 @@ max_memory_option = click.option(
     "a run estimated to need more is refused before it starts.",
 )
 
+pool_options = stacked(
+    click.option(
+        "--workers",
+        type=click.IntRange(min=1, max=1024),
+        help="Worker processes for strict and optimized (default: every core; 1 runs in this process).",
+    ),
+    click.option(
+        "--dask",
+        metavar="ADDRESS",
+        help="Run on a Dask cluster: its scheduler (tcp://host:8786), or 'local' to start one here "
+        "(pip install 'hwsim[cluster]'; docs/compare.md).",
+    ),
+)
+"""--workers and --dask: where the points of a sweep or the trials of a search are scheduled."""
+
 run_options = stacked(network_argument, hardware_option, policy_option, counting_option, batch_option, precision_option)
 """NETWORK --hw --policy --counting --batch --precision: what one estimate needs."""
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from hwsim.cli.common import (
     output_format,
     output_option,
     plot_option,
+    pool_options,
     precision_option,
     reports_input_errors,
     require_suffix,
@@ -29,6 +31,7 @@ from hwsim.cli.common import (
     save_plot,
     table_options,
 )
+from hwsim.errors import InputError
 from hwsim.report import tables
 from hwsim.report.terminal import View
 from hwsim.schedule import POLICIES
@@ -155,9 +158,11 @@ def compare(
 
 
 PROGRESS_THRESHOLD = 2000
-"""Sweeps with more points than this show a progress bar (on stderr)."""
+"""Sweeps with more points than this show a progress bar (on stderr, on a terminal)."""
 PROGRESS_THRESHOLD_SCHEDULED = 10
-"""The same for policies scheduled point by point, at 0.1 to 1 s a point."""
+"""The same for policies scheduled point by point, at 0.05 to 1 s a point."""
+INTERRUPTED_EXIT = 130
+"""The shell's code for a command stopped by Ctrl-C."""
 
 
 @click.command()
@@ -171,6 +176,12 @@ PROGRESS_THRESHOLD_SCHEDULED = 10
     help="A numeric hardware field and its range (repeatable: the full grid). Default log, 5 points.",
 )
 @output_option("Write every point as CSV (without it, up to 1,000 points are printed as a table).")
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Keep the points the -o file already has and schedule only the rest (strict, optimized).",
+)
+@pool_options
 @table_options
 @plot_option
 @click.option(
@@ -190,6 +201,9 @@ def sweep(
     batch: int,
     precision: str | None,
     output: Path | None,
+    resume: bool,
+    workers: int | None,
+    dask: str | None,
     wide: bool,
     columns: tuple[str, ...],
     plot: Path | None,
@@ -201,14 +215,21 @@ def sweep(
     compute.matrix.throughput, ... Values take units (256KB, 0.5GB/s, 2TFLOPS). The plot marks
     where more of a resource stops paying: the smallest value within 5 % of the best latency.
     A point where no schedule fits is a CSV row with empty times and the reason in `note`.
-    At most 1,000,000 points (1,000 for strict and optimized) and 10,000 per axis.
+    At most 1,000,000 points and 10,000 per axis. strict and optimized schedule point by point on
+    every core (--workers, or a Dask cluster with --dask), write rows to -o as they finish (Ctrl-C
+    keeps them; --resume finishes the sweep), and may take at most an hour of estimated CPU time
+    per worker.
 
     \b
     hwsim sweep hairnet --hw paper-accelerator --vary memory.internal.capacity=256KB..8MB:log:6 \\
         --vary memory.external.bandwidth=0.5GB/s..32GB/s:log:7 -o sweep.csv --plot sweep.png
     hwsim sweep hairnet --vary memory.internal.capacity=64KB..4MB:log:7 --plot energy.png --plot-metric energy
+    hwsim sweep hairnet --policy optimized --vary memory.internal.capacity=64KB..8MB:log:100 \\
+        --vary memory.external.bandwidth=0.5GB/s..32GB/s:log:100 -o big.csv --resume
     """
+    from hwsim.report.streaming import RowFile
     from hwsim.report.studies import MAX_SWEEP_ROWS, render_sweep
+    from hwsim.studies import parallel
     from hwsim.studies import sweep as sweeping
 
     require_suffix(output, (".csv",), "a sweep is written as CSV")
@@ -223,12 +244,44 @@ def sweep(
         check_sweep_axes(len(axes))
     sweeping.check_grid(axes, policy)
     points = sweeping.grid_size(axes)
-    threshold = PROGRESS_THRESHOLD if sweeping.is_fast(policy) else PROGRESS_THRESHOLD_SCHEDULED
-    with progress_bar(points, threshold) as advance:
-        result = sweeping.run(graph, profile, axes, policy, counting, batch, precision, on_progress=advance)
+    fast = sweeping.is_fast(policy)
+    if resume and not output:
+        raise InputError("continues the file given with -o; there is none", field="--resume")
+    stream = None if fast or not output else RowFile(output, axes)
+    resumed = stream.read_back() if stream and resume else {}
+    with parallel.opened(workers, dask) as pool:
+        threshold = PROGRESS_THRESHOLD if fast else PROGRESS_THRESHOLD_SCHEDULED
+        with progress_bar(points, threshold, done=len(resumed)) as advance:
+            try:
+                result = sweeping.run(
+                    graph,
+                    profile,
+                    axes,
+                    policy,
+                    counting,
+                    batch,
+                    precision,
+                    on_progress=advance,
+                    pool=pool,
+                    resumed=resumed,
+                    on_rows=stream.append if stream else None,
+                )
+            except InputError:
+                if stream and stream.started:
+                    stream.discard()
+                raise
+            except KeyboardInterrupt:
+                if stream:
+                    stream.close()
+                kept = f"; {output} keeps the points that finished: run it again with --resume" if stream else ""
+                click.echo(f"interrupted{kept}", err=True)
+                sys.exit(INTERRUPTED_EXIT)
     infeasible = result.infeasible
-    if output:
+    if stream:
+        stream.finish(result)
+    elif output:
         files.write_atomically(output, result.rows.to_csv(index=False))
+    if output:
         click.echo(
             f"wrote {output} ({points:,} points" + (f", {len(infeasible):,} infeasible)" if len(infeasible) else ")")
         )
@@ -251,17 +304,30 @@ def sweep(
 
 
 @contextlib.contextmanager
-def progress_bar(points: int, threshold: int = PROGRESS_THRESHOLD) -> Iterator[Callable[[int], None] | None]:
-    """A rich progress bar on stderr for sweeps of more than ``threshold`` points; yields its callback, or None."""
-    if points <= threshold:
+def progress_bar(
+    points: int, threshold: int = PROGRESS_THRESHOLD, done: int = 0, what: str = "points"
+) -> Iterator[Callable[[int], None] | None]:
+    """A progress bar with the time left, on stderr when it is a terminal, for more than ``threshold`` points
+    (``done`` of them already); yields its callback, or None."""
+    from rich.console import Console
+
+    stderr = Console(stderr=True)
+    if points <= threshold or not stderr.is_terminal:
         yield None
         return
-    from rich.console import Console
-    from rich.progress import Progress
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
-    with Progress(console=Console(stderr=True), transient=True) as progress:
-        task = progress.add_task("sweeping", total=points)
-        yield lambda done: progress.advance(task, done)
+    columns = (BarColumn(), MofNCompleteColumn(), TextColumn(what), TimeElapsedColumn(), TimeRemainingColumn())
+    with Progress(*columns, TextColumn("left"), console=stderr, transient=True) as progress:
+        task = progress.add_task(what, total=points, completed=done)
+        yield lambda count: progress.advance(task, count)
 
 
 @click.command()
