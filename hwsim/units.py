@@ -119,21 +119,23 @@ _PHYSICAL = {
     "power": {"W": 1.0},
     "length": {"m": 1.0},
     "area": {"m2": 1.0},
+    "time": {"s": 1.0},
 }
-_PHYSICAL_BASE = {"energy": "J", "energy_per_byte": "J/B", "power": "W", "length": "m", "area": "m2"}
+_PHYSICAL_BASE = {"energy": "J", "energy_per_byte": "J/B", "power": "W", "length": "m", "area": "m2", "time": "s"}
 _PHYSICAL_EXAMPLES = {
     "energy": "3.7 pJ, 0.2 nJ",
     "energy_per_byte": "20 pJ/B, 8 pJ/bit",
     "power": "50 mW, 1.5 W",
     "length": "45 nm, 65 nm",
     "area": "0.01 mm2, 4000 um2",
+    "time": "10 ms, 250 us",
 }
 _PHYSICAL_QUANTITY = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([A-Za-z/0-9]*)\s*$")
 
 
 def parse_physical(value: object, kind: str) -> float:
-    """Parse ``value`` as an ``energy``, ``energy_per_byte``, ``power``, ``length`` or ``area`` in SI base units
-    (J, J/B, W, m, m²); zero is allowed. ``µ`` may stand for ``u`` and ``²`` for ``2``: ``4000 µm²``."""
+    """Parse ``value`` as an ``energy``, ``energy_per_byte``, ``power``, ``length``, ``area`` or ``time`` in SI
+    base units (J, J/B, W, m, m², s); zero is allowed. ``µ`` may stand for ``u`` and ``²`` for ``2``: ``4000 µm²``."""
     examples = _PHYSICAL_EXAMPLES[kind]
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         raise ValueError(f"expected {_named(kind)} such as {examples}, got {value!r}")

@@ -234,14 +234,15 @@ def check_grid(axes: Sequence[Axis], policy: str) -> None:
         )
 
 
-def check_budget(points: int, seconds_per_point: float, workers: int, policy: str) -> None:
-    """Refuse a sweep whose estimated CPU time over its workers exceeds :data:`MAX_HOURS`."""
+def check_budget(points: int, seconds_per_point: float, workers: int, policy: str, what: str = "points") -> None:
+    """Refuse a sweep (or a search: ``what`` is then ``trials``) whose estimated CPU time over its workers
+    exceeds :data:`MAX_HOURS`."""
     hours = points * seconds_per_point / workers / 3600
     if hours > MAX_HOURS:
         raise InputError(
-            f"{points:,} points under policy {policy} would take about {hours:.1f} hours on {workers} "
+            f"{points:,} {what} under policy {policy} would take about {hours:.1f} hours on {workers} "
             f"worker{'s' if workers > 1 else ''} ({format_duration(seconds_per_point)} of CPU a point); the limit is "
-            f"{MAX_HOURS:g} hour: give fewer points, or more workers (--workers, --dask)",
+            f"{MAX_HOURS:g} hour: give fewer {what}, or more workers (--workers, --dask)",
             field="--vary",
         )
 
@@ -345,15 +346,15 @@ def run(
     check_grid(axes, policy)
     base = cost_once(graph, hardware, policy, counting, batch, precision)
     points = grid(axes)
-    bound = _lower_bound(base, points)
+    bound = lower_bounds(base, points)
     if is_fast(policy):
         metrics, notes = sweep_paper.evaluate(base, points, on_progress)
     else:
         progress = _Progress(axes, points, bound, on_progress, on_rows)
         metrics, notes = _scheduled(base, points, pool or Serial(), resumed or {}, progress)
     metrics["lower_bound_s"] = bound
-    metrics["efficiency"] = _efficiency(bound, metrics["total_s"])
-    columns = {a.column: _whole_if_integral(points[a.field]) for a in axes} | {m: metrics[m] for m in METRICS}
+    metrics["efficiency"] = efficiencies(bound, metrics["total_s"])
+    columns = {a.column: whole_if_integral(points[a.field]) for a in axes} | {m: metrics[m] for m in METRICS}
     # whole bytes, and an empty cell (not NaN, not 0) where nothing was scheduled
     infeasible = np.isnan(metrics["total_s"])
     columns["bytes_moved"] = pd.arrays.IntegerArray(np.nan_to_num(metrics["bytes_moved"]).astype(np.int64), infeasible)
@@ -390,7 +391,7 @@ class _Progress:
         at = np.array(indices)
         chunk = {m: metrics[m][at] for m in sweep_paper.SCHEDULE_METRICS}
         chunk["lower_bound_s"] = self.bound[at]
-        chunk["efficiency"] = _efficiency(chunk["lower_bound_s"], chunk["total_s"])
+        chunk["efficiency"] = efficiencies(chunk["lower_bound_s"], chunk["total_s"])
         rows = []
         for k, index in enumerate(indices):
             values: list[Any] = [column[index].item() for column in self.swept]
@@ -405,7 +406,7 @@ class _Progress:
     @cached_property
     def swept(self) -> list[np.ndarray]:
         """Each axis's column of the grid, as the DataFrame holds it (whole numbers as integers)."""
-        return [_whole_if_integral(self.points[a.field]) for a in self.axes]
+        return [whole_if_integral(self.points[a.field]) for a in self.axes]
 
 
 def _scheduled(
@@ -467,7 +468,7 @@ def resumed_point(axes: Sequence[Axis], cells: Sequence[str]) -> tuple[int, dict
     return index, metrics, cells[-1]
 
 
-def _whole_if_integral(values: np.ndarray) -> np.ndarray:
+def whole_if_integral(values: np.ndarray) -> np.ndarray:
     """Whole numbers as integers, so the CSV says ``2000000000``, as the user wrote it, not ``2000000000.0``."""
     integral = np.all(values == np.round(values)) and np.all(np.abs(values) < 2.0**53)
     return values.astype(np.int64) if integral else values
@@ -478,7 +479,7 @@ def describe_point(axes: Sequence[Axis], row: pd.Series) -> str:
     return ", ".join(f"{a.field} = {a.human(row[a.column])}" for a in axes)
 
 
-def _lower_bound(base: Costed, points: dict[str, np.ndarray]) -> np.ndarray:
+def lower_bounds(base: Costed, points: dict[str, np.ndarray]) -> np.ndarray:
     """:func:`hwsim.cost.bound.lower_bound` at every point, vectorised.
 
     Its compulsory bytes and ops per unit do not depend on the swept values; evaluated at 1 B/s and
@@ -496,7 +497,7 @@ def _lower_bound(base: Costed, points: dict[str, np.ndarray]) -> np.ndarray:
     return np.array(bound, dtype=float)
 
 
-def _efficiency(bound: np.ndarray, total: np.ndarray) -> np.ndarray:
+def efficiencies(bound: np.ndarray, total: np.ndarray) -> np.ndarray:
     """bound / total as in :meth:`Estimate.summary` (1 when nothing takes time), NaN where infeasible."""
     efficiency = np.full(len(total), np.nan)
     feasible = ~np.isnan(total)
