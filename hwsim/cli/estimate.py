@@ -249,7 +249,8 @@ def sweep(
         raise InputError("continues the file given with -o; there is none", field="--resume")
     stream = None if fast or not output else RowFile(output, axes)
     resumed = stream.read_back() if stream and resume else {}
-    with parallel.opened(workers, dask) as pool:
+    # the paper policy computes every point at once, here: no workers to start
+    with contextlib.nullcontext(parallel.Serial()) if fast else parallel.opened(workers, dask) as pool:
         threshold = PROGRESS_THRESHOLD if fast else PROGRESS_THRESHOLD_SCHEDULED
         with progress_bar(points, threshold, done=len(resumed)) as advance:
             try:

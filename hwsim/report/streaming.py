@@ -19,7 +19,7 @@ from pathlib import Path
 from hwsim import files
 from hwsim.errors import InputError
 from hwsim.report.records import csv_line
-from hwsim.studies.sweep import Axis, Resumed, Row, SweepResult, columns, resumed_point
+from hwsim.studies.sweep import Axis, Resumed, Row, SweepResult, columns, resumed_points
 
 MAX_FILE_BYTES = 2 * 10**9
 """The largest sweep file ``--resume`` reads: a million points take about 250 MB."""
@@ -47,12 +47,9 @@ class RowFile:
         self._kept_bytes = len(complete.encode("utf-8"))
         if not complete.startswith(self.header):
             raise InputError("its columns are not this sweep's: remove it, or drop --resume", str(self.path))
-        resumed: dict[int, tuple[dict[str, float], str]] = {}
         reader = csv.reader(io.StringIO(complete[len(self.header) :], newline=""))
         try:
-            for cells in reader:
-                index, metrics, note = resumed_point(self.axes, cells)
-                resumed.setdefault(index, (metrics, note))
+            resumed = resumed_points(self.axes, reader)
         except (ValueError, csv.Error) as err:
             where = f"{self.path}:{reader.line_num + 1}"
             raise InputError(f"not a point of this sweep ({err}): remove it, or drop --resume", where) from None

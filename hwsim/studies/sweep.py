@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import re
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -439,7 +439,8 @@ def _scheduled(
     per_point = (time.process_time() - start) / len(sample)
     check_budget(len(pending), per_point, pool.workers, base.policy)
     keep(sample, sampled)
-    rest = [i for i in pending if i not in set(sample)]
+    sampled_indices = set(sample)
+    rest = [i for i in pending if i not in sampled_indices]
     runner = pool if per_point * len(rest) >= POOL_MIN_SECONDS else Serial()
     size = max(1, min(round(CHUNK_SECONDS / max(per_point, 1e-6)), math.ceil(len(rest) / (4 * runner.workers))))
     chunks = [rest[i : i + size] for i in range(0, len(rest), size)]
@@ -453,19 +454,24 @@ def _take(points: dict[str, np.ndarray], indices: list[int]) -> dict[str, np.nda
     return {field: values[at] for field, values in points.items()}
 
 
-def resumed_point(axes: Sequence[Axis], cells: Sequence[str]) -> tuple[int, dict[str, float], str]:
-    """A row of a sweep's file read back (its text cells, in :func:`columns` order): its grid index, metrics
-    and note. Raises ValueError for a row that is not a point of this grid."""
-    if len(cells) != len(axes) + len(METRICS) + 1:
-        raise ValueError(f"{len(cells)} cells, not {len(axes) + len(METRICS) + 1}")
-    index = 0
-    for axis, cell in zip(axes, cells):
-        value = float(cell)
-        if value not in axis.values:
-            raise ValueError(f"{axis.field} = {cell} is not a value of this sweep")
-        index = index * len(axis.values) + axis.values.index(value)
-    metrics = dict(zip(METRICS, (float(cell) if cell else math.nan for cell in cells[len(axes) : -1])))
-    return index, metrics, cells[-1]
+def resumed_points(axes: Sequence[Axis], rows: Iterable[Sequence[str]]) -> dict[int, tuple[dict[str, float], str]]:
+    """The rows of a sweep's file read back (each its text cells, in :func:`columns` order), by grid index:
+    their metrics and note; the first of two rows for one point. Raises ValueError at a row that is not a
+    point of this grid."""
+    positions = [{value: i for i, value in enumerate(axis.values)} for axis in axes]
+    found: dict[int, tuple[dict[str, float], str]] = {}
+    for cells in rows:
+        if len(cells) != len(axes) + len(METRICS) + 1:
+            raise ValueError(f"{len(cells)} cells, not {len(axes) + len(METRICS) + 1}")
+        index = 0
+        for axis, position, cell in zip(axes, positions, cells):
+            value = float(cell)
+            if value not in position:
+                raise ValueError(f"{axis.field} = {cell} is not a value of this sweep")
+            index = index * len(axis.values) + position[value]
+        metrics = dict(zip(METRICS, (float(cell) if cell else math.nan for cell in cells[len(axes) : -1])))
+        found.setdefault(index, (metrics, cells[-1]))
+    return found
 
 
 def whole_if_integral(values: np.ndarray) -> np.ndarray:
