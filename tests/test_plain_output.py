@@ -21,7 +21,7 @@ from rich.console import Console
 
 from hwsim.report import plain
 from hwsim.report.plain import PlainConsole, table_lines
-from hwsim.report.terminal import View, _print_rich_table
+from hwsim.report.terminal import View, _print_cells
 from tests.test_terminal_tables import BUILDERS
 
 
@@ -69,7 +69,7 @@ WORDS = st.text(alphabet=st.sampled_from(list("abc xyz 012.…—µ")), max_size
 def test_a_table_is_framed_as_rich_frames_it(title: str, columns: list[tuple[str, str, int]], data: st.DataObject):
     rows = data.draw(st.lists(st.lists(WORDS, min_size=len(columns), max_size=len(columns)), max_size=4))
     reference = rich_console(200)
-    _print_rich_table(reference, title, columns, rows, None)
+    _print_cells(reference, title, columns, rows, None)
     lines = table_lines(title, columns, rows)
     if lines is not None:
         assert "".join(line + "\n" for line in lines) == printed(reference)

@@ -78,6 +78,7 @@ def test_the_trials_are_scheduled_as_estimate_schedules_them(hardware):
         )
 
 
+@pytest.mark.slow  # two worker processes: 2 to 5 s on a loaded 2-core machine
 def test_a_seeded_search_gives_the_same_trials_on_two_workers(hardware, monkeypatch):
     monkeypatch.setattr(search, "POPULATION", 10)
     monkeypatch.setattr(sweep, "POOL_MIN_SECONDS", 0.0)

@@ -21,7 +21,9 @@ from hwsim.schedule import POLICIES
 from hwsim.spec.hardware import Precision
 
 if TYPE_CHECKING:
+    from hwsim.model.graph import Graph
     from hwsim.report.terminal import Screen
+    from hwsim.spec.hardware import HardwareSpec
 
 INPUT_ERROR_EXIT = 2
 
@@ -154,6 +156,13 @@ def output_option(help: str, **kwargs: Any) -> Callable[[Any], Any]:
     return click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help=help, **kwargs)
 
 
+def vary_option(help: str) -> Callable[[Any], Any]:
+    """--vary FIELD=LO..HI: the hardware fields a sweep or a search explores (hwsim/studies/sweep.py parses them)."""
+    return click.option(
+        "--vary", "varies", multiple=True, required=True, metavar="FIELD=LO..HI[:lin|log][:N]", help=help
+    )
+
+
 def require_suffix(output: Path | None, suffixes: tuple[str, ...], what: str) -> None:
     """Refuse an output file of the wrong kind before any work is done."""
     if output and output.suffix.lower() not in suffixes:
@@ -176,6 +185,15 @@ def check_outputs(inputs: list[Path], outputs: list[Path | None]) -> None:
     for path in given:
         files.check_writable(path)
     check_distinct_paths(inputs, given)
+
+
+def load_inputs(network: str, hardware: str, outputs: list[Path | None]) -> tuple[Graph, HardwareSpec]:
+    """The network's graph and the profile (files or bundled names), once the outputs are checked against them."""
+    from hwsim import api
+
+    network_path, hardware_path = bundled.resolve("networks", network), bundled.resolve("hardware", hardware)
+    check_outputs([network_path, hardware_path], outputs)
+    return api.load_network(network_path), api.load_hardware(hardware_path)
 
 
 def output_format(output: Path | None, fmt: str | None) -> str | None:

@@ -20,6 +20,7 @@ from hwsim.cli.common import (
     counting_option,
     emit,
     format_option,
+    load_inputs,
     output_format,
     output_option,
     plot_option,
@@ -30,6 +31,7 @@ from hwsim.cli.common import (
     run_options,
     save_plot,
     table_options,
+    vary_option,
 )
 from hwsim.errors import InputError
 from hwsim.report import tables
@@ -77,11 +79,8 @@ def estimate(
     target_format = output_format(output, fmt)
     check_plot_path(plot)
     require_suffix(trace_path, (".json",), "a trace is Chrome trace-event JSON")
-    network_path, hardware_path = bundled.resolve("networks", network), bundled.resolve("hardware", hardware)
-    check_outputs([network_path, hardware_path], [output, plot, trace_path])
-    result = api.estimate(
-        api.load_network(network_path), api.load_hardware(hardware_path), policy, counting, batch, precision
-    )
+    graph, profile = load_inputs(network, hardware, [output, plot, trace_path])
+    result = api.estimate(graph, profile, policy, counting, batch, precision)
     emit(result, output, target_format, tables.FORMATS, tables.render_table, View(wide, columns))
     if plot:
         from hwsim.report.plots import layer_bars
@@ -167,14 +166,7 @@ INTERRUPTED_EXIT = 130
 
 @click.command()
 @run_options
-@click.option(
-    "--vary",
-    "varies",
-    multiple=True,
-    required=True,
-    metavar="FIELD=LO..HI[:lin|log][:N]",
-    help="A numeric hardware field and its range (repeatable: the full grid). Default log, 5 points.",
-)
+@vary_option("A numeric hardware field and its range (repeatable: the full grid). Default log, 5 points.")
 @output_option("Write every point as CSV (without it, up to 1,000 points are printed as a table).")
 @click.option(
     "--resume",
@@ -234,9 +226,7 @@ def sweep(
 
     require_suffix(output, (".csv",), "a sweep is written as CSV")
     check_plot_path(plot)
-    network_path, hardware_path = bundled.resolve("networks", network), bundled.resolve("hardware", hardware)
-    check_outputs([network_path, hardware_path], [output, plot])
-    graph, profile = api.load_network(network_path), api.load_hardware(hardware_path)
+    graph, profile = load_inputs(network, hardware, [output, plot])
     axes = [sweeping.parse_axis(text, profile) for text in varies]
     if plot:
         from hwsim.report.plots import check_sweep_axes
@@ -348,9 +338,6 @@ def roofline(
     from hwsim.report.plots import roofline as draw
 
     check_plot_path(output)
-    network_path, hardware_path = bundled.resolve("networks", network), bundled.resolve("hardware", hardware)
-    check_outputs([network_path, hardware_path], [output])
-    result = api.estimate(
-        api.load_network(network_path), api.load_hardware(hardware_path), policy, counting, batch, precision
-    )
+    graph, profile = load_inputs(network, hardware, [output])
+    result = api.estimate(graph, profile, policy, counting, batch, precision)
     save_plot(draw, result, output)

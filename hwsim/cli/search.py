@@ -7,11 +7,11 @@ from pathlib import Path
 
 import click
 
-from hwsim import api, bundled, files
+from hwsim import files
 from hwsim.cli.common import (
-    check_outputs,
     check_plot_path,
     console,
+    load_inputs,
     output_option,
     plot_option,
     pool_options,
@@ -20,6 +20,7 @@ from hwsim.cli.common import (
     run_options,
     save_plot,
     table_options,
+    vary_option,
 )
 from hwsim.cli.estimate import INTERRUPTED_EXIT, progress_bar
 from hwsim.report.terminal import View
@@ -27,13 +28,8 @@ from hwsim.report.terminal import View
 
 @click.command()
 @run_options
-@click.option(
-    "--vary",
-    "varies",
-    multiple=True,
-    required=True,
-    metavar="FIELD=LO..HI[:lin|log][:N]",
-    help="A numeric hardware field and its range (repeatable), searched continuously (default log), or among N values.",
+@vary_option(
+    "A numeric hardware field and its range (repeatable), searched continuously (default log), or among N values."
 )
 @click.option(
     "--objective",
@@ -108,9 +104,7 @@ def search(
     require_suffix(output, (".csv",), "the trials are written as CSV")
     require_suffix(front_path, (".csv",), "the front is written as CSV")
     check_plot_path(plot)
-    network_path, hardware_path = bundled.resolve("networks", network), bundled.resolve("hardware", hardware)
-    check_outputs([network_path, hardware_path], [output, front_path, plot])
-    graph, profile = api.load_network(network_path), api.load_hardware(hardware_path)
+    graph, profile = load_inputs(network, hardware, [output, front_path, plot])
     dimensions = [searching.parse_dimension(text, profile) for text in varies]
     chosen = [searching.objective_named(name, dimensions) for name in objectives]
     bounds = [searching.parse_constraint(text, dimensions) for text in constraints]

@@ -47,6 +47,11 @@ HEAVY_HEAD = ("┏━┳┓", "┃┃┃", "┡━╇┩", "│││", "└─�
 """rich's default table box: top, header row, under the header, body row, bottom (left, fill or divider, right)."""
 
 
+def table_width(widths: Sequence[int]) -> int:
+    """Cells of a rich table with its default box: a space either side of each cell and a rule between."""
+    return sum(widths) + 3 * len(widths) + 1
+
+
 def narrow(text: str) -> bool:
     """Whether every character of ``text`` is one cell wide (so its width is its length)."""
     return _NARROW.issuperset(text)
@@ -145,17 +150,17 @@ def table_lines(title: str, columns: Sequence[tuple[str, str, int]], rows: Seque
     widths = [width for _, _, width in columns]
     if min(widths, default=0) < 1:
         return None
-    table_width = sum(widths) + 3 * len(widths) + 1
+    width_of_table = table_width(widths)
     lines = []
     if title:
         plain_title = strip_markup(title)
         if plain_title is None or not narrow(plain_title) or "\n" in plain_title:
             return None
         plain_title = plain_title.rstrip()
-        if len(plain_title) > table_width:
+        if len(plain_title) > width_of_table:
             return None
-        left = (table_width - len(plain_title)) // 2
-        lines.append(" " * left + plain_title + " " * (table_width - left - len(plain_title)))
+        left = (width_of_table - len(plain_title)) // 2
+        lines.append(" " * left + plain_title + " " * (width_of_table - left - len(plain_title)))
     top, head, rule, body, bottom = HEAVY_HEAD
     lines.append(top[0] + top[2].join(top[1] * (w + 2) for w in widths) + top[3])
     for index, cells in enumerate([headings, *rows]):

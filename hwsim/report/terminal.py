@@ -18,7 +18,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from hwsim.errors import InputError
-from hwsim.report.plain import PlainConsole, narrow, strip_markup, table_lines
+from hwsim.report.plain import PlainConsole, narrow, strip_markup, table_lines, table_width
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -239,11 +239,6 @@ def render_columns(rows: Rows | pd.DataFrame, columns: Sequence[Column]) -> list
     return rendered
 
 
-def table_width(widths: Sequence[int]) -> int:
-    """Cells of a rich table with its default box: a space either side of each cell and a rule between."""
-    return sum(widths) + 3 * len(widths) + 1
-
-
 def choose(rendered: Sequence[Rendered], width: int, every: bool = False) -> dict[str, int]:
     """Key -> width of the columns that fit in ``width`` cells, the most important first (``every``: all of them,
     however wide).
@@ -320,25 +315,15 @@ def _print_cells(
     rows: Sequence[Sequence[str]],
     row_styles: Sequence[str] | None,
 ) -> None:
-    """The table's title, header and rows (heading, justification and width per column), framed."""
-    if isinstance(console, PlainConsole):  # row styles change nothing without colour
+    """The table's title, header and rows (heading, justification and width per column), framed: laid out here
+    on a pipe or a file (row styles change nothing without colour), through rich on a terminal or for cells
+    :func:`table_lines` leaves to it."""
+    if isinstance(console, PlainConsole):
         lines = table_lines(title, columns, rows)
         if lines is not None:
             console.write_lines(lines)
-        else:
-            _print_rich_table(console.rich, title, columns, rows, row_styles)
-    else:
-        _print_rich_table(console, title, columns, rows, row_styles)
-
-
-def _print_rich_table(
-    console: Console,
-    title: str,
-    columns: Sequence[tuple[str, str, int]],
-    rows: Sequence[Sequence[str]],
-    row_styles: Sequence[str] | None,
-) -> None:
-    """The table through rich: on a terminal (colours, styles), or for cells :func:`table_lines` leaves to it."""
+            return
+        console = console.rich
     from rich.table import Table
 
     table = Table(title=title or None, header_style="bold")
