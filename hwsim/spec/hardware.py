@@ -232,6 +232,9 @@ class HardwareSpec(_Strict):
     ) -> EnergySpec | AreaSpec | None:
         if section is not None and "compute" in info.data:
             check_unit_names(section, info.data["compute"])
+            units = info.data["compute"].values()
+            if isinstance(section, EnergySpec) and section.array is not None and all(u.array is None for u in units):
+                raise ValueError("array: no compute unit has an `array`, so no PE registers or links to charge")
         return section
 
     def unit_for(self, op: Op) -> str:
