@@ -40,6 +40,12 @@ def test_the_eyeriss_predictions_follow_from_the_conv_steps_alone() -> None:
     dram = sum(s.bytes_moved for s in conv) / 2 / sum(s.macs for s in conv)
     assert rows[("eyeriss-v1/alexnet", "dram_accesses_per_mac")].predicted == pytest.approx(dram)
     assert sum(s.macs for s in conv) == 4 * 665_784_864
+    energy = [e for s, e in zip(alexnet.schedule.steps, alexnet.step_energy) if s.op == "conv"]
+    on_chip = sum(e.total_j - e.external_j for e in energy)
+    assert rows[("eyeriss-v1/alexnet", "chip_energy_per_image_j")].predicted == pytest.approx(on_chip / 4)
+    assert rows[("eyeriss-v1/alexnet", "chip_power_w")].predicted == pytest.approx(
+        on_chip / sum(s.total_s for s in conv)
+    )
 
 
 def test_a_case_fitted_on_is_reported_apart_from_the_held_out_ones() -> None:
