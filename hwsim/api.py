@@ -6,7 +6,7 @@ This module only gathers what users call; each piece lives in the stage it belon
 from __future__ import annotations
 
 from hwsim.estimate import Estimate, cost_run, counting_named, estimate, external_footprint_bytes
-from hwsim.model.expand import bundled_network, load_network
+from hwsim.model.expand import bundled_network, load_network, onnx_to_yaml
 from hwsim.spec.hardware import bundled_hardware, load_hardware
 
 __all__ = [
@@ -19,4 +19,5 @@ __all__ = [
     "external_footprint_bytes",
     "load_hardware",
     "load_network",
+    "onnx_to_yaml",
 ]

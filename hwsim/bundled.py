@@ -15,6 +15,12 @@ def bundled_dir(kind: str) -> Path:
     return packaged if packaged.is_dir() else _PACKAGE.parent / kind
 
 
+def scalesim_results() -> Path:
+    """SCALE-Sim's committed per-layer runs (``benchmarks/scalesim/results`` of a source checkout)."""
+    packaged = _PACKAGE / "_bundled" / "scalesim"
+    return packaged if packaged.is_dir() else _PACKAGE.parent / "benchmarks" / "scalesim" / "results"
+
+
 def path(kind: str, name: str) -> Path:
     """The bundled file ``name`` of ``kind``, whatever the current folder holds."""
     return bundled_dir(kind) / f"{name}.yaml"

@@ -6,17 +6,22 @@ The stage above the scheduler: studies (compare, sweep, reproduce) and reports b
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, replace
 from functools import cached_property
 
+from hwsim.cost.accesses import NO_ACCESSES, ArrayAccesses, layer_accesses
 from hwsim.cost.bound import lower_bound
-from hwsim.cost.inference import COUNTINGS, EXACT, Counting, LayerCost, graph_costs
+from hwsim.cost.cycles import layer_cycles
+from hwsim.cost.inference import COUNTINGS, EXACT, Counting, LayerCost, graph_costs, layer_cost
+from hwsim.cost.steady import resident_bytes
+from hwsim.cost.steady import steady_state as steady_state_of
 from hwsim.errors import InputError
 from hwsim.model.graph import INPUT, Graph
 from hwsim.ops import elements
 from hwsim.schedule import POLICIES, scheduled_costs
-from hwsim.schedule.base import Direction, Schedule
-from hwsim.schedule.energy import EnergyParts, schedule_energy
+from hwsim.schedule.base import COMPUTE, Direction, Schedule, Step
+from hwsim.schedule.energy import EnergyParts, counted_events, counted_steps, schedule_energy
 from hwsim.spec.energy import area_mm2, energy_table
 from hwsim.spec.hardware import HardwareSpec, Precision
 from hwsim.units import format_quantity
@@ -41,13 +46,96 @@ class Estimate:
     hardware: HardwareSpec
     costs: tuple[LayerCost, ...]
     schedule: Schedule
+    steady_state: bool = False
+    """Repeated inference: the weights of costs marked ``weights_resident`` stayed on chip (hwsim.cost.steady)."""
+
+    @property
+    def has_array(self) -> bool:
+        """Whether a unit of the profile is a systolic array, so the run has cycles and utilisation to report."""
+        return any(unit.array is not None for unit in self.hardware.compute.values())
+
+    def _sub_batch_costs(self) -> dict[str, list[LayerCost]]:
+        """Per layer on an array, as the schedule ran it: its cost for each sub-batch, one after another."""
+        s, hw = self.schedule, self.hardware
+        sizes = [s.sub_batch] * (s.batch // s.sub_batch) + ([s.batch % s.sub_batch] if s.batch % s.sub_batch else [])
+        return {
+            c.name: [layer_cost(c.layer, hw, c.counting, size, c.precision) for size in sizes]
+            for c in scheduled_costs(s.policy, self.costs, hw)
+            if hw.compute[c.unit].array is not None
+        }
+
+    @cached_property
+    def layer_cycles(self) -> dict[str, int]:
+        """Per layer on an array: the cycles it keeps the array busy over the whole batch, sub-batch by sub-batch
+        (each pays its own fills and drains), as the schedule ran it."""
+        units = self.hardware.compute
+        return {
+            name: sum(layer_cycles(c, units[c.unit]) for c in parts) for name, parts in self._sub_batch_costs().items()
+        }
+
+    @cached_property
+    def step_cycles(self) -> tuple[int, ...]:
+        """Per step, in order: the cycles its layers keep an array busy (0 for a step on no array)."""
+        return tuple(sum(self.layer_cycles.get(name, 0) for name in step.layers) for step in self.schedule.steps)
+
+    @cached_property
+    def step_utilization(self) -> tuple[float, ...]:
+        """Per step: MACs over what its arrays could do in its cycles, MACs / (rows x cols x cycles); NaN off arrays."""
+        macs = {c.name: c.macs for c in scheduled_costs(self.schedule.policy, self.costs, self.hardware)}
+        pes = {c.name: self.hardware.compute[c.unit].macs_per_cycle for c in self.costs}
+        result = []
+        for step in self.schedule.steps:
+            on_array = [name for name in step.layers if name in self.layer_cycles]
+            capacity = sum(pes[name] * self.layer_cycles[name] for name in on_array)
+            result.append(sum(macs[name] for name in on_array) / capacity if capacity else math.nan)
+        return tuple(result)
 
     @cached_property
     def step_energy(self) -> tuple[EnergyParts, ...]:
-        """Every step's energy (:mod:`hwsim.schedule.energy`), in the order of ``schedule.steps``."""
+        """Every step's energy (:mod:`hwsim.schedule.energy`), in the order of ``schedule.steps``; with an
+        ``energy.array`` section, each compute also pays its share of its layer's :meth:`below_events_energy`."""
         s = self.schedule
         costs = scheduled_costs(s.policy, self.costs, self.hardware)
-        return schedule_energy(s, costs, energy_table(self.hardware, s.precision))
+        table = energy_table(self.hardware, s.precision)
+        steps = schedule_energy(s, costs, table)
+        if not table.register_j:
+            return steps
+        below = self.below_events_energy
+        ops = {c.name: c.ops for c in costs}
+        return tuple(
+            parts + _compute_share(step, below, ops).times(count)
+            for parts, (step, count) in zip(steps, counted_steps(s))
+        )
+
+    @cached_property
+    def layer_accesses(self) -> dict[str, ArrayAccesses]:
+        """Per layer on an array: what it moves in the SRAM, PE registers and links (hwsim.cost.accesses), sub-batch
+        by sub-batch."""
+        units = self.hardware.compute
+        return {
+            name: sum((layer_accesses(c, units[c.unit]) for c in parts), NO_ACCESSES)
+            for name, parts in self._sub_batch_costs().items()
+        }
+
+    @cached_property
+    def below_events_energy(self) -> dict[str, EnergyParts]:
+        """Per layer on an array, what the schedule's events leave out (docs/energy.md): its PE registers and links
+        (``compute``), and its internal-memory traffic as the dataflow streams it less the operands and output the
+        events charge once (``internal``; negative when the array reads less than whole operands)."""
+        table = energy_table(self.hardware, self.schedule.precision)
+        parts = self._sub_batch_costs()
+        result = {}
+        for name, accesses in self.layer_accesses.items():
+            unit, costs = parts[name][0].unit, parts[name]
+            value = costs[0].precision.bytes
+            read_once = sum(sum(c.input_bytes) + c.weight_bytes for c in costs)
+            written_once = sum(c.output_bytes for c in costs)
+            result[name] = EnergyParts(
+                compute_j=accesses.register * table.register_j[unit] + accesses.inter_pe * table.inter_pe_j[unit],
+                internal_j=(accesses.sram_reads * value - read_once) * table.internal_read_j_per_byte
+                + (accesses.output_writes * value - written_once) * table.internal_write_j_per_byte,
+            )
+        return result
 
     @property
     def energy(self) -> EnergyParts:
@@ -80,7 +168,48 @@ class Estimate:
             "energy_per_image_j": per_image,
             "edp_js": per_image * s.total_s / s.batch,
             "area_mm2": area_mm2(self.hardware, s.precision),
+            **(self._array_summary() if self.has_array else {}),
+            **(self._steady_summary() if self.steady_state else {}),
         }
+
+    def _array_summary(self) -> dict[str, float | int]:
+        """Cycles and utilisation of the profile's (first) array: ``compute_cycles`` its layers keep it busy,
+        ``cycles`` the run's wall time at its clock, ``utilization`` the MACs over what it could do in its compute
+        cycles, ``utilization_overall`` over what it could do in the wall time."""
+        unit = next(u for u in self.hardware.compute.values() if u.array is not None)
+        assert unit.clock is not None
+        busy = sum(self.layer_cycles.values())
+        macs = sum(
+            c.macs
+            for c in scheduled_costs(self.schedule.policy, self.costs, self.hardware)
+            if c.name in self.layer_cycles
+        )
+        cycles = round(self.schedule.total_s * unit.clock)
+        return {
+            "compute_cycles": busy,
+            "cycles": cycles,
+            "utilization": macs / (unit.macs_per_cycle * busy) if busy else math.nan,
+            "utilization_overall": macs / (unit.macs_per_cycle * cycles) if cycles else math.nan,
+        }
+
+    def _steady_summary(self) -> dict[str, float | int]:
+        kept = [c for c in self.costs if c.weights_resident]
+        return {
+            "steady_state": 1,
+            "resident_weight_bytes": resident_bytes(self.costs),
+            "resident_weight_layers": len(kept),
+        }
+
+
+def _compute_share(step: Step, below: dict[str, EnergyParts], ops: dict[str, int]) -> EnergyParts:
+    """A step's share of its layers' :attr:`Estimate.below_events_energy`: each compute pays its ops' share."""
+    total = EnergyParts()
+    for event, count in counted_events(step):
+        if event.action is COMPUTE and event.layer in below and ops[event.layer]:
+            share = event.ops * count / ops[event.layer]
+            parts = below[event.layer]
+            total = total + EnergyParts(compute_j=parts.compute_j * share, internal_j=parts.internal_j * share)
+    return total
 
 
 def cost_run(
@@ -124,13 +253,38 @@ def estimate(
     counting: Counting | str = EXACT,
     batch: int = 1,
     precision: Precision | str | None = None,
+    steady_state: bool | None = None,
 ) -> Estimate:
-    """Cost every layer of ``graph`` and schedule it on ``hardware`` with ``policy``."""
+    """Cost every layer of ``graph`` and schedule it on ``hardware`` with ``policy``.
+
+    ``steady_state`` (default: the profile's ``steady_state``) models repeated inference: the weights that fit
+    stay on chip from image to image and are never loaded (:mod:`hwsim.cost.steady`); the rest of the schedule
+    has the internal memory they leave.
+    """
     costs, counting, precision = cost_run(graph, hardware, policy, counting, batch, precision)
-    steps = POLICIES[policy](graph, costs, hardware)
+    steady = hardware.steady_state if steady_state is None else steady_state
+    scheduled_on = hardware
+    if steady:
+        costs, scheduled_on = steady_state_of(costs, hardware)
+    steps = POLICIES[policy](graph, costs, scheduled_on)
+    if steady:
+        steps = [_kept_weights_noted(step, costs) for step in steps]
     schedule = Schedule(policy, graph.name, hardware.name, counting.name, batch, precision.value, tuple(steps))
     _check_external_capacity(costs, schedule, hardware)
-    return Estimate(graph, hardware, costs, schedule)
+    return Estimate(graph, hardware, costs, schedule, steady)
+
+
+def _kept_weights_noted(step: Step, costs: tuple[LayerCost, ...]) -> Step:
+    """A step whose weights stayed on chip says so: its weights are internal, and its note names them."""
+    kept = {c.name for c in costs if c.weights_resident}
+    mine = [name for name in step.layers if name in kept]
+    if not mine:
+        return step
+    weighted = [c.name for c in costs if c.name in step.layers and c.weight_bytes]
+    note = (
+        "weights on chip (steady state)" if mine == weighted else f"weights of {', '.join(mine)} on chip (steady state)"
+    )
+    return replace(step, weight_loc="internal", note=f"{step.note}; {note}" if step.note else note)
 
 
 def fixed_external_bytes(costs: tuple[LayerCost, ...]) -> int:

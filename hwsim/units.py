@@ -28,12 +28,18 @@ _UNITS = {
     "bytes": ("B", "byte", "bytes"),
     "bandwidth": ("B/s", "Bps"),
     "throughput": ("FLOPS", "FLOP/s", "OPS", "OP/s", "flops"),
+    "frequency": ("Hz",),
 }
-_BASE = {"bytes": "B", "bandwidth": "B/s", "throughput": "op/s"}
+_BASE = {"bytes": "B", "bandwidth": "B/s", "throughput": "op/s", "frequency": "Hz"}
 MAX_QUANTITY = 1e30
 """Beyond any real machine; bounds the arithmetic so that no time, ratio or plot axis overflows."""
-_EXAMPLES = {"bytes": "512 KiB, 1 MB", "bandwidth": "1 GB/s, 25.6 GiB/s", "throughput": "10 GFLOPS, 1 TFLOPS"}
-_NOUN = {"bytes": "size", "bandwidth": "bandwidth", "throughput": "throughput"}
+_EXAMPLES = {
+    "bytes": "512 KiB, 1 MB",
+    "bandwidth": "1 GB/s, 25.6 GiB/s",
+    "throughput": "10 GFLOPS, 1 TFLOPS",
+    "frequency": "700 MHz, 1.5 GHz",
+}
+_NOUN = {"bytes": "size", "bandwidth": "bandwidth", "throughput": "throughput", "frequency": "frequency"}
 _DECIMAL, _BINARY = ("", "k", "M", "G", "T", "P"), ("Ki", "Mi", "Gi", "Ti")
 
 
@@ -47,6 +53,8 @@ def accepted_forms(kind: str) -> str:
     decimal = ", ".join(prefix + main for prefix in _DECIMAL)
     if kind == "throughput":  # binary prefixes parse, but nobody counts operations in powers of 1024
         forms = f"{decimal} (powers of 1000), or the same with {', '.join(others[:-1])} or {others[-1]}"
+    elif not others:  # a frequency: Hz alone, and nobody counts cycles in powers of 1024
+        forms = f"{decimal} (powers of 1000)"
     else:
         binary = ", ".join(prefix + main for prefix in _BINARY)
         forms = f"{decimal} (powers of 1000) or {binary} (powers of 1024); also {' or '.join(others)} for {main}"
@@ -60,7 +68,7 @@ _QUANTITY = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([A-Za-z/]*
 
 
 def parse_quantity(value: object, kind: str) -> float:
-    """Parse ``value`` as a quantity of ``kind`` (bytes, bandwidth, throughput); must be positive."""
+    """Parse ``value`` as a quantity of ``kind`` (bytes, bandwidth, throughput, frequency); must be positive."""
     if isinstance(value, bool):
         raise ValueError(f"expected a {_NOUN[kind]} such as {_EXAMPLES[kind]}, got {value!r}")
     if isinstance(value, int) and abs(value) > MAX_QUANTITY:  # float() of a huge int raises OverflowError
@@ -128,7 +136,7 @@ _PHYSICAL_EXAMPLES = {
     "power": "50 mW, 1.5 W",
     "length": "45 nm, 65 nm",
     "area": "0.01 mm2, 4000 um2",
-    "time": "10 ms, 250 us",
+    "time": "5 us, 1.2 ms",
 }
 _PHYSICAL_QUANTITY = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([A-Za-z/0-9]*)\s*$")
 

@@ -64,9 +64,14 @@ INPUT_SHAPES: list[Any] = [
     [1, 1, 1], [1, 224, 3], [3, 3], [224, 224, 3, 1], [0, 224, 3], [10**6, 10**6, 3], [512, 512, 3],
     "224x224x3", [224, 224, 3.5], [2**63, 2**63, 2**63], [7, 7, 1000],
 ]  # fmt: skip
-LAYER_FIELDS = ["kernel", "stride", "padding", "filters", "units", "size", "groups", "multiplier", "rate", "eps"]
-LAYER_VALUES: list[Any] = [*EXTREMES, "same", "valid", "full", [3, 3], [3], [0, 3], [3, 3, 3], [10**6, 1]]
-OPS = ["conv", "dwconv", "dense", "relu", "maxpool", "gelu", "add", "batchnorm", "softmax"]
+LAYER_FIELDS = [
+    "kernel", "stride", "padding", "filters", "units", "size", "groups", "multiplier", "rate", "eps",
+    "dilation", "ceil_mode", "factor", "mode", "pads", "min", "max",
+]  # fmt: skip
+LAYER_VALUES: list[Any] = [
+    *EXTREMES, "same", "valid", "full", "reflect", "bilinear", [3, 3], [3], [0, 3], [3, 3, 3], [10**6, 1], [1, 2, 3, 4],
+]  # fmt: skip
+OPS = ["conv", "dwconv", "dense", "relu", "maxpool", "gelu", "add", "mul", "batchnorm", "softmax", "pad", "upsample"]
 
 
 @dataclass(frozen=True)

@@ -44,36 +44,74 @@ def run(
     return schedule, validate(schedule, scheduled_costs(policy, costs, hw), hw)
 
 
+ACTIVATIONS = [
+    {"op": "relu"},
+    {"op": "clip"},
+    {"op": "leaky_relu", "alpha": 0.1},
+    {"op": "sigmoid"},
+    {"op": "hard_sigmoid"},
+    {"op": "hard_swish"},
+    {"op": "identity"},
+]
+
+
 @st.composite
 def layer_specs(draw: st.DrawFn, index: int, channels: int) -> tuple[list[dict[str, Any]], int]:
-    """One random piece of a network: a conv (maybe with BN and ReLU), a pool, or a residual block."""
-    kind = draw(st.sampled_from(["conv", "dwblock", "pool", "residual"]))
+    """One random piece of a network: a conv (maybe dilated, maybe with BN and an activation), a pool
+    (maybe ceil_mode), a residual block, a squeeze-and-excitation block (a broadcast mul), a border
+    (pad) or a softmax over every pixel's channels."""
+    kind = draw(st.sampled_from(["conv", "dwblock", "pool", "residual", "se", "pad", "softmax"]))
+    activation = draw(st.sampled_from(ACTIVATIONS))
     if kind == "conv":
         filters = draw(st.sampled_from([4, 8, 16]))
+        kernel = draw(st.sampled_from([1, 3]))
         layers = [
             {
                 "op": "conv",
-                "kernel": draw(st.sampled_from([1, 3])),
+                "kernel": kernel,
                 "filters": filters,
                 "stride": draw(st.sampled_from([1, 1, 2])),
                 "padding": "same",
+                "dilation": draw(st.sampled_from([1, 1, 2])) if kernel > 1 else 1,
                 "bias": False,
             }
         ]
         if draw(st.booleans()):
-            layers += [{"op": "batchnorm"}, {"op": "relu"}]
+            layers += [{"op": "batchnorm"}, activation]
         return layers, filters
     if kind == "dwblock":
         return [
             {"op": "dwconv", "kernel": 3, "padding": "same", "bias": False},
             {"op": "batchnorm"},
-            {"op": "relu"},
+            activation,
         ], channels
     if kind == "pool":
-        return [{"op": draw(st.sampled_from(["maxpool", "avgpool"])), "size": 2, "padding": "same"}], channels
+        op = draw(st.sampled_from(["maxpool", "avgpool"]))
+        pool: dict[str, Any] = {"op": op, "size": 2, "padding": "same"}
+        if draw(st.booleans()):  # PyTorch's ceil_mode: a last window past the padding on 3, 6, 12 rows; 1 poolable
+            pool = {"op": op, "size": 3, "stride": 3, "padding": 1, "ceil_mode": True}
+            if op == "avgpool":
+                pool["count_include_pad"] = draw(st.booleans())
+        return [pool], channels
+    if kind == "se":
+        skip, gate = f"skip{index}", f"gate{index}"
+        return [
+            {**activation, "name": skip},
+            {"op": "global_avg_pool"},
+            {"op": "conv", "kernel": 1, "filters": max(channels // 2, 1), "name": "reduce"},
+            {"op": "relu"},
+            {"op": "conv", "kernel": 1, "filters": channels, "name": "expand"},
+            {"op": "hard_sigmoid", "name": gate},
+            {"op": "mul", "inputs": draw(st.permutations([skip, gate])), "name": f"mul{index}"},
+        ], channels
+    if kind == "pad":
+        pads = draw(st.sampled_from([1, [0, 1, 1, 0], [2, 1, 0, 2]]))
+        return [{"op": "pad", "pads": pads, "mode": draw(st.sampled_from(["constant", "edge"]))}], channels
+    if kind == "softmax":
+        return [{"op": "softmax"}], channels
     skip = f"skip{index}"
     return [
-        {"op": "relu", "name": skip},
+        {**activation, "name": skip},
         {"op": "conv", "kernel": 3, "filters": channels, "padding": "same", "bias": False},
         {"op": "batchnorm"},
         {"op": "add", "inputs": ["batchnorm", skip], "name": f"add{index}"},

@@ -39,10 +39,10 @@ CASES = [
     ),
     (
         "unknown field",
-        NETWORK_OK.replace("filters: 4", "filters: 4, dilation: 2"),
+        NETWORK_OK.replace("filters: 4", "filters: 4, colour: 2"),
         None,
         4,
-        ["layers[0]: unknown field 'dilation' (in layer conv)"],
+        ["layers[0]: unknown field 'colour' (in layer conv)"],
     ),
     (
         "misspelt field",
@@ -348,7 +348,7 @@ def test_a_folder_named_like_a_bundled_network_does_not_hide_it(runner, tmp_path
     "args, listed",
     [
         (["estimate", "hairnett"], "no bundled network of that name; bundled: alexnet, hairnet, hairnet-cifar10"),
-        (["estimate", "--hw", "paper-accel"], "no bundled hardware profile of that name; bundled: datacenter-gpu"),
+        (["estimate", "--hw", "paper-accel"], "hardware profile of that name; bundled: coral-edge-tpu, datacenter-gpu"),
         (["compare", "hairnet", "nets/missing.yaml"], "no bundled network of that name; bundled: alexnet"),
         (["verify", "hairnett"], "bundled: alexnet, hairnet"),
     ],

@@ -6,6 +6,7 @@ import io
 import json
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -90,3 +91,33 @@ def test_bad_suffix_and_missing_network_are_one_line(runner, tmp_path, workdir):
     missing = runner.invoke(main, ["compare", "no-such-network.yaml"])
     for result in (bad, missing):
         assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1, result.output
+
+
+TINY_SRAM = """\
+name: tiny-sram
+memory:
+  internal: {capacity: 2 KB}
+  external: {bandwidth: 1 GB/s}
+compute:
+  matrix: {throughput: 1 TFLOPS}
+  vector: {throughput: 10 GFLOPS}
+"""
+
+
+def test_a_run_no_schedule_fits_is_a_row_with_its_reason_and_the_others_still_compare(runner, workdir) -> None:
+    (workdir / "tiny.yaml").write_text(TINY_SRAM)
+    result = runner.invoke(
+        main, ["compare", "hairnet", "--hw", "tiny.yaml", "--policy", "strict", "--policy", "paper", "-o", "c.csv"]
+    )
+    assert result.exit_code == 0, result.output
+    rows = pd.read_csv("c.csv", keep_default_na=False, na_values=[""])
+    strict, paper = rows.iloc[0], rows.iloc[1]
+    assert strict.policy == "strict" and np.isnan(strict.latency_s) and "capacity is 2,000 B" in strict.note
+    assert paper.latency_s > 0 and pd.isna(paper.note) and paper.latency_vs_first == 1.0  # the first that ran
+
+
+def test_a_comparison_where_nothing_can_be_scheduled_is_one_line(runner, workdir) -> None:
+    (workdir / "tiny.yaml").write_text(TINY_SRAM)
+    result = runner.invoke(main, ["compare", "hairnet", "--hw", "tiny.yaml", "--policy", "strict", "-o", "c.csv"])
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1 and "capacity is 2,000 B" in result.stderr
+    assert not (workdir / "c.csv").exists()

@@ -19,6 +19,7 @@ STAGES = [
     {"hwsim.spec"},
     {"hwsim.model"},
     {"hwsim.cost", "hwsim.reference"},
+    {"hwsim.interchange"},
     {"hwsim.schedule"},
     {"hwsim.estimate"},
     {"hwsim.studies", "hwsim.training"},
@@ -32,6 +33,7 @@ INDEPENDENT = {
     ("hwsim.reference", "hwsim.cost"),
     ("hwsim.cost", "hwsim.reference"),
     ("hwsim.training", "hwsim.studies"),
+    ("hwsim.interchange", "hwsim.cost"),
 }
 """Stages on one level that must not import each other: the reference checks the cost model, so they share nothing."""
 

@@ -27,6 +27,9 @@ PUBLISHED = {
     # torchvision docs, MobileNet_V2_Weights.IMAGENET1K_V1: num_params 3504872, GFLOPS 0.30; the paper's
     # Table 4 and tensorflow/models research/slim/nets/mobilenet/README.md: 300 M MACs for 1.0-224.
     "mobilenet-v2": (3_504_872, 300_774_272),
+    # torchvision docs, VGG16_Weights.IMAGENET1K_V1: num_params 138357544, GFLOPS 15.47; its conv layers'
+    # 15,346,630,656 MACs are Eyeriss's "15.3 G MACs" for VGG-16 (JSSC 2017), checked below.
+    "vgg16": (138_357_544, 15_470_264_320),
 }
 
 
@@ -49,6 +52,14 @@ def near(count: float, published: float) -> bool:
 @pytest.mark.parametrize(("name", "published_macs"), [("mobilenet-v1", 569e6), ("mobilenet-v2", 300e6)])
 def test_mobilenet_macs_are_the_papers_millions(name: str, published_macs: float) -> None:
     assert near(macs(api.load_network(name)), published_macs)
+
+
+def test_vgg16_conv_layers_are_the_15_3_billion_macs_eyeriss_ran() -> None:
+    graph = api.load_network("vgg16")
+    conv = [layer for layer in graph.layers if layer.op is Op.CONV]
+    assert len(conv) == 13
+    costs = api.estimate(graph, api.load_hardware("eyeriss-v1")).costs
+    assert near(sum(c.macs for c in costs if c.layer in conv), 15.3e9)
 
 
 def test_resnet18_follows_torchvisions_shapes_and_padding() -> None:

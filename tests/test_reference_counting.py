@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from numpy.lib.stride_tricks import sliding_window_view
 
+from hwsim.ops import ConvAttrs, Padding, Window
 from hwsim.reference import primitives as P
 from hwsim.reference import sweeps
 from hwsim.reference.counting import Pass, attributed, counting
@@ -66,18 +67,34 @@ def test_select_is_free_data_movement_that_zeroes_even_inf_and_nan(dtype):
     np.testing.assert_array_equal(out, [1.5, 0.0, 0.0, -2.0, np.inf])
 
 
+def window(size: int, stride: int, dilation: int = 1) -> Window:
+    return ConvAttrs((size, size), (stride, stride), Padding(), 1, 1, False, (dilation, dilation))
+
+
 def test_data_movement_is_free():
     cols = np.ones((1, 2, 2, 3, 2, 2))
-    assert ops_of(lambda: scatter_windows(cols, (1, 4, 4, 3), (2, 2))) == 0  # windows do not overlap
+    assert ops_of(lambda: scatter_windows(cols, (1, 4, 4, 3), window(2, 2))) == 0  # windows do not overlap
     # 3x3 windows at stride 1: each of the 8 taps after the first adds its 2*2*3 values
-    assert ops_of(lambda: scatter_windows(np.ones((1, 2, 2, 3, 3, 3)), (1, 4, 4, 3), (1, 1))) == 8 * 2 * 2 * 3
+    assert ops_of(lambda: scatter_windows(np.ones((1, 2, 2, 3, 3, 3)), (1, 4, 4, 3), window(3, 1))) == 8 * 2 * 2 * 3
 
 
 def test_scatter_windows_sums_overlaps():
     cols = np.ones((1, 2, 2, 1, 3, 3))
-    out = scatter_windows(cols, (1, 4, 4, 1), (1, 1))
+    out = scatter_windows(cols, (1, 4, 4, 1), window(3, 1))
     # how many 3x3 windows at stride 1 cover each position of a 4x4 map
     np.testing.assert_array_equal(out[0, :, :, 0], np.outer([1, 2, 2, 1], [1, 2, 2, 1]))
+    # 2x2 taps dilated by 2 at stride 1 over a 4x4 map: rows 0 and 1 are the first tap's, 2 and 3 the second's
+    out = scatter_windows(np.ones((1, 2, 2, 1, 2, 2)), (1, 4, 4, 1), window(2, 1, dilation=2))
+    np.testing.assert_array_equal(out[0, :, :, 0], np.outer([1, 1, 1, 1], [1, 1, 1, 1]))
+
+
+def test_segment_sum_counts_one_add_fewer_than_each_run():
+    a = np.arange(12.0).reshape(2, 6)
+    starts = np.array([0, 1, 4])
+    assert ops_of(lambda: P.segment_sum(a, starts, axis=1)) == 2 * (6 - 3)
+    np.testing.assert_array_equal(P.segment_sum(a, starts, axis=1), [[0, 6, 9], [6, 24, 21]])
+    with pytest.raises(ValueError, match="not empty"):
+        P.segment_sum(a, np.array([0, 2, 2]), axis=1)
 
 
 def test_ops_are_charged_to_the_layer_and_pass_in_scope():

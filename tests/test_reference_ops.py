@@ -10,7 +10,21 @@ from hypothesis import given
 from hypothesis import strategies as st
 from reference_helpers import check_gradients, make_layer, random_inputs, random_params, run
 
-from hwsim.ops import BatchNormAttrs, ConvAttrs, DenseAttrs, DropoutAttrs, LrnAttrs, Op, Padding, PoolAttrs
+from hwsim.ops import (
+    BatchNormAttrs,
+    ClipAttrs,
+    ConvAttrs,
+    DenseAttrs,
+    DropoutAttrs,
+    HardSigmoidAttrs,
+    LeakyReluAttrs,
+    LrnAttrs,
+    Op,
+    PadAttrs,
+    Padding,
+    PoolAttrs,
+)
+from hwsim.ops.pool import PoolLayer
 
 
 @st.composite
@@ -21,20 +35,27 @@ def conv_layers(draw):
     out_per_group = draw(st.sampled_from([1, 2]))
     kernel = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
     stride = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
     padding = Padding(*(draw(st.integers(0, 1)) for _ in range(4)))
-    h, w = draw(st.integers(kernel[0], 5)), draw(st.integers(kernel[1], 5))
-    attrs = ConvAttrs(kernel, stride, padding, groups, groups * out_per_group, draw(st.booleans()))
+    attrs = ConvAttrs(kernel, stride, padding, groups, groups * out_per_group, draw(st.booleans()), dilation)
+    h, w = draw(st.integers(attrs.extent[0], 6)), draw(st.integers(attrs.extent[1], 6))
     op = Op.DWCONV if in_per_group == 1 else Op.CONV
     return make_layer(op, ((h, w, groups * in_per_group),), attrs)
 
 
 @st.composite
 def pool_layers(draw, op):
+    """A pool of random size, stride, per-side padding (below the size), ceil_mode and, for avgpool,
+    count_include_pad, built from its YAML entry."""
     size = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
     stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
-    padding = Padding(*(draw(st.integers(0, s - 1)) for s in (size[0], size[0], size[1], size[1])))
+    padding = [draw(st.integers(0, s - 1)) for s in (size[0], size[0], size[1], size[1])]
     h, w = draw(st.integers(size[0], 5)), draw(st.integers(size[1], 5))
-    return make_layer(op, ((h, w, draw(st.integers(1, 3))),), PoolAttrs(size, stride, padding))
+    entry = {"op": op.value, "size": size, "stride": stride, "padding": padding, "ceil_mode": draw(st.booleans())}
+    if op is Op.AVGPOOL:
+        entry["count_include_pad"] = draw(st.booleans())
+    shape = (h, w, draw(st.integers(1, 3)))
+    return make_layer(op, (shape,), PoolLayer.model_validate(entry).attrs(shape))
 
 
 def _padded(x, padding: Padding, value: float = 0.0):
@@ -46,29 +67,50 @@ def naive_conv(x, weight, bias, attrs: ConvAttrs):
     xp = _padded(x, attrs.padding)
     kh, kw, in_per_group, out = weight.shape
     out_per_group = out // attrs.groups
-    (sh, sw) = attrs.stride
-    ho, wo = (xp.shape[1] - kh) // sh + 1, (xp.shape[2] - kw) // sw + 1
+    (sh, sw), (dh, dw) = attrs.stride, attrs.dilation
+    ho, wo = (xp.shape[1] - (kh - 1) * dh - 1) // sh + 1, (xp.shape[2] - (kw - 1) * dw - 1) // sw + 1
     y = np.zeros((x.shape[0], ho, wo, out))
     for n in range(x.shape[0]):
         for i in range(ho):
             for j in range(wo):
                 for o in range(out):
                     first = (o // out_per_group) * in_per_group
-                    patch = xp[n, i * sh : i * sh + kh, j * sw : j * sw + kw, first : first + in_per_group]
+                    rows, cols = (
+                        slice(i * sh, i * sh + (kh - 1) * dh + 1, dh),
+                        slice(j * sw, j * sw + (kw - 1) * dw + 1, dw),
+                    )
+                    patch = xp[n, rows, cols, first : first + in_per_group]
                     y[n, i, j, o] = np.sum(patch * weight[:, :, :, o]) + (bias[o] if bias is not None else 0.0)
     return y
 
 
-def naive_pool(x, attrs: PoolAttrs, reduce, pad_value):
-    xp = _padded(x, attrs.padding, pad_value)
+def naive_pool(x, attrs: PoolAttrs, pool: str):
+    """PyTorch's pooling loops (aten's pooling_shape and avg_pool2d kernels), with per-side padding: the output
+    size rounds up under ceil_mode, less a last window that would start past the input and its leading padding;
+    an average divides by the window clipped to the input and its padding, or to the input alone."""
     (kh, kw), (sh, sw) = attrs.kernel, attrs.stride
-    ho, wo = (xp.shape[1] - kh) // sh + 1, (xp.shape[2] - kw) // sw + 1
-    y = np.zeros((x.shape[0], ho, wo, x.shape[3]))
-    for n in range(x.shape[0]):
-        for i in range(ho):
-            for j in range(wo):
-                for c in range(x.shape[3]):
-                    y[n, i, j, c] = reduce(xp[n, i * sh : i * sh + kh, j * sw : j * sw + kw, c])
+    top, left = attrs.padding.top, attrs.padding.left
+    bottom, right = attrs.padding.bottom - attrs.overhang[0], attrs.padding.right - attrs.overhang[1]
+    _, h, w, c = x.shape
+
+    def size(n, k, s, before, after):
+        if not attrs.ceil_mode:
+            return (n + before + after - k) // s + 1
+        out = -(-(n + before + after - k) // s) + 1
+        return out - 1 if (out - 1) * s >= n + before else out
+
+    ho, wo = size(h, kh, sh, top, bottom), size(w, kw, sw, left, right)
+    y = np.zeros((x.shape[0], ho, wo, c))
+    for n, i, j, ch in np.ndindex(y.shape):
+        h0, w0 = i * sh - top, j * sw - left
+        h1, w1 = min(h0 + kh, h + bottom), min(w0 + kw, w + right)
+        window_size = (h1 - h0) * (w1 - w0)
+        h0, w0, h1, w1 = max(h0, 0), max(w0, 0), min(h1, h), min(w1, w)
+        values = x[n, h0:h1, w0:w1, ch]
+        if pool == "max":
+            y[n, i, j, ch] = values.max()
+        else:
+            y[n, i, j, ch] = values.sum() / (window_size if attrs.count_include_pad else values.size)
     return y
 
 
@@ -91,15 +133,31 @@ def test_conv_gradients(layer):
 def test_maxpool_forward_matches_loops(layer, training):
     x = random_inputs(layer, 2)
     _, y = run(layer, x, {}, training=training)
-    np.testing.assert_array_equal(y, naive_pool(x[0], layer.attrs, np.max, -np.inf))
+    np.testing.assert_array_equal(y, naive_pool(x[0], layer.attrs, "max"))
 
 
 @given(pool_layers(Op.AVGPOOL))
-def test_avgpool_forward_divides_by_full_window(layer):
+def test_avgpool_forward_divides_by_the_counted_taps(layer):
     x = random_inputs(layer, 2)
     _, y = run(layer, x, {}, training=False)
-    area = layer.attrs.kernel[0] * layer.attrs.kernel[1]
-    np.testing.assert_allclose(y, naive_pool(x[0], layer.attrs, lambda w: np.sum(w) / area, 0.0), rtol=1e-12)
+    np.testing.assert_allclose(y, naive_pool(x[0], layer.attrs, "avg"), rtol=1e-12)
+
+
+@pytest.mark.parametrize("count_include_pad", [True, False])
+def test_ceil_mode_adds_a_last_partial_window_divided_by_its_taps(count_include_pad):
+    """[1, 2, 3, 4, 5], kernel 2, stride 2, ceil_mode: ONNX Runtime and onnx.reference give [1.5, 3.5, 5.0]."""
+    entry = {"op": "avgpool", "size": [1, 2], "ceil_mode": True, "count_include_pad": count_include_pad}
+    attrs = PoolLayer.model_validate(entry).attrs((1, 5, 1))
+    layer = make_layer(Op.AVGPOOL, ((1, 5, 1),), attrs)
+    _, y = run(layer, [np.arange(1.0, 6.0).reshape(1, 1, 5, 1)], {}, training=False)
+    assert y.ravel().tolist() == [1.5, 3.5, 5.0]
+    attrs = PoolLayer.model_validate({**entry, "size": [1, 3], "stride": [1, 2], "padding": [0, 0, 1, 0]}).attrs(
+        (1, 5, 1)
+    )
+    # padded [0, 1, 2, 3, 4, 5]: windows [0, 1, 2], [2, 3, 4] and, overhanging, [4, 5]: the written zero counts
+    # in the first unless count_include_pad is false, the overhang never
+    _, y = run(make_layer(Op.AVGPOOL, ((1, 5, 1),), attrs), [np.arange(1.0, 6.0).reshape(1, 1, 5, 1)], {}, False)
+    assert y.ravel().tolist() == ([1.0, 3.0, 4.5] if count_include_pad else [1.5, 3.0, 4.5])
 
 
 @given(st.one_of(pool_layers(Op.MAXPOOL), pool_layers(Op.AVGPOOL)))
@@ -256,4 +314,100 @@ def test_depthwise_input_gradient_paths(stride, padding, multiplier):
     np.testing.assert_allclose(
         run(layer, x, params, training=False)[1], naive_conv(x[0], params["weight"], params["bias"], attrs), rtol=1e-10
     )
+    check_gradients(layer)
+
+
+def _each(x: np.ndarray, f) -> np.ndarray:
+    """f applied to every element on its own, in plain Python."""
+    return np.array([f(float(v)) for v in x.ravel()]).reshape(x.shape)
+
+
+@pytest.mark.parametrize(
+    ("op", "attrs", "scalar"),
+    [
+        (Op.CLIP, ClipAttrs(0.0, 6.0), lambda v: min(max(v, 0.0), 6.0)),
+        (Op.CLIP, ClipAttrs(-0.5, 0.5), lambda v: min(max(v, -0.5), 0.5)),
+        (Op.CLIP, ClipAttrs(-math.inf, 0.25), lambda v: min(v, 0.25)),
+        (Op.LEAKY_RELU, LeakyReluAttrs(0.1), lambda v: v if v > 0 else 0.1 * v),
+        (Op.LEAKY_RELU, LeakyReluAttrs(1.5), lambda v: v if v > 0 else 1.5 * v),
+        (Op.SIGMOID, None, lambda v: 1 / (1 + math.exp(-v))),
+        (Op.HARD_SIGMOID, HardSigmoidAttrs(0.2, 0.5), lambda v: max(0.0, min(1.0, 0.2 * v + 0.5))),
+        (Op.HARD_SIGMOID, HardSigmoidAttrs(1 / 6, 0.5), lambda v: min(max(v + 3, 0.0), 6.0) / 6),  # PyTorch's
+        (Op.HARD_SWISH, None, lambda v: v * min(max(v + 3, 0.0), 6.0) / 6),  # PyTorch's x * relu6(x + 3) / 6
+        (Op.IDENTITY, None, lambda v: v),
+    ],
+    ids=lambda p: p.value if isinstance(p, Op) else "",
+)
+def test_activations_match_their_formula_and_central_differences(op, attrs, scalar):
+    layer = make_layer(op, ((3, 4, 5),), *([attrs] if attrs else []))
+    x = random_inputs(layer, 2)
+    x[0] *= 4  # reach the bounds and the saturated ends
+    _, y = run(layer, x, {}, training=False)
+    np.testing.assert_allclose(y, _each(x[0], scalar), rtol=1e-12, atol=1e-15)
+    check_gradients(layer)
+
+
+def test_sigmoid_saturates_without_overflowing():
+    layer = make_layer(Op.SIGMOID, ((1, 1, 3),))
+    x = np.array([-1000.0, 0.0, 1000.0]).reshape(1, 1, 1, 3)
+    _, y = run(layer, [x.astype(np.float32)], {}, training=False)
+    assert y.ravel().tolist() == [0.0, 0.5, 1.0]
+
+
+@pytest.mark.parametrize(
+    "shapes",
+    [((3, 4, 5), (1, 1, 5)), ((1, 1, 5), (3, 4, 5)), ((3, 4, 5), (3, 4, 1)), ((3, 4, 5), (1, 1, 1)), ((2, 3, 4),) * 2],
+    ids=["by-channel", "scale-first", "by-pixel", "by-scalar", "same-shape"],
+)
+@pytest.mark.parametrize("op", [Op.MUL, Op.ADD], ids=lambda op: op.value)
+def test_mul_and_add_broadcast_one_input_over_the_other(op, shapes):
+    layer = make_layer(op, shapes)
+    assert layer.output_shape == tuple(max(sizes) for sizes in zip(*shapes))
+    a, b = random_inputs(layer, 2)
+    _, y = run(layer, [a, b], {}, training=False)
+    combine = (lambda u, v: u * v) if op is Op.MUL else (lambda u, v: u + v)
+    for n, i, j, c in np.ndindex(y.shape):
+        at = [(n, *(index if size > 1 else 0 for index, size in zip((i, j, c), shape))) for shape in shapes]
+        assert y[n, i, j, c] == combine(a[at[0]], b[at[1]])
+    check_gradients(layer)
+
+
+def test_add_of_three_broadcast_inputs():
+    layer = make_layer(Op.ADD, ((1, 1, 3), (1, 1, 3), (2, 2, 3)))
+    x = random_inputs(layer, 2)
+    _, y = run(layer, x, {}, training=False)
+    np.testing.assert_allclose(y, x[0] + x[1] + x[2])
+    check_gradients(layer)
+
+
+def naive_pad(x, attrs: PadAttrs):
+    _, h, w, _ = x.shape
+    hp, wp = h + attrs.top + attrs.bottom, w + attrs.left + attrs.right
+    y = np.full((x.shape[0], hp, wp, x.shape[3]), attrs.value)
+
+    def source(i, n):  # the input index that padded index i shows, or None
+        if 0 <= i < n:
+            return i
+        if attrs.mode == "edge":
+            return 0 if i < 0 else n - 1
+        if attrs.mode == "reflect":
+            return -i if i < 0 else 2 * n - 2 - i
+        return None
+
+    for i, j in np.ndindex(hp, wp):
+        r, c = source(i - attrs.top, h), source(j - attrs.left, w)
+        if r is not None and c is not None:
+            y[:, i, j] = x[:, r, c]
+    return y
+
+
+@pytest.mark.parametrize("mode", ["constant", "reflect", "edge"])
+@pytest.mark.parametrize("sides", [(1, 1, 1, 1), (0, 2, 3, 1), (2, 0, 0, 0)])
+def test_pad_matches_loops_and_central_differences(mode, sides):
+    attrs = PadAttrs(*sides, mode=mode, value=0.75)
+    layer = make_layer(Op.PAD, ((3, 4, 2),), attrs)
+    assert layer.output_shape == (3 + sides[0] + sides[1], 4 + sides[2] + sides[3], 2)
+    x = random_inputs(layer, 2)
+    _, y = run(layer, x, {}, training=False)
+    np.testing.assert_array_equal(y, naive_pad(x[0], attrs))
     check_gradients(layer)

@@ -1,4 +1,4 @@
-"""Nearest upsample, the op added through the trait table alone: kernel, counts, scheduling."""
+"""upsample, the op added through the trait table alone (nearest), then bilinear: kernel, counts, scheduling."""
 
 from __future__ import annotations
 
@@ -39,22 +39,75 @@ layers:
 """
 
 
-def naive_upsample(x: np.ndarray, factor: int) -> np.ndarray:
+def naive_upsample(x: np.ndarray, factor: tuple[int, int]) -> np.ndarray:
     n, h, w, c = x.shape
-    y = np.zeros((n, h * factor, w * factor, c))
+    fh, fw = factor
+    y = np.zeros((n, h * fh, w * fw, c))
     for b, i, j, k in np.ndindex(y.shape):
-        y[b, i, j, k] = x[b, i // factor, j // factor, k]
+        y[b, i, j, k] = x[b, i // fh, j // fw, k]
     return y
 
 
-@pytest.mark.parametrize(("shape", "factor"), [((3, 2, 2), 2), ((1, 4, 3), 3), ((2, 2, 1), 1)])
+@pytest.mark.parametrize(
+    ("shape", "factor"), [((3, 2, 2), (2, 2)), ((1, 4, 3), (3, 3)), ((2, 2, 1), (1, 1)), ((2, 3, 2), (1, 2))]
+)
 def test_forward_repeats_each_pixel_and_backward_matches_central_differences(shape, factor) -> None:
     layer = make_layer(Op.UPSAMPLE, (shape,), UpsampleAttrs(factor))
-    assert layer.output_shape == (shape[0] * factor, shape[1] * factor, shape[2])
+    assert layer.output_shape == (shape[0] * factor[0], shape[1] * factor[1], shape[2])
     x = random_inputs(layer, 2)
     _, y = run(layer, x, {}, training=False)
     np.testing.assert_array_equal(y, naive_upsample(x[0], factor))
     check_gradients(layer)
+
+
+def naive_bilinear(x: np.ndarray, factor: tuple[int, int], align_corners: bool) -> np.ndarray:
+    """PyTorch's upsample_bilinear2d, pixel by pixel: the source coordinate (half-pixel centres, clamped at 0,
+    or corners aligned), the two neighbours (the second clamped at the edge) and their weights."""
+    n, h, w, c = x.shape
+    ho, wo = h * factor[0], w * factor[1]
+
+    def source(o: int, size: int, out: int) -> tuple[int, int, float]:
+        if align_corners:
+            real = o * (size - 1) / (out - 1) if out > 1 else 0.0
+        else:
+            real = max(size / out * (o + 0.5) - 0.5, 0.0)
+        first = int(real)
+        return first, min(first + 1, size - 1), real - first
+
+    y = np.zeros((n, ho, wo, c))
+    for i, j in np.ndindex(ho, wo):
+        r0, r1, tr = source(i, h, ho)
+        c0, c1, tc = source(j, w, wo)
+        top = (1 - tc) * x[:, r0, c0] + tc * x[:, r0, c1]
+        bottom = (1 - tc) * x[:, r1, c0] + tc * x[:, r1, c1]
+        y[:, i, j] = (1 - tr) * top + tr * bottom
+    return y
+
+
+@pytest.mark.parametrize("align_corners", [False, True])
+@pytest.mark.parametrize(
+    ("shape", "factor"), [((3, 2, 2), (2, 2)), ((1, 4, 3), (3, 3)), ((2, 3, 1), (1, 2)), ((3, 1, 2), (2, 1))]
+)
+def test_bilinear_matches_pytorchs_formula_and_central_differences(shape, factor, align_corners) -> None:
+    layer = make_layer(Op.UPSAMPLE, (shape,), UpsampleAttrs(factor, "bilinear", align_corners))
+    x = random_inputs(layer, 2)
+    _, y = run(layer, x, {}, training=False)
+    np.testing.assert_allclose(y, naive_bilinear(x[0], factor, align_corners), rtol=1e-12, atol=1e-14)
+    check_gradients(layer)
+
+
+@pytest.mark.parametrize(
+    ("align_corners", "expected"),
+    [
+        (False, [[1.0, 1.25, 1.75, 2.0], [1.5, 1.75, 2.25, 2.5], [2.5, 2.75, 3.25, 3.5], [3.0, 3.25, 3.75, 4.0]]),
+        (True, [[3, 4, 5, 6], [5, 6, 7, 8], [7, 8, 9, 10], [9, 10, 11, 12]]),
+    ],
+)
+def test_bilinear_gives_pytorchs_documented_example(align_corners, expected) -> None:
+    """torch.nn.Upsample's documentation upsamples [[1, 2], [3, 4]] by 2 (with align_corners, thirds: here times 3)."""
+    layer = make_layer(Op.UPSAMPLE, ((2, 2, 1),), UpsampleAttrs((2, 2), "bilinear", align_corners))
+    _, y = run(layer, [np.array([[1.0, 2.0], [3.0, 4.0]]).reshape(1, 2, 2, 1)], {}, training=False)
+    np.testing.assert_allclose(y[0, :, :, 0] * (3 if align_corners else 1), expected, rtol=1e-12)
 
 
 def test_the_yaml_entry_defaults_to_factor_two_and_refuses_zero(tmp_path) -> None:

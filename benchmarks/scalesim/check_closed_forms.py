@@ -80,15 +80,40 @@ def utilisations(row: dict[str, str], array: Array, cycles: int) -> tuple[float,
     return overall, mapping, compute
 
 
-def check_distinct(path: Path) -> tuple[int, int, int]:
-    """(layers, layers whose cycles and utilisations all match, network cycles); prints every mismatch."""
+@dataclass
+class Totals:
+    """A network's cycles and MACs, all layers and the depthwise ones (a DP row's C single-channel runs)."""
+
+    cycles: int = 0
+    macs: int = 0
+    depthwise_cycles: int = 0
+    depthwise_macs: int = 0
+
+    def add(self, row: dict[str, str], array: Array) -> None:
+        sr, sc, t = matrix_view(row, array.dataflow)
+        runs = int(row["runs"])
+        cycles, macs = runs * int(row["compute_cycles"]), runs * sr * sc * t
+        self.cycles, self.macs = self.cycles + cycles, self.macs + macs
+        if row["scalesim_layer"].endswith(".DP"):
+            self.depthwise_cycles, self.depthwise_macs = self.depthwise_cycles + cycles, self.depthwise_macs + macs
+
+    def describe(self, array: Array) -> str:
+        utilisation = self.macs / (array.rows * array.cols * self.cycles)
+        text = f"{self.cycles:,} cycles for {self.macs:,} MACs, utilisation {utilisation:.1%}"
+        if self.depthwise_cycles:
+            text += f"; depthwise {self.depthwise_cycles:,} cycles for {self.depthwise_macs:,} MACs"
+        return text
+
+
+def check_distinct(path: Path) -> tuple[int, int, str]:
+    """(layers, layers whose cycles and utilisations all match, the network's totals); prints every mismatch."""
     network, config = path.stem.split("_")
     array = Array.read(config)
     rows = list(csv.DictReader(open(path)))
-    exact, total = 0, 0
+    exact, totals = 0, Totals()
     for row in rows:
         reported, predicted = int(row["compute_cycles"]), compute_cycles(row, array)
-        total += int(row["runs"]) * reported
+        totals.add(row, array)
         shares = [float(row[f]) for f in ("overall_util_pct", "mapping_efficiency_pct", "compute_util_pct")]
         predicted_shares = utilisations(row, array, predicted)
         close = all(math.isclose(a, b, rel_tol=1e-9) for a, b in zip(shares, predicted_shares))
@@ -97,7 +122,7 @@ def check_distinct(path: Path) -> tuple[int, int, int]:
         else:
             print(f"  {network} {config} {row['layer']}: SCALE-Sim {reported:,} cycles, {row['stall_cycles']} stalls,")
             print(f"    utilisations {shares}; closed forms {predicted:,} and {list(predicted_shares)}")
-    return len(rows), exact, total
+    return len(rows), exact, totals.describe(array)
 
 
 def check_full(path: Path) -> tuple[int, int]:
@@ -115,11 +140,10 @@ def main() -> int:
     for path in sorted((HERE / "results").glob("*.csv")):
         if path.stem.endswith("_full"):
             continue
-        layers, exact, total = check_distinct(path)
+        layers, exact, totals = check_distinct(path)
         failures += layers - exact
-        print(
-            f"  {path.stem}: {exact}/{layers} layers exact (cycles, no stalls, utilisations); {total:,} cycles in all"
-        )
+        print(f"  {path.stem}: {exact}/{layers} layers exact (cycles, no stalls, utilisations)")
+        print(f"    {totals}")
     print("full runs against the distinct runs (results/*_full.csv):")
     for path in sorted((HERE / "results").glob("*_full.csv")):
         layers, same = check_full(path)

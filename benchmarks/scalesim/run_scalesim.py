@@ -12,7 +12,7 @@ not a dependency of hwsim: run this script in a virtual environment of its own t
                 another) and writes ``results/<network>_<config>.csv``: one row per hwsim layer, with
                 how many SCALE-Sim layers it stands for (C for a depthwise layer, else 1) and
                 SCALE-Sim's COMPUTE_REPORT figures for one of them. ``--full`` runs the whole
-                topology instead (every channel of every depthwise layer; ~20x slower on MobileNet)
+                topology instead (every channel of every depthwise layer; up to 16x the cycles on MobileNet)
                 and writes ``results/<network>_<config>_full.csv``, one row per SCALE-Sim layer.
 
 SCALE-Sim simulates every layer on its own (a fresh operand, compute and memory model per layer), so

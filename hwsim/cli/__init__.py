@@ -21,9 +21,13 @@ COMMANDS = {
     "claims": "hwsim.cli.paper:claims",
     "verify": "hwsim.cli.reference:verify",
     "ops": "hwsim.cli.reference:ops",
+    "import": "hwsim.cli.interchange:import_model",
+    "export": "hwsim.cli.interchange:export_model",
     "train": "hwsim.cli.training:train",
     "predict": "hwsim.cli.training:predict",
     "experiment": "hwsim.cli.training:experiment",
+    "validate": "hwsim.cli.accelerators:validate",
+    "calibrate": "hwsim.cli.accelerators:calibrate",
 }
 """Command name -> ``module:attribute`` of its click command."""
 
@@ -52,4 +56,6 @@ def main() -> None:
     hwsim reproduce                                  # the paper's appendix and its errata
     hwsim compare hairnet alexnet                    # side by side
     hwsim verify hairnet                             # op counts checked by executing the network
+    hwsim estimate resnet18.onnx                     # an ONNX model, read as it is
+    hwsim export hairnet -o hairnet.onnx             # for Netron, ONNX Runtime and every other tool
     """

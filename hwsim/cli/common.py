@@ -100,6 +100,12 @@ precision_option = click.option(
     default=None,
     help="Override the profile's precision.",
 )
+steady_state_option = click.option(
+    "--steady-state/--no-steady-state",
+    "steady_state",
+    default=None,
+    help="Repeated inference: weights that fit stay on chip across images (default: the profile's steady_state).",
+)
 format_option = click.option(
     "--format",
     "fmt",
@@ -132,8 +138,35 @@ pool_options = stacked(
 )
 """--workers and --dask: where the points of a sweep or the trials of a search are scheduled."""
 
-run_options = stacked(network_argument, hardware_option, policy_option, counting_option, batch_option, precision_option)
-"""NETWORK --hw --policy --counting --batch --precision: what one estimate needs."""
+
+def _input_shape(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[int, ...] | None:
+    if value is None:
+        return None
+    from hwsim.spec.onnx_reader import parse_input_shape
+
+    try:
+        return parse_input_shape(value)
+    except InputError as err:
+        raise click.BadParameter(err.message) from None
+
+
+input_shape_option = click.option(
+    "--input-shape",
+    callback=_input_shape,
+    metavar="DIMS",
+    help="An ONNX model's input dims in its own order, e.g. 1x3x224x224: needed where the model leaves them open.",
+)
+
+run_options = stacked(
+    network_argument,
+    hardware_option,
+    policy_option,
+    counting_option,
+    batch_option,
+    precision_option,
+    input_shape_option,
+)
+"""NETWORK --hw --policy --counting --batch --precision --input-shape: what one estimate needs."""
 
 
 def _column_keys(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[str, ...]:
@@ -187,13 +220,16 @@ def check_outputs(inputs: list[Path], outputs: list[Path | None]) -> None:
     check_distinct_paths(inputs, given)
 
 
-def load_inputs(network: str, hardware: str, outputs: list[Path | None]) -> tuple[Graph, HardwareSpec]:
-    """The network's graph and the profile (files or bundled names), once the outputs are checked against them."""
+def load_inputs(
+    network: str, hardware: str, outputs: list[Path | None], input_shape: tuple[int, ...] | None
+) -> tuple[Graph, HardwareSpec]:
+    """The network's graph (an ONNX model's with ``input_shape``) and the profile, files or bundled names, once
+    the outputs are checked against them."""
     from hwsim import api
 
     network_path, hardware_path = bundled.resolve("networks", network), bundled.resolve("hardware", hardware)
     check_outputs([network_path, hardware_path], outputs)
-    return api.load_network(network_path), api.load_hardware(hardware_path)
+    return api.load_network(network_path, input_shape), api.load_hardware(hardware_path)
 
 
 def output_format(output: Path | None, fmt: str | None) -> str | None:

@@ -20,6 +20,7 @@ from hwsim.cli.common import (
     counting_option,
     emit,
     format_option,
+    input_shape_option,
     load_inputs,
     output_format,
     output_option,
@@ -30,6 +31,7 @@ from hwsim.cli.common import (
     require_suffix,
     run_options,
     save_plot,
+    steady_state_option,
     table_options,
     vary_option,
 )
@@ -41,6 +43,7 @@ from hwsim.schedule import POLICIES
 
 @click.command()
 @run_options
+@steady_state_option
 @output_option("Write the report to a file (.csv, .md, .json).")
 @format_option
 @table_options
@@ -59,28 +62,32 @@ def estimate(
     counting: str,
     batch: int,
     precision: str | None,
+    steady_state: bool | None,
     output: Path | None,
     fmt: str | None,
     wide: bool,
     columns: tuple[str, ...],
     plot: Path | None,
     trace_path: Path | None,
+    input_shape: tuple[int, ...] | None,
 ) -> None:
     """Estimate per-layer and total latency of NETWORK on a hardware profile.
 
-    NETWORK is a YAML file or a bundled name (default: hairnet).
+    NETWORK is a YAML file, an ONNX model (.onnx) or a bundled name (default: hairnet).
 
     \b
     hwsim estimate networks/hairnet.yaml --hw hardware/paper-accelerator.yaml -o report.md
     hwsim estimate networks/hairnet-paper.yaml --hw hardware/paper-appendix.yaml --counting paper
+    hwsim estimate resnet18.onnx --hw edge-npu                 # an ONNX model as it is
     hwsim estimate networks/hairnet.yaml --plot layers.png     # transfer vs compute per layer
     hwsim estimate --policy optimized --trace schedule.json    # timeline for Perfetto
+    hwsim estimate mobilenet-v1 --hw tpu-v1 --policy optimized --steady-state   # weights stay on chip
     """
     target_format = output_format(output, fmt)
     check_plot_path(plot)
     require_suffix(trace_path, (".json",), "a trace is Chrome trace-event JSON")
-    graph, profile = load_inputs(network, hardware, [output, plot, trace_path])
-    result = api.estimate(graph, profile, policy, counting, batch, precision)
+    graph, profile = load_inputs(network, hardware, [output, plot, trace_path], input_shape)
+    result = api.estimate(graph, profile, policy, counting, batch, precision, steady_state)
     emit(result, output, target_format, tables.FORMATS, tables.render_table, View(wide, columns))
     if plot:
         from hwsim.report.plots import layer_bars
@@ -108,10 +115,12 @@ def estimate(
 @counting_option
 @batch_option
 @precision_option
+@steady_state_option
 @click.option("--per-layer", is_flag=True, help="Diff exactly two runs layer by layer.")
 @output_option("Write the table to a file (.csv, .md, .json).")
 @format_option
 @table_options
+@input_shape_option
 @reports_input_errors
 def compare(
     networks: tuple[str, ...],
@@ -120,11 +129,13 @@ def compare(
     counting: str,
     batch: int,
     precision: str | None,
+    steady_state: bool | None,
     per_layer: bool,
     output: Path | None,
     fmt: str | None,
     wide: bool,
     columns: tuple[str, ...],
+    input_shape: tuple[int, ...] | None,
 ) -> None:
     """Compare NETWORKS × hardware × policies side by side, one row per combination.
 
@@ -151,6 +162,8 @@ def compare(
         counting,
         batch,
         precision,
+        steady_state,
+        input_shape,
     )
     table = comparing.per_layer(estimates) if per_layer else comparing.summary_table(estimates)
     emit(table, output, target_format, comparing.FORMATS, render_comparison, View(wide, columns))
@@ -200,6 +213,7 @@ def sweep(
     columns: tuple[str, ...],
     plot: Path | None,
     plot_metric: str,
+    input_shape: tuple[int, ...] | None,
 ) -> None:
     """Sweep hardware fields over a grid and schedule NETWORK at every point.
 
@@ -226,15 +240,15 @@ def sweep(
 
     require_suffix(output, (".csv",), "a sweep is written as CSV")
     check_plot_path(plot)
-    graph, profile = load_inputs(network, hardware, [output, plot])
+    graph, profile = load_inputs(network, hardware, [output, plot], input_shape)
     axes = [sweeping.parse_axis(text, profile) for text in varies]
     if plot:
         from hwsim.report.plots import check_sweep_axes
 
         check_sweep_axes(len(axes))
-    sweeping.check_grid(axes, policy)
+    sweeping.check_grid(axes)
     points = sweeping.grid_size(axes)
-    fast = sweeping.is_fast(policy)
+    fast = sweeping.is_fast(policy, profile)
     if resume and not output:
         raise InputError("continues the file given with -o; there is none", field="--resume")
     stream = None if fast or not output else RowFile(output, axes)
@@ -323,10 +337,19 @@ def progress_bar(
 
 @click.command()
 @run_options
+@steady_state_option
 @output_option("The image (.png or .svg).", default=Path("roofline.png"), show_default=True)
 @reports_input_errors
 def roofline(
-    network: str, hardware: str, policy: str, counting: str, batch: int, precision: str | None, output: Path
+    network: str,
+    hardware: str,
+    policy: str,
+    counting: str,
+    batch: int,
+    precision: str | None,
+    steady_state: bool | None,
+    input_shape: tuple[int, ...] | None,
+    output: Path,
 ) -> None:
     """Draw the roofline: every layer of NETWORK under the memory roof and one roof per compute unit.
 
@@ -338,6 +361,6 @@ def roofline(
     from hwsim.report.plots import roofline as draw
 
     check_plot_path(output)
-    graph, profile = load_inputs(network, hardware, [output])
-    result = api.estimate(graph, profile, policy, counting, batch, precision)
+    graph, profile = load_inputs(network, hardware, [output], input_shape)
+    result = api.estimate(graph, profile, policy, counting, batch, precision, steady_state)
     save_plot(draw, result, output)

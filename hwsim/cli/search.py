@@ -83,6 +83,7 @@ def search(
     wide: bool,
     columns: tuple[str, ...],
     plot: Path | None,
+    input_shape: tuple[int, ...] | None,
 ) -> None:
     """Search hardware fields for the Pareto front of NETWORK's latency, energy, area, ...
 
@@ -104,7 +105,7 @@ def search(
     require_suffix(output, (".csv",), "the trials are written as CSV")
     require_suffix(front_path, (".csv",), "the front is written as CSV")
     check_plot_path(plot)
-    graph, profile = load_inputs(network, hardware, [output, front_path, plot])
+    graph, profile = load_inputs(network, hardware, [output, front_path, plot], input_shape)
     dimensions = [searching.parse_dimension(text, profile) for text in varies]
     chosen = [searching.objective_named(name, dimensions) for name in objectives]
     bounds = [searching.parse_constraint(text, dimensions) for text in constraints]

@@ -12,6 +12,7 @@ from hwsim import api, files
 from hwsim.cli.common import (
     check_outputs,
     console,
+    input_shape_option,
     max_memory_option,
     output_option,
     reports_input_errors,
@@ -85,6 +86,7 @@ training_data_options = stacked(
     help="Write the per-epoch metrics as CSV after every epoch.",
 )
 @max_memory_option
+@input_shape_option
 @reports_input_errors
 def train(
     network: str,
@@ -93,6 +95,7 @@ def train(
     resume: Path | None,
     metrics: Path | None,
     max_memory: str | None,
+    input_shape: tuple[int, ...] | None,
     **given: Any,
 ) -> None:
     """Train NETWORK on the NumPy reference, with a held-out validation split.
@@ -110,7 +113,7 @@ def train(
     require_suffix(metrics, (".csv",), "metrics are written as CSV")
     only_read = [resume] if resume and save_to and save_to.resolve() != resume.resolve() else []
     check_outputs([Path(network), *only_read], [save_to, metrics])
-    graph = api.load_network(network)
+    graph = api.load_network(network, input_shape)
     out = console()
     with train_report.training_progress(Console(stderr=True)) as progress:
         run = runs.train_network(
@@ -144,6 +147,7 @@ def train(
 @training_data_options
 @output_option("Write every image's prediction as CSV.")
 @max_memory_option
+@input_shape_option
 @reports_input_errors
 def predict(
     network: str,
@@ -153,6 +157,7 @@ def predict(
     data_seed: int | None,
     output: Path | None,
     max_memory: str | None,
+    input_shape: tuple[int, ...] | None,
 ) -> None:
     """Accuracy of a trained checkpoint on test images it never saw, per class.
 
@@ -170,7 +175,7 @@ def predict(
     require_suffix(output, (".csv",), "predictions are written as CSV")
     check_outputs([Path(network), checkpoint], [output])
     test_set, probabilities, loss, accuracy = runs.evaluate_checkpoint(
-        api.load_network(network), checkpoint, data_folder, num_images, data_seed, max_memory
+        api.load_network(network, input_shape), checkpoint, data_folder, num_images, data_seed, max_memory
     )
     out = console()
     out.print(train_report.prediction_table(test_set, probabilities))

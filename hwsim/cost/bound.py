@@ -1,11 +1,15 @@
 """The lower bound of a run: no schedule of these layers on this hardware can be faster.
 
 Every schedule must at least move its compulsory traffic over the bus: the input image in, the
-network's output out, and every weight once per batch. Every compute unit must at least execute
-the ops assigned to it. The bus and the units can all work at once, so the bound is the largest
-of these times (not their sum):
+network's output out, and every weight once per batch (none that stays on chip in steady state).
+Every compute unit must at least execute the ops assigned to it. The bus and the units can all
+work at once, so the bound is the largest of these times (not their sum):
 
     bound = max(compulsory bytes / bandwidth, max over units u of ops(u) / throughput(u))
+
+The bandwidth is what transfers attain (``achievable``); a unit with a systolic array takes at least
+its layers' cycles at its clock (:mod:`hwsim.cost.cycles`), whatever the schedule. Fixed costs
+(dispatch, transfer setup) depend on how a policy cuts the work and are left out: the bound holds.
 
 Policies may fold batch norms into convs (which changes both weights and ops), so each term is
 the smaller of the folded and unfolded network's: the bound holds for schedules of either.
@@ -15,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from hwsim.cost.cycles import layer_seconds
 from hwsim.cost.fold import fold_batchnorm
 from hwsim.cost.inference import LayerCost
 from hwsim.model.graph import INPUT
@@ -41,7 +46,7 @@ class LowerBound:
 
 def _traffic(costs: tuple[LayerCost, ...]) -> int:
     image = next(size for c in costs for name, size in zip(c.layer.inputs, c.input_bytes) if name == INPUT)
-    return image + costs[-1].output_bytes + sum(c.weight_bytes for c in costs)
+    return image + costs[-1].output_bytes + sum(c.weight_bytes for c in costs if not c.weights_resident)
 
 
 def _unit_ops(costs: tuple[LayerCost, ...]) -> dict[str, int]:
@@ -51,11 +56,22 @@ def _unit_ops(costs: tuple[LayerCost, ...]) -> dict[str, int]:
     return ops
 
 
+def _unit_seconds(costs: tuple[LayerCost, ...], unit: str, hardware: HardwareSpec) -> float:
+    """How long ``unit`` computes its layers of ``costs``, at the cycles of its array."""
+    spec = hardware.compute[unit]
+    return sum(layer_seconds(c, spec) for c in costs if c.unit == unit)
+
+
 def lower_bound(costs: tuple[LayerCost, ...], hardware: HardwareSpec) -> LowerBound:
     """The bound for ``costs`` (a whole network, in order) on ``hardware``."""
     variants = (costs, fold_batchnorm(costs, hardware)[0])
     traffic = min(_traffic(v) for v in variants)
     units = sorted({c.unit for v in variants for c in v})
     ops = [_unit_ops(v) for v in variants]
-    compute = {u: min(o.get(u, 0) for o in ops) / hardware.compute[u].throughput for u in units}
-    return LowerBound(traffic, traffic / hardware.memory.external.bandwidth, compute)
+    compute = {
+        u: min(o.get(u, 0) for o in ops) / hardware.compute[u].throughput
+        if hardware.compute[u].array is None
+        else min(_unit_seconds(v, u, hardware) for v in variants)
+        for u in units
+    }
+    return LowerBound(traffic, traffic / hardware.memory.external.effective_bandwidth, compute)

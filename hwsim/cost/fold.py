@@ -48,5 +48,5 @@ def fold_batchnorm(
             assert isinstance(attrs, ConvAttrs)
             extra = 0 if attrs.bias else layer.output_shape[2]
             layer = replace(layer, attrs=replace(attrs, bias=True), params=layer.params + extra)
-        result.append(layer_cost(layer, hardware, c.counting, c.batch, c.precision))
+        result.append(layer_cost(layer, hardware, c.counting, c.batch, c.precision, c.weights_resident))
     return tuple(result), folded

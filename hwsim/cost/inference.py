@@ -54,6 +54,8 @@ class LayerCost:
     batch: int = 1
     precision: Precision = Precision.FP32
     """How the cost was counted, so a transformed layer (BN folded into a conv) can be re-costed alike."""
+    weights_resident: bool = False
+    """Its weights stay on chip across images (steady state, :mod:`hwsim.cost.steady`): never loaded."""
 
     @property
     def name(self) -> str:
@@ -72,7 +74,12 @@ def weight_elements(layer: Layer, counting: Counting) -> int:
 
 
 def layer_cost(
-    layer: Layer, hardware: HardwareSpec, counting: Counting, batch: int = 1, precision: Precision | None = None
+    layer: Layer,
+    hardware: HardwareSpec,
+    counting: Counting,
+    batch: int = 1,
+    precision: Precision | None = None,
+    weights_resident: bool = False,
 ) -> LayerCost:
     element = (precision or hardware.precision).bytes
     macs, ops = counting.rule(layer.op)(layer, batch)
@@ -87,6 +94,7 @@ def layer_cost(
         counting=counting,
         batch=batch,
         precision=precision or hardware.precision,
+        weights_resident=weights_resident,
     )
 
 

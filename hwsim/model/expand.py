@@ -10,16 +10,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hwsim import bundled
 from hwsim.errors import InputError
 from hwsim.model.graph import INPUT, Graph, Layer
 from hwsim.ops import TRAITS, Op, Shape, ShapeError
 from hwsim.spec.names import name_problem
-from hwsim.spec.network import MAX_SIZE, NetworkSpec, UseEntry, load_network_document
+from hwsim.spec.network import MAX_SIZE, NetworkSpec, UseEntry, dump_network, load_network_document
+from hwsim.spec.onnx_file import is_onnx
 from hwsim.spec.validate import format_loc, validate
 from hwsim.spec.yamlio import Document, Loc
+
+if TYPE_CHECKING:
+    from hwsim.spec.onnx_reader import OnnxNetwork
 
 
 @dataclass(frozen=True)
@@ -230,13 +234,62 @@ def build_graph(spec: NetworkSpec, doc: Document) -> Graph:
     return Graph(spec.name, tuple(spec.input), tuple(layers))  # type: ignore[arg-type]
 
 
-def load_network(name_or_path: str | Path) -> Graph:
-    """A network file, or a bundled network by name (``hairnet``), expanded into its layer graph."""
-    spec, doc = load_network_document(bundled.resolve("networks", name_or_path))
+def load_network(name_or_path: str | Path, input_shape: tuple[int, ...] | None = None) -> Graph:
+    """A network file (YAML, or ONNX by its ``.onnx`` suffix), or a bundled network by name (``hairnet``),
+    expanded into its layer graph. ``input_shape`` fixes the dims an ONNX model's input leaves open."""
+    path = bundled.resolve("networks", name_or_path)
+    if is_onnx(path):
+        from hwsim.spec.onnx_reader import read_onnx  # only ONNX models pay for the reader's imports
+
+        return onnx_graph(read_onnx(path, input_shape))
+    if input_shape is not None:
+        raise InputError("--input-shape is for ONNX models; a network file states its input", str(path))
+    spec, doc = load_network_document(path)
     return build_graph(spec, doc)
+
+
+def _hwc(shape: Shape) -> str:
+    return "x".join(map(str, shape))
+
+
+def onnx_graph(network: OnnxNetwork) -> Graph:
+    """The layer graph of an imported model, each layer checked against the model: its output shape against
+    the model's shapes, its parameters and state against the elements of its initializers."""
+    graph = build_graph(network.spec, network.document)
+    for layer in graph.layers:
+        source = network.layers[layer.name]
+        where = f"{network.document.path}: node {source.node}"
+        if source.shape is not None and source.shape != layer.output_shape:
+            raise InputError(
+                f"hwsim infers an output of {_hwc(layer.output_shape)} (HxWxC), the model's shapes say "
+                f"{_hwc(source.shape)}",
+                where,
+            )
+        if (layer.params, layer.state) != (source.params, source.state):
+            raise InputError(
+                f"hwsim counts {layer.params:,} parameters and {layer.state:,} of state, the model's initializers "
+                f"hold {source.params:,} and {source.state:,}",
+                where,
+            )
+    return graph
 
 
 def bundled_network(name: str) -> Graph:
     """A bundled network by name, never a file of that name in the current folder."""
     spec, doc = load_network_document(bundled.path("networks", name))
     return build_graph(spec, doc)
+
+
+def onnx_to_yaml(path: str | Path, input_shape: tuple[int, ...] | None = None) -> str:
+    """The hwsim YAML of the ONNX model at ``path``: the document hwsim reads from the model, so estimating
+    either gives the same numbers. Checked layer by layer against the model first (:func:`onnx_graph`)."""
+    from hwsim.spec.onnx_reader import read_onnx
+
+    network = read_onnx(path, input_shape)
+    graph = onnx_graph(network)
+    comment = (
+        f"{graph.name}: written by `hwsim import {Path(path).name}`; {len(graph.layers)} layers, "
+        f"{graph.params:,} parameters.\n"
+        "Layer names are the ONNX node names without the leading '/' and with '.' written '_' (docs/onnx.md)."
+    )
+    return dump_network(network.document.data, comment)

@@ -31,11 +31,11 @@ from hwsim.ops.base import (
 )
 from hwsim.ops.conv import ConvAttrs, depthwise_transposed_gradient
 from hwsim.ops.dense import DenseAttrs
-from hwsim.ops.elementwise import DropoutAttrs
+from hwsim.ops.elementwise import HARD_SWISH, ClipAttrs, DropoutAttrs, HardSigmoidAttrs, LeakyReluAttrs
 from hwsim.ops.normalization import BatchNormAttrs, LrnAttrs
 from hwsim.ops.pool import PoolAttrs
-from hwsim.ops.resize import UpsampleAttrs
-from hwsim.ops.window import Padding, Window, resolve_padding
+from hwsim.ops.resize import PadAttrs, Taps, UpsampleAttrs, bilinear_taps, padded_source
+from hwsim.ops.window import Padding, Window, overlapping, resolve_padding
 
 FAMILIES = (conv, pool, dense, elementwise, normalization, merge, resize)
 """The modules that declare ops, each in a tuple ``TRAITS``."""
@@ -80,35 +80,44 @@ def count_params(op: Op, attrs: Attrs, inputs: tuple[Shape, ...]) -> tuple[int, 
 
 __all__ = [
     "FAMILIES",
+    "HARD_SWISH",
     "TRAITS",
     "Attrs",
     "BatchNormAttrs",
     "Channels",
     "Chunks",
+    "ClipAttrs",
     "ConvAttrs",
     "CostRule",
     "DenseAttrs",
     "DropoutAttrs",
     "GradientFlow",
+    "HardSigmoidAttrs",
     "LayerEntry",
+    "LeakyReluAttrs",
     "LrnAttrs",
     "NoAttrs",
     "NonNegativeInt",
     "Op",
     "OpTraits",
+    "PadAttrs",
     "Padding",
     "PoolAttrs",
     "PositiveInt",
     "Rows",
     "Shape",
     "ShapeError",
+    "Taps",
     "Unit",
     "UpsampleAttrs",
     "Window",
+    "bilinear_taps",
     "count_params",
     "depthwise_transposed_gradient",
     "elements",
     "infer_output_shape",
+    "overlapping",
+    "padded_source",
     "problems",
     "resolve_padding",
 ]

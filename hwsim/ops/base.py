@@ -43,6 +43,14 @@ class Op(str, Enum):
     ADD = "add"
     CONCAT = "concat"
     UPSAMPLE = "upsample"
+    CLIP = "clip"
+    LEAKY_RELU = "leaky_relu"
+    SIGMOID = "sigmoid"
+    HARD_SIGMOID = "hard_sigmoid"
+    HARD_SWISH = "hard_swish"
+    MUL = "mul"
+    PAD = "pad"
+    IDENTITY = "identity"
 
 
 def elements(shape: Shape) -> int:
@@ -119,7 +127,13 @@ class Rows(Enum):
     WHOLE = "whole"
     """Every output row reads every input row."""
     SCALE = "scale"
-    """Row r reads row r // ``attrs.factor``: nearest upsampling."""
+    """Row r reads the rows its source coordinate lies between, ``attrs.source_rows``: r // f for nearest
+    upsampling, the two rows around (r + 1/2) / f - 1/2 for bilinear."""
+    BROADCAST = "broadcast"
+    """Row r reads row r of every input, except an input one row high, whose row every output row reads."""
+    PADDED = "padded"
+    """Row r reads row r - top, or for a border row of reflect or edge padding the row it copies
+    (``attrs.source_rows``)."""
 
 
 class Channels(Enum):
@@ -135,6 +149,9 @@ class Channels(Enum):
     """The ``attrs.size`` channels centred on it, clipped at the edges."""
     STACKED = "stacked"
     """The inputs' channels one after another: channel c reads one channel of one input."""
+    BROADCAST = "broadcast"
+    """Channel c reads channel c of every input, except an input one channel wide, whose channel every
+    output channel reads."""
 
 
 class Chunks(Enum):

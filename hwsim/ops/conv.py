@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import StrictBool
@@ -24,7 +24,7 @@ from hwsim.ops.base import (
     elements,
     pair,
 )
-from hwsim.ops.window import PaddingMode, Window, resolve_padding, window_scatter, windowed_hw
+from hwsim.ops.window import Padding, PaddingMode, Window, resolve_padding, window_scatter, windowed_hw
 
 if TYPE_CHECKING:
     from hwsim.model.graph import Layer
@@ -32,11 +32,16 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class ConvAttrs(Window):
-    """conv and dwconv. A depthwise conv is a conv with ``groups == C_in``."""
+    """conv and dwconv. A depthwise conv is a conv with ``groups == C_in``.
+
+    ``dilation`` spreads the kernel's taps: tap i reads the row ``dilation`` * i below the window's
+    first, so a window spans (kernel - 1) * dilation + 1 rows (its :attr:`extent`).
+    """
 
     groups: int
     out_channels: int
     bias: bool
+    dilation: tuple[int, int] = (1, 1)  # a field where Window has a property
 
 
 class ConvLayer(LayerEntry):
@@ -47,11 +52,12 @@ class ConvLayer(LayerEntry):
     padding: PaddingMode = "same"
     groups: PositiveInt = 1
     bias: StrictBool = True
+    dilation: IntPair = 1
 
     def attrs(self, input_shape: Shape) -> ConvAttrs:
-        kernel, stride = pair(self.kernel), pair(self.stride)
-        padding = resolve_padding(self.padding, kernel, stride, input_shape[:2])
-        return ConvAttrs(kernel, stride, padding, self.groups, self.filters, self.bias)
+        return _attrs(
+            self.kernel, self.stride, self.dilation, self.padding, input_shape, self.groups, self.filters, self.bias
+        )
 
 
 class DwConvLayer(LayerEntry):
@@ -61,12 +67,28 @@ class DwConvLayer(LayerEntry):
     padding: PaddingMode = "same"
     multiplier: PositiveInt = 1
     bias: StrictBool = True
+    dilation: IntPair = 1
 
     def attrs(self, input_shape: Shape) -> ConvAttrs:
-        kernel, stride = pair(self.kernel), pair(self.stride)
-        padding = resolve_padding(self.padding, kernel, stride, input_shape[:2])
         c = input_shape[2]
-        return ConvAttrs(kernel, stride, padding, c, c * self.multiplier, self.bias)
+        return _attrs(
+            self.kernel, self.stride, self.dilation, self.padding, input_shape, c, c * self.multiplier, self.bias
+        )
+
+
+def _attrs(
+    kernel: int | tuple[int, int],
+    stride: int | tuple[int, int],
+    dilation: int | tuple[int, int],
+    padding: PaddingMode,
+    input_shape: Shape,
+    groups: int,
+    out_channels: int,
+    bias: bool,
+) -> ConvAttrs:
+    """The attributes of a conv or dwconv entry: ``same`` padding covers the dilated kernel."""
+    attrs = ConvAttrs(pair(kernel), pair(stride), Padding(), groups, out_channels, bias, pair(dilation))
+    return replace(attrs, padding=resolve_padding(padding, attrs.extent, attrs.stride, input_shape[:2]))
 
 
 def _shape(attrs: Attrs, inputs: tuple[Shape, ...]) -> Shape:
@@ -112,8 +134,8 @@ def _paper(layer: Layer, batch: int) -> tuple[int, int]:
 def depthwise_transposed_gradient(layer: Layer) -> bool:
     """Whether a conv's input gradient is a correlation of the padded dy with the flipped kernel.
 
-    Done for depthwise convs (one input channel per group) at stride 1 whose padding is below the
-    kernel size: no Kh*Kw-fold column array and no col2im. Other convs multiply dy by the weights
+    Done for depthwise convs (one input channel per group) at stride 1, not dilated, whose padding is
+    below the kernel size: no Kh*Kw-fold column array and no col2im. Other convs multiply dy by the weights
     into columns and add them back with col2im. The reference executes this choice and the cost
     model counts it: it lives here, below both.
     """
@@ -123,6 +145,7 @@ def depthwise_transposed_gradient(layer: Layer) -> bool:
     return (
         layer.input_shape[2] == a.groups
         and a.stride == (1, 1)
+        and a.dilation == (1, 1)
         and max(p.top, p.bottom) < a.kernel[0]
         and max(p.left, p.right) < a.kernel[1]
     )

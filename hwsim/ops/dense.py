@@ -1,4 +1,4 @@
-"""dense, flatten and softmax: the ops that read every row and every channel of their input."""
+"""dense, flatten and softmax: the ops that read every channel of their input (dense and flatten every row too)."""
 
 from __future__ import annotations
 
@@ -85,8 +85,11 @@ def _backward_dense(layer: Layer, batch: int, flow: GradientFlow) -> int:
 
 
 def _exact_softmax(layer: Layer, batch: int) -> tuple[int, int]:
-    """max, subtract, exp, sum, divide over N classes: (N-1) + N + N + (N-1) + N per image."""
-    return 0, (5 * elements(layer.output_shape) - 2) * batch
+    """Per pixel over its C channels: max, subtract, exp, sum, divide, (C-1) + C + C + (C-1) + C.
+
+    So 5N - 2·H·W per image (one max and one sum per pixel), 5N - 2 for a vector of classes."""
+    h, w, _ = layer.output_shape
+    return 0, (5 * elements(layer.output_shape) - 2 * h * w) * batch
 
 
 def _forward_train_softmax(layer: Layer, batch: int, flow: GradientFlow | None) -> int:
@@ -147,10 +150,10 @@ TRAITS = (
         forward_train=_forward_train_softmax,
         backward=_backward_softmax,
         unit=Unit.VECTOR,
-        rows=Rows.WHOLE,
+        rows=Rows.SAME,
         channels=Channels.ALL,
         chunks=Chunks.NO,
-        streams=False,
+        streams=True,
         fuses=False,
     ),
 )

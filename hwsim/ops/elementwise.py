@@ -1,11 +1,12 @@
-"""relu and dropout: each output element reads the input element at its place."""
+"""Activations (relu, clip, leaky_relu, sigmoid, hard_sigmoid, hard_swish), dropout and identity: each
+output element reads the input element at its place."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import Field, FiniteFloat
+from pydantic import Field, FiniteFloat, model_validator
 
 from hwsim.ops.base import (
     Attrs,
@@ -43,9 +44,87 @@ class DropoutLayer(LayerEntry):
         return DropoutAttrs(self.rate)
 
 
+@dataclass(frozen=True)
+class ClipAttrs(Attrs):
+    """y = min(max(x, min), max); ReLU6 is the default."""
+
+    min: float
+    max: float
+
+
+class ClipLayer(LayerEntry):
+    op: Literal["clip"]
+    min: float = Field(0.0, description="lower bound; -.inf for none")
+    max: float = Field(6.0, description="upper bound; .inf for none")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ClipLayer:
+        if not self.min <= self.max:  # also refuses NaN
+            raise ValueError(f"clip needs min <= max, got min {self.min} and max {self.max}")
+        return self
+
+    def attrs(self, input_shape: Shape) -> ClipAttrs:
+        return ClipAttrs(self.min, self.max)
+
+
+@dataclass(frozen=True)
+class LeakyReluAttrs(Attrs):
+    """y = x where x > 0, else alpha * x."""
+
+    alpha: float
+
+
+class LeakyReluLayer(LayerEntry):
+    op: Literal["leaky_relu"]
+    alpha: FiniteFloat = 0.01
+
+    def attrs(self, input_shape: Shape) -> LeakyReluAttrs:
+        return LeakyReluAttrs(self.alpha)
+
+
+@dataclass(frozen=True)
+class HardSigmoidAttrs(Attrs):
+    """y = max(0, min(1, alpha * x + beta)); PyTorch's hardsigmoid is the default (ONNX's default alpha is 0.2)."""
+
+    alpha: float
+    beta: float
+
+
+HARD_SWISH = HardSigmoidAttrs(1 / 6, 0.5)
+"""hard_swish is x * hard_sigmoid(x) with these, as ONNX HardSwish and PyTorch's hardswish define it."""
+
+
+class HardSigmoidLayer(LayerEntry):
+    op: Literal["hard_sigmoid"]
+    alpha: FiniteFloat = HARD_SWISH.alpha
+    beta: FiniteFloat = HARD_SWISH.beta
+
+    def attrs(self, input_shape: Shape) -> HardSigmoidAttrs:
+        return HardSigmoidAttrs(self.alpha, self.beta)
+
+
 def _forward_train_dropout(layer: Layer, batch: int, flow: GradientFlow | None) -> int:
     """keep = u >= rate, mask = keep / (1 - rate), y = x * mask: 3N (drawing u is not counted)."""
     return 3 * outputs(layer, batch)
+
+
+def _pointwise(op: Op, layer: type[LayerEntry], forward: int, backward: int) -> OpTraits:
+    """An op that maps each element on its own, ``forward`` and ``backward`` ops per element, counted
+    exactly under either convention."""
+    return OpTraits(
+        op=op,
+        layer=layer,
+        shape=same_shape,
+        params=no_params,
+        exact=per_output(lambda layer: forward),
+        backward=backward_per_output(lambda layer: backward),
+        unit=Unit.VECTOR,
+        rows=Rows.SAME,
+        channels=Channels.SAME,
+        chunks=Chunks.ANY,
+        streams=True,
+        fuses=True,
+    )
 
 
 TRAITS = (
@@ -64,6 +143,17 @@ TRAITS = (
         streams=True,
         fuses=True,
     ),
+    # max, min; backward: y == x (inside the bounds, edges included), times dy
+    _pointwise(Op.CLIP, ClipLayer, forward=2, backward=2),
+    # x > 0, the slope it selects (1 or alpha) times x; backward: that slope times dy
+    _pointwise(Op.LEAKY_RELU, LeakyReluLayer, forward=2, backward=1),
+    # 1 / (1 + exp(-x)): negate, exp, add, divide; backward: dy * y * (1 - y)
+    _pointwise(Op.SIGMOID, PlainEntry, forward=4, backward=3),
+    # alpha * x + beta, min, max; backward: y == alpha * x + beta (not saturated), times alpha, times dy
+    _pointwise(Op.HARD_SIGMOID, HardSigmoidLayer, forward=4, backward=3),
+    # the hard sigmoid s (4), x * s; backward: dy * (s + alpha * x where s is not saturated): ==, *, +, *
+    _pointwise(Op.HARD_SWISH, PlainEntry, forward=5, backward=4),
+    _pointwise(Op.IDENTITY, PlainEntry, forward=0, backward=0),
     OpTraits(
         op=Op.DROPOUT,
         layer=DropoutLayer,

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import Field
+from pydantic import Field, StrictBool, model_validator
 
 from hwsim.ops.base import (
     Attrs,
@@ -29,7 +29,7 @@ from hwsim.ops.base import (
     per_input,
     per_output,
 )
-from hwsim.ops.window import PaddingMode, Window, resolve_padding, window_scatter, windowed_hw
+from hwsim.ops.window import Padding, PaddingMode, Window, resolve_padding, window_scatter, windowed_hw
 
 if TYPE_CHECKING:
     from hwsim.model.graph import Layer
@@ -37,7 +37,37 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class PoolAttrs(Window):
-    """maxpool and avgpool. Average pooling divides by the full window area (padding counts as zeros)."""
+    """maxpool and avgpool.
+
+    ``padding`` is what the windows read: the padding as written, plus at the bottom and right the
+    ``overhang`` rows and columns that ``ceil_mode`` lets the last window reach beyond it. Average
+    pooling divides by the taps inside the input and its written padding (``count_include_pad``, the
+    whole window unless ceil_mode overhangs) or inside the input alone; PyTorch and ONNX alike.
+    """
+
+    ceil_mode: bool = False
+    count_include_pad: bool = True
+    overhang: tuple[int, int] = (0, 0)
+
+    @property
+    def counted(self) -> Padding:
+        """The padding whose zeros an average counts in its divisor."""
+        if not self.count_include_pad:
+            return Padding()
+        p, (down, right) = self.padding, self.overhang
+        return Padding(p.top, p.bottom - down, p.left, p.right - right)
+
+
+def ceil_overhang(n: int, size: int, stride: int, before: int, after: int) -> int:
+    """Rows past the padding that ceil_mode's last window reaches: the output is ceil((n + pads - size) / stride) + 1
+    windows, less the last if it would start beyond the input and its leading padding (PyTorch's and ONNX's rule)."""
+    padded = n + before + after
+    if size > padded:
+        return 0  # the shape rule reports it
+    count = -(-(padded - size) // stride) + 1
+    if (count - 1) * stride >= n + before:
+        count -= 1
+    return max((count - 1) * stride + size - padded, 0)
 
 
 class PoolLayer(LayerEntry):
@@ -45,11 +75,30 @@ class PoolLayer(LayerEntry):
     size: IntPair
     stride: IntPair | None = Field(None, description="default: the pool size")
     padding: PaddingMode = "valid"
+    ceil_mode: StrictBool = Field(False, description="the output size rounds up: a last, partial window")
+    count_include_pad: StrictBool = Field(True, description="avgpool: the written padding counts in the divisor")
+
+    @model_validator(mode="after")
+    def _meaningful(self) -> PoolLayer:
+        if self.op == "maxpool" and "count_include_pad" in self.model_fields_set:
+            raise ValueError("count_include_pad applies to avgpool only")
+        if self.ceil_mode and isinstance(self.padding, (int, tuple)):
+            sides = (self.padding,) * 4 if isinstance(self.padding, int) else self.padding
+            (kh, kw) = pair(self.size)
+            if max(sides[:2]) >= kh or max(sides[2:]) >= kw:
+                raise ValueError(f"ceil_mode needs padding below the pool size {kh}x{kw}, got {self.padding}")
+        return self
 
     def attrs(self, input_shape: Shape) -> PoolAttrs:
         size = pair(self.size)
         stride = pair(self.stride) if self.stride is not None else size
-        return PoolAttrs(size, stride, resolve_padding(self.padding, size, stride, input_shape[:2]))
+        p = resolve_padding(self.padding, size, stride, input_shape[:2])
+        overhang = (0, 0)
+        if self.ceil_mode:
+            (h, w, _), (kh, kw), (sh, sw) = input_shape, size, stride
+            overhang = (ceil_overhang(h, kh, sh, p.top, p.bottom), ceil_overhang(w, kw, sw, p.left, p.right))
+            p = Padding(p.top, p.bottom + overhang[0], p.left, p.right + overhang[1])
+        return PoolAttrs(size, stride, p, self.ceil_mode, self.count_include_pad, overhang)
 
 
 def _shape(attrs: Attrs, inputs: tuple[Shape, ...]) -> Shape:

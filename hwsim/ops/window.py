@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Literal
 
 from hwsim.ops.base import Attrs, NonNegativeInt, Shape, ShapeError
@@ -11,8 +12,11 @@ from hwsim.ops.base import Attrs, NonNegativeInt, Shape, ShapeError
 if TYPE_CHECKING:
     from hwsim.model.graph import Layer
 
-PaddingMode = Literal["same", "valid"] | NonNegativeInt
-"""How a network file writes padding: TensorFlow's ``same`` and ``valid``, or zeros on every side."""
+PaddingMode = (
+    Literal["same", "valid"] | NonNegativeInt | tuple[NonNegativeInt, NonNegativeInt, NonNegativeInt, NonNegativeInt]
+)
+"""How a network file writes padding: TensorFlow's ``same`` and ``valid``, zeros on every side, or
+[top, bottom, left, right]."""
 
 
 @dataclass(frozen=True)
@@ -33,18 +37,35 @@ class Window(Attrs):
     stride: tuple[int, int]
     padding: Padding
 
+    @property
+    def dilation(self) -> tuple[int, int]:
+        """Rows and columns between a window's taps (a convolution's attribute; 1 for pools)."""
+        return (1, 1)
 
-def resolve_padding(mode: str | int, size: tuple[int, int], stride: tuple[int, int], hw: tuple[int, int]) -> Padding:
-    """Per-side padding for ``same`` (TensorFlow's rule: extra pixel at the bottom/right), ``valid`` or an int."""
+    @cached_property
+    def extent(self) -> tuple[int, int]:
+        """Rows and columns one window spans: the kernel, spread out by its dilation (cached: the schedulers
+        ask for it with every band)."""
+        (kh, kw), (dh, dw) = self.kernel, self.dilation
+        return ((kh - 1) * dh + 1, (kw - 1) * dw + 1)
+
+
+def resolve_padding(
+    mode: str | int | tuple[int, ...], extent: tuple[int, int], stride: tuple[int, int], hw: tuple[int, int]
+) -> Padding:
+    """Per-side padding for ``same`` (TensorFlow's rule: extra pixel at the bottom/right), ``valid``, an int
+    or [top, bottom, left, right]. ``extent``: the rows and columns a window spans."""
     if mode == "valid":
         return Padding()
     if mode == "same":
         sides = []
-        for k, s, n in zip(size, stride, hw):
+        for k, s, n in zip(extent, stride, hw):
             total = max((math.ceil(n / s) - 1) * s + k - n, 0)
             sides.append((total // 2, total - total // 2))
         (top, bottom), (left, right) = sides
         return Padding(top, bottom, left, right)
+    if isinstance(mode, tuple):
+        return Padding(*mode)
     p = int(mode)
     return Padding(p, p, p, p)
 
@@ -60,15 +81,22 @@ def windowed_hw(shape: Shape, window: Window, what: str) -> tuple[int, int]:
     """Output height and width of ``window`` slid over ``shape``; ``what`` names the window in errors."""
     h, w, _ = shape
     pad = window.padding
+    (eh, ew), (kh, kw) = window.extent, window.kernel
     return (
-        _window_output(h, window.kernel[0], window.stride[0], pad.top, pad.bottom, what, "height"),
-        _window_output(w, window.kernel[1], window.stride[1], pad.left, pad.right, what, "width"),
+        _window_output(h, eh, window.stride[0], pad.top, pad.bottom, what if eh == kh else f"dilated {what}", "height"),
+        _window_output(w, ew, window.stride[1], pad.left, pad.right, what if ew == kw else f"dilated {what}", "width"),
     )
+
+
+def overlapping(window: Window) -> bool:
+    """Whether a window's span reaches into the next window's along either axis: the backward then adds
+    each tap after the first onto what earlier taps left (col2im), instead of copying it."""
+    (eh, ew), (sh, sw) = window.extent, window.stride
+    return sh < eh or sw < ew
 
 
 def window_scatter(layer: Layer, batch: int, channels: int, window: Window) -> int:
     """Adds to sum overlapping windows back onto the input (col2im): none when windows do not overlap."""
-    size, stride = window.kernel, window.stride
     ho, wo, _ = layer.output_shape
-    overlapping = stride[0] < size[0] or stride[1] < size[1]
-    return (size[0] * size[1] - 1) * batch * ho * wo * channels if overlapping else 0
+    kh, kw = window.kernel
+    return (kh * kw - 1) * batch * ho * wo * channels if overlapping(window) else 0

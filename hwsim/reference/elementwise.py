@@ -1,10 +1,11 @@
-"""Ops without parameters that act per element or only move data: relu, dropout, add, concat, flatten, softmax."""
+"""Ops without parameters that act per element or only move data: the activations (relu, clip, leaky_relu,
+sigmoid, hard_sigmoid, hard_swish), dropout, identity, add, mul, concat, flatten, softmax."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from hwsim.ops import DropoutAttrs
+from hwsim.ops import HARD_SWISH, ClipAttrs, DropoutAttrs, HardSigmoidAttrs, LeakyReluAttrs
 from hwsim.reference import primitives as P
 from hwsim.reference.base import Kernel
 from hwsim.reference.sweeps import rows_of
@@ -32,6 +33,94 @@ class Relu(Kernel):
         return [P.mul(dy, P.greater(self.y, 0))], {}
 
 
+class Clip(Kernel):
+    """y = min(max(x, min), max); dx = dy where y == x (inside the bounds, edges included), else 0."""
+
+    def forward(self, inputs, params, state, training):
+        (x,) = inputs
+        a = self.layer.attrs
+        assert isinstance(a, ClipAttrs)
+        y = P.minimum(P.maximum(x, np.asarray(a.min, x.dtype)), np.asarray(a.max, x.dtype))
+        self.x, self.y = x, y
+        return y
+
+    def backward(self, dy, params, needs):
+        return [P.mul(dy, P.equal(self.y, self.x))], {}
+
+
+class LeakyRelu(Kernel):
+    """y = x * slope, the slope 1 where x > 0 and alpha elsewhere (chosen, not computed); dx = dy * slope."""
+
+    def forward(self, inputs, params, state, training):
+        (x,) = inputs
+        a = self.layer.attrs
+        assert isinstance(a, LeakyReluAttrs)
+        self.slope = np.where(P.greater(x, 0), np.asarray(1, x.dtype), np.asarray(a.alpha, x.dtype))
+        return P.mul(x, self.slope)
+
+    def backward(self, dy, params, needs):
+        return [P.mul(dy, self.slope)], {}
+
+
+class Sigmoid(Kernel):
+    """y = 1 / (1 + exp(-x)); dx = dy * y * (1 - y). Very negative x: exp(-x) is inf and y is 0, as it should be."""
+
+    def forward(self, inputs, params, state, training):
+        (x,) = inputs
+        with np.errstate(over="ignore"):
+            e = P.exp(P.negative(x))
+        self.y = P.div(np.asarray(1, x.dtype), P.add(e, np.asarray(1, x.dtype), out=e), out=e)
+        return self.y
+
+    def backward(self, dy, params, needs):
+        return [P.mul(dy, P.mul(self.y, P.sub(np.asarray(1, dy.dtype), self.y)))], {}
+
+
+def _hard_sigmoid(x: np.ndarray, attrs: HardSigmoidAttrs) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(alpha * x, alpha * x + beta, its clip to [0, 1]): 4 ops per element."""
+    scaled = P.mul(x, np.asarray(attrs.alpha, x.dtype))
+    line = P.add(scaled, np.asarray(attrs.beta, x.dtype))
+    return scaled, line, P.maximum(P.minimum(line, np.asarray(1, x.dtype)), np.asarray(0, x.dtype))
+
+
+class HardSigmoid(Kernel):
+    """y = max(0, min(1, alpha * x + beta)); dx = dy * alpha where y is not saturated (y equals the line)."""
+
+    def forward(self, inputs, params, state, training):
+        (x,) = inputs
+        assert isinstance(self.layer.attrs, HardSigmoidAttrs)
+        _, self.line, self.y = _hard_sigmoid(x, self.layer.attrs)
+        return self.y
+
+    def backward(self, dy, params, needs):
+        assert isinstance(self.layer.attrs, HardSigmoidAttrs)
+        slope = P.mul(P.equal(self.y, self.line), np.asarray(self.layer.attrs.alpha, dy.dtype))
+        return [P.mul(dy, slope)], {}
+
+
+class HardSwish(Kernel):
+    """y = x * s, s the hard sigmoid with alpha 1/6 and beta 1/2; dy/dx = s + alpha * x where s is not saturated."""
+
+    def forward(self, inputs, params, state, training):
+        (x,) = inputs
+        self.scaled, self.line, self.s = _hard_sigmoid(x, HARD_SWISH)
+        return P.mul(x, self.s)
+
+    def backward(self, dy, params, needs):
+        slope = P.add(self.s, P.mul(P.equal(self.s, self.line), self.scaled))
+        return [P.mul(dy, slope)], {}
+
+
+class Identity(Kernel):
+    """y = x; dx = dy."""
+
+    def forward(self, inputs, params, state, training):
+        return inputs[0]
+
+    def backward(self, dy, params, needs):
+        return [dy], {}
+
+
 class Dropout(Kernel):
     """Inverted dropout: training keeps each element with probability 1 - rate and scales it by 1 / (1 - rate).
 
@@ -52,17 +141,44 @@ class Dropout(Kernel):
         return [P.mul(dy, self.mask)], {}
 
 
+def _output(layer, inputs: list[np.ndarray]) -> np.ndarray:
+    """An empty output for a merge of ``inputs``: the batch, then the layer's (broadcast) output shape."""
+    return np.empty((len(inputs[0]), *layer.output_shape), np.result_type(*inputs))
+
+
+def _unbroadcast(dy: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """dy summed over the axes an input of ``shape`` (H, W, C) was broadcast along: N - B·|input| adds."""
+    axes = tuple(axis for axis, size in enumerate(shape, start=1) if size == 1 and dy.shape[axis] > 1)
+    return P.sum(dy, axis=axes, keepdims=True) if axes else dy
+
+
 class Add(Kernel):
-    """y = x_1 + ... + x_k; every input receives dy unchanged."""
+    """y = x_1 + ... + x_k, each input broadcast to the output; every input receives dy, summed over
+    the axes it was broadcast along."""
 
     def forward(self, inputs, params, state, training):
-        y = inputs[0]
-        for x in inputs[1:]:
-            y = P.add(y, x)
+        y = P.add(inputs[0], inputs[1], out=_output(self.layer, inputs))
+        for x in inputs[2:]:
+            P.add(y, x, out=y)
         return y
 
     def backward(self, dy, params, needs):
-        return [dy if need else None for need in needs], {}
+        return [_unbroadcast(dy, shape) if need else None for need, shape in zip(needs, self.layer.input_shapes)], {}
+
+
+class Mul(Kernel):
+    """y = a * b, each broadcast to the output; da = dy * b summed over the axes a was broadcast along, db alike."""
+
+    def forward(self, inputs, params, state, training):
+        self.a, self.b = inputs
+        return P.mul(self.a, self.b, out=_output(self.layer, inputs))
+
+    def backward(self, dy, params, needs):
+        others = (self.b, self.a)
+        return [
+            _unbroadcast(P.mul(dy, other), shape) if need else None
+            for need, other, shape in zip(needs, others, self.layer.input_shapes)
+        ], {}
 
 
 class Concat(Kernel):

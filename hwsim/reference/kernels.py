@@ -7,11 +7,25 @@ import numpy as np
 from hwsim.model.graph import Layer
 from hwsim.ops import Op
 from hwsim.reference.base import Kernel
-from hwsim.reference.elementwise import Add, Concat, Dropout, Flatten, Relu, Softmax
+from hwsim.reference.elementwise import (
+    Add,
+    Clip,
+    Concat,
+    Dropout,
+    Flatten,
+    HardSigmoid,
+    HardSwish,
+    Identity,
+    LeakyRelu,
+    Mul,
+    Relu,
+    Sigmoid,
+    Softmax,
+)
 from hwsim.reference.linear import Conv, Dense
 from hwsim.reference.normalization import BatchNorm, Lrn
 from hwsim.reference.pooling import AvgPool, GlobalAvgPool, MaxPool
-from hwsim.reference.resize import Upsample
+from hwsim.reference.resize import Pad, Upsample
 
 KERNELS: dict[Op, type[Kernel]] = {
     Op.CONV: Conv,
@@ -29,6 +43,14 @@ KERNELS: dict[Op, type[Kernel]] = {
     Op.AVGPOOL: AvgPool,
     Op.GLOBAL_AVG_POOL: GlobalAvgPool,
     Op.UPSAMPLE: Upsample,
+    Op.CLIP: Clip,
+    Op.LEAKY_RELU: LeakyRelu,
+    Op.SIGMOID: Sigmoid,
+    Op.HARD_SIGMOID: HardSigmoid,
+    Op.HARD_SWISH: HardSwish,
+    Op.MUL: Mul,
+    Op.PAD: Pad,
+    Op.IDENTITY: Identity,
 }
 assert set(KERNELS) == set(Op), "every op needs a reference kernel"
 

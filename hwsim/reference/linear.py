@@ -1,6 +1,6 @@
 """Convolution (any kernel, stride, padding, groups) and dense layers: the matmul-shaped ops.
 
-conv: y[n, h, w, o] = sum_{i, j, c in group(o)} xp[n, h*sh + i, w*sw + j, c] * W[i, j, c, o] + b[o],
+conv: y[n, h, w, o] = sum_{i, j, c in group(o)} xp[n, h*sh + i*dh, w*sw + j*dw, c] * W[i, j, c, o] + b[o],
 with W laid out (Kh, Kw, C_in / groups, C_out) and output channel o in group o // (C_out / groups).
 Grouped convolutions run as one batched matmul over im2col columns (g, N*Ho*Wo, Cg*Kh*Kw);
 depthwise ones (one input channel per group) contract the window view directly, without a copy.
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hwsim.ops import ConvAttrs, DenseAttrs, Padding, depthwise_transposed_gradient
+from hwsim.ops import ConvAttrs, DenseAttrs, Padding, Window, depthwise_transposed_gradient
 from hwsim.reference import primitives as P
 from hwsim.reference.base import Arrays, Kernel, he_normal
 from hwsim.reference.windows import pad, scatter_windows, unpad, windows
@@ -65,7 +65,7 @@ class Conv(Kernel):
     def forward(self, inputs, params, state, training) -> np.ndarray:
         (x,) = inputs
         xp = pad(x, self.attrs.padding)
-        view = windows(xp, self.attrs.kernel, self.attrs.stride)
+        view = windows(xp, self.attrs)
         n, ho, wo = view.shape[:3]
         if self.depthwise:
             if self._by_rows(x.shape[-1]):
@@ -109,12 +109,13 @@ class Conv(Kernel):
                 dcols = dcols.reshape(n, ho, wo, self.layer.input_shape[2], kh, kw)
         if dcols is None:
             return [None], grads
-        dx = unpad(scatter_windows(dcols, self.padded_shape, self.attrs.stride), self.attrs.padding)
+        dx = unpad(scatter_windows(dcols, self.padded_shape, self.attrs), self.attrs.padding)
         return [dx], grads
 
     def _by_rows(self, channels: int) -> bool:
-        """Depthwise at stride 1, one output per channel, few channels: shifted row multiply-adds beat einsum."""
-        return self.out_per_group == 1 and self.attrs.stride == (1, 1) and channels < ROWS_BELOW_CHANNELS
+        """Depthwise at stride 1, undilated, one output per channel, few channels: shifted row multiply-adds win."""
+        a = self.attrs
+        return self.out_per_group == 1 and a.stride == a.dilation == (1, 1) and channels < ROWS_BELOW_CHANNELS
 
     def _transposed_gradient(self, dy: np.ndarray, weight: np.ndarray) -> np.ndarray:
         """Depthwise, stride 1: dx[n, h, w, c] = sum_{i, j, m} dyp[n, h + i, w + j, c, m] * W[Kh-1-i, Kw-1-j, c, m].
@@ -125,7 +126,7 @@ class Conv(Kernel):
         dyp = pad(dy, Padding(kh - 1 - p.top, kh - 1 - p.bottom, kw - 1 - p.left, kw - 1 - p.right))
         if self._by_rows(dy.shape[-1]):
             return P.correlate_depthwise(dyp, weight[::-1, ::-1, 0, :])
-        view = windows(dyp, (kh, kw), (1, 1))
+        view = windows(dyp, Window((kh, kw), (1, 1), Padding()))
         n, h, w = view.shape[:3]
         view = view.reshape(n, h, w, self.groups, self.out_per_group, kh, kw)
         flipped = self._depthwise_weight(weight)[::-1, ::-1]

@@ -17,7 +17,7 @@ import os
 
 from hwsim.errors import InputError
 from hwsim.model.graph import Graph, Layer
-from hwsim.ops import ConvAttrs, Op, PoolAttrs, depthwise_transposed_gradient, elements
+from hwsim.ops import ConvAttrs, Op, PoolAttrs, UpsampleAttrs, depthwise_transposed_gradient, elements
 from hwsim.units import format_quantity, parse_quantity
 
 DEFAULT_MAX_MEMORY = "4 GB"
@@ -75,7 +75,16 @@ def _saved_and_peak(layer: Layer) -> tuple[int, int]:
         if layer.op is Op.AVGPOOL or (depthwise and depthwise_transposed_gradient(layer)):
             columns = 0  # no column copy in either pass
         return saved, out + inp + padded + columns
-    saved = {Op.BATCHNORM: out, Op.DROPOUT: out, Op.LRN: 3 * out}.get(layer.op, 0)
+    if isinstance(layer.attrs, UpsampleAttrs) and layer.attrs.mode == "bilinear":
+        return 0, inp + 6 * out  # a pass's gathers and products; its backward's products, gathered by target
+    saved = {
+        Op.BATCHNORM: out,
+        Op.DROPOUT: out,
+        Op.LRN: 3 * out,
+        Op.LEAKY_RELU: out,  # the slope
+        Op.HARD_SIGMOID: out,  # the line before the clip
+        Op.HARD_SWISH: 3 * out,  # alpha * x, the line, the hard sigmoid
+    }.get(layer.op, 0)
     return saved, out + 2 * inp
 
 

@@ -1,7 +1,9 @@
 """Max, average and global average pooling over NHWC maps.
 
 maxpool: y = max over the window of the map padded with -inf.
-avgpool: y = (sum over the window of the map padded with zeros) / (Kh * Kw): padding counts.
+avgpool: y = (sum over the window of the map padded with zeros) / (the taps the divisor counts): the
+whole window (count_include_pad, today's default), less the rows and columns ceil_mode's last window
+overhangs, or only the taps inside the input (count_include_pad false). One divide per output either way.
 global_avg_pool: y[n, 0, 0, c] = sum_{h, w} x[n, h, w, c] / (H * W).
 """
 
@@ -26,7 +28,7 @@ class _WindowPool(Kernel):
 
     def _scatter(self, dcols: np.ndarray) -> np.ndarray:
         """Window gradients (N, Ho, Wo, C, Kh, Kw) back to the unpadded input (N, H, W, C)."""
-        return unpad(scatter_windows(dcols, self.padded_shape, self.attrs.stride), self.attrs.padding)
+        return unpad(scatter_windows(dcols, self.padded_shape, self.attrs), self.attrs.padding)
 
 
 class MaxPool(_WindowPool):
@@ -68,17 +70,33 @@ class MaxPool(_WindowPool):
         return [unpad(dxp, self.attrs.padding)], {}
 
 
+def _counted_taps(n: int, out: int, kernel: int, stride: int, start: int, before: int, after: int) -> np.ndarray:
+    """Per output index along an axis of ``n`` inputs: the taps of its window (the first at ``start``,
+    the next ``stride`` further) inside the ``n`` inputs with ``before`` and ``after`` padding counted."""
+    starts = np.arange(out) * stride + start
+    return np.minimum(starts + kernel, n + after) - np.maximum(starts, -before)
+
+
 class AvgPool(_WindowPool):
+    def __init__(self, layer, rng) -> None:
+        super().__init__(layer, rng)
+        a, (h, w, _), (ho, wo, _) = self.attrs, layer.input_shape, layer.output_shape
+        (kh, kw), (sh, sw), p, c = a.kernel, a.stride, a.padding, a.counted
+        rows = _counted_taps(h, ho, kh, sh, -p.top, c.top, c.bottom)
+        cols = _counted_taps(w, wo, kw, sw, -p.left, c.left, c.right)
+        counts = np.outer(rows, cols)
+        self.divisor = float(kh * kw) if (counts == kh * kw).all() else counts[:, :, None]
+        """The window's area, or per output position the taps the average counts (from the shape alone: not counted)."""
+
     def forward(self, inputs, params, state, training):
         (x,) = inputs
         xp = pad(x, self.attrs.padding)
         self.padded_shape = xp.shape
-        kh, kw = self.attrs.kernel
-        return P.div(P.sum(windows(xp, self.attrs.kernel, self.attrs.stride), axis=(4, 5)), kh * kw)
+        return P.div(P.sum(windows(xp, self.attrs), axis=(4, 5)), np.asarray(self.divisor, x.dtype))
 
     def backward(self, dy, params, needs):
         kh, kw = self.attrs.kernel
-        share = P.div(dy, kh * kw)
+        share = P.div(dy, np.asarray(self.divisor, dy.dtype))
         return [self._scatter(np.broadcast_to(share[..., None, None], (*dy.shape, kh, kw)))], {}
 
 

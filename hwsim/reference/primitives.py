@@ -2,9 +2,9 @@
 
 Counts come from the shapes of the arrays actually touched, never from a layer's formula:
 
-- elementwise (add, sub, mul, div, maximum, greater, greater_equal, exp, log, sqrt, power):
-  1 per output element (after broadcasting);
-- reductions (sum, max, argmax) over n elements: n - 1 per output element;
+- elementwise (add, sub, mul, div, maximum, minimum, negative, greater, greater_equal, equal, exp, log,
+  sqrt, power): 1 per output element (after broadcasting);
+- reductions (sum, max, argmax, segment_sum) over n elements: n - 1 per output element;
 - contractions (matmul, contract): 2 per multiply-add, i.e. 2 * M * K * N for a matmul;
   a product with no summed index is elementwise (1 per output);
 - data movement (reshape, pad, windows, transpose, concatenate, gather/scatter, copy): 0.
@@ -49,6 +49,18 @@ def maximum(a: ArrayLike, b: ArrayLike, out: np.ndarray | None = None) -> np.nda
     return _elementwise(np.maximum(a, b, out=out))
 
 
+def minimum(a: ArrayLike, b: ArrayLike, out: np.ndarray | None = None) -> np.ndarray:
+    return _elementwise(np.minimum(a, b, out=out))
+
+
+def negative(a: np.ndarray) -> np.ndarray:
+    return _elementwise(np.negative(a))
+
+
+def equal(a: ArrayLike, b: ArrayLike) -> np.ndarray:
+    return _elementwise(np.equal(a, b))
+
+
 def greater(a: ArrayLike, b: ArrayLike, out: np.ndarray | None = None) -> np.ndarray:
     return _elementwise(np.greater(a, b, out=out))
 
@@ -85,6 +97,16 @@ def sum(a: np.ndarray, axis: int | tuple[int, ...], keepdims: bool = False) -> n
 
 def max(a: np.ndarray, axis: int | tuple[int, ...], keepdims: bool = False) -> np.ndarray:  # noqa: A001
     return _reduced(a, np.max(a, axis=axis, keepdims=keepdims))
+
+
+def segment_sum(a: np.ndarray, starts: np.ndarray, axis: int) -> np.ndarray:
+    """Sums of the consecutive runs of ``a`` along ``axis`` that begin at ``starts`` (increasing, from 0):
+    n - 1 adds for a run of n, as :func:`sum` counts. Every run must hold at least one element."""
+    if starts[0] != 0 or (np.diff(starts) <= 0).any():
+        raise ValueError("segment_sum needs runs that start at 0 and are not empty")
+    result = np.add.reduceat(a, starts, axis=axis)
+    record((a.shape[axis] - len(starts)) * (a.size // a.shape[axis]))
+    return result
 
 
 def argmax(a: np.ndarray, axis: int) -> np.ndarray:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from hwsim.ops import Padding
+from hwsim.ops import Padding, Window, overlapping
 from hwsim.reference import primitives as P
 
 
@@ -37,28 +37,32 @@ def unpad(x: np.ndarray, padding: Padding) -> np.ndarray:
     return x[:, padding.top : h - padding.bottom, padding.left : w - padding.right, :]
 
 
-def windows(xp: np.ndarray, size: tuple[int, int], stride: tuple[int, int]) -> np.ndarray:
-    """View of a padded (N, Hp, Wp, C) map as (N, Ho, Wo, C, Kh, Kw); no copy."""
-    view = sliding_window_view(xp, size, axis=(1, 2))
-    return view[:, :: stride[0], :: stride[1]]
+def windows(xp: np.ndarray, window: Window) -> np.ndarray:
+    """View of a padded (N, Hp, Wp, C) map as (N, Ho, Wo, C, Kh, Kw), taps ``dilation`` apart; no copy."""
+    view = sliding_window_view(xp, window.extent, axis=(1, 2))
+    (sh, sw), (dh, dw) = window.stride, window.dilation
+    return view[:, ::sh, ::sw, :, ::dh, ::dw]
 
 
-def scatter_windows(cols: np.ndarray, padded_shape: tuple[int, ...], stride: tuple[int, int]) -> np.ndarray:
+def scatter_windows(cols: np.ndarray, padded_shape: tuple[int, ...], window: Window) -> np.ndarray:
     """Adjoint of :func:`windows`: (N, Ho, Wo, C, Kh, Kw) -> (N, Hp, Wp, C), summing overlaps.
 
     One pass per kernel tap. The first tap, and every tap when windows do not overlap
-    (stride >= size), is a plain copy; the others add onto what is there, Ho * Wo * C adds each.
+    (:func:`hwsim.ops.overlapping`), is a plain copy; the others add onto what is there, Ho * Wo * C adds each.
     """
     n, ho, wo, c, kh, kw = cols.shape
-    sh, sw = stride
-    if (kh, kw, sh, sw) == (1, 1, 1, 1):  # pointwise: each position is its own window
+    sh, sw = window.stride
+    (eh, ew) = window.extent
+    if (eh, ew, sh, sw) == (1, 1, 1, 1):  # pointwise: each position is its own window
         return cols[..., 0, 0]
+    dh, dw = window.dilation
     out = np.zeros(padded_shape, dtype=cols.dtype)
-    overlapping = sh < kh or sw < kw
+    adding = overlapping(window)
     for i in range(kh):
         for j in range(kw):
-            index = (slice(None), slice(i, i + sh * (ho - 1) + 1, sh), slice(j, j + sw * (wo - 1) + 1, sw))
-            if overlapping and (i, j) != (0, 0):
+            top, left = i * dh, j * dw
+            index = (slice(None), slice(top, top + sh * (ho - 1) + 1, sh), slice(left, left + sw * (wo - 1) + 1, sw))
+            if adding and (i, j) != (0, 0):
                 P.accumulate(out, index, cols[..., i, j])
             else:
                 out[index] = cols[..., i, j]

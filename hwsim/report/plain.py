@@ -221,14 +221,15 @@ class PlainConsole:
 
         return Console(width=self.width, soft_wrap=False)
 
-    def print(self, *objects: Any, style: str | None = None, highlight: bool | None = None) -> None:
-        """``console.print`` for one string: without colour, ``style`` and ``highlight`` change nothing."""
-        if len(objects) == 1 and isinstance(objects[0], str):
+    def print(self, *objects: Any, style: str | None = None, highlight: bool | None = None, **options: Any) -> None:
+        """``console.print`` for one string: without colour, ``style`` and ``highlight`` change nothing; any
+        other option (``markup``, ``end``, ...) is left to rich."""
+        if len(objects) == 1 and isinstance(objects[0], str) and not options:
             text = strip_markup(objects[0])
             if text is not None and narrow(text.replace("\n", "")):
                 self.write_lines(printed_lines(text, self.width))
                 return
-        self.rich.print(*objects, style=style, highlight=highlight)
+        self.rich.print(*objects, style=style, highlight=highlight, **options)
 
     def write_lines(self, lines: Sequence[str]) -> None:
         sys.stdout.write("".join(line + "\n" for line in lines))

@@ -175,11 +175,15 @@ def roofline(estimate: Estimate) -> Figure:
     """Each step at (ops / bytes moved, ops / its time) under the memory roof and one roof per compute unit.
 
     A step that moves no bytes has no finite intensity; it is drawn at the right edge, as a triangle.
+    On a profile with a systolic array, the steps it runs sit on a disc in the colour of their utilisation
+    (MACs / (rows x cols x cycles)), and the named ones carry it: how far below its roof the mapping keeps a layer.
     """
     hw = estimate.hardware
-    bandwidth = hw.memory.external.bandwidth
+    bandwidth = hw.memory.external.effective_bandwidth
     rate, op = _op_units(estimate.schedule.precision)
-    steps = [s for s in estimate.schedule.steps if s.ops > 0 and s.total_s > 0]
+    kept = [(s, u) for s, u in zip(estimate.schedule.steps, _utilization(estimate)) if s.ops > 0 and s.total_s > 0]
+    steps = [s for s, _ in kept]
+    utilization = np.array([u for _, u in kept])
     moved = np.array([s.bytes_moved for s in steps], dtype=float)
     ops = np.array([s.ops for s in steps], dtype=float)
     achieved = ops / np.array([s.total_s for s in steps])
@@ -222,6 +226,20 @@ def roofline(estimate: Estimate) -> Figure:
                     linewidth=0.4,
                     zorder=3,
                 )
+    on_array = ~np.isnan(utilization)
+    if on_array.any():
+        rings = ax.scatter(
+            intensity[on_array],
+            achieved[on_array],
+            c=utilization[on_array],
+            cmap="viridis",
+            vmin=0.0,
+            vmax=1.0,
+            s=120,
+            marker="o",
+            zorder=2,
+        )
+        figure.colorbar(rings, ax=ax, label="array utilisation: MACs / (rows × cols × cycles)")
     ax.plot([], [], color="grey", lw=0, marker="<", label="moves no external bytes (intensity ∞)")
     ax.plot(
         x,
@@ -231,7 +249,7 @@ def roofline(estimate: Estimate) -> Figure:
         ls="--",
         label=f"memory roof: {format_quantity(bandwidth, 'B/s')} × intensity",
     )
-    for (x_at, y_at), names in _labels_by_position(steps, intensity, achieved).items():
+    for (x_at, y_at), names in _labels_by_position(steps, intensity, achieved, utilization).items():
         ax.annotate("\n".join(names), (x_at, y_at), textcoords="offset points", xytext=(6, -3), fontsize=7, va="top")
     ax.set_xlim(lo, hi * 1.5)
     ax.set_ylim(achieved.min() / 3, peak * 3)
@@ -247,17 +265,24 @@ def roofline(estimate: Estimate) -> Figure:
     return figure
 
 
+def _utilization(estimate: Estimate) -> tuple[float, ...]:
+    """Per step: its array utilisation, NaN off arrays (all NaN on a profile without one)."""
+    return estimate.step_utilization if estimate.has_array else (np.nan,) * len(estimate.schedule.steps)
+
+
 def _labels_by_position(
-    steps: Sequence[Step], intensity: np.ndarray, achieved: np.ndarray
+    steps: Sequence[Step], intensity: np.ndarray, achieved: np.ndarray, utilization: np.ndarray
 ) -> dict[tuple[float, float], list[str]]:
-    """Names of the slowest steps, those drawn at the same spot joined into one label so none overprints another."""
+    """Names of the slowest steps (with their array utilisation, if any), those drawn at the same spot joined into
+    one label so none overprints another."""
     labels: dict[tuple[float, float], list[str]] = {}
     for index in np.argsort([-s.total_s for s in steps])[:LABELLED_POINTS]:
         spot = (float(intensity[index]), float(achieved[index]))
         near = next(
             (p for p in labels if abs(np.log10(p[0] / spot[0])) < 0.05 and abs(np.log10(p[1] / spot[1])) < 0.05), spot
         )
-        labels.setdefault(near, []).append(steps[index].name)
+        share = utilization[index]
+        labels.setdefault(near, []).append(steps[index].name + ("" if np.isnan(share) else f" ({share * 100:.2g} %)"))
     return labels
 
 

@@ -37,6 +37,7 @@ COMPARE_COLUMNS = [
     Column("efficiency", "efficiency", "percent", priority=4),
     Column("latency_vs_first", "× first", "ratio", priority=8),
     Column("energy_per_image_j", "energy/image", "energy", priority=11),
+    Column("note", "note", wrap=True, priority=THE_REST + 1),
 ]
 LAYER_DIFF_COLUMNS = [
     Column("layer", "layer", elide=True, priority=0),

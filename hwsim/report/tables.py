@@ -51,18 +51,27 @@ COLUMNS = [
     "energy_static_j",
     "note",
 ]
+ARRAY_COLUMNS = ["compute_cycles", "utilization"]
+"""Added after ``compute_s`` when the profile has a systolic array: the cycles a step's layers keep it busy,
+and their MACs over what it could do in them (empty for a step on no array)."""
 
 
 def _shape(shape: tuple[int, ...]) -> str:
     return "x".join(map(str, shape))
 
 
-def layer_rows(schedule: Schedule, energy: Sequence[EnergyParts] | None = None) -> list[dict[str, Any]]:
+def layer_rows(
+    schedule: Schedule,
+    energy: Sequence[EnergyParts] | None = None,
+    cycles: Sequence[int] | None = None,
+    utilization: Sequence[float] | None = None,
+) -> list[dict[str, Any]]:
     """One record per scheduled step, with the keys of :data:`COLUMNS`; ``energy`` per step
-    (:attr:`Estimate.step_energy`), or the energy columns are missing (NaN)."""
+    (:attr:`Estimate.step_energy`), or the energy columns are missing (NaN); ``cycles`` and ``utilization``
+    per step (:attr:`Estimate.step_cycles`, :attr:`Estimate.step_utilization`) add :data:`ARRAY_COLUMNS`."""
     nan = float("nan")
     parts = energy if energy is not None else [EnergyParts(nan, nan, nan, nan)] * len(schedule.steps)
-    return [
+    rows = [
         {
             "layer": s.name,
             "op": s.op,
@@ -90,13 +99,40 @@ def layer_rows(schedule: Schedule, energy: Sequence[EnergyParts] | None = None) 
         }
         for s, e in zip(schedule.steps, parts)
     ]
+    if cycles is not None and utilization is not None:
+        for row, count, share in zip(rows, cycles, utilization):
+            row.update(compute_cycles=count, utilization=share)
+    return rows
 
 
-def layer_table(schedule: Schedule, energy: Sequence[EnergyParts] | None = None) -> pd.DataFrame:
-    """One row per scheduled step, with the columns of :data:`COLUMNS` (see :func:`layer_rows`)."""
+def columns(with_array: bool) -> list[str]:
+    """:data:`COLUMNS`, with :data:`ARRAY_COLUMNS` after ``compute_s`` for a profile with an array."""
+    if not with_array:
+        return COLUMNS
+    at = COLUMNS.index("compute_s") + 1
+    return [*COLUMNS[:at], *ARRAY_COLUMNS, *COLUMNS[at:]]
+
+
+def layer_table(
+    schedule: Schedule,
+    energy: Sequence[EnergyParts] | None = None,
+    cycles: Sequence[int] | None = None,
+    utilization: Sequence[float] | None = None,
+) -> pd.DataFrame:
+    """One row per scheduled step, with the columns of :func:`columns` (see :func:`layer_rows`)."""
     import pandas as pd  # deferred: half a second of start-up that the terminal table does not need
 
-    return pd.DataFrame(layer_rows(schedule, energy), columns=COLUMNS)
+    rows = layer_rows(schedule, energy, cycles, utilization)
+    return pd.DataFrame(rows, columns=columns(cycles is not None))
+
+
+def estimate_rows(estimate: Estimate) -> tuple[list[dict[str, Any]], list[str]]:
+    """:func:`layer_rows` of an estimate and their :func:`columns`: energy per step, and cycles and utilisation
+    when the profile has an array."""
+    if estimate.has_array:
+        array = (estimate.step_cycles, estimate.step_utilization)
+        return layer_rows(estimate.schedule, estimate.step_energy, *array), columns(with_array=True)
+    return layer_rows(estimate.schedule, estimate.step_energy), columns(with_array=False)
 
 
 def top_layers(estimate: Estimate, n: int = 3) -> list[tuple[str, float]]:
@@ -118,20 +154,20 @@ def _header(estimate: Estimate) -> dict[str, Any]:
 
 
 def to_json(estimate: Estimate) -> str:
-    rows = layer_rows(estimate.schedule, estimate.step_energy)
+    rows, keys = estimate_rows(estimate)
     document = {
         **_header(estimate),
         # a missing figure (area without an ``area:`` section) is null: NaN is not JSON
         "summary": {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in estimate.summary().items()},
         "top_layers": [{"layer": name, "total_s": t} for name, t in top_layers(estimate)],
         # 15 digits, not pandas' 10 decimals: a layer's energy is microjoules, and would keep only 4 digits
-        "layers": records.to_json_records(rows, COLUMNS),
+        "layers": records.to_json_records(rows, keys),
     }
     return json.dumps(document, indent=2) + "\n"
 
 
 def to_csv(estimate: Estimate) -> str:
-    return records.to_csv(layer_rows(estimate.schedule, estimate.step_energy), COLUMNS)
+    return records.to_csv(*estimate_rows(estimate))
 
 
 def to_markdown(estimate: Estimate) -> str:
@@ -142,7 +178,7 @@ def to_markdown(estimate: Estimate) -> str:
     lines += [
         f"- {k}: {v:.6g}" if isinstance(v, float) else f"- {k}: {v}" for k, v in summary.items() if k not in header
     ]  # batch is in both
-    lines += ["", records.to_markdown(layer_rows(estimate.schedule, estimate.step_energy), COLUMNS, ".6g"), ""]
+    lines += ["", records.to_markdown(*estimate_rows(estimate), ".6g"), ""]
     return "\n".join(lines)
 
 
@@ -184,14 +220,28 @@ TERMINAL_COLUMNS = [
     Column("note", "note", wrap=True),
 ]
 """The terminal table: :data:`COLUMNS` in human units, and where each tensor lives (int or ext) in one column."""
+ARRAY_TERMINAL_COLUMNS = [Column("compute_cycles", "cycles", "count"), Column("utilization", "util %", "percent")]
+"""After ``compute`` when the profile has a systolic array."""
 
 
-def terminal_rows(schedule: Schedule, energy: Sequence[EnergyParts] | None = None) -> list[dict[str, Any]]:
+def terminal_rows(
+    schedule: Schedule,
+    energy: Sequence[EnergyParts] | None = None,
+    cycles: Sequence[int] | None = None,
+    utilization: Sequence[float] | None = None,
+) -> list[dict[str, Any]]:
     """:func:`layer_rows` with the ``placement`` the terminal shows (``int/int/ext``), without pandas."""
     return [
         {**row, "placement": "/".join(_short_loc(row[k]) for k in ("input_loc", "output_loc", "weight_loc"))}
-        for row in layer_rows(schedule, energy)
+        for row in layer_rows(schedule, energy, cycles, utilization)
     ]
+
+
+def terminal_columns(with_array: bool) -> list[Column]:
+    if not with_array:
+        return TERMINAL_COLUMNS
+    at = next(i for i, c in enumerate(TERMINAL_COLUMNS) if c.key == "compute_s") + 1
+    return [*TERMINAL_COLUMNS[:at], *ARRAY_TERMINAL_COLUMNS, *TERMINAL_COLUMNS[at:]]
 
 
 def render_table(estimate: Estimate, console: Screen, view: View = FITTED) -> None:
@@ -201,7 +251,9 @@ def render_table(estimate: Estimate, console: Screen, view: View = FITTED) -> No
         f"{header['network']} on {header['hardware']} — policy {header['policy']}, "
         f"counting {header['counting']}, batch {header['batch']}, {header['precision']}"
     )
-    print_table(console, terminal_rows(estimate.schedule, estimate.step_energy), TERMINAL_COLUMNS, title, view)
+    array = (estimate.step_cycles, estimate.step_utilization) if estimate.has_array else (None, None)
+    rows = terminal_rows(estimate.schedule, estimate.step_energy, *array)
+    print_table(console, rows, terminal_columns(estimate.has_array), title, view)
     render_summary(estimate, console)
 
 

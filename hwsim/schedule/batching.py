@@ -59,7 +59,9 @@ def sub_batched(policy: Policy, choose: str) -> Policy:
             """The policy's steps for ``size`` images (None: they do not fit); each size is scheduled once."""
             if size not in runs:
                 if size not in sub_costs:
-                    sub_costs[size] = tuple(layer_cost(c.layer, hardware, c.counting, size, c.precision) for c in costs)
+                    sub_costs[size] = tuple(
+                        layer_cost(c.layer, hardware, c.counting, size, c.precision, c.weights_resident) for c in costs
+                    )
                 try:
                     runs[size] = policy(graph, sub_costs[size], hardware)
                 except CapacityError as error:

@@ -17,6 +17,7 @@ import heapq
 from collections import defaultdict
 from dataclasses import dataclass
 
+from hwsim.cost.cycles import layer_rate
 from hwsim.cost.inference import LayerCost
 from hwsim.model.graph import INPUT
 from hwsim.schedule.base import (
@@ -85,6 +86,9 @@ class Program:
         self.resident = 0
         self.moved = 0
         """Bytes loaded and stored so far: the bus is busy at least this long over the bandwidth."""
+        self.kept = frozenset(weights_of(c.name) for c in costs if c.weights_resident)
+        """Weights on chip before the run starts and after it ends (steady state): never loaded nor freed,
+        and outside the capacity the policy schedules in (:mod:`hwsim.cost.steady`)."""
 
     def begin(self, plan: StepPlan) -> int:
         """Start a step; the events added with its index belong to it."""
@@ -116,7 +120,7 @@ class Program:
         """Any event but a compute, when ``size`` (the region's bytes) is not 0: RESIDENT, LOAD and
         ALLOC take the space, FREE releases it, LOAD and STORE move the bytes. For callers that know
         the size already; the others use :meth:`occupy`, :meth:`store` and :meth:`free`."""
-        if not size:
+        if not size or (self.kept and (action is LOAD or action is FREE) and region.tensor in self.kept):
             return
         if action is FREE:
             self.resident -= size
@@ -171,27 +175,46 @@ def compute_reads(cost: LayerCost, rows: Span, channels: Span) -> tuple[Region, 
     return tuple(reads)
 
 
-def _durations(events: list[Record], hardware: HardwareSpec) -> list[float]:
-    """How long every event takes on its resource: bytes over the bandwidth, ops over the unit's throughput."""
-    bandwidth = hardware.memory.external.bandwidth
-    throughput = {e[6]: hardware.compute[e[6]].throughput for e in events if e[1] is COMPUTE}
-    return [
-        e[3] / bandwidth if e[1] is LOAD or e[1] is STORE else e[7] / throughput[e[6]] if e[1] is COMPUTE else 0.0
-        for e in events
-    ]
+def _durations(events: list[Record], hardware: HardwareSpec, costs: dict[str, LayerCost]) -> list[float]:
+    """How long every event takes on its resource: a transfer its bytes over the attained bandwidth plus its
+    setup; a compute its ops at the rate its unit attains on its layer (the peak, or the array's cycles:
+    :func:`hwsim.cost.cycles.layer_rate`), the first compute of each step after its unit's dispatch time."""
+    external = hardware.memory.external
+    bandwidth, setup = external.effective_bandwidth, external.setup
+    units = hardware.compute
+    dispatch = {name: unit.dispatch for name, unit in units.items() if unit.dispatch}
+    rates: dict[str, float] = {}
+    dispatched: set[int] = set()
+    durations: list[float] = []
+    append = durations.append
+    for step, action, _, size, layer, _, unit, ops in events:
+        if action is COMPUTE:
+            rate = rates.get(layer)
+            if rate is None:
+                rate = rates[layer] = layer_rate(costs[layer], units[unit])
+            if dispatch and step not in dispatched:
+                dispatched.add(step)
+                append(ops / rate + dispatch.get(unit, 0.0))
+            else:
+                append(ops / rate)
+        elif action is LOAD or action is STORE:
+            append(size / bandwidth + setup)
+        else:
+            append(0.0)
+    return durations
 
 
-def _serial(events: list[Record], hardware: HardwareSpec) -> list[tuple[float, float]]:
+def _serial(events: list[Record], hardware: HardwareSpec, costs: dict[str, LayerCost]) -> list[tuple[float, float]]:
     """Start and end times when every event starts as the one before ends (the paper's timing)."""
     clock, times = 0.0, []
-    for duration in _durations(events, hardware):
+    for duration in _durations(events, hardware, costs):
         end = clock + duration
         times.append((clock, end))
         clock = end
     return times
 
 
-def _overlapped(events: list[Record], hardware: HardwareSpec) -> list[tuple[float, float]]:
+def _overlapped(events: list[Record], hardware: HardwareSpec, costs: dict[str, LayerCost]) -> list[tuple[float, float]]:
     """Start and end times when the bus and each unit run concurrently (see the module docstring for the rules)."""
     capacity = hardware.memory.internal.capacity
     bus = 0.0  # when the bus is next idle
@@ -214,7 +237,7 @@ def _overlapped(events: list[Record], hardware: HardwareSpec) -> list[tuple[floa
     taken = 0.0  # when the latest space-taking event started: they start in program order
     resident = 0  # in program order
     times = []
-    for (_, action, region, size, _, reads, unit, _), duration in zip(events, _durations(events, hardware)):
+    for (_, action, region, size, _, reads, unit, _), duration in zip(events, _durations(events, hardware, costs)):
         t = region[0]
         if action is COMPUTE:
             start = unit_free[unit]
@@ -269,6 +292,12 @@ def transfers_of(events: list[Event]) -> tuple[Transfer, ...]:
     return tuple(Transfer(tensor, direction, size) for (tensor, direction), size in moved.items())
 
 
+def transfer_seconds(events: list[Event] | tuple[Event, ...], bandwidth: float, setup: float) -> float:
+    """The bus time of the loads and stores among ``events``: their bytes over the bandwidth, and a setup each."""
+    moved = [e.bytes for e in events if e.action is LOAD or e.action is STORE]
+    return sum(moved) / bandwidth + len(moved) * setup
+
+
 def finish(program: Program, hardware: HardwareSpec, overlap: bool) -> list[Step]:
     """Time the program and summarise it step by step.
 
@@ -276,7 +305,7 @@ def finish(program: Program, hardware: HardwareSpec, overlap: bool) -> list[Step
     to the end of the segment), shared among the segment's steps in proportion to their busy time,
     so the steps' totals add up to the schedule's.
     """
-    times = (_overlapped if overlap else _serial)(program.events, hardware)
+    times = (_overlapped if overlap else _serial)(program.events, hardware, program.costs)
     count = len(program.plans)
     by_step: list[list[Event]] = [[] for _ in range(count)]
     # per step, in one pass over the events: when its last event ends, and its busy and compute time
@@ -301,7 +330,7 @@ def finish(program: Program, hardware: HardwareSpec, overlap: bool) -> list[Step
         for i in members:
             totals[i] = (end - done) * (busy[i] / whole if whole else 1 / len(members))
         done = end
-    bandwidth = hardware.memory.external.bandwidth
+    bandwidth, setup = hardware.memory.external.effective_bandwidth, hardware.memory.external.setup
     steps = []
     for i, (plan, events) in enumerate(zip(program.plans, by_step)):
         group, first, last = plan.group, plan.group[0], plan.group[-1]
@@ -324,7 +353,7 @@ def finish(program: Program, hardware: HardwareSpec, overlap: bool) -> list[Step
                 output_loc=plan.output_loc,
                 weight_loc="external",
                 transfers=transfers,
-                transfer_s=sum(t.bytes for t in transfers) / bandwidth,
+                transfer_s=transfer_seconds(events, bandwidth, setup),
                 compute_s=computing[i],
                 total_s=totals[i],
                 peak_internal_bytes=program.peaks[i],

@@ -9,7 +9,7 @@ an op's output rows and channels read its inputs is one of its traits, a kind (:
 from __future__ import annotations
 
 from hwsim.model.graph import Layer
-from hwsim.ops import TRAITS, Channels, ConvAttrs, LrnAttrs, Rows, UpsampleAttrs, Window
+from hwsim.ops import TRAITS, Channels, ConvAttrs, LrnAttrs, PadAttrs, Rows, UpsampleAttrs, Window
 
 Span = tuple[int, int]
 """[start, stop) along one axis."""
@@ -19,12 +19,14 @@ CHANNELS = {op: traits.channels for op, traits in TRAITS.items()}
 # Each op's kinds in a dict, and each kind's member in a module global: ``TRAITS[op].rows`` and
 # ``Rows.SAME`` are attribute lookups, as slow as the rest of a receptive field, and a band asks for several
 SAME_ROWS, WINDOW_ROWS, WHOLE_ROWS, SCALE_ROWS = Rows.SAME, Rows.WINDOW, Rows.WHOLE, Rows.SCALE
-SAME_CHANNELS, GROUP_CHANNELS, ALL_CHANNELS, NEIGHBOUR_CHANNELS, STACKED_CHANNELS = (
+BROADCAST_ROWS, PADDED_ROWS = Rows.BROADCAST, Rows.PADDED
+SAME_CHANNELS, GROUP_CHANNELS, ALL_CHANNELS, NEIGHBOUR_CHANNELS, STACKED_CHANNELS, BROADCAST_CHANNELS = (
     Channels.SAME,
     Channels.GROUPS,
     Channels.ALL,
     Channels.NEIGHBOURS,
     Channels.STACKED,
+    Channels.BROADCAST,
 )
 
 
@@ -54,14 +56,15 @@ def input_rows(layer: Layer, rows: Span) -> tuple[Span, ...]:
     if kind is WINDOW_ROWS:
         a = layer.attrs
         assert isinstance(a, Window)
-        return (_window_rows(rows, a.kernel[0], a.stride[0], a.padding.top, h_in),)
+        return (_window_rows(rows, a.extent[0], a.stride[0], a.padding.top, h_in),)
     if kind is WHOLE_ROWS:
         return ((0, h_in),)
-    if kind is SCALE_ROWS:
-        assert isinstance(layer.attrs, UpsampleAttrs)
-        start, stop = rows
-        factor = layer.attrs.factor
-        return ((start // factor, (stop - 1) // factor + 1) if stop > start else (0, 0),)
+    if kind is BROADCAST_ROWS:
+        one = (0, 1) if rows[1] > rows[0] else (0, 0)
+        return tuple(one if shape[0] == 1 else rows for shape in layer.input_shapes)
+    if kind is SCALE_ROWS or kind is PADDED_ROWS:
+        assert isinstance(layer.attrs, (UpsampleAttrs, PadAttrs))
+        return (layer.attrs.source_rows(rows, h_in),)
     raise ValueError(f"no receptive field rule for rows of kind {kind!r}")
 
 
@@ -70,6 +73,9 @@ def input_channels(layer: Layer, channels: Span) -> tuple[Span | None, ...]:
     kind = CHANNELS[layer.op]
     if kind is SAME_CHANNELS:
         return tuple(channels for _ in layer.inputs)
+    if kind is BROADCAST_CHANNELS:
+        one = (0, 1) if channels[1] > channels[0] else (0, 0)
+        return tuple(one if shape[2] == 1 else channels for shape in layer.input_shapes)
     c_in = layer.input_shapes[0][2]
     if kind is GROUP_CHANNELS:
         return (_group_channels(layer, channels),)

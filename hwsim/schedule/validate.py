@@ -10,8 +10,11 @@ images), and recomputes every size from the layer shapes. Sub-batches run one af
   before); a compute reads resident, already computed rows covering its receptive field, and
   writes rows allocated for it; a store writes resident, computed rows; nothing is allocated twice;
 - accounting: every event's bytes are its region's size; each step's transfers are exactly its
-  loads and stores, and its transfer time is those bytes over the bandwidth; every layer's output
-  is computed whole, once, with its ops counted once.
+  loads and stores, and its transfer time is those bytes over the attained bandwidth, plus a setup
+  each; every layer's output is computed whole, once, with its ops counted once.
+
+Weights kept on chip across images (steady state) are resident before the first event and count
+against the capacity throughout; nothing may load or free them.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import numpy as np
 from hwsim.cost.inference import LayerCost
 from hwsim.model.graph import INPUT
 from hwsim.schedule.base import Action, Event, Region, Schedule, Step
+from hwsim.schedule.program import transfer_seconds
 from hwsim.schedule.regions import input_regions
 from hwsim.spec.hardware import HardwareSpec
 
@@ -76,7 +80,7 @@ def _cells(region: Region) -> int:
 def validate(schedule: Schedule, costs: tuple[LayerCost, ...], hardware: HardwareSpec) -> list[Violation]:
     """Every way ``schedule`` breaks the rules of the module docstring (empty: it is sound)."""
     capacity = hardware.memory.internal.capacity
-    bandwidth = hardware.memory.external.bandwidth
+    bandwidth, setup = hardware.memory.external.effective_bandwidth, hardware.memory.external.setup
     by_name = {c.name: c for c in costs}
     batch = costs[0].batch
     tensors: dict[str, _Tensor] = {}
@@ -92,6 +96,11 @@ def validate(schedule: Schedule, costs: tuple[LayerCost, ...], hardware: Hardwar
                 )
     violations: list[Violation] = []
     resident = 0
+    for c in costs:
+        if c.weights_resident and c.weight_bytes:
+            kept = tensors[f"{c.name}.weights"]
+            kept.internal[:] = True
+            resident += kept.internal.size * kept.cell_bytes
     ops: dict[str, float] = {c.name: 0.0 for c in costs}
     program = sorted(((e.seq, e, step.name) for step in schedule.steps for e in step.events), key=lambda x: x[0])
     for _, e, step_name in program:
@@ -140,12 +149,14 @@ def validate(schedule: Schedule, costs: tuple[LayerCost, ...], hardware: Hardwar
                     Rule.ACCOUNTING, step.name, f"events move {moved:,} B, the step's transfers {step.bytes_moved:,} B"
                 )
             )
-        if not math.isclose(step.transfer_s, moved / bandwidth, rel_tol=1e-9, abs_tol=1e-15):
+        expected = transfer_seconds(step.events, bandwidth, setup)
+        if not math.isclose(step.transfer_s, expected, rel_tol=1e-9, abs_tol=1e-15):
             violations.append(
                 Violation(
                     Rule.ACCOUNTING,
                     step.name,
-                    f"transfer time {step.transfer_s} s for {moved:,} B at {bandwidth:,.0f} B/s",
+                    f"transfer time {step.transfer_s} s for {moved:,} B at {bandwidth:,.0f} B/s "
+                    f"and {setup:g} s a transfer",
                 )
             )
     for c in costs:

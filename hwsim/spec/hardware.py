@@ -1,12 +1,29 @@
-"""The hardware profile: memories, compute units, which ops run where, and precision."""
+"""The hardware profile: memories, compute units, which ops run where, and precision.
+
+Beyond a peak throughput, a unit may state its microarchitecture (docs/accelerators.md): a matrix unit its
+systolic ``array: [rows, cols]``, ``dataflow`` and ``clock`` (its throughput is then 2 x rows x cols x clock,
+and its compute time per layer comes from :mod:`hwsim.cost.cycles`), a vector unit its ``lanes`` and
+``clock``. Fixed costs: ``dispatch`` per step on a unit, ``setup`` per transfer and the ``achievable``
+fraction of the external bandwidth. Every one of these is optional: a profile without them is timed as
+before, to the last bit.
+"""
 
 from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictInt,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from hwsim import bundled
 from hwsim.ops import TRAITS, Op
@@ -14,11 +31,33 @@ from hwsim.spec.energy import AreaSpec, EnergySpec, check_unit_names
 from hwsim.spec.names import text_problem
 from hwsim.spec.validate import validate
 from hwsim.spec.yamlio import load_yaml
-from hwsim.units import parse_quantity
+from hwsim.units import format_quantity, parse_physical, parse_quantity
 
 Bytes = Annotated[float, BeforeValidator(lambda v: parse_quantity(v, "bytes"))]
 BytesPerSecond = Annotated[float, BeforeValidator(lambda v: parse_quantity(v, "bandwidth"))]
 OpsPerSecond = Annotated[float, BeforeValidator(lambda v: parse_quantity(v, "throughput"))]
+Hertz = Annotated[float, BeforeValidator(lambda v: parse_quantity(v, "frequency"))]
+Seconds = Annotated[float, BeforeValidator(lambda v: parse_physical(v, "time"))]
+
+MAX_ARRAY_SIDE = 1_000_000
+"""Rows or columns of a systolic array, and lanes of a vector unit: beyond a million can only be a mistake."""
+Side = Annotated[StrictInt, Field(gt=0, le=MAX_ARRAY_SIDE)]
+
+
+def _fraction(value: object) -> float:
+    """A share in (0, 1] written as a number (0.8); YAML's true is not a number here."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"expected a fraction between 0 and 1 such as 0.8, got {value!r}")
+    if not 0 < value <= 1:
+        raise ValueError(f"must be above 0 and at most 1, got {value!r}")
+    return float(value)
+
+
+Fraction = Annotated[float, BeforeValidator(_fraction)]
+
+THROUGHPUT_AGREEMENT = 0.01
+"""A throughput given beside an array (or lanes) and a clock must be within 1 % of what they imply:
+datasheets round (TPU v1: "92 TOPS" for 2 x 256 x 256 x 700 MHz = 91.75 TOPS)."""
 
 
 class Precision(str, Enum):
@@ -26,10 +65,23 @@ class Precision(str, Enum):
     FP16 = "fp16"
     BF16 = "bf16"
     INT8 = "int8"
+    INT16 = "int16"
+    """16-bit fixed point (Eyeriss v1)."""
 
     @property
     def bytes(self) -> int:
-        return {"fp32": 4, "fp16": 2, "bf16": 2, "int8": 1}[self.value]
+        return {"fp32": 4, "fp16": 2, "bf16": 2, "int8": 1, "int16": 2}[self.value]
+
+
+class Dataflow(str, Enum):
+    """What stays in a systolic array's PEs while the rest streams through (SCALE-Sim's three dataflows)."""
+
+    OS = "os"
+    """Output stationary: output pixels on the rows, filters on the columns, the window streamed."""
+    WS = "ws"
+    """Weight stationary: the window on the rows, filters on the columns, output pixels streamed."""
+    IS = "is"
+    """Input stationary: the window on the rows, output pixels on the columns, filters streamed."""
 
 
 class _Strict(BaseModel):
@@ -43,6 +95,13 @@ class InternalMemory(_Strict):
 class ExternalMemory(_Strict):
     bandwidth: BytesPerSecond = Field(description="external memory <-> internal memory, bytes/s")
     capacity: Bytes | None = Field(None, description="unlimited when absent")
+    achievable: Fraction = Field(1.0, description="fraction of the bandwidth transfers attain")
+    setup: Seconds = Field(0.0, description="latency every transfer pays before its first byte (a DMA's setup)")
+
+    @property
+    def effective_bandwidth(self) -> float:
+        """What transfers attain: the bandwidth times the achievable fraction (exactly the bandwidth at 1)."""
+        return self.bandwidth * self.achievable
 
 
 class Memory(_Strict):
@@ -51,8 +110,67 @@ class Memory(_Strict):
 
 
 class ComputeUnit(_Strict):
-    throughput: OpsPerSecond = Field(description="peak ops/s")
+    # None only until the validators below derive it: every ComputeUnit has a throughput
+    throughput: OpsPerSecond = Field(  # type: ignore[assignment]
+        None, description="peak ops/s; from array or lanes and clock when absent"
+    )
     ops: tuple[Op, ...] = Field((), description="ops this unit runs, overriding the default assignment")
+    array: tuple[Side, Side] | None = Field(None, description="a systolic array's [rows, cols] of MACs")
+    dataflow: Dataflow | None = Field(None, description="what the array keeps stationary (os, ws, is)")
+    lanes: Side | None = Field(None, description="a vector unit's lanes, one op per lane per cycle")
+    clock: Hertz | None = Field(None, description="cycles per second of the array or the lanes")
+    dispatch: Seconds = Field(0.0, description="fixed time each step pays on this unit (a kernel launch)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _throughput_follows(cls, data: Any) -> Any:
+        """Without a throughput, the peak an array or lanes imply at the clock (a bad value is left for its field)."""
+        if not isinstance(data, dict) or data.get("throughput") is not None or data.get("clock") is None:
+            return data
+        try:
+            implied = _implied_throughput(
+                data.get("array"), data.get("lanes"), parse_quantity(data["clock"], "frequency")
+            )
+        except (ValueError, TypeError):
+            return data
+        return data if implied is None or implied <= 0 else {**data, "throughput": implied}
+
+    @model_validator(mode="after")
+    def _geometry_agrees(self) -> ComputeUnit:
+        """An array or lanes need a clock (and an array a dataflow); a throughput given beside them must agree."""
+        if self.array is not None and self.lanes is not None:
+            raise ValueError("give array (a matrix unit) or lanes (a vector unit), not both")
+        if (self.dataflow is None) != (self.array is None):
+            raise ValueError("an array needs a dataflow (os, ws or is)" if self.array else "dataflow needs an array")
+        if (self.array is not None or self.lanes is not None) and self.clock is None:
+            raise ValueError(f"{'array' if self.array else 'lanes'} needs a clock, e.g. clock: 700 MHz")
+        if self.clock is not None and self.array is None and self.lanes is None:
+            raise ValueError("a clock needs an array (a matrix unit) or lanes (a vector unit)")
+        if self.throughput is None:
+            raise ValueError("give a throughput, or an array (or lanes) and a clock")
+        implied = _implied_throughput(self.array, self.lanes, self.clock) if self.clock else None
+        if implied is not None and abs(self.throughput - implied) > THROUGHPUT_AGREEMENT * implied:
+            how = f"2 x {self.array[0]} x {self.array[1]}" if self.array else f"{self.lanes} lanes"
+            raise ValueError(
+                f"throughput {format_quantity(self.throughput, 'OPS')} disagrees with {how} x "
+                f"{format_quantity(self.clock or 0, 'Hz')} = {format_quantity(implied, 'OPS')}; "
+                "give one of them, or make them agree"
+            )
+        return self
+
+    @property
+    def macs_per_cycle(self) -> int:
+        """The array's PEs (0 without an array)."""
+        return self.array[0] * self.array[1] if self.array else 0
+
+
+class FittedValue(_Strict):
+    """A profile value that no specification gave, fitted to a measurement instead: ``hwsim validate`` reports
+    the case it was fitted on apart from the held-out ones."""
+
+    field: str = Field(description="the value's dotted path, e.g. compute.matrix.dispatch")
+    case: str = Field(description="the validation case it was fitted on, e.g. coral-edge-tpu/mobilenet-v1")
+    note: str = Field("", description="how it was fitted")
 
 
 class HardwareSpec(_Strict):
@@ -63,6 +181,20 @@ class HardwareSpec(_Strict):
     precision: Precision = Precision.FP32
     energy: EnergySpec | None = Field(None, description="energy per event; published defaults when absent")
     area: AreaSpec | None = Field(None, description="MAC units and node, for the profile's silicon area")
+    steady_state: bool = Field(
+        False, description="repeated inference: weights that fit stay on chip across images (docs/accelerators.md)"
+    )
+    fitted: tuple[FittedValue, ...] = Field((), description="values fitted to a measurement, not specified")
+
+    @model_validator(mode="after")
+    def _fitted_values_exist(self) -> HardwareSpec:
+        for value in self.fitted:
+            node: Any = self
+            for part in value.field.split("."):
+                node = node.get(part) if isinstance(node, dict) else getattr(node, part, None)
+                if node is None or isinstance(node, (str, tuple)):
+                    raise ValueError(f"fitted names {value.field!r}, which is not a value of this profile")
+        return self
 
     @field_validator("name")
     @classmethod
@@ -100,6 +232,9 @@ class HardwareSpec(_Strict):
     ) -> EnergySpec | AreaSpec | None:
         if section is not None and "compute" in info.data:
             check_unit_names(section, info.data["compute"])
+            units = info.data["compute"].values()
+            if isinstance(section, EnergySpec) and section.array is not None and all(u.array is None for u in units):
+                raise ValueError("array: no compute unit has an `array`, so no PE registers or links to charge")
         return section
 
     def unit_for(self, op: Op) -> str:
@@ -111,6 +246,26 @@ class HardwareSpec(_Strict):
 
     def throughput(self, op: Op) -> float:
         return self.compute[self.unit_for(op)].throughput
+
+    @property
+    def timed_by_peak(self) -> bool:
+        """Whether every time follows from bytes over the bandwidth and ops over peak throughputs alone: no array,
+        no fixed costs, the whole bandwidth, no steady state (what the vectorised paper sweep computes)."""
+        external = self.memory.external
+        return (
+            external.achievable == 1.0
+            and external.setup == 0.0
+            and not self.steady_state
+            and all(unit.array is None and unit.dispatch == 0.0 for unit in self.compute.values())
+        )
+
+
+def _implied_throughput(array: Any, lanes: Any, clock: float) -> float | None:
+    """2 x rows x cols x clock for an array, lanes x clock for lanes (one op a lane a cycle), else None."""
+    if array is not None:
+        rows, cols = array
+        return 2.0 * int(rows) * int(cols) * clock
+    return int(lanes) * clock if lanes is not None else None
 
 
 def _default_unit(op: Op) -> str:

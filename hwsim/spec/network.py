@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any
 
+import yaml
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
 
 from hwsim.ops import PositiveInt
@@ -98,3 +99,26 @@ def load_network_document(path: str | Path) -> tuple[NetworkSpec, Document]:
     """Read and validate the outer structure of a network file; also return the document for line numbers."""
     doc = load_yaml(path)
     return validate(NetworkSpec, doc.data, doc), doc
+
+
+def _flow(value: Any) -> str:
+    """One YAML line: ``{op: conv, name: conv1, filters: 64}``, ``[224, 224, 3]``."""
+    text = yaml.safe_dump(value, default_flow_style=True, sort_keys=False, width=1_000_000)
+    return text.removesuffix("\n...\n").strip()  # a plain scalar is dumped as a document with an end marker
+
+
+def dump_network(data: dict[str, Any], comment: str = "") -> str:
+    """A network document as YAML in the bundled files' style: one line per layer, blocks before layers."""
+    lines = [f"# {line}".rstrip() for line in comment.splitlines()]
+    lines += [f"{key}: {_flow(data[key])}" for key in ("name", "description", "input") if key in data]
+    if data.get("blocks"):
+        lines.append("blocks:")
+        for name, block in data["blocks"].items():
+            lines.append(f"  {_flow(name)}:")
+            if block.get("args"):
+                lines.append(f"    args: {_flow(block['args'])}")
+            lines.append("    layers:")
+            lines += [f"      - {_flow(entry)}" for entry in block["layers"]]
+    lines.append("layers:")
+    lines += [f"  - {_flow(entry)}" for entry in data["layers"]]
+    return "\n".join(lines) + "\n"

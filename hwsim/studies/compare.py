@@ -18,6 +18,7 @@ from hwsim.errors import InputError
 from hwsim.estimate import Estimate, estimate
 from hwsim.model.expand import load_network
 from hwsim.spec.hardware import Precision, load_hardware
+from hwsim.spec.onnx_file import is_onnx
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -46,9 +47,10 @@ SUMMARY_COLUMNS = [
     "efficiency",
     "latency_vs_first",
     *ENERGY_COLUMNS,
+    "note",
 ]
-"""``lower_bound_s`` and ``efficiency`` come from :meth:`Estimate.summary` when the schedulers
-provide them; until then they are missing (empty in CSV, null in JSON), never invented."""
+"""From :meth:`Estimate.summary`. A run that no schedule fits (or whose external memory overflows) is a row
+with its figures missing (empty in CSV, null in JSON) and the reason in ``note``; the rest still compare."""
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,19 @@ class Comparison:
     rows: pd.DataFrame
 
 
+@dataclass(frozen=True)
+class Refused:
+    """A run of the grid that cannot be scheduled as asked, and why (the policy's or the profile's message)."""
+
+    network: str
+    hardware: str
+    policy: str
+    reason: str
+
+
+Run = Estimate | Refused
+
+
 def run_grid(
     networks: Sequence[str],
     hardware: Sequence[str],
@@ -66,29 +81,50 @@ def run_grid(
     counting: Counting | str = "exact",
     batch: int = 1,
     precision: Precision | str | None = None,
-) -> list[Estimate]:
-    """One estimate per network × hardware × policy, in that nesting order; each file is read once."""
-    graphs = {name: load_network(name) for name in dict.fromkeys(networks)}
+    steady_state: bool | None = None,
+    input_shape: tuple[int, ...] | None = None,
+) -> list[Run]:
+    """One estimate per network × hardware × policy, in that nesting order; each file is read once.
+    ``input_shape`` fixes the open input dims of the ONNX models among the networks.
+
+    A run that cannot be scheduled is a :class:`Refused` in its place, so one network that does not fit one
+    profile leaves the others to compare; when every run is refused, the first refusal is the error.
+    """
+    graphs = {name: load_network(name, input_shape if is_onnx(name) else None) for name in dict.fromkeys(networks)}
     profiles = {name: load_hardware(name) for name in dict.fromkeys(hardware)}
-    return [
-        estimate(graphs[n], profiles[h], p, counting, batch, precision)
-        for n, h, p in itertools.product(networks, hardware, policies)
-    ]
+    runs: list[Run] = []
+    refusals: list[InputError] = []
+    for n, h, p in itertools.product(networks, hardware, policies):
+        graph, profile = graphs[n], profiles[h]
+        try:
+            runs.append(estimate(graph, profile, p, counting, batch, precision, steady_state))
+        except InputError as refusal:
+            refusals.append(refusal)
+            runs.append(Refused(graph.name, profile.name, p, str(refusal)))
+    if refusals and len(refusals) == len(runs):
+        raise refusals[0]
+    return runs
 
 
-def label(estimate: Estimate) -> str:
-    s = estimate.schedule
+def label(run: Run) -> str:
+    if isinstance(run, Refused):
+        return f"{run.network} on {run.hardware} ({run.policy})"
+    s = run.schedule
     return f"{s.network} on {s.hardware} ({s.policy})"
 
 
-def summary_table(estimates: Sequence[Estimate]) -> Comparison:
-    """One row per estimate, with its latency as a multiple of the first row's."""
+def summary_table(runs: Sequence[Run]) -> Comparison:
+    """One row per run, with its latency as a multiple of the first scheduled row's."""
     import pandas as pd  # deferred, as in hwsim.report.tables
 
+    estimates = [run for run in runs if isinstance(run, Estimate)]
     if not estimates:
         raise InputError("nothing to compare: give at least one network")
     rows: list[dict[str, Any]] = []
-    for e in estimates:
+    for e in runs:
+        if isinstance(e, Refused):
+            rows.append({"network": e.network, "hardware": e.hardware, "policy": e.policy, "note": e.reason})
+            continue
         summary = e.summary()
         rows.append(
             {
@@ -103,11 +139,12 @@ def summary_table(estimates: Sequence[Estimate]) -> Comparison:
                 "lower_bound_s": summary.get("lower_bound_s", math.nan),
                 "efficiency": summary.get("efficiency", math.nan),
                 **{column: summary[column] for column in ENERGY_COLUMNS},
+                "note": "",
             }
         )
-    first = rows[0]["latency_s"]
+    first = estimates[0].schedule.total_s
     for row in rows:
-        row["latency_vs_first"] = row["latency_s"] / first if first else math.nan
+        row["latency_vs_first"] = row.get("latency_s", math.nan) / first if first else math.nan
     s = estimates[0].schedule
     title = (
         f"comparison — counting {s.counting}, batch {s.batch}; latency_vs_first is relative to {label(estimates[0])}"
@@ -133,10 +170,15 @@ def layer_diff(a: Estimate, b: Estimate) -> Comparison:
     return Comparison(f"per layer — a: {label(a)}, b: {label(b)}", table)
 
 
-def per_layer(estimates: Sequence[Estimate]) -> Comparison:
-    if len(estimates) != 2:
-        raise InputError(f"--per-layer compares exactly two runs, got {len(estimates)} (networks × --hw × --policy)")
-    return layer_diff(*estimates)
+def per_layer(runs: Sequence[Run]) -> Comparison:
+    if len(runs) != 2:
+        raise InputError(f"--per-layer compares exactly two runs, got {len(runs)} (networks × --hw × --policy)")
+    a, b = runs
+    for run in runs:
+        if isinstance(run, Refused):
+            raise InputError(f"{label(run)} cannot be scheduled: {run.reason}", field="--per-layer")
+    assert isinstance(a, Estimate) and isinstance(b, Estimate)
+    return layer_diff(a, b)
 
 
 def to_csv(comparison: Comparison) -> str:

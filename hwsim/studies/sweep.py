@@ -31,7 +31,7 @@ from hwsim.cost.inference import Counting, LayerCost
 from hwsim.errors import InputError
 from hwsim.estimate import cost_run, estimate
 from hwsim.model.graph import Graph
-from hwsim.spec.hardware import HardwareSpec, Precision
+from hwsim.spec.hardware import ComputeUnit, HardwareSpec, Precision
 from hwsim.studies import sweep_paper
 from hwsim.studies.parallel import Pool, Serial
 from hwsim.units import format_duration, format_quantity, parse_quantity
@@ -39,10 +39,10 @@ from hwsim.units import format_duration, format_quantity, parse_quantity
 if TYPE_CHECKING:
     import pandas as pd
 
-KIND_OF_LEAF = {"capacity": "bytes", "bandwidth": "bandwidth", "throughput": "throughput"}
+KIND_OF_LEAF = {"capacity": "bytes", "bandwidth": "bandwidth", "throughput": "throughput", "clock": "frequency"}
 """Numeric hardware fields by their last name, and the kind of quantity :mod:`hwsim.units` parses."""
-UNIT_SUFFIX = {"bytes": "_bytes", "bandwidth": "_bytes_per_s", "throughput": "_ops_per_s"}
-UNIT_SYMBOL = {"bytes": "B", "bandwidth": "B/s", "throughput": "FLOP/s"}
+UNIT_SUFFIX = {"bytes": "_bytes", "bandwidth": "_bytes_per_s", "throughput": "_ops_per_s", "frequency": "_hz"}
+UNIT_SYMBOL = {"bytes": "B", "bandwidth": "B/s", "throughput": "FLOP/s", "frequency": "Hz"}
 SUMMARY_KEYS = {
     "total_s": "total_time_s",
     "transfer_s": "transfer_time_s",
@@ -107,7 +107,8 @@ class Axis:
 
 
 def numeric_fields(hardware: HardwareSpec) -> dict[str, str]:
-    """Every sweepable field of ``hardware`` by dotted path (``compute.matrix.throughput``) -> kind."""
+    """Every sweepable field of ``hardware`` by dotted path (``compute.matrix.throughput``) -> kind. A unit with
+    a clock (an array or lanes) sweeps its clock: its throughput follows from it."""
     fields = {}
 
     def walk(node: Any, path: str) -> None:
@@ -119,6 +120,9 @@ def numeric_fields(hardware: HardwareSpec) -> dict[str, str]:
             return
         for name, child in children:
             child_path = f"{path}.{name}" if path else name
+            clocked = isinstance(node, ComputeUnit) and node.clock is not None
+            if (name == "clock" and not clocked) or (name == "throughput" and clocked):
+                continue
             if name in KIND_OF_LEAF and not isinstance(child, (BaseModel, dict)):
                 fields[child_path] = KIND_OF_LEAF[name]
             else:
@@ -211,6 +215,8 @@ def variant(hardware: HardwareSpec, point: dict[str, float]) -> HardwareSpec:
         for part in parents:
             node = node[part]
         node[leaf] = value
+        if leaf == "clock":
+            node["throughput"] = None  # it follows from the new clock
     return HardwareSpec.model_validate(data)
 
 
@@ -218,12 +224,13 @@ def grid_size(axes: Sequence[Axis]) -> int:
     return math.prod(len(axis.values) for axis in axes)
 
 
-def is_fast(policy: str) -> bool:
-    """Whether ``policy`` has the vectorised fast path; the others are scheduled point by point."""
-    return policy in sweep_paper.FAST_POLICIES
+def is_fast(policy: str, hardware: HardwareSpec) -> bool:
+    """Whether ``policy`` on ``hardware`` has the vectorised fast path (a profile timed by its peaks alone:
+    :attr:`HardwareSpec.timed_by_peak`); the others are scheduled point by point."""
+    return policy in sweep_paper.FAST_POLICIES and hardware.timed_by_peak
 
 
-def check_grid(axes: Sequence[Axis], policy: str) -> None:
+def check_grid(axes: Sequence[Axis]) -> None:
     """Refuse, before any work, a grid too large to hold in memory (any policy; the time a policy scheduled
     point by point would take is checked by :func:`check_budget` once a few points are timed)."""
     size = grid_size(axes)
@@ -343,11 +350,11 @@ def run(
         raise InputError("nothing to sweep: give at least one --vary")
     if len({a.field for a in axes}) != len(axes):
         raise InputError("a field is varied twice", field="--vary")
-    check_grid(axes, policy)
+    check_grid(axes)
     base = cost_once(graph, hardware, policy, counting, batch, precision)
     points = grid(axes)
     bound = lower_bounds(base, points)
-    if is_fast(policy):
+    if is_fast(policy, hardware):
         metrics, notes = sweep_paper.evaluate(base, points, on_progress)
     else:
         progress = _Progress(axes, points, bound, on_progress, on_rows)
@@ -492,6 +499,16 @@ def lower_bounds(base: Costed, points: dict[str, np.ndarray]) -> np.ndarray:
     1 op/s they come out as themselves, so each point divides them by its own bandwidth and throughputs.
     """
     hw = base.hardware
+    if not hw.timed_by_peak:  # cycles, overheads or steady state: the bound of each point's own profile
+        n = len(next(iter(points.values())))
+        return np.array(
+            [
+                lower_bound(
+                    base.costs, variant(hw, {field: float(values[i]) for field, values in points.items()})
+                ).total_s
+                for i in range(n)
+            ]
+        )
     ones = {"memory.external.bandwidth": 1.0} | {f"compute.{unit}.throughput": 1.0 for unit in hw.compute}
     per_unit = lower_bound(base.costs, variant(hw, ones))
     n = len(next(iter(points.values())))

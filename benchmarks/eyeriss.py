@@ -1,0 +1,142 @@
+"""Eyeriss v1 beside hwsim layer by layer: DRAM traffic under three loop orders, energy by level, power against work.
+
+The figures docs/accelerators.md and docs/energy.md quote for Eyeriss come from here. Eyeriss's own figures are from
+Chen et al., IEEE JSSC 52(1), 2017, Tables III, V and VI, as transcribed by FODLAM (github.com/cucapra/fodlam,
+raw/eyeriss-table*.txt and data/eyeriss-*.csv). Run from the repository root:
+
+    python benchmarks/eyeriss.py
+"""
+
+from __future__ import annotations
+
+import math
+
+from hwsim import api
+from hwsim.estimate import Estimate
+from hwsim.spec.energy import energy_table
+
+BATCH = 4
+VALUE = 2  # bytes: 16-bit fixed point
+MB = 1e6
+
+# Table III, AlexNet's mapping: M filters, m of them per pass (their partial sums held in the global buffer),
+# n images per pass (their filters loaded once for them), e output rows per pass.
+MAPPING = {
+    "conv1": {"m": 96, "n": 1, "e": 7},
+    "conv2": {"m": 64, "n": 1, "e": 27},
+    "conv3": {"m": 64, "n": 4, "e": 13},
+    "conv4": {"m": 64, "n": 4, "e": 13},
+    "conv5": {"m": 64, "n": 4, "e": 13},
+}
+# Table V: power (mW), total and processing latency (ms), zeros in the layer's ifmaps, global buffer and DRAM
+# accesses (MB), for a batch of 4.
+TABLE_V = {
+    "conv1": (332, 20.9, 16.5, 0.0001, 18.5, 5.0),
+    "conv2": (288, 41.9, 39.2, 0.387, 77.6, 4.0),
+    "conv3": (266, 23.6, 21.3, 0.725, 50.2, 3.0),
+    "conv4": (235, 18.4, 16.0, 0.793, 37.4, 2.1),
+    "conv5": (236, 10.5, 10.0, 0.776, 24.9, 1.3),
+}
+# Table VI (VGG-16, batch 3): power (mW), MACs (G) and processing latency (ms) per layer.
+TABLE_VI = {
+    "conv1_1": (247, 0.26, 38.0),
+    "conv1_2": (218, 5.55, 810.6),
+    "conv2_1": (242, 2.77, 405.3),
+    "conv3_1": (254, 2.77, 204.0),
+    "conv3_2": (235, 5.55, 408.1),
+    "conv4_1": (278, 2.77, 105.1),
+    "conv4_2": (261, 5.55, 210.0),
+    "conv5_1": (258, 1.39, 48.3),
+    "conv5_2": (236, 1.39, 48.5),
+}
+
+
+def rlc(zeros: float) -> float:
+    """Bytes after Eyeriss's run-length coding per byte before it: a 64-bit word holds three 16-bit values with a
+    5-bit run of zeros before each (and a bit to spare), so each non-zero costs 21 bits; never more than raw."""
+    return min(1.0, (1 - zeros) * 21 / 16)
+
+
+def dram_orders(run: Estimate) -> list[tuple[str, float, float, float, float, float]]:
+    """Per conv layer (MB for the batch): hwsim's schedule, every tensor once, Table III's loop order, that order with
+    feature maps run-length coded at Table V's zero fractions (an output at its next layer's input's), published."""
+    layers = [c for c in run.costs if c.layer.op.value == "conv"]
+    rows = []
+    for i, c in enumerate(layers):
+        mapping, (_, _, _, zeros, _, published) = MAPPING[c.name], TABLE_V[c.name]
+        ho = c.layer.output_shape[0]
+        hi = c.layer.input_shape[0]
+        stride = c.layer.attrs.stride[0]  # type: ignore[union-attr]
+        kernel = c.layer.attrs.kernel[0]  # type: ignore[union-attr]
+        bands = math.ceil(ho / mapping["e"])
+        halo = bands * ((mapping["e"] - 1) * stride + kernel) / hi if bands > 1 else 1.0
+        ifmap, weights, ofmap = sum(c.input_bytes), c.weight_bytes, c.output_bytes
+        filter_groups = c.layer.output_shape[2] / mapping["m"]
+        loop = weights * BATCH / mapping["n"] + ifmap * halo * filter_groups + ofmap
+        next_zeros = TABLE_V[layers[i + 1].name][3] if i + 1 < len(layers) else 0.0
+        coded = weights * BATCH / mapping["n"] + ifmap * halo * filter_groups * rlc(zeros) + ofmap * rlc(next_zeros)
+        moved = sum(s.bytes_moved for s in run.schedule.steps if c.name in s.layers)
+        rows.append((c.name, moved / MB, (ifmap + weights + ofmap) / MB, loop / MB, coded / MB, published))
+    return rows
+
+
+def energy_levels(run: Estimate) -> dict[str, dict[str, float]]:
+    """Per conv layer, joules at each level for the batch: MACs, PE registers, links between PEs, global buffer as the
+    dataflow reads it (hwsim.cost.accesses; the schedule's own loads and stores aside)."""
+    table = energy_table(run.hardware, run.schedule.precision)
+    result = {}
+    for c in run.costs:
+        if c.layer.op.value != "conv":
+            continue
+        a = run.layer_accesses[c.name]
+        result[c.name] = {
+            "MAC": c.macs * table.mac_j[c.unit],
+            "register": a.register * table.register_j[c.unit],
+            "inter-PE": a.inter_pe * table.inter_pe_j[c.unit],
+            "buffer": (a.sram_reads + a.output_writes) * VALUE * table.internal_read_j_per_byte,
+        }
+    return result
+
+
+def main() -> None:
+    hw = api.load_hardware("eyeriss-v1")
+    alexnet = api.estimate(api.load_network("alexnet"), hw, "strict", batch=BATCH)
+
+    print(f"AlexNet conv layers, batch {BATCH}: DRAM MB by loop order")
+    print(f"{'layer':8} {'hwsim':>8} {'once':>8} {'Table III':>10} {'+ RLC':>8} {'published':>10}")
+    totals = [0.0] * 5
+    for name, *values in dram_orders(alexnet):
+        totals = [t + v for t, v in zip(totals, values)]
+        print(f"{name:8} " + " ".join(f"{v:{w}.2f}" for v, w in zip(values, (8, 8, 10, 8, 10))))
+    print(f"{'total':8} " + " ".join(f"{v:{w}.2f}" for v, w in zip(totals, (8, 8, 10, 8, 10))))
+
+    print("\nAlexNet conv layers: energy by level (mJ for the batch) and buffer accesses per MAC")
+    levels = energy_levels(alexnet)
+    print(
+        f"{'layer':8} {'MAC':>6} {'register':>9} {'inter-PE':>9} {'buffer':>7} {'sum':>6} {'published':>10}"
+        f" {'buffer/MAC':>11} {'published':>10}"
+    )
+    for name, parts in levels.items():
+        power, total_ms, _, _, buffer_mb, _ = TABLE_V[name]
+        a, macs = alexnet.layer_accesses[name], next(c.macs for c in alexnet.costs if c.name == name)
+        print(
+            f"{name:8} "
+            + " ".join(f"{v * 1e3:{w}.2f}" for v, w in zip(parts.values(), (6, 9, 9, 7)))
+            + f" {sum(parts.values()) * 1e3:6.2f} {power * total_ms / 1e3:10.2f}"
+            + f" {(a.sram_reads + a.output_writes) / macs:11.3f} {buffer_mb * MB / VALUE / macs:10.3f}"
+        )
+    whole = {k: sum(p[k] for p in levels.values()) for k in next(iter(levels.values()))}
+    print("shares: " + ", ".join(f"{k} {v / sum(whole.values()):.0%}" for k, v in whole.items()))
+
+    print("\nPublished power against work: a layer's MAC rate (processing) and its chip power")
+    rates = [
+        (f"alexnet {n}", v[0], next(c.macs for c in alexnet.costs if c.name == n) / (v[2] / 1e3))
+        for n, v in TABLE_V.items()
+    ]
+    rates += [(f"vgg16 {n}", v[0], v[1] * 1e9 / (v[2] / 1e3)) for n, v in TABLE_VI.items()]
+    for name, power, rate in rates:
+        print(f"{name:16} {rate / 1e9:6.2f} GMAC/s {power:5d} mW  {power / 1e3 / rate * 1e12:6.1f} pJ/MAC")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,286 @@
+"""A layer graph and the reference's arrays as an ONNX model (opset 17) that ONNX Runtime and Netron open.
+
+hwsim is NHWC, ONNX NCHW: the model reads (N, C, H, W) and every map stays 4-D NCHW; flat features are
+(N, F). Each convention is converted where it differs:
+
+- conv weights (Kh, Kw, C_in/groups, C_out) become (C_out, C_in/groups, Kh, Kw); dense weights (C_in, units)
+  are Gemm's B as they are;
+- hwsim flattens (h, w, c), ONNX (c, h, w): a ``flatten`` of a map with more than one pixel and channel is
+  a Transpose to NHWC then a Flatten, so the next dense layer's rows need no permutation;
+- padding is hwsim's normalised per-side padding written as ONNX pads (top, left, bottom, right), so
+  ``same`` (TensorFlow's rule, extra pixel bottom/right) is exact;
+- average pooling counts the padding (``count_include_pad``), max pooling ignores it (ONNX's rule);
+- batch norm is inference batch norm with the running statistics; ONNX's momentum is 1 - hwsim's;
+- dropout is a Dropout node, the identity at inference; softmax runs over channels (axis 1);
+- LRN's alpha is divided by size in both; nearest upsampling reads pixel h // f (asymmetric, floor).
+
+Node and tensor names are hwsim's layer names (``stage1.block1.dw``); parameters are ``<layer>.<name>``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+import numpy as np
+
+from hwsim.errors import InputError
+from hwsim.model.graph import INPUT, Graph, Layer
+from hwsim.ops import (
+    BatchNormAttrs,
+    ConvAttrs,
+    DropoutAttrs,
+    LrnAttrs,
+    Op,
+    PoolAttrs,
+    UpsampleAttrs,
+)
+from hwsim.reference.base import Arrays
+from hwsim.spec.onnx_file import MAX_MODEL_BYTES, require_onnx
+
+OPSET = 17
+
+
+def _hwsim_version() -> str:
+    try:
+        return version("hwsim")
+    except PackageNotFoundError:  # a source tree that was never installed
+        return "unknown"
+
+
+@dataclass
+class _Writer:
+    """The nodes and initializers written so far, and the rank (2 or 4) of every tensor."""
+
+    onnx: Any
+    params: Arrays
+    state: Arrays
+    nodes: list[Any] = field(default_factory=list)
+    initializers: list[Any] = field(default_factory=list)
+    rank: dict[str, int] = field(default_factory=dict)
+
+    def array(self, name: str, value: np.ndarray) -> str:
+        contiguous = value if value.flags.c_contiguous else value.copy()  # ascontiguousarray makes scalars 1-D
+        self.initializers.append(self.onnx.numpy_helper.from_array(contiguous, name))
+        return name
+
+    def node(self, op: str, inputs: list[str], output: str, rank: int, name: str | None = None, **attrs: Any) -> str:
+        self.nodes.append(self.onnx.helper.make_node(op, inputs, [output], name=name or output, **attrs))
+        self.rank[output] = rank
+        return output
+
+    def nchw(self, tensor: str) -> str:
+        """``tensor`` as a 4-D map: flat (N, F) features become (N, F, 1, 1)."""
+        if self.rank[tensor] == 4:
+            return tensor
+        axes = self.array(f"{tensor}/unsqueeze_axes", np.array([2, 3], np.int64))
+        return self.node("Unsqueeze", [tensor, axes], f"{tensor}/as_map", 4)
+
+    def flat(self, tensor: str) -> str:
+        """``tensor`` as (N, F): a 1x1 map loses its two unit dims."""
+        if self.rank[tensor] == 2:
+            return tensor
+        return self.node("Flatten", [tensor], f"{tensor}/as_features", 2, axis=1)
+
+
+def _window(attrs: ConvAttrs | PoolAttrs) -> dict[str, Any]:
+    """kernel_shape, strides and pads: the padding as written, without the rows and columns that a pool's
+    ceil mode lets its last window reach beyond it (``overhang``, which ONNX's ceil_mode adds itself)."""
+    pad = attrs.padding
+    down, right = getattr(attrs, "overhang", (0, 0))
+    return {
+        "kernel_shape": list(attrs.kernel),
+        "strides": list(attrs.stride),
+        "pads": [pad.top, pad.left, pad.bottom - down, pad.right - right],
+    }
+
+
+def _conv(w: _Writer, layer: Layer, inputs: list[str]) -> str:
+    attrs = layer.attrs
+    assert isinstance(attrs, ConvAttrs)
+    weight = w.array(f"{layer.name}.weight", w.params[f"{layer.name}.weight"].transpose(3, 2, 0, 1))
+    operands = [w.nchw(inputs[0]), weight]
+    if attrs.bias:
+        operands.append(w.array(f"{layer.name}.bias", w.params[f"{layer.name}.bias"]))
+    dilation = list(getattr(attrs, "dilation", (1, 1)))
+    return w.node("Conv", operands, layer.name, 4, group=attrs.groups, dilations=dilation, **_window(attrs))
+
+
+def _pool(w: _Writer, layer: Layer, inputs: list[str]) -> str:
+    attrs = layer.attrs
+    assert isinstance(attrs, PoolAttrs)
+    extra: dict[str, Any] = {"ceil_mode": int(getattr(attrs, "ceil_mode", False))}
+    if layer.op is Op.AVGPOOL:
+        extra["count_include_pad"] = int(getattr(attrs, "count_include_pad", True))
+        return w.node("AveragePool", [w.nchw(inputs[0])], layer.name, 4, **_window(attrs), **extra)
+    return w.node("MaxPool", [w.nchw(inputs[0])], layer.name, 4, **_window(attrs), **extra)
+
+
+def _dense(w: _Writer, layer: Layer, inputs: list[str]) -> str:
+    operands = [w.flat(inputs[0]), w.array(f"{layer.name}.weight", w.params[f"{layer.name}.weight"])]
+    if f"{layer.name}.bias" in w.params:
+        operands.append(w.array(f"{layer.name}.bias", w.params[f"{layer.name}.bias"]))
+    return w.node("Gemm", operands, layer.name, 2)
+
+
+def _flatten(w: _Writer, layer: Layer, inputs: list[str]) -> str:
+    """hwsim flattens (h, w, c): NHWC first, unless one pixel or one channel makes the orders equal."""
+    h, wd, c = layer.input_shape
+    source = inputs[0]
+    if w.rank[source] == 4 and h * wd > 1 and c > 1:
+        source = w.node("Transpose", [source], f"{layer.name}/to_nhwc", 4, perm=[0, 2, 3, 1])
+    if w.rank[source] == 2:
+        return w.node("Identity", [source], layer.name, 2)
+    return w.node("Flatten", [source], layer.name, 2, axis=1)
+
+
+def _batchnorm(w: _Writer, layer: Layer, inputs: list[str]) -> str:
+    attrs = layer.attrs
+    assert isinstance(attrs, BatchNormAttrs)
+    arrays = [
+        w.array(f"{layer.name}.{key}", (w.state if key.startswith("running") else w.params)[f"{layer.name}.{key}"])
+        for key in ("gamma", "beta", "running_mean", "running_var")
+    ]
+    x = inputs[0]
+    return w.node(
+        "BatchNormalization", [x, *arrays], layer.name, w.rank[x], epsilon=attrs.eps, momentum=1.0 - attrs.momentum
+    )
+
+
+def _lrn(w: _Writer, layer: Layer, inputs: list[str]) -> str:
+    a = layer.attrs
+    assert isinstance(a, LrnAttrs)
+    return w.node("LRN", [w.nchw(inputs[0])], layer.name, 4, size=a.size, alpha=a.alpha, beta=a.beta, bias=a.k)
+
+
+def _dropout(w: _Writer, layer: Layer, inputs: list[str]) -> str:
+    assert isinstance(layer.attrs, DropoutAttrs)
+    ratio = w.array(f"{layer.name}.ratio", np.array(layer.attrs.rate, np.float32))
+    return w.node("Dropout", [inputs[0], ratio], layer.name, w.rank[inputs[0]])
+
+
+def _upsample(w: _Writer, layer: Layer, inputs: list[str]) -> str:
+    attrs = layer.attrs
+    assert isinstance(attrs, UpsampleAttrs)
+    (h, wd, _), (ho, wo, _) = layer.input_shape, layer.output_shape
+    scales = w.array(f"{layer.name}.scales", np.array([1, 1, ho / h, wo / wd], np.float32))
+    mode = getattr(attrs, "mode", "nearest")
+    if mode == "bilinear":
+        transform = "align_corners" if getattr(attrs, "align_corners", False) else "half_pixel"
+        extra: dict[str, Any] = {"mode": "linear", "coordinate_transformation_mode": transform}
+    else:
+        extra = {"mode": "nearest", "coordinate_transformation_mode": "asymmetric", "nearest_mode": "floor"}
+    return w.node("Resize", [w.nchw(inputs[0]), "", scales], layer.name, 4, **extra)
+
+
+def _same_rank(op: str, **attrs: Any) -> Callable[[_Writer, Layer, list[str]], str]:
+    """An element-wise op on every input, all of one rank (4 when any input is a map)."""
+
+    def write(w: _Writer, layer: Layer, inputs: list[str]) -> str:
+        if any(w.rank[x] == 4 for x in inputs):
+            inputs = [w.nchw(x) for x in inputs]
+        written = "Sum" if op == "Add" and len(inputs) > 2 else op
+        return w.node(written, inputs, layer.name, w.rank[inputs[0]], **attrs)
+
+    return write
+
+
+def _clip(w: _Writer, layer: Layer, inputs: list[str]) -> str:
+    low = w.array(f"{layer.name}.min", np.array(layer.attrs.min, np.float32))  # type: ignore[attr-defined]
+    high = w.array(f"{layer.name}.max", np.array(layer.attrs.max, np.float32))  # type: ignore[attr-defined]
+    return w.node("Clip", [inputs[0], low, high], layer.name, w.rank[inputs[0]])
+
+
+def _scalars(op: str, *names: str) -> Callable[[_Writer, Layer, list[str]], str]:
+    """An element-wise op whose float attributes have the same names in hwsim and ONNX."""
+
+    def write(w: _Writer, layer: Layer, inputs: list[str]) -> str:
+        attrs: dict[str, Any] = {name: float(getattr(layer.attrs, name)) for name in names}
+        return w.node(op, [inputs[0]], layer.name, w.rank[inputs[0]], **attrs)
+
+    return write
+
+
+def _pad(w: _Writer, layer: Layer, inputs: list[str]) -> str:
+    a: Any = layer.attrs  # PadAttrs: top, bottom, left, right, mode, value
+    sides = np.array([0, 0, a.top, a.left, 0, 0, a.bottom, a.right], np.int64)
+    pads = w.array(f"{layer.name}.pads", sides)
+    value = w.array(f"{layer.name}.value", np.array(a.value, np.float32))
+    return w.node("Pad", [w.nchw(inputs[0]), pads, value], layer.name, 4, mode=a.mode)
+
+
+WRITERS: dict[str, Callable[[_Writer, Layer, list[str]], str]] = {
+    "conv": _conv,
+    "dwconv": _conv,
+    "batchnorm": _batchnorm,
+    "relu": _same_rank("Relu"),
+    "maxpool": _pool,
+    "avgpool": _pool,
+    "global_avg_pool": lambda w, layer, inputs: w.node("GlobalAveragePool", [w.nchw(inputs[0])], layer.name, 4),
+    "dense": _dense,
+    "flatten": _flatten,
+    "softmax": _same_rank("Softmax", axis=1),
+    "dropout": _dropout,
+    "lrn": _lrn,
+    "add": _same_rank("Add"),
+    "concat": _same_rank("Concat", axis=1),
+    "upsample": _upsample,
+    "clip": _clip,
+    "leaky_relu": _scalars("LeakyRelu", "alpha"),
+    "sigmoid": _same_rank("Sigmoid"),
+    "hard_sigmoid": _scalars("HardSigmoid", "alpha", "beta"),
+    "hard_swish": _same_rank("HardSwish"),
+    "mul": _same_rank("Mul"),
+    "pad": _pad,
+    "identity": _same_rank("Identity"),
+}
+"""hwsim op -> what writes it: its node(s), from the layer, its inputs' tensors and the arrays."""
+
+
+def _check_size(graph: Graph, params: Arrays, state: Arrays) -> None:
+    total = sum(a.nbytes for a in params.values()) + sum(a.nbytes for a in state.values())
+    if total >= MAX_MODEL_BYTES:
+        raise InputError(
+            f"{graph.name}: {total:,} bytes of weights, more than the {MAX_MODEL_BYTES:,} one ONNX file holds"
+        )
+
+
+def export_onnx(graph: Graph, params: Arrays, state: Arrays, metadata: dict[str, str] | None = None) -> Any:
+    """``graph`` with the reference's ``params`` and ``state`` (float32) as an ``onnx.ModelProto``."""
+    onnx = require_onnx("export")
+    missing = [layer.op.value for layer in graph.layers if layer.op.value not in WRITERS]
+    if missing:
+        raise InputError(f"{graph.name}: no ONNX export for op(s) {', '.join(sorted(set(missing)))}")
+    _check_size(graph, params, state)
+    as32 = {k: v.astype(np.float32) for k, v in params.items()}
+    w = _Writer(onnx, as32, {k: v.astype(np.float32) for k, v in state.items()})
+    h, wd, c = graph.input_shape
+    w.rank[INPUT] = 4
+    tensors = {INPUT: INPUT}
+    for layer in graph.layers:
+        tensors[layer.name] = WRITERS[layer.op.value](w, layer, [tensors[name] for name in layer.inputs])
+    output = tensors[graph.output.name]
+    ho, wo, co = graph.output.output_shape
+    out_dims: list[int | str] = ["N", co, ho, wo] if w.rank[output] == 4 else ["N", co]
+    float_type = onnx.TensorProto.FLOAT
+    model_graph = onnx.helper.make_graph(
+        w.nodes,
+        graph.name,
+        [onnx.helper.make_tensor_value_info(INPUT, float_type, ["N", c, h, wd])],
+        [onnx.helper.make_tensor_value_info(output, float_type, out_dims)],
+        w.initializers,
+    )
+    model = onnx.helper.make_model(
+        model_graph,
+        opset_imports=[onnx.helper.make_opsetid("", OPSET)],
+        producer_name="hwsim",
+        producer_version=_hwsim_version(),
+        doc_string=f"hwsim network {graph.name}: input NCHW (N, {c}, {h}, {wd})",
+    )
+    model.ir_version = onnx.helper.find_min_ir_version_for([onnx.helper.make_opsetid("", OPSET)])
+    for key, value in (metadata or {}).items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    return model

@@ -1,0 +1,467 @@
+"""An ONNX model as an hwsim network document: the same document a YAML file gives, checked the same way.
+
+:func:`read_onnx` reads the model without its weights (:mod:`hwsim.spec.onnx_file`), follows the data
+from the network's input (a ``Shape`` and what is computed from it are not data; ``Constant`` nodes and
+initializers are operands), translates every node on the way to the output (:mod:`hwsim.spec.onnx_ops`)
+and lays the layers out as a network document, with repeated blocks where the names show them
+(:mod:`hwsim.spec.onnx_blocks`). Shapes are the model's own where its value_info gives every tensor one,
+else ONNX shape inference's. :mod:`hwsim.model.expand` expands that document as it expands YAML, then
+checks each layer's shape and parameter count against what the model itself says.
+
+Layer names are the ONNX node names with the leading ``/`` dropped and every ``.`` made ``_`` (hwsim's
+``.`` separates a block from its layers): ``/layer1/layer1.0/conv1/Conv`` is ``layer1/layer1_0/conv1/Conv``.
+A node without a name is called ``<OpType>_<index>``, its place among the graph's nodes.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from hwsim.errors import InputError
+from hwsim.ops import Shape
+from hwsim.spec.names import MAX_NAME_LENGTH
+from hwsim.spec.network import NetworkSpec
+from hwsim.spec.onnx_blocks import NETWORK_INPUT, FlatLayer, document_of
+from hwsim.spec.onnx_file import LightModel, read_model, require_onnx
+from hwsim.spec.onnx_ops import TRANSLATORS, ArraySource, Context, Dims, Node, Unsupported
+from hwsim.spec.validate import validate
+from hwsim.spec.yamlio import Document, Loc
+
+SHAPE_ONLY = frozenset({"Shape", "Size"})
+"""Ops that read a tensor's shape, not its values: what follows them is arithmetic on shapes."""
+MAX_NODES = 100_000
+"""Far beyond any network hwsim expands (10,000 layers); stops a hostile graph before it is walked."""
+
+
+@dataclass(frozen=True)
+class OnnxDocument(Document):
+    """A network document read from ONNX: errors name the node a layer came from instead of a line."""
+
+    nodes: dict[Loc, str] = field(default_factory=dict)
+
+    def where(self, loc: Loc) -> str:
+        for end in range(len(loc), -1, -1):
+            if loc[:end] in self.nodes:
+                return f"{self.path}: node {self.nodes[loc[:end]]}"
+        return self.path
+
+
+class OnnxLayer(NamedTuple):
+    """What the model says of the node a layer came from, to check hwsim's layer against."""
+
+    node: str
+    shape: Shape | None
+    """Its output (H, W, C) by the model's own shapes; None where they leave a dim unknown."""
+    params: int
+    state: int
+    """Elements of its initializers, by their dims: batch norm's running statistics are state."""
+    arrays: tuple[ArraySource, ...]
+    tensor: str = ""
+    """The ONNX tensor that holds its output."""
+    hwc: bool = False
+    """A flatten of a map an exporter first transposed to NHWC: its features are in hwsim's (h, w, c) order."""
+
+
+@dataclass(frozen=True)
+class OnnxNetwork:
+    spec: NetworkSpec
+    document: OnnxDocument
+    layers: dict[str, OnnxLayer]
+    """By hwsim layer name."""
+
+
+def read_onnx(path: Path | str, input_shape: tuple[int, ...] | None = None) -> OnnxNetwork:
+    """The network document of the ONNX model at ``path``; ``input_shape`` gives dims the model leaves open."""
+    path = Path(path)
+    light = read_model(path)
+    graph = light.model.graph
+    if len(graph.node) > MAX_NODES:
+        raise InputError(f"{len(graph.node):,} nodes, more than the {MAX_NODES:,} hwsim reads", str(path))
+    input_name, dims = _fix_input(light, input_shape)
+    output = _the_output(light)
+    all_nodes = [Node.of(proto, index) for index, proto in enumerate(graph.node)]
+    computed = _data_tensors(all_nodes, input_name)
+    nodes = _needed_nodes(all_nodes, light, computed, input_name, output)
+    opset = _opset(light)
+    unknown = [n for n in nodes if not n.standard or n.op_type not in TRANSLATORS]
+    for node in nodes:
+        if node.standard and node.op_type in TRANSLATORS:
+            _check_node(node, opset, str(path))
+    ctx = Context(
+        opset=opset,
+        shapes=_model_shapes(light, computed, {o for n in nodes for o in n.output} & computed, strict=not unknown),
+        initializers=light.initializers,
+        constant=_constants(light),
+        data=computed,
+        used={name for node in all_nodes for name in node.input} | {output},
+    )
+    absorbed = _fuse_biases(nodes, ctx, output)
+    flat, sources, problems = _translate(
+        [n for n in nodes if n.position not in absorbed], ctx, input_name, _nhwc_before_flatten(nodes, output)
+    )
+    if problems:
+        raise InputError(_unsupported_message(problems), str(path))
+    producer = " ".join(p for p in (light.model.producer_name, light.model.producer_version) if p)
+    description = f"imported from {path.name} (ONNX opset {ctx.opset}{', ' + producer if producer else ''})"
+    data, locs, renames = document_of(flat, path.stem, description, _hwc(dims))
+    document = OnnxDocument(str(path), data, nodes={loc: sources[name].node for loc, name in locs.items()})
+    spec = validate(NetworkSpec, data, document)
+    layers = {renames[name]: layer for name, layer in sources.items()}
+    return OnnxNetwork(spec, document, layers)
+
+
+@functools.lru_cache(maxsize=512)
+def _schema(op_type: str, opset: int) -> tuple[frozenset[str], frozenset[str], int, int]:
+    """(attributes, required attributes, fewest and most inputs) of ``op_type`` at ``opset``."""
+    from onnx import defs
+
+    schema = defs.get_schema(op_type, opset)
+    required = frozenset(name for name, attribute in schema.attributes.items() if attribute.required)
+    return frozenset(schema.attributes), required, schema.min_input, schema.max_input
+
+
+def _check_node(node: Node, opset: int, path: str) -> None:
+    """What the ONNX checker would refuse in a node hwsim translates: an attribute its op does not have (a typo
+    the translation would silently read as the default), a required one missing, too few or many inputs.
+    Shapes are checked against hwsim's own inference layer by layer, types by strict shape inference where it
+    runs, the graph (one definition per tensor, topological order) by the reader itself."""
+    where = f"node {node.name or node.op_type}: {node.op_type} (opset {opset})"
+    try:
+        attributes, required, fewest, most = _schema(node.op_type, opset)
+    except Exception:  # onnx's SchemaError: the op did not exist at this opset
+        raise InputError(f"not a valid ONNX model: {where} does not exist at this opset", path) from None
+    unknown = sorted(set(node.attrs) - attributes)
+    if unknown:
+        raise InputError(f"not a valid ONNX model: {where} has no attribute {unknown[0]!r}", path)
+    missing = sorted(required - set(node.attrs))
+    if missing:
+        raise InputError(f"not a valid ONNX model: {where} needs its attribute {missing[0]!r}", path)
+    if not fewest <= len(node.input) <= most:
+        raise InputError(
+            f"not a valid ONNX model: {where} takes {fewest} to {most} inputs, not {len(node.input)}", path
+        )
+
+
+def _first_line(err: BaseException) -> str:
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    return lines[0] if lines else type(err).__name__
+
+
+def _opset(light: LightModel) -> int:
+    versions = [o.version for o in light.model.opset_import if o.domain in ("", "ai.onnx")]
+    if not versions:
+        raise InputError("imports no version of the standard ONNX ops (opset_import)", str(light.path))
+    return versions[0]
+
+
+def _hwc(dims: tuple[int, ...]) -> Shape:
+    """(N, C, H, W) -> (H, W, C); flat (N, F) -> (1, 1, F)."""
+    if len(dims) == 4:
+        return (dims[2], dims[3], dims[1])
+    return (1, 1, dims[1])
+
+
+def _hwc_or_none(dims: Dims | None) -> Shape | None:
+    if dims is None or len(dims) not in (2, 4) or None in dims[1:]:
+        return None
+    return _hwc(dims)  # type: ignore[arg-type]
+
+
+def parse_input_shape(text: str) -> tuple[int, ...]:
+    """``1x3x224x224`` or ``1,3,224,224``: the model input's dims in its own order (NCHW)."""
+    parts = re.split(r"[x,]", text.strip().lower())
+    try:
+        dims = tuple(int(p) for p in parts)
+    except ValueError:
+        raise InputError(f"not a shape like 1x3x224x224: {text!r}", "--input-shape") from None
+    if any(d <= 0 for d in dims) or len(dims) > 8:
+        raise InputError(f"dims must be positive, at most 8 of them: {text!r}", "--input-shape")
+    return dims
+
+
+def _fix_input(light: LightModel, given: tuple[int, ...] | None) -> tuple[str, tuple[int, ...]]:
+    """The one data input and its dims, every one a number (the batch, open or not, is set to 1)."""
+    graph = light.model.graph
+    path = str(light.path)
+    inputs = [value for value in graph.input if value.name not in light.initializers]
+    if len(inputs) != 1:
+        names = ", ".join(repr(v.name) for v in inputs) or "none"
+        raise InputError(f"{len(inputs)} data inputs ({names}); hwsim networks read one image", path)
+    value = inputs[0]
+    tensor = value.type.tensor_type
+    if not value.type.HasField("tensor_type") or not tensor.HasField("shape"):
+        raise InputError(f"input {value.name!r} has no shape: give it with --input-shape, e.g. 1x3x224x224", path)
+    dims = [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None for d in tensor.shape.dim]
+    written = [d.dim_param or (str(d.dim_value) if d.HasField("dim_value") else "?") for d in tensor.shape.dim]
+    if len(dims) not in (2, 4):
+        raise InputError(
+            f"input {value.name!r} is {len(dims)}-D [{', '.join(written)}]; hwsim reads NCHW images or (N, features)",
+            path,
+        )
+    if given is not None:
+        if len(given) != len(dims):
+            raise InputError(
+                f"--input-shape has {len(given)} dims, input {value.name!r} has {len(dims)} [{', '.join(written)}]",
+                path,
+            )
+        for index, (model_dim, given_dim) in enumerate(zip(dims, given)):
+            if index and model_dim is not None and model_dim != given_dim:
+                raise InputError(
+                    f"--input-shape gives {given_dim} for dim {index} of input {value.name!r}, "
+                    f"the model fixes it at {model_dim}",
+                    path,
+                )
+        dims = [dims[0], *given[1:]]
+    if None in dims[1:]:
+        typical = ["1", "3", "224", "224"] if len(written) == 4 else ["1", "512"]
+        example = "x".join(w if w.isdigit() else default for w, default in zip(written, typical))
+        raise InputError(
+            f"input {value.name!r} has dynamic dims [{', '.join(written)}]: give them with --input-shape, "
+            f"e.g. --input-shape {example}",
+            path,
+        )
+    fixed = (dims[0] or 1, *dims[1:])
+    for dim, size in zip(tensor.shape.dim, fixed):
+        dim.Clear()
+        dim.dim_value = size
+    return value.name, fixed  # type: ignore[return-value]
+
+
+def _the_output(light: LightModel) -> str:
+    outputs = [value.name for value in light.model.graph.output]
+    if len(outputs) != 1:
+        names = ", ".join(repr(n) for n in outputs) or "none (truncated?)"
+        raise InputError(f"{len(outputs)} outputs ({names}); hwsim networks have one output", str(light.path))
+    return outputs[0]
+
+
+def _data_tensors(nodes: list[Node], input_name: str) -> set[str]:
+    """Tensors computed from the input's values (not only from its shape)."""
+    data = {input_name}
+    for node in nodes:
+        if not data.isdisjoint(node.input) and node.op_type not in SHAPE_ONLY:
+            data.update(node.output)
+    data.discard("")  # an optional output left out
+    return data
+
+
+def _needed_nodes(nodes: list[Node], light: LightModel, data: set[str], input_name: str, output: str) -> list[Node]:
+    """The data nodes the output depends on, in the graph's order (a topological one, which is checked)."""
+    path = str(light.path)
+    if output not in data:
+        raise InputError(f"output {output!r} does not depend on the input", path)
+    known = {input_name} | set(light.initializers) | {value.name for value in light.model.graph.input}
+    known.add("")  # an optional input left out
+    producer: dict[str, Node] = {}
+    for node in nodes:
+        if not known.issuperset(node.input):
+            name = next(name for name in node.input if name not in known)
+            raise InputError(
+                f"node {node.name or node.op_type!r} reads {name!r}, which no earlier node produces "
+                "(the graph is not in topological order, or is truncated)",
+                path,
+            )
+        for name in node.output:
+            if not name:
+                continue  # an optional output left out
+            if name in known:
+                raise InputError(f"not a valid ONNX model: tensor {name!r} is defined twice (not in SSA form)", path)
+            producer[name] = node
+            known.add(name)
+    if output not in producer:
+        raise InputError(f"output {output!r} is not produced by any node", path)
+    needed: set[int] = set()
+    stack = [output]
+    while stack:
+        found = producer.get(stack.pop())
+        if found is None or found.position in needed or data.isdisjoint(found.output):
+            continue
+        needed.add(found.position)
+        stack.extend(name for name in found.input if name in data)
+    return [node for node in nodes if node.position in needed]
+
+
+def _shapes_in(values: Any, wanted: set[str], shapes: dict[str, Dims]) -> None:
+    """Add the shapes ``values`` (ValueInfoProtos) give for the tensors in ``wanted``."""
+    for value in values:
+        if value.name in wanted:
+            dims = value.type.tensor_type.shape.dim  # empty where the shape is unknown
+            if dims:
+                shapes[value.name] = tuple([d.dim_value or None for d in dims])  # 0: no value
+
+
+def _known(dims: Dims | None) -> bool:
+    return dims is not None and None not in dims[1:]
+
+
+def _model_shapes(light: LightModel, data: set[str], read: set[str], strict: bool) -> dict[str, Dims]:
+    """The shapes of the data tensors: the model's own where it gives every tensor in ``read`` one (as the
+    dynamo exporter and onnxsim write them), else ONNX shape inference's (constant values propagated)."""
+    graph = light.model.graph
+    shapes: dict[str, Dims] = {}
+    for values in (graph.input, graph.value_info, graph.output):
+        _shapes_in(values, data, shapes)
+    if all(_known(shapes.get(name)) for name in read):
+        return shapes
+    onnx = require_onnx(light.path)
+    try:
+        inferred = onnx.shape_inference.infer_shapes(light.model, check_type=strict, strict_mode=strict, data_prop=True)
+    except Exception as err:  # InferenceError, and whatever a malformed model provokes
+        raise InputError(f"ONNX shape inference fails: {_first_line(err)}", str(light.path)) from None
+    shapes = {}
+    for values in (inferred.graph.input, inferred.graph.value_info, inferred.graph.output):
+        _shapes_in(values, data, shapes)
+    return shapes
+
+
+def _constants(light: LightModel) -> Any:
+    """A lookup of constant values: small initializers and Constant nodes' outputs (large ones are weights)."""
+    onnx = require_onnx(light.path)
+    protos = {t.name: t for t in light.model.graph.initializer}
+    nodes = {node.output[0]: node for node in light.model.graph.node if node.op_type == "Constant" and node.output}
+    cache: dict[str, np.ndarray | None] = {}
+
+    def constant(name: str) -> np.ndarray | None:
+        if name not in cache:
+            value = None
+            if name in protos:
+                value = onnx.numpy_helper.to_array(protos[name])
+            elif name in nodes:
+                attribute = next((a for a in nodes[name].attribute if a.name == "value"), None)
+                if attribute is not None:
+                    value = onnx.numpy_helper.to_array(attribute.t)
+            cache[name] = value
+        return cache[name]
+
+    return constant
+
+
+def _fuse_biases(nodes: list[Node], ctx: Context, output: str) -> set[int]:
+    """MatMul then Add of a constant vector: one dense layer with a bias. Returns the absorbed Adds' indices."""
+    readers: dict[str, list[Node]] = {}
+    for node in nodes:
+        for name in node.input:
+            readers.setdefault(name, []).append(node)
+    absorbed = set()
+    for node in nodes:
+        if node.op_type != "MatMul" or node.output[0] == output or node.input[1] not in ctx.initializers:
+            continue
+        after = readers.get(node.output[0], [])
+        if len(after) != 1 or after[0].op_type != "Add":
+            continue
+        add = after[0]
+        bias = next((name for name in add.input if name != node.output[0]), "")
+        units = ctx.initializers[node.input[1]].dims[-1]
+        if bias in ctx.initializers and ctx.initializers[bias].size == units and len(add.input) == 2:
+            ctx.fused_bias[node.output[0]] = (bias, add.output[0])
+            absorbed.add(add.position)
+    return absorbed
+
+
+FLATTENING = frozenset({"Flatten", "Reshape"})
+NHWC = [0, 2, 3, 1]
+
+
+def _nhwc_before_flatten(nodes: list[Node], output: str) -> set[int]:
+    """Transposes NCHW -> NHWC read only by flattens: hwsim's flatten in (h, w, c) order, as hwsim exports it."""
+    readers: dict[str, list[Node]] = {}
+    for node in nodes:
+        for name in node.input:
+            readers.setdefault(name, []).append(node)
+    return {
+        node.position
+        for node in nodes
+        if node.op_type == "Transpose"
+        and node.attrs.get("perm") == NHWC
+        and node.output[0] != output
+        and readers.get(node.output[0])
+        and all(reader.op_type in FLATTENING for reader in readers[node.output[0]])
+    }
+
+
+def layer_name(node_name: str, op_type: str, index: int, taken: set[str]) -> str:
+    """hwsim's name for a node (module docstring), within hwsim's rule for names (:mod:`hwsim.spec.names`):
+    characters that cannot be printed become ``_``, a name too long is cut; made unique with ``_2``, ``_3``."""
+    name = (re.sub("/+", "/", node_name) if "//" in node_name else node_name).strip("/").replace(".", "_")
+    if not name.isprintable():
+        name = "".join(c if c.isprintable() else "_" for c in name)
+    if name.startswith("$"):  # a leading $ would read as a block argument
+        name = "_" + name[1:]
+    if not name.strip():
+        name = f"{op_type}_{index}"
+    if name == NETWORK_INPUT:
+        name += "_"
+    name = name[: MAX_NAME_LENGTH - 10]  # room for the suffix that makes it unique
+    unique, count = name, 2
+    while unique in taken:
+        unique, count = f"{name}_{count}", count + 1
+    return unique
+
+
+def _translate(
+    nodes: list[Node], ctx: Context, input_name: str, nhwc: set[int]
+) -> tuple[list[FlatLayer], dict[str, OnnxLayer], list[tuple[str, str, str]]]:
+    """Flat layers in order, what the model says of each, and the (op type, node, reason) of every node refused.
+
+    The transposes in ``nhwc`` are no layers: the flatten after one reads its input in hwsim's order."""
+    producer: dict[str, str] = {input_name: NETWORK_INPUT}
+    transposed: set[str] = set()
+    flat: list[FlatLayer] = []
+    sources: dict[str, OnnxLayer] = {}
+    problems: list[tuple[str, str, str]] = []
+    taken: set[str] = set()
+    for node in nodes:
+        if node.position in nhwc:
+            if node.input[0] in producer:
+                producer[node.output[0]] = producer[node.input[0]]
+                transposed.add(node.output[0])
+            continue
+        shown = node.name or f"{node.op_type}_{node.position}"
+        translator = TRANSLATORS.get(node.op_type) if node.standard else None
+        if translator is None:
+            problems.append((node.label, shown, ""))
+            continue
+        try:
+            translation = translator(node, ctx)
+        except Unsupported as err:
+            problems.append((node.label, shown, str(err)))
+            continue
+        try:
+            inputs = tuple(producer[t] for t in translation.inputs)
+        except KeyError:
+            continue  # it reads a node that was refused: that one is reported
+        output = translation.output or node.output[0]
+        if translation.passes_on:
+            producer[output] = inputs[0]
+            continue
+        name = layer_name(node.name, node.op_type, node.position, taken)
+        taken.add(name)
+        producer[output] = name
+        flat.append(FlatLayer(name, translation.entry, inputs))
+        params = state = 0
+        for array in translation.arrays:
+            size = ctx.initializers[array.initializer].size
+            state, params = (state + size, params) if array.state else (state, params + size)
+        shape = _hwc_or_none(ctx.shapes.get(output))
+        hwc = translation.entry["op"] == "flatten" and translation.inputs[0] in transposed
+        sources[name] = OnnxLayer(shown, shape, params, state, translation.arrays, output, hwc)
+    return flat, sources, problems
+
+
+def _unsupported_message(problems: list[tuple[str, str, str]]) -> str:
+    """``3 unsupported node types: LSTM (2, first: /rnn/LSTM), Conv (1, first: /c/Conv: dilations [2, 2] ...)``."""
+    by_type: dict[str, list[tuple[str, str]]] = {}
+    for label, node, reason in problems:
+        by_type.setdefault(label, []).append((node, reason))
+    parts = []
+    for label, found in by_type.items():
+        node, reason = found[0]
+        parts.append(f"{label} ({len(found)}, first: {node}{': ' + reason if reason else ''})")
+    kinds = len(by_type)
+    return f"{kinds} unsupported node type{'s' if kinds > 1 else ''}: " + ", ".join(parts)

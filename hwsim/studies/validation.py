@@ -1,0 +1,289 @@
+"""``hwsim validate``: hwsim's predictions beside measured figures, each with its relative error and source.
+
+Three kinds of evidence, reported apart (docs/accelerators.md):
+
+- ``published``: figures measured on silicon (Eyeriss v1, the Coral Edge TPU), from the bundled table
+  ``measurements.yaml``. A case is *held out* unless a profile it runs on marks a value ``fitted`` on
+  it; fitted cases are summarised apart, since agreeing with what a value was fitted to proves nothing.
+- ``scalesim``: per-layer compute cycles of SCALE-Sim v3, the cycle-accurate simulator, from the
+  committed runs of ``benchmarks/scalesim`` (bundled with the package as data).
+- ``host``: this machine, measured by :mod:`hwsim.studies.calibrate`, against the NumPy reference's
+  measured forward latency (``hwsim validate --host``; seconds, not milliseconds).
+
+Every row says ``case``, ``metric``, ``measured``, ``predicted``, ``rel_error`` ((predicted - measured)
+/ measured), ``source``, ``kind`` and ``fitted``.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import statistics
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+from hwsim import bundled
+from hwsim.cost.cycles import layer_cycles
+from hwsim.cost.inference import graph_costs
+from hwsim.errors import InputError
+from hwsim.estimate import Estimate, estimate
+from hwsim.model.expand import bundled_network
+from hwsim.schedule.base import Step
+from hwsim.schedule.energy import EnergyParts
+from hwsim.spec.hardware import ComputeUnit, HardwareSpec, bundled_hardware
+
+MEASUREMENTS = Path(__file__).resolve().parent / "measurements.yaml"
+SCALESIM_SOURCE = "SCALE-Sim v3 (scalesim 3.0.0 on PyPI), benchmarks/scalesim/configs/{config}.cfg"
+PUBLISHED, SCALESIM, HOST = "published", "scalesim", "host"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Measured(_Strict):
+    metric: str
+    measured: float = Field(gt=0)
+    source: str
+
+
+class Case(_Strict):
+    """One network on one bundled profile, run as the measurement was, and the figures measured."""
+
+    case: str
+    network: str
+    hardware: str
+    policy: str
+    batch: int = Field(1, ge=1)
+    steady_state: bool | None = None
+    layers: tuple[str, ...] = Field((), description="the ops whose steps the figures cover (all when empty)")
+    note: str = ""
+    metrics: tuple[Measured, ...]
+
+
+class Table(_Strict):
+    cases: tuple[Case, ...]
+
+
+def load_cases(path: Path = MEASUREMENTS) -> tuple[Case, ...]:
+    """The bundled table of published measurements."""
+    return Table.model_validate(yaml.safe_load(path.read_text())).cases
+
+
+@dataclass(frozen=True)
+class Row:
+    case: str
+    metric: str
+    measured: float
+    predicted: float
+    source: str
+    kind: str
+    fitted: bool
+    note: str = ""
+
+    @property
+    def rel_error(self) -> float:
+        return (self.predicted - self.measured) / self.measured
+
+
+# ---- what each metric predicts, from the steps a measurement covers ---------------------------------
+
+Selected = Sequence[tuple[Step, EnergyParts]]
+
+
+def _seconds(selected: Selected) -> float:
+    return sum(step.total_s for step, _ in selected)
+
+
+def _dram_accesses_per_mac(result: Estimate, selected: Selected) -> float:
+    value_bytes = result.costs[0].precision.bytes
+    return sum(step.bytes_moved for step, _ in selected) / value_bytes / sum(step.macs for step, _ in selected)
+
+
+def _on_chip_j(selected: Selected) -> float:
+    """Energy on chip: DRAM excluded, as the measurements are."""
+    return sum(parts.compute_j + parts.internal_j + parts.static_j for _, parts in selected)
+
+
+METRICS: dict[str, Callable[[Estimate, Selected], float]] = {
+    "frames_per_s": lambda result, selected: result.schedule.batch / _seconds(selected),
+    "latency_s": lambda result, selected: _seconds(selected) / result.schedule.batch,
+    "processing_s": lambda result, selected: sum(step.compute_s for step, _ in selected),
+    "dram_accesses_per_mac": _dram_accesses_per_mac,
+    "chip_power_w": lambda result, selected: _on_chip_j(selected) / _seconds(selected),
+    "chip_energy_per_image_j": lambda result, selected: _on_chip_j(selected) / result.schedule.batch,
+}
+
+
+def selected_steps(result: Estimate, ops: Sequence[str]) -> Selected:
+    """The steps (with their energy) whose first layer is one of ``ops``; every step when ``ops`` is empty."""
+    pairs = list(zip(result.schedule.steps, result.step_energy))
+    return [(step, parts) for step, parts in pairs if not ops or step.op.split("+")[0] in ops]
+
+
+def fitted_cases(profile: HardwareSpec) -> set[str]:
+    """The cases a profile's fitted values were fitted on."""
+    return {value.case for value in profile.fitted}
+
+
+def published_rows(cases: Sequence[Case], profiles: Callable[[str], HardwareSpec] = bundled_hardware) -> list[Row]:
+    """One row per measured figure of every case. A case hwsim cannot schedule gets NaN and the reason."""
+    rows = []
+    for case in cases:
+        if unknown := [m.metric for m in case.metrics if m.metric not in METRICS]:
+            raise InputError(f"case {case.case}: unknown metric {unknown[0]!r}; known: {', '.join(METRICS)}")
+        profile = profiles(case.hardware)
+        fitted = case.case in fitted_cases(profile)
+        try:
+            result = estimate(
+                bundled_network(case.network), profile, case.policy, batch=case.batch, steady_state=case.steady_state
+            )
+        except Exception as failure:  # noqa: BLE001 - one case's failure is reported in its rows, not hidden
+            reason = f"not predicted: {type(failure).__name__}: {failure}"
+            rows += [
+                Row(case.case, m.metric, m.measured, math.nan, m.source, PUBLISHED, fitted, reason)
+                for m in case.metrics
+            ]
+            continue
+        selected = selected_steps(result, case.layers)
+        rows += [
+            Row(case.case, m.metric, m.measured, METRICS[m.metric](result, selected), m.source, PUBLISHED, fitted)
+            for m in case.metrics
+        ]
+    return rows
+
+
+# ---- SCALE-Sim's committed per-layer cycles -------------------------------------------------------
+
+
+def scalesim_array(config: str) -> ComputeUnit:
+    """``32x32-os`` -> a 32 x 32 output-stationary array (the clock does not matter for cycles)."""
+    shape, dataflow = config.split("-")
+    rows, cols = (int(side) for side in shape.split("x"))
+    return ComputeUnit.model_validate({"array": (rows, cols), "dataflow": dataflow, "clock": 1e9})
+
+
+def scalesim_rows(folder: Path | None = None) -> list[Row]:
+    """One row per layer of every committed SCALE-Sim run: SCALE-Sim's compute cycles for the layer (every run
+    it stands for: a depthwise layer is C single-channel runs) against hwsim's."""
+    folder = folder or bundled.scalesim_results()
+    hardware = bundled_hardware("paper-accelerator")  # only its units' names matter for the layers' costs
+    rows = []
+    for path in sorted(p for p in folder.glob("*.csv") if not p.stem.endswith("_full")):
+        network, config = path.stem.split("_")
+        unit = scalesim_array(config)
+        costs = {c.name: c for c in graph_costs(bundled_network(network), hardware)}
+        with open(path, newline="") as f:
+            for line in csv.DictReader(f):
+                measured = int(line["runs"]) * int(line["compute_cycles"])
+                predicted = layer_cycles(costs[line["layer"]], unit)
+                source = SCALESIM_SOURCE.format(config=config)
+                rows.append(
+                    Row(
+                        f"scalesim/{network}/{config}",
+                        f"cycles:{line['layer']}",
+                        measured,
+                        predicted,
+                        source,
+                        SCALESIM,
+                        False,
+                    )
+                )
+    return rows
+
+
+# ---- summaries ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Summary:
+    group: str
+    figures: int
+    rows: int
+    """Of the figures, those predicted (a case hwsim cannot schedule has none)."""
+    median_abs_error: float
+    worst_abs_error: float
+    worst: str
+
+
+def summarise(rows: Sequence[Row]) -> list[Summary]:
+    """Per group (held-out published figures, fitted ones, SCALE-Sim, this machine): how many were predicted,
+    and the median and worst relative error among them."""
+    groups: dict[str, list[Row]] = {}
+    for row in rows:
+        name = f"{row.kind} (fitted)" if row.fitted else f"{row.kind} (held out)" if row.kind == PUBLISHED else row.kind
+        groups.setdefault(name, []).append(row)
+    summaries = []
+    for name, members in groups.items():
+        predicted = [r for r in members if not math.isnan(r.predicted)]
+        if not predicted:
+            summaries.append(Summary(name, len(members), 0, math.nan, math.nan, ""))
+            continue
+        worst = max(predicted, key=lambda r: abs(r.rel_error))
+        summaries.append(
+            Summary(
+                name,
+                len(members),
+                len(predicted),
+                statistics.median(abs(r.rel_error) for r in predicted),
+                abs(worst.rel_error),
+                f"{worst.case} {worst.metric}",
+            )
+        )
+    return summaries
+
+
+@dataclass(frozen=True)
+class Validation:
+    rows: tuple[Row, ...]
+
+    @property
+    def summaries(self) -> list[Summary]:
+        return summarise(self.rows)
+
+
+def validate_all(host: Sequence[Row] = ()) -> Validation:
+    """The published cases, the SCALE-Sim runs, and any rows measured on this machine."""
+    return Validation((*published_rows(load_cases()), *scalesim_rows(), *host))
+
+
+# ---- this machine ------------------------------------------------------------------------------------
+
+HOST_NETWORKS = (("hairnet", 1), ("alexnet", 1), ("hairnet-cifar10", 16))
+"""Networks (and batches) the NumPy reference runs on this machine: a few seconds in all."""
+HOST_POLICY = "strict"
+"""NumPy runs one layer after another, each waiting for its inputs: the serial policy with real capacity."""
+HOST_SOURCE = "this machine: the NumPy reference's forward, best of {repeats} (hwsim calibrate, same run)"
+
+
+def host_rows(repeats: int = 3, networks: Sequence[tuple[str, int]] = HOST_NETWORKS) -> list[Row]:
+    """Measure this machine into a profile, then each network's reference forward beside hwsim's prediction on it."""
+    import numpy as np
+
+    from hwsim.reference import Model
+    from hwsim.studies.calibrate import best_of, host_profile, measure
+
+    profile = HardwareSpec.model_validate(yaml.safe_load(host_profile(measure(repeats))))
+    rows = []
+    for network, batch in networks:
+        graph = bundled_network(network)
+        model = Model(graph)
+        x = np.random.default_rng(0).standard_normal((batch, *graph.input_shape)).astype(np.float32)
+        measured = best_of(lambda: model.forward(x), repeats)  # noqa: B023 (called before the loop moves on)
+        predicted = estimate(graph, profile, HOST_POLICY, batch=batch).schedule.total_s
+        rows.append(
+            Row(
+                f"host/{network}",
+                f"latency_s (batch {batch})",
+                measured,
+                predicted,
+                HOST_SOURCE.format(repeats=repeats),
+                HOST,
+                False,
+            )
+        )
+    return rows

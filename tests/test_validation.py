@@ -1,0 +1,147 @@
+"""hwsim validate and hwsim calibrate: every figure with its source, held-out apart from fitted, every format."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+
+import pytest
+import yaml
+
+from hwsim import api
+from hwsim.cli import main
+from hwsim.spec.hardware import HardwareSpec
+from hwsim.studies import validation
+from hwsim.studies.calibrate import Host, cache_sizes, host_profile
+
+
+def test_every_published_figure_has_a_source_and_a_known_metric() -> None:
+    cases = validation.load_cases()
+    assert {c.case for c in cases} >= {
+        "eyeriss-v1/alexnet",
+        "eyeriss-v1/vgg16",
+        "coral-edge-tpu/mobilenet-v1",
+        "coral-edge-tpu/mobilenet-v2",
+    }
+    for case in cases:
+        api.bundled_network(case.network), api.bundled_hardware(case.hardware)
+        for m in case.metrics:
+            assert m.metric in validation.METRICS and len(m.source) > 20
+
+
+def test_the_eyeriss_predictions_follow_from_the_conv_steps_alone(published_rows) -> None:
+    rows = {(r.case, r.metric): r for r in published_rows}
+    alexnet = api.estimate(api.load_network("alexnet"), api.load_hardware("eyeriss-v1"), "strict", batch=4)
+    conv = [s for s in alexnet.schedule.steps if s.op == "conv"]
+    assert len(conv) == 5
+    assert rows[("eyeriss-v1/alexnet", "frames_per_s")].predicted == pytest.approx(4 / sum(s.total_s for s in conv))
+    dram = sum(s.bytes_moved for s in conv) / 2 / sum(s.macs for s in conv)
+    assert rows[("eyeriss-v1/alexnet", "dram_accesses_per_mac")].predicted == pytest.approx(dram)
+    assert sum(s.macs for s in conv) == 4 * 665_784_864
+    energy = [e for s, e in zip(alexnet.schedule.steps, alexnet.step_energy) if s.op == "conv"]
+    on_chip = sum(e.total_j - e.external_j for e in energy)
+    assert rows[("eyeriss-v1/alexnet", "chip_energy_per_image_j")].predicted == pytest.approx(on_chip / 4)
+    assert rows[("eyeriss-v1/alexnet", "chip_power_w")].predicted == pytest.approx(
+        on_chip / sum(s.total_s for s in conv)
+    )
+
+
+def test_a_case_fitted_on_is_reported_apart_from_the_held_out_ones() -> None:
+    coral = api.load_hardware("coral-edge-tpu")
+    fitted_on = "coral-edge-tpu/mobilenet-v1"
+    marked = HardwareSpec.model_validate(
+        {**coral.model_dump(), "fitted": [{"field": "memory.external.bandwidth", "case": fitted_on}]}
+    )
+    cases = [c for c in validation.load_cases() if c.hardware == "coral-edge-tpu"]
+    rows = validation.published_rows(cases, lambda name: marked)
+    assert {r.case for r in rows if r.fitted} == {fitted_on}
+    groups = {s.group: s for s in validation.summarise(rows)}
+    figures = {case: sum(len(c.metrics) for c in cases if (c.case == fitted_on) == case) for case in (True, False)}
+    assert groups["published (fitted)"].figures == figures[True] > 0
+    assert groups["published (held out)"].figures == figures[False] > 0
+
+
+def test_a_fitted_value_must_name_a_value_of_the_profile() -> None:
+    with pytest.raises(ValueError, match="not a value of this profile"):
+        HardwareSpec.model_validate(
+            {
+                **api.load_hardware("eyeriss-v1").model_dump(),
+                "fitted": [{"field": "memory.external.speed", "case": "x"}],
+            }
+        )
+
+
+def test_a_case_hwsim_cannot_schedule_says_why_and_counts_as_not_predicted() -> None:
+    case = validation.Case(
+        case="broken",
+        network="hairnet",
+        hardware="paper-accelerator",
+        policy="nonsense",
+        metrics=[validation.Measured(metric="latency_s", measured=1.0, source="a test")],
+    )
+    (row,) = validation.published_rows([case])
+    assert math.isnan(row.predicted) and "unknown policy" in row.note
+    (summary,) = validation.summarise([row])
+    assert (summary.figures, summary.rows) == (1, 0)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "md", "json"])
+def test_validate_writes_every_row_in_every_format(runner, workdir, validated_once, fmt: str) -> None:
+    result = runner.invoke(main, ["validate", "-o", f"v.{fmt}"])
+    assert result.exit_code == 0, result.output
+    text = (workdir / f"v.{fmt}").read_text()
+    for column in ("case", "metric", "measured", "predicted", "rel_error", "source", "fitted"):
+        assert column in text
+    if fmt == "csv":
+        rows = list(csv.DictReader(text.splitlines()))
+        eyeriss = next(r for r in rows if r["case"] == "eyeriss-v1/alexnet" and r["metric"] == "frames_per_s")
+        assert float(eyeriss["measured"]) == 34.7 and "JSSC" in eyeriss["source"]
+    if fmt == "json":
+        document = json.loads(text)
+        assert {g["group"] for g in document["summary"]} >= {"published (held out)"}
+
+
+def test_validate_prints_each_published_figure_and_the_summary(runner, validated_once) -> None:
+    result = runner.invoke(main, ["validate"])
+    assert result.exit_code == 0
+    assert "eyeriss-v1/vgg16" in result.output and "0.0035" in result.output
+    assert "published (held out):" in result.output
+
+
+def test_validate_refuses_an_unknown_format_before_any_work(runner, workdir) -> None:
+    result = runner.invoke(main, ["validate", "-o", "v.txt"])
+    assert result.exit_code == 2 and "cannot tell the format" in result.stderr
+    assert not (workdir / "v.txt").exists()
+
+
+def test_a_measured_host_becomes_a_profile_hwsim_loads() -> None:
+    host = Host({"fp32": 5e10, "fp16": 1e9, "int8": 4e9}, 4e9, 1e10, 2e-5, {"L1d": 49152, "L2": 2**21})
+    profile = HardwareSpec.model_validate(yaml.safe_load(host_profile(host)))
+    assert profile.memory.internal.capacity == 2**21
+    assert profile.compute["matrix"].throughput == 5e10 and profile.compute["vector"].dispatch == pytest.approx(2e-5)
+    assert "fp16 1 GOPS" in host_profile(host)
+
+
+def test_cache_sizes_are_read_as_linux_reports_them(tmp_path: Path) -> None:
+    for index, (level, kind, size) in enumerate(
+        [(1, "Data", "48K"), (1, "Instruction", "32K"), (2, "Unified", "2048K")]
+    ):
+        folder = tmp_path / f"index{index}"
+        folder.mkdir()
+        for name, value in (("level", level), ("type", kind), ("size", size)):
+            (folder / name).write_text(f"{value}\n")
+    assert cache_sizes(tmp_path) == {"L1d": 48 * 1024, "L2": 2048 * 1024}
+
+
+@pytest.mark.slow
+def test_calibrate_and_validate_on_this_machine(runner, workdir) -> None:
+    """The measured part: seconds on any machine, so it runs with the slow tests."""
+    assert runner.invoke(main, ["calibrate", "-o", "host.yaml"]).exit_code == 0
+    assert api.load_hardware(workdir / "host.yaml").compute["matrix"].throughput > 1e8
+    result = runner.invoke(main, ["validate", "--host", "-o", "v.csv"])
+    assert result.exit_code == 0, result.output
+    host = [r for r in csv.DictReader(open(workdir / "v.csv")) if r["kind"] == "host"]
+    assert len(host) == len(validation.HOST_NETWORKS)
+    assert all(float(r["measured"]) > 0 and float(r["predicted"]) > 0 for r in host)
