@@ -59,14 +59,18 @@ def projected_big_sweep() -> tuple[float, float]:
     return (time.process_time() - start) / SAMPLE, sum(1 for n in notes if n) / SAMPLE
 
 
-def worker_cpu_times() -> list[float]:
-    """CPU seconds so far of each worker process: the children of this process's children (local workers are
-    forked by the fork server, a Dask worker is started by its nanny); nothing without psutil."""
+def worker_cpu_times(dask: bool = False) -> list[float]:
+    """CPU seconds so far of each worker process; nothing without psutil. Local workers are the children of the
+    fork server this process started; a local Dask cluster's are this process's children started by spawn
+    (its nannies run in this process)."""
     try:
         import psutil
     except ImportError:
         return []
-    workers = [w for server in psutil.Process().children() for w in server.children()]
+    if dask:
+        workers = [p for p in psutil.Process().children() if "spawn_main" in " ".join(p.cmdline())]
+    else:
+        workers = [w for server in psutil.Process().children() for w in server.children()]
     return [sum(w.cpu_times()[:2]) for w in workers]
 
 
@@ -100,9 +104,10 @@ def main() -> None:
         start = time.perf_counter()
         with parallel.opened(workers=2, dask=parallel.LOCAL) as cluster:
             started_s = time.perf_counter() - start
-            start = time.process_time()
+            start, ready = time.process_time(), worker_cpu_times(dask=True)  # the workers' start-up is not the sweep's
             dask_s, on_dask = timed(axes, cluster)
-            caller_cpu, workers_cpu = time.process_time() - start, worker_cpu_times()
+            caller_cpu = time.process_time() - start
+            workers_cpu = [after - before for after, before in zip(worker_cpu_times(dask=True), ready)]
         assert on_dask.rows.equals(serial.rows), "a Dask cluster must give the rows of a serial run"
         print(
             f"  2-worker local Dask cluster {dask_s:6.2f} s   {serial_s / dask_s:.2f}x serial (target 1.6x); "
