@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -17,6 +18,8 @@ if TYPE_CHECKING:
 
     from hwsim.report.terminal import Screen
 
+CHARACTERS_PER_INCH = 15
+"""About how many characters of a 10-point title fit an inch of the figure."""
 KIND_OF_COLUMN = {"time": "time", "energy": "energy", "area": "number", "number": "number"}
 """The terminal column kind of each objective kind (hardware fields show in their own units)."""
 HEADING = {"area_mm2": "area mm²", "edp_js": "energy x delay J s", "images_per_s": "images/s"}
@@ -93,11 +96,12 @@ def front_figure(result: SearchResult) -> Figure:
         else:
             _pair(ax, result, objectives[i], objectives[j])
     constraints = f"; {' and '.join(c.text for c in result.constraints)}" if result.constraints else ""
-    figure.suptitle(
+    title = (
         f"Search: {result.network} on variants of {result.hardware} (policy {result.policy}, {result.sampler}, "
-        f"seed {result.seed}){constraints}\n{summary(result)}",
-        fontsize=10,
+        f"seed {result.seed}){constraints}"
     )
+    width = round(size[0] * CHARACTERS_PER_INCH)  # wrapped, or a long title runs off the figure
+    figure.suptitle("\n".join([*textwrap.wrap(title, width), *textwrap.wrap(summary(result), width)]), fontsize=10)
     return figure
 
 
@@ -117,19 +121,29 @@ def _pair(ax: Axes, result: SearchResult, x: Objective, y: Objective) -> None:
         order = np.argsort(fx, kind="stable")
         ax.step(fx[order], fy[order], where="post", color=COMPUTE_COLOUR, lw=1.2)
     ax.scatter(fx, fy, s=30, color=COMPUTE_COLOUR, zorder=3, label=f"Pareto front ({len(front)})")
-    ax.set_xscale(_scale(xs))
-    ax.set_yscale(_scale(ys))
+    _set_scale(ax, "x", xs)
+    _set_scale(ax, "y", ys)
     ax.set_xlabel(x_label)
     ax.set_ylabel(y_label)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
 
 
-def _scale(values: np.ndarray) -> str:
-    """Log where the values span more than a factor of 20 (and are all positive), else linear."""
+def _set_scale(ax: Axes, which: str, values: np.ndarray) -> None:
+    """Log where the values span more than a factor of 20 (and are all positive), else linear. A log axis is
+    ticked at 1, 2 and 5 of each decade in plain numbers: matplotlib's own labels of a short log axis, 2 x 10^0
+    beside 3 x 10^0, run into each other."""
+    from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
+
     positive = values[np.isfinite(values) & (values > 0)]
     wide = len(positive) == np.isfinite(values).sum() and len(positive) and positive.max() > 20 * positive.min()
-    return "log" if wide else "linear"
+    if not wide:
+        return
+    (ax.set_xscale if which == "x" else ax.set_yscale)("log")
+    axis = ax.xaxis if which == "x" else ax.yaxis
+    axis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    axis.set_major_formatter(FormatStrFormatter("%g"))
+    axis.set_minor_formatter(NullFormatter())
 
 
 def _by_trial(ax: Axes, result: SearchResult, objective: Objective) -> None:
