@@ -16,6 +16,7 @@ from hwsim import api
 from hwsim.cost.rowstationary import conv_shape, layer_mapping, mapping_cost
 from hwsim.estimate import Estimate
 from hwsim.spec.energy import energy_table
+from hwsim.studies.validation import load_cases, published_rows
 
 BATCH = 4
 VALUE = 2  # bytes: 16-bit fixed point
@@ -157,6 +158,19 @@ def print_vgg_as_eyeriss_mapped_it() -> None:
         print(f"vgg16    {name:8} {ms:7.1f} ms ({pub_ms:6.1f}) {ms / pub_ms - 1:+6.0%}  {mb:7.1f} MB ({pub_mb:6.1f})")
 
 
+def print_validation_under_rs() -> None:
+    """`hwsim validate`'s Eyeriss rows with eyeriss-v1-rs in place of the bundled eyeriss-v1, side by side."""
+    cases = [c for c in load_cases() if c.hardware == "eyeriss-v1"]
+    as_is = published_rows(cases)
+    as_rs = published_rows(cases, lambda name: api.load_hardware(f"{name}-rs"))
+    print("\n`hwsim validate`'s Eyeriss rows: eyeriss-v1 (is) against eyeriss-v1-rs")
+    for a, b in zip(as_is, as_rs):
+        print(
+            f"{a.case:20} {a.metric:24} {a.measured:9.4g} {a.predicted:9.4g} {a.rel_error:+7.1%}"
+            f" {b.predicted:9.4g} {b.rel_error:+7.1%}"
+        )
+
+
 def print_row_stationary() -> None:
     hw = api.load_hardware("eyeriss-v1-rs")
     print("\nRow stationary (eyeriss-v1-rs): mapping (e p q r t n m), active PEs, processing ms, buffer MB; published")
@@ -224,6 +238,7 @@ def main() -> None:
 
     print_row_stationary()
     print_vgg_as_eyeriss_mapped_it()
+    print_validation_under_rs()
 
 
 if __name__ == "__main__":
