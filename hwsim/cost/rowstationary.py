@@ -174,36 +174,35 @@ def mapping_cost(
 
 
 def _candidates(shape: ConvShape, rows: int, cols: int, rs: RowStationary, value: int) -> Iterator[tuple[int, ...]]:
-    """Every legal (e, segments, r, t, p, q, n, m): pads, array and the buffer's whole banks allow it."""
+    """The legal (e, segments, r, t, p, q, n, m, active PEs): pads, array and the buffer's whole banks allow them.
+    Pruned where a choice only wastes: a layout of sets that leaves over half the room it could fill idle, a p
+    that splits the filters into more than the fewest even passes plus two, more than 16 images a pass."""
     sh = shape
     banks = int(rs.buffer // rs.bank)
-    q_max = min(rs.ifmap_spad // sh.s, sh.c)
     for e in range(1, sh.e + 1):
         segments = math.ceil(e / cols)
         if sh.r * segments > rows:
             break
         fit = (rows // (sh.r * segments)) * (cols // min(e, cols))
-        for r in range(1, fit + 1):
-            for t in range(1, fit // r + 1):
-                if t > sh.m:
-                    continue
-                for q in range(1, q_max + 1):
-                    if r > math.ceil(sh.c / q):
+        rows_in = (e - 1) * sh.u + sh.rows_in
+        for q in range(1, min(rs.ifmap_spad // sh.s, sh.c) + 1):
+            r_max = math.ceil(sh.c / q)
+            room = min(fit, r_max * sh.m)
+            for r in range(1, min(fit, r_max) + 1):
+                for t in range(1, min(fit // r, sh.m) + 1):
+                    if 2 * r * t <= room:
                         continue
                     p_max = min(rs.psum_spad, rs.filter_spad // (q * sh.s), math.ceil(sh.m / t))
                     if p_max < 1:
                         continue
-                    # the p that split the filters into k even passes, for the fewest k (more only waste PEs)
                     least = math.ceil(sh.m / (t * p_max))
-                    ps = sorted({math.ceil(sh.m / (t * k)) for k in range(least, least + 3)} & set(range(1, p_max + 1)))
+                    ps = {math.ceil(sh.m / (t * k)) for k in range(least, least + 3)} & set(range(1, p_max + 1))
                     for n in range(1, min(sh.n, 16) + 1):
-                        rows_in = (e - 1) * sh.u + sh.rows_in
                         ifmap_banks = math.ceil(q * r * rows_in * sh.width_in * n * value / rs.bank)
-                        per_filter = e * sh.f * n * value
                         psum_room = (banks - ifmap_banks) * rs.bank
-                        for p in ps:
+                        for p in sorted(ps):
                             pt = p * t
-                            m = min(int(psum_room // (per_filter * pt)) * pt, math.ceil(sh.m / pt) * pt)
+                            m = min(int(psum_room // (e * sh.f * n * value * pt)) * pt, math.ceil(sh.m / pt) * pt)
                             if m >= pt:
                                 yield e, segments, r, t, p, q, n, m, r * t * sh.r * e
 
