@@ -142,3 +142,13 @@ def test_a_layer_without_filters_runs_at_the_peak_and_moves_nothing_on_the_array
     assert layer_mapping(pool.layer, 1, (ROWS, COLS), RS, 2) is None
     assert layer_cycles(pool, UNIT) == math.ceil(pool.ops / (2 * ROWS * COLS))
     assert layer_accesses(pool, UNIT).macs == 0
+
+
+def test_a_depthwise_layer_maps_channel_by_channel_on_sets_of_one_filter() -> None:
+    """MobileNet's depthwise layers are C single-channel, single-filter convolutions: one set can hold only one
+    channel and one filter, so the layer takes at least its MACs over one set's PEs."""
+    dw = next(c for c in graph_costs(api.load_network("mobilenet-v1"), HW) if c.layer.op.value == "dwconv")
+    mapping = layer_mapping(dw.layer, 1, (ROWS, COLS), RS, 2)
+    assert mapping is not None and (mapping.r, mapping.t, mapping.p, mapping.q) == (1, 1, 1, 1)
+    assert mapping.cycles >= dw.macs / mapping.active_pes
+    assert layer_accesses(dw, UNIT).output_writes == dw.macs // 9
