@@ -10,6 +10,7 @@ import math
 from dataclasses import dataclass, replace
 from functools import cached_property
 
+from hwsim.cost.accesses import NO_ACCESSES, ArrayAccesses, layer_accesses
 from hwsim.cost.bound import lower_bound
 from hwsim.cost.cycles import layer_cycles
 from hwsim.cost.inference import COUNTINGS, EXACT, Counting, LayerCost, graph_costs, layer_cost
@@ -19,8 +20,8 @@ from hwsim.errors import InputError
 from hwsim.model.graph import INPUT, Graph
 from hwsim.ops import elements
 from hwsim.schedule import POLICIES, scheduled_costs
-from hwsim.schedule.base import Direction, Location, Schedule, Step
-from hwsim.schedule.energy import EnergyParts, schedule_energy
+from hwsim.schedule.base import COMPUTE, Direction, Location, Schedule, Step
+from hwsim.schedule.energy import EnergyParts, counted_events, counted_steps, schedule_energy
 from hwsim.spec.energy import area_mm2, energy_table
 from hwsim.spec.hardware import HardwareSpec, Precision
 from hwsim.units import format_quantity
@@ -58,20 +59,24 @@ class Estimate:
         """Whether a unit of the profile is a systolic array, so the run has cycles and utilisation to report."""
         return any(unit.array is not None for unit in self.hardware.compute.values())
 
+    def _sub_batch_costs(self) -> dict[str, list[LayerCost]]:
+        """Per layer on an array, as the schedule ran it: its cost for each sub-batch, one after another."""
+        s, hw = self.schedule, self.hardware
+        sizes = [s.sub_batch] * (s.batch // s.sub_batch) + ([s.batch % s.sub_batch] if s.batch % s.sub_batch else [])
+        return {
+            c.name: [layer_cost(c.layer, hw, c.counting, size, c.precision) for size in sizes]
+            for c in self.scheduled_costs
+            if hw.compute[c.unit].array is not None
+        }
+
     @cached_property
     def layer_cycles(self) -> dict[str, int]:
         """Per layer on an array: the cycles it keeps the array busy over the whole batch, sub-batch by sub-batch
         (each pays its own fills and drains), as the schedule ran it."""
-        s, hw = self.schedule, self.hardware
-        sizes = [s.sub_batch] * (s.batch // s.sub_batch) + ([s.batch % s.sub_batch] if s.batch % s.sub_batch else [])
-        cycles = {}
-        for c in self.scheduled_costs:
-            unit = hw.compute[c.unit]
-            if unit.array is not None:
-                cycles[c.name] = sum(
-                    layer_cycles(layer_cost(c.layer, hw, c.counting, size, c.precision), unit) for size in sizes
-                )
-        return cycles
+        units = self.hardware.compute
+        return {
+            name: sum(layer_cycles(c, units[c.unit]) for c in parts) for name, parts in self._sub_batch_costs().items()
+        }
 
     @cached_property
     def step_cycles(self) -> tuple[int, ...]:
@@ -92,9 +97,50 @@ class Estimate:
 
     @cached_property
     def step_energy(self) -> tuple[EnergyParts, ...]:
-        """Every step's energy (:mod:`hwsim.schedule.energy`), in the order of ``schedule.steps``."""
+        """Every step's energy (:mod:`hwsim.schedule.energy`), in the order of ``schedule.steps``; with an
+        ``energy.array`` section, each compute also pays its share of its layer's :meth:`below_events_energy`."""
         s = self.schedule
-        return schedule_energy(s, self.scheduled_costs, energy_table(self.hardware, s.precision))
+        costs = self.scheduled_costs
+        table = energy_table(self.hardware, s.precision)
+        steps = schedule_energy(s, costs, table)
+        if not table.register_j:
+            return steps
+        below = self.below_events_energy
+        ops = {c.name: c.ops for c in costs}
+        return tuple(
+            parts + _compute_share(step, below, ops).times(count)
+            for parts, (step, count) in zip(steps, counted_steps(s))
+        )
+
+    @cached_property
+    def layer_accesses(self) -> dict[str, ArrayAccesses]:
+        """Per layer on an array: what it moves in the SRAM, PE registers and links (hwsim.cost.accesses), sub-batch
+        by sub-batch."""
+        units = self.hardware.compute
+        return {
+            name: sum((layer_accesses(c, units[c.unit]) for c in parts), NO_ACCESSES)
+            for name, parts in self._sub_batch_costs().items()
+        }
+
+    @cached_property
+    def below_events_energy(self) -> dict[str, EnergyParts]:
+        """Per layer on an array, what the schedule's events leave out (docs/energy.md): its PE registers and links
+        (``compute``), and its internal-memory traffic as the dataflow streams it less the operands and output the
+        events charge once (``internal``; negative when the array reads less than whole operands)."""
+        table = energy_table(self.hardware, self.schedule.precision)
+        parts = self._sub_batch_costs()
+        result = {}
+        for name, accesses in self.layer_accesses.items():
+            unit, costs = parts[name][0].unit, parts[name]
+            value = costs[0].precision.bytes
+            read_once = sum(sum(c.input_bytes) + c.weight_bytes for c in costs)
+            written_once = sum(c.output_bytes for c in costs)
+            result[name] = EnergyParts(
+                compute_j=accesses.register * table.register_j[unit] + accesses.inter_pe * table.inter_pe_j[unit],
+                internal_j=(accesses.sram_reads * value - read_once) * table.internal_read_j_per_byte
+                + (accesses.output_writes * value - written_once) * table.internal_write_j_per_byte,
+            )
+        return result
 
     @property
     def energy(self) -> EnergyParts:
@@ -154,6 +200,17 @@ class Estimate:
             "resident_weight_bytes": resident_bytes(self.costs),
             "resident_weight_layers": len(kept),
         }
+
+
+def _compute_share(step: Step, below: dict[str, EnergyParts], ops: dict[str, int]) -> EnergyParts:
+    """A step's share of its layers' :attr:`Estimate.below_events_energy`: each compute pays its ops' share."""
+    total = EnergyParts()
+    for event, count in counted_events(step):
+        if event.action is COMPUTE and event.layer in below and ops[event.layer]:
+            share = event.ops * count / ops[event.layer]
+            parts = below[event.layer]
+            total = total + EnergyParts(compute_j=parts.compute_j * share, internal_j=parts.internal_j * share)
+    return total
 
 
 def cost_run(

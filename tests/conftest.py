@@ -31,3 +31,27 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Run the test inside its own empty folder, so relative output paths land there."""
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+@pytest.fixture(scope="session")
+def published_rows() -> tuple:
+    """hwsim's predictions of every bundled published case, made once per session (VGG-16 on Eyeriss alone
+    schedules for seconds)."""
+    from hwsim.studies import validation
+
+    return tuple(validation.published_rows(validation.load_cases()))
+
+
+@pytest.fixture
+def validated_once(monkeypatch: pytest.MonkeyPatch, published_rows: tuple) -> None:
+    """``hwsim validate`` with the bundled cases' predictions taken from :func:`published_rows`: the tests that
+    use it check what the command does with the rows, not the predictions again."""
+    from hwsim.studies import validation
+
+    bundled = validation.load_cases()
+
+    def predicted(cases, *args, **kwargs):  # type: ignore[no-untyped-def]
+        assert list(cases) == list(bundled) and not args and not kwargs, "only the bundled cases are cached"
+        return list(published_rows)
+
+    monkeypatch.setattr(validation, "published_rows", predicted)

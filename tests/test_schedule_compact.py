@@ -3,10 +3,12 @@ the records written one by one, time as they do, and a segment's price is the pe
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from schedule_helpers import hardware, networks
+from schedule_helpers import graph_from, hardware, networks
 
 from hwsim import api
 from hwsim.cost.fold import fold_batchnorm
@@ -168,3 +170,30 @@ def test_hairnets_programs_are_compact_and_time_as_unrolled() -> None:
     records = sum(1 for _ in unrolled_records(program.items))
     assert _same_times(program, hw, overlap=True) >= 10  # repeated rows and chunks, written once each
     assert len(list(_top_records(program.items))) < records / 3
+
+
+@pytest.mark.parametrize("policy", ["strict", "optimized"])
+@pytest.mark.parametrize(
+    ("shape", "filters"),
+    [((100_000, 100_000, 3), 8), ((32, 32, 3), 1_000_000), ((16, 1_000_000, 3), 64)],
+    ids=["tall", "filters", "wide"],
+)
+def test_huge_valid_sizes_schedule_in_a_few_records(policy: str, shape: tuple[int, int, int], filters: int) -> None:
+    """Issue 11's huge sizes within the limits: repeated rows, bands and chunks are one record each, so the
+    schedule's events grow with its layers, not with its rows (these took minutes and gigabytes before)."""
+    graph = graph_from(
+        {
+            "name": "huge",
+            "input": list(shape),
+            "layers": [{"op": "conv", "kernel": 3, "filters": filters, "padding": "same"}, {"op": "relu"}],
+        }
+    )
+    hw = hardware(64e6)
+    try:
+        run = api.estimate(graph, hw, policy)
+    except CapacityError as error:  # refused in one line, naming the step and the bytes it needs
+        refusal = r"(conv|relu): one row per band needs [\d,]+ B of internal memory; capacity is [\d,]+ B"
+        assert re.fullmatch(refusal, str(error))
+        return
+    assert sum(len(step.events) for step in run.schedule.steps) < 200
+    assert run.schedule.total_s >= run.summary()["lower_bound_s"] * (1 - 1e-9)

@@ -244,9 +244,9 @@ class Planner:
             produced = [t for t in segment.names if self.alive(t, stop)]
             stored_always = frozenset(t for t in segment.names if t == self.output)
             fitted = False
-            # Spills are tried fewest first and stop at the first that settles the segment (runs without
-            # reloading weights, or leads where a plan found already is as cheap): a map spilled later costs
-            # the same bytes as one spilled now, so spilling more than the segment needs never pays.
+            # Spills of the maps it reads are tried fewest first and stop at the first that runs the segment
+            # without reloading weights: a map spilled later costs the bytes it costs now (the maps beside it
+            # are all tried: which of them stay decides what later segments can keep).
             for spill_in in _prefixes(sorted(reading, key=self._spill_cost)):
                 settled = False
                 for spill_beside in _prefixes(beside_all):
@@ -267,7 +267,7 @@ class Planner:
                             + sum(self.sizes[t] for t in placement.stored)
                         )
                         if not worth(stop, after, moved):
-                            fitted = settled = True  # not priced: a longer segment may still pay
+                            fitted = True  # not priced: a longer segment may still pay
                             continue
                         priced = self.tiling(start, stop, placement, capacity - sum(self.sizes[t] for t in beside))
                         if priced is None:
@@ -277,8 +277,6 @@ class Planner:
                         settled = settled or not reloads
                         spilled = (*spill_in, *spill_beside)
                         yield Choice(start, stop, placement, tiling, beside, spilled, moved + reloads), after
-                    if settled:
-                        break
                 if settled:
                     break
             if not fitted and stop > start + 1:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING, Annotated
 
@@ -68,6 +68,12 @@ DEFAULT_OP_J = {p: MUL_PJ[p] * PJ for p in ENERGY_PRECISIONS}
 """Any other op (add, compare, multiply, ...) at the multiply's energy: an upper bound for the element-wise ops
 hwsim counts (batch norm is half multiplies; a divide or an exp costs more, but they are few)."""
 
+ACCESS_LADDER = {"register": 1.0, "inter_pe": 2.0, "buffer": 6.0, "dram": 200.0}
+"""Chen, Emer, Sze, "Eyeriss: A Spatial Architecture for Energy-Efficient Dataflow for CNNs", ISCA 2016, Table IV
+(published): the energy of one access at each level of Eyeriss's hierarchy relative to one MAC, extracted from a
+commercial 65 nm process for 16-bit values: a PE's register file (0.5 kB) 1x, a value passed between PEs 2x, the
+global buffer (> 100 kB) 6x, DRAM 200x. The defaults of ``energy.array`` take the first two."""
+
 SRAM_READ_64BIT = ((8 * 1024, 10.0 * PJ), (32 * 1024, 20.0 * PJ), (1024 * 1024, 100.0 * PJ))
 """Horowitz ISSCC 2014, 45 nm (published): a 64-bit read of an 8 KB, 32 KB, 1 MB SRAM."""
 
@@ -120,7 +126,7 @@ SRAM_CELL_F2 = 600
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class UnitEnergy(_Strict):
@@ -144,9 +150,24 @@ class ExternalEnergy(_Strict):
         return self
 
 
+class ArrayEnergy(_Strict):
+    """The levels below the internal memory of a systolic array (docs/energy.md): given, the array's PEs read the
+    internal memory as their dataflow streams it and keep the rest in their registers (hwsim.cost.accesses)."""
+
+    register_file: Energy | None = Field(
+        default=None, description="one value read or written in a PE's register file; default 1 MAC (ISCA 2016)"
+    )
+    inter_pe: Energy | None = Field(
+        default=None, description="one value passed from a PE to its neighbour; default 2 MACs (ISCA 2016)"
+    )
+
+
 class EnergySpec(_Strict):
     compute: dict[str, dict[str, UnitEnergy]] = Field(
         default_factory=dict, description="per compute unit, per precision: energy of a MAC and of an op"
+    )
+    array: ArrayEnergy | None = Field(
+        default=None, description="PE registers and links of the profile's systolic arrays; not charged when absent"
     )
     internal: InternalEnergy = InternalEnergy()
     external: ExternalEnergy = ExternalEnergy()
@@ -218,6 +239,10 @@ class EnergyTable:
     internal_write_j_per_byte: float
     external_j_per_byte: float
     static_w: float
+    register_j: dict[str, float] = field(default_factory=dict)
+    """Per array unit, one value read or written in a PE's register; empty without an ``energy.array`` section."""
+    inter_pe_j: dict[str, float] = field(default_factory=dict)
+    """Per array unit, one value passed between neighbouring PEs; empty without an ``energy.array`` section."""
 
 
 def energy_table(hardware: HardwareSpec, precision: str) -> EnergyTable:
@@ -227,14 +252,24 @@ def energy_table(hardware: HardwareSpec, precision: str) -> EnergyTable:
         raise ValueError(f"no energy figures for precision {precision!r}")
     given = {unit: spec.compute.get(unit, {}).get(precision, UnitEnergy()) for unit in hardware.compute}
     read, write = internal_j_per_byte(spec.internal, hardware.memory.internal.capacity)
+    mac_j = {unit: e.mac if e.mac is not None else DEFAULT_MAC_J[precision] for unit, e in given.items()}
+    arrays = [unit for unit, u in hardware.compute.items() if u.array is not None] if spec.array is not None else []
+    array = spec.array or ArrayEnergy()
     return EnergyTable(
-        mac_j={unit: e.mac if e.mac is not None else DEFAULT_MAC_J[precision] for unit, e in given.items()},
+        mac_j=mac_j,
         op_j={unit: e.op if e.op is not None else DEFAULT_OP_J[precision] for unit, e in given.items()},
         internal_read_j_per_byte=float(read),
         internal_write_j_per_byte=float(write),
         external_j_per_byte=external_j_per_byte(spec.external),
         static_w=spec.static,
+        register_j={u: _or_ladder(array.register_file, "register", mac_j[u]) for u in arrays},
+        inter_pe_j={u: _or_ladder(array.inter_pe, "inter_pe", mac_j[u]) for u in arrays},
     )
+
+
+def _or_ladder(given: float | None, level: str, mac_j: float) -> float:
+    """A level's energy per access as given, else the ISCA 2016 ladder's multiple of the unit's MAC."""
+    return given if given is not None else ACCESS_LADDER[level] * mac_j
 
 
 def internal_j_per_byte(

@@ -104,10 +104,9 @@ def _dram_accesses_per_mac(result: Estimate, selected: Selected) -> float:
     return sum(step.bytes_moved for step, _ in selected) / value_bytes / sum(step.macs for step, _ in selected)
 
 
-def _chip_power_w(result: Estimate, selected: Selected) -> float:
-    """Energy on chip (DRAM excluded, as the measurements are) over the time it took."""
-    on_chip = sum(parts.compute_j + parts.internal_j + parts.static_j for _, parts in selected)
-    return on_chip / _seconds(selected)
+def _on_chip_j(selected: Selected) -> float:
+    """Energy on chip: DRAM excluded, as the measurements are."""
+    return sum(parts.compute_j + parts.internal_j + parts.static_j for _, parts in selected)
 
 
 METRICS: dict[str, Callable[[Estimate, Selected], float]] = {
@@ -115,7 +114,8 @@ METRICS: dict[str, Callable[[Estimate, Selected], float]] = {
     "latency_s": lambda result, selected: _seconds(selected) / result.schedule.batch,
     "processing_s": lambda result, selected: sum(step.compute_s for step, _ in selected),
     "dram_accesses_per_mac": _dram_accesses_per_mac,
-    "chip_power_w": _chip_power_w,
+    "chip_power_w": lambda result, selected: _on_chip_j(selected) / _seconds(selected),
+    "chip_energy_per_image_j": lambda result, selected: _on_chip_j(selected) / result.schedule.batch,
 }
 
 
