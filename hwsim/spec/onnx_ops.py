@@ -97,7 +97,8 @@ class Translation(NamedTuple):
     output: str | None = None
     """The tensor the layer's output stands for when it is not the node's first output (MatMul + Add)."""
     passes_on: bool = False
-    """No layer: the node hands its input on unchanged in hwsim's layout (a 1x1 map made flat, or back)."""
+    """No layer: the node hands its input on unchanged in hwsim's layout (a 1x1 map made flat, or back; a
+    Concat or Sum of one map)."""
 
 
 @dataclass
@@ -468,9 +469,7 @@ def two_maps(op: str) -> Callable[[Node, Context], Translation]:
         inputs = data_inputs(node, ctx)
         if len(inputs) != len(node.input):
             raise Unsupported("one operand is a constant, not a map")
-        if len(inputs) < 2:
-            raise Unsupported("fewer than two operands")
-        return Translation({"op": op}, inputs)
+        return Translation({"op": op}, inputs, passes_on=len(inputs) == 1)  # Sum of one map: that map
 
     return translate
 
@@ -479,11 +478,11 @@ def concat(node: Node, ctx: Context) -> Translation:
     inputs = data_inputs(node, ctx)
     if len(inputs) != len(node.input):
         raise Unsupported("one operand is a constant, not a map")
+    if len(inputs) == 1:  # torch.cat([x]): DenseNet's first layer of a block
+        return Translation({"op": "concat"}, inputs, passes_on=True)
     rank = ctx.rank(node.input[0])
     if int(node.attrs["axis"]) % rank != 1:
         raise Unsupported(f"along axis {node.attrs['axis']}, not channels")
-    if len(inputs) < 2:
-        raise Unsupported("fewer than two operands")
     return Translation({"op": "concat"}, inputs)
 
 
