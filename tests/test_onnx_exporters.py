@@ -8,9 +8,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import onnx
 import pytest
 
 from hwsim import api
+from hwsim.errors import InputError
 from hwsim.studies.runtime import runtime_agreement
 from tests.onnx_models import Net
 from tests.test_onnx_runtime import conv_first
@@ -37,16 +39,65 @@ def concat_of_one() -> tuple[Net, str]:
     return net, net.node("Concat", [x, net.conv(x, "/c", 4, 2, 1)], "/Concat", axis=1)
 
 
+def shuffle_unit(exporter: str) -> tuple[Net, str]:
+    """ShuffleNet v2's unit at stride 1 as each exporter writes it: ``x.chunk(2, dim=1)``, a branch on the second
+    half, the halves concatenated, then ``channel_shuffle`` (view to 5-D, transpose the group axes, view back).
+
+    TorchScript computes chunk's bounds from the map's shape (Shape, Gather, Add, Div, Mul: ONNX's shape
+    inference cannot follow Div) and slices; opset 11 Splits with sizes as an attribute; the dynamo exporter
+    Splits into ``num_outputs`` (opset 18), writes Reshape's ``allowzero`` and every tensor's shape."""
+    net, x = conv_first(size=6, channels=8)
+    net.opset = {"torchscript": 17, "split-attribute": 11, "dynamo": 18}[exporter]
+    m = "/stage2/stage2.1"
+    if exporter == "torchscript":
+        axis = net.constant(f"{m}/Constant_output_0", np.array([1], np.int64))
+        start = net.constant(f"{m}/Constant_1_output_0", np.array([0], np.int64))
+        channels = net.node("Gather", [net.node("Shape", [x], f"{m}/Shape"), axis], f"{m}/Gather", axis=0)
+        rounded = net.node(
+            "Add", [channels, net.constant(f"{m}/Constant_2_output_0", np.array(1, np.int64))], f"{m}/Add"
+        )
+        half = net.node("Div", [rounded, net.constant(f"{m}/Constant_3_output_0", np.array(2, np.int64))], f"{m}/Div")
+        end = net.node("Mul", [half, net.constant(f"{m}/Constant_4_output_0", np.array(1, np.int64))], f"{m}/Mul")
+        end2 = net.node("Mul", [half, net.constant(f"{m}/Constant_5_output_0", np.array(2, np.int64))], f"{m}/Mul_1")
+        passed = net.node("Slice", [x, start, end, axis], f"{m}/Slice")
+        branch = net.node("Slice", [x, end, end2, axis], f"{m}/Slice_1")
+    elif exporter == "split-attribute":
+        passed, branch = net.node("Split", [x], f"{m}/Split", outputs=2, axis=1, split=[4, 4])[:2], ""
+        passed, branch = f"{m}/Split_output_0", f"{m}/Split_output_1"
+    else:
+        net.node("Split", [x], f"{m}/Split", outputs=2, axis=1, num_outputs=2)
+        passed, branch = f"{m}/Split_output_0", f"{m}/Split_output_1"
+    branch = net.node("Relu", [net.conv(branch, f"{m}/branch2/branch2.0", 4, 4, 1, bias=True)], f"{m}/Relu")
+    branch = net.conv(branch, f"{m}/branch2/branch2.3", 4, 4, 3, pad=1, groups=4, bias=True)
+    x = net.node("Concat", [passed, branch], f"{m}/Concat", axis=1)
+    allow = {"allowzero": 1} if exporter == "dynamo" else {}
+    grouped = net.constant(f"{m}/Constant_6_output_0", np.array([1, 2, 4, 6, 6], np.int64))
+    x = net.node("Reshape", [x, grouped], f"{m}/Reshape", **allow)
+    x = net.node("Transpose", [x], f"{m}/Transpose", perm=[0, 2, 1, 3, 4])
+    back = net.constant(f"{m}/Constant_7_output_0", np.array([1, 8, 6, 6], np.int64))
+    return net, net.node("Reshape", [x, back], f"{m}/Reshape_1", **allow)
+
+
 PATTERNS: dict[str, Callable[[], tuple[Net, str]]] = {
     "shared-zero-biases": shared_zero_biases,
     "concat-of-one": concat_of_one,
+    "shuffle-unit-torchscript": lambda: shuffle_unit("torchscript"),
+    "shuffle-unit-split-attribute": lambda: shuffle_unit("split-attribute"),
+    "shuffle-unit-dynamo": lambda: shuffle_unit("dynamo"),
 }
+
+
+def saved(name: str, folder: Path) -> Path:
+    net, output = PATTERNS[name]()
+    path = folder / f"{name}.onnx"
+    onnx.save(net.model(output, value_info="dynamo" in name), str(path))
+    return path
 
 
 @pytest.mark.parametrize("name", sorted(PATTERNS))
 def test_an_exporters_pattern_runs_as_onnx_runtime_runs_it(name: str, tmp_path: Path) -> None:
-    net, output = PATTERNS[name]()
-    result = runtime_agreement(net.save(output, tmp_path / f"{name}.onnx"), batch=2)
+    batch = 1 if "shuffle" in name else 2  # the exporters write the batch of 1 into a shuffle's Reshapes
+    result = runtime_agreement(saved(name, tmp_path), batch=batch)
     assert result.agrees, result.summary()
     assert result.max_magnitude > 0.01
 
@@ -75,3 +126,45 @@ def test_a_concat_of_one_map_is_no_layer(tmp_path: Path) -> None:
     graph = api.load_network(net.save(output, tmp_path / "one.onnx"))
     assert [layer.op.value for layer in graph.layers] == ["conv", "relu", "conv", "concat"]
     assert graph.layers[-1].output_shape == (9, 9, 6)
+
+
+@pytest.mark.parametrize("exporter", ["torchscript", "split-attribute", "dynamo"])
+def test_a_shufflenet_unit_is_two_slices_and_a_channel_shuffle(exporter: str, tmp_path: Path) -> None:
+    graph = api.load_network(saved(f"shuffle-unit-{exporter}", tmp_path))
+    ops = [
+        (layer.op.value, getattr(layer.attrs, "start", None), getattr(layer.attrs, "end", None))
+        for layer in graph.layers
+    ]
+    assert ops == [
+        ("conv", None, None),
+        ("slice", 0, 4),
+        ("slice", 4, 8),
+        ("conv", None, None),
+        ("relu", None, None),
+        ("dwconv", None, None),
+        ("concat", None, None),
+        ("channel_shuffle", None, None),
+    ]
+    assert graph.output.attrs.groups == 2 and graph.output.output_shape == (6, 6, 8)
+
+
+@pytest.mark.parametrize(
+    "op, inputs, attrs, reason",
+    [
+        ("Slice", [[0], [3], [2]], {}, r"Slice \(1, first: /crop: starts \[0\], ends \[3\], axes \[2\]"),
+        (
+            "Slice",
+            [[0], [8], [1], [2]],
+            {},
+            r"Slice \(1, first: /crop: starts \[0\], ends \[8\], axes \[1\], steps \[2\]",
+        ),
+        ("Split", [], {"axis": 2, "num_outputs": 3}, r"Split \(1, first: /crop: along axis 2"),
+    ],
+)
+def test_a_crop_or_a_strided_slice_is_refused_with_its_reason(op, inputs, attrs, reason, tmp_path: Path) -> None:
+    net, x = conv_first(size=6, channels=8)
+    net.opset = 18
+    operands = [net.constant(f"/c{i}", np.array(values, np.int64)) for i, values in enumerate(inputs)]
+    output = net.node(op, [x, *operands], "/crop", outputs=3 if op == "Split" else 1, **attrs)
+    with pytest.raises(InputError, match=reason):
+        api.load_network(net.save(output, tmp_path / "crop.onnx"))

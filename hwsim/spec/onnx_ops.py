@@ -116,6 +116,8 @@ class Context:
     """Tensors some node or the graph output reads."""
     fused_bias: dict[str, tuple[str, str]] = field(default_factory=dict)
     """MatMul output -> (bias initializer, the Add's output) for a MatMul whose only reader adds a constant."""
+    shuffles: dict[str, tuple[str, int]] = field(default_factory=dict)
+    """The last Reshape's output of a channel shuffle -> (the map shuffled, its groups)."""
 
     def shape(self, tensor: str) -> Dims:
         dims = self.shapes.get(tensor)
@@ -415,6 +417,63 @@ def flatten(node: Node, ctx: Context) -> Translation:
     return Translation({"op": "flatten"}, (x,), passes_on=len(before) == 2 or before[2:] == (1, 1))
 
 
+def reshape(node: Node, ctx: Context) -> Translation:
+    """The last Reshape of a channel shuffle (the reader found the Reshape and Transpose before it); else a flatten."""
+    shuffle = ctx.shuffles.get(node.output[0])
+    if shuffle is None:
+        return flatten(node, ctx)
+    x, groups = shuffle
+    return Translation({"op": "channel_shuffle", "groups": groups}, (x,))
+
+
+def _channel_range(channels: int, start: int, end: int) -> Translation | None:
+    """A slice of channels [start, end) as an entry; None when it keeps them all."""
+    if (start, end) == (0, channels):
+        return None
+    return Translation({"op": "slice", "start": start, "end": end}, ())
+
+
+def split(node: Node, ctx: Context) -> Translation:
+    """One output of a Split along channels (the reader gives each output read its own node and range)."""
+    x = the_data_input(node, ctx)
+    if "channels" not in node.attrs:
+        dims = ctx.shape(x)
+        axis = int(node.attrs.get("axis", 0)) % len(dims)
+        raise Unsupported(f"along axis {axis} of {list(dims)}, not channels")
+    start, end = node.attrs["channels"]
+    entry = _channel_range(map4(node, ctx)[0], start, end)
+    return Translation(entry.entry if entry else {"op": "slice"}, (x,), passes_on=entry is None)
+
+
+def _ints(node: Node, index: int, ctx: Context, what: str) -> list[int] | None:
+    value = constant_value(node, index, ctx, what)
+    return None if value is None else [int(v) for v in value.reshape(-1)]
+
+
+def slice_(node: Node, ctx: Context) -> Translation:
+    """A Slice of channels, at step 1, leaving height and width whole (``x[:, a:b]``)."""
+    x = the_data_input(node, ctx)
+    c, h, w = map4(node, ctx)
+    if ctx.opset < 10:
+        starts, ends, axes, steps = (node.attrs.get(name) for name in ("starts", "ends", "axes", "steps"))
+    else:
+        starts, ends, axes, steps = (
+            _ints(node, i + 1, ctx, n) for i, n in enumerate(("starts", "ends", "axes", "steps"))
+        )
+    starts, ends = starts or [], ends or []
+    axes, steps = axes or list(range(len(starts))), steps or [1] * len(starts)
+    channels = range(c)
+    for axis, first, last, step in zip(axes, starts, ends, steps):
+        size = (1, c, h, w)[axis % 4]
+        kept = range(size)[first:last:step]
+        if axis % 4 == 1 and step == 1 and len(kept):
+            channels = kept
+        elif kept != range(size):
+            raise Unsupported(f"starts {starts}, ends {ends}, axes {axes}, steps {steps}: not a range of channels")
+    entry = _channel_range(c, channels.start, channels.stop)
+    return Translation(entry.entry if entry else {"op": "slice"}, (x,), passes_on=entry is None)
+
+
 def plain(op: str) -> Callable[[Node, Context], Translation]:
     """An op without attributes that reads one map: relu, sigmoid, hard_swish, identity."""
 
@@ -635,7 +694,7 @@ TRANSLATORS: dict[str, Callable[[Node, Context], Translation]] = {
     "Gemm": gemm,
     "MatMul": matmul,
     "Flatten": flatten,
-    "Reshape": flatten,
+    "Reshape": reshape,
     "Squeeze": flatten,
     "Unsqueeze": flatten,
     "Relu": plain("relu"),
@@ -656,5 +715,7 @@ TRANSLATORS: dict[str, Callable[[Node, Context], Translation]] = {
     "Resize": resize,
     "Upsample": resize,
     "Pad": pad,
+    "Split": split,
+    "Slice": slice_,
 }
 """ONNX op type (default domain) -> its translator. docs/onnx.md has the table."""

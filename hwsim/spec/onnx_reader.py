@@ -106,10 +106,9 @@ def read_onnx(path: Path | str, input_shape: tuple[int, ...] | None = None) -> O
         data=computed,
         used={name for node in all_nodes for name in node.input} | {output},
     )
-    absorbed = _fuse_biases(nodes, ctx, output)
-    flat, sources, problems = _translate(
-        [n for n in nodes if n.position not in absorbed], ctx, input_name, _nhwc_before_flatten(nodes, output)
-    )
+    absorbed = _fuse_biases(nodes, ctx, output) | _channel_shuffles(nodes, ctx, output)
+    kept = _split_outputs([n for n in nodes if n.position not in absorbed], ctx)
+    flat, sources, problems = _translate(kept, ctx, input_name, _nhwc_before_flatten(nodes, output))
     if problems:
         raise InputError(_unsupported_message(problems), str(path))
     producer = " ".join(p for p in (light.model.producer_name, light.model.producer_version) if p)
@@ -474,6 +473,60 @@ def _fuse_biases(nodes: list[Node], ctx: Context, output: str) -> set[int]:
             ctx.fused_bias[node.output[0]] = (bias, add.output[0])
             absorbed.add(add.position)
     return absorbed
+
+
+SWAP_GROUPS = [0, 2, 1, 3, 4]
+
+
+def _channel_shuffles(nodes: list[Node], ctx: Context, output: str) -> set[int]:
+    """Reshape (N, C, H, W) to (N, g, C/g, H, W), Transpose its two group axes, Reshape back: one channel
+    shuffle (ShuffleNet's), recorded for the last Reshape. Returns the first Reshape's and the Transpose's indices."""
+    readers: dict[str, list[Node]] = {}
+    producer: dict[str, Node] = {}
+    for node in nodes:
+        for name in node.input:
+            readers.setdefault(name, []).append(node)
+        producer.update((name, node) for name in node.output)
+    absorbed = set()
+    for swap in nodes:
+        if swap.op_type != "Transpose" or swap.attrs.get("perm") != SWAP_GROUPS or output in swap.output:
+            continue
+        first, after = producer.get(swap.input[0]), readers.get(swap.output[0], [])
+        if first is None or first.op_type != "Reshape" or len(readers[first.output[0]]) != 1 or len(after) != 1:
+            continue
+        last = after[0]
+        x = first.input[0]
+        dims, grouped, back = (ctx.shapes.get(t) for t in (x, first.output[0], last.output[0]))
+        if last.op_type != "Reshape" or dims is None or grouped is None or back is None or len(dims) != 4:
+            continue
+        _, c, h, w = dims
+        shuffled = back[1:] == dims[1:] and len(grouped) == 5 and grouped[3:] == (h, w) and c is not None
+        if shuffled and grouped[1] * grouped[2] == c:  # type: ignore[operator]
+            ctx.shuffles[last.output[0]] = (x, grouped[1])  # type: ignore[assignment]
+            absorbed |= {first.position, swap.position}
+    return absorbed
+
+
+def _split_outputs(nodes: list[Node], ctx: Context) -> list[Node]:
+    """Each Split along channels as one node per output read, its range of channels an attribute: each is a
+    layer (``x.chunk(2, dim=1)`` is two slices). A Split whose outputs' channels are unknown stays whole."""
+    result = []
+    for node in nodes:
+        dims = ctx.shapes.get(node.input[0]) if node.op_type == "Split" and node.standard else None
+        sizes = [(ctx.shapes.get(name) or (None, None))[1] for name in node.output]
+        if dims is None or len(dims) != 4 or int(node.attrs.get("axis", 0)) % 4 != 1 or None in sizes:
+            result.append(node)
+            continue
+        start = 0
+        for index, (name, size) in enumerate(zip(node.output, sizes)):
+            if name in ctx.used:
+                piece = node.name and f"{node.name}_{index}"
+                channels = (start, start + size)  # type: ignore[operator]
+                result.append(
+                    node._replace(name=piece, input=node.input[:1], output=(name,), attrs={"channels": channels})
+                )
+            start += size  # type: ignore[operator]
+    return result
 
 
 FLATTENING = frozenset({"Flatten", "Reshape"})
