@@ -78,9 +78,16 @@ def shuffle_unit(exporter: str) -> tuple[Net, str]:
     return net, net.node("Reshape", [x, back], f"{m}/Reshape_1", **allow)
 
 
+def cast_to_float() -> tuple[Net, str]:
+    """A Cast to float32 of float32 maps changes nothing (exporters write them where they do not track types)."""
+    net, x = conv_first()
+    return net, net.node("Relu", [net.node("Cast", [x], "/Cast", to=1)], "/relu/Relu")
+
+
 PATTERNS: dict[str, Callable[[], tuple[Net, str]]] = {
     "shared-zero-biases": shared_zero_biases,
     "concat-of-one": concat_of_one,
+    "cast-to-float": cast_to_float,
     "shuffle-unit-torchscript": lambda: shuffle_unit("torchscript"),
     "shuffle-unit-split-attribute": lambda: shuffle_unit("split-attribute"),
     "shuffle-unit-dynamo": lambda: shuffle_unit("dynamo"),
@@ -168,3 +175,13 @@ def test_a_crop_or_a_strided_slice_is_refused_with_its_reason(op, inputs, attrs,
     output = net.node(op, [x, *operands], "/crop", outputs=3 if op == "Split" else 1, **attrs)
     with pytest.raises(InputError, match=reason):
         api.load_network(net.save(output, tmp_path / "crop.onnx"))
+
+
+def test_a_cast_to_the_maps_type_is_no_layer_and_to_another_is_refused(tmp_path: Path) -> None:
+    net, output = cast_to_float()
+    graph = api.load_network(net.save(output, tmp_path / "cast.onnx"))
+    assert [layer.op.value for layer in graph.layers] == ["conv", "relu"]
+    net, x = conv_first()
+    output = net.node("Cast", [net.node("Cast", [x], "/half/Cast", to=10)], "/back/Cast", to=1)
+    with pytest.raises(InputError, match=r"Cast \(1, first: /half/Cast: a cast to FLOAT16 \(the maps are FLOAT\)\)"):
+        api.load_network(net.save(output, tmp_path / "half.onnx"))

@@ -114,6 +114,8 @@ class Context:
     """Tensors computed from the network's input."""
     used: set[str]
     """Tensors some node or the graph output reads."""
+    element_type: int = 1
+    """The network input's element type (``TensorProto.DataType``; 1 is float32): the type of every map."""
     fused_bias: dict[str, tuple[str, str]] = field(default_factory=dict)
     """MatMul output -> (bias initializer, the Add's output) for a MatMul whose only reader adds a constant."""
     shuffles: dict[str, tuple[str, int]] = field(default_factory=dict)
@@ -474,6 +476,20 @@ def slice_(node: Node, ctx: Context) -> Translation:
     return Translation(entry.entry if entry else {"op": "slice"}, (x,), passes_on=entry is None)
 
 
+def cast(node: Node, ctx: Context) -> Translation:
+    """A Cast to the type the maps already have is no layer (exporters write one around shape arithmetic and
+    after ops whose type they do not track); to another type it changes the numbers and is refused."""
+    x = the_data_input(node, ctx)
+    to = int(node.attrs["to"])
+    if to != ctx.element_type:
+        from onnx import TensorProto
+
+        raise Unsupported(
+            f"a cast to {TensorProto.DataType.Name(to)} (the maps are {TensorProto.DataType.Name(ctx.element_type)})"
+        )
+    return Translation({"op": "identity"}, (x,), passes_on=True)
+
+
 def plain(op: str) -> Callable[[Node, Context], Translation]:
     """An op without attributes that reads one map: relu, sigmoid, hard_swish, identity."""
 
@@ -716,6 +732,7 @@ TRANSLATORS: dict[str, Callable[[Node, Context], Translation]] = {
     "Upsample": resize,
     "Pad": pad,
     "Split": split,
+    "Cast": cast,
     "Slice": slice_,
 }
 """ONNX op type (default domain) -> its translator. docs/onnx.md has the table."""

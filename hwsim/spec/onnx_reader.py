@@ -105,6 +105,7 @@ def read_onnx(path: Path | str, input_shape: tuple[int, ...] | None = None) -> O
         constant=lambda name: folded[name] if name in folded else constant(name),
         data=computed,
         used={name for node in all_nodes for name in node.input} | {output},
+        element_type=next(v for v in graph.input if v.name == input_name).type.tensor_type.elem_type,
     )
     absorbed = _fuse_biases(nodes, ctx, output) | _channel_shuffles(nodes, ctx, output)
     kept = _split_outputs([n for n in nodes if n.position not in absorbed], ctx)
