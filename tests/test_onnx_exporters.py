@@ -185,3 +185,13 @@ def test_a_cast_to_the_maps_type_is_no_layer_and_to_another_is_refused(tmp_path:
     output = net.node("Cast", [net.node("Cast", [x], "/half/Cast", to=10)], "/back/Cast", to=1)
     with pytest.raises(InputError, match=r"Cast \(1, first: /half/Cast: a cast to FLOAT16 \(the maps are FLOAT\)\)"):
         api.load_network(net.save(output, tmp_path / "half.onnx"))
+
+
+def test_a_split_of_a_tensor_that_is_not_a_map_is_refused(tmp_path: Path) -> None:
+    """Swin's dynamo export splits 1-D and 5-D tensors: one line naming the ops, not a crash."""
+    net, x = conv_first()
+    x = net.node("Reshape", [x, net.constant("/flat", np.array([-1], np.int64))], "/Reshape")
+    output = net.node("Split", [x], "/Split", outputs=2, axis=0, num_outputs=2)
+    net.opset = 18
+    with pytest.raises(InputError, match=r"Reshape \(1, first: /Reshape: .*Split \(1, first: /Split: on 1-D tensors"):
+        api.load_network(net.save(output, tmp_path / "split.onnx"))

@@ -439,8 +439,11 @@ def split(node: Node, ctx: Context) -> Translation:
     """One output of a Split along channels (the reader gives each output read its own node and range)."""
     x = the_data_input(node, ctx)
     if "channels" not in node.attrs:
+        map4(node, ctx)
         dims = ctx.shape(x)
         axis = int(node.attrs.get("axis", 0)) % len(dims)
+        if axis == 1:
+            raise Unsupported("the shapes of its outputs are unknown")
         raise Unsupported(f"along axis {axis} of {list(dims)}, not channels")
     start, end = node.attrs["channels"]
     entry = _channel_range(map4(node, ctx)[0], start, end)

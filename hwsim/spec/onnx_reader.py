@@ -514,7 +514,8 @@ def _split_outputs(nodes: list[Node], ctx: Context) -> list[Node]:
     result = []
     for node in nodes:
         dims = ctx.shapes.get(node.input[0]) if node.op_type == "Split" and node.standard else None
-        sizes = [(ctx.shapes.get(name) or (None, None))[1] for name in node.output]
+        outputs = [ctx.shapes.get(name) or () for name in node.output]
+        sizes = [shape[1] if len(shape) == 4 else None for shape in outputs]
         if dims is None or len(dims) != 4 or int(node.attrs.get("axis", 0)) % 4 != 1 or None in sizes:
             result.append(node)
             continue
