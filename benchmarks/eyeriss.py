@@ -1,4 +1,5 @@
-"""Eyeriss v1 beside hwsim layer by layer: DRAM traffic under three loop orders, energy by level, power against work.
+"""Eyeriss v1 beside hwsim layer by layer: DRAM traffic under three loop orders, energy by level, power against work,
+and the row-stationary mapping (eyeriss-v1-rs) against the published mapping, PEs, processing times and buffer traffic.
 
 The figures docs/accelerators.md and docs/energy.md quote for Eyeriss come from here. Eyeriss's own figures are from
 Chen et al., IEEE JSSC 52(1), 2017, Tables III, V and VI, as transcribed by FODLAM (github.com/cucapra/fodlam,
@@ -12,8 +13,10 @@ from __future__ import annotations
 import math
 
 from hwsim import api
+from hwsim.cost.rowstationary import conv_shape, layer_mapping, mapping_cost
 from hwsim.estimate import Estimate
 from hwsim.spec.energy import energy_table
+from hwsim.studies.validation import load_cases, published_rows
 
 BATCH = 4
 VALUE = 2  # bytes: 16-bit fixed point
@@ -37,17 +40,27 @@ TABLE_V = {
     "conv4": (235, 18.4, 16.0, 0.793, 37.4, 2.1),
     "conv5": (236, 10.5, 10.0, 0.776, 24.9, 1.3),
 }
-# Table VI (VGG-16, batch 3): power (mW), MACs (G) and processing latency (ms) per layer.
+# Table V's active PEs (AlexNet) and Table III's mapping (e, p, q, r, t, n, m).
+ACTIVE_PES = {"conv1": 154, "conv2": 135, "conv3": 156, "conv4": 156, "conv5": 156}
+TABLE_III = {
+    "conv1": (7, 16, 1, 1, 2, 1, 96),
+    "conv2": (27, 16, 2, 1, 1, 1, 64),
+    "conv3": (13, 16, 4, 1, 4, 4, 64),
+    "conv4": (13, 16, 3, 2, 2, 4, 64),
+    "conv5": (13, 16, 3, 2, 2, 4, 64),
+}
+# Table VI (VGG-16, batch 3): power (mW), MACs (G), processing latency (ms), active PEs and global buffer accesses
+# (MB) per layer (the layers it lists apart; the others repeat these shapes).
 TABLE_VI = {
-    "conv1_1": (247, 0.26, 38.0),
-    "conv1_2": (218, 5.55, 810.6),
-    "conv2_1": (242, 2.77, 405.3),
-    "conv3_1": (254, 2.77, 204.0),
-    "conv3_2": (235, 5.55, 408.1),
-    "conv4_1": (278, 2.77, 105.1),
-    "conv4_2": (261, 5.55, 210.0),
-    "conv5_1": (258, 1.39, 48.3),
-    "conv5_2": (236, 1.39, 48.5),
+    "conv1_1": (247, 0.26, 38.0, 156, 112.5),
+    "conv1_2": (218, 5.55, 810.6, 156, 2402.8),
+    "conv2_1": (242, 2.77, 405.3, 156, 1201.4),
+    "conv3_1": (254, 2.77, 204.0, 156, 607.4),
+    "conv3_2": (235, 5.55, 408.1, 156, 1214.8),
+    "conv4_1": (278, 2.77, 105.1, 168, 321.3),
+    "conv4_2": (261, 5.55, 210.0, 168, 643.7),
+    "conv5_1": (258, 1.39, 48.3, 168, 90.0),
+    "conv5_2": (236, 1.39, 48.5, 168, 90.0),
 }
 
 
@@ -98,6 +111,92 @@ def energy_levels(run: Estimate) -> dict[str, dict[str, float]]:
     return result
 
 
+def row_stationary(run: Estimate) -> list[tuple[str, tuple[int, ...], int, float, float]]:
+    """Per conv layer under eyeriss-v1-rs: its mapping (e, p, q, r, t, n, m), active PEs, processing time (ms) and
+    global-buffer traffic (MB: ifmap and partial-sum reads, partial-sum writes, as Table V counts the buffer)."""
+    unit = run.hardware.compute["matrix"]
+    assert unit.array is not None and unit.row_stationary is not None and unit.clock is not None
+    rows = []
+    for c in run.costs:
+        if c.layer.op.value != "conv":
+            continue
+        mp = layer_mapping(c.layer, c.batch, unit.array, unit.row_stationary, VALUE)
+        assert mp is not None
+        mv = mp.movement
+        buffer_mb = (mv.ifmap_reads + mv.psum_reads + mv.output_writes) * VALUE / MB
+        params = (mp.e, mp.p, mp.q, mp.r, mp.t, mp.n, mp.m)
+        rows.append((c.name.split(".")[0], params, mp.active_pes, mp.cycles / unit.clock * 1e3, buffer_mb))
+    return rows
+
+
+# Not a prediction: VGG-16 mapped as Eyeriss appears to have mapped it. Table VI's buffer traffic is about
+# 2 x C / (q x r) partial-sum reads and writes per output, which puts q x r at C / 64 channels a pass on every
+# layer; its active PEs give the sets (3 x 13 four times up to conv3, 3 x 14 four times after); m is the most
+# filters whose partial sums then fit the buffer's banks. (e, r, t, p, q, n, m) per layer.
+EYERISS_VGG_MAPPING = {
+    "conv1_2": (13, 1, 4, 4, 1, 1, 16),
+    "conv2_1": (13, 1, 4, 8, 1, 1, 32),
+    "conv3_1": (13, 2, 2, 16, 1, 1, 64),
+    "conv4_1": (14, 4, 1, 16, 1, 3, 64),
+    "conv5_1": (14, 2, 2, 16, 4, 3, 64),
+}
+
+
+def print_vgg_as_eyeriss_mapped_it() -> None:
+    hw = api.load_hardware("eyeriss-v1-rs")
+    unit = hw.compute["matrix"]
+    assert unit.array is not None and unit.row_stationary is not None and unit.clock is not None
+    run = api.estimate(api.load_network("vgg16"), hw, "strict", batch=3)
+    costs = {c.name.split(".")[0]: c for c in run.costs if c.layer.op.value == "conv"}
+    print("\nVGG-16 under the same cycle and traffic model, with the mapping Table VI implies (not a prediction):")
+    for name, (e, r, t, p, q, n, m) in EYERISS_VGG_MAPPING.items():
+        shape = conv_shape(costs[name].layer, 3, unit.array[0], unit.row_stationary)
+        assert shape is not None
+        cycles, _, mv, _ = mapping_cost(shape, unit.row_stationary, e, r, t, p, q, n, m)
+        ms, mb = cycles / unit.clock * 1e3, (mv.ifmap_reads + mv.psum_reads + mv.output_writes) * VALUE / MB
+        _, _, pub_ms, _, pub_mb = TABLE_VI[name]
+        print(f"vgg16    {name:8} {ms:7.1f} ms ({pub_ms:6.1f}) {ms / pub_ms - 1:+6.0%}  {mb:7.1f} MB ({pub_mb:6.1f})")
+
+
+def print_validation_under_rs() -> None:
+    """`hwsim validate`'s Eyeriss rows with eyeriss-v1-rs in place of the bundled eyeriss-v1, side by side."""
+    cases = [c for c in load_cases() if c.hardware == "eyeriss-v1"]
+    as_is = published_rows(cases)
+    as_rs = published_rows(cases, lambda name: api.load_hardware(f"{name}-rs"))
+    print("\n`hwsim validate`'s Eyeriss rows: eyeriss-v1 (is) against eyeriss-v1-rs")
+    for a, b in zip(as_is, as_rs):
+        print(
+            f"{a.case:20} {a.metric:24} {a.measured:9.4g} {a.predicted:9.4g} {a.rel_error:+7.1%}"
+            f" {b.predicted:9.4g} {b.rel_error:+7.1%}"
+        )
+
+
+def print_row_stationary() -> None:
+    hw = api.load_hardware("eyeriss-v1-rs")
+    print("\nRow stationary (eyeriss-v1-rs): mapping (e p q r t n m), active PEs, processing ms, buffer MB; published")
+    runs = (("alexnet", BATCH, {n: (ACTIVE_PES[n], v[2], v[4]) for n, v in TABLE_V.items()}),)
+    runs += (("vgg16", 3, {n: (v[3], v[2], v[4]) for n, v in TABLE_VI.items()}),)
+    for network, batch, published in runs:
+        run = api.estimate(api.load_network(network), hw, "strict", batch=batch)
+        totals = [0.0] * 4
+        for name, params, pes, ms, mb in row_stationary(run):
+            if name not in published:
+                continue
+            pub_pes, pub_ms, pub_mb = published[name]
+            table_iii = "  Table III " + " ".join(map(str, TABLE_III[name])) if name in TABLE_III else ""
+            print(
+                f"{network:8} {name:8} {' '.join(f'{v:3d}' for v in params)}  {pes:4d} ({pub_pes:3d})"
+                f"  {ms:7.1f} ({pub_ms:6.1f}) {ms / pub_ms - 1:+6.0%}"
+                f"  {mb:7.1f} ({pub_mb:6.1f}) {mb / pub_mb - 1:+6.0%}" + table_iii
+            )
+            totals = [t + v for t, v in zip(totals, (ms, pub_ms, mb, pub_mb))]
+        print(
+            f"{network:8} {'listed':8} {'':27}  {'':10}"
+            f"  {totals[0]:7.1f} ({totals[1]:6.1f}) {totals[0] / totals[1] - 1:+6.0%}"
+            f"  {totals[2]:7.1f} ({totals[3]:6.1f}) {totals[2] / totals[3] - 1:+6.0%}"
+        )
+
+
 def main() -> None:
     hw = api.load_hardware("eyeriss-v1")
     alexnet = api.estimate(api.load_network("alexnet"), hw, "strict", batch=BATCH)
@@ -136,6 +235,10 @@ def main() -> None:
     rates += [(f"vgg16 {n}", v[0], v[1] * 1e9 / (v[2] / 1e3)) for n, v in TABLE_VI.items()]
     for name, power, rate in rates:
         print(f"{name:16} {rate / 1e9:6.2f} GMAC/s {power:5d} mW  {power / 1e3 / rate * 1e12:6.1f} pJ/MAC")
+
+    print_row_stationary()
+    print_vgg_as_eyeriss_mapped_it()
+    print_validation_under_rs()
 
 
 if __name__ == "__main__":

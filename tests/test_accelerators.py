@@ -58,10 +58,17 @@ def test_an_array_and_clock_give_the_throughput_and_a_given_one_must_agree() -> 
     ("unit", "line", "message"),
     [
         ("{array: [16, 16], dataflow: os, clock: 1 GHz, throughput: 1 TOPS}", 6, "disagrees with 2 x 16 x 16 x 1 GHz"),
-        ("{array: [16, 16], clock: 1 GHz}", 6, "an array needs a dataflow (os, ws or is)"),
+        ("{array: [16, 16], clock: 1 GHz}", 6, "an array needs a dataflow (os, ws, is or rs)"),
         ("{array: [16, 16], dataflow: os}", 6, "array needs a clock"),
         ("{throughput: 1 TOPS, dataflow: os}", 6, "dataflow needs an array"),
-        ("{array: [16, 16], dataflow: rs, clock: 1 GHz}", 6, "compute.matrix.dataflow"),
+        ("{array: [16, 16], dataflow: xs, clock: 1 GHz}", 6, "compute.matrix.dataflow"),
+        ("{array: [16, 16], dataflow: rs, clock: 1 GHz}", 6, "dataflow rs needs a row_stationary section"),
+        (
+            "{array: [16, 16], dataflow: os, clock: 1 GHz, row_stationary: {ifmap_spad: 12, filter_spad: 224,"
+            " psum_spad: 24, buffer: 100 KiB, bank: 4 KiB, ifmap_bus: 1, filter_bus: 4, psum_bus: 4}}",
+            6,
+            "row_stationary needs dataflow: rs",
+        ),
         ("{array: [16, 0], dataflow: os, clock: 1 GHz}", 6, "compute.matrix.array"),
         ("{array: [16, 16], dataflow: os, clock: 1 GHz, dispatch: -1 us}", 6, "must not be negative"),
     ],

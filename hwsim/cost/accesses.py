@@ -27,7 +27,8 @@ Below the SRAM, per MAC: the stationary operand is a register read (os keeps the
 and written per MAC); each streaming operand and partial sum arrives from the neighbouring PE unless
 it came from the SRAM, so its hops are the MACs less its SRAM reads (for a partial sum, less the
 outputs written). Loading a stationary operand is a register write per value read for it.
-Pure functions of a view, an array and a dataflow.
+Row stationary (``rs``) counts its own (:mod:`hwsim.cost.rowstationary`). Pure functions of a view, an array and
+a dataflow.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from dataclasses import astuple, dataclass
 
 from hwsim.cost.cycles import MatrixView, matrix_view
 from hwsim.cost.inference import LayerCost
+from hwsim.cost.rowstationary import layer_mapping
 from hwsim.spec.hardware import ComputeUnit, Dataflow
 
 
@@ -96,6 +98,10 @@ def layer_accesses(cost: LayerCost, unit: ComputeUnit) -> ArrayAccesses:
     """What ``cost``'s layer (its whole batch at once) moves on ``unit``'s array; nothing for an op without a
     matrix view (it has no operands an array streams)."""
     assert unit.array is not None and unit.dataflow is not None, "accesses need an array and a dataflow"
+    if unit.dataflow is Dataflow.RS:
+        assert unit.row_stationary is not None
+        mapping = layer_mapping(cost.layer, cost.batch, unit.array, unit.row_stationary, cost.precision.bytes)
+        return NO_ACCESSES if mapping is None else ArrayAccesses(*astuple(mapping.movement))
     view = matrix_view(cost.layer, cost.batch)
     if view is None:
         return NO_ACCESSES

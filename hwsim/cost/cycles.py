@@ -24,7 +24,9 @@ cycle of the last output write, counted from 0 (benchmarks/scalesim/README.md re
 code; ``tests/test_cycles.py`` checks every layer of the committed runs against them).
 
 A layer without a matrix view (element-wise ops a profile assigns to its array) runs at the array's
-peak, 2 x R x C ops a cycle. Pure functions of a layer's cost and a unit's geometry.
+peak, 2 x R x C ops a cycle. Row stationary (``rs``, Eyeriss) is not a matrix-view dataflow: its cycles come
+from a mapping of the convolution itself (:mod:`hwsim.cost.rowstationary`). Pure functions of a layer's cost
+and a unit's geometry.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import math
 from dataclasses import dataclass
 
 from hwsim.cost.inference import LayerCost
+from hwsim.cost.rowstationary import layer_mapping
 from hwsim.model.graph import Layer
 from hwsim.ops import ConvAttrs, Op
 from hwsim.spec.hardware import ComputeUnit, Dataflow
@@ -99,6 +102,10 @@ def layer_cycles(cost: LayerCost, unit: ComputeUnit) -> int:
     """Cycles ``cost``'s layer (its whole batch) keeps ``unit``'s array busy; the unit must have an array."""
     assert unit.array is not None and unit.dataflow is not None, "cycles need an array and a dataflow"
     rows, cols = unit.array
+    if unit.dataflow is Dataflow.RS:
+        assert unit.row_stationary is not None
+        mapping = layer_mapping(cost.layer, cost.batch, unit.array, unit.row_stationary, cost.precision.bytes)
+        return math.ceil(cost.ops / (2 * rows * cols)) if mapping is None else mapping.cycles
     view = matrix_view(cost.layer, cost.batch)
     if view is None:
         return math.ceil(cost.ops / (2 * rows * cols))

@@ -82,6 +82,13 @@ class Dataflow(str, Enum):
     """Weight stationary: the window on the rows, filters on the columns, output pixels streamed."""
     IS = "is"
     """Input stationary: the window on the rows, output pixels on the columns, filters streamed."""
+    RS = "rs"
+    """Row stationary (Eyeriss): filter rows on the array's rows, output rows on its columns, each PE a 1-D
+    convolution out of its scratch pads; needs a ``row_stationary`` section (:mod:`hwsim.cost.rowstationary`)."""
+
+
+SYSTOLIC = (Dataflow.OS, Dataflow.WS, Dataflow.IS)
+"""The dataflows SCALE-Sim simulates, costed on a layer's matrix view (:mod:`hwsim.cost.cycles`)."""
 
 
 class _Strict(BaseModel):
@@ -109,6 +116,21 @@ class Memory(_Strict):
     external: ExternalMemory
 
 
+class RowStationary(_Strict):
+    """What a row-stationary array's mapping is bounded by (Chen et al., IEEE JSSC 2017, for Eyeriss v1): each PE's
+    scratch pads (values), the global buffer that holds ifmaps and partial sums (allocated to one or the other a
+    bank at a time), and the values a cycle each network delivers from the buffer to the PEs."""
+
+    ifmap_spad: Side = Field(description="ifmap values a PE's scratch pad holds (the sliding windows of q channels)")
+    filter_spad: Side = Field(description="filter weights a PE's scratch pad holds (p filters x q channels x a row)")
+    psum_spad: Side = Field(description="partial sums a PE's scratch pad holds (one per filter it runs)")
+    buffer: Bytes = Field(description="global buffer for ifmaps and partial sums, bytes")
+    bank: Bytes = Field(description="the buffer's unit of allocation to ifmaps or partial sums, bytes")
+    ifmap_bus: Side = Field(description="ifmap values a cycle from the buffer to the PEs")
+    filter_bus: Side = Field(description="filter values a cycle to the PEs")
+    psum_bus: Side = Field(description="partial sums a cycle from the buffer back into the PEs")
+
+
 class ComputeUnit(_Strict):
     # None only until the validators below derive it: every ComputeUnit has a throughput
     throughput: OpsPerSecond = Field(  # type: ignore[assignment]
@@ -116,7 +138,8 @@ class ComputeUnit(_Strict):
     )
     ops: tuple[Op, ...] = Field((), description="ops this unit runs, overriding the default assignment")
     array: tuple[Side, Side] | None = Field(None, description="a systolic array's [rows, cols] of MACs")
-    dataflow: Dataflow | None = Field(None, description="what the array keeps stationary (os, ws, is)")
+    dataflow: Dataflow | None = Field(None, description="what the array keeps stationary (os, ws, is, rs)")
+    row_stationary: RowStationary | None = Field(None, description="scratch pads, buffer and buses of an rs array")
     lanes: Side | None = Field(None, description="a vector unit's lanes, one op per lane per cycle")
     clock: Hertz | None = Field(None, description="cycles per second of the array or the lanes")
     dispatch: Seconds = Field(0.0, description="fixed time each step pays on this unit (a kernel launch)")
@@ -141,7 +164,15 @@ class ComputeUnit(_Strict):
         if self.array is not None and self.lanes is not None:
             raise ValueError("give array (a matrix unit) or lanes (a vector unit), not both")
         if (self.dataflow is None) != (self.array is None):
-            raise ValueError("an array needs a dataflow (os, ws or is)" if self.array else "dataflow needs an array")
+            raise ValueError(
+                "an array needs a dataflow (os, ws, is or rs)" if self.array else "dataflow needs an array"
+            )
+        if (self.dataflow is Dataflow.RS) != (self.row_stationary is not None):
+            raise ValueError(
+                "dataflow rs needs a row_stationary section (scratch pads, buffer, buses)"
+                if self.dataflow is Dataflow.RS
+                else "row_stationary needs dataflow: rs"
+            )
         if (self.array is not None or self.lanes is not None) and self.clock is None:
             raise ValueError(f"{'array' if self.array else 'lanes'} needs a clock, e.g. clock: 700 MHz")
         if self.clock is not None and self.array is None and self.lanes is None:

@@ -1,0 +1,227 @@
+"""Row stationary (Eyeriss v1): a layer's mapping, its cycles and what it moves, from the published description.
+
+Chen, Krishna, Emer, Sze, IEEE JSSC 52(1) 2017, Sec. IV (and Chen, Emer, Sze, ISCA 2016). Notation is theirs: a
+group's convolution has N images, C channels, M filters of R x S, an E x F ofmap at stride U.
+
+- A PE runs a 1-D convolution: a filter row against an ifmap row, S weights and a sliding window of S ifmap
+  values in its scratch pads, one partial sum per filter. It interleaves p filters and q channels, so its pads
+  hold p x q x S weights, q x S ifmap values and p partial sums.
+- A PE set is R PEs high (one per filter row) and e wide (one per ofmap row, e <= E; E strip-mined into e when
+  the set would not fit); a set wider than the array's columns is cut into segments stacked vertically (AlexNet's
+  CONV2: 5 x 27 as 5 x 14 over 5 x 13). Partial sums accumulate up a column; ifmap rows are multicast
+  diagonally, filter rows horizontally. The array holds r x t sets, on r channel groups of t filter groups.
+- A processing pass runs q x r channels of p x t filters for n images and e ofmap rows; it reads its ifmaps from
+  the global buffer once (the t filter sets share them), its filters once, and reads and writes the partial sums
+  of its p x t filters once. The buffer holds, in whole banks, the ifmap rows of one pass and the partial sums of
+  m >= p x t filters (m a multiple of p x t), for e rows of n images. Table III lists these choices per AlexNet
+  layer; they were chosen by an optimisation over each level's energy and the chip's resources (ISCA 2016).
+
+So per layer: ``passes = ceil(E / e) x ceil(N / n) x ceil(C / qr) x ceil(M / pt)``, each keeping its active PEs
+busy ``n x F x p x q x S`` cycles (a partial pass as long as a full one); the buffer reads the ifmap of every
+filter pass and strip (rows shared by adjacent strips read again), the partial sums of every output once per
+channel pass but the first, and writes them once per channel pass. A pass cannot run faster than its networks
+deliver: ``cycles = max(PE cycles, ifmap reads / ifmap bus, filter reads / filter bus, psum reads / psum bus)``
+(values a cycle; the bus that returns partial sums is not bounded, its width not being published).
+
+The mapping: every legal one (pads, array, whole banks of the buffer) is costed, and the one with the least
+energy x cycles is taken (fewer cycles on a tie), energy at ISCA 2016's ladder (DRAM 200, buffer 6, inter-PE 2,
+pad 1) over the data movement the choice changes. Eyeriss's own mapper minimised energy within its resources; on
+energy alone a mapping leaves PEs idle that Eyeriss used (Table V), on cycles alone it escapes the buses by
+choices Eyeriss did not make (docs/accelerators.md, "Row stationary"). A filter taller than the array or wider
+than the ifmap pad is cut into pieces that accumulate like channels.
+Pure functions of a layer's shape and a unit's geometry, cached by shape.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+
+from hwsim.model.graph import Layer
+from hwsim.ops import ConvAttrs, Op
+from hwsim.spec.energy import ACCESS_LADDER
+from hwsim.spec.hardware import RowStationary
+
+
+@dataclass(frozen=True)
+class ConvShape:
+    """One group's convolution in Eyeriss's notation, its filter already cut to fit (``pieces`` per filter)."""
+
+    groups: int
+    n: int
+    c: int
+    m: int
+    r: int
+    s: int
+    e: int
+    f: int
+    u: int
+    rows_in: int
+    """Input rows a window spans (R, or more when dilated)."""
+    width_in: int
+    """Input columns one ofmap row reads: (F - 1) x U + the window's width."""
+    macs: int
+    """The layer's true MACs (all groups and images)."""
+
+
+@dataclass(frozen=True)
+class Movement:
+    """Values a layer moves at each level (the fields of :class:`hwsim.cost.accesses.ArrayAccesses`)."""
+
+    macs: int
+    ifmap_reads: int
+    filter_reads: int
+    psum_reads: int
+    output_writes: int
+    register: int
+    inter_pe: int
+
+
+@dataclass(frozen=True)
+class Mapping:
+    """Table III's parameters for one layer, and what follows from them."""
+
+    e: int
+    segments: int
+    r: int
+    t: int
+    p: int
+    q: int
+    n: int
+    m: int
+    active_pes: int
+    cycles: int
+    compute_cycles: int
+    movement: Movement
+    energy: float
+    """Relative energy of the data movement the mapping chooses between (ISCA 2016 ladder, in MACs)."""
+
+
+def conv_shape(layer: Layer, batch: int, array_rows: int, rs: RowStationary) -> ConvShape | None:
+    """The layer as Eyeriss sees it; None for an op without filters (no mapping: it runs at the peak)."""
+    if layer.op is Op.DENSE:
+        c, m = layer.input_shape[2], layer.output_shape[2]
+        return ConvShape(1, batch, c, m, 1, 1, 1, 1, 1, 1, 1, batch * c * m)
+    if layer.op not in (Op.CONV, Op.DWCONV):
+        return None
+    a = layer.attrs
+    assert isinstance(a, ConvAttrs)
+    (kh, kw), (eh, ew) = a.kernel, a.extent
+    e, f, m_all = layer.output_shape
+    c = layer.input_shape[2] // a.groups
+    macs = batch * e * f * m_all * c * kh * kw
+    row_pieces, col_pieces = math.ceil(kh / array_rows), math.ceil(kw / rs.ifmap_spad)
+    r, s = math.ceil(kh / row_pieces), math.ceil(kw / col_pieces)
+    rows_in = math.ceil(eh / row_pieces)
+    width_in = (f - 1) * a.stride[1] + math.ceil(ew / col_pieces)
+    return ConvShape(
+        a.groups,
+        batch,
+        c * row_pieces * col_pieces,
+        m_all // a.groups,
+        r,
+        s,
+        e,
+        f,
+        a.stride[0],
+        rows_in,
+        width_in,
+        macs,
+    )
+
+
+def mapping_cost(
+    shape: ConvShape, rs: RowStationary, e: int, r: int, t: int, p: int, q: int, n: int, m: int
+) -> tuple[int, int, Movement, float]:
+    """(cycles, PE cycles, accesses, relative energy) of one mapping of ``shape`` (see the module's docstring)."""
+    sh = shape
+    strips = math.ceil(sh.e / e)
+    image_passes, channel_passes = math.ceil(sh.n / n), math.ceil(sh.c / (q * r))
+    filter_passes = math.ceil(sh.m / (p * t))
+    passes = sh.groups * strips * image_passes * channel_passes * filter_passes
+    compute = passes * n * sh.f * p * q * sh.s
+    rows_read = (sh.e - strips) * sh.u + strips * sh.rows_in  # every strip reads its own rows, shared ones again
+    ifmap_values = sh.groups * sh.n * sh.c * rows_read * sh.width_in
+    ifmap_reads = ifmap_values * filter_passes
+    weights = sh.groups * sh.m * sh.c * sh.r * sh.s
+    filter_reads = weights * strips * image_passes
+    outputs = sh.groups * sh.n * sh.m * sh.e * sh.f
+    psum_writes, psum_reads = outputs * channel_passes, outputs * (channel_passes - 1)
+    cycles = max(
+        compute,
+        math.ceil(ifmap_reads / rs.ifmap_bus),
+        math.ceil(filter_reads / rs.filter_bus),
+        math.ceil(psum_reads / rs.psum_bus),
+    )
+    # Pads: every MAC reads a weight, an ifmap value and a partial sum and writes the sum; a delivered ifmap
+    # value is written into the pads of the R PEs on its diagonal in each of the t sets, a weight into the e PEs
+    # of its row. Links: a partial sum climbs the R x r PEs that add to it, once per channel pass.
+    register = 4 * sh.macs + ifmap_reads * sh.r * t + filter_reads * e
+    inter_pe = outputs * channel_passes * (sh.r * r - 1)
+    movement = Movement(sh.macs, ifmap_reads, filter_reads, psum_reads, psum_writes, register, inter_pe)
+    # DRAM: the ifmap once per group of m filters, the filters once per strip and group of n images, the ofmap once.
+    dram = ifmap_values * math.ceil(sh.m / m) + filter_reads + outputs
+    ladder = ACCESS_LADDER
+    energy = (
+        ladder["dram"] * dram
+        + ladder["buffer"] * (ifmap_values * math.ceil(sh.m / m) + ifmap_reads + psum_reads + psum_writes)
+        + ladder["inter_pe"] * inter_pe
+        + ladder["register"] * register
+    )
+    return cycles, compute, movement, energy
+
+
+def _candidates(shape: ConvShape, rows: int, cols: int, rs: RowStationary, value: int) -> Iterator[tuple[int, ...]]:
+    """The legal (e, segments, r, t, p, q, n, m, active PEs): pads, array and the buffer's whole banks allow them.
+    Pruned where a choice only wastes: a layout of sets that leaves over half the room it could fill idle, a p
+    that splits the filters into more than the fewest even passes plus two, more than 16 images a pass."""
+    sh = shape
+    banks = int(rs.buffer // rs.bank)
+    for e in range(1, sh.e + 1):
+        segments = math.ceil(e / cols)
+        if sh.r * segments > rows:
+            break
+        fit = (rows // (sh.r * segments)) * (cols // min(e, cols))
+        rows_in = (e - 1) * sh.u + sh.rows_in
+        for q in range(1, min(rs.ifmap_spad // sh.s, sh.c) + 1):
+            r_max = math.ceil(sh.c / q)
+            room = min(fit, r_max * sh.m)
+            for r in range(1, min(fit, r_max) + 1):
+                for t in range(1, min(fit // r, sh.m) + 1):
+                    if 2 * r * t <= room:
+                        continue
+                    p_max = min(rs.psum_spad, rs.filter_spad // (q * sh.s), math.ceil(sh.m / t))
+                    if p_max < 1:
+                        continue
+                    least = math.ceil(sh.m / (t * p_max))
+                    ps = {math.ceil(sh.m / (t * k)) for k in range(least, least + 3)} & set(range(1, p_max + 1))
+                    for n in range(1, min(sh.n, 16) + 1):
+                        ifmap_banks = math.ceil(q * r * rows_in * sh.width_in * n * value / rs.bank)
+                        psum_room = (banks - ifmap_banks) * rs.bank
+                        for p in sorted(ps):
+                            pt = p * t
+                            m = min(int(psum_room // (e * sh.f * n * value * pt)) * pt, math.ceil(sh.m / pt) * pt)
+                            if m >= pt:
+                                yield e, segments, r, t, p, q, n, m, r * t * sh.r * e
+
+
+@lru_cache(maxsize=4096)
+def best_mapping(shape: ConvShape, rows: int, cols: int, rs: RowStationary, value: int) -> Mapping:
+    """The mapping with the least energy x cycles, then the fewest cycles; raises if none fits (a filter row
+    wider than the ifmap pad cannot happen: :func:`conv_shape` cuts it)."""
+    best: Mapping | None = None
+    for e, segments, r, t, p, q, n, m, active in _candidates(shape, rows, cols, rs, value):
+        cycles, compute, movement, energy = mapping_cost(shape, rs, e, r, t, p, q, n, m)
+        if best is None or (energy * cycles, cycles) < (best.energy * best.cycles, best.cycles):
+            best = Mapping(e, segments, r, t, p, q, n, m, active, cycles, compute, movement, energy)
+    if best is None:
+        raise ValueError(f"no row-stationary mapping fits {shape} on {rows}x{cols} PEs")
+    return best
+
+
+def layer_mapping(layer: Layer, batch: int, array: tuple[int, int], rs: RowStationary, value: int) -> Mapping | None:
+    """``layer``'s mapping over ``batch`` images (None for an op without filters)."""
+    shape = conv_shape(layer, batch, array[0], rs)
+    return None if shape is None else best_mapping(shape, *array, rs, value)
