@@ -10,8 +10,10 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
+from onnx import TensorProto, helper
 
 from hwsim import api
+from hwsim.cli import main
 from hwsim.errors import InputError
 from hwsim.studies.runtime import runtime_agreement
 from tests.onnx_models import Net
@@ -195,3 +197,17 @@ def test_a_split_of_a_tensor_that_is_not_a_map_is_refused(tmp_path: Path) -> Non
     net.opset = 18
     with pytest.raises(InputError, match=r"Reshape \(1, first: /Reshape: .*Split \(1, first: /Split: on 1-D tensors"):
         api.load_network(net.save(output, tmp_path / "split.onnx"))
+
+
+def test_a_float16_model_is_estimated_but_not_checked_against_onnx_runtime(runner, tmp_path: Path) -> None:
+    """``model.half()`` exported: the structure reads as in float32; the fp32 numerics check refuses it in one line."""
+    x = helper.make_tensor_value_info("input", TensorProto.FLOAT16, [1, 3, 4, 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT16, [1, 3, 4, 4])
+    graph = helper.make_graph([helper.make_node("Relu", ["input"], ["y"], name="/relu/Relu")], "half", [x], [y])
+    path = tmp_path / "half.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    assert runner.invoke(main, ["estimate", str(path)]).exit_code == 0
+    result = runner.invoke(main, ["verify", str(path), "--runtime", "onnxruntime"])
+    assert result.exit_code == 2
+    assert "the model computes in FLOAT16; the ONNX Runtime check compares float32 models" in result.output
+    assert "Traceback" not in result.output
