@@ -391,7 +391,7 @@ def row(folder: Path, entry: dict[str, Any], verify: bool) -> list[str]:
     """One line of the table: the model, how it was written, and what hwsim makes of it."""
     cells = [entry["model"], entry["exporter"], str(entry["opset"] or "-")]
     if "export_error" in entry:
-        return [*cells, f"export fails: {entry['export_error']}".replace("|", "/"), *["-"] * 6]
+        return [*cells, f"export fails: {entry['export_error'].split('. ')[0]}".replace("|", "/"), *["-"] * 7]
     measured = measure(folder, entry, verify)
     read = "yes" if not measured["refused"] else "refused: " + _types_only(measured["refused"].split(": ", 1)[-1])
     if measured["crash"]:

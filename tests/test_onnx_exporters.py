@@ -211,3 +211,17 @@ def test_a_float16_model_is_estimated_but_not_checked_against_onnx_runtime(runne
     assert result.exit_code == 2
     assert "the model computes in FLOAT16; the ONNX Runtime check compares float32 models" in result.output
     assert "Traceback" not in result.output
+
+
+def test_a_real_torchscript_export_of_shufflenet_reads_counts_and_runs(tmp_path: Path) -> None:
+    """A narrow ShuffleNet v2 written by torch.onnx.export itself (tests/exports/README.md has how, and torch's
+    counts: 8,834 parameters of which the exporter folds 344, 82,872 MACs)."""
+    path = Path(__file__).parent / "exports" / "shufflenet-tiny-torchscript11.onnx"
+    graph = api.load_network(path)
+    ops = [layer.op.value for layer in graph.layers]
+    assert (ops.count("slice"), ops.count("channel_shuffle")) == (2, 4)  # one stride-1 unit, four units
+    assert graph.params == 8_834 - 344
+    estimate = api.estimate(graph, api.load_hardware("paper-accelerator"), "paper")
+    assert sum(cost.macs for cost in estimate.costs) == 82_872
+    result = runtime_agreement(path)
+    assert result.agrees, result.summary()
