@@ -129,12 +129,12 @@ def _torch_counts(model: Any, example: Any) -> tuple[int, int, int]:
         if isinstance(module, torch.nn.Conv2d):
             kh, kw = module.kernel_size
             macs[0] += output.numel() * (module.in_channels // module.groups) * kh * kw
-            conv_outputs[id(output)] = module
+            conv_outputs[id(output)] = (module, output)  # kept alive: a freed tensor's id is reused
         else:
             macs[0] += output.numel() * module.in_features
 
     def fold(module: Any, inputs: Any) -> None:
-        conv = conv_outputs.get(id(inputs[0]))
+        conv, _ = conv_outputs.get(id(inputs[0]), (None, None))
         if conv is not None:
             folded[0] += module.num_features * (1 if conv.bias is None else 2)
 
