@@ -170,26 +170,6 @@ def test_huge_grids_are_refused_up_front(runner, tmp_path, workdir, monkeypatch,
     assert not list(tmp_path.rglob("s.csv"))
 
 
-def test_point_by_point_policies_have_a_smaller_limit(runner):
-    result = runner.invoke(
-        main,
-        [
-            "sweep",
-            "--policy",
-            "optimized",
-            "--vary",
-            "memory.internal.capacity=1MB..2MB:log:40",
-            "--vary",
-            "memory.external.bandwidth=1GB/s..2GB/s:log:40",
-        ],
-    )
-    _one_error_line(
-        result,
-        "the grid has 1,600 points (40 x 40); the limit is 1,000 for policy optimized, "
-        "which is scheduled point by point",
-    )
-
-
 @pytest.mark.parametrize(
     "vary, message",
     [

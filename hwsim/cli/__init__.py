@@ -16,6 +16,7 @@ COMMANDS = {
     "compare": "hwsim.cli.estimate:compare",
     "sweep": "hwsim.cli.estimate:sweep",
     "roofline": "hwsim.cli.estimate:roofline",
+    "search": "hwsim.cli.search:search",
     "reproduce": "hwsim.cli.paper:reproduce",
     "claims": "hwsim.cli.paper:claims",
     "verify": "hwsim.cli.reference:verify",

@@ -7,18 +7,23 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich.console import Console
 
 from hwsim import bundled, files
 from hwsim.cost.inference import COUNTINGS
 from hwsim.errors import InputError
 from hwsim.report import tables
+from hwsim.report.plain import PIPE_WIDTH, PlainConsole, pipe_width, plain_output
 from hwsim.report.terminal import FITTED, View
 from hwsim.schedule import POLICIES
 from hwsim.spec.hardware import Precision
+
+if TYPE_CHECKING:
+    from hwsim.model.graph import Graph
+    from hwsim.report.terminal import Screen
+    from hwsim.spec.hardware import HardwareSpec
 
 INPUT_ERROR_EXIT = 2
 
@@ -37,13 +42,14 @@ def reports_input_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-PIPE_WIDTH = 220
-"""Columns of a table sent to a pipe or a file, unless COLUMNS says otherwise: all of the estimate table's
-but its notes."""
+def console() -> Screen:
+    """The terminal's width (or COLUMNS); :data:`PIPE_WIDTH` when output goes to a pipe or a file, where a
+    :class:`PlainConsole` prints what rich would without rich's start-up and rendering time."""
+    width = pipe_width()
+    if width is not None and plain_output():
+        return PlainConsole(width)
+    from rich.console import Console
 
-
-def console() -> Console:
-    """The terminal's width (or COLUMNS); :data:`PIPE_WIDTH` when output goes to a pipe or a file."""
     return Console(width=None if sys.stdout.isatty() or "COLUMNS" in os.environ else PIPE_WIDTH, soft_wrap=False)
 
 
@@ -117,6 +123,21 @@ max_memory_option = click.option(
     "a run estimated to need more is refused before it starts.",
 )
 
+pool_options = stacked(
+    click.option(
+        "--workers",
+        type=click.IntRange(min=1, max=1024),
+        help="Worker processes for strict and optimized (default: every core; 1 runs in this process).",
+    ),
+    click.option(
+        "--dask",
+        metavar="ADDRESS",
+        help="Run on a Dask cluster: its scheduler (tcp://host:8786), or 'local' to start one here "
+        "(pip install 'hwsim[cluster]'; docs/compare.md).",
+    ),
+)
+"""--workers and --dask: where the points of a sweep or the trials of a search are scheduled."""
+
 
 def _input_shape(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[int, ...] | None:
     if value is None:
@@ -168,6 +189,13 @@ def output_option(help: str, **kwargs: Any) -> Callable[[Any], Any]:
     return click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help=help, **kwargs)
 
 
+def vary_option(help: str) -> Callable[[Any], Any]:
+    """--vary FIELD=LO..HI: the hardware fields a sweep or a search explores (hwsim/studies/sweep.py parses them)."""
+    return click.option(
+        "--vary", "varies", multiple=True, required=True, metavar="FIELD=LO..HI[:lin|log][:N]", help=help
+    )
+
+
 def require_suffix(output: Path | None, suffixes: tuple[str, ...], what: str) -> None:
     """Refuse an output file of the wrong kind before any work is done."""
     if output and output.suffix.lower() not in suffixes:
@@ -192,6 +220,18 @@ def check_outputs(inputs: list[Path], outputs: list[Path | None]) -> None:
     check_distinct_paths(inputs, given)
 
 
+def load_inputs(
+    network: str, hardware: str, outputs: list[Path | None], input_shape: tuple[int, ...] | None
+) -> tuple[Graph, HardwareSpec]:
+    """The network's graph (an ONNX model's with ``input_shape``) and the profile, files or bundled names, once
+    the outputs are checked against them."""
+    from hwsim import api
+
+    network_path, hardware_path = bundled.resolve("networks", network), bundled.resolve("hardware", hardware)
+    check_outputs([network_path, hardware_path], outputs)
+    return api.load_network(network_path, input_shape), api.load_hardware(hardware_path)
+
+
 def output_format(output: Path | None, fmt: str | None) -> str | None:
     """The format to write or print in (``--format``, else the output's suffix); checked before any work."""
     return tables.format_for(output, fmt) if output else fmt
@@ -202,7 +242,7 @@ def emit(
     output: Path | None,
     target_format: str | None,
     formats: dict[str, Callable[[Any], str]],
-    render: Callable[[Any, Console, View], None],
+    render: Callable[[Any, Screen, View], None],
     view: View = FITTED,
 ) -> None:
     """Write ``subject`` to ``output``, print it in ``target_format``, or render it as a table."""

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import click
-from rich.console import Console
 
 from hwsim import api, bundled, files
 from hwsim.cli.common import (
@@ -21,9 +21,11 @@ from hwsim.cli.common import (
     emit,
     format_option,
     input_shape_option,
+    load_inputs,
     output_format,
     output_option,
     plot_option,
+    pool_options,
     precision_option,
     reports_input_errors,
     require_suffix,
@@ -31,7 +33,9 @@ from hwsim.cli.common import (
     save_plot,
     steady_state_option,
     table_options,
+    vary_option,
 )
+from hwsim.errors import InputError
 from hwsim.report import tables
 from hwsim.report.terminal import View
 from hwsim.schedule import POLICIES
@@ -82,17 +86,8 @@ def estimate(
     target_format = output_format(output, fmt)
     check_plot_path(plot)
     require_suffix(trace_path, (".json",), "a trace is Chrome trace-event JSON")
-    network_path, hardware_path = bundled.resolve("networks", network), bundled.resolve("hardware", hardware)
-    check_outputs([network_path, hardware_path], [output, plot, trace_path])
-    result = api.estimate(
-        api.load_network(network_path, input_shape),
-        api.load_hardware(hardware_path),
-        policy,
-        counting,
-        batch,
-        precision,
-        steady_state,
-    )
+    graph, profile = load_inputs(network, hardware, [output, plot, trace_path], input_shape)
+    result = api.estimate(graph, profile, policy, counting, batch, precision, steady_state)
     emit(result, output, target_format, tables.FORMATS, tables.render_table, View(wide, columns))
     if plot:
         from hwsim.report.plots import layer_bars
@@ -175,22 +170,23 @@ def compare(
 
 
 PROGRESS_THRESHOLD = 2000
-"""Sweeps with more points than this show a progress bar (on stderr)."""
+"""Sweeps with more points than this show a progress bar (on stderr, on a terminal)."""
 PROGRESS_THRESHOLD_SCHEDULED = 10
-"""The same for policies scheduled point by point, at 0.1 to 1 s a point."""
+"""The same for policies scheduled point by point, at 0.05 to 1 s a point."""
+INTERRUPTED_EXIT = 130
+"""The shell's code for a command stopped by Ctrl-C."""
 
 
 @click.command()
 @run_options
-@click.option(
-    "--vary",
-    "varies",
-    multiple=True,
-    required=True,
-    metavar="FIELD=LO..HI[:lin|log][:N]",
-    help="A numeric hardware field and its range (repeatable: the full grid). Default log, 5 points.",
-)
+@vary_option("A numeric hardware field and its range (repeatable: the full grid). Default log, 5 points.")
 @output_option("Write every point as CSV (without it, up to 1,000 points are printed as a table).")
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Keep the points the -o file already has and schedule only the rest (strict, optimized).",
+)
+@pool_options
 @table_options
 @plot_option
 @click.option(
@@ -210,6 +206,9 @@ def sweep(
     batch: int,
     precision: str | None,
     output: Path | None,
+    resume: bool,
+    workers: int | None,
+    dask: str | None,
     wide: bool,
     columns: tuple[str, ...],
     plot: Path | None,
@@ -222,34 +221,72 @@ def sweep(
     compute.matrix.throughput, ... Values take units (256KB, 0.5GB/s, 2TFLOPS). The plot marks
     where more of a resource stops paying: the smallest value within 5 % of the best latency.
     A point where no schedule fits is a CSV row with empty times and the reason in `note`.
-    At most 1,000,000 points (1,000 for strict and optimized) and 10,000 per axis.
+    At most 1,000,000 points and 10,000 per axis. strict and optimized schedule point by point on
+    every core (--workers, or a Dask cluster with --dask), write rows to -o as they finish (Ctrl-C
+    keeps them; --resume finishes the sweep), and may take at most an hour of estimated CPU time
+    per worker.
 
     \b
     hwsim sweep hairnet --hw paper-accelerator --vary memory.internal.capacity=256KB..8MB:log:6 \\
         --vary memory.external.bandwidth=0.5GB/s..32GB/s:log:7 -o sweep.csv --plot sweep.png
     hwsim sweep hairnet --vary memory.internal.capacity=64KB..4MB:log:7 --plot energy.png --plot-metric energy
+    hwsim sweep hairnet --policy optimized --vary memory.internal.capacity=64KB..8MB:log:100 \\
+        --vary memory.external.bandwidth=0.5GB/s..32GB/s:log:100 -o big.csv --resume
     """
+    from hwsim.report.streaming import RowFile
     from hwsim.report.studies import MAX_SWEEP_ROWS, render_sweep
+    from hwsim.studies import parallel
     from hwsim.studies import sweep as sweeping
 
     require_suffix(output, (".csv",), "a sweep is written as CSV")
     check_plot_path(plot)
-    network_path, hardware_path = bundled.resolve("networks", network), bundled.resolve("hardware", hardware)
-    check_outputs([network_path, hardware_path], [output, plot])
-    graph, profile = api.load_network(network_path, input_shape), api.load_hardware(hardware_path)
+    graph, profile = load_inputs(network, hardware, [output, plot], input_shape)
     axes = [sweeping.parse_axis(text, profile) for text in varies]
     if plot:
         from hwsim.report.plots import check_sweep_axes
 
         check_sweep_axes(len(axes))
-    sweeping.check_grid(axes, policy, profile)
+    sweeping.check_grid(axes)
     points = sweeping.grid_size(axes)
-    threshold = PROGRESS_THRESHOLD if sweeping.is_fast(policy, profile) else PROGRESS_THRESHOLD_SCHEDULED
-    with progress_bar(points, threshold) as advance:
-        result = sweeping.run(graph, profile, axes, policy, counting, batch, precision, on_progress=advance)
+    fast = sweeping.is_fast(policy, profile)
+    if resume and not output:
+        raise InputError("continues the file given with -o; there is none", field="--resume")
+    stream = None if fast or not output else RowFile(output, axes)
+    resumed = stream.read_back() if stream and resume else {}
+    # the paper policy computes every point at once, here: no workers to start
+    with contextlib.nullcontext(parallel.Serial()) if fast else parallel.opened(workers, dask) as pool:
+        threshold = PROGRESS_THRESHOLD if fast else PROGRESS_THRESHOLD_SCHEDULED
+        with progress_bar(points, threshold, done=len(resumed)) as advance:
+            try:
+                result = sweeping.run(
+                    graph,
+                    profile,
+                    axes,
+                    policy,
+                    counting,
+                    batch,
+                    precision,
+                    on_progress=advance,
+                    pool=pool,
+                    resumed=resumed,
+                    on_rows=stream.append if stream else None,
+                )
+            except InputError:
+                if stream and stream.started:
+                    stream.discard()
+                raise
+            except KeyboardInterrupt:
+                if stream:
+                    stream.close()
+                kept = f"; {output} keeps the points that finished: run it again with --resume" if stream else ""
+                click.echo(f"interrupted{kept}", err=True)
+                sys.exit(INTERRUPTED_EXIT)
     infeasible = result.infeasible
-    if output:
+    if stream:
+        stream.finish(result)
+    elif output:
         files.write_atomically(output, result.rows.to_csv(index=False))
+    if output:
         click.echo(
             f"wrote {output} ({points:,} points" + (f", {len(infeasible):,} infeasible)" if len(infeasible) else ")")
         )
@@ -272,16 +309,30 @@ def sweep(
 
 
 @contextlib.contextmanager
-def progress_bar(points: int, threshold: int = PROGRESS_THRESHOLD) -> Iterator[Callable[[int], None] | None]:
-    """A rich progress bar on stderr for sweeps of more than ``threshold`` points; yields its callback, or None."""
-    if points <= threshold:
+def progress_bar(
+    points: int, threshold: int = PROGRESS_THRESHOLD, done: int = 0, what: str = "points"
+) -> Iterator[Callable[[int], None] | None]:
+    """A progress bar with the time left, on stderr when it is a terminal, for more than ``threshold`` points
+    (``done`` of them already); yields its callback, or None."""
+    from rich.console import Console
+
+    stderr = Console(stderr=True)
+    if points <= threshold or not stderr.is_terminal:
         yield None
         return
-    from rich.progress import Progress
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
-    with Progress(console=Console(stderr=True), transient=True) as progress:
-        task = progress.add_task("sweeping", total=points)
-        yield lambda done: progress.advance(task, done)
+    columns = (BarColumn(), MofNCompleteColumn(), TextColumn(what), TimeElapsedColumn(), TimeRemainingColumn())
+    with Progress(*columns, TextColumn("left"), console=stderr, transient=True) as progress:
+        task = progress.add_task(what, total=points, completed=done)
+        yield lambda count: progress.advance(task, count)
 
 
 @click.command()
@@ -310,15 +361,6 @@ def roofline(
     from hwsim.report.plots import roofline as draw
 
     check_plot_path(output)
-    network_path, hardware_path = bundled.resolve("networks", network), bundled.resolve("hardware", hardware)
-    check_outputs([network_path, hardware_path], [output])
-    result = api.estimate(
-        api.load_network(network_path, input_shape),
-        api.load_hardware(hardware_path),
-        policy,
-        counting,
-        batch,
-        precision,
-        steady_state,
-    )
+    graph, profile = load_inputs(network, hardware, [output], input_shape)
+    result = api.estimate(graph, profile, policy, counting, batch, precision, steady_state)
     save_plot(draw, result, output)

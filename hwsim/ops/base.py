@@ -92,7 +92,7 @@ def pair(value: int | tuple[int, int]) -> tuple[int, int]:
 class LayerEntry(BaseModel):
     """One layer entry of a network file, validated by its op's model after block arguments are substituted."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
     op: str
     name: str | None = Field(None, description="stable human name; generated from the op when absent")
     inputs: tuple[str, ...] | None = Field(None, description="producers by name; default: the previous layer")

@@ -9,8 +9,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-
 from hwsim.model.execution import Pass
 from hwsim.report.terminal import FITTED, THE_REST, Column, View, print_table
 from hwsim.studies.compare import Comparison
@@ -21,6 +19,8 @@ from hwsim.studies.verify import Verification
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from hwsim.report.terminal import Screen
 
 # ---- compare ---------------------------------------------------------------------------------------
 
@@ -52,7 +52,7 @@ LAYER_DIFF_COLUMNS = [
 ]
 
 
-def render_comparison(comparison: Comparison, console: Console, view: View = FITTED) -> None:
+def render_comparison(comparison: Comparison, console: Screen, view: View = FITTED) -> None:
     """A summary (one row per run) or a per-layer diff, whichever ``comparison`` holds."""
     per_layer = "layer" in comparison.rows.columns
     columns = LAYER_DIFF_COLUMNS if per_layer else COMPARE_COLUMNS
@@ -86,7 +86,7 @@ def sweep_columns(result: SweepResult) -> list[Column]:
     ]
 
 
-def render_sweep(result: SweepResult, console: Console, view: View = FITTED) -> None:
+def render_sweep(result: SweepResult, console: Screen, view: View = FITTED) -> None:
     title = f"{result.network} on variants of {result.hardware} (policy {result.policy}), {len(result.rows):,} points"
     print_table(console, result.rows, sweep_columns(result), title, view)
 
@@ -131,7 +131,7 @@ def verification_columns() -> list[Column]:
     ]
 
 
-def render_verification(result: Verification, console: Console, view: View = FITTED) -> None:
+def render_verification(result: Verification, console: Screen, view: View = FITTED) -> None:
     """One row per layer, one column per pass: the modelled count, or 'modelled ≠ executed' in red."""
     frame = verification_frame(result)
     title = f"{result.network}: modelled vs executed ops ({result.counting} counting, batch {result.batch})"
@@ -151,7 +151,7 @@ OPS_COLUMNS = [
 ]
 
 
-def render_op_table(rows: list[dict[str, str | int]], network: str, console: Console, view: View = FITTED) -> None:
+def render_op_table(rows: list[dict[str, str | int]], network: str, console: Screen, view: View = FITTED) -> None:
     """The modelled ops per layer and pass (what ``hwsim ops`` writes as CSV)."""
     print_table(console, rows, OPS_COLUMNS, f"{network}: modelled ops per layer and pass", view)
 
@@ -200,7 +200,7 @@ def render_reproduction(
     comparison: AppendixComparison,
     chain: list[Correction],
     beyond: BeyondThePaper,
-    console: Console,
+    console: Screen,
     view: View = FITTED,
 ) -> None:
     """The appendix beside hwsim row by row, the errata chain, and what better schedules make of it."""

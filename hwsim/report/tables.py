@@ -1,7 +1,8 @@
-"""Reports: one pandas DataFrame per schedule is the single source for every output format.
+"""Reports: one record per scheduled step is the single source for every output format.
 
 Column names carry their units (``_bytes``, ``_s``) so CSV, Markdown and JSON need no legend;
-the rich table prints the same columns in human units.
+the terminal table prints the same columns in human units. The files are written from the records
+as pandas would write their DataFrame (:mod:`hwsim.report.records`), without pandas' start-up.
 """
 
 from __future__ import annotations
@@ -12,10 +13,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-
 from hwsim.errors import InputError
 from hwsim.estimate import Estimate
+from hwsim.report import records
 from hwsim.report.terminal import FITTED, Column, View, print_table
 from hwsim.schedule.base import Action, Schedule
 from hwsim.schedule.energy import EnergyParts
@@ -23,6 +23,8 @@ from hwsim.units import format_duration, format_energy
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from hwsim.report.terminal import Screen
 
 COLUMNS = [
     "layer",
@@ -124,11 +126,13 @@ def layer_table(
     return pd.DataFrame(rows, columns=columns(cycles is not None))
 
 
-def estimate_table(estimate: Estimate) -> pd.DataFrame:
-    """:func:`layer_table` of an estimate: energy per step, and cycles and utilisation when the profile has an array."""
+def estimate_rows(estimate: Estimate) -> tuple[list[dict[str, Any]], list[str]]:
+    """:func:`layer_rows` of an estimate and their :func:`columns`: energy per step, and cycles and utilisation
+    when the profile has an array."""
     if estimate.has_array:
-        return layer_table(estimate.schedule, estimate.step_energy, estimate.step_cycles, estimate.step_utilization)
-    return layer_table(estimate.schedule, estimate.step_energy)
+        array = (estimate.step_cycles, estimate.step_utilization)
+        return layer_rows(estimate.schedule, estimate.step_energy, *array), columns(with_array=True)
+    return layer_rows(estimate.schedule, estimate.step_energy), columns(with_array=False)
 
 
 def top_layers(estimate: Estimate, n: int = 3) -> list[tuple[str, float]]:
@@ -150,20 +154,20 @@ def _header(estimate: Estimate) -> dict[str, Any]:
 
 
 def to_json(estimate: Estimate) -> str:
-    table = estimate_table(estimate)
+    rows, keys = estimate_rows(estimate)
     document = {
         **_header(estimate),
         # a missing figure (area without an ``area:`` section) is null: NaN is not JSON
         "summary": {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in estimate.summary().items()},
         "top_layers": [{"layer": name, "total_s": t} for name, t in top_layers(estimate)],
         # 15 digits, not pandas' 10 decimals: a layer's energy is microjoules, and would keep only 4 digits
-        "layers": json.loads(table.to_json(orient="records", double_precision=15)),
+        "layers": records.to_json_records(rows, keys),
     }
     return json.dumps(document, indent=2) + "\n"
 
 
 def to_csv(estimate: Estimate) -> str:
-    return estimate_table(estimate).to_csv(index=False)
+    return records.to_csv(*estimate_rows(estimate))
 
 
 def to_markdown(estimate: Estimate) -> str:
@@ -174,7 +178,7 @@ def to_markdown(estimate: Estimate) -> str:
     lines += [
         f"- {k}: {v:.6g}" if isinstance(v, float) else f"- {k}: {v}" for k, v in summary.items() if k not in header
     ]  # batch is in both
-    lines += ["", estimate_table(estimate).to_markdown(index=False, floatfmt=".6g"), ""]
+    lines += ["", records.to_markdown(*estimate_rows(estimate), ".6g"), ""]
     return "\n".join(lines)
 
 
@@ -240,7 +244,7 @@ def terminal_columns(with_array: bool) -> list[Column]:
     return [*TERMINAL_COLUMNS[:at], *ARRAY_TERMINAL_COLUMNS, *TERMINAL_COLUMNS[at:]]
 
 
-def render_table(estimate: Estimate, console: Console, view: View = FITTED) -> None:
+def render_table(estimate: Estimate, console: Screen, view: View = FITTED) -> None:
     """The per-layer table, as much of it as fits the terminal, and the summary under it."""
     header = _header(estimate)
     title = (
@@ -307,7 +311,7 @@ def energy_line(summary: dict[str, Any]) -> str:
     )
 
 
-def render_summary(estimate: Estimate, console: Console) -> None:
+def render_summary(estimate: Estimate, console: Screen) -> None:
     summary = estimate.summary()
     lines = [
         f"[bold]total latency[/bold] {format_duration(summary['total_time_s'])} "

@@ -14,17 +14,18 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from rich.cells import cell_len
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
-
 from hwsim.errors import InputError
+from hwsim.report.plain import PlainConsole, narrow, strip_markup, table_lines, table_width
 
 if TYPE_CHECKING:
     import pandas as pd
+    from rich.console import Console
+
+    Screen = Console | PlainConsole
+    """Where a table goes: a rich console (a terminal), or a :class:`PlainConsole` (a pipe or a file)."""
 
 SIGNIFICANT = 4
 MAX_DECIMALS = 3
@@ -174,16 +175,15 @@ class Rendered:
     cells: list[str]
     scale: float = 1.0
 
-    @property
+    @cached_property
     def cell_width(self) -> int:
-        lines = (line for c in self.cells for line in Text.from_markup(c).plain.split("\n"))
-        return max((cell_len(line) for line in lines), default=0)
+        return max((width for c in self.cells for width in _line_widths(c)), default=0)
 
     @property
     def natural(self) -> int:
         return max(self.cell_width, len(self.heading))
 
-    @property
+    @cached_property
     def narrowest(self) -> int:
         """Cells whole, the header wrapped at its spaces; elided and wrapped text down to a floor."""
         fixed = max(self.cell_width, *(len(word) for word in self.heading.split()), min(len(self.heading), HEADER_MIN))
@@ -196,6 +196,17 @@ class Rendered:
     @property
     def stretchy(self) -> bool:
         return self.column.elide or self.column.wrap
+
+
+def _line_widths(cell: str) -> list[int]:
+    """The width in terminal cells of each line of a cell as shown (markup removed)."""
+    plain = strip_markup(cell)
+    if plain is not None and narrow(plain.replace("\n", "")):
+        return [len(line) for line in plain.split("\n")]
+    from rich.cells import cell_len
+    from rich.text import Text
+
+    return [cell_len(line) for line in Text.from_markup(cell).plain.split("\n")]
 
 
 Rows = Sequence[Mapping[str, Any]]
@@ -226,11 +237,6 @@ def render_columns(rows: Rows | pd.DataFrame, columns: Sequence[Column]) -> list
             cells = [column.cell(r) if column.cell else _plain(column.kind, r[column.key]) for r in records]
             rendered.append(Rendered(column, heading, cells))
     return rendered
-
-
-def table_width(widths: Sequence[int]) -> int:
-    """Cells of a rich table with its default box: a space either side of each cell and a rule between."""
-    return sum(widths) + 3 * len(widths) + 1
 
 
 def choose(rendered: Sequence[Rendered], width: int, every: bool = False) -> dict[str, int]:
@@ -264,7 +270,7 @@ def choose(rendered: Sequence[Rendered], width: int, every: bool = False) -> dic
 
 
 def print_table(
-    console: Console,
+    console: Screen,
     frame: Rows | pd.DataFrame,
     columns: Sequence[Column],
     title: str = "",
@@ -283,24 +289,14 @@ def print_table(
         widths = {r.column.key: r.natural for r in rendered}
     else:
         widths = choose(rendered, console.width, every=bool(view.columns))
-    table = Table(title=title or None, header_style="bold")
     kept = [r for r in rendered if r.column.key in widths]
-    for r in kept:
-        table.add_column(
-            r.heading,
-            justify="left" if r.column.kind == "text" else "right",
-            width=widths[r.column.key],  # every cell fits but wrapped text; a header may wrap at its spaces
-        )
-    for i in range(len(frame)):
-        cells = [elide_name(r.cells[i], widths[r.column.key]) if r.column.elide else r.cells[i] for r in kept]
-        table.add_row(*cells, style=row_styles[i] if row_styles else None)
-    needed = table_width(list(widths.values()))
-    saved = console.width
-    console.width = max(saved, needed)  # --wide, and --columns when they do not fit, print whole rows
-    try:
-        console.print(table)
-    finally:
-        console.width = saved
+    justify = ["left" if r.column.kind == "text" else "right" for r in kept]
+    rows = [
+        [elide_name(r.cells[i], widths[r.column.key]) if r.column.elide else r.cells[i] for r in kept]
+        for i in range(len(frame))
+    ]
+    framed = [(r.heading, how, widths[r.column.key]) for r, how in zip(kept, justify)]
+    _print_cells(console, title, framed, rows, row_styles)
     left_out = [r for r in rendered if r.column.key not in widths]
     if left_out:
         example = ",".join([kept[0].column.key, *(r.column.key for r in left_out[:2])])
@@ -310,3 +306,36 @@ def print_table(
             highlight=False,
             style="dim",
         )
+
+
+def _print_cells(
+    console: Screen,
+    title: str,
+    columns: Sequence[tuple[str, str, int]],
+    rows: Sequence[Sequence[str]],
+    row_styles: Sequence[str] | None,
+) -> None:
+    """The table's title, header and rows (heading, justification and width per column), framed: laid out here
+    on a pipe or a file (row styles change nothing without colour), through rich on a terminal or for cells
+    :func:`table_lines` leaves to it."""
+    if isinstance(console, PlainConsole):
+        lines = table_lines(title, columns, rows)
+        if lines is not None:
+            console.write_lines(lines)
+            return
+        console = console.rich
+    from rich.table import Table
+
+    table = Table(title=title or None, header_style="bold")
+    for heading, justify, width in columns:
+        # every cell fits but wrapped text; a header may wrap at its spaces
+        table.add_column(heading, justify="left" if justify == "left" else "right", width=width)
+    for i, cells in enumerate(rows):
+        table.add_row(*cells, style=row_styles[i] if row_styles else None)
+    needed = table_width([width for _, _, width in columns])
+    saved = console.width
+    console.width = max(saved, needed)  # --wide, and --columns when they do not fit, print whole rows
+    try:
+        console.print(table)
+    finally:
+        console.width = saved

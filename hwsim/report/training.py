@@ -26,6 +26,8 @@ from hwsim.training.train import BatchCallback, EpochMetrics
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
+    from hwsim.report.terminal import Screen
+
 
 @contextlib.contextmanager
 def training_progress(console: Console) -> Iterator[Progress]:
@@ -144,7 +146,7 @@ EXPERIMENT_COLUMNS = [
 """Last-epoch numbers per arm; losses and accuracies as text: mean ± sd (lowest-highest) over the seeds."""
 
 
-def experiment_table(finals: pd.DataFrame, console: Console, view: View = FITTED) -> None:
+def experiment_table(finals: pd.DataFrame, console: Screen, view: View = FITTED) -> None:
     """Last-epoch numbers of every arm: over several seeds, mean ± standard deviation (lowest-highest)."""
     rows = [
         {

@@ -12,7 +12,6 @@ import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from rich.console import Console
 from rich.table import Table
 
 from hwsim.report.terminal import FITTED, View
@@ -20,6 +19,8 @@ from hwsim.studies.validation import PUBLISHED, SCALESIM, Row, Summary, Validati
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from hwsim.report.terminal import Screen
 
 COLUMNS = ["case", "metric", "measured", "predicted", "rel_error", "source", "kind", "fitted", "note"]
 
@@ -89,7 +90,7 @@ def _error(row_or_value: Row | float) -> str:
     return "—" if math.isnan(value) else f"{value:+.1%}"
 
 
-def render(validation: Validation, console: Console, view: View = FITTED) -> None:
+def render(validation: Validation, console: Screen, view: View = FITTED) -> None:
     """The published and host rows, one line per SCALE-Sim run, then the summaries (every column: ``view`` is
     for the tables that choose columns)."""
     rows = [r for r in validation.rows if r.kind != SCALESIM]

@@ -126,7 +126,7 @@ SRAM_CELL_F2 = 600
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class UnitEnergy(_Strict):

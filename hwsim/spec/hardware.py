@@ -92,7 +92,7 @@ SYSTOLIC = (Dataflow.OS, Dataflow.WS, Dataflow.IS)
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class InternalMemory(_Strict):

@@ -21,7 +21,7 @@ from hwsim.spec.yamlio import Document, load_yaml
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 MAX_SIZE = 1_000_000
@@ -33,7 +33,7 @@ Size = Annotated[StrictInt, Field(gt=0, le=MAX_SIZE)]
 class UseEntry(BaseModel):
     """``{use: dw, repeat: 3, name: stage2, filters: 128}``: the extra keys are the block's arguments."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="allow", frozen=True, defer_build=True)
     use: str
     repeat: PositiveInt = 1
     name: str | None = None

@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from rich.console import Console
 from rich.table import Table
 
 from hwsim.cost.inference import EXACT
@@ -20,6 +19,8 @@ from hwsim.ops import ConvAttrs, Op
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from hwsim.report.terminal import Screen
 
 
 @dataclass(frozen=True)
@@ -106,7 +107,7 @@ def all_claims() -> tuple[list[Claim], pd.DataFrame]:
     return scalars, separable_vs_standard(hairnet, bundled_network("hairnet-standard"))
 
 
-def render(claims: list[Claim], stages: pd.DataFrame, console: Console) -> None:
+def render(claims: list[Claim], stages: pd.DataFrame, console: Screen) -> None:
     table = Table(title="The paper's claims, recomputed", header_style="bold", pad_edge=False)
     for column in ("claim", "paper", "hwsim", "hwsim / paper", "from"):
         table.add_column(column, justify="left" if column in ("claim", "from") else "right")

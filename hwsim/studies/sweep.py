@@ -3,7 +3,11 @@
 Costs depend on the graph, the counting, the batch, the precision and which unit runs each op,
 never on capacities, bandwidths or throughputs, so the graph is costed once and only the
 scheduling is repeated. The paper policy has a vectorised fast path (:mod:`hwsim.studies.sweep_paper`)
-that gives exactly the numbers of :func:`hwsim.estimate`; other policies are scheduled point by point.
+that gives exactly the numbers of :func:`hwsim.estimate`; other policies are scheduled point by point,
+in chunks spread over a pool of workers (:mod:`hwsim.studies.parallel`), each finished chunk handed to
+the caller at once so it can be written before the sweep ends, and a resumed sweep skips what it has.
+Instead of a cap on their points, they have a budget of estimated time: the CPU time of a few points,
+times the points, over the workers.
 
 Only the swept points are scheduled, never the profile's own values. A point where no schedule fits
 (the policy raises :class:`InputError`) is a row with NaN times and the policy's reason in ``note``.
@@ -13,8 +17,10 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -27,7 +33,8 @@ from hwsim.estimate import cost_run, estimate
 from hwsim.model.graph import Graph
 from hwsim.spec.hardware import ComputeUnit, HardwareSpec, Precision
 from hwsim.studies import sweep_paper
-from hwsim.units import format_quantity, parse_quantity
+from hwsim.studies.parallel import Pool, Serial
+from hwsim.units import format_duration, format_quantity, parse_quantity
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -54,15 +61,25 @@ SUMMARY_KEYS = {
 }
 """Sweep columns and the :meth:`Estimate.summary` keys they hold."""
 METRICS = list(SUMMARY_KEYS)
+POINT_KEYS = {metric: SUMMARY_KEYS[metric] for metric in sweep_paper.SCHEDULE_METRICS} | {"area_mm2": "area_mm2"}
+"""What scheduling one point gives (:func:`schedule_points`), by name -> its :meth:`Estimate.summary` key: the
+schedule's metrics, and the profile's silicon area (a search may minimise it)."""
 NOTE = "note"
 """The last column: empty, or why no schedule fits at this point (the policy's message)."""
 
 MAX_POINTS = 1_000_000
 """The largest grid a sweep schedules (paper fast path: about 5 s, and 25 s to write its 165 MB CSV)."""
-MAX_POINTS_SCHEDULED = 1_000
-"""The largest grid for policies scheduled point by point (0.1 to 1 s per point of HairNet)."""
 MAX_AXIS_POINTS = 10_000
 """Points per ``--vary``: finer than any plot can show."""
+MAX_HOURS = 1.0
+"""The budget of a sweep scheduled point by point (strict, optimized): its estimated CPU time over its workers,
+in hours. More workers (local, or a Dask cluster) raise it; a longer design-space study is split, or resumed."""
+SAMPLE_POINTS = 3
+"""Points timed (first, middle, last still to do) to estimate what the rest will take; their rows are kept."""
+POOL_MIN_SECONDS = 2.0
+"""Below this much estimated CPU time the rest of a sweep runs here: starting workers would cost more."""
+CHUNK_SECONDS = 0.5
+"""About this much work per task sent to a worker: few enough messages, rows written soon after they finish."""
 
 SATURATION_TOLERANCE = 0.05
 """More of a resource "stops paying" at the smallest value whose latency is within 5 % of the best."""
@@ -115,8 +132,21 @@ def numeric_fields(hardware: HardwareSpec) -> dict[str, str]:
     return fields
 
 
-def parse_axis(text: str, hardware: HardwareSpec) -> Axis:
-    """``FIELD=LO..HI[:lin|log][:N]`` (default log, 5 points) -> an :class:`Axis`; errors name ``--vary``."""
+@dataclass(frozen=True)
+class Range:
+    """A ``--vary`` as written: a field, its kind of quantity, its bounds (SI units), its spacing and, if given,
+    its number of points."""
+
+    field: str
+    kind: str
+    lo: float
+    hi: float
+    scale: str = "log"
+    count: int | None = None
+
+
+def parse_range(text: str, hardware: HardwareSpec) -> Range:
+    """``FIELD=LO..HI[:lin|log][:N]`` -> a :class:`Range`; errors name ``--vary``."""
 
     def fail(message: str) -> InputError:
         return InputError(f"{text!r}: {message}", field="--vary")
@@ -128,7 +158,7 @@ def parse_axis(text: str, hardware: HardwareSpec) -> Axis:
     fields = numeric_fields(hardware)
     if field not in fields:
         raise fail(f"no numeric field {field!r} in {hardware.name}; choose one of {', '.join(fields)}")
-    scale, count = "log", 5
+    scale, count = "log", None
     for option in filter(None, match["options"].split(":")):
         if option in ("lin", "log"):
             scale = option
@@ -146,14 +176,25 @@ def parse_axis(text: str, hardware: HardwareSpec) -> Axis:
         raise fail(f"the range runs from low to high, got {match['lo']} > {match['hi']}")
     if count == 1 and lo != hi:
         raise fail("one point needs LO == HI")
-    values = np.geomspace(lo, hi, count) if scale == "log" else np.linspace(lo, hi, count)
+    return Range(field, fields[field], lo, hi, scale, count)
+
+
+def parse_axis(text: str, hardware: HardwareSpec) -> Axis:
+    """``FIELD=LO..HI[:lin|log][:N]`` (default log, 5 points) -> an :class:`Axis`; errors name ``--vary``."""
+    vary = parse_range(text, hardware)
+    count = vary.count or 5
+    spaced = np.geomspace if vary.scale == "log" else np.linspace
+    values = spaced(vary.lo, vary.hi, count)
     # the same rule as parse_quantity for every value, should rounding push one outside [lo, hi]
-    values = np.clip(values, lo, hi)
+    values = np.clip(values, vary.lo, vary.hi)
     if not (np.isfinite(values).all() and values.min() >= 1):
-        raise fail("every value must be finite and at least 1 in the base unit")
-    if fields[field] == "bytes":
-        values = np.round(values)  # a memory holds whole bytes
-    return Axis(field, fields[field], tuple(as_written(v) for v in values), scale)
+        raise InputError(f"{text!r}: every value must be finite and at least 1 in the base unit", field="--vary")
+    return Axis(vary.field, vary.kind, tuple(as_written(v) for v in written(vary.kind, values)), vary.scale)
+
+
+def written(kind: str, values: np.ndarray) -> np.ndarray:
+    """Values as a profile holds them: a memory holds whole bytes."""
+    return np.round(values) if kind == "bytes" else values
 
 
 def as_written(value: float) -> float:
@@ -189,16 +230,27 @@ def is_fast(policy: str, hardware: HardwareSpec) -> bool:
     return policy in sweep_paper.FAST_POLICIES and hardware.timed_by_peak
 
 
-def check_grid(axes: Sequence[Axis], policy: str, hardware: HardwareSpec) -> None:
-    """Refuse, before any work, a grid too large to schedule in reasonable time and memory."""
+def check_grid(axes: Sequence[Axis]) -> None:
+    """Refuse, before any work, a grid too large to hold in memory (any policy; the time a policy scheduled
+    point by point would take is checked by :func:`check_budget` once a few points are timed)."""
     size = grid_size(axes)
-    fast = is_fast(policy, hardware)
-    limit = MAX_POINTS if fast else MAX_POINTS_SCHEDULED
-    if size > limit:
+    if size > MAX_POINTS:
         shape = " x ".join(f"{len(axis.values):,}" for axis in axes)
-        how = "" if fast else f" for policy {policy}, which is scheduled point by point"
         raise InputError(
-            f"the grid has {size:,} points ({shape}); the limit is {limit:,}{how}: give fewer points", field="--vary"
+            f"the grid has {size:,} points ({shape}); the limit is {MAX_POINTS:,}: give fewer points", field="--vary"
+        )
+
+
+def check_budget(points: int, seconds_per_point: float, workers: int, policy: str, what: str = "points") -> None:
+    """Refuse a sweep (or a search: ``what`` is then ``trials``) whose estimated CPU time over its workers
+    exceeds :data:`MAX_HOURS`."""
+    hours = points * seconds_per_point / workers / 3600
+    if hours > MAX_HOURS:
+        raise InputError(
+            f"{points:,} {what} under policy {policy} would take about {hours:.1f} hours on {workers} "
+            f"worker{'s' if workers > 1 else ''} ({format_duration(seconds_per_point)} of CPU a point); the limit is "
+            f"{MAX_HOURS:g} hour: give fewer {what}, or more workers (--workers, --dask)",
+            field="--vary",
         )
 
 
@@ -249,6 +301,27 @@ class SweepResult:
         return self.rows[self.rows[NOTE] != ""]
 
 
+Results = tuple[dict[str, np.ndarray], list[str]]
+"""Metrics by name (an array each, NaN where no schedule fits) and a note per point (empty, or why not)."""
+Resumed = Mapping[int, tuple[Mapping[str, float], str]]
+"""Points a sweep already has (read back from its file), by grid index: their metrics and note."""
+
+
+@dataclass(frozen=True)
+class Row:
+    """One finished point as the sweep's file holds it: its grid index, and one value per :func:`columns`
+    (swept values, whole ones as ``int``; :data:`METRICS`, ``bytes_moved`` an ``int`` or None where
+    infeasible; the note)."""
+
+    index: int
+    values: tuple[Any, ...]
+
+
+def columns(axes: Sequence[Axis]) -> list[str]:
+    """The columns of a sweep's rows: a column per axis, then :data:`METRICS`, then :data:`NOTE`."""
+    return [a.column for a in axes] + METRICS + [NOTE]
+
+
 def run(
     graph: Graph,
     hardware: HardwareSpec,
@@ -258,10 +331,18 @@ def run(
     batch: int = 1,
     precision: Precision | str | None = None,
     on_progress: Callable[[int], None] | None = None,
+    pool: Pool | None = None,
+    resumed: Resumed | None = None,
+    on_rows: Callable[[list[Row]], None] | None = None,
 ) -> SweepResult:
     """Schedule ``graph`` at every point of the grid of ``axes``; ``on_progress(n)`` after each n points done.
 
-    Raises :class:`InputError` when the grid is too large or when no point at all can be scheduled.
+    A policy scheduled point by point runs on ``pool`` (default: here), skips the points ``resumed`` holds,
+    and hands each finished chunk of points to ``on_rows`` at once, in the order they finish. The paper
+    policy computes every point at once, in seconds, and needs neither.
+
+    Raises :class:`InputError` when the grid is too large, would take longer than :data:`MAX_HOURS` on the
+    pool's workers, or when no point at all can be scheduled.
     """
     import pandas as pd
 
@@ -269,14 +350,18 @@ def run(
         raise InputError("nothing to sweep: give at least one --vary")
     if len({a.field for a in axes}) != len(axes):
         raise InputError("a field is varied twice", field="--vary")
-    check_grid(axes, policy, hardware)
+    check_grid(axes)
     base = cost_once(graph, hardware, policy, counting, batch, precision)
     points = grid(axes)
-    evaluate = sweep_paper.evaluate if is_fast(policy, hardware) else _point_by_point
-    metrics, notes = evaluate(base, points, on_progress)
-    metrics["lower_bound_s"] = _lower_bound(base, points)
-    metrics["efficiency"] = _efficiency(metrics["lower_bound_s"], metrics["total_s"])
-    columns = {a.column: _whole_if_integral(points[a.field]) for a in axes} | {m: metrics[m] for m in METRICS}
+    bound = lower_bounds(base, points)
+    if is_fast(policy, hardware):
+        metrics, notes = sweep_paper.evaluate(base, points, on_progress)
+    else:
+        progress = _Progress(axes, points, bound, on_progress, on_rows)
+        metrics, notes = _scheduled(base, points, pool or Serial(), resumed or {}, progress)
+    metrics["lower_bound_s"] = bound
+    metrics["efficiency"] = efficiencies(bound, metrics["total_s"])
+    columns = {a.column: whole_if_integral(points[a.field]) for a in axes} | {m: metrics[m] for m in METRICS}
     # whole bytes, and an empty cell (not NaN, not 0) where nothing was scheduled
     infeasible = np.isnan(metrics["total_s"])
     columns["bytes_moved"] = pd.arrays.IntegerArray(np.nan_to_num(metrics["bytes_moved"]).astype(np.int64), infeasible)
@@ -292,7 +377,111 @@ def run(
     return result
 
 
-def _whole_if_integral(values: np.ndarray) -> np.ndarray:
+@dataclass(frozen=True)
+class _Progress:
+    """Where finished points go while a sweep runs: rows to the caller, a count to its progress bar."""
+
+    axes: Sequence[Axis]
+    points: dict[str, np.ndarray]
+    bound: np.ndarray
+    on_progress: Callable[[int], None] | None
+    on_rows: Callable[[list[Row]], None] | None
+
+    def finished(self, indices: list[int], metrics: dict[str, np.ndarray], notes: list[str]) -> None:
+        if self.on_rows:
+            self.on_rows(self.rows(indices, metrics, notes))
+        if self.on_progress:
+            self.on_progress(len(indices))
+
+    def rows(self, indices: list[int], metrics: dict[str, np.ndarray], notes: list[str]) -> list[Row]:
+        """The rows of ``indices``, with the values the sweep's DataFrame will hold for them."""
+        at = np.array(indices)
+        chunk = {m: metrics[m][at] for m in sweep_paper.SCHEDULE_METRICS}
+        chunk["lower_bound_s"] = self.bound[at]
+        chunk["efficiency"] = efficiencies(chunk["lower_bound_s"], chunk["total_s"])
+        rows = []
+        for k, index in enumerate(indices):
+            values: list[Any] = [column[index].item() for column in self.swept]
+            for metric in METRICS:
+                value = chunk[metric][k].item()
+                if metric == "bytes_moved":  # whole bytes, or nothing where no schedule fits
+                    value = None if math.isnan(value) else int(value)
+                values.append(value)
+            rows.append(Row(index, (*values, notes[index])))
+        return rows
+
+    @cached_property
+    def swept(self) -> list[np.ndarray]:
+        """Each axis's column of the grid, as the DataFrame holds it (whole numbers as integers)."""
+        return [whole_if_integral(self.points[a.field]) for a in self.axes]
+
+
+def _scheduled(
+    base: Costed, points: dict[str, np.ndarray], pool: Pool, resumed: Resumed, progress: _Progress
+) -> Results:
+    """Every point not ``resumed`` scheduled by :func:`schedule_points`: a few here first, timed, to check the
+    budget, then the rest in chunks on ``pool`` (or here, when that is quicker than starting workers)."""
+    n = len(next(iter(points.values())))
+    metrics = {m: np.full(n, np.nan) for m in sweep_paper.SCHEDULE_METRICS}
+    notes = [""] * n
+    for index, (values, note) in resumed.items():
+        for metric in metrics:
+            metrics[metric][index] = values[metric]
+        notes[index] = note
+    pending = [i for i in range(n) if i not in resumed]
+    if not pending:
+        return metrics, notes
+
+    def keep(indices: list[int], results: Results) -> None:
+        got, got_notes = results
+        for metric in metrics:
+            metrics[metric][indices] = got[metric]
+        for index, note in zip(indices, got_notes):
+            notes[index] = note
+        progress.finished(indices, metrics, notes)
+
+    sample = sorted({pending[0], pending[len(pending) // 2], pending[-1]})[:SAMPLE_POINTS]
+    start = time.process_time()
+    sampled = schedule_points(base, _take(points, sample))
+    per_point = (time.process_time() - start) / len(sample)
+    check_budget(len(pending), per_point, pool.workers, base.policy)
+    keep(sample, sampled)
+    sampled_indices = set(sample)
+    rest = [i for i in pending if i not in sampled_indices]
+    runner = pool if per_point * len(rest) >= POOL_MIN_SECONDS else Serial()
+    size = max(1, min(round(CHUNK_SECONDS / max(per_point, 1e-6)), math.ceil(len(rest) / (4 * runner.workers))))
+    chunks = [rest[i : i + size] for i in range(0, len(rest), size)]
+    for k, results in runner.imap(schedule_points, base, [_take(points, chunk) for chunk in chunks]):
+        keep(chunks[k], results)
+    return metrics, notes
+
+
+def _take(points: dict[str, np.ndarray], indices: list[int]) -> dict[str, np.ndarray]:
+    at = np.array(indices)
+    return {field: values[at] for field, values in points.items()}
+
+
+def resumed_points(axes: Sequence[Axis], rows: Iterable[Sequence[str]]) -> dict[int, tuple[dict[str, float], str]]:
+    """The rows of a sweep's file read back (each its text cells, in :func:`columns` order), by grid index:
+    their metrics and note; the first of two rows for one point. Raises ValueError at a row that is not a
+    point of this grid."""
+    positions = [{value: i for i, value in enumerate(axis.values)} for axis in axes]
+    found: dict[int, tuple[dict[str, float], str]] = {}
+    for cells in rows:
+        if len(cells) != len(axes) + len(METRICS) + 1:
+            raise ValueError(f"{len(cells)} cells, not {len(axes) + len(METRICS) + 1}")
+        index = 0
+        for axis, position, cell in zip(axes, positions, cells):
+            value = float(cell)
+            if value not in position:
+                raise ValueError(f"{axis.field} = {cell} is not a value of this sweep")
+            index = index * len(axis.values) + position[value]
+        metrics = dict(zip(METRICS, (float(cell) if cell else math.nan for cell in cells[len(axes) : -1])))
+        found.setdefault(index, (metrics, cells[-1]))
+    return found
+
+
+def whole_if_integral(values: np.ndarray) -> np.ndarray:
     """Whole numbers as integers, so the CSV says ``2000000000``, as the user wrote it, not ``2000000000.0``."""
     integral = np.all(values == np.round(values)) and np.all(np.abs(values) < 2.0**53)
     return values.astype(np.int64) if integral else values
@@ -303,7 +492,7 @@ def describe_point(axes: Sequence[Axis], row: pd.Series) -> str:
     return ", ".join(f"{a.field} = {a.human(row[a.column])}" for a in axes)
 
 
-def _lower_bound(base: Costed, points: dict[str, np.ndarray]) -> np.ndarray:
+def lower_bounds(base: Costed, points: dict[str, np.ndarray]) -> np.ndarray:
     """:func:`hwsim.cost.bound.lower_bound` at every point, vectorised.
 
     Its compulsory bytes and ops per unit do not depend on the swept values; evaluated at 1 B/s and
@@ -331,7 +520,7 @@ def _lower_bound(base: Costed, points: dict[str, np.ndarray]) -> np.ndarray:
     return np.array(bound, dtype=float)
 
 
-def _efficiency(bound: np.ndarray, total: np.ndarray) -> np.ndarray:
+def efficiencies(bound: np.ndarray, total: np.ndarray) -> np.ndarray:
     """bound / total as in :meth:`Estimate.summary` (1 when nothing takes time), NaN where infeasible."""
     efficiency = np.full(len(total), np.nan)
     feasible = ~np.isnan(total)
@@ -342,16 +531,15 @@ def _efficiency(bound: np.ndarray, total: np.ndarray) -> np.ndarray:
     return efficiency
 
 
-def _point_by_point(
-    base: Costed, points: dict[str, np.ndarray], on_progress: Callable[[int], None] | None
-) -> tuple[dict[str, np.ndarray], list[str]]:
-    """:func:`estimate` itself at every point: slower, but right for any policy. NaN and a note where none fits.
+def schedule_points(base: Costed, points: dict[str, np.ndarray]) -> Results:
+    """:func:`estimate` itself at every point, :data:`POINT_KEYS` of its summary: slower than the paper policy's
+    fast path, but right for any policy. NaN and a note where none fits. A worker's task.
 
     Re-costing the graph per point costs milliseconds against the scheduling's tenths of a second,
     and keeps every check :func:`estimate` makes (capacity of both memories) in one place.
     """
     n = len(next(iter(points.values())))
-    metrics = {m: np.full(n, np.nan) for m in sweep_paper.SCHEDULE_METRICS}
+    metrics = {m: np.full(n, np.nan) for m in POINT_KEYS}
     notes = [""] * n
     for i in range(n):
         hw = variant(base.hardware, {field: float(values[i]) for field, values in points.items()})
@@ -360,10 +548,8 @@ def _point_by_point(
         except InputError as refusal:  # the options were checked once: this is the point's hardware
             notes[i] = str(refusal)
         else:
-            for metric in metrics:
-                metrics[metric][i] = summary[SUMMARY_KEYS[metric]]
-        if on_progress:
-            on_progress(1)
+            for metric, key in POINT_KEYS.items():
+                metrics[metric][i] = summary[key]
     return metrics, notes
 
 

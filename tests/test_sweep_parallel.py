@@ -1,0 +1,207 @@
+"""Sweeps scheduled point by point on workers: the rows of a serial run, written as they finish, resumable,
+within a budget of estimated time; and on a real Dask cluster."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import io
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from hwsim import api
+from hwsim.cli import main
+from hwsim.errors import InputError
+from hwsim.report.records import csv_line
+from hwsim.report.streaming import RowFile
+from hwsim.studies import parallel, sweep
+
+HW = api.load_hardware("paper-accelerator")
+SMALL = api.load_network("hairnet-cifar10-small")
+VARY = ["memory.internal.capacity=4KB..1MB:log:4", "memory.external.bandwidth=0.5GB/s..8GB/s:log:3"]
+"""12 points of a small network under strict, one of them infeasible (4 KB holds no band of the first conv)."""
+
+
+def axes() -> list[sweep.Axis]:
+    return [sweep.parse_axis(text, HW) for text in VARY]
+
+
+@pytest.fixture(scope="module")
+def serial() -> sweep.SweepResult:
+    return sweep.run(SMALL, HW, axes(), policy="strict")
+
+
+def run_on(pool: parallel.Pool, **options) -> sweep.SweepResult:
+    return sweep.run(SMALL, HW, axes(), policy="strict", pool=pool, **options)
+
+
+def test_two_workers_give_the_rows_of_a_serial_run(serial, monkeypatch):
+    monkeypatch.setattr(sweep, "POOL_MIN_SECONDS", 0.0)  # a small sweep would otherwise stay in this process
+    monkeypatch.setattr(sweep, "CHUNK_SECONDS", 0.0)  # one point per task: many tasks, finishing out of order
+    assert len(serial.infeasible) == 3 and len(serial.rows) == 12
+    finished: list[int] = []
+    with parallel.opened(workers=2) as pool:
+        assert isinstance(pool, parallel.Processes)
+        result = run_on(pool, on_rows=lambda rows: finished.extend(r.index for r in rows))
+    pd.testing.assert_frame_equal(result.rows, serial.rows)
+    assert sorted(finished) == list(range(12))
+
+
+def test_rows_handed_out_as_they_finish_are_the_lines_a_serial_run_writes(serial):
+    rows: list[sweep.Row] = []
+    run_on(parallel.Serial(), on_rows=rows.extend)
+    written = serial.rows.to_csv(index=False).splitlines(keepends=True)
+    assert written[0] == csv_line(sweep.columns(axes()))
+    assert sorted(csv_line(r.values) for r in rows) == sorted(written[1:])
+
+
+def test_a_killed_sweep_is_resumed_to_the_file_a_serial_run_writes(serial, tmp_path):
+    path = tmp_path / "s.csv"
+    lines = serial.rows.to_csv(index=False).splitlines(keepends=True)
+    kept = [lines[0], lines[5], lines[2], lines[9]]  # as they finished, then a line cut short by the crash
+    path.write_text("".join(kept) + lines[7][:20])
+    stream = RowFile(path, axes())
+    resumed = stream.read_back()
+    assert sorted(resumed) == [1, 4, 8]
+    scheduled: list[int] = []
+    result = run_on(parallel.Serial(), resumed=resumed, on_rows=lambda rows: scheduled.extend(r.index for r in rows))
+    assert sorted(scheduled) == sorted(set(range(12)) - {1, 4, 8})  # only what the file lacked
+    pd.testing.assert_frame_equal(result.rows, serial.rows)
+    stream.finish(result)
+    assert path.read_text() == "".join(lines)
+
+
+def test_streamed_lines_are_whole_and_appended(serial, tmp_path):
+    path = tmp_path / "s.csv"
+    stream = RowFile(path, axes())
+    run_on(parallel.Serial(), on_rows=stream.append)
+    stream.close()
+    text = path.read_text()
+    assert text.endswith("\n") and sorted(text.splitlines()[1:]) == sorted(
+        serial.rows.to_csv(index=False).splitlines()[1:]
+    )
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("a,b\n1,2\n", "its columns are not this sweep's"),
+        (None, "not a point of this sweep (memory.internal.capacity = 5000 is not a value of this sweep)"),
+    ],
+)
+def test_resume_refuses_another_sweeps_file(serial, tmp_path, content, message):
+    path = tmp_path / "s.csv"
+    if content is None:  # this sweep's columns, another grid's point
+        row = next(csv.reader(io.StringIO(serial.rows.to_csv(index=False).splitlines()[1])))
+        content = csv_line(sweep.columns(axes())) + csv_line(["5000", *row[1:]])
+    path.write_text(content)
+    with pytest.raises(InputError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        RowFile(path, axes()).read_back()
+
+
+def test_the_budget_is_estimated_time_over_the_workers():
+    sweep.check_budget(10_000, 0.5, workers=2, policy="optimized")  # 0.69 hours
+    with pytest.raises(
+        InputError, match=r"10,000 points under policy optimized would take about 1.4 hours on 1 worker"
+    ):
+        sweep.check_budget(10_000, 0.5, workers=1, policy="optimized")
+
+
+def test_a_sweep_over_budget_is_one_line_and_no_file(runner, tmp_path, workdir, monkeypatch):
+    monkeypatch.setattr(sweep, "MAX_HOURS", 1e-9)
+    args = ["sweep", "hairnet-cifar10-small", "--policy", "strict", "--workers", "1", "-o", "s.csv"]
+    result = runner.invoke(main, [*args, *sum((["--vary", v] for v in VARY), [])])
+    assert result.exit_code == 2, result.output
+    line = result.output.strip()
+    assert line.startswith("error: --vary: 12 points under policy strict would take about ") and "\n" not in line
+    assert "give fewer points, or more workers (--workers, --dask)" in line
+    assert not (tmp_path / "s.csv").exists()
+
+
+def test_cli_resume_finishes_the_file(runner, tmp_path, workdir, serial):
+    lines = serial.rows.to_csv(index=False).splitlines(keepends=True)
+    Path("s.csv").write_text("".join(lines[:4]))
+    args = ["sweep", "hairnet-cifar10-small", "--policy", "strict", "--workers", "1", "-o", "s.csv", "--resume"]
+    result = runner.invoke(main, [*args, *sum((["--vary", v] for v in VARY), [])])
+    assert result.exit_code == 0, result.output
+    assert Path("s.csv").read_text() == "".join(lines) and "wrote s.csv (12 points, 3 infeasible)" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--resume"], "error: --resume: continues the file given with -o; there is none"),
+        (
+            ["--dask", "tcp://localhost:1", "--workers", "2"],
+            "error: --workers: a Dask cluster has its own workers; --workers sizes a local one only",
+        ),
+    ],
+)
+def test_pool_options_misused_are_one_line(runner, args, message):
+    result = runner.invoke(main, ["sweep", "--policy", "strict", "--vary", VARY[0], *args])
+    assert result.exit_code == 2 and result.output.strip() == message, result.output
+
+
+dask_missing = pytest.mark.skipif(
+    importlib.util.find_spec("distributed") is None,
+    reason="the cluster extra is not installed (pip install 'hwsim[cluster]')",
+)
+
+
+@dask_missing
+@pytest.mark.slow
+def test_a_local_dask_cluster_gives_the_rows_of_a_serial_run(serial, monkeypatch):
+    monkeypatch.setattr(sweep, "POOL_MIN_SECONDS", 0.0)
+    monkeypatch.setattr(sweep, "CHUNK_SECONDS", 0.0)
+    with parallel.opened(workers=2, dask=parallel.LOCAL) as pool:
+        assert pool.workers == 2
+        result = run_on(pool)
+    pd.testing.assert_frame_equal(result.rows, serial.rows)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dask_missing
+@pytest.mark.slow
+def test_a_dask_scheduler_and_two_worker_processes_give_the_rows_of_a_serial_run(serial, monkeypatch, tmp_path):
+    """The multi-machine set-up of docs/compare.md, on one machine: `dask scheduler`, two `dask worker`s."""
+    dask = shutil.which("dask", path=str(Path(sys.executable).parent))
+    assert dask, "the cluster extra installs the dask command"
+    address = f"tcp://127.0.0.1:{_free_port()}"
+    started = [
+        subprocess.Popen(
+            [dask, "scheduler", "--host", "127.0.0.1", "--port", address.rsplit(":", 1)[1], "--no-dashboard"],
+            stderr=subprocess.DEVNULL,
+            cwd=tmp_path,
+        )
+    ]
+    try:
+        started += [
+            subprocess.Popen(
+                [dask, "worker", address, "--nthreads", "1", "--no-dashboard"], stderr=subprocess.DEVNULL, cwd=tmp_path
+            )
+            for _ in range(2)
+        ]
+        from distributed import Client
+
+        with Client(address, timeout=60) as client:
+            client.wait_for_workers(2, timeout=60)
+        monkeypatch.setattr(sweep, "POOL_MIN_SECONDS", 0.0)
+        with parallel.opened(dask=address) as pool:
+            assert pool.workers == 2
+            result = run_on(pool)
+        pd.testing.assert_frame_equal(result.rows, serial.rows)
+    finally:
+        for process in started[::-1]:
+            process.terminate()
+            process.wait(timeout=30)
