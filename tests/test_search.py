@@ -30,6 +30,7 @@ area:
   node: 28 nm
 """
 VARY = ["memory.internal.capacity=2KB..1MB", "memory.external.bandwidth=0.1GB/s..10GB/s:log:9"]
+POINT = ["memory.internal.capacity_bytes", "memory.external.bandwidth_bytes_per_s"]
 
 
 @pytest.fixture(scope="module")
@@ -55,9 +56,10 @@ def test_the_front_is_every_trial_no_other_beats(hardware, monkeypatch):
     assert 0 < trials[search.FRONT].sum() < len(trials) and (trials.note != "").any()  # 2 KB holds no band
     candidates = trials[(trials.note == "") & trials[search.MEETS].fillna(False).astype(bool)]
     costs = candidates[["total_s", "area_mm2"]].to_numpy()
+    repeated = trials.duplicated(POINT)
     for k, (_, row) in enumerate(candidates.iterrows()):
         beaten = np.any(np.all(costs <= costs[k], axis=1) & np.any(costs < costs[k], axis=1))
-        assert row[search.FRONT] == (not beaten), row.trial
+        assert row[search.FRONT] == (not beaten and not repeated[row.name]), row.trial
     assert result.front.total_s.is_monotonic_increasing  # by the first objective
     assert result.front.area_mm2.is_monotonic_decreasing  # two objectives: each better point costs area
 
@@ -98,6 +100,19 @@ def test_a_discrete_dimension_takes_its_grid_values_only(hardware):
     dimension = search.parse_dimension(VARY[1], hardware)
     values = set(searched(hardware, trials=20).trials["memory.external.bandwidth_bytes_per_s"])
     assert dimension.grid is not None and values <= set(dimension.grid.values) and len(values) > 1
+
+
+def test_a_point_proposed_again_is_on_the_front_once(hardware):
+    dimensions = [search.parse_dimension(text, hardware) for text in ("memory.internal.capacity=64KB..1MB:3", VARY[1])]
+    objectives = [search.objective_named(name, dimensions) for name in ("latency", "memory.internal.capacity")]
+    trials = search.run(SMALL, hardware, dimensions, objectives, trials=40, policy="strict", seed=1).trials
+    assert trials.duplicated(POINT).any()  # 27 points, 40 trials: the sampler repeats itself
+    front = trials[trials[search.FRONT]]
+    assert not front.duplicated(POINT).any()
+    firsts = trials.drop_duplicates(POINT)
+    costs = firsts[["total_s", "memory.internal.capacity_bytes"]].to_numpy()
+    on_front = [not np.any(np.all(costs <= c, axis=1) & np.any(costs < c, axis=1)) for c in costs]
+    assert list(firsts.trial[on_front]) == sorted(front.trial)
 
 
 def test_a_continuous_byte_dimension_is_whole_bytes_within_its_range(hardware):

@@ -211,6 +211,25 @@ def _pad(w: _Writer, layer: Layer, inputs: list[str]) -> str:
     return w.node("Pad", [w.nchw(inputs[0]), pads, value], layer.name, 4, mode=a.mode)
 
 
+def _slice(w: _Writer, layer: Layer, inputs: list[str]) -> str:
+    a: Any = layer.attrs  # SliceAttrs: start, end
+    starts = w.array(f"{layer.name}.starts", np.array([a.start], np.int64))
+    ends = w.array(f"{layer.name}.ends", np.array([a.end], np.int64))
+    axes = w.array(f"{layer.name}.axes", np.array([1], np.int64))
+    return w.node("Slice", [w.nchw(inputs[0]), starts, ends, axes], layer.name, 4)
+
+
+def _channel_shuffle(w: _Writer, layer: Layer, inputs: list[str]) -> str:
+    """PyTorch's spelling: (N, C, H, W) viewed as (N, g, C/g, H, W), its two group axes swapped, viewed back."""
+    h, wd, c = layer.input_shape
+    groups = layer.attrs.groups  # type: ignore[attr-defined]
+    grouped = w.array(f"{layer.name}.grouped", np.array([-1, groups, c // groups, h, wd], np.int64))
+    back = w.array(f"{layer.name}.shape", np.array([-1, c, h, wd], np.int64))
+    x = w.node("Reshape", [w.nchw(inputs[0]), grouped], f"{layer.name}/grouped", 5)
+    x = w.node("Transpose", [x], f"{layer.name}/swapped", 5, perm=[0, 2, 1, 3, 4])
+    return w.node("Reshape", [x, back], layer.name, 4)
+
+
 WRITERS: dict[str, Callable[[_Writer, Layer, list[str]], str]] = {
     "conv": _conv,
     "dwconv": _conv,
@@ -235,6 +254,8 @@ WRITERS: dict[str, Callable[[_Writer, Layer, list[str]], str]] = {
     "mul": _same_rank("Mul"),
     "pad": _pad,
     "identity": _same_rank("Identity"),
+    "slice": _slice,
+    "channel_shuffle": _channel_shuffle,
 }
 """hwsim op -> what writes it: its node(s), from the layer, its inputs' tensors and the arrays."""
 

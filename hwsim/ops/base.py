@@ -51,6 +51,8 @@ class Op(str, Enum):
     MUL = "mul"
     PAD = "pad"
     IDENTITY = "identity"
+    SLICE = "slice"
+    CHANNEL_SHUFFLE = "channel_shuffle"
 
 
 def elements(shape: Shape) -> int:

@@ -9,6 +9,7 @@ from hwsim.ops import Op
 from hwsim.reference.base import Kernel
 from hwsim.reference.elementwise import (
     Add,
+    ChannelShuffle,
     Clip,
     Concat,
     Dropout,
@@ -20,6 +21,7 @@ from hwsim.reference.elementwise import (
     Mul,
     Relu,
     Sigmoid,
+    Slice,
     Softmax,
 )
 from hwsim.reference.linear import Conv, Dense
@@ -51,6 +53,8 @@ KERNELS: dict[Op, type[Kernel]] = {
     Op.MUL: Mul,
     Op.PAD: Pad,
     Op.IDENTITY: Identity,
+    Op.SLICE: Slice,
+    Op.CHANNEL_SHUFFLE: ChannelShuffle,
 }
 assert set(KERNELS) == set(Op), "every op needs a reference kernel"
 

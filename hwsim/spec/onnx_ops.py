@@ -97,7 +97,8 @@ class Translation(NamedTuple):
     output: str | None = None
     """The tensor the layer's output stands for when it is not the node's first output (MatMul + Add)."""
     passes_on: bool = False
-    """No layer: the node hands its input on unchanged in hwsim's layout (a 1x1 map made flat, or back)."""
+    """No layer: the node hands its input on unchanged in hwsim's layout (a 1x1 map made flat, or back; a
+    Concat or Sum of one map)."""
 
 
 @dataclass
@@ -113,8 +114,12 @@ class Context:
     """Tensors computed from the network's input."""
     used: set[str]
     """Tensors some node or the graph output reads."""
+    element_type: int = 1
+    """The network input's element type (``TensorProto.DataType``; 1 is float32): the type of every map."""
     fused_bias: dict[str, tuple[str, str]] = field(default_factory=dict)
     """MatMul output -> (bias initializer, the Add's output) for a MatMul whose only reader adds a constant."""
+    shuffles: dict[str, tuple[str, int]] = field(default_factory=dict)
+    """The last Reshape's output of a channel shuffle -> (the map shuffled, its groups)."""
 
     def shape(self, tensor: str) -> Dims:
         dims = self.shapes.get(tensor)
@@ -414,6 +419,80 @@ def flatten(node: Node, ctx: Context) -> Translation:
     return Translation({"op": "flatten"}, (x,), passes_on=len(before) == 2 or before[2:] == (1, 1))
 
 
+def reshape(node: Node, ctx: Context) -> Translation:
+    """The last Reshape of a channel shuffle (the reader found the Reshape and Transpose before it); else a flatten."""
+    shuffle = ctx.shuffles.get(node.output[0])
+    if shuffle is None:
+        return flatten(node, ctx)
+    x, groups = shuffle
+    return Translation({"op": "channel_shuffle", "groups": groups}, (x,))
+
+
+def _channel_range(channels: int, start: int, end: int) -> Translation | None:
+    """A slice of channels [start, end) as an entry; None when it keeps them all."""
+    if (start, end) == (0, channels):
+        return None
+    return Translation({"op": "slice", "start": start, "end": end}, ())
+
+
+def split(node: Node, ctx: Context) -> Translation:
+    """One output of a Split along channels (the reader gives each output read its own node and range)."""
+    x = the_data_input(node, ctx)
+    if "channels" not in node.attrs:
+        map4(node, ctx)
+        dims = ctx.shape(x)
+        axis = int(node.attrs.get("axis", 0)) % len(dims)
+        if axis == 1:
+            raise Unsupported("the shapes of its outputs are unknown")
+        raise Unsupported(f"along axis {axis} of {list(dims)}, not channels")
+    start, end = node.attrs["channels"]
+    entry = _channel_range(map4(node, ctx)[0], start, end)
+    return Translation(entry.entry if entry else {"op": "slice"}, (x,), passes_on=entry is None)
+
+
+def _ints(node: Node, index: int, ctx: Context, what: str) -> list[int] | None:
+    value = constant_value(node, index, ctx, what)
+    return None if value is None else [int(v) for v in value.reshape(-1)]
+
+
+def slice_(node: Node, ctx: Context) -> Translation:
+    """A Slice of channels, at step 1, leaving height and width whole (``x[:, a:b]``)."""
+    x = the_data_input(node, ctx)
+    c, h, w = map4(node, ctx)
+    if ctx.opset < 10:
+        starts, ends, axes, steps = (node.attrs.get(name) for name in ("starts", "ends", "axes", "steps"))
+    else:
+        starts, ends, axes, steps = (
+            _ints(node, i + 1, ctx, n) for i, n in enumerate(("starts", "ends", "axes", "steps"))
+        )
+    starts, ends = starts or [], ends or []
+    axes, steps = axes or list(range(len(starts))), steps or [1] * len(starts)
+    channels = range(c)
+    for axis, first, last, step in zip(axes, starts, ends, steps):
+        size = (1, c, h, w)[axis % 4]
+        kept = range(size)[first:last:step]
+        if axis % 4 == 1 and step == 1 and len(kept):
+            channels = kept
+        elif kept != range(size):
+            raise Unsupported(f"starts {starts}, ends {ends}, axes {axes}, steps {steps}: not a range of channels")
+    entry = _channel_range(c, channels.start, channels.stop)
+    return Translation(entry.entry if entry else {"op": "slice"}, (x,), passes_on=entry is None)
+
+
+def cast(node: Node, ctx: Context) -> Translation:
+    """A Cast to the type the maps already have is no layer (exporters write one around shape arithmetic and
+    after ops whose type they do not track); to another type it changes the numbers and is refused."""
+    x = the_data_input(node, ctx)
+    to = int(node.attrs["to"])
+    if to != ctx.element_type:
+        from onnx import TensorProto
+
+        raise Unsupported(
+            f"a cast to {TensorProto.DataType.Name(to)} (the maps are {TensorProto.DataType.Name(ctx.element_type)})"
+        )
+    return Translation({"op": "identity"}, (x,), passes_on=True)
+
+
 def plain(op: str) -> Callable[[Node, Context], Translation]:
     """An op without attributes that reads one map: relu, sigmoid, hard_swish, identity."""
 
@@ -468,9 +547,7 @@ def two_maps(op: str) -> Callable[[Node, Context], Translation]:
         inputs = data_inputs(node, ctx)
         if len(inputs) != len(node.input):
             raise Unsupported("one operand is a constant, not a map")
-        if len(inputs) < 2:
-            raise Unsupported("fewer than two operands")
-        return Translation({"op": op}, inputs)
+        return Translation({"op": op}, inputs, passes_on=len(inputs) == 1)  # Sum of one map: that map
 
     return translate
 
@@ -479,11 +556,11 @@ def concat(node: Node, ctx: Context) -> Translation:
     inputs = data_inputs(node, ctx)
     if len(inputs) != len(node.input):
         raise Unsupported("one operand is a constant, not a map")
+    if len(inputs) == 1:  # torch.cat([x]): DenseNet's first layer of a block
+        return Translation({"op": "concat"}, inputs, passes_on=True)
     rank = ctx.rank(node.input[0])
     if int(node.attrs["axis"]) % rank != 1:
         raise Unsupported(f"along axis {node.attrs['axis']}, not channels")
-    if len(inputs) < 2:
-        raise Unsupported("fewer than two operands")
     return Translation({"op": "concat"}, inputs)
 
 
@@ -636,7 +713,7 @@ TRANSLATORS: dict[str, Callable[[Node, Context], Translation]] = {
     "Gemm": gemm,
     "MatMul": matmul,
     "Flatten": flatten,
-    "Reshape": flatten,
+    "Reshape": reshape,
     "Squeeze": flatten,
     "Unsqueeze": flatten,
     "Relu": plain("relu"),
@@ -657,5 +734,8 @@ TRANSLATORS: dict[str, Callable[[Node, Context], Translation]] = {
     "Resize": resize,
     "Upsample": resize,
     "Pad": pad,
+    "Split": split,
+    "Cast": cast,
+    "Slice": slice_,
 }
 """ONNX op type (default domain) -> its translator. docs/onnx.md has the table."""

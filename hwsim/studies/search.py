@@ -308,6 +308,8 @@ def run(
     )
     on_front = np.zeros(len(table), dtype=bool)
     on_front[np.flatnonzero(feasible.to_numpy())] = pareto_front(costs)
+    # a sampler may propose a point it already tried: the front lists the point once, at its first trial
+    on_front &= ~table.duplicated([d.column for d in dimensions]).to_numpy()
     table.insert(len(table.columns) - 1, FRONT, on_front)
     if (table[sweep.NOTE] != "").all():
         raise InputError(
