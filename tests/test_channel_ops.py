@@ -18,7 +18,7 @@ from hwsim.errors import InputError
 from hwsim.interchange.export import export_onnx
 from hwsim.interchange.runtime import agreement, varied_weights
 from hwsim.ops import ChannelShuffleAttrs, Op, SliceAttrs
-from hwsim.schedule.tiling import CapacityError
+from hwsim.schedule.base import CapacityError
 from hwsim.studies.verify import verify
 
 
