@@ -63,6 +63,30 @@ MODELS: dict[str, tuple[dict[str, Any], tuple[int, int, int]]] = {
     "convnext_tiny": ({}, (3, 224, 224)),
     "swin_t": ({}, (3, 224, 224)),
 }
+TIMM_MODELS = (
+    "efficientnet_b0",
+    "tf_efficientnet_b0",
+    "mixnet_s",
+    "ghostnet_100",
+    "rexnet_100",
+    "regnety_002",
+    "resnest14d",
+    "cspdarknet53",
+    "dla34",
+    "dpn68",
+    "xception41",
+    "legacy_xception",
+    "hrnet_w18_small",
+    "mobilenetv3_large_100",
+    "lcnet_050",
+    "fbnetc_100",
+    "semnasnet_100",
+    "tinynet_a",
+    "convmixer_768_32",
+)
+"""timm's CNNs (``timm-<name>``, built by ``timm.create_model`` with random weights), exported by TorchScript at
+opset 17 only: they test the ops and conventions, the opsets are tested on torchvision's."""
+MODELS.update({f"timm-{name}": ({}, (3, 224, 224)) for name in TIMM_MODELS})
 TORCHSCRIPT_OPSETS = (11, 13, 17)
 VARIANTS_OF = ("resnet18", "mobilenet_v3_small", "shufflenet_v2_x1_0")
 """Models also written as variants (optimised, fp16, quantised)."""
@@ -77,6 +101,12 @@ def _build(name: str) -> Any:
     import torchvision
 
     kwargs, _ = MODELS[name]
+    if name.startswith("timm-"):
+        import timm
+
+        model = timm.create_model(name.removeprefix("timm-"), pretrained=False).eval()
+        _vary(model)
+        return model
     model = torchvision.models.get_model(name, weights=None, **kwargs).eval()
     _vary(model)
     if name in SEGMENTATION:
@@ -152,6 +182,8 @@ def _published(name: str) -> tuple[int | None, float | None]:
     """torchvision's published (parameters, GFLOPS) from its weights' metadata (no download)."""
     import torchvision
 
+    if name.startswith("timm-"):
+        return None, None
     try:
         meta = torchvision.models.get_model_weights(name).DEFAULT.meta
     except Exception:
@@ -183,6 +215,8 @@ def export(folder: Path, names: list[str]) -> None:
         base.update(published_params=published_params, published_gflops=gflops)
         runs: list[tuple[str, int | None]] = [("torchscript", opset) for opset in TORCHSCRIPT_OPSETS]
         runs.append(("dynamo", None))
+        if name.startswith("timm-"):
+            runs = [("torchscript", 17)]
         for exporter, opset in runs:
             path = folder / f"{name}-{exporter}{opset or ''}.onnx"
             entry = {**base, "file": path.name, "exporter": exporter, "opset": opset}

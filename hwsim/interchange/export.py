@@ -203,6 +203,23 @@ def _scalars(op: str, *names: str) -> Callable[[_Writer, Layer, list[str]], str]
     return write
 
 
+def _scale(w: _Writer, layer: Layer, inputs: list[str]) -> str:
+    """Mul by the factor, then Add the shift (each left out when it changes nothing), broadcast over channels."""
+    a: Any = layer.attrs  # ScaleAttrs: scale, shift
+    x, rank = inputs[0], w.rank[inputs[0]]
+
+    def constant(name: str, values: tuple[float, ...]) -> str:
+        shape = (1, len(values), 1, 1)[:rank] if len(values) > 1 else ()
+        return w.array(f"{layer.name}.{name}", np.array(values, np.float32).reshape(shape))
+
+    steps = [("Mul", "scale", a.scale)] if a.multiplies else []
+    steps += [("Add", "shift", a.shift)] if a.adds or not a.multiplies else []
+    for i, (op, name, values) in enumerate(steps):
+        output = layer.name if i == len(steps) - 1 else f"{layer.name}/{op.lower()}"
+        x = w.node(op, [x, constant(name, values)], output, rank)
+    return x
+
+
 def _pad(w: _Writer, layer: Layer, inputs: list[str]) -> str:
     a: Any = layer.attrs  # PadAttrs: top, bottom, left, right, mode, value
     sides = np.array([0, 0, a.top, a.left, 0, 0, a.bottom, a.right], np.int64)
@@ -256,6 +273,7 @@ WRITERS: dict[str, Callable[[_Writer, Layer, list[str]], str]] = {
     "identity": _same_rank("Identity"),
     "slice": _slice,
     "channel_shuffle": _channel_shuffle,
+    "scale": _scale,
 }
 """hwsim op -> what writes it: its node(s), from the layer, its inputs' tensors and the arrays."""
 

@@ -33,7 +33,14 @@ from hwsim.ops.base import (
 from hwsim.ops.channels import ChannelShuffleAttrs, SliceAttrs
 from hwsim.ops.conv import ConvAttrs, depthwise_transposed_gradient
 from hwsim.ops.dense import DenseAttrs
-from hwsim.ops.elementwise import HARD_SWISH, ClipAttrs, DropoutAttrs, HardSigmoidAttrs, LeakyReluAttrs
+from hwsim.ops.elementwise import (
+    HARD_SWISH,
+    ClipAttrs,
+    DropoutAttrs,
+    HardSigmoidAttrs,
+    LeakyReluAttrs,
+    ScaleAttrs,
+)
 from hwsim.ops.normalization import BatchNormAttrs, LrnAttrs
 from hwsim.ops.pool import PoolAttrs
 from hwsim.ops.resize import PadAttrs, Taps, UpsampleAttrs, bilinear_taps, padded_source
@@ -98,6 +105,7 @@ __all__ = [
     "HardSigmoidAttrs",
     "LayerEntry",
     "LeakyReluAttrs",
+    "ScaleAttrs",
     "LrnAttrs",
     "NoAttrs",
     "NonNegativeInt",

@@ -53,6 +53,7 @@ class Op(str, Enum):
     IDENTITY = "identity"
     SLICE = "slice"
     CHANNEL_SHUFFLE = "channel_shuffle"
+    SCALE = "scale"
 
 
 def elements(shape: Shape) -> int:

@@ -1,5 +1,5 @@
 """Ops without parameters that act per element or only move data: the activations (relu, clip, leaky_relu,
-sigmoid, hard_sigmoid, hard_swish), dropout, identity, add, mul, concat, flatten, softmax."""
+sigmoid, hard_sigmoid, hard_swish), dropout, identity, scale, add, mul, concat, flatten, softmax."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from hwsim.ops import (
     DropoutAttrs,
     HardSigmoidAttrs,
     LeakyReluAttrs,
+    ScaleAttrs,
     SliceAttrs,
 )
 from hwsim.reference import primitives as P
@@ -127,6 +128,23 @@ class Identity(Kernel):
 
     def backward(self, dy, params, needs):
         return [dy], {}
+
+
+class Scale(Kernel):
+    """y = x * scale + shift, by constants broadcast over the channels (skipping a factor of 1 and a shift of
+    0, as the cost model does); dx = dy * scale."""
+
+    def forward(self, inputs, params, state, training):
+        (x,) = inputs
+        a = self.layer.attrs
+        assert isinstance(a, ScaleAttrs)
+        y = P.mul(x, np.asarray(a.scale, x.dtype)) if a.multiplies else x
+        return P.add(y, np.asarray(a.shift, x.dtype)) if a.adds else y
+
+    def backward(self, dy, params, needs):
+        a = self.layer.attrs
+        assert isinstance(a, ScaleAttrs)
+        return [P.mul(dy, np.asarray(a.scale, dy.dtype)) if a.multiplies else dy], {}
 
 
 class Dropout(Kernel):

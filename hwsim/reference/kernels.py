@@ -20,6 +20,7 @@ from hwsim.reference.elementwise import (
     LeakyRelu,
     Mul,
     Relu,
+    Scale,
     Sigmoid,
     Slice,
     Softmax,
@@ -55,6 +56,7 @@ KERNELS: dict[Op, type[Kernel]] = {
     Op.IDENTITY: Identity,
     Op.SLICE: Slice,
     Op.CHANNEL_SHUFFLE: ChannelShuffle,
+    Op.SCALE: Scale,
 }
 assert set(KERNELS) == set(Op), "every op needs a reference kernel"
 

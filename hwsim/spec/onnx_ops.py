@@ -552,6 +552,76 @@ def two_maps(op: str) -> Callable[[Node, Context], Translation]:
     return translate
 
 
+def _per_channel(value: np.ndarray, dims: Dims) -> float | list[float]:
+    """A constant operand as hwsim's scale attribute: one value, or one per channel of a 4-D map (shaped (C, 1, 1)
+    or (1, C, 1, 1) as a broadcast over NCHW needs); anything else varies along height, width or a flat
+    feature's (c, h, w) order, which the attribute cannot say."""
+    flat = value.astype(np.float64).reshape(-1)
+    if flat.size == 1:
+        return real(float(flat[0]))
+    shape = (1,) * (4 - value.ndim) + tuple(value.shape) if value.ndim <= 4 else value.shape
+    if len(dims) == 4 and shape[0] == 1 and shape[2:] == (1, 1) and shape[1] == dims[1]:
+        return [real(float(v)) for v in flat]
+    raise Unsupported(
+        f"a constant of shape {list(value.shape)} on a {list(dims)} input: not one value or one per channel"
+    )
+
+
+def _negated(values: float | list[float]) -> float | list[float]:
+    return [-v for v in values] if isinstance(values, list) else -values
+
+
+def _reciprocal(values: float | list[float]) -> float | list[float]:
+    """1 / values as float32 (x / c becomes x * (1 / c): within one rounding of ONNX's quotient)."""
+    if 0.0 in (values if isinstance(values, list) else [values]):
+        raise Unsupported("a division by zero")
+    return [real(1.0 / v) for v in values] if isinstance(values, list) else real(1.0 / values)
+
+
+def arithmetic(node: Node, ctx: Context) -> Translation:
+    """Add, Sub, Mul, Div. Of two maps: Add and Mul combine them (``add``, ``mul``); of a map and a constant: an
+    affine map ``{op: scale}`` (x + c, x - c, c - x, x * c, x / c; c / x is refused)."""
+    inputs = data_inputs(node, ctx)
+    if len(inputs) == len(node.input):
+        if node.op_type in ("Sub", "Div"):
+            raise Unsupported(f"a {node.op_type} of two maps")
+        return two_maps("add" if node.op_type == "Add" else "mul")(node, ctx)
+    if len(inputs) != 1 or len(node.input) != 2:
+        raise Unsupported("no operand is a map")
+    x = inputs[0]
+    first = node.input[0] == x
+    value = ctx.constant(node.input[1] if first else node.input[0])
+    if value is None:
+        raise Unsupported("one operand is neither a map nor a constant")
+    dims = ctx.shape(x)
+    if value.size > 1 and tuple(ctx.shape(node.output[0])) != tuple(dims):
+        raise Unsupported(f"the constant broadcasts {list(dims)} to {list(ctx.shape(node.output[0]))}")
+    c = _per_channel(value, dims)
+    entry: dict[str, Any] = {"op": "scale"}
+    if node.op_type == "Add":
+        entry["shift"] = c
+    elif node.op_type == "Sub":
+        entry.update({"shift": _negated(c)} if first else {"scale": -1.0, "shift": c})
+    elif node.op_type == "Mul":
+        entry["scale"] = c
+    elif first:  # Div
+        entry["scale"] = _reciprocal(c)
+    else:
+        raise Unsupported("a constant divided by a map (a reciprocal)")
+    return Translation(entry, (x,))
+
+
+def mean(node: Node, ctx: Context) -> Translation:
+    """Mean of one map is that map; of several, their sum scaled by 1 / k is two layers, which a node cannot
+    become: refused."""
+    inputs = data_inputs(node, ctx)
+    if len(inputs) != len(node.input):
+        raise Unsupported("one operand is a constant, not a map")
+    if len(inputs) > 1:
+        raise Unsupported(f"a mean of {len(inputs)} maps (hwsim would need an add and a scale)")
+    return Translation({"op": "identity"}, inputs, passes_on=True)
+
+
 def concat(node: Node, ctx: Context) -> Translation:
     inputs = data_inputs(node, ctx)
     if len(inputs) != len(node.input):
@@ -723,9 +793,12 @@ TRANSLATORS: dict[str, Callable[[Node, Context], Translation]] = {
     "Clip": clip,
     "LeakyRelu": scalar_attributes("leaky_relu", {"alpha": ("alpha", 0.01, 0.01)}),
     "HardSigmoid": scalar_attributes("hard_sigmoid", {"alpha": ("alpha", 0.2, 1 / 6), "beta": ("beta", 0.5, 0.5)}),
-    "Add": two_maps("add"),
+    "Add": arithmetic,
+    "Sub": arithmetic,
+    "Mul": arithmetic,
+    "Div": arithmetic,
     "Sum": two_maps("add"),
-    "Mul": two_maps("mul"),
+    "Mean": mean,
     "Concat": concat,
     "Softmax": softmax,
     "Dropout": dropout,
