@@ -169,8 +169,8 @@ class EnergySpec(_Strict):
     array: ArrayEnergy | None = Field(
         default=None, description="PE registers and links of the profile's systolic arrays; not charged when absent"
     )
-    internal: InternalEnergy = InternalEnergy()
-    external: ExternalEnergy = ExternalEnergy()
+    internal: InternalEnergy = Field(default_factory=InternalEnergy)  # a factory: no validator built at import
+    external: ExternalEnergy = Field(default_factory=ExternalEnergy)
     static: Power = Field(default=0.0, description="power drawn whether or not anything runs (leakage, clock)")
 
     @field_validator("compute")
