@@ -203,12 +203,48 @@ def _scalars(op: str, *names: str) -> Callable[[_Writer, Layer, list[str]], str]
     return write
 
 
+def _scale(w: _Writer, layer: Layer, inputs: list[str]) -> str:
+    """Mul by the factor, then Add the shift (each left out when it changes nothing), broadcast over channels."""
+    a: Any = layer.attrs  # ScaleAttrs: scale, shift
+    x, rank = inputs[0], w.rank[inputs[0]]
+
+    def constant(name: str, values: tuple[float, ...]) -> str:
+        shape = (1, len(values), 1, 1)[:rank] if len(values) > 1 else ()
+        return w.array(f"{layer.name}.{name}", np.array(values, np.float32).reshape(shape))
+
+    steps = [("Mul", "scale", a.scale)] if a.multiplies else []
+    steps += [("Add", "shift", a.shift)] if a.adds or not a.multiplies else []
+    for i, (op, name, values) in enumerate(steps):
+        output = layer.name if i == len(steps) - 1 else f"{layer.name}/{op.lower()}"
+        x = w.node(op, [x, constant(name, values)], output, rank)
+    return x
+
+
 def _pad(w: _Writer, layer: Layer, inputs: list[str]) -> str:
     a: Any = layer.attrs  # PadAttrs: top, bottom, left, right, mode, value
     sides = np.array([0, 0, a.top, a.left, 0, 0, a.bottom, a.right], np.int64)
     pads = w.array(f"{layer.name}.pads", sides)
     value = w.array(f"{layer.name}.value", np.array(a.value, np.float32))
     return w.node("Pad", [w.nchw(inputs[0]), pads, value], layer.name, 4, mode=a.mode)
+
+
+def _slice(w: _Writer, layer: Layer, inputs: list[str]) -> str:
+    a: Any = layer.attrs  # SliceAttrs: start, end
+    starts = w.array(f"{layer.name}.starts", np.array([a.start], np.int64))
+    ends = w.array(f"{layer.name}.ends", np.array([a.end], np.int64))
+    axes = w.array(f"{layer.name}.axes", np.array([1], np.int64))
+    return w.node("Slice", [w.nchw(inputs[0]), starts, ends, axes], layer.name, 4)
+
+
+def _channel_shuffle(w: _Writer, layer: Layer, inputs: list[str]) -> str:
+    """PyTorch's spelling: (N, C, H, W) viewed as (N, g, C/g, H, W), its two group axes swapped, viewed back."""
+    h, wd, c = layer.input_shape
+    groups = layer.attrs.groups  # type: ignore[attr-defined]
+    grouped = w.array(f"{layer.name}.grouped", np.array([-1, groups, c // groups, h, wd], np.int64))
+    back = w.array(f"{layer.name}.shape", np.array([-1, c, h, wd], np.int64))
+    x = w.node("Reshape", [w.nchw(inputs[0]), grouped], f"{layer.name}/grouped", 5)
+    x = w.node("Transpose", [x], f"{layer.name}/swapped", 5, perm=[0, 2, 1, 3, 4])
+    return w.node("Reshape", [x, back], layer.name, 4)
 
 
 WRITERS: dict[str, Callable[[_Writer, Layer, list[str]], str]] = {
@@ -235,6 +271,9 @@ WRITERS: dict[str, Callable[[_Writer, Layer, list[str]], str]] = {
     "mul": _same_rank("Mul"),
     "pad": _pad,
     "identity": _same_rank("Identity"),
+    "slice": _slice,
+    "channel_shuffle": _channel_shuffle,
+    "scale": _scale,
 }
 """hwsim op -> what writes it: its node(s), from the layer, its inputs' tensors and the arrays."""
 

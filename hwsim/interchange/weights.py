@@ -24,7 +24,7 @@ from hwsim.spec.onnx_ops import ArraySource
 from hwsim.spec.onnx_reader import OnnxNetwork
 
 PER_FEATURE = frozenset(
-    {"relu", "dropout", "batchnorm", "identity", "clip", "leaky_relu", "sigmoid", "hard_sigmoid", "hard_swish"}
+    {"relu", "dropout", "batchnorm", "identity", "clip", "leaky_relu", "sigmoid", "hard_sigmoid", "hard_swish", "scale"}
 )
 """Ops that keep flat features feature by feature, so the order a flatten gave passes through them."""
 

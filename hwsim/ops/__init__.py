@@ -1,7 +1,8 @@
 """Op kinds and their traits: the vocabulary every stage reads, one table for every op.
 
 :data:`TRAITS` holds one :class:`OpTraits` per :class:`Op`, declared in the module of its family
-(``conv``, ``pool``, ``dense``, ``elementwise``, ``normalization``, ``merge``, ``resize``). An import-time check
+(``conv``, ``pool``, ``dense``, ``elementwise``, ``normalization``, ``merge``, ``resize``, ``channels``). An
+import-time check
 refuses a table that misses an op; a missing trait is a missing constructor argument. Adding an op:
 docs/adding-an-op.md.
 """
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 from typing import Literal, get_args, get_origin
 
-from hwsim.ops import conv, dense, elementwise, merge, normalization, pool, resize
+from hwsim.ops import channels, conv, dense, elementwise, merge, normalization, pool, resize
 from hwsim.ops.base import (
     Attrs,
     Channels,
@@ -29,15 +30,23 @@ from hwsim.ops.base import (
     Unit,
     elements,
 )
+from hwsim.ops.channels import ChannelShuffleAttrs, SliceAttrs
 from hwsim.ops.conv import ConvAttrs, depthwise_transposed_gradient
 from hwsim.ops.dense import DenseAttrs
-from hwsim.ops.elementwise import HARD_SWISH, ClipAttrs, DropoutAttrs, HardSigmoidAttrs, LeakyReluAttrs
+from hwsim.ops.elementwise import (
+    HARD_SWISH,
+    ClipAttrs,
+    DropoutAttrs,
+    HardSigmoidAttrs,
+    LeakyReluAttrs,
+    ScaleAttrs,
+)
 from hwsim.ops.normalization import BatchNormAttrs, LrnAttrs
 from hwsim.ops.pool import PoolAttrs
 from hwsim.ops.resize import PadAttrs, Taps, UpsampleAttrs, bilinear_taps, padded_source
 from hwsim.ops.window import Padding, Window, overlapping, resolve_padding
 
-FAMILIES = (conv, pool, dense, elementwise, normalization, merge, resize)
+FAMILIES = (conv, pool, dense, elementwise, normalization, merge, resize, channels)
 """The modules that declare ops, each in a tuple ``TRAITS``."""
 
 
@@ -84,6 +93,7 @@ __all__ = [
     "TRAITS",
     "Attrs",
     "BatchNormAttrs",
+    "ChannelShuffleAttrs",
     "Channels",
     "Chunks",
     "ClipAttrs",
@@ -95,6 +105,7 @@ __all__ = [
     "HardSigmoidAttrs",
     "LayerEntry",
     "LeakyReluAttrs",
+    "ScaleAttrs",
     "LrnAttrs",
     "NoAttrs",
     "NonNegativeInt",
@@ -107,6 +118,7 @@ __all__ = [
     "Rows",
     "Shape",
     "ShapeError",
+    "SliceAttrs",
     "Taps",
     "Unit",
     "UpsampleAttrs",

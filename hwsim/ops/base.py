@@ -51,6 +51,9 @@ class Op(str, Enum):
     MUL = "mul"
     PAD = "pad"
     IDENTITY = "identity"
+    SLICE = "slice"
+    CHANNEL_SHUFFLE = "channel_shuffle"
+    SCALE = "scale"
 
 
 def elements(shape: Shape) -> int:

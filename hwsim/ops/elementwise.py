@@ -1,5 +1,5 @@
-"""Activations (relu, clip, leaky_relu, sigmoid, hard_sigmoid, hard_swish), dropout and identity: each
-output element reads the input element at its place."""
+"""Activations (relu, clip, leaky_relu, sigmoid, hard_sigmoid, hard_swish), dropout, identity and scale (an
+affine map by constants): each output element reads the input element at its place."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from hwsim.ops.base import (
     PlainEntry,
     Rows,
     Shape,
+    ShapeError,
     Unit,
     backward_per_output,
     no_params,
@@ -103,6 +104,61 @@ class HardSigmoidLayer(LayerEntry):
         return HardSigmoidAttrs(self.alpha, self.beta)
 
 
+@dataclass(frozen=True)
+class ScaleAttrs(Attrs):
+    """y = x * scale + shift, each one value for every element or one per channel (a tuple of C)."""
+
+    scale: tuple[float, ...]
+    shift: tuple[float, ...]
+
+    @property
+    def multiplies(self) -> bool:
+        return any(v != 1.0 for v in self.scale)
+
+    @property
+    def adds(self) -> bool:
+        return any(v != 0.0 for v in self.shift)
+
+
+Constants = FiniteFloat | tuple[FiniteFloat, ...]
+
+
+class ScaleLayer(LayerEntry):
+    """An element-wise affine map by constants: an input normalisation ``(x - mean) / std``, ``x * 0.5``, a
+    layer scale. The constants are attributes, like clip's bounds: not trained, and counted neither as
+    parameters nor as state (docs/onnx.md says why)."""
+
+    op: Literal["scale"]
+    scale: Constants = Field(1.0, description="the factor: one value, or one per channel")
+    shift: Constants = Field(0.0, description="added after the factor: one value, or one per channel")
+
+    def attrs(self, input_shape: Shape) -> ScaleAttrs:
+        scale, shift = (tuple(map(float, v)) if isinstance(v, tuple) else (float(v),) for v in (self.scale, self.shift))
+        return ScaleAttrs(scale, shift)
+
+
+def _scale_shape(attrs: Attrs, inputs: tuple[Shape, ...]) -> Shape:
+    assert isinstance(attrs, ScaleAttrs)
+    channels = inputs[0][2]
+    for name, values in (("scale", attrs.scale), ("shift", attrs.shift)):
+        if len(values) not in (1, channels):
+            raise ShapeError(f"scale: {name} has {len(values)} values for a map of {channels} channels")
+    return inputs[0]
+
+
+def _scale_ops(layer: Layer) -> int:
+    """A multiply where some factor is not 1, an add where some shift is not 0."""
+    attrs = layer.attrs
+    assert isinstance(attrs, ScaleAttrs)
+    return int(attrs.multiplies) + int(attrs.adds)
+
+
+def _scale_backward(layer: Layer) -> int:
+    """dx = dy * scale (the constants get no gradient)."""
+    assert isinstance(layer.attrs, ScaleAttrs)
+    return int(layer.attrs.multiplies)
+
+
 def _forward_train_dropout(layer: Layer, batch: int, flow: GradientFlow | None) -> int:
     """keep = u >= rate, mask = keep / (1 - rate), y = x * mask: 3N (drawing u is not counted)."""
     return 3 * outputs(layer, batch)
@@ -154,6 +210,20 @@ TRAITS = (
     # the hard sigmoid s (4), x * s; backward: dy * (s + alpha * x where s is not saturated): ==, *, +, *
     _pointwise(Op.HARD_SWISH, PlainEntry, forward=5, backward=4),
     _pointwise(Op.IDENTITY, PlainEntry, forward=0, backward=0),
+    OpTraits(
+        op=Op.SCALE,
+        layer=ScaleLayer,
+        shape=_scale_shape,
+        params=no_params,
+        exact=per_output(_scale_ops),
+        backward=backward_per_output(_scale_backward),
+        unit=Unit.VECTOR,
+        rows=Rows.SAME,
+        channels=Channels.SAME,
+        chunks=Chunks.ANY,
+        streams=True,
+        fuses=True,
+    ),
     OpTraits(
         op=Op.DROPOUT,
         layer=DropoutLayer,

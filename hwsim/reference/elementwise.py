@@ -1,11 +1,20 @@
 """Ops without parameters that act per element or only move data: the activations (relu, clip, leaky_relu,
-sigmoid, hard_sigmoid, hard_swish), dropout, identity, add, mul, concat, flatten, softmax."""
+sigmoid, hard_sigmoid, hard_swish), dropout, identity, scale, add, mul, concat, flatten, softmax."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from hwsim.ops import HARD_SWISH, ClipAttrs, DropoutAttrs, HardSigmoidAttrs, LeakyReluAttrs
+from hwsim.ops import (
+    HARD_SWISH,
+    ChannelShuffleAttrs,
+    ClipAttrs,
+    DropoutAttrs,
+    HardSigmoidAttrs,
+    LeakyReluAttrs,
+    ScaleAttrs,
+    SliceAttrs,
+)
 from hwsim.reference import primitives as P
 from hwsim.reference.base import Kernel
 from hwsim.reference.sweeps import rows_of
@@ -121,6 +130,23 @@ class Identity(Kernel):
         return [dy], {}
 
 
+class Scale(Kernel):
+    """y = x * scale + shift, by constants broadcast over the channels (skipping a factor of 1 and a shift of
+    0, as the cost model does); dx = dy * scale."""
+
+    def forward(self, inputs, params, state, training):
+        (x,) = inputs
+        a = self.layer.attrs
+        assert isinstance(a, ScaleAttrs)
+        y = P.mul(x, np.asarray(a.scale, x.dtype)) if a.multiplies else x
+        return P.add(y, np.asarray(a.shift, x.dtype)) if a.adds else y
+
+    def backward(self, dy, params, needs):
+        a = self.layer.attrs
+        assert isinstance(a, ScaleAttrs)
+        return [P.mul(dy, np.asarray(a.scale, dy.dtype)) if a.multiplies else dy], {}
+
+
 class Dropout(Kernel):
     """Inverted dropout: training keeps each element with probability 1 - rate and scales it by 1 / (1 - rate).
 
@@ -190,6 +216,40 @@ class Concat(Kernel):
     def backward(self, dy, params, needs):
         bounds = np.cumsum([shape[2] for shape in self.layer.input_shapes])[:-1]
         return [part if need else None for part, need in zip(np.split(dy, bounds, axis=-1), needs)], {}
+
+
+class Slice(Kernel):
+    """y = the channels [start, end) of x; dx = dy in those channels, zero elsewhere."""
+
+    def forward(self, inputs, params, state, training):
+        a = self.layer.attrs
+        assert isinstance(a, SliceAttrs)
+        return inputs[0][..., a.start : a.end]
+
+    def backward(self, dy, params, needs):
+        a = self.layer.attrs
+        assert isinstance(a, SliceAttrs)
+        dx = np.zeros((*dy.shape[:3], self.layer.input_shape[2]), dy.dtype)
+        dx[..., a.start : a.end] = dy
+        return [dx], {}
+
+
+class ChannelShuffle(Kernel):
+    """Output channel j·g + i is input channel i·(C/g) + j; dx is dy shuffled back (the inverse permutation)."""
+
+    def forward(self, inputs, params, state, training):
+        assert isinstance(self.layer.attrs, ChannelShuffleAttrs)
+        return _interleave(inputs[0], self.layer.attrs.groups)
+
+    def backward(self, dy, params, needs):
+        assert isinstance(self.layer.attrs, ChannelShuffleAttrs)
+        return [_interleave(dy, dy.shape[-1] // self.layer.attrs.groups)], {}
+
+
+def _interleave(x: np.ndarray, groups: int) -> np.ndarray:
+    """The channels of ``x`` read as ``groups`` groups, one channel of each in turn (shuffling by C/g undoes it)."""
+    n, h, w, c = x.shape
+    return np.ascontiguousarray(x.reshape(n, h, w, groups, c // groups).swapaxes(3, 4)).reshape(n, h, w, c)
 
 
 class Flatten(Kernel):

@@ -9,6 +9,7 @@ from hwsim.ops import Op
 from hwsim.reference.base import Kernel
 from hwsim.reference.elementwise import (
     Add,
+    ChannelShuffle,
     Clip,
     Concat,
     Dropout,
@@ -19,7 +20,9 @@ from hwsim.reference.elementwise import (
     LeakyRelu,
     Mul,
     Relu,
+    Scale,
     Sigmoid,
+    Slice,
     Softmax,
 )
 from hwsim.reference.linear import Conv, Dense
@@ -51,6 +54,9 @@ KERNELS: dict[Op, type[Kernel]] = {
     Op.MUL: Mul,
     Op.PAD: Pad,
     Op.IDENTITY: Identity,
+    Op.SLICE: Slice,
+    Op.CHANNEL_SHUFFLE: ChannelShuffle,
+    Op.SCALE: Scale,
 }
 assert set(KERNELS) == set(Op), "every op needs a reference kernel"
 

@@ -97,7 +97,8 @@ class Translation(NamedTuple):
     output: str | None = None
     """The tensor the layer's output stands for when it is not the node's first output (MatMul + Add)."""
     passes_on: bool = False
-    """No layer: the node hands its input on unchanged in hwsim's layout (a 1x1 map made flat, or back)."""
+    """No layer: the node hands its input on unchanged in hwsim's layout (a 1x1 map made flat, or back; a
+    Concat or Sum of one map)."""
 
 
 @dataclass
@@ -113,8 +114,12 @@ class Context:
     """Tensors computed from the network's input."""
     used: set[str]
     """Tensors some node or the graph output reads."""
+    element_type: int = 1
+    """The network input's element type (``TensorProto.DataType``; 1 is float32): the type of every map."""
     fused_bias: dict[str, tuple[str, str]] = field(default_factory=dict)
     """MatMul output -> (bias initializer, the Add's output) for a MatMul whose only reader adds a constant."""
+    shuffles: dict[str, tuple[str, int]] = field(default_factory=dict)
+    """The last Reshape's output of a channel shuffle -> (the map shuffled, its groups)."""
 
     def shape(self, tensor: str) -> Dims:
         dims = self.shapes.get(tensor)
@@ -414,6 +419,80 @@ def flatten(node: Node, ctx: Context) -> Translation:
     return Translation({"op": "flatten"}, (x,), passes_on=len(before) == 2 or before[2:] == (1, 1))
 
 
+def reshape(node: Node, ctx: Context) -> Translation:
+    """The last Reshape of a channel shuffle (the reader found the Reshape and Transpose before it); else a flatten."""
+    shuffle = ctx.shuffles.get(node.output[0])
+    if shuffle is None:
+        return flatten(node, ctx)
+    x, groups = shuffle
+    return Translation({"op": "channel_shuffle", "groups": groups}, (x,))
+
+
+def _channel_range(channels: int, start: int, end: int) -> Translation | None:
+    """A slice of channels [start, end) as an entry; None when it keeps them all."""
+    if (start, end) == (0, channels):
+        return None
+    return Translation({"op": "slice", "start": start, "end": end}, ())
+
+
+def split(node: Node, ctx: Context) -> Translation:
+    """One output of a Split along channels (the reader gives each output read its own node and range)."""
+    x = the_data_input(node, ctx)
+    if "channels" not in node.attrs:
+        map4(node, ctx)
+        dims = ctx.shape(x)
+        axis = int(node.attrs.get("axis", 0)) % len(dims)
+        if axis == 1:
+            raise Unsupported("the shapes of its outputs are unknown")
+        raise Unsupported(f"along axis {axis} of {list(dims)}, not channels")
+    start, end = node.attrs["channels"]
+    entry = _channel_range(map4(node, ctx)[0], start, end)
+    return Translation(entry.entry if entry else {"op": "slice"}, (x,), passes_on=entry is None)
+
+
+def _ints(node: Node, index: int, ctx: Context, what: str) -> list[int] | None:
+    value = constant_value(node, index, ctx, what)
+    return None if value is None else [int(v) for v in value.reshape(-1)]
+
+
+def slice_(node: Node, ctx: Context) -> Translation:
+    """A Slice of channels, at step 1, leaving height and width whole (``x[:, a:b]``)."""
+    x = the_data_input(node, ctx)
+    c, h, w = map4(node, ctx)
+    if ctx.opset < 10:
+        starts, ends, axes, steps = (node.attrs.get(name) for name in ("starts", "ends", "axes", "steps"))
+    else:
+        starts, ends, axes, steps = (
+            _ints(node, i + 1, ctx, n) for i, n in enumerate(("starts", "ends", "axes", "steps"))
+        )
+    starts, ends = starts or [], ends or []
+    axes, steps = axes or list(range(len(starts))), steps or [1] * len(starts)
+    channels = range(c)
+    for axis, first, last, step in zip(axes, starts, ends, steps):
+        size = (1, c, h, w)[axis % 4]
+        kept = range(size)[first:last:step]
+        if axis % 4 == 1 and step == 1 and len(kept):
+            channels = kept
+        elif kept != range(size):
+            raise Unsupported(f"starts {starts}, ends {ends}, axes {axes}, steps {steps}: not a range of channels")
+    entry = _channel_range(c, channels.start, channels.stop)
+    return Translation(entry.entry if entry else {"op": "slice"}, (x,), passes_on=entry is None)
+
+
+def cast(node: Node, ctx: Context) -> Translation:
+    """A Cast to the type the maps already have is no layer (exporters write one around shape arithmetic and
+    after ops whose type they do not track); to another type it changes the numbers and is refused."""
+    x = the_data_input(node, ctx)
+    to = int(node.attrs["to"])
+    if to != ctx.element_type:
+        from onnx import TensorProto
+
+        raise Unsupported(
+            f"a cast to {TensorProto.DataType.Name(to)} (the maps are {TensorProto.DataType.Name(ctx.element_type)})"
+        )
+    return Translation({"op": "identity"}, (x,), passes_on=True)
+
+
 def plain(op: str) -> Callable[[Node, Context], Translation]:
     """An op without attributes that reads one map: relu, sigmoid, hard_swish, identity."""
 
@@ -468,22 +547,90 @@ def two_maps(op: str) -> Callable[[Node, Context], Translation]:
         inputs = data_inputs(node, ctx)
         if len(inputs) != len(node.input):
             raise Unsupported("one operand is a constant, not a map")
-        if len(inputs) < 2:
-            raise Unsupported("fewer than two operands")
-        return Translation({"op": op}, inputs)
+        return Translation({"op": op}, inputs, passes_on=len(inputs) == 1)  # Sum of one map: that map
 
     return translate
+
+
+def _per_channel(value: np.ndarray, dims: Dims) -> float | list[float]:
+    """A constant operand as hwsim's scale attribute: one value, or one per channel of a 4-D map (shaped (C, 1, 1)
+    or (1, C, 1, 1) as a broadcast over NCHW needs); anything else varies along height, width or a flat
+    feature's (c, h, w) order, which the attribute cannot say."""
+    flat = value.astype(np.float64).reshape(-1)
+    if flat.size == 1:
+        return real(float(flat[0]))
+    shape = (1,) * (4 - value.ndim) + tuple(value.shape) if value.ndim <= 4 else value.shape
+    if len(dims) == 4 and shape[0] == 1 and shape[2:] == (1, 1) and shape[1] == dims[1]:
+        return [real(float(v)) for v in flat]
+    raise Unsupported(
+        f"a constant of shape {list(value.shape)} on a {list(dims)} input: not one value or one per channel"
+    )
+
+
+def _negated(values: float | list[float]) -> float | list[float]:
+    return [-v for v in values] if isinstance(values, list) else -values
+
+
+def _reciprocal(values: float | list[float]) -> float | list[float]:
+    """1 / values as float32 (x / c becomes x * (1 / c): within one rounding of ONNX's quotient)."""
+    if 0.0 in (values if isinstance(values, list) else [values]):
+        raise Unsupported("a division by zero")
+    return [real(1.0 / v) for v in values] if isinstance(values, list) else real(1.0 / values)
+
+
+def arithmetic(node: Node, ctx: Context) -> Translation:
+    """Add, Sub, Mul, Div. Of two maps: Add and Mul combine them (``add``, ``mul``); of a map and a constant: an
+    affine map ``{op: scale}`` (x + c, x - c, c - x, x * c, x / c; c / x is refused)."""
+    inputs = data_inputs(node, ctx)
+    if len(inputs) == len(node.input):
+        if node.op_type in ("Sub", "Div"):
+            raise Unsupported(f"a {node.op_type} of two maps")
+        return two_maps("add" if node.op_type == "Add" else "mul")(node, ctx)
+    if len(inputs) != 1 or len(node.input) != 2:
+        raise Unsupported("no operand is a map")
+    x = inputs[0]
+    first = node.input[0] == x
+    value = ctx.constant(node.input[1] if first else node.input[0])
+    if value is None:
+        raise Unsupported("one operand is neither a map nor a constant")
+    dims = ctx.shape(x)
+    if value.size > 1 and tuple(ctx.shape(node.output[0])) != tuple(dims):
+        raise Unsupported(f"the constant broadcasts {list(dims)} to {list(ctx.shape(node.output[0]))}")
+    c = _per_channel(value, dims)
+    entry: dict[str, Any] = {"op": "scale"}
+    if node.op_type == "Add":
+        entry["shift"] = c
+    elif node.op_type == "Sub":
+        entry.update({"shift": _negated(c)} if first else {"scale": -1.0, "shift": c})
+    elif node.op_type == "Mul":
+        entry["scale"] = c
+    elif first:  # Div
+        entry["scale"] = _reciprocal(c)
+    else:
+        raise Unsupported("a constant divided by a map (a reciprocal)")
+    return Translation(entry, (x,))
+
+
+def mean(node: Node, ctx: Context) -> Translation:
+    """Mean of one map is that map; of several, their sum scaled by 1 / k is two layers, which a node cannot
+    become: refused."""
+    inputs = data_inputs(node, ctx)
+    if len(inputs) != len(node.input):
+        raise Unsupported("one operand is a constant, not a map")
+    if len(inputs) > 1:
+        raise Unsupported(f"a mean of {len(inputs)} maps (hwsim would need an add and a scale)")
+    return Translation({"op": "identity"}, inputs, passes_on=True)
 
 
 def concat(node: Node, ctx: Context) -> Translation:
     inputs = data_inputs(node, ctx)
     if len(inputs) != len(node.input):
         raise Unsupported("one operand is a constant, not a map")
+    if len(inputs) == 1:  # torch.cat([x]): DenseNet's first layer of a block
+        return Translation({"op": "concat"}, inputs, passes_on=True)
     rank = ctx.rank(node.input[0])
     if int(node.attrs["axis"]) % rank != 1:
         raise Unsupported(f"along axis {node.attrs['axis']}, not channels")
-    if len(inputs) < 2:
-        raise Unsupported("fewer than two operands")
     return Translation({"op": "concat"}, inputs)
 
 
@@ -636,7 +783,7 @@ TRANSLATORS: dict[str, Callable[[Node, Context], Translation]] = {
     "Gemm": gemm,
     "MatMul": matmul,
     "Flatten": flatten,
-    "Reshape": flatten,
+    "Reshape": reshape,
     "Squeeze": flatten,
     "Unsqueeze": flatten,
     "Relu": plain("relu"),
@@ -646,9 +793,12 @@ TRANSLATORS: dict[str, Callable[[Node, Context], Translation]] = {
     "Clip": clip,
     "LeakyRelu": scalar_attributes("leaky_relu", {"alpha": ("alpha", 0.01, 0.01)}),
     "HardSigmoid": scalar_attributes("hard_sigmoid", {"alpha": ("alpha", 0.2, 1 / 6), "beta": ("beta", 0.5, 0.5)}),
-    "Add": two_maps("add"),
+    "Add": arithmetic,
+    "Sub": arithmetic,
+    "Mul": arithmetic,
+    "Div": arithmetic,
     "Sum": two_maps("add"),
-    "Mul": two_maps("mul"),
+    "Mean": mean,
     "Concat": concat,
     "Softmax": softmax,
     "Dropout": dropout,
@@ -657,5 +807,8 @@ TRANSLATORS: dict[str, Callable[[Node, Context], Translation]] = {
     "Resize": resize,
     "Upsample": resize,
     "Pad": pad,
+    "Split": split,
+    "Cast": cast,
+    "Slice": slice_,
 }
 """ONNX op type (default domain) -> its translator. docs/onnx.md has the table."""

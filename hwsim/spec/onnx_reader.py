@@ -16,6 +16,7 @@ A node without a name is called ``<OpType>_<index>``, its place among the graph'
 from __future__ import annotations
 
 import functools
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -87,24 +88,28 @@ def read_onnx(path: Path | str, input_shape: tuple[int, ...] | None = None) -> O
     output = _the_output(light)
     all_nodes = [Node.of(proto, index) for index, proto in enumerate(graph.node)]
     computed = _data_tensors(all_nodes, input_name)
+    all_nodes = _without_constant_aliases(all_nodes, computed)
     nodes = _needed_nodes(all_nodes, light, computed, input_name, output)
     opset = _opset(light)
     unknown = [n for n in nodes if not n.standard or n.op_type not in TRANSLATORS]
     for node in nodes:
         if node.standard and node.op_type in TRANSLATORS:
             _check_node(node, opset, str(path))
+    constant = _constants(light)
+    read = {o for n in nodes for o in n.output} & computed
+    shapes, folded = _model_shapes(light, computed, read, not unknown, constant)
     ctx = Context(
         opset=opset,
-        shapes=_model_shapes(light, computed, {o for n in nodes for o in n.output} & computed, strict=not unknown),
+        shapes=shapes,
         initializers=light.initializers,
-        constant=_constants(light),
+        constant=lambda name: folded[name] if name in folded else constant(name),
         data=computed,
         used={name for node in all_nodes for name in node.input} | {output},
+        element_type=next(v for v in graph.input if v.name == input_name).type.tensor_type.elem_type,
     )
-    absorbed = _fuse_biases(nodes, ctx, output)
-    flat, sources, problems = _translate(
-        [n for n in nodes if n.position not in absorbed], ctx, input_name, _nhwc_before_flatten(nodes, output)
-    )
+    absorbed = _fuse_biases(nodes, ctx, output) | _channel_shuffles(nodes, ctx, output)
+    kept = _split_outputs([n for n in nodes if n.position not in absorbed], ctx)
+    flat, sources, problems = _translate(kept, ctx, input_name, _nhwc_before_flatten(nodes, output))
     if problems:
         raise InputError(_unsupported_message(problems), str(path))
     producer = " ".join(p for p in (light.model.producer_name, light.model.producer_version) if p)
@@ -251,6 +256,21 @@ def _data_tensors(nodes: list[Node], input_name: str) -> set[str]:
     return data
 
 
+def _without_constant_aliases(nodes: list[Node], data: set[str]) -> list[Node]:
+    """The nodes reading an initializer or a Constant itself where they read an ``Identity`` of it.
+
+    PyTorch's TorchScript exporter keeps one copy of equal initializers (the zero biases of convolutions its
+    batch norms were folded into) and hands it to each reader through an Identity; the readers then read the
+    original, so that its dims count as their parameters and its data is read as their weights."""
+    alias: dict[str, str] = {}
+    for node in nodes:
+        if node.op_type == "Identity" and node.standard and node.input and node.input[0] not in data:
+            alias[node.output[0]] = alias.get(node.input[0], node.input[0])
+    if not alias:
+        return nodes
+    return [node._replace(input=tuple(alias.get(name, name) for name in node.input)) for node in nodes]
+
+
 def _needed_nodes(nodes: list[Node], light: LightModel, data: set[str], input_name: str, output: str) -> list[Node]:
     """The data nodes the output depends on, in the graph's order (a topological one, which is checked)."""
     path = str(light.path)
@@ -300,28 +320,120 @@ def _known(dims: Dims | None) -> bool:
     return dims is not None and None not in dims[1:]
 
 
-def _model_shapes(light: LightModel, data: set[str], read: set[str], strict: bool) -> dict[str, Dims]:
+SHAPE_ARITHMETIC = frozenset(
+    {
+        *("Shape", "Size", "Gather", "Unsqueeze", "Squeeze", "Concat", "Slice", "Reshape", "Cast", "Identity"),
+        *("Add", "Sub", "Mul", "Div", "Mod", "Neg", "Abs", "Floor", "Ceil", "Max", "Min", "ReduceProd"),
+        *("Range", "ConstantOfShape", "Equal", "Less", "Greater", "Not", "Where", "Expand"),
+    }
+)
+"""Ops an exporter writes on shapes (``x.size(1) // 2`` is Shape, Gather, Div): evaluated when their operands
+are known, so that what reads their result (a Slice's ends, a Reshape's shape, a Resize's sizes) has values."""
+MAX_FOLDED_ELEMENTS = 4096
+"""Far more than any shape arithmetic gives; stops a ConstantOfShape from filling memory."""
+MAX_FOLD_ROUNDS = 100
+"""Each round of shape inference gives the shapes the next round's Shape nodes read: about a stage a round."""
+
+
+def _model_shapes(
+    light: LightModel, data: set[str], read: set[str], strict: bool, constant: Any
+) -> tuple[dict[str, Dims], dict[str, np.ndarray]]:
     """The shapes of the data tensors: the model's own where it gives every tensor in ``read`` one (as the
-    dynamo exporter and onnxsim write them), else ONNX shape inference's (constant values propagated)."""
+    dynamo exporter and onnxsim write them), else ONNX shape inference's (constant values propagated); and
+    the values of the shape arithmetic on them (:data:`SHAPE_ARITHMETIC`), found by inferring again with
+    what it gives until every shape is known or nothing more can be evaluated."""
     graph = light.model.graph
     shapes: dict[str, Dims] = {}
     for values in (graph.input, graph.value_info, graph.output):
         _shapes_in(values, data, shapes)
     if all(_known(shapes.get(name)) for name in read):
-        return shapes
+        return shapes, {}
     onnx = require_onnx(light.path)
+    opset = _opset(light)
+    model = light.model
+    folded: dict[str, np.ndarray] = {}
+    for _ in range(MAX_FOLD_ROUNDS):
+        shapes = _inferred_shapes(onnx, model, data, strict, light.path)
+        if all(_known(shapes.get(name)) for name in read):
+            break
+        more = _fold_shape_arithmetic(model.graph.node, data, shapes, folded, constant, opset)
+        if not more:
+            break
+        folded.update(more)
+        model = _with_constants(onnx, light.model, folded)
+    return shapes, folded
+
+
+def _inferred_shapes(onnx: Any, model: Any, data: set[str], strict: bool, path: Path) -> dict[str, Dims]:
     try:
-        inferred = onnx.shape_inference.infer_shapes(light.model, check_type=strict, strict_mode=strict, data_prop=True)
+        inferred = onnx.shape_inference.infer_shapes(model, check_type=strict, strict_mode=strict, data_prop=True)
     except Exception as err:  # InferenceError, and whatever a malformed model provokes
-        raise InputError(f"ONNX shape inference fails: {_first_line(err)}", str(light.path)) from None
-    shapes = {}
+        raise InputError(f"ONNX shape inference fails: {_first_line(err)}", str(path)) from None
+    shapes: dict[str, Dims] = {}
     for values in (inferred.graph.input, inferred.graph.value_info, inferred.graph.output):
         _shapes_in(values, data, shapes)
     return shapes
 
 
+def _fold_shape_arithmetic(
+    nodes: Any, data: set[str], shapes: dict[str, Dims], folded: dict[str, np.ndarray], constant: Any, opset: int
+) -> dict[str, np.ndarray]:
+    """The values of the shape-arithmetic nodes whose operands are now known (shapes of data tensors included)."""
+    from onnx.reference import ReferenceEvaluator
+
+    found: dict[str, np.ndarray] = {}
+
+    def value(name: str) -> np.ndarray | None:
+        if name in found:
+            return found[name]
+        if name in folded:
+            return folded[name]
+        return constant(name) if name not in data else None
+
+    for node in nodes:
+        if node.op_type not in SHAPE_ARITHMETIC or node.domain not in ("", "ai.onnx"):
+            continue
+        if not data.isdisjoint(node.output) or all(name in folded for name in node.output if name):
+            continue
+        if node.op_type in SHAPE_ONLY:
+            dims = shapes.get(node.input[0])
+            if dims is None or None in dims:
+                continue
+            attrs = {a.name: a.i for a in node.attribute}
+            found[node.output[0]] = (
+                np.array(dims[attrs.get("start", 0) : attrs.get("end", len(dims))], np.int64)
+                if node.op_type == "Shape"
+                else np.array(math.prod(dims), np.int64)  # type: ignore[arg-type]
+            )
+            continue
+        operands = {name: value(name) for name in node.input if name}
+        if any(v is None for v in operands.values()):
+            continue
+        try:
+            results = ReferenceEvaluator(node, opsets={"": opset}).run(None, operands)
+        except Exception:  # operands this op does not take: left to shape inference to report
+            continue
+        if any(np.size(r) > MAX_FOLDED_ELEMENTS for r in results):
+            continue
+        found.update((name, np.asarray(r)) for name, r in zip(node.output, results) if name)
+    return found
+
+
+def _with_constants(onnx: Any, model: Any, folded: dict[str, np.ndarray]) -> Any:
+    """``model`` with the nodes whose outputs are all in ``folded`` replaced by initializers of those values."""
+    copy = onnx.ModelProto()
+    copy.CopyFrom(model)
+    graph = copy.graph
+    kept = [node for node in graph.node if not all(name in folded for name in node.output if name)]
+    del graph.node[:]
+    graph.node.extend(kept)
+    graph.initializer.extend(onnx.numpy_helper.from_array(v, name) for name, v in folded.items())
+    return copy
+
+
 def _constants(light: LightModel) -> Any:
-    """A lookup of constant values: small initializers and Constant nodes' outputs (large ones are weights)."""
+    """A lookup of constant values: small initializers and Constant nodes' outputs (large ones are weights);
+    the context adds the values of the shape arithmetic (:func:`_model_shapes`)."""
     onnx = require_onnx(light.path)
     protos = {t.name: t for t in light.model.graph.initializer}
     nodes = {node.output[0]: node for node in light.model.graph.node if node.op_type == "Constant" and node.output}
@@ -362,6 +474,61 @@ def _fuse_biases(nodes: list[Node], ctx: Context, output: str) -> set[int]:
             ctx.fused_bias[node.output[0]] = (bias, add.output[0])
             absorbed.add(add.position)
     return absorbed
+
+
+SWAP_GROUPS = [0, 2, 1, 3, 4]
+
+
+def _channel_shuffles(nodes: list[Node], ctx: Context, output: str) -> set[int]:
+    """Reshape (N, C, H, W) to (N, g, C/g, H, W), Transpose its two group axes, Reshape back: one channel
+    shuffle (ShuffleNet's), recorded for the last Reshape. Returns the first Reshape's and the Transpose's indices."""
+    readers: dict[str, list[Node]] = {}
+    producer: dict[str, Node] = {}
+    for node in nodes:
+        for name in node.input:
+            readers.setdefault(name, []).append(node)
+        producer.update((name, node) for name in node.output)
+    absorbed = set()
+    for swap in nodes:
+        if swap.op_type != "Transpose" or swap.attrs.get("perm") != SWAP_GROUPS or output in swap.output:
+            continue
+        first, after = producer.get(swap.input[0]), readers.get(swap.output[0], [])
+        if first is None or first.op_type != "Reshape" or len(readers[first.output[0]]) != 1 or len(after) != 1:
+            continue
+        last = after[0]
+        x = first.input[0]
+        dims, grouped, back = (ctx.shapes.get(t) for t in (x, first.output[0], last.output[0]))
+        if last.op_type != "Reshape" or dims is None or grouped is None or back is None or len(dims) != 4:
+            continue
+        _, c, h, w = dims
+        shuffled = back[1:] == dims[1:] and len(grouped) == 5 and grouped[3:] == (h, w) and c is not None
+        if shuffled and grouped[1] * grouped[2] == c:  # type: ignore[operator]
+            ctx.shuffles[last.output[0]] = (x, grouped[1])  # type: ignore[assignment]
+            absorbed |= {first.position, swap.position}
+    return absorbed
+
+
+def _split_outputs(nodes: list[Node], ctx: Context) -> list[Node]:
+    """Each Split along channels as one node per output read, its range of channels an attribute: each is a
+    layer (``x.chunk(2, dim=1)`` is two slices). A Split whose outputs' channels are unknown stays whole."""
+    result = []
+    for node in nodes:
+        dims = ctx.shapes.get(node.input[0]) if node.op_type == "Split" and node.standard else None
+        outputs = [ctx.shapes.get(name) or () for name in node.output]
+        sizes = [shape[1] if len(shape) == 4 else None for shape in outputs]
+        if dims is None or len(dims) != 4 or int(node.attrs.get("axis", 0)) % 4 != 1 or None in sizes:
+            result.append(node)
+            continue
+        start = 0
+        for index, (name, size) in enumerate(zip(node.output, sizes)):
+            if name in ctx.used:
+                piece = node.name and f"{node.name}_{index}"
+                channels = (start, start + size)  # type: ignore[operator]
+                result.append(
+                    node._replace(name=piece, input=node.input[:1], output=(name,), attrs={"channels": channels})
+                )
+            start += size  # type: ignore[operator]
+    return result
 
 
 FLATTENING = frozenset({"Flatten", "Reshape"})

@@ -9,8 +9,10 @@ export's conventions the same way.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from hwsim import bundled
+from hwsim.errors import InputError
 from hwsim.interchange.export import export_onnx
 from hwsim.interchange.runtime import Agreement, agreement, require_onnxruntime, varied_weights
 from hwsim.interchange.weights import onnx_weights
@@ -38,6 +40,7 @@ def runtime_agreement(
         graph = onnx_graph(imported)
         _check_memory(graph, batch, max_memory)
         model = load_full(path)
+        _check_float32(model, path)
         params, state = onnx_weights(imported, graph, model)
         tensors = {name: layer.tensor for name, layer in imported.layers.items()}
         return agreement(graph, params, state, model, batch, seed, tensors.__getitem__)
@@ -45,6 +48,21 @@ def runtime_agreement(
     _check_memory(graph, batch, max_memory)
     params, state = varied_weights(graph, seed)
     return agreement(graph, params, state, export_onnx(graph, params, state), batch, seed)
+
+
+def _check_float32(model: Any, path: Path) -> None:
+    """The check compares float32 outputs to 1e-4: a model that computes in another type is refused before it runs
+    (its structure, and so ``hwsim estimate``, reads the same; ``--precision`` sets the bytes)."""
+    from onnx import TensorProto
+
+    weights = {tensor.name for tensor in model.graph.initializer}
+    element = next(v for v in model.graph.input if v.name not in weights).type.tensor_type.elem_type
+    if element != TensorProto.FLOAT:
+        raise InputError(
+            f"the model computes in {TensorProto.DataType.Name(element)}; the ONNX Runtime check compares float32 "
+            "models (export the model in float32)",
+            str(path),
+        )
 
 
 def _check_memory(graph: Graph, batch: int, max_memory: str | None) -> None:

@@ -1,0 +1,227 @@
+"""What real exporters write, built with onnx.helper as they write it (no torch): each pattern found in the
+exports of torchvision's models (``benchmarks/onnx_zoo.py``) reads into hwsim, counts as the model says, and
+runs in the NumPy reference as ONNX Runtime runs it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper
+
+from hwsim import api
+from hwsim.cli import main
+from hwsim.errors import InputError
+from hwsim.studies.runtime import runtime_agreement
+from tests.onnx_models import Net
+from tests.test_onnx_runtime import conv_first
+
+
+def shared_zero_biases() -> tuple[Net, str]:
+    """TorchScript keeps one copy of equal initializers and hands it to each reader through an Identity: the
+    zero biases of convolutions whose batch norm, at its initial state, was folded into them."""
+    net, x = conv_first()
+    zeros = net.weight("onnx::Conv_39", (4,), 0.0)
+    for index in range(2):
+        shared = net.node("Identity", [zeros], f"Identity_{index}")
+        weight = net.weight(f"onnx::Conv_{index}", (4, 4, 3, 3), 0.3)
+        x = net.node("Conv", [x, weight, shared], f"/c{index}/Conv", kernel_shape=[3, 3], pads=[1, 1, 1, 1])
+    return net, x
+
+
+def concat_of_one() -> tuple[Net, str]:
+    """DenseNet's first layer of each block concatenates a list of one map (``torch.cat([x], 1)``); a Sum of
+    one map is the same: that map."""
+    net, x = conv_first()
+    x = net.node("Concat", [x], "/features/denseblock1/denselayer1/Concat", axis=1)
+    x = net.node("Relu", [net.node("Sum", [x], "/sum/Sum")], "/relu/Relu")
+    return net, net.node("Concat", [x, net.conv(x, "/c", 4, 2, 1)], "/Concat", axis=1)
+
+
+def shuffle_unit(exporter: str) -> tuple[Net, str]:
+    """ShuffleNet v2's unit at stride 1 as each exporter writes it: ``x.chunk(2, dim=1)``, a branch on the second
+    half, the halves concatenated, then ``channel_shuffle`` (view to 5-D, transpose the group axes, view back).
+
+    TorchScript computes chunk's bounds from the map's shape (Shape, Gather, Add, Div, Mul: ONNX's shape
+    inference cannot follow Div) and slices; opset 11 Splits with sizes as an attribute; the dynamo exporter
+    Splits into ``num_outputs`` (opset 18), writes Reshape's ``allowzero`` and every tensor's shape."""
+    net, x = conv_first(size=6, channels=8)
+    net.opset = {"torchscript": 17, "split-attribute": 11, "dynamo": 18}[exporter]
+    m = "/stage2/stage2.1"
+    if exporter == "torchscript":
+        axis = net.constant(f"{m}/Constant_output_0", np.array([1], np.int64))
+        start = net.constant(f"{m}/Constant_1_output_0", np.array([0], np.int64))
+        channels = net.node("Gather", [net.node("Shape", [x], f"{m}/Shape"), axis], f"{m}/Gather", axis=0)
+        rounded = net.node(
+            "Add", [channels, net.constant(f"{m}/Constant_2_output_0", np.array(1, np.int64))], f"{m}/Add"
+        )
+        half = net.node("Div", [rounded, net.constant(f"{m}/Constant_3_output_0", np.array(2, np.int64))], f"{m}/Div")
+        end = net.node("Mul", [half, net.constant(f"{m}/Constant_4_output_0", np.array(1, np.int64))], f"{m}/Mul")
+        end2 = net.node("Mul", [half, net.constant(f"{m}/Constant_5_output_0", np.array(2, np.int64))], f"{m}/Mul_1")
+        passed = net.node("Slice", [x, start, end, axis], f"{m}/Slice")
+        branch = net.node("Slice", [x, end, end2, axis], f"{m}/Slice_1")
+    elif exporter == "split-attribute":
+        passed, branch = net.node("Split", [x], f"{m}/Split", outputs=2, axis=1, split=[4, 4])[:2], ""
+        passed, branch = f"{m}/Split_output_0", f"{m}/Split_output_1"
+    else:
+        net.node("Split", [x], f"{m}/Split", outputs=2, axis=1, num_outputs=2)
+        passed, branch = f"{m}/Split_output_0", f"{m}/Split_output_1"
+    branch = net.node("Relu", [net.conv(branch, f"{m}/branch2/branch2.0", 4, 4, 1, bias=True)], f"{m}/Relu")
+    branch = net.conv(branch, f"{m}/branch2/branch2.3", 4, 4, 3, pad=1, groups=4, bias=True)
+    x = net.node("Concat", [passed, branch], f"{m}/Concat", axis=1)
+    allow = {"allowzero": 1} if exporter == "dynamo" else {}
+    grouped = net.constant(f"{m}/Constant_6_output_0", np.array([1, 2, 4, 6, 6], np.int64))
+    x = net.node("Reshape", [x, grouped], f"{m}/Reshape", **allow)
+    x = net.node("Transpose", [x], f"{m}/Transpose", perm=[0, 2, 1, 3, 4])
+    back = net.constant(f"{m}/Constant_7_output_0", np.array([1, 8, 6, 6], np.int64))
+    return net, net.node("Reshape", [x, back], f"{m}/Reshape_1", **allow)
+
+
+def cast_to_float() -> tuple[Net, str]:
+    """A Cast to float32 of float32 maps changes nothing (exporters write them where they do not track types)."""
+    net, x = conv_first()
+    return net, net.node("Relu", [net.node("Cast", [x], "/Cast", to=1)], "/relu/Relu")
+
+
+PATTERNS: dict[str, Callable[[], tuple[Net, str]]] = {
+    "shared-zero-biases": shared_zero_biases,
+    "concat-of-one": concat_of_one,
+    "cast-to-float": cast_to_float,
+    "shuffle-unit-torchscript": lambda: shuffle_unit("torchscript"),
+    "shuffle-unit-split-attribute": lambda: shuffle_unit("split-attribute"),
+    "shuffle-unit-dynamo": lambda: shuffle_unit("dynamo"),
+}
+
+
+def saved(name: str, folder: Path) -> Path:
+    net, output = PATTERNS[name]()
+    path = folder / f"{name}.onnx"
+    onnx.save(net.model(output, value_info="dynamo" in name), str(path))
+    return path
+
+
+@pytest.mark.parametrize("name", sorted(PATTERNS))
+def test_an_exporters_pattern_runs_as_onnx_runtime_runs_it(name: str, tmp_path: Path) -> None:
+    batch = 1 if "shuffle" in name else 2  # the exporters write the batch of 1 into a shuffle's Reshapes
+    result = runtime_agreement(saved(name, tmp_path), batch=batch)
+    assert result.agrees, result.summary()
+    assert result.max_magnitude > 0.01
+
+
+def test_a_shared_initializer_counts_for_every_reader(tmp_path: Path) -> None:
+    net, output = shared_zero_biases()
+    graph = api.load_network(net.save(output, tmp_path / "shared.onnx"))
+    stem, *convs = graph.layers
+    assert [layer.params for layer in convs] == [4 * 4 * 9 + 4, 4 * 4 * 9 + 4]
+    assert all(layer.attrs.bias for layer in convs)
+    assert not [layer for layer in graph.layers if layer.op.value == "identity"]
+
+
+def test_a_computed_weight_is_still_refused(tmp_path: Path) -> None:
+    """An Identity of the data is a layer; a weight computed from the data is refused, not taken as a constant."""
+    net, x = conv_first()
+    weight = net.node("Identity", [net.weight("w", (4, 4, 3, 3), 0.3)], "/w/Identity")
+    doubled = net.node("Mul", [weight, net.constant("/two", np.array(2.0, np.float32))], "/w/Mul")
+    output = net.node("Conv", [x, doubled], "/c/Conv", kernel_shape=[3, 3], pads=[1, 1, 1, 1])
+    with pytest.raises(Exception, match="Conv .*its weight is computed, not an initializer"):
+        api.load_network(net.save(output, tmp_path / "computed.onnx"))
+
+
+def test_a_concat_of_one_map_is_no_layer(tmp_path: Path) -> None:
+    net, output = concat_of_one()
+    graph = api.load_network(net.save(output, tmp_path / "one.onnx"))
+    assert [layer.op.value for layer in graph.layers] == ["conv", "relu", "conv", "concat"]
+    assert graph.layers[-1].output_shape == (9, 9, 6)
+
+
+@pytest.mark.parametrize("exporter", ["torchscript", "split-attribute", "dynamo"])
+def test_a_shufflenet_unit_is_two_slices_and_a_channel_shuffle(exporter: str, tmp_path: Path) -> None:
+    graph = api.load_network(saved(f"shuffle-unit-{exporter}", tmp_path))
+    ops = [
+        (layer.op.value, getattr(layer.attrs, "start", None), getattr(layer.attrs, "end", None))
+        for layer in graph.layers
+    ]
+    assert ops == [
+        ("conv", None, None),
+        ("slice", 0, 4),
+        ("slice", 4, 8),
+        ("conv", None, None),
+        ("relu", None, None),
+        ("dwconv", None, None),
+        ("concat", None, None),
+        ("channel_shuffle", None, None),
+    ]
+    assert graph.output.attrs.groups == 2 and graph.output.output_shape == (6, 6, 8)
+
+
+@pytest.mark.parametrize(
+    "op, inputs, attrs, reason",
+    [
+        ("Slice", [[0], [3], [2]], {}, r"Slice \(1, first: /crop: starts \[0\], ends \[3\], axes \[2\]"),
+        (
+            "Slice",
+            [[0], [8], [1], [2]],
+            {},
+            r"Slice \(1, first: /crop: starts \[0\], ends \[8\], axes \[1\], steps \[2\]",
+        ),
+        ("Split", [], {"axis": 2, "num_outputs": 3}, r"Split \(1, first: /crop: along axis 2"),
+    ],
+)
+def test_a_crop_or_a_strided_slice_is_refused_with_its_reason(op, inputs, attrs, reason, tmp_path: Path) -> None:
+    net, x = conv_first(size=6, channels=8)
+    net.opset = 18
+    operands = [net.constant(f"/c{i}", np.array(values, np.int64)) for i, values in enumerate(inputs)]
+    output = net.node(op, [x, *operands], "/crop", outputs=3 if op == "Split" else 1, **attrs)
+    with pytest.raises(InputError, match=reason):
+        api.load_network(net.save(output, tmp_path / "crop.onnx"))
+
+
+def test_a_cast_to_the_maps_type_is_no_layer_and_to_another_is_refused(tmp_path: Path) -> None:
+    net, output = cast_to_float()
+    graph = api.load_network(net.save(output, tmp_path / "cast.onnx"))
+    assert [layer.op.value for layer in graph.layers] == ["conv", "relu"]
+    net, x = conv_first()
+    output = net.node("Cast", [net.node("Cast", [x], "/half/Cast", to=10)], "/back/Cast", to=1)
+    with pytest.raises(InputError, match=r"Cast \(1, first: /half/Cast: a cast to FLOAT16 \(the maps are FLOAT\)\)"):
+        api.load_network(net.save(output, tmp_path / "half.onnx"))
+
+
+def test_a_split_of_a_tensor_that_is_not_a_map_is_refused(tmp_path: Path) -> None:
+    """Swin's dynamo export splits 1-D and 5-D tensors: one line naming the ops, not a crash."""
+    net, x = conv_first()
+    x = net.node("Reshape", [x, net.constant("/flat", np.array([-1], np.int64))], "/Reshape")
+    output = net.node("Split", [x], "/Split", outputs=2, axis=0, num_outputs=2)
+    net.opset = 18
+    with pytest.raises(InputError, match=r"Reshape \(1, first: /Reshape: .*Split \(1, first: /Split: on 1-D tensors"):
+        api.load_network(net.save(output, tmp_path / "split.onnx"))
+
+
+def test_a_float16_model_is_estimated_but_not_checked_against_onnx_runtime(runner, tmp_path: Path) -> None:
+    """``model.half()`` exported: the structure reads as in float32; the fp32 numerics check refuses it in one line."""
+    x = helper.make_tensor_value_info("input", TensorProto.FLOAT16, [1, 3, 4, 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT16, [1, 3, 4, 4])
+    graph = helper.make_graph([helper.make_node("Relu", ["input"], ["y"], name="/relu/Relu")], "half", [x], [y])
+    path = tmp_path / "half.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    assert runner.invoke(main, ["estimate", str(path)]).exit_code == 0
+    result = runner.invoke(main, ["verify", str(path), "--runtime", "onnxruntime"])
+    assert result.exit_code == 2
+    assert "the model computes in FLOAT16; the ONNX Runtime check compares float32 models" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_a_real_torchscript_export_of_shufflenet_reads_counts_and_runs(tmp_path: Path) -> None:
+    """A narrow ShuffleNet v2 written by torch.onnx.export itself (tests/exports/README.md has how, and torch's
+    counts: 8,834 parameters of which the exporter folds 344, 82,872 MACs)."""
+    path = Path(__file__).parent / "exports" / "shufflenet-tiny-torchscript11.onnx"
+    graph = api.load_network(path)
+    ops = [layer.op.value for layer in graph.layers]
+    assert (ops.count("slice"), ops.count("channel_shuffle")) == (2, 4)  # one stride-1 unit, four units
+    assert graph.params == 8_834 - 344
+    estimate = api.estimate(graph, api.load_hardware("paper-accelerator"), "paper")
+    assert sum(cost.macs for cost in estimate.costs) == 82_872
+    result = runtime_agreement(path)
+    assert result.agrees, result.summary()
