@@ -9,8 +9,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 from functools import cached_property
+from typing import TYPE_CHECKING
 
-from hwsim.cost.accesses import NO_ACCESSES, ArrayAccesses, layer_accesses
 from hwsim.cost.bound import lower_bound
 from hwsim.cost.cycles import layer_cycles
 from hwsim.cost.inference import COUNTINGS, EXACT, Counting, LayerCost, graph_costs, layer_cost
@@ -25,6 +25,9 @@ from hwsim.schedule.energy import EnergyParts, counted_events, counted_steps, sc
 from hwsim.spec.energy import area_mm2, energy_table
 from hwsim.spec.hardware import HardwareSpec, Precision
 from hwsim.units import format_quantity
+
+if TYPE_CHECKING:
+    from hwsim.cost.accesses import ArrayAccesses
 
 MAX_TENSOR_BYTES = 10**12
 """One map of one image, or one layer's weights, beyond 1 TB: more than any accelerator's memory, so a mistake
@@ -116,6 +119,8 @@ class Estimate:
     def layer_accesses(self) -> dict[str, ArrayAccesses]:
         """Per layer on an array: what it moves in the SRAM, PE registers and links (hwsim.cost.accesses), sub-batch
         by sub-batch."""
+        from hwsim.cost.accesses import NO_ACCESSES, layer_accesses  # arrays only: a run without one needs none of it
+
         units = self.hardware.compute
         return {
             name: sum((layer_accesses(c, units[c.unit]) for c in parts), NO_ACCESSES)

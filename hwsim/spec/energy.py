@@ -15,7 +15,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import numpy as np
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
@@ -129,6 +129,15 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
+S = TypeVar("S", bound=_Strict)
+
+
+def _defaults(model: type[S]) -> S:
+    """``model()``: every field at its default, which needs no checking, so no validator is built for it. A run on a
+    profile without an energy section would otherwise build five (a tenth of ``hwsim estimate``'s start-up)."""
+    return model.model_construct()
+
+
 class UnitEnergy(_Strict):
     mac: Energy | None = Field(default=None, description="one multiply-accumulate")
     op: Energy | None = Field(default=None, description="one op that is not part of a MAC (add, compare, ...)")
@@ -169,8 +178,8 @@ class EnergySpec(_Strict):
     array: ArrayEnergy | None = Field(
         default=None, description="PE registers and links of the profile's systolic arrays; not charged when absent"
     )
-    internal: InternalEnergy = InternalEnergy()
-    external: ExternalEnergy = ExternalEnergy()
+    internal: InternalEnergy = Field(default_factory=lambda: _defaults(InternalEnergy))
+    external: ExternalEnergy = Field(default_factory=lambda: _defaults(ExternalEnergy))
     static: Power = Field(default=0.0, description="power drawn whether or not anything runs (leakage, clock)")
 
     @field_validator("compute")
@@ -247,14 +256,14 @@ class EnergyTable:
 
 def energy_table(hardware: HardwareSpec, precision: str) -> EnergyTable:
     """The profile's energy section over the published defaults, at ``precision``."""
-    spec = hardware.energy or EnergySpec()
+    spec = hardware.energy or _defaults(EnergySpec)
     if precision not in ENERGY_PRECISIONS:
         raise ValueError(f"no energy figures for precision {precision!r}")
-    given = {unit: spec.compute.get(unit, {}).get(precision, UnitEnergy()) for unit in hardware.compute}
+    given = {unit: spec.compute.get(unit, {}).get(precision, _defaults(UnitEnergy)) for unit in hardware.compute}
     read, write = internal_j_per_byte(spec.internal, hardware.memory.internal.capacity)
     mac_j = {unit: e.mac if e.mac is not None else DEFAULT_MAC_J[precision] for unit, e in given.items()}
     arrays = [unit for unit, u in hardware.compute.items() if u.array is not None] if spec.array is not None else []
-    array = spec.array or ArrayEnergy()
+    array = spec.array or _defaults(ArrayEnergy)
     return EnergyTable(
         mac_j=mac_j,
         op_j={unit: e.op if e.op is not None else DEFAULT_OP_J[precision] for unit, e in given.items()},

@@ -7,7 +7,6 @@ user looking for a field that is there.
 
 from __future__ import annotations
 
-import difflib
 import types
 import typing
 from collections.abc import Mapping
@@ -128,6 +127,8 @@ def validate(model: type[M], data: Any, doc: Document, at: Loc = (), context: st
             *parent, key = place
             mapping = _value_at(data, tuple(parent))
             absent = [name for name in fields_at(model, tuple(parent)) if name not in mapping]
+            import difflib  # only for a mistake: a run that validates imports none of it
+
             meant = next(iter(difflib.get_close_matches(str(key), absent, n=1, cutoff=0.6)), None)
             message = f"unknown field {key!r}" + (f" (did you mean {meant!r}?)" if meant else "")
             field_loc: Loc = (*at, *parent)

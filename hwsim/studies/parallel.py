@@ -28,7 +28,17 @@ LOCAL = "local"
 """``--dask local``: start a Dask cluster of local worker processes for this run."""
 DASK_CONNECT_TIMEOUT_S = 10
 PRELOAD = ["hwsim.studies.sweep"]
-"""Imported once by the process the local workers are forked from, so a worker starts in milliseconds."""
+"""Imported once by the process the local workers are forked from, so a worker starts in milliseconds; a local
+Dask cluster's workers import it as they start, not during the first task."""
+LOCAL_DASK_CONFIG = {
+    "distributed.worker.profile.enabled": False,
+    "distributed.admin.tick.interval": "1s",
+    "distributed.admin.system-monitor.interval": "2s",
+}
+"""A local Dask cluster without the dashboard's bookkeeping: no worker samples its task's stack every 10 ms, and
+no server wakes every 20 ms to check its event loop or every 0.5 s to record its memory. Idle, its two workers and
+the caller (scheduler and nannies) spend less than half the CPU time of Dask's defaults (benchmarks/bench_parallel.py,
+docs/compare.md); a sweep's CPU time goes to its points."""
 
 
 def available_cores() -> int:
@@ -120,6 +130,7 @@ class Dask:
 
     def __init__(self, address: str, workers: int) -> None:
         try:
+            import dask
             from dask.distributed import Client, LocalCluster
         except ImportError:
             raise InputError(
@@ -128,14 +139,16 @@ class Dask:
         self._cluster = None
         try:
             if address == LOCAL:
-                self._cluster = LocalCluster(
-                    n_workers=workers,
-                    threads_per_worker=1,
-                    processes=True,
-                    dashboard_address=None,
-                    silence_logs=40,  # logging.ERROR: a sweep's output is its rows, not the cluster's chatter
-                )
-                self._client = Client(self._cluster)
+                with dask.config.set(LOCAL_DASK_CONFIG):  # read by the scheduler, the nannies and their workers
+                    self._cluster = LocalCluster(
+                        n_workers=workers,
+                        threads_per_worker=1,
+                        processes=True,
+                        dashboard_address=None,
+                        silence_logs=40,  # logging.ERROR: a sweep's output is its rows, not the cluster's chatter
+                        preload=PRELOAD,
+                    )
+                    self._client = Client(self._cluster)
             else:
                 self._client = Client(address, timeout=DASK_CONNECT_TIMEOUT_S)
         except OSError as err:
