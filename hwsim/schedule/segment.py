@@ -99,6 +99,11 @@ class Segment:
         return {t: tuple(v) for t, v in found.items()}
 
     @cached_property
+    def frames(self) -> dict[tuple[bool, tuple[int, ...]], _Frame]:
+        """Its runs' frames, by whether it runs in bands and its steps' indices (:func:`_frame`)."""
+        return {}
+
+    @cached_property
     def rowwise(self) -> bool:
         """Every layer streams (its trait): the segment can run row by row."""
         return all(TRAITS[c.layer.op].streams for c in self.costs)
@@ -213,6 +218,41 @@ def _shift(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
     return {k: b[k] - a[k] for k in b}
 
 
+class _Frame:
+    """What a segment's runs share whatever their placement and tiling: its layers, and per tensor its height,
+    id and bytes per row. Pricing runs a segment hundreds of times: worked out once (:func:`_frame`)."""
+
+    def __init__(self, program: Program, segment: Segment, banded: bool, steps: tuple[int, ...]) -> None:
+        self.cell_bytes = program.cell_bytes
+        step_of = [steps[g] for g, group in enumerate(segment.groups) for _ in group]
+        last = len(segment.costs) - 1
+        # row by row, every layer that accumulates does so; in bands, only the step's output (the others
+        # read their whole input in one go, within a band)
+        self.layers = [_Layer(i, c, step_of[i], program, not banded or i == last) for i, c in enumerate(segment.costs)]
+        self.by_name = {lay.name: lay for lay in self.layers}
+        heights: dict[str, int] = {lay.name: lay.height for lay in self.layers}
+        for c in segment.costs:
+            heights.update({t: shape[0] for t, shape in zip(c.layer.inputs, c.layer.input_shapes)})
+        self.heights = heights
+        self.readers = {t: [self.layers[i] for i in idx] for t, idx in segment.readers.items()}
+        self.sinks = [lay for lay in self.layers if lay.name not in self.readers]
+        self.ids = {t: map_of(t) for t in heights}
+        self.row_bytes = {t: program.cell_bytes[self.ids[t]] * program.full(self.ids[t]).channels[1] for t in heights}
+        self.affine = all(_affine(lay.layer) for lay in self.layers)
+        """Every layer's windows move by as many rows as its output, away from the maps' edges: rows (or bands)
+        that move alike near both ends of the run move alike in between."""
+
+
+def _frame(program: Program, segment: Segment, banded: bool, steps: tuple[int, ...]) -> _Frame:
+    """The segment's frame for runs in ``program`` (kept on the segment; a program over other layer costs
+    gets its own)."""
+    key = (banded, steps)
+    frame = segment.frames.get(key)
+    if frame is None or frame.cell_bytes is not program.cell_bytes:
+        frame = segment.frames[key] = _Frame(program, segment, banded, steps)
+    return frame
+
+
 class _Run:
     """One segment's records, written into a program: shared by both ways of running it."""
 
@@ -225,28 +265,12 @@ class _Run:
         steps: list[int],
     ) -> None:
         self.program, self.segment, self.place, self.tiling = program, segment, placement, tiling
-        step_of = [steps[g] for g, group in enumerate(segment.groups) for _ in group]
-        last = len(segment.costs) - 1
-        # row by row, every layer that accumulates does so; in bands, only the step's output (the others
-        # read their whole input in one go, within a band)
-        self.layers = [
-            _Layer(i, c, step_of[i], program, not tiling.band_rows or i == last) for i, c in enumerate(segment.costs)
-        ]
-        self.by_name = {lay.name: lay for lay in self.layers}
+        frame = _frame(program, segment, bool(tiling.band_rows), tuple(steps))
+        self.layers, self.by_name, self.readers, self.sinks = frame.layers, frame.by_name, frame.readers, frame.sinks
+        self.heights, self.ids, self.row_bytes, self.affine = frame.heights, frame.ids, frame.row_bytes, frame.affine
         self.first_step = steps[0]
-        heights: dict[str, int] = {lay.name: lay.height for lay in self.layers}
-        for c in segment.costs:
-            heights.update({t: shape[0] for t, shape in zip(c.layer.inputs, c.layer.input_shapes)})
-        self.heights = heights
-        self.readers = {t: [self.layers[i] for i in idx] for t, idx in segment.readers.items()}
         self.streamed = [t for t in segment.inputs if t not in placement.resident]
-        self.sinks = [lay for lay in self.layers if lay.name not in self.readers]
-        self.ids = {t: map_of(t) for t in heights}
-        self.row_bytes = {t: program.cell_bytes[self.ids[t]] * program.full(self.ids[t]).channels[1] for t in heights}
-        self.freeable = {t: self.releasable(t) for t in heights}
-        self.affine = all(_affine(lay.layer) for lay in self.layers)
-        """Every layer's windows move by as many rows as its output, away from the maps' edges: rows (or bands)
-        that move alike near both ends of the run move alike in between."""
+        self.freeable = {t: self.releasable(t) for t in self.heights}
 
     # ---- records ------------------------------------------------------------------------------
 
@@ -573,8 +597,16 @@ class _Bands(_Run):
         self.pending: Span | None = None
         """Rows of the output the band before computed, stored with the current band."""
         self.compact = True
+        self._needs: dict[int, dict[str, Span]] = {}
 
     def needs(self, b: int) -> dict[str, Span]:
+        """The rows of every tensor band ``b`` needs (worked out once per band: a band's are asked for by the
+        bands around it too; read only)."""
+        if b not in self._needs:
+            self._needs[b] = self._work_out_needs(b)
+        return self._needs[b]
+
+    def _work_out_needs(self, b: int) -> dict[str, Span]:
         """The rows of every tensor band ``b`` needs. Rows a strided reader skips between bands join the
         next band (every row is computed once), and the last band also takes rows no reader needs."""
         if b < 0 or b >= self.count:
