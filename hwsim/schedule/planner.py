@@ -160,6 +160,8 @@ class Planner:
         return self.last_reader.get(t, -1) >= cut
 
     def peak(self, start: int, stop: int, placement: Placement, tiling: Tiling, limit: int | None = None) -> int:
+        if not tiling.band_rows:  # row by row, loads run ahead either way, and skew only moves a cross-unit read
+            tiling = Tiling(0, 0, False, tiling.skew and self.segment(start, stop).skews)
         key = (start, stop, placement, tiling, limit)
         if key not in self._peaks:
             self._peaks[key] = peak(self.program, self.segment(start, stop), placement, tiling, limit)

@@ -122,10 +122,20 @@ class Loop:
 def _shifted(loop: Loop, item: Record | Loop, k: int) -> Record | Loop:
     if isinstance(item, Loop):
         return Loop(item.rows, item.channels, [_shifted(loop, x, k) for x in item.body], item.count, item.size)
-    return item._replace(
-        region=loop.shift(item.region, k),
-        reads=tuple(loop.shift(r, k) for r in item.reads),
-        part=loop.shift(item.part, k) if item.part is not None else None,
+    # built field by field: ``_replace`` goes through keyword arguments and a dict, for every record of
+    # every iteration timed
+    step, action, region, size, layer, reads, unit, ops, part = item
+    shift = loop.shift
+    return Record(
+        step,
+        action,
+        shift(region, k),
+        size,
+        layer,
+        tuple([shift(r, k) for r in reads]),
+        unit,
+        ops,
+        shift(part, k) if part is not None else None,
     )
 
 

@@ -104,6 +104,11 @@ class Segment:
         return {}
 
     @cached_property
+    def skews(self) -> bool:
+        """Some layer is read by a layer on another unit: only then does :attr:`Tiling.skew` change a run."""
+        return any(self.costs[i].unit != c.unit for c in self.costs for i in self.readers.get(c.name, ()))
+
+    @cached_property
     def rowwise(self) -> bool:
         """Every layer streams (its trait): the segment can run row by row."""
         return all(TRAITS[c.layer.op].streams for c in self.costs)
@@ -516,30 +521,40 @@ class _Rows(_Run):
             self.due[name] = self.produced[lay.index]
 
     def produce(self, lay: _Layer, stop: int) -> None:
-        """Rows of ``lay``'s output up to ``stop``, each after the input rows it needs."""
-        program, place = self.program, self.place
-        while self.produced[lay.index] < stop:
-            r = self.produced[lay.index]
-            final = r + 1 == lay.rows
+        """Rows of ``lay``'s output up to ``stop``, each after the input rows it needs (the hot loop of pricing:
+        attributes read once, and a layer below produced only when it is behind)."""
+        program, place, produced, by_name, loaded = self.program, self.place, self.produced, self.by_name, self.loaded
+        heights, skewed, release, index, rows, windows = (
+            self.heights,
+            self.skewed,
+            self.release,
+            lay.index,
+            lay.rows,
+            lay.windows,
+        )
+        while produced[index] < stop:
+            r = produced[index]
+            final = r + 1 == rows
             for t in lay.inputs:
-                window = lay.windows[t]
+                window = windows[t]
                 hi = window(r)[1]
-                if t in self.by_name:
-                    below = self.by_name[t]
+                below = by_name.get(t)
+                if below is not None:
                     if below.accumulates:
                         need = below.rows
                     elif final:
-                        need = self.heights[t]
+                        need = heights[t]
                     else:  # skewed: this layer's next row's inputs too
-                        need = max(hi, window(r + 1)[1]) if below.index in self.skewed else hi
-                    self.produce(below, need)
-                elif t in self.loaded:
+                        need = max(hi, window(r + 1)[1]) if below.index in skewed else hi
+                    if produced[below.index] < need:
+                        self.produce(below, need)
+                elif t in loaded:
                     # loaded a row ahead, while row r computes; at the last row, the rows no window reads
                     # too (the bound charges every input byte: a schedule loads each once)
-                    ahead = self.heights[t] if final else max(hi, window(r + 1)[1])
-                    if self.loaded[t] < ahead:
-                        self.add_rows(self.first_step, LOAD, t, (self.loaded[t], ahead))
-                        self.loaded[t] = ahead
+                    ahead = heights[t] if final else max(hi, window(r + 1)[1])
+                    if loaded[t] < ahead:
+                        self.add_rows(self.first_step, LOAD, t, (loaded[t], ahead))
+                        loaded[t] = ahead
             if lay.accumulates:
                 if r == 0:
                     program.occupy(lay.step, ALLOC, program.full(lay.id))
@@ -548,13 +563,13 @@ class _Rows(_Run):
             else:
                 self.add_rows(lay.step, ALLOC, lay.name, (r, r + 1))
                 program.compute(lay.step, lay.cost, (r, r + 1), lay.channels)
-            self.produced[lay.index] = r + 1
+            produced[index] = r + 1
             for t in lay.inputs:
-                self.release(t, lay.step)
+                release(t, lay.step)
             if lay.accumulates and final and lay.name in place.stored:
                 program.store(lay.step, program.full(lay.id))
             if lay.name not in self.readers:
-                self.release(lay.name, lay.step)
+                release(lay.name, lay.step)
 
     def release(self, t: str, step: int) -> None:
         """Free the rows of ``t`` no reader in the segment needs any more."""
