@@ -239,6 +239,8 @@ class Program:
         the region: what :meth:`add` counts)."""
         if action is FREE:
             self.resident -= size
+            if self.resident <= self.peaks[step] and not self._open:
+                return  # what _count would do: a free raises no step's peak, and counts in no loop
         else:
             if action is LOAD or action is STORE:
                 self.moved += size

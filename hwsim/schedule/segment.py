@@ -586,16 +586,15 @@ class _Rows(_Run):
         lay = self.by_name.get(t)
         if lay is not None:
             # a running sum's one row is there once complete; a stored map's rows, once stored
-            available = (
-                (self.produced[lay.index] == lay.rows)
-                if lay.accumulates
-                else self.stored.get(t, self.produced[lay.index])
-            )
+            done = produced[lay.index]
+            available = (done == lay.rows) if lay.accumulates else self.stored.get(t, done)
         else:
-            available = self.loaded.get(t, self.heights[t])
-        keep = min(keep, available)
-        if keep > self.freed[t]:
-            self.add_rows(step, FREE, t, (self.freed[t], keep))
+            available = self.loaded.get(t, height)
+        if available < keep:
+            keep = available
+        freed = self.freed[t]
+        if keep > freed:
+            self.add_rows(step, FREE, t, (freed, keep))
             self.freed[t] = keep
 
 
