@@ -76,6 +76,8 @@ def sub_batched(policy: Scheduler, choose: str) -> Scheduler:
             whole, rest = run(size), run(batch % size)
             if whole is None or rest is None:
                 break
+            if rest and _computed(rest) != _computed(whole):
+                continue  # one table of costs describes every sub-batch: they must fold the same batch norms
             total_s = batch // size * _total_s(whole) + _total_s(rest)
             if best is None or choose == "largest" or total_s < best[0]:
                 best = (total_s, size)
@@ -90,6 +92,11 @@ def sub_batched(policy: Scheduler, choose: str) -> Scheduler:
 
     schedule.__doc__ = policy.__doc__
     return schedule
+
+
+def _computed(steps: list[Step]) -> set[str]:
+    """The layers ``steps`` compute (``optimized`` may fold a batch norm for one size and not another)."""
+    return {e.layer for step in steps for e in step.events if e.action is COMPUTE}
 
 
 def _total_s(steps: list[Step]) -> float:
