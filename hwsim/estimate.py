@@ -27,7 +27,7 @@ from hwsim.spec.hardware import HardwareSpec, Precision
 from hwsim.units import format_quantity
 
 if TYPE_CHECKING:
-    from hwsim.cost.accesses import ArrayAccesses
+    from hwsim.cost.movement import ArrayAccesses
 
 MAX_TENSOR_BYTES = 10**12
 """One map of one image, or one layer's weights, beyond 1 TB: more than any accelerator's memory, so a mistake

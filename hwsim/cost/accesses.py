@@ -34,40 +34,12 @@ a dataflow.
 from __future__ import annotations
 
 import math
-from dataclasses import astuple, dataclass
 
 from hwsim.cost.cycles import MatrixView, matrix_view
 from hwsim.cost.inference import LayerCost
+from hwsim.cost.movement import NO_ACCESSES, ArrayAccesses
 from hwsim.cost.rowstationary import layer_mapping
 from hwsim.spec.hardware import ComputeUnit, Dataflow
-
-
-@dataclass(frozen=True)
-class ArrayAccesses:
-    """Values moved at each level for one layer on an array (counts of values, not bytes)."""
-
-    macs: int
-    ifmap_reads: int
-    """ifmap operand values read from internal memory into the array."""
-    filter_reads: int
-    psum_reads: int
-    """Partial sums read back from internal memory to accumulate across row folds."""
-    output_writes: int
-    """Outputs and partial sums written to internal memory."""
-    register: int
-    """PE register reads and writes."""
-    inter_pe: int
-    """Values passed from a PE to its neighbour."""
-
-    @property
-    def sram_reads(self) -> int:
-        return self.ifmap_reads + self.filter_reads + self.psum_reads
-
-    def __add__(self, other: ArrayAccesses) -> ArrayAccesses:
-        return ArrayAccesses(*(a + b for a, b in zip(astuple(self), astuple(other))))
-
-
-NO_ACCESSES = ArrayAccesses(0, 0, 0, 0, 0, 0, 0)
 
 
 def view_accesses(view: MatrixView, rows: int, cols: int, dataflow: Dataflow) -> ArrayAccesses:
@@ -101,7 +73,7 @@ def layer_accesses(cost: LayerCost, unit: ComputeUnit) -> ArrayAccesses:
     if unit.dataflow is Dataflow.RS:
         assert unit.row_stationary is not None
         mapping = layer_mapping(cost.layer, cost.batch, unit.array, unit.row_stationary, cost.precision.bytes)
-        return NO_ACCESSES if mapping is None else ArrayAccesses(*astuple(mapping.movement))
+        return NO_ACCESSES if mapping is None else mapping.movement
     view = matrix_view(cost.layer, cost.batch)
     if view is None:
         return NO_ACCESSES

@@ -39,6 +39,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 
+from hwsim.cost.movement import ArrayAccesses
 from hwsim.model.graph import Layer
 from hwsim.ops import ConvAttrs, Op
 from hwsim.spec.energy import ACCESS_LADDER
@@ -67,19 +68,6 @@ class ConvShape:
 
 
 @dataclass(frozen=True)
-class Movement:
-    """Values a layer moves at each level (the fields of :class:`hwsim.cost.accesses.ArrayAccesses`)."""
-
-    macs: int
-    ifmap_reads: int
-    filter_reads: int
-    psum_reads: int
-    output_writes: int
-    register: int
-    inter_pe: int
-
-
-@dataclass(frozen=True)
 class Mapping:
     """Table III's parameters for one layer, and what follows from them."""
 
@@ -94,7 +82,7 @@ class Mapping:
     active_pes: int
     cycles: int
     compute_cycles: int
-    movement: Movement
+    movement: ArrayAccesses
     energy: float
     """Relative energy of the data movement the mapping chooses between (ISCA 2016 ladder, in MACs)."""
 
@@ -134,7 +122,7 @@ def conv_shape(layer: Layer, batch: int, array_rows: int, rs: RowStationary) -> 
 
 def mapping_cost(
     shape: ConvShape, rs: RowStationary, e: int, r: int, t: int, p: int, q: int, n: int, m: int
-) -> tuple[int, int, Movement, float]:
+) -> tuple[int, int, ArrayAccesses, float]:
     """(cycles, PE cycles, accesses, relative energy) of one mapping of ``shape`` (see the module's docstring)."""
     sh = shape
     strips = math.ceil(sh.e / e)
@@ -160,7 +148,7 @@ def mapping_cost(
     # of its row. Links: a partial sum climbs the R x r PEs that add to it, once per channel pass.
     register = 4 * sh.macs + ifmap_reads * sh.r * t + filter_reads * e
     inter_pe = outputs * channel_passes * (sh.r * r - 1)
-    movement = Movement(sh.macs, ifmap_reads, filter_reads, psum_reads, psum_writes, register, inter_pe)
+    movement = ArrayAccesses(sh.macs, ifmap_reads, filter_reads, psum_reads, psum_writes, register, inter_pe)
     # DRAM: the ifmap once per group of m filters, the filters once per strip and group of n images, the ofmap once.
     dram = ifmap_values * math.ceil(sh.m / m) + filter_reads + outputs
     ladder = ACCESS_LADDER
