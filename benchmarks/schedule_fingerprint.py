@@ -9,6 +9,8 @@ then compare:
     python benchmarks/schedule_fingerprint.py --check before.json
 
 ``--check`` prints every run whose fingerprint differs (or that now fails where it did not) and exits 1 if any.
+Some events are written in the order of a set of map names, which Python's string hashing varies from process
+to process: the script runs itself with ``PYTHONHASHSEED=0`` so that two runs write the same order.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -55,6 +58,8 @@ def fingerprints(networks: list[str]) -> dict[str, dict[str, object]]:
 
 
 def main() -> int:
+    if os.environ.get("PYTHONHASHSEED") != "0":
+        os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, "PYTHONHASHSEED": "0"})
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     action = parser.add_mutually_exclusive_group(required=True)
     action.add_argument("--write", type=Path, help="write the fingerprints to this JSON file")

@@ -11,6 +11,8 @@ from hwsim.cost.inference import graph_costs
 from hwsim.model.graph import Graph
 from hwsim.ops import elements
 from hwsim.schedule.base import CapacityError
+from hwsim.schedule.paper import paper_steps
+from hwsim.schedule.planner import STRICT, least_moved, plan_program
 from hwsim.schedule.validate import Rule
 
 capacities = st.sampled_from([2_000, 8_000, 32_000, 1e6])
@@ -56,3 +58,15 @@ def test_the_lower_bound_is_below_every_schedule(graph: Graph, capacity: float, 
 def test_optimized_is_never_slower_than_strict(graph: Graph, capacity: float, bandwidth: float, batch: int) -> None:
     _, runs = _run_all(graph, capacity, bandwidth, batch)
     assert runs["optimized"][0].total_s <= runs["strict"][0].total_s * (1 + 1e-9)
+
+
+@given(networks(), capacities, batches)
+def test_strict_moves_at_least_what_optimized_skips_planning_it_for(graph: Graph, capacity: float, batch: int) -> None:
+    costs = graph_costs(graph, hardware(capacity), batch=batch)
+    groups = paper_steps(graph, costs)
+    try:
+        program = plan_program(costs, groups, {}, capacity, STRICT)
+    except CapacityError:
+        assume(False)
+        raise
+    assert least_moved(costs, groups, capacity) <= program.moved

@@ -14,7 +14,8 @@
 5. The strict schedule, overlapped, is a schedule this policy can build too (without folding: a folded
    conv's bias is reloaded with every band its chunks stream through): the faster of the two is returned,
    so ``optimized`` is never slower than ``strict``. Its bus alone takes its bytes over the bandwidth,
-   so it is timed only when that could win.
+   so it is timed only when that could win, and planned only when the bytes it must move at least
+   (:func:`hwsim.schedule.planner.least_moved`) could.
 """
 
 from __future__ import annotations
@@ -26,7 +27,16 @@ from hwsim.cost.inference import LayerCost
 from hwsim.model.graph import Graph
 from hwsim.schedule.base import COMPUTE, CapacityError, Step
 from hwsim.schedule.paper import paper_steps
-from hwsim.schedule.planner import OPTIMIZED, STRICT, fuse, plan, plan_program, prefetched, program_of
+from hwsim.schedule.planner import (
+    OPTIMIZED,
+    STRICT,
+    fuse,
+    least_moved,
+    plan,
+    plan_program,
+    prefetched,
+    program_of,
+)
 from hwsim.schedule.program import finish
 from hwsim.spec.hardware import HardwareSpec
 
@@ -56,14 +66,18 @@ def schedule_optimized(graph: Graph, costs: tuple[LayerCost, ...], hardware: Har
             if best is None or sum(s.total_s for s in steps) < sum(s.total_s for s in best):
                 best = steps
     best_s = sum(s.total_s for s in best) if best is not None else float("inf")
+    bandwidth = hardware.memory.external.bandwidth
+    groups = paper_steps(graph, costs)
+    if best is not None and least_moved(costs, groups, capacity) / bandwidth >= best_s:
+        return best  # strict's bus alone would take longer than the best found: it is not even planned
     try:
-        strict = plan_program(costs, paper_steps(graph, costs), {}, capacity, STRICT)
+        strict = plan_program(costs, groups, {}, capacity, STRICT)
     except CapacityError as error:
         refusal = refusal or error
     else:
         # strict's own program, overlapped (never slower than strict's serial timing); its bus alone needs
         # its bytes over the bandwidth, so it is timed only if that could be faster
-        if strict.moved / hardware.memory.external.bandwidth < best_s:
+        if strict.moved / bandwidth < best_s:
             fallback = finish(strict, hardware, overlap=True)
             if sum(s.total_s for s in fallback) < best_s:
                 best = fallback

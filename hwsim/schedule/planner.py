@@ -34,7 +34,7 @@ from hwsim.ops import TRAITS
 from hwsim.schedule.base import Location, map_of, weights_of
 from hwsim.schedule.program import Program, StepPlan
 from hwsim.schedule.regions import accumulates, has_halo
-from hwsim.schedule.segment import CapacityError, Group, Placement, Segment, Tiling, peak, write
+from hwsim.schedule.segment import CapacityError, Group, Placement, Segment, Tiling, least_peak, peak, write
 
 STATES_PER_CUT = 8
 """Sets of resident maps the plan carries on from each cut: the cheapest so far (keeping a map costs nothing
@@ -148,6 +148,7 @@ class Planner:
         self.refused: set[tuple[int, int, Placement, Tiling]] = set()
         self._segments: dict[tuple[int, int], Segment] = {}
         self._peaks: dict[tuple[int, int, Placement, Tiling, int | None], int] = {}
+        self._least: dict[tuple[int, int, Placement], int] = {}
 
     def segment(self, start: int, stop: int) -> Segment:
         key = (start, stop)
@@ -166,6 +167,12 @@ class Planner:
         if key not in self._peaks:
             self._peaks[key] = peak(self.program, self.segment(start, stop), placement, tiling, limit)
         return self._peaks[key]
+
+    def least_peak(self, start: int, stop: int, placement: Placement) -> int:
+        key = (start, stop, placement)
+        if key not in self._least:
+            self._least[key] = least_peak(self.program, self.segment(start, stop), placement)
+        return self._least[key]
 
     # ---- pricing one segment -------------------------------------------------------------------
 
@@ -195,6 +202,8 @@ class Planner:
         # estimated with every output stored, then the kept ones added whole (where they end)
         stored = replace(placement, kept=frozenset(), stored=placement.stored | placement.kept)
         kept = sum(self.sizes[t] for t in placement.kept)
+        if self.least_peak(start, stop, stored) + kept > room:
+            return None  # the peak is at least this: no need to count the records
         return (rows, 0) if self.peak(start, stop, stored, rows, STEADY_STEPS) + kept <= room else None
 
     def _bands(self, start: int, placement: Placement, room: float, ahead: bool) -> tuple[Tiling, int] | None:
@@ -362,6 +371,23 @@ def _subsets(items: list[str]) -> Iterator[frozenset[str]]:
     yield frozenset(items)
     for t in items:
         yield frozenset(items) - {t}
+
+
+def least_moved(costs: tuple[LayerCost, ...], groups: list[Group], capacity: float) -> int:
+    """Bytes any plan of ``groups`` one per segment (a menu without row-by-row segments) moves at least, without
+    planning: every weight not kept on chip, loaded once, and every step output larger than the capacity
+    and read by a later step, which no room holds whole: stored as it is produced, and loaded by each step
+    that reads it."""
+    producer = {group[-1].name: g for g, group in enumerate(groups)}
+    readers: dict[str, set[int]] = {}
+    for g, group in enumerate(groups):
+        for c in group:
+            for t in c.layer.inputs:
+                if producer.get(t, g) != g:
+                    readers.setdefault(t, set()).add(g)
+    sizes = {c.name: c.output_bytes for c in costs}
+    moved = sum(c.weight_bytes for c in costs if not c.weights_resident)
+    return moved + sum(sizes[t] * (1 + len(gs)) for t, gs in readers.items() if sizes[t] > capacity)
 
 
 # ---- writing the plan --------------------------------------------------------------------------

@@ -913,7 +913,49 @@ def peak(program: Program, segment: Segment, placement: Placement, tiling: Tilin
     return max(scratch.peak, base)
 
 
+def least_peak(program: Program, segment: Segment, placement: Placement) -> int:
+    """A bound from below on the segment's :func:`peak` row by row (over its first driver steps or all of
+    them), without writing its records: when a layer computes its first row, the segment's weights (loaded
+    before its first row, freed after its last), the resident maps no layer frees, that row and the rows
+    its window reads of each input are all resident. The planner refuses a segment this already puts over
+    the room without counting its records; a property test checks it never exceeds the counted peak."""
+    frame = _frame(program, segment, False, tuple(range(len(segment.groups))))
+    size, resident, consumed = program.size, placement.resident, placement.consumed
+    held = sum(size(map_of(t)) for t in resident if t not in consumed)
+    held += sum(size(weights_of(n)) for n in placement.preloaded)
+    held += sum(
+        size(weights_of(lay.name))
+        for lay in frame.layers
+        if lay.cost.weight_bytes and lay.name not in placement.preloaded and weights_of(lay.name) not in program.kept
+    )
+    first_rows = 0
+    for lay in _first_computed(frame):
+        need = lay.row_bytes
+        for t in lay.inputs:
+            if t in resident and t not in consumed:
+                continue  # whole, in ``held``
+            lo, hi = lay.windows[t](0)
+            # a resident map read for the last time is freed below the lowest row its readers still need
+            need += ((frame.heights[t] if t in resident else hi) - lo) * frame.row_bytes[t]
+        first_rows = max(first_rows, need)
+    return held + first_rows
+
+
+def _first_computed(frame: _Frame) -> list[_Layer]:
+    """The layers whose first row the first driver step computes: every sink, and every layer whose first
+    row some such layer's first row reads (all of them but below an empty window, as of a padding row)."""
+    forced = {lay.index for lay in frame.sinks}
+    for lay in reversed(frame.layers):
+        if lay.index not in forced:
+            continue
+        for t in lay.inputs:
+            below = frame.by_name.get(t)
+            if below is not None and (lay.rows == 1 or below.accumulates or lay.windows[t](0)[1] > 0):
+                forced.add(below.index)
+    return [lay for lay in frame.layers if lay.index in forced]
+
+
 _PLAN = StepPlan((), (), Location.INTERNAL)
 """The plan of a scratch program's steps: only their records are counted."""
 
-__all__ = ["CapacityError", "Group", "Placement", "Segment", "Tiling", "peak", "write"]
+__all__ = ["CapacityError", "Group", "Placement", "Segment", "Tiling", "least_peak", "peak", "write"]
