@@ -141,7 +141,7 @@ def test_the_least_peak_the_planner_refuses_on_is_never_above_the_counted_peak(
                 consumed=resident if which & 2 else frozenset(),
                 stored=frozenset(segment.names if which & 2 else segment.names[-1:]),
             )
-            least = least_peak(planner.program, segment, placement)
+            least = least_peak(planner.program, segment, placement, {})
             for limit in (STEADY_STEPS, None):
                 assert least <= peak(planner.program, segment, placement, Tiling(0, 0, False, skew), limit)
 

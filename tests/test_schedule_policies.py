@@ -221,3 +221,18 @@ def test_a_kept_output_of_chunked_weights_counts_the_earlier_chunks_beside_the_l
     )
     schedule, violations = run(graph, hardware(2_000, 1e8), "optimized")
     assert violations == [], [str(v) for v in violations[:3]]
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_scheduling_leaves_the_garbage_collector_as_it_found_it(enabled: bool) -> None:
+    import gc
+
+    graph = api.load_network("hairnet-cifar10-small")
+    hw = api.load_hardware("paper-accelerator")
+    was = gc.isenabled()
+    try:
+        gc.enable() if enabled else gc.disable()
+        api.estimate(graph, hw, "optimized")
+        assert gc.isenabled() is enabled
+    finally:
+        gc.enable() if was else gc.disable()

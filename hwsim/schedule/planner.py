@@ -34,7 +34,17 @@ from hwsim.ops import TRAITS
 from hwsim.schedule.base import Location, map_of, weights_of
 from hwsim.schedule.program import Program, StepPlan
 from hwsim.schedule.regions import accumulates, has_halo
-from hwsim.schedule.segment import CapacityError, Group, Placement, Segment, Tiling, least_peak, peak, write
+from hwsim.schedule.segment import (
+    CapacityError,
+    FirstRow,
+    Group,
+    Placement,
+    Segment,
+    Tiling,
+    least_peak,
+    peak,
+    write,
+)
 
 STATES_PER_CUT = 8
 """Sets of resident maps the plan carries on from each cut: the cheapest so far (keeping a map costs nothing
@@ -149,6 +159,7 @@ class Planner:
         self._segments: dict[tuple[int, int], Segment] = {}
         self._peaks: dict[tuple[int, int, Placement, Tiling, int | None], int] = {}
         self._least: dict[tuple[int, int, Placement], int] = {}
+        self._firsts: dict[str, FirstRow] = {}
 
     def segment(self, start: int, stop: int) -> Segment:
         key = (start, stop)
@@ -171,7 +182,7 @@ class Planner:
     def least_peak(self, start: int, stop: int, placement: Placement) -> int:
         key = (start, stop, placement)
         if key not in self._least:
-            self._least[key] = least_peak(self.program, self.segment(start, stop), placement)
+            self._least[key] = least_peak(self.program, self.segment(start, stop), placement, self._firsts)
         return self._least[key]
 
     # ---- pricing one segment -------------------------------------------------------------------

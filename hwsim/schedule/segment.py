@@ -33,6 +33,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
+from typing import NamedTuple
 
 from hwsim.cost.inference import LayerCost
 from hwsim.model.graph import Layer
@@ -913,49 +914,81 @@ def peak(program: Program, segment: Segment, placement: Placement, tiling: Tilin
     return max(scratch.peak, base)
 
 
-def least_peak(program: Program, segment: Segment, placement: Placement) -> int:
+class FirstRow(NamedTuple):
+    """What a layer row by row holds when it computes its first row: that row, and the rows its window
+    reads of each input (the same windows its runs read)."""
+
+    row_bytes: int
+    rows: int
+    """Rows it produces (its input's, when it accumulates them into its one row)."""
+    accumulates: bool
+    reads: tuple[tuple[str, int, int, int, int], ...]
+    """Per input: its name, the first row's window (first, stop), the input's height and its bytes per row."""
+
+
+def first_row(program: Program, cost: LayerCost) -> FirstRow:
+    layer = cost.layer
+    partial = accumulates(layer)
+    reads = tuple(
+        (
+            t,
+            *_window(layer, layer.inputs.index(t), partial)(0),
+            program.full(map_of(t)).rows[1],
+            program.cell_bytes[map_of(t)] * program.full(map_of(t)).channels[1],
+        )
+        for t in dict.fromkeys(layer.inputs)
+    )
+    rows = layer.input_shape[0] if partial else layer.output_shape[0]
+    return FirstRow(program.cell_bytes[map_of(layer.name)] * layer.output_shape[2], rows, partial, reads)
+
+
+def least_peak(program: Program, segment: Segment, placement: Placement, firsts: dict[str, FirstRow]) -> int:
     """A bound from below on the segment's :func:`peak` row by row (over its first driver steps or all of
     them), without writing its records: when a layer computes its first row, the segment's weights (loaded
     before its first row, freed after its last), the resident maps no layer frees, that row and the rows
     its window reads of each input are all resident. The planner refuses a segment this already puts over
-    the room without counting its records; a property test checks it never exceeds the counted peak."""
-    frame = _frame(program, segment, False, tuple(range(len(segment.groups))))
-    size, resident, consumed = program.size, placement.resident, placement.consumed
+    the room without counting its records; a property test checks it never exceeds the counted peak.
+    ``firsts``: each layer's :func:`first_row`, filled as they are needed."""
+    size, resident, consumed, preloaded = program.size, placement.resident, placement.consumed, placement.preloaded
     held = sum(size(map_of(t)) for t in resident if t not in consumed)
-    held += sum(size(weights_of(n)) for n in placement.preloaded)
+    held += sum(size(weights_of(n)) for n in preloaded)
     held += sum(
-        size(weights_of(lay.name))
-        for lay in frame.layers
-        if lay.cost.weight_bytes and lay.name not in placement.preloaded and weights_of(lay.name) not in program.kept
+        size(weights_of(c.name))
+        for c in segment.costs
+        if c.weight_bytes and c.name not in preloaded and weights_of(c.name) not in program.kept
     )
     first_rows = 0
-    for lay in _first_computed(frame):
-        need = lay.row_bytes
-        for t in lay.inputs:
+    for c in _first_computed(segment, firsts, program):
+        first = firsts[c.name]
+        need = first.row_bytes
+        for t, lo, hi, height, row_bytes in first.reads:
             if t in resident and t not in consumed:
                 continue  # whole, in ``held``
-            lo, hi = lay.windows[t](0)
             # a resident map read for the last time is freed below the lowest row its readers still need
-            need += ((frame.heights[t] if t in resident else hi) - lo) * frame.row_bytes[t]
+            need += ((height if t in resident else hi) - lo) * row_bytes
         first_rows = max(first_rows, need)
     return held + first_rows
 
 
-def _first_computed(frame: _Frame) -> list[_Layer]:
+def _first_computed(segment: Segment, firsts: dict[str, FirstRow], program: Program) -> list[LayerCost]:
     """The layers whose first row the first driver step computes: every sink, and every layer whose first
     row some such layer's first row reads (all of them but below an empty window, as of a padding row)."""
-    forced = {lay.index for lay in frame.sinks}
-    for lay in reversed(frame.layers):
-        if lay.index not in forced:
+    for c in segment.costs:
+        if c.name not in firsts:
+            firsts[c.name] = first_row(program, c)
+    readers, produced = segment.readers, segment.produced
+    forced = {c.name for c in segment.costs if c.name not in readers}
+    for c in reversed(segment.costs):
+        if c.name not in forced:
             continue
-        for t in lay.inputs:
-            below = frame.by_name.get(t)
-            if below is not None and (lay.rows == 1 or below.accumulates or lay.windows[t](0)[1] > 0):
-                forced.add(below.index)
-    return [lay for lay in frame.layers if lay.index in forced]
+        first = firsts[c.name]
+        for t, _, hi, _, _ in first.reads:
+            if t in produced and (first.rows == 1 or firsts[t].accumulates or hi > 0):
+                forced.add(t)
+    return [c for c in segment.costs if c.name in forced]
 
 
 _PLAN = StepPlan((), (), Location.INTERNAL)
 """The plan of a scratch program's steps: only their records are counted."""
 
-__all__ = ["CapacityError", "Group", "Placement", "Segment", "Tiling", "least_peak", "peak", "write"]
+__all__ = ["CapacityError", "FirstRow", "Group", "Placement", "Segment", "Tiling", "least_peak", "peak", "write"]
