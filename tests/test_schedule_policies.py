@@ -11,12 +11,14 @@ from schedule_helpers import hardware
 from hwsim import api
 from hwsim.cli import main
 from hwsim.cost.bound import lower_bound
+from hwsim.cost.inference import graph_costs
 from hwsim.report.trace import trace_events
 from hwsim.schedule import POLICIES, scheduled_costs
 from hwsim.schedule.base import Action
 from hwsim.schedule.paper import paper_steps
-from hwsim.schedule.planner import least_moved
+from hwsim.schedule.planner import STRICT, least_moved, plan, plans_shared
 from hwsim.schedule.validate import Rule, validate
+from hwsim.studies import sweep
 
 NETWORKS = sorted(p.stem for p in (Path(__file__).parents[1] / "networks").glob("*.yaml"))
 
@@ -236,3 +238,18 @@ def test_scheduling_leaves_the_garbage_collector_as_it_found_it(enabled: bool) -
         assert gc.isenabled() is enabled
     finally:
         gc.enable() if was else gc.disable()
+
+
+def test_schedules_that_share_plans_are_the_schedules_made_alone() -> None:
+    # a sweep's points that differ only in bandwidth share one plan per policy and its programs, and time them
+    graph, hw = api.load_network("hairnet"), api.load_hardware("paper-accelerator")
+    profiles = [sweep.variant(hw, {"memory.external.bandwidth": bandwidth}) for bandwidth in (0.2e9, 2e9, 20e9)]
+    runs = [(profile, policy) for profile in profiles for policy in ("strict", "optimized")]
+    alone = [api.estimate(graph, profile, policy).schedule for profile, policy in runs]
+    costs = graph_costs(graph, hw)
+    with plans_shared():
+        shared = [api.estimate(graph, profile, policy).schedule for profile, policy in runs]
+        first = plan(costs, paper_steps(graph, costs), {}, hw.memory.internal.capacity, STRICT)
+        assert plan(costs, paper_steps(graph, costs), {}, hw.memory.internal.capacity, STRICT) is first
+    assert shared == alone
+    assert plan(costs, paper_steps(graph, costs), {}, hw.memory.internal.capacity, STRICT) is not first

@@ -24,7 +24,9 @@ back to back while the first rows compute).
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import NamedTuple
 
@@ -160,6 +162,8 @@ class Planner:
         self._peaks: dict[tuple[int, int, Placement, Tiling, int | None], int] = {}
         self._least: dict[tuple[int, int, Placement], int] = {}
         self._firsts: dict[str, FirstRow] = {}
+        self.programs: dict[tuple[Choice, ...], Program] = {}
+        """The programs of its plans (:func:`program_of`)."""
 
     def segment(self, start: int, stop: int) -> Segment:
         key = (start, stop)
@@ -455,10 +459,50 @@ def _exact(planner: Planner, plan: list[Choice]) -> list[int] | Choice:
     return peaks
 
 
+SHARED_PLANS = 16
+"""Plans kept for the next schedules within :func:`plans_shared` (the latest): the points of a sweep that share
+a plan come one after another (the last axis varies fastest), and a batch makes a plan per sub-batch size."""
+
+_shared: OrderedDict[object, tuple[Planner, list[Choice]]] | None = None
+
+
+@contextmanager
+def plans_shared() -> Iterator[None]:
+    """Within it, a plan is made once for each value of what it reads (the layers' costs, the steps, the
+    capacity and the policy's menu) and kept for the schedules after, with its programs: a sweep's points
+    that differ only in fields no plan reads (bandwidth, throughput, setup, ...) then only time them."""
+    global _shared
+    outer = _shared
+    if outer is None:
+        _shared = OrderedDict()
+    try:
+        yield
+    finally:
+        _shared = outer
+
+
 def plan(
     costs: tuple[LayerCost, ...], groups: list[Group], folded: dict[str, str], capacity: float, menu: Menu
 ) -> tuple[Planner, list[Choice]]:
-    """The cheapest plan, re-planned without any segment whose records turn out over capacity."""
+    """The cheapest plan, re-planned without any segment whose records turn out over capacity (made once
+    per value of its arguments within :func:`plans_shared`)."""
+    shared = _shared
+    if shared is None:
+        return _plan(costs, groups, folded, capacity, menu)
+    key = (costs, tuple(groups), tuple(sorted(folded.items())), capacity, menu)
+    found = shared.get(key)
+    if found is None:
+        found = shared[key] = _plan(costs, groups, folded, capacity, menu)
+        if len(shared) > SHARED_PLANS:
+            shared.popitem(last=False)
+    else:
+        shared.move_to_end(key)
+    return found
+
+
+def _plan(
+    costs: tuple[LayerCost, ...], groups: list[Group], folded: dict[str, str], capacity: float, menu: Menu
+) -> tuple[Planner, list[Choice]]:
     planner = Planner(Program(costs), groups, folded, capacity, menu)
     while True:
         choices = planner.cheapest()
@@ -479,10 +523,13 @@ def prefetched(planner: Planner, choices: list[Choice]) -> list[Choice] | None:
 
 
 def program_of(planner: Planner, choices: list[Choice]) -> Program:
-    """The program of a plan."""
-    program = planner.program.scratch(recording=True)
-    for index, choice in enumerate(choices):
-        _emit(program, planner, choice, index)
+    """The program of a plan (written once per plan: timing only reads it)."""
+    key = tuple(choices)
+    program = planner.programs.get(key)
+    if program is None:
+        program = planner.programs[key] = planner.program.scratch(recording=True)
+        for index, choice in enumerate(choices):
+            _emit(program, planner, choice, index)
     return program
 
 

@@ -31,6 +31,7 @@ from hwsim.cost.inference import Counting, LayerCost
 from hwsim.errors import InputError
 from hwsim.estimate import cost_run, estimate
 from hwsim.model.graph import Graph
+from hwsim.schedule.planner import plans_shared
 from hwsim.spec.hardware import ComputeUnit, HardwareSpec, Precision
 from hwsim.studies import sweep_paper
 from hwsim.studies.parallel import Pool, Serial
@@ -541,15 +542,16 @@ def schedule_points(base: Costed, points: dict[str, np.ndarray]) -> Results:
     n = len(next(iter(points.values())))
     metrics = {m: np.full(n, np.nan) for m in POINT_KEYS}
     notes = [""] * n
-    for i in range(n):
-        hw = variant(base.hardware, {field: float(values[i]) for field, values in points.items()})
-        try:
-            summary = estimate(base.graph, hw, base.policy, base.counting, base.batch, base.precision).summary()
-        except InputError as refusal:  # the options were checked once: this is the point's hardware
-            notes[i] = str(refusal)
-        else:
-            for metric, key in POINT_KEYS.items():
-                metrics[metric][i] = summary[key]
+    with plans_shared():  # points that differ only in fields no plan reads (bandwidth, ...) share their plans
+        for i in range(n):
+            hw = variant(base.hardware, {field: float(values[i]) for field, values in points.items()})
+            try:
+                summary = estimate(base.graph, hw, base.policy, base.counting, base.batch, base.precision).summary()
+            except InputError as refusal:  # the options were checked once: this is the point's hardware
+                notes[i] = str(refusal)
+            else:
+                for metric, key in POINT_KEYS.items():
+                    metrics[metric][i] = summary[key]
     return metrics, notes
 
 
