@@ -374,6 +374,10 @@ class _Rows(_Run):
         )
         """The layers produced a row ahead of their readers' needs (:attr:`Tiling.skew`)."""
         self.spread(self.steps)
+        self.watchers = {
+            t: tuple((r.index, r.rows, r.windows[t]) for r in self.readers.get(t, ())) for t in self.heights
+        }
+        """Per map, each reader's index, rows and window on it: what :meth:`release` reads for every row."""
 
     # the state after any step, worked out without running the steps before it
 
@@ -533,10 +537,13 @@ class _Rows(_Run):
             lay.rows,
             lay.windows,
         )
+        step, inputs, row_bytes = lay.step, lay.inputs, lay.row_bytes
+        counting = not program.recording
+        tally, count = program.tally, program._count
         while produced[index] < stop:
             r = produced[index]
             final = r + 1 == rows
-            for t in lay.inputs:
+            for t in inputs:
                 window = windows[t]
                 hi = window(r)[1]
                 below = by_name.get(t)
@@ -561,16 +568,19 @@ class _Rows(_Run):
                     program.occupy(lay.step, ALLOC, program.full(lay.id))
                 part = Region(self.ids[lay.inputs[0]], (r, r + 1), program.full(self.ids[lay.inputs[0]]).channels)
                 program.compute(lay.step, lay.cost, (0, 1), lay.channels, part=part)
+            elif counting:  # what add_rows and compute count, without building their regions
+                tally(step, ALLOC, row_bytes)
+                count(step)
             else:
-                self.add_rows(lay.step, ALLOC, lay.name, (r, r + 1))
-                program.compute(lay.step, lay.cost, (r, r + 1), lay.channels)
+                self.add_rows(step, ALLOC, lay.name, (r, r + 1))
+                program.compute(step, lay.cost, (r, r + 1), lay.channels)
             produced[index] = r + 1
-            for t in lay.inputs:
-                release(t, lay.step)
+            for t in inputs:
+                release(t, step)
             if lay.accumulates and final and lay.name in place.stored:
-                program.store(lay.step, program.full(lay.id))
+                program.store(step, program.full(lay.id))
             if lay.name not in self.readers:
-                release(lay.name, lay.step)
+                release(lay.name, step)
 
     def release(self, t: str, step: int) -> None:
         """Free the rows of ``t`` no reader in the segment needs any more."""
@@ -578,10 +588,10 @@ class _Rows(_Run):
             return
         produced, height = self.produced, self.heights[t]
         keep = height
-        for r in self.readers.get(t, ()):
-            done = produced[r.index]
-            if done < r.rows:
-                lo = r.windows[t](done)[0]
+        for index, rows, window in self.watchers[t]:
+            done = produced[index]
+            if done < rows:
+                lo = window(done)[0]
                 if lo < keep:
                     keep = lo
         lay = self.by_name.get(t)
