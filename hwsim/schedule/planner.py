@@ -459,22 +459,28 @@ def _exact(planner: Planner, plan: list[Choice]) -> list[int] | Choice:
     return peaks
 
 
-SHARED_PLANS = 16
+SHARED_PLANS = 8
 """Plans kept for the next schedules within :func:`plans_shared` (the latest): the points of a sweep that share
-a plan come one after another (the last axis varies fastest), and a batch makes a plan per sub-batch size."""
+a plan come one after another (the last axis varies fastest), and each makes a plan or two per sub-batch size
+(optimized's, and strict's it compares with). HairNet's optimized plan with its programs holds about 5 MB."""
 
-_shared: OrderedDict[object, tuple[Planner, list[Choice]]] | None = None
+Plans = OrderedDict[object, tuple[Planner, list[Choice]]]
+"""Where shared plans are kept, by the value of what each reads."""
+
+_shared: Plans | None = None
 
 
 @contextmanager
-def plans_shared() -> Iterator[None]:
+def plans_shared(kept: Plans | None = None) -> Iterator[None]:
     """Within it, a plan is made once for each value of what it reads (the layers' costs, the steps, the
     capacity and the policy's menu) and kept for the schedules after, with its programs: a sweep's points
-    that differ only in fields no plan reads (bandwidth, throughput, setup, ...) then only time them."""
+    that differ only in fields no plan reads (bandwidth, throughput, setup, ...) then only time them.
+    ``kept``: where to keep them, to share them with later scopes (a sweep keeps one store for all its
+    chunks of points); a new one by default. Within another such scope, that one's store is used."""
     global _shared
     outer = _shared
     if outer is None:
-        _shared = OrderedDict()
+        _shared = kept if kept is not None else OrderedDict()
     try:
         yield
     finally:

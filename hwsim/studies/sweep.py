@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 import re
 import time
+import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -31,7 +32,7 @@ from hwsim.cost.inference import Counting, LayerCost
 from hwsim.errors import InputError
 from hwsim.estimate import cost_run, estimate
 from hwsim.model.graph import Graph
-from hwsim.schedule.planner import plans_shared
+from hwsim.schedule.planner import Plans, plans_shared
 from hwsim.spec.hardware import ComputeUnit, HardwareSpec, Precision
 from hwsim.studies import sweep_paper
 from hwsim.studies.parallel import Pool, Serial
@@ -532,6 +533,20 @@ def efficiencies(bound: np.ndarray, total: np.ndarray) -> np.ndarray:
     return efficiency
 
 
+_PLANS: dict[int, Plans] = {}
+"""Per sweep (its costed graph, by identity, while it lives), the plans its points share."""
+
+
+def _plans_of(base: Costed) -> Plans:
+    """Where a sweep's plans are kept, for as long as its costed graph lives: a worker receives that once and
+    schedules chunk after chunk of points, and a capacity's points span several chunks."""
+    key = id(base)
+    if key not in _PLANS:
+        _PLANS[key] = Plans()
+        weakref.finalize(base, _PLANS.pop, key, None)
+    return _PLANS[key]
+
+
 def schedule_points(base: Costed, points: dict[str, np.ndarray]) -> Results:
     """:func:`estimate` itself at every point, :data:`POINT_KEYS` of its summary: slower than the paper policy's
     fast path, but right for any policy. NaN and a note where none fits. A worker's task.
@@ -542,7 +557,7 @@ def schedule_points(base: Costed, points: dict[str, np.ndarray]) -> Results:
     n = len(next(iter(points.values())))
     metrics = {m: np.full(n, np.nan) for m in POINT_KEYS}
     notes = [""] * n
-    with plans_shared():  # points that differ only in fields no plan reads (bandwidth, ...) share their plans
+    with plans_shared(_plans_of(base)):  # points that differ only in fields no plan reads (bandwidth, ...) share
         for i in range(n):
             hw = variant(base.hardware, {field: float(values[i]) for field, values in points.items()})
             try:
