@@ -12,7 +12,7 @@ hwsim. The CPU time each process spent is printed too (from psutil, which the cl
 caller's (costing, timing three points, collecting rows) plus the busiest worker's is what the sweep would take
 on two idle cores.
 
-    python benchmarks/bench_parallel.py [--points 48] [--full]
+    python benchmarks/bench_parallel.py [--points 48] [--full] [--keep-gc]
 """
 
 from __future__ import annotations
@@ -92,7 +92,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--points", type=int, default=48)
     parser.add_argument("--full", action="store_true", help="run the whole 10,000-point sweep on every core")
+    parser.add_argument(
+        "--keep-gc", action="store_true", help="leave the Dask workers' heaps unfrozen, to see what freezing saves"
+    )
     args = parser.parse_args()
+    if args.keep_gc:
+        parallel._settle = lambda: None  # sent to the Dask workers by value; local workers import their own
     axes = grid(args.points)
     size = sweep.grid_size(axes)
 

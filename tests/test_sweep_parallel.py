@@ -4,6 +4,7 @@ within a budget of estimated time; and on a real Dask cluster."""
 from __future__ import annotations
 
 import csv
+import gc
 import importlib.util
 import io
 import shutil
@@ -162,7 +163,9 @@ def test_a_local_dask_cluster_gives_the_rows_of_a_serial_run(serial, monkeypatch
     with parallel.opened(workers=2, dask=parallel.LOCAL) as pool:
         assert pool.workers == 2
         result = run_on(pool)
+        frozen = pool._client.run(gc.get_freeze_count)  # what the workers held when the graph arrived
     pd.testing.assert_frame_equal(result.rows, serial.rows)
+    assert len(frozen) == 2 and min(frozen.values()) > 10_000
 
 
 def _free_port() -> int:
