@@ -82,6 +82,8 @@ POOL_MIN_SECONDS = 2.0
 """Below this much estimated CPU time the rest of a sweep runs here: starting workers would cost more."""
 CHUNK_SECONDS = 0.5
 """About this much work per task sent to a worker: few enough messages, rows written soon after they finish."""
+PLANNED_FIELD = "memory.internal.capacity"
+"""The field plans read that sweeps vary most: a task holds the points of one value where it can."""
 
 SATURATION_TOLERANCE = 0.05
 """More of a resource "stops paying" at the smallest value whose latency is within 5 % of the best."""
@@ -452,10 +454,30 @@ def _scheduled(
     rest = [i for i in pending if i not in sampled_indices]
     runner = pool if per_point * len(rest) >= POOL_MIN_SECONDS else Serial()
     size = max(1, min(round(CHUNK_SECONDS / max(per_point, 1e-6)), math.ceil(len(rest) / (4 * runner.workers))))
-    chunks = [rest[i : i + size] for i in range(0, len(rest), size)]
+    chunks = _chunks(rest, points.get(PLANNED_FIELD), size)
     for k, results in runner.imap(schedule_points, base, [_take(points, chunk) for chunk in chunks]):
         keep(chunks[k], results)
     return metrics, notes
+
+
+def _chunks(indices: list[int], planned: np.ndarray | None, size: int) -> list[list[int]]:
+    """``indices`` in tasks of about ``size`` points, those of one ``planned`` value (a capacity) together:
+    a worker plans each capacity it is sent once (:func:`schedule_points` shares plans), so a group cut
+    over two workers is planned twice. A group up to twice ``size`` stays whole; small groups share a task."""
+    if planned is None:
+        return [indices[i : i + size] for i in range(0, len(indices), size)]
+    groups: dict[float, list[int]] = {}
+    for index in indices:
+        groups.setdefault(float(planned[index]), []).append(index)
+    chunks: list[list[int]] = []
+    for group in groups.values():
+        if len(group) > 2 * size:
+            chunks += [group[i : i + size] for i in range(0, len(group), size)]
+        elif chunks and len(chunks[-1]) + len(group) <= size:
+            chunks[-1] += group
+        else:
+            chunks.append(group)
+    return chunks
 
 
 def _take(points: dict[str, np.ndarray], indices: list[int]) -> dict[str, np.ndarray]:
