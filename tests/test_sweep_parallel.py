@@ -213,12 +213,12 @@ def test_a_dask_scheduler_and_two_worker_processes_give_the_rows_of_a_serial_run
 
 def test_tasks_keep_the_points_of_one_capacity_together():
     capacity = np.array([1, 2, 3] * 6 + [4] * 12, dtype=float)  # three interleaved groups of 6, one of 12
-    chunks = sweep._chunks(list(range(30)), capacity, 4)
-    assert sorted(i for chunk in chunks for i in chunk) == list(range(30))
-    for value in (1, 2, 3):  # 6 points: up to twice a task's 4, so one task
-        assert sum(any(capacity[i] == value for i in chunk) for chunk in chunks) == 1
-    assert [len(c) for c in chunks if capacity[c[0]] == 4] == [4, 4, 4]  # 12 points: cut in tasks of 4
-    assert all(len({capacity[i] for i in chunk}) == 1 for chunk in chunks)  # groups of 6 and 4 cannot share
-    small = sweep._chunks(list(range(6)), np.array([1, 1, 2, 2, 3, 3.0]), 4)
+    for workers in (2, 3):  # 4 groups: enough for two workers, too few for three
+        chunks = sweep._chunks(list(range(30)), capacity, 4, workers)
+        assert sorted(i for chunk in chunks for i in chunk) == list(range(30))
+        assert all(len({capacity[i] for i in chunk}) == 1 for chunk in chunks)  # 6 and 4 points cannot share
+        tasks = {value: sum(any(capacity[i] == value for i in chunk) for chunk in chunks) for value in (1, 2, 3, 4)}
+        assert tasks == ({1: 1, 2: 1, 3: 1, 4: 1} if workers == 2 else {1: 2, 2: 2, 3: 2, 4: 3})
+    small = sweep._chunks(list(range(6)), np.array([1, 1, 2, 2, 3, 3.0]), 4, 1)
     assert small == [[0, 1, 2, 3], [4, 5]]  # small groups share a task
-    assert sweep._chunks(list(range(5)), None, 2) == [[0, 1], [2, 3], [4]]
+    assert sweep._chunks(list(range(5)), None, 2, 1) == [[0, 1], [2, 3], [4]]

@@ -676,7 +676,7 @@ class _Bands(_Run):
         chunked = bool(self.tiling.chunk_channels)
         if not chunked:
             self.load_weights()
-        for t in self.place.resident & set(self.segment.inputs):
+        for t in dict.fromkeys(t for t in self.segment.inputs if t in self.place.resident):  # in order: events follow
             self.have[t] = (0, self.heights[t])
         self.load_band(self.needs(0))
         b = 0

@@ -454,24 +454,26 @@ def _scheduled(
     rest = [i for i in pending if i not in sampled_indices]
     runner = pool if per_point * len(rest) >= POOL_MIN_SECONDS else Serial()
     size = max(1, min(round(CHUNK_SECONDS / max(per_point, 1e-6)), math.ceil(len(rest) / (4 * runner.workers))))
-    chunks = _chunks(rest, points.get(PLANNED_FIELD), size)
+    chunks = _chunks(rest, points.get(PLANNED_FIELD), size, runner.workers)
     for k, results in runner.imap(schedule_points, base, [_take(points, chunk) for chunk in chunks]):
         keep(chunks[k], results)
     return metrics, notes
 
 
-def _chunks(indices: list[int], planned: np.ndarray | None, size: int) -> list[list[int]]:
+def _chunks(indices: list[int], planned: np.ndarray | None, size: int, workers: int) -> list[list[int]]:
     """``indices`` in tasks of about ``size`` points, those of one ``planned`` value (a capacity) together:
     a worker plans each capacity it is sent once (:func:`schedule_points` shares plans), so a group cut
-    over two workers is planned twice. A group up to twice ``size`` stays whole; small groups share a task."""
+    over two workers is planned twice. Groups stay whole when there are enough of them to keep ``workers``
+    busy (two per worker), small ones sharing a task; with fewer, they are cut in tasks of ``size``."""
     if planned is None:
         return [indices[i : i + size] for i in range(0, len(indices), size)]
     groups: dict[float, list[int]] = {}
     for index in indices:
         groups.setdefault(float(planned[index]), []).append(index)
+    whole = len(groups) >= 2 * workers
     chunks: list[list[int]] = []
     for group in groups.values():
-        if len(group) > 2 * size:
+        if not whole and len(group) > size:
             chunks += [group[i : i + size] for i in range(0, len(group), size)]
         elif chunks and len(chunks[-1]) + len(group) <= size:
             chunks[-1] += group
