@@ -1,0 +1,251 @@
+"""A stronger lower bound: cut the run at a layer whose every output needs every input (a barrier).
+
+:func:`hwsim.cost.bound.lower_bound` lets the bus and every unit work the whole run at once. A barrier
+splits the run into two phases that cannot overlap, so their times add. The argument, step by step.
+
+**Premises** (the model every hwsim schedule is validated against, and the old bound's):
+
+1. The bus moves one byte at a time at the attainable bandwidth (loads and stores alike); each compute
+   unit executes its layers' ops at its rate (on an array, at the rate its cycles give). Fixed costs
+   (dispatch, setup) are left out, as in the old bound.
+2. Every weight not kept on chip in steady state crosses the bus at least once per batch, every image
+   is loaded and every output stored; nothing is on chip when the run starts but the kept weights, and
+   the internal memory never holds more than its capacity.
+3. An output element of a layer is computed from its input elements and the weights of its output
+   channel: every op spent on it runs once the input element it reads is computed, with those weights
+   on chip. An accumulation may add its input elements one by one as they arrive (a dense layer, a
+   running sum), so a layer's work may begin before all of its input exists; it never begins before
+   the first element it reads.
+
+**The barrier.** A layer ``c`` is *whole-input* when each of its output elements reads every element of
+its input (the ``whole_input`` trait: dense; also a conv with one group over a 1x1 map). Call a layer
+*needed* when every element of its output is read, through a chain of reads, by every output element
+of ``c``: ``c``'s producers are, and a producer of a needed layer ``R`` is needed if ``R`` *covers* it
+(every element of that input is read by some output element of ``R``: not a slice, not a window whose
+stride skips rows). Call a layer *after* ``c`` when every element of its output reads, through a chain
+of reads, some output element of ``c``: ``c``'s readers are unless some output element reads none of
+``c``'s elements (a constant border, a concat's other inputs, a window entirely in padding).
+
+**Step 1.** Let ``t`` be the moment the first output element of ``c`` (of any image) is complete. By 3,
+every element of every needed layer of that image was computed before ``t``, with its weights on chip:
+all the needed layers' ops for that image ran before ``t``, all their weights and (if the image is read
+by a needed layer) that image crossed the bus before ``t``.
+
+**Step 2.** Every op of an *after* layer reads an element that is computed at or after ``t`` (by 3, an
+accumulation too: its first addend is one), so all of them run after ``t``, on every image; the weights
+they use are on chip after ``t``, and the outputs they produce are stored after ``t``.
+
+**Step 3 (what may be loaded early).** Let ``P`` be the bytes of *after* weights on chip at ``t``. Each
+other byte of those weights is loaded after ``t``; the ``P`` bytes were loaded before it. So the bus
+is busy at least ``(before bytes + P) / bw`` before ``t`` and ``(after bytes - P) / bw`` after it, and
+``0 <= P <= min(capacity, after weights)`` by 2.
+
+**Step 4.** The run ends at ``T = t + (T - t)``; before ``t`` the bus and each unit are each busy at
+least their share, after ``t`` likewise, and no resource serves both phases at the same moment:
+
+    T >= min over P of  max(before ops(u) / rate(u) for u, (before bytes + P) / bw)
+                      + max(after ops(u) / rate(u) for u,  (after bytes - P) / bw)
+
+The right side is convex in ``P`` (a sum of maxima of linear terms), so its minimum lies at an end of
+``P``'s range or where a term changes slope; those are the only points evaluated.
+
+**Batches.** Images may interleave: another image's needed work may run after ``t``. So the cut gives
+two bounds, both valid: at the *first* image's barrier (``t`` as above: one image's needed work and
+image bytes, every weight before; every image's after work, every output after) and at the *last*
+image's (``t'`` the latest of the images' first barrier elements: every image's needed work before
+``t'``; the after work of that last image, with every after weight, after it). One image's share of a
+layer's time is the batch's over B (the cost model is never faster per image on fewer images).
+
+**Variants.** A policy may fold batch norms into their convs (:mod:`hwsim.cost.fold`): the bound is the
+smaller of the folded and unfolded networks' (each the best over its barriers), and never below
+:func:`hwsim.cost.bound.lower_bound`.
+
+**Not built: capacity-forced traffic.** Communication lower bounds for one layer whose operands exceed
+the memory (Hong & Kung 1981; Irony, Toledo & Tiskin 2004; Demmel & Dinh 2018) count the loads of an
+operand reused across tiles. They assume each operand starts off chip; here a map produced and consumed
+on chip (a fused chain) never crosses the bus, and a producer's output may be consumed in pieces as it
+is made, so the premise fails for every map but the image. They are left out: the bound above counts
+only compulsory traffic, split in time.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from hwsim.cost.bound import compulsory_bytes, image_bytes, lower_bound, unit_seconds
+from hwsim.cost.fold import fold_batchnorm
+from hwsim.cost.inference import LayerCost
+from hwsim.model.graph import INPUT, Layer, consumers_of
+from hwsim.ops import TRAITS, ConvAttrs, Op, PadAttrs, Rows, UpsampleAttrs, Window
+from hwsim.spec.hardware import HardwareSpec
+
+
+@dataclass(frozen=True)
+class Phase:
+    """What must happen on one side of a barrier: seconds per unit, and bytes over the bus."""
+
+    compute_s: dict[str, float]
+    traffic_bytes: float
+    """Weights, and the image (before) or the output (after), that must cross the bus in this phase."""
+    weight_bytes: float
+    """Of ``traffic_bytes``, the weights (after: what may be loaded early, up to the capacity)."""
+
+
+@dataclass(frozen=True)
+class CutBound:
+    """The stronger bound: the best barrier's two phases, or the plain bound where no barrier beats it."""
+
+    total_s: float
+    layer: str | None
+    """The barrier that sets it (None: no barrier beats :func:`hwsim.cost.bound.lower_bound`)."""
+
+
+def _taps(window: Window, out: int, size: int, axis: int) -> list[set[int]]:
+    """Per output row (axis 0) or column (axis 1), the input rows or columns its window reads."""
+    stride, extent, dilation = window.stride[axis], window.kernel[axis], window.dilation[axis]
+    before = window.padding.top if axis == 0 else window.padding.left
+    return [{r * stride - before + i * dilation for i in range(extent)} & set(range(size)) for r in range(out)]
+
+
+def _windows(layer: Layer, slot: int) -> list[list[set[int]]] | None:
+    """Per axis, the input rows and columns each output window reads (None: not a window op)."""
+    if TRAITS[layer.op].rows is not Rows.WINDOW:
+        return None
+    window = layer.attrs
+    assert isinstance(window, Window)
+    shape, out = layer.input_shapes[slot], layer.output_shape
+    return [_taps(window, out[axis], shape[axis], axis) for axis in (0, 1)]
+
+
+def reads_every_input(layer: Layer) -> bool:
+    """Whether each output element of ``layer`` reads every element of its (only) input: a barrier."""
+    if TRAITS[layer.op].whole_input:
+        return True
+    if layer.op is not Op.CONV or layer.input_shape[:2] != (1, 1):
+        return False
+    assert isinstance(layer.attrs, ConvAttrs)
+    windows = _windows(layer, 0)
+    assert windows is not None
+    return layer.attrs.groups == 1 and all(taps for axis in windows for taps in axis)
+
+
+def covers(layer: Layer, slot: int) -> bool:
+    """Whether every element of input ``slot`` is read by some output element of ``layer``."""
+    if layer.op is Op.SLICE:
+        return False
+    if layer.op is Op.UPSAMPLE:
+        assert isinstance(layer.attrs, UpsampleAttrs)
+        return layer.attrs.mode == "nearest"  # row h is row h * f's source; bilinear: not claimed
+    windows = _windows(layer, slot)
+    if windows is None:
+        return True
+    shape = layer.input_shapes[slot]
+    return all(set().union(*axis) == set(range(shape[i])) for i, axis in enumerate(windows))
+
+
+def reads_from(layer: Layer, slot: int) -> bool:
+    """Whether every output element of ``layer`` reads some element of input ``slot``."""
+    if layer.op is Op.CONCAT and len(layer.inputs) > 1:
+        return False  # each output channel copies one input's
+    if layer.op is Op.PAD:
+        assert isinstance(layer.attrs, PadAttrs)
+        a = layer.attrs
+        return a.mode != "constant" or a.top == a.bottom == a.left == a.right == 0
+    windows = _windows(layer, slot)
+    return windows is None or all(taps for axis in windows for taps in axis)
+
+
+def _position(layers: tuple[Layer, ...], name: str) -> int:
+    return next(i for i, layer in enumerate(layers) if layer.name == name)
+
+
+def needed_by(layers: tuple[Layer, ...], barrier: str) -> set[str]:
+    """The layers (and :data:`INPUT`) whose every output element the barrier's every output element reads."""
+    consumers = consumers_of(layers)
+    needed = {barrier}
+
+    def needs(reader: Layer, name: str) -> bool:
+        return reader.name == barrier or (reader.name in needed and covers(reader, reader.inputs.index(name)))
+
+    for layer in reversed(layers[: _position(layers, barrier)]):
+        if any(needs(reader, layer.name) for reader in consumers.get(layer.name, ())):
+            needed.add(layer.name)
+    if any(needs(reader, INPUT) for reader in consumers.get(INPUT, ())):
+        needed.add(INPUT)
+    return needed - {barrier}
+
+
+def reading(layers: tuple[Layer, ...], barrier: str) -> set[str]:
+    """The layers whose every output element reads, through a chain, some output element of the barrier."""
+    full = {barrier}
+    for layer in layers[_position(layers, barrier) + 1 :]:
+        slots = [name in full for name in layer.inputs]
+        some = any(found and reads_from(layer, i) for i, found in enumerate(slots))
+        if some or (layer.op is Op.CONCAT and all(slots)):
+            full.add(layer.name)
+    return full - {barrier}
+
+
+def _phase(costs: list[LayerCost], hardware: HardwareSpec, share: float, maps_bytes: float) -> Phase:
+    """``share`` of the layers' compute (1 for every image, 1/B for one), their weights and ``maps_bytes``."""
+    weights = sum(c.weight_bytes for c in costs if not c.weights_resident)
+    compute = {u: share * unit_seconds(tuple(costs), u, hardware) for u in {c.unit for c in costs}}
+    return Phase(compute, weights + maps_bytes, weights)
+
+
+def split_time(before: Phase, after: Phase, flexible: float, bandwidth: float, capacity: float) -> float:
+    """Step 4: the least ``T`` over the bytes ``p`` loaded before the barrier for use after it: at most the
+    capacity of the after weights, and any of the ``flexible`` bytes (module docstring)."""
+    first = max(before.compute_s.values(), default=0.0)
+    second = max(after.compute_s.values(), default=0.0)
+    late = after.traffic_bytes + flexible
+    most = min(capacity, after.weight_bytes) + flexible
+
+    def total(p: float) -> float:
+        return max(first, (before.traffic_bytes + p) / bandwidth) + max(second, (late - p) / bandwidth)
+
+    kinks = (first * bandwidth - before.traffic_bytes, late - second * bandwidth)
+    return min(total(p) for p in (0.0, most, *(min(max(k, 0.0), most) for k in kinks)))
+
+
+def _barrier_time(
+    costs: tuple[LayerCost, ...], barrier: str, hardware: HardwareSpec, io: bool, capacity: float
+) -> float:
+    """The larger of the first and the last image's cut at ``barrier`` (module docstring, Batches)."""
+    layers = tuple(c.layer for c in costs)
+    needed, later = needed_by(layers, barrier), reading(layers, barrier)
+    image = image_bytes(costs) if io and INPUT in needed else 0
+    output = costs[-1].output_bytes if io and costs[-1].name in later else 0
+    batch, total = costs[0].batch, compulsory_bytes(costs, io)
+    first = [c for c in costs if c.name in needed]
+    last = [c for c in costs if c.name in later]
+    bandwidth = hardware.memory.external.effective_bandwidth
+    times = []
+    for before, behind in (
+        (_phase(first, hardware, 1 / batch, image / batch), _phase(last, hardware, 1.0, output)),
+        (_phase(first, hardware, 1.0, image), _phase(last, hardware, 1 / batch, output / batch)),
+    ):
+        flexible = total - before.traffic_bytes - behind.traffic_bytes
+        times.append(split_time(before, behind, flexible, bandwidth, capacity))
+    return max(times)
+
+
+def _best_barrier(
+    costs: tuple[LayerCost, ...], hardware: HardwareSpec, io: bool, capacity: float
+) -> tuple[float, str | None]:
+    barriers = [c.name for c in costs if reads_every_input(c.layer)]
+    found = [(_barrier_time(costs, barrier, hardware, io, capacity), barrier) for barrier in barriers]
+    return max(found, default=(0.0, None))
+
+
+def cut_bound(costs: tuple[LayerCost, ...], hardware: HardwareSpec, io: bool = True) -> CutBound:
+    """The stronger bound for ``costs`` (a whole network, in order) on ``hardware``.
+
+    ``io=False`` drops the image and the output from the traffic and lifts the capacity, for a schedule that
+    assumes the image on chip, leaves the scores there and ignores capacity (the ``paper`` policy)."""
+    capacity = hardware.memory.internal.capacity if io else math.inf
+    variants = (costs, fold_batchnorm(costs, hardware)[0])
+    time, layer = min((_best_barrier(v, hardware, io, capacity) for v in variants), key=lambda found: found[0])
+    plain = lower_bound(costs, hardware, io).total_s
+    return CutBound(time, layer) if time > plain else CutBound(plain, None)

@@ -1,0 +1,117 @@
+"""The cut bound (hwsim.cost.cut): what a barrier splits, by hand on a small network, and never above a schedule."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from schedule_helpers import graph_from, hardware, run
+
+from hwsim import api
+from hwsim.cost.bound import lower_bound
+from hwsim.cost.cut import covers, cut_bound, needed_by, reading, reads_every_input, reads_from
+from hwsim.cost.inference import graph_costs
+from hwsim.ops import TRAITS, Op
+
+WIDE = 4000
+"""fc2's units: its weights make the phase after the barrier bus-bound."""
+
+
+def _network(**conv: Any) -> dict[str, Any]:
+    """A compute-heavy conv on a 32x32 map, then fc1 (the barrier) and a weight-heavy fc2."""
+    return {
+        "name": "split",
+        "input": [32, 32, 4],
+        "layers": [
+            {"op": "conv", "kernel": 3, "filters": 16, "padding": "same", "bias": False, "name": "conv", **conv},
+            {"op": "global_avg_pool", "name": "gap"},
+            {"op": "dense", "units": 16, "name": "fc1"},
+            {"op": "dense", "units": WIDE, "name": "fc2"},
+            {"op": "softmax", "name": "softmax"},
+        ],
+    }
+
+
+CAPACITY = 32_000
+
+
+def test_a_barrier_adds_the_compute_before_it_to_the_traffic_after_it() -> None:
+    graph, hw = graph_from(_network()), hardware(CAPACITY, bandwidth=1e9, matrix=1e10, vector=1e10)
+    costs = graph_costs(graph, hw)
+    plain, cut = lower_bound(costs, hw), cut_bound(costs, hw)
+    assert plain.limit == "bus"
+    # before fc1's first output: the conv's ops (and the image and its weights, loaded meanwhile)
+    conv_ops = 2 * 32 * 32 * 3 * 3 * 4 * 16
+    # after it: fc2's weights and the scores, less what fits on chip when fc1 ends; fc1's own weights may go
+    # either way, so the bus after the barrier carries at least what the capacity cannot hold of them
+    fc2_weights, fc1_weights, scores = (16 * WIDE + WIDE) * 4, (16 * 16 + 16) * 4, WIDE * 4
+    expected = conv_ops / 1e10 + (fc2_weights + fc1_weights + scores - CAPACITY - fc1_weights) / 1e9
+    assert cut.layer == "fc1"
+    assert cut.total_s == pytest.approx(expected, rel=1e-12)
+    assert cut.total_s > 1.2 * plain.total_s
+    for policy in ("strict", "optimized"):
+        schedule, violations = run(graph, hw, policy)
+        assert violations == []
+        assert cut.total_s <= schedule.total_s * (1 + 1e-9)
+    paper, _ = run(graph, hw, "paper")
+    assert cut_bound(costs, hw, io=False).total_s <= paper.total_s * (1 + 1e-9)
+
+
+def test_more_capacity_lowers_the_cut_and_a_batch_keeps_it_below_its_schedules() -> None:
+    graph = graph_from(_network())
+    small, large = (hardware(c, bandwidth=1e9, matrix=1e10, vector=1e10) for c in (CAPACITY, 4 * CAPACITY))
+    assert cut_bound(graph_costs(graph, large), large).total_s < cut_bound(graph_costs(graph, small), small).total_s
+    for batch in (2, 3):
+        costs = graph_costs(graph, small, batch=batch)
+        cut = cut_bound(costs, small)
+        assert cut.layer == "fc1" and cut.total_s > lower_bound(costs, small).total_s
+        for policy in ("strict", "optimized"):
+            schedule, violations = run(graph, small, policy, batch)
+            assert violations == [] and cut.total_s <= schedule.total_s * (1 + 1e-9)
+
+
+def test_a_stride_that_skips_rows_is_no_barrier_for_what_lies_before_it() -> None:
+    skipping = graph_from(_network(kernel=1, stride=2, padding="valid"))
+    conv = skipping.layer("conv")
+    assert not covers(conv, 0)  # rows and columns 1, 3, 5, ... are never read
+    assert covers(graph_from(_network()).layer("conv"), 0)
+    # the conv is still needed whole by fc1 (the pooling reads all of it), the image only in part
+    assert needed_by(skipping.layers, "fc1") == {"gap", "conv"}
+    assert needed_by(graph_from(_network()).layers, "fc1") == {"gap", "conv", "input"}
+    assert reading(skipping.layers, "fc1") == {"fc2", "softmax"}
+    assert reading(skipping.layers, "gap") == {"fc1", "fc2", "softmax"}
+
+
+def test_whole_input_is_a_dependence_not_a_scheduling_trait() -> None:
+    assert TRAITS[Op.DENSE].whole_input
+    assert not TRAITS[Op.FLATTEN].whole_input  # whole for scheduling, yet each output element is one input element
+    se = graph_from(
+        {
+            "name": "se",
+            "input": [8, 8, 4],
+            "layers": [
+                {"op": "relu", "name": "skip"},
+                {"op": "global_avg_pool", "name": "squeeze"},
+                {"op": "conv", "kernel": 1, "filters": 2, "name": "reduce"},
+                {"op": "conv", "kernel": 1, "filters": 4, "name": "expand"},
+                {"op": "sigmoid", "name": "gate"},
+                {"op": "mul", "inputs": ["skip", "gate"], "name": "scaled"},
+                {"op": "pad", "pads": 1, "name": "border"},
+            ],
+        }
+    )
+    assert reads_every_input(se.layer("reduce"))  # a 1x1 conv over a 1x1 map
+    assert not reads_every_input(se.layer("squeeze"))  # each channel its own
+    assert reads_from(se.layer("scaled"), 1)  # every product reads the gate
+    assert not reads_from(se.layer("border"), 0)  # a constant border reads nothing
+    assert needed_by(se.layers, "reduce") == {"squeeze", "skip", "input"}
+    assert reading(se.layers, "reduce") == {"expand", "gate", "scaled"}  # not the border: its zeros read nothing
+
+
+@pytest.mark.parametrize("network", ["alexnet", "vgg16", "mobilenet-v1"])
+def test_on_bundled_networks_the_cut_is_at_least_the_plain_bound(network: str) -> None:
+    hw, graph = api.load_hardware("tpu-v1"), api.load_network(network)
+    estimate = api.estimate(graph, hw, "optimized", steady_state=True)
+    summary = estimate.summary()
+    assert summary["lower_bound_s"] <= summary["lower_bound_cut_s"] <= estimate.schedule.total_s
+    assert summary["efficiency_cut"] == pytest.approx(summary["lower_bound_cut_s"] / estimate.schedule.total_s)
