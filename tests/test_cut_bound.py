@@ -5,13 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from schedule_helpers import graph_from, hardware, run
+from hypothesis import assume, given
+from hypothesis import strategies as st
+from schedule_helpers import graph_from, hardware, networks, run
 
 from hwsim import api
 from hwsim.cost.bound import lower_bound
-from hwsim.cost.cut import covers, cut_bound, needed_by, reading, reads_every_input, reads_from
+from hwsim.cost.cut import after, covers, cut_bound, needed_by, reading, reads_every_input, reads_from
 from hwsim.cost.inference import graph_costs
+from hwsim.model.graph import Graph
 from hwsim.ops import TRAITS, Op
+from hwsim.schedule.base import CapacityError
 
 WIDE = 4000
 """fc2's units: its weights make the phase after the barrier bus-bound."""
@@ -106,6 +110,25 @@ def test_whole_input_is_a_dependence_not_a_scheduling_trait() -> None:
     assert not reads_from(se.layer("border"), 0)  # a constant border reads nothing
     assert needed_by(se.layers, "reduce") == {"squeeze", "skip", "input"}
     assert reading(se.layers, "reduce") == {"expand", "gate", "scaled"}  # not the border: its zeros read nothing
+    assert after(se.layers, "reduce") == {"expand", "gate", "scaled"}  # each product reads the gate
+
+
+def test_an_add_of_earlier_maps_and_a_later_one_reads_the_barrier_but_may_start_ahead_of_it() -> None:
+    graph = graph_from(
+        {
+            "name": "adds",
+            "input": [1, 1, 8],
+            "layers": [
+                {"op": "relu", "name": "x"},
+                {"op": "relu", "name": "y"},
+                {"op": "dense", "units": 8, "name": "fc"},
+                {"op": "add", "inputs": ["x", "y", "fc"], "name": "sum"},
+                {"op": "relu", "name": "out"},
+            ],
+        }
+    )
+    assert reading(graph.layers, "fc") == {"sum", "out"}
+    assert after(graph.layers, "fc") == {"out"}  # x + y may be added before fc has an output
 
 
 @pytest.mark.parametrize("network", ["alexnet", "vgg16", "mobilenet-v1"])
@@ -115,3 +138,27 @@ def test_on_bundled_networks_the_cut_is_at_least_the_plain_bound(network: str) -
     summary = estimate.summary()
     assert summary["lower_bound_s"] <= summary["lower_bound_cut_s"] <= estimate.schedule.total_s
     assert summary["efficiency_cut"] == pytest.approx(summary["lower_bound_cut_s"] / estimate.schedule.total_s)
+
+
+@pytest.mark.slow  # three policies per example
+@given(
+    networks(),
+    st.sampled_from([2_000, 8_000, 32_000, 1e6]),
+    st.sampled_from([1e8, 1e9, 1e11]),
+    st.sampled_from([1, 2, 3]),
+    st.booleans(),
+)
+def test_no_policy_beats_the_cut_in_steady_state_or_not(
+    graph: Graph, capacity: float, bandwidth: float, batch: int, steady: bool
+) -> None:
+    hw = hardware(capacity, bandwidth)
+    for policy in ("paper", "strict", "optimized"):
+        try:
+            estimate = api.estimate(graph, hw, policy, batch=batch, steady_state=steady)
+        except CapacityError:
+            assume(False)  # not even one row fits
+            raise
+        # the paper policy assumes the image on chip, leaves the scores there and ignores the capacity
+        cut = cut_bound(estimate.costs, hw, io=policy != "paper")
+        assert cut.total_s >= lower_bound(estimate.costs, hw, io=policy != "paper").total_s
+        assert cut.total_s <= estimate.schedule.total_s * (1 + 1e-9), (policy, cut)

@@ -11,43 +11,48 @@ splits the run into two phases that cannot overlap, so their times add. The argu
 2. Every weight not kept on chip in steady state crosses the bus at least once per batch, every image
    is loaded and every output stored; nothing is on chip when the run starts but the kept weights, and
    the internal memory never holds more than its capacity.
-3. An output element of a layer is computed from its input elements and the weights of its output
-   channel: every op spent on it runs once the input element it reads is computed, with those weights
-   on chip. An accumulation may add its input elements one by one as they arrive (a dense layer, a
-   running sum), so a layer's work may begin before all of its input exists; it never begins before
-   the first element it reads.
+3. The work on an output element of a layer begins no earlier than the first of the (non-constant) input
+   elements it reads is computed, and uses the weights of its output channel on chip. An accumulation
+   may add its inputs one by one as they arrive (a dense layer, a running sum), so a layer's work may
+   begin before all of its input exists, never before any of it.
 
 **The barrier.** A layer ``c`` is *whole-input* when each of its output elements reads every element of
 its input (the ``whole_input`` trait: dense; also a conv with one group over a 1x1 map). Call a layer
 *needed* when every element of its output is read, through a chain of reads, by every output element
 of ``c``: ``c``'s producers are, and a producer of a needed layer ``R`` is needed if ``R`` *covers* it
 (every element of that input is read by some output element of ``R``: not a slice, not a window whose
-stride skips rows). Call a layer *after* ``c`` when every element of its output reads, through a chain
-of reads, some output element of ``c``: ``c``'s readers are unless some output element reads none of
-``c``'s elements (a constant border, a concat's other inputs, a window entirely in padding).
+stride skips rows, not bilinear upsampling, which is not claimed). Call a layer *reading* ``c`` when
+every element of its output reads, through a chain, some output element of ``c`` (not a constant
+border, whose zeros read nothing, nor a concat with another input, whose channels copy that input), and
+*after* ``c`` when, besides, every input it reads is ``c`` or reading ``c``, or it adds or multiplies two
+maps (its one op per element reads both); an add of two earlier maps and a later one could add the
+earlier two ahead.
 
-**Step 1.** Let ``t`` be the moment the first output element of ``c`` (of any image) is complete. By 3,
-every element of every needed layer of that image was computed before ``t``, with its weights on chip:
-all the needed layers' ops for that image ran before ``t``, all their weights and (if the image is read
+**Step 1.** Let ``t`` be the moment the first output element of ``c`` (of any image) is complete. Every
+element of every needed layer of that image was computed before ``t``, with its weights on chip: all
+the needed layers' work for that image ran before ``t``, and all their weights and (if the image is read
 by a needed layer) that image crossed the bus before ``t``.
 
-**Step 2.** Every op of an *after* layer reads an element that is computed at or after ``t`` (by 3, an
-accumulation too: its first addend is one), so all of them run after ``t``, on every image; the weights
-they use are on chip after ``t``, and the outputs they produce are stored after ``t``.
+**Step 2.** Every element an *after* layer reads is computed at or after ``t``, so by 3 all of its work
+runs after ``t``, on every image (an accumulation too: its first addend is one), with its weights on
+chip after ``t``; the network's output, if it is reading ``c``, is complete and stored after ``t``.
 
-**Step 3 (what may be loaded early).** Let ``P`` be the bytes of *after* weights on chip at ``t``. Each
-other byte of those weights is loaded after ``t``; the ``P`` bytes were loaded before it. So the bus
-is busy at least ``(before bytes + P) / bw`` before ``t`` and ``(after bytes - P) / bw`` after it, and
-``0 <= P <= min(capacity, after weights)`` by 2.
+**Step 3 (what may be loaded early).** Let ``P`` be the bytes of after weights on chip at ``t``, at most
+``min(capacity, after weights)`` by 2. Every other after weight byte, and the output, cross the bus after
+``t``. The rest of the compulsory bytes (the barrier's own weights, the layers in neither set) may cross
+at either time: call them flexible, and ``f`` the part that crosses before ``t``.
 
 **Step 4.** The run ends at ``T = t + (T - t)``; before ``t`` the bus and each unit are each busy at
-least their share, after ``t`` likewise, and no resource serves both phases at the same moment:
+least their share, after ``t`` likewise, and no resource serves both phases at the same moment. With
+``p = P + f``:
 
-    T >= min over P of  max(before ops(u) / rate(u) for u, (before bytes + P) / bw)
-                      + max(after ops(u) / rate(u) for u,  (after bytes - P) / bw)
+    T >= min over p of  max(needed ops(u) / rate(u) for u, (needed bytes + p) / bw)
+                      + max(after ops(u) / rate(u) for u,  (after bytes + flexible - p) / bw)
 
-The right side is convex in ``P`` (a sum of maxima of linear terms), so its minimum lies at an end of
-``P``'s range or where a term changes slope; those are the only points evaluated.
+over ``0 <= p <= min(capacity, after weights) + flexible``. The right side is convex in ``p`` (a sum
+of maxima of linear terms), so its minimum lies at an end of the range or where a term changes slope;
+those are the only points evaluated. The bus terms add up to every compulsory byte, so the cut is never
+below the plain bound's traffic term.
 
 **Batches.** Images may interleave: another image's needed work may run after ``t``. So the cut gives
 two bounds, both valid: at the *first* image's barrier (``t`` as above: one image's needed work and
@@ -61,11 +66,12 @@ smaller of the folded and unfolded networks' (each the best over its barriers), 
 :func:`hwsim.cost.bound.lower_bound`.
 
 **Not built: capacity-forced traffic.** Communication lower bounds for one layer whose operands exceed
-the memory (Hong & Kung 1981; Irony, Toledo & Tiskin 2004; Demmel & Dinh 2018) count the loads of an
-operand reused across tiles. They assume each operand starts off chip; here a map produced and consumed
-on chip (a fused chain) never crosses the bus, and a producer's output may be consumed in pieces as it
-is made, so the premise fails for every map but the image. They are left out: the bound above counts
-only compulsory traffic, split in time.
+the memory (Hong & Kung 1981; Irony, Toledo & Tiskin 2004; Demmel & Dinh 2018) bound the work of each
+segment of a run by the operands it can hold: the capacity plus what the segment loads. Here a map
+produced and consumed on chip (a fused chain) never crosses the bus, and a producer's output may be
+consumed in pieces as it is made, so that premise holds for the weights and the image alone, not for the
+maps. They are left out: the bound above counts only compulsory traffic, split in time
+(docs/schedulers.md).
 """
 
 from __future__ import annotations
@@ -187,6 +193,18 @@ def reading(layers: tuple[Layer, ...], barrier: str) -> set[str]:
     return full - {barrier}
 
 
+def after(layers: tuple[Layer, ...], barrier: str) -> set[str]:
+    """The layers reading the barrier whose every input is the barrier or reads it, or that add or multiply two
+    maps (one op per element, reading both): all their work follows the barrier."""
+    later = reading(layers, barrier)
+    return {
+        layer.name
+        for layer in layers
+        if layer.name in later
+        and (set(layer.inputs) <= later | {barrier} or (layer.op in (Op.ADD, Op.MUL) and len(layer.inputs) == 2))
+    }
+
+
 def _phase(costs: list[LayerCost], hardware: HardwareSpec, share: float, maps_bytes: float) -> Phase:
     """``share`` of the layers' compute (1 for every image, 1/B for one), their weights and ``maps_bytes``."""
     weights = sum(c.weight_bytes for c in costs if not c.weights_resident)
@@ -214,20 +232,20 @@ def _barrier_time(
 ) -> float:
     """The larger of the first and the last image's cut at ``barrier`` (module docstring, Batches)."""
     layers = tuple(c.layer for c in costs)
-    needed, later = needed_by(layers, barrier), reading(layers, barrier)
+    needed, later, behind = needed_by(layers, barrier), reading(layers, barrier), after(layers, barrier)
     image = image_bytes(costs) if io and INPUT in needed else 0
     output = costs[-1].output_bytes if io and costs[-1].name in later else 0
     batch, total = costs[0].batch, compulsory_bytes(costs, io)
     first = [c for c in costs if c.name in needed]
-    last = [c for c in costs if c.name in later]
+    last = [c for c in costs if c.name in behind]
     bandwidth = hardware.memory.external.effective_bandwidth
     times = []
-    for before, behind in (
+    for ahead, ending in (
         (_phase(first, hardware, 1 / batch, image / batch), _phase(last, hardware, 1.0, output)),
         (_phase(first, hardware, 1.0, image), _phase(last, hardware, 1 / batch, output / batch)),
     ):
-        flexible = total - before.traffic_bytes - behind.traffic_bytes
-        times.append(split_time(before, behind, flexible, bandwidth, capacity))
+        flexible = total - ahead.traffic_bytes - ending.traffic_bytes
+        times.append(split_time(ahead, ending, flexible, bandwidth, capacity))
     return max(times)
 
 
