@@ -76,8 +76,11 @@ maps. They are left out: the bound above counts only compulsory traffic, split i
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
+
+import numpy as np
 
 from hwsim.cost.bound import compulsory_bytes, image_bytes, lower_bound, unit_seconds
 from hwsim.cost.fold import fold_batchnorm
@@ -107,21 +110,32 @@ class CutBound:
     """The barrier that sets it (None: no barrier beats :func:`hwsim.cost.bound.lower_bound`)."""
 
 
-def _taps(window: Window, out: int, size: int, axis: int) -> list[set[int]]:
-    """Per output row (axis 0) or column (axis 1), the input rows or columns its window reads."""
-    stride, extent, dilation = window.stride[axis], window.kernel[axis], window.dilation[axis]
-    before = window.padding.top if axis == 0 else window.padding.left
-    return [{r * stride - before + i * dilation for i in range(extent)} & set(range(size)) for r in range(out)]
+@dataclass(frozen=True)
+class Reach:
+    """How a window op's windows meet its input, along both axes."""
+
+    covered: bool
+    """Every input row and column is read by some window."""
+    touching: bool
+    """Every window reads some input row and some input column (none lies wholly in the padding)."""
 
 
-def _windows(layer: Layer, slot: int) -> list[list[set[int]]] | None:
-    """Per axis, the input rows and columns each output window reads (None: not a window op)."""
+@functools.lru_cache(maxsize=4096)
+def _reach(layer: Layer, slot: int) -> Reach | None:
+    """Where ``layer``'s windows fall on input ``slot`` (None: not a window op); cached, as every barrier asks."""
     if TRAITS[layer.op].rows is not Rows.WINDOW:
         return None
     window = layer.attrs
     assert isinstance(window, Window)
-    shape, out = layer.input_shapes[slot], layer.output_shape
-    return [_taps(window, out[axis], shape[axis], axis) for axis in (0, 1)]
+    covered = touching = True
+    for axis, before in enumerate((window.padding.top, window.padding.left)):
+        size = layer.input_shapes[slot][axis]
+        starts = np.arange(layer.output_shape[axis]) * window.stride[axis] - before
+        taps = starts[:, None] + np.arange(window.kernel[axis])[None, :] * window.dilation[axis]
+        inside = (taps >= 0) & (taps < size)
+        covered &= bool(np.unique(taps[inside]).size == size)
+        touching &= bool(inside.any(axis=1).all())
+    return Reach(covered, touching)
 
 
 def reads_every_input(layer: Layer) -> bool:
@@ -131,9 +145,8 @@ def reads_every_input(layer: Layer) -> bool:
     if layer.op is not Op.CONV or layer.input_shape[:2] != (1, 1):
         return False
     assert isinstance(layer.attrs, ConvAttrs)
-    windows = _windows(layer, 0)
-    assert windows is not None
-    return layer.attrs.groups == 1 and all(taps for axis in windows for taps in axis)
+    reach = _reach(layer, 0)
+    return layer.attrs.groups == 1 and reach is not None and reach.touching
 
 
 def covers(layer: Layer, slot: int) -> bool:
@@ -143,11 +156,8 @@ def covers(layer: Layer, slot: int) -> bool:
     if layer.op is Op.UPSAMPLE:
         assert isinstance(layer.attrs, UpsampleAttrs)
         return layer.attrs.mode == "nearest"  # row h is row h * f's source; bilinear: not claimed
-    windows = _windows(layer, slot)
-    if windows is None:
-        return True
-    shape = layer.input_shapes[slot]
-    return all(set().union(*axis) == set(range(shape[i])) for i, axis in enumerate(windows))
+    reach = _reach(layer, slot)
+    return reach is None or reach.covered
 
 
 def reads_from(layer: Layer, slot: int) -> bool:
@@ -158,8 +168,8 @@ def reads_from(layer: Layer, slot: int) -> bool:
         assert isinstance(layer.attrs, PadAttrs)
         a = layer.attrs
         return a.mode != "constant" or a.top == a.bottom == a.left == a.right == 0
-    windows = _windows(layer, slot)
-    return windows is None or all(taps for axis in windows for taps in axis)
+    reach = _reach(layer, slot)
+    return reach is None or reach.touching
 
 
 def _position(layers: tuple[Layer, ...], name: str) -> int:
