@@ -21,9 +21,10 @@ WIDE = 4000
 """fc2's units: its weights make the phase after the barrier bus-bound."""
 
 
-def _network(**conv: Any) -> dict[str, Any]:
-    """A compute-heavy conv on a 32x32 map, then fc1 (the barrier) and a weight-heavy fc2."""
-    return {
+def _network(scores: bool = True, **conv: Any) -> dict[str, Any]:
+    """A compute-heavy conv on a 32x32 map, then fc1 (the barrier), a weight-heavy fc2 and (``scores``) a
+    softmax."""
+    network: dict[str, Any] = {
         "name": "split",
         "input": [32, 32, 4],
         "layers": [
@@ -34,13 +35,18 @@ def _network(**conv: Any) -> dict[str, Any]:
             {"op": "softmax", "name": "softmax"},
         ],
     }
+    if not scores:
+        network["layers"].pop()
+    return network
 
 
 CAPACITY = 32_000
 
 
-def test_a_barrier_adds_the_compute_before_it_to_the_traffic_after_it() -> None:
-    graph, hw = graph_from(_network()), hardware(CAPACITY, bandwidth=1e9, matrix=1e10, vector=1e10)
+@pytest.mark.parametrize("scores", [True, False])
+def test_a_barrier_adds_the_compute_before_it_to_the_traffic_after_it(scores: bool) -> None:
+    # without the softmax, fc2 is both the output and a barrier itself
+    graph, hw = graph_from(_network(scores)), hardware(CAPACITY, bandwidth=1e9, matrix=1e10, vector=1e10)
     costs = graph_costs(graph, hw)
     plain, cut = lower_bound(costs, hw), cut_bound(costs, hw)
     assert plain.limit == "bus"

@@ -35,7 +35,8 @@ by a needed layer) that image crossed the bus before ``t``.
 
 **Step 2.** Every element an *after* layer reads is computed at or after ``t``, so by 3 all of its work
 runs after ``t``, on every image (an accumulation too: its first addend is one), with its weights on
-chip after ``t``; the network's output, if it is reading ``c``, is complete and stored after ``t``.
+chip after ``t``; the network's output, if it is ``c`` or reading ``c``, is complete and stored after
+``t``.
 
 **Step 3 (what may be loaded early).** Let ``P`` be the bytes of after weights on chip at ``t``, at most
 ``min(capacity, after weights)`` by 2. Every other after weight byte, and the output, cross the bus after
@@ -222,18 +223,18 @@ def _phase(costs: list[LayerCost], hardware: HardwareSpec, share: float, maps_by
     return Phase(compute, weights + maps_bytes, weights)
 
 
-def split_time(before: Phase, after: Phase, flexible: float, bandwidth: float, capacity: float) -> float:
+def split_time(ahead: Phase, behind: Phase, flexible: float, bandwidth: float, capacity: float) -> float:
     """Step 4: the least ``T`` over the bytes ``p`` loaded before the barrier for use after it: at most the
     capacity of the after weights, and any of the ``flexible`` bytes (module docstring)."""
-    first = max(before.compute_s.values(), default=0.0)
-    second = max(after.compute_s.values(), default=0.0)
-    late = after.traffic_bytes + flexible
-    most = min(capacity, after.weight_bytes) + flexible
+    first = max(ahead.compute_s.values(), default=0.0)
+    second = max(behind.compute_s.values(), default=0.0)
+    late = behind.traffic_bytes + flexible
+    most = min(capacity, behind.weight_bytes) + flexible
 
     def total(p: float) -> float:
-        return max(first, (before.traffic_bytes + p) / bandwidth) + max(second, (late - p) / bandwidth)
+        return max(first, (ahead.traffic_bytes + p) / bandwidth) + max(second, (late - p) / bandwidth)
 
-    kinks = (first * bandwidth - before.traffic_bytes, late - second * bandwidth)
+    kinks = (first * bandwidth - ahead.traffic_bytes, late - second * bandwidth)
     return min(total(p) for p in (0.0, most, *(min(max(k, 0.0), most) for k in kinks)))
 
 
@@ -244,7 +245,7 @@ def _barrier_time(
     layers = tuple(c.layer for c in costs)
     needed, later, behind = needed_by(layers, barrier), reading(layers, barrier), after(layers, barrier)
     image = image_bytes(costs) if io and INPUT in needed else 0
-    output = costs[-1].output_bytes if io and costs[-1].name in later else 0
+    output = costs[-1].output_bytes if io and costs[-1].name in later | {barrier} else 0
     batch, total = costs[0].batch, compulsory_bytes(costs, io)
     first = [c for c in costs if c.name in needed]
     last = [c for c in costs if c.name in behind]
