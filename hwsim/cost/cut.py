@@ -60,7 +60,9 @@ two bounds, both valid: at the *first* image's barrier (``t`` as above: one imag
 image bytes, every weight before; every image's after work, every output after) and at the *last*
 image's (``t'`` the latest of the images' first barrier elements: every image's needed work before
 ``t'``; the after work of that last image, with every after weight, after it). One image's share of a
-layer's time is the batch's over B (the cost model is never faster per image on fewer images).
+unit's time is taken at its peak (its ops at the throughput, on an array its MACs at one per PE a cycle):
+a smaller sub-batch may fill an array's folds better than the whole batch, so the batch's time over B
+would not hold.
 
 **Variants.** A policy may fold batch norms into their convs (:mod:`hwsim.cost.fold`): the bound is the
 smaller of the folded and unfolded networks' (each the best over its barriers), and never below
@@ -216,10 +218,26 @@ def after(layers: tuple[Layer, ...], barrier: str) -> set[str]:
     }
 
 
-def _phase(costs: list[LayerCost], hardware: HardwareSpec, share: float, maps_bytes: float) -> Phase:
-    """``share`` of the layers' compute (1 for every image, 1/B for one), their weights and ``maps_bytes``."""
+def _one_image_seconds(costs: list[LayerCost], unit: str, hardware: HardwareSpec) -> float:
+    """The least time ``unit`` spends on one image's share of its layers of ``costs``, however the images are
+    batched: its ops at the peak throughput, or on an array its MACs at one per PE a cycle (an op without MACs
+    at two), since a smaller sub-batch may fill an array's folds better than the whole batch does."""
+    spec, mine = hardware.compute[unit], [c for c in costs if c.unit == unit]
+    if spec.array is None:
+        return sum(c.ops / c.batch for c in mine) / spec.throughput
+    assert spec.clock is not None
+    cycles = sum((c.macs if c.macs else c.ops / 2) / c.batch for c in mine) / spec.macs_per_cycle
+    return cycles / spec.clock
+
+
+def _phase(costs: list[LayerCost], hardware: HardwareSpec, one_image: bool, maps_bytes: float) -> Phase:
+    """The layers' compute for one image or every image, their weights and ``maps_bytes``."""
     weights = sum(c.weight_bytes for c in costs if not c.weights_resident)
-    compute = {u: share * unit_seconds(tuple(costs), u, hardware) for u in {c.unit for c in costs}}
+    units = {c.unit for c in costs}
+    compute = {
+        u: _one_image_seconds(costs, u, hardware) if one_image else unit_seconds(tuple(costs), u, hardware)
+        for u in units
+    }
     return Phase(compute, weights + maps_bytes, weights)
 
 
@@ -252,8 +270,8 @@ def _barrier_time(
     bandwidth = hardware.memory.external.effective_bandwidth
     times = []
     for ahead, ending in (
-        (_phase(first, hardware, 1 / batch, image / batch), _phase(last, hardware, 1.0, output)),
-        (_phase(first, hardware, 1.0, image), _phase(last, hardware, 1 / batch, output / batch)),
+        (_phase(first, hardware, True, image / batch), _phase(last, hardware, False, output)),
+        (_phase(first, hardware, False, image), _phase(last, hardware, True, output / batch)),
     ):
         flexible = total - ahead.traffic_bytes - ending.traffic_bytes
         times.append(split_time(ahead, ending, flexible, bandwidth, capacity))
