@@ -15,13 +15,13 @@ DEFERRED = (
 """Modules only strict, optimized or a row-stationary array need."""
 
 
-def imported_after(args: list[str]) -> list[str]:
-    """The :data:`DEFERRED` modules a fresh interpreter has imported after running ``hwsim ARGS``."""
+def imported_after(args: list[str], modules: tuple[str, ...] = DEFERRED) -> list[str]:
+    """The ``modules`` a fresh interpreter has imported after running ``hwsim ARGS``."""
     code = (
         "import sys\nfrom hwsim.cli import main\n"
         f"try: main({args!r}, standalone_mode=False)\n"
         "except SystemExit: pass\n"
-        f"print(' '.join(m for m in {DEFERRED!r} if m in sys.modules), file=sys.stderr)"
+        f"print(' '.join(m for m in {modules!r} if m in sys.modules), file=sys.stderr)"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return done.stderr.split()
@@ -38,6 +38,11 @@ def test_the_policies_and_arrays_that_need_them_import_them() -> None:
     }
     assert "hwsim.schedule.strict" in imported_after(["estimate", "--policy", "strict", "--format", "json"])
     assert "hwsim.cost.rowstationary" in imported_after(["estimate", "--hw", "eyeriss-v1-rs", "--format", "json"])
+
+
+def test_a_markdown_report_of_numbers_and_plain_names_is_written_without_tabulate() -> None:
+    assert imported_after(["estimate", "--format", "md"], ("tabulate",)) == []
+    assert imported_after(["compare", "hairnet", "--format", "md"], ("tabulate",)) == ["tabulate"]  # pandas's
 
 
 def test_the_collector_is_left_as_it_was_after_a_command_is_imported() -> None:
