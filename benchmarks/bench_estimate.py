@@ -8,8 +8,8 @@ environment's PYTHONDONTWRITEBYTECODE would otherwise recompile every module at 
 
 A loaded machine makes wall times noisy (this one is shared by several engineers), so the children's CPU
 time (user + system, from ``os.wait4``) is printed beside them: on a quiet machine the two agree. The load
-average is printed too: the ratio grows with it (the same code measured 2.6x CPU in a quieter moment and
-3.1x at a load average of 6), so compare figures taken under similar load.
+average is printed too: the ratio grows with it (one version of hwsim measured 2.8x at a load average of 4
+and 3.3x at 6), so compare figures taken under similar load.
 
 The table itself is timed in-process too: the fast plain path, and rich as on a terminal.
 
