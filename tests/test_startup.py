@@ -11,38 +11,47 @@ DEFERRED = (
     "hwsim.schedule.strict",
     "hwsim.schedule.optimized",
     "hwsim.cost.rowstationary",
+    "tabulate",
 )
-"""Modules only strict, optimized or a row-stationary array need."""
+"""Modules only strict, optimized, a row-stationary array or an unusual Markdown table need."""
 
 
-def imported_after(args: list[str], modules: tuple[str, ...] = DEFERRED) -> list[str]:
-    """The ``modules`` a fresh interpreter has imported after running ``hwsim ARGS``."""
+def imported_by_each(runs: list[list[str]]) -> list[set[str]]:
+    """The :data:`DEFERRED` modules each of ``runs`` (``hwsim`` arguments, run in turn in one fresh interpreter)
+    imported that the runs before it had not."""
     code = (
         "import sys\nfrom hwsim.cli import main\n"
-        f"try: main({args!r}, standalone_mode=False)\n"
-        "except SystemExit: pass\n"
-        f"print(' '.join(m for m in {modules!r} if m in sys.modules), file=sys.stderr)"
+        f"for args in {runs!r}:\n"
+        "    try: main(args, standalone_mode=False)\n"
+        "    except SystemExit: pass\n"
+        f"    print(' '.join(m for m in {DEFERRED!r} if m in sys.modules) or '-', file=sys.stderr)"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    return done.stderr.split()
+    seen: set[str] = set()
+    new = []
+    for line in done.stderr.splitlines():
+        now = set(line.split()) - {"-"}
+        new.append(now - seen)
+        seen |= now
+    return new
 
 
-def test_the_paper_policy_imports_no_planner_and_no_row_stationary_mapping() -> None:
-    assert imported_after(["estimate", "--format", "json"]) == []
-
-
-def test_the_policies_and_arrays_that_need_them_import_them() -> None:
-    assert set(imported_after(["estimate", "--policy", "optimized", "--format", "json"])) >= {
-        "hwsim.schedule.planner",
-        "hwsim.schedule.optimized",
-    }
-    assert "hwsim.schedule.strict" in imported_after(["estimate", "--policy", "strict", "--format", "json"])
-    assert "hwsim.cost.rowstationary" in imported_after(["estimate", "--hw", "eyeriss-v1-rs", "--format", "json"])
-
-
-def test_a_markdown_report_of_numbers_and_plain_names_is_written_without_tabulate() -> None:
-    assert imported_after(["estimate", "--format", "md"], ("tabulate",)) == []
-    assert imported_after(["compare", "hairnet", "--format", "md"], ("tabulate",)) == ["tabulate"]  # pandas's
+def test_each_policy_array_and_report_imports_only_what_it_needs() -> None:
+    paper, markdown, strict, optimized, eyeriss, compared = imported_by_each(
+        [
+            ["estimate", "--format", "json"],
+            ["estimate", "--format", "md"],  # numbers and plain names: no tabulate
+            ["estimate", "hairnet-cifar10-small", "--policy", "strict", "--format", "json"],
+            ["estimate", "hairnet-cifar10-small", "--policy", "optimized", "--format", "json"],
+            ["estimate", "hairnet-cifar10-small", "--hw", "eyeriss-v1-rs", "--format", "json"],
+            ["compare", "hairnet", "--format", "md"],  # pandas' to_markdown: tabulate
+        ]
+    )
+    assert paper == set() and markdown == set()
+    assert strict == {"hwsim.schedule.strict", "hwsim.schedule.planner", "hwsim.schedule.segment"}
+    assert optimized == {"hwsim.schedule.optimized"}
+    assert eyeriss == {"hwsim.cost.rowstationary"}
+    assert compared == {"tabulate"}
 
 
 def test_the_collector_is_left_as_it_was_after_a_command_is_imported() -> None:
