@@ -32,9 +32,10 @@ from hwsim.cost.inference import LayerCost
 from hwsim.model.graph import INPUT, consumers_of
 from hwsim.ops import TRAITS
 from hwsim.schedule.base import Location, map_of, weights_of
+from hwsim.schedule.order import filter_groups, note, peak, write
 from hwsim.schedule.program import Program, StepPlan
 from hwsim.schedule.regions import accumulates, has_halo
-from hwsim.schedule.segment import CapacityError, Group, Placement, Segment, Tiling, peak, write
+from hwsim.schedule.segment import CapacityError, Group, Placement, Segment, Tiling
 
 STATES_PER_CUT = 8
 """Sets of resident maps the plan carries on from each cut: the cheapest so far (keeping a map costs nothing
@@ -222,7 +223,20 @@ class Planner:
         channels = segment.output.layer.output_shape[2]
         chunk = _first_fitting(band_candidates(channels), lambda c: fits(Tiling(band, c, ahead)))
         assert chunk is not None
-        return Tiling(band, chunk, ahead), (math.ceil(height / band) - 1) * segment.weight_bytes
+        bands = Tiling(band, chunk, ahead), (math.ceil(height / band) - 1) * segment.weight_bytes
+        if not bands[1]:
+            return bands
+        # the other loop order: filter groups outermost, the input read again instead of the weights
+        groups = filter_groups(
+            segment,
+            ahead,
+            room - sum(self.sizes[t] for t in placement.resident),
+            {t: self.sizes[t] for t in segment.inputs if t not in placement.resident},
+            bands[1],
+            fits,
+            lambda fits_band: _first_fitting(band_candidates(height), fits_band),
+        )
+        return groups if groups is not None and groups[1] < bands[1] else bands
 
     # ---- the plan ------------------------------------------------------------------------------
 
@@ -507,7 +521,7 @@ def describe(segment: Segment, choice: Choice, index: int) -> list[StepPlan]:
         elif last in place.stored:
             notes.append("output stored")
         if tiling.chunk_channels:
-            notes.append(f"weights streamed in chunks of {tiling.chunk_channels} channels")
+            notes.append(note(tiling, segment))
         if any(c.name in place.preloaded for c in group):
             notes.append("weights loaded during an earlier step")
         plans.append(
