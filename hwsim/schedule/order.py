@@ -11,11 +11,13 @@ its weights do not fit beside a band either, two classic orders remain, and each
   read once; every input channel a group reads, once per group (a depthwise layer's groups read
   disjoint channels: its input is read once too).
 
-The first is Eyeriss's order when ``n`` images share a filter pass and the second its order for ``m``
-filters a pass (JSSC 2017, Table III); here the batch is always in one band, so the weights a band or a
-group holds serve every image of it. Which order moves fewer bytes depends on the layer: the planner
-(:meth:`hwsim.schedule.planner.Planner.tiling`) prices both, with the largest group and band that fit the
-capacity, and takes filter groups only when they move strictly fewer bytes.
+The second is Eyeriss's (JSSC 2017, Table III: ``m`` filters a pass, their partial sums held while the
+input streams by, the filters loaded once for ``n`` images); here every band holds the whole batch, so
+the weights a band or a group holds serve every image. Which order moves fewer bytes depends on the
+layer: the planner (:meth:`hwsim.schedule.planner.Planner.tiling`) prices both, with the largest group
+and band that fit the capacity, and takes filter groups only when they load strictly fewer bytes again
+(a tie keeps bands). A depthwise layer's group holds a band of its own channels only, so it may fit
+where no band of every channel does.
 
 A group's records are the band order's records of one chunk, its weights loaded before the bands and
 freed after them; groups that differ only in their channels are one repeated block, around the bands'.
@@ -294,7 +296,7 @@ def filter_groups(
     ahead: bool,
     spare: float,
     streamed: dict[str, int],
-    beat: int,
+    beat: float,
     fits: Callable[[Tiling], bool],
     tallest: Callable[[Callable[[int], bool]], int | None],
 ) -> tuple[FilterGroups, int] | None:
