@@ -41,16 +41,17 @@ def test_candidate_sizes_are_the_batch_and_the_powers_of_two_below_it() -> None:
 @pytest.mark.parametrize(
     "policy, batch",
     [
-        ("strict", 16),
+        ("strict", 32),
         pytest.param("strict", 64, marks=pytest.mark.slow),
-        pytest.param("optimized", 16, marks=pytest.mark.slow),
+        pytest.param("optimized", 32, marks=pytest.mark.slow),
         pytest.param("optimized", 64, marks=pytest.mark.slow),
     ],
 )
 def test_hairnet_batches_that_do_not_fit_whole_run_in_sub_batches(
     accelerator, one_image, policy: str, batch: int
 ) -> None:
-    # a whole batch of 16 needs 1.38 MB for one row of stage1.block2.dw: more than the 1 MB memory
+    # a whole batch of 32 needs 1.85 MB for one row of pool1: more than the 1 MB memory (16 fit since a
+    # depthwise layer may run in filter groups, holding a band of a few of its channels)
     with pytest.raises(CapacityError):
         from hwsim.schedule.optimized import schedule_optimized
         from hwsim.schedule.strict import schedule_strict

@@ -15,10 +15,11 @@ from hwsim.cost.fold import fold_batchnorm
 from hwsim.cost.inference import LayerCost, graph_costs
 from hwsim.model.graph import Graph
 from hwsim.schedule.base import ALLOC, FREE, LOAD, RESIDENT, CapacityError
+from hwsim.schedule.order import write
 from hwsim.schedule.paper import paper_steps
 from hwsim.schedule.planner import OPTIMIZED, STEADY_STEPS, STRICT, Planner, _held, fuse, plan
 from hwsim.schedule.program import Loop, Program, Record, time_items, unrolled_records
-from hwsim.schedule.segment import Placement, Tiling, least_peak, peak, write
+from hwsim.schedule.segment import Placement, Tiling, least_peak, peak
 from hwsim.spec.hardware import HardwareSpec
 
 capacities = st.sampled_from([2_000, 8_000, 32_000, 1e6])

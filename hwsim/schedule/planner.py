@@ -5,7 +5,8 @@ in the graph's order. At every cut some maps are alive: produced before it and r
 skip, a branch point, the second input of an add or a concat). Each is either resident whole or in
 external memory. A dynamic program over the cuts and the sets of maps resident at them finds the
 schedule that moves the fewest bytes beyond the weights (each loaded once, unless a step streams
-them in chunks again for every band), then the fewest segments. Between two cuts it tries every
+them in chunks again for every band, or its input again for every filter group: :mod:`hwsim.schedule.order`),
+then the fewest segments. Between two cuts it tries every
 segment the policy may build, and for the maps alive across it every choice that could pay:
 
 - a map the segment produces and later segments read is kept resident or stored as it is produced;
@@ -34,19 +35,10 @@ from hwsim.cost.inference import LayerCost
 from hwsim.model.graph import INPUT, consumers_of
 from hwsim.ops import TRAITS
 from hwsim.schedule.base import Location, map_of, weights_of
+from hwsim.schedule.order import FilterGroups, filter_groups, groupable, note, peak, write
 from hwsim.schedule.program import Program, StepPlan
 from hwsim.schedule.regions import accumulates, has_halo
-from hwsim.schedule.segment import (
-    CapacityError,
-    FirstRow,
-    Group,
-    Placement,
-    Segment,
-    Tiling,
-    least_peak,
-    peak,
-    write,
-)
+from hwsim.schedule.segment import CapacityError, FirstRow, Group, Placement, Segment, Tiling, least_peak
 
 STATES_PER_CUT = 8
 """Sets of resident maps the plan carries on from each cut: the cheapest so far (keeping a map costs nothing
@@ -193,7 +185,8 @@ class Planner:
 
     def tiling(self, start: int, stop: int, placement: Placement, room: float) -> tuple[Tiling, int] | None:
         """The cheapest way to run the segment within ``room`` bytes, with the bytes it reloads (weight
-        chunks once per band after the first); None if nothing fits. Loads run ahead where that fits too."""
+        chunks once per band after the first, or the input once per filter group after the first); None if
+        nothing fits. Loads run ahead where that fits too."""
         ways = ((True, True), (True, False), (False, False)) if self.menu.ahead else ((False, False),)
         for ahead, skew in ways:
             found = self._rows(start, stop, placement, room, ahead, skew)
@@ -241,12 +234,26 @@ class Planner:
         if not segment.chunkable:
             return None
         band = _first_fitting(band_candidates(height), lambda b: fits(Tiling(b, 1, ahead)))
-        if band is None:
-            return None
-        channels = segment.output.layer.output_shape[2]
-        chunk = _first_fitting(band_candidates(channels), lambda c: fits(Tiling(band, c, ahead)))
-        assert chunk is not None
-        return Tiling(band, chunk, ahead), (math.ceil(height / band) - 1) * segment.weight_bytes
+        bands: tuple[Tiling, int] | None = None
+        if band is not None:
+            channels = segment.output.layer.output_shape[2]
+            chunk = _first_fitting(band_candidates(channels), lambda c: fits(Tiling(band, c, ahead)))
+            assert chunk is not None
+            bands = Tiling(band, chunk, ahead), (math.ceil(height / band) - 1) * segment.weight_bytes
+            if not bands[1]:
+                return bands
+        # the other loop order: filter groups outermost, the input read again instead of the weights (a
+        # depthwise layer's groups, which read their own channels, may fit where no band of all of them does)
+        groups = filter_groups(
+            segment,
+            ahead,
+            room - sum(self.sizes[t] for t in placement.resident),
+            {t: self.sizes[t] for t in segment.inputs if t not in placement.resident},
+            bands[1] if bands else math.inf,
+            fits,
+            lambda fits_band: _first_fitting(band_candidates(height), fits_band),
+        )
+        return groups if groups is not None and (bands is None or groups[1] < bands[1]) else bands
 
     # ---- the plan ------------------------------------------------------------------------------
 
@@ -360,6 +367,8 @@ class Planner:
             )
             tiling = Tiling(1, 1 if segment.chunkable else 0, False)
             need = self.peak(g, g + 1, placement, tiling)
+            if groupable(segment):  # or one output channel at a time, in filter groups
+                need = min(need, self.peak(g, g + 1, placement, FilterGroups(1, 1, False)))
             if need > self.capacity:
                 return CapacityError(
                     f"{group[0].name}: one row per band needs {need:,} B of internal memory; "
@@ -597,7 +606,7 @@ def describe(segment: Segment, choice: Choice, index: int) -> list[StepPlan]:
         elif last in place.stored:
             notes.append("output stored")
         if tiling.chunk_channels:
-            notes.append(f"weights streamed in chunks of {tiling.chunk_channels} channels")
+            notes.append(note(tiling, segment))
         if any(c.name in place.preloaded for c in group):
             notes.append("weights loaded during an earlier step")
         plans.append(
