@@ -86,6 +86,84 @@ def cast_to_float() -> tuple[Net, str]:
     return net, net.node("Relu", [net.node("Cast", [x], "/Cast", to=1)], "/relu/Relu")
 
 
+def computed_same_pads() -> tuple[Net, str]:
+    """timm's ``Conv2dSame`` (tf_efficientnet_b0): TensorFlow's 'same' padding computed at run time from the
+    map's shape, ``max((ceil(n / s) - 1) * s + (k - 1) * d + 1 - n, 0)`` per side (Shape, Gather, Cast, Div,
+    Ceil, Sub, Mul, Add, Clip), split into before and after (Div, Cast, Sub), then F.pad's order turned into
+    ONNX's as TorchScript writes it (Concat with ConstantOfShape zeros, Reshape to pairs, a reversing Slice,
+    Transpose, Reshape) before a Pad and an unpadded stride-2 Conv."""
+    net, x = conv_first(size=8)
+    m = "/conv_dw"
+
+    def const(name: str, value: object, dtype: type = np.int64) -> str:
+        return net.constant(f"{m}/{name}", np.array(value, dtype))
+
+    shape = net.node("Shape", [x], f"{m}/Shape")
+    sides = []
+    for axis in (2, 3):  # height, then width
+        n = net.node("Gather", [shape, const(f"axis{axis}", axis)], f"{m}/Gather_{axis}", axis=0)
+        n = net.node("Cast", [n], f"{m}/Cast_{axis}", to=TensorProto.FLOAT)
+        out = net.node(
+            "Ceil", [net.node("Div", [n, const(f"s{axis}", 2.0, np.float32)], f"{m}/Div_{axis}")], f"{m}/Ceil_{axis}"
+        )
+        total = net.node(
+            "Mul",
+            [
+                net.node("Sub", [out, const(f"one{axis}", 1.0, np.float32)], f"{m}/Sub_{axis}"),
+                const(f"stride{axis}", 2.0, np.float32),
+            ],
+            f"{m}/Mul_{axis}",
+        )
+        total = net.node("Add", [total, const(f"extent{axis}", 3.0, np.float32)], f"{m}/Add_{axis}")
+        total = net.node("Sub", [total, n], f"{m}/Sub2_{axis}")
+        total = net.node("Clip", [total, const(f"zero{axis}", 0.0, np.float32), ""], f"{m}/Clip_{axis}")
+        before = net.node(
+            "Cast",
+            [
+                net.node(
+                    "Floor",
+                    [net.node("Div", [total, const(f"two{axis}", 2.0, np.float32)], f"{m}/Half_{axis}")],
+                    f"{m}/Floor_{axis}",
+                )
+            ],
+            f"{m}/CastB_{axis}",
+            to=TensorProto.FLOAT,
+        )
+        after = net.node("Sub", [total, before], f"{m}/After_{axis}")
+        sides.append((before, after))
+    (top, bottom), (left, right) = sides
+    unsqueezed = [
+        net.node("Unsqueeze", [side, const(f"u{i}", [0])], f"{m}/Unsqueeze_{i}")
+        for i, side in enumerate((left, right, top, bottom))  # F.pad lists the last axis first
+    ]
+    torch_order = net.node(
+        "Cast", [net.node("Concat", unsqueezed, f"{m}/Concat", axis=0)], f"{m}/CastI", to=TensorProto.INT64
+    )
+    zeros = net.node(
+        "ConstantOfShape",
+        [const("four", [4])],
+        f"{m}/ConstantOfShape",
+        value=onnx.numpy_helper.from_array(np.array([0], np.int64)),
+    )
+    pairs = net.node(
+        "Reshape",
+        [net.node("Concat", [torch_order, zeros], f"{m}/Concat_1", axis=0), const("pairs", [-1, 2])],
+        f"{m}/Reshape",
+    )
+    reversed_ = net.node(
+        "Slice",
+        [pairs, const("start", [-1]), const("end", [-(2**63)]), const("axes", [0]), const("step", [-1])],
+        f"{m}/Slice",
+    )
+    onnx_order = net.node(
+        "Reshape",
+        [net.node("Transpose", [reversed_], f"{m}/Transpose", perm=[1, 0]), const("flat", [-1])],
+        f"{m}/Reshape_1",
+    )
+    x = net.node("Pad", [x, onnx_order, const("value", 0.0, np.float32)], f"{m}/Pad", mode="constant")
+    return net, net.conv(x, m, 4, 4, 3, stride=2, groups=4, bias=True)
+
+
 PATTERNS: dict[str, Callable[[], tuple[Net, str]]] = {
     "shared-zero-biases": shared_zero_biases,
     "concat-of-one": concat_of_one,
@@ -93,6 +171,7 @@ PATTERNS: dict[str, Callable[[], tuple[Net, str]]] = {
     "shuffle-unit-torchscript": lambda: shuffle_unit("torchscript"),
     "shuffle-unit-split-attribute": lambda: shuffle_unit("split-attribute"),
     "shuffle-unit-dynamo": lambda: shuffle_unit("dynamo"),
+    "computed-same-pads": computed_same_pads,
 }
 
 
@@ -109,6 +188,24 @@ def test_an_exporters_pattern_runs_as_onnx_runtime_runs_it(name: str, tmp_path: 
     result = runtime_agreement(saved(name, tmp_path), batch=batch)
     assert result.agrees, result.summary()
     assert result.max_magnitude > 0.01
+
+
+@pytest.mark.parametrize("every_shape", [False, True])
+def test_pads_computed_from_the_maps_shape_are_evaluated(every_shape: bool, tmp_path: Path) -> None:
+    """8 rows at stride 2 under a 3x3 window: TensorFlow's rule pads 0 before and 1 after. Evaluated whether the
+    model leaves its shapes to inference or gives every map's (then only the pads' arithmetic is evaluated)."""
+    net, output = computed_same_pads()
+    model = net.model(output, value_info=every_shape)
+    if every_shape:  # what ONNX's inference cannot give, written as an exporter that knows them writes it
+        model.graph.value_info.append(helper.make_tensor_value_info("/conv_dw/Pad_output_0", 1, ["N", 4, 9, 9]))
+        model.graph.output[0].CopyFrom(helper.make_tensor_value_info(output, 1, ["N", 4, 4, 4]))
+    path = tmp_path / "pads.onnx"
+    onnx.save(model, str(path))
+    graph = api.load_network(path)
+    pad, conv = graph.layers[-2:]
+    sides = (pad.attrs.top, pad.attrs.bottom, pad.attrs.left, pad.attrs.right)
+    assert (pad.op.value, sides, pad.output_shape) == ("pad", (0, 1, 0, 1), (9, 9, 4))
+    assert conv.output_shape == (4, 4, 4)
 
 
 def test_a_shared_initializer_counts_for_every_reader(tmp_path: Path) -> None:

@@ -97,7 +97,9 @@ def read_onnx(path: Path | str, input_shape: tuple[int, ...] | None = None) -> O
             _check_node(node, opset, str(path))
     constant = _constants(light)
     read = {o for n in nodes for o in n.output} & computed
-    shapes, folded = _model_shapes(light, computed, read, not unknown, constant)
+    operands = {name for n in nodes for name in n.input if name and name not in computed}
+    operands = {name for name in operands if name not in light.initializers and constant(name) is None}
+    shapes, folded = _model_shapes(light, computed, read, operands, not unknown, constant)
     ctx = Context(
         opset=opset,
         shapes=shapes,
@@ -323,12 +325,16 @@ def _known(dims: Dims | None) -> bool:
 SHAPE_ARITHMETIC = frozenset(
     {
         *("Shape", "Size", "Gather", "Unsqueeze", "Squeeze", "Concat", "Slice", "Reshape", "Cast", "Identity"),
-        *("Add", "Sub", "Mul", "Div", "Mod", "Neg", "Abs", "Floor", "Ceil", "Max", "Min", "ReduceProd"),
-        *("Range", "ConstantOfShape", "Equal", "Less", "Greater", "Not", "Where", "Expand"),
+        *("Add", "Sub", "Mul", "Div", "Mod", "Neg", "Abs", "Floor", "Ceil", "Round", "Sign", "Max", "Min", "Clip"),
+        *("ReduceProd", "ReduceSum", "ReduceMax", "ReduceMin", "Transpose", "Tile", "Split"),
+        *("Range", "ConstantOfShape", "Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual"),
+        *("Not", "And", "Or", "Where", "Expand"),
     }
 )
-"""Ops an exporter writes on shapes (``x.size(1) // 2`` is Shape, Gather, Div): evaluated when their operands
-are known, so that what reads their result (a Slice's ends, a Reshape's shape, a Resize's sizes) has values."""
+"""Ops an exporter writes on shapes (``x.size(1) // 2`` is Shape, Gather, Div; timm's TensorFlow-style padding
+is Ceil, Clip for max(..., 0), then Transpose and a reversing Slice to turn F.pad's order into ONNX's): evaluated
+when their operands are known, so that what reads their result (a Slice's ends, a Pad's amounts, a Reshape's
+shape, a Resize's sizes) has values."""
 MAX_FOLDED_ELEMENTS = 4096
 """Far more than any shape arithmetic gives; stops a ConstantOfShape from filling memory."""
 MAX_FOLD_ROUNDS = 100
@@ -336,31 +342,35 @@ MAX_FOLD_ROUNDS = 100
 
 
 def _model_shapes(
-    light: LightModel, data: set[str], read: set[str], strict: bool, constant: Any
+    light: LightModel, data: set[str], read: set[str], operands: set[str], strict: bool, constant: Any
 ) -> tuple[dict[str, Dims], dict[str, np.ndarray]]:
     """The shapes of the data tensors: the model's own where it gives every tensor in ``read`` one (as the
     dynamo exporter and onnxsim write them), else ONNX shape inference's (constant values propagated); and
-    the values of the shape arithmetic on them (:data:`SHAPE_ARITHMETIC`), found by inferring again with
-    what it gives until every shape is known or nothing more can be evaluated."""
+    the values of the shape arithmetic (:data:`SHAPE_ARITHMETIC`), found by inferring again with what it
+    gives until every shape and every computed operand the layers read (``operands``: a Pad's amounts, a
+    Reshape's target) is known, or nothing more can be evaluated."""
     graph = light.model.graph
     shapes: dict[str, Dims] = {}
     for values in (graph.input, graph.value_info, graph.output):
         _shapes_in(values, data, shapes)
-    if all(_known(shapes.get(name)) for name in read):
+    own = all(_known(shapes.get(name)) for name in read)
+    if own and not operands:
         return shapes, {}
     onnx = require_onnx(light.path)
     opset = _opset(light)
     model = light.model
     folded: dict[str, np.ndarray] = {}
     for _ in range(MAX_FOLD_ROUNDS):
-        shapes = _inferred_shapes(onnx, model, data, strict, light.path)
-        if all(_known(shapes.get(name)) for name in read):
+        if not own:
+            shapes = _inferred_shapes(onnx, model, data, strict, light.path)
+        if all(_known(shapes.get(name)) for name in read) and operands.issubset(folded):
             break
         more = _fold_shape_arithmetic(model.graph.node, data, shapes, folded, constant, opset)
         if not more:
             break
         folded.update(more)
-        model = _with_constants(onnx, light.model, folded)
+        if not own:
+            model = _with_constants(onnx, light.model, folded)
     return shapes, folded
 
 
@@ -395,15 +405,18 @@ def _fold_shape_arithmetic(
             continue
         if not data.isdisjoint(node.output) or all(name in folded for name in node.output if name):
             continue
-        if node.op_type in SHAPE_ONLY:
-            dims = shapes.get(node.input[0])
+        if node.op_type in SHAPE_ONLY:  # of a map, or of a value this arithmetic found (timm's pads)
+            known = value(node.input[0])
+            dims = shapes.get(node.input[0]) if known is None else known.shape
+            if dims and dims[0] is None:  # a map's open batch in the model's own shapes: the input's, fixed at 1
+                dims = (1, *dims[1:])
             if dims is None or None in dims:
                 continue
             attrs = {a.name: a.i for a in node.attribute}
             found[node.output[0]] = (
                 np.array(dims[attrs.get("start", 0) : attrs.get("end", len(dims))], np.int64)
                 if node.op_type == "Shape"
-                else np.array(math.prod(dims), np.int64)  # type: ignore[arg-type]
+                else np.array(math.prod(dims), np.int64)
             )
             continue
         operands = {name: value(name) for name in node.input if name}
