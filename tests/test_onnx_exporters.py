@@ -164,6 +164,23 @@ def computed_same_pads() -> tuple[Net, str]:
     return net, net.conv(x, m, 4, 4, 3, stride=2, groups=4, bias=True)
 
 
+def channels_last(end: str) -> Callable[[], tuple[Net, str]]:
+    """tf2onnx and keras2onnx export a Keras model's NHWC input followed by a Transpose to NCHW; the map goes
+    back to NHWC before the output (``end`` "map") or before a flatten and a dense layer ("flatten")."""
+
+    def build() -> tuple[Net, str]:
+        net = Net(["N", 7, 5, 3], opset=13, seed=4)  # H, W and C all differ: a wrong order cannot pass
+        x = net.node("Transpose", ["input"], "/input_nchw", perm=[0, 3, 1, 2])
+        x = net.node("Relu", [net.bn(net.conv(x, "/conv", 3, 4, 3, pad=1, bias=True), "/bn", 4)], "/relu")
+        x = net.node("Transpose", [x], "/output_nhwc", perm=[0, 2, 3, 1])
+        if end == "map":
+            return net, x
+        x = net.node("Reshape", [x, net.constant("/shape", np.array([-1, 7 * 5 * 4], np.int64))], "/flatten")
+        return net, net.gemm(x, "/dense", 7 * 5 * 4, 6)
+
+    return build
+
+
 PATTERNS: dict[str, Callable[[], tuple[Net, str]]] = {
     "shared-zero-biases": shared_zero_biases,
     "concat-of-one": concat_of_one,
@@ -172,6 +189,8 @@ PATTERNS: dict[str, Callable[[], tuple[Net, str]]] = {
     "shuffle-unit-split-attribute": lambda: shuffle_unit("split-attribute"),
     "shuffle-unit-dynamo": lambda: shuffle_unit("dynamo"),
     "computed-same-pads": computed_same_pads,
+    "channels-last-map": channels_last("map"),
+    "channels-last-flatten": channels_last("flatten"),
 }
 
 
@@ -206,6 +225,29 @@ def test_pads_computed_from_the_maps_shape_are_evaluated(every_shape: bool, tmp_
     sides = (pad.attrs.top, pad.attrs.bottom, pad.attrs.left, pad.attrs.right)
     assert (pad.op.value, sides, pad.output_shape) == ("pad", (0, 1, 0, 1), (9, 9, 4))
     assert conv.output_shape == (4, 4, 4)
+
+
+@pytest.mark.parametrize("end", ["map", "flatten"])
+def test_a_channels_last_input_reads_as_the_nchw_network_after_its_transpose(end: str, tmp_path: Path) -> None:
+    path = saved(f"channels-last-{end}", tmp_path)
+    graph = api.load_network(path)
+    assert graph.input_shape == (7, 5, 3)
+    expected = ["conv", "batchnorm", "relu"] + (["flatten", "dense"] if end == "flatten" else [])
+    assert [layer.op.value for layer in graph.layers] == expected
+    assert "its NHWC input read as NCHW" in api.onnx_to_yaml(path)
+
+
+def test_a_transpose_that_is_not_a_layout_change_is_still_refused(tmp_path: Path) -> None:
+    """Only NHWC -> NCHW after the input and NCHW -> NHWC before a flatten or the output are read (as no layer)."""
+    net, x = conv_first()
+    output = net.node("Relu", [net.node("Transpose", [x], "/swap_hw", perm=[0, 1, 3, 2])], "/relu")
+    with pytest.raises(InputError, match=r"1 unsupported node type: Transpose \(1, first: /swap_hw\)"):
+        api.load_network(net.save(output, tmp_path / "swap.onnx"))
+    net = Net(["N", 7, 5, 3], opset=13)  # an NHWC input read by a Transpose and by another node
+    x = net.node("Transpose", ["input"], "/input_nchw", perm=[0, 3, 1, 2])
+    output = net.node("Add", [net.node("Relu", ["input"], "/relu"), x], "/add")
+    with pytest.raises(InputError, match="Transpose"):
+        api.load_network(net.save(output, tmp_path / "both.onnx"))
 
 
 def test_a_shared_initializer_counts_for_every_reader(tmp_path: Path) -> None:

@@ -75,6 +75,8 @@ class OnnxNetwork:
     document: OnnxDocument
     layers: dict[str, OnnxLayer]
     """By hwsim layer name."""
+    nhwc: bool = False
+    """The model reads NHWC images (a Keras export, transposed to NCHW after its input)."""
 
 
 def read_onnx(path: Path | str, input_shape: tuple[int, ...] | None = None) -> OnnxNetwork:
@@ -111,16 +113,21 @@ def read_onnx(path: Path | str, input_shape: tuple[int, ...] | None = None) -> O
     )
     absorbed = _fuse_biases(nodes, ctx, output) | _channel_shuffles(nodes, ctx, output)
     kept = _split_outputs([n for n in nodes if n.position not in absorbed], ctx)
-    flat, sources, problems = _translate(kept, ctx, input_name, _nhwc_before_flatten(nodes, output))
+    to_nchw = _nchw_after_input(nodes, input_name, len(dims))
+    reordered = _nhwc_before_flatten(nodes, output) | to_nchw
+    flat, sources, problems = _translate(kept, ctx, input_name, reordered)
     if problems:
         raise InputError(_unsupported_message(problems), str(path))
     producer = " ".join(p for p in (light.model.producer_name, light.model.producer_version) if p)
     description = f"imported from {path.name} (ONNX opset {ctx.opset}{', ' + producer if producer else ''})"
+    if to_nchw:
+        dims = tuple(dims[axis] for axis in NCHW)
+        description += "; its NHWC input read as NCHW: the Transpose after it moves nothing in hwsim's layout"
     data, locs, renames = document_of(flat, path.stem, description, _hwc(dims))
     document = OnnxDocument(str(path), data, nodes={loc: sources[name].node for loc, name in locs.items()})
     spec = validate(NetworkSpec, data, document)
     layers = {renames[name]: layer for name, layer in sources.items()}
-    return OnnxNetwork(spec, document, layers)
+    return OnnxNetwork(spec, document, layers, nhwc=bool(to_nchw))
 
 
 @functools.lru_cache(maxsize=512)
@@ -546,10 +553,12 @@ def _split_outputs(nodes: list[Node], ctx: Context) -> list[Node]:
 
 FLATTENING = frozenset({"Flatten", "Reshape"})
 NHWC = [0, 2, 3, 1]
+NCHW = [0, 3, 1, 2]
 
 
 def _nhwc_before_flatten(nodes: list[Node], output: str) -> set[int]:
-    """Transposes NCHW -> NHWC read only by flattens: hwsim's flatten in (h, w, c) order, as hwsim exports it."""
+    """Transposes NCHW -> NHWC read only by flattens (hwsim's flatten in (h, w, c) order, as hwsim exports it),
+    or giving the network's output (a Keras model's NHWC output): in hwsim's NHWC layout they move nothing."""
     readers: dict[str, list[Node]] = {}
     for node in nodes:
         for name in node.input:
@@ -559,10 +568,20 @@ def _nhwc_before_flatten(nodes: list[Node], output: str) -> set[int]:
         for node in nodes
         if node.op_type == "Transpose"
         and node.attrs.get("perm") == NHWC
-        and node.output[0] != output
-        and readers.get(node.output[0])
-        and all(reader.op_type in FLATTENING for reader in readers[node.output[0]])
+        and (
+            node.output[0] == output
+            or (readers.get(node.output[0]) and all(r.op_type in FLATTENING for r in readers[node.output[0]]))
+        )
     }
+
+
+def _nchw_after_input(nodes: list[Node], input_name: str, rank: int) -> set[int]:
+    """The Transposes NHWC -> NCHW of an NHWC input, when they are all that reads it (tf2onnx and keras2onnx
+    export a Keras model so): the network reads NCHW from there on, and hwsim's maps are NHWC already."""
+    readers = [node for node in nodes if input_name in node.input]
+    if rank != 4 or not readers or any(n.op_type != "Transpose" or n.attrs.get("perm") != NCHW for n in readers):
+        return set()
+    return {node.position for node in readers}
 
 
 def layer_name(node_name: str, op_type: str, index: int, taken: set[str]) -> str:
@@ -589,7 +608,8 @@ def _translate(
 ) -> tuple[list[FlatLayer], dict[str, OnnxLayer], list[tuple[str, str, str]]]:
     """Flat layers in order, what the model says of each, and the (op type, node, reason) of every node refused.
 
-    The transposes in ``nhwc`` are no layers: the flatten after one reads its input in hwsim's order."""
+    The transposes in ``nhwc`` are no layers (they only reorder in hwsim's layout): a flatten after one reads its
+    input in hwsim's order."""
     producer: dict[str, str] = {input_name: NETWORK_INPUT}
     transposed: set[str] = set()
     flat: list[FlatLayer] = []
@@ -600,7 +620,8 @@ def _translate(
         if node.position in nhwc:
             if node.input[0] in producer:
                 producer[node.output[0]] = producer[node.input[0]]
-                transposed.add(node.output[0])
+                if node.attrs.get("perm") == NHWC:
+                    transposed.add(node.output[0])
             continue
         shown = node.name or f"{node.op_type}_{node.position}"
         translator = TRANSLATORS.get(node.op_type) if node.standard else None
