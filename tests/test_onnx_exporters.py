@@ -364,3 +364,36 @@ def test_a_real_torchscript_export_of_shufflenet_reads_counts_and_runs(tmp_path:
     assert sum(cost.macs for cost in estimate.costs) == 82_872
     result = runtime_agreement(path)
     assert result.agrees, result.summary()
+
+
+def test_a_real_export_with_computed_same_padding_reads_counts_and_runs() -> None:
+    """timm's Conv2dSame exported by torch.onnx.export (tests/exports/README.md: torch counts 650 parameters, of
+    which the exporter folds 32, and 68,256 MACs): every Pad's amounts are evaluated."""
+    path = Path(__file__).parent / "exports" / "tf-same-tiny-torchscript17.onnx"
+    graph = api.load_network(path)
+    pads = [(p.attrs.top, p.attrs.bottom, p.attrs.left, p.attrs.right) for p in graph.layers if p.op.value == "pad"]
+    assert pads == [(1, 1, 1, 1), (0, 1, 0, 1)]  # 31 rows at stride 2, then 16; the 1x1 conv's Pad is 0: no layer
+    assert graph.params == 650 - 32
+    estimate = api.estimate(graph, api.load_hardware("paper-accelerator"), "paper")
+    assert sum(cost.macs for cost in estimate.costs) == 68_256
+    result = runtime_agreement(path)
+    assert result.agrees, result.summary()
+
+
+def test_a_real_tf2onnx_export_of_a_keras_model_reads_counts_and_runs() -> None:
+    """A Keras CNN exported by tf2onnx (tests/exports/README.md): NHWC input, the batch norm written as a Mul and
+    an Add of per-channel constants (scale layers, their constants attributes: Keras counts 1,298 trainable
+    parameters, 32 of them the batch norm's), ReLU6 as Clip, GAP then Squeeze, MatMul and Add."""
+    path = Path(__file__).parent / "exports" / "keras-gap-tf2onnx13.onnx"
+    graph = api.load_network(path)
+    assert graph.input_shape == (32, 32, 3)
+    assert [layer.op.value for layer in graph.layers] == [
+        *("conv", "scale", "scale", "clip", "dwconv", "relu", "maxpool", "conv", "global_avg_pool", "dense"),
+        "softmax",
+    ]
+    assert graph.params == 1_298 - 32
+    estimate = api.estimate(graph, api.load_hardware("paper-accelerator"), "paper")
+    # 16x16x16 outputs of 3x3x3, 16x16x16 of 3x3 depthwise, 8x8x24 of 16, 10 of 24
+    assert sum(cost.macs for cost in estimate.costs) == 16 * 16 * 16 * 27 + 16 * 16 * 16 * 9 + 8 * 8 * 24 * 16 + 240
+    result = runtime_agreement(path)
+    assert result.agrees, result.summary()

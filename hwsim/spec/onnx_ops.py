@@ -766,6 +766,8 @@ def pad(node: Node, ctx: Context) -> Translation:
     if mode not in ("constant", "reflect", "edge"):
         raise Unsupported(f"mode {mode}")
     sides = [pads[2], pads[6], pads[3], pads[7]]
+    if not any(sides):  # padding computed at run time that came to nothing (timm's 'same' padding of a 1x1 conv)
+        return Translation({"op": "identity"}, (x,), passes_on=True)
     entry: dict[str, Any] = {"op": "pad", "pads": sides[0] if len(set(sides)) == 1 else sides}
     if mode != "constant":
         entry["mode"] = mode
