@@ -86,6 +86,8 @@ class ArraySource(NamedTuple):
     layout: str
     state: bool = False
     """Batch norm's running statistics: state, not parameters."""
+    factor: float = 1.0
+    """What the node multiplies the array by before using it (Gemm's ``alpha`` and ``beta``)."""
 
 
 class Translation(NamedTuple):
@@ -377,13 +379,12 @@ def gemm(node: Node, ctx: Context) -> Translation:
     transposed = bool(attrs.get("transB", 0))
     units = weight.dims[0] if transposed else weight.dims[1]
     bias = optional_input(node, 2)
-    if not same_real(attrs.get("alpha", 1.0), 1.0) or (bias and not same_real(attrs.get("beta", 1.0), 1.0)):
-        raise Unsupported(f"alpha {attrs.get('alpha', 1.0)} and beta {attrs.get('beta', 1.0)} scale its terms")
-    arrays = [ArraySource("weight", node.input[1], "oi" if transposed else "io")]
-    if bias:
+    alpha, beta = float(attrs.get("alpha", 1.0)), float(attrs.get("beta", 1.0))
+    arrays = [ArraySource("weight", node.input[1], "oi" if transposed else "io", factor=alpha)]
+    if bias:  # alpha and beta scale the weights the layer holds: the same counts, the products adopted as weights
         if ctx.weight(bias, "bias").size != units:
             raise Unsupported(f"a bias of shape {list(ctx.initializers[bias].dims)}, not one value per unit")
-        arrays.append(ArraySource("bias", bias, "vector"))
+        arrays.append(ArraySource("bias", bias, "vector", factor=beta))
     entry: dict[str, Any] = {"op": "dense", "units": units}
     if not bias:
         entry["bias"] = False
@@ -682,10 +683,15 @@ _BATCHNORM_ARRAYS = (("gamma", False), ("beta", False), ("running_mean", True), 
 
 
 def batchnorm(node: Node, ctx: Context) -> Translation:
-    """Inference batch norm; ONNX's momentum weighs the running value, hwsim's the batch's: m = 1 - momentum."""
+    """Inference batch norm; ONNX's momentum weighs the running value, hwsim's the batch's: m = 1 - momentum.
+    Before opset 9, ``spatial`` 0 keeps statistics per activation, not per channel (only a flat input or a 1x1
+    map reads so); ``consumed_inputs`` and ``is_test`` (opsets 1 to 6) change nothing at inference."""
     x = the_data_input(node, ctx)
     unused_extra_outputs(node, ctx, "running statistics")
     attrs = node.attrs
+    dims = ctx.shape(x)
+    if not attrs.get("spatial", 1) and len(dims) == 4 and tuple(dims[2:]) != (1, 1):
+        raise Unsupported(f"spatial 0 on {list(dims)}: statistics per activation, not per channel")
     arrays = []
     for (key, state), name in zip(_BATCHNORM_ARRAYS, node.input[1:5]):
         ctx.weight(name, key)
