@@ -181,6 +181,13 @@ def channels_last(end: str) -> Callable[[], tuple[Net, str]]:
     return build
 
 
+def mean_of_three_maps() -> tuple[Net, str]:
+    """Mean of several maps (an ensemble's average, a merge of branches), one of them broadcast (1x1xC)."""
+    net, x = conv_first()
+    gap = net.node("GlobalAveragePool", [x], "/gap")
+    return net, net.node("Mean", [x, net.node("Sigmoid", [x], "/sigmoid"), gap], "/merge/Mean")
+
+
 PATTERNS: dict[str, Callable[[], tuple[Net, str]]] = {
     "shared-zero-biases": shared_zero_biases,
     "concat-of-one": concat_of_one,
@@ -191,6 +198,7 @@ PATTERNS: dict[str, Callable[[], tuple[Net, str]]] = {
     "computed-same-pads": computed_same_pads,
     "channels-last-map": channels_last("map"),
     "channels-last-flatten": channels_last("flatten"),
+    "mean-of-three-maps": mean_of_three_maps,
 }
 
 
@@ -248,6 +256,19 @@ def test_a_transpose_that_is_not_a_layout_change_is_still_refused(tmp_path: Path
     output = net.node("Add", [net.node("Relu", ["input"], "/relu"), x], "/add")
     with pytest.raises(InputError, match="Transpose"):
         api.load_network(net.save(output, tmp_path / "both.onnx"))
+
+
+def test_a_mean_of_three_maps_is_their_sum_scaled_with_onnxs_operations(tmp_path: Path) -> None:
+    """ONNX's Mean of k maps is k - 1 adds and a divide an element: hwsim's add and scale by 1 / k count the same."""
+    net, output = mean_of_three_maps()
+    graph = api.load_network(net.save(output, tmp_path / "mean.onnx"))
+    total, mean = graph.layers[-2:]
+    assert (total.name, total.op.value, len(total.inputs)) == ("merge/Mean_sum", "add", 3)
+    expected = ("merge/Mean", "scale", (total.name,), (0.33333334,))  # 1 / 3 as the shortest decimal of its float32
+    assert (mean.name, mean.op.value, mean.inputs, mean.attrs.scale) == expected
+    estimate = api.estimate(graph, api.load_hardware("paper-accelerator"), "paper")
+    ops = {cost.layer.name: cost.ops for cost in estimate.costs}
+    assert ops[total.name] + ops[mean.name] == 3 * 9 * 9 * 4
 
 
 def test_a_shared_initializer_counts_for_every_reader(tmp_path: Path) -> None:

@@ -101,6 +101,9 @@ class Translation(NamedTuple):
     passes_on: bool = False
     """No layer: the node hands its input on unchanged in hwsim's layout (a 1x1 map made flat, or back; a
     Concat or Sum of one map)."""
+    before: tuple[str, dict[str, Any]] | None = None
+    """(name suffix, entry) of a layer the inputs go through first, its output read by this one (Mean of several
+    maps: their sum, then a scale by 1 / k)."""
 
 
 @dataclass
@@ -584,8 +587,10 @@ def arithmetic(node: Node, ctx: Context) -> Translation:
     affine map ``{op: scale}`` (x + c, x - c, c - x, x * c, x / c; c / x is refused)."""
     inputs = data_inputs(node, ctx)
     if len(inputs) == len(node.input):
-        if node.op_type in ("Sub", "Div"):
-            raise Unsupported(f"a {node.op_type} of two maps")
+        if node.op_type == "Sub":  # an add of the second scaled by -1 would count a multiply more an element
+            raise Unsupported("a Sub of two maps (no hwsim op subtracts maps)")
+        if node.op_type == "Div":
+            raise Unsupported("a Div of two maps (no hwsim op divides maps)")
         return two_maps("add" if node.op_type == "Add" else "mul")(node, ctx)
     if len(inputs) != 1 or len(node.input) != 2:
         raise Unsupported("no operand is a map")
@@ -613,14 +618,14 @@ def arithmetic(node: Node, ctx: Context) -> Translation:
 
 
 def mean(node: Node, ctx: Context) -> Translation:
-    """Mean of one map is that map; of several, their sum scaled by 1 / k is two layers, which a node cannot
-    become: refused."""
+    """Mean of one map is that map; of k maps, their sum (an ``add``, k - 1 adds an element) scaled by 1 / k (a
+    ``scale``, one multiply): ONNX's k - 1 adds and a divide, in two layers (the sum named ``<node>_sum``)."""
     inputs = data_inputs(node, ctx)
     if len(inputs) != len(node.input):
         raise Unsupported("one operand is a constant, not a map")
-    if len(inputs) > 1:
-        raise Unsupported(f"a mean of {len(inputs)} maps (hwsim would need an add and a scale)")
-    return Translation({"op": "identity"}, inputs, passes_on=True)
+    if len(inputs) == 1:
+        return Translation({"op": "identity"}, inputs, passes_on=True)
+    return Translation({"op": "scale", "scale": real(1.0 / len(inputs))}, inputs, before=("sum", {"op": "add"}))
 
 
 def concat(node: Node, ctx: Context) -> Translation:

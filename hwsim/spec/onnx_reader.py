@@ -641,6 +641,16 @@ def _translate(
         if translation.passes_on:
             producer[output] = inputs[0]
             continue
+        shape = _hwc_or_none(ctx.shapes.get(output))
+        if translation.before is not None:  # a layer the inputs go through first, of the node's output shape
+            suffix, entry = translation.before
+            first = layer_name(
+                f"{node.name}_{suffix}" if node.name else "", f"{node.op_type}_{suffix}", node.position, taken
+            )
+            taken.add(first)
+            flat.append(FlatLayer(first, entry, inputs))
+            sources[first] = OnnxLayer(shown, shape, 0, 0, ())
+            inputs = (first,)
         name = layer_name(node.name, node.op_type, node.position, taken)
         taken.add(name)
         producer[output] = name
@@ -649,7 +659,6 @@ def _translate(
         for array in translation.arrays:
             size = ctx.initializers[array.initializer].size
             state, params = (state + size, params) if array.state else (state, params + size)
-        shape = _hwc_or_none(ctx.shapes.get(output))
         hwc = translation.entry["op"] == "flatten" and translation.inputs[0] in transposed
         sources[name] = OnnxLayer(shown, shape, params, state, translation.arrays, output, hwc)
     return flat, sources, problems
