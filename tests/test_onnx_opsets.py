@@ -149,3 +149,19 @@ def test_a_batch_norm_with_consumed_inputs_reads_as_at_later_opsets(tmp_path: Pa
         ("conv", 3 * 4 * 9 + 4, 0),
         ("batchnorm", 8, 8),
     ]
+
+
+def test_a_flatten_at_another_axis_reads_where_it_makes_the_same_features(tmp_path: Path) -> None:
+    """Flatten at axis 2 of (N, 1, H, W) is (N, H*W), as at axis 1; of (N, 4, 1, 1) it is (4N, 1), and at axis 0
+    it merges the batch: both refused."""
+    net = Net(["N", 3, 8, 8], opset=9, seed=5)
+    x = net.conv("input", "/conv1", 3, 1, 3, pad=1, bias=True)
+    output = net.gemm(net.node("Flatten", [x], "/flatten", axis=2), "/fc", 64, 5)
+    graph = api.load_network(net.save(output, tmp_path / "one-channel.onnx"))
+    assert [layer.op.value for layer in graph.layers] == ["conv", "flatten", "dense"]
+    assert runtime_agreement(tmp_path / "one-channel.onnx", batch=2).agrees
+    for axis, reason in ((2, r"\[1, 4, 1, 1\] -> \[4, 1\] is not a flatten"), (0, "at axis 0: it merges the batch")):
+        net, x = conv_first(9)
+        output = net.node("Flatten", [net.node("GlobalAveragePool", [x], "/gap")], "/flatten", axis=axis)
+        with pytest.raises(InputError, match=f"Flatten \\(1, first: /flatten: {reason}"):
+            api.load_network(net.save(output, tmp_path / f"axis{axis}.onnx"))

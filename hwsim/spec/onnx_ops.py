@@ -411,12 +411,15 @@ def matmul(node: Node, ctx: Context) -> Translation:
 
 
 def flatten(node: Node, ctx: Context) -> Translation:
-    """Flatten, Reshape, Squeeze and Unsqueeze that make a map flat: (N, C, H, W) -> (N, C*H*W).
+    """Flatten, Reshape, Squeeze and Unsqueeze that make a map flat: (N, C, H, W) -> (N, C*H*W). A Flatten at
+    axis 2 or 3 is one where the dims before the axis are 1 (its output shape says so).
 
     hwsim's maps are (H, W, C), so a 1x1 map is already flat: making it (N, C), or (N, C) a 1x1 map, is
     no layer at all (torchvision's Flatten after its global average pool, an exporter's reshape before Gemm)."""
     x = the_data_input(node, ctx)
     before, after = ctx.shape(x), ctx.shape(node.output[0])
+    if node.op_type == "Flatten" and int(node.attrs.get("axis", 1)) % len(before) == 0:
+        raise Unsupported("at axis 0: it merges the batch into the features")
     flat = len(after) == 2 or (len(after) == 4 and after[2:] == (1, 1))
     if None in before[1:] or not flat or after[1] != math.prod(d for d in before[1:] if d is not None):
         raise Unsupported(f"{list(before)} -> {list(after)} is not a flatten to (N, features)")
