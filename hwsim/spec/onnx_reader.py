@@ -430,13 +430,27 @@ def _fold_shape_arithmetic(
         if any(v is None for v in operands.values()):
             continue
         try:
-            results = ReferenceEvaluator(node, opsets={"": opset}).run(None, operands)
+            results = ReferenceEvaluator(_one_node_model(node, opset)).run(None, operands)
         except Exception:  # operands this op does not take: left to shape inference to report
             continue
         if any(np.size(r) > MAX_FOLDED_ELEMENTS for r in results):
             continue
         found.update((name, np.asarray(r)) for name, r in zip(node.output, results) if name)
     return found
+
+
+def _one_node_model(node: Any, opset: int) -> Any:
+    """``node`` alone as a model of ``opset``: ONNX's reference evaluator runs a bare node at the newest opset,
+    which reads an older node's attributes wrongly (Unsqueeze's ``axes`` before opset 13, Slice's before 10)."""
+    from onnx import ValueInfoProto, helper
+
+    graph = helper.make_graph(
+        [node],
+        "fold",
+        [ValueInfoProto(name=name) for name in node.input if name],
+        [ValueInfoProto(name=name) for name in node.output if name],
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
 
 
 def _with_constants(onnx: Any, model: Any, folded: dict[str, np.ndarray]) -> Any:
