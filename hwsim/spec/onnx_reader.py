@@ -99,8 +99,8 @@ def read_onnx(path: Path | str, input_shape: tuple[int, ...] | None = None) -> O
             _check_node(node, opset, str(path))
     constant = _constants(light)
     read = {o for n in nodes for o in n.output} & computed
-    operands = {name for n in nodes for name in n.input if name and name not in computed}
-    operands = {name for name in operands if name not in light.initializers and constant(name) is None}
+    arithmetic = {name for n in all_nodes if n.op_type != "Constant" for name in n.output} - computed
+    operands = {name for n in nodes for name in n.input if name in arithmetic}  # a Pad's amounts, a Reshape's target
     shapes, folded = _model_shapes(light, computed, read, operands, not unknown, constant)
     ctx = Context(
         opset=opset,
