@@ -7,7 +7,9 @@ Bytecode caches are written and used as an installed package's are (a first run 
 environment's PYTHONDONTWRITEBYTECODE would otherwise recompile every module at every start).
 
 A loaded machine makes wall times noisy (this one is shared by several engineers), so the children's CPU
-time (user + system, from ``os.wait4``) is printed beside them: on a quiet machine the two agree.
+time (user + system, from ``os.wait4``) is printed beside them: on a quiet machine the two agree. The load
+average is printed too: the ratio grows with it (one version of hwsim measured 2.8x at a load average of 4
+and 3.3x at 6), so compare figures taken under similar load.
 
 The table itself is timed in-process too: the fast plain path, and rich as on a terminal.
 
@@ -96,7 +98,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         times = measure(commands(Path(folder)), rounds)
     numpy_wall, numpy_cpu = (statistics.median(t[i] for t in times["import numpy"]) for i in (0, 1))
-    print(f"median of {rounds} alternating runs; target: at most {TARGET}x `python -c 'import numpy'`")
+    load = os.getloadavg()[0]
+    print(f"median of {rounds} alternating runs (load average {load:.1f}); target: at most {TARGET}x `import numpy`")
     print(f"{'':20} {'wall':>9}  {'ratio':>5}  {'CPU':>9}  {'ratio':>5}")
     worst = 0.0
     for name, runs in times.items():

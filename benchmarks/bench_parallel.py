@@ -3,15 +3,16 @@
 Targets: two local workers at least 1.7x one on a sweep of 40+ points, a two-worker local Dask cluster at least
 1.6x a serial run, and a 10,000-point sweep in under 4 minutes on a 2-core machine. Everything is measured in
 the same run, wall time, worker start-up included (the Dask cluster's start-up is printed apart: an existing
-cluster has paid it). The 10,000-point figure is projected from the CPU time per point of a sample spread over
-the grid, unless --full runs the whole sweep.
+cluster has paid it). The 10,000-point figure is projected from the CPU time of a sample of the grid (a few
+bandwidths at capacities spread over its axis: the points of one capacity share their plans), unless --full runs
+the whole sweep.
 
 On a machine other people load, two workers get less than two cores, so the wall-time ratio says little about
 hwsim. The CPU time each process spent is printed too (from psutil, which the cluster extra brings): the
 caller's (costing, timing three points, collecting rows) plus the busiest worker's is what the sweep would take
 on two idle cores.
 
-    python benchmarks/bench_parallel.py [--points 48] [--full]
+    python benchmarks/bench_parallel.py [--points 48] [--full] [--keep-gc]
 """
 
 from __future__ import annotations
@@ -23,14 +24,15 @@ import time
 import numpy as np
 
 from hwsim import api
+from hwsim.schedule.planner import plans_shared
 from hwsim.studies import parallel, sweep
 
 HW = api.load_hardware("paper-accelerator")
 HAIRNET = api.load_network("hairnet")
 BIG = ("memory.internal.capacity=64KB..64MB:log:100", "memory.external.bandwidth=0.1GB/s..100GB/s:log:100")
 """The grid of benchmarks/bench_sweep.py: 10,000 points."""
-SAMPLE = 40
-"""Points of the big grid timed to project its CPU time."""
+SAMPLE_ROWS, SAMPLE_PER_ROW = 8, 5
+"""The sample of the big grid timed to project its CPU time: capacities spread over its axis, and bandwidths."""
 
 
 def grid(points: int) -> list[sweep.Axis]:
@@ -48,15 +50,27 @@ def timed(axes: list[sweep.Axis], pool: parallel.Pool) -> tuple[float, sweep.Swe
     return time.perf_counter() - start, result
 
 
-def projected_big_sweep() -> tuple[float, float]:
-    """(CPU seconds per point, infeasible share) over a sample spread evenly over the 10,000-point grid."""
-    axes = [sweep.parse_axis(text, HW) for text in BIG]
-    points = sweep.grid(axes)
-    picked = np.linspace(0, len(points[axes[0].field]) - 1, SAMPLE).astype(int)
+def projected_big_sweep() -> tuple[float, float, float, float]:
+    """(CPU seconds a point, infeasible share, a capacity's first point, its others) over a sample of the
+    10,000-point grid. Bandwidth varies fastest, and the points of one capacity share their plans
+    (:func:`hwsim.schedule.planner.plans_shared`, as :func:`sweep.schedule_points` shares them): a capacity's
+    first point plans and times, the others only time. Each of the grid's capacities is projected from the two."""
+    capacities, bandwidths = (sweep.parse_axis(text, HW) for text in BIG)
     base = sweep.cost_once(HAIRNET, HW, "optimized", "exact", 1, None)
-    start = time.process_time()
-    _, notes = sweep.schedule_points(base, {field: values[picked] for field, values in points.items()})
-    return (time.process_time() - start) / SAMPLE, sum(1 for n in notes if n) / SAMPLE
+    first, rest, notes = [], [], []
+    for i in np.linspace(0, len(capacities.values) - 1, SAMPLE_ROWS).astype(int):
+        with plans_shared():
+            for k, j in enumerate(np.linspace(0, len(bandwidths.values) - 1, SAMPLE_PER_ROW).astype(int)):
+                point = {
+                    capacities.field: np.array([float(capacities.values[i])]),
+                    bandwidths.field: np.array([float(bandwidths.values[j])]),
+                }
+                start = time.process_time()
+                notes += sweep.schedule_points(base, point)[1]
+                (rest if k else first).append(time.process_time() - start)
+    planned, timed_only = float(np.mean(first)), float(np.mean(rest))
+    per_point = (planned + (len(bandwidths.values) - 1) * timed_only) / len(bandwidths.values)
+    return per_point, sum(1 for n in notes if n) / len(notes), planned, timed_only
 
 
 def worker_cpu_times(dask: bool = False) -> list[float]:
@@ -78,7 +92,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--points", type=int, default=48)
     parser.add_argument("--full", action="store_true", help="run the whole 10,000-point sweep on every core")
+    parser.add_argument(
+        "--keep-gc", action="store_true", help="leave the Dask workers' heaps unfrozen, to see what freezing saves"
+    )
     args = parser.parse_args()
+    if args.keep_gc:
+        parallel._settle = lambda: None  # sent to the Dask workers by value; local workers import their own
     axes = grid(args.points)
     size = sweep.grid_size(axes)
 
@@ -123,13 +142,13 @@ def main() -> None:
     except Exception as err:  # the extra may be missing: the rest still stands
         print(f"  local Dask cluster: not measured ({err})")
 
-    per_point, infeasible = projected_big_sweep()
+    per_point, infeasible, planned, timed_only = projected_big_sweep()
     cores = parallel.available_cores()
     projected = 10_000 * per_point / cores
     print(
-        f"10,000-point optimized sweep ({' x '.join(BIG)}): {per_point * 1e3:.0f} ms CPU a point over {SAMPLE} "
-        f"points spread over the grid ({infeasible:.0%} infeasible), so about {projected / 60:.1f} min "
-        f"on {cores} cores (target 4 min)"
+        f"10,000-point optimized sweep ({' x '.join(BIG)}): {per_point * 1e3:.0f} ms CPU a point (a capacity's "
+        f"first {planned * 1e3:.0f} ms, the others {timed_only * 1e3:.0f} ms, over {SAMPLE_ROWS} x {SAMPLE_PER_ROW} "
+        f"points; {infeasible:.0%} infeasible), so about {projected / 60:.1f} min on {cores} cores (target 4 min)"
     )
     if args.full:
         big = [sweep.parse_axis(text, HW) for text in BIG]

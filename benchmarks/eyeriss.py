@@ -15,6 +15,7 @@ import math
 from hwsim import api
 from hwsim.cost.rowstationary import conv_shape, layer_mapping, mapping_cost
 from hwsim.estimate import Estimate
+from hwsim.schedule.base import Direction
 from hwsim.spec.energy import energy_table
 from hwsim.studies.validation import load_cases, published_rows
 
@@ -70,9 +71,10 @@ def rlc(zeros: float) -> float:
     return min(1.0, (1 - zeros) * 21 / 16)
 
 
-def dram_orders(run: Estimate) -> list[tuple[str, float, float, float, float, float]]:
-    """Per conv layer (MB for the batch): hwsim's schedule, every tensor once, Table III's loop order, that order with
-    feature maps run-length coded at Table V's zero fractions (an output at its next layer's input's), published."""
+def dram_orders(run: Estimate) -> list[tuple[str, float, float, float, float, float, float]]:
+    """Per conv layer (MB for the batch): hwsim's schedule, that schedule with its feature maps run-length coded at
+    Table V's zero fractions (an output at its next layer's input's), every tensor once, Table III's loop order,
+    that order coded alike, published."""
     layers = [c for c in run.costs if c.layer.op.value == "conv"]
     rows = []
     for i, c in enumerate(layers):
@@ -88,8 +90,11 @@ def dram_orders(run: Estimate) -> list[tuple[str, float, float, float, float, fl
         loop = weights * BATCH / mapping["n"] + ifmap * halo * filter_groups + ofmap
         next_zeros = TABLE_V[layers[i + 1].name][3] if i + 1 < len(layers) else 0.0
         coded = weights * BATCH / mapping["n"] + ifmap * halo * filter_groups * rlc(zeros) + ofmap * rlc(next_zeros)
-        moved = sum(s.bytes_moved for s in run.schedule.steps if c.name in s.layers)
-        rows.append((c.name, moved / MB, (ifmap + weights + ofmap) / MB, loop / MB, coded / MB, published))
+        transfers = [t for s in run.schedule.steps if c.name in s.layers for t in s.transfers]
+        moved = sum(t.bytes for t in transfers)
+        factor = {Direction.LOAD: rlc(zeros), Direction.STORE: rlc(next_zeros)}
+        ours = sum(t.bytes * (1.0 if t.tensor.weights else factor[t.direction]) for t in transfers)
+        rows.append((c.name, moved / MB, ours / MB, (ifmap + weights + ofmap) / MB, loop / MB, coded / MB, published))
     return rows
 
 
@@ -202,12 +207,13 @@ def main() -> None:
     alexnet = api.estimate(api.load_network("alexnet"), hw, "strict", batch=BATCH)
 
     print(f"AlexNet conv layers, batch {BATCH}: DRAM MB by loop order")
-    print(f"{'layer':8} {'hwsim':>8} {'once':>8} {'Table III':>10} {'+ RLC':>8} {'published':>10}")
-    totals = [0.0] * 5
+    widths = (8, 8, 8, 10, 8, 10)
+    print(f"{'layer':8} {'hwsim':>8} {'+ RLC':>8} {'once':>8} {'Table III':>10} {'+ RLC':>8} {'published':>10}")
+    totals = [0.0] * len(widths)
     for name, *values in dram_orders(alexnet):
         totals = [t + v for t, v in zip(totals, values)]
-        print(f"{name:8} " + " ".join(f"{v:{w}.2f}" for v, w in zip(values, (8, 8, 10, 8, 10))))
-    print(f"{'total':8} " + " ".join(f"{v:{w}.2f}" for v, w in zip(totals, (8, 8, 10, 8, 10))))
+        print(f"{name:8} " + " ".join(f"{v:{w}.2f}" for v, w in zip(values, widths)))
+    print(f"{'total':8} " + " ".join(f"{v:{w}.2f}" for v, w in zip(totals, widths)))
 
     print("\nAlexNet conv layers: energy by level (mJ for the batch) and buffer accesses per MAC")
     levels = energy_levels(alexnet)

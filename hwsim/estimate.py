@@ -12,6 +12,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from hwsim.cost.bound import lower_bound
+from hwsim.cost.cut import cut_bound
 from hwsim.cost.cycles import layer_cycles
 from hwsim.cost.inference import COUNTINGS, EXACT, Counting, LayerCost, graph_costs, layer_cost
 from hwsim.cost.steady import resident_bytes
@@ -154,6 +155,7 @@ class Estimate:
     def summary(self) -> dict[str, float | int]:
         s = self.schedule
         bound = lower_bound(self.costs, self.hardware).total_s
+        cut = cut_bound(self.costs, self.hardware).total_s
         energy = self.energy
         per_image = energy.total_j / s.batch
         return {
@@ -161,6 +163,8 @@ class Estimate:
             "latency_per_image_s": s.total_s / s.batch,
             "lower_bound_s": bound,
             "efficiency": bound / s.total_s if s.total_s else 1.0,
+            "lower_bound_cut_s": cut,
+            "efficiency_cut": cut / s.total_s if s.total_s else 1.0,
             "transfer_time_s": s.transfer_s,
             "compute_time_s": s.compute_s,
             "params": self.graph.params,

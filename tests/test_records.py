@@ -102,3 +102,30 @@ def test_every_format_of_a_report_is_what_pandas_wrote(network: str, hardware: s
     layers = json.loads(tables.to_json(result))["layers"]
     assert layers == json.loads(frame.to_json(orient="records", double_precision=15))
     assert frame.to_markdown(index=False, floatfmt=".6g") in tables.to_markdown(result)
+
+
+PLAIN_TEXT = st.one_of(
+    st.text(alphabet=st.sampled_from(list("0123456789.,+-eE _aTrueFalsnif")), max_size=7),
+    st.sampled_from(["True", "False", "1,000", "1,0000", "1.", " 3 ", "inf", "-inf", "nan", "Infinity", "1e999"]),
+    st.sampled_from(["1_000", ".5", "-.5e3", ",", "", " ", "+1,234.5", "0x10", "١٢"]),
+)
+PLAIN_CELL = st.one_of(st.none(), st.booleans(), st.integers(-(2**62), 2**62), FLOATS, PLAIN_TEXT)
+
+
+@given(
+    st.integers(1, 4).flatmap(lambda n: st.lists(st.lists(PLAIN_CELL, min_size=n, max_size=n), min_size=1, max_size=5))
+)
+def test_a_pipe_table_of_numbers_and_ascii_text_is_tabulates(rows: list[list[object]]) -> None:
+    from tabulate import tabulate
+
+    headers = [f"column {i}" if i % 2 else "c" for i in range(len(rows[0]))]
+    if all(map(records._plain_cell, (v for row in rows for v in row))):
+        assert records.pipe_table(rows, headers, ".6g") == tabulate(rows, headers, tablefmt="pipe", floatfmt=".6g")
+
+
+def test_text_a_pipe_table_cannot_write_is_left_to_tabulate() -> None:
+    assert not records._plain_cell("two\nlines") and not records._plain_cell("wide …") and records._plain_cell("a b")
+    rows = [{"layer": "two\nlines", "s": 1.5}, {"layer": "x", "s": 2.0}]
+    assert records.to_markdown(rows, ["layer", "s"], ".6g") == pd.DataFrame(rows).to_markdown(
+        index=False, floatfmt=".6g"
+    )

@@ -12,7 +12,7 @@ from schedule_helpers import hardware, networks, run
 
 from hwsim import api
 from hwsim.cli import main
-from hwsim.cost.bound import lower_bound
+from hwsim.cost.cut import cut_bound
 from hwsim.cost.inference import graph_costs
 from hwsim.model.graph import Graph
 from hwsim.report.trace import trace_events
@@ -41,16 +41,17 @@ def test_candidate_sizes_are_the_batch_and_the_powers_of_two_below_it() -> None:
 @pytest.mark.parametrize(
     "policy, batch",
     [
-        ("strict", 16),
+        ("strict", 32),
         pytest.param("strict", 64, marks=pytest.mark.slow),
-        pytest.param("optimized", 16, marks=pytest.mark.slow),
+        pytest.param("optimized", 32, marks=pytest.mark.slow),
         pytest.param("optimized", 64, marks=pytest.mark.slow),
     ],
 )
 def test_hairnet_batches_that_do_not_fit_whole_run_in_sub_batches(
     accelerator, one_image, policy: str, batch: int
 ) -> None:
-    # a whole batch of 16 needs 1.38 MB for one row of stage1.block2.dw: more than the 1 MB memory
+    # a whole batch of 32 needs 1.85 MB for one row of pool1: more than the 1 MB memory (16 fit since a
+    # depthwise layer may run in filter groups, holding a band of a few of its channels)
     with pytest.raises(CapacityError):
         from hwsim.schedule.optimized import schedule_optimized
         from hwsim.schedule.strict import schedule_strict
@@ -64,7 +65,7 @@ def test_hairnet_batches_that_do_not_fit_whole_run_in_sub_batches(
     assert validate(s, scheduled_costs(policy, e.costs, accelerator, s.steps), accelerator) == []
     assert 1 <= s.sub_batch < batch and batch % s.sub_batch == 0
     assert max(step.peak_internal_bytes for step in s.steps) <= accelerator.memory.internal.capacity
-    assert e.summary()["lower_bound_s"] <= s.total_s
+    assert e.summary()["lower_bound_s"] <= e.summary()["lower_bound_cut_s"] <= s.total_s
     assert all(f"sub-batches of {s.sub_batch}" in step.note for step in s.steps)
     if policy == "optimized":
         assert s.total_s / batch <= one_image[policy].schedule.total_s * (1 + 1e-9)
@@ -132,7 +133,7 @@ def test_whenever_one_image_fits_a_batch_fits_and_optimized_is_no_slower_per_ima
     except CapacityError:
         assume(False)  # not even one row of one image fits
         raise
-    bound = lower_bound(graph_costs(graph, hw, batch=batch), hw).total_s
+    bound = cut_bound(graph_costs(graph, hw, batch=batch), hw).total_s  # at least lower_bound's
     for policy in ("strict", "optimized"):
         schedule, violations = run(graph, hw, policy, batch)
         assert violations == [], [str(v) for v in violations[:3]]

@@ -15,10 +15,11 @@ from hwsim.cost.fold import fold_batchnorm
 from hwsim.cost.inference import LayerCost, graph_costs
 from hwsim.model.graph import Graph
 from hwsim.schedule.base import ALLOC, FREE, LOAD, RESIDENT, CapacityError
+from hwsim.schedule.order import write
 from hwsim.schedule.paper import paper_steps
-from hwsim.schedule.planner import OPTIMIZED, STRICT, Planner, _held, fuse, plan
+from hwsim.schedule.planner import OPTIMIZED, STEADY_STEPS, STRICT, Planner, _held, fuse, plan
 from hwsim.schedule.program import Loop, Program, Record, time_items, unrolled_records
-from hwsim.schedule.segment import write
+from hwsim.schedule.segment import Placement, Tiling, least_peak, peak
 from hwsim.spec.hardware import HardwareSpec
 
 capacities = st.sampled_from([2_000, 8_000, 32_000, 1e6])
@@ -117,6 +118,33 @@ def test_a_segments_price_is_the_peak_its_records_reach_in_the_program(graph: Gr
             # maps it spills are resident until it stores them, as they were before it
             assert measured[firsts[index]] == max(priced, before[firsts[index]]), (index, choice)
             assert priced <= capacity
+
+
+@given(networks(), st.sampled_from([0, 1, 2, 3]), st.booleans())
+def test_the_least_peak_the_planner_refuses_on_is_never_above_the_counted_peak(
+    graph: Graph, which: int, skew: bool
+) -> None:
+    """The bound the planner refuses row-by-row segments on without counting their records is a bound: at most
+    the peak their records reach, over the first driver steps and over the whole run, for any placement."""
+    costs = graph_costs(graph, hardware(1e6))
+    folded, into = fold_batchnorm(costs, hardware(1e6))
+    groups = fuse(folded)
+    planner = Planner(Program(folded), groups, into, 1e6, OPTIMIZED)
+    for start in range(len(groups)):
+        for stop in range(start + 1, min(len(groups), start + 4) + 1):
+            segment = planner.segment(start, stop)
+            if not segment.rowwise:
+                break
+            inputs = frozenset(segment.inputs)
+            resident = inputs if which & 1 else frozenset()
+            placement = Placement(
+                resident=resident,
+                consumed=resident if which & 2 else frozenset(),
+                stored=frozenset(segment.names if which & 2 else segment.names[-1:]),
+            )
+            least = least_peak(planner.program, segment, placement, {})
+            for limit in (STEADY_STEPS, None):
+                assert least <= peak(planner.program, segment, placement, Tiling(0, 0, False, skew), limit)
 
 
 def _times(

@@ -115,6 +115,24 @@ def test_a_point_proposed_again_is_on_the_front_once(hardware):
     assert list(firsts.trial[on_front]) == sorted(front.trial)
 
 
+def test_a_point_proposed_again_is_scheduled_once(hardware, monkeypatch):
+    scheduled: list[tuple[float, ...]] = []
+    schedule_points = sweep.schedule_points
+
+    def counted(base, points):
+        scheduled.extend(zip(*(values.tolist() for values in points.values())))
+        return schedule_points(base, points)
+
+    monkeypatch.setattr(sweep, "schedule_points", counted)
+    dimensions = [search.parse_dimension(text, hardware) for text in ("memory.internal.capacity=64KB..1MB:3", VARY[1])]
+    objectives = [search.objective_named("latency", dimensions)]
+    trials = search.run(SMALL, hardware, dimensions, objectives, trials=40, policy="strict", seed=1).trials
+    distinct = trials.drop_duplicates(POINT)
+    assert len(distinct) < len(trials) and sorted(scheduled) == sorted(map(tuple, distinct[POINT].to_numpy().tolist()))
+    again = trials.merge(distinct, on=POINT, suffixes=("", "_first"))
+    assert (again.total_s == again.total_s_first).all() and (again.note == again.note_first).all()
+
+
 def test_a_continuous_byte_dimension_is_whole_bytes_within_its_range(hardware):
     capacities = searched(hardware, trials=20).trials["memory.internal.capacity_bytes"]
     assert capacities.dtype == np.int64 and capacities.between(2000, 1_000_000).all() and capacities.nunique() > 10

@@ -4,6 +4,7 @@ within a budget of estimated time; and on a real Dask cluster."""
 from __future__ import annotations
 
 import csv
+import gc
 import importlib.util
 import io
 import shutil
@@ -12,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -162,7 +164,9 @@ def test_a_local_dask_cluster_gives_the_rows_of_a_serial_run(serial, monkeypatch
     with parallel.opened(workers=2, dask=parallel.LOCAL) as pool:
         assert pool.workers == 2
         result = run_on(pool)
+        frozen = pool._client.run(gc.get_freeze_count)  # what the workers held when the graph arrived
     pd.testing.assert_frame_equal(result.rows, serial.rows)
+    assert len(frozen) == 2 and min(frozen.values()) > 10_000
 
 
 def _free_port() -> int:
@@ -205,3 +209,16 @@ def test_a_dask_scheduler_and_two_worker_processes_give_the_rows_of_a_serial_run
         for process in started[::-1]:
             process.terminate()
             process.wait(timeout=30)
+
+
+def test_tasks_keep_the_points_of_one_capacity_together():
+    capacity = np.array([1, 2, 3] * 6 + [4] * 12, dtype=float)  # three interleaved groups of 6, one of 12
+    for workers in (2, 3):  # 4 groups: enough for two workers, too few for three
+        chunks = sweep._chunks(list(range(30)), capacity, 4, workers)
+        assert sorted(i for chunk in chunks for i in chunk) == list(range(30))
+        assert all(len({capacity[i] for i in chunk}) == 1 for chunk in chunks)  # 6 and 4 points cannot share
+        tasks = {value: sum(any(capacity[i] == value for i in chunk) for chunk in chunks) for value in (1, 2, 3, 4)}
+        assert tasks == ({1: 1, 2: 1, 3: 1, 4: 1} if workers == 2 else {1: 2, 2: 2, 3: 2, 4: 3})
+    small = sweep._chunks(list(range(6)), np.array([1, 1, 2, 2, 3, 3.0]), 4, 1)
+    assert small == [[0, 1, 2, 3], [4, 5]]  # small groups share a task
+    assert sweep._chunks(list(range(5)), None, 2, 1) == [[0, 1], [2, 3], [4]]

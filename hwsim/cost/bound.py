@@ -44,34 +44,31 @@ class LowerBound:
         return max([("bus", self.transfer_s), *self.compute_s.items()], key=lambda kv: kv[1])[0]
 
 
-def _traffic(costs: tuple[LayerCost, ...]) -> int:
-    image = next(size for c in costs for name, size in zip(c.layer.inputs, c.input_bytes) if name == INPUT)
-    return image + costs[-1].output_bytes + sum(c.weight_bytes for c in costs if not c.weights_resident)
+def image_bytes(costs: tuple[LayerCost, ...]) -> int:
+    """The input image's bytes, for the whole batch."""
+    return next(size for c in costs for name, size in zip(c.layer.inputs, c.input_bytes) if name == INPUT)
 
 
-def _unit_ops(costs: tuple[LayerCost, ...]) -> dict[str, int]:
-    ops: dict[str, int] = {}
-    for c in costs:
-        ops[c.unit] = ops.get(c.unit, 0) + c.ops
-    return ops
+def compulsory_bytes(costs: tuple[LayerCost, ...], io: bool = True) -> int:
+    """Every weight not kept on chip, and (``io``) the image in and the output out."""
+    weights = sum(c.weight_bytes for c in costs if not c.weights_resident)
+    return weights + (image_bytes(costs) + costs[-1].output_bytes if io else 0)
 
 
-def _unit_seconds(costs: tuple[LayerCost, ...], unit: str, hardware: HardwareSpec) -> float:
-    """How long ``unit`` computes its layers of ``costs``, at the cycles of its array."""
+def unit_seconds(costs: tuple[LayerCost, ...], unit: str, hardware: HardwareSpec) -> float:
+    """How long ``unit`` computes its layers of ``costs``: their ops at its throughput, or at the cycles of its
+    array."""
     spec = hardware.compute[unit]
+    if spec.array is None:
+        return sum(c.ops for c in costs if c.unit == unit) / spec.throughput
     return sum(layer_seconds(c, spec) for c in costs if c.unit == unit)
 
 
-def lower_bound(costs: tuple[LayerCost, ...], hardware: HardwareSpec) -> LowerBound:
-    """The bound for ``costs`` (a whole network, in order) on ``hardware``."""
+def lower_bound(costs: tuple[LayerCost, ...], hardware: HardwareSpec, io: bool = True) -> LowerBound:
+    """The bound for ``costs`` (a whole network, in order) on ``hardware``. ``io=False`` leaves out the image
+    and the output, for a schedule that assumes the one on chip and leaves the other there (``paper``)."""
     variants = (costs, fold_batchnorm(costs, hardware)[0])
-    traffic = min(_traffic(v) for v in variants)
+    traffic = min(compulsory_bytes(v, io) for v in variants)
     units = sorted({c.unit for v in variants for c in v})
-    ops = [_unit_ops(v) for v in variants]
-    compute = {
-        u: min(o.get(u, 0) for o in ops) / hardware.compute[u].throughput
-        if hardware.compute[u].array is None
-        else min(_unit_seconds(v, u, hardware) for v in variants)
-        for u in units
-    }
+    compute = {u: min(unit_seconds(v, u, hardware) for v in variants) for u in units}
     return LowerBound(traffic, traffic / hardware.memory.external.effective_bandwidth, compute)

@@ -35,7 +35,6 @@ import math
 from dataclasses import dataclass
 
 from hwsim.cost.inference import LayerCost
-from hwsim.cost.rowstationary import layer_mapping
 from hwsim.model.graph import Layer
 from hwsim.ops import ConvAttrs, Op
 from hwsim.spec.hardware import ComputeUnit, Dataflow
@@ -104,6 +103,8 @@ def layer_cycles(cost: LayerCost, unit: ComputeUnit) -> int:
     rows, cols = unit.array
     if unit.dataflow is Dataflow.RS:
         assert unit.row_stationary is not None
+        from hwsim.cost.rowstationary import layer_mapping  # Eyeriss's mapping, imported by the profiles that use it
+
         mapping = layer_mapping(cost.layer, cost.batch, unit.array, unit.row_stationary, cost.precision.bytes)
         return math.ceil(cost.ops / (2 * rows * cols)) if mapping is None else mapping.cycles
     view = matrix_view(cost.layer, cost.batch)

@@ -258,6 +258,10 @@ class OpTraits:
     fuses into the step producing one of its inputs and reads the others where they are)."""
     many_inputs: bool = False
     """It reads two or more maps (add, concat); every other op reads exactly one."""
+    whole_input: bool = False
+    """Each output element is computed from every element of its input: a dependence, which ``rows`` and
+    ``channels`` only over-approximate (flatten is whole for scheduling, yet moves each element once). Such a
+    layer is a barrier for the lower bound (:mod:`hwsim.cost.cut`)."""
     paper: CostRule | None = None
     """The paper appendix's convention, where it differs from exact (None: counted exactly under ``paper`` too)."""
     forward_train: ForwardTrainRule | None = None

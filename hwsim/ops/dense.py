@@ -125,6 +125,7 @@ TRAITS = (
         chunks=Chunks.FIRST,
         streams=False,
         fuses=False,
+        whole_input=True,
     ),
     OpTraits(
         op=Op.FLATTEN,

@@ -35,6 +35,8 @@ COMPARE_COLUMNS = [
     Column("images_per_s", "images/s", "number", priority=7),
     Column("lower_bound_s", "lower bound", "time", priority=5),
     Column("efficiency", "efficiency", "percent", priority=4),
+    Column("lower_bound_cut_s", "cut bound", "time", priority=12),
+    Column("efficiency_cut", "cut efficiency", "percent", priority=12),
     Column("latency_vs_first", "× first", "ratio", priority=8),
     Column("energy_per_image_j", "energy/image", "energy", priority=11),
     Column("note", "note", wrap=True, priority=THE_REST + 1),

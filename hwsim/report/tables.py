@@ -318,7 +318,9 @@ def render_summary(estimate: Estimate, console: Screen) -> None:
         f"per batch of {summary['batch']}{_sub_batches(summary)}"
         f" ({format_duration(summary['latency_per_image_s'])} per image, {summary['images_per_s']:,.4g} images/s)",
         f"lower bound {format_duration(summary['lower_bound_s'])} per batch, "
-        f"efficiency {summary['efficiency'] * 100:.1f} % (bound / predicted)",
+        f"efficiency {summary['efficiency'] * 100:.1f} % (bound / predicted); "
+        f"cut bound {format_duration(summary['lower_bound_cut_s'])}, "
+        f"efficiency {summary['efficiency_cut'] * 100:.1f} %",
         busy_shares(estimate.schedule),
         f"parameters {summary['params']:,}   MACs {summary['macs']:,}   ops {summary['ops']:,}"
         f"   bytes moved {summary['bytes_moved']:,}",

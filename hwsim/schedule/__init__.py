@@ -5,17 +5,36 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from hwsim.cost.inference import LayerCost
+from hwsim.model.graph import Graph
 from hwsim.schedule.base import Policy, Step
 from hwsim.schedule.batching import sub_batched
-from hwsim.schedule.optimized import folded_costs, schedule_optimized
 from hwsim.schedule.paper import schedule_paper
-from hwsim.schedule.strict import schedule_strict
 from hwsim.spec.hardware import HardwareSpec
+
+
+# strict and optimized import the planner when they first run: `hwsim estimate` with paper starts without it
+def _strict(graph: Graph, costs: tuple[LayerCost, ...], hardware: HardwareSpec) -> list[Step]:
+    from hwsim.schedule.strict import schedule_strict
+
+    return schedule_strict(graph, costs, hardware)
+
+
+def _optimized(graph: Graph, costs: tuple[LayerCost, ...], hardware: HardwareSpec) -> list[Step]:
+    from hwsim.schedule.optimized import schedule_optimized
+
+    return schedule_optimized(graph, costs, hardware)
+
+
+def _folded_costs(costs: tuple[LayerCost, ...], hardware: HardwareSpec, steps: Sequence[Step]) -> tuple[LayerCost, ...]:
+    from hwsim.schedule.optimized import folded_costs
+
+    return folded_costs(costs, hardware, steps)
+
 
 POLICIES: dict[str, Policy] = {
     "paper": Policy("paper", schedule_paper),
-    "strict": Policy("strict", sub_batched(schedule_strict, "largest")),
-    "optimized": Policy("optimized", sub_batched(schedule_optimized, "fastest"), folded_costs),
+    "strict": Policy("strict", sub_batched(_strict, "largest")),
+    "optimized": Policy("optimized", sub_batched(_optimized, "fastest"), _folded_costs),
 }
 """``paper`` runs a batch whole (it reproduces the appendix and ignores capacity); ``strict`` in the
 largest sub-batches that fit, ``optimized`` in the fastest (:mod:`hwsim.schedule.batching`); the

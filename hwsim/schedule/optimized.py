@@ -14,7 +14,8 @@
 5. The strict schedule, overlapped, is a schedule this policy can build too (without folding: a folded
    conv's bias is reloaded with every band its chunks stream through): the faster of the two is returned,
    so ``optimized`` is never slower than ``strict``. Its bus alone takes its bytes over the bandwidth,
-   so it is timed only when that could win.
+   so it is timed only when that could win, and planned only when the bytes it must move at least
+   (:func:`hwsim.schedule.planner.least_moved`) could.
 """
 
 from __future__ import annotations
@@ -26,8 +27,17 @@ from hwsim.cost.inference import LayerCost
 from hwsim.model.graph import Graph
 from hwsim.schedule.base import COMPUTE, CapacityError, Step
 from hwsim.schedule.paper import paper_steps
-from hwsim.schedule.planner import OPTIMIZED, STRICT, fuse, plan, plan_program, prefetched, program_of
-from hwsim.schedule.program import finish
+from hwsim.schedule.planner import (
+    OPTIMIZED,
+    STRICT,
+    fuse,
+    least_moved,
+    plan,
+    plan_program,
+    prefetched,
+    program_of,
+)
+from hwsim.schedule.program import Program, Timing, finish, timing
 from hwsim.spec.hardware import HardwareSpec
 
 
@@ -41,7 +51,7 @@ def folded_costs(costs: tuple[LayerCost, ...], hardware: HardwareSpec, steps: Se
 def schedule_optimized(graph: Graph, costs: tuple[LayerCost, ...], hardware: HardwareSpec) -> list[Step]:
     folded, into = fold_batchnorm(costs, hardware)
     capacity = hardware.memory.internal.capacity
-    best: list[Step] | None = None
+    best: tuple[Program, Timing] | None = None  # the fastest program so far, timed; its steps are built last
     refusal: CapacityError | None = None
     try:
         planner, choices = plan(folded, fuse(folded), into, capacity, OPTIMIZED)
@@ -52,22 +62,29 @@ def schedule_optimized(graph: Graph, costs: tuple[LayerCost, ...], hardware: Har
         # overlap would use: the plan with them is timed beside the plan without, and the faster kept
         ahead = prefetched(planner, choices)
         for candidate in (choices, *([ahead] if ahead else [])):
-            steps = finish(program_of(planner, candidate), hardware, overlap=True)
-            if best is None or sum(s.total_s for s in steps) < sum(s.total_s for s in best):
-                best = steps
-    best_s = sum(s.total_s for s in best) if best is not None else float("inf")
-    try:
-        strict = plan_program(costs, paper_steps(graph, costs), {}, capacity, STRICT)
-    except CapacityError as error:
-        refusal = refusal or error
-    else:
-        # strict's own program, overlapped (never slower than strict's serial timing); its bus alone needs
-        # its bytes over the bandwidth, so it is timed only if that could be faster
-        if strict.moved / hardware.memory.external.bandwidth < best_s:
-            fallback = finish(strict, hardware, overlap=True)
-            if sum(s.total_s for s in fallback) < best_s:
-                best = fallback
+            program = program_of(planner, candidate)
+            timed = timing(program, hardware, overlap=True)
+            if best is None or timed.total_s < best[1].total_s:
+                best = program, timed
+    best_s = best[1].total_s if best is not None else float("inf")
+    bandwidth = hardware.memory.external.bandwidth
+    groups = paper_steps(graph, costs)
+    if best is None or least_moved(costs, groups, capacity) / bandwidth < best_s:
+        # strict's bus alone would take longer than the best found unless it moves less than it must at least:
+        # only then is it planned
+        try:
+            strict = plan_program(costs, groups, {}, capacity, STRICT)
+        except CapacityError as error:
+            refusal = refusal or error
+        else:
+            # strict's own program, overlapped (never slower than strict's serial timing); its bus alone needs
+            # its bytes over the bandwidth, so it is timed only if that could be faster
+            if strict.moved / bandwidth < best_s:
+                timed = timing(strict, hardware, overlap=True)
+                if timed.total_s < best_s:
+                    best = strict, timed
     if best is None:
         assert refusal is not None
         raise refusal
-    return best
+    program, timed = best
+    return finish(program, hardware, overlap=True, timed=timed)

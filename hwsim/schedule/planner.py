@@ -5,7 +5,8 @@ in the graph's order. At every cut some maps are alive: produced before it and r
 skip, a branch point, the second input of an add or a concat). Each is either resident whole or in
 external memory. A dynamic program over the cuts and the sets of maps resident at them finds the
 schedule that moves the fewest bytes beyond the weights (each loaded once, unless a step streams
-them in chunks again for every band), then the fewest segments. Between two cuts it tries every
+them in chunks again for every band, or its input again for every filter group: :mod:`hwsim.schedule.order`),
+then the fewest segments. Between two cuts it tries every
 segment the policy may build, and for the maps alive across it every choice that could pay:
 
 - a map the segment produces and later segments read is kept resident or stored as it is produced;
@@ -24,7 +25,9 @@ back to back while the first rows compute).
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import NamedTuple
 
@@ -32,9 +35,10 @@ from hwsim.cost.inference import LayerCost
 from hwsim.model.graph import INPUT, consumers_of
 from hwsim.ops import TRAITS
 from hwsim.schedule.base import Location, map_of, weights_of
+from hwsim.schedule.order import FilterGroups, filter_groups, groupable, note, peak, write
 from hwsim.schedule.program import Program, StepPlan
 from hwsim.schedule.regions import accumulates, has_halo
-from hwsim.schedule.segment import CapacityError, Group, Placement, Segment, Tiling, peak, write
+from hwsim.schedule.segment import CapacityError, FirstRow, Group, Placement, Segment, Tiling, least_peak
 
 STATES_PER_CUT = 8
 """Sets of resident maps the plan carries on from each cut: the cheapest so far (keeping a map costs nothing
@@ -148,6 +152,10 @@ class Planner:
         self.refused: set[tuple[int, int, Placement, Tiling]] = set()
         self._segments: dict[tuple[int, int], Segment] = {}
         self._peaks: dict[tuple[int, int, Placement, Tiling, int | None], int] = {}
+        self._least: dict[tuple[int, int, Placement], int] = {}
+        self._firsts: dict[str, FirstRow] = {}
+        self.programs: dict[tuple[Choice, ...], Program] = {}
+        """The programs of its plans (:func:`program_of`)."""
 
     def segment(self, start: int, stop: int) -> Segment:
         key = (start, stop)
@@ -167,11 +175,18 @@ class Planner:
             self._peaks[key] = peak(self.program, self.segment(start, stop), placement, tiling, limit)
         return self._peaks[key]
 
+    def least_peak(self, start: int, stop: int, placement: Placement) -> int:
+        key = (start, stop, placement)
+        if key not in self._least:
+            self._least[key] = least_peak(self.program, self.segment(start, stop), placement, self._firsts)
+        return self._least[key]
+
     # ---- pricing one segment -------------------------------------------------------------------
 
     def tiling(self, start: int, stop: int, placement: Placement, room: float) -> tuple[Tiling, int] | None:
         """The cheapest way to run the segment within ``room`` bytes, with the bytes it reloads (weight
-        chunks once per band after the first); None if nothing fits. Loads run ahead where that fits too."""
+        chunks once per band after the first, or the input once per filter group after the first); None if
+        nothing fits. Loads run ahead where that fits too."""
         ways = ((True, True), (True, False), (False, False)) if self.menu.ahead else ((False, False),)
         for ahead, skew in ways:
             found = self._rows(start, stop, placement, room, ahead, skew)
@@ -195,6 +210,8 @@ class Planner:
         # estimated with every output stored, then the kept ones added whole (where they end)
         stored = replace(placement, kept=frozenset(), stored=placement.stored | placement.kept)
         kept = sum(self.sizes[t] for t in placement.kept)
+        if self.least_peak(start, stop, stored) + kept > room:
+            return None  # the peak is at least this: no need to count the records
         return (rows, 0) if self.peak(start, stop, stored, rows, STEADY_STEPS) + kept <= room else None
 
     def _bands(self, start: int, placement: Placement, room: float, ahead: bool) -> tuple[Tiling, int] | None:
@@ -217,12 +234,26 @@ class Planner:
         if not segment.chunkable:
             return None
         band = _first_fitting(band_candidates(height), lambda b: fits(Tiling(b, 1, ahead)))
-        if band is None:
-            return None
-        channels = segment.output.layer.output_shape[2]
-        chunk = _first_fitting(band_candidates(channels), lambda c: fits(Tiling(band, c, ahead)))
-        assert chunk is not None
-        return Tiling(band, chunk, ahead), (math.ceil(height / band) - 1) * segment.weight_bytes
+        bands: tuple[Tiling, int] | None = None
+        if band is not None:
+            channels = segment.output.layer.output_shape[2]
+            chunk = _first_fitting(band_candidates(channels), lambda c: fits(Tiling(band, c, ahead)))
+            assert chunk is not None
+            bands = Tiling(band, chunk, ahead), (math.ceil(height / band) - 1) * segment.weight_bytes
+            if not bands[1]:
+                return bands
+        # the other loop order: filter groups outermost, the input read again instead of the weights (a
+        # depthwise layer's groups, which read their own channels, may fit where no band of all of them does)
+        groups = filter_groups(
+            segment,
+            ahead,
+            room - sum(self.sizes[t] for t in placement.resident),
+            {t: self.sizes[t] for t in segment.inputs if t not in placement.resident},
+            bands[1] if bands else math.inf,
+            fits,
+            lambda fits_band: _first_fitting(band_candidates(height), fits_band),
+        )
+        return groups if groups is not None and (bands is None or groups[1] < bands[1]) else bands
 
     # ---- the plan ------------------------------------------------------------------------------
 
@@ -336,6 +367,8 @@ class Planner:
             )
             tiling = Tiling(1, 1 if segment.chunkable else 0, False)
             need = self.peak(g, g + 1, placement, tiling)
+            if groupable(segment):  # or one output channel at a time, in filter groups
+                need = min(need, self.peak(g, g + 1, placement, FilterGroups(1, 1, False)))
             if need > self.capacity:
                 return CapacityError(
                     f"{group[0].name}: one row per band needs {need:,} B of internal memory; "
@@ -362,6 +395,23 @@ def _subsets(items: list[str]) -> Iterator[frozenset[str]]:
     yield frozenset(items)
     for t in items:
         yield frozenset(items) - {t}
+
+
+def least_moved(costs: tuple[LayerCost, ...], groups: list[Group], capacity: float) -> int:
+    """Bytes any plan of ``groups`` one per segment (a menu without row-by-row segments) moves at least, without
+    planning: every weight not kept on chip, loaded once, and every step output larger than the capacity
+    and read by a later step, which no room holds whole: stored as it is produced, and loaded by each step
+    that reads it."""
+    producer = {group[-1].name: g for g, group in enumerate(groups)}
+    readers: dict[str, set[int]] = {}
+    for g, group in enumerate(groups):
+        for c in group:
+            for t in c.layer.inputs:
+                if producer.get(t, g) != g:
+                    readers.setdefault(t, set()).add(g)
+    sizes = {c.name: c.output_bytes for c in costs}
+    moved = sum(c.weight_bytes for c in costs if not c.weights_resident)
+    return moved + sum(sizes[t] * (1 + len(gs)) for t, gs in readers.items() if sizes[t] > capacity)
 
 
 # ---- writing the plan --------------------------------------------------------------------------
@@ -418,10 +468,56 @@ def _exact(planner: Planner, plan: list[Choice]) -> list[int] | Choice:
     return peaks
 
 
+SHARED_PLANS = 8
+"""Plans kept for the next schedules within :func:`plans_shared` (the latest): the points of a sweep that share
+a plan come one after another (the last axis varies fastest), and each makes a plan or two per sub-batch size
+(optimized's, and strict's it compares with). HairNet's optimized plan with its programs holds about 5 MB."""
+
+Plans = OrderedDict[object, tuple[Planner, list[Choice]]]
+"""Where shared plans are kept, by the value of what each reads."""
+
+_shared: Plans | None = None
+
+
+@contextmanager
+def plans_shared(kept: Plans | None = None) -> Iterator[None]:
+    """Within it, a plan is made once for each value of what it reads (the layers' costs, the steps, the
+    capacity and the policy's menu) and kept for the schedules after, with its programs: a sweep's points
+    that differ only in fields no plan reads (bandwidth, throughput, setup, ...) then only time them.
+    ``kept``: where to keep them, to share them with later scopes (a sweep keeps one store for all its
+    chunks of points); a new one by default. Within another such scope, that one's store is used."""
+    global _shared
+    outer = _shared
+    if outer is None:
+        _shared = kept if kept is not None else OrderedDict()
+    try:
+        yield
+    finally:
+        _shared = outer
+
+
 def plan(
     costs: tuple[LayerCost, ...], groups: list[Group], folded: dict[str, str], capacity: float, menu: Menu
 ) -> tuple[Planner, list[Choice]]:
-    """The cheapest plan, re-planned without any segment whose records turn out over capacity."""
+    """The cheapest plan, re-planned without any segment whose records turn out over capacity (made once
+    per value of its arguments within :func:`plans_shared`)."""
+    shared = _shared
+    if shared is None:
+        return _plan(costs, groups, folded, capacity, menu)
+    key = (costs, tuple(groups), tuple(sorted(folded.items())), capacity, menu)
+    found = shared.get(key)
+    if found is None:
+        found = shared[key] = _plan(costs, groups, folded, capacity, menu)
+        if len(shared) > SHARED_PLANS:
+            shared.popitem(last=False)
+    else:
+        shared.move_to_end(key)
+    return found
+
+
+def _plan(
+    costs: tuple[LayerCost, ...], groups: list[Group], folded: dict[str, str], capacity: float, menu: Menu
+) -> tuple[Planner, list[Choice]]:
     planner = Planner(Program(costs), groups, folded, capacity, menu)
     while True:
         choices = planner.cheapest()
@@ -442,10 +538,13 @@ def prefetched(planner: Planner, choices: list[Choice]) -> list[Choice] | None:
 
 
 def program_of(planner: Planner, choices: list[Choice]) -> Program:
-    """The program of a plan."""
-    program = planner.program.scratch(recording=True)
-    for index, choice in enumerate(choices):
-        _emit(program, planner, choice, index)
+    """The program of a plan (written once per plan: timing only reads it)."""
+    key = tuple(choices)
+    program = planner.programs.get(key)
+    if program is None:
+        program = planner.programs[key] = planner.program.scratch(recording=True)
+        for index, choice in enumerate(choices):
+            _emit(program, planner, choice, index)
     return program
 
 
@@ -507,7 +606,7 @@ def describe(segment: Segment, choice: Choice, index: int) -> list[StepPlan]:
         elif last in place.stored:
             notes.append("output stored")
         if tiling.chunk_channels:
-            notes.append(f"weights streamed in chunks of {tiling.chunk_channels} channels")
+            notes.append(note(tiling, segment))
         if any(c.name in place.preloaded for c in group):
             notes.append("weights loaded during an earlier step")
         plans.append(

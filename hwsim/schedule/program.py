@@ -761,18 +761,57 @@ def transfer_seconds(events: list[Event] | tuple[Event, ...], bandwidth: float, 
     return sum(size * times for size, times in moved) / bandwidth + sum(times for _, times in moved) * setup
 
 
-def finish(program: Program, hardware: HardwareSpec, overlap: bool) -> list[Step]:
-    """Time the program and summarise it step by step.
+class Timing(NamedTuple):
+    """A program timed: every record's times, and the wall time each step adds (:func:`timing`)."""
 
-    A step's ``total_s`` is the wall time its segment adds (from the end of everything before it
-    to the end of the segment), shared among the segment's steps in proportion to their busy time,
-    so the steps' totals add up to the schedule's.
-    """
+    timed: list[Timed]
+    totals: list[float]
+
+    @property
+    def total_s(self) -> float:
+        """The schedule's: its steps' totals added up in order, as the steps :func:`finish` makes add them."""
+        return sum(self.totals)
+
+
+def timing(program: Program, hardware: HardwareSpec, overlap: bool) -> Timing:
+    """Time the program. A step's total is the wall time its segment adds (from the end of everything
+    before it to the end of the segment), shared among the segment's steps in proportion to their busy
+    time, so the steps' totals add up to the schedule's. Cheaper than :func:`finish`, which also builds the
+    steps: a policy compares programs by their totals and builds the steps of the one it keeps."""
     timed = time_items(program.items, hardware, overlap, program.costs)
     count = len(program.plans)
+    # per step: when its last event ends, and its busy time
+    ends, busy = [0.0] * count, [0.0] * count
+    for record, _, start, end, periods in timed:
+        step = record.step
+        times = 1
+        last = end
+        for p in periods:
+            times *= p.count
+            last += (p.count - 1) * p.period_s
+        if last > ends[step]:
+            ends[step] = last
+        busy[step] += (end - start) * times
+    segments: dict[int, list[int]] = defaultdict(list)
+    for i, plan in enumerate(program.plans):
+        segments[plan.segment if plan.segment >= 0 else -1 - i].append(i)
+    totals = [0.0] * count
+    done = 0.0
+    for members in segments.values():  # in order of their first step
+        end = max([done, *(ends[i] for i in members)])
+        whole = sum(busy[i] for i in members)
+        for i in members:
+            totals[i] = (end - done) * (busy[i] / whole if whole else 1 / len(members))
+        done = end
+    return Timing(timed, totals)
+
+
+def finish(program: Program, hardware: HardwareSpec, overlap: bool, timed: Timing | None = None) -> list[Step]:
+    """Time the program (unless ``timed`` already: :func:`timing`) and summarise it step by step."""
+    times = timed if timed is not None else timing(program, hardware, overlap)
+    count = len(program.plans)
     by_step: list[list[Event]] = [[] for _ in range(count)]
-    # per step, in one pass over the events: when its last event ends, and its busy and compute time
-    ends, busy, computing = [0.0] * count, [0.0] * count, [0.0] * count
+    computing = [0.0] * count
     repeats: dict[tuple[int, ...], Repeat] = {}
 
     def repeat_of(periods: tuple[Period, ...]) -> Repeat | None:
@@ -785,14 +824,8 @@ def finish(program: Program, hardware: HardwareSpec, overlap: bool) -> list[Step
         return repeats[key]
 
     new = tuple.__new__  # Event's own constructor checks its arguments; these come straight from the program
-    for record, seq, start, end, periods in timed:
-        step = record.step
-        times = 1
-        last = end
-        for p in periods:
-            times *= p.count
-            last += (p.count - 1) * p.period_s
-        by_step[step].append(
+    for record, seq, start, end, periods in times.timed:
+        by_step[record.step].append(
             new(
                 Event,
                 (
@@ -812,22 +845,12 @@ def finish(program: Program, hardware: HardwareSpec, overlap: bool) -> list[Step
                 ),
             )
         )
-        if last > ends[step]:
-            ends[step] = last
-        busy[step] += (end - start) * times
         if record.action is COMPUTE:
-            computing[step] += (end - start) * times
-    segments: dict[int, list[int]] = defaultdict(list)
-    for i, plan in enumerate(program.plans):
-        segments[plan.segment if plan.segment >= 0 else -1 - i].append(i)
-    totals = [0.0] * count
-    done = 0.0
-    for members in segments.values():  # in order of their first step
-        end = max([done, *(ends[i] for i in members)])
-        whole = sum(busy[i] for i in members)
-        for i in members:
-            totals[i] = (end - done) * (busy[i] / whole if whole else 1 / len(members))
-        done = end
+            repeated = 1
+            for p in periods:
+                repeated *= p.count
+            computing[record.step] += (end - start) * repeated
+    totals = times.totals
     bandwidth, setup = hardware.memory.external.effective_bandwidth, hardware.memory.external.setup
     steps = []
     for i, (plan, events) in enumerate(zip(program.plans, by_step)):

@@ -33,6 +33,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
+from typing import NamedTuple
 
 from hwsim.cost.inference import LayerCost
 from hwsim.model.graph import Layer
@@ -373,6 +374,10 @@ class _Rows(_Run):
         )
         """The layers produced a row ahead of their readers' needs (:attr:`Tiling.skew`)."""
         self.spread(self.steps)
+        self.watchers = {
+            t: tuple((r.index, r.rows, r.windows[t]) for r in self.readers.get(t, ())) for t in self.heights
+        }
+        """Per map, each reader's index, rows and window on it: what :meth:`release` reads for every row."""
 
     # the state after any step, worked out without running the steps before it
 
@@ -532,10 +537,13 @@ class _Rows(_Run):
             lay.rows,
             lay.windows,
         )
+        step, inputs, row_bytes = lay.step, lay.inputs, lay.row_bytes
+        counting = not program.recording
+        tally, count = program.tally, program._count
         while produced[index] < stop:
             r = produced[index]
             final = r + 1 == rows
-            for t in lay.inputs:
+            for t in inputs:
                 window = windows[t]
                 hi = window(r)[1]
                 below = by_name.get(t)
@@ -560,16 +568,19 @@ class _Rows(_Run):
                     program.occupy(lay.step, ALLOC, program.full(lay.id))
                 part = Region(self.ids[lay.inputs[0]], (r, r + 1), program.full(self.ids[lay.inputs[0]]).channels)
                 program.compute(lay.step, lay.cost, (0, 1), lay.channels, part=part)
+            elif counting:  # what add_rows and compute count, without building their regions
+                tally(step, ALLOC, row_bytes)
+                count(step)
             else:
-                self.add_rows(lay.step, ALLOC, lay.name, (r, r + 1))
-                program.compute(lay.step, lay.cost, (r, r + 1), lay.channels)
+                self.add_rows(step, ALLOC, lay.name, (r, r + 1))
+                program.compute(step, lay.cost, (r, r + 1), lay.channels)
             produced[index] = r + 1
-            for t in lay.inputs:
-                release(t, lay.step)
+            for t in inputs:
+                release(t, step)
             if lay.accumulates and final and lay.name in place.stored:
-                program.store(lay.step, program.full(lay.id))
+                program.store(step, program.full(lay.id))
             if lay.name not in self.readers:
-                release(lay.name, lay.step)
+                release(lay.name, step)
 
     def release(self, t: str, step: int) -> None:
         """Free the rows of ``t`` no reader in the segment needs any more."""
@@ -577,10 +588,10 @@ class _Rows(_Run):
             return
         produced, height = self.produced, self.heights[t]
         keep = height
-        for r in self.readers.get(t, ()):
-            done = produced[r.index]
-            if done < r.rows:
-                lo = r.windows[t](done)[0]
+        for index, rows, window in self.watchers[t]:
+            done = produced[index]
+            if done < rows:
+                lo = window(done)[0]
                 if lo < keep:
                     keep = lo
         lay = self.by_name.get(t)
@@ -665,7 +676,7 @@ class _Bands(_Run):
         chunked = bool(self.tiling.chunk_channels)
         if not chunked:
             self.load_weights()
-        for t in self.place.resident & set(self.segment.inputs):
+        for t in dict.fromkeys(t for t in self.segment.inputs if t in self.place.resident):  # in order: events follow
             self.have[t] = (0, self.heights[t])
         self.load_band(self.needs(0))
         b = 0
@@ -913,7 +924,81 @@ def peak(program: Program, segment: Segment, placement: Placement, tiling: Tilin
     return max(scratch.peak, base)
 
 
+class FirstRow(NamedTuple):
+    """What a layer row by row holds when it computes its first row: that row, and the rows its window
+    reads of each input (the same windows its runs read)."""
+
+    row_bytes: int
+    rows: int
+    """Rows it produces (its input's, when it accumulates them into its one row)."""
+    accumulates: bool
+    reads: tuple[tuple[str, int, int, int, int], ...]
+    """Per input: its name, the first row's window (first, stop), the input's height and its bytes per row."""
+
+
+def first_row(program: Program, cost: LayerCost) -> FirstRow:
+    layer = cost.layer
+    partial = accumulates(layer)
+    reads = tuple(
+        (
+            t,
+            *_window(layer, layer.inputs.index(t), partial)(0),
+            program.full(map_of(t)).rows[1],
+            program.cell_bytes[map_of(t)] * program.full(map_of(t)).channels[1],
+        )
+        for t in dict.fromkeys(layer.inputs)
+    )
+    rows = layer.input_shape[0] if partial else layer.output_shape[0]
+    return FirstRow(program.cell_bytes[map_of(layer.name)] * layer.output_shape[2], rows, partial, reads)
+
+
+def least_peak(program: Program, segment: Segment, placement: Placement, firsts: dict[str, FirstRow]) -> int:
+    """A bound from below on the segment's :func:`peak` row by row (over its first driver steps or all of
+    them), without writing its records: when a layer computes its first row, the segment's weights (loaded
+    before its first row, freed after its last), the resident maps no layer frees, that row and the rows
+    its window reads of each input are all resident. The planner refuses a segment this already puts over
+    the room without counting its records; a property test checks it never exceeds the counted peak.
+    ``firsts``: each layer's :func:`first_row`, filled as they are needed."""
+    size, resident, consumed, preloaded = program.size, placement.resident, placement.consumed, placement.preloaded
+    held = sum(size(map_of(t)) for t in resident if t not in consumed)
+    held += sum(size(weights_of(n)) for n in preloaded)
+    held += sum(
+        size(weights_of(c.name))
+        for c in segment.costs
+        if c.weight_bytes and c.name not in preloaded and weights_of(c.name) not in program.kept
+    )
+    first_rows = 0
+    for c in _first_computed(segment, firsts, program):
+        first = firsts[c.name]
+        need = first.row_bytes
+        for t, lo, hi, height, row_bytes in first.reads:
+            if t in resident and t not in consumed:
+                continue  # whole, in ``held``
+            # a resident map read for the last time is freed below the lowest row its readers still need
+            need += ((height if t in resident else hi) - lo) * row_bytes
+        first_rows = max(first_rows, need)
+    return held + first_rows
+
+
+def _first_computed(segment: Segment, firsts: dict[str, FirstRow], program: Program) -> list[LayerCost]:
+    """The layers whose first row the first driver step computes: every sink, and every layer whose first
+    row some such layer's first row reads (all of them but below an empty window, as of a padding row)."""
+    for c in segment.costs:
+        if c.name not in firsts:
+            firsts[c.name] = first_row(program, c)
+    readers, produced = segment.readers, segment.produced
+    forced = {c.name for c in segment.costs if c.name not in readers}
+    for c in reversed(segment.costs):
+        if c.name not in forced:
+            continue
+        first = firsts[c.name]
+        for t, _, hi, _, _ in first.reads:
+            if t in produced and (first.rows == 1 or firsts[t].accumulates or hi > 0):
+                forced.add(t)
+    return [c for c in segment.costs if c.name in forced]
+
+
 _PLAN = StepPlan((), (), Location.INTERNAL)
 """The plan of a scratch program's steps: only their records are counted."""
 
-__all__ = ["CapacityError", "Group", "Placement", "Segment", "Tiling", "peak", "write"]
+__all__ = ["CapacityError", "FirstRow", "Group", "Placement", "Segment", "Tiling", "least_peak", "peak", "write"]

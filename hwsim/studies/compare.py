@@ -45,6 +45,8 @@ SUMMARY_COLUMNS = [
     "images_per_s",
     "lower_bound_s",
     "efficiency",
+    "lower_bound_cut_s",
+    "efficiency_cut",
     "latency_vs_first",
     *ENERGY_COLUMNS,
     "note",
@@ -138,6 +140,8 @@ def summary_table(runs: Sequence[Run]) -> Comparison:
                 "images_per_s": summary["images_per_s"],
                 "lower_bound_s": summary.get("lower_bound_s", math.nan),
                 "efficiency": summary.get("efficiency", math.nan),
+                "lower_bound_cut_s": summary.get("lower_bound_cut_s", math.nan),
+                "efficiency_cut": summary.get("efficiency_cut", math.nan),
                 **{column: summary[column] for column in ENERGY_COLUMNS},
                 "note": "",
             }

@@ -279,6 +279,7 @@ def run(
     pool = pool or Serial()
     frames = []
     per_trial: float | None = None
+    seen: dict[tuple[float, ...], Outcome] = {}
     told = 0
     while told < trials:
         asked = [study.ask(space) for _ in range(min(size, trials - told))]
@@ -288,10 +289,8 @@ def run(
             first = sweep.schedule_points(base, {f: v[:1] for f, v in points.items()})
             per_trial = time.process_time() - start
             sweep.check_budget(trials, per_trial, pool.workers, policy, "trials")
-            rest = _schedule({f: v[1:] for f, v in points.items()}, base, pool, per_trial)
-            metrics, notes = _joined(first, rest)
-        else:
-            metrics, notes = _schedule(points, base, pool, per_trial)
+            _remember(seen, {f: v[:1] for f, v in points.items()}, first)
+        metrics, notes = _schedule_unseen(points, base, pool, per_trial, seen)
         frame = _frame(asked, dimensions, points, base, metrics, notes, constraints)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -328,6 +327,39 @@ def run(
         tuple(constraints),
         table,
     )
+
+
+Outcome = tuple[dict[str, Any], str]
+"""One point's metrics and note, as :func:`sweep.schedule_points` gives them for a point."""
+
+
+def _keys(points: dict[str, np.ndarray]) -> list[tuple[float, ...]]:
+    return list(zip(*(values.tolist() for values in points.values()), strict=True))
+
+
+def _remember(seen: dict[tuple[float, ...], Outcome], points: dict[str, np.ndarray], results: sweep.Results) -> None:
+    metrics, notes = results
+    for k, key in enumerate(_keys(points)):
+        seen[key] = ({m: values[k] for m, values in metrics.items()}, notes[k])
+
+
+def _schedule_unseen(
+    points: dict[str, np.ndarray],
+    base: sweep.Costed,
+    pool: Pool,
+    per_trial: float,
+    seen: dict[tuple[float, ...], Outcome],
+) -> sweep.Results:
+    """Every point's results, scheduling only the points not in ``seen`` (which gains them): samplers propose
+    points again, NSGA-II's offspring often repeat a parent on a grid, and a schedule is the same every time."""
+    keys = _keys(points)
+    unseen = list(dict.fromkeys(key for key in keys if key not in seen))
+    if unseen:
+        columns = {field: np.array([key[j] for key in unseen]) for j, field in enumerate(points)}
+        _remember(seen, columns, _schedule(columns, base, pool, per_trial))
+    outcomes = [seen[key] for key in keys]
+    metrics = {m: np.array([outcome[0][m] for outcome in outcomes]) for m in outcomes[0][0]}
+    return metrics, [outcome[1] for outcome in outcomes]
 
 
 def _schedule(points: dict[str, np.ndarray], base: sweep.Costed, pool: Pool, per_trial: float) -> sweep.Results:

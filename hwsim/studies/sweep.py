@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 import re
 import time
+import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -31,6 +32,7 @@ from hwsim.cost.inference import Counting, LayerCost
 from hwsim.errors import InputError
 from hwsim.estimate import cost_run, estimate
 from hwsim.model.graph import Graph
+from hwsim.schedule.planner import Plans, plans_shared
 from hwsim.spec.hardware import ComputeUnit, HardwareSpec, Precision
 from hwsim.studies import sweep_paper
 from hwsim.studies.parallel import Pool, Serial
@@ -80,6 +82,8 @@ POOL_MIN_SECONDS = 2.0
 """Below this much estimated CPU time the rest of a sweep runs here: starting workers would cost more."""
 CHUNK_SECONDS = 0.5
 """About this much work per task sent to a worker: few enough messages, rows written soon after they finish."""
+PLANNED_FIELD = "memory.internal.capacity"
+"""The field plans read that sweeps vary most: a task holds the points of one value where it can."""
 
 SATURATION_TOLERANCE = 0.05
 """More of a resource "stops paying" at the smallest value whose latency is within 5 % of the best."""
@@ -450,10 +454,32 @@ def _scheduled(
     rest = [i for i in pending if i not in sampled_indices]
     runner = pool if per_point * len(rest) >= POOL_MIN_SECONDS else Serial()
     size = max(1, min(round(CHUNK_SECONDS / max(per_point, 1e-6)), math.ceil(len(rest) / (4 * runner.workers))))
-    chunks = [rest[i : i + size] for i in range(0, len(rest), size)]
+    chunks = _chunks(rest, points.get(PLANNED_FIELD), size, runner.workers)
     for k, results in runner.imap(schedule_points, base, [_take(points, chunk) for chunk in chunks]):
         keep(chunks[k], results)
     return metrics, notes
+
+
+def _chunks(indices: list[int], planned: np.ndarray | None, size: int, workers: int) -> list[list[int]]:
+    """``indices`` in tasks of about ``size`` points, those of one ``planned`` value (a capacity) together:
+    a worker plans each capacity it is sent once (:func:`schedule_points` shares plans), so a group cut
+    over two workers is planned twice. Groups stay whole when there are enough of them to keep ``workers``
+    busy (two per worker), small ones sharing a task; with fewer, they are cut in tasks of ``size``."""
+    if planned is None:
+        return [indices[i : i + size] for i in range(0, len(indices), size)]
+    groups: dict[float, list[int]] = {}
+    for index in indices:
+        groups.setdefault(float(planned[index]), []).append(index)
+    whole = len(groups) >= 2 * workers
+    chunks: list[list[int]] = []
+    for group in groups.values():
+        if not whole and len(group) > size:
+            chunks += [group[i : i + size] for i in range(0, len(group), size)]
+        elif chunks and len(chunks[-1]) + len(group) <= size:
+            chunks[-1] += group
+        else:
+            chunks.append(group)
+    return chunks
 
 
 def _take(points: dict[str, np.ndarray], indices: list[int]) -> dict[str, np.ndarray]:
@@ -531,6 +557,20 @@ def efficiencies(bound: np.ndarray, total: np.ndarray) -> np.ndarray:
     return efficiency
 
 
+_PLANS: dict[int, Plans] = {}
+"""Per sweep (its costed graph, by identity, while it lives), the plans its points share."""
+
+
+def _plans_of(base: Costed) -> Plans:
+    """Where a sweep's plans are kept, for as long as its costed graph lives: a worker receives that once and
+    schedules chunk after chunk of points, and a capacity's points span several chunks."""
+    key = id(base)
+    if key not in _PLANS:
+        _PLANS[key] = Plans()
+        weakref.finalize(base, _PLANS.pop, key, None)
+    return _PLANS[key]
+
+
 def schedule_points(base: Costed, points: dict[str, np.ndarray]) -> Results:
     """:func:`estimate` itself at every point, :data:`POINT_KEYS` of its summary: slower than the paper policy's
     fast path, but right for any policy. NaN and a note where none fits. A worker's task.
@@ -541,15 +581,16 @@ def schedule_points(base: Costed, points: dict[str, np.ndarray]) -> Results:
     n = len(next(iter(points.values())))
     metrics = {m: np.full(n, np.nan) for m in POINT_KEYS}
     notes = [""] * n
-    for i in range(n):
-        hw = variant(base.hardware, {field: float(values[i]) for field, values in points.items()})
-        try:
-            summary = estimate(base.graph, hw, base.policy, base.counting, base.batch, base.precision).summary()
-        except InputError as refusal:  # the options were checked once: this is the point's hardware
-            notes[i] = str(refusal)
-        else:
-            for metric, key in POINT_KEYS.items():
-                metrics[metric][i] = summary[key]
+    with plans_shared(_plans_of(base)):  # points that differ only in fields no plan reads (bandwidth, ...) share
+        for i in range(n):
+            hw = variant(base.hardware, {field: float(values[i]) for field, values in points.items()})
+            try:
+                summary = estimate(base.graph, hw, base.policy, base.counting, base.batch, base.precision).summary()
+            except InputError as refusal:  # the options were checked once: this is the point's hardware
+                notes[i] = str(refusal)
+            else:
+                for metric, key in POINT_KEYS.items():
+                    metrics[metric][i] = summary[key]
     return metrics, notes
 
 

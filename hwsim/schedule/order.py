@@ -1,0 +1,336 @@
+"""The loop order of one step whose weights do not fit beside a band: which tensor is moved again.
+
+A step that does not fit whole runs in bands of its output rows (:mod:`hwsim.schedule.segment`). When
+its weights do not fit beside a band either, two classic orders remain, and each moves one tensor again:
+
+- **bands outermost** (:class:`hwsim.schedule.segment.Tiling` with chunks): for every band, the weights
+  stream through in chunks of output channels. The input is read once; the weights once per band.
+- **filter groups outermost** (:class:`FilterGroups`): for every group of ``m`` output channels, its
+  weights are loaded once and the input streams past in bands (each band's rows shared with the next
+  kept, as a band order keeps them), while the group's outputs are computed and stored. The weights are
+  read once; every input channel a group reads, once per group (a depthwise layer's groups read
+  disjoint channels: its input is read once too).
+
+The second is Eyeriss's (JSSC 2017, Table III: ``m`` filters a pass, their partial sums held while the
+input streams by, the filters loaded once for ``n`` images); here every band holds the whole batch, so
+the weights a band or a group holds serve every image. Which order moves fewer bytes depends on the
+layer: the planner (:meth:`hwsim.schedule.planner.Planner.tiling`) prices both, with the largest group
+and band that fit the capacity, and takes filter groups only when they load strictly fewer bytes again
+(a tie keeps bands). A depthwise layer's group holds a band of its own channels only, so it may fit
+where no band of every channel does.
+
+A group's records are the band order's records of one chunk, its weights loaded before the bands and
+freed after them; groups that differ only in their channels are one repeated block, around the bands'.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from hwsim.ops import Channels, ConvAttrs
+from hwsim.schedule.base import FREE, LOAD, Action, Region, Span, map_of, weights_of
+from hwsim.schedule.program import Program
+from hwsim.schedule.regions import CHANNELS, input_channels
+from hwsim.schedule.segment import (
+    _PLAN,
+    Placement,
+    Segment,
+    Tiling,
+    _Bands,
+    _Run,
+)
+from hwsim.schedule.segment import peak as _band_peak
+from hwsim.schedule.segment import write as _band_write
+
+
+@dataclass(frozen=True)
+class FilterGroups(Tiling):
+    """Groups of ``chunk_channels`` output channels outermost, each running every band of ``band_rows``
+    rows (a :class:`Tiling` of another order: never equal to a band order of the same sizes)."""
+
+
+def groups_of(segment: Segment, tiling: Tiling) -> int:
+    """How many filter groups the step runs (each reads the input again)."""
+    return -(-segment.output.layer.output_shape[2] // tiling.chunk_channels)
+
+
+def groupable(segment: Segment) -> bool:
+    """Whether the step can run filter groups outermost: it can stream its weights in chunks, and every group
+    reads every map it reads from outside (a concat's group may read one input alone: not here)."""
+    if not segment.chunkable or not segment.weight_bytes:
+        return False
+    channels = segment.output.layer.output_shape[2]
+    return all(_read_channels(segment, t, here) for t in segment.inputs for here in ((0, 1), (channels - 1, channels)))
+
+
+def conv_group(segment: Segment) -> int:
+    """Output channels per convolution group of the step's first layer (1 for a depthwise layer), or 0 when
+    every output channel reads all its input."""
+    layer = segment.costs[0].layer
+    if CHANNELS[layer.op] is not Channels.GROUPS:
+        return 0
+    assert isinstance(layer.attrs, ConvAttrs)
+    return layer.output_shape[2] // layer.attrs.groups if layer.attrs.groups > 1 else 0
+
+
+def _spread(channels: int, widest: int, unit: int = 1) -> int:
+    """Groups of whole ``unit``s no wider than ``widest``: as few as that allows, as even as they go."""
+    units = channels // unit
+    return unit * -(-units // -(-units // (widest // unit)))
+
+
+def group_widths(segment: Segment, widest: int) -> list[int]:
+    """Widths of filter groups to try, none wider than ``widest`` (which fits), those whose groups read the
+    fewest input channels in all first, then the narrowest: ``widest`` itself; spread over as few groups as
+    it allows, as evenly as they go; for a grouped convolution, whose filter group reads the inputs of
+    every convolution group it straddles, as many whole convolution groups a filter group, or the widest
+    divisor of one (no filter group then reads two, though it may need more groups)."""
+    channels = segment.output.layer.output_shape[2]
+    per = conv_group(segment)
+    widths = {widest, _spread(channels, widest)}
+    if per > 1 and widest >= per:
+        widths.add(_spread(channels, widest, per))
+    elif per > 1:
+        widths.add(max(d for d in range(1, widest + 1) if per % d == 0))
+
+    def reads(width: int) -> int:
+        if per <= 1:
+            return -(-channels // width)  # each group reads all the input, or its own channels: fewest groups
+        spans = [
+            _read_channels(segment, t, (lo, min(lo + width, channels)))
+            for lo in range(0, channels, width)
+            for t in segment.inputs
+        ]
+        return sum(span[1] - span[0] for span in spans if span is not None)
+
+    return sorted(widths, key=lambda w: (reads(w), w))
+
+
+def _read_channels(segment: Segment, t: str, here: Span) -> Span | None:
+    """The channels of map ``t`` that output channels ``here`` of the step read (None: none)."""
+    spans = [
+        c
+        for cost in segment.costs
+        for name, c in zip(cost.layer.inputs, input_channels(cost.layer, here))
+        if name == t and c is not None and c[1] > c[0]
+    ]
+    return (min(lo for lo, _ in spans), max(hi for _, hi in spans)) if spans else None
+
+
+class _Groups(_Bands):
+    """One step, filter groups outermost, every band of the input inside each (module docstring)."""
+
+    def __init__(self, program: Program, segment: Segment, placement: Placement, tiling: Tiling, steps: list[int]):
+        super().__init__(program, segment, placement, tiling, steps)
+        self.width = self.sink.channels[1]
+        self.here: Span = (0, self.width)
+        """The output channels of the group being written."""
+        self.weighted = [lay for lay in self.layers if lay.cost.weight_bytes]
+
+    def span(self, g: int) -> Span:
+        m = self.tiling.chunk_channels
+        return (g * m, min((g + 1) * m, self.width))
+
+    def run(self, compact: bool = True) -> None:
+        """Every group: its weights (the next group's loading during it, when loads run ahead), its bands,
+        its weights freed. Groups alike but for their channels as one block; the resident inputs this step
+        consumes freed after the last, and the weights loaded for later segments after that."""
+        count, ahead = groups_of(self.segment, self.tiling), self.tiling.ahead
+        if ahead:
+            self.weights(LOAD, self.span(0))
+        m = self.tiling.chunk_channels
+        full = self.width // m
+        same = (full - 1 if ahead else full) if compact else 0
+        per = conv_group(self.segment)
+        alike = same >= 2 and (not per or m % per == 0)  # narrower groups than a conv group's read its inputs again
+        shifts = self._chunk_shifts([self.span(i) for i in range(min(same, 3))]) if alike else None
+        first = 0
+        if shifts is not None:
+            with self.program.repeated(same, {}, shifts):
+                self.group(0, count, compact)
+            first = same
+        for g in range(first, count):
+            self.group(g, count, compact)
+        for t in self.place.consumed & set(self.segment.inputs):
+            self.program.free(self.first_step, self.program.full(self.ids[t]))
+        for step in range(len(self.progress)):
+            _Run.prefetch(self, step)
+
+    def group(self, g: int, count: int, compact: bool) -> None:
+        here = self.here = self.span(g)
+        if not self.tiling.ahead:
+            self.weights(LOAD, here)
+        elif g + 1 < count:
+            self.weights(LOAD, self.span(g + 1))  # double-buffered: the next group's load while this one runs
+        self.have = {}
+        super().run(compact)  # the bands, chunked: the weights are this method's
+        self.weights(FREE, here)
+
+    def weights(self, action: Action, channels: Span) -> None:
+        """Load (or free) the weights of output ``channels``."""
+        for lay in self.weighted:
+            region = Region(weights_of(lay.name), (0, 1), channels)
+            self.program.add(lay.step, action, region, self.program.bytes(region))
+
+    def prefetch(self, step: int) -> None:
+        """Weights for later segments load after the last group (:meth:`run`), not band by band."""
+
+    def prefetched(self, step: int) -> dict[str, int]:
+        return {}
+
+    def load_band(self, need: dict[str, Span]) -> None:
+        """The rows of the maps it streams that ``need`` adds, in the channels the group reads."""
+        for t in self.streamed:
+            rows = need.get(t)
+            if rows is None:
+                continue
+            start = max(rows[0], self.have.get(t, (0, 0))[1])
+            if start < rows[1]:
+                self.program.occupy(self.first_step, LOAD, self.region(t, (start, rows[1])))
+                self.have[t] = (self.have.get(t, rows)[0], rows[1])
+
+    def region(self, t: str, rows: Span) -> Region:
+        """Rows of map ``t`` in the channels the current group reads or writes."""
+        channels = self.here if t in self.by_name else _read_channels(self.segment, t, self.here)
+        assert channels is not None  # groupable
+        return Region(self.ids[t], rows, channels)
+
+    def band(self, b: int, chunked: bool) -> None:
+        """Band ``b`` of the current group: the input rows it adds loaded (the next band's, when loads run
+        ahead), every layer's new rows computed in the group's channels, the output's stored, and the rows
+        no later band of the group needs freed (a resident input stays for the next group)."""
+        program, here = self.program, self.here
+        need, following = self.needs(b), self.needs(b + 1)
+        if self.tiling.ahead and following:
+            self.load_band(following)
+        elif b:
+            self.load_band(need)
+        new: dict[str, Span] = {}
+        for lay in self.layers:
+            if lay.name in need:
+                lo, hi = need[lay.name]
+                start = max(lo, self.have.get(lay.name, (0, 0))[1])
+                new[lay.name] = (start, hi)
+                if start < hi:
+                    self.have[lay.name] = (self.have.get(lay.name, (start, hi))[0], hi)
+        releases: dict[int, list[tuple[str, Span]]] = {}
+        for t, (lo, hi) in self.have.items():
+            if t in self.place.resident or not self.releasable(t) or t == self.sink.name and t in self.place.stored:
+                continue
+            last = self.readers[t][-1] if t in self.readers else self.by_name[t]
+            keep_from = min(max(following[t][0], lo), hi) if t in following else hi
+            if keep_from > lo:
+                releases.setdefault(last.index, []).append((t, (lo, keep_from)))
+        for lay in self.layers:
+            rows = new.get(lay.name)
+            if rows is not None and rows[0] < rows[1]:
+                self.compute(lay, rows, here)
+            for t, freed in releases.get(lay.index, ()):
+                program.free(lay.step, self.region(t, freed))
+        self.store(b, new, here)
+        for t, freed in (pair for pairs in releases.values() for pair in pairs):
+            self.have[t] = (freed[1], self.have[t][1])
+        if self.sink.name in self.place.stored and self.sink.name in new:
+            self.have[self.sink.name] = (new[self.sink.name][1], new[self.sink.name][1])
+
+
+def write(
+    program: Program,
+    segment: Segment,
+    placement: Placement,
+    tiling: Tiling,
+    steps: list[int],
+    compact: bool = True,
+) -> None:
+    """:func:`hwsim.schedule.segment.write` in the tiling's loop order."""
+    if isinstance(tiling, FilterGroups):
+        _Groups(program, segment, placement, tiling, steps).run(compact)
+    else:
+        _band_write(program, segment, placement, tiling, steps, compact)
+
+
+def peak(program: Program, segment: Segment, placement: Placement, tiling: Tiling, limit: int | None = None) -> int:
+    """:func:`hwsim.schedule.segment.peak` in the tiling's loop order."""
+    if not isinstance(tiling, FilterGroups):
+        return _band_peak(program, segment, placement, tiling, limit)
+    scratch = program.scratch()
+    base = sum(scratch.size(map_of(t)) for t in placement.resident) + sum(
+        scratch.size(weights_of(n)) for n in placement.preloaded
+    )
+    scratch.resident = base
+    write(scratch, segment, placement, tiling, [scratch.begin(_PLAN) for _ in segment.groups])
+    return max(scratch.peak, base)
+
+
+def largest(most: int, fits: Callable[[int], bool]) -> int | None:
+    """The largest of 1 .. ``most`` that fits, by bisection (a larger group never needs less room)."""
+    if fits(most):
+        return most
+    lo, hi = 0, most  # fits(lo) (or lo == 0), not fits(hi)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if fits(mid):
+            lo = mid
+        else:
+            hi = mid
+    return lo or None
+
+
+def reread(segment: Segment, width: int, streamed: dict[str, int]) -> int:
+    """Bytes of the maps the step streams from outside (``streamed``: their sizes) that filter groups of
+    ``width`` channels load beyond loading each once: every group loads every row of the channels it reads."""
+    channels = segment.output.layer.output_shape[2]
+    shapes = {t: shape for c in segment.costs for t, shape in zip(c.layer.inputs, c.layer.input_shapes)}
+    total = 0
+    for t, size in streamed.items():
+        spans = (_read_channels(segment, t, (lo, min(lo + width, channels))) for lo in range(0, channels, width))
+        read = sum(span[1] - span[0] for span in spans if span is not None)
+        total += size * read // shapes[t][2] - size
+    return total
+
+
+def filter_groups(
+    segment: Segment,
+    ahead: bool,
+    spare: float,
+    streamed: dict[str, int],
+    beat: float,
+    fits: Callable[[Tiling], bool],
+    tallest: Callable[[Callable[[int], bool]], int | None],
+) -> tuple[FilterGroups, int] | None:
+    """The step in filter groups: the largest group that fits beside one-row bands, its channels spread evenly
+    over as many groups (:func:`group_widths`), then the tallest band (``tallest``: the planner's search over
+    heights) that fits beside it; with the bytes it loads beyond loading every tensor once (:func:`reread`).
+    None: it cannot run so, nothing fits, or it cannot load fewer than ``beat`` bytes again. A layer whose
+    every output channel reads all its input (the maps ``streamed`` from outside) reads it again for each
+    group after the first: as many groups as the ``spare`` bytes beside the maps resident when it starts
+    leave for one group's weights are the fewest, and as many as the widest group that fits, the fewest of
+    this order."""
+    if not groupable(segment) or spare <= 0:
+        return None
+    channels, everything = segment.output.layer.output_shape[2], not conv_group(segment)
+    if everything and (math.ceil(segment.weight_bytes / spare) - 1) * sum(streamed.values()) >= beat:
+        return None
+    widest = largest(channels, lambda m: fits(FilterGroups(1, m, ahead)))
+    if widest is None or everything and reread(segment, widest, streamed) >= beat:
+        return None
+    # a narrower group may straddle more convolution groups than the widest, and need more room
+    width = next(w for w in group_widths(segment, widest) if fits(FilterGroups(1, w, ahead)))
+    band = tallest(lambda b: fits(FilterGroups(b, width, ahead)))
+    assert band is not None  # one-row bands fit
+    return FilterGroups(band, width, ahead), reread(segment, width, streamed)
+
+
+def note(tiling: Tiling, segment: Segment) -> str:
+    """The report's word on how a step with streamed weights runs."""
+    if isinstance(tiling, FilterGroups):
+        groups = groups_of(segment, tiling)
+        if groups == 1:
+            return "weights loaded once; each band's output stored as it is computed"
+        return (
+            f"{groups} filter groups of {tiling.chunk_channels} channels outermost: weights loaded once, "
+            f"the input channels a group reads loaded for each group"
+        )
+    return f"weights streamed in chunks of {tiling.chunk_channels} channels"

@@ -1,0 +1,175 @@
+"""The loop order of a step whose weights do not fit beside a band (hwsim/schedule/order.py): filter groups
+outermost when they move fewer bytes than weight chunks streamed for every band, with every byte accounted."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from schedule_helpers import graph_from, hardware, networks, run
+from test_schedule_compact import _same_times
+
+import hwsim.schedule.planner as planner
+from hwsim import api
+from hwsim.cost.inference import graph_costs
+from hwsim.model.graph import Graph
+from hwsim.report.trace import trace_events
+from hwsim.schedule.base import LOAD, STORE, CapacityError, Schedule, Step
+from hwsim.schedule.order import FilterGroups, write
+from hwsim.schedule.program import unrolled_records
+from hwsim.schedule.segment import _PLAN
+from hwsim.spec.energy import energy_table
+
+WIDE = {  # 74 kB of weights, 33 kB of input: the weights are the tensor not to move again
+    "name": "wide",
+    "input": [16, 16, 32],
+    "layers": [{"op": "conv", "kernel": 3, "filters": 64, "padding": "same"}],
+}
+DEPTHWISE = {  # a band of one output row reads 3 input rows of 256 channels: 49 kB
+    "name": "dw",
+    "input": [16, 16, 256],
+    "layers": [{"op": "conv", "kernel": 3, "filters": 256, "groups": 256, "padding": "same"}],
+}
+GROUPS_OF_16 = {
+    "name": "groups-of-16",
+    "input": [16, 16, 64],
+    "layers": [{"op": "conv", "kernel": 3, "filters": 128, "groups": 8, "padding": "same"}],
+}
+GROUPED = {  # 4 convolution groups of 24 output channels, fused with what follows under optimized
+    "name": "grouped",
+    "input": [16, 16, 32],
+    "layers": [
+        {"op": "conv", "kernel": 3, "filters": 96, "groups": 4, "padding": "same"},
+        {"op": "relu"},
+        {"op": "maxpool", "size": 2, "stride": 2},
+    ],
+}
+
+
+@contextmanager
+def bands_only() -> Iterator[None]:
+    """The planner without the filter-group order (what it chose before)."""
+    real = planner.filter_groups
+    planner.filter_groups = lambda *args, **kwargs: None  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        planner.filter_groups = real  # type: ignore[assignment]
+
+
+def _conv(schedule: Schedule) -> Step:
+    return next(s for s in schedule.steps if s.layers[0] == "conv")
+
+
+def _groups(step: Step) -> int:
+    return math.ceil(step.output_shape[2] / step.chunk_channels)
+
+
+@pytest.mark.parametrize("policy", ["strict", "optimized"])
+def test_weights_larger_than_the_input_are_loaded_once_and_the_input_once_per_filter_group(policy: str) -> None:
+    graph, hw = graph_from(WIDE), hardware(12_000)
+    schedule, violations = run(graph, hw, policy)
+    assert violations == []
+    step = _conv(schedule)
+    assert "filter groups" in step.note and _groups(step) > 1
+    assert step.bytes_moved == step.weight_bytes + _groups(step) * step.input_bytes + step.output_bytes
+    with bands_only():
+        before, _ = run(graph, hw, policy)
+    old = _conv(before)
+    assert "chunks" in old.note
+    bands = math.ceil(old.output_shape[0] / old.tile_rows)
+    assert old.bytes_moved == bands * old.weight_bytes + old.input_bytes + old.output_bytes > step.bytes_moved
+
+
+@pytest.mark.parametrize("policy", ["strict", "optimized"])
+def test_a_depthwise_layer_no_band_of_which_fits_runs_in_filter_groups_moving_every_tensor_once(policy: str) -> None:
+    """Its groups read their own input channels: a band of a group fits where a band of every channel does
+    not, and the input is read once however many groups there are."""
+    graph, hw = graph_from(DEPTHWISE), hardware(20_000)
+    with bands_only(), pytest.raises(CapacityError):
+        run(graph, hw, policy)
+    schedule, violations = run(graph, hw, policy)
+    assert violations == []
+    step = _conv(schedule)
+    assert "filter groups" in step.note and _groups(step) > 1
+    assert step.bytes_moved == step.weight_bytes + step.input_bytes + step.output_bytes
+
+
+def test_a_grouped_convolutions_filter_groups_hold_whole_convolution_groups_so_the_input_moves_once() -> None:
+    schedule, violations = run(graph_from(GROUPED), hardware(24_000), "optimized")
+    assert violations == []
+    step = _conv(schedule)
+    assert "filter groups" in step.note and step.chunk_channels % 24 == 0
+    assert step.bytes_moved == step.weight_bytes + step.input_bytes + step.output_bytes
+
+
+def test_narrow_filter_groups_of_a_grouped_convolution_read_its_groups_inputs_again_and_validate() -> None:
+    """Filter groups narrower than a convolution group (a divisor of it) read that group's inputs once each."""
+    schedule, violations = run(graph_from(GROUPED), hardware(12_000), "optimized")
+    assert violations == []
+    step = _conv(schedule)
+    assert "filter groups" in step.note and 24 % step.chunk_channels == 0 and step.chunk_channels < 24
+    assert step.bytes_moved == step.weight_bytes + 24 // step.chunk_channels * step.input_bytes + step.output_bytes
+
+
+@pytest.mark.parametrize(
+    ("spec", "capacity", "menu", "alike"),
+    [
+        (WIDE, 12_000, planner.STRICT, True),
+        (GROUPS_OF_16, 20_000, planner.OPTIMIZED, True),
+        (GROUPED, 12_000, planner.OPTIMIZED, False),  # groups narrower than a convolution group's: not alike
+    ],
+    ids=["strict", "optimized-ahead", "optimized-fused"],
+)
+def test_filter_groups_are_priced_at_their_emitted_peak_written_compactly_and_time_as_unrolled(
+    spec: dict, capacity: float, menu: planner.Menu, alike: bool
+) -> None:
+    graph, hw = graph_from(spec), hardware(capacity)
+    costs = graph_costs(graph, hw)
+    groups = [(c,) for c in costs] if menu is planner.STRICT else planner.fuse(costs)
+    found, choices = planner.plan(costs, groups, {}, capacity, menu)
+    (choice,) = [c for c in choices if isinstance(c.tiling, FilterGroups)]
+    program = planner.program_of(found, choices)
+    assert program.peak == found.peak(choice.start, choice.stop, choice.placement, choice.tiling)
+    segment = found.segment(choice.start, choice.stop)
+    written = []
+    for compact in (True, False):
+        scratch = found.program.scratch(recording=True)
+        write(
+            scratch, segment, choice.placement, choice.tiling, [scratch.begin(_PLAN) for _ in segment.groups], compact
+        )
+        written.append(scratch)
+    assert list(unrolled_records(written[0].items)) == list(unrolled_records(written[1].items))
+    unrolled = len(list(unrolled_records(written[0].items)))
+    assert (len(written[0].items) < unrolled / 5) is alike  # alike groups (and bands) written once
+    for overlap in (False, True):
+        _same_times(program, hw, overlap)
+
+
+def test_the_energy_walk_and_the_trace_count_every_reload_of_the_input() -> None:
+    run_ = api.estimate(graph_from(WIDE), hardware(12_000), "strict")
+    assert "filter groups" in _conv(run_.schedule).note
+    table = energy_table(run_.hardware, run_.schedule.precision)
+    assert run_.energy.external_j == pytest.approx(run_.schedule.bytes_moved * table.external_j_per_byte, rel=1e-12)
+    bus = [e for e in trace_events(run_.schedule)["traceEvents"] if e.get("cat") in (LOAD.value, STORE.value)]
+    assert sum(e["args"]["bytes"] for e in bus) == run_.schedule.bytes_moved
+
+
+@pytest.mark.slow
+@settings(max_examples=30, deadline=None)
+@given(networks(), st.sampled_from([2_000, 8_000, 32_000]))
+def test_choosing_the_order_never_moves_more_bytes_than_bands_alone(graph: Graph, capacity: float) -> None:
+    hw = hardware(capacity)
+    for policy in ("strict", "optimized"):
+        try:
+            with bands_only():
+                before, _ = run(graph, hw, policy)
+        except CapacityError:
+            continue
+        after, violations = run(graph, hw, policy)
+        assert violations == []
+        assert after.bytes_moved <= before.bytes_moved
