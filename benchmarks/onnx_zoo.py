@@ -20,7 +20,8 @@ in this process), checking that each exits 0, 1 or 2 with no traceback. A model 
 node types its one-line error lists.
 
 Run: python benchmarks/onnx_zoo.py --torch-python /tmp/venv-torch/bin/python --dir /tmp/zoo
-     (--models resnet18,alexnet to pick some; --no-verify to skip the ONNX Runtime check, the slow part)
+     (--models resnet18,alexnet to pick some; --no-verify to skip the ONNX Runtime check, the slow part;
+     --opsets 7,8,9,10 for TorchScript's exports at those opsets only, as the ONNX Model Zoo's older models)
 """
 
 from __future__ import annotations
@@ -196,8 +197,9 @@ def _last_line(err: BaseException) -> str:
     return f"{type(err).__name__}: {lines[-1] if lines else ''}"[:200]
 
 
-def export(folder: Path, names: list[str]) -> None:
-    """Write every model's exports and ``manifest.json`` (one entry per file, or per failed export)."""
+def export(folder: Path, names: list[str], opsets: tuple[int, ...] | None = None) -> None:
+    """Write every model's exports and ``manifest.json`` (one entry per file, or per failed export). ``opsets``:
+    TorchScript's only, at these opsets (the Model Zoo's older ones), without the dynamo export or variants."""
     import warnings
 
     import torch
@@ -213,9 +215,10 @@ def export(folder: Path, names: list[str]) -> None:
         published_params, gflops = _published(name)
         base = {"model": name, "params_torch": params, "folded_params": folded, "macs_torch": macs}
         base.update(published_params=published_params, published_gflops=gflops)
-        runs: list[tuple[str, int | None]] = [("torchscript", opset) for opset in TORCHSCRIPT_OPSETS]
-        runs.append(("dynamo", None))
-        if name.startswith("timm-"):
+        runs: list[tuple[str, int | None]] = [("torchscript", opset) for opset in opsets or TORCHSCRIPT_OPSETS]
+        if opsets is None:
+            runs.append(("dynamo", None))
+        if name.startswith("timm-") and opsets is None:
             runs = [("torchscript", 17)]
         for exporter, opset in runs:
             path = folder / f"{name}-{exporter}{opset or ''}.onnx"
@@ -238,7 +241,7 @@ def export(folder: Path, names: list[str]) -> None:
             entry["export_seconds"] = round(time.perf_counter() - start, 1)
             manifest.append(entry)
             print(f"exported {path.name}: {entry.get('export_error', 'ok')}", flush=True)
-        if name in VARIANTS_OF:
+        if name in VARIANTS_OF and opsets is None:
             manifest += _variants(folder, name, model, example, base)
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=1))
 
@@ -460,13 +463,15 @@ def main() -> None:
     parser.add_argument("--no-verify", action="store_true", help="skip hwsim verify --runtime onnxruntime")
     parser.add_argument("--reuse", action="store_true", help="measure the models already in --dir")
     parser.add_argument("--manifest", type=Path, help="the export's list of models (default: --dir/manifest.json)")
+    parser.add_argument("--opsets", help="TorchScript only, at these opsets (e.g. 7,8,9,10): no dynamo, no variants")
     args = parser.parse_args()
+    opsets = tuple(int(v) for v in args.opsets.split(",")) if args.opsets else None
     names = [n for n in args.models.split(",") if n]
     unknown = sorted(set(names) - set(MODELS))
     if unknown:
         parser.error(f"unknown models {unknown}; known: {', '.join(MODELS)}")
     if args.mode == "export":
-        export(args.dir, names)
+        export(args.dir, names, opsets)
         return
     if not args.reuse:
         check = subprocess.run([args.torch_python, "-c", "import torch, torchvision, onnx"], capture_output=True)
@@ -474,6 +479,7 @@ def main() -> None:
             print(f"{args.torch_python} cannot import torch, torchvision and onnx: nothing to export", file=sys.stderr)
             sys.exit(0)
         command = [args.torch_python, str(HERE), "export", "--dir", str(args.dir), "--models", ",".join(names)]
+        command += ["--opsets", args.opsets] if args.opsets else []
         subprocess.run(command, check=True)
     manifest = json.loads((args.manifest or args.dir / "manifest.json").read_text())
     lines = [HEAD, "|" + " --- |" * HEAD.count(" | ") + " --- |"]

@@ -86,6 +86,108 @@ def cast_to_float() -> tuple[Net, str]:
     return net, net.node("Relu", [net.node("Cast", [x], "/Cast", to=1)], "/relu/Relu")
 
 
+def computed_same_pads() -> tuple[Net, str]:
+    """timm's ``Conv2dSame`` (tf_efficientnet_b0): TensorFlow's 'same' padding computed at run time from the
+    map's shape, ``max((ceil(n / s) - 1) * s + (k - 1) * d + 1 - n, 0)`` per side (Shape, Gather, Cast, Div,
+    Ceil, Sub, Mul, Add, Clip), split into before and after (Div, Cast, Sub), then F.pad's order turned into
+    ONNX's as TorchScript writes it (Concat with ConstantOfShape zeros, Reshape to pairs, a reversing Slice,
+    Transpose, Reshape) before a Pad and an unpadded stride-2 Conv."""
+    net, x = conv_first(size=8)
+    m = "/conv_dw"
+
+    def const(name: str, value: object, dtype: type = np.int64) -> str:
+        return net.constant(f"{m}/{name}", np.array(value, dtype))
+
+    shape = net.node("Shape", [x], f"{m}/Shape")
+    sides = []
+    for axis in (2, 3):  # height, then width
+        n = net.node("Gather", [shape, const(f"axis{axis}", axis)], f"{m}/Gather_{axis}", axis=0)
+        n = net.node("Cast", [n], f"{m}/Cast_{axis}", to=TensorProto.FLOAT)
+        out = net.node(
+            "Ceil", [net.node("Div", [n, const(f"s{axis}", 2.0, np.float32)], f"{m}/Div_{axis}")], f"{m}/Ceil_{axis}"
+        )
+        total = net.node(
+            "Mul",
+            [
+                net.node("Sub", [out, const(f"one{axis}", 1.0, np.float32)], f"{m}/Sub_{axis}"),
+                const(f"stride{axis}", 2.0, np.float32),
+            ],
+            f"{m}/Mul_{axis}",
+        )
+        total = net.node("Add", [total, const(f"extent{axis}", 3.0, np.float32)], f"{m}/Add_{axis}")
+        total = net.node("Sub", [total, n], f"{m}/Sub2_{axis}")
+        total = net.node("Clip", [total, const(f"zero{axis}", 0.0, np.float32), ""], f"{m}/Clip_{axis}")
+        before = net.node(
+            "Cast",
+            [
+                net.node(
+                    "Floor",
+                    [net.node("Div", [total, const(f"two{axis}", 2.0, np.float32)], f"{m}/Half_{axis}")],
+                    f"{m}/Floor_{axis}",
+                )
+            ],
+            f"{m}/CastB_{axis}",
+            to=TensorProto.FLOAT,
+        )
+        after = net.node("Sub", [total, before], f"{m}/After_{axis}")
+        sides.append((before, after))
+    (top, bottom), (left, right) = sides
+    unsqueezed = [
+        net.node("Unsqueeze", [side, const(f"u{i}", [0])], f"{m}/Unsqueeze_{i}")
+        for i, side in enumerate((left, right, top, bottom))  # F.pad lists the last axis first
+    ]
+    torch_order = net.node(
+        "Cast", [net.node("Concat", unsqueezed, f"{m}/Concat", axis=0)], f"{m}/CastI", to=TensorProto.INT64
+    )
+    zeros = net.node(
+        "ConstantOfShape",
+        [const("four", [4])],
+        f"{m}/ConstantOfShape",
+        value=onnx.numpy_helper.from_array(np.array([0], np.int64)),
+    )
+    pairs = net.node(
+        "Reshape",
+        [net.node("Concat", [torch_order, zeros], f"{m}/Concat_1", axis=0), const("pairs", [-1, 2])],
+        f"{m}/Reshape",
+    )
+    reversed_ = net.node(
+        "Slice",
+        [pairs, const("start", [-1]), const("end", [-(2**63)]), const("axes", [0]), const("step", [-1])],
+        f"{m}/Slice",
+    )
+    onnx_order = net.node(
+        "Reshape",
+        [net.node("Transpose", [reversed_], f"{m}/Transpose", perm=[1, 0]), const("flat", [-1])],
+        f"{m}/Reshape_1",
+    )
+    x = net.node("Pad", [x, onnx_order, const("value", 0.0, np.float32)], f"{m}/Pad", mode="constant")
+    return net, net.conv(x, m, 4, 4, 3, stride=2, groups=4, bias=True)
+
+
+def channels_last(end: str) -> Callable[[], tuple[Net, str]]:
+    """tf2onnx and keras2onnx export a Keras model's NHWC input followed by a Transpose to NCHW; the map goes
+    back to NHWC before the output (``end`` "map") or before a flatten and a dense layer ("flatten")."""
+
+    def build() -> tuple[Net, str]:
+        net = Net(["N", 7, 5, 3], opset=13, seed=4)  # H, W and C all differ: a wrong order cannot pass
+        x = net.node("Transpose", ["input"], "/input_nchw", perm=[0, 3, 1, 2])
+        x = net.node("Relu", [net.bn(net.conv(x, "/conv", 3, 4, 3, pad=1, bias=True), "/bn", 4)], "/relu")
+        x = net.node("Transpose", [x], "/output_nhwc", perm=[0, 2, 3, 1])
+        if end == "map":
+            return net, x
+        x = net.node("Reshape", [x, net.constant("/shape", np.array([-1, 7 * 5 * 4], np.int64))], "/flatten")
+        return net, net.gemm(x, "/dense", 7 * 5 * 4, 6)
+
+    return build
+
+
+def mean_of_three_maps() -> tuple[Net, str]:
+    """Mean of several maps (an ensemble's average, a merge of branches), one of them broadcast (1x1xC)."""
+    net, x = conv_first()
+    gap = net.node("GlobalAveragePool", [x], "/gap")
+    return net, net.node("Mean", [x, net.node("Sigmoid", [x], "/sigmoid"), gap], "/merge/Mean")
+
+
 PATTERNS: dict[str, Callable[[], tuple[Net, str]]] = {
     "shared-zero-biases": shared_zero_biases,
     "concat-of-one": concat_of_one,
@@ -93,6 +195,10 @@ PATTERNS: dict[str, Callable[[], tuple[Net, str]]] = {
     "shuffle-unit-torchscript": lambda: shuffle_unit("torchscript"),
     "shuffle-unit-split-attribute": lambda: shuffle_unit("split-attribute"),
     "shuffle-unit-dynamo": lambda: shuffle_unit("dynamo"),
+    "computed-same-pads": computed_same_pads,
+    "channels-last-map": channels_last("map"),
+    "channels-last-flatten": channels_last("flatten"),
+    "mean-of-three-maps": mean_of_three_maps,
 }
 
 
@@ -109,6 +215,60 @@ def test_an_exporters_pattern_runs_as_onnx_runtime_runs_it(name: str, tmp_path: 
     result = runtime_agreement(saved(name, tmp_path), batch=batch)
     assert result.agrees, result.summary()
     assert result.max_magnitude > 0.01
+
+
+@pytest.mark.parametrize("every_shape", [False, True])
+def test_pads_computed_from_the_maps_shape_are_evaluated(every_shape: bool, tmp_path: Path) -> None:
+    """8 rows at stride 2 under a 3x3 window: TensorFlow's rule pads 0 before and 1 after. Evaluated whether the
+    model leaves its shapes to inference or gives every map's (then only the pads' arithmetic is evaluated)."""
+    net, output = computed_same_pads()
+    model = net.model(output, value_info=every_shape)
+    if every_shape:  # what ONNX's inference cannot give, written as an exporter that knows them writes it
+        model.graph.value_info.append(helper.make_tensor_value_info("/conv_dw/Pad_output_0", 1, ["N", 4, 9, 9]))
+        model.graph.output[0].CopyFrom(helper.make_tensor_value_info(output, 1, ["N", 4, 4, 4]))
+    path = tmp_path / "pads.onnx"
+    onnx.save(model, str(path))
+    graph = api.load_network(path)
+    pad, conv = graph.layers[-2:]
+    sides = (pad.attrs.top, pad.attrs.bottom, pad.attrs.left, pad.attrs.right)
+    assert (pad.op.value, sides, pad.output_shape) == ("pad", (0, 1, 0, 1), (9, 9, 4))
+    assert conv.output_shape == (4, 4, 4)
+
+
+@pytest.mark.parametrize("end", ["map", "flatten"])
+def test_a_channels_last_input_reads_as_the_nchw_network_after_its_transpose(end: str, tmp_path: Path) -> None:
+    path = saved(f"channels-last-{end}", tmp_path)
+    graph = api.load_network(path)
+    assert graph.input_shape == (7, 5, 3)
+    expected = ["conv", "batchnorm", "relu"] + (["flatten", "dense"] if end == "flatten" else [])
+    assert [layer.op.value for layer in graph.layers] == expected
+    assert "its NHWC input read as NCHW" in api.onnx_to_yaml(path)
+
+
+def test_a_transpose_that_is_not_a_layout_change_is_still_refused(tmp_path: Path) -> None:
+    """Only NHWC -> NCHW after the input and NCHW -> NHWC before a flatten or the output are read (as no layer)."""
+    net, x = conv_first()
+    output = net.node("Relu", [net.node("Transpose", [x], "/swap_hw", perm=[0, 1, 3, 2])], "/relu")
+    with pytest.raises(InputError, match=r"1 unsupported node type: Transpose \(1, first: /swap_hw\)"):
+        api.load_network(net.save(output, tmp_path / "swap.onnx"))
+    net = Net(["N", 7, 5, 3], opset=13)  # an NHWC input read by a Transpose and by another node
+    x = net.node("Transpose", ["input"], "/input_nchw", perm=[0, 3, 1, 2])
+    output = net.node("Add", [net.node("Relu", ["input"], "/relu"), x], "/add")
+    with pytest.raises(InputError, match="Transpose"):
+        api.load_network(net.save(output, tmp_path / "both.onnx"))
+
+
+def test_a_mean_of_three_maps_is_their_sum_scaled_with_onnxs_operations(tmp_path: Path) -> None:
+    """ONNX's Mean of k maps is k - 1 adds and a divide an element: hwsim's add and scale by 1 / k count the same."""
+    net, output = mean_of_three_maps()
+    graph = api.load_network(net.save(output, tmp_path / "mean.onnx"))
+    total, mean = graph.layers[-2:]
+    assert (total.name, total.op.value, len(total.inputs)) == ("merge/Mean_sum", "add", 3)
+    expected = ("merge/Mean", "scale", (total.name,), (0.33333334,))  # 1 / 3 as the shortest decimal of its float32
+    assert (mean.name, mean.op.value, mean.inputs, mean.attrs.scale) == expected
+    estimate = api.estimate(graph, api.load_hardware("paper-accelerator"), "paper")
+    ops = {cost.layer.name: cost.ops for cost in estimate.costs}
+    assert ops[total.name] + ops[mean.name] == 3 * 9 * 9 * 4
 
 
 def test_a_shared_initializer_counts_for_every_reader(tmp_path: Path) -> None:
@@ -223,5 +383,38 @@ def test_a_real_torchscript_export_of_shufflenet_reads_counts_and_runs(tmp_path:
     assert graph.params == 8_834 - 344
     estimate = api.estimate(graph, api.load_hardware("paper-accelerator"), "paper")
     assert sum(cost.macs for cost in estimate.costs) == 82_872
+    result = runtime_agreement(path)
+    assert result.agrees, result.summary()
+
+
+def test_a_real_export_with_computed_same_padding_reads_counts_and_runs() -> None:
+    """timm's Conv2dSame exported by torch.onnx.export (tests/exports/README.md: torch counts 650 parameters, of
+    which the exporter folds 32, and 68,256 MACs): every Pad's amounts are evaluated."""
+    path = Path(__file__).parent / "exports" / "tf-same-tiny-torchscript17.onnx"
+    graph = api.load_network(path)
+    pads = [(p.attrs.top, p.attrs.bottom, p.attrs.left, p.attrs.right) for p in graph.layers if p.op.value == "pad"]
+    assert pads == [(1, 1, 1, 1), (0, 1, 0, 1)]  # 31 rows at stride 2, then 16; the 1x1 conv's Pad is 0: no layer
+    assert graph.params == 650 - 32
+    estimate = api.estimate(graph, api.load_hardware("paper-accelerator"), "paper")
+    assert sum(cost.macs for cost in estimate.costs) == 68_256
+    result = runtime_agreement(path)
+    assert result.agrees, result.summary()
+
+
+def test_a_real_tf2onnx_export_of_a_keras_model_reads_counts_and_runs() -> None:
+    """A Keras CNN exported by tf2onnx (tests/exports/README.md): NHWC input, the batch norm written as a Mul and
+    an Add of per-channel constants (scale layers, their constants attributes: Keras counts 1,298 trainable
+    parameters, 32 of them the batch norm's), ReLU6 as Clip, GAP then Squeeze, MatMul and Add."""
+    path = Path(__file__).parent / "exports" / "keras-gap-tf2onnx13.onnx"
+    graph = api.load_network(path)
+    assert graph.input_shape == (32, 32, 3)
+    assert [layer.op.value for layer in graph.layers] == [
+        *("conv", "scale", "scale", "clip", "dwconv", "relu", "maxpool", "conv", "global_avg_pool", "dense"),
+        "softmax",
+    ]
+    assert graph.params == 1_298 - 32
+    estimate = api.estimate(graph, api.load_hardware("paper-accelerator"), "paper")
+    # 16x16x16 outputs of 3x3x3, 16x16x16 of 3x3 depthwise, 8x8x24 of 16, 10 of 24
+    assert sum(cost.macs for cost in estimate.costs) == 16 * 16 * 16 * 27 + 16 * 16 * 16 * 9 + 8 * 8 * 24 * 16 + 240
     result = runtime_agreement(path)
     assert result.agrees, result.summary()

@@ -62,9 +62,9 @@ class Agreement:
         )
 
 
-def run_onnxruntime(model: bytes, x: np.ndarray, output: str | None = None) -> np.ndarray:
+def run_onnxruntime(model: bytes, x: np.ndarray, output: str | None = None, nhwc: bool = False) -> np.ndarray:
     """The model's output (or the tensor ``output``) for the NHWC batch ``x`` (N, H, W, C), back in hwsim's
-    layout: NHWC, or (N, 1, 1, F) for flat features."""
+    layout: NHWC, or (N, 1, 1, F) for flat features. ``nhwc``: the model reads NHWC images as they are."""
     ort = require_onnxruntime()
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL  # the ops as written
@@ -73,7 +73,8 @@ def run_onnxruntime(model: bytes, x: np.ndarray, output: str | None = None) -> n
         session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
         entry = session.get_inputs()[0]
         flat = len(entry.shape) == 2  # (N, features): hwsim's (N, 1, 1, F)
-        feed = {entry.name: x.reshape(len(x), -1) if flat else np.ascontiguousarray(x.transpose(0, 3, 1, 2))}
+        image = x if nhwc else np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+        feed = {entry.name: x.reshape(len(x), -1) if flat else image}
         (result,) = session.run([output] if output else None, feed)
     except Exception as err:  # onnxruntime raises its own exception types, one per failure kind
         raise InputError(f"ONNX Runtime cannot run the model: {str(err).splitlines()[0]}") from None
@@ -99,19 +100,21 @@ def agreement(
     batch: int = 1,
     seed: int = 0,
     tensor_of: Callable[[str], str] = lambda layer: layer,
+    nhwc: bool = False,
 ) -> Agreement:
     """Run ``model`` (an ``onnx.ModelProto``) and ``graph`` with ``params``/``state`` on one seeded input.
 
-    A network that ends in softmax is compared on its logits: ``tensor_of`` names the ONNX tensor that
-    holds a layer's output (an exported model names tensors after the layers)."""
+    The output compared is the ONNX tensor of the last layer (``tensor_of`` names the tensor that holds a
+    layer's output; an exported model names tensors after the layers), not an NHWC Transpose after it; a
+    network that ends in softmax is compared on its logits. ``nhwc``: the model reads NHWC images."""
     ort = require_onnxruntime()
     x = np.random.default_rng(seed).standard_normal((batch, *graph.input_shape)).astype(np.float32)
     logits = _logits(graph)
-    compared, output = (logits, tensor_of(logits.output.name)) if logits else (graph, None)
-    if output is not None:
-        model = _with_output(model, output)
+    compared = logits or graph
+    output = tensor_of(compared.output.name)
+    model = _with_output(model, output)
     expected = Model(compared, params=params, state=_state_of(compared, state)).forward(x)
-    got = run_onnxruntime(model.SerializeToString(), x, output)
+    got = run_onnxruntime(model.SerializeToString(), x, output, nhwc)
     if got.shape != expected.shape:
         raise InputError(f"{graph.name}: ONNX Runtime's output is {got.shape}, the reference's {expected.shape}")
     difference = float(np.max(np.abs(expected.astype(np.float64) - got)))

@@ -4,7 +4,8 @@ The reader (:mod:`hwsim.spec.onnx_reader`) records, for every layer, which initi
 arrays and in what layout; this module reads their data (external data too) and converts it:
 
 - a Conv weight (C_out, C_in/groups, Kh, Kw) becomes (Kh, Kw, C_in/groups, C_out);
-- a Gemm weight is (C_in, units), transposed first if the node had ``transB``;
+- a Gemm weight is (C_in, units), transposed first if the node had ``transB``, and multiplied by its ``alpha``
+  (its bias by ``beta``);
 - per-feature arrays that follow a flatten of a map (the next dense layer's rows, a batch norm over the
   flat features) are in ONNX's (c, h, w) order; hwsim flattens (h, w, c), so they are permuted. An
   exporter's Transpose to NHWC before the flatten (hwsim's own export) already gives hwsim's order.
@@ -75,6 +76,8 @@ def onnx_weights(network: OnnxNetwork, graph: Graph, model: Any) -> tuple[Arrays
             if array.initializer not in protos:
                 raise InputError(f"initializer {array.initializer!r} of node {source.node} is missing")
             value = numpy_helper.to_array(protos[array.initializer]).astype(np.float32)
+            if array.factor != 1.0:  # Gemm's alpha and beta: the layer holds the scaled weights
+                value = (value * np.float32(array.factor)).astype(np.float32)
             per_input_feature = array.layout != "vector" or layer.op is Op.BATCHNORM  # not a dense layer's bias
             converted = _convert(value, array, flattened if per_input_feature else None)
             (state if array.state else params)[param_key(layer.name, array.key)] = converted

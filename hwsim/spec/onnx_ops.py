@@ -86,6 +86,8 @@ class ArraySource(NamedTuple):
     layout: str
     state: bool = False
     """Batch norm's running statistics: state, not parameters."""
+    factor: float = 1.0
+    """What the node multiplies the array by before using it (Gemm's ``alpha`` and ``beta``)."""
 
 
 class Translation(NamedTuple):
@@ -99,6 +101,9 @@ class Translation(NamedTuple):
     passes_on: bool = False
     """No layer: the node hands its input on unchanged in hwsim's layout (a 1x1 map made flat, or back; a
     Concat or Sum of one map)."""
+    before: tuple[str, dict[str, Any]] | None = None
+    """(name suffix, entry) of a layer the inputs go through first, its output read by this one (Mean of several
+    maps: their sum, then a scale by 1 / k)."""
 
 
 @dataclass
@@ -377,13 +382,12 @@ def gemm(node: Node, ctx: Context) -> Translation:
     transposed = bool(attrs.get("transB", 0))
     units = weight.dims[0] if transposed else weight.dims[1]
     bias = optional_input(node, 2)
-    if not same_real(attrs.get("alpha", 1.0), 1.0) or (bias and not same_real(attrs.get("beta", 1.0), 1.0)):
-        raise Unsupported(f"alpha {attrs.get('alpha', 1.0)} and beta {attrs.get('beta', 1.0)} scale its terms")
-    arrays = [ArraySource("weight", node.input[1], "oi" if transposed else "io")]
-    if bias:
+    alpha, beta = float(attrs.get("alpha", 1.0)), float(attrs.get("beta", 1.0))
+    arrays = [ArraySource("weight", node.input[1], "oi" if transposed else "io", factor=alpha)]
+    if bias:  # alpha and beta scale the weights the layer holds: the same counts, the products adopted as weights
         if ctx.weight(bias, "bias").size != units:
             raise Unsupported(f"a bias of shape {list(ctx.initializers[bias].dims)}, not one value per unit")
-        arrays.append(ArraySource("bias", bias, "vector"))
+        arrays.append(ArraySource("bias", bias, "vector", factor=beta))
     entry: dict[str, Any] = {"op": "dense", "units": units}
     if not bias:
         entry["bias"] = False
@@ -407,12 +411,15 @@ def matmul(node: Node, ctx: Context) -> Translation:
 
 
 def flatten(node: Node, ctx: Context) -> Translation:
-    """Flatten, Reshape, Squeeze and Unsqueeze that make a map flat: (N, C, H, W) -> (N, C*H*W).
+    """Flatten, Reshape, Squeeze and Unsqueeze that make a map flat: (N, C, H, W) -> (N, C*H*W). A Flatten at
+    axis 2 or 3 is one where the dims before the axis are 1 (its output shape says so).
 
     hwsim's maps are (H, W, C), so a 1x1 map is already flat: making it (N, C), or (N, C) a 1x1 map, is
     no layer at all (torchvision's Flatten after its global average pool, an exporter's reshape before Gemm)."""
     x = the_data_input(node, ctx)
     before, after = ctx.shape(x), ctx.shape(node.output[0])
+    if node.op_type == "Flatten" and int(node.attrs.get("axis", 1)) % len(before) == 0:
+        raise Unsupported("at axis 0: it merges the batch into the features")
     flat = len(after) == 2 or (len(after) == 4 and after[2:] == (1, 1))
     if None in before[1:] or not flat or after[1] != math.prod(d for d in before[1:] if d is not None):
         raise Unsupported(f"{list(before)} -> {list(after)} is not a flatten to (N, features)")
@@ -583,8 +590,10 @@ def arithmetic(node: Node, ctx: Context) -> Translation:
     affine map ``{op: scale}`` (x + c, x - c, c - x, x * c, x / c; c / x is refused)."""
     inputs = data_inputs(node, ctx)
     if len(inputs) == len(node.input):
-        if node.op_type in ("Sub", "Div"):
-            raise Unsupported(f"a {node.op_type} of two maps")
+        if node.op_type == "Sub":  # an add of the second scaled by -1 would count a multiply more an element
+            raise Unsupported("a Sub of two maps (no hwsim op subtracts maps)")
+        if node.op_type == "Div":
+            raise Unsupported("a Div of two maps (no hwsim op divides maps)")
         return two_maps("add" if node.op_type == "Add" else "mul")(node, ctx)
     if len(inputs) != 1 or len(node.input) != 2:
         raise Unsupported("no operand is a map")
@@ -612,14 +621,14 @@ def arithmetic(node: Node, ctx: Context) -> Translation:
 
 
 def mean(node: Node, ctx: Context) -> Translation:
-    """Mean of one map is that map; of several, their sum scaled by 1 / k is two layers, which a node cannot
-    become: refused."""
+    """Mean of one map is that map; of k maps, their sum (an ``add``, k - 1 adds an element) scaled by 1 / k (a
+    ``scale``, one multiply): ONNX's k - 1 adds and a divide, in two layers (the sum named ``<node>_sum``)."""
     inputs = data_inputs(node, ctx)
     if len(inputs) != len(node.input):
         raise Unsupported("one operand is a constant, not a map")
-    if len(inputs) > 1:
-        raise Unsupported(f"a mean of {len(inputs)} maps (hwsim would need an add and a scale)")
-    return Translation({"op": "identity"}, inputs, passes_on=True)
+    if len(inputs) == 1:
+        return Translation({"op": "identity"}, inputs, passes_on=True)
+    return Translation({"op": "scale", "scale": real(1.0 / len(inputs))}, inputs, before=("sum", {"op": "add"}))
 
 
 def concat(node: Node, ctx: Context) -> Translation:
@@ -682,10 +691,15 @@ _BATCHNORM_ARRAYS = (("gamma", False), ("beta", False), ("running_mean", True), 
 
 
 def batchnorm(node: Node, ctx: Context) -> Translation:
-    """Inference batch norm; ONNX's momentum weighs the running value, hwsim's the batch's: m = 1 - momentum."""
+    """Inference batch norm; ONNX's momentum weighs the running value, hwsim's the batch's: m = 1 - momentum.
+    Before opset 9, ``spatial`` 0 keeps statistics per activation, not per channel (only a flat input or a 1x1
+    map reads so); ``consumed_inputs`` and ``is_test`` (opsets 1 to 6) change nothing at inference."""
     x = the_data_input(node, ctx)
     unused_extra_outputs(node, ctx, "running statistics")
     attrs = node.attrs
+    dims = ctx.shape(x)
+    if not attrs.get("spatial", 1) and len(dims) == 4 and tuple(dims[2:]) != (1, 1):
+        raise Unsupported(f"spatial 0 on {list(dims)}: statistics per activation, not per channel")
     arrays = []
     for (key, state), name in zip(_BATCHNORM_ARRAYS, node.input[1:5]):
         ctx.weight(name, key)
@@ -766,6 +780,8 @@ def pad(node: Node, ctx: Context) -> Translation:
     if mode not in ("constant", "reflect", "edge"):
         raise Unsupported(f"mode {mode}")
     sides = [pads[2], pads[6], pads[3], pads[7]]
+    if not any(sides):  # padding computed at run time that came to nothing (timm's 'same' padding of a 1x1 conv)
+        return Translation({"op": "identity"}, (x,), passes_on=True)
     entry: dict[str, Any] = {"op": "pad", "pads": sides[0] if len(set(sides)) == 1 else sides}
     if mode != "constant":
         entry["mode"] = mode

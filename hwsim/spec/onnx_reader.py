@@ -75,6 +75,8 @@ class OnnxNetwork:
     document: OnnxDocument
     layers: dict[str, OnnxLayer]
     """By hwsim layer name."""
+    nhwc: bool = False
+    """The model reads NHWC images (a Keras export, transposed to NCHW after its input)."""
 
 
 def read_onnx(path: Path | str, input_shape: tuple[int, ...] | None = None) -> OnnxNetwork:
@@ -97,7 +99,9 @@ def read_onnx(path: Path | str, input_shape: tuple[int, ...] | None = None) -> O
             _check_node(node, opset, str(path))
     constant = _constants(light)
     read = {o for n in nodes for o in n.output} & computed
-    shapes, folded = _model_shapes(light, computed, read, not unknown, constant)
+    arithmetic = {name for n in all_nodes if n.op_type != "Constant" for name in n.output} - computed
+    operands = {name for n in nodes for name in n.input if name in arithmetic}  # a Pad's amounts, a Reshape's target
+    shapes, folded = _model_shapes(light, computed, read, operands, not unknown, constant)
     ctx = Context(
         opset=opset,
         shapes=shapes,
@@ -109,16 +113,21 @@ def read_onnx(path: Path | str, input_shape: tuple[int, ...] | None = None) -> O
     )
     absorbed = _fuse_biases(nodes, ctx, output) | _channel_shuffles(nodes, ctx, output)
     kept = _split_outputs([n for n in nodes if n.position not in absorbed], ctx)
-    flat, sources, problems = _translate(kept, ctx, input_name, _nhwc_before_flatten(nodes, output))
+    to_nchw = _nchw_after_input(nodes, input_name, len(dims))
+    reordered = _nhwc_before_flatten(nodes, output) | to_nchw
+    flat, sources, problems = _translate(kept, ctx, input_name, reordered)
     if problems:
         raise InputError(_unsupported_message(problems), str(path))
     producer = " ".join(p for p in (light.model.producer_name, light.model.producer_version) if p)
     description = f"imported from {path.name} (ONNX opset {ctx.opset}{', ' + producer if producer else ''})"
+    if to_nchw:
+        dims = tuple(dims[axis] for axis in NCHW)
+        description += "; its NHWC input read as NCHW: the Transpose after it moves nothing in hwsim's layout"
     data, locs, renames = document_of(flat, path.stem, description, _hwc(dims))
     document = OnnxDocument(str(path), data, nodes={loc: sources[name].node for loc, name in locs.items()})
     spec = validate(NetworkSpec, data, document)
     layers = {renames[name]: layer for name, layer in sources.items()}
-    return OnnxNetwork(spec, document, layers)
+    return OnnxNetwork(spec, document, layers, nhwc=bool(to_nchw))
 
 
 @functools.lru_cache(maxsize=512)
@@ -323,12 +332,16 @@ def _known(dims: Dims | None) -> bool:
 SHAPE_ARITHMETIC = frozenset(
     {
         *("Shape", "Size", "Gather", "Unsqueeze", "Squeeze", "Concat", "Slice", "Reshape", "Cast", "Identity"),
-        *("Add", "Sub", "Mul", "Div", "Mod", "Neg", "Abs", "Floor", "Ceil", "Max", "Min", "ReduceProd"),
-        *("Range", "ConstantOfShape", "Equal", "Less", "Greater", "Not", "Where", "Expand"),
+        *("Add", "Sub", "Mul", "Div", "Mod", "Neg", "Abs", "Floor", "Ceil", "Round", "Sign", "Max", "Min", "Clip"),
+        *("ReduceProd", "ReduceSum", "ReduceMax", "ReduceMin", "Transpose", "Tile", "Split"),
+        *("Range", "ConstantOfShape", "Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual"),
+        *("Not", "And", "Or", "Where", "Expand"),
     }
 )
-"""Ops an exporter writes on shapes (``x.size(1) // 2`` is Shape, Gather, Div): evaluated when their operands
-are known, so that what reads their result (a Slice's ends, a Reshape's shape, a Resize's sizes) has values."""
+"""Ops an exporter writes on shapes (``x.size(1) // 2`` is Shape, Gather, Div; timm's TensorFlow-style padding
+is Ceil, Clip for max(..., 0), then Transpose and a reversing Slice to turn F.pad's order into ONNX's): evaluated
+when their operands are known, so that what reads their result (a Slice's ends, a Pad's amounts, a Reshape's
+shape, a Resize's sizes) has values."""
 MAX_FOLDED_ELEMENTS = 4096
 """Far more than any shape arithmetic gives; stops a ConstantOfShape from filling memory."""
 MAX_FOLD_ROUNDS = 100
@@ -336,31 +349,35 @@ MAX_FOLD_ROUNDS = 100
 
 
 def _model_shapes(
-    light: LightModel, data: set[str], read: set[str], strict: bool, constant: Any
+    light: LightModel, data: set[str], read: set[str], operands: set[str], strict: bool, constant: Any
 ) -> tuple[dict[str, Dims], dict[str, np.ndarray]]:
     """The shapes of the data tensors: the model's own where it gives every tensor in ``read`` one (as the
     dynamo exporter and onnxsim write them), else ONNX shape inference's (constant values propagated); and
-    the values of the shape arithmetic on them (:data:`SHAPE_ARITHMETIC`), found by inferring again with
-    what it gives until every shape is known or nothing more can be evaluated."""
+    the values of the shape arithmetic (:data:`SHAPE_ARITHMETIC`), found by inferring again with what it
+    gives until every shape and every computed operand the layers read (``operands``: a Pad's amounts, a
+    Reshape's target) is known, or nothing more can be evaluated."""
     graph = light.model.graph
     shapes: dict[str, Dims] = {}
     for values in (graph.input, graph.value_info, graph.output):
         _shapes_in(values, data, shapes)
-    if all(_known(shapes.get(name)) for name in read):
+    own = all(_known(shapes.get(name)) for name in read)
+    if own and not operands:
         return shapes, {}
     onnx = require_onnx(light.path)
     opset = _opset(light)
     model = light.model
     folded: dict[str, np.ndarray] = {}
     for _ in range(MAX_FOLD_ROUNDS):
-        shapes = _inferred_shapes(onnx, model, data, strict, light.path)
-        if all(_known(shapes.get(name)) for name in read):
+        if not own:
+            shapes = _inferred_shapes(onnx, model, data, strict, light.path)
+        if all(_known(shapes.get(name)) for name in read) and operands.issubset(folded):
             break
         more = _fold_shape_arithmetic(model.graph.node, data, shapes, folded, constant, opset)
         if not more:
             break
         folded.update(more)
-        model = _with_constants(onnx, light.model, folded)
+        if not own:
+            model = _with_constants(onnx, light.model, folded)
     return shapes, folded
 
 
@@ -395,28 +412,45 @@ def _fold_shape_arithmetic(
             continue
         if not data.isdisjoint(node.output) or all(name in folded for name in node.output if name):
             continue
-        if node.op_type in SHAPE_ONLY:
-            dims = shapes.get(node.input[0])
+        if node.op_type in SHAPE_ONLY:  # of a map, or of a value this arithmetic found (timm's pads)
+            known = value(node.input[0])
+            dims = shapes.get(node.input[0]) if known is None else known.shape
+            if dims and dims[0] is None:  # a map's open batch in the model's own shapes: the input's, fixed at 1
+                dims = (1, *dims[1:])
             if dims is None or None in dims:
                 continue
             attrs = {a.name: a.i for a in node.attribute}
             found[node.output[0]] = (
                 np.array(dims[attrs.get("start", 0) : attrs.get("end", len(dims))], np.int64)
                 if node.op_type == "Shape"
-                else np.array(math.prod(dims), np.int64)  # type: ignore[arg-type]
+                else np.array(math.prod(dims), np.int64)
             )
             continue
         operands = {name: value(name) for name in node.input if name}
         if any(v is None for v in operands.values()):
             continue
         try:
-            results = ReferenceEvaluator(node, opsets={"": opset}).run(None, operands)
+            results = ReferenceEvaluator(_one_node_model(node, opset)).run(None, operands)
         except Exception:  # operands this op does not take: left to shape inference to report
             continue
         if any(np.size(r) > MAX_FOLDED_ELEMENTS for r in results):
             continue
         found.update((name, np.asarray(r)) for name, r in zip(node.output, results) if name)
     return found
+
+
+def _one_node_model(node: Any, opset: int) -> Any:
+    """``node`` alone as a model of ``opset``: ONNX's reference evaluator runs a bare node at the newest opset,
+    which reads an older node's attributes wrongly (Unsqueeze's ``axes`` before opset 13, Slice's before 10)."""
+    from onnx import ValueInfoProto, helper
+
+    graph = helper.make_graph(
+        [node],
+        "fold",
+        [ValueInfoProto(name=name) for name in node.input if name],
+        [ValueInfoProto(name=name) for name in node.output if name],
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
 
 
 def _with_constants(onnx: Any, model: Any, folded: dict[str, np.ndarray]) -> Any:
@@ -533,10 +567,12 @@ def _split_outputs(nodes: list[Node], ctx: Context) -> list[Node]:
 
 FLATTENING = frozenset({"Flatten", "Reshape"})
 NHWC = [0, 2, 3, 1]
+NCHW = [0, 3, 1, 2]
 
 
 def _nhwc_before_flatten(nodes: list[Node], output: str) -> set[int]:
-    """Transposes NCHW -> NHWC read only by flattens: hwsim's flatten in (h, w, c) order, as hwsim exports it."""
+    """Transposes NCHW -> NHWC read only by flattens (hwsim's flatten in (h, w, c) order, as hwsim exports it),
+    or giving the network's output (a Keras model's NHWC output): in hwsim's NHWC layout they move nothing."""
     readers: dict[str, list[Node]] = {}
     for node in nodes:
         for name in node.input:
@@ -546,10 +582,20 @@ def _nhwc_before_flatten(nodes: list[Node], output: str) -> set[int]:
         for node in nodes
         if node.op_type == "Transpose"
         and node.attrs.get("perm") == NHWC
-        and node.output[0] != output
-        and readers.get(node.output[0])
-        and all(reader.op_type in FLATTENING for reader in readers[node.output[0]])
+        and (
+            node.output[0] == output
+            or (readers.get(node.output[0]) and all(r.op_type in FLATTENING for r in readers[node.output[0]]))
+        )
     }
+
+
+def _nchw_after_input(nodes: list[Node], input_name: str, rank: int) -> set[int]:
+    """The Transposes NHWC -> NCHW of an NHWC input, when they are all that reads it (tf2onnx and keras2onnx
+    export a Keras model so): the network reads NCHW from there on, and hwsim's maps are NHWC already."""
+    readers = [node for node in nodes if input_name in node.input]
+    if rank != 4 or not readers or any(n.op_type != "Transpose" or n.attrs.get("perm") != NCHW for n in readers):
+        return set()
+    return {node.position for node in readers}
 
 
 def layer_name(node_name: str, op_type: str, index: int, taken: set[str]) -> str:
@@ -576,7 +622,8 @@ def _translate(
 ) -> tuple[list[FlatLayer], dict[str, OnnxLayer], list[tuple[str, str, str]]]:
     """Flat layers in order, what the model says of each, and the (op type, node, reason) of every node refused.
 
-    The transposes in ``nhwc`` are no layers: the flatten after one reads its input in hwsim's order."""
+    The transposes in ``nhwc`` are no layers (they only reorder in hwsim's layout): a flatten after one reads its
+    input in hwsim's order."""
     producer: dict[str, str] = {input_name: NETWORK_INPUT}
     transposed: set[str] = set()
     flat: list[FlatLayer] = []
@@ -587,7 +634,8 @@ def _translate(
         if node.position in nhwc:
             if node.input[0] in producer:
                 producer[node.output[0]] = producer[node.input[0]]
-                transposed.add(node.output[0])
+                if node.attrs.get("perm") == NHWC:
+                    transposed.add(node.output[0])
             continue
         shown = node.name or f"{node.op_type}_{node.position}"
         translator = TRANSLATORS.get(node.op_type) if node.standard else None
@@ -607,6 +655,16 @@ def _translate(
         if translation.passes_on:
             producer[output] = inputs[0]
             continue
+        shape = _hwc_or_none(ctx.shapes.get(output))
+        if translation.before is not None:  # a layer the inputs go through first, of the node's output shape
+            suffix, entry = translation.before
+            first = layer_name(
+                f"{node.name}_{suffix}" if node.name else "", f"{node.op_type}_{suffix}", node.position, taken
+            )
+            taken.add(first)
+            flat.append(FlatLayer(first, entry, inputs))
+            sources[first] = OnnxLayer(shown, shape, 0, 0, ())
+            inputs = (first,)
         name = layer_name(node.name, node.op_type, node.position, taken)
         taken.add(name)
         producer[output] = name
@@ -615,7 +673,6 @@ def _translate(
         for array in translation.arrays:
             size = ctx.initializers[array.initializer].size
             state, params = (state + size, params) if array.state else (state, params + size)
-        shape = _hwc_or_none(ctx.shapes.get(output))
         hwc = translation.entry["op"] == "flatten" and translation.inputs[0] in transposed
         sources[name] = OnnxLayer(shown, shape, params, state, translation.arrays, output, hwc)
     return flat, sources, problems

@@ -43,7 +43,7 @@ def runtime_agreement(
         _check_float32(model, path)
         params, state = onnx_weights(imported, graph, model)
         tensors = {name: layer.tensor for name, layer in imported.layers.items()}
-        return agreement(graph, params, state, model, batch, seed, tensors.__getitem__)
+        return agreement(graph, params, state, model, batch, seed, tensors.__getitem__, imported.nhwc)
     graph = load_network(path, input_shape)
     _check_memory(graph, batch, max_memory)
     params, state = varied_weights(graph, seed)
