@@ -3,6 +3,7 @@ the records written one by one, time as they do, and a segment's price is the pe
 
 from __future__ import annotations
 
+import itertools
 import re
 
 import pytest
@@ -15,11 +16,23 @@ from hwsim.cost.fold import fold_batchnorm
 from hwsim.cost.inference import LayerCost, graph_costs
 from hwsim.model.graph import Graph
 from hwsim.schedule.base import ALLOC, FREE, LOAD, RESIDENT, CapacityError
-from hwsim.schedule.order import write
+from hwsim.schedule.order import FilterGroups, groupable, write
+from hwsim.schedule.order import peak as order_peak
 from hwsim.schedule.paper import paper_steps
-from hwsim.schedule.planner import OPTIMIZED, STEADY_STEPS, STRICT, Planner, _held, fuse, plan
+from hwsim.schedule.planner import (
+    OPTIMIZED,
+    STEADY_STEPS,
+    STRICT,
+    Planner,
+    _held,
+    fuse,
+    holds_more,
+    one_band_alike,
+    plan,
+)
 from hwsim.schedule.program import Loop, Program, Record, time_items, unrolled_records
-from hwsim.schedule.segment import Placement, Tiling, least_peak, peak
+from hwsim.schedule.regions import accumulates
+from hwsim.schedule.segment import Placement, Segment, Tiling, least_peak, peak
 from hwsim.spec.hardware import HardwareSpec
 
 capacities = st.sampled_from([2_000, 8_000, 32_000, 1e6])
@@ -225,3 +238,58 @@ def test_huge_valid_sizes_schedule_in_a_few_records(policy: str, shape: tuple[in
         return
     assert sum(len(step.events) for step in run.schedule.steps) < 200
     assert run.schedule.total_s >= run.summary()["lower_bound_s"] * (1 - 1e-9)
+
+
+def _single_step_runs(segment: Segment, height: int) -> list[Tiling]:
+    """Tilings of one step to compare placements under: band heights whole to one row, weights resident or
+    in chunks, bands or filter groups outermost, loads ahead or not."""
+    channels = segment.output.layer.output_shape[2]
+    chunks = (0, 1, max(1, channels // 2)) if segment.chunkable else (0,)
+    tilings: list[Tiling] = [
+        Tiling(rows, chunk, ahead)
+        for rows in {height, max(1, height // 2), 1}
+        for chunk in chunks
+        for ahead in (True, False)
+    ]
+    if groupable(segment):
+        tilings += [FilterGroups(rows, max(1, channels // 2), ahead) for rows in (height, 1) for ahead in (True, False)]
+    return tilings
+
+
+@given(networks(), st.booleans())
+def test_a_placement_that_holds_more_never_peaks_lower_and_one_band_peaks_alike(graph: Graph, folding: bool) -> None:
+    """The planner answers a band search from a placement counted already (:func:`holds_more`) and prices a
+    one-band run under a placement that peaks alike (:func:`one_band_alike`): both as counted on the records."""
+    costs = graph_costs(graph, hardware(1e6))
+    if folding:
+        costs, into = fold_batchnorm(costs, hardware(1e6))
+        groups = fuse(costs)
+    else:
+        groups, into = paper_steps(graph, costs), {}
+    planner = Planner(Program(costs), groups, into, 1e6, STRICT)
+    program = planner.program
+    for start in range(len(groups)):
+        segment = planner.segment(start, start + 1)
+        layer = segment.output.layer
+        height = (layer.input_shape if accumulates(layer) else layer.output_shape)[0]
+        sink = segment.names[-1]
+        inputs = list(segment.inputs)
+        placements = [
+            Placement(
+                resident=frozenset(t for t, level in zip(inputs, levels) if level),
+                consumed=frozenset(t for t, level in zip(inputs, levels) if level == 1),
+                kept=frozenset([sink]) if keep else frozenset(),
+                stored=frozenset() if keep else frozenset([sink]),
+            )
+            for levels in itertools.product((0, 1, 2), repeat=len(inputs))
+            for keep in (False, True)
+        ]
+        for tiling in _single_step_runs(segment, height):
+            peaks = {p: order_peak(program, segment, p, tiling) for p in placements}
+            for more, less in itertools.product(placements, repeat=2):
+                if holds_more(more, less):
+                    assert peaks[more] >= peaks[less], (segment.names, tiling, more, less)
+            if type(tiling) is Tiling and planner._one_band(start, start + 1, tiling):
+                for p in placements:
+                    alike = one_band_alike(p, tiling)
+                    assert order_peak(program, segment, alike, tiling) == peaks[p], (segment.names, tiling, p)

@@ -152,6 +152,8 @@ class Planner:
         self.refused: set[tuple[int, int, Placement, Tiling]] = set()
         self._segments: dict[tuple[int, int], Segment] = {}
         self._peaks: dict[tuple[int, int, Placement, Tiling, int | None], int] = {}
+        self._known: dict[tuple[int, int, Tiling], list[tuple[Placement, int]]] = {}
+        """Per segment and tiling, the placements whose whole peak is counted, with it (:meth:`within`)."""
         self._least: dict[tuple[int, int, Placement], int] = {}
         self._firsts: dict[str, FirstRow] = {}
         self.programs: dict[tuple[Choice, ...], Program] = {}
@@ -170,10 +172,32 @@ class Planner:
     def peak(self, start: int, stop: int, placement: Placement, tiling: Tiling, limit: int | None = None) -> int:
         if not tiling.band_rows:  # row by row, loads run ahead either way, and skew only moves a cross-unit read
             tiling = Tiling(0, 0, False, tiling.skew and self.segment(start, stop).skews)
+        elif type(tiling) is Tiling and self._one_band(start, stop, tiling):
+            placement = one_band_alike(placement, tiling)
         key = (start, stop, placement, tiling, limit)
         if key not in self._peaks:
             self._peaks[key] = peak(self.program, self.segment(start, stop), placement, tiling, limit)
         return self._peaks[key]
+
+    def _one_band(self, start: int, stop: int, tiling: Tiling) -> bool:
+        """Whether a one-step segment runs in bands of ``tiling`` as one band."""
+        layer = self.segment(start, stop).output.layer
+        return (
+            stop == start + 1
+            and tiling.band_rows >= (layer.input_shape if accumulates(layer) else layer.output_shape)[0]
+        )
+
+    def within(self, start: int, stop: int, placement: Placement, tiling: Tiling, room: float) -> bool:
+        """Whether the segment's whole peak is within ``room``: answered from a placement counted already where
+        one decides it (:func:`holds_more`: a placement that holds as much or more never peaks lower), else
+        counted. Same segment, same tiling: placements differ in a map resident or loaded, kept or stored."""
+        known = self._known.setdefault((start, stop, tiling), [])
+        for other, need in known:
+            if need > room and holds_more(placement, other) or need <= room and holds_more(other, placement):
+                return need <= room
+        need = self.peak(start, stop, placement, tiling)
+        known.append((placement, need))
+        return need <= room
 
     def least_peak(self, start: int, stop: int, placement: Placement) -> int:
         key = (start, stop, placement)
@@ -226,7 +250,7 @@ class Planner:
                 return False
             if floor + (0 if tiling.chunk_channels else segment.weight_bytes) > room:
                 return False  # the peak is at least these: no need to count the records
-            return self.peak(start, start + 1, placement, tiling) <= room
+            return self.within(start, start + 1, placement, tiling, room)
 
         band = _first_fitting(band_candidates(height), lambda b: fits(Tiling(b, 0, ahead)))
         if band is not None:
@@ -377,6 +401,43 @@ class Planner:
         return CapacityError(
             f"{self.groups[0][0].name}: no plan of the network fits {self.capacity:,.0f} B of internal memory"
         )
+
+
+def one_band_alike(placement: Placement, tiling: Tiling) -> Placement:
+    """A placement whose run of one step as one band (in ``tiling``'s chunks or not) peaks where ``placement``'s
+    does, shared by more placements: an input resident and consumed as one streamed (its rows are all loaded
+    before the first compute; from there on the two runs hold the same, and before it the resident one holds
+    nothing the streamed one does not come to hold), and, with resident weights, an output kept as one stored
+    (stored and freed after the band, when nothing is allocated any more; in chunks, each chunk's rows are
+    freed as they are stored, which a kept output's are not)."""
+    consumed = placement.consumed
+    if not consumed and (tiling.chunk_channels or not placement.kept):
+        return placement
+    kept = placement.kept if tiling.chunk_channels else frozenset()
+    return replace(
+        placement,
+        resident=placement.resident - consumed,
+        consumed=frozenset(),
+        kept=kept,
+        stored=placement.stored | (placement.kept - kept),
+    )
+
+
+def holds_more(more: Placement, less: Placement) -> bool:
+    """Whether a segment run with ``more`` holds at least what it holds with ``less`` at every record, so
+    never peaks lower (in bands, in either loop order): every input ``less`` has resident, ``more`` has too,
+    and keeps it whole where ``less`` does (a streamed input's rows are loaded before they are read and freed
+    when a resident one's are: never more than it); every output ``less`` keeps whole, ``more`` keeps (a
+    stored output's rows are allocated when a kept one's are, then freed); the same outputs written, the same
+    weights preloaded and prefetched. A property test checks it on counted peaks."""
+    return (
+        more.prefetch == less.prefetch
+        and more.preloaded == less.preloaded
+        and more.kept | more.stored == less.kept | less.stored
+        and more.kept >= less.kept
+        and more.resident >= less.resident
+        and more.resident - more.consumed >= less.resident - less.consumed
+    )
 
 
 def _prefixes(items: list[str]) -> Iterator[tuple[str, ...]]:

@@ -247,6 +247,9 @@ class _Frame:
         self.affine = all(_affine(lay.layer) for lay in self.layers)
         """Every layer's windows move by as many rows as its output, away from the maps' edges: rows (or bands)
         that move alike near both ends of the run move alike in between."""
+        self.needs: dict[int, dict[int, dict[str, Span]]] = {}
+        """Per band height, the rows every tensor each band needs (:meth:`_Bands.needs`): they depend on the
+        layers and the height only, and pricing runs a step in bands of one height under many placements."""
 
 
 def _frame(program: Program, segment: Segment, banded: bool, steps: tuple[int, ...]) -> _Frame:
@@ -271,7 +274,7 @@ class _Run:
         steps: list[int],
     ) -> None:
         self.program, self.segment, self.place, self.tiling = program, segment, placement, tiling
-        frame = _frame(program, segment, bool(tiling.band_rows), tuple(steps))
+        frame = self.frame = _frame(program, segment, bool(tiling.band_rows), tuple(steps))
         self.layers, self.by_name, self.readers, self.sinks = frame.layers, frame.by_name, frame.readers, frame.sinks
         self.heights, self.ids, self.row_bytes, self.affine = frame.heights, frame.ids, frame.row_bytes, frame.affine
         self.first_step = steps[0]
@@ -622,7 +625,7 @@ class _Bands(_Run):
         self.pending: Span | None = None
         """Rows of the output the band before computed, stored with the current band."""
         self.compact = True
-        self._needs: dict[int, dict[str, Span]] = {}
+        self._needs = self.frame.needs.setdefault(tiling.band_rows, {})
 
     def needs(self, b: int) -> dict[str, Span]:
         """The rows of every tensor band ``b`` needs (worked out once per band: a band's are asked for by the
