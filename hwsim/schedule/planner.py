@@ -38,7 +38,18 @@ from hwsim.schedule.base import Location, map_of, weights_of
 from hwsim.schedule.order import FilterGroups, filter_groups, groupable, note, peak, write
 from hwsim.schedule.program import Program, StepPlan
 from hwsim.schedule.regions import accumulates, has_halo
-from hwsim.schedule.segment import CapacityError, FirstRow, Group, Placement, Segment, Tiling, least_peak
+from hwsim.schedule.segment import (
+    CapacityError,
+    FirstBand,
+    FirstRow,
+    Group,
+    Placement,
+    Segment,
+    Tiling,
+    first_band,
+    least_band_peak,
+    least_peak,
+)
 
 STATES_PER_CUT = 8
 """Sets of resident maps the plan carries on from each cut: the cheapest so far (keeping a map costs nothing
@@ -155,6 +166,7 @@ class Planner:
         self._known: dict[tuple[int, int, Tiling], list[tuple[Placement, int]]] = {}
         """Per segment and tiling, the placements whose whole peak is counted, with it (:meth:`within`)."""
         self._least: dict[tuple[int, int, Placement], int] = {}
+        self._first_bands: dict[tuple[int, int, int, int], FirstBand] = {}
         self._firsts: dict[str, FirstRow] = {}
         self.programs: dict[tuple[Choice, ...], Program] = {}
         """The programs of its plans (:func:`program_of`)."""
@@ -189,15 +201,37 @@ class Planner:
 
     def within(self, start: int, stop: int, placement: Placement, tiling: Tiling, room: float) -> bool:
         """Whether the segment's whole peak is within ``room``: answered from a placement counted already where
-        one decides it (:func:`holds_more`: a placement that holds as much or more never peaks lower), else
-        counted. Same segment, same tiling: placements differ in a map resident or loaded, kept or stored."""
+        one decides it (:func:`holds_more`: a placement that holds as much or more never peaks lower, nor higher
+        by more than the maps it holds more of, :func:`more_held`), else counted, then refused without counting
+        where its first band already needs more (:func:`least_band_peak`). Same segment, same tiling: placements
+        differ in a map resident or loaded, kept or stored."""
         known = self._known.setdefault((start, stop, tiling), [])
         for other, need in known:
-            if need > room and holds_more(placement, other) or need <= room and holds_more(other, placement):
-                return need <= room
+            if holds_more(placement, other):
+                if need > room:
+                    return False
+                if need + self._more(placement, other) <= room:
+                    return True
+            elif holds_more(other, placement):
+                if need <= room:
+                    return True
+                if need - self._more(other, placement) > room:
+                    return False
+        if type(tiling) is Tiling and tiling.band_rows:
+            key = (start, stop, tiling.band_rows, tiling.chunk_channels)
+            first = self._first_bands.get(key)
+            if first is None:
+                first = self._first_bands[key] = first_band(self.program, self.segment(start, stop), tiling)
+            if least_band_peak(self.program, placement, first) > room:
+                return False  # the peak is at least this: no need to count the records
         need = self.peak(start, stop, placement, tiling)
         known.append((placement, need))
         return need <= room
+
+    def _more(self, more: Placement, less: Placement) -> int:
+        """Bytes of the maps ``more`` holds more of than ``less`` (:func:`holds_more`): its run never holds more
+        than these beyond what the run with ``less`` holds."""
+        return sum(self.sizes[t] for t in more_held(more, less))
 
     def least_peak(self, start: int, stop: int, placement: Placement) -> int:
         key = (start, stop, placement)
@@ -437,6 +471,17 @@ def holds_more(more: Placement, less: Placement) -> bool:
         and more.kept >= less.kept
         and more.resident >= less.resident
         and more.resident - more.consumed >= less.resident - less.consumed
+    )
+
+
+def more_held(more: Placement, less: Placement) -> frozenset[str]:
+    """The maps ``more`` holds more of than ``less`` (where :func:`holds_more`): an input resident that ``less``
+    streams, or keeps whole where ``less`` frees it as it is consumed; an output kept that ``less`` stores. At
+    every record, the run with ``more`` holds at most all of these beyond what the run with ``less`` holds."""
+    return (
+        (more.resident - less.resident)
+        | ((more.resident - more.consumed) - (less.resident - less.consumed))
+        | (more.kept - less.kept)
     )
 
 
