@@ -29,6 +29,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from functools import cache
 from typing import NamedTuple
 
 from hwsim.cost.inference import LayerCost
@@ -118,16 +119,18 @@ class Choice(NamedTuple):
     """Bytes it moves beyond its weights once (and beyond the spills' loads by later segments)."""
 
 
-def band_candidates(height: int) -> list[int]:
-    """Band heights (or chunk widths) to try, largest first: the whole, then halving down to one."""
+@cache
+def band_candidates(height: int) -> tuple[int, ...]:
+    """Band heights (or chunk widths) to try, largest first: the whole, then halving down to one (worked out
+    once per height: every placement of a step searches the same)."""
     sizes, b = [], height
     while b > 1:
         sizes.append(b)
         b = math.ceil(b / 2)
-    return [*sizes, 1]
+    return (*sizes, 1)
 
 
-def _first_fitting(candidates: list[int], fits: object) -> int | None:
+def _first_fitting(candidates: tuple[int, ...], fits: object) -> int | None:
     """The first (largest) candidate that fits, by bisection: a smaller band or chunk never needs more room.
     The whole is tried first: it is the one that fits wherever memory is not short."""
     if candidates and fits(candidates[0]):  # type: ignore[operator]
