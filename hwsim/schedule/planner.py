@@ -41,14 +41,11 @@ from hwsim.schedule.program import Program, StepPlan
 from hwsim.schedule.regions import accumulates, has_halo
 from hwsim.schedule.segment import (
     CapacityError,
-    FirstBand,
     FirstRow,
     Group,
     Placement,
     Segment,
     Tiling,
-    first_band,
-    least_band_peak,
     least_peak,
 )
 
@@ -169,7 +166,6 @@ class Planner:
         self._known: dict[tuple[int, int, Tiling], list[tuple[Placement, int]]] = {}
         """Per segment and tiling, the placements whose whole peak is counted, with it (:meth:`within`)."""
         self._least: dict[tuple[int, int, Placement], int] = {}
-        self._first_bands: dict[tuple[int, int, int, int], FirstBand] = {}
         self._firsts: dict[str, FirstRow] = {}
         self.programs: dict[tuple[Choice, ...], Program] = {}
         """The programs of its plans (:func:`program_of`)."""
@@ -205,9 +201,8 @@ class Planner:
     def within(self, start: int, stop: int, placement: Placement, tiling: Tiling, room: float) -> bool:
         """Whether the segment's whole peak is within ``room``: answered from a placement counted already where
         one decides it (:func:`holds_more`: a placement that holds as much or more never peaks lower, nor higher
-        by more than the maps it holds more of, :func:`more_held`), else counted, then refused without counting
-        where its first band already needs more (:func:`least_band_peak`). Same segment, same tiling: placements
-        differ in a map resident or loaded, kept or stored."""
+        by more than the maps it holds more of, :func:`more_held`), else counted. Same segment, same tiling:
+        placements differ in a map resident or loaded, kept or stored."""
         known = self._known.setdefault((start, stop, tiling), [])
         for other, need in known:
             if holds_more(placement, other):
@@ -220,13 +215,6 @@ class Planner:
                     return True
                 if need - self._more(other, placement) > room:
                     return False
-        if type(tiling) is Tiling and tiling.band_rows:
-            key = (start, stop, tiling.band_rows, tiling.chunk_channels)
-            first = self._first_bands.get(key)
-            if first is None:
-                first = self._first_bands[key] = first_band(self.program, self.segment(start, stop), tiling)
-            if least_band_peak(self.program, placement, first) > room:
-                return False  # the peak is at least this: no need to count the records
         need = self.peak(start, stop, placement, tiling)
         known.append((placement, need))
         return need <= room

@@ -983,49 +983,6 @@ def least_peak(program: Program, segment: Segment, placement: Placement, firsts:
     return held + first_rows
 
 
-class FirstBand(NamedTuple):
-    """What a step in bands holds when its first layer computes its first band, whatever its placement: per
-    input, the bytes of the rows that band needs; per layer, the weights (or first chunk) it loads; that
-    layer's rows of the band."""
-
-    inputs: tuple[tuple[str, int], ...]
-    weights: tuple[tuple[str, int], ...]
-    output: int
-
-
-def first_band(program: Program, segment: Segment, tiling: Tiling) -> FirstBand:
-    run = _Bands(program, segment, Placement(), tiling, list(range(len(segment.groups))))
-    width = min(tiling.chunk_channels, run.sink.channels[1]) if tiling.chunk_channels else 0
-    weights = tuple(
-        (lay.name, program.cell_bytes[weights_of(lay.name)] * width if width else program.size(weights_of(lay.name)))
-        for lay in run.layers
-        if lay.cost.weight_bytes and weights_of(lay.name) not in program.kept
-    )
-    need = run.needs(0)
-    inputs = tuple((t, (need[t][1] - need[t][0]) * run.row_bytes[t]) for t in segment.inputs if t in need)
-    first = run.layers[0]
-    rows = need.get(first.name, (0, 0))
-    if first.accumulates:
-        rows = (0, 1) if rows[0] == 0 and rows[1] > 0 else (0, 0)
-    return FirstBand(
-        inputs, weights, max(rows[1] - rows[0], 0) * program.cell_bytes[first.id] * (width or first.channels[1])
-    )
-
-
-def least_band_peak(program: Program, placement: Placement, first: FirstBand) -> int:
-    """A bound from below on a step's :func:`peak` in bands (bands outermost) whose first band is ``first``
-    (:func:`first_band`), without writing its records: until its first layer computes its first band nothing
-    is freed, and by then its resident inputs, its weights (or their first chunks), the rows of its streamed
-    inputs that band needs and that layer's rows of it are all resident. The planner refuses a band height
-    this already puts over the room without counting its records; a property test checks it never exceeds
-    the counted peak."""
-    size, resident, preloaded = program.size, placement.resident, placement.preloaded
-    held = sum(size(map_of(t)) for t in resident) + sum(size(weights_of(n)) for n in preloaded)
-    held += sum(b for n, b in first.weights if n not in preloaded)
-    held += sum(b for t, b in first.inputs if t not in resident)
-    return held + first.output
-
-
 def _first_computed(segment: Segment, firsts: dict[str, FirstRow], program: Program) -> list[LayerCost]:
     """The layers whose first row the first driver step computes: every sink, and every layer whose first
     row some such layer's first row reads (all of them but below an empty window, as of a padding row)."""
@@ -1047,17 +1004,4 @@ def _first_computed(segment: Segment, firsts: dict[str, FirstRow], program: Prog
 _PLAN = StepPlan((), (), Location.INTERNAL)
 """The plan of a scratch program's steps: only their records are counted."""
 
-__all__ = [
-    "CapacityError",
-    "FirstBand",
-    "FirstRow",
-    "Group",
-    "Placement",
-    "Segment",
-    "Tiling",
-    "first_band",
-    "least_band_peak",
-    "least_peak",
-    "peak",
-    "write",
-]
+__all__ = ["CapacityError", "FirstRow", "Group", "Placement", "Segment", "Tiling", "least_peak", "peak", "write"]
