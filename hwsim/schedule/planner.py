@@ -39,15 +39,7 @@ from hwsim.schedule.base import Location, map_of, weights_of
 from hwsim.schedule.order import FilterGroups, filter_groups, groupable, note, peak, write
 from hwsim.schedule.program import Program, StepPlan
 from hwsim.schedule.regions import accumulates, has_halo
-from hwsim.schedule.segment import (
-    CapacityError,
-    FirstRow,
-    Group,
-    Placement,
-    Segment,
-    Tiling,
-    least_peak,
-)
+from hwsim.schedule.segment import CapacityError, FirstRow, Group, Placement, Segment, Tiling, least_peak
 
 STATES_PER_CUT = 8
 """Sets of resident maps the plan carries on from each cut: the cheapest so far (keeping a map costs nothing
