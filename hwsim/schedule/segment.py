@@ -37,7 +37,7 @@ from typing import NamedTuple
 
 from hwsim.cost.inference import LayerCost
 from hwsim.model.graph import Layer
-from hwsim.ops import TRAITS, Chunks, Rows, Window
+from hwsim.ops import TRAITS, Channels, Chunks, ConvAttrs, Rows, Window
 from hwsim.schedule.base import (
     ALLOC,
     FREE,
@@ -247,6 +247,8 @@ class _Frame:
         self.affine = all(_affine(lay.layer) for lay in self.layers)
         """Every layer's windows move by as many rows as its output, away from the maps' edges: rows (or bands)
         that move alike near both ends of the run move alike in between."""
+        self.chunk_runs: dict[tuple[int, int], list[tuple[int, int, dict[TensorId, int]]]] = {}
+        """In bands, per chunk width and chunks alike, the runs of chunks that move alike (``_Bands._chunk_runs``)."""
 
 
 def _frame(program: Program, segment: Segment, banded: bool, steps: tuple[int, ...]) -> _Frame:
@@ -623,7 +625,7 @@ class _Bands(_Run):
         """Rows of the output the band before computed, stored with the current band."""
         self.compact = True
         self._needs: dict[int, dict[str, Span]] = {}
-        self._runs: dict[int, list[tuple[int, int, dict[TensorId, int]]]] = {}
+        self._runs = _frame(program, segment, True, tuple(steps)).chunk_runs
 
     def needs(self, b: int) -> dict[str, Span]:
         """The rows of every tensor band ``b`` needs (worked out once per band: a band's are asked for by the
@@ -843,11 +845,18 @@ class _Bands(_Run):
 
     def _chunk_runs(self, same: int, span: Callable[[int], Span]) -> list[tuple[int, int, dict[TensorId, int]]]:
         """Chunks 0 .. ``same`` - 1 as runs (first chunk, chunks, how far each tensor's channels move per chunk)
-        whose every chunk's regions are the run's first chunk's moved alike. Every chunk is compared with the
-        next: the first chunks alone do not tell, as in a grouped conv whose chunks cross a group's edge
-        only now and then (a run then ends there). Alike for every band: worked out once."""
-        if same not in self._runs:
-            runs: list[tuple[int, int, dict[TensorId, int]]] = []
+        whose every chunk's regions are the run's first chunk's moved alike. When every layer reads channels
+        that move evenly, the first chunks tell for all; else every chunk is compared with the next (a grouped
+        conv's chunks stop, or jump, at a group's edge: a run ends there). Alike for every band and every run
+        of the segment: worked out once."""
+        key = (self.tiling.chunk_channels, same)
+        if key in self._runs:
+            return self._runs[key]
+        runs: list[tuple[int, int, dict[TensorId, int]]] = []
+        if all(_reads_move_evenly(lay.layer) for lay in self.layers):
+            shifts = self._chunk_shifts([span(i) for i in range(min(same, 3))]) if same >= 2 else None
+            runs = [(0, same, shifts)] if shifts is not None else [(i, 1, {}) for i in range(same)]
+        else:
             first, shifts = 0, None  # the run under way: its first chunk, how its chunks move (None: one so far)
             regions = self._chunk_regions(span(0)) if same else ()
             for i in range(1, same):
@@ -859,8 +868,8 @@ class _Bands(_Run):
                 regions, shifts = after, moved
             if same:
                 runs.append((first, same - first, shifts or {}))
-            self._runs[same] = runs
-        return self._runs[same]
+        self._runs[key] = runs
+        return runs
 
     def _chunk_shifts(self, spans: list[Span]) -> dict[TensorId, int] | None:
         """How far each tensor's channels move from one chunk to the next, every chunk of ``spans`` compared
@@ -1026,6 +1035,18 @@ def _first_computed(segment: Segment, firsts: dict[str, FirstRow], program: Prog
             if t in produced and (first.rows == 1 or firsts[t].accumulates or hi > 0):
                 forced.add(t)
     return [c for c in segment.costs if c.name in forced]
+
+
+def _reads_move_evenly(layer: Layer) -> bool:
+    """Whether every full chunk of the layer's output channels reads its inputs' channels moved by one shift
+    per chunk (or not moved): it reads the same channels, all of them or a broadcast one, or it is a conv of
+    one group or of one output channel per group. The other rules (a conv's groups, neighbours clipped at
+    the edges, inputs stacked) move unevenly where a chunk meets an edge."""
+    kind = TRAITS[layer.op].channels
+    if kind is Channels.GROUPS:
+        assert isinstance(layer.attrs, ConvAttrs)
+        return layer.attrs.groups in (1, layer.output_shape[2])
+    return kind in (Channels.SAME, Channels.ALL, Channels.BROADCAST)
 
 
 def _channel_shifts(before: tuple[Region, ...], after: tuple[Region, ...]) -> dict[TensorId, int] | None:
