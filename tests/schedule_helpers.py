@@ -44,7 +44,7 @@ def run(
     return schedule, validate(schedule, scheduled_costs(policy, costs, hw, steps), hw)
 
 
-PIECES = ("conv", "dwblock", "pool", "residual", "se", "pad", "softmax", "branch", "concat", "dense")
+PIECES = ("conv", "gconv", "dwblock", "pool", "residual", "se", "pad", "softmax", "branch", "concat", "dense")
 """What a random network is made of: plain layers, and blocks whose maps have several readers."""
 FAMILIES: dict[str, tuple[str, ...]] = {
     "chain": ("conv", "dwblock", "pool", "pad"),
@@ -89,9 +89,9 @@ def layer_specs(
     draw: st.DrawFn, index: int, channels: int, kinds: tuple[str, ...] = PIECES
 ) -> tuple[list[dict[str, Any]], int]:
     """One random piece of a network, of one of ``kinds``: a conv (maybe dilated, maybe with BN and an
-    activation), a depthwise block, a pool (maybe ceil_mode), a residual block, a squeeze-and-excitation
-    block (a broadcast mul), a border (pad), a softmax over every pixel's channels, branches over one map
-    added up or concatenated, or a dense block."""
+    activation), a grouped conv (after a 1x1 conv to a width its groups divide), a depthwise block, a pool
+    (maybe ceil_mode), a residual block, a squeeze-and-excitation block (a broadcast mul), a border (pad), a
+    softmax over every pixel's channels, branches over one map added up or concatenated, or a dense block."""
     kind = draw(st.sampled_from(kinds))
     activation = draw(st.sampled_from(ACTIVATIONS))
     if kind == "conv":
@@ -103,6 +103,11 @@ def layer_specs(
         if draw(st.booleans()):
             layers += [{"op": "batchnorm"}, activation]
         return layers, filters
+    if kind == "gconv":  # groups of 2 to 16 filters: chunks of filters may hold several groups, or cross their edges
+        groups = draw(st.sampled_from([2, 3, 6]))
+        width = groups * draw(st.sampled_from([2, 4, 8]))
+        filters = width * draw(st.sampled_from([1, 2]))
+        return [_conv("expand", 1, width), {**_conv("gconv", 3, filters), "groups": groups}], filters
     if kind == "dwblock":
         return [
             {"op": "dwconv", "kernel": 3, "padding": "same", "bias": False},

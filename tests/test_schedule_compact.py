@@ -83,13 +83,43 @@ def _loops(items: list[Record | Loop]) -> int:
     return sum(1 + _loops(item.body) if isinstance(item, Loop) else 0 for item in items)
 
 
-@given(networks(), capacities)
-def test_compact_records_unroll_to_the_records_written_one_by_one(graph: Graph, capacity: float) -> None:
+def _assert_compact_unrolls(graph: Graph, capacity: float) -> None:
     for planner, choices in _plans(graph, hardware(capacity)):
         for choice in choices:
             compact, long = _written(planner, choice, True), _written(planner, choice, False)
-            assert list(unrolled_records(compact.items)) == list(unrolled_records(long.items))
+            assert list(unrolled_records(compact.items)) == list(unrolled_records(long.items)), choice
             assert (compact.peak, compact.resident, compact.moved) == (long.peak, long.resident, long.moved)
+
+
+@given(networks(), capacities)
+def test_compact_records_unroll_to_the_records_written_one_by_one(graph: Graph, capacity: float) -> None:
+    _assert_compact_unrolls(graph, capacity)
+
+
+@given(networks(having="gconv"), st.sampled_from([4_000, 8_000, 16_000]))
+def test_the_chunks_of_a_grouped_conv_unroll_to_the_chunks_written_one_by_one(graph: Graph, capacity: float) -> None:
+    """A chunk of a grouped conv's filters reads its groups' input channels: chunks repeat one another only
+    while those move as the filters do (they stop, or jump, at a group's edge)."""
+    _assert_compact_unrolls(graph, capacity)
+
+
+def test_a_grouped_convs_chunks_repeat_within_its_groups_only() -> None:
+    """Chunks of 3 of 48 filters in 3 groups of 16 (strict and optimized chunk them so at 8 kB): the first
+    chunks of a group read its input channels alike, the chunk across a group's edge reads two groups."""
+    graph = graph_from(
+        {
+            "name": "grouped",
+            "input": [8, 8, 24],
+            "layers": [{"op": "conv", "kernel": 3, "filters": 48, "groups": 3, "padding": "same", "bias": False}],
+        }
+    )
+    plans = _plans(graph, hardware(8_000))
+    chunked = [(p, c) for p, choices in plans for c in choices if c.tiling.chunk_channels % 16]
+    assert len(chunked) == 2  # both policies' chunks cross the groups' edges
+    for planner, choice in chunked:
+        compact, long = _written(planner, choice, True), _written(planner, choice, False)
+        assert list(unrolled_records(compact.items)) == list(unrolled_records(long.items))
+        assert _loops(compact.items) and len(list(_top_records(compact.items))) < len(long.items) / 2
 
 
 def _resident_peaks(

@@ -37,7 +37,7 @@ from typing import NamedTuple
 
 from hwsim.cost.inference import LayerCost
 from hwsim.model.graph import Layer
-from hwsim.ops import TRAITS, Chunks, Rows, Window
+from hwsim.ops import TRAITS, Channels, Chunks, ConvAttrs, Rows, Window
 from hwsim.schedule.base import (
     ALLOC,
     FREE,
@@ -250,6 +250,8 @@ class _Frame:
         self.needs: dict[int, dict[int, dict[str, Span]]] = {}
         """Per band height, the rows every tensor each band needs (:meth:`_Bands.needs`): they depend on the
         layers and the height only, and pricing runs a step in bands of one height under many placements."""
+        self.chunk_runs: dict[tuple[int, int], list[tuple[int, int, dict[TensorId, int]]]] = {}
+        """In bands, per chunk width and chunks alike, the runs of chunks that move alike (``_Bands._chunk_runs``)."""
 
 
 def _frame(program: Program, segment: Segment, banded: bool, steps: tuple[int, ...]) -> _Frame:
@@ -626,6 +628,7 @@ class _Bands(_Run):
         """Rows of the output the band before computed, stored with the current band."""
         self.compact = True
         self._needs = self.frame.needs.setdefault(tiling.band_rows, {})
+        self._runs = self.frame.chunk_runs
 
     def needs(self, b: int) -> dict[str, Span]:
         """The rows of every tensor band ``b`` needs (worked out once per band: a band's are asked for by the
@@ -819,16 +822,16 @@ class _Bands(_Run):
         if chunked and tiling.ahead:
             load_chunk(span(0))
         # chunks whose records are alike: full, not the last (which frees the inputs), and when the next
-        # chunk loads ahead, the next is full too: one block
+        # chunk loads ahead, the next is full too; of those, each run whose regions move alike: one block
         full = channels // chunk
         same = (full - 1 if tiling.ahead or channels % chunk == 0 else full) if chunked and self.compact else 0
-        first = 0
-        shifts = self._chunk_shifts([span(i) for i in range(min(same, 3))]) if same >= 2 else None
-        if shifts is not None:
-            with program.repeated(same, {}, shifts):
-                chunk_body(0)
-            first = same
-        for i in range(first, count):
+        for first, run, shifts in self._chunk_runs(same, span):
+            if run == 1:
+                chunk_body(first)
+            else:
+                with program.repeated(run, {}, shifts):
+                    chunk_body(first)
+        for i in range(same, count):
             chunk_body(i)
         for t, freed in (pair for pairs in releases.values() for pair in pairs):
             self.have[t] = (freed[1], self.have[t][1])
@@ -843,31 +846,67 @@ class _Bands(_Run):
         if self.sink.name in self.place.stored and self.sink.name in new:
             self.have[self.sink.name] = (new[self.sink.name][1], new[self.sink.name][1])
 
+    def _chunk_runs(self, same: int, span: Callable[[int], Span]) -> list[tuple[int, int, dict[TensorId, int]]]:
+        """Chunks 0 .. ``same`` - 1 as runs (first chunk, chunks, how far each tensor's channels move per chunk)
+        whose every chunk's regions are the run's first chunk's moved alike. When every layer reads channels
+        that move evenly, the first chunks tell for all; else every chunk is compared with the next (a grouped
+        conv's chunks stop, or jump, at a group's edge: a run ends there). Alike for every band and every run
+        of the segment: worked out once."""
+        key = (self.tiling.chunk_channels, same)
+        if key in self._runs:
+            return self._runs[key]
+        runs: list[tuple[int, int, dict[TensorId, int]]] = []
+        if all(_reads_move_evenly(lay.layer) for lay in self.layers):
+            shifts = self._chunk_shifts([span(i) for i in range(min(same, 3))]) if same >= 2 else None
+            runs = [(0, same, shifts)] if shifts is not None else [(i, 1, {}) for i in range(same)]
+        else:
+            first, shifts = 0, None  # the run under way: its first chunk, how its chunks move (None: one so far)
+            regions = self._chunk_regions(span(0)) if same else ()
+            for i in range(1, same):
+                after = self._chunk_regions(span(i))
+                moved = _channel_shifts(regions, after)
+                if moved is None or shifts is not None and moved != shifts:
+                    runs.append((first, i - first, shifts or {}))
+                    first, moved = i, None
+                regions, shifts = after, moved
+            if same:
+                runs.append((first, same - first, shifts or {}))
+        self._runs[key] = runs
+        return runs
+
     def _chunk_shifts(self, spans: list[Span]) -> dict[TensorId, int] | None:
-        """How far each tensor's channels move from one chunk to the next, from the regions the first chunks
-        read and write (None: they do not move alike, as in a grouped conv whose groups a chunk splits)."""
-        moved: dict[TensorId, int] = {}
+        """How far each tensor's channels move from one chunk to the next, every chunk of ``spans`` compared
+        with the next (None: they do not move alike)."""
+        regions = [self._chunk_regions(span) for span in spans]
+        shifts = [_channel_shifts(a, b) for a, b in zip(regions, regions[1:])]
+        return shifts[0] if shifts and all(s is not None and s == shifts[0] for s in shifts) else None
+
+    def _chunk_regions(self, channels: Span) -> tuple[Region, ...]:
+        """What the chunk of output ``channels`` writes and reads, layer by layer, as :meth:`compute` writes it
+        (one row: only the channels are compared)."""
+        regions: list[Region] = []
         for lay in self.layers:
-            regions = [(Region(lay.id, (0, 1), span), *compute_reads(lay.cost, (0, 1), span)) for span in spans]
-            for k in range(1, len(spans)):
-                for before, after in zip(regions[k - 1], regions[k]):
-                    shift = after.channels[0] - before.channels[0]
-                    if after.channels[1] - after.channels[0] != before.channels[1] - before.channels[0]:
-                        return None
-                    if moved.setdefault(before.tensor, shift) != shift:
-                        return None
-        return {t: v for t, v in moved.items() if v}
+            regions.append(Region(lay.id, (0, 1), channels))
+            reads = compute_reads(lay.cost, (0, 1), channels)
+            if lay.accumulates:  # its input's rows read whole, as :meth:`compute` reads them
+                reads = (self._part(lay, (0, 1)), *reads[len(lay.layer.inputs) :])
+            regions.extend(reads)
+        return tuple(regions)
 
     def compute(self, lay: _Layer, rows: Span, channels: Span) -> None:
         program = self.program
         if lay.accumulates:
             if rows[0] == 0:
                 program.occupy(lay.step, ALLOC, Region(lay.id, (0, 1), channels))
-            part = Region(self.ids[lay.inputs[0]], rows, program.full(self.ids[lay.inputs[0]]).channels)
-            program.compute(lay.step, lay.cost, (0, 1), channels, part=part)
+            program.compute(lay.step, lay.cost, (0, 1), channels, part=self._part(lay, rows))
         else:
             program.occupy(lay.step, ALLOC, Region(lay.id, rows, channels))
             program.compute(lay.step, lay.cost, rows, channels)
+
+    def _part(self, lay: _Layer, rows: Span) -> Region:
+        """The rows of its input an accumulating layer adds to its one row."""
+        t = self.ids[lay.inputs[0]]
+        return Region(t, rows, self.program.full(t).channels)
 
     def store_pending(self) -> None:
         if self.pending is not None and self.pending[0] < self.pending[1]:
@@ -999,6 +1038,33 @@ def _first_computed(segment: Segment, firsts: dict[str, FirstRow], program: Prog
             if t in produced and (first.rows == 1 or firsts[t].accumulates or hi > 0):
                 forced.add(t)
     return [c for c in segment.costs if c.name in forced]
+
+
+def _reads_move_evenly(layer: Layer) -> bool:
+    """Whether every full chunk of the layer's output channels reads its inputs' channels moved by one shift
+    per chunk (or not moved): it reads the same channels, all of them or a broadcast one, or it is a conv of
+    one group or of one output channel per group. The other rules (a conv's groups, neighbours clipped at
+    the edges, inputs stacked) move unevenly where a chunk meets an edge."""
+    kind = TRAITS[layer.op].channels
+    if kind is Channels.GROUPS:
+        assert isinstance(layer.attrs, ConvAttrs)
+        return layer.attrs.groups in (1, layer.output_shape[2])
+    return kind in (Channels.SAME, Channels.ALL, Channels.BROADCAST)
+
+
+def _channel_shifts(before: tuple[Region, ...], after: tuple[Region, ...]) -> dict[TensorId, int] | None:
+    """How far each tensor's channels move from the regions ``before`` to the regions ``after`` (None: they do
+    not move alike: a region changes its rows or width, or one tensor's regions move apart)."""
+    if len(before) != len(after):
+        return None
+    moved: dict[TensorId, int] = {}
+    for a, b in zip(before, after):
+        shift = b.channels[0] - a.channels[0]
+        if a.tensor != b.tensor or a.rows != b.rows or b.channels[1] - a.channels[1] != shift:
+            return None
+        if moved.setdefault(a.tensor, shift) != shift:
+            return None
+    return {t: v for t, v in moved.items() if v}
 
 
 _PLAN = StepPlan((), (), Location.INTERNAL)
