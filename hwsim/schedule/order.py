@@ -202,27 +202,7 @@ class _Groups(_Bands):
         ahead), every layer's new rows computed in the group's channels, the output's stored, and the rows
         no later band of the group needs freed (a resident input stays for the next group)."""
         program, here = self.program, self.here
-        need, following = self.needs(b), self.needs(b + 1)
-        if self.tiling.ahead and following:
-            self.load_band(following)
-        elif b:
-            self.load_band(need)
-        new: dict[str, Span] = {}
-        for lay in self.layers:
-            if lay.name in need:
-                lo, hi = need[lay.name]
-                start = max(lo, self.have.get(lay.name, (0, 0))[1])
-                new[lay.name] = (start, hi)
-                if start < hi:
-                    self.have[lay.name] = (self.have.get(lay.name, (start, hi))[0], hi)
-        releases: dict[int, list[tuple[str, Span]]] = {}
-        for t, (lo, hi) in self.have.items():
-            if t in self.place.resident or not self.releasable(t) or t == self.sink.name and t in self.place.stored:
-                continue
-            last = self.readers[t][-1] if t in self.readers else self.by_name[t]
-            keep_from = min(max(following[t][0], lo), hi) if t in following else hi
-            if keep_from > lo:
-                releases.setdefault(last.index, []).append((t, (lo, keep_from)))
+        new, releases = self.advance(b, keep_resident=True)
         for lay in self.layers:
             rows = new.get(lay.name)
             if rows is not None and rows[0] < rows[1]:

@@ -754,12 +754,13 @@ class _Bands(_Run):
                 self.add_rows(self.first_step, LOAD, t, (start, rows[1]))
                 self.have[t] = (self.have.get(t, rows)[0], rows[1])
 
-    def band(self, b: int, chunked: bool) -> None:
-        """Band ``b``: its input rows loaded (the next band's too, when loads run ahead), every layer's new
-        rows computed (chunk by chunk), the output stored, and the rows no later band needs freed."""
-        program, tiling = self.program, self.tiling
+    def advance(self, b: int, keep_resident: bool = False) -> tuple[dict[str, Span], dict[int, list[tuple[str, Span]]]]:
+        """Band ``b``'s input rows loaded (the next band's too, when loads run ahead); each layer's new rows,
+        and per layer the rows of each tensor that no later band needs and that layer releases (its last reader
+        here). The stored output is left out (stored, then freed, by the caller); so are resident inputs where
+        ``keep_resident`` (a filter group keeps them whole for the next group)."""
         need, following = self.needs(b), self.needs(b + 1)
-        if tiling.ahead and following:
+        if self.tiling.ahead and following:
             self.load_band(following)
         elif b:
             self.load_band(need)
@@ -771,16 +772,23 @@ class _Bands(_Run):
                 new[lay.name] = (start, hi)
                 if start < hi:
                     self.have[lay.name] = (self.have.get(lay.name, (start, hi))[0], hi)
-        # rows each tensor keeps for later bands, and which layer releases them (its last reader here)
         releases: dict[int, list[tuple[str, Span]]] = {}
-        for t in self.have:
+        for t, (lo, hi) in self.have.items():
+            if keep_resident and t in self.place.resident:
+                continue
             if not self.releasable(t) or t == self.sink.name and t in self.place.stored:
-                continue  # the stored output is stored, then freed, below
+                continue
             last = self.readers[t][-1] if t in self.readers else self.by_name[t]
-            lo, hi = self.have[t]
             keep_from = min(max(following[t][0], lo), hi) if t in following else hi
             if keep_from > lo:
                 releases.setdefault(last.index, []).append((t, (lo, keep_from)))
+        return new, releases
+
+    def band(self, b: int, chunked: bool) -> None:
+        """Band ``b``: its input rows loaded (the next band's too, when loads run ahead), every layer's new
+        rows computed (chunk by chunk), the output stored, and the rows no later band needs freed."""
+        program, tiling = self.program, self.tiling
+        new, releases = self.advance(b)
         channels = self.sink.channels[1]
         chunk = tiling.chunk_channels if chunked else channels
         count = -(-channels // chunk)
