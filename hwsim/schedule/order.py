@@ -180,16 +180,9 @@ class _Groups(_Bands):
     def prefetched(self, step: int) -> dict[str, int]:
         return {}
 
-    def load_band(self, need: dict[str, Span]) -> None:
-        """The rows of the maps it streams that ``need`` adds, in the channels the group reads."""
-        for t in self.streamed:
-            rows = need.get(t)
-            if rows is None:
-                continue
-            start = max(rows[0], self.have.get(t, (0, 0))[1])
-            if start < rows[1]:
-                self.program.occupy(self.first_step, LOAD, self.region(t, (start, rows[1])))
-                self.have[t] = (self.have.get(t, rows)[0], rows[1])
+    def load_rows(self, t: str, rows: Span) -> None:
+        """Rows of a streamed map loaded, in the channels the group reads."""
+        self.program.occupy(self.first_step, LOAD, self.region(t, rows))
 
     def region(self, t: str, rows: Span) -> Region:
         """Rows of map ``t`` in the channels the current group reads or writes."""

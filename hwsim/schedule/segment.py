@@ -751,8 +751,12 @@ class _Bands(_Run):
                 continue
             start = max(rows[0], self.have.get(t, (0, 0))[1])
             if start < rows[1]:
-                self.add_rows(self.first_step, LOAD, t, (start, rows[1]))
+                self.load_rows(t, (start, rows[1]))
                 self.have[t] = (self.have.get(t, rows)[0], rows[1])
+
+    def load_rows(self, t: str, rows: Span) -> None:
+        """Rows of a streamed map loaded, in all its channels."""
+        self.add_rows(self.first_step, LOAD, t, rows)
 
     def advance(self, b: int, keep_resident: bool = False) -> tuple[dict[str, Span], dict[int, list[tuple[str, Span]]]]:
         """Band ``b``'s input rows loaded (the next band's too, when loads run ahead); each layer's new rows,
