@@ -3,7 +3,9 @@ published AlexNet mapping and per-layer figures of Eyeriss v1 (JSSC 2017, Tables
 
 from __future__ import annotations
 
+import importlib.util
 import math
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -23,23 +25,16 @@ assert UNIT.row_stationary is not None
 RS: RowStationary = UNIT.row_stationary
 ROWS, COLS = 12, 14
 
-# JSSC 2017 Table III (as FODLAM transcribes it): AlexNet's mapping (e, p, q, r, t, n, m) and Table V's active PEs.
-TABLE_III = {
-    "conv1": (7, 16, 1, 1, 2, 1, 96),
-    "conv2": (27, 16, 2, 1, 1, 1, 64),
-    "conv3": (13, 16, 4, 1, 4, 4, 64),
-    "conv4": (13, 16, 3, 2, 2, 4, 64),
-    "conv5": (13, 16, 3, 2, 2, 4, 64),
-}
-ACTIVE_PES = {"conv1": 154, "conv2": 135, "conv3": 156, "conv4": 156, "conv5": 156}
-# Table V, batch 4: processing latency (ms) and global buffer accesses (MB of 16-bit values).
-TABLE_V = {
-    "conv1": (16.5, 18.5),
-    "conv2": (39.2, 77.6),
-    "conv3": (21.3, 50.2),
-    "conv4": (16.0, 37.4),
-    "conv5": (10.0, 24.9),
-}
+EYERISS = importlib.util.spec_from_file_location(
+    "eyeriss_tables", Path(__file__).resolve().parents[1] / "benchmarks" / "eyeriss_tables.py"
+)
+assert EYERISS is not None and EYERISS.loader is not None
+TABLES = importlib.util.module_from_spec(EYERISS)
+EYERISS.loader.exec_module(TABLES)
+TABLE_III, ACTIVE_PES = TABLES.TABLE_III, TABLES.ACTIVE_PES
+"""JSSC 2017 Table III (as FODLAM transcribes it): AlexNet's mapping (e, p, q, r, t, n, m); Table V's active PEs."""
+TABLE_V = {name: (row[2], row[4]) for name, row in TABLES.TABLE_V.items()}
+"""Table V, batch 4: processing latency (ms) and global buffer accesses (MB of 16-bit values)."""
 TOLERANCE = 0.25
 """How far hwsim's per-layer AlexNet figures may be from Table V (docs/accelerators.md states it)."""
 
