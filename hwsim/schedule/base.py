@@ -105,6 +105,17 @@ class Region(NamedTuple):
     channels: Span
 
 
+def shifted(region: Region, rows: dict[TensorId, int], channels: dict[TensorId, int], k: int) -> Region:
+    """``region`` in the k-th iteration of a repeated block that moves each tensor's regions ``rows`` down and
+    ``channels`` along per iteration (absent: 0)."""
+    t = region.tensor
+    dr, dc = rows.get(t, 0) * k, channels.get(t, 0) * k
+    if not dr and not dc:
+        return region
+    (r0, r1), (c0, c1) = region.rows, region.channels
+    return Region(t, (r0 + dr, r1 + dr), (c0 + dc, c1 + dc))
+
+
 @dataclass(frozen=True)
 class Repeat:
     """Identical work repeated: an event that stands for ``count`` events, the k-th (from 0) shifted by k
@@ -134,12 +145,7 @@ class Repeat:
         return tuple(chain)
 
     def shift(self, region: Region, k: int) -> Region:
-        t = region.tensor
-        dr, dc = self.rows.get(t, 0) * k, self.channels.get(t, 0) * k
-        if not dr and not dc:
-            return region
-        (r0, r1), (c0, c1) = region.rows, region.channels
-        return Region(t, (r0 + dr, r1 + dr), (c0 + dc, c1 + dc))
+        return shifted(region, self.rows, self.channels, k)
 
 
 class Event(NamedTuple):

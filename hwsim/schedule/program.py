@@ -49,6 +49,7 @@ from hwsim.schedule.base import (
     TensorId,
     Transfer,
     map_of,
+    shifted,
     weights_of,
 )
 from hwsim.schedule.regions import input_regions
@@ -105,12 +106,7 @@ class Loop:
     """Records per iteration, unrolled."""
 
     def shift(self, region: Region, k: int) -> Region:
-        t = region.tensor
-        dr, dc = self.rows.get(t, 0) * k, self.channels.get(t, 0) * k
-        if not dr and not dc:
-            return region
-        (r0, r1), (c0, c1) = region.rows, region.channels
-        return Region(t, (r0 + dr, r1 + dr), (c0 + dc, c1 + dc))
+        return shifted(region, self.rows, self.channels, k)
 
     def iteration(self, k: int) -> list[Record | Loop]:
         """The body as iteration ``k`` runs it."""
