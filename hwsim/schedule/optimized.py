@@ -7,6 +7,10 @@
    line buffers (a chain, a residual block with its skip, an inception module's branches and their
    concat), or one step in row bands with its weights streamed in chunks when they do not fit; a map
    alive across segments stays resident while room allows or is spilled, whichever moves fewer bytes.
+   Where every map fits, a second plan runs one step a segment, each in at least four row bands
+   (:data:`hwsim.schedule.planner.LAYERWISE`): the first plan streams the network with the fewest
+   segments, so its last step waits for every weight; the second loads the next step's weights while one
+   computes, which wins where the bus and the compute take about as long. Both are timed.
 4. Overlap: the bus and every compute unit run concurrently; input rows and bands load ahead,
    weight chunks are double-buffered, and later segments' weights load during earlier ones, in pieces
    between their rows, as early as the room every segment in between leaves allows (when that is
@@ -22,12 +26,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from hwsim.cost.bound import unit_seconds
 from hwsim.cost.fold import fold_batchnorm
 from hwsim.cost.inference import LayerCost
 from hwsim.model.graph import Graph
 from hwsim.schedule.base import COMPUTE, CapacityError, Step
 from hwsim.schedule.paper import paper_steps
 from hwsim.schedule.planner import (
+    LAYERWISE,
     OPTIMIZED,
     STRICT,
     fuse,
@@ -38,6 +44,7 @@ from hwsim.schedule.planner import (
     program_of,
 )
 from hwsim.schedule.program import Program, Timing, finish, timing
+from hwsim.schedule.segment import Group
 from hwsim.spec.hardware import HardwareSpec
 
 
@@ -48,16 +55,33 @@ def folded_costs(costs: tuple[LayerCost, ...], hardware: HardwareSpec, steps: Se
     return fold_batchnorm(costs, hardware, keep=computed)[0]
 
 
+def _layerwise_worth(costs: tuple[LayerCost, ...], groups: list[Group], hardware: HardwareSpec, best_s: float) -> bool:
+    """Whether the one-step-a-segment plan is worth making: only where every map fits the internal memory
+    whole (where room is short, streaming saves bytes and the first plan has it; there the second plan took
+    as long again to make and time on HairNet, and never won), and only if it could beat ``best_s``: its bus
+    moves at least :func:`least_moved` and each compute unit does all its work."""
+    capacity = hardware.memory.internal.capacity
+    if any(c.output_bytes > capacity for c in costs):
+        return False
+    bus = least_moved(costs, groups, capacity) / hardware.memory.external.bandwidth
+    return max(bus, *(unit_seconds(costs, unit, hardware) for unit in {c.unit for c in costs})) < best_s
+
+
 def schedule_optimized(graph: Graph, costs: tuple[LayerCost, ...], hardware: HardwareSpec) -> list[Step]:
     folded, into = fold_batchnorm(costs, hardware)
     capacity = hardware.memory.internal.capacity
     best: tuple[Program, Timing] | None = None  # the fastest program so far, timed; its steps are built last
     refusal: CapacityError | None = None
-    try:
-        planner, choices = plan(folded, fuse(folded), into, capacity, OPTIMIZED)
-    except CapacityError as error:
-        refusal = error
-    else:
+    bandwidth = hardware.memory.external.bandwidth
+    fused = fuse(folded)
+    for menu in (OPTIMIZED, LAYERWISE):
+        if menu is LAYERWISE and best is not None and not _layerwise_worth(folded, fused, hardware, best[1].total_s):
+            continue
+        try:
+            planner, choices = plan(folded, fused, into, capacity, menu)
+        except CapacityError as error:
+            refusal = refusal or error
+            continue
         # later segments' weights loaded early fill the bus while a segment computes, but hold room that
         # overlap would use: the plan with them is timed beside the plan without, and the faster kept
         ahead = prefetched(planner, choices)
@@ -67,7 +91,6 @@ def schedule_optimized(graph: Graph, costs: tuple[LayerCost, ...], hardware: Har
             if best is None or timed.total_s < best[1].total_s:
                 best = program, timed
     best_s = best[1].total_s if best is not None else float("inf")
-    bandwidth = hardware.memory.external.bandwidth
     groups = paper_steps(graph, costs)
     if best is None or least_moved(costs, groups, capacity) / bandwidth < best_s:
         # strict's bus alone would take longer than the best found unless it moves less than it must at least:

@@ -61,15 +61,24 @@ class Menu:
     """What a policy may build."""
 
     rowwise: bool
-    """Segments of several steps, run row by row through line buffers (one step alone may run so too)."""
+    """Steps run row by row (a step alone: its input rows loaded ahead, its output rows stored as they come)."""
+    chains: bool
+    """Segments of several steps, run row by row through line buffers."""
     ahead: bool
     """Loads run ahead of the computes that need them (rows, bands, weight chunks)."""
     prefetch: bool
     """Later segments' weights load during earlier ones."""
+    least_bands: int = 1
+    """A step alone runs in at least this many row bands, so that loading its input and storing its output
+    overlap its compute (where it fits whole, the fewest bands would be one)."""
 
 
-STRICT = Menu(rowwise=False, ahead=False, prefetch=False)
-OPTIMIZED = Menu(rowwise=True, ahead=True, prefetch=True)
+STRICT = Menu(rowwise=False, chains=False, ahead=False, prefetch=False)
+OPTIMIZED = Menu(rowwise=True, chains=True, ahead=True, prefetch=True)
+LAYERWISE = Menu(rowwise=False, chains=False, ahead=True, prefetch=True, least_bands=4)
+"""``optimized``'s second plan, where every map fits: a plan moves the fewest bytes, then has the fewest
+segments, so with room to spare it streams the network row by row, and a stream needs every weight before its
+last step's first row; one step a segment, in bands, loads the next step's weights while one computes."""
 
 
 def fuse(costs: tuple[LayerCost, ...]) -> list[Group]:
@@ -269,12 +278,15 @@ class Planner:
                 return False  # the peak is at least these: no need to count the records
             return self.within(start, start + 1, placement, tiling, room)
 
-        band = _first_fitting(band_candidates(height), lambda b: fits(Tiling(b, 0, ahead)))
+        heights = band_candidates(height)
+        if self.menu.least_bands > 1:
+            heights = tuple(b for b in heights if math.ceil(height / b) >= self.menu.least_bands) or heights[-1:]
+        band = _first_fitting(heights, lambda b: fits(Tiling(b, 0, ahead)))
         if band is not None:
             return Tiling(band, 0, ahead), 0
         if not segment.chunkable:
             return None
-        band = _first_fitting(band_candidates(height), lambda b: fits(Tiling(b, 1, ahead)))
+        band = _first_fitting(heights, lambda b: fits(Tiling(b, 1, ahead)))
         bands: tuple[Tiling, int] | None = None
         if band is not None:
             channels = segment.output.layer.output_shape[2]
@@ -292,7 +304,7 @@ class Planner:
             {t: self.sizes[t] for t in segment.inputs if t not in placement.resident},
             bands[1] if bands else math.inf,
             fits,
-            lambda fits_band: _first_fitting(band_candidates(height), fits_band),
+            lambda fits_band: _first_fitting(heights, fits_band),
         )
         return groups if groups is not None and (bands is None or groups[1] < bands[1]) else bands
 
@@ -308,7 +320,7 @@ class Planner:
         capacity = self.capacity
         for stop in range(start + 1, min(n, start + MAX_SEGMENT_STEPS) + 1):
             segment = self.segment(start, stop)
-            if stop > start + 1 and not (self.menu.rowwise and segment.rowwise):
+            if stop > start + 1 and not (self.menu.chains and segment.rowwise):
                 break
             if segment.weight_bytes > capacity and stop > start + 1:
                 break
