@@ -128,7 +128,7 @@ def print_vgg_as_eyeriss_mapped_it() -> None:
     for name, (e, r, t, p, q, n, m) in EYERISS_VGG_MAPPING.items():
         shape = conv_shape(costs[name].layer, 3, unit.array[0], unit.row_stationary)
         assert shape is not None
-        cycles, _, mv, _ = mapping_cost(shape, unit.row_stationary, e, r, t, p, q, n, m)
+        cycles, _, mv, _, _ = mapping_cost(shape, unit.row_stationary, e, r, t, p, q, n, m)
         ms, mb = cycles / unit.clock * 1e3, (mv.ifmap_reads + mv.psum_reads + mv.output_writes) * VALUE / MB
         _, _, pub_ms, _, pub_mb = TABLE_VI[name]
         print(f"vgg16    {name:8} {ms:7.1f} ms ({pub_ms:6.1f}) {ms / pub_ms - 1:+6.0%}  {mb:7.1f} MB ({pub_mb:6.1f})")
