@@ -40,7 +40,7 @@ fewest values over DRAM taken, then the least energy x cycles, then the fewest c
 minimise the whole system's energy, DRAM included, and at 200 x a buffer access DRAM decides it. This order was
 chosen after comparing objectives with Table III (docs/accelerators.md, "Row stationary"): it reproduces all five of
 AlexNet's mappings where energy x cycles alone gave three, and Timeloop's own mapper setting (delay, then energy)
-one. A filter taller than the array or wider than the ifmap pad is cut into pieces that accumulate like channels.
+two. A filter taller than the array or wider than the ifmap pad is cut into pieces that accumulate like channels.
 Pure functions of a layer's shape and a unit's geometry, cached by shape.
 """
 
