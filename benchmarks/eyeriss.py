@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 
-from eyeriss_tables import ACTIVE_PES, TABLE_III, TABLE_V, TABLE_VI  # beside this script
+from eyeriss_tables import ACTIVE_PES, TABLE_III, TABLE_V, TABLE_VI, VGG_ZEROS_AND_DRAM  # beside this script
 
 from hwsim import api
 from hwsim.cost.rowstationary import conv_shape, layer_mapping, mapping_cost
@@ -42,6 +42,15 @@ def rlc(zeros: float) -> float:
     return min(1.0, (1 - zeros) * 21 / 16)
 
 
+def schedule_dram(run: Estimate, layer: str, zeros: float, next_zeros: float) -> tuple[float, float]:
+    """Bytes the schedule moves over DRAM for ``layer``'s steps: raw, and with its feature maps run-length coded (a
+    load at the layer's input's zero fraction, a store at its output's, the next layer's input's); weights raw."""
+    transfers = [t for s in run.schedule.steps if layer in s.layers for t in s.transfers]
+    factor = {Direction.LOAD: rlc(zeros), Direction.STORE: rlc(next_zeros)}
+    coded = sum(t.bytes * (1.0 if t.tensor.weights else factor[t.direction]) for t in transfers)
+    return sum(t.bytes for t in transfers), coded
+
+
 def dram_orders(run: Estimate) -> list[tuple[str, float, float, float, float, float, float]]:
     """Per conv layer (MB for the batch): hwsim's schedule, that schedule with its feature maps run-length coded at
     Table V's zero fractions (an output at its next layer's input's), every tensor once, Table III's loop order,
@@ -61,10 +70,7 @@ def dram_orders(run: Estimate) -> list[tuple[str, float, float, float, float, fl
         loop = weights * BATCH / mapping["n"] + ifmap * halo * filter_groups + ofmap
         next_zeros = TABLE_V[layers[i + 1].name][3] if i + 1 < len(layers) else 0.0
         coded = weights * BATCH / mapping["n"] + ifmap * halo * filter_groups * rlc(zeros) + ofmap * rlc(next_zeros)
-        transfers = [t for s in run.schedule.steps if c.name in s.layers for t in s.transfers]
-        moved = sum(t.bytes for t in transfers)
-        factor = {Direction.LOAD: rlc(zeros), Direction.STORE: rlc(next_zeros)}
-        ours = sum(t.bytes * (1.0 if t.tensor.weights else factor[t.direction]) for t in transfers)
+        moved, ours = schedule_dram(run, c.name, zeros, next_zeros)
         rows.append((c.name, moved / MB, ours / MB, (ifmap + weights + ofmap) / MB, loop / MB, coded / MB, published))
     return rows
 
@@ -128,10 +134,30 @@ def print_vgg_as_eyeriss_mapped_it() -> None:
     for name, (e, r, t, p, q, n, m) in EYERISS_VGG_MAPPING.items():
         shape = conv_shape(costs[name].layer, 3, unit.array[0], unit.row_stationary)
         assert shape is not None
-        cycles, _, mv, _ = mapping_cost(shape, unit.row_stationary, e, r, t, p, q, n, m)
+        cycles, _, mv, _, _ = mapping_cost(shape, unit.row_stationary, e, r, t, p, q, n, m)
         ms, mb = cycles / unit.clock * 1e3, (mv.ifmap_reads + mv.psum_reads + mv.output_writes) * VALUE / MB
         _, _, pub_ms, _, pub_mb = TABLE_VI[name]
         print(f"vgg16    {name:8} {ms:7.1f} ms ({pub_ms:6.1f}) {ms / pub_ms - 1:+6.0%}  {mb:7.1f} MB ({pub_mb:6.1f})")
+
+
+def print_vgg_dram() -> None:
+    """VGG-16's DRAM traffic under `hwsim validate`'s case (eyeriss-v1, strict, batch 3): raw, and with its maps
+    run-length coded at Table VI's zero fractions (workload data, not fitted), against Table VI's per layer."""
+    run = api.estimate(api.load_network("vgg16"), api.load_hardware("eyeriss-v1"), "strict", batch=3)
+    layers = [c for c in run.costs if c.layer.op.value == "conv"]
+    print("\nVGG-16 conv layers, batch 3: DRAM MB under strict, raw and run-length coded at Table VI's zeros")
+    totals = [0.0] * 3
+    for i, c in enumerate(layers):
+        name = c.name.split(".")[0]
+        zeros, published = VGG_ZEROS_AND_DRAM[name]
+        next_zeros = VGG_ZEROS_AND_DRAM[layers[i + 1].name.split(".")[0]][0] if i + 1 < len(layers) else 0.0
+        moved, coded = schedule_dram(run, c.name, zeros, next_zeros)
+        totals = [t + v for t, v in zip(totals, (moved / MB, coded / MB, published))]
+        print(f"{name:8} {moved / MB:8.2f} {coded / MB:8.2f} {published:8.1f}")
+    macs = sum(c.macs for c in layers)
+    per_mac = [mb * MB / VALUE / macs for mb in totals]
+    print(f"{'total':8} " + " ".join(f"{v:8.2f}" for v in totals))
+    print(f"{'per MAC':8} " + " ".join(f"{v:8.4f}" for v in per_mac))
 
 
 def print_validation_under_rs() -> None:
@@ -215,6 +241,7 @@ def main() -> None:
 
     print_row_stationary()
     print_vgg_as_eyeriss_mapped_it()
+    print_vgg_dram()
     print_validation_under_rs()
 
 

@@ -33,3 +33,21 @@ TABLE_VI = {
     "conv5_1": (258, 1.39, 48.3, 168, 90.0),
     "conv5_2": (236, 1.39, 48.5, 168, 90.0),
 }
+# Table VI, every conv layer (VGG-16, batch 3): zeros in the layer's ifmaps and DRAM accesses (MB), as FODLAM's
+# data/eyeriss-vgg16.csv gives them (its OCR of the table, raw/eyeriss-tableVI.txt, reads conv4_1's zeros as
+# "(74.3%"; the csv's 64.3 % is used).
+VGG_ZEROS_AND_DRAM = {
+    "conv1_1": (0.016, 15.4),
+    "conv1_2": (0.477, 54.0),
+    "conv2_1": (0.248, 33.4),
+    "conv2_2": (0.387, 48.5),
+    "conv3_1": (0.397, 20.2),
+    "conv3_2": (0.581, 32.2),
+    "conv3_3": (0.587, 30.8),
+    "conv4_1": (0.643, 17.8),
+    "conv4_2": (0.747, 28.6),
+    "conv4_3": (0.854, 22.8),
+    "conv5_1": (0.794, 6.3),
+    "conv5_2": (0.874, 5.7),
+    "conv5_3": (0.885, 5.6),
+}

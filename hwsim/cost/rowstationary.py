@@ -23,12 +23,24 @@ channel pass but the first, and writes them once per channel pass. A pass cannot
 deliver: ``cycles = max(PE cycles, ifmap reads / ifmap bus, filter reads / filter bus, psum reads / psum bus)``
 (values a cycle; the bus that returns partial sums is not bounded, its width not being published).
 
-The mapping: every legal one (pads, array, whole banks of the buffer) is costed, and the one with the least
-energy x cycles is taken (fewer cycles on a tie), energy at ISCA 2016's ladder (DRAM 200, buffer 6, inter-PE 2,
-pad 1) over the data movement the choice changes. Eyeriss's own mapper minimised energy within its resources; on
-energy alone a mapping leaves PEs idle that Eyeriss used (Table V), on cycles alone it escapes the buses by
-choices Eyeriss did not make (docs/accelerators.md, "Row stationary"). A filter taller than the array or wider
-than the ifmap pad is cut into pieces that accumulate like channels.
+The mapping space is the one Timeloop's model of Eyeriss allows (NVlabs/timeloop, configs/mapper/eyeriss-256.yaml,
+``constraints_rowstationary``; Accelergy-Project/timeloop-accelergy-exercises, example_designs/eyeriss_like/arch.yaml):
+the global buffer keeps ifmaps and partial sums and bypasses weights; a PE's psum pad loops only over filters (p),
+its filter pad over channels and the filter's width (q, S), its ifmap pad over nothing more; the array's rows hold
+whole filters' rows, channels and filters (R, r, t), its columns only ofmap rows and filters (e, t), so channel sets
+are stacked, never side by side, and their partial sums add up a column; the buffer holds whole ofmap rows (F) and
+loops over images and filters (n, m); strips and channels loop outside it, channels innermost, so the partial sums
+of m filters wait in the buffer while every channel streams through. hwsim adds what Timeloop cannot say: a set
+wider than the array folded into segments (JSSC's CONV2) and factors that need not divide their dimension (JSSC's
+CONV1, e = 7 of 55).
+
+The choice: every legal mapping (pads, array, whole banks of the buffer) is costed, and the one that moves the
+fewest values over DRAM taken, then the least energy x cycles, then the fewest cycles; energy at ISCA 2016's ladder
+(DRAM 200, buffer 6, inter-PE 2, pad 1) over the data movement the choice changes. JSSC 2017 says Eyeriss maps to
+minimise the whole system's energy, DRAM included, and at 200 x a buffer access DRAM decides it. This order was
+chosen after comparing objectives with Table III (docs/accelerators.md, "Row stationary"): it reproduces all five of
+AlexNet's mappings where energy x cycles alone gave three, and Timeloop's own mapper setting (delay, then energy)
+two. A filter taller than the array or wider than the ifmap pad is cut into pieces that accumulate like channels.
 Pure functions of a layer's shape and a unit's geometry, cached by shape.
 """
 
@@ -85,6 +97,8 @@ class Mapping:
     movement: ArrayAccesses
     energy: float
     """Relative energy of the data movement the mapping chooses between (ISCA 2016 ladder, in MACs)."""
+    dram: int
+    """Values the mapping's loop order moves over DRAM (the schedule's own traffic is counted apart)."""
 
 
 def conv_shape(layer: Layer, batch: int, array_rows: int, rs: RowStationary) -> ConvShape | None:
@@ -122,8 +136,9 @@ def conv_shape(layer: Layer, batch: int, array_rows: int, rs: RowStationary) -> 
 
 def mapping_cost(
     shape: ConvShape, rs: RowStationary, e: int, r: int, t: int, p: int, q: int, n: int, m: int
-) -> tuple[int, int, ArrayAccesses, float]:
-    """(cycles, PE cycles, accesses, relative energy) of one mapping of ``shape`` (see the module's docstring)."""
+) -> tuple[int, int, ArrayAccesses, float, int]:
+    """(cycles, PE cycles, accesses, relative energy, DRAM values) of one mapping of ``shape`` (see the module's
+    docstring)."""
     sh = shape
     strips = math.ceil(sh.e / e)
     image_passes, channel_passes = math.ceil(sh.n / n), math.ceil(sh.c / (q * r))
@@ -158,26 +173,28 @@ def mapping_cost(
         + ladder["inter_pe"] * inter_pe
         + ladder["register"] * register
     )
-    return cycles, compute, movement, energy
+    return cycles, compute, movement, energy, dram
 
 
 def _candidates(shape: ConvShape, rows: int, cols: int, rs: RowStationary, value: int) -> Iterator[tuple[int, ...]]:
     """The legal (e, segments, r, t, p, q, n, m, active PEs): pads, array and the buffer's whole banks allow them.
-    Pruned where a choice only wastes: a layout of sets that leaves over half the room it could fill idle, a p
-    that splits the filters into more than the fewest even passes plus two, more than 16 images a pass."""
+    Channel sets are stacked up the array's rows, filter sets up and across it (Timeloop's Eyeriss constraints:
+    the columns take no channels, see the module's docstring). Pruned where a choice only wastes: a layout of sets
+    that leaves over half the room it could fill idle, a p that splits the filters into more than the fewest even
+    passes plus two, more than 16 images a pass."""
     sh = shape
     banks = int(rs.buffer // rs.bank)
     for e in range(1, sh.e + 1):
         segments = math.ceil(e / cols)
         if sh.r * segments > rows:
             break
-        fit = (rows // (sh.r * segments)) * (cols // min(e, cols))
+        high, across = rows // (sh.r * segments), cols // min(e, cols)
         rows_in = (e - 1) * sh.u + sh.rows_in
         for q in range(1, min(rs.ifmap_spad // sh.s, sh.c) + 1):
             r_max = math.ceil(sh.c / q)
-            room = min(fit, r_max * sh.m)
-            for r in range(1, min(fit, r_max) + 1):
-                for t in range(1, min(fit // r, sh.m) + 1):
+            room = max(r * min(across * (high // r), sh.m) for r in range(1, min(high, r_max) + 1))
+            for r in range(1, min(high, r_max) + 1):
+                for t in range(1, min(across * (high // r), sh.m) + 1):
                     if 2 * r * t <= room:
                         continue
                     p_max = min(rs.psum_spad, rs.filter_spad // (q * sh.s), math.ceil(sh.m / t))
@@ -197,13 +214,14 @@ def _candidates(shape: ConvShape, rows: int, cols: int, rs: RowStationary, value
 
 @lru_cache(maxsize=4096)
 def best_mapping(shape: ConvShape, rows: int, cols: int, rs: RowStationary, value: int) -> Mapping:
-    """The mapping with the least energy x cycles, then the fewest cycles; raises if none fits (a filter row
-    wider than the ifmap pad cannot happen: :func:`conv_shape` cuts it)."""
+    """The mapping that moves the fewest values over DRAM, then has the least energy x cycles, then the fewest
+    cycles; raises if none fits (a filter row wider than the ifmap pad cannot happen: :func:`conv_shape` cuts it)."""
     best: Mapping | None = None
     for e, segments, r, t, p, q, n, m, active in _candidates(shape, rows, cols, rs, value):
-        cycles, compute, movement, energy = mapping_cost(shape, rs, e, r, t, p, q, n, m)
-        if best is None or (energy * cycles, cycles) < (best.energy * best.cycles, best.cycles):
-            best = Mapping(e, segments, r, t, p, q, n, m, active, cycles, compute, movement, energy)
+        cycles, compute, movement, energy, dram = mapping_cost(shape, rs, e, r, t, p, q, n, m)
+        rank = (dram, energy * cycles, cycles)
+        if best is None or rank < (best.dram, best.energy * best.cycles, best.cycles):
+            best = Mapping(e, segments, r, t, p, q, n, m, active, cycles, compute, movement, energy, dram)
     if best is None:
         raise ValueError(f"no row-stationary mapping fits {shape} on {rows}x{cols} PEs")
     return best
