@@ -33,7 +33,7 @@ from hwsim.schedule.planner import (
 )
 from hwsim.schedule.program import Loop, Program, Record, time_items, unrolled_records
 from hwsim.schedule.regions import accumulates
-from hwsim.schedule.segment import Placement, Segment, Tiling, least_peak, peak
+from hwsim.schedule.segment import Placement, Segment, Tiling, least_final_peak, least_peak, peak
 from hwsim.spec.hardware import HardwareSpec
 
 capacities = st.sampled_from([2_000, 8_000, 32_000, 1e6])
@@ -164,12 +164,13 @@ def test_a_segments_price_is_the_peak_its_records_reach_in_the_program(graph: Gr
             assert priced <= capacity
 
 
-@given(networks(), st.sampled_from([0, 1, 2, 3]), st.booleans())
+@given(networks(), st.sampled_from([0, 1, 2, 3]), st.booleans(), st.booleans())
 def test_the_least_peak_the_planner_refuses_on_is_never_above_the_counted_peak(
-    graph: Graph, which: int, skew: bool
+    graph: Graph, which: int, skew: bool, keep: bool
 ) -> None:
-    """The bound the planner refuses row-by-row segments on without counting their records is a bound: at most
-    the peak their records reach, over the first driver steps and over the whole run, for any placement."""
+    """The bounds the planner refuses row-by-row segments on without counting their records are bounds: at most
+    the peak their records reach, the first rows' over the first driver steps and over the whole run, the last
+    row's over the whole run, for any placement (the segment's output stored or kept)."""
     costs = graph_costs(graph, hardware(1e6))
     folded, into = fold_batchnorm(costs, hardware(1e6))
     groups = fuse(folded)
@@ -181,14 +182,21 @@ def test_the_least_peak_the_planner_refuses_on_is_never_above_the_counted_peak(
                 break
             inputs = frozenset(segment.inputs)
             resident = inputs if which & 1 else frozenset()
+            written = frozenset(segment.names if which & 2 else segment.names[-1:])
+            kept = frozenset(segment.names[-1:]) if keep else frozenset()
             placement = Placement(
                 resident=resident,
                 consumed=resident if which & 2 else frozenset(),
-                stored=frozenset(segment.names if which & 2 else segment.names[-1:]),
+                kept=kept,
+                stored=written - kept,
             )
             least = least_peak(planner.program, segment, placement, {})
+            rows = Tiling(0, 0, False, skew)
             for limit in (STEADY_STEPS, None):
-                assert least <= peak(planner.program, segment, placement, Tiling(0, 0, False, skew), limit)
+                assert least <= peak(planner.program, segment, placement, rows, limit)
+            assert least_final_peak(planner.program, segment, placement) <= peak(
+                planner.program, segment, placement, rows
+            )
 
 
 def _times(

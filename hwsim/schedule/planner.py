@@ -39,7 +39,16 @@ from hwsim.schedule.base import Location, map_of, weights_of
 from hwsim.schedule.order import FilterGroups, filter_groups, groupable, note, peak, write
 from hwsim.schedule.program import Program, StepPlan
 from hwsim.schedule.regions import accumulates, has_halo
-from hwsim.schedule.segment import CapacityError, FirstRow, Group, Placement, Segment, Tiling, least_peak
+from hwsim.schedule.segment import (
+    CapacityError,
+    FirstRow,
+    Group,
+    Placement,
+    Segment,
+    Tiling,
+    least_final_peak,
+    least_peak,
+)
 
 STATES_PER_CUT = 8
 """Sets of resident maps the plan carries on from each cut: the cheapest so far (keeping a map costs nothing
@@ -251,9 +260,16 @@ class Planner:
         # estimated with every output stored, then the kept ones added whole (where they end)
         stored = replace(placement, kept=frozenset(), stored=placement.stored | placement.kept)
         kept = sum(self.sizes[t] for t in placement.kept)
-        if self.least_peak(start, stop, stored) + kept > room:
-            return None  # the peak is at least this: no need to count the records
-        return (rows, 0) if self.peak(start, stop, stored, rows, STEADY_STEPS) + kept <= room else None
+        if self.least_peak(start, stop, stored) > room or least_final_peak(self.program, segment, placement) > room:
+            return None  # the peak is at least these (at its first rows, at its last): no need to count the records
+        estimate = self.peak(start, stop, stored, rows, STEADY_STEPS)
+        if estimate + kept <= room:
+            return rows, 0
+        if not kept or estimate > room:
+            return None
+        # the kept outputs grow as line buffers and inputs read for the last time shrink: the run's busiest
+        # point and the end, where they are whole, can be far apart, so it is counted whole
+        return (rows, 0) if self.peak(start, stop, placement, rows) <= room else None
 
     def _bands(self, start: int, placement: Placement, room: float, ahead: bool) -> tuple[Tiling, int] | None:
         segment = self.segment(start, start + 1)

@@ -1013,14 +1013,8 @@ def least_peak(program: Program, segment: Segment, placement: Placement, firsts:
     its window reads of each input are all resident. The planner refuses a segment this already puts over
     the room without counting its records; a property test checks it never exceeds the counted peak.
     ``firsts``: each layer's :func:`first_row`, filled as they are needed."""
-    size, resident, consumed, preloaded = program.size, placement.resident, placement.consumed, placement.preloaded
-    held = sum(size(map_of(t)) for t in resident if t not in consumed)
-    held += sum(size(weights_of(n)) for n in preloaded)
-    held += sum(
-        size(weights_of(c.name))
-        for c in segment.costs
-        if c.weight_bytes and c.name not in preloaded and weights_of(c.name) not in program.kept
-    )
+    resident, consumed = placement.resident, placement.consumed
+    held = _held_throughout(program, segment, placement)
     first_rows = 0
     for c in _first_computed(segment, firsts, program):
         first = firsts[c.name]
@@ -1032,6 +1026,28 @@ def least_peak(program: Program, segment: Segment, placement: Placement, firsts:
             need += ((height if t in resident else hi) - lo) * row_bytes
         first_rows = max(first_rows, need)
     return held + first_rows
+
+
+def least_final_peak(program: Program, segment: Segment, placement: Placement) -> int:
+    """A bound from below on the segment's :func:`peak` row by row over its whole run, without writing its
+    records: when its last row is computed, its weights, the resident maps no layer frees and the maps it
+    keeps are all resident, whole. With :func:`least_peak` (its first rows), the planner refuses on it a
+    segment whose kept outputs do not fit, and counts the run whole where neither end decides (a property
+    test checks it never exceeds the counted peak)."""
+    return _held_throughout(program, segment, placement) + sum(program.size(map_of(t)) for t in placement.kept)
+
+
+def _held_throughout(program: Program, segment: Segment, placement: Placement) -> int:
+    """What a segment run row by row holds from its first row to its last: its weights (loaded before the one,
+    freed after the other; those preloaded too), and the resident maps no layer frees."""
+    size, preloaded = program.size, placement.preloaded
+    held = sum(size(map_of(t)) for t in placement.resident if t not in placement.consumed)
+    held += sum(size(weights_of(n)) for n in preloaded)
+    return held + sum(
+        size(weights_of(c.name))
+        for c in segment.costs
+        if c.weight_bytes and c.name not in preloaded and weights_of(c.name) not in program.kept
+    )
 
 
 def _first_computed(segment: Segment, firsts: dict[str, FirstRow], program: Program) -> list[LayerCost]:
