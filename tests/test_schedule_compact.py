@@ -23,6 +23,7 @@ from hwsim.schedule.planner import (
     OPTIMIZED,
     STEADY_STEPS,
     STRICT,
+    Choice,
     Planner,
     _held,
     fuse,
@@ -30,6 +31,7 @@ from hwsim.schedule.planner import (
     more_held,
     one_band_alike,
     plan,
+    prefetched,
 )
 from hwsim.schedule.program import Loop, Program, Record, time_items, unrolled_records
 from hwsim.schedule.regions import accumulates
@@ -145,23 +147,30 @@ def _resident_peaks(
 @given(networks(), capacities)
 def test_a_segments_price_is_the_peak_its_records_reach_in_the_program(graph: Graph, capacity: float) -> None:
     """What the planner counts a segment at (with what it holds beside it) is what the program holds at
-    the busiest point of that segment's records: one model of memory."""
+    the busiest point of that segment's records: one model of memory. So too with later segments' weights
+    loaded during earlier ones, whole or in part (:func:`prefetched`)."""
+    for planner, plain in _plans(graph, hardware(capacity)):
+        ahead = prefetched(planner, plain)
+        for choices in (plain, *([ahead] if ahead else [])):
+            _priced_is_emitted(planner, choices, capacity)
+
+
+def _priced_is_emitted(planner: Planner, choices: list[Choice], capacity: float) -> None:
     from hwsim.schedule.planner import _emit
 
-    for planner, choices in _plans(graph, hardware(capacity)):
-        program = planner.program
-        firsts, lasts = {}, {}
-        for index, choice in enumerate(choices):
-            firsts[index] = len(program.plans)
-            _emit(program, planner, choice, index)
-            lasts[index] = len(program.plans) - 1
-        before, measured = _resident_peaks(list(unrolled_records(program.items)), firsts, lasts)
-        held = _held(choices, planner)
-        for index, choice in enumerate(choices):
-            priced = planner.peak(choice.start, choice.stop, choice.placement, choice.tiling) + held[index]
-            # maps it spills are resident until it stores them, as they were before it
-            assert measured[firsts[index]] == max(priced, before[firsts[index]]), (index, choice)
-            assert priced <= capacity
+    program = planner.program.scratch(recording=True)
+    firsts, lasts = {}, {}
+    for index, choice in enumerate(choices):
+        firsts[index] = len(program.plans)
+        _emit(program, planner, choice, index)
+        lasts[index] = len(program.plans) - 1
+    before, measured = _resident_peaks(list(unrolled_records(program.items)), firsts, lasts)
+    held = _held(choices, planner)
+    for index, choice in enumerate(choices):
+        priced = planner.peak(choice.start, choice.stop, choice.placement, choice.tiling) + held[index]
+        # maps it spills are resident until it stores them, as they were before it
+        assert measured[firsts[index]] == max(priced, before[firsts[index]]), (index, choice)
+        assert priced <= capacity
 
 
 @given(networks(), st.sampled_from([0, 1, 2, 3]), st.booleans(), st.booleans())

@@ -36,7 +36,7 @@ from hwsim.cost.inference import LayerCost
 from hwsim.model.graph import INPUT, consumers_of
 from hwsim.ops import TRAITS
 from hwsim.schedule.base import Location, map_of, weights_of
-from hwsim.schedule.order import FilterGroups, filter_groups, groupable, note, peak, write
+from hwsim.schedule.order import FilterGroups, filter_groups, groupable, largest, note, peak, write
 from hwsim.schedule.program import Program, StepPlan
 from hwsim.schedule.regions import accumulates, has_halo
 from hwsim.schedule.segment import (
@@ -48,6 +48,7 @@ from hwsim.schedule.segment import (
     Tiling,
     least_final_peak,
     least_peak,
+    weight_part,
 )
 
 STATES_PER_CUT = 8
@@ -265,7 +266,7 @@ class Planner:
         estimate = self.peak(start, stop, stored, rows, STEADY_STEPS)
         if estimate + kept <= room:
             return rows, 0
-        if not kept or estimate > room:
+        if not kept or estimate > room or not placement.consumed:
             return None
         # the kept outputs grow as line buffers and inputs read for the last time shrink: the run's busiest
         # point and the end, where they are whole, can be far apart, so it is counted whole
@@ -372,6 +373,9 @@ class Planner:
             if not fitted and stop > start + 1:
                 break  # a longer segment only needs more room
 
+    def _held(self, resident: frozenset[str]) -> int:
+        return sum(self.sizes[t] for t in resident)
+
     def _spill_cost(self, t: str) -> tuple[int, str]:
         return (self.sizes[t], t)
 
@@ -379,9 +383,9 @@ class Planner:
         """The plan that moves the fewest bytes, then has the fewest segments: a dynamic program over the
         cuts and the maps resident at each, forward from the first cut."""
         n = len(self.groups)
-        best: dict[tuple[int, frozenset[str]], tuple[int, int, tuple[int, frozenset[str]] | None, Choice | None]] = {
-            (0, frozenset()): (0, 0, None, None)
-        }
+        best: dict[
+            tuple[int, frozenset[str]], tuple[int, int, int, tuple[int, frozenset[str]] | None, Choice | None]
+        ] = {(0, frozenset()): (0, 0, 0, None, None)}
         by_cut: list[list[frozenset[str]]] = [[] for _ in range(n + 1)]
         by_cut[0].append(frozenset())
         for start in range(n):
@@ -389,26 +393,26 @@ class Planner:
                 by_cut[start].sort(key=lambda resident: (*best[(start, resident)][:2], -len(resident)))  # noqa: B023
                 del by_cut[start][STATES_PER_CUT:]
             for resident in by_cut[start]:
-                cost, segments, _, _ = best[(start, resident)]
+                cost, segments, held, _, _ = best[(start, resident)]
 
                 def worth(stop: int, after: frozenset[str], moved: int) -> bool:
                     found = best.get((stop, after))
-                    return found is None or (cost + moved, segments + 1) < found[:2]  # noqa: B023
+                    return found is None or (cost + moved, segments + 1, held + self._held(after)) < found[:3]  # noqa: B023
 
                 for choice, after in self.options(start, resident, worth):
                     key = (choice.stop, after)
-                    candidate = (cost + choice.cost, segments + 1, (start, resident), choice)
+                    candidate = (cost + choice.cost, segments + 1, held + self._held(after), (start, resident), choice)
                     if key not in best:
                         by_cut[choice.stop].append(after)
                         best[key] = candidate
-                    elif candidate[:2] < best[key][:2]:
+                    elif candidate[:3] < best[key][:3]:
                         best[key] = candidate
         if (n, frozenset()) not in best:
             raise self._refusal()
         plan: list[Choice] = []
         at: tuple[int, frozenset[str]] | None = (n, frozenset())
         while at is not None:
-            _, _, back, last = best[at]
+            _, _, _, back, last = best[at]
             if last is not None:
                 plan.append(last)
             at = back
@@ -466,6 +470,7 @@ def holds_more(more: Placement, less: Placement) -> bool:
     return (
         more.prefetch == less.prefetch
         and more.preloaded == less.preloaded
+        and more.preloaded_part == less.preloaded_part
         and more.kept | more.stored == less.kept | less.stored
         and more.kept >= less.kept
         and more.resident >= less.resident
@@ -527,7 +532,7 @@ def _prefetched(planner: Planner, plan: list[Choice], peaks: list[int]) -> list[
     left beside every segment in between allows (their weights are then held through them)."""
     capacity = planner.capacity
     slack = [capacity - p for p in peaks]
-    prefetch: list[list[str]] = [[] for _ in plan]
+    prefetch: list[list[tuple[str, int]]] = [[] for _ in plan]
     preloaded: list[list[str]] = [[] for _ in plan]
     for j, choice in enumerate(plan):
         if j == 0 or choice.tiling.chunk_channels:
@@ -542,12 +547,71 @@ def _prefetched(planner: Planner, plan: list[Choice], peaks: list[int]) -> list[
                 continue
             for k in range(i, j):
                 slack[k] -= c.weight_bytes
-            prefetch[i].append(c.name)
+            prefetch[i].append((c.name, planner.program.full(weights_of(c.name)).channels[1]))
             preloaded[j].append(c.name)
-    return [
+    whole = [
         c._replace(placement=replace(c.placement, prefetch=tuple(prefetch[k]), preloaded=frozenset(preloaded[k])))
         for k, c in enumerate(plan)
     ]
+    return _parts(planner, whole, slack)
+
+
+PART_STEPS = 16
+"""Weights loaded in part during the segment before theirs are a whole number of sixteenths of their output
+channels: finding how many fit counts that segment's records a few times, not once per channel."""
+
+
+def _parts(planner: Planner, plan: list[Choice], slack: list[float]) -> list[Choice]:
+    """The plan with, where a segment has no room for all of a weight tensor of the next segment, its first
+    output channels loaded during it, as many as its counted peak allows (``slack``: the room known to be left
+    beside each segment): the bus loads them while the segment computes, instead of after it ends."""
+    plan, held, program = list(plan), _held(plan, planner), planner.program
+    for j in range(1, len(plan)):
+        choice, before = plan[j], plan[j - 1]
+        if choice.tiling.chunk_channels:
+            continue  # its weights stream in chunks for every band
+        if (
+            before.placement.stored
+            or set(planner.segment(before.start, before.stop).inputs) - before.placement.resident
+        ):
+            continue  # the segment before loads or stores maps: its bus may be busy with them
+        layer = next(
+            (
+                c.name
+                for c in planner.segment(choice.start, choice.stop).costs
+                if c.weight_bytes and c.name not in choice.placement.preloaded
+            ),
+            None,
+        )
+        if layer is None:
+            continue
+        channels = program.full(weights_of(layer)).channels[1]
+        known = slack[j - 1] // program.bytes(weight_part(layer, 1))  # channels that fit beside its peak
+
+        def loading(sixteenths: int, before: Choice = before, layer: str = layer, channels: int = channels) -> Choice:
+            part = (layer, channels * sixteenths // PART_STEPS)
+            return before._replace(placement=replace(before.placement, prefetch=(*before.placement.prefetch, part)))
+
+        def fits(sixteenths: int, j: int = j, known: float = known, channels: int = channels) -> bool:
+            k = channels * sixteenths // PART_STEPS
+            if not k or k <= known:
+                return bool(k)
+            ahead = loading(sixteenths)
+            return (
+                held[j - 1] + planner.peak(ahead.start, ahead.stop, ahead.placement, ahead.tiling) <= planner.capacity
+            )
+
+        sixteenths = largest(PART_STEPS, fits)
+        if sixteenths is None:
+            continue
+        plan[j - 1] = loading(sixteenths)
+        k = channels * sixteenths // PART_STEPS
+        if k == channels:
+            placement = replace(choice.placement, preloaded=choice.placement.preloaded | {layer})
+        else:
+            placement = replace(choice.placement, preloaded_part=((layer, k),))
+        plan[j] = choice._replace(placement=placement)
+    return plan
 
 
 def _held(plan: list[Choice], planner: Planner) -> list[int]:
@@ -556,9 +620,9 @@ def _held(plan: list[Choice], planner: Planner) -> list[int]:
     held = [sum(planner.sizes[t] for t in choice.beside) for choice in plan]
     owner = {c.name: k for k, choice in enumerate(plan) for c in planner.segment(choice.start, choice.stop).costs}
     for i, choice in enumerate(plan):
-        for name in choice.placement.prefetch:
+        for name, channels in choice.placement.prefetch:
             for k in range(i + 1, owner[name]):
-                held[k] += planner.program.size(weights_of(name))
+                held[k] += planner.program.bytes(weight_part(name, channels))
     return held
 
 
@@ -714,6 +778,13 @@ def describe(segment: Segment, choice: Choice, index: int) -> list[StepPlan]:
             notes.append(note(tiling, segment))
         if any(c.name in place.preloaded for c in group):
             notes.append("weights loaded during an earlier step")
+        part = dict(place.preloaded_part)
+        for c in group:
+            if c.name in part:
+                channels = c.layer.output_shape[2]
+                notes.append(
+                    f"weights of {part[c.name]} of its {channels} output channels loaded during the step before"
+                )
         plans.append(
             StepPlan(
                 group,
