@@ -268,8 +268,9 @@ class Planner:
             return rows, 0
         if not kept or estimate > room or not placement.consumed:
             return None
-        # the kept outputs grow as line buffers and inputs read for the last time shrink: the run's busiest
-        # point and the end, where they are whole, can be far apart, so it is counted whole
+        # the kept outputs grow as the inputs read for the last time shrink: the run's busiest point and the end,
+        # where they are whole, are far apart, so it is counted whole (only there: elsewhere the estimate is
+        # close, and counting those runs whole found no faster plan on the bundled networks)
         return (rows, 0) if self.peak(start, stop, placement, rows) <= room else None
 
     def _bands(self, start: int, placement: Placement, room: float, ahead: bool) -> tuple[Tiling, int] | None:
@@ -373,15 +374,16 @@ class Planner:
             if not fitted and stop > start + 1:
                 break  # a longer segment only needs more room
 
-    def _held(self, resident: frozenset[str]) -> int:
-        return sum(self.sizes[t] for t in resident)
+    def _bytes(self, maps: frozenset[str]) -> int:
+        return sum(self.sizes[t] for t in maps)
 
     def _spill_cost(self, t: str) -> tuple[int, str]:
         return (self.sizes[t], t)
 
     def cheapest(self) -> list[Choice]:
-        """The plan that moves the fewest bytes, then has the fewest segments: a dynamic program over the
-        cuts and the maps resident at each, forward from the first cut."""
+        """The plan that moves the fewest bytes, then has the fewest segments, then holds the fewest bytes of maps
+        resident at its cuts (room they hold is room later weights cannot load into while a segment computes): a
+        dynamic program over the cuts and the maps resident at each, forward from the first cut."""
         n = len(self.groups)
         best: dict[
             tuple[int, frozenset[str]], tuple[int, int, int, tuple[int, frozenset[str]] | None, Choice | None]
@@ -397,11 +399,12 @@ class Planner:
 
                 def worth(stop: int, after: frozenset[str], moved: int) -> bool:
                     found = best.get((stop, after))
-                    return found is None or (cost + moved, segments + 1, held + self._held(after)) < found[:3]  # noqa: B023
+                    reached = (cost + moved, segments + 1, held + self._bytes(after))  # noqa: B023
+                    return found is None or reached < found[:3]
 
                 for choice, after in self.options(start, resident, worth):
                     key = (choice.stop, after)
-                    candidate = (cost + choice.cost, segments + 1, held + self._held(after), (start, resident), choice)
+                    candidate = (cost + choice.cost, segments + 1, held + self._bytes(after), (start, resident), choice)
                     if key not in best:
                         by_cut[choice.stop].append(after)
                         best[key] = candidate
@@ -564,8 +567,9 @@ channels: finding how many fit counts that segment's records a few times, not on
 def _parts(planner: Planner, plan: list[Choice], slack: list[float]) -> list[Choice]:
     """The plan with, where a segment has no room for all of a weight tensor of the next segment, its first
     output channels loaded during it, as many as its counted peak allows (``slack``: the room known to be left
-    beside each segment): the bus loads them while the segment computes, instead of after it ends."""
-    plan, held, program = list(plan), _held(plan, planner), planner.program
+    beside each segment): the bus loads them while the segment computes, instead of after it ends. Only
+    during a segment that loads and stores no maps: a busy bus gains nothing from them."""
+    plan, held = list(plan), _held(plan, planner)
     for j in range(1, len(plan)):
         choice, before = plan[j], plan[j - 1]
         if choice.tiling.chunk_channels:
@@ -574,7 +578,7 @@ def _parts(planner: Planner, plan: list[Choice], slack: list[float]) -> list[Cho
             before.placement.stored
             or set(planner.segment(before.start, before.stop).inputs) - before.placement.resident
         ):
-            continue  # the segment before loads or stores maps: its bus may be busy with them
+            continue
         layer = next(
             (
                 c.name
@@ -585,33 +589,41 @@ def _parts(planner: Planner, plan: list[Choice], slack: list[float]) -> list[Cho
         )
         if layer is None:
             continue
-        channels = program.full(weights_of(layer)).channels[1]
-        known = slack[j - 1] // program.bytes(weight_part(layer, 1))  # channels that fit beside its peak
-
-        def loading(sixteenths: int, before: Choice = before, layer: str = layer, channels: int = channels) -> Choice:
-            part = (layer, channels * sixteenths // PART_STEPS)
-            return before._replace(placement=replace(before.placement, prefetch=(*before.placement.prefetch, part)))
-
-        def fits(sixteenths: int, j: int = j, known: float = known, channels: int = channels) -> bool:
-            k = channels * sixteenths // PART_STEPS
-            if not k or k <= known:
-                return bool(k)
-            ahead = loading(sixteenths)
-            return (
-                held[j - 1] + planner.peak(ahead.start, ahead.stop, ahead.placement, ahead.tiling) <= planner.capacity
-            )
-
-        sixteenths = largest(PART_STEPS, fits)
-        if sixteenths is None:
+        channels = _part(planner, before, layer, planner.capacity - held[j - 1], slack[j - 1])
+        if channels is None:
             continue
-        plan[j - 1] = loading(sixteenths)
-        k = channels * sixteenths // PART_STEPS
-        if k == channels:
-            placement = replace(choice.placement, preloaded=choice.placement.preloaded | {layer})
+        plan[j - 1] = _loading(before, layer, channels)
+        if channels == planner.program.full(weights_of(layer)).channels[1]:
+            plan[j] = choice._replace(
+                placement=replace(choice.placement, preloaded=choice.placement.preloaded | {layer})
+            )
         else:
-            placement = replace(choice.placement, preloaded_part=((layer, k),))
-        plan[j] = choice._replace(placement=placement)
+            plan[j] = choice._replace(placement=replace(choice.placement, preloaded_part=((layer, channels),)))
     return plan
+
+
+def _part(planner: Planner, choice: Choice, layer: str, room: float, slack: float) -> int | None:
+    """The most output channels of ``layer``'s weights (in sixteenths of them) that segment ``choice`` can load
+    within ``room`` (None: not one sixteenth); as many as ``slack`` bytes hold fit without counting."""
+    channels = planner.program.full(weights_of(layer)).channels[1]
+    known = slack // planner.program.bytes(weight_part(layer, 1))
+
+    def fits(sixteenths: int) -> bool:
+        k = channels * sixteenths // PART_STEPS
+        if not k or k <= known:
+            return bool(k)
+        ahead = _loading(choice, layer, k)
+        return planner.peak(ahead.start, ahead.stop, ahead.placement, ahead.tiling) <= room
+
+    sixteenths = largest(PART_STEPS, fits)
+    return None if sixteenths is None else channels * sixteenths // PART_STEPS
+
+
+def _loading(choice: Choice, layer: str, channels: int) -> Choice:
+    """``choice`` loading the first ``channels`` output channels of ``layer``'s weights for the next segment."""
+    return choice._replace(
+        placement=replace(choice.placement, prefetch=(*choice.placement.prefetch, (layer, channels)))
+    )
 
 
 def _held(plan: list[Choice], planner: Planner) -> list[int]:
