@@ -168,6 +168,8 @@ class Planner:
         self._known: dict[tuple[int, int, Tiling], list[tuple[Placement, int]]] = {}
         """Per segment and tiling, the placements whose whole peak is counted, with it (:meth:`within`)."""
         self._least: dict[tuple[int, int, Placement], int] = {}
+        self._weights: dict[tuple[int, int], int] = {}
+        """Per segment, the weights it holds from its first row to its last (:meth:`least_final_peak`)."""
         self._firsts: dict[str, FirstRow] = {}
         self.programs: dict[tuple[Choice, ...], Program] = {}
         """The programs of its plans (:func:`program_of`)."""
@@ -232,6 +234,16 @@ class Planner:
             self._least[key] = least_peak(self.program, self.segment(start, stop), placement, self._firsts)
         return self._least[key]
 
+    def least_final_peak(self, start: int, stop: int, placement: Placement) -> int:
+        """:func:`least_final_peak`, with the segment's weights added up once (pricing asks it of every placement
+        the plan tries)."""
+        if placement.preloaded or placement.preloaded_part:
+            return least_final_peak(self.program, self.segment(start, stop), placement)
+        key = (start, stop)
+        if key not in self._weights:
+            self._weights[key] = least_final_peak(self.program, self.segment(start, stop), Placement())
+        return self._weights[key] + self._bytes(placement.resident - placement.consumed) + self._bytes(placement.kept)
+
     # ---- pricing one segment -------------------------------------------------------------------
 
     def tiling(self, start: int, stop: int, placement: Placement, room: float) -> tuple[Tiling, int] | None:
@@ -261,7 +273,7 @@ class Planner:
         # estimated with every output stored, then the kept ones added whole (where they end)
         stored = replace(placement, kept=frozenset(), stored=placement.stored | placement.kept)
         kept = sum(self.sizes[t] for t in placement.kept)
-        if self.least_peak(start, stop, stored) > room or least_final_peak(self.program, segment, placement) > room:
+        if self.least_peak(start, stop, stored) > room or self.least_final_peak(start, stop, placement) > room:
             return None  # the peak is at least these (at its first rows, at its last): no need to count the records
         estimate = self.peak(start, stop, stored, rows, STEADY_STEPS)
         if estimate + kept <= room:
@@ -271,7 +283,7 @@ class Planner:
         # the kept outputs grow as the inputs read for the last time shrink: the run's busiest point and the end,
         # where they are whole, are far apart, so it is counted whole (only there: elsewhere the estimate is
         # close, and counting those runs whole found no faster plan on the bundled networks)
-        return (rows, 0) if self.peak(start, stop, placement, rows) <= room else None
+        return (rows, 0) if self.within(start, stop, placement, rows, room) else None
 
     def _bands(self, start: int, placement: Placement, room: float, ahead: bool) -> tuple[Tiling, int] | None:
         segment = self.segment(start, start + 1)
@@ -449,11 +461,13 @@ def one_band_alike(placement: Placement, tiling: Tiling) -> Placement:
     before the first compute; from there on the two runs hold the same, and before it the resident one holds
     nothing the streamed one does not come to hold), and, with resident weights, an output kept as one stored
     (stored and freed after the band, when nothing is allocated any more; in chunks, each chunk's rows are
-    freed as they are stored, which a kept output's are not)."""
+    freed as they are stored, which a kept output's are not; nor when weights for later segments load after
+    the band, beside the kept output but not the stored one)."""
     consumed = placement.consumed
-    if not consumed and (tiling.chunk_channels or not placement.kept):
+    stays = tiling.chunk_channels or placement.prefetch
+    if not consumed and (stays or not placement.kept):
         return placement
-    kept = placement.kept if tiling.chunk_channels else frozenset()
+    kept = placement.kept if stays else frozenset()
     return replace(
         placement,
         resident=placement.resident - consumed,
