@@ -411,8 +411,12 @@ class Planner:
 
                 def worth(stop: int, after: frozenset[str], moved: int) -> bool:
                     found = best.get((stop, after))
-                    reached = (cost + moved, segments + 1, held + self._bytes(after))  # noqa: B023
-                    return found is None or reached < found[:3]
+                    if found is None:
+                        return True
+                    reached = (cost + moved, segments + 1)  # noqa: B023
+                    if reached != found[:2]:
+                        return reached < found[:2]
+                    return held + self._bytes(after) < found[2]  # noqa: B023  (a tie: the fewer map bytes held)
 
                 for choice, after in self.options(start, resident, worth):
                     key = (choice.stop, after)
