@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from dataclasses import replace
 
 import pytest
 from hypothesis import given
@@ -23,17 +24,23 @@ from hwsim.schedule.planner import (
     OPTIMIZED,
     STEADY_STEPS,
     STRICT,
+    Choice,
     Planner,
+    _emit,
     _held,
+    _loading,
+    _part,
     fuse,
     holds_more,
     more_held,
     one_band_alike,
     plan,
+    prefetched,
 )
-from hwsim.schedule.program import Loop, Program, Record, time_items, unrolled_records
+from hwsim.schedule.program import Loop, Program, Record, finish, time_items, unrolled_records
 from hwsim.schedule.regions import accumulates
-from hwsim.schedule.segment import Placement, Segment, Tiling, least_peak, peak
+from hwsim.schedule.segment import Placement, Segment, Tiling, least_final_peak, least_peak, peak
+from hwsim.schedule.validate import validate_steps
 from hwsim.spec.hardware import HardwareSpec
 
 capacities = st.sampled_from([2_000, 8_000, 32_000, 1e6])
@@ -145,31 +152,65 @@ def _resident_peaks(
 @given(networks(), capacities)
 def test_a_segments_price_is_the_peak_its_records_reach_in_the_program(graph: Graph, capacity: float) -> None:
     """What the planner counts a segment at (with what it holds beside it) is what the program holds at
-    the busiest point of that segment's records: one model of memory."""
-    from hwsim.schedule.planner import _emit
-
-    for planner, choices in _plans(graph, hardware(capacity)):
-        program = planner.program
-        firsts, lasts = {}, {}
-        for index, choice in enumerate(choices):
-            firsts[index] = len(program.plans)
-            _emit(program, planner, choice, index)
-            lasts[index] = len(program.plans) - 1
-        before, measured = _resident_peaks(list(unrolled_records(program.items)), firsts, lasts)
-        held = _held(choices, planner)
-        for index, choice in enumerate(choices):
-            priced = planner.peak(choice.start, choice.stop, choice.placement, choice.tiling) + held[index]
-            # maps it spills are resident until it stores them, as they were before it
-            assert measured[firsts[index]] == max(priced, before[firsts[index]]), (index, choice)
-            assert priced <= capacity
+    the busiest point of that segment's records: one model of memory. So too with later segments' weights
+    loaded during earlier ones, whole or in part (:func:`prefetched`)."""
+    for planner, plain in _plans(graph, hardware(capacity)):
+        ahead = prefetched(planner, plain)
+        for choices in (plain, *([ahead] if ahead else [])):
+            _priced_is_emitted(planner, choices, capacity)
 
 
-@given(networks(), st.sampled_from([0, 1, 2, 3]), st.booleans())
-def test_the_least_peak_the_planner_refuses_on_is_never_above_the_counted_peak(
-    graph: Graph, which: int, skew: bool
+@given(networks(), capacities)
+def test_weights_loaded_in_part_during_the_segment_before_are_priced_as_emitted_and_pass_the_validator(
+    graph: Graph, capacity: float
 ) -> None:
-    """The bound the planner refuses row-by-row segments on without counting their records is a bound: at most
-    the peak their records reach, over the first driver steps and over the whole run, for any placement."""
+    """A segment that loads the first output channels of the next segment's weights (as many as :func:`_part`
+    finds room for, after every segment, whatever its bus does) holds what it is priced at, and the program,
+    run, passes the validator: the part loaded once, the rest by its own segment, none of it twice."""
+    hw = hardware(capacity)
+    for planner, choices in _plans(graph, hw):
+        parted, held = list(choices), _held(choices, planner)
+        for j in range(1, len(parted)):
+            if parted[j].tiling.chunk_channels:
+                continue
+            segment = planner.segment(parted[j].start, parted[j].stop)
+            layer = next((c.name for c in segment.costs if c.weight_bytes), None)
+            channels = None if layer is None else _part(planner, parted[j - 1], layer, capacity - held[j - 1], 0)
+            if layer is None or channels is None:
+                continue
+            parted[j - 1] = _loading(parted[j - 1], layer, channels)
+            parted[j] = parted[j]._replace(placement=replace(parted[j].placement, preloaded_part=((layer, channels),)))
+        _priced_is_emitted(planner, parted, capacity)
+        program = planner.program.scratch(recording=True)
+        for index, choice in enumerate(parted):
+            _emit(program, planner, choice, index)
+        steps = finish(program, hw, overlap=True)
+        assert validate_steps(steps, tuple(program.costs.values()), hw) == []
+
+
+def _priced_is_emitted(planner: Planner, choices: list[Choice], capacity: float) -> None:
+    program = planner.program.scratch(recording=True)
+    firsts, lasts = {}, {}
+    for index, choice in enumerate(choices):
+        firsts[index] = len(program.plans)
+        _emit(program, planner, choice, index)
+        lasts[index] = len(program.plans) - 1
+    before, measured = _resident_peaks(list(unrolled_records(program.items)), firsts, lasts)
+    held = _held(choices, planner)
+    for index, choice in enumerate(choices):
+        priced = planner.peak(choice.start, choice.stop, choice.placement, choice.tiling) + held[index]
+        # maps it spills are resident until it stores them, as they were before it
+        assert measured[firsts[index]] == max(priced, before[firsts[index]]), (index, choice)
+        assert priced <= capacity
+
+
+@given(networks(), st.sampled_from([0, 1, 2, 3]), st.booleans(), st.booleans())
+def test_the_least_peak_the_planner_refuses_on_is_never_above_the_counted_peak(
+    graph: Graph, which: int, skew: bool, keep: bool
+) -> None:
+    """The bounds the planner refuses row-by-row segments on without counting their records are bounds: at most
+    the peak their records reach, the first rows' over the first driver steps and over the whole run, the last
+    row's over the whole run, for any placement (the segment's output stored or kept)."""
     costs = graph_costs(graph, hardware(1e6))
     folded, into = fold_batchnorm(costs, hardware(1e6))
     groups = fuse(folded)
@@ -181,14 +222,21 @@ def test_the_least_peak_the_planner_refuses_on_is_never_above_the_counted_peak(
                 break
             inputs = frozenset(segment.inputs)
             resident = inputs if which & 1 else frozenset()
+            written = frozenset(segment.names if which & 2 else segment.names[-1:])
+            kept = frozenset(segment.names[-1:]) if keep else frozenset()
             placement = Placement(
                 resident=resident,
                 consumed=resident if which & 2 else frozenset(),
-                stored=frozenset(segment.names if which & 2 else segment.names[-1:]),
+                kept=kept,
+                stored=written - kept,
             )
             least = least_peak(planner.program, segment, placement, {})
+            rows = Tiling(0, 0, False, skew)
             for limit in (STEADY_STEPS, None):
-                assert least <= peak(planner.program, segment, placement, Tiling(0, 0, False, skew), limit)
+                assert least <= peak(planner.program, segment, placement, rows, limit)
+            assert least_final_peak(planner.program, segment, placement) <= peak(
+                planner.program, segment, placement, rows
+            )
 
 
 def _times(
@@ -291,8 +339,9 @@ def _single_step_runs(segment: Segment, height: int) -> list[Tiling]:
 def test_a_placement_that_holds_more_peaks_no_lower_nor_higher_by_more_than_it_holds_and_one_band_peaks_alike(
     graph: Graph, folding: bool
 ) -> None:
-    """The planner answers a band search from a placement counted already (:func:`holds_more`) and prices a
-    one-band run under a placement that peaks alike (:func:`one_band_alike`): both as counted on the records."""
+    """The planner answers a band search, and whether a segment run row by row fits beside the maps it keeps,
+    from a placement counted already (:func:`holds_more`), and prices a one-band run under a placement that
+    peaks alike (:func:`one_band_alike`): both as counted on the records."""
     costs = graph_costs(graph, hardware(1e6))
     if folding:
         costs, into = fold_batchnorm(costs, hardware(1e6))
@@ -301,8 +350,10 @@ def test_a_placement_that_holds_more_peaks_no_lower_nor_higher_by_more_than_it_h
         groups, into = paper_steps(graph, costs), {}
     planner = Planner(Program(costs), groups, into, 1e6, STRICT)
     program = planner.program
-    for start in range(len(groups)):
-        segment = planner.segment(start, start + 1)
+    for start, stop in itertools.product(range(len(groups)), range(1, len(groups) + 1)):
+        if not start < stop <= start + 3 or stop > start + 1 and not planner.segment(start, stop).rowwise:
+            continue
+        segment = planner.segment(start, stop)
         layer = segment.output.layer
         height = (layer.input_shape if accumulates(layer) else layer.output_shape)[0]
         sink = segment.names[-1]
@@ -317,7 +368,8 @@ def test_a_placement_that_holds_more_peaks_no_lower_nor_higher_by_more_than_it_h
             for levels in itertools.product((0, 1, 2), repeat=len(inputs))
             for keep in (False, True)
         ]
-        for tiling in _single_step_runs(segment, height):
+        rows = [Tiling(0, 0, True, skew) for skew in (False, True)] if segment.rowwise else []
+        for tiling in rows + (_single_step_runs(segment, height) if stop == start + 1 else []):
             peaks = {p: order_peak(program, segment, p, tiling) for p in placements}
             for more, less in itertools.product(placements, repeat=2):
                 if holds_more(more, less):

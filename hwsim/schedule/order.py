@@ -30,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from hwsim.ops import Channels, ConvAttrs
-from hwsim.schedule.base import FREE, LOAD, Action, Region, Span, map_of, weights_of
+from hwsim.schedule.base import FREE, LOAD, Action, Region, Span, weights_of
 from hwsim.schedule.program import Program
 from hwsim.schedule.regions import CHANNELS, input_channels
 from hwsim.schedule.segment import (
@@ -40,6 +40,7 @@ from hwsim.schedule.segment import (
     Tiling,
     _Bands,
     _Run,
+    held_before,
 )
 from hwsim.schedule.segment import peak as _band_peak
 from hwsim.schedule.segment import write as _band_write
@@ -229,9 +230,7 @@ def peak(program: Program, segment: Segment, placement: Placement, tiling: Tilin
     if not isinstance(tiling, FilterGroups):
         return _band_peak(program, segment, placement, tiling, limit)
     scratch = program.scratch()
-    base = sum(scratch.size(map_of(t)) for t in placement.resident) + sum(
-        scratch.size(weights_of(n)) for n in placement.preloaded
-    )
+    base = held_before(scratch, placement)
     scratch.resident = base
     write(scratch, segment, placement, tiling, [scratch.begin(_PLAN) for _ in segment.groups])
     return max(scratch.peak, base)

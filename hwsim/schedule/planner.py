@@ -36,10 +36,20 @@ from hwsim.cost.inference import LayerCost
 from hwsim.model.graph import INPUT, consumers_of
 from hwsim.ops import TRAITS
 from hwsim.schedule.base import Location, map_of, weights_of
-from hwsim.schedule.order import FilterGroups, filter_groups, groupable, note, peak, write
+from hwsim.schedule.order import FilterGroups, filter_groups, groupable, largest, note, peak, write
 from hwsim.schedule.program import Program, StepPlan
 from hwsim.schedule.regions import accumulates, has_halo
-from hwsim.schedule.segment import CapacityError, FirstRow, Group, Placement, Segment, Tiling, least_peak
+from hwsim.schedule.segment import (
+    CapacityError,
+    FirstRow,
+    Group,
+    Placement,
+    Segment,
+    Tiling,
+    least_final_peak,
+    least_peak,
+    weight_part,
+)
 
 STATES_PER_CUT = 8
 """Sets of resident maps the plan carries on from each cut: the cheapest so far (keeping a map costs nothing
@@ -167,6 +177,8 @@ class Planner:
         self._known: dict[tuple[int, int, Tiling], list[tuple[Placement, int]]] = {}
         """Per segment and tiling, the placements whose whole peak is counted, with it (:meth:`within`)."""
         self._least: dict[tuple[int, int, Placement], int] = {}
+        self._weights: dict[tuple[int, int], int] = {}
+        """Per segment, the weights it holds from its first row to its last (:meth:`least_final_peak`)."""
         self._firsts: dict[str, FirstRow] = {}
         self.programs: dict[tuple[Choice, ...], Program] = {}
         """The programs of its plans (:func:`program_of`)."""
@@ -231,6 +243,16 @@ class Planner:
             self._least[key] = least_peak(self.program, self.segment(start, stop), placement, self._firsts)
         return self._least[key]
 
+    def least_final_peak(self, start: int, stop: int, placement: Placement) -> int:
+        """:func:`least_final_peak`, with the segment's weights added up once (pricing asks it of every placement
+        the plan tries)."""
+        if placement.preloaded or placement.preloaded_part:
+            return least_final_peak(self.program, self.segment(start, stop), placement)
+        key = (start, stop)
+        if key not in self._weights:
+            self._weights[key] = least_final_peak(self.program, self.segment(start, stop), Placement())
+        return self._weights[key] + self._bytes(placement.resident - placement.consumed) + self._bytes(placement.kept)
+
     # ---- pricing one segment -------------------------------------------------------------------
 
     def tiling(self, start: int, stop: int, placement: Placement, room: float) -> tuple[Tiling, int] | None:
@@ -260,9 +282,17 @@ class Planner:
         # estimated with every output stored, then the kept ones added whole (where they end)
         stored = replace(placement, kept=frozenset(), stored=placement.stored | placement.kept)
         kept = sum(self.sizes[t] for t in placement.kept)
-        if self.least_peak(start, stop, stored) + kept > room:
-            return None  # the peak is at least this: no need to count the records
-        return (rows, 0) if self.peak(start, stop, stored, rows, STEADY_STEPS) + kept <= room else None
+        if self.least_peak(start, stop, stored) > room or self.least_final_peak(start, stop, placement) > room:
+            return None  # the peak is at least these (at its first rows, at its last): no need to count the records
+        estimate = self.peak(start, stop, stored, rows, STEADY_STEPS)
+        if estimate + kept <= room:
+            return rows, 0
+        if not kept or estimate > room or not placement.consumed:
+            return None
+        # the kept outputs grow as the inputs read for the last time shrink: the run's busiest point and the end,
+        # where they are whole, are far apart, so it is counted whole (only there: elsewhere the estimate is
+        # close, and counting those runs whole found no faster plan on the bundled networks)
+        return (rows, 0) if self.within(start, stop, placement, rows, room) else None
 
     def _bands(self, start: int, placement: Placement, room: float, ahead: bool) -> tuple[Tiling, int] | None:
         segment = self.segment(start, start + 1)
@@ -368,16 +398,20 @@ class Planner:
             if not fitted and stop > start + 1:
                 break  # a longer segment only needs more room
 
+    def _bytes(self, maps: frozenset[str]) -> int:
+        return sum(self.sizes[t] for t in maps)
+
     def _spill_cost(self, t: str) -> tuple[int, str]:
         return (self.sizes[t], t)
 
     def cheapest(self) -> list[Choice]:
-        """The plan that moves the fewest bytes, then has the fewest segments: a dynamic program over the
-        cuts and the maps resident at each, forward from the first cut."""
+        """The plan that moves the fewest bytes, then has the fewest segments, then holds the fewest bytes of maps
+        resident at its cuts (room they hold is room later weights cannot load into while a segment computes): a
+        dynamic program over the cuts and the maps resident at each, forward from the first cut."""
         n = len(self.groups)
-        best: dict[tuple[int, frozenset[str]], tuple[int, int, tuple[int, frozenset[str]] | None, Choice | None]] = {
-            (0, frozenset()): (0, 0, None, None)
-        }
+        best: dict[
+            tuple[int, frozenset[str]], tuple[int, int, int, tuple[int, frozenset[str]] | None, Choice | None]
+        ] = {(0, frozenset()): (0, 0, 0, None, None)}
         by_cut: list[list[frozenset[str]]] = [[] for _ in range(n + 1)]
         by_cut[0].append(frozenset())
         for start in range(n):
@@ -385,26 +419,31 @@ class Planner:
                 by_cut[start].sort(key=lambda resident: (*best[(start, resident)][:2], -len(resident)))  # noqa: B023
                 del by_cut[start][STATES_PER_CUT:]
             for resident in by_cut[start]:
-                cost, segments, _, _ = best[(start, resident)]
+                cost, segments, held, _, _ = best[(start, resident)]
 
                 def worth(stop: int, after: frozenset[str], moved: int) -> bool:
                     found = best.get((stop, after))
-                    return found is None or (cost + moved, segments + 1) < found[:2]  # noqa: B023
+                    if found is None:
+                        return True
+                    reached = (cost + moved, segments + 1)  # noqa: B023
+                    if reached != found[:2]:
+                        return reached < found[:2]
+                    return held + self._bytes(after) < found[2]  # noqa: B023  (a tie: the fewer map bytes held)
 
                 for choice, after in self.options(start, resident, worth):
                     key = (choice.stop, after)
-                    candidate = (cost + choice.cost, segments + 1, (start, resident), choice)
+                    candidate = (cost + choice.cost, segments + 1, held + self._bytes(after), (start, resident), choice)
                     if key not in best:
                         by_cut[choice.stop].append(after)
                         best[key] = candidate
-                    elif candidate[:2] < best[key][:2]:
+                    elif candidate[:3] < best[key][:3]:
                         best[key] = candidate
         if (n, frozenset()) not in best:
             raise self._refusal()
         plan: list[Choice] = []
         at: tuple[int, frozenset[str]] | None = (n, frozenset())
         while at is not None:
-            _, _, back, last = best[at]
+            _, _, _, back, last = best[at]
             if last is not None:
                 plan.append(last)
             at = back
@@ -438,11 +477,13 @@ def one_band_alike(placement: Placement, tiling: Tiling) -> Placement:
     before the first compute; from there on the two runs hold the same, and before it the resident one holds
     nothing the streamed one does not come to hold), and, with resident weights, an output kept as one stored
     (stored and freed after the band, when nothing is allocated any more; in chunks, each chunk's rows are
-    freed as they are stored, which a kept output's are not)."""
+    freed as they are stored, which a kept output's are not; nor when weights for later segments load after
+    the band, beside the kept output but not the stored one)."""
     consumed = placement.consumed
-    if not consumed and (tiling.chunk_channels or not placement.kept):
+    stays = tiling.chunk_channels or placement.prefetch
+    if not consumed and (stays or not placement.kept):
         return placement
-    kept = placement.kept if tiling.chunk_channels else frozenset()
+    kept = placement.kept if stays else frozenset()
     return replace(
         placement,
         resident=placement.resident - consumed,
@@ -462,6 +503,7 @@ def holds_more(more: Placement, less: Placement) -> bool:
     return (
         more.prefetch == less.prefetch
         and more.preloaded == less.preloaded
+        and more.preloaded_part == less.preloaded_part
         and more.kept | more.stored == less.kept | less.stored
         and more.kept >= less.kept
         and more.resident >= less.resident
@@ -523,7 +565,7 @@ def _prefetched(planner: Planner, plan: list[Choice], peaks: list[int]) -> list[
     left beside every segment in between allows (their weights are then held through them)."""
     capacity = planner.capacity
     slack = [capacity - p for p in peaks]
-    prefetch: list[list[str]] = [[] for _ in plan]
+    prefetch: list[list[tuple[str, int]]] = [[] for _ in plan]
     preloaded: list[list[str]] = [[] for _ in plan]
     for j, choice in enumerate(plan):
         if j == 0 or choice.tiling.chunk_channels:
@@ -538,12 +580,80 @@ def _prefetched(planner: Planner, plan: list[Choice], peaks: list[int]) -> list[
                 continue
             for k in range(i, j):
                 slack[k] -= c.weight_bytes
-            prefetch[i].append(c.name)
+            prefetch[i].append((c.name, planner.program.full(weights_of(c.name)).channels[1]))
             preloaded[j].append(c.name)
-    return [
+    whole = [
         c._replace(placement=replace(c.placement, prefetch=tuple(prefetch[k]), preloaded=frozenset(preloaded[k])))
         for k, c in enumerate(plan)
     ]
+    return _parts(planner, whole, slack)
+
+
+PART_STEPS = 16
+"""Weights loaded in part during the segment before theirs are a whole number of sixteenths of their output
+channels: finding how many fit counts that segment's records a few times, not once per channel."""
+
+
+def _parts(planner: Planner, plan: list[Choice], slack: list[float]) -> list[Choice]:
+    """The plan with, where a segment has no room for all of a weight tensor of the next segment, its first
+    output channels loaded during it, as many as its counted peak allows (``slack``: the room known to be left
+    beside each segment): the bus loads them while the segment computes, instead of after it ends. Only
+    during a segment that loads and stores no maps: a busy bus gains nothing from them."""
+    plan, held = list(plan), _held(plan, planner)
+    for j in range(1, len(plan)):
+        choice, before = plan[j], plan[j - 1]
+        if choice.tiling.chunk_channels:
+            continue  # its weights stream in chunks for every band
+        if (
+            before.placement.stored
+            or set(planner.segment(before.start, before.stop).inputs) - before.placement.resident
+        ):
+            continue
+        layer = next(
+            (
+                c.name
+                for c in planner.segment(choice.start, choice.stop).costs
+                if c.weight_bytes and c.name not in choice.placement.preloaded
+            ),
+            None,
+        )
+        if layer is None:
+            continue
+        channels = _part(planner, before, layer, planner.capacity - held[j - 1], slack[j - 1])
+        if channels is None:
+            continue
+        plan[j - 1] = _loading(before, layer, channels)
+        if channels == planner.program.full(weights_of(layer)).channels[1]:
+            plan[j] = choice._replace(
+                placement=replace(choice.placement, preloaded=choice.placement.preloaded | {layer})
+            )
+        else:
+            plan[j] = choice._replace(placement=replace(choice.placement, preloaded_part=((layer, channels),)))
+    return plan
+
+
+def _part(planner: Planner, choice: Choice, layer: str, room: float, slack: float) -> int | None:
+    """The most output channels of ``layer``'s weights (in sixteenths of them) that segment ``choice`` can load
+    within ``room`` (None: not one sixteenth); as many as ``slack`` bytes hold fit without counting."""
+    channels = planner.program.full(weights_of(layer)).channels[1]
+    known = slack // planner.program.bytes(weight_part(layer, 1))
+
+    def fits(sixteenths: int) -> bool:
+        k = channels * sixteenths // PART_STEPS
+        if not k or k <= known:
+            return bool(k)
+        ahead = _loading(choice, layer, k)
+        return planner.peak(ahead.start, ahead.stop, ahead.placement, ahead.tiling) <= room
+
+    sixteenths = largest(PART_STEPS, fits)
+    return None if sixteenths is None else channels * sixteenths // PART_STEPS
+
+
+def _loading(choice: Choice, layer: str, channels: int) -> Choice:
+    """``choice`` loading the first ``channels`` output channels of ``layer``'s weights for the next segment."""
+    return choice._replace(
+        placement=replace(choice.placement, prefetch=(*choice.placement.prefetch, (layer, channels)))
+    )
 
 
 def _held(plan: list[Choice], planner: Planner) -> list[int]:
@@ -552,9 +662,9 @@ def _held(plan: list[Choice], planner: Planner) -> list[int]:
     held = [sum(planner.sizes[t] for t in choice.beside) for choice in plan]
     owner = {c.name: k for k, choice in enumerate(plan) for c in planner.segment(choice.start, choice.stop).costs}
     for i, choice in enumerate(plan):
-        for name in choice.placement.prefetch:
+        for name, channels in choice.placement.prefetch:
             for k in range(i + 1, owner[name]):
-                held[k] += planner.program.size(weights_of(name))
+                held[k] += planner.program.bytes(weight_part(name, channels))
     return held
 
 
@@ -710,6 +820,13 @@ def describe(segment: Segment, choice: Choice, index: int) -> list[StepPlan]:
             notes.append(note(tiling, segment))
         if any(c.name in place.preloaded for c in group):
             notes.append("weights loaded during an earlier step")
+        part = dict(place.preloaded_part)
+        for c in group:
+            if c.name in part:
+                channels = c.layer.output_shape[2]
+                notes.append(
+                    f"weights of {part[c.name]} of its {channels} output channels loaded during the step before"
+                )
         plans.append(
             StepPlan(
                 group,

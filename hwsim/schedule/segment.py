@@ -140,8 +140,12 @@ class Placement:
     """Maps it produces that are stored as they are produced (later segments, or the network's output)."""
     preloaded: frozenset[str] = frozenset()
     """Layers whose weights are resident already (loaded by a segment before)."""
-    prefetch: tuple[str, ...] = ()
-    """Layers of later segments whose weights this segment loads, once its first rows are under way."""
+    preloaded_part: tuple[tuple[str, int], ...] = ()
+    """Layers whose weights' first output channels are resident already, with how many: the segment before
+    had room for those, not for all (this one loads the rest)."""
+    prefetch: tuple[tuple[str, int], ...] = ()
+    """Layers of later segments whose weights this segment loads, once its first rows are under way, with the
+    output channels it loads of them: all, or the first ones (the rest load with their own segment)."""
 
 
 @dataclass(frozen=True)
@@ -299,30 +303,33 @@ class _Run:
                 self.program.tally(step, action, size)
 
     def load_weights(self) -> None:
+        """Every layer's weights not resident already (of those partly resident, the other channels)."""
+        part = dict(self.place.preloaded_part)
         for lay in self.layers:
             if lay.cost.weight_bytes and lay.name not in self.place.preloaded:
-                self.program.occupy(lay.step, LOAD, self.program.full(weights_of(lay.name)))
+                full = self.program.full(weights_of(lay.name))
+                first = part.get(lay.name, 0)
+                self.program.occupy(lay.step, LOAD, full._replace(channels=(first, full.channels[1])))
 
     def spread(self, steps: int) -> None:
         """Split the weights this segment loads for later ones into pieces of output channels, about as many
         bytes each, loaded after each of its ``steps`` steps (rows or bands) but the first: the bus loads them
         between the rows it needs instead of holding those up (after the first step when it has only one)."""
-        tensors = [weights_of(name) for name in self.place.prefetch]
+        parts = [weight_part(name, channels) for name, channels in self.place.prefetch]
         slots, first = max(steps - 1, 1), (1 if steps > 1 else 0)
-        per = -(-sum(self.program.size(w) for w in tensors) // slots)
+        per = -(-sum(self.program.bytes(part) for part in parts) // slots)
         self.pieces: dict[int, list[Region]] = {}
         k = 0
-        for w in tensors:
-            channels = self.program.full(w).channels[1]
+        for w, _, (_, channels) in parts:
             width = max(1, per // self.program.cell_bytes[w])
             for c0 in range(0, channels, width):
                 piece = Region(w, (0, 1), (c0, min(c0 + width, channels)))
                 self.pieces.setdefault(first + min(k, slots - 1), []).append(piece)
                 k += 1
-        loaded = {f"w:{name}": 0 for name in self.place.prefetch}
+        loaded = {f"w:{name}": 0 for name, _ in self.place.prefetch}
         self.progress: list[dict[str, int]] = []
         """After each step: the channels of each prefetched tensor loaded so far (how its pieces move)."""
-        for step in range(steps if tensors else 0):
+        for step in range(steps if parts else 0):
             for piece in self.pieces.get(step, ()):
                 loaded[f"w:{piece.tensor.layer}"] = piece.channels[1]
             self.progress.append(dict(loaded))
@@ -961,14 +968,26 @@ def write(
         _Rows(program, segment, placement, tiling, steps).run(compact)
 
 
+def weight_part(name: str, channels: int) -> Region:
+    """The weights of a layer's first ``channels`` output channels."""
+    return Region(weights_of(name), (0, 1), (0, channels))
+
+
+def held_before(program: Program, placement: Placement) -> int:
+    """What is resident when a segment starts: its resident inputs, and the weights loaded for it before."""
+    return (
+        sum(program.size(map_of(t)) for t in placement.resident)
+        + sum(program.size(weights_of(n)) for n in placement.preloaded)
+        + sum(program.bytes(weight_part(n, channels)) for n, channels in placement.preloaded_part)
+    )
+
+
 def peak(program: Program, segment: Segment, placement: Placement, tiling: Tiling, limit: int | None = None) -> int:
     """The most bytes resident at once while the segment runs, on top of its resident inputs and preloaded
     weights: its records written into a scratch program, counted as the program counts them. ``limit``:
     over the first driver steps only (row by row), an estimate from below."""
     scratch = program.scratch()
-    base = sum(scratch.size(map_of(t)) for t in placement.resident) + sum(
-        scratch.size(weights_of(n)) for n in placement.preloaded
-    )
+    base = held_before(scratch, placement)
     scratch.resident = base
     steps = [scratch.begin(_PLAN) for _ in segment.groups]
     if tiling.band_rows:
@@ -1013,14 +1032,8 @@ def least_peak(program: Program, segment: Segment, placement: Placement, firsts:
     its window reads of each input are all resident. The planner refuses a segment this already puts over
     the room without counting its records; a property test checks it never exceeds the counted peak.
     ``firsts``: each layer's :func:`first_row`, filled as they are needed."""
-    size, resident, consumed, preloaded = program.size, placement.resident, placement.consumed, placement.preloaded
-    held = sum(size(map_of(t)) for t in resident if t not in consumed)
-    held += sum(size(weights_of(n)) for n in preloaded)
-    held += sum(
-        size(weights_of(c.name))
-        for c in segment.costs
-        if c.weight_bytes and c.name not in preloaded and weights_of(c.name) not in program.kept
-    )
+    resident, consumed = placement.resident, placement.consumed
+    held = _held_throughout(program, segment, placement)
     first_rows = 0
     for c in _first_computed(segment, firsts, program):
         first = firsts[c.name]
@@ -1032,6 +1045,28 @@ def least_peak(program: Program, segment: Segment, placement: Placement, firsts:
             need += ((height if t in resident else hi) - lo) * row_bytes
         first_rows = max(first_rows, need)
     return held + first_rows
+
+
+def least_final_peak(program: Program, segment: Segment, placement: Placement) -> int:
+    """A bound from below on the segment's :func:`peak` row by row over its whole run, without writing its
+    records: when its last row is computed, its weights, the resident maps no layer frees and the maps it
+    keeps are all resident, whole. With :func:`least_peak` (its first rows), the planner refuses on it a
+    segment whose kept outputs do not fit, and counts the run whole where neither end decides (a property
+    test checks it never exceeds the counted peak)."""
+    return _held_throughout(program, segment, placement) + sum(program.size(map_of(t)) for t in placement.kept)
+
+
+def _held_throughout(program: Program, segment: Segment, placement: Placement) -> int:
+    """What a segment run row by row holds from its first row to its last: its weights (loaded before the one,
+    freed after the other; those preloaded too), and the resident maps no layer frees."""
+    size, preloaded = program.size, placement.preloaded
+    held = sum(size(map_of(t)) for t in placement.resident if t not in placement.consumed)
+    held += sum(size(weights_of(n)) for n in preloaded)
+    return held + sum(
+        size(weights_of(c.name))
+        for c in segment.costs
+        if c.weight_bytes and c.name not in preloaded and weights_of(c.name) not in program.kept
+    )
 
 
 def _first_computed(segment: Segment, firsts: dict[str, FirstRow], program: Program) -> list[LayerCost]:
