@@ -100,30 +100,35 @@ def operands(costs: tuple[LayerCost, ...]) -> Operands:
     return Operands(maps, weights, {c.name: c.macs / c.ops if c.ops else 0.0 for c in costs}, batch)
 
 
-def event_energy(event: Event, table: EnergyTable, layers: Operands) -> EnergyParts:
-    """What one event costs (static power aside: it belongs to time, not to events)."""
-    action = event.action
-    if action is LOAD or action is STORE:
-        internal = table.internal_write_j_per_byte if action is LOAD else table.internal_read_j_per_byte
-        return EnergyParts(internal_j=event.bytes * internal, external_j=event.bytes * table.external_j_per_byte)
-    if action is not COMPUTE:
-        return EnergyParts()
-    macs = event.ops * layers.macs_per_op[event.layer]
-    other_ops = max(event.ops - 2 * macs, 0.0)
-    read = sum(layers.region_bytes(region, event.images) for region in event.reads)
-    written = layers.region_bytes(event.region, event.images)
-    return EnergyParts(
-        compute_j=macs * table.mac_j[event.unit] + other_ops * table.op_j[event.unit],
-        internal_j=read * table.internal_read_j_per_byte + written * table.internal_write_j_per_byte,
-    )
-
-
 def step_energy(step: Step, table: EnergyTable, layers: Operands) -> EnergyParts:
-    """A step's events, and static power over its share of the wall time."""
-    total = EnergyParts(static_j=table.static_w * step.total_s)
+    """A step's events, and static power over its share of the wall time.
+
+    Every event's energy (static power aside: it belongs to time, not to events) times the events it
+    stands for, added up in order as plain floats: a sweep walks every event of every point, and an
+    :class:`EnergyParts` per event cost more than its arithmetic."""
+    compute_j = internal_j = external_j = 0.0
+    write_j, read_j, external = (
+        table.internal_write_j_per_byte,
+        table.internal_read_j_per_byte,
+        table.external_j_per_byte,
+    )
+    mac_j, op_j, macs_per_op = table.mac_j, table.op_j, layers.macs_per_op
+    region_bytes = layers.region_bytes
     for event, count in counted_events(step):
-        total = total + event_energy(event, table, layers).times(count)
-    return total
+        action = event.action
+        if action is LOAD or action is STORE:
+            internal = write_j if action is LOAD else read_j
+            internal_j += event.bytes * internal * count
+            external_j += event.bytes * external * count
+        elif action is COMPUTE:
+            ops, images = event.ops, event.images
+            macs = ops * macs_per_op[event.layer]
+            other_ops = max(ops - 2 * macs, 0.0)
+            read = sum(region_bytes(region, images) for region in event.reads)
+            written = region_bytes(event.region, images)
+            compute_j += (macs * mac_j[event.unit] + other_ops * op_j[event.unit]) * count
+            internal_j += (read * read_j + written * write_j) * count
+    return EnergyParts(compute_j, internal_j, external_j, table.static_w * step.total_s)
 
 
 def schedule_energy(schedule: Schedule, costs: tuple[LayerCost, ...], table: EnergyTable) -> tuple[EnergyParts, ...]:

@@ -104,6 +104,8 @@ class Loop:
     count: int = 1
     size: int = 0
     """Records per iteration, unrolled."""
+    _timed_iterations: dict[int, list[Record | Loop]] = field(default_factory=dict, compare=False, repr=False)
+    """The iterations timing has asked for, kept: a sweep times a shared program at every point."""
 
     def shift(self, region: Region, k: int) -> Region:
         return shifted(region, self.rows, self.channels, k)
@@ -113,6 +115,14 @@ class Loop:
         if not k:
             return self.body
         return [_shifted(self, item, k) for item in self.body]
+
+    def timed_iteration(self, k: int) -> list[Record | Loop]:
+        """:meth:`iteration`, kept for the next timing. Timing simulates a loop's iterations only until they
+        repeat, a few each, so what is kept stays small; :func:`unrolled_records` walks them all, uncached."""
+        found = self._timed_iterations.get(k)
+        if found is None:
+            found = self._timed_iterations[k] = self.iteration(k)
+        return found
 
 
 def _shifted(loop: Loop, item: Record | Loop, k: int) -> Record | Loop:
@@ -407,12 +417,13 @@ class _Clock:
 
     def items(self, items: list[Record | Loop]) -> list[Timed]:
         timed: list[Timed] = []
+        append, record, new = timed.append, self.record, tuple.__new__  # a sweep times every event of every point
         for item in items:
-            if isinstance(item, Loop):
+            if type(item) is Loop:
                 timed += self.loop(item)
             else:
-                start, end = self.record(item)
-                timed.append(Timed(item, self.seq, start, end))
+                start, end = record(item)  # type: ignore[arg-type]
+                append(new(Timed, (item, self.seq, start, end, ())))
                 self.seq += 1
         return timed
 
@@ -443,7 +454,7 @@ class _Serial(_Clock):
         if loop.count == 1:
             return first
         middle = self.clock
-        second = self.items(loop.iteration(1))
+        second = self.items(loop.timed_iteration(1))
         period = self.clock - middle
         self.clock += (loop.count - 2) * period
         self.seq += (loop.count - 2) * loop.size
@@ -498,11 +509,22 @@ def _last_overlap(lo: int, hi: int, r0: int, r1: int, d: int, count: int) -> int
 
 
 class _State(NamedTuple):
-    """What one iteration of a loop changes in the overlapped simulation, to tell whether iterations repeat."""
+    """What one iteration of a loop changes in the overlapped simulation, to tell whether iterations repeat:
+    when the bus, the space-taking events and each unit are next free, each tensor's latest use, the resident
+    bytes and the pending frees."""
 
-    scalars: dict[object, float]
+    bus: float
+    taken: float
+    units: dict[str, float]
+    uses: dict[TensorId, float]
     resident: int
     pending: list[tuple[float, int]]
+
+
+def _changed(before: dict[TensorId, float], after: dict[TensorId, float]) -> set[TensorId]:
+    """The tensors whose latest use ``after`` holds and ``before`` does not (another time, or none). A program has
+    a use time per tensor and an iteration moves a few: compared as sets, not one by one."""
+    return {t for t, _ in after.items() - before.items()}
 
 
 class _Overlapped(_Clock):
@@ -545,20 +567,24 @@ class _Overlapped(_Clock):
         return 0.0
 
     def write(self, region: Region, end: float) -> None:
-        w = _Written(region, end)
+        w = tuple.__new__(_Written, (region, end, ()))
         self.written[region[0]].append(w)
         if self.logs:
             self.logs[-1].append((region[0], w))
 
     def record(self, r: Record) -> tuple[float, float]:
-        action, region, duration = r.action, r.region, self.duration(r)
+        action, region = r.action, r.region
+        duration = r.bytes / self.bandwidth + self.setup if action is LOAD or action is STORE else self.duration(r)
         t = region[0]
         last_use = self.last_use
         if action is COMPUTE:
-            unit_free = self.unit_free
+            unit_free, ready = self.unit_free, self.ready
             start = unit_free[r.unit]
-            for read in (region, *r.reads):
-                when = self.ready(read)
+            when = ready(region)
+            if when > start:
+                start = when
+            for read in r.reads:
+                when = ready(read)
                 if when > start:
                     start = when
             end = unit_free[r.unit] = start + duration
@@ -607,10 +633,9 @@ class _Overlapped(_Clock):
         return start, end
 
     def _state(self) -> _State:
-        scalars: dict[object, float] = {"bus": self.bus, "taken": self.taken}
-        scalars.update({("unit", u): v for u, v in self.unit_free.items()})
-        scalars.update({("use", t): v for t, v in self.last_use.items()})
-        return _State(scalars, self.resident, sorted(self.pending))
+        return _State(
+            self.bus, self.taken, dict(self.unit_free), dict(self.last_use), self.resident, sorted(self.pending)
+        )
 
     def loop(self, loop: Loop) -> list[Timed]:
         """Simulate iterations until two in a row repeat the one before by the same period (events, state),
@@ -622,7 +647,7 @@ class _Overlapped(_Clock):
         for k in range(n):
             self.logs.append([])
             outer_slack, self.slack = self.slack, math.inf
-            iterations.append(self.items(loop.iteration(k)))
+            iterations.append(self.items(loop.timed_iteration(k)))
             log = self.logs.pop()
             slack = self.slack
             self.slack = min(outer_slack, slack)
@@ -674,16 +699,17 @@ class _Overlapped(_Clock):
         if growth > 0:
             self.slack = min(self.slack, slack - rest * growth)
         shift = rest * period
-        for key, value in after.scalars.items():
-            if not _same(value - before.scalars.get(key, 0.0), 0.0, self.horizon):
-                if key == "bus":
-                    self.bus += shift
-                elif key == "taken":
-                    self.taken += shift
-                elif key[0] == "unit":  # type: ignore[index]
-                    self.unit_free[key[1]] += shift  # type: ignore[index]
-                else:
-                    self.last_use[key[1]] += shift  # type: ignore[index]
+        if not _same(after.bus - before.bus, 0.0, self.horizon):
+            self.bus += shift
+        if not _same(after.taken - before.taken, 0.0, self.horizon):
+            self.taken += shift
+        for unit, value in after.units.items():
+            if not _same(value - before.units.get(unit, 0.0), 0.0, self.horizon):
+                self.unit_free[unit] += shift
+        horizon = self.horizon  # a tensor's last use is no resource's: moving it moves no horizon
+        for t in _changed(before.uses, after.uses):  # the others moved by 0
+            if not _same(after.uses[t] - before.uses.get(t, 0.0), 0.0, horizon):
+                self.last_use[t] += shift
         self.resident += rest * growth
         self.pending = [(when + shift, size) for when, size in self.pending]
         heapq.heapify(self.pending)
@@ -707,17 +733,29 @@ def _period(
     period = timed[0].start - previous[0].start
     if period < 0:
         return None
+    # _same(difference, period, scale) written out: a sweep checks every event of every iteration it times
+    rounding, relative = EPSILON * scale, 1e-9
     for a, b in zip(previous, timed):
-        if not (_same(b.start - a.start, period, scale) and _same(b.end - a.end, period, scale)):
+        moved = b[2] - a[2]
+        if not abs(moved - period) <= relative * max(abs(moved), abs(period)) + rounding:
             return None
+        moved = b[3] - a[3]
+        if not abs(moved - period) <= relative * max(abs(moved), abs(period)) + rounding:
+            return None
+        if not a.periods and not b.periods:
+            continue
         if len(a.periods) != len(b.periods) or any(
             p.count != q.count or not _same(p.period_s, q.period_s, scale) for p, q in zip(a.periods, b.periods)
         ):
             return None
     if s2.resident - s1.resident != s1.resident - s0.resident:
         return None
-    for key, value in s2.scalars.items():
-        moved, before = value - s1.scalars.get(key, 0.0), s1.scalars.get(key, 0.0) - s0.scalars.get(key, 0.0)
+    scalars = [(s2.bus, s1.bus, s0.bus), (s2.taken, s1.taken, s0.taken)]
+    scalars += [(v, s1.units.get(u, 0.0), s0.units.get(u, 0.0)) for u, v in s2.units.items()]
+    uses = _changed(s1.uses, s2.uses) | _changed(s0.uses, s1.uses)  # the others moved by 0 in both iterations
+    scalars += [(s2.uses[t], s1.uses.get(t, 0.0), s0.uses.get(t, 0.0)) for t in uses]
+    for value, value_1, value_0 in scalars:
+        moved, before = value - value_1, value_1 - value_0
         if not (_same(moved, 0.0, scale) and _same(before, 0.0, scale)) and not (
             _same(moved, period, scale) and _same(before, period, scale)
         ):

@@ -585,7 +585,9 @@ def schedule_points(base: Costed, points: dict[str, np.ndarray]) -> Results:
         for i in range(n):
             hw = variant(base.hardware, {field: float(values[i]) for field, values in points.items()})
             try:
-                summary = estimate(base.graph, hw, base.policy, base.counting, base.batch, base.precision).summary()
+                summary = estimate(base.graph, hw, base.policy, base.counting, base.batch, base.precision).summary(
+                    bounds=False  # the sweep bounds every point at once (lower_bounds)
+                )
             except InputError as refusal:  # the options were checked once: this is the point's hardware
                 notes[i] = str(refusal)
             else:
