@@ -418,13 +418,17 @@ class _Clock:
     def items(self, items: list[Record | Loop]) -> list[Timed]:
         timed: list[Timed] = []
         append, record, new = timed.append, self.record, tuple.__new__  # a sweep times every event of every point
+        seq = self.seq
         for item in items:
             if type(item) is Loop:
+                self.seq = seq
                 timed += self.loop(item)
+                seq = self.seq
             else:
                 start, end = record(item)  # type: ignore[arg-type]
-                append(new(Timed, (item, self.seq, start, end, ())))
-                self.seq += 1
+                append(new(Timed, (item, seq, start, end, ())))
+                seq += 1
+        self.seq = seq
         return timed
 
     def record(self, r: Record) -> tuple[float, float]:
@@ -566,12 +570,6 @@ class _Overlapped(_Clock):
                 return w.end
         return 0.0
 
-    def write(self, region: Region, end: float) -> None:
-        w = tuple.__new__(_Written, (region, end, ()))
-        self.written[region[0]].append(w)
-        if self.logs:
-            self.logs[-1].append((region[0], w))
-
     def record(self, r: Record) -> tuple[float, float]:
         action, region = r.action, r.region
         duration = r.bytes / self.bandwidth + self.setup if action is LOAD or action is STORE else self.duration(r)
@@ -591,7 +589,10 @@ class _Overlapped(_Clock):
             for read in r.reads:
                 if end > last_use[read[0]]:
                     last_use[read[0]] = end
-            self.write(region, end)
+            written = tuple.__new__(_Written, (region, end, ()))
+            self.written[t].append(written)
+            if self.logs:
+                self.logs[-1].append((t, written))
         elif action is FREE:
             start = last_use[t]
             end = start + duration
@@ -605,29 +606,35 @@ class _Overlapped(_Clock):
             end = self.bus = start + duration
         else:  # LOAD, ALLOC, RESIDENT: they take space
             self.resident += r.bytes
-            start = self.taken if action is not LOAD or self.taken >= self.bus else self.bus
-            pending = self.pending
+            taken, bus = self.taken, self.bus
+            start = taken if action is not LOAD or taken >= bus else bus
+            pending, pending_bytes, pop = self.pending, self.pending_bytes, heapq.heappop
             # frees before it in program order that have happened by then
             while pending and pending[0][0] <= start:
-                self.pending_bytes -= heapq.heappop(pending)[1]
+                pending_bytes -= pop(pending)[1]
             # then wait until enough others have happened: the space resident at any instant is then at
             # most what the program's order allows (capacity)
-            if self.pending_bytes > self.capacity - self.resident:
+            room = self.capacity - self.resident
+            if pending_bytes > room:
                 self.slack = -1.0  # waited: a loop whose resident bytes change no longer repeats
-                while pending and self.pending_bytes > self.capacity - self.resident:
-                    when, freed = heapq.heappop(pending)
+                while pending and pending_bytes > room:
+                    when, freed = pop(pending)
                     if when > start:
                         start = when
-                    self.pending_bytes -= freed
+                    pending_bytes -= freed
                 while pending and pending[0][0] <= start:
-                    self.pending_bytes -= heapq.heappop(pending)[1]
-            elif self.capacity - self.resident - self.pending_bytes < self.slack:
-                self.slack = self.capacity - self.resident - self.pending_bytes
+                    pending_bytes -= pop(pending)[1]
+            elif room - pending_bytes < self.slack:
+                self.slack = room - pending_bytes
+            self.pending_bytes = pending_bytes
             self.taken = start
             end = start + duration
             if action is LOAD:
                 self.bus = end
-            self.write(region, end)
+            written = tuple.__new__(_Written, (region, end, ()))
+            self.written[t].append(written)
+            if self.logs:
+                self.logs[-1].append((t, written))
         if end > last_use[t]:
             last_use[t] = end
         return start, end
