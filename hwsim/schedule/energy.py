@@ -8,9 +8,9 @@
 - RESIDENT, ALLOC, FREE: nothing moves (the input image is on chip when the run starts, as the paper assumes);
 - static power over each step's share of the wall time.
 
-Pure functions of a schedule, the costs its events refer to and an :class:`EnergyTable`. The walk goes
-through :func:`counted_steps` and :func:`counted_events`, so a compact schedule that keeps one record
-of repeated identical work with a count multiplies its energy by that count.
+Pure functions of a schedule, the costs its events refer to and an :class:`EnergyTable`. The walk counts
+steps as :func:`counted_steps` and events as :func:`counted_events` do, so a compact schedule that keeps one
+record of repeated identical work with a count multiplies its energy by that count.
 """
 
 from __future__ import annotations
@@ -114,7 +114,8 @@ def step_energy(step: Step, table: EnergyTable, layers: Operands) -> EnergyParts
     )
     mac_j, op_j, macs_per_op = table.mac_j, table.op_j, layers.macs_per_op
     region_bytes = layers.region_bytes
-    for event, count in counted_events(step):
+    for event in step.events:  # counted_events(step), without a generator and a property call per event
+        count = 1 if event.repeat is None else event.instances
         action = event.action
         if action is LOAD or action is STORE:
             internal = write_j if action is LOAD else read_j
@@ -124,7 +125,9 @@ def step_energy(step: Step, table: EnergyTable, layers: Operands) -> EnergyParts
             ops, images = event.ops, event.images
             macs = ops * macs_per_op[event.layer]
             other_ops = max(ops - 2 * macs, 0.0)
-            read = sum(region_bytes(region, images) for region in event.reads)
+            read = 0.0
+            for region in event.reads:
+                read += region_bytes(region, images)
             written = region_bytes(event.region, images)
             compute_j += (macs * mac_j[event.unit] + other_ops * op_j[event.unit]) * count
             internal_j += (read * read_j + written * write_j) * count

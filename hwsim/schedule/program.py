@@ -570,74 +570,109 @@ class _Overlapped(_Clock):
                 return w.end
         return 0.0
 
-    def record(self, r: Record) -> tuple[float, float]:
-        action, region = r.action, r.region
-        duration = r.bytes / self.bandwidth + self.setup if action is LOAD or action is STORE else self.duration(r)
-        t = region[0]
-        last_use = self.last_use
-        if action is COMPUTE:
-            unit_free, ready = self.unit_free, self.ready
-            start = unit_free[r.unit]
-            when = ready(region)
-            if when > start:
-                start = when
-            for read in r.reads:
-                when = ready(read)
+    def items(self, items: list[Record | Loop]) -> list[Timed]:
+        """Every item's times, in program order. The simulation's hot loop (a sweep runs it for every event of
+        every point): the state each record moves is held in locals, written back around a loop, which reads it."""
+        timed: list[Timed] = []
+        append, new, pop, push = timed.append, tuple.__new__, heapq.heappop, heapq.heappush
+        unit_free, last_use, written, ready, duration_of = (
+            self.unit_free,
+            self.last_use,
+            self.written,
+            self.ready,
+            self.duration,
+        )
+        bandwidth, setup, capacity, logs = self.bandwidth, self.setup, self.capacity, self.logs
+        bus, taken, resident, pending, pending_bytes = (
+            self.bus,
+            self.taken,
+            self.resident,
+            self.pending,
+            self.pending_bytes,
+        )
+        slack, seq = self.slack, self.seq
+        for r in items:
+            if type(r) is Loop:
+                self.bus, self.taken, self.resident, self.pending_bytes = bus, taken, resident, pending_bytes
+                self.slack, self.seq = slack, seq
+                timed += self.loop(r)
+                bus, taken, resident, pending, pending_bytes = (
+                    self.bus,
+                    self.taken,
+                    self.resident,
+                    self.pending,
+                    self.pending_bytes,
+                )
+                slack, seq = self.slack, self.seq
+                continue
+            action, region = r.action, r.region  # type: ignore[union-attr]
+            t = region[0]
+            if action is COMPUTE:
+                duration = duration_of(r)  # type: ignore[arg-type]
+                unit = r.unit  # type: ignore[union-attr]
+                start = unit_free[unit]
+                when = ready(region)
                 if when > start:
                     start = when
-            end = unit_free[r.unit] = start + duration
-            for read in r.reads:
-                if end > last_use[read[0]]:
-                    last_use[read[0]] = end
-            written = tuple.__new__(_Written, (region, end, ()))
-            self.written[t].append(written)
-            if self.logs:
-                self.logs[-1].append((t, written))
-        elif action is FREE:
-            start = last_use[t]
-            end = start + duration
-            self.resident -= r.bytes
-            heapq.heappush(self.pending, (end, r.bytes))
-            self.pending_bytes += r.bytes
-        elif action is STORE:
-            start = self.ready(region)
-            if self.bus > start:
-                start = self.bus
-            end = self.bus = start + duration
-        else:  # LOAD, ALLOC, RESIDENT: they take space
-            self.resident += r.bytes
-            taken, bus = self.taken, self.bus
-            start = taken if action is not LOAD or taken >= bus else bus
-            pending, pending_bytes, pop = self.pending, self.pending_bytes, heapq.heappop
-            # frees before it in program order that have happened by then
-            while pending and pending[0][0] <= start:
-                pending_bytes -= pop(pending)[1]
-            # then wait until enough others have happened: the space resident at any instant is then at
-            # most what the program's order allows (capacity)
-            room = self.capacity - self.resident
-            if pending_bytes > room:
-                self.slack = -1.0  # waited: a loop whose resident bytes change no longer repeats
-                while pending and pending_bytes > room:
-                    when, freed = pop(pending)
+                for read in r.reads:  # type: ignore[union-attr]
+                    when = ready(read)
                     if when > start:
                         start = when
-                    pending_bytes -= freed
+                end = unit_free[unit] = start + duration
+                for read in r.reads:  # type: ignore[union-attr]
+                    if end > last_use[read[0]]:
+                        last_use[read[0]] = end
+                w = new(_Written, (region, end, ()))
+                written[t].append(w)
+                if logs:
+                    logs[-1].append((t, w))
+            elif action is FREE:
+                start = last_use[t]
+                end = start + 0.0
+                resident -= r.bytes  # type: ignore[union-attr]
+                push(pending, (end, r.bytes))  # type: ignore[union-attr]
+                pending_bytes += r.bytes  # type: ignore[union-attr]
+            elif action is STORE:
+                start = ready(region)
+                if bus > start:
+                    start = bus
+                end = bus = start + (r.bytes / bandwidth + setup)  # type: ignore[union-attr]
+            else:  # LOAD, ALLOC, RESIDENT: they take space
+                resident += r.bytes  # type: ignore[union-attr]
+                start = taken if action is not LOAD or taken >= bus else bus
+                # frees before it in program order that have happened by then
                 while pending and pending[0][0] <= start:
                     pending_bytes -= pop(pending)[1]
-            elif room - pending_bytes < self.slack:
-                self.slack = room - pending_bytes
-            self.pending_bytes = pending_bytes
-            self.taken = start
-            end = start + duration
-            if action is LOAD:
-                self.bus = end
-            written = tuple.__new__(_Written, (region, end, ()))
-            self.written[t].append(written)
-            if self.logs:
-                self.logs[-1].append((t, written))
-        if end > last_use[t]:
-            last_use[t] = end
-        return start, end
+                # then wait until enough others have happened: the space resident at any instant is then at
+                # most what the program's order allows (capacity)
+                room = capacity - resident
+                if pending_bytes > room:
+                    slack = -1.0  # waited: a loop whose resident bytes change no longer repeats
+                    while pending and pending_bytes > room:
+                        when, freed = pop(pending)
+                        if when > start:
+                            start = when
+                        pending_bytes -= freed
+                    while pending and pending[0][0] <= start:
+                        pending_bytes -= pop(pending)[1]
+                elif room - pending_bytes < slack:
+                    slack = room - pending_bytes
+                taken = start
+                if action is LOAD:
+                    end = bus = start + (r.bytes / bandwidth + setup)  # type: ignore[union-attr]
+                else:
+                    end = start + 0.0
+                w = new(_Written, (region, end, ()))
+                written[t].append(w)
+                if logs:
+                    logs[-1].append((t, w))
+            if end > last_use[t]:
+                last_use[t] = end
+            append(new(Timed, (r, seq, start, end, ())))
+            seq += 1
+        self.bus, self.taken, self.resident, self.pending_bytes = bus, taken, resident, pending_bytes
+        self.slack, self.seq = slack, seq
+        return timed
 
     def _state(self) -> _State:
         return _State(
@@ -866,31 +901,16 @@ def finish(program: Program, hardware: HardwareSpec, overlap: bool, timed: Timin
 
     new = tuple.__new__  # Event's own constructor checks its arguments; these come straight from the program
     for record, seq, start, end, periods in times.timed:
-        by_step[record.step].append(
-            new(
-                Event,
-                (
-                    record.action,
-                    record.region,
-                    record.bytes,
-                    record.layer,
-                    record.reads,
-                    record.unit,
-                    record.ops,
-                    seq,
-                    start,
-                    end,
-                    None,
-                    repeat_of(periods),
-                    record.part,
-                ),
-            )
+        step, action, region, size, layer, reads, unit, ops, part = record
+        repeat = repeat_of(periods) if periods else None
+        by_step[step].append(
+            new(Event, (action, region, size, layer, reads, unit, ops, seq, start, end, None, repeat, part))
         )
-        if record.action is COMPUTE:
+        if action is COMPUTE:
             repeated = 1
             for p in periods:
                 repeated *= p.count
-            computing[record.step] += (end - start) * repeated
+            computing[step] += (end - start) * repeated
     totals = times.totals
     bandwidth, setup = hardware.memory.external.effective_bandwidth, hardware.memory.external.setup
     steps = []
