@@ -11,12 +11,14 @@ from schedule_helpers import hardware
 from hwsim import api
 from hwsim.cli import main
 from hwsim.cost.bound import lower_bound
+from hwsim.cost.fold import fold_batchnorm
 from hwsim.cost.inference import graph_costs
 from hwsim.report.trace import trace_events
 from hwsim.schedule import POLICIES, scheduled_costs
 from hwsim.schedule.base import Action
 from hwsim.schedule.paper import paper_steps
-from hwsim.schedule.planner import STRICT, least_moved, plan, plans_shared
+from hwsim.schedule.planner import OPTIMIZED, STRICT, fuse, least_moved, plan, plan_program, plans_shared
+from hwsim.schedule.program import timing
 from hwsim.schedule.validate import Rule, validate
 from hwsim.studies import sweep
 
@@ -259,3 +261,23 @@ def test_schedules_that_share_plans_are_the_schedules_made_alone() -> None:
         assert plan(costs, paper_steps(graph, costs), {}, hw.memory.internal.capacity, STRICT) is first
     assert shared == alone
     assert plan(costs, paper_steps(graph, costs), {}, hw.memory.internal.capacity, STRICT) is not first
+
+
+@pytest.mark.parametrize("bandwidth", [0.2e9, 20e9])
+def test_a_timing_limit_refuses_only_programs_that_take_longer(bandwidth: float) -> None:
+    # optimized keeps a candidate only if it is faster than the best so far: timing it stops once its bus alone
+    # (free no sooner than now plus the loads and stores still to come) outlasts that
+    graph = api.load_network("hairnet")
+    hw = sweep.variant(api.load_hardware("paper-accelerator"), {"memory.external.bandwidth": bandwidth})
+    costs = graph_costs(graph, hw)
+    folded, into = fold_batchnorm(costs, hw)
+    programs = [
+        plan_program(costs, paper_steps(graph, costs), {}, hw.memory.internal.capacity, STRICT),
+        plan_program(folded, fuse(folded), into, hw.memory.internal.capacity, OPTIMIZED),
+    ]
+    for program in programs:
+        assert program.bus_after()[0][0] == program.moved  # every byte loaded or stored, loops unrolled
+        full = timing(program, hw, overlap=True)
+        assert timing(program, hw, True, full.total_s) == full  # as fast as the limit: not refused
+        assert timing(program, hw, True, full.total_s * 1.5) == full
+        assert timing(program, hw, True, program.moved / bandwidth * 0.99) is None  # its bus alone takes longer

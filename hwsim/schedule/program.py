@@ -28,7 +28,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import NamedTuple, overload
 
 from hwsim.cost.cycles import layer_rate
 from hwsim.cost.inference import LayerCost
@@ -155,6 +155,20 @@ def unrolled_records(items: list[Record | Loop]) -> Iterator[Record]:
             yield item
 
 
+def _bus_work(items: list[Record | Loop]) -> tuple[int, int]:
+    """The bytes the loads and stores among ``items`` move, and how many they are, loops unrolled."""
+    size = transfers = 0
+    for item in items:
+        if isinstance(item, Loop):
+            body_size, body_transfers = _bus_work(item.body)
+            size += body_size * item.count
+            transfers += body_transfers * item.count
+        elif item.action is LOAD or item.action is STORE:
+            size += item.bytes
+            transfers += 1
+    return size, transfers
+
+
 class Program:
     """Collects records step by step, loops among them, and tracks resident internal bytes in program order."""
 
@@ -190,6 +204,20 @@ class Program:
         self.resident = 0
         self.moved = 0
         """Bytes loaded and stored so far: the bus is busy at least this long over the bandwidth."""
+        self._bus_after: tuple[list[int], list[int]] | None = None
+
+    def bus_after(self) -> tuple[list[int], list[int]]:
+        """Per top-level item (and past the last): the bytes the loads and stores from there on move, and how many
+        they are, loops unrolled. The bus carries them one after another, so whatever the bandwidth, a program
+        cannot end before its bus is free plus their time (:func:`timing` with a ``limit``). Counted once: a
+        sweep times a shared program at every point."""
+        if self._bus_after is None or len(self._bus_after[0]) != len(self.items) + 1:
+            moved, count = [0] * (len(self.items) + 1), [0] * (len(self.items) + 1)
+            for i in range(len(self.items) - 1, -1, -1):
+                size, transfers = _bus_work([self.items[i]])
+                moved[i], count[i] = moved[i + 1] + size, count[i + 1] + transfers
+            self._bus_after = moved, count
+        return self._bus_after
 
     def scratch(self, recording: bool = False) -> Program:
         """An empty program over the same layers, to write records into and count them (kept if ``recording``)."""
@@ -817,6 +845,26 @@ def time_items(
     return (_Overlapped if overlap else _Serial)(hardware, costs).items(items)
 
 
+LIMIT_BLOCK = 256
+"""Top-level items timed between two checks of a :func:`timing` limit."""
+LIMIT_MARGIN = 1e-9
+"""How far (relatively) a program's bound must pass a limit to refuse it: far beyond the rounding of its times."""
+
+
+def _time_within(program: Program, hardware: HardwareSpec, limit: float) -> list[Timed] | None:
+    """:func:`time_items` of a program, overlapped, or None as soon as it cannot end by ``limit``: its bus is
+    free no sooner than it is now plus the time of the loads and stores still to come (:meth:`Program.bus_after`),
+    and the program ends no sooner than its bus."""
+    clock = _Overlapped(hardware, program.costs)
+    moved, count = program.bus_after()
+    items, timed = program.items, []
+    for start in range(0, len(items), LIMIT_BLOCK):
+        if clock.bus + (moved[start] / clock.bandwidth + count[start] * clock.setup) > limit * (1 + LIMIT_MARGIN):
+            return None
+        timed += clock.items(items[start : start + LIMIT_BLOCK])
+    return timed
+
+
 # ---- steps -------------------------------------------------------------------------------------
 
 
@@ -849,12 +897,30 @@ class Timing(NamedTuple):
         return sum(self.totals)
 
 
-def timing(program: Program, hardware: HardwareSpec, overlap: bool) -> Timing:
+@overload
+def timing(program: Program, hardware: HardwareSpec, overlap: bool) -> Timing: ...
+
+
+@overload
+def timing(program: Program, hardware: HardwareSpec, overlap: bool, limit: float) -> Timing | None: ...
+
+
+def timing(program: Program, hardware: HardwareSpec, overlap: bool, limit: float = math.inf) -> Timing | None:
     """Time the program. A step's total is the wall time its segment adds (from the end of everything
     before it to the end of the segment), shared among the segment's steps in proportion to their busy
     time, so the steps' totals add up to the schedule's. Cheaper than :func:`finish`, which also builds the
-    steps: a policy compares programs by their totals and builds the steps of the one it keeps."""
-    timed = time_items(program.items, hardware, overlap, program.costs)
+    steps: a policy compares programs by their totals and builds the steps of the one it keeps.
+
+    ``limit`` (overlapped timing): None instead, as soon as the program surely takes longer (its bus alone),
+    for a policy that keeps a program only if it is faster than the best so far."""
+    if limit < math.inf:
+        assert overlap, "a limit bounds overlapped timing"
+        within = _time_within(program, hardware, limit)
+        if within is None:
+            return None
+        timed = within
+    else:
+        timed = time_items(program.items, hardware, overlap, program.costs)
     count = len(program.plans)
     # per step: when its last event ends, and its busy time
     ends, busy = [0.0] * count, [0.0] * count
