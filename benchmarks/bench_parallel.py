@@ -9,8 +9,8 @@ the whole sweep.
 
 On a machine other people load, two workers get less than two cores, so the wall-time ratio says little about
 hwsim. The CPU time each process spent is printed too (from psutil, which the cluster extra brings): the
-caller's (costing, timing three points, collecting rows) plus the busiest worker's is what the sweep would take
-on two idle cores.
+caller's (costing, timing the first point of the sample, collecting rows) plus the busiest worker's is what the
+sweep would take on two idle cores.
 
     python benchmarks/bench_parallel.py [--points 48] [--full] [--keep-gc]
 """

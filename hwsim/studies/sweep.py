@@ -77,7 +77,8 @@ MAX_HOURS = 1.0
 """The budget of a sweep scheduled point by point (strict, optimized): its estimated CPU time over its workers,
 in hours. More workers (local, or a Dask cluster) raise it; a longer design-space study is split, or resumed."""
 SAMPLE_POINTS = 3
-"""Points timed (first, middle, last still to do) to estimate what the rest will take; their rows are kept."""
+"""Points timed (first, middle, last still to do) to estimate what the rest will take; their rows are kept. The
+first is timed here, the others on the workers, side by side, when the first says the sweep is worth them."""
 POOL_MIN_SECONDS = 2.0
 """Below this much estimated CPU time the rest of a sweep runs here: starting workers would cost more."""
 CHUNK_SECONDS = 0.5
