@@ -9,10 +9,10 @@ the whole sweep.
 
 On a machine other people load, two workers get less than two cores, so the wall-time ratio says little about
 hwsim. The CPU time each process spent is printed too (from psutil, which the cluster extra brings): the
-caller's (costing, timing three points, collecting rows) plus the busiest worker's is what the sweep would take
-on two idle cores.
+caller's (costing, timing the first point of the sample, collecting rows) plus the busiest worker's is what the
+sweep would take on two idle cores.
 
-    python benchmarks/bench_parallel.py [--points 48] [--full] [--keep-gc]
+    python benchmarks/bench_parallel.py [--points 48] [--full] [--keep-gc] [--projection-only]
 """
 
 from __future__ import annotations
@@ -73,6 +73,18 @@ def projected_big_sweep() -> tuple[float, float, float, float]:
     return per_point, sum(1 for n in notes if n) / len(notes), planned, timed_only
 
 
+def project() -> None:
+    """Print the 10,000-point projection (:func:`projected_big_sweep`)."""
+    per_point, infeasible, planned, timed_only = projected_big_sweep()
+    cores = parallel.available_cores()
+    projected = 10_000 * per_point / cores
+    print(
+        f"10,000-point optimized sweep ({' x '.join(BIG)}): {per_point * 1e3:.0f} ms CPU a point (a capacity's "
+        f"first {planned * 1e3:.0f} ms, the others {timed_only * 1e3:.0f} ms, over {SAMPLE_ROWS} x {SAMPLE_PER_ROW} "
+        f"points; {infeasible:.0%} infeasible), so about {projected / 60:.1f} min on {cores} cores (target 4 min)"
+    )
+
+
 def worker_cpu_times(dask: bool = False) -> list[float]:
     """CPU seconds so far of each worker process; nothing without psutil. Local workers are the children of the
     fork server this process started; a local Dask cluster's are this process's children started by spawn
@@ -95,7 +107,15 @@ def main() -> None:
     parser.add_argument(
         "--keep-gc", action="store_true", help="leave the Dask workers' heaps unfrozen, to see what freezing saves"
     )
+    parser.add_argument(
+        "--projection-only",
+        action="store_true",
+        help="only the 10,000-point projection: quick to alternate between two versions of hwsim on a busy machine",
+    )
     args = parser.parse_args()
+    if args.projection_only:
+        project()
+        return
     if args.keep_gc:
         parallel._settle = lambda: None  # sent to the Dask workers by value; local workers import their own
     axes = grid(args.points)
@@ -142,14 +162,7 @@ def main() -> None:
     except Exception as err:  # the extra may be missing: the rest still stands
         print(f"  local Dask cluster: not measured ({err})")
 
-    per_point, infeasible, planned, timed_only = projected_big_sweep()
-    cores = parallel.available_cores()
-    projected = 10_000 * per_point / cores
-    print(
-        f"10,000-point optimized sweep ({' x '.join(BIG)}): {per_point * 1e3:.0f} ms CPU a point (a capacity's "
-        f"first {planned * 1e3:.0f} ms, the others {timed_only * 1e3:.0f} ms, over {SAMPLE_ROWS} x {SAMPLE_PER_ROW} "
-        f"points; {infeasible:.0%} infeasible), so about {projected / 60:.1f} min on {cores} cores (target 4 min)"
-    )
+    project()
     if args.full:
         big = [sweep.parse_axis(text, HW) for text in BIG]
         with parallel.opened() as pool:

@@ -152,19 +152,26 @@ class Estimate:
     def energy(self) -> EnergyParts:
         return sum(self.step_energy, EnergyParts())
 
-    def summary(self) -> dict[str, float | int]:
+    def summary(self, bounds: bool = True) -> dict[str, float | int]:
+        """The run's figures by name. ``bounds=False`` leaves out the lower bounds and the efficiencies against
+        them, which cost the graph again: a sweep bounds all its points at once (:func:`hwsim.studies.sweep.run`)."""
         s = self.schedule
-        bound = lower_bound(self.costs, self.hardware).total_s
-        cut = cut_bound(self.costs, self.hardware).total_s
         energy = self.energy
         per_image = energy.total_j / s.batch
-        return {
+        summary: dict[str, float | int] = {
             "total_time_s": s.total_s,
             "latency_per_image_s": s.total_s / s.batch,
-            "lower_bound_s": bound,
-            "efficiency": bound / s.total_s if s.total_s else 1.0,
-            "lower_bound_cut_s": cut,
-            "efficiency_cut": cut / s.total_s if s.total_s else 1.0,
+        }
+        if bounds:
+            bound = lower_bound(self.costs, self.hardware).total_s
+            cut = cut_bound(self.costs, self.hardware).total_s
+            summary |= {
+                "lower_bound_s": bound,
+                "efficiency": bound / s.total_s if s.total_s else 1.0,
+                "lower_bound_cut_s": cut,
+                "efficiency_cut": cut / s.total_s if s.total_s else 1.0,
+            }
+        return summary | {
             "transfer_time_s": s.transfer_s,
             "compute_time_s": s.compute_s,
             "params": self.graph.params,

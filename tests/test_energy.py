@@ -16,7 +16,17 @@ from hwsim import api
 from hwsim.errors import InputError
 from hwsim.model.graph import Graph
 from hwsim.schedule import scheduled_costs
-from hwsim.schedule.base import CapacityError, Direction
+from hwsim.schedule.base import (
+    COMPUTE,
+    LOAD,
+    STORE,
+    CapacityError,
+    Direction,
+    Region,
+    map_of,
+    unrolled,
+    weights_of,
+)
 from hwsim.schedule.energy import EnergyParts, schedule_energy
 from hwsim.spec.energy import (
     DEFAULT_MAC_AREA_M2,
@@ -188,6 +198,48 @@ def test_external_energy_is_the_bytes_moved_at_the_profiles_price(hairnet, polic
     e = hairnet[policy]
     per_byte = energy_table(PAPER_ACCELERATOR, "fp32").external_j_per_byte
     assert e.summary()["energy_external_j"] == pytest.approx(e.schedule.bytes_moved * per_byte, rel=1e-12)
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+def test_a_steps_energy_is_its_unrolled_events_priced_one_by_one(policy: str) -> None:
+    # docs/energy.md's rules applied to every event a compact schedule stands for, none of them repeated
+    e = api.estimate(HAIRNET, hardware(200_000), policy, batch=2)
+    table = energy_table(e.hardware, e.schedule.precision)
+    costs = {c.name: c for c in e.scheduled_costs}
+    cells = {}
+    for c in costs.values():
+        h, _, ch = c.layer.output_shape
+        cells[map_of(c.name)] = c.output_bytes / (h * ch) / c.batch  # a map's cell, per image
+        cells[weights_of(c.name)] = c.weight_bytes / ch  # weights: shared by the images
+        for name, shape, size in zip(c.layer.inputs, c.layer.input_shapes, c.input_bytes):
+            cells.setdefault(map_of(name), size / (shape[0] * shape[2]) / c.batch)
+
+    def bytes_of(region: Region, images: tuple[int, int] | None) -> float:
+        count = (region.rows[1] - region.rows[0]) * (region.channels[1] - region.channels[0])
+        if region.tensor.weights:
+            return count * cells[region.tensor]
+        return count * cells[region.tensor] * (images[1] - images[0] if images is not None else 2)
+
+    repeated = any(event.instances > 1 for step in e.schedule.steps for event in step.events)
+    assert repeated or policy == "paper"  # strict and optimized keep repeated rows compactly: counted too
+    for step, parts in zip(e.schedule.steps, e.step_energy):
+        compute = internal = external = 0.0
+        for event in (one for compact in step.events for one in unrolled(compact)):
+            if event.action in (LOAD, STORE):
+                internal += event.bytes * (
+                    table.internal_write_j_per_byte if event.action is LOAD else table.internal_read_j_per_byte
+                )
+                external += event.bytes * table.external_j_per_byte
+            elif event.action is COMPUTE:
+                cost = costs[event.layer]
+                macs = event.ops * cost.macs / cost.ops
+                compute += macs * table.mac_j[event.unit] + (event.ops - 2 * macs) * table.op_j[event.unit]
+                internal += sum(bytes_of(r, event.images) for r in event.reads) * table.internal_read_j_per_byte
+                internal += bytes_of(event.region, event.images) * table.internal_write_j_per_byte
+        assert parts.compute_j == pytest.approx(compute, rel=1e-9, abs=1e-18)
+        assert parts.internal_j == pytest.approx(internal, rel=1e-9, abs=1e-18)
+        assert parts.external_j == pytest.approx(external, rel=1e-9, abs=1e-18)
+        assert parts.static_j == table.static_w * step.total_s
 
 
 @SETTINGS

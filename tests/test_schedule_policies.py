@@ -11,12 +11,14 @@ from schedule_helpers import hardware
 from hwsim import api
 from hwsim.cli import main
 from hwsim.cost.bound import lower_bound
+from hwsim.cost.fold import fold_batchnorm
 from hwsim.cost.inference import graph_costs
 from hwsim.report.trace import trace_events
 from hwsim.schedule import POLICIES, scheduled_costs
 from hwsim.schedule.base import Action
 from hwsim.schedule.paper import paper_steps
-from hwsim.schedule.planner import STRICT, least_moved, plan, plans_shared
+from hwsim.schedule.planner import OPTIMIZED, STRICT, fuse, least_moved, plan, plan_program, plans_shared
+from hwsim.schedule.program import timing
 from hwsim.schedule.validate import Rule, validate
 from hwsim.studies import sweep
 
@@ -256,13 +258,19 @@ def test_scheduling_leaves_the_garbage_collector_as_it_found_it(enabled: bool) -
 
 def test_schedules_that_share_plans_are_the_schedules_made_alone() -> None:
     # a sweep's points that differ only in bandwidth share one plan per policy and its programs, and time them
+    # (timing keeps the loop iterations it simulated: a bandwidth timed again after others, the slowest after the
+    # fastest, reads them back)
     graph, hw = api.load_network("hairnet"), api.load_hardware("paper-accelerator")
-    profiles = [sweep.variant(hw, {"memory.external.bandwidth": bandwidth}) for bandwidth in (0.2e9, 2e9, 20e9)]
+    bandwidths = (0.2e9, 20e9, 2e9, 0.2e9, 100e9)
+    profiles = [sweep.variant(hw, {"memory.external.bandwidth": bandwidth}) for bandwidth in bandwidths]
     runs = [(profile, policy) for profile in profiles for policy in ("strict", "optimized")]
-    alone = [api.estimate(graph, profile, policy).schedule for profile, policy in runs]
+    alone_runs = [api.estimate(graph, profile, policy) for profile, policy in runs]
+    alone = [run.schedule for run in alone_runs]
     costs = graph_costs(graph, hw)
     with plans_shared():
-        shared = [api.estimate(graph, profile, policy).schedule for profile, policy in runs]
+        shared_runs = [api.estimate(graph, profile, policy) for profile, policy in runs]
+        shared = [run.schedule for run in shared_runs]
+        assert [run.summary() for run in shared_runs] == [run.summary() for run in alone_runs]
         first = plan(costs, paper_steps(graph, costs), {}, hw.memory.internal.capacity, STRICT)
         assert plan(costs, paper_steps(graph, costs), {}, hw.memory.internal.capacity, STRICT) is first
     assert shared == alone
@@ -305,3 +313,23 @@ def test_two_residual_blocks_that_fit_on_chip_run_within_1_3x_of_the_bound(
     assert violations == [], [str(v) for v in violations[:3]]
     bound = lower_bound(graph_costs(graph, hw), hw).total_s
     assert schedule.total_s <= 1.3 * bound
+
+
+@pytest.mark.parametrize("bandwidth", [0.2e9, 20e9])
+def test_a_timing_limit_refuses_only_programs_that_take_longer(bandwidth: float) -> None:
+    # optimized keeps a candidate only if it is faster than the best so far: timing it stops once its bus alone
+    # (free no sooner than now plus the loads and stores still to come) outlasts that
+    graph = api.load_network("hairnet")
+    hw = sweep.variant(api.load_hardware("paper-accelerator"), {"memory.external.bandwidth": bandwidth})
+    costs = graph_costs(graph, hw)
+    folded, into = fold_batchnorm(costs, hw)
+    programs = [
+        plan_program(costs, paper_steps(graph, costs), {}, hw.memory.internal.capacity, STRICT),
+        plan_program(folded, fuse(folded), into, hw.memory.internal.capacity, OPTIMIZED),
+    ]
+    for program in programs:
+        assert program.bus_after()[0][0] == program.moved  # every byte loaded or stored, loops unrolled
+        full = timing(program, hw, overlap=True)
+        assert timing(program, hw, True, full.total_s) == full  # as fast as the limit: not refused
+        assert timing(program, hw, True, full.total_s * 1.5) == full
+        assert timing(program, hw, True, program.moved / bandwidth * 0.99) is None  # its bus alone takes longer

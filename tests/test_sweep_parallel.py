@@ -219,6 +219,9 @@ def test_tasks_keep_the_points_of_one_capacity_together():
         assert all(len({capacity[i] for i in chunk}) == 1 for chunk in chunks)  # 6 and 4 points cannot share
         tasks = {value: sum(any(capacity[i] == value for i in chunk) for chunk in chunks) for value in (1, 2, 3, 4)}
         assert tasks == ({1: 1, 2: 1, 3: 1, 4: 1} if workers == 2 else {1: 2, 2: 2, 3: 2, 4: 3})
+    seven = sweep._chunks(list(range(42)), np.repeat(np.arange(7.0), 6), 4, 2)  # 7 groups of 6 on two workers
+    assert seven[:6] == [list(range(k, k + 6)) for k in range(0, 36, 6)]  # three whole groups a worker
+    assert seven[6:] == [[36, 37, 38], [39, 40, 41]]  # and the seventh in halves, not on one worker alone
     small = sweep._chunks(list(range(6)), np.array([1, 1, 2, 2, 3, 3.0]), 4, 1)
     assert small == [[0, 1, 2, 3], [4, 5]]  # small groups share a task
     assert sweep._chunks(list(range(5)), None, 2, 1) == [[0, 1], [2, 3], [4]]

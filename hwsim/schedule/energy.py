@@ -8,9 +8,9 @@
 - RESIDENT, ALLOC, FREE: nothing moves (the input image is on chip when the run starts, as the paper assumes);
 - static power over each step's share of the wall time.
 
-Pure functions of a schedule, the costs its events refer to and an :class:`EnergyTable`. The walk goes
-through :func:`counted_steps` and :func:`counted_events`, so a compact schedule that keeps one record
-of repeated identical work with a count multiplies its energy by that count.
+Pure functions of a schedule, the costs its events refer to and an :class:`EnergyTable`. The walk counts
+steps as :func:`counted_steps` and events as :func:`counted_events` do, so a compact schedule that keeps one
+record of repeated identical work with a count multiplies its energy by that count.
 """
 
 from __future__ import annotations
@@ -100,30 +100,38 @@ def operands(costs: tuple[LayerCost, ...]) -> Operands:
     return Operands(maps, weights, {c.name: c.macs / c.ops if c.ops else 0.0 for c in costs}, batch)
 
 
-def event_energy(event: Event, table: EnergyTable, layers: Operands) -> EnergyParts:
-    """What one event costs (static power aside: it belongs to time, not to events)."""
-    action = event.action
-    if action is LOAD or action is STORE:
-        internal = table.internal_write_j_per_byte if action is LOAD else table.internal_read_j_per_byte
-        return EnergyParts(internal_j=event.bytes * internal, external_j=event.bytes * table.external_j_per_byte)
-    if action is not COMPUTE:
-        return EnergyParts()
-    macs = event.ops * layers.macs_per_op[event.layer]
-    other_ops = max(event.ops - 2 * macs, 0.0)
-    read = sum(layers.region_bytes(region, event.images) for region in event.reads)
-    written = layers.region_bytes(event.region, event.images)
-    return EnergyParts(
-        compute_j=macs * table.mac_j[event.unit] + other_ops * table.op_j[event.unit],
-        internal_j=read * table.internal_read_j_per_byte + written * table.internal_write_j_per_byte,
-    )
-
-
 def step_energy(step: Step, table: EnergyTable, layers: Operands) -> EnergyParts:
-    """A step's events, and static power over its share of the wall time."""
-    total = EnergyParts(static_j=table.static_w * step.total_s)
-    for event, count in counted_events(step):
-        total = total + event_energy(event, table, layers).times(count)
-    return total
+    """A step's events, and static power over its share of the wall time.
+
+    Every event's energy (static power aside: it belongs to time, not to events) times the events it
+    stands for, added up in order as plain floats: a sweep walks every event of every point, and an
+    :class:`EnergyParts` per event cost more than its arithmetic."""
+    compute_j = internal_j = external_j = 0.0
+    write_j, read_j, external = (
+        table.internal_write_j_per_byte,
+        table.internal_read_j_per_byte,
+        table.external_j_per_byte,
+    )
+    mac_j, op_j, macs_per_op = table.mac_j, table.op_j, layers.macs_per_op
+    region_bytes = layers.region_bytes
+    for event in step.events:  # counted_events(step), without a generator and a property call per event
+        count = 1 if event.repeat is None else event.instances
+        action = event.action
+        if action is LOAD or action is STORE:
+            internal = write_j if action is LOAD else read_j
+            internal_j += event.bytes * internal * count
+            external_j += event.bytes * external * count
+        elif action is COMPUTE:
+            ops, images = event.ops, event.images
+            macs = ops * macs_per_op[event.layer]
+            other_ops = max(ops - 2 * macs, 0.0)
+            read = 0.0
+            for region in event.reads:
+                read += region_bytes(region, images)
+            written = region_bytes(event.region, images)
+            compute_j += (macs * mac_j[event.unit] + other_ops * op_j[event.unit]) * count
+            internal_j += (read * read_j + written * write_j) * count
+    return EnergyParts(compute_j, internal_j, external_j, table.static_w * step.total_s)
 
 
 def schedule_energy(schedule: Schedule, costs: tuple[LayerCost, ...], table: EnergyTable) -> tuple[EnergyParts, ...]:

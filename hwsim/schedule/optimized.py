@@ -87,9 +87,10 @@ def schedule_optimized(graph: Graph, costs: tuple[LayerCost, ...], hardware: Har
         ahead = prefetched(planner, choices)
         for candidate in (choices, *([ahead] if ahead else [])):
             program = program_of(planner, candidate)
-            timed = timing(program, hardware, overlap=True)
-            if best is None or timed.total_s < best[1].total_s:
-                best = program, timed
+            # timed only as long as it could still be the faster (None: it cannot)
+            found = timing(program, hardware, True, best[1].total_s) if best else timing(program, hardware, True)
+            if found is not None and (best is None or found.total_s < best[1].total_s):
+                best = program, found
     best_s = best[1].total_s if best is not None else float("inf")
     groups = paper_steps(graph, costs)
     if best is None or least_moved(costs, groups, capacity) / bandwidth < best_s:
@@ -103,9 +104,9 @@ def schedule_optimized(graph: Graph, costs: tuple[LayerCost, ...], hardware: Har
             # strict's own program, overlapped (never slower than strict's serial timing); its bus alone needs
             # its bytes over the bandwidth, so it is timed only if that could be faster
             if strict.moved / bandwidth < best_s:
-                timed = timing(strict, hardware, overlap=True)
-                if timed.total_s < best_s:
-                    best = strict, timed
+                found = timing(strict, hardware, True, best_s)
+                if found is not None and found.total_s < best_s:
+                    best = strict, found
     if best is None:
         assert refusal is not None
         raise refusal

@@ -28,7 +28,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import NamedTuple, overload
 
 from hwsim.cost.cycles import layer_rate
 from hwsim.cost.inference import LayerCost
@@ -104,6 +104,8 @@ class Loop:
     count: int = 1
     size: int = 0
     """Records per iteration, unrolled."""
+    _timed_iterations: dict[int, list[Record | Loop]] = field(default_factory=dict, compare=False, repr=False)
+    """The iterations timing has asked for, kept: a sweep times a shared program at every point."""
 
     def shift(self, region: Region, k: int) -> Region:
         return shifted(region, self.rows, self.channels, k)
@@ -113,6 +115,14 @@ class Loop:
         if not k:
             return self.body
         return [_shifted(self, item, k) for item in self.body]
+
+    def timed_iteration(self, k: int) -> list[Record | Loop]:
+        """:meth:`iteration`, kept for the next timing. Timing simulates a loop's iterations only until they
+        repeat, a few each, so what is kept stays small; :func:`unrolled_records` walks them all, uncached."""
+        found = self._timed_iterations.get(k)
+        if found is None:
+            found = self._timed_iterations[k] = self.iteration(k)
+        return found
 
 
 def _shifted(loop: Loop, item: Record | Loop, k: int) -> Record | Loop:
@@ -143,6 +153,20 @@ def unrolled_records(items: list[Record | Loop]) -> Iterator[Record]:
                 yield from unrolled_records(item.iteration(k))
         else:
             yield item
+
+
+def _bus_work(items: list[Record | Loop]) -> tuple[int, int]:
+    """The bytes the loads and stores among ``items`` move, and how many they are, loops unrolled."""
+    size = transfers = 0
+    for item in items:
+        if isinstance(item, Loop):
+            body_size, body_transfers = _bus_work(item.body)
+            size += body_size * item.count
+            transfers += body_transfers * item.count
+        elif item.action is LOAD or item.action is STORE:
+            size += item.bytes
+            transfers += 1
+    return size, transfers
 
 
 class Program:
@@ -180,6 +204,20 @@ class Program:
         self.resident = 0
         self.moved = 0
         """Bytes loaded and stored so far: the bus is busy at least this long over the bandwidth."""
+        self._bus_after: tuple[list[int], list[int]] | None = None
+
+    def bus_after(self) -> tuple[list[int], list[int]]:
+        """Per top-level item (and past the last): the bytes the loads and stores from there on move, and how many
+        they are, loops unrolled. The bus carries them one after another, so whatever the bandwidth, a program
+        cannot end before its bus is free plus their time (:func:`timing` with a ``limit``). Counted once: a
+        sweep times a shared program at every point."""
+        if self._bus_after is None or len(self._bus_after[0]) != len(self.items) + 1:
+            moved, count = [0] * (len(self.items) + 1), [0] * (len(self.items) + 1)
+            for i in range(len(self.items) - 1, -1, -1):
+                size, transfers = _bus_work([self.items[i]])
+                moved[i], count[i] = moved[i + 1] + size, count[i + 1] + transfers
+            self._bus_after = moved, count
+        return self._bus_after
 
     def scratch(self, recording: bool = False) -> Program:
         """An empty program over the same layers, to write records into and count them (kept if ``recording``)."""
@@ -407,13 +445,18 @@ class _Clock:
 
     def items(self, items: list[Record | Loop]) -> list[Timed]:
         timed: list[Timed] = []
+        append, record, new = timed.append, self.record, tuple.__new__  # a sweep times every event of every point
+        seq = self.seq
         for item in items:
-            if isinstance(item, Loop):
+            if type(item) is Loop:
+                self.seq = seq
                 timed += self.loop(item)
+                seq = self.seq
             else:
-                start, end = self.record(item)
-                timed.append(Timed(item, self.seq, start, end))
-                self.seq += 1
+                start, end = record(item)  # type: ignore[arg-type]
+                append(new(Timed, (item, seq, start, end, ())))
+                seq += 1
+        self.seq = seq
         return timed
 
     def record(self, r: Record) -> tuple[float, float]:
@@ -443,7 +486,7 @@ class _Serial(_Clock):
         if loop.count == 1:
             return first
         middle = self.clock
-        second = self.items(loop.iteration(1))
+        second = self.items(loop.timed_iteration(1))
         period = self.clock - middle
         self.clock += (loop.count - 2) * period
         self.seq += (loop.count - 2) * loop.size
@@ -498,11 +541,22 @@ def _last_overlap(lo: int, hi: int, r0: int, r1: int, d: int, count: int) -> int
 
 
 class _State(NamedTuple):
-    """What one iteration of a loop changes in the overlapped simulation, to tell whether iterations repeat."""
+    """What one iteration of a loop changes in the overlapped simulation, to tell whether iterations repeat:
+    when the bus, the space-taking events and each unit are next free, each tensor's latest use, the resident
+    bytes and the pending frees."""
 
-    scalars: dict[object, float]
+    bus: float
+    taken: float
+    units: dict[str, float]
+    uses: dict[TensorId, float]
     resident: int
     pending: list[tuple[float, int]]
+
+
+def _changed(before: dict[TensorId, float], after: dict[TensorId, float]) -> set[TensorId]:
+    """The tensors whose latest use ``after`` holds and ``before`` does not (another time, or none). A program has
+    a use time per tensor and an iteration moves a few: compared as sets, not one by one."""
+    return {t for t, _ in after.items() - before.items()}
 
 
 class _Overlapped(_Clock):
@@ -544,73 +598,114 @@ class _Overlapped(_Clock):
                 return w.end
         return 0.0
 
-    def write(self, region: Region, end: float) -> None:
-        w = _Written(region, end)
-        self.written[region[0]].append(w)
-        if self.logs:
-            self.logs[-1].append((region[0], w))
-
-    def record(self, r: Record) -> tuple[float, float]:
-        action, region, duration = r.action, r.region, self.duration(r)
-        t = region[0]
-        last_use = self.last_use
-        if action is COMPUTE:
-            unit_free = self.unit_free
-            start = unit_free[r.unit]
-            for read in (region, *r.reads):
-                when = self.ready(read)
+    def items(self, items: list[Record | Loop]) -> list[Timed]:
+        """Every item's times, in program order. The simulation's hot loop (a sweep runs it for every event of
+        every point): the state each record moves is held in locals, written back around a loop, which reads it."""
+        timed: list[Timed] = []
+        append, new, pop, push = timed.append, tuple.__new__, heapq.heappop, heapq.heappush
+        unit_free, last_use, written, ready, duration_of = (
+            self.unit_free,
+            self.last_use,
+            self.written,
+            self.ready,
+            self.duration,
+        )
+        bandwidth, setup, capacity, logs = self.bandwidth, self.setup, self.capacity, self.logs
+        bus, taken, resident, pending, pending_bytes = (
+            self.bus,
+            self.taken,
+            self.resident,
+            self.pending,
+            self.pending_bytes,
+        )
+        slack, seq = self.slack, self.seq
+        for r in items:
+            if type(r) is Loop:
+                self.bus, self.taken, self.resident, self.pending_bytes = bus, taken, resident, pending_bytes
+                self.slack, self.seq = slack, seq
+                timed += self.loop(r)
+                bus, taken, resident, pending, pending_bytes = (
+                    self.bus,
+                    self.taken,
+                    self.resident,
+                    self.pending,
+                    self.pending_bytes,
+                )
+                slack, seq = self.slack, self.seq
+                continue
+            action, region = r.action, r.region  # type: ignore[union-attr]
+            t = region[0]
+            if action is COMPUTE:
+                duration = duration_of(r)  # type: ignore[arg-type]
+                unit = r.unit  # type: ignore[union-attr]
+                start = unit_free[unit]
+                when = ready(region)
                 if when > start:
                     start = when
-            end = unit_free[r.unit] = start + duration
-            for read in r.reads:
-                if end > last_use[read[0]]:
-                    last_use[read[0]] = end
-            self.write(region, end)
-        elif action is FREE:
-            start = last_use[t]
-            end = start + duration
-            self.resident -= r.bytes
-            heapq.heappush(self.pending, (end, r.bytes))
-            self.pending_bytes += r.bytes
-        elif action is STORE:
-            start = self.ready(region)
-            if self.bus > start:
-                start = self.bus
-            end = self.bus = start + duration
-        else:  # LOAD, ALLOC, RESIDENT: they take space
-            self.resident += r.bytes
-            start = self.taken if action is not LOAD or self.taken >= self.bus else self.bus
-            pending = self.pending
-            # frees before it in program order that have happened by then
-            while pending and pending[0][0] <= start:
-                self.pending_bytes -= heapq.heappop(pending)[1]
-            # then wait until enough others have happened: the space resident at any instant is then at
-            # most what the program's order allows (capacity)
-            if self.pending_bytes > self.capacity - self.resident:
-                self.slack = -1.0  # waited: a loop whose resident bytes change no longer repeats
-                while pending and self.pending_bytes > self.capacity - self.resident:
-                    when, freed = heapq.heappop(pending)
+                for read in r.reads:  # type: ignore[union-attr]
+                    when = ready(read)
                     if when > start:
                         start = when
-                    self.pending_bytes -= freed
+                end = unit_free[unit] = start + duration
+                for read in r.reads:  # type: ignore[union-attr]
+                    if end > last_use[read[0]]:
+                        last_use[read[0]] = end
+                w = new(_Written, (region, end, ()))
+                written[t].append(w)
+                if logs:
+                    logs[-1].append((t, w))
+            elif action is FREE:
+                start = last_use[t]
+                end = start + 0.0
+                resident -= r.bytes  # type: ignore[union-attr]
+                push(pending, (end, r.bytes))  # type: ignore[union-attr]
+                pending_bytes += r.bytes  # type: ignore[union-attr]
+            elif action is STORE:
+                start = ready(region)
+                if bus > start:
+                    start = bus
+                end = bus = start + (r.bytes / bandwidth + setup)  # type: ignore[union-attr]
+            else:  # LOAD, ALLOC, RESIDENT: they take space
+                resident += r.bytes  # type: ignore[union-attr]
+                start = taken if action is not LOAD or taken >= bus else bus
+                # frees before it in program order that have happened by then
                 while pending and pending[0][0] <= start:
-                    self.pending_bytes -= heapq.heappop(pending)[1]
-            elif self.capacity - self.resident - self.pending_bytes < self.slack:
-                self.slack = self.capacity - self.resident - self.pending_bytes
-            self.taken = start
-            end = start + duration
-            if action is LOAD:
-                self.bus = end
-            self.write(region, end)
-        if end > last_use[t]:
-            last_use[t] = end
-        return start, end
+                    pending_bytes -= pop(pending)[1]
+                # then wait until enough others have happened: the space resident at any instant is then at
+                # most what the program's order allows (capacity)
+                room = capacity - resident
+                if pending_bytes > room:
+                    slack = -1.0  # waited: a loop whose resident bytes change no longer repeats
+                    while pending and pending_bytes > room:
+                        when, freed = pop(pending)
+                        if when > start:
+                            start = when
+                        pending_bytes -= freed
+                    while pending and pending[0][0] <= start:
+                        pending_bytes -= pop(pending)[1]
+                elif room - pending_bytes < slack:
+                    slack = room - pending_bytes
+                taken = start
+                if action is LOAD:
+                    end = bus = start + (r.bytes / bandwidth + setup)  # type: ignore[union-attr]
+                else:
+                    end = start + 0.0
+                w = new(_Written, (region, end, ()))
+                written[t].append(w)
+                if logs:
+                    logs[-1].append((t, w))
+            if end > last_use[t]:
+                last_use[t] = end
+            append(new(Timed, (r, seq, start, end, ())))
+            seq += 1
+        self.bus, self.taken, self.resident, self.pending_bytes = bus, taken, resident, pending_bytes
+        self.slack, self.seq = slack, seq
+        return timed
 
     def _state(self) -> _State:
-        scalars: dict[object, float] = {"bus": self.bus, "taken": self.taken}
-        scalars.update({("unit", u): v for u, v in self.unit_free.items()})
-        scalars.update({("use", t): v for t, v in self.last_use.items()})
-        return _State(scalars, self.resident, sorted(self.pending))
+        return _State(
+            self.bus, self.taken, dict(self.unit_free), dict(self.last_use), self.resident, sorted(self.pending)
+        )
 
     def loop(self, loop: Loop) -> list[Timed]:
         """Simulate iterations until two in a row repeat the one before by the same period (events, state),
@@ -622,7 +717,7 @@ class _Overlapped(_Clock):
         for k in range(n):
             self.logs.append([])
             outer_slack, self.slack = self.slack, math.inf
-            iterations.append(self.items(loop.iteration(k)))
+            iterations.append(self.items(loop.timed_iteration(k)))
             log = self.logs.pop()
             slack = self.slack
             self.slack = min(outer_slack, slack)
@@ -674,16 +769,17 @@ class _Overlapped(_Clock):
         if growth > 0:
             self.slack = min(self.slack, slack - rest * growth)
         shift = rest * period
-        for key, value in after.scalars.items():
-            if not _same(value - before.scalars.get(key, 0.0), 0.0, self.horizon):
-                if key == "bus":
-                    self.bus += shift
-                elif key == "taken":
-                    self.taken += shift
-                elif key[0] == "unit":  # type: ignore[index]
-                    self.unit_free[key[1]] += shift  # type: ignore[index]
-                else:
-                    self.last_use[key[1]] += shift  # type: ignore[index]
+        if not _same(after.bus - before.bus, 0.0, self.horizon):
+            self.bus += shift
+        if not _same(after.taken - before.taken, 0.0, self.horizon):
+            self.taken += shift
+        for unit, value in after.units.items():
+            if not _same(value - before.units.get(unit, 0.0), 0.0, self.horizon):
+                self.unit_free[unit] += shift
+        horizon = self.horizon  # a tensor's last use is no resource's: moving it moves no horizon
+        for t in _changed(before.uses, after.uses):  # the others moved by 0
+            if not _same(after.uses[t] - before.uses.get(t, 0.0), 0.0, horizon):
+                self.last_use[t] += shift
         self.resident += rest * growth
         self.pending = [(when + shift, size) for when, size in self.pending]
         heapq.heapify(self.pending)
@@ -707,17 +803,29 @@ def _period(
     period = timed[0].start - previous[0].start
     if period < 0:
         return None
+    # _same(difference, period, scale) written out: a sweep checks every event of every iteration it times
+    rounding, relative = EPSILON * scale, 1e-9
     for a, b in zip(previous, timed):
-        if not (_same(b.start - a.start, period, scale) and _same(b.end - a.end, period, scale)):
+        moved = b[2] - a[2]
+        if not abs(moved - period) <= relative * max(abs(moved), abs(period)) + rounding:
             return None
+        moved = b[3] - a[3]
+        if not abs(moved - period) <= relative * max(abs(moved), abs(period)) + rounding:
+            return None
+        if not a.periods and not b.periods:
+            continue
         if len(a.periods) != len(b.periods) or any(
             p.count != q.count or not _same(p.period_s, q.period_s, scale) for p, q in zip(a.periods, b.periods)
         ):
             return None
     if s2.resident - s1.resident != s1.resident - s0.resident:
         return None
-    for key, value in s2.scalars.items():
-        moved, before = value - s1.scalars.get(key, 0.0), s1.scalars.get(key, 0.0) - s0.scalars.get(key, 0.0)
+    scalars = [(s2.bus, s1.bus, s0.bus), (s2.taken, s1.taken, s0.taken)]
+    scalars += [(v, s1.units.get(u, 0.0), s0.units.get(u, 0.0)) for u, v in s2.units.items()]
+    uses = _changed(s1.uses, s2.uses) | _changed(s0.uses, s1.uses)  # the others moved by 0 in both iterations
+    scalars += [(s2.uses[t], s1.uses.get(t, 0.0), s0.uses.get(t, 0.0)) for t in uses]
+    for value, value_1, value_0 in scalars:
+        moved, before = value - value_1, value_1 - value_0
         if not (_same(moved, 0.0, scale) and _same(before, 0.0, scale)) and not (
             _same(moved, period, scale) and _same(before, period, scale)
         ):
@@ -735,6 +843,26 @@ def time_items(
 ) -> list[Timed]:
     """Every record's times (repeated blocks once, with how they repeat), overlapped or serial."""
     return (_Overlapped if overlap else _Serial)(hardware, costs).items(items)
+
+
+LIMIT_BLOCK = 256
+"""Top-level items timed between two checks of a :func:`timing` limit."""
+LIMIT_MARGIN = 1e-9
+"""How far (relatively) a program's bound must pass a limit to refuse it: far beyond the rounding of its times."""
+
+
+def _time_within(program: Program, hardware: HardwareSpec, limit: float) -> list[Timed] | None:
+    """:func:`time_items` of a program, overlapped, or None as soon as it cannot end by ``limit``: its bus is
+    free no sooner than it is now plus the time of the loads and stores still to come (:meth:`Program.bus_after`),
+    and the program ends no sooner than its bus."""
+    clock = _Overlapped(hardware, program.costs)
+    moved, count = program.bus_after()
+    items, timed = program.items, []
+    for start in range(0, len(items), LIMIT_BLOCK):
+        if clock.bus + (moved[start] / clock.bandwidth + count[start] * clock.setup) > limit * (1 + LIMIT_MARGIN):
+            return None
+        timed += clock.items(items[start : start + LIMIT_BLOCK])
+    return timed
 
 
 # ---- steps -------------------------------------------------------------------------------------
@@ -769,12 +897,30 @@ class Timing(NamedTuple):
         return sum(self.totals)
 
 
-def timing(program: Program, hardware: HardwareSpec, overlap: bool) -> Timing:
+@overload
+def timing(program: Program, hardware: HardwareSpec, overlap: bool) -> Timing: ...
+
+
+@overload
+def timing(program: Program, hardware: HardwareSpec, overlap: bool, limit: float) -> Timing | None: ...
+
+
+def timing(program: Program, hardware: HardwareSpec, overlap: bool, limit: float = math.inf) -> Timing | None:
     """Time the program. A step's total is the wall time its segment adds (from the end of everything
     before it to the end of the segment), shared among the segment's steps in proportion to their busy
     time, so the steps' totals add up to the schedule's. Cheaper than :func:`finish`, which also builds the
-    steps: a policy compares programs by their totals and builds the steps of the one it keeps."""
-    timed = time_items(program.items, hardware, overlap, program.costs)
+    steps: a policy compares programs by their totals and builds the steps of the one it keeps.
+
+    ``limit`` (overlapped timing): None instead, as soon as the program surely takes longer (its bus alone),
+    for a policy that keeps a program only if it is faster than the best so far."""
+    if limit < math.inf:
+        assert overlap, "a limit bounds overlapped timing"
+        within = _time_within(program, hardware, limit)
+        if within is None:
+            return None
+        timed = within
+    else:
+        timed = time_items(program.items, hardware, overlap, program.costs)
     count = len(program.plans)
     # per step: when its last event ends, and its busy time
     ends, busy = [0.0] * count, [0.0] * count
@@ -821,31 +967,16 @@ def finish(program: Program, hardware: HardwareSpec, overlap: bool, timed: Timin
 
     new = tuple.__new__  # Event's own constructor checks its arguments; these come straight from the program
     for record, seq, start, end, periods in times.timed:
-        by_step[record.step].append(
-            new(
-                Event,
-                (
-                    record.action,
-                    record.region,
-                    record.bytes,
-                    record.layer,
-                    record.reads,
-                    record.unit,
-                    record.ops,
-                    seq,
-                    start,
-                    end,
-                    None,
-                    repeat_of(periods),
-                    record.part,
-                ),
-            )
+        step, action, region, size, layer, reads, unit, ops, part = record
+        repeat = repeat_of(periods) if periods else None
+        by_step[step].append(
+            new(Event, (action, region, size, layer, reads, unit, ops, seq, start, end, None, repeat, part))
         )
-        if record.action is COMPUTE:
+        if action is COMPUTE:
             repeated = 1
             for p in periods:
                 repeated *= p.count
-            computing[record.step] += (end - start) * repeated
+            computing[step] += (end - start) * repeated
     totals = times.totals
     bandwidth, setup = hardware.memory.external.effective_bandwidth, hardware.memory.external.setup
     steps = []

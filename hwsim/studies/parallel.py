@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import itertools
 import multiprocessing
 import os
 import signal
@@ -199,9 +200,23 @@ class Dask:
             self._scattered.append((shared, handle))
             if self._cluster is not None:  # our own workers; a shared cluster's heaps are not ours to freeze
                 self._client.run(_settle)
-        futures = {self._client.submit(function, handle, task, pure=False): i for i, task in enumerate(tasks)}
+        # a task a worker, the next one sent as one finishes, as local workers take theirs: sent all at once, tasks
+        # are placed ahead, and a worker can be left with two at the end while the other waits
+        futures: dict[Any, int] = {}
+        queued = enumerate(tasks)
+        running = as_completed()
+
+        def send_next() -> None:
+            for index, task in itertools.islice(queued, 1):
+                future = self._client.submit(function, handle, task, pure=False)
+                futures[future] = index
+                running.add(future)
+
+        for _ in range(self.workers):
+            send_next()
         try:
-            for future in as_completed(futures):
+            for future in running:
+                send_next()
                 yield futures[future], future.result()
         finally:
             self._client.cancel([f for f in futures if not f.done()])

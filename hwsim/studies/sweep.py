@@ -77,7 +77,8 @@ MAX_HOURS = 1.0
 """The budget of a sweep scheduled point by point (strict, optimized): its estimated CPU time over its workers,
 in hours. More workers (local, or a Dask cluster) raise it; a longer design-space study is split, or resumed."""
 SAMPLE_POINTS = 3
-"""Points timed (first, middle, last still to do) to estimate what the rest will take; their rows are kept."""
+"""Points timed (first, middle, last still to do) to estimate what the rest will take; their rows are kept. The
+first is timed here, the others on the workers, side by side, when the first says the sweep is worth them."""
 POOL_MIN_SECONDS = 2.0
 """Below this much estimated CPU time the rest of a sweep runs here: starting workers would cost more."""
 CHUNK_SECONDS = 0.5
@@ -444,15 +445,25 @@ def _scheduled(
             notes[index] = note
         progress.finished(indices, metrics, notes)
 
+    # the first point of the sample is timed here: it says whether the sweep is worth starting workers for; the
+    # others run on them, side by side, and the budget is checked before anything else is sent
     sample = sorted({pending[0], pending[len(pending) // 2], pending[-1]})[:SAMPLE_POINTS]
-    start = time.process_time()
-    sampled = schedule_points(base, _take(points, sample))
-    per_point = (time.process_time() - start) / len(sample)
+    here, seconds = timed_points(base, _take(points, sample[:1]))
+    runner = pool if seconds * len(pending) >= POOL_MIN_SECONDS else Serial()
+    sampled = [(sample[:1], here)]
+    cpu = [seconds]
+    others = [_take(points, [i]) for i in sample[1:]]
+    for k, (results, seconds) in runner.imap(timed_points, base, others) if others else ():
+        sampled.append((sample[1 + k : 2 + k], results))
+        cpu.append(seconds)
+    per_point = sum(cpu) / len(cpu)
     check_budget(len(pending), per_point, pool.workers, base.policy)
-    keep(sample, sampled)
+    for indices, results in sampled:
+        keep(indices, results)
     sampled_indices = set(sample)
     rest = [i for i in pending if i not in sampled_indices]
-    runner = pool if per_point * len(rest) >= POOL_MIN_SECONDS else Serial()
+    if per_point * len(rest) < POOL_MIN_SECONDS:
+        runner = Serial()
     size = max(1, min(round(CHUNK_SECONDS / max(per_point, 1e-6)), math.ceil(len(rest) / (4 * runner.workers))))
     chunks = _chunks(rest, points.get(PLANNED_FIELD), size, runner.workers)
     for k, results in runner.imap(schedule_points, base, [_take(points, chunk) for chunk in chunks]):
@@ -460,20 +471,35 @@ def _scheduled(
     return metrics, notes
 
 
+def timed_points(base: Costed, points: dict[str, np.ndarray]) -> tuple[Results, float]:
+    """:func:`schedule_points`, and the CPU seconds it took where it ran: a sweep's sample, to estimate the rest."""
+    start = time.process_time()
+    results = schedule_points(base, points)
+    return results, time.process_time() - start
+
+
 def _chunks(indices: list[int], planned: np.ndarray | None, size: int, workers: int) -> list[list[int]]:
     """``indices`` in tasks of about ``size`` points, those of one ``planned`` value (a capacity) together:
     a worker plans each capacity it is sent once (:func:`schedule_points` shares plans), so a group cut
     over two workers is planned twice. Groups stay whole when there are enough of them to keep ``workers``
-    busy (two per worker), small ones sharing a task; with fewer, they are cut in tasks of ``size``."""
+    busy (two per worker), small ones sharing a task, but for the last ones that would not share out evenly,
+    cut in one piece a worker; with fewer groups, they are cut in tasks of ``size``."""
     if planned is None:
         return [indices[i : i + size] for i in range(0, len(indices), size)]
     groups: dict[float, list[int]] = {}
     for index in indices:
         groups.setdefault(float(planned[index]), []).append(index)
     whole = len(groups) >= 2 * workers
+    # whole groups that do not share out evenly leave workers idle at the end: the last (groups mod workers) are
+    # cut, one piece a worker, where larger than a task (a plan more each, against a group's time on one worker
+    # while the others wait)
+    uneven = len(groups) % workers if whole else 0
     chunks: list[list[int]] = []
-    for group in groups.values():
-        if not whole and len(group) > size:
+    for k, group in enumerate(groups.values()):
+        if k >= len(groups) - uneven and len(group) > size:
+            piece = -(-len(group) // workers)
+            chunks += [group[i : i + piece] for i in range(0, len(group), piece)]
+        elif not whole and len(group) > size:
             chunks += [group[i : i + size] for i in range(0, len(group), size)]
         elif chunks and len(chunks[-1]) + len(group) <= size:
             chunks[-1] += group
@@ -585,7 +611,9 @@ def schedule_points(base: Costed, points: dict[str, np.ndarray]) -> Results:
         for i in range(n):
             hw = variant(base.hardware, {field: float(values[i]) for field, values in points.items()})
             try:
-                summary = estimate(base.graph, hw, base.policy, base.counting, base.batch, base.precision).summary()
+                summary = estimate(base.graph, hw, base.policy, base.counting, base.batch, base.precision).summary(
+                    bounds=False  # the sweep bounds every point at once (lower_bounds)
+                )
             except InputError as refusal:  # the options were checked once: this is the point's hardware
                 notes[i] = str(refusal)
             else:
