@@ -57,10 +57,11 @@ def label_of(tree: Path) -> str:
     return f" [{tree.name}]"
 
 
-def run_once(command: list[str], env: dict[str, str]) -> tuple[float, float]:
-    """(wall, CPU) seconds of one run of ``command``, its output discarded."""
+def run_once(command: list[str], env: dict[str, str], folder: Path) -> tuple[float, float]:
+    """(wall, CPU) seconds of one run of ``command`` in ``folder``, its output discarded. Not in the checkout:
+    ``python -m`` would import the hwsim found there ahead of ``PYTHONPATH``'s."""
     start = time.perf_counter()
-    child = subprocess.Popen(command, stdout=subprocess.DEVNULL, env=env)
+    child = subprocess.Popen(command, stdout=subprocess.DEVNULL, env=env, cwd=folder)
     _, status, usage = os.wait4(child.pid, 0)
     wall = time.perf_counter() - start
     child.returncode = os.waitstatus_to_exitcode(status)
@@ -69,15 +70,15 @@ def run_once(command: list[str], env: dict[str, str]) -> tuple[float, float]:
     return wall, usage.ru_utime + usage.ru_stime
 
 
-def measure(runs: dict[str, Command], rounds: int) -> dict[str, list[tuple[float, float]]]:
+def measure(runs: dict[str, Command], rounds: int, folder: Path) -> dict[str, list[tuple[float, float]]]:
     """Each command ``rounds`` times, one after another in every round, so load changes hit all alike."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     for command, extra in runs.values():  # writes the bytecode caches
-        run_once(command, env | extra)
+        run_once(command, env | extra, folder)
     times: dict[str, list[tuple[float, float]]] = {name: [] for name in runs}
     for _ in range(rounds):
         for name, (command, extra) in runs.items():
-            times[name].append(run_once(command, env | extra))
+            times[name].append(run_once(command, env | extra, folder))
     return times
 
 
@@ -112,7 +113,7 @@ def main() -> None:
     parser.add_argument("--beside", type=Path, help="another checkout of hwsim to time in the same rounds")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
-        times = measure(commands(Path(folder), args.beside), args.rounds)
+        times = measure(commands(Path(folder), args.beside), args.rounds, Path(folder))
     numpy_wall, numpy_cpu = (statistics.median(t[i] for t in times["import numpy"]) for i in (0, 1))
     load = os.getloadavg()[0]
     print(
