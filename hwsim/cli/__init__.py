@@ -73,7 +73,7 @@ PYDANTIC_PLUGINS_OFF = ("__all__", "1", "true")
 def skip_pydantic_plugins() -> None:
     """Load no pydantic plugin, unless ``PYDANTIC_DISABLE_PLUGINS`` is set (empty: every plugin). pydantic looks
     plugins up in every installed package's entry points when it builds its first validator, and imports
-    importlib.metadata to do so, whatever the variable says: 20 ms of CPU, a tenth of `hwsim estimate`, for
+    importlib.metadata to do so, whatever the variable says: 20-30 ms of CPU, a tenth of `hwsim estimate`, for
     plugins that would watch hwsim check its own input files. With plugins off its loader answers "none" without
     looking: a stand-in that answers the same spares the import."""
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
