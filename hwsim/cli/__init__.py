@@ -10,9 +10,7 @@ from __future__ import annotations
 import atexit
 import gc
 import importlib
-import os
 import sys
-import types
 
 import click
 
@@ -66,23 +64,6 @@ def import_frozen(module: str) -> None:
             gc.enable()
 
 
-PYDANTIC_PLUGINS_OFF = ("__all__", "1", "true")
-"""The values of ``PYDANTIC_DISABLE_PLUGINS`` with which pydantic loads no plugin."""
-
-
-def skip_pydantic_plugins() -> None:
-    """Load no pydantic plugin, unless ``PYDANTIC_DISABLE_PLUGINS`` is set (empty: every plugin). pydantic looks
-    plugins up in every installed package's entry points when it builds its first validator, and imports
-    importlib.metadata to do so, whatever the variable says: 20-30 ms of CPU, a tenth of `hwsim estimate`, for
-    plugins that would watch hwsim check its own input files. With plugins off its loader answers "none" without
-    looking: a stand-in that answers the same spares the import."""
-    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
-    if os.environ["PYDANTIC_DISABLE_PLUGINS"] in PYDANTIC_PLUGINS_OFF and "pydantic.plugin._loader" not in sys.modules:
-        loader = types.ModuleType("pydantic.plugin._loader", "hwsim's stand-in: plugins are off")
-        loader.get_plugins = tuple  # type: ignore[attr-defined]
-        sys.modules[loader.__name__] = loader
-
-
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="hwsim")
 def main() -> None:
@@ -101,4 +82,3 @@ def main() -> None:
     # would walk what the command made only to free what is freed anyway (a few per cent of `hwsim estimate`).
     atexit.unregister(gc.freeze)  # once, however many commands one process runs (tests)
     atexit.register(gc.freeze)
-    skip_pydantic_plugins()
