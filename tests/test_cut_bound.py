@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
@@ -11,7 +12,7 @@ from schedule_helpers import graph_from, hardware, networks, run
 
 from hwsim import api
 from hwsim.cost.bound import lower_bound
-from hwsim.cost.cut import after, covers, cut_bound, needed_by, reading, reads_every_input, reads_from
+from hwsim.cost.cut import after, axis_reach, covers, cut_bound, needed_by, reading, reads_every_input, reads_from
 from hwsim.cost.inference import graph_costs
 from hwsim.model.graph import Graph
 from hwsim.ops import TRAITS, Op
@@ -91,6 +92,23 @@ def test_a_stride_that_skips_rows_is_no_barrier_for_what_lies_before_it() -> Non
     assert needed_by(graph_from(_network()).layers, "fc1") == {"gap", "conv", "input"}
     assert reading(skipping.layers, "fc1") == {"fc2", "softmax"}
     assert reading(skipping.layers, "gap") == {"fc1", "fc2", "softmax"}
+
+
+@given(
+    st.integers(1, 12), st.integers(1, 5), st.integers(1, 4), st.integers(1, 3), st.integers(0, 4), st.integers(0, 4)
+)
+def test_a_window_axis_reaches_its_input_as_the_taps_laid_out_in_an_array_do(
+    size: int, kernel: int, stride: int, dilation: int, before: int, after_: int
+) -> None:
+    """:func:`axis_reach` walks the taps in Python (``hwsim estimate`` does not import NumPy): it agrees with
+    every tap laid out at once in an array, on windows that skip rows, overhang the padding or cover it all."""
+    windows = (size + before + after_ - dilation * (kernel - 1) - 1) // stride + 1
+    assume(windows >= 1)
+    starts = np.arange(windows) * stride - before
+    taps = starts[:, None] + np.arange(kernel)[None, :] * dilation
+    inside = (taps >= 0) & (taps < size)
+    expected = (np.unique(taps[inside]).size == size, bool(inside.any(axis=1).all()))
+    assert axis_reach(size, windows, kernel, stride, dilation, before) == expected
 
 
 def test_whole_input_is_a_dependence_not_a_scheduling_trait() -> None:

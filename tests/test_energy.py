@@ -147,6 +147,20 @@ def test_sram_energy_goes_through_horowitz_points_and_is_log_linear_between_them
     assert np.all(np.diff(sram_read_j_per_byte(sizes)) > 0)
 
 
+def test_sram_energy_of_an_array_is_each_capacity_computed_alone_as_numpy_interpolates() -> None:
+    """A sweep's capacities (an array) get the bits an estimate of each gets (a float, without NumPy), and the
+    interpolation is NumPy's: up to the last exp, which NumPy computes differently on AVX-512 hardware."""
+    joints = [float(size) for size, _ in SRAM_READ_64BIT]
+    sizes = np.array([[1.0, 100.0, *joints, 5e4, 3e7], [8192.5, 3e4, 5e5, 1048575.5, 8191.5, 1048576.5, 2e6]])
+    energies = sram_read_j_per_byte(sizes)
+    assert isinstance(sram_read_j_per_byte(2e6), float) and energies.shape == sizes.shape
+    assert energies.tolist() == [[sram_read_j_per_byte(size) for size in row] for row in sizes.tolist()]
+    logs = np.log(joints), np.log([energy / 8 for _, energy in SRAM_READ_64BIT])
+    inside = np.interp(np.log(sizes[1, :4]), *logs)
+    assert [math.log(e) for e in energies[1, :4]] == pytest.approx(inside.tolist(), rel=1e-15)
+    assert energies[0, 2:5].tolist() == pytest.approx([energy / 8 for _, energy in SRAM_READ_64BIT], rel=1e-15)
+
+
 def test_area_counts_mac_units_and_sram_at_the_stated_node() -> None:
     hw = profile(area={"node": "40 nm", "compute": {"matrix": {"units": 100}}, "sram_per_mb": "2 mm2"})
     assert area_mm2(hw, "int8") == pytest.approx(100 * DEFAULT_MAC_AREA_M2["int8"] / 1e-6 + 2.0)

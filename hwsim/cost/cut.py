@@ -83,8 +83,6 @@ import functools
 import math
 from dataclasses import dataclass
 
-import numpy as np
-
 from hwsim.cost.bound import compulsory_bytes, image_bytes, lower_bound, unit_seconds
 from hwsim.cost.fold import fold_batchnorm
 from hwsim.cost.inference import LayerCost
@@ -130,15 +128,28 @@ def _reach(layer: Layer, slot: int) -> Reach | None:
         return None
     window = layer.attrs
     assert isinstance(window, Window)
-    covered = touching = True
-    for axis, before in enumerate((window.padding.top, window.padding.left)):
-        size = layer.input_shapes[slot][axis]
-        starts = np.arange(layer.output_shape[axis]) * window.stride[axis] - before
-        taps = starts[:, None] + np.arange(window.kernel[axis])[None, :] * window.dilation[axis]
-        inside = (taps >= 0) & (taps < size)
-        covered &= bool(np.unique(taps[inside]).size == size)
-        touching &= bool(inside.any(axis=1).all())
-    return Reach(covered, touching)
+    axes = [
+        axis_reach(
+            layer.input_shapes[slot][axis],
+            layer.output_shape[axis],
+            window.kernel[axis],
+            window.stride[axis],
+            window.dilation[axis],
+            before,
+        )
+        for axis, before in enumerate((window.padding.top, window.padding.left))
+    ]
+    return Reach(all(covered for covered, _ in axes), all(touching for _, touching in axes))
+
+
+def axis_reach(size: int, windows: int, kernel: int, stride: int, dilation: int, before: int) -> tuple[bool, bool]:
+    """(covered, touching) of :class:`Reach` along one axis of ``size`` input rows, read by ``windows`` windows
+    of ``kernel`` taps ``dilation`` apart, one every ``stride`` rows from row ``-before`` (in the padding)."""
+    reads = [
+        [tap for tap in range(start, start + kernel * dilation, dilation) if 0 <= tap < size]
+        for start in range(-before, windows * stride - before, stride)
+    ]
+    return len({tap for taps in reads for tap in taps}) == size, all(reads)
 
 
 def reads_every_input(layer: Layer) -> bool:

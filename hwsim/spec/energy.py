@@ -11,18 +11,20 @@ published figures by a rule stated beside it), *rule of thumb*. None is fitted t
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
-import numpy as np
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from hwsim.units import parse_physical
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from hwsim.spec.hardware import HardwareSpec
 
 Energy = Annotated[float, BeforeValidator(lambda v: parse_physical(v, "energy"))]
@@ -222,19 +224,36 @@ def check_unit_names(section: EnergySpec | AreaSpec, units: Iterable[str]) -> No
             )
 
 
-def sram_read_j_per_byte(capacity_bytes: float | np.ndarray) -> np.ndarray:
+_SRAM_LOG_SIZES = tuple(math.log(size) for size, _ in SRAM_READ_64BIT)
+_SRAM_LOG_J_PER_BYTE = tuple(math.log(energy / 8) for _, energy in SRAM_READ_64BIT)
+
+
+def sram_read_j_per_byte(capacity_bytes: float | np.ndarray) -> float | np.ndarray:
     """Horowitz's 64-bit SRAM read energies per byte, interpolated linearly in log(energy) over log(capacity)
     between 8 KB, 32 KB and 1 MB, and extrapolated beyond them with the nearest segment's slope (energy grows as
-    capacity^0.5 below 32 KB and capacity^0.46 above). Accepts an array of capacities (a sweep)."""
-    sizes = np.log([size for size, _ in SRAM_READ_64BIT])
-    energies = np.log([energy / 8 for _, energy in SRAM_READ_64BIT])
-    x = np.log(np.asarray(capacity_bytes, dtype=float))
-    low = (energies[1] - energies[0]) / (sizes[1] - sizes[0])
-    high = (energies[-1] - energies[-2]) / (sizes[-1] - sizes[-2])
-    y = np.interp(x, sizes, energies)
-    y = np.where(x < sizes[0], energies[0] + low * (x - sizes[0]), y)
-    y = np.where(x > sizes[-1], energies[-1] + high * (x - sizes[-1]), y)
-    return np.exp(y)
+    capacity^0.5 below 32 KB and capacity^0.46 above). Accepts an array of capacities (a sweep): each distinct
+    one is computed as a single capacity is, so a sweep's point and an estimate of it agree to the last bit."""
+    if isinstance(capacity_bytes, (int, float)):
+        return _sram_read(capacity_bytes)
+    import numpy as np
+
+    capacities = np.asarray(capacity_bytes, dtype=float)
+    distinct, where = np.unique(capacities, return_inverse=True)
+    return np.array([_sram_read(c) for c in distinct.tolist()])[where].reshape(capacities.shape)
+
+
+def _sram_read(capacity_bytes: float) -> float:
+    """:func:`sram_read_j_per_byte` of one capacity, in the math module's floating point (correctly rounded where
+    NumPy's AVX-512 ``exp`` is not; NumPy on a machine without AVX-512 gives the same bits), and NumPy's ``interp``
+    arithmetic, ends and segment joints included."""
+    sizes, energies = _SRAM_LOG_SIZES, _SRAM_LOG_J_PER_BYTE
+    x = math.log(capacity_bytes)
+    if x in sizes:
+        return math.exp(energies[sizes.index(x)])
+    segment = min(max(bisect.bisect(sizes, x) - 1, 0), len(sizes) - 2)  # the first or last beyond the table
+    slope = (energies[segment + 1] - energies[segment]) / (sizes[segment + 1] - sizes[segment])
+    origin = segment + 1 if x > sizes[-1] else segment
+    return math.exp(slope * (x - sizes[origin]) + energies[origin])
 
 
 @dataclass(frozen=True)
