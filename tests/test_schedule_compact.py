@@ -33,7 +33,7 @@ from hwsim.schedule.planner import (
 )
 from hwsim.schedule.program import Loop, Program, Record, time_items, unrolled_records
 from hwsim.schedule.regions import accumulates
-from hwsim.schedule.segment import Placement, Segment, Tiling, least_peak, peak
+from hwsim.schedule.segment import Placement, Segment, Tiling, least_peak, peak, row_bounds
 from hwsim.spec.hardware import HardwareSpec
 
 capacities = st.sampled_from([2_000, 8_000, 32_000, 1e6])
@@ -165,11 +165,13 @@ def test_a_segments_price_is_the_peak_its_records_reach_in_the_program(graph: Gr
 
 
 @given(networks(), st.sampled_from([0, 1, 2, 3]), st.booleans())
-def test_the_least_peak_the_planner_refuses_on_is_never_above_the_counted_peak(
+def test_the_bounds_the_planner_refuses_on_are_never_above_the_counted_peak(
     graph: Graph, which: int, skew: bool
 ) -> None:
-    """The bound the planner refuses row-by-row segments on without counting their records is a bound: at most
-    the peak their records reach, over the first driver steps and over the whole run, for any placement."""
+    """The bounds the planner prices row-by-row segments on without counting their records are bounds, for any
+    placement: from below (a layer's first row; every map's rows once a driver step is done), at most the peak their
+    records reach over the first driver steps and over the whole run; from above (every map's rows reached by the
+    end of a step above those freed by the end of the step before), at least the first driver steps' peak."""
     costs = graph_costs(graph, hardware(1e6))
     folded, into = fold_batchnorm(costs, hardware(1e6))
     groups = fuse(folded)
@@ -186,9 +188,14 @@ def test_the_least_peak_the_planner_refuses_on_is_never_above_the_counted_peak(
                 consumed=resident if which & 2 else frozenset(),
                 stored=frozenset(segment.names if which & 2 else segment.names[-1:]),
             )
+            tiling = Tiling(0, 0, False, skew)
             least = least_peak(planner.program, segment, placement, {})
-            for limit in (STEADY_STEPS, None):
-                assert least <= peak(planner.program, segment, placement, Tiling(0, 0, False, skew), limit)
+            lower, upper = row_bounds(planner.program, segment, placement, tiling, STEADY_STEPS)
+            estimate = peak(planner.program, segment, placement, tiling, STEADY_STEPS)
+            whole = peak(planner.program, segment, placement, tiling)
+            assert least <= estimate and least <= whole
+            assert lower <= estimate <= upper, (segment.names, placement)
+            assert lower <= whole, (segment.names, placement)
 
 
 def _times(

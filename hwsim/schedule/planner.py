@@ -39,7 +39,7 @@ from hwsim.schedule.base import Location, map_of, weights_of
 from hwsim.schedule.order import FilterGroups, filter_groups, groupable, note, peak, write
 from hwsim.schedule.program import Program, StepPlan
 from hwsim.schedule.regions import accumulates, has_halo
-from hwsim.schedule.segment import CapacityError, FirstRow, Group, Placement, Segment, Tiling, least_peak
+from hwsim.schedule.segment import CapacityError, FirstRow, Group, Placement, Segment, Tiling, least_peak, row_bounds
 
 STATES_PER_CUT = 8
 """Sets of resident maps the plan carries on from each cut: the cheapest so far (keeping a map costs nothing
@@ -158,6 +158,7 @@ class Planner:
         self._known: dict[tuple[int, int, Tiling], list[tuple[Placement, int]]] = {}
         """Per segment and tiling, the placements whose whole peak is counted, with it (:meth:`within`)."""
         self._least: dict[tuple[int, int, Placement], int] = {}
+        self._bounds: dict[tuple[int, int, Placement, Tiling], tuple[int, int]] = {}
         self._firsts: dict[str, FirstRow] = {}
         self.programs: dict[tuple[Choice, ...], Program] = {}
         """The programs of its plans (:func:`program_of`)."""
@@ -222,6 +223,15 @@ class Planner:
             self._least[key] = least_peak(self.program, self.segment(start, stop), placement, self._firsts)
         return self._least[key]
 
+    def row_bounds(self, start: int, stop: int, placement: Placement, tiling: Tiling) -> tuple[int, int]:
+        """:func:`row_bounds` over the first :data:`STEADY_STEPS` driver steps, as :meth:`peak` counts the tiling."""
+        tiling = Tiling(0, 0, False, tiling.skew and self.segment(start, stop).skews)
+        key = (start, stop, placement, tiling)
+        if key not in self._bounds:
+            segment = self.segment(start, stop)
+            self._bounds[key] = row_bounds(self.program, segment, placement, tiling, STEADY_STEPS)
+        return self._bounds[key]
+
     # ---- pricing one segment -------------------------------------------------------------------
 
     def tiling(self, start: int, stop: int, placement: Placement, room: float) -> tuple[Tiling, int] | None:
@@ -253,6 +263,11 @@ class Planner:
         kept = sum(self.sizes[t] for t in placement.kept)
         if self.least_peak(start, stop, stored) + kept > room:
             return None  # the peak is at least this: no need to count the records
+        lower, upper = self.row_bounds(start, stop, stored, rows)
+        if lower + kept > room:
+            return None  # and at least this
+        if upper + kept <= room:
+            return rows, 0  # the first driver steps' peak is at most this: no need to count them either
         return (rows, 0) if self.peak(start, stop, stored, rows, STEADY_STEPS) + kept <= room else None
 
     def _bands(self, start: int, placement: Placement, room: float, ahead: bool) -> tuple[Tiling, int] | None:

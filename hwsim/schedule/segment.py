@@ -1034,6 +1034,61 @@ def least_peak(program: Program, segment: Segment, placement: Placement, firsts:
     return held + first_rows
 
 
+def row_bounds(program: Program, segment: Segment, placement: Placement, tiling: Tiling, limit: int) -> tuple[int, int]:
+    """Bounds on the segment's :func:`peak` row by row, worked out without writing its records, from the rows every
+    map has reached once each of its first ``limit`` driver steps is done (:meth:`_Rows.reached`): from below, over
+    those steps or all of them; from above, over those steps only (the planner's estimate). A property test checks
+    both against counted peaks.
+
+    Beside the resident maps and the segment's weights, every map holds the rows it has produced (or loaded) above
+    those freed; a map stored as it is produced frees no row before it is stored, and a step stores the rows the
+    step before produced (all of them after the last). From below: what every map holds once a step is done (where
+    :func:`least_peak` sees one layer's first row, this sees every line buffer at once: tighter on a long chain).
+    From above: during a step, no map holds more than the rows it has reached by its end above those freed by the
+    end of the step before."""
+    size, preloaded = program.size, placement.preloaded
+    run = _Rows(program, segment, placement, tiling, list(range(len(segment.groups))))
+    held = sum(size(map_of(t)) for t in placement.resident) + sum(size(weights_of(n)) for n in preloaded)
+    held += sum(
+        size(weights_of(c.name))
+        for c in segment.costs
+        if c.weight_bytes and c.name not in preloaded and weights_of(c.name) not in program.kept
+    )
+    lower = upper = held
+    produced_before: dict[str, int] = {}
+    freed_before: dict[str, int] = {}
+    for step in range(min(limit, run.steps)):
+        counters = run.reached(step)
+        settled = reached = 0
+        freed_now: dict[str, int] = {}
+        for t, row_bytes in run.row_bytes.items():
+            lay = run.by_name.get(t)
+            if lay is None:  # an input: loaded row by row, or resident whole (in ``held``), less the rows freed
+                rows = counters.get(f"l:{t}", 0)
+                freed = freed_now[t] = counters.get(f"f:{t}", 0)
+            else:
+                rows = counters[f"p:{t}"]
+                if lay.accumulates:  # its one row, allocated with its first input row, freeable once complete
+                    available, rows = int(rows == lay.rows), int(rows > 0)
+                elif t in run.stored:
+                    available = rows if step + 1 == run.steps else produced_before.get(t, 0)
+                else:
+                    available = rows
+                if not run.freeable[t]:
+                    freed = 0  # kept
+                elif t not in run.readers:
+                    freed = available  # a sink: freed as it is produced (or stored)
+                else:
+                    freed = min(counters[f"f:{t}"], available)
+                freed_now[t] = freed
+                produced_before[t] = counters[f"p:{t}"]
+            settled += (rows - freed) * row_bytes
+            reached += (rows - freed_before.get(t, 0)) * row_bytes
+        lower, upper = max(lower, held + settled), max(upper, held + reached)
+        freed_before = freed_now
+    return lower, upper
+
+
 def _first_computed(segment: Segment, firsts: dict[str, FirstRow], program: Program) -> list[LayerCost]:
     """The layers whose first row the first driver step computes: every sink, and every layer whose first
     row some such layer's first row reads (all of them but below an empty window, as of a padding row)."""
@@ -1082,4 +1137,15 @@ def _channel_shifts(before: tuple[Region, ...], after: tuple[Region, ...]) -> di
 _PLAN = StepPlan((), (), Location.INTERNAL)
 """The plan of a scratch program's steps: only their records are counted."""
 
-__all__ = ["CapacityError", "FirstRow", "Group", "Placement", "Segment", "Tiling", "least_peak", "peak", "write"]
+__all__ = [
+    "CapacityError",
+    "FirstRow",
+    "Group",
+    "Placement",
+    "Segment",
+    "Tiling",
+    "least_peak",
+    "peak",
+    "row_bounds",
+    "write",
+]
