@@ -252,6 +252,76 @@ class _Frame:
         layers and the height only, and pricing runs a step in bands of one height under many placements."""
         self.chunk_runs: dict[tuple[int, int], list[tuple[int, int, dict[TensorId, int]]]] = {}
         """In bands, per chunk width and chunks alike, the runs of chunks that move alike (``_Bands._chunk_runs``)."""
+        self.steps = max(lay.rows for lay in self.sinks)
+        """Row by row, its driver steps: every sink produces its share of rows in each."""
+        self._reach: dict[tuple[bool, int], _Reach] = {}
+
+    def skewed(self, skew: bool) -> frozenset[int]:
+        """Row by row, the layers produced a row ahead of their readers' needs (:attr:`Tiling.skew`): those read
+        by a layer on another unit."""
+        if not skew:
+            return frozenset()
+        return frozenset(
+            lay.index
+            for lay in self.layers
+            if any(reader.cost.unit != lay.cost.unit for reader in self.readers.get(lay.name, ()))
+        )
+
+    def _need(self, reader: _Layer, done: int, t: str, ahead: bool = False) -> int:
+        """Rows of ``t`` a reader that has produced ``done`` rows has needed (all, once it has finished; all
+        of a running sum's, which is complete only then); ``ahead``: and those its next row reads."""
+        if not done:
+            return 0
+        lay = self.by_name.get(t)
+        if lay is not None and lay.accumulates:
+            return lay.rows
+        if done == reader.rows:
+            return self.heights[t]
+        return reader.windows[t](done if ahead else done - 1)[1]
+
+    def reach(self, skew: bool, step: int) -> _Reach:
+        """Row by row, where every map stands once driver step ``step`` is done (-1: none yet), whatever the
+        placement: worked out once per frame, skew and step (the planner bounds a segment under many placements
+        on them, :func:`row_bounds`, and a run finds its repeated steps on them, :meth:`_Rows.reached`)."""
+        key = (skew, step)
+        found = self._reach.get(key)
+        if found is not None:
+            return found
+        skewed, readers, heights, need = self.skewed(skew), self.readers, self.heights, self._need
+        produced: dict[str, int] = {}
+        for lay in reversed(self.layers):
+            if lay.name not in readers:
+                produced[lay.name] = -(-(step + 1) * lay.rows // self.steps)
+            else:
+                produced[lay.name] = max(
+                    need(r, produced[r.name], lay.name, lay.index in skewed) for r in readers[lay.name]
+                )
+        read, keep, load = {}, {}, {}
+        for t, rs in readers.items():
+            read[t] = max(need(r, produced[r.name], t) for r in rs)
+            load[t] = max(
+                (r.windows[t](produced[r.name])[1] if produced[r.name] < r.rows else heights[t])
+                if produced[r.name]
+                else 0
+                for r in rs
+            )
+            keep[t] = min(r.windows[t](produced[r.name])[0] if produced[r.name] < r.rows else heights[t] for r in rs)
+        found = self._reach[key] = _Reach(produced, read, keep, load)
+        return found
+
+
+class _Reach(NamedTuple):
+    """Row by row, where every map stands once a driver step is done (:meth:`_Frame.reach`)."""
+
+    produced: dict[str, int]
+    """Rows produced per layer (of its input, when it accumulates them into its one row)."""
+    read: dict[str, int]
+    """Per map read in the segment: the rows its readers have needed."""
+    keep: dict[str, int]
+    """Per map read in the segment: the lowest row its readers still need (rows below it are freeable)."""
+    load: dict[str, int]
+    """Per map read in the segment: the rows its readers' windows have reached, ahead by one row (a map loaded
+    row by row has been loaded so far)."""
 
 
 def _frame(program: Program, segment: Segment, banded: bool, steps: tuple[int, ...]) -> _Frame:
@@ -366,17 +436,9 @@ class _Rows(_Run):
         the loads behind it hold up the next rows."""
         self.due = dict(self.stored)
         """Rows of each map the step before had produced: what the current step stores."""
-        self.steps = max(lay.rows for lay in self.sinks)
+        self.steps = self.frame.steps
         """Driver steps: every sink produces its share of rows in each."""
-        self.skewed = (
-            {
-                lay.index
-                for lay in self.layers
-                if any(reader.cost.unit != lay.cost.unit for reader in self.readers.get(lay.name, ()))
-            }
-            if tiling.skew
-            else set()
-        )
+        self.skewed = self.frame.skewed(tiling.skew)
         """The layers produced a row ahead of their readers' needs (:attr:`Tiling.skew`)."""
         self.spread(self.steps)
         self.watchers = {
@@ -384,53 +446,22 @@ class _Rows(_Run):
         }
         """Per map, each reader's index, rows and window on it: what :meth:`release` reads for every row."""
 
-    # the state after any step, worked out without running the steps before it
-
-    def _need(self, reader: _Layer, done: int, t: str, ahead: bool = False) -> int:
-        """Rows of ``t`` a reader that has produced ``done`` rows has needed (all, once it has finished; all
-        of a running sum's, which is complete only then); ``ahead``: and those its next row reads."""
-        if not done:
-            return 0
-        lay = self.by_name.get(t)
-        if lay is not None and lay.accumulates:
-            return lay.rows
-        if done == reader.rows:
-            return self.heights[t]
-        return reader.windows[t](done if ahead else done - 1)[1]
-
     def reached(self, step: int) -> dict[str, int]:
         """Every counter of the run once driver step ``step`` is done (-1: none yet): rows produced per
         layer, loaded, read and freed per map. Steps whose counters move alike repeat one another."""
-        produced: dict[str, int] = {}
-        for lay in reversed(self.layers):
-            if lay.name not in self.readers:
-                produced[lay.name] = -(-(step + 1) * lay.rows // self.steps)
-            else:
-                produced[lay.name] = max(
-                    self._need(r, produced[r.name], lay.name, lay.index in self.skewed) for r in self.readers[lay.name]
-                )
+        produced, read, keep, load = self.frame.reach(self.tiling.skew, step)
         counters = {f"p:{k}": v for k, v in produced.items()}
-        for t, readers in self.readers.items():
-            counters[f"r:{t}"] = max(self._need(r, produced[r.name], t) for r in readers)
-            if t in self.by_name:
-                lay = self.by_name[t]
+        for t in self.readers:
+            counters[f"r:{t}"] = read[t]
+            lay = self.by_name.get(t)
+            if lay is not None:
                 available = (produced[t] == lay.rows) if lay.accumulates else produced[t]
+            elif t in self.loaded:
+                available = counters[f"l:{t}"] = load[t]
             else:
-                if t in self.loaded:
-                    available = max(
-                        (r.windows[t](produced[r.name])[1] if produced[r.name] < r.rows else self.heights[t])
-                        if produced[r.name]
-                        else 0
-                        for r in readers
-                    )
-                    counters[f"l:{t}"] = available
-                else:
-                    available = self.heights[t]
-            if self.releasable(t):
-                keep = min(
-                    r.windows[t](produced[r.name])[0] if produced[r.name] < r.rows else self.heights[t] for r in readers
-                )
-                counters[f"f:{t}"] = min(keep, available)
+                available = self.heights[t]
+            if self.freeable[t]:
+                counters[f"f:{t}"] = min(keep[t], available)
         counters.update(self.prefetched(step))
         return counters
 
@@ -1046,46 +1077,47 @@ def row_bounds(program: Program, segment: Segment, placement: Placement, tiling:
     :func:`least_peak` sees one layer's first row, this sees every line buffer at once: tighter on a long chain).
     From above: during a step, no map holds more than the rows it has reached by its end above those freed by the
     end of the step before."""
-    size, preloaded = program.size, placement.preloaded
-    run = _Rows(program, segment, placement, tiling, list(range(len(segment.groups))))
-    held = sum(size(map_of(t)) for t in placement.resident) + sum(size(weights_of(n)) for n in preloaded)
+    size, resident, consumed, preloaded = program.size, placement.resident, placement.consumed, placement.preloaded
+    frame = _frame(program, segment, False, tuple(range(len(segment.groups))))
+    held = sum(size(map_of(t)) for t in resident) + sum(size(weights_of(n)) for n in preloaded)
     held += sum(
         size(weights_of(c.name))
         for c in segment.costs
         if c.weight_bytes and c.name not in preloaded and weights_of(c.name) not in program.kept
     )
     lower = upper = held
-    produced_before: dict[str, int] = {}
+    before: _Reach | None = None
     freed_before: dict[str, int] = {}
-    for step in range(min(limit, run.steps)):
-        counters = run.reached(step)
+    for step in range(min(limit, frame.steps)):
+        now = frame.reach(tiling.skew, step)
         settled = reached = 0
         freed_now: dict[str, int] = {}
-        for t, row_bytes in run.row_bytes.items():
-            lay = run.by_name.get(t)
+        for t, row_bytes in frame.row_bytes.items():
+            lay = frame.by_name.get(t)
             if lay is None:  # an input: loaded row by row, or resident whole (in ``held``), less the rows freed
-                rows = counters.get(f"l:{t}", 0)
-                freed = freed_now[t] = counters.get(f"f:{t}", 0)
+                if t not in resident:
+                    rows, freed = now.load[t], min(now.keep[t], now.load[t])
+                else:
+                    rows, freed = 0, now.keep[t] if t in consumed else 0
             else:
-                rows = counters[f"p:{t}"]
+                rows = now.produced[t]
                 if lay.accumulates:  # its one row, allocated with its first input row, freeable once complete
                     available, rows = int(rows == lay.rows), int(rows > 0)
-                elif t in run.stored:
-                    available = rows if step + 1 == run.steps else produced_before.get(t, 0)
+                elif t in placement.stored:  # freed once stored: the rows the step before produced (all, at the end)
+                    available = rows if step + 1 == frame.steps else before.produced[t] if before else 0
                 else:
                     available = rows
-                if not run.freeable[t]:
-                    freed = 0  # kept
-                elif t not in run.readers:
-                    freed = available  # a sink: freed as it is produced (or stored)
+                if t in placement.kept:
+                    freed = 0
+                elif t in now.keep:
+                    freed = min(now.keep[t], available)
                 else:
-                    freed = min(counters[f"f:{t}"], available)
-                freed_now[t] = freed
-                produced_before[t] = counters[f"p:{t}"]
+                    freed = available  # a sink: freed as it is produced (or stored)
+            freed_now[t] = freed
             settled += (rows - freed) * row_bytes
             reached += (rows - freed_before.get(t, 0)) * row_bytes
         lower, upper = max(lower, held + settled), max(upper, held + reached)
-        freed_before = freed_now
+        before, freed_before = now, freed_now
     return lower, upper
 
 
