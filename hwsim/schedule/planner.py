@@ -159,6 +159,7 @@ class Planner:
         """Per segment and tiling, the placements whose whole peak is counted, with it (:meth:`within`)."""
         self._least: dict[tuple[int, int, Placement], int] = {}
         self._bounds: dict[tuple[int, int, Placement, Tiling], tuple[int, int]] = {}
+        self._rows_fit: dict[tuple[int, int, Placement, float, bool], bool] = {}
         self._firsts: dict[str, FirstRow] = {}
         self.programs: dict[tuple[Choice, ...], Program] = {}
         """The programs of its plans (:func:`program_of`)."""
@@ -256,19 +257,28 @@ class Planner:
         rows = Tiling(0, 0, ahead, skew)
         if (start, stop, placement, rows) in self.refused:
             return None
-        if sum(self.sizes[t] for t in placement.resident) + segment.weight_bytes > room:
-            return None  # the peak is at least these: no need to count the records
+        # the tries that differ only in ``ahead``, or in a ``skew`` no layer feels, peak alike (:meth:`peak`)
+        key = (start, stop, placement, room, skew and segment.skews)
+        fits = self._rows_fit.get(key)
+        if fits is None:
+            fits = self._rows_fit[key] = self._fits_rows(start, stop, placement, room, rows)
+        return (rows, 0) if fits else None
+
+    def _fits_rows(self, start: int, stop: int, placement: Placement, room: float, rows: Tiling) -> bool:
+        """Whether the segment's first driver steps row by row fit ``room``: on bounds where they decide it."""
+        if sum(self.sizes[t] for t in placement.resident) + self.segment(start, stop).weight_bytes > room:
+            return False  # the peak is at least these: no need to count the records
         # estimated with every output stored, then the kept ones added whole (where they end)
         stored = replace(placement, kept=frozenset(), stored=placement.stored | placement.kept)
         kept = sum(self.sizes[t] for t in placement.kept)
         if self.least_peak(start, stop, stored) + kept > room:
-            return None  # the peak is at least this: no need to count the records
+            return False  # the peak is at least this: no need to count the records
         lower, upper = self.row_bounds(start, stop, stored, rows)
         if lower + kept > room:
-            return None  # and at least this
+            return False  # and at least this
         if upper + kept <= room:
-            return rows, 0  # the first driver steps' peak is at most this: no need to count them either
-        return (rows, 0) if self.peak(start, stop, stored, rows, STEADY_STEPS) + kept <= room else None
+            return True  # the first driver steps' peak is at most this: no need to count them either
+        return self.peak(start, stop, stored, rows, STEADY_STEPS) + kept <= room
 
     def _bands(self, start: int, placement: Placement, room: float, ahead: bool) -> tuple[Tiling, int] | None:
         segment = self.segment(start, start + 1)
