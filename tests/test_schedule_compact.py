@@ -33,7 +33,7 @@ from hwsim.schedule.planner import (
 )
 from hwsim.schedule.program import Loop, Program, Record, time_items, unrolled_records
 from hwsim.schedule.regions import accumulates
-from hwsim.schedule.segment import Placement, Segment, Tiling, least_peak, peak, row_bounds
+from hwsim.schedule.segment import Placement, Segment, Tiling, alike, least_peak, peak, placed, row_bounds
 from hwsim.spec.hardware import HardwareSpec
 
 capacities = st.sampled_from([2_000, 8_000, 32_000, 1e6])
@@ -334,3 +334,68 @@ def test_a_placement_that_holds_more_peaks_no_lower_nor_higher_by_more_than_it_h
                 for p in placements:
                     alike = one_band_alike(p, tiling)
                     assert order_peak(program, segment, alike, tiling) == peaks[p], (segment.names, tiling, p)
+
+
+def _placements(segment: Segment) -> list[Placement]:
+    """Every input resident and consumed, resident and kept, or streamed; the output kept or stored."""
+    inputs, sink = list(segment.inputs), segment.names[-1]
+    return [
+        Placement(
+            resident=frozenset(t for t, level in zip(inputs, levels) if level),
+            consumed=frozenset(t for t, level in zip(inputs, levels) if level == 1),
+            kept=frozenset([sink]) if keep else frozenset(),
+            stored=frozenset() if keep else frozenset([sink]),
+        )
+        for levels in itertools.product((0, 1, 2), repeat=len(inputs))
+        for keep in (False, True)
+    ]
+
+
+@pytest.mark.slow
+@given(networks(), st.booleans())
+def test_segments_alike_under_placements_alike_peak_alike(graph: Graph, folding: bool) -> None:
+    """The planner counts one of a network's repeated blocks: segments that read the same layers, shapes and bytes
+    but for names (:func:`alike`), under placements alike (:func:`placed`), peak alike as counted on their
+    records: in bands (every tiling the band searches try) and row by row, over the first driver steps or all."""
+    costs = graph_costs(graph, hardware(1e6))
+    if folding:
+        costs, into = fold_batchnorm(costs, hardware(1e6))
+        groups = fuse(costs)
+    else:
+        groups, into = paper_steps(graph, costs), {}
+    planner = Planner(Program(costs), groups, into, 1e6, OPTIMIZED)
+    program, seen = planner.program, {}
+    for start in range(len(groups)):
+        for stop in range(start + 1, min(len(groups), start + 2) + 1):
+            segment = planner.segment(start, stop)
+            if stop > start + 1 and not segment.rowwise:
+                break
+            layer = segment.output.layer
+            height = (layer.input_shape if accumulates(layer) else layer.output_shape)[0]
+            runs = [(t, None) for t in _single_step_runs(segment, height)] if stop == start + 1 else []
+            if segment.rowwise:
+                runs += [(Tiling(0, 0, False, skew), limit) for skew in (False, True) for limit in (STEADY_STEPS, None)]
+            for placement in _placements(segment):
+                for tiling, limit in runs:
+                    counted = order_peak(program, segment, placement, tiling, limit)
+                    key = (alike(program, segment), placed(segment, placement), tiling, limit)
+                    assert seen.setdefault(key, counted) == counted, (segment.names, placement, tiling, limit)
+
+
+@pytest.mark.parametrize("menu", [STRICT, OPTIMIZED])
+def test_hairnets_plans_count_each_repeated_block_once_and_price_it_as_counted(menu) -> None:  # type: ignore[no-untyped-def]
+    """HairNet repeats its blocks: the planner counts fewer peaks than it prices, and every peak it priced is the
+    peak the segment's own records reach."""
+    hw = api.load_hardware("paper-accelerator")
+    graph = api.load_network("hairnet")
+    costs = graph_costs(graph, hw)
+    if menu is OPTIMIZED:
+        costs, into = fold_batchnorm(costs, hw)
+        groups = fuse(costs)
+    else:
+        groups, into = paper_steps(graph, costs), {}
+    planner, _ = plan(costs, groups, into, hw.memory.internal.capacity, menu)
+    priced = planner._peaks
+    assert len(planner._peaks_alike) < len(priced)
+    for (start, stop, placement, tiling, limit), need in priced.items():
+        assert need == order_peak(planner.program, planner.segment(start, stop), placement, tiling, limit)

@@ -39,7 +39,18 @@ from hwsim.schedule.base import Location, map_of, weights_of
 from hwsim.schedule.order import FilterGroups, filter_groups, groupable, note, peak, write
 from hwsim.schedule.program import Program, StepPlan
 from hwsim.schedule.regions import accumulates, has_halo
-from hwsim.schedule.segment import CapacityError, FirstRow, Group, Placement, Segment, Tiling, least_peak, row_bounds
+from hwsim.schedule.segment import (
+    CapacityError,
+    FirstRow,
+    Group,
+    Placement,
+    Segment,
+    Tiling,
+    alike,
+    least_peak,
+    placed,
+    row_bounds,
+)
 
 STATES_PER_CUT = 8
 """Sets of resident maps the plan carries on from each cut: the cheapest so far (keeping a map costs nothing
@@ -155,6 +166,10 @@ class Planner:
         self.refused: set[tuple[int, int, Placement, Tiling]] = set()
         self._segments: dict[tuple[int, int], Segment] = {}
         self._peaks: dict[tuple[int, int, Placement, Tiling, int | None], int] = {}
+        self._peaks_alike: dict[tuple[int, tuple[frozenset[int], ...], Tiling, int | None], int] = {}
+        """Peaks by what they read (:func:`alike`, :func:`placed`): a network's repeated blocks are counted once."""
+        self._alike_ids: dict[tuple[object, ...], int] = {}
+        self._alike_of: dict[tuple[int, int], int] = {}
         self._known: dict[tuple[int, int, Tiling], list[tuple[Placement, int]]] = {}
         """Per segment and tiling, the placements whose whole peak is counted, with it (:meth:`within`)."""
         self._least: dict[tuple[int, int, Placement], int] = {}
@@ -181,8 +196,25 @@ class Planner:
             placement = one_band_alike(placement, tiling)
         key = (start, stop, placement, tiling, limit)
         if key not in self._peaks:
-            self._peaks[key] = peak(self.program, self.segment(start, stop), placement, tiling, limit)
+            segment = self.segment(start, stop)
+            where = placed(segment, placement)
+            if where is None:
+                self._peaks[key] = peak(self.program, segment, placement, tiling, limit)
+            else:  # a segment alike (a repeated block) under a placement alike was counted: the same records
+                same = (self._alike(start, stop), where, tiling, limit)
+                if same not in self._peaks_alike:
+                    self._peaks_alike[same] = peak(self.program, segment, placement, tiling, limit)
+                self._peaks[key] = self._peaks_alike[same]
         return self._peaks[key]
+
+    def _alike(self, start: int, stop: int) -> int:
+        """The segment's :func:`alike`, numbered: segments alike share the number."""
+        key = (start, stop)
+        if key not in self._alike_of:
+            self._alike_of[key] = self._alike_ids.setdefault(
+                alike(self.program, self.segment(start, stop)), len(self._alike_ids)
+            )
+        return self._alike_of[key]
 
     def _one_band(self, start: int, stop: int, tiling: Tiling) -> bool:
         """Whether a one-step segment runs in bands of ``tiling`` as one band."""

@@ -91,6 +91,11 @@ class Segment:
         return tuple(dict.fromkeys(n for c in self.costs for n in c.layer.inputs if n not in self.produced))
 
     @cached_property
+    def positions(self) -> dict[str, int]:
+        """Each map's position among those it produces, then those it reads from outside (:func:`alike`)."""
+        return {t: i for i, t in enumerate((*self.names, *self.inputs))}
+
+    @cached_property
     def readers(self) -> dict[str, tuple[int, ...]]:
         """Per map, the layers of the segment (by index) that read it."""
         found: dict[str, list[int]] = {}
@@ -1065,6 +1070,43 @@ def least_peak(program: Program, segment: Segment, placement: Placement, firsts:
     return held + first_rows
 
 
+def alike(program: Program, segment: Segment) -> tuple[object, ...]:
+    """What the segment's runs read besides its maps' names: per layer its op, attributes, shapes, unit and bytes,
+    and where its inputs come from (by position among the segment's maps, :attr:`Segment.positions`), and the bytes
+    per cell of every map it touches and of its layers' weights (kept on chip or not, in the layer). Two segments alike
+    write the same records but for names, so peak alike under placements alike (:func:`placed`): a network repeats
+    its blocks, and the planner counts one of them (a property test checks it on generated networks)."""
+    position, cells = segment.positions, program.cell_bytes
+    layers = tuple(
+        (
+            c.layer.op,
+            c.layer.attrs,
+            c.layer.input_shapes,
+            c.layer.output_shape,
+            tuple(position[t] for t in c.layer.inputs),
+            c.unit,
+            c.weight_bytes,
+            c.output_bytes,
+            c.input_bytes,
+            weights_of(c.name) in program.kept,
+        )
+        for c in segment.costs
+    )
+    return layers, tuple(
+        (cells.get(map_of(t)), cells.get(weights_of(t)) if t in segment.produced else None) for t in position
+    )
+
+
+def placed(segment: Segment, placement: Placement) -> tuple[frozenset[int], ...] | None:
+    """The placement by the positions of the segment's maps (:func:`alike`); None when it names anything else (the
+    weights of later segments it loads ahead)."""
+    position = segment.positions
+    names = (placement.resident, placement.consumed, placement.kept, placement.stored, placement.preloaded)
+    if placement.prefetch or any(t not in position for group in names for t in group):
+        return None
+    return tuple(frozenset(position[t] for t in group) for group in names)
+
+
 def row_bounds(program: Program, segment: Segment, placement: Placement, tiling: Tiling, limit: int) -> tuple[int, int]:
     """Bounds on the segment's :func:`peak` row by row, worked out without writing its records, from the rows every
     map has reached once each of its first ``limit`` driver steps is done (:meth:`_Rows.reached`): from below, over
@@ -1176,8 +1218,10 @@ __all__ = [
     "Placement",
     "Segment",
     "Tiling",
+    "alike",
     "least_peak",
     "peak",
+    "placed",
     "row_bounds",
     "write",
 ]
