@@ -260,17 +260,20 @@ class _Frame:
         self.steps = max(lay.rows for lay in self.sinks)
         """Row by row, its driver steps: every sink produces its share of rows in each."""
         self._reach: dict[tuple[bool, int], _Reach] = {}
+        self._skewed: frozenset[int] | None = None
 
     def skewed(self, skew: bool) -> frozenset[int]:
         """Row by row, the layers produced a row ahead of their readers' needs (:attr:`Tiling.skew`): those read
         by a layer on another unit."""
         if not skew:
             return frozenset()
-        return frozenset(
-            lay.index
-            for lay in self.layers
-            if any(reader.cost.unit != lay.cost.unit for reader in self.readers.get(lay.name, ()))
-        )
+        if self._skewed is None:
+            self._skewed = frozenset(
+                lay.index
+                for lay in self.layers
+                if any(reader.cost.unit != lay.cost.unit for reader in self.readers.get(lay.name, ()))
+            )
+        return self._skewed
 
     def _need(self, reader: _Layer, done: int, t: str, ahead: bool = False) -> int:
         """Rows of ``t`` a reader that has produced ``done`` rows has needed (all, once it has finished; all
@@ -292,25 +295,39 @@ class _Frame:
         found = self._reach.get(key)
         if found is not None:
             return found
-        skewed, readers, heights, need = self.skewed(skew), self.readers, self.heights, self._need
+        skewed, readers, heights, need, by_name = (
+            self.skewed(skew),
+            self.readers,
+            self.heights,
+            self._need,
+            self.by_name,
+        )
         produced: dict[str, int] = {}
         for lay in reversed(self.layers):
             if lay.name not in readers:
                 produced[lay.name] = -(-(step + 1) * lay.rows // self.steps)
             else:
-                produced[lay.name] = max(
-                    need(r, produced[r.name], lay.name, lay.index in skewed) for r in readers[lay.name]
-                )
+                ahead = lay.index in skewed
+                produced[lay.name] = max(need(r, produced[r.name], lay.name, ahead) for r in readers[lay.name])
         read, keep, load = {}, {}, {}
-        for t, rs in readers.items():
-            read[t] = max(need(r, produced[r.name], t) for r in rs)
-            load[t] = max(
-                (r.windows[t](produced[r.name])[1] if produced[r.name] < r.rows else heights[t])
-                if produced[r.name]
-                else 0
-                for r in rs
-            )
-            keep[t] = min(r.windows[t](produced[r.name])[0] if produced[r.name] < r.rows else heights[t] for r in rs)
+        for t, rs in readers.items():  # one pass over each map's readers (hot: the planner bounds every chain)
+            height, below = heights[t], by_name.get(t)
+            whole = below is not None and below.accumulates
+            most_read = most_load = 0
+            least_kept = height
+            for r in rs:
+                done = produced[r.name]
+                if done < r.rows:
+                    window = r.windows[t]
+                    lo, hi = window(done)
+                    if done:
+                        most_load = max(most_load, hi)
+                        most_read = max(most_read, below.rows if whole else window(done - 1)[1])  # type: ignore[union-attr]
+                    least_kept = min(least_kept, lo)
+                else:  # finished: it has read all of it
+                    most_load = max(most_load, height)
+                    most_read = max(most_read, below.rows if whole else height)  # type: ignore[union-attr]
+            read[t], keep[t], load[t] = most_read, least_kept, most_load
         found = self._reach[key] = _Reach(produced, read, keep, load)
         return found
 
