@@ -1151,13 +1151,16 @@ def row_bounds(program: Program, segment: Segment, placement: Placement, tiling:
         now = frame.reach(tiling.skew, step)
         settled = reached = 0
         freed_now: dict[str, int] = {}
+        available_now: dict[str, int] = {}
         for t, row_bytes in frame.row_bytes.items():
             lay = frame.by_name.get(t)
             if lay is None:  # an input: loaded row by row, or resident whole (in ``held``), less the rows freed
                 if t not in resident:
-                    rows, freed = now.load[t], min(now.keep[t], now.load[t])
+                    rows = available = now.load[t]
+                    freed = min(now.keep[t], available)
                 else:
-                    rows, freed = 0, now.keep[t] if t in consumed else 0
+                    rows, available = 0, frame.heights[t]
+                    freed = now.keep[t] if t in consumed else 0
             else:
                 rows = now.produced[t]
                 if lay.accumulates:  # its one row, allocated with its first input row, freeable once complete
@@ -1172,12 +1175,45 @@ def row_bounds(program: Program, segment: Segment, placement: Placement, tiling:
                     freed = min(now.keep[t], available)
                 else:
                     freed = available  # a sink: freed as it is produced (or stored)
-            freed_now[t] = freed
+            freed_now[t], available_now[t] = freed, available
             settled += (rows - freed) * row_bytes
             reached += (rows - freed_before.get(t, 0)) * row_bytes
+        settled += _unreleased(frame, placement, now, before, freed_now, available_now)
         lower, upper = max(lower, held + settled), max(upper, held + reached)
         before, freed_before = now, freed_now
     return lower, upper
+
+
+def _unreleased(
+    frame: _Frame,
+    placement: Placement,
+    now: _Reach,
+    before: _Reach | None,
+    freed: dict[str, int],
+    available: dict[str, int],
+) -> int:
+    """Bytes a driver step's last allocated row holds beyond what is held once the step is done: the last sink's
+    last row of the step is allocated after everything the step produces and loads, and only then are the rows it
+    no longer needs released (its inputs' below its next row's window, and itself when it is not kept or stored).
+    0 when the last sink produces no row in the step."""
+    sink = frame.sinks[-1]
+    done = now.produced[sink.name]
+    if done <= (before.produced[sink.name] if before else 0) or sink.name in placement.kept:
+        return 0
+    extra = 0
+    for t in sink.inputs:
+        if not freed[t]:
+            continue
+        keep = frame.heights[t]
+        for r in frame.readers[t]:
+            d = done - 1 if r is sink else now.produced[r.name]
+            keep = min(keep, r.windows[t](d)[0] if d < r.rows else frame.heights[t])
+        extra += (freed[t] - min(keep, available[t])) * frame.row_bytes[t]
+    if sink.accumulates:  # complete with this row, and freed once complete
+        extra += frame.row_bytes[sink.name] if done == sink.rows else 0
+    elif sink.name not in placement.stored:  # freed as it is produced
+        extra += frame.row_bytes[sink.name]
+    return extra
 
 
 def _first_computed(segment: Segment, firsts: dict[str, FirstRow], program: Program) -> list[LayerCost]:
