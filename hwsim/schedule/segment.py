@@ -188,6 +188,11 @@ class _Layer:
             t: _window(layer, i, self.accumulates) for t, i in position.items()
         }
         """Per input: the rows output row r reads (asked for every row of every layer: worked out once per kind)."""
+        self.lines: dict[str, tuple[int, int] | None] = {
+            t: _line(layer, i, self.accumulates) for t, i in position.items()
+        }
+        """Per input read by this layer alone, row by row: the most rows of it held at once, as produced on demand
+        and as produced (or loaded) a row ahead (:func:`_line`)."""
 
 
 def _affine(layer: Layer) -> bool:
@@ -223,6 +228,27 @@ def _window(layer: Layer, position: int, accumulates: bool) -> Callable[[int], S
 
         return window
     return lambda r: input_rows(layer, (r, r + 1))[position]
+
+
+def _line(layer: Layer, position: int, accumulates: bool) -> tuple[int, int] | None:
+    """Row by row, the most rows of input ``position`` held at once when ``layer`` alone reads it (and it is neither
+    kept nor stored), as produced on demand and as produced (or loaded) a row ahead. While output row r is computed,
+    the input holds the rows from the lower of row r's first and row r-1's last up to row r's last (row r+1's, a
+    row ahead): for a window of extent e and stride s, max(e, s) rows (s more ahead); row to row, 1 (2). At the
+    last row, from row r-1's first to the input's end. None: rows another way (no bound known)."""
+    kind = ROWS[layer.op]
+    window = _window(layer, position, accumulates)
+    height = layer.input_shapes[position][0]
+    rows = layer.input_shape[0] if accumulates else layer.output_shape[0]
+    last = height - window(max(rows - 2, 0))[0]
+    if accumulates or kind is Rows.SAME or kind is Rows.BROADCAST and height != 1:
+        return max(1, last), max(2, last)
+    if kind is Rows.WINDOW:
+        attrs = layer.attrs
+        assert isinstance(attrs, Window)
+        extent, stride = attrs.extent[0], attrs.stride[0]
+        return max(extent, stride, last), max(extent, stride, last) + stride
+    return None
 
 
 def _shift(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
@@ -1135,7 +1161,7 @@ def row_bounds(program: Program, segment: Segment, placement: Placement, tiling:
     step before produced (all of them after the last). From below: what every map holds once a step is done (where
     :func:`least_peak` sees one layer's first row, this sees every line buffer at once: tighter on a long chain).
     From above: during a step, no map holds more than the rows it has reached by its end above those freed by the
-    end of the step before."""
+    end of the step before, nor more than its line buffer holds (:func:`_lines`)."""
     size, resident, consumed, preloaded = program.size, placement.resident, placement.consumed, placement.preloaded
     frame = _frame(program, segment, False, tuple(range(len(segment.groups))))
     held = sum(size(map_of(t)) for t in resident) + sum(size(weights_of(n)) for n in preloaded)
@@ -1147,6 +1173,7 @@ def row_bounds(program: Program, segment: Segment, placement: Placement, tiling:
     lower = upper = held
     before: _Reach | None = None
     freed_before: dict[str, int] = {}
+    lines = _lines(frame, placement, tiling.skew)
     for step in range(min(limit, frame.steps)):
         now = frame.reach(tiling.skew, step)
         settled = reached = 0
@@ -1177,11 +1204,31 @@ def row_bounds(program: Program, segment: Segment, placement: Placement, tiling:
                     freed = available  # a sink: freed as it is produced (or stored)
             freed_now[t], available_now[t] = freed, available
             settled += (rows - freed) * row_bytes
-            reached += (rows - freed_before.get(t, 0)) * row_bytes
+            reached += min(rows - freed_before.get(t, 0), lines.get(t, rows)) * row_bytes
         settled += _unreleased(frame, placement, now, before, freed_now, available_now)
         lower, upper = max(lower, held + settled), max(upper, held + reached)
         before, freed_before = now, freed_now
     return lower, upper
+
+
+def _lines(frame: _Frame, placement: Placement, skew: bool) -> dict[str, int]:
+    """The most rows each map holds at once row by row, where a line buffer bounds it: read by one layer and freed as
+    it reads (:func:`_line`; a row ahead when loaded, or produced skewed), or a sink freed as it is produced (its
+    one row)."""
+    lines: dict[str, int] = {}
+    skewed = frame.skewed(skew)
+    for t in frame.row_bytes:
+        lay = frame.by_name.get(t)
+        if t in placement.resident or t in placement.kept or lay is not None and t in placement.stored:
+            continue  # whole, or freed only as stored
+        readers = frame.readers.get(t, ())
+        if len(readers) == 1:
+            line = readers[0].lines[t]
+            if line is not None:
+                lines[t] = line[1] if lay is None or lay.index in skewed else line[0]
+        elif not readers and lay is not None and not lay.accumulates:
+            lines[t] = 1
+    return lines
 
 
 def _unreleased(
