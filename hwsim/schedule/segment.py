@@ -188,11 +188,13 @@ class _Layer:
             t: _window(layer, i, self.accumulates) for t, i in position.items()
         }
         """Per input: the rows output row r reads (asked for every row of every layer: worked out once per kind)."""
-        self.lines: dict[str, tuple[int, int] | None] = {
-            t: _line(layer, i, self.accumulates) for t, i in position.items()
-        }
+
+    @cached_property
+    def lines(self) -> dict[str, tuple[int, int] | None]:
         """Per input read by this layer alone, row by row: the most rows of it held at once, as produced on demand
-        and as produced (or loaded) a row ahead (:func:`_line`)."""
+        and as produced (or loaded) a row ahead (:func:`_line`; asked by the planner's bounds only)."""
+        layer = self.layer
+        return {t: _line(layer, layer.inputs.index(t), self.accumulates) for t in self.inputs}
 
 
 def _affine(layer: Layer) -> bool:
