@@ -39,7 +39,17 @@ from hwsim.schedule.planner import (
 )
 from hwsim.schedule.program import Loop, Program, Record, finish, time_items, unrolled_records
 from hwsim.schedule.regions import accumulates
-from hwsim.schedule.segment import Placement, Segment, Tiling, least_final_peak, least_peak, peak
+from hwsim.schedule.segment import (
+    Placement,
+    Segment,
+    Tiling,
+    alike,
+    least_final_peak,
+    least_peak,
+    peak,
+    placed,
+    row_bounds,
+)
 from hwsim.schedule.validate import validate_steps
 from hwsim.spec.hardware import HardwareSpec
 
@@ -205,12 +215,14 @@ def _priced_is_emitted(planner: Planner, choices: list[Choice], capacity: float)
 
 
 @given(networks(), st.sampled_from([0, 1, 2, 3]), st.booleans(), st.booleans())
-def test_the_least_peak_the_planner_refuses_on_is_never_above_the_counted_peak(
+def test_the_bounds_the_planner_refuses_on_are_never_above_the_counted_peak(
     graph: Graph, which: int, skew: bool, keep: bool
 ) -> None:
-    """The bounds the planner refuses row-by-row segments on without counting their records are bounds: at most
-    the peak their records reach, the first rows' over the first driver steps and over the whole run, the last
-    row's over the whole run, for any placement (the segment's output stored or kept)."""
+    """The bounds the planner prices row-by-row segments on without counting their records are bounds, for any
+    placement (the segment's output stored or kept): from below (a layer's first row; every map's rows once a driver
+    step is done), at most the peak their records reach over the first driver steps and over the whole run, and the
+    last row's over the whole run; from above (every map's rows reached by the end of a step above those freed by
+    the end of the step before), at least the first driver steps' peak."""
     costs = graph_costs(graph, hardware(1e6))
     folded, into = fold_batchnorm(costs, hardware(1e6))
     groups = fuse(folded)
@@ -230,13 +242,15 @@ def test_the_least_peak_the_planner_refuses_on_is_never_above_the_counted_peak(
                 kept=kept,
                 stored=written - kept,
             )
+            tiling = Tiling(0, 0, False, skew)
             least = least_peak(planner.program, segment, placement, {})
-            rows = Tiling(0, 0, False, skew)
-            for limit in (STEADY_STEPS, None):
-                assert least <= peak(planner.program, segment, placement, rows, limit)
-            assert least_final_peak(planner.program, segment, placement) <= peak(
-                planner.program, segment, placement, rows
-            )
+            lower, upper = row_bounds(planner.program, segment, placement, tiling, STEADY_STEPS)
+            estimate = peak(planner.program, segment, placement, tiling, STEADY_STEPS)
+            whole = peak(planner.program, segment, placement, tiling)
+            assert least <= estimate and least <= whole
+            assert lower <= estimate <= upper, (segment.names, placement)
+            assert lower <= whole, (segment.names, placement)
+            assert least_final_peak(planner.program, segment, placement) <= whole
 
 
 def _times(
@@ -379,3 +393,68 @@ def test_a_placement_that_holds_more_peaks_no_lower_nor_higher_by_more_than_it_h
                 for p in placements:
                     alike = one_band_alike(p, tiling)
                     assert order_peak(program, segment, alike, tiling) == peaks[p], (segment.names, tiling, p)
+
+
+def _placements(segment: Segment) -> list[Placement]:
+    """Every input resident and consumed, resident and kept, or streamed; the output kept or stored."""
+    inputs, sink = list(segment.inputs), segment.names[-1]
+    return [
+        Placement(
+            resident=frozenset(t for t, level in zip(inputs, levels) if level),
+            consumed=frozenset(t for t, level in zip(inputs, levels) if level == 1),
+            kept=frozenset([sink]) if keep else frozenset(),
+            stored=frozenset() if keep else frozenset([sink]),
+        )
+        for levels in itertools.product((0, 1, 2), repeat=len(inputs))
+        for keep in (False, True)
+    ]
+
+
+@pytest.mark.slow
+@given(networks(), st.booleans())
+def test_segments_alike_under_placements_alike_peak_alike(graph: Graph, folding: bool) -> None:
+    """The planner counts one of a network's repeated blocks: segments that read the same layers, shapes and bytes
+    but for names (:func:`alike`), under placements alike (:func:`placed`), peak alike as counted on their
+    records: in bands (every tiling the band searches try) and row by row, over the first driver steps or all."""
+    costs = graph_costs(graph, hardware(1e6))
+    if folding:
+        costs, into = fold_batchnorm(costs, hardware(1e6))
+        groups = fuse(costs)
+    else:
+        groups, into = paper_steps(graph, costs), {}
+    planner = Planner(Program(costs), groups, into, 1e6, OPTIMIZED)
+    program, seen = planner.program, {}
+    for start in range(len(groups)):
+        for stop in range(start + 1, min(len(groups), start + 2) + 1):
+            segment = planner.segment(start, stop)
+            if stop > start + 1 and not segment.rowwise:
+                break
+            layer = segment.output.layer
+            height = (layer.input_shape if accumulates(layer) else layer.output_shape)[0]
+            runs = [(t, None) for t in _single_step_runs(segment, height)] if stop == start + 1 else []
+            if segment.rowwise:
+                runs += [(Tiling(0, 0, False, skew), limit) for skew in (False, True) for limit in (STEADY_STEPS, None)]
+            for placement in _placements(segment):
+                for tiling, limit in runs:
+                    counted = order_peak(program, segment, placement, tiling, limit)
+                    key = (alike(program, segment), placed(segment, placement), tiling, limit)
+                    assert seen.setdefault(key, counted) == counted, (segment.names, placement, tiling, limit)
+
+
+@pytest.mark.parametrize("menu", [STRICT, OPTIMIZED])
+def test_hairnets_plans_count_each_repeated_block_once_and_price_it_as_counted(menu) -> None:  # type: ignore[no-untyped-def]
+    """HairNet repeats its blocks: the planner counts fewer peaks than it prices, and every peak it priced is the
+    peak the segment's own records reach."""
+    hw = api.load_hardware("paper-accelerator")
+    graph = api.load_network("hairnet")
+    costs = graph_costs(graph, hw)
+    if menu is OPTIMIZED:
+        costs, into = fold_batchnorm(costs, hw)
+        groups = fuse(costs)
+    else:
+        groups, into = paper_steps(graph, costs), {}
+    planner, _ = plan(costs, groups, into, hw.memory.internal.capacity, menu)
+    priced = planner._peaks
+    assert len(planner._peaks_alike) < len(priced)
+    for (start, stop, placement, tiling, limit), need in priced.items():
+        assert need == order_peak(planner.program, planner.segment(start, stop), placement, tiling, limit)

@@ -46,8 +46,11 @@ from hwsim.schedule.segment import (
     Placement,
     Segment,
     Tiling,
+    alike,
     least_final_peak,
     least_peak,
+    placed,
+    row_bounds,
     weight_part,
 )
 
@@ -174,11 +177,17 @@ class Planner:
         self.refused: set[tuple[int, int, Placement, Tiling]] = set()
         self._segments: dict[tuple[int, int], Segment] = {}
         self._peaks: dict[tuple[int, int, Placement, Tiling, int | None], int] = {}
+        self._peaks_alike: dict[tuple[int, tuple[frozenset[int], ...], Tiling, int | None], int] = {}
+        """Peaks by what they read (:func:`alike`, :func:`placed`): a network's repeated blocks are counted once."""
+        self._alike_ids: dict[tuple[object, ...], int] = {}
+        self._alike_of: dict[tuple[int, int], int] = {}
         self._known: dict[tuple[int, int, Tiling], list[tuple[Placement, int]]] = {}
         """Per segment and tiling, the placements whose whole peak is counted, with it (:meth:`within`)."""
         self._least: dict[tuple[int, int, Placement], int] = {}
         self._weights: dict[tuple[int, int], int] = {}
         """Per segment, the weights it holds from its first row to its last (:meth:`least_final_peak`)."""
+        self._bounds: dict[tuple[int, int, Placement, Tiling], tuple[int, int]] = {}
+        self._rows_fit: dict[tuple[int, int, Placement, float, bool], bool] = {}
         self._firsts: dict[str, FirstRow] = {}
         self.programs: dict[tuple[Choice, ...], Program] = {}
         """The programs of its plans (:func:`program_of`)."""
@@ -200,8 +209,25 @@ class Planner:
             placement = one_band_alike(placement, tiling)
         key = (start, stop, placement, tiling, limit)
         if key not in self._peaks:
-            self._peaks[key] = peak(self.program, self.segment(start, stop), placement, tiling, limit)
+            segment = self.segment(start, stop)
+            where = placed(segment, placement)
+            if where is None:
+                self._peaks[key] = peak(self.program, segment, placement, tiling, limit)
+            else:  # a segment alike (a repeated block) under a placement alike was counted: the same records
+                same = (self._alike(start, stop), where, tiling, limit)
+                if same not in self._peaks_alike:
+                    self._peaks_alike[same] = peak(self.program, segment, placement, tiling, limit)
+                self._peaks[key] = self._peaks_alike[same]
         return self._peaks[key]
+
+    def _alike(self, start: int, stop: int) -> int:
+        """The segment's :func:`alike`, numbered: segments alike share the number."""
+        key = (start, stop)
+        if key not in self._alike_of:
+            self._alike_of[key] = self._alike_ids.setdefault(
+                alike(self.program, self.segment(start, stop)), len(self._alike_ids)
+            )
+        return self._alike_of[key]
 
     def _one_band(self, start: int, stop: int, tiling: Tiling) -> bool:
         """Whether a one-step segment runs in bands of ``tiling`` as one band."""
@@ -253,6 +279,15 @@ class Planner:
             self._weights[key] = least_final_peak(self.program, self.segment(start, stop), Placement())
         return self._weights[key] + self._bytes(placement.resident - placement.consumed) + self._bytes(placement.kept)
 
+    def row_bounds(self, start: int, stop: int, placement: Placement, tiling: Tiling) -> tuple[int, int]:
+        """:func:`row_bounds` over the first :data:`STEADY_STEPS` driver steps, as :meth:`peak` counts the tiling."""
+        tiling = Tiling(0, 0, False, tiling.skew and self.segment(start, stop).skews)
+        key = (start, stop, placement, tiling)
+        if key not in self._bounds:
+            segment = self.segment(start, stop)
+            self._bounds[key] = row_bounds(self.program, segment, placement, tiling, STEADY_STEPS)
+        return self._bounds[key]
+
     # ---- pricing one segment -------------------------------------------------------------------
 
     def tiling(self, start: int, stop: int, placement: Placement, room: float) -> tuple[Tiling, int] | None:
@@ -277,22 +312,38 @@ class Planner:
         rows = Tiling(0, 0, ahead, skew)
         if (start, stop, placement, rows) in self.refused:
             return None
-        if sum(self.sizes[t] for t in placement.resident) + segment.weight_bytes > room:
-            return None  # the peak is at least these: no need to count the records
+        # the tries that differ only in ``ahead``, or in a ``skew`` no layer feels, peak alike (:meth:`peak`)
+        key = (start, stop, placement, room, skew and segment.skews)
+        fits = self._rows_fit.get(key)
+        if fits is None:
+            fits = self._rows_fit[key] = self._fits_rows(start, stop, placement, room, rows)
+        return (rows, 0) if fits else None
+
+    def _fits_rows(self, start: int, stop: int, placement: Placement, room: float, rows: Tiling) -> bool:
+        """Whether the segment's first driver steps row by row fit ``room``: on bounds where they decide it."""
+        if sum(self.sizes[t] for t in placement.resident) + self.segment(start, stop).weight_bytes > room:
+            return False  # the peak is at least these: no need to count the records
         # estimated with every output stored, then the kept ones added whole (where they end)
         stored = replace(placement, kept=frozenset(), stored=placement.stored | placement.kept)
         kept = sum(self.sizes[t] for t in placement.kept)
         if self.least_peak(start, stop, stored) > room or self.least_final_peak(start, stop, placement) > room:
-            return None  # the peak is at least these (at its first rows, at its last): no need to count the records
-        estimate = self.peak(start, stop, stored, rows, STEADY_STEPS)
-        if estimate + kept <= room:
-            return rows, 0
-        if not kept or estimate > room or not placement.consumed:
-            return None
-        # the kept outputs grow as the inputs read for the last time shrink: the run's busiest point and the end,
-        # where they are whole, are far apart, so it is counted whole (only there: elsewhere the estimate is
-        # close, and counting those runs whole found no faster plan on the bundled networks)
-        return (rows, 0) if self.within(start, stop, placement, rows, room) else None
+            return False  # the peak is at least these (at its first rows, at its last): no need to count the records
+        lower, upper = self.row_bounds(start, stop, stored, rows)
+        if lower > room:
+            return False  # its first driver steps, every output stored, peak at least this
+        if upper + kept <= room:
+            return True  # and at most this, the kept outputs added whole: no need to count them either
+        if lower + kept <= room or upper > room:  # the bounds do not decide: the first driver steps counted
+            estimate = self.peak(start, stop, stored, rows, STEADY_STEPS)
+            if estimate + kept <= room:
+                return True
+            if estimate > room:
+                return False
+        # within the room with every output stored, over it with the kept ones added whole: they grow as the inputs
+        # read for the last time shrink, so the run's busiest point and its end, where they are whole, are far
+        # apart, and it is counted whole (only there: elsewhere the estimate is close, and counting those runs whole
+        # found no faster plan on the bundled networks)
+        return bool(kept) and bool(placement.consumed) and self.within(start, stop, placement, rows, room)
 
     def _bands(self, start: int, placement: Placement, room: float, ahead: bool) -> tuple[Tiling, int] | None:
         segment = self.segment(start, start + 1)

@@ -91,6 +91,11 @@ class Segment:
         return tuple(dict.fromkeys(n for c in self.costs for n in c.layer.inputs if n not in self.produced))
 
     @cached_property
+    def positions(self) -> dict[str, int]:
+        """Each map's position among those it produces, then those it reads from outside (:func:`alike`)."""
+        return {t: i for i, t in enumerate((*self.names, *self.inputs))}
+
+    @cached_property
     def readers(self) -> dict[str, tuple[int, ...]]:
         """Per map, the layers of the segment (by index) that read it."""
         found: dict[str, list[int]] = {}
@@ -188,6 +193,13 @@ class _Layer:
         }
         """Per input: the rows output row r reads (asked for every row of every layer: worked out once per kind)."""
 
+    @cached_property
+    def lines(self) -> dict[str, tuple[int, int] | None]:
+        """Per input read by this layer alone, row by row: the most rows of it held at once, as produced on demand
+        and as produced (or loaded) a row ahead (:func:`_line`; asked by the planner's bounds only)."""
+        layer = self.layer
+        return {t: _line(layer, layer.inputs.index(t), self.accumulates) for t in self.inputs}
+
 
 def _affine(layer: Layer) -> bool:
     """Whether the layer's windows move with its rows, away from the edges (all kinds but bilinear upsampling,
@@ -224,6 +236,27 @@ def _window(layer: Layer, position: int, accumulates: bool) -> Callable[[int], S
     return lambda r: input_rows(layer, (r, r + 1))[position]
 
 
+def _line(layer: Layer, position: int, accumulates: bool) -> tuple[int, int] | None:
+    """Row by row, the most rows of input ``position`` held at once when ``layer`` alone reads it (and it is neither
+    kept nor stored), as produced on demand and as produced (or loaded) a row ahead. While output row r is computed,
+    the input holds the rows from the lower of row r's first and row r-1's last up to row r's last (row r+1's, a
+    row ahead): for a window of extent e and stride s, max(e, s) rows (s more ahead); row to row, 1 (2). At the
+    last row, from row r-1's first to the input's end. None: rows another way (no bound known)."""
+    kind = ROWS[layer.op]
+    window = _window(layer, position, accumulates)
+    height = layer.input_shapes[position][0]
+    rows = layer.input_shape[0] if accumulates else layer.output_shape[0]
+    last = height - window(max(rows - 2, 0))[0]
+    if accumulates or kind is Rows.SAME or kind is Rows.BROADCAST and height != 1:
+        return max(1, last), max(2, last)
+    if kind is Rows.WINDOW:
+        attrs = layer.attrs
+        assert isinstance(attrs, Window)
+        extent, stride = attrs.extent[0], attrs.stride[0]
+        return max(extent, stride, last), max(extent, stride, last) + stride
+    return None
+
+
 def _shift(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
     return {k: b[k] - a[k] for k in b}
 
@@ -256,6 +289,93 @@ class _Frame:
         layers and the height only, and pricing runs a step in bands of one height under many placements."""
         self.chunk_runs: dict[tuple[int, int], list[tuple[int, int, dict[TensorId, int]]]] = {}
         """In bands, per chunk width and chunks alike, the runs of chunks that move alike (``_Bands._chunk_runs``)."""
+        self.steps = max(lay.rows for lay in self.sinks)
+        """Row by row, its driver steps: every sink produces its share of rows in each."""
+        self._reach: dict[tuple[bool, int], _Reach] = {}
+        self._skewed: frozenset[int] | None = None
+
+    def skewed(self, skew: bool) -> frozenset[int]:
+        """Row by row, the layers produced a row ahead of their readers' needs (:attr:`Tiling.skew`): those read
+        by a layer on another unit."""
+        if not skew:
+            return frozenset()
+        if self._skewed is None:
+            self._skewed = frozenset(
+                lay.index
+                for lay in self.layers
+                if any(reader.cost.unit != lay.cost.unit for reader in self.readers.get(lay.name, ()))
+            )
+        return self._skewed
+
+    def _need(self, reader: _Layer, done: int, t: str, ahead: bool = False) -> int:
+        """Rows of ``t`` a reader that has produced ``done`` rows has needed (all, once it has finished; all
+        of a running sum's, which is complete only then); ``ahead``: and those its next row reads."""
+        if not done:
+            return 0
+        lay = self.by_name.get(t)
+        if lay is not None and lay.accumulates:
+            return lay.rows
+        if done == reader.rows:
+            return self.heights[t]
+        return reader.windows[t](done if ahead else done - 1)[1]
+
+    def reach(self, skew: bool, step: int) -> _Reach:
+        """Row by row, where every map stands once driver step ``step`` is done (-1: none yet), whatever the
+        placement: worked out once per frame, skew and step (the planner bounds a segment under many placements
+        on them, :func:`row_bounds`, and a run finds its repeated steps on them, :meth:`_Rows.reached`)."""
+        key = (skew, step)
+        found = self._reach.get(key)
+        if found is not None:
+            return found
+        skewed, readers, heights, need, by_name = (
+            self.skewed(skew),
+            self.readers,
+            self.heights,
+            self._need,
+            self.by_name,
+        )
+        produced: dict[str, int] = {}
+        for lay in reversed(self.layers):
+            if lay.name not in readers:
+                produced[lay.name] = -(-(step + 1) * lay.rows // self.steps)
+            else:
+                ahead = lay.index in skewed
+                produced[lay.name] = max(need(r, produced[r.name], lay.name, ahead) for r in readers[lay.name])
+        read, keep, load = {}, {}, {}
+        for t, rs in readers.items():  # one pass over each map's readers (hot: the planner bounds every chain)
+            height, below = heights[t], by_name.get(t)
+            whole = below is not None and below.accumulates
+            most_read = most_load = 0
+            least_kept = height
+            for r in rs:
+                done = produced[r.name]
+                if done < r.rows:
+                    window = r.windows[t]
+                    lo, hi = window(done)
+                    if done:
+                        most_load = max(most_load, hi)
+                        most_read = max(most_read, below.rows if whole else window(done - 1)[1])  # type: ignore[union-attr]
+                    least_kept = min(least_kept, lo)
+                else:  # finished: it has read all of it
+                    most_load = max(most_load, height)
+                    most_read = max(most_read, below.rows if whole else height)  # type: ignore[union-attr]
+            read[t], keep[t], load[t] = most_read, least_kept, most_load
+        found = self._reach[key] = _Reach(produced, read, keep, load)
+        return found
+
+
+class _Reach(NamedTuple):
+    """Row by row, where every map stands once a driver step is done (:meth:`_Frame.reach`)."""
+
+    produced: dict[str, int]
+    """Rows produced per layer (of its input, when it accumulates them into its one row)."""
+    read: dict[str, int]
+    """Per map read in the segment: the rows its readers have needed."""
+    keep: dict[str, int]
+    """Per map read in the segment: the lowest row its readers still need (rows below it are freeable)."""
+    load: dict[str, int]
+    """Per map read in the segment: the rows its readers' windows have reached, ahead by one row (a map loaded
+    row by row has been loaded so far)."""
 
 
 def _frame(program: Program, segment: Segment, banded: bool, steps: tuple[int, ...]) -> _Frame:
@@ -373,17 +493,9 @@ class _Rows(_Run):
         the loads behind it hold up the next rows."""
         self.due = dict(self.stored)
         """Rows of each map the step before had produced: what the current step stores."""
-        self.steps = max(lay.rows for lay in self.sinks)
+        self.steps = self.frame.steps
         """Driver steps: every sink produces its share of rows in each."""
-        self.skewed = (
-            {
-                lay.index
-                for lay in self.layers
-                if any(reader.cost.unit != lay.cost.unit for reader in self.readers.get(lay.name, ()))
-            }
-            if tiling.skew
-            else set()
-        )
+        self.skewed = self.frame.skewed(tiling.skew)
         """The layers produced a row ahead of their readers' needs (:attr:`Tiling.skew`)."""
         self.spread(self.steps)
         self.watchers = {
@@ -391,53 +503,22 @@ class _Rows(_Run):
         }
         """Per map, each reader's index, rows and window on it: what :meth:`release` reads for every row."""
 
-    # the state after any step, worked out without running the steps before it
-
-    def _need(self, reader: _Layer, done: int, t: str, ahead: bool = False) -> int:
-        """Rows of ``t`` a reader that has produced ``done`` rows has needed (all, once it has finished; all
-        of a running sum's, which is complete only then); ``ahead``: and those its next row reads."""
-        if not done:
-            return 0
-        lay = self.by_name.get(t)
-        if lay is not None and lay.accumulates:
-            return lay.rows
-        if done == reader.rows:
-            return self.heights[t]
-        return reader.windows[t](done if ahead else done - 1)[1]
-
     def reached(self, step: int) -> dict[str, int]:
         """Every counter of the run once driver step ``step`` is done (-1: none yet): rows produced per
         layer, loaded, read and freed per map. Steps whose counters move alike repeat one another."""
-        produced: dict[str, int] = {}
-        for lay in reversed(self.layers):
-            if lay.name not in self.readers:
-                produced[lay.name] = -(-(step + 1) * lay.rows // self.steps)
-            else:
-                produced[lay.name] = max(
-                    self._need(r, produced[r.name], lay.name, lay.index in self.skewed) for r in self.readers[lay.name]
-                )
+        produced, read, keep, load = self.frame.reach(self.tiling.skew, step)
         counters = {f"p:{k}": v for k, v in produced.items()}
-        for t, readers in self.readers.items():
-            counters[f"r:{t}"] = max(self._need(r, produced[r.name], t) for r in readers)
-            if t in self.by_name:
-                lay = self.by_name[t]
+        for t in self.readers:
+            counters[f"r:{t}"] = read[t]
+            lay = self.by_name.get(t)
+            if lay is not None:
                 available = (produced[t] == lay.rows) if lay.accumulates else produced[t]
+            elif t in self.loaded:
+                available = counters[f"l:{t}"] = load[t]
             else:
-                if t in self.loaded:
-                    available = max(
-                        (r.windows[t](produced[r.name])[1] if produced[r.name] < r.rows else self.heights[t])
-                        if produced[r.name]
-                        else 0
-                        for r in readers
-                    )
-                    counters[f"l:{t}"] = available
-                else:
-                    available = self.heights[t]
-            if self.releasable(t):
-                keep = min(
-                    r.windows[t](produced[r.name])[0] if produced[r.name] < r.rows else self.heights[t] for r in readers
-                )
-                counters[f"f:{t}"] = min(keep, available)
+                available = self.heights[t]
+            if self.freeable[t]:
+                counters[f"f:{t}"] = min(keep[t], available)
         counters.update(self.prefetched(step))
         return counters
 
@@ -1069,6 +1150,151 @@ def _held_throughout(program: Program, segment: Segment, placement: Placement) -
     )
 
 
+def alike(program: Program, segment: Segment) -> tuple[object, ...]:
+    """What the segment's runs read besides its maps' names: per layer its op, attributes, shapes, unit and bytes,
+    and where its inputs come from (by position among the segment's maps, :attr:`Segment.positions`), and the bytes
+    per cell of every map it touches and of its layers' weights (kept on chip or not, in the layer). Two segments alike
+    write the same records but for names, so peak alike under placements alike (:func:`placed`): a network repeats
+    its blocks, and the planner counts one of them (a property test checks it on generated networks)."""
+    position, cells = segment.positions, program.cell_bytes
+    layers = tuple(
+        (
+            c.layer.op,
+            c.layer.attrs,
+            c.layer.input_shapes,
+            c.layer.output_shape,
+            tuple(position[t] for t in c.layer.inputs),
+            c.unit,
+            c.weight_bytes,
+            c.output_bytes,
+            c.input_bytes,
+            weights_of(c.name) in program.kept,
+        )
+        for c in segment.costs
+    )
+    return layers, tuple(
+        (cells.get(map_of(t)), cells.get(weights_of(t)) if t in segment.produced else None) for t in position
+    )
+
+
+def placed(segment: Segment, placement: Placement) -> tuple[frozenset[int], ...] | None:
+    """The placement by the positions of the segment's maps (:func:`alike`); None when it names anything else (the
+    weights of later segments it loads ahead, or parts of its own loaded during the segment before)."""
+    position = segment.positions
+    names = (placement.resident, placement.consumed, placement.kept, placement.stored, placement.preloaded)
+    if placement.prefetch or placement.preloaded_part or any(t not in position for group in names for t in group):
+        return None
+    return tuple(frozenset(position[t] for t in group) for group in names)
+
+
+def row_bounds(program: Program, segment: Segment, placement: Placement, tiling: Tiling, limit: int) -> tuple[int, int]:
+    """Bounds on the segment's :func:`peak` row by row, worked out without writing its records, from the rows every
+    map has reached once each of its first ``limit`` driver steps is done (:meth:`_Rows.reached`): from below, over
+    those steps or all of them; from above, over those steps only (the planner's estimate). A property test checks
+    both against counted peaks.
+
+    Beside the resident maps and the segment's weights, every map holds the rows it has produced (or loaded) above
+    those freed; a map stored as it is produced frees no row before it is stored, and a step stores the rows the
+    step before produced (all of them after the last). From below: what every map holds once a step is done (where
+    :func:`least_peak` sees one layer's first row, this sees every line buffer at once: tighter on a long chain).
+    From above: during a step, no map holds more than the rows it has reached by its end above those freed by the
+    end of the step before, nor more than its line buffer holds (:func:`_lines`)."""
+    size, resident, consumed = program.size, placement.resident, placement.consumed
+    frame = _frame(program, segment, False, tuple(range(len(segment.groups))))
+    held = _held_throughout(program, segment, placement) + sum(size(map_of(t)) for t in resident & consumed)
+    lower = upper = held
+    before: _Reach | None = None
+    freed_before: dict[str, int] = {}
+    lines = _lines(frame, placement, tiling.skew)
+    for step in range(min(limit, frame.steps)):
+        now = frame.reach(tiling.skew, step)
+        settled = reached = 0
+        freed_now: dict[str, int] = {}
+        available_now: dict[str, int] = {}
+        for t, row_bytes in frame.row_bytes.items():
+            lay = frame.by_name.get(t)
+            if lay is None:  # an input: loaded row by row, or resident whole (in ``held``), less the rows freed
+                if t not in resident:
+                    rows = available = now.load[t]
+                    freed = min(now.keep[t], available)
+                else:
+                    rows, available = 0, frame.heights[t]
+                    freed = now.keep[t] if t in consumed else 0
+            else:
+                rows = now.produced[t]
+                if lay.accumulates:  # its one row, allocated with its first input row, freeable once complete
+                    available, rows = int(rows == lay.rows), int(rows > 0)
+                elif t in placement.stored:  # freed once stored: the rows the step before produced (all, at the end)
+                    available = rows if step + 1 == frame.steps else before.produced[t] if before else 0
+                else:
+                    available = rows
+                if t in placement.kept:
+                    freed = 0
+                elif t in now.keep:
+                    freed = min(now.keep[t], available)
+                else:
+                    freed = available  # a sink: freed as it is produced (or stored)
+            freed_now[t], available_now[t] = freed, available
+            settled += (rows - freed) * row_bytes
+            reached += min(rows - freed_before.get(t, 0), lines.get(t, rows)) * row_bytes
+        settled += _unreleased(frame, placement, now, before, freed_now, available_now)
+        lower, upper = max(lower, held + settled), max(upper, held + reached)
+        before, freed_before = now, freed_now
+    return lower, upper
+
+
+def _lines(frame: _Frame, placement: Placement, skew: bool) -> dict[str, int]:
+    """The most rows each map holds at once row by row, where a line buffer bounds it: read by one layer and freed as
+    it reads (:func:`_line`; a row ahead when loaded, or produced skewed), or a sink freed as it is produced (its
+    one row)."""
+    lines: dict[str, int] = {}
+    skewed = frame.skewed(skew)
+    for t in frame.row_bytes:
+        lay = frame.by_name.get(t)
+        if t in placement.resident or t in placement.kept or lay is not None and t in placement.stored:
+            continue  # whole, or freed only as stored
+        readers = frame.readers.get(t, ())
+        if len(readers) == 1:
+            line = readers[0].lines[t]
+            if line is not None:
+                lines[t] = line[1] if lay is None or lay.index in skewed else line[0]
+        elif not readers and lay is not None and not lay.accumulates:
+            lines[t] = 1
+    return lines
+
+
+def _unreleased(
+    frame: _Frame,
+    placement: Placement,
+    now: _Reach,
+    before: _Reach | None,
+    freed: dict[str, int],
+    available: dict[str, int],
+) -> int:
+    """Bytes a driver step's last allocated row holds beyond what is held once the step is done: the last sink's
+    last row of the step is allocated after everything the step produces and loads, and only then are the rows it
+    no longer needs released (its inputs' below its next row's window, and itself when it is not kept or stored).
+    0 when the last sink produces no row in the step."""
+    sink = frame.sinks[-1]
+    done = now.produced[sink.name]
+    if done <= (before.produced[sink.name] if before else 0) or sink.name in placement.kept:
+        return 0
+    extra = 0
+    for t in sink.inputs:
+        if not freed[t]:
+            continue
+        keep = frame.heights[t]
+        for r in frame.readers[t]:
+            d = done - 1 if r is sink else now.produced[r.name]
+            keep = min(keep, r.windows[t](d)[0] if d < r.rows else frame.heights[t])
+        extra += (freed[t] - min(keep, available[t])) * frame.row_bytes[t]
+    if sink.accumulates:  # complete with this row, and freed once complete
+        extra += frame.row_bytes[sink.name] if done == sink.rows else 0
+    elif sink.name not in placement.stored:  # freed as it is produced
+        extra += frame.row_bytes[sink.name]
+    return extra
+
+
 def _first_computed(segment: Segment, firsts: dict[str, FirstRow], program: Program) -> list[LayerCost]:
     """The layers whose first row the first driver step computes: every sink, and every layer whose first
     row some such layer's first row reads (all of them but below an empty window, as of a padding row)."""
@@ -1117,4 +1343,17 @@ def _channel_shifts(before: tuple[Region, ...], after: tuple[Region, ...]) -> di
 _PLAN = StepPlan((), (), Location.INTERNAL)
 """The plan of a scratch program's steps: only their records are counted."""
 
-__all__ = ["CapacityError", "FirstRow", "Group", "Placement", "Segment", "Tiling", "least_peak", "peak", "write"]
+__all__ = [
+    "CapacityError",
+    "FirstRow",
+    "Group",
+    "Placement",
+    "Segment",
+    "Tiling",
+    "alike",
+    "least_peak",
+    "peak",
+    "placed",
+    "row_bounds",
+    "write",
+]
