@@ -370,18 +370,7 @@ def test_a_placement_that_holds_more_peaks_no_lower_nor_higher_by_more_than_it_h
         segment = planner.segment(start, stop)
         layer = segment.output.layer
         height = (layer.input_shape if accumulates(layer) else layer.output_shape)[0]
-        sink = segment.names[-1]
-        inputs = list(segment.inputs)
-        placements = [
-            Placement(
-                resident=frozenset(t for t, level in zip(inputs, levels) if level),
-                consumed=frozenset(t for t, level in zip(inputs, levels) if level == 1),
-                kept=frozenset([sink]) if keep else frozenset(),
-                stored=frozenset() if keep else frozenset([sink]),
-            )
-            for levels in itertools.product((0, 1, 2), repeat=len(inputs))
-            for keep in (False, True)
-        ]
+        placements = _placements(segment)
         rows = [Tiling(0, 0, True, skew) for skew in (False, True)] if segment.rowwise else []
         for tiling in rows + (_single_step_runs(segment, height) if stop == start + 1 else []):
             peaks = {p: order_peak(program, segment, p, tiling) for p in placements}
