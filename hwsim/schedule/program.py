@@ -611,27 +611,12 @@ class _Overlapped(_Clock):
             self.duration,
         )
         bandwidth, setup, capacity, logs = self.bandwidth, self.setup, self.capacity, self.logs
-        bus, taken, resident, pending, pending_bytes = (
-            self.bus,
-            self.taken,
-            self.resident,
-            self.pending,
-            self.pending_bytes,
-        )
-        slack, seq = self.slack, self.seq
+        bus, taken, resident, pending, pending_bytes, slack, seq = self._moving()
         for r in items:
             if type(r) is Loop:
-                self.bus, self.taken, self.resident, self.pending_bytes = bus, taken, resident, pending_bytes
-                self.slack, self.seq = slack, seq
+                self._moved(bus, taken, resident, pending_bytes, slack, seq)
                 timed += self.loop(r)
-                bus, taken, resident, pending, pending_bytes = (
-                    self.bus,
-                    self.taken,
-                    self.resident,
-                    self.pending,
-                    self.pending_bytes,
-                )
-                slack, seq = self.slack, self.seq
+                bus, taken, resident, pending, pending_bytes, slack, seq = self._moving()
                 continue
             action, region = r.action, r.region  # type: ignore[union-attr]
             t = region[0]
@@ -698,9 +683,23 @@ class _Overlapped(_Clock):
                 last_use[t] = end
             append(new(Timed, (r, seq, start, end, ())))
             seq += 1
-        self.bus, self.taken, self.resident, self.pending_bytes = bus, taken, resident, pending_bytes
-        self.slack, self.seq = slack, seq
+        self._moved(bus, taken, resident, pending_bytes, slack, seq)
         return timed
+
+    def _moving(self) -> tuple[float, float, int, list[tuple[float, int]], int, float, int]:
+        """The state every record moves, for :meth:`items` to hold in locals (``pending`` is changed in place)."""
+        return self.bus, self.taken, self.resident, self.pending, self.pending_bytes, self.slack, self.seq
+
+    def _moved(self, bus: float, taken: float, resident: int, pending_bytes: int, slack: float, seq: int) -> None:
+        """Write :meth:`items`'s locals back, where a loop reads them or the items end."""
+        self.bus, self.taken, self.resident, self.pending_bytes, self.slack, self.seq = (
+            bus,
+            taken,
+            resident,
+            pending_bytes,
+            slack,
+            seq,
+        )
 
     def _state(self) -> _State:
         return _State(
