@@ -1,9 +1,9 @@
 """Feature maps run-length coded over the external link (Eyeriss v1's code), sized from their zero fractions.
 
-Eyeriss (Chen et al., IEEE JSSC 52(1) 2017, Sec. V) stores feature maps in DRAM run-length coded: a 64-bit word
-holds three pairs of a 5-bit run of zeros and the 16-bit value that follows it, and a bit to spare. A run longer
-than 31 zeros is split: the pair holds 31 zeros and a zero as its value. On chip the maps are decoded, so only the
-bytes over the external link change; weights are never coded.
+Eyeriss (Chen et al., IEEE JSSC 52(1) 2017, its run-length compression) stores feature maps in DRAM run-length
+coded: a 64-bit word holds three pairs of a 5-bit run of zeros and the 16-bit value that follows it, and a bit to
+spare. A run longer than 31 zeros is split: the pair holds 31 zeros and a zero as its value. On chip the maps are
+decoded, so only the bytes over the external link change; weights are never coded.
 
 How many pairs a map takes depends on where its zeros are, which is a property of the data, not of the chip: hwsim
 takes each map's fraction of zeros ``z`` as an input of the run and assumes them independent. A pair then ends at
