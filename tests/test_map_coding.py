@@ -109,6 +109,13 @@ def test_only_the_maps_named_are_coded() -> None:
     assert validate(result.schedule, result.scheduled_costs, result.hardware) == []
 
 
+def test_a_conv_that_folds_its_batch_norm_writes_the_batch_norms_coded_map() -> None:
+    result = run("optimized", {"bn1": 0.8}, batch=1)
+    links = {c.name: c.output_link for c in result.scheduled_costs}
+    assert "bn1" not in links and links["conv1"] == coded_ratio(0.8, 2)
+    assert validate(result.schedule, result.scheduled_costs, result.hardware) == []
+
+
 def test_the_validator_counts_coded_bytes() -> None:
     result = run("strict", 0.7, batch=1)
     costs = tuple(replace(c, output_link=1.0, input_link=1.0) for c in result.scheduled_costs)

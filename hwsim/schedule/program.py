@@ -209,7 +209,9 @@ class Program:
         """The most bytes resident at once so far."""
         self.resident = 0
         self.moved = 0
-        """Bytes loaded and stored so far: the bus is busy at least this long over the bandwidth."""
+        """Bytes loaded and stored so far, over the link (a map the link codes at its coded size; in a program
+        only counted, :meth:`tally` without ``wire``, at its size on chip): the bus is busy at least this long
+        over the bandwidth."""
         self._bus_after: tuple[list[int], list[int]] | None = None
 
     def bus_after(self) -> tuple[list[int], list[int]]:
