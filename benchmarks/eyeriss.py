@@ -15,9 +15,9 @@ import math
 from eyeriss_tables import ACTIVE_PES, TABLE_III, TABLE_V, TABLE_VI, VGG_ZEROS_AND_DRAM  # beside this script
 
 from hwsim import api
+from hwsim.cost.coding import coded_ratio
 from hwsim.cost.rowstationary import conv_shape, layer_mapping, mapping_cost
 from hwsim.estimate import Estimate
-from hwsim.schedule.base import Direction
 from hwsim.spec.energy import energy_table
 from hwsim.studies.validation import load_cases, published_rows
 
@@ -37,24 +37,27 @@ MAPPING = {
 
 
 def rlc(zeros: float) -> float:
-    """Bytes after Eyeriss's run-length coding per byte before it: a 64-bit word holds three 16-bit values with a
-    5-bit run of zeros before each (and a bit to spare), so each non-zero costs 21 bits; never more than raw."""
-    return min(1.0, (1 - zeros) * 21 / 16)
+    """Bytes after Eyeriss's run-length coding per byte before it (hwsim.cost.coding)."""
+    return coded_ratio(zeros, VALUE)
 
 
-def schedule_dram(run: Estimate, layer: str, zeros: float, next_zeros: float) -> tuple[float, float]:
-    """Bytes the schedule moves over DRAM for ``layer``'s steps: raw, and with its feature maps run-length coded (a
-    load at the layer's input's zero fraction, a store at its output's, the next layer's input's); weights raw."""
-    transfers = [t for s in run.schedule.steps if layer in s.layers for t in s.transfers]
-    factor = {Direction.LOAD: rlc(zeros), Direction.STORE: rlc(next_zeros)}
-    coded = sum(t.bytes * (1.0 if t.tensor.weights else factor[t.direction]) for t in transfers)
-    return sum(t.bytes for t in transfers), coded
+def case_run(case: str) -> tuple[Estimate, Estimate]:
+    """`hwsim validate`'s run of an Eyeriss case: its maps raw, and coded at the zero fractions the case gives."""
+    found = next(c for c in load_cases() if c.case == case)
+    network, hw = api.load_network(found.network), api.load_hardware(found.hardware)
+    raw = api.estimate(network, hw, found.policy, batch=found.batch)
+    return raw, api.estimate(network, hw, found.policy, batch=found.batch, map_zeros=found.map_zeros)
 
 
-def dram_orders(run: Estimate) -> list[tuple[str, float, float, float, float, float, float]]:
+def schedule_dram(run: Estimate, layer: str) -> float:
+    """Bytes the schedule moves over DRAM for ``layer``'s steps."""
+    return sum(t.bytes for s in run.schedule.steps if layer in s.layers for t in s.transfers)
+
+
+def dram_orders(run: Estimate, coded_run: Estimate) -> list[tuple[str, float, float, float, float, float, float]]:
     """Per conv layer (MB for the batch): hwsim's schedule, that schedule with its feature maps run-length coded at
-    Table V's zero fractions (an output at its next layer's input's), every tensor once, Table III's loop order,
-    that order coded alike, published."""
+    Table V's zero fractions (the `hwsim validate` case's), every tensor once, Table III's loop order, that order
+    coded alike (an output at its next layer's input's zeros), published."""
     layers = [c for c in run.costs if c.layer.op.value == "conv"]
     rows = []
     for i, c in enumerate(layers):
@@ -70,7 +73,7 @@ def dram_orders(run: Estimate) -> list[tuple[str, float, float, float, float, fl
         loop = weights * BATCH / mapping["n"] + ifmap * halo * filter_groups + ofmap
         next_zeros = TABLE_V[layers[i + 1].name][3] if i + 1 < len(layers) else 0.0
         coded = weights * BATCH / mapping["n"] + ifmap * halo * filter_groups * rlc(zeros) + ofmap * rlc(next_zeros)
-        moved, ours = schedule_dram(run, c.name, zeros, next_zeros)
+        moved, ours = schedule_dram(run, c.name), schedule_dram(coded_run, c.name)
         rows.append((c.name, moved / MB, ours / MB, (ifmap + weights + ofmap) / MB, loop / MB, coded / MB, published))
     return rows
 
@@ -143,15 +146,14 @@ def print_vgg_as_eyeriss_mapped_it() -> None:
 def print_vgg_dram() -> None:
     """VGG-16's DRAM traffic under `hwsim validate`'s case (eyeriss-v1, strict, batch 3): raw, and with its maps
     run-length coded at Table VI's zero fractions (workload data, not fitted), against Table VI's per layer."""
-    run = api.estimate(api.load_network("vgg16"), api.load_hardware("eyeriss-v1"), "strict", batch=3)
+    run, coded_run = case_run("eyeriss-v1/vgg16")
     layers = [c for c in run.costs if c.layer.op.value == "conv"]
     print("\nVGG-16 conv layers, batch 3: DRAM MB under strict, raw and run-length coded at Table VI's zeros")
     totals = [0.0] * 3
-    for i, c in enumerate(layers):
+    for c in layers:
         name = c.name.split(".")[0]
-        zeros, published = VGG_ZEROS_AND_DRAM[name]
-        next_zeros = VGG_ZEROS_AND_DRAM[layers[i + 1].name.split(".")[0]][0] if i + 1 < len(layers) else 0.0
-        moved, coded = schedule_dram(run, c.name, zeros, next_zeros)
+        published = VGG_ZEROS_AND_DRAM[name][1]
+        moved, coded = schedule_dram(run, c.name), schedule_dram(coded_run, c.name)
         totals = [t + v for t, v in zip(totals, (moved / MB, coded / MB, published))]
         print(f"{name:8} {moved / MB:8.2f} {coded / MB:8.2f} {published:8.1f}")
     macs = sum(c.macs for c in layers)
@@ -200,14 +202,13 @@ def print_row_stationary() -> None:
 
 
 def main() -> None:
-    hw = api.load_hardware("eyeriss-v1")
-    alexnet = api.estimate(api.load_network("alexnet"), hw, "strict", batch=BATCH)
+    alexnet, alexnet_coded = case_run("eyeriss-v1/alexnet")
 
     print(f"AlexNet conv layers, batch {BATCH}: DRAM MB by loop order")
     widths = (8, 8, 8, 10, 8, 10)
     print(f"{'layer':8} {'hwsim':>8} {'+ RLC':>8} {'once':>8} {'Table III':>10} {'+ RLC':>8} {'published':>10}")
     totals = [0.0] * len(widths)
-    for name, *values in dram_orders(alexnet):
+    for name, *values in dram_orders(alexnet, alexnet_coded):
         totals = [t + v for t, v in zip(totals, values)]
         print(f"{name:8} " + " ".join(f"{v:{w}.2f}" for v, w in zip(values, widths)))
     print(f"{'total':8} " + " ".join(f"{v:{w}.2f}" for v, w in zip(totals, widths)))

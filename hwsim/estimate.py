@@ -12,6 +12,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from hwsim.cost.bound import lower_bound
+from hwsim.cost.coding import MapZeros, code_maps
 from hwsim.cost.cut import cut_bound
 from hwsim.cost.cycles import layer_cycles
 from hwsim.cost.inference import COUNTINGS, EXACT, Counting, LayerCost, graph_costs, layer_cost
@@ -52,6 +53,20 @@ class Estimate:
     schedule: Schedule
     steady_state: bool = False
     """Repeated inference: the weights of costs marked ``weights_resident`` stayed on chip (hwsim.cost.steady)."""
+    map_zeros: MapZeros = None
+    """The maps' zero fractions the run was given (hwsim.cost.coding): what a link that codes maps sizes them by."""
+
+    @property
+    def link_note(self) -> str:
+        """What the report says about maps on the external link: empty unless the link codes maps or zero fractions
+        were given, so that a run without either reports as before."""
+        coding = self.hardware.memory.external.map_coding
+        if coding is None:
+            return "" if self.map_zeros is None else "zero fractions given, but the link does not code maps: maps raw"
+        if self.map_zeros is None:
+            return f"the link codes maps ({coding}), but no zero fractions were given: maps raw"
+        coded = sum(c.output_link < 1.0 for c in self.costs) + any(c.input_link < 1.0 for c in self.costs)
+        return f"maps run-length coded on the link ({coding}) at the zero fractions given: {coded} maps; weights raw"
 
     @cached_property
     def scheduled_costs(self) -> tuple[LayerCost, ...]:
@@ -271,14 +286,22 @@ def estimate(
     batch: int = 1,
     precision: Precision | str | None = None,
     steady_state: bool | None = None,
+    map_zeros: MapZeros = None,
 ) -> Estimate:
     """Cost every layer of ``graph`` and schedule it on ``hardware`` with ``policy``.
+
+    ``map_zeros``: the fraction of zeros in the maps (one for all, or per layer's output map and ``input``), a
+    property of the data: a profile whose link codes maps (``memory.external.map_coding``) moves each map at its
+    coded size (:mod:`hwsim.cost.coding`); a map without one moves raw.
 
     ``steady_state`` (default: the profile's ``steady_state``) models repeated inference: the weights that fit
     stay on chip from image to image and are never loaded (:mod:`hwsim.cost.steady`); the rest of the schedule
     has the internal memory they leave.
     """
     costs, counting, precision = cost_run(graph, hardware, policy, counting, batch, precision)
+    if map_zeros is not None:
+        coded = code_maps(costs, precision.bytes, map_zeros)  # checked even where the link does not code
+        costs = coded if hardware.memory.external.map_coding is not None else costs
     steady = hardware.steady_state if steady_state is None else steady_state
     scheduled_on = hardware
     if steady:
@@ -288,7 +311,7 @@ def estimate(
         steps = [_kept_weights_noted(step, costs) for step in steps]
     schedule = Schedule(policy, graph.name, hardware.name, counting.name, batch, precision.value, tuple(steps))
     _check_external_capacity(costs, schedule, hardware)
-    return Estimate(graph, hardware, costs, schedule, steady)
+    return Estimate(graph, hardware, costs, schedule, steady, map_zeros)
 
 
 def _kept_weights_noted(step: Step, costs: tuple[LayerCost, ...]) -> Step:

@@ -100,6 +100,13 @@ precision_option = click.option(
     default=None,
     help="Override the profile's precision.",
 )
+map_zeros_option = click.option(
+    "--map-zeros",
+    "map_zeros",
+    metavar="FRACTION|FILE",
+    help="The maps' fraction of zeros (a property of the data): one for all maps, or a .yaml/.csv file per layer. "
+    "A profile whose link codes maps (map_coding) moves them coded; without it, raw.",
+)
 steady_state_option = click.option(
     "--steady-state/--no-steady-state",
     "steady_state",

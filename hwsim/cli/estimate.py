@@ -22,6 +22,7 @@ from hwsim.cli.common import (
     format_option,
     input_shape_option,
     load_inputs,
+    map_zeros_option,
     output_format,
     output_option,
     plot_option,
@@ -36,14 +37,17 @@ from hwsim.cli.common import (
     vary_option,
 )
 from hwsim.errors import InputError
+from hwsim.model.graph import INPUT
 from hwsim.report import tables
 from hwsim.report.terminal import View
 from hwsim.schedule import POLICIES
+from hwsim.spec.zeros import map_zeros_from
 
 
 @click.command()
 @run_options
 @steady_state_option
+@map_zeros_option
 @output_option("Write the report to a file (.csv, .md, .json).")
 @format_option
 @table_options
@@ -63,6 +67,7 @@ def estimate(
     batch: int,
     precision: str | None,
     steady_state: bool | None,
+    map_zeros: str | None,
     output: Path | None,
     fmt: str | None,
     wide: bool,
@@ -82,12 +87,14 @@ def estimate(
     hwsim estimate networks/hairnet.yaml --plot layers.png     # transfer vs compute per layer
     hwsim estimate --policy optimized --trace schedule.json    # timeline for Perfetto
     hwsim estimate mobilenet-v1 --hw tpu-v1 --policy optimized --steady-state   # weights stay on chip
+    hwsim estimate alexnet --hw eyeriss-v1 --policy strict --map-zeros 0.6     # maps run-length coded in DRAM
     """
     target_format = output_format(output, fmt)
     check_plot_path(plot)
     require_suffix(trace_path, (".json",), "a trace is Chrome trace-event JSON")
     graph, profile = load_inputs(network, hardware, [output, plot, trace_path], input_shape)
-    result = api.estimate(graph, profile, policy, counting, batch, precision, steady_state)
+    zeros = map_zeros_from(map_zeros, [INPUT, *(layer.name for layer in graph.layers)]) if map_zeros else None
+    result = api.estimate(graph, profile, policy, counting, batch, precision, steady_state, zeros)
     emit(result, output, target_format, tables.FORMATS, tables.render_table, View(wide, columns))
     if plot:
         from hwsim.report.plots import layer_bars

@@ -1,7 +1,8 @@
 """The lower bound of a run: no schedule of these layers on this hardware can be faster.
 
 Every schedule must at least move its compulsory traffic over the bus: the input image in, the
-network's output out, and every weight once per batch (none that stays on chip in steady state).
+network's output out (each at its coded size if the link codes maps), and every weight once per batch
+(none that stays on chip in steady state).
 Every compute unit must at least execute the ops assigned to it. The bus and the units can all
 work at once, so the bound is the largest of these times (not their sum):
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from hwsim.cost.coding import link_bytes
 from hwsim.cost.cycles import layer_seconds
 from hwsim.cost.fold import fold_batchnorm
 from hwsim.cost.inference import LayerCost
@@ -45,14 +47,20 @@ class LowerBound:
 
 
 def image_bytes(costs: tuple[LayerCost, ...]) -> int:
-    """The input image's bytes, for the whole batch."""
-    return next(size for c in costs for name, size in zip(c.layer.inputs, c.input_bytes) if name == INPUT)
+    """The input image's bytes over the link, for the whole batch (coded if the link codes it)."""
+    return next(
+        link_bytes(size, c.input_link)
+        for c in costs
+        for name, size in zip(c.layer.inputs, c.input_bytes)
+        if name == INPUT
+    )
 
 
 def compulsory_bytes(costs: tuple[LayerCost, ...], io: bool = True) -> int:
     """Every weight not kept on chip, and (``io``) the image in and the output out."""
     weights = sum(c.weight_bytes for c in costs if not c.weights_resident)
-    return weights + (image_bytes(costs) + costs[-1].output_bytes if io else 0)
+    output = link_bytes(costs[-1].output_bytes, costs[-1].output_link)
+    return weights + (image_bytes(costs) + output if io else 0)
 
 
 def unit_seconds(costs: tuple[LayerCost, ...], unit: str, hardware: HardwareSpec) -> float:

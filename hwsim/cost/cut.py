@@ -84,6 +84,7 @@ import math
 from dataclasses import dataclass
 
 from hwsim.cost.bound import compulsory_bytes, image_bytes, lower_bound, unit_seconds
+from hwsim.cost.coding import link_bytes
 from hwsim.cost.fold import fold_batchnorm
 from hwsim.cost.inference import LayerCost
 from hwsim.model.graph import INPUT, Layer, consumers_of
@@ -274,7 +275,9 @@ def _barrier_time(
     layers = tuple(c.layer for c in costs)
     needed, later, behind = needed_by(layers, barrier), reading(layers, barrier), after(layers, barrier)
     image = image_bytes(costs) if io and INPUT in needed else 0
-    output = costs[-1].output_bytes if io and costs[-1].name in later | {barrier} else 0
+    output = (
+        link_bytes(costs[-1].output_bytes, costs[-1].output_link) if io and costs[-1].name in later | {barrier} else 0
+    )
     batch, total = costs[0].batch, compulsory_bytes(costs, io)
     first = [c for c in costs if c.name in needed]
     last = [c for c in costs if c.name in behind]

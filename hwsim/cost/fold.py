@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import replace
 
-from hwsim.cost.inference import LayerCost, layer_cost
+from hwsim.cost.inference import LayerCost, recost
 from hwsim.model.graph import consumers_of
 from hwsim.ops import ConvAttrs, Op
 from hwsim.spec.hardware import HardwareSpec
@@ -51,5 +51,8 @@ def fold_batchnorm(
             assert isinstance(attrs, ConvAttrs)
             extra = 0 if attrs.bias else layer.output_shape[2]
             layer = replace(layer, attrs=replace(attrs, bias=True), params=layer.params + extra)
-        result.append(layer_cost(layer, hardware, c.counting, c.batch, c.precision, c.weights_resident))
+        again = recost(c, hardware, layer)
+        # a conv that folds its batch norm writes the batch norm's map, coded as that map is
+        bn = by_name.get(folded.get(layer.name, ""))
+        result.append(replace(again, output_link=bn.output_link) if bn is not None else again)
     return tuple(result), folded

@@ -9,7 +9,7 @@ rule, so the errata can be corrected one op at a time.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from hwsim.model.graph import Graph, Layer
 from hwsim.ops import TRAITS, CostRule, Op, elements
@@ -56,6 +56,11 @@ class LayerCost:
     """How the cost was counted, so a transformed layer (BN folded into a conv) can be re-costed alike."""
     weights_resident: bool = False
     """Its weights stay on chip across images (steady state, :mod:`hwsim.cost.steady`): never loaded."""
+    output_link: float = 1.0
+    """Bytes over the external link per byte of its output map: below 1 when the link codes maps
+    (:mod:`hwsim.cost.coding`)."""
+    input_link: float = 1.0
+    """The same for the network's input, when this layer reads it."""
 
     @property
     def name(self) -> str:
@@ -96,6 +101,13 @@ def layer_cost(
         precision=precision or hardware.precision,
         weights_resident=weights_resident,
     )
+
+
+def recost(c: LayerCost, hardware: HardwareSpec, layer: Layer | None = None, batch: int | None = None) -> LayerCost:
+    """``c`` costed again for another layer (a batch norm folded in) or batch, keeping what the run marked on it
+    (weights kept on chip, maps coded on the link)."""
+    again = layer_cost(layer or c.layer, hardware, c.counting, batch or c.batch, c.precision, c.weights_resident)
+    return replace(again, output_link=c.output_link, input_link=c.input_link)
 
 
 def graph_costs(

@@ -150,6 +150,7 @@ def _header(estimate: Estimate) -> dict[str, Any]:
         "counting": s.counting,
         "batch": s.batch,
         "precision": s.precision,
+        **({"maps_on_link": estimate.link_note} if estimate.link_note else {}),
     }
 
 
@@ -326,6 +327,7 @@ def render_summary(estimate: Estimate, console: Screen) -> None:
         f"   bytes moved {summary['bytes_moved']:,}",
         energy_line(summary),
         "most expensive: " + ", ".join(f"{name} ({format_duration(t)})" for name, t in top_layers(estimate)),
+        *([f"note: {estimate.link_note}"] if estimate.link_note else []),
     ]
     for line in lines:
         console.print(line, highlight=False)

@@ -26,10 +26,22 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from hwsim.cost.inference import LayerCost, layer_cost
+from hwsim.cost.inference import LayerCost, recost
 from hwsim.model.graph import Graph
-from hwsim.schedule.base import ALLOC, COMPUTE, FREE, LOAD, RESIDENT, CapacityError, Event, Repeat, Scheduler, Step
-from hwsim.schedule.program import transfers_of
+from hwsim.schedule.base import (
+    ALLOC,
+    COMPUTE,
+    FREE,
+    LOAD,
+    RESIDENT,
+    CapacityError,
+    Event,
+    Repeat,
+    Scheduler,
+    Step,
+    TensorId,
+)
+from hwsim.schedule.program import link_ratios, transfers_of
 from hwsim.spec.hardware import HardwareSpec
 
 
@@ -59,9 +71,7 @@ def sub_batched(policy: Scheduler, choose: str) -> Scheduler:
             """The policy's steps for ``size`` images (None: they do not fit); each size is scheduled once."""
             if size not in runs:
                 if size not in sub_costs:
-                    sub_costs[size] = tuple(
-                        layer_cost(c.layer, hardware, c.counting, size, c.precision, c.weights_resident) for c in costs
-                    )
+                    sub_costs[size] = tuple(recost(c, hardware, batch=size) for c in costs)
                 try:
                     runs[size] = policy(graph, sub_costs[size], hardware)
                 except CapacityError as error:
@@ -163,7 +173,8 @@ def _concatenate(
         else:
             slots += [[(step, 1, moved)] for step, moved in zip(rest, shifted)]
     where = f"in {k} sub-batches of {size}" + (f" and one of {remainder}" if remainder else "")
-    return [_merge(parts, where, size) for parts in slots]
+    link = link_ratios(costs)
+    return [_merge(parts, where, size, link) for parts in slots]
 
 
 def _check_empty(steps: list[Step]) -> None:
@@ -178,13 +189,13 @@ def _check_empty(steps: list[Step]) -> None:
     assert resident == 0, "a sub-batch must leave internal memory empty for the next one"
 
 
-def _merge(parts: list[tuple[Step, int, list[Event]]], where: str, size: int) -> Step:
+def _merge(parts: list[tuple[Step, int, list[Event]]], where: str, size: int, link: dict[TensorId, float]) -> Step:
     """One report step for the same step of several sub-batches: their events, transfers and times added up
     (each part a step, how many sub-batches ran it, and its events)."""
     first = parts[0][0]
     events = tuple(e for _, _, moved in parts for e in moved)
     note = f"{first.note}; " if first.note else ""
-    transfers = transfers_of(list(events))
+    transfers = transfers_of(list(events), link)
     return replace(
         first,
         macs=sum(s.macs * k for s, k, _ in parts),

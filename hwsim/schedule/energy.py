@@ -16,11 +16,13 @@ record of repeated identical work with a count multiplies its energy by that cou
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from hwsim.cost.coding import link_bytes
 from hwsim.cost.inference import LayerCost
 from hwsim.model.graph import INPUT
 from hwsim.schedule.base import COMPUTE, LOAD, STORE, Event, Region, Schedule, Step, TensorId, map_of, weights_of
+from hwsim.schedule.program import link_ratios
 from hwsim.spec.energy import EnergyTable
 
 
@@ -74,6 +76,8 @@ class Operands:
     """A layer's weights per output channel; shared by all images."""
     macs_per_op: dict[str, float]
     batch: int
+    link: dict[TensorId, float] = field(default_factory=dict)
+    """Per map the external link codes: its bytes over the link per byte on chip (DRAM pays those)."""
 
     def region_bytes(self, region: Region, images: tuple[int, int] | None) -> float:
         (r0, r1), (c0, c1) = region.rows, region.channels
@@ -97,7 +101,8 @@ def operands(costs: tuple[LayerCost, ...]) -> Operands:
         for name, shape, size in zip(c.layer.inputs, c.layer.input_shapes, c.input_bytes):
             if name == INPUT:
                 maps[map_of(INPUT)] = size / (shape[0] * shape[2] * batch)
-    return Operands(maps, weights, {c.name: c.macs / c.ops if c.ops else 0.0 for c in costs}, batch)
+    macs_per_op = {c.name: c.macs / c.ops if c.ops else 0.0 for c in costs}
+    return Operands(maps, weights, macs_per_op, batch, link_ratios(costs))
 
 
 def step_energy(step: Step, table: EnergyTable, layers: Operands) -> EnergyParts:
@@ -113,14 +118,16 @@ def step_energy(step: Step, table: EnergyTable, layers: Operands) -> EnergyParts
         table.external_j_per_byte,
     )
     mac_j, op_j, macs_per_op = table.mac_j, table.op_j, layers.macs_per_op
-    region_bytes = layers.region_bytes
+    region_bytes, link = layers.region_bytes, layers.link
     for event in step.events:  # counted_events(step), without a generator and a property call per event
         count = 1 if event.repeat is None else event.instances
         action = event.action
         if action is LOAD or action is STORE:
             internal = write_j if action is LOAD else read_j
             internal_j += event.bytes * internal * count
-            external_j += event.bytes * external * count
+            ratio = link.get(event.region.tensor) if link else None
+            wire = event.bytes if ratio is None else link_bytes(event.bytes, ratio)
+            external_j += wire * external * count
         elif action is COMPUTE:
             ops, images = event.ops, event.images
             macs = ops * macs_per_op[event.layer]

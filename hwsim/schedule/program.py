@@ -30,6 +30,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import NamedTuple, overload
 
+from hwsim.cost.coding import link_bytes
 from hwsim.cost.cycles import layer_rate
 from hwsim.cost.inference import LayerCost
 from hwsim.model.graph import INPUT
@@ -92,6 +93,8 @@ class Record(NamedTuple):
     unit: str = ""
     ops: float = 0.0
     part: Region | None = None
+    wire: int = 0
+    """A load's or store's bytes over the external link: ``bytes`` unless the link codes the map."""
 
 
 @dataclass
@@ -130,7 +133,7 @@ def _shifted(loop: Loop, item: Record | Loop, k: int) -> Record | Loop:
         return Loop(item.rows, item.channels, [_shifted(loop, x, k) for x in item.body], item.count, item.size)
     # built field by field: ``_replace`` goes through keyword arguments and a dict, for every record of
     # every iteration timed
-    step, action, region, size, layer, reads, unit, ops, part = item
+    step, action, region, size, layer, reads, unit, ops, part, wire = item
     shift = loop.shift
     return Record(
         step,
@@ -142,6 +145,7 @@ def _shifted(loop: Loop, item: Record | Loop, k: int) -> Record | Loop:
         unit,
         ops,
         shift(part, k) if part is not None else None,
+        wire,
     )
 
 
@@ -164,7 +168,7 @@ def _bus_work(items: list[Record | Loop]) -> tuple[int, int]:
             size += body_size * item.count
             transfers += body_transfers * item.count
         elif item.action is LOAD or item.action is STORE:
-            size += item.bytes
+            size += item.wire
             transfers += 1
     return size, transfers
 
@@ -187,6 +191,8 @@ class Program:
                 if name == INPUT:
                     self.cell_bytes[map_of(INPUT)] = size // (shape[0] * shape[2])
                     self._full[map_of(INPUT)] = Region(map_of(INPUT), (0, shape[0]), (0, shape[2]))
+        self.link = link_ratios(costs)
+        """Per map the link codes: its bytes over the link per byte on chip."""
         self.kept = frozenset(weights_of(c.name) for c in costs if c.weights_resident)
         """Weights on chip before the run starts and after it ends (steady state): never loaded nor freed,
         and outside the capacity the policy schedules in (:mod:`hwsim.cost.steady`)."""
@@ -203,7 +209,9 @@ class Program:
         """The most bytes resident at once so far."""
         self.resident = 0
         self.moved = 0
-        """Bytes loaded and stored so far: the bus is busy at least this long over the bandwidth."""
+        """Bytes loaded and stored so far, over the link (a map the link codes at its coded size; in a program
+        only counted, :meth:`tally` without ``wire``, at its size on chip): the bus is busy at least this long
+        over the bandwidth."""
         self._bus_after: tuple[list[int], list[int]] | None = None
 
     def bus_after(self) -> tuple[list[int], list[int]]:
@@ -223,6 +231,7 @@ class Program:
         """An empty program over the same layers, to write records into and count them (kept if ``recording``)."""
         other = Program.__new__(Program)
         other.costs, other.cell_bytes, other._full, other.kept = self.costs, self.cell_bytes, self._full, self.kept
+        other.link = self.link
         other._empty(recording)
         return other
 
@@ -264,20 +273,23 @@ class Program:
         ALLOC take the space, FREE releases it, LOAD and STORE move the bytes. Weights kept on chip across
         images (steady state) are neither loaded nor freed."""
         if size and not (self.kept and (action is LOAD or action is FREE) and region.tensor in self.kept):
-            self.tally(step, action, size)
+            wire = size
+            if self.link and (action is LOAD or action is STORE):
+                wire = link_bytes(size, self.link.get(region.tensor, 1.0))
+            self.tally(step, action, size, wire)
             if self.recording:
-                self._keep(Record(step, action, region, size))
+                self._keep(Record(step, action, region, size, "", (), "", 0.0, None, wire))
 
-    def tally(self, step: int, action: Action, size: int) -> None:
-        """What a record of ``size`` bytes does to the counts (for a program that keeps no records, without
-        the region: what :meth:`add` counts)."""
+    def tally(self, step: int, action: Action, size: int, wire: int | None = None) -> None:
+        """What a record of ``size`` bytes (``wire`` of them over the link, if coded) does to the counts (for a
+        program that keeps no records, without the region: what :meth:`add` counts)."""
         if action is FREE:
             self.resident -= size
             if self.resident <= self.peaks[step] and not self._open:
                 return  # what _count would do: a free raises no step's peak, and counts in no loop
         else:
             if action is LOAD or action is STORE:
-                self.moved += size
+                self.moved += size if wire is None else wire
             if action is not STORE:
                 self.resident += size
         self._count(step)
@@ -432,7 +444,7 @@ class _Clock:
         :func:`hwsim.cost.cycles.layer_rate`), the first compute of each step after its unit's dispatch time."""
         action = r.action
         if action is LOAD or action is STORE:
-            return r.bytes / self.bandwidth + self.setup
+            return r.wire / self.bandwidth + self.setup
         if action is COMPUTE:
             rate = self.rates.get(r.layer)
             if rate is None:
@@ -649,7 +661,7 @@ class _Overlapped(_Clock):
                 start = ready(region)
                 if bus > start:
                     start = bus
-                end = bus = start + (r.bytes / bandwidth + setup)  # type: ignore[union-attr]
+                end = bus = start + (r.wire / bandwidth + setup)  # type: ignore[union-attr]
             else:  # LOAD, ALLOC, RESIDENT: they take space
                 resident += r.bytes  # type: ignore[union-attr]
                 start = taken if action is not LOAD or taken >= bus else bus
@@ -672,7 +684,7 @@ class _Overlapped(_Clock):
                     slack = room - pending_bytes
                 taken = start
                 if action is LOAD:
-                    end = bus = start + (r.bytes / bandwidth + setup)  # type: ignore[union-attr]
+                    end = bus = start + (r.wire / bandwidth + setup)  # type: ignore[union-attr]
                 else:
                     end = start + 0.0
                 w = new(_Written, (region, end, ()))
@@ -867,20 +879,34 @@ def _time_within(program: Program, hardware: HardwareSpec, limit: float) -> list
 # ---- steps -------------------------------------------------------------------------------------
 
 
-def transfers_of(events: list[Event]) -> tuple[Transfer, ...]:
-    """The bytes each tensor moves in each direction over ``events`` (repeated ones counted): a step's transfers."""
+def link_ratios(costs: tuple[LayerCost, ...]) -> dict[TensorId, float]:
+    """Per map the external link codes (:mod:`hwsim.cost.coding`): its bytes over the link per byte on chip."""
+    link = {map_of(c.name): c.output_link for c in costs if c.output_link < 1.0}
+    link.update({map_of(INPUT): c.input_link for c in costs if c.input_link < 1.0 and INPUT in c.layer.inputs})
+    return link
+
+
+def _wire(e: Event, link: dict[TensorId, float]) -> int:
+    return link_bytes(e.bytes, link[e.region.tensor]) if e.region.tensor in link else e.bytes
+
+
+def transfers_of(events: list[Event], link: dict[TensorId, float]) -> tuple[Transfer, ...]:
+    """The bytes each tensor moves over the link in each direction over ``events`` (repeated ones counted;
+    coded maps at their ``link`` ratio): a step's transfers."""
     moved: dict[tuple[TensorId, Direction], int] = {}
     for e in events:
         if e.action is LOAD or e.action is STORE:
             key = (e.region.tensor, Direction.LOAD if e.action is LOAD else Direction.STORE)
-            moved[key] = moved.get(key, 0) + e.bytes * e.instances
+            moved[key] = moved.get(key, 0) + _wire(e, link) * e.instances
     return tuple(Transfer(tensor, direction, size) for (tensor, direction), size in moved.items())
 
 
-def transfer_seconds(events: list[Event] | tuple[Event, ...], bandwidth: float, setup: float) -> float:
-    """The bus time of the loads and stores among ``events`` (repeated ones counted): their bytes over the
-    bandwidth, and a setup each."""
-    moved = [(e.bytes, e.instances) for e in events if e.action is LOAD or e.action is STORE]
+def transfer_seconds(
+    events: list[Event] | tuple[Event, ...], bandwidth: float, setup: float, link: dict[TensorId, float]
+) -> float:
+    """The bus time of the loads and stores among ``events`` (repeated ones counted): their bytes over the link
+    (coded maps at their ``link`` ratio) over the bandwidth, and a setup each."""
+    moved = [(_wire(e, link), e.instances) for e in events if e.action is LOAD or e.action is STORE]
     return sum(size * times for size, times in moved) / bandwidth + sum(times for _, times in moved) * setup
 
 
@@ -966,7 +992,7 @@ def finish(program: Program, hardware: HardwareSpec, overlap: bool, timed: Timin
 
     new = tuple.__new__  # Event's own constructor checks its arguments; these come straight from the program
     for record, seq, start, end, periods in times.timed:
-        step, action, region, size, layer, reads, unit, ops, part = record
+        step, action, region, size, layer, reads, unit, ops, part, _ = record
         repeat = repeat_of(periods) if periods else None
         by_step[step].append(
             new(Event, (action, region, size, layer, reads, unit, ops, seq, start, end, None, repeat, part))
@@ -982,7 +1008,7 @@ def finish(program: Program, hardware: HardwareSpec, overlap: bool, timed: Timin
     for i, (plan, events) in enumerate(zip(program.plans, by_step)):
         group, first, last_cost = plan.group, plan.group[0], plan.group[-1]
         names = tuple(c.name for c in group)
-        transfers = transfers_of(events)
+        transfers = transfers_of(events, program.link)
         steps.append(
             Step(
                 name=step_name(names),
@@ -1000,7 +1026,7 @@ def finish(program: Program, hardware: HardwareSpec, overlap: bool, timed: Timin
                 output_at=plan.output_at,
                 weights_at=Location.EXTERNAL,
                 transfers=transfers,
-                transfer_s=transfer_seconds(events, bandwidth, setup),
+                transfer_s=transfer_seconds(events, bandwidth, setup, program.link),
                 compute_s=computing[i],
                 total_s=totals[i],
                 peak_internal_bytes=program.peaks[i],

@@ -11,11 +11,12 @@ own images' cells:
   before); a compute reads resident, already computed rows covering its receptive field, and
   writes rows allocated for it; a store writes resident, computed rows; nothing is allocated twice;
 - accounting: every event's bytes are its region's size; each step's transfers are exactly its
-  loads and stores, and its transfer time is those bytes over the attained bandwidth, plus a setup
-  each; every layer's output is computed whole, once, with its ops counted once. A layer that
-  accumulates its input's rows (global average pooling) may compute its output in parts, each adding
-  the input rows it names: every input row is added once, and the output counts as computed when all
-  have been.
+  loads and stores, at their size over the link (a map the link codes at its coded size, recomputed
+  from the layer costs' ratios, :mod:`hwsim.cost.coding`), and its transfer time is those bytes over
+  the attained bandwidth, plus a setup each; every layer's output is computed whole, once, with its
+  ops counted once. A layer that accumulates its input's rows (global average pooling) may compute
+  its output in parts, each adding the input rows it names: every input row is added once, and the
+  output counts as computed when all have been.
 
 Weights kept on chip across images (steady state) are resident before the first event and count
 against the capacity throughout; nothing may load or free them.
@@ -30,6 +31,7 @@ from enum import Enum
 
 import numpy as np
 
+from hwsim.cost.coding import link_bytes
 from hwsim.cost.inference import LayerCost
 from hwsim.model.graph import INPUT
 from hwsim.schedule.base import Action, Event, Region, Schedule, Step, TensorId, map_of, weights_of
@@ -87,6 +89,8 @@ def validate(schedule: Schedule, costs: tuple[LayerCost, ...], hardware: Hardwar
     bandwidth, setup = hardware.memory.external.effective_bandwidth, hardware.memory.external.setup
     by_name = {c.name: c for c in costs}
     batch = costs[0].batch
+    link = {map_of(c.name): c.output_link for c in costs if c.output_link < 1.0}
+    link.update({map_of(INPUT): c.input_link for c in costs if c.input_link < 1.0 and INPUT in c.layer.inputs})
     tensors: dict[TensorId, _Tensor] = {}
     added: dict[str, np.ndarray] = {}
     """Per layer that accumulates its input: how often each (image, input row, channel) was added."""
@@ -149,14 +153,18 @@ def validate(schedule: Schedule, costs: tuple[LayerCost, ...], hardware: Hardwar
             _check_compute(e, by_name, tensors, added, fail)
             ops[e.layer] = ops.get(e.layer, 0.0) + e.ops
     for step in schedule.steps:
-        moved = sum(e.bytes * e.instances for e in step.events if e.action in (Action.LOAD, Action.STORE))
+        moved = sum(
+            link_bytes(e.bytes, link.get(e.region.tensor, 1.0)) * e.instances
+            for e in step.events
+            if e.action in (Action.LOAD, Action.STORE)
+        )
         if moved != step.bytes_moved:
             violations.append(
                 Violation(
                     Rule.ACCOUNTING, step.name, f"events move {moved:,} B, the step's transfers {step.bytes_moved:,} B"
                 )
             )
-        expected = transfer_seconds(step.events, bandwidth, setup)
+        expected = transfer_seconds(step.events, bandwidth, setup, link)
         if not math.isclose(step.transfer_s, expected, rel_tol=1e-9, abs_tol=1e-15):
             violations.append(
                 Violation(

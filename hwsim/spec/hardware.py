@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -104,6 +104,11 @@ class ExternalMemory(_Strict):
     capacity: Bytes | None = Field(None, description="unlimited when absent")
     achievable: Fraction = Field(1.0, description="fraction of the bandwidth transfers attain")
     setup: Seconds = Field(0.0, description="latency every transfer pays before its first byte (a DMA's setup)")
+    map_coding: Literal["eyeriss-rlc"] | None = Field(
+        None,
+        description="feature maps cross the link coded: eyeriss-rlc, Eyeriss v1's run-length code, sized from "
+        "the maps' zero fractions given with the run (hwsim.cost.coding); absent: raw",
+    )
 
     @property
     def effective_bandwidth(self) -> float:

@@ -61,6 +61,10 @@ class Case(_Strict):
     batch: int = Field(1, ge=1)
     steady_state: bool | None = None
     layers: tuple[str, ...] = Field((), description="the ops whose steps the figures cover (all when empty)")
+    map_zeros: dict[str, float] | None = Field(
+        None, description="the maps' zero fractions as measured in the same experiments: a workload input"
+    )
+    map_zeros_source: str = Field("", description="where the zero fractions come from, named in every row's source")
     note: str = ""
     metrics: tuple[Measured, ...]
 
@@ -140,7 +144,12 @@ def published_rows(cases: Sequence[Case], profiles: Callable[[str], HardwareSpec
         fitted = case.case in fitted_cases(profile)
         try:
             result = estimate(
-                bundled_network(case.network), profile, case.policy, batch=case.batch, steady_state=case.steady_state
+                bundled_network(case.network),
+                profile,
+                case.policy,
+                batch=case.batch,
+                steady_state=case.steady_state,
+                map_zeros=case.map_zeros,
             )
         except Exception as failure:  # noqa: BLE001 - one case's failure is reported in its rows, not hidden
             reason = f"not predicted: {type(failure).__name__}: {failure}"
@@ -150,8 +159,17 @@ def published_rows(cases: Sequence[Case], profiles: Callable[[str], HardwareSpec
             ]
             continue
         selected = selected_steps(result, case.layers)
+        zeros = f"; maps' zero fractions (an input, not fitted): {case.map_zeros_source}" if case.map_zeros else ""
         rows += [
-            Row(case.case, m.metric, m.measured, METRICS[m.metric](result, selected), m.source, PUBLISHED, fitted)
+            Row(
+                case.case,
+                m.metric,
+                m.measured,
+                METRICS[m.metric](result, selected),
+                m.source + zeros,
+                PUBLISHED,
+                fitted,
+            )
             for m in case.metrics
         ]
     return rows

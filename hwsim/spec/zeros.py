@@ -1,0 +1,89 @@
+"""The maps' zero fractions a run is given (``--map-zeros``): one number for every map, or a file per map.
+
+The fraction of zeros in a feature map is a property of the data the network runs on, not of the chip, so it is
+an input of the run, never a default (:mod:`hwsim.cost.coding` sizes a coded map by it). A file names maps by the
+layer that writes them (``input`` for the network's input), either as YAML::
+
+    conv1: 0.39        # the fraction of zeros in conv1's output
+    pool1: 0.387
+
+or as CSV with a header ``layer,zeros``. A map not named moves raw.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Collection
+from pathlib import Path
+
+from hwsim import files
+from hwsim.errors import InputError
+from hwsim.spec.yamlio import load_yaml
+
+YAML_SUFFIXES, CSV_SUFFIX = (".yaml", ".yml"), ".csv"
+
+
+def _fraction(value: object, where: str, field: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 <= value <= 1.0:
+        raise InputError(f"a zero fraction is a number from 0 to 1, not {value!r}", where, field)
+    return float(value)
+
+
+def _number(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def map_zeros_from(value: str, names: Collection[str]) -> float | dict[str, float]:
+    """``--map-zeros``'s value: a fraction for every map, or a YAML or CSV file of fractions per map, whose names
+    must be among ``names`` (the network's layers and its input)."""
+    number = _number(value)
+    if number is not None:
+        return _fraction(number, "", "--map-zeros")
+    path = Path(value)
+    if path.suffix in YAML_SUFFIXES:
+        return _from_yaml(path, names)
+    if path.suffix == CSV_SUFFIX:
+        return _from_csv(path, names)
+    raise InputError(
+        f"--map-zeros takes a fraction from 0 to 1 or a .yaml/.yml/.csv file of them per layer, not {value!r}"
+    )
+
+
+def _known(name: object, names: Collection[str], where: str) -> str:
+    if not isinstance(name, str) or name not in names:
+        raise InputError(f"no layer {name!r} in the network (or 'input' for its input)", where, "layer")
+    return name
+
+
+def _from_yaml(path: Path, names: Collection[str]) -> dict[str, float]:
+    document = load_yaml(path)
+    if not isinstance(document.data, dict):
+        raise InputError("expected a mapping of layer names to zero fractions", document.where(()))
+    return {
+        _known(name, names, document.where_key((name,))): _fraction(value, document.where((name,)), str(name))
+        for name, value in document.data.items()
+    }
+
+
+def _from_csv(path: Path, names: Collection[str]) -> dict[str, float]:
+    rows = csv.reader(io.StringIO(files.read_text(path, files.MAX_TEXT_BYTES, "CSV file")))
+    header = next(rows, None)
+    if header is None or [cell.strip() for cell in header] != ["layer", "zeros"]:
+        raise InputError(f"the header must be 'layer,zeros', not {','.join(header or [])!r}", f"{path}:1")
+    result: dict[str, float] = {}
+    for line, row in enumerate(rows, start=2):
+        where = f"{path}:{line}"
+        if not row:
+            continue
+        if len(row) != 2:
+            raise InputError(f"expected 2 cells (layer, zeros), got {len(row)}", where)
+        name = _known(row[0].strip(), names, where)
+        if name in result:
+            raise InputError(f"{name!r} given twice", where, "layer")
+        number = _number(row[1])
+        result[name] = _fraction(number if number is not None else row[1].strip(), where, name)
+    return result
