@@ -221,7 +221,7 @@ TERMINAL_COLUMNS = [
     Column("note", "note", wrap=True),
 ]
 """The terminal table: :data:`COLUMNS` in human units, and where each tensor lives (int or ext) in one column."""
-ARRAY_TERMINAL_COLUMNS = [Column("compute_cycles", "cycles", "count"), Column("utilization", "util %", "percent")]
+ARRAY_TERMINAL_COLUMNS = [Column("compute_cycles", "cycles", "count"), Column("utilization", "util", "percent")]
 """After ``compute`` when the profile has a systolic array."""
 
 
