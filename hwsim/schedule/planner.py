@@ -32,6 +32,7 @@ from dataclasses import dataclass, replace
 from functools import cache
 from typing import NamedTuple
 
+from hwsim.cost.coding import link_bytes
 from hwsim.cost.inference import LayerCost
 from hwsim.model.graph import INPUT, consumers_of
 from hwsim.ops import TRAITS
@@ -595,7 +596,7 @@ def least_moved(costs: tuple[LayerCost, ...], groups: list[Group], capacity: flo
     """Bytes any plan of ``groups`` one per segment (a menu without row-by-row segments) moves at least, without
     planning: every weight not kept on chip, loaded once, and every step output larger than the capacity
     and read by a later step, which no room holds whole: stored as it is produced, and loaded by each step
-    that reads it."""
+    that reads it (at its bytes on the link, where the link codes maps)."""
     producer = {group[-1].name: g for g, group in enumerate(groups)}
     readers: dict[str, set[int]] = {}
     for g, group in enumerate(groups):
@@ -604,8 +605,9 @@ def least_moved(costs: tuple[LayerCost, ...], groups: list[Group], capacity: flo
                 if producer.get(t, g) != g:
                     readers.setdefault(t, set()).add(g)
     sizes = {c.name: c.output_bytes for c in costs}
+    wire = {c.name: link_bytes(c.output_bytes, c.output_link) for c in costs}
     moved = sum(c.weight_bytes for c in costs if not c.weights_resident)
-    return moved + sum(sizes[t] * (1 + len(gs)) for t, gs in readers.items() if sizes[t] > capacity)
+    return moved + sum(wire[t] * (1 + len(gs)) for t, gs in readers.items() if sizes[t] > capacity)
 
 
 # ---- writing the plan --------------------------------------------------------------------------
