@@ -25,6 +25,7 @@ from hwsim.schedule.planner import (
     STEADY_STEPS,
     STRICT,
     Choice,
+    Menu,
     Planner,
     _emit,
     _held,
@@ -349,6 +350,17 @@ def _single_step_runs(segment: Segment, height: int) -> list[Tiling]:
     return tilings
 
 
+def _planner(graph: Graph, folding: bool, menu: Menu) -> Planner:
+    """A planner of ``graph`` on 1 MB: its batch norms folded and its steps fused (optimized's groups), or not."""
+    costs = graph_costs(graph, hardware(1e6))
+    if folding:
+        costs, into = fold_batchnorm(costs, hardware(1e6))
+        groups = fuse(costs)
+    else:
+        groups, into = paper_steps(graph, costs), {}
+    return Planner(Program(costs), groups, into, 1e6, menu)
+
+
 @given(networks(), st.booleans())
 def test_a_placement_that_holds_more_peaks_no_lower_nor_higher_by_more_than_it_holds_and_one_band_peaks_alike(
     graph: Graph, folding: bool
@@ -356,14 +368,8 @@ def test_a_placement_that_holds_more_peaks_no_lower_nor_higher_by_more_than_it_h
     """The planner answers a band search, and whether a segment run row by row fits beside the maps it keeps,
     from a placement counted already (:func:`holds_more`), and prices a one-band run under a placement that
     peaks alike (:func:`one_band_alike`): both as counted on the records."""
-    costs = graph_costs(graph, hardware(1e6))
-    if folding:
-        costs, into = fold_batchnorm(costs, hardware(1e6))
-        groups = fuse(costs)
-    else:
-        groups, into = paper_steps(graph, costs), {}
-    planner = Planner(Program(costs), groups, into, 1e6, STRICT)
-    program = planner.program
+    planner = _planner(graph, folding, STRICT)
+    program, groups = planner.program, planner.groups
     for start, stop in itertools.product(range(len(groups)), range(1, len(groups) + 1)):
         if not start < stop <= start + 3 or stop > start + 1 and not planner.segment(start, stop).rowwise:
             continue
@@ -405,14 +411,8 @@ def test_segments_alike_under_placements_alike_peak_alike(graph: Graph, folding:
     """The planner counts one of a network's repeated blocks: segments that read the same layers, shapes and bytes
     but for names (:func:`alike`), under placements alike (:func:`placed`), peak alike as counted on their
     records: in bands (every tiling the band searches try) and row by row, over the first driver steps or all."""
-    costs = graph_costs(graph, hardware(1e6))
-    if folding:
-        costs, into = fold_batchnorm(costs, hardware(1e6))
-        groups = fuse(costs)
-    else:
-        groups, into = paper_steps(graph, costs), {}
-    planner = Planner(Program(costs), groups, into, 1e6, OPTIMIZED)
-    program, seen = planner.program, {}
+    planner = _planner(graph, folding, OPTIMIZED)
+    program, groups, seen = planner.program, planner.groups, {}
     for start in range(len(groups)):
         for stop in range(start + 1, min(len(groups), start + 2) + 1):
             segment = planner.segment(start, stop)
