@@ -27,6 +27,7 @@ from dataclasses import replace
 from hwsim.cost.inference import LayerCost
 from hwsim.errors import InputError
 from hwsim.model.graph import INPUT
+from hwsim.spec.zeros import is_fraction
 
 EYERISS_RLC = "eyeriss-rlc"
 RUN_BITS = 5
@@ -60,7 +61,7 @@ def link_bytes(size: int, ratio: float) -> int:
 
 
 def check_zeros(zeros: float, where: str) -> float:
-    if not (isinstance(zeros, int | float) and not isinstance(zeros, bool) and 0.0 <= zeros <= 1.0):
+    if not is_fraction(zeros):
         raise InputError(f"{where}: zero fraction must be a number from 0 to 1, not {zeros!r}")
     return float(zeros)
 

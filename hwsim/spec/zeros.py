@@ -24,10 +24,15 @@ from hwsim.spec.yamlio import load_yaml
 YAML_SUFFIXES, CSV_SUFFIX = (".yaml", ".yml"), ".csv"
 
 
+def is_fraction(value: object) -> bool:
+    """Whether ``value`` is a zero fraction: a number (not a bool) from 0 to 1."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and 0.0 <= value <= 1.0
+
+
 def _fraction(value: object, where: str, field: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 <= value <= 1.0:
+    if not is_fraction(value):
         raise InputError(f"a zero fraction is a number from 0 to 1, not {value!r}", where, field)
-    return float(value)
+    return float(value)  # type: ignore[arg-type]
 
 
 def _number(text: str) -> float | None:
