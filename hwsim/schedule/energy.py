@@ -18,11 +18,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from hwsim.cost.coding import link_bytes
 from hwsim.cost.inference import LayerCost
 from hwsim.model.graph import INPUT
 from hwsim.schedule.base import COMPUTE, LOAD, STORE, Event, Region, Schedule, Step, TensorId, map_of, weights_of
-from hwsim.schedule.program import link_ratios
+from hwsim.schedule.program import link_ratios, wire_bytes
 from hwsim.spec.energy import EnergyTable
 
 
@@ -125,9 +124,7 @@ def step_energy(step: Step, table: EnergyTable, layers: Operands) -> EnergyParts
         if action is LOAD or action is STORE:
             internal = write_j if action is LOAD else read_j
             internal_j += event.bytes * internal * count
-            ratio = link.get(event.region.tensor) if link else None
-            wire = event.bytes if ratio is None else link_bytes(event.bytes, ratio)
-            external_j += wire * external * count
+            external_j += (wire_bytes(event, link) if link else event.bytes) * external * count
         elif action is COMPUTE:
             ops, images = event.ops, event.images
             macs = ops * macs_per_op[event.layer]

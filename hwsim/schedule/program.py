@@ -886,7 +886,8 @@ def link_ratios(costs: tuple[LayerCost, ...]) -> dict[TensorId, float]:
     return link
 
 
-def _wire(e: Event, link: dict[TensorId, float]) -> int:
+def wire_bytes(e: Event, link: dict[TensorId, float]) -> int:
+    """The bytes a load or store ``e`` puts on the external link: coded at its map's ``link`` ratio, if any."""
     return link_bytes(e.bytes, link[e.region.tensor]) if e.region.tensor in link else e.bytes
 
 
@@ -897,7 +898,7 @@ def transfers_of(events: list[Event], link: dict[TensorId, float]) -> tuple[Tran
     for e in events:
         if e.action is LOAD or e.action is STORE:
             key = (e.region.tensor, Direction.LOAD if e.action is LOAD else Direction.STORE)
-            moved[key] = moved.get(key, 0) + _wire(e, link) * e.instances
+            moved[key] = moved.get(key, 0) + wire_bytes(e, link) * e.instances
     return tuple(Transfer(tensor, direction, size) for (tensor, direction), size in moved.items())
 
 
@@ -906,7 +907,7 @@ def transfer_seconds(
 ) -> float:
     """The bus time of the loads and stores among ``events`` (repeated ones counted): their bytes over the link
     (coded maps at their ``link`` ratio) over the bandwidth, and a setup each."""
-    moved = [(_wire(e, link), e.instances) for e in events if e.action is LOAD or e.action is STORE]
+    moved = [(wire_bytes(e, link), e.instances) for e in events if e.action is LOAD or e.action is STORE]
     return sum(size * times for size, times in moved) / bandwidth + sum(times for _, times in moved) * setup
 
 
