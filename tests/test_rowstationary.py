@@ -218,3 +218,20 @@ def test_a_cap_on_channels_times_row_width_keeps_table_iii_and_gives_table_vi_ti
     capped = sum(BENCH.chosen_within(shape, found, 128).cycles for shape, found in vgg16_mappings.values())
     published = sum(ms for ms, _ in TABLE_VI.values()) / 1e3 * UNIT.clock  # type: ignore[operator]
     assert abs(capped / published - 1) <= 0.10
+
+
+def test_the_given_mappings_validate_costs_are_table_iii_and_the_first_table_vi_allows(
+    vgg16_mappings: dict[str, tuple[ConvShape, list[object]]],
+) -> None:
+    """`hwsim validate`'s "given mapping" rows (hwsim/studies/measurements.yaml) cost Table III's mappings for AlexNet
+    and, for VGG-16, the first mapping in the search's order that Table VI's active PEs and buffer traffic allow: legal
+    mappings, written down as this study finds them."""
+    from hwsim.studies.validation import load_cases
+
+    given = {c.case: c.given_mappings for c in load_cases() if c.given_mappings is not None}
+    assert given["eyeriss-v1/alexnet"].layers == TABLE_III  # type: ignore[union-attr]
+    vgg = given["eyeriss-v1/vgg16"].layers  # type: ignore[union-attr]
+    assert set(vgg) == {f"{name}.conv" for name in vgg16_mappings}
+    for name, (_, mappings) in vgg16_mappings.items():
+        first = BENCH.matching_table_vi(name, mappings)[0]
+        assert vgg[f"{name}.conv"] == (first.e, first.p, first.q, first.r, first.t, first.n, first.m), name
