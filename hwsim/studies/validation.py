@@ -1,6 +1,6 @@
 """``hwsim validate``: hwsim's predictions beside measured figures, each with its relative error and source.
 
-Three kinds of evidence, reported apart (docs/accelerators.md):
+Four kinds of evidence, reported apart (docs/accelerators.md):
 
 - ``published``: figures measured on silicon (Eyeriss v1, the Coral Edge TPU), from the bundled table
   ``measurements.yaml``. A case is *held out* unless a profile it runs on marks a value ``fitted`` on
@@ -194,7 +194,8 @@ def published_rows(cases: Sequence[Case], profiles: Callable[[str], HardwareSpec
 
 def given_mapping_rows(cases: Sequence[Case]) -> list[Row]:
     """For each case that gives mappings and measured its processing time: that time with each of its layers on the
-    given mapping, costed by the row-stationary model that costs the mappings hwsim chooses."""
+    given mapping, costed by the row-stationary model that costs the mappings hwsim chooses. The mappings are not
+    checked against the chip here: the table is bundled, and tests/test_rowstationary.py holds them to legal ones."""
     rows = []
     for case in cases:
         given = case.given_mappings
