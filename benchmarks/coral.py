@@ -118,12 +118,16 @@ def main() -> None:
         print(f"  {n}: fixed {fixed * MS:.3f} + link {links[n] * MS:.3f} ({sent:,} B); measured {measured[n] * MS:.1f}")
     for n, c in COMPILED.items():
         print(f"  compiler: {n} from {c.file}: {c.estimated_cycles:,} cycles, {c.instruction_bytes:,} instruction B")
-    print(f"{'chip model':16}" + "".join(f" {f'{n} chip':>18} {'total':>17}" for n in COMPILED))
-    for model, times in chip_times().items():
+    print(f"{'chip model':16}" + "".join(f" {f'{n} chip':>18} {'vs compiler':>11} {'total':>17}" for n in COMPILED))
+    chips = chip_times()
+    for model, times in chips.items():
         cells = []
         for n in COMPILED:
             total = fixed + links[n] + times[n]
-            cells.append(f" {times[n] * MS:18.3f} {f'{total * MS:.3f} ({total / measured[n] - 1:+.1%})':>17}")
+            versus = times[n] / chips["compiler"][n] - 1
+            cells.append(
+                f" {times[n] * MS:18.3f} {versus:+11.1%} {f'{total * MS:.3f} ({total / measured[n] - 1:+.1%})':>17}"
+            )
         print(f"{model:16}" + "".join(cells))
     print("Chips at 500 MHz; v1's chip without its classifier, as the compiler's estimate. The scores' return after")
     print(f"the chip is left out: with the compiler's estimate, the capture leaves {rest * MS:.3f} ms for it and v1's")
