@@ -67,7 +67,18 @@ INSTRUCTION_BYTES = {
     "mobilenet-v2": COMPILED["mobilenet-v2"].instruction_bytes,
 }
 
-GEOMETRIES = [("64x64", 1, 64), ("16 tiles 16x16", TILES, 16)]  # one array, or one per tile
+# The same author's timings of the two networks on that host (Result.xlsx, sheet Ops_etc; mean of 10 inferences).
+HOST_MS = {"mobilenet-v1": 2.411, "mobilenet-v2": 2.526}
+
+# A second workload from the same author and host (Result.xlsx, sheet Ops_conv; Ops/model_generator_conv.py): a
+# 2x2x3 input padded to 128x128x3, then N layers of 32 filters of 7x7 ('same', ReLU); mean of 10 inferences. Its
+# input and output are a few bytes, so the time is the chip's. Its compiled models (Ops/model_conv/, compiler 1.0)
+# carry the compiler's estimate. Each layer past the first is this matrix product:
+CONV_STACK_MS = {10: 7.817, 50: 40.732}
+CONV_STACK_ESTIMATED_CYCLES = {10: 7_325_712, 50: 39_438_352}
+CONV_STACK_LAYER = MatrixView(groups=1, pixels=128 * 128, window=7 * 7 * 32, filters=32)
+
+GEOMETRIES = [("64x64", 1, 64), ("16x16 tiles", TILES, 16)]  # one array, or one per tile
 MATRIX_DATAFLOWS = [Dataflow.OS, Dataflow.WS, Dataflow.IS]
 
 
@@ -78,16 +89,19 @@ def matrix_layers(network: str, classifier: bool) -> list[MatrixView]:
     return [v for op, v in views if v is not None and (classifier or op is not Op.DENSE)]
 
 
-def split_over_tiles(view: MatrixView, tiles: int) -> MatrixView:
-    """One tile's share of a layer split evenly: a grouped or depthwise one by groups (channels), others by filters."""
+def split_over_tiles(view: MatrixView, tiles: int, by_pixels: bool = False) -> MatrixView:
+    """One tile's share of a layer split evenly: a grouped or depthwise one by groups (channels), others by filters
+    (or by output pixels)."""
     if view.groups > 1:
         return replace(view, groups=math.ceil(view.groups / tiles))
+    if by_pixels:
+        return replace(view, pixels=math.ceil(view.pixels / tiles))
     return replace(view, filters=math.ceil(view.filters / tiles))
 
 
-def network_cycles(views: list[MatrixView], tiles: int, side: int, dataflow: Dataflow) -> int:
+def network_cycles(views: list[MatrixView], tiles: int, side: int, dataflow: Dataflow, by_pixels: bool = False) -> int:
     """Cycles of the layers one after another, each split over ``tiles`` arrays of ``side x side`` working at once."""
-    return sum(view_cycles(split_over_tiles(v, tiles), side, side, dataflow) for v in views)
+    return sum(view_cycles(split_over_tiles(v, tiles, by_pixels), side, side, dataflow) for v in views)
 
 
 def fixed_and_rest() -> tuple[float, float]:
@@ -105,6 +119,7 @@ def main() -> None:
     print("MobileNet v1 on a USB Accelerator, one inference (iwatake2222's capture), ms from the first header")
     print(f"  image sent {CAPTURE_IMAGE_SENT_S * MS:.3f}, scores back {CAPTURE_SCORES_S * MS:.3f}")
     print(f"  image sent to scores back: {CAPTURE_SCORES_AFTER_IMAGE_S * MS:.3f}")
+    print(f"  the author's timings on that host: {', '.join(f'{n} {t:.2f}' for n, t in HOST_MS.items())}")
     print(f"  link, 1 MiB transfers: {CAPTURE_LINK_RATE / 1e6:.1f} MB/s ({CAPTURE_LINK_RATE / 500e6:.1%} of 500 MB/s)")
     fixed, rest = fixed_and_rest()
     print(f"  before the image is in, not bytes: {fixed * MS:.3f}; after it, not estimated cycles: {rest * MS:.3f}")
@@ -118,7 +133,7 @@ def main() -> None:
         print(f"  {n}: fixed {fixed * MS:.3f} + link {links[n] * MS:.3f} ({sent:,} B); measured {measured[n] * MS:.1f}")
     for n, c in COMPILED.items():
         print(f"  compiler: {n} from {c.file}: {c.estimated_cycles:,} cycles, {c.instruction_bytes:,} instruction B")
-    print(f"{'chip model':16}" + "".join(f" {f'{n} chip':>18} {'vs compiler':>11} {'total':>17}" for n in COMPILED))
+    print(f"{'chip model':22}" + "".join(f" {f'{n} chip':>18} {'vs compiler':>11} {'total':>17}" for n in COMPILED))
     chips = chip_times()
     for model, times in chips.items():
         cells = []
@@ -128,10 +143,49 @@ def main() -> None:
             cells.append(
                 f" {times[n] * MS:18.3f} {versus:+11.1%} {f'{total * MS:.3f} ({total / measured[n] - 1:+.1%})':>17}"
             )
-        print(f"{model:16}" + "".join(cells))
+        print(f"{model:22}" + "".join(cells))
     print("Chips at 500 MHz; v1's chip without its classifier, as the compiler's estimate. The scores' return after")
     print(f"the chip is left out: with the compiler's estimate, the capture leaves {rest * MS:.3f} ms for it and v1's")
     print("classifier.")
+    conv_stack()
+    depthwise_left_over(fixed, measured)
+
+
+def conv_stack() -> None:
+    """The conv stack's time per layer, measured and estimated, beside the candidates' cycles for one layer."""
+    (n0, t0), (n1, t1) = CONV_STACK_MS.items()
+    measured = (t1 - t0) / (n1 - n0) / MS
+    estimate = (CONV_STACK_ESTIMATED_CYCLES[n1] - CONV_STACK_ESTIMATED_CYCLES[n0]) / (n1 - n0) / CLOCK
+    print(f"\nA stack of 7x7 convolutions, 32 to 32 channels on 128x128 (iwatake2222), ms a layer, {n0} to {n1} layers")
+    print(f"  measured {measured * MS:.3f} ({CONV_STACK_LAYER.macs / (measured * CLOCK):,.0f} MACs a cycle at 500 MHz)")
+    print(f"  compiler's estimate {estimate * MS:.3f} ({estimate / measured - 1:+.1%})")
+    peak = CONV_STACK_LAYER.macs / MACS_PER_CYCLE / CLOCK
+    print(f"  peak {peak * MS:.3f} ({peak / measured - 1:+.1%})")
+    for geometry, tiles, side, by_pixels in candidates():
+        for dataflow in MATRIX_DATAFLOWS:
+            chip = network_cycles([CONV_STACK_LAYER], tiles, side, dataflow, by_pixels) / CLOCK
+            print(
+                f"  {label(geometry, tiles, by_pixels)} {dataflow.value}: {chip * MS:.3f} ({chip / measured - 1:+.1%})"
+            )
+
+
+def depthwise_left_over(fixed: float, measured: dict[str, float]) -> None:
+    """If the other layers ran as on one 64x64 array (as the conv stack does), the time the parts leave for the
+    depthwise layers (and the scores' return), and the rate of depthwise MACs that makes: a consistency check."""
+    print("\nThe other layers on one 64x64 array; what the measured totals leave for the depthwise ones, ms")
+    for network in COMPILED:
+        views = matrix_layers(network, classifier=True)
+        depthwise = [v for v in views if v.groups > 1]
+        others = [v for v in views if v.groups == 1]
+        link = (INSTRUCTION_BYTES[network] + CAPTURE_IMAGE_BYTES) / CAPTURE_LINK_RATE
+        for dataflow in (Dataflow.OS, Dataflow.WS):
+            rest = network_cycles(others, 1, 64, dataflow) / CLOCK
+            left = measured[network] - fixed - link - rest
+            rate = sum(v.macs for v in depthwise) / left
+            print(
+                f"  {network} {dataflow.value}: other layers {rest * MS:.3f}, left {left * MS:.3f}:"
+                f" depthwise MACs at {rate / 1e9:.1f} G/s ({rate / CLOCK:.0f} a cycle)"
+            )
 
 
 def chip_times() -> dict[str, dict[str, float]]:
@@ -141,12 +195,21 @@ def chip_times() -> dict[str, dict[str, float]]:
         "peak": {n: sum(v.macs for v in views[n]) / MACS_PER_CYCLE / CLOCK for n in COMPILED},
         "compiler": {n: c.estimated_cycles / CLOCK for n, c in COMPILED.items()},
     }
-    for geometry, tiles, side in GEOMETRIES:
+    for geometry, tiles, side, by_pixels in candidates():
         for dataflow in MATRIX_DATAFLOWS:
-            times[f"{geometry} {dataflow.value}"] = {
-                n: network_cycles(views[n], tiles, side, dataflow) / CLOCK for n in COMPILED
+            times[f"{label(geometry, tiles, by_pixels)} {dataflow.value}"] = {
+                n: network_cycles(views[n], tiles, side, dataflow, by_pixels) / CLOCK for n in COMPILED
             }
     return times
+
+
+def candidates() -> list[tuple[str, int, int, bool]]:
+    """(geometry, tiles, side, split by pixels): one array, and the tiles with either split of a non-depthwise layer."""
+    return [(g, t, s, p) for g, t, s in GEOMETRIES for p in ((False, True) if t > 1 else (False,))]
+
+
+def label(geometry: str, tiles: int, by_pixels: bool) -> str:
+    return geometry + ((" pixels" if by_pixels else " filters") if tiles > 1 else "")
 
 
 if __name__ == "__main__":
