@@ -1136,7 +1136,7 @@ class _PricedBands(_Bands):
             self.resident -= here * weights
             if stored:
                 rows = (0, 1) if self.sink.accumulates else new.get(self.sink.name)
-                if rows is not None and (not self.sink.accumulates or b == self.count - 1):
+                if rows is not None and rows[0] < rows[1] and (not self.sink.accumulates or b == self.count - 1):
                     self.resident -= (rows[1] - rows[0]) * here * cells[self.sink.id]
 
         if ahead:
