@@ -80,14 +80,26 @@ def test_a_case_fitted_on_is_reported_apart_from_the_held_out_ones() -> None:
     assert groups["published (held out)"].figures == figures[False] > 0
 
 
-def test_a_fitted_value_must_name_a_value_of_the_profile() -> None:
-    with pytest.raises(ValueError, match="not a value of this profile"):
-        HardwareSpec.model_validate(
-            {
-                **api.load_hardware("eyeriss-v1").model_dump(),
-                "fitted": [{"field": "memory.external.speed", "case": "x"}],
-            }
-        )
+@pytest.mark.parametrize(
+    ("field", "is_a_value"),
+    [
+        ("memory.external.speed", False),
+        ("name", False),
+        ("compute.matrix", False),
+        ("compute.matrix.array.rows", False),
+        ("memory.external.bandwidth", True),
+        ("compute.matrix.array", True),
+        ("compute.matrix.dataflow", True),
+    ],
+)
+def test_a_fitted_value_must_name_a_value_of_the_profile(field: str, is_a_value: bool) -> None:
+    """A number, an array's shape or a dataflow; not a field that is absent, free text or a whole section."""
+    profile = {**api.load_hardware("eyeriss-v1").model_dump(), "fitted": [{"field": field, "case": "x"}]}
+    if is_a_value:
+        assert HardwareSpec.model_validate(profile).fitted[0].field == field
+    else:
+        with pytest.raises(ValueError, match="not a value of this profile"):
+            HardwareSpec.model_validate(profile)
 
 
 def test_a_case_hwsim_cannot_schedule_says_why_and_counts_as_not_predicted() -> None:
