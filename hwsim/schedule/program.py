@@ -31,6 +31,7 @@ from __future__ import annotations
 import copy
 import heapq
 import math
+import weakref
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -219,9 +220,10 @@ class Program:
         self.kept = frozenset(weights_of(c.name) for c in costs if c.weights_resident)
         """Weights on chip before the run starts and after it ends (steady state): never loaded nor freed,
         and outside the capacity the policy schedules in (:mod:`hwsim.cost.steady`)."""
-        self._family: list[Program] = []
-        """The programs written as :meth:`scratch` copies of this one (recording): a planner's candidates, which
-        may begin alike (:meth:`shared_prefix`)."""
+        self._family: list[weakref.ref[Program]] = []
+        """The programs written as :meth:`scratch` copies of this one (recording), in order: a planner's candidates,
+        which may begin alike (:meth:`shared_prefix`). Weak: each holds the list, and a program no cycle holds is
+        freed as soon as its plan is."""
         self._empty(recording=True)
 
     def _empty(self, recording: bool) -> None:
@@ -265,7 +267,7 @@ class Program:
         other._family = self._family
         other._empty(recording)
         if recording:
-            self._family.append(other)
+            self._family.append(weakref.ref(other))
         return other
 
     def shared_prefix(self) -> tuple[Program, int] | None:
@@ -276,9 +278,12 @@ class Program:
         times the same candidates at every point."""
         if self._prefix is None and self.recording:
             best: tuple[Program, int] = (self, 0)
-            for other in self._family:
+            for ref in self._family:
+                other = ref()
                 if other is self:
                     break
+                if other is None:
+                    continue
                 alike = 0
                 for mine, theirs in zip(self.items, other.items):
                     if mine != theirs:
