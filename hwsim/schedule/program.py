@@ -891,7 +891,7 @@ def _period(
     period = timed[0].start - previous[0].start
     if period < 0:
         return None
-    # _same(difference, period, scale) written out: a sweep checks every event of every iteration it times
+    # _same(a, b, scale) written out: a sweep checks every event of every iteration it times
     rounding, relative = EPSILON * scale, 1e-9
     for a, b in zip(previous, timed):
         moved = b[2] - a[2]
@@ -902,10 +902,12 @@ def _period(
             return None
         if not a.periods and not b.periods:
             continue
-        if len(a.periods) != len(b.periods) or any(
-            p.count != q.count or not _same(p.period_s, q.period_s, scale) for p, q in zip(a.periods, b.periods)
-        ):
+        if len(a.periods) != len(b.periods):
             return None
+        for p, q in zip(a.periods, b.periods):
+            x, y = p.period_s, q.period_s
+            if p.count != q.count or x != y and not abs(x - y) <= relative * max(abs(x), abs(y)) + rounding:
+                return None
     if s2.resident - s1.resident != s1.resident - s0.resident:
         return None
     scalars = [(s2.bus, s1.bus, s0.bus), (s2.taken, s1.taken, s0.taken)]
@@ -914,15 +916,20 @@ def _period(
     scalars += [(s2.uses[t], s1.uses.get(t, 0.0), s0.uses.get(t, 0.0)) for t in uses]
     for value, value_1, value_0 in scalars:
         moved, before = value - value_1, value_1 - value_0
-        if not (_same(moved, 0.0, scale) and _same(before, 0.0, scale)) and not (
-            _same(moved, period, scale) and _same(before, period, scale)
+        # still in both iterations, or moved by the period in both
+        if not (
+            abs(moved) <= relative * abs(moved) + rounding and abs(before) <= relative * abs(before) + rounding
+        ) and not (
+            abs(moved - period) <= relative * max(abs(moved), abs(period)) + rounding
+            and abs(before - period) <= relative * max(abs(before), abs(period)) + rounding
         ):
             return None
-    if len(s2.pending) != len(s1.pending) or any(
-        size != size_before or not _same(when - when_before, period, scale)
-        for (when, size), (when_before, size_before) in zip(s2.pending, s1.pending)
-    ):
+    if len(s2.pending) != len(s1.pending):
         return None
+    for (when, size), (when_before, size_before) in zip(s2.pending, s1.pending):
+        moved = when - when_before
+        if size != size_before or not abs(moved - period) <= relative * max(abs(moved), abs(period)) + rounding:
+            return None
     return period
 
 
