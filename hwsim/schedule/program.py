@@ -968,7 +968,7 @@ def _time_overlapped(program: Program, hardware: HardwareSpec, limit: float) -> 
     clock = None
     shared = program.shared_prefix()
     if shared is not None:
-        saved = shared[0]._saved.get(shared[1])
+        saved = shared[0]._saved.pop(shared[1], None)  # once resumed, not kept: it holds thousands of times
         if saved is not None and saved.hardware is hardware:
             clock, timed, start = saved.clock.copy(), saved.timed[: saved.length], shared[1]
     if clock is None:
