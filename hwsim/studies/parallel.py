@@ -36,11 +36,15 @@ LOCAL_DASK_CONFIG = {
     "distributed.worker.profile.enabled": False,
     "distributed.admin.tick.interval": "1s",
     "distributed.admin.system-monitor.interval": "2s",
+    "distributed.worker.memory.monitor-interval": "1s",
+    "distributed.scheduler.work-stealing": False,
 }
-"""A local Dask cluster without the dashboard's bookkeeping: no worker samples its task's stack every 10 ms, and
-no server wakes every 20 ms to check its event loop or every 0.5 s to record its memory. Idle, its two workers and
-the caller (scheduler and nannies) spend less than half the CPU time of Dask's defaults (benchmarks/bench_parallel.py,
-docs/compare.md); a sweep's CPU time goes to its points."""
+"""A local Dask cluster without the dashboard's bookkeeping: no worker samples its task's stack every 10 ms, no
+server wakes every 20 ms to check its event loop or every 0.5 s to record its memory, the nannies and workers check
+their memory every second, not every 0.1 s, and the scheduler does not look for tasks to steal every 0.1 s (a
+sweep sends a worker its next task when it finishes one: none waits to be stolen). Idle, its two workers spend
+about 0.03 s of CPU every 10 s and the caller (scheduler and nannies) 0.07 s, where Dask's defaults spend 0.45 and
+0.7 s (docs/compare.md); a sweep's CPU time goes to its points."""
 
 
 def available_cores() -> int:
