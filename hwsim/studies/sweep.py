@@ -445,13 +445,14 @@ def _scheduled(
             notes[index] = note
         progress.finished(indices, metrics, notes)
 
-    # Two points of the first capacity are timed here: its first, which plans, and its middle one, which only times
-    # the plan's programs, as most points do. They say whether the sweep is worth starting workers for. Then a
-    # group of points of other capacities, spread over the grid, goes to each worker, timed point by point: the
-    # budget is checked on them all, before anything else is sent, and their rows are kept.
+    # The first point is timed here: it plans its capacity, so it says (if anything, too high) whether the sweep
+    # is worth starting workers for. Then a group of points of other capacities, spread over the grid, goes to
+    # each worker, timed point by point: the first plans, the others only time the plan's programs, as most
+    # points do. The budget is checked on them all, before anything else is sent, and their rows are kept. With
+    # one capacity only, its middle point is timed here too, for the points that only time.
     planned = points.get(PLANNED_FIELD)
     groups = _groups(pending, planned)
-    head = [groups[0][0], groups[0][len(groups[0]) // 2]][: len(groups[0])]
+    head = [groups[0][0], groups[0][len(groups[0]) // 2]][: 1 if len(groups) > 1 else len(groups[0])]
     sampled = {index: timed_points(base, _take(points, [index])) for index in head}
     first_seconds = [sampled[head[0]][1]]
     later_seconds = [seconds for index, (_, seconds) in sampled.items() if index != head[0]]
