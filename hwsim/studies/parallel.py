@@ -204,24 +204,29 @@ class Dask:
             self._scattered.append((shared, handle))
             if self._cluster is not None:  # our own workers; a shared cluster's heaps are not ours to freeze
                 self._client.run(_settle)
-        # a task a worker, the next one sent as one finishes, as local workers take theirs: sent all at once, tasks
-        # are placed ahead, and a worker can be left with two at the end while the other waits
+        # a task a worker thread, the next one sent to the worker that finished one, as local workers take theirs:
+        # sent all at once, tasks are placed ahead, and a worker can be left with two at the end while the other
+        # waits; left to place each, the scheduler gave one worker most of a sweep's tasks in some runs
         futures: dict[Any, int] = {}
         queued = enumerate(tasks)
         running = as_completed()
 
-        def send_next() -> None:
+        def send_next(worker: str) -> None:
             for index, task in itertools.islice(queued, 1):
-                future = self._client.submit(function, handle, task, pure=False)
+                future = self._client.submit(
+                    _on_worker, function, handle, task, pure=False, workers=[worker], allow_other_workers=True
+                )
                 futures[future] = index
                 running.add(future)
 
-        for _ in range(self.workers):
-            send_next()
+        for worker, threads in self._client.nthreads().items():
+            for _ in range(threads):
+                send_next(worker)
         try:
             for future in running:
-                send_next()
-                yield futures[future], future.result()
+                worker, result = future.result()
+                send_next(worker)
+                yield futures[future], result
         finally:
             self._client.cancel([f for f in futures if not f.done()])
 
@@ -230,6 +235,13 @@ class Dask:
             if closable is not None:
                 with contextlib.suppress(Exception):
                     closable.close()
+
+
+def _on_worker(function: Callable[[S, T], R], shared: S, task: T) -> tuple[str, R]:
+    """A task on a Dask worker: its result, and the worker's address, where the next task goes."""
+    from dask.distributed import get_worker
+
+    return get_worker().address, function(shared, task)
 
 
 def _hwsim_version() -> str:
