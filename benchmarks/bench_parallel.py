@@ -9,16 +9,20 @@ the whole sweep.
 
 On a machine other people load, two workers get less than two cores, so the wall-time ratio says little about
 hwsim. The CPU time each process spent is printed too (from psutil, which the cluster extra brings): the
-caller's (costing, timing the first point of the sample, collecting rows) plus the busiest worker's is what the
-sweep would take on two idle cores.
+caller's (costing, timing the first point of the sample, collecting rows) plus the busiest worker's is what
+the sweep would take on two idle cores. Even that moves by a third between runs at a load of 8 (a CPU second
+does less work while others share the core), so --rounds runs serial, local and Dask in turn several times and
+prints the median of each projection.
 
-    python benchmarks/bench_parallel.py [--points 48] [--full] [--keep-gc] [--projection-only] [--whole-rows]
+    python benchmarks/bench_parallel.py [--points 48] [--rounds 1] [--full] [--keep-gc] [--projection-only]
+        [--whole-rows]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import time
 
 import numpy as np
@@ -117,24 +121,80 @@ def project() -> None:
     )
 
 
-def worker_cpu_times(dask: bool = False) -> list[float]:
-    """CPU seconds so far of each worker process; nothing without psutil. Local workers are the children of the
-    fork server this process started; a local Dask cluster's are this process's children started by spawn
-    (its nannies run in this process)."""
+def worker_cpu_times(dask: bool = False) -> dict[int, float]:
+    """CPU seconds so far of each worker process, by its pid; nothing without psutil. Local workers are the
+    children of the fork server this process started; a local Dask cluster's are this process's children started
+    by spawn (its nannies run in this process)."""
     try:
         import psutil
     except ImportError:
-        return []
+        return {}
     if dask:
         workers = [p for p in psutil.Process().children() if "spawn_main" in " ".join(p.cmdline())]
     else:
         workers = [w for server in psutil.Process().children() for w in server.children()]
-    return [sum(w.cpu_times()[:2]) for w in workers]
+    return {w.pid: sum(w.cpu_times()[:2]) for w in workers}
+
+
+def local_round(axes: list[sweep.Axis], serial: sweep.SweepResult, serial_s: float, serial_cpu: float) -> float | None:
+    """Two local workers, start-up included: print wall and CPU; the projection to two idle cores (None without
+    psutil)."""
+    start = time.process_time()
+    with parallel.opened(workers=2) as pool:
+        two_s, two = timed(axes, pool)
+        workers_cpu = list(worker_cpu_times().values())
+    caller_cpu = time.process_time() - start
+    assert two.rows.equals(serial.rows), "two workers must give the rows of a serial run"
+    print(f"  2 local workers   {two_s:6.2f} s   {serial_s / two_s:.2f}x serial (target 1.7x), start-up included")
+    if not workers_cpu:
+        return None
+    idle = caller_cpu + max(workers_cpu)
+    print(
+        f"    CPU: caller {caller_cpu:.2f} s, workers {', '.join(f'{c:.2f}' for c in workers_cpu)} s: "
+        f"on two idle cores about {idle:.2f} s, {serial_cpu / idle:.2f}x serial"
+    )
+    return serial_cpu / idle
+
+
+def dask_round(axes: list[sweep.Axis], serial: sweep.SweepResult, serial_s: float, serial_cpu: float) -> float | None:
+    """A two-worker local Dask cluster, its start-up apart: print wall and CPU; the projection to two idle cores
+    (None without psutil)."""
+    start = time.perf_counter()
+    with parallel.opened(workers=2, dask=parallel.LOCAL) as cluster:
+        started_s = time.perf_counter() - start
+        start, ready = time.process_time(), worker_cpu_times(dask=True)  # the workers' start-up is not the sweep's
+        dask_s, on_dask = timed(axes, cluster)
+        caller_cpu = time.process_time() - start
+        workers_cpu = [cpu - ready.get(pid, 0.0) for pid, cpu in worker_cpu_times(dask=True).items()]
+    assert on_dask.rows.equals(serial.rows), "a Dask cluster must give the rows of a serial run"
+    print(
+        f"  2-worker local Dask cluster {dask_s:6.2f} s   {serial_s / dask_s:.2f}x serial (target 1.6x); "
+        f"starting the cluster took {started_s:.1f} s more"
+    )
+    if not workers_cpu:
+        return None
+    idle = caller_cpu + max(workers_cpu)
+    print(
+        f"    CPU: caller and scheduler {caller_cpu:.2f} s, workers {', '.join(f'{c:.2f}' for c in workers_cpu)} s: "
+        f"on two idle cores about {idle:.2f} s, {serial_cpu / idle:.2f}x serial"
+    )
+    return serial_cpu / idle
+
+
+def summary(name: str, ratios: list[float | None], target: float) -> None:
+    """The projections of every round: on a loaded machine one round says little, their median more."""
+    known = sorted(r for r in ratios if r is not None)
+    if len(known) > 1:
+        print(
+            f"{name}: on two idle cores {statistics.median(known):.2f}x serial, median of {len(known)} rounds "
+            f"({', '.join(f'{r:.2f}' for r in known)}; target {target}x)"
+        )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--points", type=int, default=48)
+    parser.add_argument("--rounds", type=int, default=1, help="serial, local and Dask runs in turn, this many times")
     parser.add_argument("--full", action="store_true", help="run the whole 10,000-point sweep on every core")
     parser.add_argument(
         "--keep-gc", action="store_true", help="leave the Dask workers' heaps unfrozen, to see what freezing saves"
@@ -162,46 +222,21 @@ def main() -> None:
     axes = grid(args.points)
     size = sweep.grid_size(axes)
 
-    print(f"load average {os.getloadavg()[0]:.1f} on {parallel.available_cores()} cores")
-    start = time.process_time()
-    serial_s, serial = timed(axes, parallel.Serial())
-    serial_cpu = time.process_time() - start
-    print(f"optimized sweep of HairNet, {size} points: serial {serial_s:.2f} s, {serial_cpu:.2f} s CPU")
-    start = time.process_time()
-    with parallel.opened(workers=2) as pool:
-        two_s, two = timed(axes, pool)
-        workers_cpu = worker_cpu_times()
-    caller_cpu = time.process_time() - start
-    assert two.rows.equals(serial.rows), "two workers must give the rows of a serial run"
-    print(f"  2 local workers   {two_s:6.2f} s   {serial_s / two_s:.2f}x serial (target 1.7x), start-up included")
-    if workers_cpu:
-        idle = caller_cpu + max(workers_cpu)
-        print(
-            f"    CPU: caller {caller_cpu:.2f} s, workers {', '.join(f'{c:.2f}' for c in workers_cpu)} s: "
-            f"on two idle cores about {idle:.2f} s, {serial_cpu / idle:.2f}x serial"
-        )
-    try:
-        start = time.perf_counter()
-        with parallel.opened(workers=2, dask=parallel.LOCAL) as cluster:
-            started_s = time.perf_counter() - start
-            start, ready = time.process_time(), worker_cpu_times(dask=True)  # the workers' start-up is not the sweep's
-            dask_s, on_dask = timed(axes, cluster)
-            caller_cpu = time.process_time() - start
-            workers_cpu = [after - before for after, before in zip(worker_cpu_times(dask=True), ready)]
-        assert on_dask.rows.equals(serial.rows), "a Dask cluster must give the rows of a serial run"
-        print(
-            f"  2-worker local Dask cluster {dask_s:6.2f} s   {serial_s / dask_s:.2f}x serial (target 1.6x); "
-            f"starting the cluster took {started_s:.1f} s more"
-        )
-        if workers_cpu:
-            idle = caller_cpu + max(workers_cpu)
-            print(
-                f"    CPU: caller and scheduler {caller_cpu:.2f} s, workers "
-                f"{', '.join(f'{c:.2f}' for c in workers_cpu)} s: on two idle cores about {idle:.2f} s, "
-                f"{serial_cpu / idle:.2f}x serial"
-            )
-    except Exception as err:  # the extra may be missing: the rest still stands
-        print(f"  local Dask cluster: not measured ({err})")
+    local: list[float | None] = []
+    dask: list[float | None] = []
+    for _ in range(args.rounds):
+        print(f"load average {os.getloadavg()[0]:.1f} on {parallel.available_cores()} cores")
+        start = time.process_time()
+        serial_s, serial = timed(axes, parallel.Serial())
+        serial_cpu = time.process_time() - start
+        print(f"optimized sweep of HairNet, {size} points: serial {serial_s:.2f} s, {serial_cpu:.2f} s CPU")
+        local.append(local_round(axes, serial, serial_s, serial_cpu))
+        try:
+            dask.append(dask_round(axes, serial, serial_s, serial_cpu))
+        except Exception as err:  # the extra may be missing: the rest still stands
+            print(f"  local Dask cluster: not measured ({err})")
+    summary("2 local workers", local, 1.7)
+    summary("2-worker local Dask cluster", dask, 1.6)
 
     project()
     if args.full:

@@ -11,11 +11,14 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hwsim import api
 from hwsim.cli import main
@@ -113,6 +116,48 @@ def test_the_budget_is_estimated_time_over_the_workers():
         InputError, match=r"10,000 points under policy optimized would take about 1.4 hours on 1 worker"
     ):
         sweep.check_budget(10_000, 0.5, workers=1, policy="optimized")
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    sizes=st.lists(st.integers(1, 50), min_size=1, max_size=20),
+    planned=st.floats(0.01, 1.0),
+    share=st.floats(0.01, 1.0),
+)
+def test_the_estimate_plans_each_capacity_once(sizes, planned, share):
+    """Where a capacity's first point costs ``planned`` and its others ``timed_only`` (no more: they skip the plan),
+    the estimate is the sum; without a later point to time, it is never less."""
+    timed_only = planned * share
+    spent = sum(planned + (size - 1) * timed_only for size in sizes)
+    assert sweep.estimated_cpu([planned], [timed_only], len(sizes), sum(sizes)) == pytest.approx(spent, rel=1e-9)
+    assert sweep.estimated_cpu([planned], [], len(sizes), sum(sizes)) >= spent * (1 - 1e-9)
+
+
+def test_the_budgets_estimate_is_near_the_cpu_time_the_points_take(monkeypatch):
+    """The budget's estimate against the CPU time of every point, measured: each of the grid's capacities plans once
+    (the first of its points) and its other points share the plan, which sampled points each planning would
+    miss by three times here."""
+    estimates: list[float] = []
+    spent: list[float] = []
+    check, schedule = sweep.check_budget, sweep.schedule_points
+
+    def estimated(points, seconds_per_point, workers, policy, what="points"):
+        estimates.append(points * seconds_per_point)
+        check(points, seconds_per_point, workers, policy, what)
+
+    def measured(base, points):
+        start = time.process_time()
+        results = schedule(base, points)
+        spent.append(time.process_time() - start)
+        return results
+
+    monkeypatch.setattr(sweep, "check_budget", estimated)
+    monkeypatch.setattr(sweep, "schedule_points", measured)
+    varied = ["memory.internal.capacity=512KB..8MB:log:4", "memory.external.bandwidth=0.5GB/s..32GB/s:log:6"]
+    axes = [sweep.parse_axis(text, HW) for text in varied]
+    sweep.run(api.load_network("hairnet"), HW, axes, policy="strict", pool=parallel.Serial())
+    assert len(spent) > 2 and len(estimates) == 1
+    assert 0.4 < estimates[0] / sum(spent) < 2.5, (estimates[0], sum(spent))
 
 
 def test_a_sweep_over_budget_is_one_line_and_no_file(runner, tmp_path, workdir, monkeypatch):

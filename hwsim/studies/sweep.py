@@ -77,9 +77,9 @@ MAX_AXIS_POINTS = 10_000
 MAX_HOURS = 1.0
 """The budget of a sweep scheduled point by point (strict, optimized): its estimated CPU time over its workers,
 in hours. More workers (local, or a Dask cluster) raise it; a longer design-space study is split, or resumed."""
-SAMPLE_POINTS = 3
-"""Points timed (first, middle, last still to do) to estimate what the rest will take; their rows are kept. The
-first is timed here, the others on the workers, side by side, when the first says the sweep is worth them."""
+SAMPLE_GROUP_POINTS = 8
+"""Points of a capacity each worker is sent first, timed one by one, to estimate what the sweep will take: the
+first plans, the others share its plans, as the points of a capacity do (:func:`_scheduled`)."""
 POOL_MIN_SECONDS = 2.0
 """Below this much estimated CPU time the rest of a sweep runs here: starting workers would cost more."""
 CHUNK_SECONDS = 0.5
@@ -446,30 +446,58 @@ def _scheduled(
             notes[index] = note
         progress.finished(indices, metrics, notes)
 
-    # the first point of the sample is timed here: it says whether the sweep is worth starting workers for; the
-    # others run on them, side by side, and the budget is checked before anything else is sent
-    sample = sorted({pending[0], pending[len(pending) // 2], pending[-1]})[:SAMPLE_POINTS]
-    here, seconds = timed_points(base, _take(points, sample[:1]))
-    runner = pool if seconds * len(pending) >= POOL_MIN_SECONDS else Serial()
-    sampled = [(sample[:1], here)]
-    cpu = [seconds]
-    others = [_take(points, [i]) for i in sample[1:]]
-    for k, (results, seconds) in runner.imap(timed_points, base, others) if others else ():
-        sampled.append((sample[1 + k : 2 + k], results))
-        cpu.append(seconds)
-    per_point = sum(cpu) / len(cpu)
+    # The first point is timed here: it plans its capacity, so it says (if anything, too high) whether the sweep
+    # is worth starting workers for. Then a group of points of other capacities, spread over the grid, goes to
+    # each worker, timed point by point: the first plans, the others only time the plan's programs, as most
+    # points do. The budget is checked on them all, before anything else is sent, and their rows are kept. With
+    # one capacity only, its middle point is timed here too, for the points that only time.
+    planned = points.get(PLANNED_FIELD)
+    groups = _groups(pending, planned)
+    head = [groups[0][0], groups[0][len(groups[0]) // 2]][: 1 if len(groups) > 1 else len(groups[0])]
+    sampled = {index: timed_points(base, _take(points, [index])) for index in head}
+    first_seconds = [sampled[head[0]][1]]
+    later_seconds = [seconds for index, (_, seconds) in sampled.items() if index != head[0]]
+    guess = estimated_cpu(first_seconds, later_seconds, len(groups), len(pending))
+    runner = pool if guess * (len(pending) - len(head)) / len(pending) >= POOL_MIN_SECONDS else Serial()
+    spread = sorted({round(k * (len(groups) - 1) / runner.workers) for k in range(1, runner.workers + 1)} - {0})
+    tasks = [groups[k][:SAMPLE_GROUP_POINTS] for k in spread]
+    for k, timed in runner.imap(timed_each, base, [_take(points, list(task)) for task in tasks]) if tasks else ():
+        sampled |= dict(zip(tasks[k], timed))
+        first_seconds.append(timed[0][1])
+        later_seconds += [seconds for _, seconds in timed[1:]]
+    per_point = estimated_cpu(first_seconds, later_seconds, len(groups), len(pending)) / len(pending)
     check_budget(len(pending), per_point, pool.workers, base.policy)
-    for indices, results in sampled:
-        keep(indices, results)
-    sampled_indices = set(sample)
-    rest = [i for i in pending if i not in sampled_indices]
+    for index in sorted(sampled):
+        keep([index], sampled[index][0])
+    rest = [i for i in pending if i not in sampled]
     if per_point * len(rest) < POOL_MIN_SECONDS:
         runner = Serial()
-    size = max(1, min(round(CHUNK_SECONDS / max(per_point, 1e-6)), math.ceil(len(rest) / (4 * runner.workers))))
-    chunks = _chunks(rest, points.get(PLANNED_FIELD), size, runner.workers)
+    timed_only = sum(later_seconds) / len(later_seconds) if later_seconds else per_point
+    size = max(1, min(round(CHUNK_SECONDS / max(timed_only, 1e-6)), math.ceil(len(rest) / (4 * runner.workers))))
+    chunks = _chunks(rest, planned, size, runner.workers)
     for k, results in runner.imap(schedule_points, base, [_take(points, chunk) for chunk in chunks]):
         keep(chunks[k], results)
     return metrics, notes
+
+
+def _groups(indices: list[int], planned: np.ndarray | None) -> list[list[int]]:
+    """``indices`` by their ``planned`` value (a capacity), in order: the points that share their plans."""
+    if planned is None:
+        return [indices]
+    groups: dict[float, list[int]] = {}
+    for index in indices:
+        groups.setdefault(float(planned[index]), []).append(index)
+    return list(groups.values())
+
+
+def estimated_cpu(first_seconds: list[float], later_seconds: list[float], groups: int, points: int) -> float:
+    """CPU seconds of ``points`` points in ``groups`` capacities, from the first points of some capacities (each
+    plans, then times) and later points of them (each only times the plan's programs): a sweep plans each capacity
+    once where it is scheduled. Without later points, every point is taken to plan."""
+    planned = sum(first_seconds) / len(first_seconds)
+    if not later_seconds:
+        return points * planned
+    return groups * planned + (points - groups) * sum(later_seconds) / len(later_seconds)
 
 
 def timed_points(base: Costed, points: dict[str, np.ndarray]) -> tuple[Results, float]:
@@ -477,6 +505,13 @@ def timed_points(base: Costed, points: dict[str, np.ndarray]) -> tuple[Results, 
     start = time.process_time()
     results = schedule_points(base, points)
     return results, time.process_time() - start
+
+
+def timed_each(base: Costed, points: dict[str, np.ndarray]) -> list[tuple[Results, float]]:
+    """:func:`timed_points` of each point in turn, where it runs (a worker): a capacity's first point plans, the
+    others share its plans."""
+    n = len(next(iter(points.values())))
+    return [timed_points(base, _take(points, [i])) for i in range(n)]
 
 
 def _chunks(indices: list[int], planned: np.ndarray | None, size: int, workers: int) -> list[list[int]]:
@@ -487,16 +522,14 @@ def _chunks(indices: list[int], planned: np.ndarray | None, size: int, workers: 
     cut in one piece a worker; with fewer groups, they are cut in tasks of ``size``."""
     if planned is None:
         return [indices[i : i + size] for i in range(0, len(indices), size)]
-    groups: dict[float, list[int]] = {}
-    for index in indices:
-        groups.setdefault(float(planned[index]), []).append(index)
+    groups = _groups(indices, planned)
     whole = len(groups) >= 2 * workers
     # whole groups that do not share out evenly leave workers idle at the end: the last (groups mod workers) are
     # cut, one piece a worker, where larger than a task (a plan more each, against a group's time on one worker
     # while the others wait)
     uneven = len(groups) % workers if whole else 0
     chunks: list[list[int]] = []
-    for k, group in enumerate(groups.values()):
+    for k, group in enumerate(groups):
         if k >= len(groups) - uneven and len(group) > size:
             piece = -(-len(group) // workers)
             chunks += [group[i : i + piece] for i in range(0, len(group), piece)]
