@@ -18,10 +18,12 @@ from hwsim import api
 from hwsim.cost.inference import graph_costs
 from hwsim.model.graph import Graph
 from hwsim.report.trace import trace_events
-from hwsim.schedule.base import LOAD, STORE, CapacityError, Schedule, Step
-from hwsim.schedule.order import FilterGroups, write
-from hwsim.schedule.program import unrolled_records
-from hwsim.schedule.segment import _PLAN
+from hwsim.schedule.base import ALLOC, FREE, LOAD, RESIDENT, STORE, CapacityError, Schedule, Step, map_of
+from hwsim.schedule.order import FilterGroups, InputPasses, passable_step, passes_reread, write
+from hwsim.schedule.order import peak as order_peak
+from hwsim.schedule.program import Program, finish, unrolled_records
+from hwsim.schedule.segment import _PLAN, Placement
+from hwsim.schedule.validate import validate
 from hwsim.spec.energy import energy_table
 
 WIDE = {  # 74 kB of weights, 33 kB of input: the weights are the tensor not to move again
@@ -173,3 +175,152 @@ def test_choosing_the_order_never_moves_more_bytes_than_bands_alone(graph: Graph
         after, violations = run(graph, hw, policy)
         assert violations == []
         assert after.bytes_moved <= before.bytes_moved
+
+
+DEEP = {  # 590 kB of weights, 100 kB of input, 14 rows of 128 channels: VGG-16's conv4_2 in small
+    "name": "deep",
+    "input": [14, 14, 128],
+    "layers": [{"op": "conv", "kernel": 3, "filters": 128, "padding": "same"}, {"op": "relu"}],
+}
+
+
+@contextmanager
+def without_passes() -> Iterator[None]:
+    """The planner without the input-pass order (what it chose before)."""
+    real = planner.input_passes
+    planner.input_passes = lambda *args, **kwargs: None  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        planner.input_passes = real  # type: ignore[assignment]
+
+
+def _input_rows_loaded(step: Step) -> int:
+    """Rows x channels of the input a step loads (every image), in input cells."""
+    return sum(
+        (e.region.rows[1] - e.region.rows[0]) * (e.region.channels[1] - e.region.channels[0]) * e.instances
+        for e in step.events
+        if e.action is LOAD and not e.region.tensor.weights
+    )
+
+
+@pytest.mark.parametrize("policy", ["strict", "optimized"])
+def test_a_layer_whose_weights_and_maps_both_exceed_the_room_runs_in_input_passes_loading_its_weights_once_per_band(
+    policy: str,
+) -> None:
+    """Neither a band of all 128 input channels beside a chunk of weights nor a filter group beside such a band
+    comes close: groups of filters whose band of partial sums waits while the input channels pass by load the
+    weights once per band and the input once per group (its halo rows once more per band)."""
+    graph, hw = graph_from(DEEP), hardware(40_000)
+    schedule, violations = run(graph, hw, policy)
+    assert violations == []
+    step = _conv(schedule)
+    assert "passes over" in step.note
+    groups = _groups(step)
+    rows = step.tile_rows or 14  # one band: no tile rows reported
+    bands = math.ceil(14 / rows)
+    halo = sum(min(14, (b + 1) * rows + 1) - max(0, b * rows - 1) for b in range(bands))
+    cells = _input_rows_loaded(step)
+    assert cells == groups * halo * 128
+    assert step.bytes_moved == bands * step.weight_bytes + groups * halo * step.input_bytes // 14 + step.output_bytes
+    with without_passes():
+        before, _ = run(graph, hw, policy)
+    assert _conv(before).bytes_moved > 2 * step.bytes_moved
+
+
+def _a_conv(draw: st.DrawFn) -> dict:
+    return {
+        "name": "one-conv",
+        "input": [draw(st.integers(3, 12)), draw(st.integers(3, 12)), draw(st.integers(2, 24))],
+        "layers": [
+            {
+                "op": "conv",
+                "kernel": draw(st.sampled_from([1, 3])),
+                "stride": draw(st.sampled_from([1, 2])),
+                "filters": draw(st.integers(2, 24)),
+                "padding": "same",
+                "bias": draw(st.booleans()),
+            },
+            *([{"op": "relu"}] if draw(st.booleans()) else []),
+        ],
+    }
+
+
+@st.composite
+def _passes(draw: st.DrawFn) -> tuple[dict, InputPasses, bool, bool]:
+    spec = _a_conv(draw)
+    height = -(-spec["input"][0] // spec["layers"][0]["stride"])
+    tiling = InputPasses(
+        draw(st.integers(1, height)),
+        draw(st.integers(1, spec["layers"][0]["filters"])),
+        draw(st.booleans()),
+        input_channels=draw(st.integers(1, spec["input"][2])),
+    )
+    return spec, tiling, draw(st.booleans()), draw(st.booleans())
+
+
+@settings(max_examples=60, deadline=None)
+@given(_passes())
+def test_input_passes_count_the_peak_and_bytes_their_records_hold_and_move_and_validate(
+    drawn: tuple[dict, InputPasses, bool, bool],
+) -> None:
+    """Any band, group and pass width, loads ahead or not, the input streamed or resident, the output stored or
+    kept: the peak the planner counts is the most its unrolled records hold, the records written compactly unroll
+    to those written one by one, their loads are :func:`passes_reread` more than every tensor once, and the
+    validator, replaying them, finds every byte accounted and every compute's inputs resident."""
+    spec, tiling, resident, keep = drawn
+    graph = graph_from(spec)
+    hw = hardware(1e9)
+    costs = graph_costs(graph, hw)
+    steps = [(c,) for c in costs] if len(costs) == 1 else [tuple(costs)]
+    found = planner.Planner(Program(costs), steps, {}, 1e9, planner.STRICT)
+    segment = found.segment(0, 1)
+    assert passable_step(segment)
+    sink = segment.names[-1]
+    placement = Placement(
+        resident=frozenset({"input"}) if resident else frozenset(),
+        consumed=frozenset({"input"}) if resident else frozenset(),
+        kept=frozenset({sink}) if keep else frozenset(),
+        stored=frozenset() if keep else frozenset({sink}),
+    )
+    plans = planner.describe(segment, planner.Choice(0, 1, placement, tiling, frozenset(), (), 0), 0)
+    written = []
+    for compact in (True, False):
+        scratch = found.program.scratch(recording=True)
+        steps = [scratch.begin(plan) for plan in plans]
+        if resident:
+            scratch.occupy(steps[0], RESIDENT, scratch.full(map_of("input")))
+        write(scratch, segment, placement, tiling, steps, compact)
+        written.append(scratch)
+    records = list(unrolled_records(written[0].items))
+    assert records == list(unrolled_records(written[1].items))
+    held, most = 0, 0
+    for r in records:
+        held += r.bytes if r.action in (LOAD, ALLOC, RESIDENT) else -r.bytes if r.action is FREE else 0
+        most = max(most, held)
+    assert order_peak(found.program, segment, placement, tiling) == most
+    once = sum(c.weight_bytes for c in costs) + (0 if resident else costs[0].input_bytes[0])
+    loaded = sum(r.bytes for r in records if r.action is LOAD)
+    assert loaded == once + passes_reread(found.program, segment, placement, tiling)
+    program = written[0]
+    if keep:  # the kept output stored at the end, so that the program ends empty and every cell is checked
+        program.store(len(program.plans) - 1, program.full(map_of(sink)))
+        program.free(len(program.plans) - 1, program.full(map_of(sink)))
+    finished = tuple(finish(program, hw, False))
+    schedule = Schedule("strict", graph.name, hw.name, "exact", 1, hw.precision.value, finished)
+    assert [str(v) for v in validate(schedule, costs, hw)] == []
+
+
+@pytest.mark.slow
+@settings(max_examples=30, deadline=None)
+@given(networks(), st.sampled_from([2_000, 8_000, 32_000]))
+def test_choosing_input_passes_never_moves_more_bytes_than_without_them(graph: Graph, capacity: float) -> None:
+    hw = hardware(capacity)
+    try:
+        with without_passes():
+            before, _ = run(graph, hw, "strict")
+    except CapacityError:
+        return
+    after, violations = run(graph, hw, "strict")
+    assert violations == []
+    assert after.bytes_moved <= before.bytes_moved

@@ -37,7 +37,7 @@ from hwsim.cost.inference import LayerCost
 from hwsim.model.graph import INPUT, consumers_of
 from hwsim.ops import TRAITS
 from hwsim.schedule.base import Location, map_of, weights_of
-from hwsim.schedule.order import FilterGroups, filter_groups, groupable, largest, note, peak, write
+from hwsim.schedule.order import FilterGroups, filter_groups, groupable, input_passes, largest, note, peak, write
 from hwsim.schedule.program import Program, StepPlan
 from hwsim.schedule.regions import accumulates, has_halo
 from hwsim.schedule.segment import (
@@ -388,7 +388,19 @@ class Planner:
             fits,
             lambda fits_band: _first_fitting(heights, fits_band),
         )
-        return groups if groups is not None and (bands is None or groups[1] < bands[1]) else bands
+        best = groups if groups is not None and (bands is None or groups[1] < bands[1]) else bands
+        # and the third: each group's bands in passes over the input channels, partial sums held between them
+        passes = input_passes(
+            self.program,
+            segment,
+            placement,
+            ahead,
+            room - sum(self.sizes[t] for t in placement.resident),
+            heights,
+            best[1] if best else math.inf,
+            fits,
+        )
+        return passes or best
 
     # ---- the plan ------------------------------------------------------------------------------
 
