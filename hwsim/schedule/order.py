@@ -428,6 +428,26 @@ def filter_groups(
     return FilterGroups(band, width, ahead), reread(segment, width, streamed)
 
 
+def _down_from(most: int, fits: Callable[[int], bool]) -> int | None:
+    """The largest of 1 .. ``most`` that fits, searched down from ``most`` (a bound that is usually met or nearly):
+    steps of 1, 2, 4 .. until one fits, then bisection between it and the last that did not."""
+    step, hi = 1, most + 1  # not fits(hi), or hi past the range
+    while True:
+        lo = max(hi - step, 1)
+        if fits(lo):
+            break
+        if lo == 1:
+            return None
+        hi, step = lo, step * 2
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if fits(mid):
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
 def input_passes(
     program: Program,
     segment: Segment,
@@ -441,29 +461,41 @@ def input_passes(
     """The step in input passes (:class:`InputPasses`): per band height (``heights``, tallest first), the widest
     group that fits beside one-input-channel passes; of those, the one that loads the fewest bytes again
     (:func:`passes_reread`), its channels spread evenly over as many groups, and then the widest passes that fit.
-    None: it cannot run so, nothing fits, or it cannot load fewer than ``beat`` bytes again. Heights and groups
-    are refused before any peak is counted where what one band's partial sums, one input channel's rows and its
-    weights hold already leaves no group wide enough to beat ``beat`` (``spare``: the room beside the maps
-    resident when it starts)."""
+    None: it cannot run so, nothing fits, or it cannot load fewer than ``beat`` bytes again.
+
+    Few peaks are counted. The widest group that could fit each height (what every pass holds: a band of partial
+    sums, one input channel's rows and weights, two with loads ahead; and what the next layer's band adds beside
+    the partial sums; within ``spare`` bytes beside the maps resident when it starts) bounds the bytes it loads
+    again from below; heights are searched fewest bytes first, until that bound reaches ``beat`` or the best found,
+    and the searches for the group and the pass start at those bounds, which counted peaks nearly meet."""
     if not passable_step(segment) or spare <= 0 or placement.preloaded or placement.preloaded_part:
         return None
+    if beat == math.inf and not fits(InputPasses(heights[-1], 1, ahead)):
+        return None  # nothing else fits, nor does the least of this order
     first = segment.costs[0]
-    height, channels = first.layer.output_shape[0], first.layer.output_shape[2]
+    channels, inputs = first.layer.output_shape[2], first.layer.input_shape[2]
     source = first.layer.inputs[0]
-    streams = source not in placement.resident
+    held = 2 if ahead and inputs > 1 else 1  # passes held at once: the next loads ahead
     psum = program.cell_bytes[map_of(first.name)]  # a row of one output channel, every image
-    weights = program.bytes(Region(by_input(first.name), rows_of(first, (0, 1)), (0, 1)))
-    found: tuple[InputPasses, int] | None = None
-    for band in heights:
-        bands = -(-height // band)
-        if (bands - 1) * first.weight_bytes >= (found[1] if found else beat):
-            break  # shorter bands load the weights more often still
+    beside = sum(program.cell_bytes[map_of(c.name)] for c in segment.costs[:2])  # the next layer's band computed
+    weights = program.bytes(Region(by_input(first.name), rows_of(first, (0, 1)), (0, 1)))  # one in, one out
+
+    def rows(band: int) -> int:
+        """Bytes of one input channel's rows a band reads (none when the input is resident)."""
         lo, hi = input_rows(first.layer, (0, band))[0]
-        rows = (hi - lo) * program.cell_bytes[map_of(source)] if streams else 0
-        most = min(channels, int((spare - rows) // (band * psum + weights)))
-        if most < 1 or passes_reread(program, segment, placement, InputPasses(band, most, ahead)) >= beat:
-            continue  # no narrower group reads the input fewer times
-        widest = largest(most, lambda m: fits(InputPasses(band, m, ahead)))  # noqa: B023 (called here)
+        return (hi - lo) * program.cell_bytes[map_of(source)] if source not in placement.resident else 0
+
+    bounds = []  # per height, the widest group that could fit and the fewest bytes it could load again
+    for band in heights:
+        most = min(channels, int((spare - held * rows(band)) // (band * psum + held * weights)))
+        most = min(most, int(spare // (band * beside)))
+        if most >= 1:
+            bounds.append((passes_reread(program, segment, placement, InputPasses(band, most, ahead)), band, most))
+    found: tuple[InputPasses, int] | None = None
+    for least, band, most in sorted(bounds, key=lambda bound: (bound[0], -bound[1])):  # a tie: the taller band
+        if least >= (found[1] if found else beat):
+            break  # no height left can load fewer bytes again
+        widest = _down_from(most, lambda m: fits(InputPasses(band, m, ahead)))  # noqa: B023 (called here)
         if widest is None:
             continue
         # as few groups, as even as they go (a kept output's last group may not fit a narrower width: then the widest)
@@ -475,9 +507,11 @@ def input_passes(
     if found is None:
         return None
     tiling, again = found
-    inputs = largest(first.layer.input_shape[2], lambda c: fits(replace(tiling, input_channels=c)))
-    assert inputs is not None  # one-channel passes fit
-    return replace(tiling, input_channels=inputs), again
+    pass_bytes = held * (rows(tiling.band_rows) + tiling.chunk_channels * weights)
+    most = min(inputs, max(1, int((spare - tiling.band_rows * tiling.chunk_channels * psum) // pass_bytes)))
+    width = _down_from(most, lambda c: fits(replace(tiling, input_channels=c)))
+    assert width is not None  # one-channel passes fit
+    return replace(tiling, input_channels=width), again
 
 
 def note(tiling: Tiling, segment: Segment) -> str:
