@@ -1,11 +1,13 @@
 """The loop order of a step whose weights do not fit beside a band (hwsim/schedule/order.py): filter groups
-outermost when they move fewer bytes than weight chunks streamed for every band, with every byte accounted."""
+outermost when they move fewer bytes than weight chunks streamed for every band, input passes when they move
+fewer than either, with every byte accounted."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 
 import pytest
 from hypothesis import given, settings
@@ -23,7 +25,7 @@ from hwsim.schedule.order import FilterGroups, InputPasses, passable_step, passe
 from hwsim.schedule.order import peak as order_peak
 from hwsim.schedule.program import Program, finish, unrolled_records
 from hwsim.schedule.segment import _PLAN, Placement
-from hwsim.schedule.validate import validate
+from hwsim.schedule.validate import Rule, validate
 from hwsim.spec.energy import energy_table
 
 WIDE = {  # 74 kB of weights, 33 kB of input: the weights are the tensor not to move again
@@ -228,6 +230,22 @@ def test_a_layer_whose_weights_and_maps_both_exceed_the_room_runs_in_input_passe
     with without_passes():
         before, _ = run(graph, hw, policy)
     assert _conv(before).bytes_moved > 2 * step.bytes_moved
+
+
+def test_the_validator_finds_a_pass_left_out_and_a_pass_whose_weights_were_not_loaded() -> None:
+    """What the validator checks of passes can fail: an output cell whose last input channels are never added is
+    never computed, and a pass whose weights were not loaded reads what is not resident."""
+    graph, hw = graph_from(DEEP), hardware(40_000)
+    schedule, violations = run(graph, hw, "strict")
+    assert violations == []
+    step = _conv(schedule)
+    last_pass = [e for e in step.events if e.part is not None][-1]
+    weights = next(e for e in step.events if e.action is LOAD and e.region.tensor.by_input)
+    for dropped, rule, words in ((last_pass, Rule.ACCOUNTING, "never computed"), (weights, Rule.PLACEMENT, "reads")):
+        events = tuple(e for e in step.events if e is not dropped)
+        steps = tuple(replace(s, events=events) if s is step else s for s in schedule.steps)
+        found = validate(replace(schedule, steps=steps), graph_costs(graph, hw), hw)
+        assert any(v.rule is rule and words in v.message for v in found), found
 
 
 def _a_conv(draw: st.DrawFn) -> dict:
