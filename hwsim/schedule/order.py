@@ -478,7 +478,8 @@ def input_passes(
     held = 2 if ahead and inputs > 1 else 1  # passes held at once: the next loads ahead
     psum = program.cell_bytes[map_of(first.name)]  # a row of one output channel, every image
     beside = sum(program.cell_bytes[map_of(c.name)] for c in segment.costs[:2])  # the next layer's band computed
-    weights = program.bytes(Region(by_input(first.name), rows_of(first, (0, 1)), (0, 1)))  # one in, one out
+    last = rows_of(first, (inputs - 1, inputs))  # the last input channel's weights, with the rows left over
+    weights = program.bytes(Region(by_input(first.name), last, (0, 1)))  # of one output channel: a pass's most
 
     def rows(band: int) -> int:
         """Bytes of one input channel's rows a band reads (none when the input is resident)."""
