@@ -16,14 +16,27 @@ from eyeriss_tables import ACTIVE_PES, TABLE_III, TABLE_V, TABLE_VI, VGG_ZEROS_A
 
 from hwsim import api
 from hwsim.cost.coding import coded_ratio
-from hwsim.cost.rowstationary import conv_shape, layer_mapping, mapping_cost
+from hwsim.cost.cycles import layer_cycles
+from hwsim.cost.inference import graph_costs
+from hwsim.cost.rowstationary import (
+    ConvShape,
+    Mapping,
+    conv_shape,
+    costed_mappings,
+    layer_mapping,
+    mapping_rank,
+)
 from hwsim.estimate import Estimate
 from hwsim.spec.energy import energy_table
+from hwsim.spec.hardware import ComputeUnit
 from hwsim.studies.validation import load_cases, published_rows
 
 BATCH = 4
+VGG_BATCH = 3
 VALUE = 2  # bytes: 16-bit fixed point
 MB = 1e6
+MATCH = 0.10
+"""How close a mapping's buffer traffic must come to Table VI's to count as one the table allows."""
 
 # Table III, AlexNet's mapping: M filters, m of them per pass (their partial sums held in the global buffer),
 # n images per pass (their filters loaded once for them), e output rows per pass.
@@ -114,33 +127,127 @@ def row_stationary(run: Estimate) -> list[tuple[str, tuple[int, ...], int, float
     return rows
 
 
-# Not a prediction: VGG-16 mapped as Eyeriss appears to have mapped it. Table VI's buffer traffic is about
-# 2 x C / (q x r) partial-sum reads and writes per output, which puts q x r at C / 64 channels a pass on every
-# layer; its active PEs give the sets (3 x 13 four times up to conv3, 3 x 14 four times after); m is the most
-# filters whose partial sums then fit the buffer's banks. (e, r, t, p, q, n, m) per layer.
-EYERISS_VGG_MAPPING = {
-    "conv1_2": (13, 1, 4, 4, 1, 1, 16),
-    "conv2_1": (13, 1, 4, 8, 1, 1, 32),
-    "conv3_1": (13, 2, 2, 16, 1, 1, 64),
-    "conv4_1": (14, 4, 1, 16, 1, 3, 64),
-    "conv5_1": (14, 2, 2, 16, 4, 3, 64),
-}
+def buffer_mb(mapping: Mapping) -> float:
+    """A mapping's buffer traffic as Tables V and VI count it: ifmap and partial-sum reads, partial-sum writes."""
+    mv = mapping.movement
+    return (mv.ifmap_reads + mv.psum_reads + mv.output_writes) * VALUE / MB
 
 
-def print_vgg_as_eyeriss_mapped_it() -> None:
+def matching_table_vi(name: str, mappings: list[Mapping]) -> list[Mapping]:
+    """Of a VGG-16 layer's legal mappings, those with Table VI's active PEs and buffer traffic within MATCH of Table
+    VI's, in the search's order. Not Eyeriss's mapping (Table VI does not give it): the mappings its figures allow."""
+    _, _, _, pes, published_mb = TABLE_VI[name]
+    found = [mp for mp in mappings if mp.active_pes == pes and abs(buffer_mb(mp) / published_mb - 1) <= MATCH]
+    return sorted(found, key=mapping_rank)
+
+
+def print_vgg_layer_by_layer() -> None:
+    """Table VI's processing time per layer beside eyeriss-v1 (is), eyeriss-v1-rs (its own search), and the rs cost of
+    the mappings Table VI's active PEs and buffer traffic allow; and the buffer traffic Table VI measured a second."""
+    unit_is = api.load_hardware("eyeriss-v1").compute["matrix"]
     hw = api.load_hardware("eyeriss-v1-rs")
     unit = hw.compute["matrix"]
     assert unit.array is not None and unit.row_stationary is not None and unit.clock is not None
-    run = api.estimate(api.load_network("vgg16"), hw, "strict", batch=3)
-    costs = {c.name.split(".")[0]: c for c in run.costs if c.layer.op.value == "conv"}
-    print("\nVGG-16 under the same cycle and traffic model, with the mapping Table VI implies (not a prediction):")
-    for name, (e, r, t, p, q, n, m) in EYERISS_VGG_MAPPING.items():
-        shape = conv_shape(costs[name].layer, 3, unit.array[0], unit.row_stationary)
-        assert shape is not None
-        cycles, _, mv, _, _ = mapping_cost(shape, unit.row_stationary, e, r, t, p, q, n, m)
-        ms, mb = cycles / unit.clock * 1e3, (mv.ifmap_reads + mv.psum_reads + mv.output_writes) * VALUE / MB
+    ms = 1e3 / unit.clock
+    print(
+        f"\nVGG-16, batch {VGG_BATCH}, processing ms per layer: Table VI; its buffer traffic (GB/s); eyeriss-v1 (is);"
+        f" eyeriss-v1-rs (search); rs with the mappings Table VI's active PEs and buffer MB (within {MATCH:.0%})"
+        " allow: how many, their range, the first in the search's order (e p q r t n m), its buffer MB"
+    )
+    totals = [0.0] * 4
+    vgg = graph_costs(api.load_network("vgg16"), hw, batch=VGG_BATCH)
+    costs = {c.name.split(".")[0]: c for c in vgg if c.layer.op.value == "conv"}
+    for name, (_, mappings) in all_mappings("vgg16", VGG_BATCH, unit).items():
         _, _, pub_ms, _, pub_mb = TABLE_VI[name]
-        print(f"vgg16    {name:8} {ms:7.1f} ms ({pub_ms:6.1f}) {ms / pub_ms - 1:+6.0%}  {mb:7.1f} MB ({pub_mb:6.1f})")
+        is_ms = layer_cycles(costs[name], unit_is) * ms
+        rs_ms = min(mappings, key=mapping_rank).cycles * ms
+        allowed = matching_table_vi(name, mappings)
+        first = allowed[0]
+        span = [mp.cycles * ms for mp in allowed]
+        params = " ".join(f"{v:3d}" for v in (first.e, first.p, first.q, first.r, first.t, first.n, first.m))
+        print(
+            f"{name:8} {pub_ms:6.1f} {pub_mb / pub_ms:5.2f}  is {is_ms:6.1f} {is_ms / pub_ms - 1:+5.0%}"
+            f"  rs {rs_ms:6.1f} {rs_ms / pub_ms - 1:+5.0%}"
+            f"  allowed {len(allowed):3d} {min(span):6.1f}..{max(span):6.1f}"
+            f"  first {params} {span[0]:6.1f} {span[0] / pub_ms - 1:+5.0%} {buffer_mb(first):7.1f} ({pub_mb:6.1f})"
+        )
+        totals = [t + v for t, v in zip(totals, (pub_ms, is_ms, rs_ms, span[0]))]
+    print(
+        f"{'total':8} {totals[0]:6.1f}        is {totals[1]:6.1f} {totals[1] / totals[0] - 1:+5.0%}"
+        f"  rs {totals[2]:6.1f} {totals[2] / totals[0] - 1:+5.0%}  {'':25} first {'':27} {totals[3]:6.1f}"
+        f" {totals[3] / totals[0] - 1:+5.0%}"
+    )
+
+
+def chosen_within(shape: ConvShape, mappings: list[Mapping], limit: int | None) -> Mapping:
+    """A hypothesis, read off Table VI and not from the chip's description: the search kept to passes whose channels
+    times ifmap row width (q x r x input columns) is at most ``limit`` values, unless the pass has one channel."""
+
+    def within(mp: Mapping) -> bool:
+        return limit is None or mp.q * mp.r == 1 or mp.q * mp.r * shape.width_in <= limit
+
+    return min(filter(within, mappings), key=mapping_rank)
+
+
+def all_mappings(network: str, batch: int, unit: ComputeUnit) -> dict[str, tuple[ConvShape, list[Mapping]]]:
+    """Every conv layer's legal mappings (named as Tables III, V and VI name the layers)."""
+    assert unit.array is not None and unit.row_stationary is not None
+    found = {}
+    for c in graph_costs(api.load_network(network), api.load_hardware("eyeriss-v1-rs"), batch=batch):
+        shape = conv_shape(c.layer, batch, unit.array[0], unit.row_stationary)
+        if c.layer.op.value == "conv" and shape is not None:
+            found[c.name.split(".")[0]] = (shape, list(costed_mappings(shape, *unit.array, unit.row_stationary, VALUE)))
+    return found
+
+
+def print_channels_by_width_hypothesis() -> None:
+    """:func:`chosen_within` over a range of limits: AlexNet's mappings against Table III, and both networks'
+    processing against Tables V and VI."""
+    unit = api.load_hardware("eyeriss-v1-rs").compute["matrix"]
+    assert unit.clock is not None
+    alexnet, vgg = all_mappings("alexnet", BATCH, unit), all_mappings("vgg16", VGG_BATCH, unit)
+    pub_alex = sum(v[2] for v in TABLE_V.values())
+    pub_ms, pub_mb = sum(v[2] for v in TABLE_VI.values()), sum(v[4] for v in TABLE_VI.values())
+    print("\nHypothesis (read off Table VI, not modelled): a pass's channels x ifmap row width <= LIMIT, unless one")
+    print(f"LIMIT   AlexNet as Table III, ms ({pub_alex:.1f})   VGG-16 ms ({pub_ms:.1f}), buffer MB ({pub_mb:.1f})")
+    for limit in (112, 119, 120, 173, 174, 228, None):
+        picks = {name: chosen_within(*found, limit) for name, found in alexnet.items()}
+        same = sum((mp.e, mp.p, mp.q, mp.r, mp.t, mp.n, mp.m) == TABLE_III[name] for name, mp in picks.items())
+        alex_ms = sum(mp.cycles for mp in picks.values()) / unit.clock * 1e3
+        vgg_picks = [chosen_within(*found, limit) for found in vgg.values()]
+        vgg_ms = sum(mp.cycles for mp in vgg_picks) / unit.clock * 1e3
+        vgg_mb = sum(buffer_mb(mp) for mp in vgg_picks)
+        print(
+            f"{'none' if limit is None else limit:>5}   {same} of 5, {alex_ms:5.1f} {alex_ms / pub_alex - 1:+4.0%}"
+            f"          {vgg_ms:7.1f} {vgg_ms / pub_ms - 1:+5.0%}, {vgg_mb:8.1f} {vgg_mb / pub_mb - 1:+5.0%}"
+        )
+
+
+def print_architecture_costs() -> None:
+    """Costs the published architecture might add that the model leaves out, on the search's own mappings (processing
+    ms of the conv layers): a 64-bit bus bounding the partial sums written back too; all buffer traffic over the two
+    64-bit partial-sum buses (8 values a cycle); the filters loaded into the pads with the array idle."""
+    unit = api.load_hardware("eyeriss-v1-rs").compute["matrix"]
+    assert unit.clock is not None and unit.row_stationary is not None
+    bus = unit.row_stationary.psum_bus
+    print(
+        "\nOn the search's mappings, ms: as modelled, + write-back bus, all buffer traffic / 8, filters not overlapped"
+    )
+    for network, batch, published in (("alexnet", BATCH, TABLE_V), ("vgg16", VGG_BATCH, TABLE_VI)):
+        totals = [0.0] * 4
+        for _, mappings in all_mappings(network, batch, unit).values():
+            mp = min(mappings, key=mapping_rank)
+            mv = mp.movement
+            buffer = mv.ifmap_reads + mv.psum_reads + mv.output_writes
+            variants = (
+                mp.cycles,
+                max(mp.cycles, math.ceil(mv.output_writes / bus)),
+                max(mp.compute_cycles, math.ceil(buffer / (2 * bus)), math.ceil(mv.filter_reads / bus)),
+                mp.cycles + math.ceil(mv.filter_reads / unit.row_stationary.filter_bus),
+            )
+            totals = [t + v / unit.clock * 1e3 for t, v in zip(totals, variants)]
+        pub = sum(row[2] for row in published.values())
+        print(f"{network:8} " + " ".join(f"{v:7.1f}" for v in totals) + f"   published {pub:7.1f}")
 
 
 def print_vgg_dram() -> None:
@@ -241,7 +348,9 @@ def main() -> None:
         print(f"{name:16} {rate / 1e9:6.2f} GMAC/s {power:5d} mW  {power / 1e3 / rate * 1e12:6.1f} pJ/MAC")
 
     print_row_stationary()
-    print_vgg_as_eyeriss_mapped_it()
+    print_vgg_layer_by_layer()
+    print_channels_by_width_hypothesis()
+    print_architecture_costs()
     print_vgg_dram()
     print_validation_under_rs()
 

@@ -21,17 +21,22 @@ TABLE_III = {
     "conv5": (13, 16, 3, 2, 2, 4, 64),
 }
 # Table VI (VGG-16, batch 3): power (mW), MACs (G), processing latency (ms), active PEs and global buffer accesses
-# (MB) per layer (the layers it lists apart; the others repeat these shapes).
+# (MB) of every conv layer. FODLAM's OCR (raw/eyeriss-tableVI.txt) reads conv5_1's PEs as "163 (100%)": 168, as the
+# percentage and conv5_2 and conv5_3 say.
 TABLE_VI = {
     "conv1_1": (247, 0.26, 38.0, 156, 112.5),
     "conv1_2": (218, 5.55, 810.6, 156, 2402.8),
     "conv2_1": (242, 2.77, 405.3, 156, 1201.4),
+    "conv2_2": (231, 5.55, 810.8, 156, 2402.8),
     "conv3_1": (254, 2.77, 204.0, 156, 607.4),
     "conv3_2": (235, 5.55, 408.1, 156, 1214.8),
+    "conv3_3": (233, 5.55, 408.1, 156, 1214.8),
     "conv4_1": (278, 2.77, 105.1, 168, 321.3),
     "conv4_2": (261, 5.55, 210.0, 168, 643.7),
+    "conv4_3": (240, 5.55, 210.0, 168, 643.7),
     "conv5_1": (258, 1.39, 48.3, 168, 90.0),
     "conv5_2": (236, 1.39, 48.5, 168, 90.0),
+    "conv5_3": (230, 1.39, 48.5, 168, 90.0),
 }
 # Table VI, every conv layer (VGG-16, batch 3): zeros in the layer's ifmaps and DRAM accesses (MB), as FODLAM's
 # data/eyeriss-vgg16.csv gives them (its OCR of the table, raw/eyeriss-tableVI.txt, reads conv4_1's zeros as

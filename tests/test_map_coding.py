@@ -176,3 +176,57 @@ def test_bad_map_zeros_is_one_line_exit_2(runner, tmp_path: Path, name: str | No
     assert len(result.stderr.strip().splitlines()) == 1
     assert re.search(expected, result.stderr.strip()), result.stderr
     assert not out.exists()
+
+
+OTHER_NETWORK = NETWORK.replace("name: coded", "name: other").replace("name: conv2", "name: conv_b")
+
+
+def test_compare_gives_each_network_the_zeros_that_name_its_maps(runner, tmp_path: Path) -> None:
+    """A file naming one network's layer codes that map in its rows only; a fraction codes every network's maps."""
+    (tmp_path / "a.yaml").write_text(NETWORK)
+    (tmp_path / "b.yaml").write_text(OTHER_NETWORK)
+    (tmp_path / "hw.yaml").write_text(HARDWARE)
+    (tmp_path / "zeros.yaml").write_text("conv2: 0.9\n")  # only network a has a conv2
+    nets = [str(tmp_path / "a.yaml"), str(tmp_path / "b.yaml")]
+
+    def moved(*zeros: str) -> list[float]:
+        out = tmp_path / "cmp.csv"
+        result = runner.invoke(
+            main, ["compare", *nets, "--hw", str(tmp_path / "hw.yaml"), "--policy", "strict", *zeros, "-o", str(out)]
+        )
+        assert result.exit_code == 0, result.output
+        return [float(line.split(",")[5]) for line in out.read_text().splitlines()[1:]]
+
+    raw, per_map, every = moved(), moved("--map-zeros", str(tmp_path / "zeros.yaml")), moved("--map-zeros", "0.9")
+    assert per_map[0] < raw[0] and per_map[1] == raw[1]
+    assert every[0] < raw[0] and every[1] < raw[1]
+
+
+@pytest.mark.parametrize("command", ["compare", "roofline"])
+def test_compare_and_roofline_refuse_a_map_no_network_has(runner, tmp_path: Path, command: str) -> None:
+    (tmp_path / "net.yaml").write_text(NETWORK)
+    (tmp_path / "hw.yaml").write_text(HARDWARE)
+    (tmp_path / "z.csv").write_text("layer,zeros\nrelu1,0.8\nconv9,0.5\n")
+    out = tmp_path / ("cmp.csv" if command == "compare" else "roof.png")
+    args = [command, str(tmp_path / "net.yaml"), "--hw", str(tmp_path / "hw.yaml"), "--map-zeros"]
+    result = runner.invoke(main, [*args, str(tmp_path / "z.csv"), "-o", str(out)])
+    assert result.exit_code == 2, result.output
+    assert re.search(r"^error: .*z\.csv:3: layer: no layer 'conv9'", result.stderr.strip()), result.stderr
+    assert not out.exists()
+
+
+def test_the_trace_bus_carries_the_bytes_on_the_link(runner, tmp_path: Path) -> None:
+    """With coded maps, a bus event's bytes are what crosses the link (they add up to the run's bytes moved) and
+    its size on chip is beside them."""
+    import json
+
+    (tmp_path / "net.yaml").write_text(NETWORK)
+    (tmp_path / "hw.yaml").write_text(HARDWARE)
+    args = ["estimate", str(tmp_path / "net.yaml"), "--hw", str(tmp_path / "hw.yaml"), "--policy", "strict"]
+    trace, report = tmp_path / "t.json", tmp_path / "r.json"
+    result = runner.invoke(main, [*args, "--map-zeros", "0.7", "--trace", str(trace), "-o", str(report)])
+    assert result.exit_code == 0, result.output
+    bus = [e["args"] for e in json.loads(trace.read_text())["traceEvents"] if e.get("cat") in ("load", "store")]
+    assert sum(b["bytes"] for b in bus) == json.loads(report.read_text())["summary"]["bytes_moved"]
+    coded = [b for b in bus if "bytes_on_chip" in b]
+    assert coded and all(b["bytes"] < b["bytes_on_chip"] for b in coded)

@@ -12,6 +12,7 @@ import yaml
 
 from hwsim import api
 from hwsim.cli import main
+from hwsim.errors import InputError
 from hwsim.spec.hardware import HardwareSpec
 from hwsim.studies import validation
 from hwsim.studies.calibrate import Host, cache_sizes, host_profile
@@ -161,3 +162,52 @@ def test_calibrate_and_validate_on_this_machine(runner, workdir) -> None:
     host = [r for r in csv.DictReader(open(workdir / "v.csv")) if r["kind"] == "host"]
     assert len(host) == len(validation.HOST_NETWORKS)
     assert all(float(r["measured"]) > 0 and float(r["predicted"]) > 0 for r in host)
+
+
+def test_given_mappings_are_a_diagnostic_summarised_apart_from_the_held_out_figures() -> None:
+    """Each Eyeriss case's processing time under the mappings its table gives: kind 'given mapping', never fitted,
+    its own summary group; the held-out group keeps exactly the published figures."""
+    cases = validation.load_cases()
+    rows = validation.given_mapping_rows(cases)
+    assert {(r.case, r.kind, r.fitted) for r in rows} == {
+        ("eyeriss-v1/alexnet", validation.GIVEN, False),
+        ("eyeriss-v1/vgg16", validation.GIVEN, False),
+    }
+    measured = {(c.case, m.metric): m.measured for c in cases for m in c.metrics}
+    assert all(r.measured == measured[(r.case, "processing_s")] and "not held out" in r.note for r in rows)
+    groups = {s.group: s for s in validation.summarise(rows)}
+    assert set(groups) == {validation.GIVEN} and groups[validation.GIVEN].figures == 2
+
+
+def test_alexnet_on_table_iii_mappings_costs_what_the_rs_search_picks() -> None:
+    """eyeriss-v1-rs's search picks Table III's five mappings (tests/test_rowstationary.py), so costing the given
+    ones must give the rs profile's own cycles for AlexNet's conv layers."""
+    from hwsim.cost.cycles import layer_cycles
+    from hwsim.cost.inference import graph_costs
+
+    case = next(c for c in validation.load_cases() if c.case == "eyeriss-v1/alexnet")
+    (row,) = validation.given_mapping_rows([case])
+    hw = api.load_hardware("eyeriss-v1-rs")
+    unit = hw.compute["matrix"]
+    conv = [c for c in graph_costs(api.load_network("alexnet"), hw, batch=4) if c.layer.op.value == "conv"]
+    assert row.predicted == pytest.approx(sum(layer_cycles(c, unit) for c in conv) / unit.clock)  # type: ignore[operator]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"hardware": "eyeriss-v1"}, "given mappings need an rs profile"),
+        ({"drop": "conv3"}, "no given mapping for layer 'conv3'"),
+    ],
+)
+def test_a_given_mapping_that_cannot_be_costed_is_one_clear_error(change: dict, message: str) -> None:
+    case = next(c for c in validation.load_cases() if c.case == "eyeriss-v1/alexnet")
+    assert case.given_mappings is not None
+    given = case.given_mappings.model_dump()
+    if "drop" in change:
+        del given["layers"][change["drop"]]
+    else:
+        given.update(change)
+    broken = validation.Case.model_validate({**case.model_dump(), "given_mappings": given})
+    with pytest.raises(InputError, match=message):
+        validation.given_mapping_rows([broken])

@@ -37,11 +37,10 @@ from hwsim.cli.common import (
     vary_option,
 )
 from hwsim.errors import InputError
-from hwsim.model.graph import INPUT
 from hwsim.report import tables
 from hwsim.report.terminal import View
 from hwsim.schedule import POLICIES
-from hwsim.spec.zeros import map_zeros_from
+from hwsim.spec.zeros import map_names, map_zeros_from
 
 
 @click.command()
@@ -93,7 +92,7 @@ def estimate(
     check_plot_path(plot)
     require_suffix(trace_path, (".json",), "a trace is Chrome trace-event JSON")
     graph, profile = load_inputs(network, hardware, [output, plot, trace_path], input_shape)
-    zeros = map_zeros_from(map_zeros, [INPUT, *(layer.name for layer in graph.layers)]) if map_zeros else None
+    zeros = map_zeros_from(map_zeros, map_names(graph)) if map_zeros else None
     result = api.estimate(graph, profile, policy, counting, batch, precision, steady_state, zeros)
     emit(result, output, target_format, tables.FORMATS, tables.render_table, View(wide, columns))
     if plot:
@@ -102,8 +101,10 @@ def estimate(
         save_plot(layer_bars, result, plot)
     if trace_path:
         from hwsim.report.trace import to_trace_json
+        from hwsim.schedule.program import link_ratios
 
-        files.write_atomically(trace_path, to_trace_json(result.schedule, result.step_energy))
+        trace = to_trace_json(result.schedule, result.step_energy, link_ratios(result.costs))
+        files.write_atomically(trace_path, trace)
         click.echo(f"wrote {trace_path}")
 
 
@@ -123,6 +124,7 @@ def estimate(
 @batch_option
 @precision_option
 @steady_state_option
+@map_zeros_option
 @click.option("--per-layer", is_flag=True, help="Diff exactly two runs layer by layer.")
 @output_option("Write the table to a file (.csv, .md, .json).")
 @format_option
@@ -137,6 +139,7 @@ def compare(
     batch: int,
     precision: str | None,
     steady_state: bool | None,
+    map_zeros: str | None,
     per_layer: bool,
     output: Path | None,
     fmt: str | None,
@@ -153,6 +156,7 @@ def compare(
     hwsim compare hairnet alexnet hairnet-standard --hw paper-accelerator
     hwsim compare hairnet --hw paper-accelerator --hw edge-npu -o cmp.md
     hwsim compare hairnet hairnet-dense --per-layer       # two runs, layer by layer
+    hwsim compare alexnet vgg16 --hw eyeriss-v1 --map-zeros 0.5   # maps run-length coded in DRAM
     """
     from hwsim.report.studies import render_comparison
     from hwsim.studies import compare as comparing
@@ -162,15 +166,18 @@ def compare(
         [bundled.resolve("networks", n) for n in networks] + [bundled.resolve("hardware", h) for h in hardware],
         [output],
     )
+    graphs = comparing.load_networks(networks or [bundled.DEFAULT_NETWORK], input_shape)
+    names = {name for graph in graphs for name in map_names(graph)}
+    zeros = map_zeros_from(map_zeros, names) if map_zeros else None
     estimates = comparing.run_grid(
-        networks or [bundled.DEFAULT_NETWORK],
+        graphs,
         hardware or [bundled.DEFAULT_HARDWARE],
         policies or ["paper"],
         counting,
         batch,
         precision,
         steady_state,
-        input_shape,
+        map_zeros=zeros,
     )
     table = comparing.per_layer(estimates) if per_layer else comparing.summary_table(estimates)
     emit(table, output, target_format, comparing.FORMATS, render_comparison, View(wide, columns))
@@ -345,6 +352,7 @@ def progress_bar(
 @click.command()
 @run_options
 @steady_state_option
+@map_zeros_option
 @output_option("The image (.png or .svg).", default=Path("roofline.png"), show_default=True)
 @reports_input_errors
 def roofline(
@@ -355,6 +363,7 @@ def roofline(
     batch: int,
     precision: str | None,
     steady_state: bool | None,
+    map_zeros: str | None,
     input_shape: tuple[int, ...] | None,
     output: Path,
 ) -> None:
@@ -369,5 +378,6 @@ def roofline(
 
     check_plot_path(output)
     graph, profile = load_inputs(network, hardware, [output], input_shape)
-    result = api.estimate(graph, profile, policy, counting, batch, precision, steady_state)
+    zeros = map_zeros_from(map_zeros, map_names(graph)) if map_zeros else None
+    result = api.estimate(graph, profile, policy, counting, batch, precision, steady_state, zeros)
     save_plot(draw, result, output)

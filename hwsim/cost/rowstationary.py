@@ -212,16 +212,24 @@ def _candidates(shape: ConvShape, rows: int, cols: int, rs: RowStationary, value
                                 yield e, segments, r, t, p, q, n, m, r * t * sh.r * e
 
 
-@lru_cache(maxsize=4096)
-def best_mapping(shape: ConvShape, rows: int, cols: int, rs: RowStationary, value: int) -> Mapping:
-    """The mapping that moves the fewest values over DRAM, then has the least energy x cycles, then the fewest
-    cycles; raises if none fits (a filter row wider than the ifmap pad cannot happen: :func:`conv_shape` cuts it)."""
-    best: Mapping | None = None
+def costed_mappings(shape: ConvShape, rows: int, cols: int, rs: RowStationary, value: int) -> Iterator[Mapping]:
+    """Every legal mapping of ``shape`` with its cost: the space :func:`best_mapping` chooses from, open so that a
+    study can ask which mappings agree with a published figure (benchmarks/eyeriss.py)."""
     for e, segments, r, t, p, q, n, m, active in _candidates(shape, rows, cols, rs, value):
         cycles, compute, movement, energy, dram = mapping_cost(shape, rs, e, r, t, p, q, n, m)
-        rank = (dram, energy * cycles, cycles)
-        if best is None or rank < (best.dram, best.energy * best.cycles, best.cycles):
-            best = Mapping(e, segments, r, t, p, q, n, m, active, cycles, compute, movement, energy, dram)
+        yield Mapping(e, segments, r, t, p, q, n, m, active, cycles, compute, movement, energy, dram)
+
+
+def mapping_rank(mapping: Mapping) -> tuple[int, float, int]:
+    """The search's order: fewest values over DRAM, then least energy x cycles, then fewest cycles."""
+    return mapping.dram, mapping.energy * mapping.cycles, mapping.cycles
+
+
+@lru_cache(maxsize=4096)
+def best_mapping(shape: ConvShape, rows: int, cols: int, rs: RowStationary, value: int) -> Mapping:
+    """The first mapping in :func:`mapping_rank`'s order; raises if none fits (a filter row wider than the ifmap pad
+    cannot happen: :func:`conv_shape` cuts it)."""
+    best = min(costed_mappings(shape, rows, cols, rs, value), key=mapping_rank, default=None)
     if best is None:
         raise ValueError(f"no row-stationary mapping fits {shape} on {rows}x{cols} PEs")
     return best

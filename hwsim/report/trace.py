@@ -3,7 +3,9 @@
 Each load, store and compute of the schedule's program (repeated work unrolled) is a complete event
 (``ph: X``) on the track of the resource it uses, at the time the simulation gave it, in microseconds. A
 batch run in sub-batches shows them one after another, each event with the images it covers. With the
-steps' energies, a counter track ``energy (mJ)`` climbs, part by part, as each step ends (docs/energy.md).
+steps' energies, a counter track ``energy (mJ)`` climbs, part by part, as each step ends (docs/energy.md). A bus
+event's ``bytes`` are what crosses the link: a map the link codes (:mod:`hwsim.cost.coding`) at its coded size,
+with its size on chip beside it as ``bytes_on_chip``, so the bus track adds up to the schedule's bytes moved.
 """
 
 from __future__ import annotations
@@ -12,16 +14,20 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from hwsim.schedule.base import Action, Schedule
+from hwsim.schedule.base import Action, Event, Schedule, TensorId
 from hwsim.schedule.energy import EnergyParts
-from hwsim.schedule.program import BUS
+from hwsim.schedule.program import BUS, wire_bytes
 
 PROCESS = 1
 
 
-def trace_events(schedule: Schedule, energy: Sequence[EnergyParts] | None = None) -> dict[str, Any]:
+def trace_events(
+    schedule: Schedule, energy: Sequence[EnergyParts] | None = None, link: dict[TensorId, float] | None = None
+) -> dict[str, Any]:
     """The trace document: ``traceEvents`` with a named thread per resource, and the energy counter when
-    ``energy`` (one :class:`EnergyParts` per step, :attr:`Estimate.step_energy`) is given."""
+    ``energy`` (one :class:`EnergyParts` per step, :attr:`Estimate.step_energy`) is given. ``link``: the maps the
+    external link codes and their ratios (:func:`hwsim.schedule.program.link_ratios` of the run's costs)."""
+    link = link or {}
     timed = [(e, step) for e, step in schedule.events() if e.action in (Action.LOAD, Action.STORE, Action.COMPUTE)]
     tracks = [BUS, *dict.fromkeys(e.unit for e, _ in timed if e.action is Action.COMPUTE)]
     tid = {name: i + 1 for i, name in enumerate(tracks)}
@@ -51,13 +57,18 @@ def trace_events(schedule: Schedule, energy: Sequence[EnergyParts] | None = None
                     "rows": list(r.rows),
                     "channels": list(r.channels),
                     **({"images": list(e.images)} if e.images is not None else {}),
-                    **({"bytes": e.bytes} if track == BUS else {"ops": e.ops}),
+                    **(_bus_bytes(e, link) if track == BUS else {"ops": e.ops}),
                 },
             }
         )
     if energy is not None:
         events += energy_counter(schedule, energy)
     return {"traceEvents": events, "displayTimeUnit": "ms"}
+
+
+def _bus_bytes(e: Event, link: dict[TensorId, float]) -> dict[str, int]:
+    on_link = wire_bytes(e, link)
+    return {"bytes": on_link} if on_link == e.bytes else {"bytes": on_link, "bytes_on_chip": e.bytes}
 
 
 def energy_counter(schedule: Schedule, energy: Sequence[EnergyParts]) -> list[dict[str, Any]]:
@@ -83,5 +94,7 @@ def _counter(at_s: float, spent: EnergyParts) -> dict[str, Any]:
     }
 
 
-def to_trace_json(schedule: Schedule, energy: Sequence[EnergyParts] | None = None) -> str:
-    return json.dumps(trace_events(schedule, energy)) + "\n"
+def to_trace_json(
+    schedule: Schedule, energy: Sequence[EnergyParts] | None = None, link: dict[TensorId, float] | None = None
+) -> str:
+    return json.dumps(trace_events(schedule, energy, link)) + "\n"

@@ -13,12 +13,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from hwsim.cost.coding import MapZeros
 from hwsim.cost.inference import Counting
 from hwsim.errors import InputError
 from hwsim.estimate import Estimate, estimate
 from hwsim.model.expand import load_network
+from hwsim.model.graph import Graph
 from hwsim.spec.hardware import Precision, load_hardware
 from hwsim.spec.onnx_file import is_onnx
+from hwsim.spec.zeros import map_names
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -76,8 +79,15 @@ class Refused:
 Run = Estimate | Refused
 
 
+def load_networks(networks: Sequence[str], input_shape: tuple[int, ...] | None = None) -> list[Graph]:
+    """Each of ``networks`` (files, ONNX models or bundled names) as a graph, each file read once;
+    ``input_shape`` fixes the open input dims of the ONNX models among them."""
+    graphs = {name: load_network(name, input_shape if is_onnx(name) else None) for name in dict.fromkeys(networks)}
+    return [graphs[name] for name in networks]
+
+
 def run_grid(
-    networks: Sequence[str],
+    networks: Sequence[str] | Sequence[Graph],
     hardware: Sequence[str],
     policies: Sequence[str],
     counting: Counting | str = "exact",
@@ -85,27 +95,42 @@ def run_grid(
     precision: Precision | str | None = None,
     steady_state: bool | None = None,
     input_shape: tuple[int, ...] | None = None,
+    map_zeros: MapZeros = None,
 ) -> list[Run]:
-    """One estimate per network × hardware × policy, in that nesting order; each file is read once.
-    ``input_shape`` fixes the open input dims of the ONNX models among the networks.
+    """One estimate per network × hardware × policy, in that nesting order; networks given by name are read
+    with :func:`load_networks` (``input_shape`` is for those).
+
+    ``map_zeros`` (:func:`hwsim.estimate.estimate`): one fraction for every network's maps, or fractions per map
+    name, each network taking those that name its layers or its input.
 
     A run that cannot be scheduled is a :class:`Refused` in its place, so one network that does not fit one
     profile leaves the others to compare; when every run is refused, the first refusal is the error.
     """
-    graphs = {name: load_network(name, input_shape if is_onnx(name) else None) for name in dict.fromkeys(networks)}
+    graphs = [n for n in networks if isinstance(n, Graph)]
+    if len(graphs) < len(networks):
+        graphs = load_networks([str(n) for n in networks], input_shape)
     profiles = {name: load_hardware(name) for name in dict.fromkeys(hardware)}
     runs: list[Run] = []
     refusals: list[InputError] = []
-    for n, h, p in itertools.product(networks, hardware, policies):
-        graph, profile = graphs[n], profiles[h]
+    for graph, h, p in itertools.product(graphs, hardware, policies):
+        profile = profiles[h]
         try:
-            runs.append(estimate(graph, profile, p, counting, batch, precision, steady_state))
+            zeros = _zeros_of(graph, map_zeros)
+            runs.append(estimate(graph, profile, p, counting, batch, precision, steady_state, zeros))
         except InputError as refusal:
             refusals.append(refusal)
             runs.append(Refused(graph.name, profile.name, p, str(refusal)))
     if refusals and len(refusals) == len(runs):
         raise refusals[0]
     return runs
+
+
+def _zeros_of(graph: Graph, map_zeros: MapZeros) -> MapZeros:
+    """The zero fractions of ``graph``'s maps among ``map_zeros``: all of them where one fraction is given."""
+    if map_zeros is None or isinstance(map_zeros, float | int):
+        return map_zeros
+    names = set(map_names(graph))
+    return {name: value for name, value in map_zeros.items() if name in names} or None
 
 
 def label(run: Run) -> str:

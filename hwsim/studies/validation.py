@@ -1,6 +1,6 @@
 """``hwsim validate``: hwsim's predictions beside measured figures, each with its relative error and source.
 
-Three kinds of evidence, reported apart (docs/accelerators.md):
+Four kinds of evidence, reported apart (docs/accelerators.md):
 
 - ``published``: figures measured on silicon (Eyeriss v1, the Coral Edge TPU), from the bundled table
   ``measurements.yaml``. A case is *held out* unless a profile it runs on marks a value ``fitted`` on
@@ -9,6 +9,9 @@ Three kinds of evidence, reported apart (docs/accelerators.md):
   committed runs of ``benchmarks/scalesim`` (bundled with the package as data).
 - ``host``: this machine, measured by :mod:`hwsim.studies.calibrate`, against the NumPy reference's
   measured forward latency (``hwsim validate --host``; seconds, not milliseconds).
+- ``given mapping``: a diagnostic, neither held out nor a prediction: a case's processing time with every conv
+  layer on a row-stationary mapping the table gives (published, or read off the measurement) instead of the one
+  hwsim's search picks, so that the cost model's error shows apart from the choice of mapping.
 
 Every row says ``case``, ``metric``, ``measured``, ``predicted``, ``rel_error`` ((predicted - measured)
 / measured), ``source``, ``kind`` and ``fitted``.
@@ -29,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from hwsim import bundled
 from hwsim.cost.cycles import layer_cycles
 from hwsim.cost.inference import graph_costs
+from hwsim.cost.rowstationary import conv_shape, mapping_cost
 from hwsim.errors import InputError
 from hwsim.estimate import Estimate, estimate
 from hwsim.model.expand import bundled_network
@@ -38,7 +42,7 @@ from hwsim.spec.hardware import ComputeUnit, HardwareSpec, bundled_hardware
 
 MEASUREMENTS = Path(__file__).resolve().parent / "measurements.yaml"
 SCALESIM_SOURCE = "SCALE-Sim v3 (scalesim 3.0.0 on PyPI), benchmarks/scalesim/configs/{config}.cfg"
-PUBLISHED, SCALESIM, HOST = "published", "scalesim", "host"
+PUBLISHED, SCALESIM, HOST, GIVEN = "published", "scalesim", "host", "given mapping"
 
 
 class _Strict(BaseModel):
@@ -49,6 +53,16 @@ class Measured(_Strict):
     metric: str
     measured: float = Field(gt=0)
     source: str
+
+
+class GivenMappings(_Strict):
+    """Row-stationary mappings of a case's conv layers, given rather than searched for."""
+
+    hardware: str = Field(description="the bundled rs profile that costs them")
+    source: str = Field(min_length=20)
+    layers: dict[str, tuple[int, int, int, int, int, int, int]] = Field(
+        description="per conv layer of the network, Table III's (e, p, q, r, t, n, m)"
+    )
 
 
 class Case(_Strict):
@@ -67,6 +81,9 @@ class Case(_Strict):
     map_zeros_source: str = Field("", description="where the zero fractions come from, named in every row's source")
     note: str = ""
     metrics: tuple[Measured, ...]
+    given_mappings: GivenMappings | None = Field(
+        None, description="mappings to cost the processing time with apart, as a diagnostic (kind 'given mapping')"
+    )
 
 
 class Table(_Strict):
@@ -175,6 +192,36 @@ def published_rows(cases: Sequence[Case], profiles: Callable[[str], HardwareSpec
     return rows
 
 
+def given_mapping_rows(cases: Sequence[Case]) -> list[Row]:
+    """For each case that gives mappings and measured its processing time: that time with each of its layers on the
+    given mapping, costed by the row-stationary model that costs the mappings hwsim chooses. The mappings are not
+    checked against the chip here: the table is bundled, and tests/test_rowstationary.py holds them to legal ones."""
+    rows = []
+    for case in cases:
+        given = case.given_mappings
+        measured = next((m for m in case.metrics if m.metric == "processing_s"), None)
+        if given is None or measured is None:
+            continue
+        profile = bundled_hardware(given.hardware)
+        unit = profile.compute["matrix"]
+        if unit.row_stationary is None or unit.array is None or unit.clock is None:
+            raise InputError(f"case {case.case}: given mappings need an rs profile, not {given.hardware!r}")
+        cycles = 0
+        for cost in graph_costs(bundled_network(case.network), profile, batch=case.batch):
+            if case.layers and cost.layer.op.value not in case.layers:
+                continue
+            shape = conv_shape(cost.layer, case.batch, unit.array[0], unit.row_stationary)
+            if cost.name not in given.layers or shape is None:
+                raise InputError(f"case {case.case}: no given mapping for layer {cost.name!r}")
+            e, p, q, r, t, n, m = given.layers[cost.name]
+            cycles += mapping_cost(shape, unit.row_stationary, e, r, t, p, q, n, m)[0]
+        note = "a diagnostic, not held out: the mapping is given, not chosen by hwsim"
+        rows.append(
+            Row(case.case, "processing_s", measured.measured, cycles / unit.clock, given.source, GIVEN, False, note)
+        )
+    return rows
+
+
 # ---- SCALE-Sim's committed per-layer cycles -------------------------------------------------------
 
 
@@ -265,8 +312,10 @@ class Validation:
 
 
 def validate_all(host: Sequence[Row] = ()) -> Validation:
-    """The published cases, the SCALE-Sim runs, and any rows measured on this machine."""
-    return Validation((*published_rows(load_cases()), *scalesim_rows(), *host))
+    """The published cases, their processing under given mappings, the SCALE-Sim runs, and any rows measured on this
+    machine."""
+    cases = load_cases()
+    return Validation((*published_rows(cases), *given_mapping_rows(cases), *scalesim_rows(), *host))
 
 
 # ---- this machine ------------------------------------------------------------------------------------
