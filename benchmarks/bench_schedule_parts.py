@@ -4,7 +4,9 @@ python benchmarks/bench_schedule_parts.py [network] [hardware]
 
 strict: its plan (with the peaks it counts on segments' records), writing its program, and timing it serially with
 the report's steps. optimized: its plan, writing its two candidate programs (with and without weights prefetched),
-timing both overlapped, and building the kept one's steps. What :func:`hwsim.schedule.POLICIES` runs besides
+timing both overlapped, and building the kept one's steps. Then, for each plan, its time with every count looked up
+(the search around them), and its counts replayed alone by kind (a run in bands also counted on its records, as
+before they were priced without). What :func:`hwsim.schedule.POLICIES` runs besides
 (folding, fusing, the paper's steps) is left out. Run it beside another checkout (``PYTHONPATH=other python ...``)
 to compare.
 """
@@ -20,8 +22,10 @@ from hwsim import api
 from hwsim.cost.fold import fold_batchnorm
 from hwsim.cost.inference import graph_costs
 from hwsim.schedule import planner
+from hwsim.schedule.order import write
 from hwsim.schedule.paper import paper_steps
-from hwsim.schedule.program import finish, timing
+from hwsim.schedule.program import Program, finish, timing
+from hwsim.schedule.segment import _PLAN, Placement, Segment, Tiling, held_before
 
 
 def best_of(repeats: int, work: Callable[[], object]) -> float:
@@ -36,8 +40,8 @@ def best_of(repeats: int, work: Callable[[], object]) -> float:
     return min(times) * 1e3
 
 
-def counted(work: Callable[[], object]) -> int:
-    """Segment peaks counted on their records while ``work`` runs."""
+def counts(work: Callable[[], object]) -> list[tuple]:  # type: ignore[type-arg]
+    """The segment peaks counted while ``work`` runs: each call's arguments."""
     calls = []
     count = planner.peak
 
@@ -50,7 +54,63 @@ def counted(work: Callable[[], object]) -> int:
         work()
     finally:
         planner.peak = count
-    return len(calls)
+    return calls
+
+
+def counted(work: Callable[[], object]) -> int:
+    """Segment peaks counted while ``work`` runs."""
+    return len(counts(work))
+
+
+def on_records(program: Program, segment: Segment, placement: Placement, tiling: Tiling, limit: int | None) -> int:
+    """A segment's peak counted on its records, written into a scratch program (as before runs in bands were priced
+    without them)."""
+    if not tiling.band_rows:
+        return planner.peak(program, segment, placement, tiling, limit)
+    scratch = program.scratch()
+    base = held_before(scratch, placement)
+    scratch.resident = base
+    write(scratch, segment, placement, tiling, [scratch.begin(_PLAN) for _ in segment.groups])
+    return max(scratch.peak, base)
+
+
+def replayed(repeats: int, calls: list[tuple]) -> str:  # type: ignore[type-arg]
+    """A plan's counts replayed alone, by kind: the first time (frames and band needs built, as a plan builds them)
+    and again, and, in bands, counted on records as before."""
+
+    def first_time(kind: list[tuple]) -> None:  # type: ignore[type-arg]
+        fresh: dict[object, Segment] = {}
+        for program, segment, *rest in kind:
+            again = fresh.setdefault(segment.groups, Segment(segment.groups, segment.folded))
+            planner.peak(program, again, *rest)
+
+    kinds = {
+        "row by row, first driver steps": [c for c in calls if not c[3].band_rows and c[4] is not None],
+        "row by row, whole": [c for c in calls if not c[3].band_rows and c[4] is None],
+        "in bands": [c for c in calls if c[3].band_rows],
+    }
+    parts = []
+    for name, kind in kinds.items():
+        if kind:
+            line = (
+                f"{name} {len(kind)}: {best_of(repeats, lambda: first_time(kind)):.1f} ms first, "  # noqa: B023
+                f"{best_of(repeats, lambda: [planner.peak(*c) for c in kind]):.1f} ms again"  # noqa: B023
+            )
+            if kind[0][3].band_rows:
+                line += f", {best_of(repeats, lambda: [on_records(*c) for c in kind]):.1f} ms on records"  # noqa: B023
+            parts.append(line)
+    return "; ".join(parts)
+
+
+def looked_up(repeats: int, plan: Callable[[], object]) -> float:
+    """The plan's time with every peak it counts looked up: the search around the counts."""
+    known = {(c[1].names, *c[2:]): planner.peak(*c) for c in counts(plan)}
+    count = planner.peak
+    planner.peak = lambda program, segment, *rest: known[(segment.names, *rest)]  # type: ignore[assignment]
+    try:
+        return best_of(repeats, plan)
+    finally:
+        planner.peak = count
 
 
 def main(network: str = "hairnet", hardware: str = "paper-accelerator", repeats: int = 10) -> None:
@@ -76,6 +136,8 @@ def main(network: str = "hairnet", hardware: str = "paper-accelerator", repeats:
         f"program {best_of(repeats, strict_program):5.1f} ms, "
         f"timing and steps {best_of(repeats, lambda: finish(program, hw, overlap=False)):5.1f} ms"
     )
+    print(f"  its plan with every count looked up {looked_up(repeats, strict_plan):.1f} ms; counts replayed alone:")
+    print(f"  {replayed(repeats, counts(strict_plan))}")
 
     folded, into = fold_batchnorm(costs, hw)
     groups = planner.fuse(folded)
@@ -98,6 +160,8 @@ def main(network: str = "hairnet", hardware: str = "paper-accelerator", repeats:
         f"{best_of(repeats, lambda: (timing(plain, hw, overlap=True), timing(early, hw, overlap=True))):5.1f} ms, "
         f"steps {best_of(repeats, lambda: finish(early, hw, overlap=True, timed=timed)):5.1f} ms"
     )
+    print(f"  its plan with every count looked up {looked_up(repeats, optimized_plan):.1f} ms; counts replayed alone:")
+    print(f"  {replayed(repeats, counts(optimized_plan))}")
 
 
 if __name__ == "__main__":

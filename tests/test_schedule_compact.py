@@ -45,6 +45,7 @@ from hwsim.schedule.segment import (
     Segment,
     Tiling,
     alike,
+    held_before,
     least_final_peak,
     least_peak,
     peak,
@@ -395,6 +396,46 @@ def test_a_placement_that_holds_more_peaks_no_lower_nor_higher_by_more_than_it_h
                 for p in placements:
                     alike = one_band_alike(p, tiling)
                     assert order_peak(program, segment, alike, tiling) == peaks[p], (segment.names, tiling, p)
+
+
+@given(networks(), st.booleans(), st.data())
+def test_a_run_in_bands_priced_without_its_records_peaks_as_counted_on_them(
+    graph: Graph, folding: bool, data: st.DataObject
+) -> None:
+    """The planner prices a step's run in bands without writing its records (:func:`peak`): the same peak as the
+    program counts on them, for every placement, band height, loads ahead or not, weights loaded before in whole or
+    in part or kept on chip across images, outputs kept, stored or summed row by row."""
+    planner = _planner(graph, folding, STRICT)
+    costs = tuple(replace(c, weights_resident=data.draw(st.booleans())) for c in planner.program.costs.values())
+    program, groups = Program(costs), planner.groups
+    for g in range(len(groups)):
+        segment = planner.segment(g, g + 1)
+        layer = segment.output.layer
+        height = (layer.input_shape if accumulates(layer) else layer.output_shape)[0]
+        weighted = [c for c in segment.costs if c.weight_bytes]
+        loaded = data.draw(
+            st.sampled_from(
+                [
+                    {},
+                    {"preloaded": frozenset(c.name for c in weighted)},
+                    {"preloaded_part": tuple((c.name, c.layer.output_shape[2] // 2) for c in weighted[:1])},
+                ]
+            )
+        )
+        for tiling in _single_step_runs(segment, height):
+            for placement in _placements(segment):
+                p = replace(placement, **loaded)
+                priced = order_peak(program, segment, p, tiling)
+                assert priced == _counted_on_records(program, segment, p, tiling), (segment.names, tiling, p)
+
+
+def _counted_on_records(program: Program, segment: Segment, placement: Placement, tiling: Tiling) -> int:
+    """A segment's peak as the program counts it on the run's records, written into a scratch program."""
+    scratch = program.scratch()
+    base = held_before(scratch, placement)
+    scratch.resident = base
+    write(scratch, segment, placement, tiling, [scratch.begin(plan) for plan in _scratch_plans(segment)])
+    return max(scratch.peak, base)
 
 
 def _placements(segment: Segment) -> list[Placement]:

@@ -405,7 +405,6 @@ class _Run:
         self.heights, self.ids, self.row_bytes, self.affine = frame.heights, frame.ids, frame.row_bytes, frame.affine
         self.first_step = steps[0]
         self.streamed = [t for t in segment.inputs if t not in placement.resident]
-        self.freeable = {t: self.releasable(t) for t in self.heights}
 
     # ---- records ------------------------------------------------------------------------------
 
@@ -483,6 +482,7 @@ class _Rows(_Run):
 
     def __init__(self, program: Program, segment: Segment, placement: Placement, tiling: Tiling, steps: list[int]):
         super().__init__(program, segment, placement, tiling, steps)
+        self.freeable = {t: self.releasable(t) for t in self.heights}
         self.produced = [0] * len(self.layers)
         self.loaded = {t: 0 for t in self.streamed}
         self.freed = {t: 0 for t in self.heights}
@@ -1034,6 +1034,135 @@ class _Bands(_Run):
             program.free(sink.step, region)
 
 
+class _PricedBands(_Bands):
+    """A run in bands counted without writing its records: the same bands, the same repeated block, the same rows
+    loaded, allocated and freed, added up as the program would count them (its peak is the most resident after any
+    load or allocation; a repeated block's, its first iteration's busiest plus the growth of the others). Pricing
+    asks hundreds of tilings for their peak only, and building the records was half their cost. Weights resident or
+    streamed in chunks; not with weights loaded for later segments (:func:`peak` counts those on records). A property
+    test checks it equals the count on the records."""
+
+    def __init__(self, program: Program, segment: Segment, placement: Placement, tiling: Tiling) -> None:
+        super().__init__(program, segment, placement, tiling, list(range(len(segment.groups))))
+        self.resident = self.most = held_before(program, placement)
+
+    def price(self) -> int:
+        self.run()
+        return self.most
+
+    def _held(self, size: int) -> None:
+        self.resident += size
+        if self.resident > self.most:
+            self.most = self.resident
+
+    def load_weights(self) -> None:
+        part, kept, size = dict(self.place.preloaded_part), self.program.kept, self.program.size
+        for lay in self.layers:
+            if lay.cost.weight_bytes and lay.name not in self.place.preloaded:
+                w = weights_of(lay.name)
+                if w not in kept:
+                    self._held(size(w) - part.get(lay.name, 0) * self.program.cell_bytes[w])
+
+    def free_weights(self) -> None:
+        """Nothing is allocated after them: no peak to count."""
+
+    def load_rows(self, t: str, rows: Span) -> None:
+        self._held((rows[1] - rows[0]) * self.row_bytes[t])
+
+    def _repeat(self, b: int, count: int, delta: dict[str, int], chunked: bool) -> None:
+        """Band b counted once, the others as its shifted copies (:meth:`Program.repeated`)."""
+        before = dict(self.have)
+        self._repeated(count, lambda: self.band(b, chunked))
+        if self.pending is not None:
+            moved = (count - 1) * delta[self.sink.name]
+            self.pending = (self.pending[0] + moved, self.pending[1] + moved)
+        for t, (lo, hi) in list(self.have.items()):
+            was = before.get(t, (lo, hi))
+            self.have[t] = (lo + (lo - was[0]) * (count - 1), hi + (hi - was[1]) * (count - 1))
+
+    def band(self, b: int, chunked: bool) -> None:
+        new, releases = self.advance(b)
+        sink, stored = self.sink, self.sink.name in self.place.stored
+        if chunked:
+            self._chunks(b, new, releases)
+        else:
+            for lay in self.layers:
+                self._computed(lay, new.get(lay.name), lay.row_bytes)
+                for t, (lo, hi) in releases.get(lay.index, ()):
+                    self.resident -= (hi - lo) * self.row_bytes[t]
+        for t, freed in (pair for pairs in releases.values() for pair in pairs):
+            self.have[t] = (freed[1], self.have[t][1])
+        if stored and not chunked and not sink.accumulates:  # a running sum is stored after its last band
+            self.store_pending()
+            self.pending = new.get(sink.name)
+        if stored and sink.name in new:
+            self.have[sink.name] = (new[sink.name][1], new[sink.name][1])
+
+    def _computed(self, lay: _Layer, rows: Span | None, row_bytes: int) -> None:
+        """A layer's new rows allocated (of ``row_bytes`` each): a running sum's one row with its first."""
+        if rows is not None and rows[0] < rows[1]:
+            if not lay.accumulates:
+                self._held((rows[1] - rows[0]) * row_bytes)
+            elif rows[0] == 0:
+                self._held(row_bytes)
+
+    def _chunks(self, b: int, new: dict[str, Span], releases: dict[int, list[tuple[str, Span]]]) -> None:
+        """Band ``b``'s chunks of output channels, as :meth:`_Bands.band` writes them: every full chunk but the last
+        (and the one after it, loaded ahead) holds and frees alike, counted once as the program counts a repeated
+        block."""
+        channels, chunk, ahead = self.sink.channels[1], self.tiling.chunk_channels, self.tiling.ahead
+        count, full = -(-channels // chunk), channels // chunk
+        cells, kept = self.program.cell_bytes, self.program.kept
+        weights = sum(
+            cells[weights_of(lay.name)]
+            for lay in self.layers
+            if lay.cost.weight_bytes and weights_of(lay.name) not in kept
+        )
+        stored = self.sink.name in self.place.stored
+
+        def body(i: int, here: int) -> None:
+            if ahead and i + 1 < count:
+                self._held((min((i + 2) * chunk, channels) - (i + 1) * chunk) * weights)
+            elif not ahead:
+                self._held(here * weights)
+            last = i + 1 == count
+            for lay in self.layers:
+                self._computed(lay, new.get(lay.name), here * cells[lay.id])
+                for t, (lo, hi) in releases.get(lay.index, ()):
+                    if t in self.by_name:
+                        self.resident -= (hi - lo) * here * cells[self.ids[t]]
+                    elif last:  # inputs are read by every chunk: freed after the last
+                        self.resident -= (hi - lo) * self.row_bytes[t]
+            self.resident -= here * weights
+            if stored:
+                rows = (0, 1) if self.sink.accumulates else new.get(self.sink.name)
+                if rows is not None and rows[0] < rows[1] and (not self.sink.accumulates or b == self.count - 1):
+                    self.resident -= (rows[1] - rows[0]) * here * cells[self.sink.id]
+
+        if ahead:
+            self._held(min(chunk, channels) * weights)
+        same = full - 1 if ahead or channels % chunk == 0 else full
+        if same:
+            self._repeated(same, lambda: body(0, chunk))
+        for i in range(same, count):
+            body(i, min((i + 1) * chunk, channels) - i * chunk)
+
+    def _repeated(self, count: int, body: Callable[[], None]) -> None:
+        """``body`` counted once as the first of ``count`` alike (:meth:`Program.repeated`): the busiest point of
+        the first plus the growth of the others."""
+        start, most = self.resident, self.most
+        self.most = start
+        body()
+        growth = self.resident - start
+        self.most = max(most, self.most + (count - 1) * growth if growth > 0 else self.most)
+        self.resident += (count - 1) * growth
+
+    def store_pending(self) -> None:
+        if self.pending is not None and self.pending[0] < self.pending[1]:
+            self.resident -= (self.pending[1] - self.pending[0]) * self.sink.row_bytes
+        self.pending = None
+
+
 def write(
     program: Program,
     segment: Segment,
@@ -1065,8 +1194,11 @@ def held_before(program: Program, placement: Placement) -> int:
 
 def peak(program: Program, segment: Segment, placement: Placement, tiling: Tiling, limit: int | None = None) -> int:
     """The most bytes resident at once while the segment runs, on top of its resident inputs and preloaded
-    weights: its records written into a scratch program, counted as the program counts them. ``limit``:
-    over the first driver steps only (row by row), an estimate from below."""
+    weights: its records written into a scratch program, counted as the program counts them (in bands, counted as
+    they would be, :class:`_PricedBands`). ``limit``: over the first driver steps only (row by row), an estimate from
+    below."""
+    if tiling.band_rows and not placement.prefetch:
+        return _PricedBands(program, segment, placement, tiling).price()
     scratch = program.scratch()
     base = held_before(scratch, placement)
     scratch.resident = base
