@@ -20,7 +20,7 @@ from hwsim import api
 from hwsim.cost.inference import graph_costs
 from hwsim.model.graph import Graph
 from hwsim.report.trace import trace_events
-from hwsim.schedule.base import ALLOC, FREE, LOAD, RESIDENT, STORE, CapacityError, Schedule, Step, map_of
+from hwsim.schedule.base import ALLOC, COMPUTE, FREE, LOAD, RESIDENT, STORE, CapacityError, Schedule, Step, map_of
 from hwsim.schedule.order import FilterGroups, InputPasses, passable_step, passes_reread, write
 from hwsim.schedule.order import peak as order_peak
 from hwsim.schedule.program import Program, finish, unrolled_records
@@ -246,6 +246,30 @@ def test_the_validator_finds_a_pass_left_out_and_a_pass_whose_weights_were_not_l
         steps = tuple(replace(s, events=events) if s is step else s for s in schedule.steps)
         found = validate(replace(schedule, steps=steps), graph_costs(graph, hw), hw)
         assert any(v.rule is rule and words in v.message for v in found), found
+
+
+GROWING = {  # two convs of a dense block: at 3 kB and a batch of 3, two images run in passes, the third whole
+    "name": "growing",
+    "input": [8, 8, 8],
+    "layers": [
+        {"op": "conv", "name": "grow0", "kernel": 3, "filters": 2, "padding": "same", "bias": False},
+        {"op": "relu", "name": "grow0_relu"},
+        {"op": "concat", "name": "cat0", "inputs": ["input", "grow0_relu"]},
+        {"op": "conv", "name": "grow1", "kernel": 3, "filters": 2, "padding": "same", "bias": False},
+        {"op": "relu", "name": "grow1_relu"},
+        {"op": "concat", "name": "cat1", "inputs": ["cat0", "grow1_relu"]},
+    ],
+}
+
+
+def test_sub_batches_that_run_a_layer_in_passes_and_whole_validate() -> None:
+    """Each sub-batch is planned alone: one may run a layer in passes and the next compute it whole, each on its
+    own images (the validator keeps the passes' sums per image, row and channel)."""
+    schedule, violations = run(graph_from(GROWING), hardware(3_000), "strict", batch=3)
+    assert violations == []
+    computes = [e for e, step in schedule.events() if step == "grow0" and e.action is COMPUTE]
+    assert {e.images for e in computes if e.part is not None} == {(0, 2)}
+    assert {e.images for e in computes if e.part is None} == {(2, 3)}
 
 
 def _a_conv(draw: st.DrawFn) -> dict:

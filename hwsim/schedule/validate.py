@@ -220,9 +220,12 @@ def _check_compute(
     if not out.internal[where].all():
         fail(Rule.PLACEMENT, f"compute {e.region}: output rows not allocated")
     layer = cost.layer
-    if not accumulates(layer) and (e.part is not None or e.layer in added):
-        _check_pass(e, cost, tensors, added, fail)
-        return
+    if not accumulates(layer):
+        if e.part is not None:
+            _check_pass(e, cost, tensors, added, fail)
+            return
+        if e.layer in added and added[e.layer][where].any():  # whole, where other images' cells ran in passes
+            fail(Rule.PLACEMENT, f"compute {e.region} of {e.layer}: cells its passes over input channels compute")
     if e.part is not None:  # part of a running sum: the input rows it names, in the channels its output reads
         if e.layer not in added or e.part.tensor != map_of(layer.inputs[0]):
             fail(Rule.PLACEMENT, f"compute {e.region} adds {e.part}, but {e.layer} does not accumulate it")
@@ -243,7 +246,7 @@ def _check_compute(
         cells = t.where(e._replace(region=region))
         if not (t.internal[cells] & t.valid[cells]).all():
             fail(Rule.PLACEMENT, f"compute {e.region} reads {region}, which is not all resident and computed")
-    if e.layer in added:  # a running sum: its output is computed once every input row is added
+    if e.layer in added and accumulates(layer):  # a running sum: computed once every input row is added
         sums, own = added[e.layer], slice(*e.region.channels)
         sums[where[0], slice(*e.part.rows) if e.part is not None else slice(None), own] += 1
         if e.part is not None and not (sums[where[0], :, own] == 1).all():
@@ -277,13 +280,12 @@ def _check_pass(
     """A pass over input channels ``e.part.channels``: it reads their receptive field and their weights, and
     adds them next to each output cell's sum (the output counts as computed once all are added)."""
     layer = cost.layer
-    if e.part is None or not passable(cost) or e.part.tensor != map_of(layer.inputs[0]):
-        fail(Rule.PLACEMENT, f"compute {e.region} of {e.layer} mixes passes over input channels with whole computes")
+    assert e.part is not None
+    if not passable(cost) or e.part.tensor != map_of(layer.inputs[0]):
+        fail(Rule.PLACEMENT, f"compute {e.region} of {e.layer} adds {e.part}, which is not a pass over its input")
         return
     out = tensors[map_of(e.layer)]
     where = out.where(e)
-    if not out.internal[where].all():
-        fail(Rule.PLACEMENT, f"compute {e.region}: output rows not allocated")
     inputs = e.part.channels
     needed = [
         Region(e.part.tensor, input_rows(layer, e.region.rows)[0], inputs),
