@@ -101,6 +101,28 @@ def test_point_by_point_path_agrees_with_the_fast_path():
     assert notes == [""] * 12
 
 
+@pytest.mark.parametrize("enabled", [True, False])
+def test_points_are_scheduled_with_the_collector_paused_and_left_as_they_were_found(monkeypatch, enabled):
+    import gc
+
+    seen = []
+    estimate = sweep.estimate
+
+    def watched(*args, **kwargs):
+        seen.append(gc.isenabled())
+        return estimate(*args, **kwargs)
+
+    monkeypatch.setattr(sweep, "estimate", watched)
+    axes = [sweep.parse_axis("memory.external.bandwidth=1GB/s..8GB/s:log:3", HW)]
+    (gc.enable if enabled else gc.disable)()
+    try:
+        sweep.schedule_points(sweep.cost_once(HAIRNET, HW, "strict", "exact", 1, None), sweep.grid(axes))
+        assert gc.isenabled() is enabled
+    finally:
+        gc.enable()
+    assert seen == [False] * 3
+
+
 def test_progress_is_reported_for_every_point():
     done = []
     axes = [sweep.parse_axis("memory.internal.capacity=256KB..8MB:log:5000", HW)]

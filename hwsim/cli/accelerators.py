@@ -22,9 +22,10 @@ def validate(host: bool, output: Path | None, fmt: str | None) -> None:
     """hwsim's predictions beside published measurements and SCALE-Sim's cycles, with errors and sources.
 
     Eyeriss v1 (AlexNet and VGG-16 conv layers: frames/s, DRAM accesses per MAC, chip power), the Coral
-    Edge TPU (MobileNet v1 and v2 latency) and SCALE-Sim v3's compute cycles for every layer of its
-    committed runs. Held-out figures are summarised apart from any a profile value was fitted on, and both
-    apart from Eyeriss's processing time on given mappings (kind 'given mapping', a diagnostic).
+    Edge TPU (latency of MobileNet v1 and v2 and of a stack of convolutions) and SCALE-Sim v3's compute cycles
+    for every layer of its committed runs. Held-out figures are summarised apart from any a profile value was
+    fitted on, and both apart from Eyeriss's processing time on given mappings (kind 'given mapping', a
+    diagnostic).
 
     \b
     hwsim validate                          # the table and the summary by group

@@ -40,7 +40,7 @@ from hwsim.errors import InputError
 from hwsim.report import tables
 from hwsim.report.terminal import View
 from hwsim.schedule import POLICIES
-from hwsim.spec.zeros import map_names, map_zeros_from
+from hwsim.spec.zeros import map_zeros_from
 
 
 @click.command()
@@ -92,7 +92,7 @@ def estimate(
     check_plot_path(plot)
     require_suffix(trace_path, (".json",), "a trace is Chrome trace-event JSON")
     graph, profile = load_inputs(network, hardware, [output, plot, trace_path], input_shape)
-    zeros = map_zeros_from(map_zeros, map_names(graph)) if map_zeros else None
+    zeros = map_zeros_from(map_zeros, graph.map_names) if map_zeros else None
     result = api.estimate(graph, profile, policy, counting, batch, precision, steady_state, zeros)
     emit(result, output, target_format, tables.FORMATS, tables.render_table, View(wide, columns))
     if plot:
@@ -167,7 +167,7 @@ def compare(
         [output],
     )
     graphs = comparing.load_networks(networks or [bundled.DEFAULT_NETWORK], input_shape)
-    names = {name for graph in graphs for name in map_names(graph)}
+    names = {name for graph in graphs for name in graph.map_names}
     zeros = map_zeros_from(map_zeros, names) if map_zeros else None
     estimates = comparing.run_grid(
         graphs,
@@ -378,6 +378,6 @@ def roofline(
 
     check_plot_path(output)
     graph, profile = load_inputs(network, hardware, [output], input_shape)
-    zeros = map_zeros_from(map_zeros, map_names(graph)) if map_zeros else None
+    zeros = map_zeros_from(map_zeros, graph.map_names) if map_zeros else None
     result = api.estimate(graph, profile, policy, counting, batch, precision, steady_state, zeros)
     save_plot(draw, result, output)

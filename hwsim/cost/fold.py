@@ -8,6 +8,7 @@ batch norm that is the sole reader of a conv can fold; the rest stay as they are
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Collection
 from dataclasses import replace
 
@@ -16,12 +17,33 @@ from hwsim.model.graph import consumers_of
 from hwsim.ops import ConvAttrs, Op
 from hwsim.spec.hardware import HardwareSpec
 
+FOLDS_KEPT = 8
+"""Folds kept for the next calls (:func:`fold_batchnorm`): ``optimized`` folds the same costs twice a run (to
+schedule, then for the costs its steps refer to), and a sweep's points fold the same costs again."""
+
+_folds: OrderedDict[object, tuple[tuple[LayerCost, ...], dict[str, str]]] = OrderedDict()
+
 
 def fold_batchnorm(
     costs: tuple[LayerCost, ...], hardware: HardwareSpec, keep: Collection[str] = ()
 ) -> tuple[tuple[LayerCost, ...], dict[str, str]]:
     """The costs with every foldable batch norm folded (but those named in ``keep``), and {conv name:
-    batch norm folded into it}."""
+    batch norm folded into it}. A fold depends on the costs, ``keep`` and which unit runs each op, nothing else
+    of the hardware: one already made for those is given again (a copy of its dict: the caller's to change)."""
+    key = (costs, frozenset(keep), tuple(hardware.unit_for(op) for op in {c.layer.op: None for c in costs}))
+    found = _folds.get(key)
+    if found is None:
+        found = _folds[key] = _fold(costs, hardware, keep)
+        if len(_folds) > FOLDS_KEPT:
+            _folds.popitem(last=False)
+    else:
+        _folds.move_to_end(key)
+    return found[0], dict(found[1])
+
+
+def _fold(
+    costs: tuple[LayerCost, ...], hardware: HardwareSpec, keep: Collection[str]
+) -> tuple[tuple[LayerCost, ...], dict[str, str]]:
     consumers = consumers_of(c.layer for c in costs)
     by_name = {c.name: c for c in costs}
     folded: dict[str, str] = {}

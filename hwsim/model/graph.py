@@ -62,6 +62,11 @@ class Graph:
     def params(self) -> int:
         return sum(layer.params for layer in self.layers)
 
+    @property
+    def map_names(self) -> list[str]:
+        """The maps' names, as a zeros file gives them (``--map-zeros``): the layers that write them, and the input."""
+        return [INPUT, *(layer.name for layer in self.layers)]
+
     def consumers(self, name: str) -> tuple[Layer, ...]:
         """Layers that read the output of ``name`` (or the :data:`INPUT`), in order; found once per graph."""
         return self._consumers.get(name, ())  # type: ignore[attr-defined]

@@ -338,10 +338,11 @@ class Schedule:
 
 
 @contextmanager
-def _collector_paused() -> Iterator[None]:
+def collector_paused() -> Iterator[None]:
     """Python's cyclic garbage collector off while a policy schedules (as it was after): scheduling builds
     hundreds of thousands of short-lived tuples, in no cycle, and the collector's passes over them took 10-15 %
-    of ``optimized``'s time on HairNet. What is freed is freed as usual (reference counting)."""
+    of ``optimized``'s time on HairNet. What is freed is freed as usual (reference counting). A sweep pauses it
+    over each chunk of points too (:func:`hwsim.studies.sweep.schedule_points`)."""
     enabled = gc.isenabled()
     gc.disable()
     try:
@@ -371,7 +372,7 @@ class Policy:
     transform: CostTransform = unchanged
 
     def __call__(self, graph: Graph, costs: tuple[LayerCost, ...], hardware: HardwareSpec) -> list[Step]:
-        with _collector_paused():
+        with collector_paused():
             return self.scheduler(graph, costs, hardware)
 
     def scheduled_costs(

@@ -18,12 +18,20 @@ state has moved by that period too); the rest then follow by the period without 
 The iterations before that are reported one by one, the rest as one repeated block
 (:class:`hwsim.schedule.base.Repeat`). Timing the compact program gives what timing the unrolled
 one gives (a property test checks it).
+
+A policy times several candidate programs of one plan at each hardware, and one may begin as another
+(a plan with later segments' weights loaded early begins as the plan without them): overlapped timing
+resumes from the clock the earlier candidate's timing kept where their items part
+(:meth:`Program.shared_prefix`), which gives the times simulating the common items again would give,
+to the last bit (a property test checks it).
 """
 
 from __future__ import annotations
 
+import copy
 import heapq
 import math
+import weakref
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -110,6 +118,22 @@ class Loop:
     """Records per iteration, unrolled."""
     _timed_iterations: dict[int, list[Record | Loop]] = field(default_factory=dict, compare=False, repr=False)
     """The iterations timing has asked for, kept: a sweep times a shared program at every point."""
+    _tensors: frozenset[TensorId] | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def tensors(self) -> frozenset[TensorId]:
+        """Every tensor its records write, read or free (the same in every iteration: a shift moves regions within
+        their tensor). Timing compares a loop's iterations on these alone: no other tensor's last use can move."""
+        if self._tensors is None:
+            found: set[TensorId] = set()
+            for item in self.body:
+                if isinstance(item, Loop):
+                    found |= item.tensors
+                else:
+                    found.add(item.region.tensor)
+                    found.update(r.tensor for r in item.reads)
+            self._tensors = frozenset(found)
+        return self._tensors
 
     def shift(self, region: Region, k: int) -> Region:
         return shifted(region, self.rows, self.channels, k)
@@ -201,6 +225,10 @@ class Program:
         self.kept = frozenset(weights_of(c.name) for c in costs if c.weights_resident)
         """Weights on chip before the run starts and after it ends (steady state): never loaded nor freed,
         and outside the capacity the policy schedules in (:mod:`hwsim.cost.steady`)."""
+        self._family: list[weakref.ref[Program]] = []
+        """The programs written as :meth:`scratch` copies of this one (recording), in order: a planner's candidates,
+        which may begin alike (:meth:`shared_prefix`). Weak: each holds the list, and a program no cycle holds is
+        freed as soon as its plan is."""
         self._empty(recording=True)
 
     def _empty(self, recording: bool) -> None:
@@ -218,6 +246,10 @@ class Program:
         only counted, :meth:`tally` without ``wire``, at its size on chip): the bus is busy at least this long
         over the bandwidth."""
         self._bus_after: tuple[list[int], list[int]] | None = None
+        self._prefix: tuple[Program, int] | None = None
+        self._marks: set[int] = set()
+        """Where timing keeps its clock (:class:`_Saved`): the lengths of the prefixes later candidates share."""
+        self._saved: dict[int, _Saved] = {}
 
     def bus_after(self) -> tuple[list[int], list[int]]:
         """Per top-level item (and past the last): the bytes the loads and stores from there on move, and how many
@@ -237,8 +269,37 @@ class Program:
         other = Program.__new__(Program)
         other.costs, other.cell_bytes, other._full, other.kept = self.costs, self.cell_bytes, self._full, self.kept
         other.link = self.link
+        other._family = self._family
         other._empty(recording)
+        if recording:
+            self._family.append(weakref.ref(other))
         return other
+
+    def shared_prefix(self) -> tuple[Program, int] | None:
+        """The earlier-written program of the same planner whose first items are this one's, the longest such
+        prefix, and how many items it has (None: none begins alike). A policy times its candidates in the order it
+        wrote them, at one hardware: this one's timing can resume where that one's passed the end of the prefix
+        (a plan with later segments' weights loaded early begins as the plan without them). Found once: a sweep
+        times the same candidates at every point."""
+        if self._prefix is None and self.recording:
+            best: tuple[Program, int] = (self, 0)
+            for ref in self._family:
+                other = ref()
+                if other is self:
+                    break
+                if other is None:
+                    continue
+                alike = 0
+                for mine, theirs in zip(self.items, other.items):
+                    if mine != theirs:
+                        break
+                    alike += 1
+                if alike > best[1]:
+                    best = other, alike
+            self._prefix = best
+            if best[1]:
+                best[0]._marks.add(best[1])
+        return self._prefix if self._prefix is not None and self._prefix[1] else None
 
     def begin(self, plan: StepPlan) -> int:
         """Start a step; the records added with its index belong to it."""
@@ -578,8 +639,8 @@ def _last_overlap(lo: int, hi: int, r0: int, r1: int, d: int, count: int) -> int
 
 class _State(NamedTuple):
     """What one iteration of a loop changes in the overlapped simulation, to tell whether iterations repeat:
-    when the bus, the space-taking events and each unit are next free, each tensor's latest use, the resident
-    bytes and the pending frees."""
+    when the bus, the space-taking events and each unit are next free, the latest use of each tensor the loop
+    touches, the resident bytes and the pending frees."""
 
     bus: float
     taken: float
@@ -647,6 +708,7 @@ class _Overlapped(_Clock):
             self.duration,
         )
         bandwidth, setup, capacity, logs = self.bandwidth, self.setup, self.capacity, self.logs
+        rates, dispatch, dispatched = self.rates, self.dispatch, self.dispatched
         bus, taken, resident, pending, pending_bytes, slack, seq = self._moving()
         for r in items:
             if type(r) is Loop:
@@ -657,7 +719,11 @@ class _Overlapped(_Clock):
             action, region = r.action, r.region  # type: ignore[union-attr]
             t = region[0]
             if action is COMPUTE:
-                duration = duration_of(r)  # type: ignore[arg-type]
+                rate = rates.get(r.layer)  # type: ignore[union-attr]
+                if rate is None or dispatch and r.step not in dispatched:  # type: ignore[union-attr]
+                    duration = duration_of(r)  # type: ignore[arg-type]
+                else:  # what duration_of gives, without the call: a sweep times every compute of every point
+                    duration = r.ops / rate  # type: ignore[union-attr]
                 unit = r.unit  # type: ignore[union-attr]
                 start = unit_free[unit]
                 when = ready(region)
@@ -737,16 +803,27 @@ class _Overlapped(_Clock):
             seq,
         )
 
-    def _state(self) -> _State:
-        return _State(
-            self.bus, self.taken, dict(self.unit_free), dict(self.last_use), self.resident, sorted(self.pending)
-        )
+    def copy(self) -> _Overlapped:
+        """This clock as it stands, apart: timing one copy further leaves the other where it was."""
+        other = copy.copy(self)
+        other.dispatched, other.rates = set(self.dispatched), dict(self.rates)
+        other.unit_free, other.last_use = defaultdict(float, self.unit_free), defaultdict(float, self.last_use)
+        other.written = defaultdict(list, {t: list(w) for t, w in self.written.items()})
+        other.pending, other.logs = list(self.pending), []
+        return other
+
+    def _state(self, tensors: frozenset[TensorId]) -> _State:
+        """The state as a loop over ``tensors`` (:attr:`Loop.tensors`) can move it: the last uses of those alone."""
+        last_use = self.last_use
+        uses = {t: last_use[t] for t in tensors if t in last_use}
+        return _State(self.bus, self.taken, dict(self.unit_free), uses, self.resident, sorted(self.pending))
 
     def loop(self, loop: Loop) -> list[Timed]:
         """Simulate iterations until two in a row repeat the one before by the same period (events, state),
         then extrapolate the rest; report the iterations before the repeating ones one by one."""
         iterations: list[list[Timed]] = []
-        states = [self._state()]
+        tensors = loop.tensors
+        states = [self._state(tensors)]
         periods: list[float | None] = []  # periods[j]: by how much iteration j + 1 repeats iteration j
         n = loop.count
         for k in range(n):
@@ -758,7 +835,7 @@ class _Overlapped(_Clock):
             self.slack = min(outer_slack, slack)
             if self.logs:
                 self.logs[-1].extend(log)
-            states.append(self._state())
+            states.append(self._state(tensors))
             if k:
                 periods.append(
                     _period(iterations[-2], iterations[-1], states[-3], states[-2], states[-1], self.horizon)
@@ -838,7 +915,7 @@ def _period(
     period = timed[0].start - previous[0].start
     if period < 0:
         return None
-    # _same(difference, period, scale) written out: a sweep checks every event of every iteration it times
+    # _same(a, b, scale) written out: a sweep checks every event of every iteration it times
     rounding, relative = EPSILON * scale, 1e-9
     for a, b in zip(previous, timed):
         moved = b[2] - a[2]
@@ -849,10 +926,12 @@ def _period(
             return None
         if not a.periods and not b.periods:
             continue
-        if len(a.periods) != len(b.periods) or any(
-            p.count != q.count or not _same(p.period_s, q.period_s, scale) for p, q in zip(a.periods, b.periods)
-        ):
+        if len(a.periods) != len(b.periods):
             return None
+        for p, q in zip(a.periods, b.periods):
+            x, y = p.period_s, q.period_s
+            if p.count != q.count or x != y and not abs(x - y) <= relative * max(abs(x), abs(y)) + rounding:
+                return None
     if s2.resident - s1.resident != s1.resident - s0.resident:
         return None
     scalars = [(s2.bus, s1.bus, s0.bus), (s2.taken, s1.taken, s0.taken)]
@@ -861,15 +940,20 @@ def _period(
     scalars += [(s2.uses[t], s1.uses.get(t, 0.0), s0.uses.get(t, 0.0)) for t in uses]
     for value, value_1, value_0 in scalars:
         moved, before = value - value_1, value_1 - value_0
-        if not (_same(moved, 0.0, scale) and _same(before, 0.0, scale)) and not (
-            _same(moved, period, scale) and _same(before, period, scale)
+        # still in both iterations, or moved by the period in both
+        if not (
+            abs(moved) <= relative * abs(moved) + rounding and abs(before) <= relative * abs(before) + rounding
+        ) and not (
+            abs(moved - period) <= relative * max(abs(moved), abs(period)) + rounding
+            and abs(before - period) <= relative * max(abs(before), abs(period)) + rounding
         ):
             return None
-    if len(s2.pending) != len(s1.pending) or any(
-        size != size_before or not _same(when - when_before, period, scale)
-        for (when, size), (when_before, size_before) in zip(s2.pending, s1.pending)
-    ):
+    if len(s2.pending) != len(s1.pending):
         return None
+    for (when, size), (when_before, size_before) in zip(s2.pending, s1.pending):
+        moved = when - when_before
+        if size != size_before or not abs(moved - period) <= relative * max(abs(moved), abs(period)) + rounding:
+            return None
     return period
 
 
@@ -886,17 +970,47 @@ LIMIT_MARGIN = 1e-9
 """How far (relatively) a program's bound must pass a limit to refuse it: far beyond the rounding of its times."""
 
 
-def _time_within(program: Program, hardware: HardwareSpec, limit: float) -> list[Timed] | None:
+class _Saved(NamedTuple):
+    """An overlapped timing's clock after some first items of a program, at ``hardware``, and their times (the
+    first ``length`` of ``timed``): where a candidate that begins alike resumes (:meth:`Program.shared_prefix`)."""
+
+    hardware: HardwareSpec
+    clock: _Overlapped
+    timed: list[Timed]
+    length: int
+
+
+def _time_overlapped(program: Program, hardware: HardwareSpec, limit: float) -> list[Timed] | None:
     """:func:`time_items` of a program, overlapped, or None as soon as it cannot end by ``limit``: its bus is
     free no sooner than it is now plus the time of the loads and stores still to come (:meth:`Program.bus_after`),
-    and the program ends no sooner than its bus."""
-    clock = _Overlapped(hardware, program.costs)
-    moved, count = program.bus_after()
-    items, timed = program.items, []
-    for start in range(0, len(items), LIMIT_BLOCK):
-        if clock.bus + (moved[start] / clock.bandwidth + count[start] * clock.setup) > limit * (1 + LIMIT_MARGIN):
+    and the program ends no sooner than its bus.
+
+    Where an earlier candidate of the same planner begins alike and was timed at this ``hardware`` past the common
+    prefix, the timing starts from its clock there: the simulation is a function of the items before, so the
+    times are the ones simulating the prefix again would give. The clock is kept where a later candidate resumes."""
+    items, start, timed = program.items, 0, []
+    clock = None
+    shared = program.shared_prefix()
+    if shared is not None:
+        saved = shared[0]._saved.pop(shared[1], None)  # once resumed, not kept: it holds thousands of times
+        if saved is not None and saved.hardware is hardware:
+            clock, timed, start = saved.clock.copy(), saved.timed[: saved.length], shared[1]
+    if clock is None:
+        clock = _Overlapped(hardware, program.costs)
+    program._saved = {}
+    bounded = limit < math.inf
+    moved, count = program.bus_after() if bounded else ([], [])
+    blocks = range(LIMIT_BLOCK, len(items), LIMIT_BLOCK) if bounded else ()
+    stops = sorted(s for s in {*blocks, *program._marks} if start < s < len(items))
+    for stop in (*stops, len(items)):
+        if bounded and clock.bus + (moved[start] / clock.bandwidth + count[start] * clock.setup) > limit * (
+            1 + LIMIT_MARGIN
+        ):
             return None
-        timed += clock.items(items[start : start + LIMIT_BLOCK])
+        timed += clock.items(items[start:stop])
+        if stop in program._marks:
+            program._saved[stop] = _Saved(hardware, clock.copy(), timed, len(timed))
+        start = stop
     return timed
 
 
@@ -963,13 +1077,13 @@ def timing(program: Program, hardware: HardwareSpec, overlap: bool, limit: float
 
     ``limit`` (overlapped timing): None instead, as soon as the program surely takes longer (its bus alone),
     for a policy that keeps a program only if it is faster than the best so far."""
-    if limit < math.inf:
-        assert overlap, "a limit bounds overlapped timing"
-        within = _time_within(program, hardware, limit)
+    if overlap:
+        within = _time_overlapped(program, hardware, limit)
         if within is None:
             return None
         timed = within
     else:
+        assert limit == math.inf, "a limit bounds overlapped timing"
         timed = time_items(program.items, hardware, overlap, program.costs)
     count = len(program.plans)
     # per step: when its last event ends, and its busy time

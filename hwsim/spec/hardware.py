@@ -224,12 +224,19 @@ class HardwareSpec(_Strict):
 
     @model_validator(mode="after")
     def _fitted_values_exist(self) -> HardwareSpec:
+        """A fitted value is a number, an array's shape or a dataflow: never a whole section, nor free text (the
+        name, a description)."""
         for value in self.fitted:
             node: Any = self
             for part in value.field.split("."):
-                node = node.get(part) if isinstance(node, dict) else getattr(node, part, None)
-                if node is None or isinstance(node, (str, tuple)):
+                if isinstance(node, dict):
+                    node = node.get(part)
+                else:
+                    node = getattr(node, part, None) if isinstance(node, BaseModel) else None
+                if node is None:
                     raise ValueError(f"fitted names {value.field!r}, which is not a value of this profile")
+            if isinstance(node, (BaseModel, dict)) or (isinstance(node, str) and not isinstance(node, Enum)):
+                raise ValueError(f"fitted names {value.field!r}, which is not a value of this profile")
         return self
 
     @field_validator("name")

@@ -16,15 +16,10 @@ import csv
 import io
 from collections.abc import Collection
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from hwsim import files
 from hwsim.errors import InputError
-from hwsim.model.graph import INPUT
 from hwsim.spec.yamlio import load_yaml
-
-if TYPE_CHECKING:
-    from hwsim.model.graph import Graph
 
 YAML_SUFFIXES, CSV_SUFFIX = (".yaml", ".yml"), ".csv"
 
@@ -47,14 +42,9 @@ def _number(text: str) -> float | None:
         return None
 
 
-def map_names(graph: Graph) -> list[str]:
-    """The names a zeros file may give: the maps ``graph``'s layers write, and its input."""
-    return [INPUT, *(layer.name for layer in graph.layers)]
-
-
 def map_zeros_from(value: str, names: Collection[str]) -> float | dict[str, float]:
     """``--map-zeros``'s value: a fraction for every map, or a YAML or CSV file of fractions per map, whose names
-    must be among ``names`` (:func:`map_names` of the networks it is for)."""
+    must be among ``names`` (:attr:`hwsim.model.graph.Graph.map_names` of the networks it is for)."""
     number = _number(value)
     if number is not None:
         return _fraction(number, "", "--map-zeros")

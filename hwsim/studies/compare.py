@@ -21,7 +21,6 @@ from hwsim.model.expand import load_network
 from hwsim.model.graph import Graph
 from hwsim.spec.hardware import Precision, load_hardware
 from hwsim.spec.onnx_file import is_onnx
-from hwsim.spec.zeros import map_names
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -129,7 +128,7 @@ def _zeros_of(graph: Graph, map_zeros: MapZeros) -> MapZeros:
     """The zero fractions of ``graph``'s maps among ``map_zeros``: all of them where one fraction is given."""
     if map_zeros is None or isinstance(map_zeros, float | int):
         return map_zeros
-    names = set(map_names(graph))
+    names = set(graph.map_names)
     return {name: value for name, value in map_zeros.items() if name in names} or None
 
 

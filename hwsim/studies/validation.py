@@ -35,12 +35,16 @@ from hwsim.cost.inference import graph_costs
 from hwsim.cost.rowstationary import conv_shape, mapping_cost
 from hwsim.errors import InputError
 from hwsim.estimate import Estimate, estimate
-from hwsim.model.expand import bundled_network
+from hwsim.model.expand import build_graph, bundled_network
+from hwsim.model.graph import Graph
 from hwsim.schedule.base import Step
 from hwsim.schedule.energy import EnergyParts
 from hwsim.spec.hardware import ComputeUnit, HardwareSpec, bundled_hardware
+from hwsim.spec.network import load_network_document
 
 MEASUREMENTS = Path(__file__).resolve().parent / "measurements.yaml"
+WORKLOADS = Path(__file__).resolve().parent / "workloads"
+"""Networks only the table runs (a published micro-benchmark, not a network anyone would estimate)."""
 SCALESIM_SOURCE = "SCALE-Sim v3 (scalesim 3.0.0 on PyPI), benchmarks/scalesim/configs/{config}.cfg"
 PUBLISHED, SCALESIM, HOST, GIVEN = "published", "scalesim", "host", "given mapping"
 
@@ -93,6 +97,12 @@ class Table(_Strict):
 def load_cases(path: Path = MEASUREMENTS) -> tuple[Case, ...]:
     """The bundled table of published measurements."""
     return Table.model_validate(yaml.safe_load(path.read_text())).cases
+
+
+def case_network(name: str) -> Graph:
+    """A case's network: one of the table's own workloads, else the bundled network of that name."""
+    workload = WORKLOADS / f"{name}.yaml"
+    return build_graph(*load_network_document(workload)) if workload.is_file() else bundled_network(name)
 
 
 @dataclass(frozen=True)
@@ -161,7 +171,7 @@ def published_rows(cases: Sequence[Case], profiles: Callable[[str], HardwareSpec
         fitted = case.case in fitted_cases(profile)
         try:
             result = estimate(
-                bundled_network(case.network),
+                case_network(case.network),
                 profile,
                 case.policy,
                 batch=case.batch,
@@ -207,7 +217,7 @@ def given_mapping_rows(cases: Sequence[Case]) -> list[Row]:
         if unit.row_stationary is None or unit.array is None or unit.clock is None:
             raise InputError(f"case {case.case}: given mappings need an rs profile, not {given.hardware!r}")
         cycles = 0
-        for cost in graph_costs(bundled_network(case.network), profile, batch=case.batch):
+        for cost in graph_costs(case_network(case.network), profile, batch=case.batch):
             if case.layers and cost.layer.op.value not in case.layers:
                 continue
             shape = conv_shape(cost.layer, case.batch, unit.array[0], unit.row_stationary)
