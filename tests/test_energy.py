@@ -15,7 +15,7 @@ from schedule_helpers import hardware, networks
 from hwsim import api
 from hwsim.errors import InputError
 from hwsim.model.graph import Graph
-from hwsim.schedule import scheduled_costs
+from hwsim.schedule import scheduled_costs, slices
 from hwsim.schedule.base import (
     COMPUTE,
     LOAD,
@@ -225,6 +225,8 @@ def test_a_steps_energy_is_its_unrolled_events_priced_one_by_one(policy: str) ->
         h, _, ch = c.layer.output_shape
         cells[map_of(c.name)] = c.output_bytes / (h * ch) / c.batch  # a map's cell, per image
         cells[weights_of(c.name)] = c.weight_bytes / ch  # weights: shared by the images
+        if slices.passable(c):  # and laid out by input channel: an output channel's weights over its column's rows
+            cells[slices.by_input(c.name)] = c.weight_bytes / ch / slices.column(c).height
         for name, shape, size in zip(c.layer.inputs, c.layer.input_shapes, c.input_bytes):
             cells.setdefault(map_of(name), size / (shape[0] * shape[2]) / c.batch)
 

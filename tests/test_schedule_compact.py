@@ -17,7 +17,7 @@ from hwsim.cost.fold import fold_batchnorm
 from hwsim.cost.inference import LayerCost, graph_costs
 from hwsim.model.graph import Graph
 from hwsim.schedule.base import ALLOC, FREE, LOAD, RESIDENT, CapacityError, map_of
-from hwsim.schedule.order import FilterGroups, groupable, write
+from hwsim.schedule.order import FilterGroups, InputPasses, groupable, passable_step, write
 from hwsim.schedule.order import peak as order_peak
 from hwsim.schedule.paper import paper_steps
 from hwsim.schedule.planner import (
@@ -337,7 +337,7 @@ def test_huge_valid_sizes_schedule_in_a_few_records(policy: str, shape: tuple[in
 
 def _single_step_runs(segment: Segment, height: int) -> list[Tiling]:
     """Tilings of one step to compare placements under: band heights whole to one row, weights resident or
-    in chunks, bands or filter groups outermost, loads ahead or not."""
+    in chunks, bands or filter groups outermost, or input passes, loads ahead or not."""
     channels = segment.output.layer.output_shape[2]
     chunks = (0, 1, max(1, channels // 2)) if segment.chunkable else (0,)
     tilings: list[Tiling] = [
@@ -348,6 +348,13 @@ def _single_step_runs(segment: Segment, height: int) -> list[Tiling]:
     ]
     if groupable(segment):
         tilings += [FilterGroups(rows, max(1, channels // 2), ahead) for rows in (height, 1) for ahead in (True, False)]
+    if passable_step(segment):
+        inputs = segment.costs[0].layer.input_shape[2]
+        tilings += [
+            InputPasses(rows, max(1, channels // 2), ahead, input_channels=max(1, inputs // 3))
+            for rows in (height, 1)
+            for ahead in (True, False)
+        ]
     return tilings
 
 

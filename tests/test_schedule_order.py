@@ -1,11 +1,13 @@
 """The loop order of a step whose weights do not fit beside a band (hwsim/schedule/order.py): filter groups
-outermost when they move fewer bytes than weight chunks streamed for every band, with every byte accounted."""
+outermost when they move fewer bytes than weight chunks streamed for every band, input passes when they move
+fewer than either, with every byte accounted."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 
 import pytest
 from hypothesis import given, settings
@@ -18,10 +20,12 @@ from hwsim import api
 from hwsim.cost.inference import graph_costs
 from hwsim.model.graph import Graph
 from hwsim.report.trace import trace_events
-from hwsim.schedule.base import LOAD, STORE, CapacityError, Schedule, Step
-from hwsim.schedule.order import FilterGroups, write
-from hwsim.schedule.program import unrolled_records
-from hwsim.schedule.segment import _PLAN
+from hwsim.schedule.base import ALLOC, COMPUTE, FREE, LOAD, RESIDENT, STORE, CapacityError, Schedule, Step, map_of
+from hwsim.schedule.order import FilterGroups, InputPasses, passable_step, passes_reread, write
+from hwsim.schedule.order import peak as order_peak
+from hwsim.schedule.program import Program, finish, unrolled_records
+from hwsim.schedule.segment import _PLAN, Placement
+from hwsim.schedule.validate import Rule, validate
 from hwsim.spec.energy import energy_table
 
 WIDE = {  # 74 kB of weights, 33 kB of input: the weights are the tensor not to move again
@@ -61,6 +65,17 @@ def bands_only() -> Iterator[None]:
         planner.filter_groups = real  # type: ignore[assignment]
 
 
+@contextmanager
+def without_passes() -> Iterator[None]:
+    """The planner without the input-pass order (what it chose before)."""
+    real = planner.input_passes
+    planner.input_passes = lambda *args, **kwargs: None  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        planner.input_passes = real  # type: ignore[assignment]
+
+
 def _conv(schedule: Schedule) -> Step:
     return next(s for s in schedule.steps if s.layers[0] == "conv")
 
@@ -71,14 +86,16 @@ def _groups(step: Step) -> int:
 
 @pytest.mark.parametrize("policy", ["strict", "optimized"])
 def test_weights_larger_than_the_input_are_loaded_once_and_the_input_once_per_filter_group(policy: str) -> None:
+    """Of the two orders that hold a band of every input channel (input passes move fewer bytes still: below)."""
     graph, hw = graph_from(WIDE), hardware(12_000)
-    schedule, violations = run(graph, hw, policy)
+    with without_passes():
+        schedule, violations = run(graph, hw, policy)
+        with bands_only():
+            before, _ = run(graph, hw, policy)
     assert violations == []
     step = _conv(schedule)
-    assert "filter groups" in step.note and _groups(step) > 1
+    assert "outermost" in step.note and _groups(step) > 1
     assert step.bytes_moved == step.weight_bytes + _groups(step) * step.input_bytes + step.output_bytes
-    with bands_only():
-        before, _ = run(graph, hw, policy)
     old = _conv(before)
     assert "chunks" in old.note
     bands = math.ceil(old.output_shape[0] / old.tile_rows)
@@ -119,20 +136,20 @@ def test_narrow_filter_groups_of_a_grouped_convolution_read_its_groups_inputs_ag
 @pytest.mark.parametrize(
     ("spec", "capacity", "menu", "alike"),
     [
-        (WIDE, 12_000, planner.STRICT, True),
+        (WIDE, 12_000, planner.STRICT, True),  # in input passes
         (GROUPS_OF_16, 20_000, planner.OPTIMIZED, True),
         (GROUPED, 12_000, planner.OPTIMIZED, False),  # groups narrower than a convolution group's: not alike
     ],
     ids=["strict", "optimized-ahead", "optimized-fused"],
 )
-def test_filter_groups_are_priced_at_their_emitted_peak_written_compactly_and_time_as_unrolled(
+def test_filter_groups_and_input_passes_are_priced_at_their_emitted_peak_written_compactly_and_time_as_unrolled(
     spec: dict, capacity: float, menu: planner.Menu, alike: bool
 ) -> None:
     graph, hw = graph_from(spec), hardware(capacity)
     costs = graph_costs(graph, hw)
     groups = [(c,) for c in costs] if menu is planner.STRICT else planner.fuse(costs)
     found, choices = planner.plan(costs, groups, {}, capacity, menu)
-    (choice,) = [c for c in choices if isinstance(c.tiling, FilterGroups)]
+    (choice,) = [c for c in choices if isinstance(c.tiling, (FilterGroups, InputPasses))]
     program = planner.program_of(found, choices)
     assert program.peak == found.peak(choice.start, choice.stop, choice.placement, choice.tiling)
     segment = found.segment(choice.start, choice.stop)
@@ -173,3 +190,181 @@ def test_choosing_the_order_never_moves_more_bytes_than_bands_alone(graph: Graph
         after, violations = run(graph, hw, policy)
         assert violations == []
         assert after.bytes_moved <= before.bytes_moved
+
+
+DEEP = {  # 590 kB of weights, 100 kB of input, 14 rows of 128 channels: VGG-16's conv4_2 in small
+    "name": "deep",
+    "input": [14, 14, 128],
+    "layers": [{"op": "conv", "kernel": 3, "filters": 128, "padding": "same"}, {"op": "relu"}],
+}
+
+
+def _input_rows_loaded(step: Step) -> int:
+    """Rows x channels of the input a step loads (every image), in input cells."""
+    return sum(
+        (e.region.rows[1] - e.region.rows[0]) * (e.region.channels[1] - e.region.channels[0]) * e.instances
+        for e in step.events
+        if e.action is LOAD and not e.region.tensor.weights
+    )
+
+
+@pytest.mark.parametrize("policy", ["strict", "optimized"])
+def test_a_layer_whose_weights_and_maps_both_exceed_the_room_runs_in_input_passes_loading_its_weights_once_per_band(
+    policy: str,
+) -> None:
+    """Neither a band of all 128 input channels beside a chunk of weights nor a filter group beside such a band
+    comes close: groups of filters whose band of partial sums waits while the input channels pass by load the
+    weights once per band and the input once per group (its halo rows once more per band)."""
+    graph, hw = graph_from(DEEP), hardware(40_000)
+    schedule, violations = run(graph, hw, policy)
+    assert violations == []
+    step = _conv(schedule)
+    assert "passes over" in step.note
+    groups = _groups(step)
+    rows = step.tile_rows or 14  # one band: no tile rows reported
+    bands = math.ceil(14 / rows)
+    halo = sum(min(14, (b + 1) * rows + 1) - max(0, b * rows - 1) for b in range(bands))
+    cells = _input_rows_loaded(step)
+    assert cells == groups * halo * 128
+    assert step.bytes_moved == bands * step.weight_bytes + groups * halo * step.input_bytes // 14 + step.output_bytes
+    with without_passes():
+        before, _ = run(graph, hw, policy)
+    assert _conv(before).bytes_moved > 2 * step.bytes_moved
+
+
+def test_the_validator_finds_a_pass_left_out_and_a_pass_whose_weights_were_not_loaded() -> None:
+    """What the validator checks of passes can fail: an output cell whose last input channels are never added is
+    never computed, and a pass whose weights were not loaded reads what is not resident."""
+    graph, hw = graph_from(DEEP), hardware(40_000)
+    schedule, violations = run(graph, hw, "strict")
+    assert violations == []
+    step = _conv(schedule)
+    last_pass = [e for e in step.events if e.part is not None][-1]
+    weights = next(e for e in step.events if e.action is LOAD and e.region.tensor.by_input)
+    for dropped, rule, words in ((last_pass, Rule.ACCOUNTING, "never computed"), (weights, Rule.PLACEMENT, "reads")):
+        events = tuple(e for e in step.events if e is not dropped)
+        steps = tuple(replace(s, events=events) if s is step else s for s in schedule.steps)
+        found = validate(replace(schedule, steps=steps), graph_costs(graph, hw), hw)
+        assert any(v.rule is rule and words in v.message for v in found), found
+
+
+GROWING = {  # two convs of a dense block: at 3 kB and a batch of 3, two images run in passes, the third whole
+    "name": "growing",
+    "input": [8, 8, 8],
+    "layers": [
+        {"op": "conv", "name": "grow0", "kernel": 3, "filters": 2, "padding": "same", "bias": False},
+        {"op": "relu", "name": "grow0_relu"},
+        {"op": "concat", "name": "cat0", "inputs": ["input", "grow0_relu"]},
+        {"op": "conv", "name": "grow1", "kernel": 3, "filters": 2, "padding": "same", "bias": False},
+        {"op": "relu", "name": "grow1_relu"},
+        {"op": "concat", "name": "cat1", "inputs": ["cat0", "grow1_relu"]},
+    ],
+}
+
+
+def test_sub_batches_that_run_a_layer_in_passes_and_whole_validate() -> None:
+    """Each sub-batch is planned alone: one may run a layer in passes and the next compute it whole, each on its
+    own images (the validator keeps the passes' sums per image, row and channel)."""
+    schedule, violations = run(graph_from(GROWING), hardware(3_000), "strict", batch=3)
+    assert violations == []
+    computes = [e for e, step in schedule.events() if step == "grow0" and e.action is COMPUTE]
+    assert {e.images for e in computes if e.part is not None} == {(0, 2)}
+    assert {e.images for e in computes if e.part is None} == {(2, 3)}
+
+
+def _a_conv(draw: st.DrawFn) -> dict:
+    return {
+        "name": "one-conv",
+        "input": [draw(st.integers(3, 12)), draw(st.integers(3, 12)), draw(st.integers(2, 24))],
+        "layers": [
+            {
+                "op": "conv",
+                "kernel": draw(st.sampled_from([1, 3])),
+                "stride": draw(st.sampled_from([1, 2])),
+                "filters": draw(st.integers(2, 24)),
+                "padding": "same",
+                "bias": draw(st.booleans()),
+            },
+            *([{"op": "relu"}] if draw(st.booleans()) else []),
+        ],
+    }
+
+
+@st.composite
+def _passes(draw: st.DrawFn) -> tuple[dict, InputPasses, bool, bool]:
+    spec = _a_conv(draw)
+    height = -(-spec["input"][0] // spec["layers"][0]["stride"])
+    tiling = InputPasses(
+        draw(st.integers(1, height)),
+        draw(st.integers(1, spec["layers"][0]["filters"])),
+        draw(st.booleans()),
+        input_channels=draw(st.integers(1, spec["input"][2])),
+    )
+    return spec, tiling, draw(st.booleans()), draw(st.booleans())
+
+
+@settings(max_examples=60, deadline=None)
+@given(_passes())
+def test_input_passes_count_the_peak_and_bytes_their_records_hold_and_move_and_validate(
+    drawn: tuple[dict, InputPasses, bool, bool],
+) -> None:
+    """Any band, group and pass width, loads ahead or not, the input streamed or resident, the output stored or
+    kept: the peak the planner counts is the most its unrolled records hold, the records written compactly unroll
+    to those written one by one, their loads are :func:`passes_reread` more than every tensor once, and the
+    validator, replaying them, finds every byte accounted and every compute's inputs resident."""
+    spec, tiling, resident, keep = drawn
+    graph = graph_from(spec)
+    hw = hardware(1e9)
+    costs = graph_costs(graph, hw)
+    steps = [(c,) for c in costs] if len(costs) == 1 else [tuple(costs)]
+    found = planner.Planner(Program(costs), steps, {}, 1e9, planner.STRICT)
+    segment = found.segment(0, 1)
+    assert passable_step(segment)
+    sink = segment.names[-1]
+    placement = Placement(
+        resident=frozenset({"input"}) if resident else frozenset(),
+        consumed=frozenset({"input"}) if resident else frozenset(),
+        kept=frozenset({sink}) if keep else frozenset(),
+        stored=frozenset() if keep else frozenset({sink}),
+    )
+    plans = planner.describe(segment, planner.Choice(0, 1, placement, tiling, frozenset(), (), 0), 0)
+    written = []
+    for compact in (True, False):
+        scratch = found.program.scratch(recording=True)
+        steps = [scratch.begin(plan) for plan in plans]
+        if resident:
+            scratch.occupy(steps[0], RESIDENT, scratch.full(map_of("input")))
+        write(scratch, segment, placement, tiling, steps, compact)
+        written.append(scratch)
+    records = list(unrolled_records(written[0].items))
+    assert records == list(unrolled_records(written[1].items))
+    held, most = 0, 0
+    for r in records:
+        held += r.bytes if r.action in (LOAD, ALLOC, RESIDENT) else -r.bytes if r.action is FREE else 0
+        most = max(most, held)
+    assert order_peak(found.program, segment, placement, tiling) == most
+    once = sum(c.weight_bytes for c in costs) + (0 if resident else costs[0].input_bytes[0])
+    loaded = sum(r.bytes for r in records if r.action is LOAD)
+    assert loaded == once + passes_reread(found.program, segment, placement, tiling)
+    program = written[0]
+    if keep:  # the kept output stored at the end, so that the program ends empty and every cell is checked
+        program.store(len(program.plans) - 1, program.full(map_of(sink)))
+        program.free(len(program.plans) - 1, program.full(map_of(sink)))
+    finished = tuple(finish(program, hw, False))
+    schedule = Schedule("strict", graph.name, hw.name, "exact", 1, hw.precision.value, finished)
+    assert [str(v) for v in validate(schedule, costs, hw)] == []
+
+
+@pytest.mark.slow
+@settings(max_examples=30, deadline=None)
+@given(networks(), st.sampled_from([2_000, 8_000, 32_000]))
+def test_choosing_input_passes_never_moves_more_bytes_than_without_them(graph: Graph, capacity: float) -> None:
+    hw = hardware(capacity)
+    try:
+        with without_passes():
+            before, _ = run(graph, hw, "strict")
+    except CapacityError:
+        return
+    after, violations = run(graph, hw, "strict")
+    assert violations == []
+    assert after.bytes_moved <= before.bytes_moved

@@ -44,9 +44,18 @@ class TensorId(NamedTuple):
 
     layer: str
     weights: bool = False
+    by_input: bool = False
+    """Weights laid out by input channel, each output channel's a column of rows (:mod:`hwsim.schedule.slices`):
+    the same bytes as the layer's weights, loaded a few input channels at a time."""
 
     def __str__(self) -> str:
         return f"{self.layer}.weights" if self.weights else self.layer
+
+    def __repr__(self) -> str:
+        """As before ``by_input`` existed, for every tensor but weights by input channel (schedules' records
+        print alike, so their fingerprints compare across the change)."""
+        tail = ", by_input=True" if self.by_input else ""
+        return f"TensorId(layer={self.layer!r}, weights={self.weights!r}{tail})"
 
 
 def map_of(layer: str) -> TensorId:

@@ -22,6 +22,7 @@ from hwsim.cost.inference import LayerCost
 from hwsim.model.graph import INPUT
 from hwsim.schedule.base import COMPUTE, LOAD, STORE, Event, Region, Schedule, Step, TensorId, map_of, weights_of
 from hwsim.schedule.program import link_ratios, wire_bytes
+from hwsim.schedule.slices import by_input, column, passable
 from hwsim.spec.energy import EnergyTable
 
 
@@ -72,7 +73,8 @@ class Operands:
     map_cell_bytes: dict[TensorId, float]
     """Per image: a map's rows x channels x images cells."""
     weight_channel_bytes: dict[TensorId, float]
-    """A layer's weights per output channel; shared by all images."""
+    """A layer's weights per output channel (laid out by input channel: per row of an output channel's column);
+    shared by all images."""
     macs_per_op: dict[str, float]
     batch: int
     link: dict[TensorId, float] = field(default_factory=dict)
@@ -97,6 +99,8 @@ def operands(costs: tuple[LayerCost, ...]) -> Operands:
         maps[map_of(c.name)] = c.output_bytes / (h * ch * batch)
         if c.weight_bytes:
             weights[weights_of(c.name)] = c.weight_bytes / ch
+        if passable(c):
+            weights[by_input(c.name)] = column(c).unit  # a row of a column (:mod:`hwsim.schedule.slices`)
         for name, shape, size in zip(c.layer.inputs, c.layer.input_shapes, c.input_bytes):
             if name == INPUT:
                 maps[map_of(INPUT)] = size / (shape[0] * shape[2] * batch)

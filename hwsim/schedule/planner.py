@@ -37,7 +37,18 @@ from hwsim.cost.inference import LayerCost
 from hwsim.model.graph import INPUT, consumers_of
 from hwsim.ops import TRAITS
 from hwsim.schedule.base import Location, map_of, weights_of
-from hwsim.schedule.order import FilterGroups, filter_groups, groupable, largest, note, peak, write
+from hwsim.schedule.order import (
+    FilterGroups,
+    InputPasses,
+    filter_groups,
+    groupable,
+    input_passes,
+    largest,
+    note,
+    passable_step,
+    peak,
+    write,
+)
 from hwsim.schedule.program import Program, StepPlan
 from hwsim.schedule.regions import accumulates, has_halo
 from hwsim.schedule.segment import (
@@ -388,7 +399,19 @@ class Planner:
             fits,
             lambda fits_band: _first_fitting(heights, fits_band),
         )
-        return groups if groups is not None and (bands is None or groups[1] < bands[1]) else bands
+        best = groups if groups is not None and (bands is None or groups[1] < bands[1]) else bands
+        # and the third: each group's bands in passes over the input channels, partial sums held between them
+        passes = input_passes(
+            self.program,
+            segment,
+            placement,
+            ahead,
+            room - sum(self.sizes[t] for t in placement.resident),
+            heights,
+            best[1] if best else math.inf,
+            fits,
+        )
+        return passes or best
 
     # ---- the plan ------------------------------------------------------------------------------
 
@@ -513,6 +536,8 @@ class Planner:
             need = self.peak(g, g + 1, placement, tiling)
             if groupable(segment):  # or one output channel at a time, in filter groups
                 need = min(need, self.peak(g, g + 1, placement, FilterGroups(1, 1, False)))
+            if passable_step(segment):  # or in input passes, one input channel at a time
+                need = min(need, self.peak(g, g + 1, placement, InputPasses(1, 1, False)))
             if need > self.capacity:
                 return CapacityError(
                     f"{group[0].name}: one row per band needs {need:,} B of internal memory; "

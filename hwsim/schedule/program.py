@@ -61,7 +61,8 @@ from hwsim.schedule.base import (
     shifted,
     weights_of,
 )
-from hwsim.schedule.regions import input_regions
+from hwsim.schedule.regions import input_regions, input_rows
+from hwsim.schedule.slices import by_input, column, passable, rows_of
 from hwsim.spec.hardware import HardwareSpec
 
 BUS = "bus"
@@ -211,6 +212,10 @@ class Program:
             if c.weight_bytes:
                 self.cell_bytes[weights_of(c.name)] = c.weight_bytes // ch
                 self._full[weights_of(c.name)] = Region(weights_of(c.name), (0, 1), (0, ch))
+            if passable(c):
+                layout = column(c)
+                self.cell_bytes[by_input(c.name)] = layout.unit
+                self._full[by_input(c.name)] = Region(by_input(c.name), (0, layout.height), (0, ch))
             for name, shape, size in zip(c.layer.inputs, c.layer.input_shapes, c.input_bytes):
                 if name == INPUT:
                     self.cell_bytes[map_of(INPUT)] = size // (shape[0] * shape[2])
@@ -392,6 +397,25 @@ class Program:
                 reads = compute_reads(cost, rows, channels)
             share = (rows[1] - rows[0]) * (channels[1] - channels[0]) / (h * ch)
         region = Region(map_of(layer.name), rows, channels)
+        self._keep(Record(step, COMPUTE, region, 0, layer.name, reads, cost.unit, cost.ops * share, part))
+
+    def compute_pass(self, step: int, cost: LayerCost, rows: Span, channels: Span, inputs: Span, first: bool) -> None:
+        """One pass of ``rows`` x ``channels`` of a :func:`hwsim.schedule.slices.passable` layer's output over its
+        input channels ``inputs``: it reads their receptive field and their weights (by input channel), and,
+        after the ``first`` pass, the partial sums it adds to (the output region itself). ``part`` names the
+        input channels added, whose share of the layer's ops the pass costs."""
+        if rows[1] <= rows[0] or channels[1] <= channels[0] or inputs[1] <= inputs[0]:
+            return
+        self._count(step)
+        if not self.recording:
+            return
+        layer = cost.layer
+        h, _, ch = layer.output_shape
+        part = Region(map_of(layer.inputs[0]), input_rows(layer, rows)[0], inputs)
+        region = Region(map_of(layer.name), rows, channels)
+        reads = (part, Region(by_input(layer.name), rows_of(cost, inputs), channels), *(() if first else (region,)))
+        cells = (rows[1] - rows[0]) * (channels[1] - channels[0]) * (inputs[1] - inputs[0])
+        share = cells / (h * ch * layer.input_shape[2])
         self._keep(Record(step, COMPUTE, region, 0, layer.name, reads, cost.unit, cost.ops * share, part))
 
     @contextmanager

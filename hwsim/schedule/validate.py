@@ -16,7 +16,11 @@ own images' cells:
   the attained bandwidth, plus a setup each; every layer's output is computed whole, once, with its
   ops counted once. A layer that accumulates its input's rows (global average pooling) may compute
   its output in parts, each adding the input rows it names: every input row is added once, and the
-  output counts as computed when all have been.
+  output counts as computed when all have been. A layer run in passes over its input channels
+  (:class:`hwsim.schedule.order.InputPasses`) computes its output in parts too, each adding the input
+  channels it names (read from its receptive field, with their weights laid out by input channel,
+  :mod:`hwsim.schedule.slices`): every output cell's passes add its input channels in order, each once,
+  and it counts as computed when the last is added.
 
 Weights kept on chip across images (steady state) are resident before the first event and count
 against the capacity throughout; nothing may load or free them.
@@ -36,7 +40,8 @@ from hwsim.cost.inference import LayerCost
 from hwsim.model.graph import INPUT
 from hwsim.schedule.base import Action, Event, Region, Schedule, Step, TensorId, map_of, weights_of
 from hwsim.schedule.program import transfer_seconds
-from hwsim.schedule.regions import accumulates, input_channels, input_regions
+from hwsim.schedule.regions import accumulates, input_channels, input_regions, input_rows
+from hwsim.schedule.slices import by_input, column, passable, rows_of
 from hwsim.spec.hardware import HardwareSpec
 
 
@@ -93,7 +98,8 @@ def validate(schedule: Schedule, costs: tuple[LayerCost, ...], hardware: Hardwar
     link.update({map_of(INPUT): c.input_link for c in costs if c.input_link < 1.0 and INPUT in c.layer.inputs})
     tensors: dict[TensorId, _Tensor] = {}
     added: dict[str, np.ndarray] = {}
-    """Per layer that accumulates its input: how often each (image, input row, channel) was added."""
+    """Per layer that accumulates its input: how often each (image, input row, channel) was added; per layer
+    run in passes over its input channels: the input channels each (image, row, channel) has added so far."""
     for c in costs:
         h, _, ch = c.layer.output_shape
         tensors[map_of(c.name)] = _Tensor(batch, h, ch, c.output_bytes // (batch * h * ch), external=False)
@@ -120,6 +126,8 @@ def validate(schedule: Schedule, costs: tuple[LayerCost, ...], hardware: Hardwar
             violations.append(Violation(rule, step_name, message))  # noqa: B023 (called before the loop moves on)
 
         t = tensors.get(e.region.tensor)
+        if t is None and e.region.tensor.by_input:
+            t = _by_input(e.region.tensor, by_name, tensors)
         if t is None:
             fail(Rule.PLACEMENT, f"{e.action.value} of unknown tensor {e.region.tensor}")
             continue
@@ -185,7 +193,7 @@ def validate(schedule: Schedule, costs: tuple[LayerCost, ...], hardware: Hardwar
                     f"{int((computed > 1).sum())} computed more than once",
                 )
             )
-        if c.name in added and (added[c.name] != 1).any():
+        if c.name in added and accumulates(c.layer) and (added[c.name] != 1).any():
             violations.append(
                 Violation(Rule.ACCOUNTING, c.name, "input rows not added exactly once to the running sum")
             )
@@ -212,6 +220,12 @@ def _check_compute(
     if not out.internal[where].all():
         fail(Rule.PLACEMENT, f"compute {e.region}: output rows not allocated")
     layer = cost.layer
+    if not accumulates(layer):
+        if e.part is not None:
+            _check_pass(e, cost, tensors, added, fail)
+            return
+        if e.layer in added and added[e.layer][where].any():  # whole, where other images' cells ran in passes
+            fail(Rule.PLACEMENT, f"compute {e.region} of {e.layer}: cells its passes over input channels compute")
     if e.part is not None:  # part of a running sum: the input rows it names, in the channels its output reads
         if e.layer not in added or e.part.tensor != map_of(layer.inputs[0]):
             fail(Rule.PLACEMENT, f"compute {e.region} adds {e.part}, but {e.layer} does not accumulate it")
@@ -232,7 +246,7 @@ def _check_compute(
         cells = t.where(e._replace(region=region))
         if not (t.internal[cells] & t.valid[cells]).all():
             fail(Rule.PLACEMENT, f"compute {e.region} reads {region}, which is not all resident and computed")
-    if e.layer in added:  # a running sum: its output is computed once every input row is added
+    if e.layer in added and accumulates(layer):  # a running sum: computed once every input row is added
         sums, own = added[e.layer], slice(*e.region.channels)
         sums[where[0], slice(*e.part.rows) if e.part is not None else slice(None), own] += 1
         if e.part is not None and not (sums[where[0], :, own] == 1).all():
@@ -244,3 +258,52 @@ def _check_compute(
 def validate_steps(steps: list[Step], costs: tuple[LayerCost, ...], hardware: HardwareSpec) -> list[Violation]:
     """:func:`validate` for a policy's bare steps."""
     return validate(Schedule("", "", hardware.name, "", 1, "", tuple(steps)), costs, hardware)
+
+
+def _by_input(tensor: TensorId, by_name: dict[str, LayerCost], tensors: dict[TensorId, _Tensor]) -> _Tensor | None:
+    """The cells of a layer's weights laid out by input channel, made when first touched (they are many)."""
+    cost = by_name.get(tensor.layer)
+    if cost is None or not passable(cost):
+        return None
+    layout = column(cost)
+    tensors[tensor] = _Tensor(1, layout.height, cost.layer.output_shape[2], layout.unit, external=True)
+    return tensors[tensor]
+
+
+def _check_pass(
+    e: Event,
+    cost: LayerCost,
+    tensors: dict[TensorId, _Tensor],
+    added: dict[str, np.ndarray],
+    fail: Callable[[Rule, str], None],
+) -> None:
+    """A pass over input channels ``e.part.channels``: it reads their receptive field and their weights, and
+    adds them next to each output cell's sum (the output counts as computed once all are added)."""
+    layer = cost.layer
+    assert e.part is not None
+    if not passable(cost) or e.part.tensor != map_of(layer.inputs[0]):
+        fail(Rule.PLACEMENT, f"compute {e.region} of {e.layer} adds {e.part}, which is not a pass over its input")
+        return
+    out = tensors[map_of(e.layer)]
+    where = out.where(e)
+    inputs = e.part.channels
+    needed = [
+        Region(e.part.tensor, input_rows(layer, e.region.rows)[0], inputs),
+        Region(by_input(e.layer), rows_of(cost, inputs), e.region.channels),
+    ]
+    for region in needed:
+        t = tensors.get(region.tensor) or _by_input(region.tensor, {e.layer: cost}, tensors)
+        assert t is not None
+        cells = t.where(e._replace(region=region))
+        if not (t.internal[cells] & t.valid[cells]).all():
+            fail(Rule.PLACEMENT, f"compute {e.region} reads {region}, which is not all resident and computed")
+    if e.layer not in added:
+        added[e.layer] = np.zeros(out.computed.shape, dtype=np.int32)
+    sums = added[e.layer]
+    if not (sums[where] == inputs[0]).all():
+        fail(Rule.ACCOUNTING, f"compute {e.region} adds input channels {inputs} out of turn")
+        return
+    sums[where] = inputs[1]
+    if inputs[1] == layer.input_shape[2]:
+        out.valid[where] = True
+        out.computed[where] += 1
