@@ -373,14 +373,19 @@ def largest(most: int, fits: Callable[[int], bool]) -> int | None:
     """The largest of 1 .. ``most`` that fits, by bisection (a larger group never needs less room)."""
     if fits(most):
         return most
-    lo, hi = 0, most  # fits(lo) (or lo == 0), not fits(hi)
+    return _bisect(0, most, fits) or None  # fits(0) is not asked: 0 stands for "none fits"
+
+
+def _bisect(lo: int, hi: int, fits: Callable[[int], bool]) -> int:
+    """The largest of ``lo`` .. ``hi - 1`` that fits, where ``lo`` fits (or stands for none) and ``hi`` does not,
+    by bisection (a larger value never needs less room)."""
     while hi - lo > 1:
         mid = (lo + hi) // 2
         if fits(mid):
             lo = mid
         else:
             hi = mid
-    return lo or None
+    return lo
 
 
 def reread(segment: Segment, width: int, streamed: dict[str, int]) -> int:
@@ -439,13 +444,7 @@ def _down_from(most: int, fits: Callable[[int], bool]) -> int | None:
         if lo == 1:
             return None
         hi, step = lo, step * 2
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if fits(mid):
-            lo = mid
-        else:
-            hi = mid
-    return lo
+    return _bisect(lo, hi, fits)
 
 
 def input_passes(

@@ -811,6 +811,11 @@ class _Bands(_Run):
         with self.program.repeated(count, rows, channels):
             self.band(b, chunked)
             self.prefetch(b)
+        self._moved_past(before, count, delta)
+
+    def _moved_past(self, before: dict[str, Span], count: int, delta: dict[str, int]) -> None:
+        """After a block of ``count`` alike bands counted once: the rows held (and the output rows waiting to be
+        stored) moved past the other ``count - 1``, by ``delta`` a band, from where they were ``before`` it."""
         if self.pending is not None:
             moved = (count - 1) * delta[self.sink.name]
             self.pending = (self.pending[0] + moved, self.pending[1] + moved)
@@ -1073,12 +1078,7 @@ class _PricedBands(_Bands):
         """Band b counted once, the others as its shifted copies (:meth:`Program.repeated`)."""
         before = dict(self.have)
         self._repeated(count, lambda: self.band(b, chunked))
-        if self.pending is not None:
-            moved = (count - 1) * delta[self.sink.name]
-            self.pending = (self.pending[0] + moved, self.pending[1] + moved)
-        for t, (lo, hi) in list(self.have.items()):
-            was = before.get(t, (lo, hi))
-            self.have[t] = (lo + (lo - was[0]) * (count - 1), hi + (hi - was[1]) * (count - 1))
+        self._moved_past(before, count, delta)
 
     def band(self, b: int, chunked: bool) -> None:
         new, releases = self.advance(b)
