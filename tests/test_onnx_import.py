@@ -100,7 +100,7 @@ def test_node_names_lose_the_leading_slash_and_their_dots() -> None:
         pytest.param(lambda: onnx_models.resnet18(size=64), id="resnet18"),
         pytest.param(lambda: onnx_models.resnet18(size=64, folded=True), id="resnet18-folded"),
         pytest.param(lambda: onnx_models.inception(ceil_pool=False), id="inception"),
-        pytest.param(lambda: onnx_models.densenet121(size=32), id="densenet121"),
+        pytest.param(lambda: onnx_models.densenet121(size=32), id="densenet121", marks=pytest.mark.slow),  # 7 s
         pytest.param(lambda: onnx_models.mobilenet_v2(), id="mobilenet-v2"),
         pytest.param(lambda: onnx_models.se_hardswish(), id="se-hardswish"),
     ],

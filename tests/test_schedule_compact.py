@@ -369,6 +369,7 @@ def _planner(graph: Graph, folding: bool, menu: Menu) -> Planner:
     return Planner(Program(costs), groups, into, 1e6, menu)
 
 
+@pytest.mark.slow  # 5.5 s at the default run's 10 examples; CI runs it with its 200
 @given(networks(), st.booleans())
 def test_a_placement_that_holds_more_peaks_no_lower_nor_higher_by_more_than_it_holds_and_one_band_peaks_alike(
     graph: Graph, folding: bool
