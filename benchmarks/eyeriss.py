@@ -57,7 +57,7 @@ def rlc(zeros: float) -> float:
 def case_run(case: str) -> tuple[Estimate, Estimate]:
     """`hwsim validate`'s run of an Eyeriss case: its maps raw, and coded at the zero fractions the case gives."""
     found = next(c for c in load_cases() if c.case == case)
-    network, hw = api.load_network(found.network), api.load_hardware(found.hardware)
+    network, hw = found.graph(), api.load_hardware(found.hardware)
     raw = api.estimate(network, hw, found.policy, batch=found.batch)
     return raw, api.estimate(network, hw, found.policy, batch=found.batch, map_zeros=found.map_zeros)
 

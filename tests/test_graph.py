@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from schedule_helpers import graph_from
 
 from hwsim.model.graph import INPUT
@@ -34,3 +35,15 @@ def test_a_map_read_twice_by_one_layer_sums_two_gradients_as_the_reference_execu
     relu_backward = next(c for c in result.checks if c.layer == "r" and c.pass_.value == "backward")
     # its own 2 ops per element, and 1 to add the second gradient
     assert relu_backward.executed == (2 + 1) * 4 * 4 * 3 * 2
+
+
+def test_a_network_up_to_a_layer_keeps_that_layer_and_what_it_reads_in_order() -> None:
+    graph = graph_from(DOUBLED)
+    assert [layer.name for layer in graph.up_to("skip").layers] == ["c", "r", "twice", "skip"]
+    assert [layer.name for layer in graph.up_to("unused").layers] == ["c", "unused"]
+    # a layer nothing after it reads is not needed for the output either
+    assert [layer.name for layer in graph.up_to(graph.output.name).layers] == [
+        layer.name for layer in graph.layers if layer.name != "unused"
+    ]
+    with pytest.raises(KeyError):
+        graph.up_to("nowhere")

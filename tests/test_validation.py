@@ -17,6 +17,7 @@ from hwsim.bundled import bundled_names
 from hwsim.cli import main
 from hwsim.cost.cycles import matrix_view
 from hwsim.errors import InputError
+from hwsim.model.graph import Graph
 from hwsim.spec.hardware import HardwareSpec
 from hwsim.studies import validation
 from hwsim.studies.calibrate import Host, cache_sizes, host_profile
@@ -33,7 +34,7 @@ def test_every_published_figure_has_a_source_and_a_known_metric() -> None:
         "coral-edge-tpu/conv-stack-50",
     }
     for case in cases:
-        validation.case_network(case.network), api.bundled_hardware(case.hardware)
+        case.graph(), api.bundled_hardware(case.hardware)
         for m in case.metrics:
             assert m.metric in validation.METRICS and len(m.source) > 20
 
@@ -56,6 +57,31 @@ def test_the_eyeriss_predictions_follow_from_the_conv_steps_alone(published_rows
     assert rows[("eyeriss-v1/alexnet", "chip_power_w")].predicted == pytest.approx(
         on_chip / sum(s.total_s for s in conv)
     )
+
+
+def test_a_case_measured_on_the_conv_layers_schedules_them_alone() -> None:
+    """Eyeriss ran VGG-16's conv layers at a batch of 3 and nothing after them. With the classifier scheduled too,
+    its flatten runs the whole network image by image, and conv5's weights load once an image; without it, once."""
+    case = next(c for c in validation.load_cases() if c.case == "eyeriss-v1/vgg16")
+    hw = api.load_hardware(case.hardware)
+    ran = case.graph()
+    assert ran.output.name == case.up_to and all(layer.op.value != "dense" for layer in ran.layers)
+
+    def conv5_weight_loads(graph: Graph) -> int:
+        run = api.estimate(graph, hw, case.policy, batch=case.batch)
+        (step,) = [s for s in run.schedule.steps if s.layers[0] == "conv5_1.conv"]
+        return sum(t.bytes for t in step.transfers if t.tensor.weights)
+
+    weights = next(layer.params for layer in ran.layers if layer.name == "conv5_1.conv") * 2  # int16
+    assert conv5_weight_loads(ran) == weights
+    assert conv5_weight_loads(validation.case_network(case.network)) == 3 * weights
+
+
+def test_a_case_up_to_a_layer_its_network_lacks_is_not_predicted_and_says_why() -> None:
+    case = next(c for c in validation.load_cases() if c.case == "eyeriss-v1/alexnet")
+    broken = validation.Case.model_validate({**case.model_dump(), "up_to": "conv9", "given_mappings": None})
+    rows = validation.published_rows([broken])
+    assert all(math.isnan(r.predicted) and "up_to: alexnet has no layer 'conv9'" in r.note for r in rows)
 
 
 def test_the_eyeriss_maps_move_coded_at_the_zeros_the_source_column_names(published_rows) -> None:

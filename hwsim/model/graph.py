@@ -71,6 +71,16 @@ class Graph:
         """Layers that read the output of ``name`` (or the :data:`INPUT`), in order; found once per graph."""
         return self._consumers.get(name, ())  # type: ignore[attr-defined]
 
+    def up_to(self, name: str) -> Graph:
+        """The network as far as layer ``name``: it and the layers it reads, directly or not, in order (a chip
+        measured on a network's conv layers alone ran neither its classifier nor what only that reads).
+        Raises KeyError for a name the graph does not have."""
+        needed = {self.layer(name).name}
+        for layer in reversed(self.layers):
+            if layer.name in needed:
+                needed.update(layer.inputs)
+        return Graph(self.name, self.input_shape, tuple(layer for layer in self.layers if layer.name in needed))
+
 
 def consumers_of(layers: Iterable[Layer]) -> dict[str, tuple[Layer, ...]]:
     """Per map, the layers that read it, in order (a layer that reads it twice, once): what

@@ -79,6 +79,11 @@ class Case(_Strict):
     batch: int = Field(1, ge=1)
     steady_state: bool | None = None
     layers: tuple[str, ...] = Field((), description="the ops whose steps the figures cover (all when empty)")
+    up_to: str | None = Field(
+        None,
+        description="the last layer the measured chip ran: the network is scheduled as far as it (with the layers it "
+        "reads), as a chip measured on a network's conv layers ran no classifier after them",
+    )
     map_zeros: dict[str, float] | None = Field(
         None, description="the maps' zero fractions as measured in the same experiments: a workload input"
     )
@@ -88,6 +93,16 @@ class Case(_Strict):
     given_mappings: GivenMappings | None = Field(
         None, description="mappings to cost the processing time with apart, as a diagnostic (kind 'given mapping')"
     )
+
+    def graph(self) -> Graph:
+        """The case's network as the measurement ran it: as far as :attr:`up_to`, where given."""
+        graph = case_network(self.network)
+        if self.up_to is None:
+            return graph
+        try:
+            return graph.up_to(self.up_to)
+        except KeyError:
+            raise InputError(f"case {self.case}: up_to: {self.network} has no layer {self.up_to!r}") from None
 
 
 class Table(_Strict):
@@ -171,7 +186,7 @@ def published_rows(cases: Sequence[Case], profiles: Callable[[str], HardwareSpec
         fitted = case.case in fitted_cases(profile)
         try:
             result = estimate(
-                case_network(case.network),
+                case.graph(),
                 profile,
                 case.policy,
                 batch=case.batch,
@@ -217,7 +232,7 @@ def given_mapping_rows(cases: Sequence[Case]) -> list[Row]:
         if unit.row_stationary is None or unit.array is None or unit.clock is None:
             raise InputError(f"case {case.case}: given mappings need an rs profile, not {given.hardware!r}")
         cycles = 0
-        for cost in graph_costs(case_network(case.network), profile, batch=case.batch):
+        for cost in graph_costs(case.graph(), profile, batch=case.batch):
             if case.layers and cost.layer.op.value not in case.layers:
                 continue
             shape = conv_shape(cost.layer, case.batch, unit.array[0], unit.row_stationary)
