@@ -299,9 +299,7 @@ def estimate(
     has the internal memory they leave.
     """
     costs, counting, precision = cost_run(graph, hardware, policy, counting, batch, precision)
-    if map_zeros is not None:
-        coded = code_maps(costs, precision.bytes, map_zeros)  # checked even where the link does not code
-        costs = coded if hardware.memory.external.map_coding is not None else costs
+    costs = coded_costs(costs, hardware, precision, map_zeros)
     steady = hardware.steady_state if steady_state is None else steady_state
     scheduled_on = hardware
     if steady:
@@ -312,6 +310,18 @@ def estimate(
     schedule = Schedule(policy, graph.name, hardware.name, counting.name, batch, precision.value, tuple(steps))
     _check_external_capacity(costs, schedule, hardware)
     return Estimate(graph, hardware, costs, schedule, steady, map_zeros)
+
+
+def coded_costs(
+    costs: tuple[LayerCost, ...], hardware: HardwareSpec, precision: Precision, map_zeros: MapZeros
+) -> tuple[LayerCost, ...]:
+    """The layers' costs with each map's bytes over the link at its zero fraction in ``map_zeros``, where the
+    profile's link codes maps (``memory.external.map_coding``); as they were where it does not, or none is given.
+    The fractions are checked either way: a run given wrong ones is refused whatever the profile."""
+    if map_zeros is None:
+        return costs
+    coded = code_maps(costs, precision.bytes, map_zeros)
+    return coded if hardware.memory.external.map_coding is not None else costs
 
 
 def _kept_weights_noted(step: Step, costs: tuple[LayerCost, ...]) -> Step:

@@ -80,6 +80,30 @@ def test_the_trials_are_scheduled_as_estimate_schedules_them(hardware):
         )
 
 
+def test_a_search_given_zero_fractions_moves_coded_maps_as_estimate_does(tmp_path):
+    # Eyeriss's code packs 16-bit values with their runs of zeros: 32-bit ones would code no smaller
+    coding = AREA_PROFILE.replace(
+        "external: {bandwidth: 1 GB/s}", "external: {bandwidth: 1 GB/s, map_coding: eyeriss-rlc}"
+    )
+    coding += "precision: int16\n"
+    path = tmp_path / "coding-npu.yaml"
+    path.write_text(coding)
+    hardware = api.load_hardware(path)
+    dimensions = [search.parse_dimension("memory.internal.capacity=8KB..32KB", hardware)]  # maps spill
+    objectives = [search.objective_named("latency", dimensions)]
+
+    def trials(**options) -> pd.DataFrame:
+        return search.run(SMALL, hardware, dimensions, objectives, [], 4, policy="strict", seed=3, **options).trials
+
+    coded, raw = trials(map_zeros=0.5), trials()
+    scheduled = coded.note == ""
+    assert scheduled.any() and (coded.bytes_moved[scheduled] < raw.bytes_moved[scheduled]).all()
+    for _, row in coded[scheduled].iterrows():
+        point = {d.field: float(row[d.column]) for d in dimensions}
+        summary = api.estimate(SMALL, sweep.variant(hardware, point), "strict", map_zeros=0.5).summary()
+        assert (row.total_s, row.bytes_moved) == (summary["total_time_s"], summary["bytes_moved"])
+
+
 @pytest.mark.slow  # two worker processes: 2 to 5 s on a loaded 2-core machine
 def test_a_seeded_search_gives_the_same_trials_on_two_workers(hardware, monkeypatch):
     monkeypatch.setattr(search, "POPULATION", 10)

@@ -9,6 +9,7 @@ import pytest
 from hwsim import api
 from hwsim.cli import main
 from hwsim.errors import InputError
+from hwsim.spec.hardware import HardwareSpec
 from hwsim.studies import sweep
 from tests.schedule_helpers import assert_sweep_metric
 
@@ -87,6 +88,43 @@ def test_fast_path_handles_merges_and_more_compute_units():
         sweep.parse_axis("compute.matrix.throughput=100TFLOPS..1000TFLOPS:lin:3", hardware),
     ]
     _check_against_estimate(sweep.run(alexnet, hardware, axes), alexnet, hardware, sample=21)
+
+
+def _coding(hardware: HardwareSpec) -> HardwareSpec:
+    """``hardware`` with a link that run-length codes maps, as Eyeriss's does."""
+    data = hardware.model_dump()
+    data["memory"]["external"]["map_coding"] = "eyeriss-rlc"
+    return HardwareSpec.model_validate(data)
+
+
+@pytest.mark.parametrize("zeros", [0.6, {"input": 0.05, "stem_relu": 0.5, "stage1.block1.pw_relu": 0.7}])
+def test_the_fast_path_moves_coded_maps_as_api_estimate_does(zeros):
+    coded = _coding(HW)
+    assert sweep.is_fast("paper", coded)
+    axes = [
+        sweep.parse_axis("memory.internal.capacity=64KB..16MB:log:6", coded),
+        sweep.parse_axis("memory.external.bandwidth=0.1GB/s..100GB/s:log:3", coded),
+    ]
+    result = sweep.run(HAIRNET, coded, axes, map_zeros=zeros)
+    _check_against_estimate(result, HAIRNET, coded, sample=18, map_zeros=zeros)
+    raw = sweep.run(HAIRNET, coded, axes).rows
+    fewer = result.rows.bytes_moved.to_numpy() < raw.bytes_moved.to_numpy()
+    assert (result.rows.bytes_moved <= raw.bytes_moved).all() and fewer.any()
+
+
+def test_points_scheduled_one_by_one_move_coded_maps_as_api_estimate_does():
+    eyeriss = api.load_hardware("eyeriss-v1")
+    axes = [sweep.parse_axis("memory.external.bandwidth=0.2GB/s..2GB/s:log:3", eyeriss)]
+    result = sweep.run(HAIRNET, eyeriss, axes, policy="strict", map_zeros=0.5)
+    _check_against_estimate(result, HAIRNET, eyeriss, sample=3, map_zeros=0.5)
+    raw = sweep.run(HAIRNET, eyeriss, axes, policy="strict").rows
+    assert (result.rows.bytes_moved < raw.bytes_moved).all()
+
+
+def test_sweep_refuses_a_zero_fraction_out_of_range_in_one_line(runner, workdir):
+    args = ["sweep", "hairnet", "--map-zeros", "1.5", "--vary", "memory.external.bandwidth=1GB/s..2GB/s:lin:2"]
+    result = runner.invoke(main, args)
+    assert result.exit_code == 2 and result.output.count("\n") == 1 and "zero fraction" in result.output
 
 
 def test_point_by_point_path_agrees_with_the_fast_path():

@@ -193,6 +193,7 @@ INTERRUPTED_EXIT = 130
 
 @click.command()
 @run_options
+@map_zeros_option
 @vary_option("A numeric hardware field and its range (repeatable: the full grid). Default log, 5 points.")
 @output_option("Write every point as CSV (without it, up to 1,000 points are printed as a table).")
 @click.option(
@@ -219,6 +220,7 @@ def sweep(
     counting: str,
     batch: int,
     precision: str | None,
+    map_zeros: str | None,
     output: Path | None,
     resume: bool,
     workers: int | None,
@@ -255,6 +257,7 @@ def sweep(
     require_suffix(output, (".csv",), "a sweep is written as CSV")
     check_plot_path(plot)
     graph, profile = load_inputs(network, hardware, [output, plot], input_shape)
+    zeros = map_zeros_from(map_zeros, graph.map_names) if map_zeros else None
     axes = [sweeping.parse_axis(text, profile) for text in varies]
     if plot:
         from hwsim.report.plots import check_sweep_axes
@@ -284,6 +287,7 @@ def sweep(
                     pool=pool,
                     resumed=resumed,
                     on_rows=stream.append if stream else None,
+                    map_zeros=zeros,
                 )
             except InputError:
                 if stream and stream.started:

@@ -12,6 +12,7 @@ from hwsim.cli.common import (
     check_plot_path,
     console,
     load_inputs,
+    map_zeros_option,
     output_option,
     plot_option,
     pool_options,
@@ -24,10 +25,12 @@ from hwsim.cli.common import (
 )
 from hwsim.cli.estimate import INTERRUPTED_EXIT, progress_bar
 from hwsim.report.terminal import View
+from hwsim.spec.zeros import map_zeros_from
 
 
 @click.command()
 @run_options
+@map_zeros_option
 @vary_option(
     "A numeric hardware field and its range (repeatable), searched continuously (default log), or among N values."
 )
@@ -70,6 +73,7 @@ def search(
     counting: str,
     batch: int,
     precision: str | None,
+    map_zeros: str | None,
     varies: tuple[str, ...],
     objectives: tuple[str, ...],
     constraints: tuple[str, ...],
@@ -106,6 +110,7 @@ def search(
     require_suffix(front_path, (".csv",), "the front is written as CSV")
     check_plot_path(plot)
     graph, profile = load_inputs(network, hardware, [output, front_path, plot], input_shape)
+    zeros = map_zeros_from(map_zeros, graph.map_names) if map_zeros else None
     dimensions = [searching.parse_dimension(text, profile) for text in varies]
     chosen = [searching.objective_named(name, dimensions) for name in objectives]
     bounds = [searching.parse_constraint(text, dimensions) for text in constraints]
@@ -126,6 +131,7 @@ def search(
                 precision,
                 pool=pool,
                 on_progress=advance,
+                map_zeros=zeros,
             )
         except KeyboardInterrupt:
             click.echo("interrupted: a search writes its trials when it ends", err=True)

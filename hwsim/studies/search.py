@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from hwsim.cost.coding import MapZeros
 from hwsim.cost.inference import Counting
 from hwsim.errors import InputError
 from hwsim.model.graph import Graph
@@ -244,9 +245,11 @@ def run(
     precision: Precision | str | None = None,
     pool: Pool | None = None,
     on_progress: Callable[[int], None] | None = None,
+    map_zeros: MapZeros = None,
 ) -> SearchResult:
     """Search ``dimensions`` of ``hardware`` for the Pareto front of ``objectives`` under ``constraints`` in
-    ``trials`` trials, scheduled on ``pool`` (default: here); ``on_progress(n)`` as trials finish.
+    ``trials`` trials, scheduled on ``pool`` (default: here); ``on_progress(n)`` as trials finish. ``map_zeros``:
+    the maps' zero fractions, as :func:`hwsim.estimate.estimate` takes them.
 
     Raises :class:`InputError` for bad options, an area the profile cannot give, a search that would take
     longer than :data:`sweep.MAX_HOURS` on the pool's workers, or no trial with a schedule.
@@ -265,7 +268,7 @@ def run(
         raise InputError(f"give 1 to {MAX_TRIALS:,} trials, not {trials:,}", field="--trials")
     optuna = _optuna()
     chosen, size = _sampler(optuna, sampler, seed)
-    base = sweep.cost_once(graph, hardware, policy, counting, batch, precision)
+    base = sweep.cost_once(graph, hardware, policy, counting, batch, precision, map_zeros)
     if any(o.column == "area_mm2" for o in (*objectives, *(c.objective for c in constraints))):
         if math.isnan(area_mm2(hardware, base.precision)):
             raise InputError(

@@ -28,9 +28,10 @@ import numpy as np
 from pydantic import BaseModel
 
 from hwsim.cost.bound import lower_bound
+from hwsim.cost.coding import MapZeros
 from hwsim.cost.inference import Counting, LayerCost
 from hwsim.errors import InputError
-from hwsim.estimate import cost_run, estimate
+from hwsim.estimate import coded_costs, cost_run, estimate
 from hwsim.model.graph import Graph
 from hwsim.schedule.base import collector_paused
 from hwsim.schedule.planner import Plans, plans_shared
@@ -277,6 +278,8 @@ class Costed:
     counting: str
     batch: int
     precision: str
+    map_zeros: MapZeros = None
+    """The maps' zero fractions the run was given (``--map-zeros``): ``costs`` move them coded where the link codes."""
 
 
 def cost_once(
@@ -286,10 +289,12 @@ def cost_once(
     counting: Counting | str,
     batch: int,
     precision: Precision | str | None,
+    map_zeros: MapZeros = None,
 ) -> Costed:
     """Validate the options as :func:`estimate` does and cost the graph, without scheduling the profile."""
     costs, counting, precision = cost_run(graph, hardware, policy, counting, batch, precision)
-    return Costed(graph, hardware, costs, policy, counting.name, batch, precision.value)
+    costs = coded_costs(costs, hardware, precision, map_zeros)
+    return Costed(graph, hardware, costs, policy, counting.name, batch, precision.value, map_zeros)
 
 
 @dataclass(frozen=True)
@@ -340,8 +345,10 @@ def run(
     pool: Pool | None = None,
     resumed: Resumed | None = None,
     on_rows: Callable[[list[Row]], None] | None = None,
+    map_zeros: MapZeros = None,
 ) -> SweepResult:
     """Schedule ``graph`` at every point of the grid of ``axes``; ``on_progress(n)`` after each n points done.
+    ``map_zeros``: the maps' zero fractions, as :func:`estimate` takes them.
 
     A policy scheduled point by point runs on ``pool`` (default: here), skips the points ``resumed`` holds,
     and hands each finished chunk of points to ``on_rows`` at once, in the order they finish. The paper
@@ -357,7 +364,7 @@ def run(
     if len({a.field for a in axes}) != len(axes):
         raise InputError("a field is varied twice", field="--vary")
     check_grid(axes)
-    base = cost_once(graph, hardware, policy, counting, batch, precision)
+    base = cost_once(graph, hardware, policy, counting, batch, precision, map_zeros)
     points = grid(axes)
     bound = lower_bounds(base, points)
     if is_fast(policy, hardware):
@@ -652,9 +659,10 @@ def schedule_points(base: Costed, points: dict[str, np.ndarray]) -> Results:
         for i in range(n):
             hw = variant(base.hardware, {field: float(values[i]) for field, values in points.items()})
             try:
-                summary = estimate(base.graph, hw, base.policy, base.counting, base.batch, base.precision).summary(
-                    bounds=False  # the sweep bounds every point at once (lower_bounds)
+                run = estimate(
+                    base.graph, hw, base.policy, base.counting, base.batch, base.precision, map_zeros=base.map_zeros
                 )
+                summary = run.summary(bounds=False)  # the sweep bounds every point at once (lower_bounds)
             except InputError as refusal:  # the options were checked once: this is the point's hardware
                 notes[i] = str(refusal)
             else:

@@ -15,10 +15,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from hwsim.cost.coding import link_bytes
 from hwsim.estimate import external_capacity_error, fixed_external_bytes
 from hwsim.schedule.energy import operands
-from hwsim.schedule.paper import crosses_bus, loads, paper_steps, store
-from hwsim.schedule.program import compute_reads
+from hwsim.schedule.paper import Move, crosses_bus, loads, paper_steps, store
+from hwsim.schedule.program import compute_reads, link_ratios
 from hwsim.spec.energy import EnergySpec, energy_table, internal_j_per_byte
 
 if TYPE_CHECKING:
@@ -101,22 +102,30 @@ def _evaluate_chunk(
     read_j, write_j = internal_j_per_byte((hw.energy or EnergySpec()).internal, capacity)
     compute_j, compute_read, compute_written = computes
 
+    link = link_ratios(base.costs)  # a map the link codes moves its coded bytes over it, its own on chip
+
+    def wire(move: Move) -> int:
+        return link_bytes(move.bytes, link[move.tensor]) if move.tensor in link else move.bytes
+
     clock = total = transfer = compute = np.zeros(n)
-    moved = stored = np.zeros(n, dtype=np.int64)
+    moved = stored = on_chip = stored_on_chip = np.zeros(n, dtype=np.int64)
     for group in paper_steps(base.graph, base.costs):
         start = clock
-        step_bytes = np.zeros(n, dtype=np.int64)
+        step_bytes = step_on_chip = np.zeros(n, dtype=np.int64)
         for move in loads(group):
-            size = np.where(crosses_bus(move, capacity), move.bytes, 0)
+            crosses = crosses_bus(move, capacity)
+            size = np.where(crosses, wire(move), 0)
             clock = clock + size / bandwidth
             step_bytes = step_bytes + size
+            step_on_chip = step_on_chip + np.where(crosses, move.bytes, 0)
         step_compute = np.zeros(n)
         for c in group:
             end = clock + c.ops / throughput[c.unit]
             step_compute = step_compute + (end - clock)
             clock = end
         output = store(group)
-        step_stored = np.where(crosses_bus(output, capacity), output.bytes, 0)
+        crosses = crosses_bus(output, capacity)
+        step_stored = np.where(crosses, wire(output), 0)
         clock = clock + step_stored / bandwidth
         step_bytes = step_bytes + step_stored
         total = total + (clock - start)
@@ -124,10 +133,14 @@ def _evaluate_chunk(
         compute = compute + step_compute
         moved = moved + step_bytes
         stored = stored + step_stored
+        step_stored_on_chip = np.where(crosses, output.bytes, 0)
+        on_chip = on_chip + step_on_chip + step_stored_on_chip
+        stored_on_chip = stored_on_chip + step_stored_on_chip
     batch = base.batch
     images = np.divide(batch, total, out=np.full(n, np.inf), where=total > 0)
-    # every byte moved is written to internal memory (loaded) or read from it (stored), besides the computes' own
-    internal_j = (compute_read + stored) * read_j + (compute_written + (moved - stored)) * write_j
+    # every byte moved is written to internal memory (loaded) or read from it (stored), at its size on chip, besides
+    # the computes' own; the link carries its coded bytes
+    internal_j = (compute_read + stored_on_chip) * read_j + (compute_written + (on_chip - stored_on_chip)) * write_j
     external_j = moved * table.external_j_per_byte
     static_j = table.static_w * total
     energy = compute_j + internal_j + external_j + static_j
