@@ -17,7 +17,7 @@ from eyeriss_tables import ACTIVE_PES, TABLE_III, TABLE_V, TABLE_VI, VGG_ZEROS_A
 from hwsim import api
 from hwsim.cost.coding import coded_ratio
 from hwsim.cost.cycles import layer_cycles
-from hwsim.cost.inference import graph_costs
+from hwsim.cost.inference import LayerCost, graph_costs
 from hwsim.cost.rowstationary import (
     ConvShape,
     Mapping,
@@ -75,20 +75,29 @@ def dram_orders(run: Estimate, coded_run: Estimate) -> list[tuple[str, float, fl
     rows = []
     for i, c in enumerate(layers):
         mapping, (_, _, _, zeros, _, published) = MAPPING[c.name], TABLE_V[c.name]
-        ho = c.layer.output_shape[0]
-        hi = c.layer.input_shape[0]
-        stride = c.layer.attrs.stride[0]  # type: ignore[union-attr]
-        kernel = c.layer.attrs.kernel[0]  # type: ignore[union-attr]
-        bands = math.ceil(ho / mapping["e"])
-        halo = bands * ((mapping["e"] - 1) * stride + kernel) / hi if bands > 1 else 1.0
-        ifmap, weights, ofmap = sum(c.input_bytes), c.weight_bytes, c.output_bytes
-        filter_groups = c.layer.output_shape[2] / mapping["m"]
-        loop = weights * BATCH / mapping["n"] + ifmap * halo * filter_groups + ofmap
         next_zeros = TABLE_V[layers[i + 1].name][3] if i + 1 < len(layers) else 0.0
-        coded = weights * BATCH / mapping["n"] + ifmap * halo * filter_groups * rlc(zeros) + ofmap * rlc(next_zeros)
+        loop = loop_order_bytes(c, mapping["e"], mapping["n"], mapping["m"], BATCH, 0.0, 0.0)
+        coded = loop_order_bytes(c, mapping["e"], mapping["n"], mapping["m"], BATCH, zeros, next_zeros)
         moved, ours = schedule_dram(run, c.name), schedule_dram(coded_run, c.name)
-        rows.append((c.name, moved / MB, ours / MB, (ifmap + weights + ofmap) / MB, loop / MB, coded / MB, published))
+        once = sum(c.input_bytes) + c.weight_bytes + c.output_bytes
+        rows.append((c.name, moved / MB, ours / MB, once / MB, loop / MB, coded / MB, published))
     return rows
+
+
+def loop_order_bytes(c: LayerCost, e: int, n: int, m: int, batch: int, zeros: float, next_zeros: float) -> float:
+    """A conv layer's DRAM bytes under Eyeriss's loop order (Timeloop's constraints, docs/accelerators.md) for a
+    mapping's ``e`` output rows, ``n`` images and ``m`` filters a pass: the filters once per ``n`` images (strips
+    share them), the ifmap once per group of ``m`` filters (rows two strips share, again), the ofmap once; the
+    maps run-length coded at ``zeros`` (the ifmap) and ``next_zeros`` (the ofmap, as the next layer reads it)."""
+    ho, hi = c.layer.output_shape[0], c.layer.input_shape[0]
+    stride = c.layer.attrs.stride[0]  # type: ignore[union-attr]
+    kernel = c.layer.attrs.kernel[0]  # type: ignore[union-attr]
+    bands = math.ceil(ho / e)
+    halo = bands * ((e - 1) * stride + kernel) / hi if bands > 1 else 1.0
+    groups = math.ceil(c.layer.output_shape[2] / m)
+    ifmap = sum(c.input_bytes) * halo * groups * (rlc(zeros) if zeros else 1.0)
+    ofmap = c.output_bytes * (rlc(next_zeros) if next_zeros else 1.0)
+    return c.weight_bytes * batch / n + ifmap + ofmap
 
 
 def energy_levels(run: Estimate) -> dict[str, dict[str, float]]:
@@ -255,18 +264,29 @@ def print_vgg_dram() -> None:
     run-length coded at Table VI's zero fractions (workload data, not fitted), against Table VI's per layer."""
     run, coded_run = case_run("eyeriss-v1/vgg16")
     layers = [c for c in run.costs if c.layer.op.value == "conv"]
-    print("\nVGG-16 conv layers, batch 3: DRAM MB under strict, raw and run-length coded at Table VI's zeros")
-    totals = [0.0] * 3
-    for c in layers:
+    mappings = all_mappings("vgg16", VGG_BATCH, api.load_hardware("eyeriss-v1-rs").compute["matrix"])
+    print(
+        "\nVGG-16 conv layers, batch 3: DRAM MB under strict, raw and run-length coded at Table VI's zeros; Eyeriss's"
+        " loop order for the first mapping Table VI allows (e n m), coded; Table VI"
+    )
+    totals = [0.0] * 4
+    for i, c in enumerate(layers):
         name = c.name.split(".")[0]
-        published = VGG_ZEROS_AND_DRAM[name][1]
+        zeros, published = VGG_ZEROS_AND_DRAM[name]
+        next_zeros = VGG_ZEROS_AND_DRAM[layers[i + 1].name.split(".")[0]][0] if i + 1 < len(layers) else 0.0
+        first = matching_table_vi(name, mappings[name][1])[0]
+        loop = loop_order_bytes(c, first.e, first.n, first.m, VGG_BATCH, zeros, next_zeros)
         moved, coded = schedule_dram(run, c.name), schedule_dram(coded_run, c.name)
-        totals = [t + v for t, v in zip(totals, (moved / MB, coded / MB, published))]
-        print(f"{name:8} {moved / MB:8.2f} {coded / MB:8.2f} {published:8.1f}")
+        values = (moved / MB, coded / MB, loop / MB, published)
+        totals = [t + v for t, v in zip(totals, values)]
+        print(
+            f"{name:8} {moved / MB:8.2f} {coded / MB:8.2f}   {first.e:3d} {first.n} {first.m:3d} {loop / MB:8.2f}"
+            f" {published:8.1f}"
+        )
     macs = sum(c.macs for c in layers)
     per_mac = [mb * MB / VALUE / macs for mb in totals]
-    print(f"{'total':8} " + " ".join(f"{v:8.2f}" for v in totals))
-    print(f"{'per MAC':8} " + " ".join(f"{v:8.4f}" for v in per_mac))
+    print(f"{'total':8} {totals[0]:8.2f} {totals[1]:8.2f}   {'':9} {totals[2]:8.2f} {totals[3]:8.2f}")
+    print(f"{'per MAC':8} {per_mac[0]:8.4f} {per_mac[1]:8.4f}   {'':9} {per_mac[2]:8.4f} {per_mac[3]:8.4f}")
 
 
 def print_validation_under_rs() -> None:
