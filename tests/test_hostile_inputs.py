@@ -101,6 +101,21 @@ NUMBERS = [
     ("nan dropout rate", NETWORK + "  - {op: dropout, rate: .nan}\n", None, "layers[2].rate", "finite"),
     ("zero capacity", None, HARDWARE.replace("capacity: 1 MB", "capacity: 0 MB"), "hw.yaml:3", "positive"),
     ("infinite bandwidth", None, HARDWARE.replace("1 GB/s", ".inf"), "hw.yaml:4", "finite"),
+    # the peak lanes or an array imply at a clock was worked out before the fields were checked (fuzz seed 38)
+    (
+        "infinite lanes",
+        None,
+        HARDWARE.replace("throughput: 10 GFLOPS", "lanes: -.inf, clock: 1 GHz"),
+        "hw.yaml:7: compute.vector.lanes",
+        "integer",
+    ),
+    (
+        "an infinite array side",
+        None,
+        HARDWARE.replace("throughput: 1 TFLOPS", "array: [.inf, 64], dataflow: ws, clock: 1 GHz"),
+        "hw.yaml:6: compute.matrix.array[0]",
+        "integer",
+    ),
     (
         "a map larger than any tensor",
         NETWORK.replace("filters: 4}", "filters: 4, padding: 1000000}"),

@@ -159,7 +159,7 @@ class ComputeUnit(_Strict):
             implied = _implied_throughput(
                 data.get("array"), data.get("lanes"), parse_quantity(data["clock"], "frequency")
             )
-        except (ValueError, TypeError):
+        except (ValueError, TypeError, OverflowError):  # OverflowError: an infinite or huge array side or lanes
             return data
         return data if implied is None or implied <= 0 else {**data, "throughput": implied}
 
