@@ -318,3 +318,16 @@ def test_input_errors_read_as_input_errors_through_the_api(tmp_path: Path) -> No
 
 def test_a_golden_file_that_is_a_device_is_refused(runner) -> None:
     one_line_error(runner.invoke(main, ["ops", "hairnet", "--check", "/dev/zero"]), "is a character device")
+
+
+@pytest.mark.parametrize(
+    ("cells", "complaint"),
+    [("x," + "1" * 200_000, "field larger than field limit"), ('x,conv,"1', "unexpected end of data")],
+)
+def test_a_golden_file_the_csv_module_cannot_read_is_one_line(
+    runner, tmp_path: Path, cells: str, complaint: str
+) -> None:
+    """Once a traceback from the csv module (a cell beyond its limit)."""
+    golden = tmp_path / "golden.csv"
+    golden.write_text(f"layer,op,forward,forward_train,backward,optimizer\n{cells}\n")
+    one_line_error(runner.invoke(main, ["ops", "hairnet", "--check", str(golden)]), "golden.csv:2: not CSV", complaint)
