@@ -231,8 +231,9 @@ class HardwareSpec(_Strict):
             for part in value.field.split("."):
                 if isinstance(node, dict):
                     node = node.get(part)
-                else:
-                    node = getattr(node, part, None) if isinstance(node, BaseModel) else None
+                else:  # a declared field, not any attribute (a method, a property, ``__class__``)
+                    fields = type(node).model_fields if isinstance(node, BaseModel) else {}
+                    node = getattr(node, part) if part in fields else None
                 if node is None:
                     raise ValueError(f"fitted names {value.field!r}, which is not a value of this profile")
             if isinstance(node, (BaseModel, dict)) or (isinstance(node, str) and not isinstance(node, Enum)):
