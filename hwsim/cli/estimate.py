@@ -54,7 +54,8 @@ from hwsim.spec.zeros import map_zeros_from
 @click.option(
     "--trace",
     "trace_path",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=click.Path(path_type=Path),
+    metavar="FILE",
     help="Also write the schedule as Chrome trace-event JSON (Perfetto, chrome://tracing).",
 )
 @reports_input_errors
