@@ -82,12 +82,12 @@ def without_passes() -> Iterator[None]:
 @contextmanager
 def planner_menus_without_in_turn() -> Iterator[None]:
     """``optimized`` without its plan that loads filter groups and input passes in turn (what it did before)."""
-    real = optimized.orders_ahead
-    optimized.orders_ahead = lambda choices: False  # type: ignore[assignment]
+    real = optimized.in_turn_saves
+    optimized.in_turn_saves = lambda planner, choices: False  # type: ignore[assignment]
     try:
         yield
     finally:
-        optimized.orders_ahead = real  # type: ignore[assignment]
+        optimized.in_turn_saves = real  # type: ignore[assignment]
 
 
 def _conv(schedule: Schedule) -> Step:

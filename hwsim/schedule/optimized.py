@@ -41,8 +41,8 @@ from hwsim.schedule.planner import (
     OPTIMIZED,
     STRICT,
     fuse,
+    in_turn_saves,
     least_moved,
-    orders_ahead,
     plan,
     plan_program,
     prefetched,
@@ -90,7 +90,7 @@ def schedule_optimized(graph: Graph, costs: tuple[LayerCost, ...], hardware: Har
         except CapacityError as error:
             refusal = refusal or error
             continue
-        in_turn_worth = menu is OPTIMIZED and orders_ahead(choices)
+        in_turn_worth = menu is OPTIMIZED and in_turn_saves(planner, choices)
         # later segments' weights loaded early fill the bus while a segment computes, but hold room that
         # overlap would use: the plan with them is timed beside the plan without, and the faster kept
         ahead = prefetched(planner, choices)

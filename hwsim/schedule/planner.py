@@ -827,9 +827,17 @@ def _plan(
         planner.refused.add((refused.start, refused.stop, refused.placement, refused.tiling))
 
 
-def orders_ahead(choices: list[Choice]) -> bool:
-    """Whether a plan runs filter groups or input passes with loads ahead (:data:`IN_TURN` may move fewer bytes)."""
-    return any(c.tiling.ahead and isinstance(c.tiling, (FilterGroups, InputPasses)) for c in choices)
+def in_turn_saves(planner: Planner, choices: list[Choice]) -> bool:
+    """Whether a segment of the plan runs filter groups or input passes with loads ahead where loading them in turn
+    would reload fewer bytes: only then can :data:`IN_TURN`'s plan move fewer (asked of the plan's own segments, on
+    peaks mostly counted already, where making that plan would cost a second plan)."""
+    for c in choices:
+        if c.tiling.ahead and isinstance(c.tiling, (FilterGroups, InputPasses)):
+            room = planner.capacity - planner._bytes(c.beside)
+            ahead, in_turn = (planner._bands(c.start, c.placement, room, loads_ahead) for loads_ahead in (True, False))
+            if ahead is not None and in_turn is not None and in_turn[1] < ahead[1]:
+                return True
+    return False
 
 
 def prefetched(planner: Planner, choices: list[Choice]) -> list[Choice] | None:
