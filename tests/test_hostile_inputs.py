@@ -101,6 +101,21 @@ NUMBERS = [
     ("nan dropout rate", NETWORK + "  - {op: dropout, rate: .nan}\n", None, "layers[2].rate", "finite"),
     ("zero capacity", None, HARDWARE.replace("capacity: 1 MB", "capacity: 0 MB"), "hw.yaml:3", "positive"),
     ("infinite bandwidth", None, HARDWARE.replace("1 GB/s", ".inf"), "hw.yaml:4", "finite"),
+    # the peak lanes or an array imply at a clock was worked out before the fields were checked (fuzz seed 38)
+    (
+        "infinite lanes",
+        None,
+        HARDWARE.replace("throughput: 10 GFLOPS", "lanes: -.inf, clock: 1 GHz"),
+        "hw.yaml:7: compute.vector.lanes",
+        "integer",
+    ),
+    (
+        "an infinite array side",
+        None,
+        HARDWARE.replace("throughput: 1 TFLOPS", "array: [.inf, 64], dataflow: ws, clock: 1 GHz"),
+        "hw.yaml:6: compute.matrix.array[0]",
+        "integer",
+    ),
     (
         "a map larger than any tensor",
         NETWORK.replace("filters: 4}", "filters: 4, padding: 1000000}"),
@@ -257,12 +272,30 @@ def test_an_output_that_is_not_a_regular_file_is_refused_and_left_alone(runner, 
         output.mkdir()
     before = os.stat(output).st_mode
     result = runner.invoke(main, ["estimate", "-o", str(output), "--format", "md"])
-    if make == "directory":  # click's own check of the option comes first
-        assert result.exit_code == 2 and "is a directory" in result.stderr, result.output
-    else:
-        one_line_error(result, {"device": "is a character device", "fifo": "is a FIFO"}[make])
+    one_line_error(
+        result, {"device": "is a character device", "fifo": "is a FIFO", "directory": "is a directory"}[make]
+    )
     assert os.stat(output).st_mode == before
     assert not stat.S_ISREG(os.stat(output).st_mode)
+
+
+@pytest.mark.parametrize(
+    ("command", "option", "name"),
+    [
+        ("estimate", "--trace", "t.json"),
+        ("estimate", "--plot", "p.png"),
+        ("compare", "-o", "c.csv"),
+        ("roofline", "-o", "r.png"),
+        ("validate", "-o", "v.csv"),
+    ],
+)
+def test_a_directory_named_as_an_output_is_one_line(
+    runner, tmp_path: Path, command: str, option: str, name: str
+) -> None:
+    """Once click's usage error, three lines (its check of the option came before hwsim's)."""
+    (tmp_path / name).mkdir()
+    one_line_error(runner.invoke(main, [command, option, str(tmp_path / name)]), f"{name}: is a directory")
+    assert not any((tmp_path / name).iterdir())
 
 
 def test_an_output_through_a_symlink_writes_its_target_and_keeps_the_link(runner, tmp_path: Path) -> None:
@@ -303,3 +336,16 @@ def test_input_errors_read_as_input_errors_through_the_api(tmp_path: Path) -> No
 
 def test_a_golden_file_that_is_a_device_is_refused(runner) -> None:
     one_line_error(runner.invoke(main, ["ops", "hairnet", "--check", "/dev/zero"]), "is a character device")
+
+
+@pytest.mark.parametrize(
+    ("cells", "complaint"),
+    [("x," + "1" * 200_000, "field larger than field limit"), ('x,conv,"1', "unexpected end of data")],
+)
+def test_a_golden_file_the_csv_module_cannot_read_is_one_line(
+    runner, tmp_path: Path, cells: str, complaint: str
+) -> None:
+    """Once a traceback from the csv module (a cell beyond its limit)."""
+    golden = tmp_path / "golden.csv"
+    golden.write_text(f"layer,op,forward,forward_train,backward,optimizer\n{cells}\n")
+    one_line_error(runner.invoke(main, ["ops", "hairnet", "--check", str(golden)]), "golden.csv:2: not CSV", complaint)

@@ -143,7 +143,8 @@ def test_unknown_layer_or_bad_fraction_is_refused() -> None:
 def test_a_per_layer_file_drives_the_cli(runner, tmp_path: Path) -> None:
     (tmp_path / "net.yaml").write_text(NETWORK)
     (tmp_path / "hw.yaml").write_text(HARDWARE)
-    (tmp_path / "zeros.csv").write_text("layer,zeros\nrelu1,0.8\ninput,0.5\n")
+    zeros = "\ufefflayer,zeros\r\nrelu1,0.8\r\ninput,0.5\r\n"  # as a spreadsheet saves it: a BOM, CRLF
+    (tmp_path / "zeros.csv").write_text(zeros, encoding="utf-8")
     args = ["estimate", str(tmp_path / "net.yaml"), "--hw", str(tmp_path / "hw.yaml"), "--policy", "strict"]
     coded = runner.invoke(main, [*args, "--map-zeros", str(tmp_path / "zeros.csv"), "-o", str(tmp_path / "r.json")])
     assert coded.exit_code == 0, coded.output
@@ -160,6 +161,14 @@ def test_a_per_layer_file_drives_the_cli(runner, tmp_path: Path) -> None:
         ("z.yaml", "relu1: 0.5\nconv1: -0.1\n", r"^error: .*z\.yaml:2: conv1: a zero fraction is a number"),
         ("z.yaml", "relu1: 0.5\nbogus: 0.1\n", r"^error: .*z\.yaml:2: layer: no layer 'bogus'"),
         ("z.txt", "0.5\n", r"^error: --map-zeros takes a fraction from 0 to 1 or a \.yaml/\.yml/\.csv file"),
+        (None, "", r"^error: --map-zeros takes a fraction from 0 to 1 or a \.yaml/\.yml/\.csv file"),
+        # a file naming no map once ran every map raw, as if --map-zeros had not been given
+        ("z.yaml", "", r"^error: .*z\.yaml: names no map's zero fraction"),
+        ("z.yaml", "# nothing yet\n", r"^error: .*z\.yaml: names no map's zero fraction"),
+        ("z.csv", "layer,zeros\n\n", r"^error: .*z\.csv: names no map's zero fraction"),
+        # once a traceback from the csv module; an unclosed quote once read as the rest of the file
+        ("z.csv", "layer,zeros\nrelu1," + "1" * 200_000 + "\n", r"^error: .*z\.csv:2: not CSV: field larger"),
+        ("z.csv", 'layer,zeros\nrelu1,"0.5\n', r"^error: .*z\.csv:2: not CSV: unexpected end of data"),
     ],
 )
 def test_bad_map_zeros_is_one_line_exit_2(runner, tmp_path: Path, name: str | None, text: str, expected: str) -> None:

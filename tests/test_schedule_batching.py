@@ -17,7 +17,7 @@ from hwsim.cost.inference import graph_costs
 from hwsim.model.graph import Graph
 from hwsim.report.trace import trace_events
 from hwsim.schedule import scheduled_costs
-from hwsim.schedule.base import Action, CapacityError
+from hwsim.schedule.base import Action, CapacityError, Event, Region, Repeat, map_of, unrolled
 from hwsim.schedule.batching import candidate_sizes
 from hwsim.schedule.validate import validate
 
@@ -140,3 +140,19 @@ def test_whenever_one_image_fits_a_batch_fits_and_optimized_is_no_slower_per_ima
         assert violations == [], [str(v) for v in violations[:3]]
         assert bound <= schedule.total_s * (1 + 1e-9)
     assert schedule.total_s / batch <= single["optimized"].total_s * (1 + 1e-9)
+
+
+@given(
+    st.floats(0, 1e4),
+    st.sampled_from([0.0, 1e-12, 1e-6, 0.1]),
+    st.floats(1e-9, 1e3),
+    st.integers(2, 64),
+)
+def test_a_repeated_event_never_ends_before_it_starts(start: float, duration: float, period: float, count: int) -> None:
+    """Each iteration lasts what the event lasts (a trace of a 64-image AlexNet once had zero-length computes
+    of -4e-10 us: their ends were worked out as (start + end) - start)."""
+    repeat = Repeat(count, period, 1, images=1)
+    event = Event(Action.COMPUTE, Region(map_of("x"), (0, 1), (0, 1)), start_s=start, end_s=start + duration)
+    for one in unrolled(event._replace(images=(0, 1), repeat=repeat)):
+        assert one.end_s - one.start_s >= 0.0
+        assert one.end_s == one.start_s + (event.end_s - event.start_s)

@@ -120,7 +120,7 @@ format_option = click.option(
     help="Report format (default: from the output's suffix).",
 )
 plot_option = click.option(
-    "--plot", type=click.Path(dir_okay=False, path_type=Path), help="Also draw a plot (.png or .svg)."
+    "--plot", type=click.Path(path_type=Path), metavar="FILE", help="Also draw a plot (.png or .svg)."
 )
 
 max_memory_option = click.option(
@@ -193,7 +193,9 @@ table_options = stacked(
 
 
 def output_option(help: str, **kwargs: Any) -> Callable[[Any], Any]:
-    return click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help=help, **kwargs)
+    """An output file option. A directory given is refused by hwsim's own check (:func:`hwsim.files.output_target`),
+    in one line as every bad input is, not by click's, whose usage error takes three."""
+    return click.option("-o", "--output", type=click.Path(path_type=Path), metavar="FILE", help=help, **kwargs)
 
 
 def vary_option(help: str) -> Callable[[Any], Any]:

@@ -54,7 +54,8 @@ from hwsim.spec.zeros import map_zeros_from
 @click.option(
     "--trace",
     "trace_path",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=click.Path(path_type=Path),
+    metavar="FILE",
     help="Also write the schedule as Chrome trace-event JSON (Perfetto, chrome://tracing).",
 )
 @reports_input_errors
@@ -92,7 +93,7 @@ def estimate(
     check_plot_path(plot)
     require_suffix(trace_path, (".json",), "a trace is Chrome trace-event JSON")
     graph, profile = load_inputs(network, hardware, [output, plot, trace_path], input_shape)
-    zeros = map_zeros_from(map_zeros, graph.map_names) if map_zeros else None
+    zeros = map_zeros_from(map_zeros, graph.map_names) if map_zeros is not None else None
     result = api.estimate(graph, profile, policy, counting, batch, precision, steady_state, zeros)
     emit(result, output, target_format, tables.FORMATS, tables.render_table, View(wide, columns))
     if plot:
@@ -168,7 +169,7 @@ def compare(
     )
     graphs = comparing.load_networks(networks or [bundled.DEFAULT_NETWORK], input_shape)
     names = {name for graph in graphs for name in graph.map_names}
-    zeros = map_zeros_from(map_zeros, names) if map_zeros else None
+    zeros = map_zeros_from(map_zeros, names) if map_zeros is not None else None
     estimates = comparing.run_grid(
         graphs,
         hardware or [bundled.DEFAULT_HARDWARE],
@@ -382,6 +383,6 @@ def roofline(
 
     check_plot_path(output)
     graph, profile = load_inputs(network, hardware, [output], input_shape)
-    zeros = map_zeros_from(map_zeros, graph.map_names) if map_zeros else None
+    zeros = map_zeros_from(map_zeros, graph.map_names) if map_zeros is not None else None
     result = api.estimate(graph, profile, policy, counting, batch, precision, steady_state, zeros)
     save_plot(draw, result, output)

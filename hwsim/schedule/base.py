@@ -235,7 +235,7 @@ def unrolled(event: Event) -> Iterator[Event]:
             part=part,
             seq=seq,
             start_s=start,
-            end_s=start + event.end_s - event.start_s,
+            end_s=start + (event.end_s - event.start_s),  # not (start + end) - start: that can fall below start
             images=images,
             repeat=None,
         )

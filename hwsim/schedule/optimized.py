@@ -10,7 +10,10 @@
    Where every map fits, a second plan runs one step a segment, each in at least four row bands
    (:data:`hwsim.schedule.planner.LAYERWISE`): the first plan streams the network with the fewest
    segments, so its last step waits for every weight; the second loads the next step's weights while one
-   computes, which wins where the bus and the compute take about as long. Both are timed.
+   computes, which wins where the bus and the compute take about as long. Both are timed. Where the first
+   plan runs filter groups or input passes with loads ahead, whose double buffers leave room for narrower
+   groups only (which read the input again more often), a plan that loads them in turn where that reloads
+   fewer bytes (:data:`hwsim.schedule.planner.IN_TURN`) is made and timed too.
 4. Overlap: the bus and every compute unit run concurrently; input rows and bands load ahead,
    weight chunks are double-buffered, and later segments' weights load during earlier ones, in pieces
    between their rows, as early as the room every segment in between leaves allows (when that is
@@ -33,10 +36,12 @@ from hwsim.model.graph import Graph
 from hwsim.schedule.base import COMPUTE, CapacityError, Step
 from hwsim.schedule.paper import paper_steps
 from hwsim.schedule.planner import (
+    IN_TURN,
     LAYERWISE,
     OPTIMIZED,
     STRICT,
     fuse,
+    in_turn_saves,
     least_moved,
     plan,
     plan_program,
@@ -74,7 +79,10 @@ def schedule_optimized(graph: Graph, costs: tuple[LayerCost, ...], hardware: Har
     refusal: CapacityError | None = None
     bandwidth = hardware.memory.external.bandwidth
     fused = fuse(folded)
-    for menu in (OPTIMIZED, LAYERWISE):
+    in_turn_worth = False
+    for menu in (OPTIMIZED, IN_TURN, LAYERWISE):
+        if menu is IN_TURN and not in_turn_worth:
+            continue
         if menu is LAYERWISE and best is not None and not _layerwise_worth(folded, fused, hardware, best[1].total_s):
             continue
         try:
@@ -82,6 +90,7 @@ def schedule_optimized(graph: Graph, costs: tuple[LayerCost, ...], hardware: Har
         except CapacityError as error:
             refusal = refusal or error
             continue
+        in_turn_worth = menu is OPTIMIZED and in_turn_saves(planner, choices)
         # later segments' weights loaded early fill the bus while a segment computes, but hold room that
         # overlap would use: the plan with them is timed beside the plan without, and the faster kept
         ahead = prefetched(planner, choices)

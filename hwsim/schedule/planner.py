@@ -96,10 +96,17 @@ class Menu:
     least_bands: int = 1
     """A step alone runs in at least this many row bands, so that loading its input and storing its output
     overlap its compute (where it fits whole, the fewest bands would be one)."""
+    in_turn: bool = False
+    """Filter groups or input passes load in turn, not ahead, where that reloads fewer bytes: double buffers
+    leave them less room, so narrower groups, which read the input again more often."""
 
 
 STRICT = Menu(rowwise=False, chains=False, ahead=False, prefetch=False)
 OPTIMIZED = Menu(rowwise=True, chains=True, ahead=True, prefetch=True)
+IN_TURN = Menu(rowwise=True, chains=True, ahead=True, prefetch=True, in_turn=True)
+"""``optimized``'s plan beside its first where that one runs filter groups or input passes with loads ahead: one
+that moves fewer bytes, at the cost of the overlap (which of the two is faster depends on the bus and the
+compute: both are timed)."""
 LAYERWISE = Menu(rowwise=False, chains=False, ahead=True, prefetch=True, least_bands=4)
 """``optimized``'s second plan, where every map fits: a plan moves the fewest bytes, then has the fewest
 segments, so with room to spare it streams the network row by row, and a stream needs every weight before its
@@ -305,15 +312,19 @@ class Planner:
     def tiling(self, start: int, stop: int, placement: Placement, room: float) -> tuple[Tiling, int] | None:
         """The cheapest way to run the segment within ``room`` bytes, with the bytes it reloads (weight
         chunks once per band after the first, or the input once per filter group after the first); None if
-        nothing fits. Loads run ahead where that fits too."""
+        nothing fits. Loads run ahead where that fits too (in filter groups or input passes, under
+        :attr:`Menu.in_turn`, only if loading in turn would not reload fewer bytes)."""
         ways = ((True, True), (True, False), (False, False)) if self.menu.ahead else ((False, False),)
+        best: tuple[Tiling, int] | None = None
         for ahead, skew in ways:
             found = self._rows(start, stop, placement, room, ahead, skew)
             if found is None and stop == start + 1 and not skew:
                 found = self._bands(start, placement, room, ahead)
-            if found is not None:
-                return found
-        return None
+            if found is not None and (best is None or found[1] < best[1]):
+                best = found
+                if not (self.menu.in_turn and found[1] and isinstance(found[0], (FilterGroups, InputPasses))):
+                    break
+        return best
 
     def _rows(
         self, start: int, stop: int, placement: Placement, room: float, ahead: bool, skew: bool
@@ -814,6 +825,19 @@ def _plan(
         if not isinstance(refused, Choice):
             return planner, choices
         planner.refused.add((refused.start, refused.stop, refused.placement, refused.tiling))
+
+
+def in_turn_saves(planner: Planner, choices: list[Choice]) -> bool:
+    """Whether a segment of the plan runs filter groups or input passes with loads ahead where loading them in turn
+    would reload fewer bytes: only then can :data:`IN_TURN`'s plan move fewer (asked of the plan's own segments, on
+    peaks mostly counted already, where making that plan would cost a second plan)."""
+    for c in choices:
+        if c.tiling.ahead and isinstance(c.tiling, (FilterGroups, InputPasses)):
+            room = planner.capacity - planner._bytes(c.beside)
+            ahead, in_turn = (planner._bands(c.start, c.placement, room, loads_ahead) for loads_ahead in (True, False))
+            if ahead is not None and in_turn is not None and in_turn[1] < ahead[1]:
+                return True
+    return False
 
 
 def prefetched(planner: Planner, choices: list[Choice]) -> list[Choice] | None:

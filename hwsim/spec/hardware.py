@@ -159,7 +159,7 @@ class ComputeUnit(_Strict):
             implied = _implied_throughput(
                 data.get("array"), data.get("lanes"), parse_quantity(data["clock"], "frequency")
             )
-        except (ValueError, TypeError):
+        except (ValueError, TypeError, OverflowError):  # OverflowError: an infinite or huge array side or lanes
             return data
         return data if implied is None or implied <= 0 else {**data, "throughput": implied}
 
@@ -231,8 +231,9 @@ class HardwareSpec(_Strict):
             for part in value.field.split("."):
                 if isinstance(node, dict):
                     node = node.get(part)
-                else:
-                    node = getattr(node, part, None) if isinstance(node, BaseModel) else None
+                else:  # a declared field, not any attribute (a method, a property, ``__class__``)
+                    fields = type(node).model_fields if isinstance(node, BaseModel) else {}
+                    node = getattr(node, part) if part in fields else None
                 if node is None:
                     raise ValueError(f"fitted names {value.field!r}, which is not a value of this profile")
             if isinstance(node, (BaseModel, dict)) or (isinstance(node, str) and not isinstance(node, Enum)):

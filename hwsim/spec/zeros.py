@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
 from pathlib import Path
 
 from hwsim import files
@@ -64,18 +64,37 @@ def _known(name: object, names: Collection[str], where: str) -> str:
     return name
 
 
+def _named_some(zeros: dict[str, float], path: Path) -> dict[str, float]:
+    """``zeros``, unless it names no map: a file given for the maps' zeros that names none is a mistake, not a
+    way to say "every map raw" (leave ``--map-zeros`` out for that)."""
+    if not zeros:
+        raise InputError("names no map's zero fraction (a line per map: layer and fraction)", str(path))
+    return zeros
+
+
 def _from_yaml(path: Path, names: Collection[str]) -> dict[str, float]:
     document = load_yaml(path)
     if not isinstance(document.data, dict):
         raise InputError("expected a mapping of layer names to zero fractions", document.where(()))
-    return {
-        _known(name, names, document.where_key((name,))): _fraction(value, document.where((name,)), str(name))
-        for name, value in document.data.items()
-    }
+    return _named_some(
+        {
+            _known(name, names, document.where_key((name,))): _fraction(value, document.where((name,)), str(name))
+            for name, value in document.data.items()
+        },
+        path,
+    )
 
 
 def _from_csv(path: Path, names: Collection[str]) -> dict[str, float]:
-    rows = csv.reader(io.StringIO(files.read_text(path, files.MAX_TEXT_BYTES, "CSV file")))
+    text = files.read_text(path, files.MAX_TEXT_BYTES, "CSV file").removeprefix("\ufeff")  # a spreadsheet's BOM
+    rows = csv.reader(io.StringIO(text, newline=""), strict=True)
+    try:
+        return _named_some(_csv_rows(rows, path, names), path)
+    except csv.Error as err:  # an unclosed quote, a cell beyond the csv module's limit
+        raise InputError(f"not CSV: {err}", f"{path}:{rows.line_num}") from None
+
+
+def _csv_rows(rows: Iterator[list[str]], path: Path, names: Collection[str]) -> dict[str, float]:
     header = next(rows, None)
     if header is None or [cell.strip() for cell in header] != ["layer", "zeros"]:
         raise InputError(f"the header must be 'layer,zeros', not {','.join(header or [])!r}", f"{path}:1")

@@ -119,7 +119,7 @@ def read_golden(path: Path) -> list[dict[str, str | int]]:
     """A golden op table; an unreadable or malformed file is an :class:`InputError` naming it."""
     try:
         with io.StringIO(files.read_text(path, files.MAX_TEXT_BYTES, "golden CSV file"), newline="") as f:
-            reader = csv.DictReader(f)
+            reader = csv.DictReader(f, strict=True)
             if reader.fieldnames != GOLDEN_COLUMNS:
                 raise InputError(
                     f"expected columns {','.join(GOLDEN_COLUMNS)}, got {','.join(reader.fieldnames or [])}", str(path)
@@ -147,6 +147,8 @@ def read_golden(path: Path) -> list[dict[str, str | int]]:
             return rows
     except OSError as err:
         raise InputError(err.strerror or str(err), str(path)) from None
+    except csv.Error as err:  # an unclosed quote, a cell beyond the csv module's limit
+        raise InputError(f"not CSV: {err}", f"{path}:{reader.reader.line_num}") from None
     except ValueError as err:
         raise InputError(f"not an op count: {err}", str(path)) from None
 
