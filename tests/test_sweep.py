@@ -121,10 +121,11 @@ def test_points_scheduled_one_by_one_move_coded_maps_as_api_estimate_does():
     assert (result.rows.bytes_moved < raw.bytes_moved).all()
 
 
-def test_sweep_refuses_a_zero_fraction_out_of_range_in_one_line(runner, workdir):
-    args = ["sweep", "hairnet", "--map-zeros", "1.5", "--vary", "memory.external.bandwidth=1GB/s..2GB/s:lin:2"]
+@pytest.mark.parametrize(("zeros", "message"), [("1.5", "zero fraction"), ("", "takes a fraction from 0 to 1")])
+def test_sweep_refuses_a_bad_zero_fraction_in_one_line(runner, workdir, zeros: str, message: str):
+    args = ["sweep", "hairnet", "--map-zeros", zeros, "--vary", "memory.external.bandwidth=1GB/s..2GB/s:lin:2"]
     result = runner.invoke(main, args)
-    assert result.exit_code == 2 and result.output.count("\n") == 1 and "zero fraction" in result.output
+    assert result.exit_code == 2 and result.output.count("\n") == 1 and message in result.output
 
 
 def test_point_by_point_path_agrees_with_the_fast_path():

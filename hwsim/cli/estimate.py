@@ -258,7 +258,7 @@ def sweep(
     require_suffix(output, (".csv",), "a sweep is written as CSV")
     check_plot_path(plot)
     graph, profile = load_inputs(network, hardware, [output, plot], input_shape)
-    zeros = map_zeros_from(map_zeros, graph.map_names) if map_zeros else None
+    zeros = map_zeros_from(map_zeros, graph.map_names) if map_zeros is not None else None
     axes = [sweeping.parse_axis(text, profile) for text in varies]
     if plot:
         from hwsim.report.plots import check_sweep_axes

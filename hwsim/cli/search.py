@@ -110,7 +110,7 @@ def search(
     require_suffix(front_path, (".csv",), "the front is written as CSV")
     check_plot_path(plot)
     graph, profile = load_inputs(network, hardware, [output, front_path, plot], input_shape)
-    zeros = map_zeros_from(map_zeros, graph.map_names) if map_zeros else None
+    zeros = map_zeros_from(map_zeros, graph.map_names) if map_zeros is not None else None
     dimensions = [searching.parse_dimension(text, profile) for text in varies]
     chosen = [searching.objective_named(name, dimensions) for name in objectives]
     bounds = [searching.parse_constraint(text, dimensions) for text in constraints]
