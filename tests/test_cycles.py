@@ -86,6 +86,19 @@ def test_small_layers_match_scalesim_on_every_array(run: Path) -> None:
         assert layer_cycles(cost, unit) == runs * (int(row["compute_cycles"]) + 1), row["case"]
 
 
+def test_random_products_on_random_arrays_match_scalesim() -> None:
+    """900 matrix products and arrays drawn at random (run_shapes.py random: sides of 1 to 128, dimensions of
+    1 to 8 or 1 to 300), each simulated by SCALE-Sim: hwsim's cycles are SCALE-Sim's plus one, with no stalls."""
+    rows = shapes.rows_of(shapes.SHAPES / "random.csv")
+    assert len(rows) == 900 and {r["dataflow"] for r in rows} == {d.value for d in SYSTOLIC}
+    assert any(min(int(r["pixels"]), int(r["window"]), int(r["filters"])) == 1 for r in rows)
+    assert any(min(int(r["rows"]), int(r["cols"])) <= 2 for r in rows)
+    for r in rows:
+        view = MatrixView(1, int(r["pixels"]), int(r["window"]), int(r["filters"]))
+        mine = view_cycles(view, int(r["rows"]), int(r["cols"]), Dataflow(r["dataflow"]))
+        assert (mine, int(r["stall_cycles"])) == (int(r["compute_cycles"]) + 1, 0), r
+
+
 def test_a_pointwise_conv_folds_as_counted_by_hand() -> None:
     """A 1x1 conv of a 4x4x3 map to 8 filters on a 4x4 array: P = 16, W = 3, F = 8. os: 4 x 2 folds of
     4 + 4 + 3 - 2 = 9 cycles; ws: 1 x 2 folds of 8 + 4 + 16 - 2 = 26; is: 1 x 4 folds of 8 + 4 + 8 - 2 = 18."""

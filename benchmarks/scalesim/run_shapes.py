@@ -24,6 +24,11 @@ Run in SCALE-Sim's virtual environment (README.md):
 
     python run_shapes.py configs     # shapes/configs/*.cfg
     python run_shapes.py run         # every config (a few minutes); --config 8x8-os for one
+    python run_shapes.py random      # 900 random products on random arrays -> shapes/random.csv (2 minutes)
+
+``random`` draws matrix products (P x W by W x F, written as GEMM rows) and arrays (1 to 128 a side)
+at random, and records SCALE-Sim's compute cycles: a check of the cycle model on shapes nobody chose.
+Each array's config is ``run_scalesim.config_text(rows, cols, dataflow)``, as for the other runs.
 """
 
 from __future__ import annotations
@@ -31,11 +36,14 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import random
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from access_counts import layer_counts
+from check_closed_forms import Array, product_cycles
 from run_scalesim import (
     COMPUTE_COLUMNS,
     TOPOLOGY_FIELDS,
@@ -52,6 +60,8 @@ HERE = Path(__file__).resolve().parent / "shapes"
 ARRAYS = ((1, 1), (1, 16), (64, 1), (8, 8), (4, 64), (128, 8), (128, 128))
 DATAFLOWS = ("os", "ws", "is")
 ACCESS_COLUMNS = ["ifmap_reads", "filter_reads", "ofmap_writes"]
+MAX_CYCLES = 20_000
+"""A random product's cycles at most: SCALE-Sim takes about 0.1 ms of CPU a cycle."""
 
 
 @dataclass(frozen=True)
@@ -145,13 +155,59 @@ def run(config: str) -> Path:
     return out
 
 
+def random_products(seed: int, count: int) -> list[tuple[int, int, str, int, int, int]]:
+    """(rows, cols, dataflow, pixels, window, filters): arrays of 1 to 128 a side, dimensions of 1 to 8 or 1 to
+    300 (so 1-wide and partial folds are common), three products an array, each under MAX_CYCLES."""
+    rng = random.Random(seed)
+    drawn: list[tuple[int, int, str, int, int, int]] = []
+    while len(drawn) < count:
+        rows, cols, dataflow = rng.randint(1, 128), rng.randint(1, 128), rng.choice(DATAFLOWS)
+        products = 0
+        while products < 3:
+            p, w, f = (rng.choice([rng.randint(1, 8), rng.randint(1, 300)]) for _ in range(3))
+            if product_cycles(Array(rows, cols, dataflow), p, w, f) < MAX_CYCLES:
+                drawn.append((rows, cols, dataflow, p, w, f))
+                products += 1
+    return drawn[:count]
+
+
+def run_random(seed: int, count: int) -> Path:
+    """SCALE-Sim on random products as GEMM rows, three to an array; one row per product in shapes/random.csv."""
+    drawn = random_products(seed, count)
+    out = HERE / "random.csv"
+    with tempfile.TemporaryDirectory(prefix="scalesim-random-") as scratch, open(out, "w", newline="") as f:
+        writer = csv.writer(f, lineterminator="\n")
+        writer.writerow(["rows", "cols", "dataflow", "pixels", "window", "filters", "compute_cycles", "stall_cycles"])
+        for start in range(0, len(drawn), 3):
+            group = drawn[start : start + 3]
+            rows, cols, dataflow = group[0][:3]
+            topology, config = (
+                Path(scratch) / "topology.csv",
+                Path(scratch) / f"{config_name(rows, cols, dataflow)}.cfg",
+            )
+            write_topology(
+                topology, [TopologyRow(f"g{i}", f"g{i}", p, w, 1, w, 1, n, 1) for i, (*_, p, w, n) in enumerate(group)]
+            )
+            config.write_text(config_text(rows, cols, dataflow))
+            report, _ = simulate(topology, config)
+            for product, line in zip(group, report, strict=True):
+                writer.writerow([*product, line[2], line[3]])
+    print(f"{count} random products (seed {seed}) -> {out.relative_to(HERE.parent)}")
+    return out
+
+
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("step", choices=["configs", "run"])
+    parser.add_argument("step", choices=["configs", "run", "random"])
     parser.add_argument("--config", help="run: one config name such as 8x8-os (default: all)")
+    parser.add_argument("--seed", type=int, default=2, help="random: the seed (default 2, the committed data's)")
+    parser.add_argument("--count", type=int, default=900, help="random: how many products (default 900)")
     args = parser.parse_args(argv)
     if args.step == "configs":
         write_configs()
+        return
+    if args.step == "random":
+        run_random(args.seed, args.count)
         return
     for config in [args.config] if args.config else [p.stem for p in sorted((HERE / "configs").glob("*.cfg"))]:
         run(config)
