@@ -20,7 +20,8 @@ equal layers give equal figures; ``check_closed_forms.py`` confirms that on the 
 
 SCALE-Sim has no padding: a layer's ifmap is given as the rows and columns its windows really read,
 (out - 1) * stride + kernel, so its output shape and MACs equal hwsim's. A depthwise layer is written
-with ``DP`` in its name, 1 filter and C channels; SCALE-Sim then simulates C single-channel layers.
+with ``DP`` in its name, C channels and the multiplier's filters; SCALE-Sim then simulates C
+single-channel layers of that many filters.
 A dense layer is a 1x1 convolution on a 1x1 map.
 """
 
@@ -90,10 +91,8 @@ def topology_rows(network: str) -> list[TopologyRow]:
             raise ValueError(f"{layer.name}: SCALE-Sim takes one stride for both axes, got {a.stride}")
         read_h, read_w = (ho - 1) * sh + kh, (wo - 1) * sw + kw
         ci = layer.input_shape[2]
-        if layer.op is Op.DWCONV:
-            if co != ci:
-                raise ValueError(f"{layer.name}: a depthwise multiplier above 1 has no SCALE-Sim form")
-            rows.append(TopologyRow(f"{layer.name}.DP", layer.name, read_h, read_w, kh, kw, ci, 1, sh))
+        if layer.op is Op.DWCONV:  # SCALE-Sim keeps a DP row's filters per channel: the multiplier
+            rows.append(TopologyRow(f"{layer.name}.DP", layer.name, read_h, read_w, kh, kw, ci, co // ci, sh))
         elif a.groups == 1:
             rows.append(TopologyRow(layer.name, layer.name, read_h, read_w, kh, kw, ci, co, sh))
         else:
