@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 
 import pytest
+import scalesim_shapes as shapes
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -64,6 +65,27 @@ def test_every_layer_reads_and_writes_what_scalesim_counts(config: str) -> None:
         folds = math.ceil(view.pixels / rows) * math.ceil(view.filters / cols)
         bookkeeping = folds * (rows + cols) if dataflow == "os" else 0
         assert mine.output_writes + bookkeeping == int(row["ofmap_writes"]), row
+
+
+@pytest.mark.parametrize("run", shapes.SHAPE_RUNS, ids=[p.stem for p in shapes.SHAPE_RUNS])
+def test_small_layers_read_and_write_what_scalesim_counts(run: Path) -> None:
+    """The small layers of benchmarks/scalesim/shapes (1-wide dimensions, groups, depthwise, batches) on arrays
+    from 1 x 1 to 128 x 128: SCALE-Sim's counts per run, times the runs, are hwsim's (os writes less the same
+    per-fold bookkeeping as above)."""
+    unit = shapes.array_of(run.stem)
+    assert unit.array is not None and unit.dataflow is not None
+    rows, cols = unit.array
+    for row in shapes.rows_of(run):
+        cost = shapes.case_cost(shapes.CASES[row["case"]])
+        mine, runs = layer_accesses(cost, unit), int(row["runs"])
+        assert (mine.ifmap_reads, mine.filter_reads) == (
+            runs * int(row["ifmap_reads"]),
+            runs * int(row["filter_reads"]),
+        )
+        view = shapes.scalesim_view(row)
+        folds = math.ceil(view.pixels / rows) * math.ceil(view.filters / cols)
+        bookkeeping = folds * (rows + cols) if unit.dataflow is Dataflow.OS else 0
+        assert mine.output_writes + runs * bookkeeping == runs * int(row["ofmap_writes"]), row
 
 
 def test_a_pointwise_conv_on_a_small_array_as_counted_by_hand() -> None:

@@ -8,6 +8,7 @@ import math
 from pathlib import Path
 
 import pytest
+import scalesim_shapes as shapes
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from schedule_helpers import graph_from
@@ -56,6 +57,46 @@ def test_every_layer_matches_scalesim(run: Path) -> None:
         assert abs(mine - scalesim) <= TOLERANCE * scalesim
         utilisation = costs[row["layer"]].macs / (unit.macs_per_cycle * mine)
         assert utilisation == pytest.approx(float(row["overall_util_pct"]) / 100, rel=2 / int(row["compute_cycles"]))
+
+
+def test_the_small_layer_runs_cover_thin_tall_tiny_and_large_arrays_and_every_form() -> None:
+    units = [shapes.array_of(p.stem) for p in shapes.SHAPE_RUNS]
+    assert {u.dataflow for u in units} == set(SYSTOLIC)
+    assert {(1, 1), (1, 16), (64, 1), (128, 128)} <= {u.array for u in units}
+    rows = [r for p in shapes.SHAPE_RUNS for r in shapes.rows_of(p)]
+    assert {r["form"] for r in rows} == {"conv", "grouped", "depthwise", "dense", "gemm"}
+    assert {r["case"] for r in rows} == set(shapes.CASES)
+    assert len(rows) == len(shapes.CASES) * len(units)
+
+
+@pytest.mark.parametrize("run", shapes.SHAPE_RUNS, ids=[p.stem for p in shapes.SHAPE_RUNS])
+def test_small_layers_match_scalesim_on_every_array(run: Path) -> None:
+    """Layers none of the network runs has (matrix dimensions of 1, strides above the kernel, rectangular kernels
+    and strides, groups, depthwise multipliers, batches, dilation) on arrays from 1 x 1 to 128 x 128. SCALE-Sim
+    simulated each as the product (one group, one channel) hwsim maps, and hwsim's cycles are its cycles plus one
+    per run, as on the networks."""
+    unit = shapes.array_of(run.stem)
+    for row in shapes.rows_of(run):
+        cost = shapes.case_cost(shapes.CASES[row["case"]])
+        view = matrix_view(cost.layer, cost.batch)
+        assert view is not None
+        runs = int(row["runs"])
+        assert (view.groups, shapes.one_group(view)) == (runs, shapes.scalesim_view(row)), row
+        assert int(row["stall_cycles"]) == 0
+        assert layer_cycles(cost, unit) == runs * (int(row["compute_cycles"]) + 1), row["case"]
+
+
+def test_random_products_on_random_arrays_match_scalesim() -> None:
+    """900 matrix products and arrays drawn at random (run_shapes.py random: sides of 1 to 128, dimensions of
+    1 to 8 or 1 to 300), each simulated by SCALE-Sim: hwsim's cycles are SCALE-Sim's plus one, with no stalls."""
+    rows = shapes.rows_of(shapes.SHAPES / "random.csv")
+    assert len(rows) == 900 and {r["dataflow"] for r in rows} == {d.value for d in SYSTOLIC}
+    assert any(min(int(r["pixels"]), int(r["window"]), int(r["filters"])) == 1 for r in rows)
+    assert any(min(int(r["rows"]), int(r["cols"])) <= 2 for r in rows)
+    for r in rows:
+        view = MatrixView(1, int(r["pixels"]), int(r["window"]), int(r["filters"]))
+        mine = view_cycles(view, int(r["rows"]), int(r["cols"]), Dataflow(r["dataflow"]))
+        assert (mine, int(r["stall_cycles"])) == (int(r["compute_cycles"]) + 1, 0), r
 
 
 def test_a_pointwise_conv_folds_as_counted_by_hand() -> None:

@@ -19,20 +19,20 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from run_scalesim import ARRAYS, DATAFLOWS, HERE, NETWORKS, config_name
+from run_scalesim import ARRAYS, DATAFLOWS, HERE, NETWORKS, config_file, config_name
 
 COLUMNS = ["network", "config", "layer", "ifmap_reads", "filter_reads", "ofmap_writes"]
 
 
-def layer_counts(config: str, topology: Path) -> list[tuple[str, int, int, int]]:
-    """(layer, ifmap reads, filter reads, ofmap writes) of every layer of ``topology`` under ``config``."""
+def layer_counts(config_path: Path, topology: Path) -> list[tuple[str, int, int, int]]:
+    """(layer, ifmap reads, filter reads, ofmap writes) of every layer of ``topology`` under a config file."""
     from scalesim.layout_utils import layouts
     from scalesim.scale_config import scale_config
     from scalesim.single_layer_sim import single_layer_sim
     from scalesim.topology_utils import topologies
 
     conf = scale_config()
-    conf.read_conf_file(str(HERE / "configs" / f"{config}.cfg"))
+    conf.read_conf_file(str(config_path))
     topo = topologies()
     topo.load_arrays(topofile=str(topology), mnk_inputs=False)
     layout = layouts()
@@ -74,7 +74,7 @@ def main() -> None:
                 for dataflow in DATAFLOWS:
                     config = config_name(rows, cols, dataflow)
                     for name, ifmap, filters, ofmap in layer_counts(
-                        config, HERE / "topologies" / f"{network}-distinct.csv"
+                        config_file(config), HERE / "topologies" / f"{network}-distinct.csv"
                     ):
                         writer.writerow([network, config, name, int(ifmap), int(filters), int(ofmap)])
                     print(f"{network} {config}: done", flush=True)

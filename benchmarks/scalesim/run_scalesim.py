@@ -20,7 +20,8 @@ equal layers give equal figures; ``check_closed_forms.py`` confirms that on the 
 
 SCALE-Sim has no padding: a layer's ifmap is given as the rows and columns its windows really read,
 (out - 1) * stride + kernel, so its output shape and MACs equal hwsim's. A depthwise layer is written
-with ``DP`` in its name, 1 filter and C channels; SCALE-Sim then simulates C single-channel layers.
+with ``DP`` in its name, C channels and the multiplier's filters; SCALE-Sim then simulates C
+single-channel layers of that many filters.
 A dense layer is a 1x1 convolution on a 1x1 map.
 """
 
@@ -90,10 +91,8 @@ def topology_rows(network: str) -> list[TopologyRow]:
             raise ValueError(f"{layer.name}: SCALE-Sim takes one stride for both axes, got {a.stride}")
         read_h, read_w = (ho - 1) * sh + kh, (wo - 1) * sw + kw
         ci = layer.input_shape[2]
-        if layer.op is Op.DWCONV:
-            if co != ci:
-                raise ValueError(f"{layer.name}: a depthwise multiplier above 1 has no SCALE-Sim form")
-            rows.append(TopologyRow(f"{layer.name}.DP", layer.name, read_h, read_w, kh, kw, ci, 1, sh))
+        if layer.op is Op.DWCONV:  # SCALE-Sim keeps a DP row's filters per channel: the multiplier
+            rows.append(TopologyRow(f"{layer.name}.DP", layer.name, read_h, read_w, kh, kw, ci, co // ci, sh))
         elif a.groups == 1:
             rows.append(TopologyRow(layer.name, layer.name, read_h, read_w, kh, kw, ci, co, sh))
         else:
@@ -185,6 +184,10 @@ UseRamulatorTrace: False
 """
 
 
+def config_file(config: str) -> Path:
+    return HERE / "configs" / f"{config}.cfg"
+
+
 def write_configs() -> None:
     folder = HERE / "configs"
     folder.mkdir(exist_ok=True)
@@ -198,8 +201,10 @@ def expanded(rows: list[TopologyRow]) -> list[tuple[TopologyRow, int | None]]:
     return [(row, c) for row in rows for c in (range(row.channels) if "DP" in row.name else [None])]
 
 
-def simulate(topology: Path, config: str) -> tuple[list[list[str]], float]:
-    """SCALE-Sim's COMPUTE_REPORT rows (layer id and six figures) for one topology, traces off; and the seconds."""
+def simulate(topology: Path, config_file: Path) -> tuple[list[list[str]], float]:
+    """SCALE-Sim's COMPUTE_REPORT rows (layer id and six figures) for one topology, traces off; and the seconds.
+
+    The config's run name must be its file's stem (``config_text`` writes it so): SCALE-Sim reports there."""
     from scalesim.scale_sim import scalesim
 
     with tempfile.TemporaryDirectory(prefix="scalesim-") as scratch:
@@ -207,14 +212,14 @@ def simulate(topology: Path, config: str) -> tuple[list[list[str]], float]:
         sim = scalesim(
             save_disk_space=True,
             verbose=False,
-            config=str(HERE / "configs" / f"{config}.cfg"),
+            config=str(config_file),
             topology=str(topology),
             layout=str(HERE / "topologies" / "layout.csv"),
             input_type_gemm=False,
         )
         sim.run_scale(top_path=scratch)
         seconds = time.perf_counter() - start
-        with open(Path(scratch) / config / "COMPUTE_REPORT.csv") as f:
+        with open(Path(scratch) / config_file.stem / "COMPUTE_REPORT.csv") as f:
             report = [[cell.strip() for cell in line][:7] for line in csv.reader(f)][1:]
     del sim
     gc.collect()
@@ -225,7 +230,7 @@ def run(network: str, config: str) -> Path:
     """SCALE-Sim on the distinct layers; every hwsim layer gets the figures of the shape it has."""
     rows = topology_rows(network)
     distinct = distinct_rows(rows)
-    report, seconds = simulate(HERE / "topologies" / f"{network}-distinct.csv", config)
+    report, seconds = simulate(HERE / "topologies" / f"{network}-distinct.csv", config_file(config))
     if len(report) != len(distinct):
         raise RuntimeError(f"SCALE-Sim reported {len(report)} layers for {len(distinct)} distinct ones")
     figures = {shape(row): line[1:] for row, line in zip(distinct, report)}
@@ -247,7 +252,7 @@ def run(network: str, config: str) -> Path:
 def run_full(network: str, config: str) -> Path:
     """SCALE-Sim on the whole topology, as its own command line would run it: one row per SCALE-Sim layer."""
     layers = expanded(topology_rows(network))
-    report, seconds = simulate(HERE / "topologies" / f"{network}.csv", config)
+    report, seconds = simulate(HERE / "topologies" / f"{network}.csv", config_file(config))
     if len(report) != len(layers):
         raise RuntimeError(f"SCALE-Sim reported {len(report)} layers, the topology expands to {len(layers)}")
     out = HERE / "results" / f"{network}_{config}_full.csv"
