@@ -280,6 +280,41 @@ def test_an_output_that_is_not_a_regular_file_is_refused_and_left_alone(runner, 
 
 
 @pytest.mark.parametrize(
+    ("args", "name"),
+    [
+        (["ops", "hairnet", "--write"], "g.csv"),
+        (["ops", "hairnet", "--check"], "g.csv"),
+        (["import"], "m.onnx"),
+        (["export", "hairnet", "-o", "out.onnx", "--checkpoint"], "c.npz"),
+        (["predict", "hairnet-cifar10-small", "--checkpoint"], "c.npz"),
+        (["train", "hairnet-cifar10-small", "--epochs", "1", "--checkpoint"], "c.npz"),
+        (["train", "hairnet-cifar10-small", "--epochs", "1", "--resume"], "c.npz"),
+        (["train", "hairnet-cifar10-small", "--epochs", "1", "--metrics"], "m.csv"),
+        (
+            [
+                "search",
+                "hairnet",
+                "--vary",
+                "memory.external.bandwidth=1GB/s..2GB/s",
+                "--objective",
+                "latency",
+                "--front",
+            ],
+            "f.csv",
+        ),
+    ],
+)
+def test_a_directory_named_as_any_file_an_option_reads_or_writes_is_one_line(
+    runner, tmp_path: Path, args: list[str], name: str
+) -> None:
+    """Once click's usage error, three lines: every file option leaves a directory to hwsim's own checks."""
+    (tmp_path / name).mkdir()
+    result = runner.invoke(main, [*(a if a != "out.onnx" else str(tmp_path / a) for a in args), str(tmp_path / name)])
+    one_line_error(result, f"{name}: is a directory")
+    assert not any((tmp_path / name).iterdir()) and not (tmp_path / "out.onnx").exists()
+
+
+@pytest.mark.parametrize(
     ("command", "option", "name"),
     [
         ("estimate", "--trace", "t.json"),

@@ -12,7 +12,7 @@ from hwsim.errors import InputError
 
 
 @click.command("import")
-@click.argument("model", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("model", type=click.Path(path_type=Path), metavar="FILE")
 @output_option("Write the YAML here (default: print it).")
 @input_shape_option
 @reports_input_errors
@@ -45,7 +45,8 @@ def import_model(model: Path, output: Path | None, input_shape: tuple[int, ...] 
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of the random weights.")
 @click.option(
     "--checkpoint",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=click.Path(path_type=Path),
+    metavar="FILE",
     help="Export the weights of this hwsim train checkpoint (.npz) instead of random ones.",
 )
 @reports_input_errors

@@ -109,13 +109,15 @@ def verify(
 @click.option(
     "--write",
     "write_path",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=click.Path(path_type=Path),
+    metavar="FILE",
     help="Write the counts as a golden CSV file.",
 )
 @click.option(
     "--check",
     "check_path",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=click.Path(path_type=Path),
+    metavar="FILE",
     help="Compare with a golden CSV file; exit 1 on any difference.",
 )
 @table_options

@@ -60,7 +60,7 @@ from hwsim.spec.zeros import map_zeros_from
 @click.option("--seed", type=int, default=0, show_default=True, help="The same seed, the same trials.")
 @output_option("Write every trial as CSV.")
 @click.option(
-    "--front", "front_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the Pareto front as CSV."
+    "--front", "front_path", type=click.Path(path_type=Path), metavar="FILE", help="Write the Pareto front as CSV."
 )
 @pool_options
 @table_options

@@ -73,16 +73,18 @@ training_data_options = stacked(
 @click.option("--validation", "validation_fraction", type=float, help="Held-out fraction of the images (default 0.1).")
 @training_data_options
 @click.option(
-    "--checkpoint", type=click.Path(dir_okay=False, path_type=Path), help="Save the run here (.npz) after every epoch."
+    "--checkpoint", type=click.Path(path_type=Path), metavar="FILE", help="Save the run here (.npz) after every epoch."
 )
 @click.option(
     "--resume",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=click.Path(path_type=Path),
+    metavar="FILE",
     help="Continue the run saved in this checkpoint (and save it back there).",
 )
 @click.option(
     "--metrics",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=click.Path(path_type=Path),
+    metavar="FILE",
     help="Write the per-epoch metrics as CSV after every epoch.",
 )
 @max_memory_option
@@ -140,7 +142,8 @@ def train(
 @click.argument("network")
 @click.option(
     "--checkpoint",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=click.Path(path_type=Path),
+    metavar="FILE",
     required=True,
     help="A checkpoint written by hwsim train.",
 )
