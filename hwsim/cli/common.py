@@ -119,9 +119,19 @@ format_option = click.option(
     type=click.Choice(sorted(tables.FORMATS)),
     help="Report format (default: from the output's suffix).",
 )
-plot_option = click.option(
-    "--plot", type=click.Path(path_type=Path), metavar="FILE", help="Also draw a plot (.png or .svg)."
-)
+
+FILE = click.Path(path_type=Path)
+"""A file argument's or option's type (:func:`file_option`)."""
+
+
+def file_option(*decls: str, **kwargs: Any) -> Callable[[Any], Any]:
+    """A file option, read or written. A directory given is left to hwsim's own checks (the readers, and
+    :func:`hwsim.files.output_target`), which refuse it in one line as every bad input is, not to click's, whose
+    usage error takes three."""
+    return click.option(*decls, type=FILE, metavar="FILE", **kwargs)
+
+
+plot_option = file_option("--plot", help="Also draw a plot (.png or .svg).")
 
 max_memory_option = click.option(
     "--max-memory",
@@ -193,9 +203,8 @@ table_options = stacked(
 
 
 def output_option(help: str, **kwargs: Any) -> Callable[[Any], Any]:
-    """An output file option. A directory given is refused by hwsim's own check (:func:`hwsim.files.output_target`),
-    in one line as every bad input is, not by click's, whose usage error takes three."""
-    return click.option("-o", "--output", type=click.Path(path_type=Path), metavar="FILE", help=help, **kwargs)
+    """An output file option (:func:`file_option`)."""
+    return file_option("-o", "--output", help=help, **kwargs)
 
 
 def vary_option(help: str) -> Callable[[Any], Any]:

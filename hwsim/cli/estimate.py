@@ -19,6 +19,7 @@ from hwsim.cli.common import (
     console,
     counting_option,
     emit,
+    file_option,
     format_option,
     input_shape_option,
     load_inputs,
@@ -51,11 +52,9 @@ from hwsim.spec.zeros import map_zeros_from
 @format_option
 @table_options
 @plot_option
-@click.option(
+@file_option(
     "--trace",
     "trace_path",
-    type=click.Path(path_type=Path),
-    metavar="FILE",
     help="Also write the schedule as Chrome trace-event JSON (Perfetto, chrome://tracing).",
 )
 @reports_input_errors

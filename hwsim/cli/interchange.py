@@ -7,12 +7,20 @@ from pathlib import Path
 import click
 
 from hwsim import api, bundled, files
-from hwsim.cli.common import check_outputs, input_shape_option, output_option, reports_input_errors, require_suffix
+from hwsim.cli.common import (
+    FILE,
+    check_outputs,
+    file_option,
+    input_shape_option,
+    output_option,
+    reports_input_errors,
+    require_suffix,
+)
 from hwsim.errors import InputError
 
 
 @click.command("import")
-@click.argument("model", type=click.Path(path_type=Path), metavar="FILE")
+@click.argument("model", type=FILE, metavar="FILE")
 @output_option("Write the YAML here (default: print it).")
 @input_shape_option
 @reports_input_errors
@@ -43,10 +51,8 @@ def import_model(model: Path, output: Path | None, input_shape: tuple[int, ...] 
 @click.argument("network")
 @output_option("The ONNX model to write (.onnx).", required=True)
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of the random weights.")
-@click.option(
+@file_option(
     "--checkpoint",
-    type=click.Path(path_type=Path),
-    metavar="FILE",
     help="Export the weights of this hwsim train checkpoint (.npz) instead of random ones.",
 )
 @reports_input_errors

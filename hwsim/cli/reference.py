@@ -14,6 +14,7 @@ from hwsim.cli.common import (
     check_outputs,
     console,
     counting_option,
+    file_option,
     input_shape_option,
     max_memory_option,
     network_argument,
@@ -106,18 +107,14 @@ def verify(
 @network_argument
 @counting_option
 @reference_batch_option(MAX_OPS_BATCH, "modelled, not executed")
-@click.option(
+@file_option(
     "--write",
     "write_path",
-    type=click.Path(path_type=Path),
-    metavar="FILE",
     help="Write the counts as a golden CSV file.",
 )
-@click.option(
+@file_option(
     "--check",
     "check_path",
-    type=click.Path(path_type=Path),
-    metavar="FILE",
     help="Compare with a golden CSV file; exit 1 on any difference.",
 )
 @table_options

@@ -11,6 +11,7 @@ from hwsim import files
 from hwsim.cli.common import (
     check_plot_path,
     console,
+    file_option,
     load_inputs,
     map_zeros_option,
     output_option,
@@ -59,9 +60,7 @@ from hwsim.spec.zeros import map_zeros_from
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="The same seed, the same trials.")
 @output_option("Write every trial as CSV.")
-@click.option(
-    "--front", "front_path", type=click.Path(path_type=Path), metavar="FILE", help="Write the Pareto front as CSV."
-)
+@file_option("--front", "front_path", help="Write the Pareto front as CSV.")
 @pool_options
 @table_options
 @plot_option

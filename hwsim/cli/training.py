@@ -12,6 +12,7 @@ from hwsim import api, files
 from hwsim.cli.common import (
     check_outputs,
     console,
+    file_option,
     input_shape_option,
     max_memory_option,
     output_option,
@@ -72,19 +73,13 @@ training_data_options = stacked(
 )
 @click.option("--validation", "validation_fraction", type=float, help="Held-out fraction of the images (default 0.1).")
 @training_data_options
-@click.option(
-    "--checkpoint", type=click.Path(path_type=Path), metavar="FILE", help="Save the run here (.npz) after every epoch."
-)
-@click.option(
+@file_option("--checkpoint", help="Save the run here (.npz) after every epoch.")
+@file_option(
     "--resume",
-    type=click.Path(path_type=Path),
-    metavar="FILE",
     help="Continue the run saved in this checkpoint (and save it back there).",
 )
-@click.option(
+@file_option(
     "--metrics",
-    type=click.Path(path_type=Path),
-    metavar="FILE",
     help="Write the per-epoch metrics as CSV after every epoch.",
 )
 @max_memory_option
@@ -140,10 +135,8 @@ def train(
 
 @click.command()
 @click.argument("network")
-@click.option(
+@file_option(
     "--checkpoint",
-    type=click.Path(path_type=Path),
-    metavar="FILE",
     required=True,
     help="A checkpoint written by hwsim train.",
 )
