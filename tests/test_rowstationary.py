@@ -18,7 +18,7 @@ from hwsim import api
 from hwsim.cost.accesses import layer_accesses
 from hwsim.cost.cycles import layer_cycles
 from hwsim.cost.inference import graph_costs
-from hwsim.cost.rowstationary import ConvShape, best_mapping, layer_mapping
+from hwsim.cost.rowstationary import ConvShape, best_mapping, costed_mappings, layer_mapping, mapping_rank
 from hwsim.spec.hardware import RowStationary
 
 HW = api.load_hardware("eyeriss-v1-rs")
@@ -119,6 +119,65 @@ def test_every_mapping_fits_the_chip_and_moves_at_least_each_value_once(shape: C
     assert mv.output_writes >= shape.n * shape.m * shape.e * shape.f
     assert mv.psum_reads == mv.output_writes - shape.n * shape.m * shape.e * shape.f
     assert mp.cycles >= math.ceil(mv.ifmap_reads / RS.ifmap_bus)
+
+
+def _every_legal(shape: ConvShape, rows: int, cols: int, rs: RowStationary, value: int) -> list[tuple[int, ...]]:
+    """The legal (e, segments, r, t, p, q, n, m, active PEs) by the module's rules, every one of the whole product
+    tried in the search's order (e, q, r, t, n, p): the oracle for the enumeration's shortcuts."""
+    sh, found = shape, []
+    for e in range(1, sh.e + 1):
+        segments = math.ceil(e / cols)
+        if sh.r * segments > rows:
+            continue
+        high, across = rows // (sh.r * segments), cols // min(e, cols)
+        rows_in = (e - 1) * sh.u + sh.rows_in
+        for q in range(1, min(rs.ifmap_spad // sh.s, sh.c) + 1):
+            r_most = min(high, math.ceil(sh.c / q))
+            room = max(r * min(across * (high // r), sh.m) for r in range(1, r_most + 1))
+            for r in range(1, r_most + 1):
+                for t in range(1, min(across * (high // r), sh.m) + 1):
+                    p_max = min(rs.psum_spad, rs.filter_spad // (q * sh.s), math.ceil(sh.m / t))
+                    least = math.ceil(sh.m / (t * max(p_max, 1)))
+                    ps = sorted({math.ceil(sh.m / (t * k)) for k in range(least, least + 3)} & set(range(1, p_max + 1)))
+                    for n in range(1, min(sh.n, 16) + 1):
+                        ifmap_bytes = math.ceil(q * r * rows_in * sh.width_in * n * value / rs.bank) * rs.bank
+                        for p in ps:
+                            m = (
+                                min(
+                                    (rs.buffer // rs.bank * rs.bank - ifmap_bytes) // (e * sh.f * n * value * p * t),
+                                    math.ceil(sh.m / (p * t)),
+                                )
+                                * p
+                                * t
+                            )
+                            if 2 * r * t > room and m >= p * t:
+                                found.append((e, segments, r, t, p, q, n, int(m), r * t * sh.r * e))
+    return found
+
+
+@given(
+    shape=shapes,
+    rows=st.integers(1, 24),
+    cols=st.integers(1, 40),
+    banks=st.sampled_from([(25, 4096), (6, 1024), (2, 512)]),
+)
+def test_the_search_takes_the_first_mapping_in_rank_order_of_every_legal_one(
+    shape: ConvShape, rows: int, cols: int, banks: tuple[int, int]
+) -> None:
+    """best_mapping's shortcuts (strip heights tallest first, DRAM values counted before the rest, (e, n) that
+    cannot beat the best not enumerated, t past the buffer's room not tried) pick what ranking every legal mapping
+    picks, ties to the first the enumeration meets; and the enumeration is the whole legal space, in order. Small
+    buffers make the room for partial sums, which the shortcuts read, bind."""
+    rs = RS.model_copy(update={"buffer": banks[0] * banks[1], "bank": banks[1]})
+    every = list(costed_mappings(shape, rows, cols, rs, 2))
+    assert [(mp.e, mp.segments, mp.r, mp.t, mp.p, mp.q, mp.n, mp.m, mp.active_pes) for mp in every] == _every_legal(
+        shape, rows, cols, rs, 2
+    )
+    if not every:
+        with pytest.raises(ValueError, match="no row-stationary mapping fits"):
+            best_mapping(shape, rows, cols, rs, 2)
+    else:
+        assert best_mapping(shape, rows, cols, rs, 2) == min(every, key=mapping_rank)
 
 
 def test_alexnet_maps_as_table_iii_on_every_layer_with_the_pes_table_v_reports() -> None:
