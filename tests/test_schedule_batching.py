@@ -14,11 +14,11 @@ from hwsim import api
 from hwsim.cli import main
 from hwsim.cost.cut import cut_bound
 from hwsim.cost.inference import graph_costs
+from hwsim.cost.subbatch import candidate_sizes
 from hwsim.model.graph import Graph
 from hwsim.report.trace import trace_events
 from hwsim.schedule import scheduled_costs
 from hwsim.schedule.base import Action, CapacityError, Event, Region, Repeat, map_of, unrolled
-from hwsim.schedule.batching import candidate_sizes
 from hwsim.schedule.validate import validate
 
 
