@@ -318,11 +318,14 @@ def _steady_schedule(
     batch's maps; ``optimized`` also tries keeping them beside one image's, which a batch then shares with one
     image alone, run in sub-batches as small as one image (:mod:`hwsim.cost.steady`), and keeps the faster: a
     batch is never slower per image than one image."""
-    choices = (False, True) if policy == "optimized" and costs[0].batch > 1 else (False,)
+    choices = [steady_state_of(costs, hardware)]
+    if policy == "optimized" and costs[0].batch > 1:
+        one_image = steady_state_of(costs, hardware, one_image=True)
+        if [c.weights_resident for c in one_image[0]] != [c.weights_resident for c in choices[0][0]]:
+            choices.append(one_image)
     best: tuple[float, tuple[LayerCost, ...], list[Step]] | None = None
     refusal: list[CapacityError] = []
-    for one_image in choices:
-        kept, scheduled_on = steady_state_of(costs, hardware, one_image)
+    for kept, scheduled_on in choices:
         try:
             steps = POLICIES[policy](graph, kept, scheduled_on)
         except CapacityError as error:
