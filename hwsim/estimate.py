@@ -22,7 +22,7 @@ from hwsim.errors import InputError
 from hwsim.model.graph import INPUT, Graph
 from hwsim.ops import elements
 from hwsim.schedule import POLICIES, scheduled_costs
-from hwsim.schedule.base import COMPUTE, Direction, Location, Schedule, Step
+from hwsim.schedule.base import COMPUTE, CapacityError, Direction, Location, Schedule, Step
 from hwsim.schedule.energy import EnergyParts, counted_events, counted_steps, schedule_energy
 from hwsim.spec.energy import area_mm2, energy_table
 from hwsim.spec.hardware import HardwareSpec, Precision
@@ -301,15 +301,42 @@ def estimate(
     costs, counting, precision = cost_run(graph, hardware, policy, counting, batch, precision)
     costs = coded_costs(costs, hardware, precision, map_zeros)
     steady = hardware.steady_state if steady_state is None else steady_state
-    scheduled_on = hardware
     if steady:
-        costs, scheduled_on = steady_state_of(costs, hardware)
-    steps = POLICIES[policy](graph, costs, scheduled_on)
-    if steady:
+        costs, steps = _steady_schedule(graph, costs, hardware, policy)
         steps = [_kept_weights_noted(step, costs) for step in steps]
+    else:
+        steps = POLICIES[policy](graph, costs, hardware)
     schedule = Schedule(policy, graph.name, hardware.name, counting.name, batch, precision.value, tuple(steps))
     _check_external_capacity(costs, schedule, hardware)
     return Estimate(graph, hardware, costs, schedule, steady, map_zeros)
+
+
+def _steady_schedule(
+    graph: Graph, costs: tuple[LayerCost, ...], hardware: HardwareSpec, policy: str
+) -> tuple[tuple[LayerCost, ...], list[Step]]:
+    """The steady-state costs (weights kept marked) and their schedule. The weights are kept beside the whole
+    batch's maps; ``optimized`` also tries keeping them beside one image's, which a batch then shares with one
+    image alone, run in sub-batches as small as one image (:mod:`hwsim.cost.steady`), and keeps the faster: a
+    batch is never slower per image than one image."""
+    choices = [steady_state_of(costs, hardware)]
+    if policy == "optimized" and costs[0].batch > 1:
+        one_image = steady_state_of(costs, hardware, one_image=True)
+        if [c.weights_resident for c in one_image[0]] != [c.weights_resident for c in choices[0][0]]:
+            choices.append(one_image)
+    best: tuple[float, tuple[LayerCost, ...], list[Step]] | None = None
+    refusal: list[CapacityError] = []
+    for kept, scheduled_on in choices:
+        try:
+            steps = POLICIES[policy](graph, kept, scheduled_on)
+        except CapacityError as error:
+            refusal.append(error)
+            continue
+        total_s = sum(step.total_s for step in steps)
+        if best is None or total_s < best[0]:
+            best = (total_s, kept, steps)
+    if best is None:
+        raise refusal[0]
+    return best[1], best[2]
 
 
 def coded_costs(

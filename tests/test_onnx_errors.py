@@ -180,13 +180,13 @@ def test_a_model_beyond_the_size_limit_is_refused_unread(runner, model: Path, mo
     )
 
 
-def test_two_inputs_or_two_outputs_are_refused(runner, tmp_path: Path) -> None:
+def test_two_inputs_or_no_output_are_refused(runner, tmp_path: Path) -> None:
     net = small_net()
     model = net.model("/relu/Relu_output_0")
-    model.graph.output.append(helper.make_tensor_value_info("/conv/Conv_output_0", TensorProto.FLOAT, None))
-    two_outputs = tmp_path / "two.onnx"
-    two_outputs.write_bytes(model.SerializeToString())
-    assert_one_line_error(invoke(runner, "estimate", two_outputs), "2 outputs", "hwsim networks have one output")
+    del model.graph.output[:]
+    no_output = tmp_path / "none.onnx"
+    no_output.write_bytes(model.SerializeToString())
+    assert_one_line_error(invoke(runner, "estimate", no_output), "no outputs (truncated?)")
     model = net.model("/relu/Relu_output_0")
     model.graph.input.append(helper.make_tensor_value_info("other", TensorProto.FLOAT, [1, 3, 16, 16]))
     two_inputs = tmp_path / "inputs.onnx"

@@ -162,6 +162,33 @@ def test_an_exported_network_imports_back_to_the_same_counts(tmp_path: Path) -> 
     assert api.estimate(back, hardware, "optimized").summary() == api.estimate(graph, hardware, "optimized").summary()
 
 
+TWO_HEADS = """
+name: heads
+input: [16, 16, 3]
+layers:
+  - {op: conv, kernel: 3, filters: 8, name: trunk}
+  - {op: conv, kernel: 1, filters: 4, name: small_head}
+  - {op: maxpool, size: 2, inputs: [trunk], name: pool}
+  - {op: conv, kernel: 1, filters: 6, name: large_head}
+"""
+
+
+def test_every_head_is_an_output_and_imports_back(tmp_path: Path) -> None:
+    """A layer no other reads (a detector's first head) is an output of the model, not a dead node ONNX drops."""
+    network = tmp_path / "heads.yaml"
+    network.write_text(TWO_HEADS)
+    graph = api.load_network(network)
+    model = export.export_onnx(graph, *varied_weights(graph))
+    onnx.checker.check_model(model, full_check=True)
+    assert [value.name for value in model.graph.output] == ["small_head", "large_head"]
+    path = tmp_path / "heads.onnx"
+    onnx.save(model, str(path))
+    back = api.load_network(path)
+    assert [layer.name for layer in back.layers] == ["trunk", "small_head", "pool", "large_head"]
+    hardware = api.load_hardware("edge-npu")
+    assert api.estimate(back, hardware, "optimized").summary() == api.estimate(graph, hardware, "optimized").summary()
+
+
 def test_export_refuses_a_wrong_suffix_before_any_work(runner, tmp_path: Path) -> None:
     result = runner.invoke(main, ["export", "hairnet", "-o", str(tmp_path / "net.yaml")])
     assert result.exit_code == 2 and "an ONNX model; use a .onnx suffix" in result.stderr

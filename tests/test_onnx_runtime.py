@@ -285,6 +285,30 @@ def test_verify_runtime_on_an_onnx_model_and_on_a_yaml_network(runner, tmp_path:
     assert "hairnet-cifar10-small: onnxruntime" in result.stdout
 
 
+SEGMENTER = """
+name: segmenter
+input: [8, 8, 3]
+layers:
+  - {op: conv, kernel: 3, filters: 4}
+  - {op: conv, kernel: 1, filters: 2}
+  - {op: softmax}
+"""
+
+
+def test_a_softmax_per_pixel_skips_the_counts_and_still_runs_in_onnx_runtime(runner, tmp_path: Path) -> None:
+    """A segmentation network cannot train under verify's cross-entropy: plain verify says so before running
+    anything, and --runtime compares it with ONNX Runtime all the same."""
+    path = tmp_path / "segmenter.yaml"
+    path.write_text(SEGMENTER)
+    result = runner.invoke(main, ["verify", str(path)])
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1, result.output
+    assert "must end in softmax of one vector per image (1x1x2), not 8x8x2" in result.stderr
+    result = runner.invoke(main, ["verify", str(path), "--runtime", "onnxruntime"])
+    assert result.exit_code == 0, result.output
+    assert "segmenter: op counts not verified" in result.stdout
+    assert "segmenter: onnxruntime " in result.stdout and " agrees with the NumPy reference" in result.stdout
+
+
 def test_verify_runtime_exits_1_when_the_outputs_differ(runner, monkeypatch) -> None:
     from hwsim.interchange import export
 

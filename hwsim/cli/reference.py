@@ -78,7 +78,6 @@ def verify(
     hwsim verify networks/hairnet-paper.yaml --counting paper   # where the paper's counts go wrong
     hwsim verify resnet18.onnx --runtime onnxruntime           # the import's conventions, checked
     """
-    from hwsim.ops import Op
     from hwsim.report.studies import render_verification
     from hwsim.studies import verify as verification
 
@@ -88,8 +87,11 @@ def verify(
         require_onnxruntime()
     graph = api.load_network(network, input_shape)
     failed = False
-    if runtime and graph.output.op is not Op.SOFTMAX:
-        click.echo(f"{graph.name}: op counts not verified: training them needs a network that ends in softmax")
+    if runtime and not verification.trains(graph):
+        click.echo(
+            f"{graph.name}: op counts not verified: training them needs a network that ends in softmax"
+            " (one vector per image)"
+        )
     else:
         result = verification.verify(graph, api.counting_named(counting), batch, max_memory=max_memory)
         render_verification(result, console(), View(wide, columns))

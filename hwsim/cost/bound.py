@@ -9,7 +9,9 @@ work at once, so the bound is the largest of these times (not their sum):
     bound = max(compulsory bytes / bandwidth, max over units u of ops(u) / throughput(u))
 
 The bandwidth is what transfers attain (``achievable``); a unit with a systolic array takes at least
-its layers' cycles at its clock (:mod:`hwsim.cost.cycles`), whatever the schedule. Fixed costs
+its layers' cycles at its clock (:mod:`hwsim.cost.cycles`), whatever the schedule, in the fastest of the
+splits into sub-batches the policies may run (:mod:`hwsim.cost.subbatch`): a row-stationary mapping of a
+whole batch can take more cycles per image than one of a smaller sub-batch. Fixed costs
 (dispatch, transfer setup) depend on how a policy cuts the work and are left out: the bound holds.
 
 Policies may fold batch norms into convs (which changes both weights and ops), so each term is
@@ -23,7 +25,8 @@ from dataclasses import dataclass
 from hwsim.cost.coding import link_bytes
 from hwsim.cost.cycles import layer_seconds
 from hwsim.cost.fold import fold_batchnorm
-from hwsim.cost.inference import LayerCost
+from hwsim.cost.inference import LayerCost, recost
+from hwsim.cost.subbatch import candidate_sizes
 from hwsim.model.graph import INPUT
 from hwsim.spec.hardware import HardwareSpec
 
@@ -65,11 +68,26 @@ def compulsory_bytes(costs: tuple[LayerCost, ...], io: bool = True) -> int:
 
 def unit_seconds(costs: tuple[LayerCost, ...], unit: str, hardware: HardwareSpec) -> float:
     """How long ``unit`` computes its layers of ``costs``: their ops at its throughput, or at the cycles of its
-    array."""
+    array in the fastest split of the batch into sub-batches (:mod:`hwsim.cost.subbatch`)."""
     spec = hardware.compute[unit]
+    mine = [c for c in costs if c.unit == unit]
     if spec.array is None:
-        return sum(c.ops for c in costs if c.unit == unit) / spec.throughput
-    return sum(layer_seconds(c, spec) for c in costs if c.unit == unit)
+        return sum(c.ops for c in mine) / spec.throughput
+    if not mine:
+        return 0.0
+    return min(_split_seconds(mine, hardware, size) for size in candidate_sizes(mine[0].batch))
+
+
+def _split_seconds(costs: list[LayerCost], hardware: HardwareSpec, size: int) -> float:
+    """The array's cycles for ``costs`` (one unit's, one batch) run as sub-batches of ``size`` images and one of
+    the rest, one after another."""
+    spec = hardware.compute[costs[0].unit]
+    whole, rest = divmod(costs[0].batch, size)
+
+    def seconds(images: int) -> float:
+        return sum(layer_seconds(c if images == c.batch else recost(c, hardware, batch=images), spec) for c in costs)
+
+    return whole * seconds(size) + (seconds(rest) if rest else 0.0)
 
 
 def lower_bound(costs: tuple[LayerCost, ...], hardware: HardwareSpec, io: bool = True) -> LowerBound:

@@ -286,6 +286,13 @@ def _check_size(graph: Graph, params: Arrays, state: Arrays) -> None:
         )
 
 
+def _output_info(onnx: Any, w: _Writer, tensor: str, layer: Layer) -> Any:
+    """A graph output: every layer no other reads is one (a detector's heads), else ONNX would drop it as dead."""
+    ho, wo, co = layer.output_shape
+    dims: list[int | str] = ["N", co, ho, wo] if w.rank[tensor] == 4 else ["N", co]
+    return onnx.helper.make_tensor_value_info(tensor, onnx.TensorProto.FLOAT, dims)
+
+
 def export_onnx(graph: Graph, params: Arrays, state: Arrays, metadata: dict[str, str] | None = None) -> Any:
     """``graph`` with the reference's ``params`` and ``state`` (float32) as an ``onnx.ModelProto``."""
     onnx = require_onnx("export")
@@ -300,15 +307,16 @@ def export_onnx(graph: Graph, params: Arrays, state: Arrays, metadata: dict[str,
     tensors = {INPUT: INPUT}
     for layer in graph.layers:
         tensors[layer.name] = WRITERS[layer.op.value](w, layer, [tensors[name] for name in layer.inputs])
-    output = tensors[graph.output.name]
-    ho, wo, co = graph.output.output_shape
-    out_dims: list[int | str] = ["N", co, ho, wo] if w.rank[output] == 4 else ["N", co]
     float_type = onnx.TensorProto.FLOAT
     model_graph = onnx.helper.make_graph(
         w.nodes,
         graph.name,
         [onnx.helper.make_tensor_value_info(INPUT, float_type, ["N", c, h, wd])],
-        [onnx.helper.make_tensor_value_info(output, float_type, out_dims)],
+        [
+            _output_info(onnx, w, tensors[layer.name], layer)
+            for layer in graph.layers
+            if not graph.consumers(layer.name)
+        ],
         w.initializers,
     )
     model = onnx.helper.make_model(

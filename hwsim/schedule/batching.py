@@ -27,6 +27,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from hwsim.cost.inference import LayerCost, recost
+from hwsim.cost.subbatch import candidate_sizes
 from hwsim.model.graph import Graph
 from hwsim.schedule.base import (
     ALLOC,
@@ -43,15 +44,6 @@ from hwsim.schedule.base import (
 )
 from hwsim.schedule.program import link_ratios, transfers_of
 from hwsim.spec.hardware import HardwareSpec
-
-
-def candidate_sizes(batch: int) -> list[int]:
-    """``batch`` and the powers of two below it, largest first: ``[16, 8, 4, 2, 1]``, ``[12, 8, 4, 2, 1]``."""
-    sizes, b = [batch], 1
-    while b < batch:
-        sizes.append(b)
-        b *= 2
-    return sorted(set(sizes), reverse=True)
 
 
 def sub_batched(policy: Scheduler, choose: str) -> Scheduler:

@@ -2,7 +2,7 @@
 
 :func:`read_onnx` reads the model without its weights (:mod:`hwsim.spec.onnx_file`), follows the data
 from the network's input (a ``Shape`` and what is computed from it are not data; ``Constant`` nodes and
-initializers are operands), translates every node on the way to the output (:mod:`hwsim.spec.onnx_ops`)
+initializers are operands), translates every node on the way to the outputs (:mod:`hwsim.spec.onnx_ops`)
 and lays the layers out as a network document, with repeated blocks where the names show them
 (:mod:`hwsim.spec.onnx_blocks`). Shapes are the model's own where its value_info gives every tensor one,
 else ONNX shape inference's. :mod:`hwsim.model.expand` expands that document as it expands YAML, then
@@ -87,11 +87,11 @@ def read_onnx(path: Path | str, input_shape: tuple[int, ...] | None = None) -> O
     if len(graph.node) > MAX_NODES:
         raise InputError(f"{len(graph.node):,} nodes, more than the {MAX_NODES:,} hwsim reads", str(path))
     input_name, dims = _fix_input(light, input_shape)
-    output = _the_output(light)
+    outputs = _the_outputs(light)
     all_nodes = [Node.of(proto, index) for index, proto in enumerate(graph.node)]
     computed = _data_tensors(all_nodes, input_name)
     all_nodes = _without_constant_aliases(all_nodes, computed)
-    nodes = _needed_nodes(all_nodes, light, computed, input_name, output)
+    nodes = _needed_nodes(all_nodes, light, computed, input_name, outputs)
     opset = _opset(light)
     unknown = [n for n in nodes if not n.standard or n.op_type not in TRANSLATORS]
     for node in nodes:
@@ -108,13 +108,13 @@ def read_onnx(path: Path | str, input_shape: tuple[int, ...] | None = None) -> O
         initializers=light.initializers,
         constant=lambda name: folded[name] if name in folded else constant(name),
         data=computed,
-        used={name for node in all_nodes for name in node.input} | {output},
+        used={name for node in all_nodes for name in node.input} | outputs,
         element_type=next(v for v in graph.input if v.name == input_name).type.tensor_type.elem_type,
     )
-    absorbed = _fuse_biases(nodes, ctx, output) | _channel_shuffles(nodes, ctx, output)
+    absorbed = _fuse_biases(nodes, ctx, outputs) | _channel_shuffles(nodes, ctx, outputs)
     kept = _split_outputs([n for n in nodes if n.position not in absorbed], ctx)
     to_nchw = _nchw_after_input(nodes, input_name, len(dims))
-    reordered = _nhwc_before_flatten(nodes, output) | to_nchw
+    reordered = _nhwc_before_flatten(nodes, outputs) | to_nchw
     flat, sources, problems = _translate(kept, ctx, input_name, reordered)
     if problems:
         raise InputError(_unsupported_message(problems), str(path))
@@ -247,12 +247,12 @@ def _fix_input(light: LightModel, given: tuple[int, ...] | None) -> tuple[str, t
     return value.name, fixed  # type: ignore[return-value]
 
 
-def _the_output(light: LightModel) -> str:
-    outputs = [value.name for value in light.model.graph.output]
-    if len(outputs) != 1:
-        names = ", ".join(repr(n) for n in outputs) or "none (truncated?)"
-        raise InputError(f"{len(outputs)} outputs ({names}); hwsim networks have one output", str(light.path))
-    return outputs[0]
+def _the_outputs(light: LightModel) -> frozenset[str]:
+    """The model's outputs: a detector's heads are several, each the last layer of its branch."""
+    outputs = frozenset(value.name for value in light.model.graph.output)
+    if not outputs:
+        raise InputError("no outputs (truncated?)", str(light.path))
+    return outputs
 
 
 def _data_tensors(nodes: list[Node], input_name: str) -> set[str]:
@@ -280,11 +280,14 @@ def _without_constant_aliases(nodes: list[Node], data: set[str]) -> list[Node]:
     return [node._replace(input=tuple(alias.get(name, name) for name in node.input)) for node in nodes]
 
 
-def _needed_nodes(nodes: list[Node], light: LightModel, data: set[str], input_name: str, output: str) -> list[Node]:
-    """The data nodes the output depends on, in the graph's order (a topological one, which is checked)."""
+def _needed_nodes(
+    nodes: list[Node], light: LightModel, data: set[str], input_name: str, outputs: frozenset[str]
+) -> list[Node]:
+    """The data nodes the outputs depend on, in the graph's order (a topological one, which is checked)."""
     path = str(light.path)
-    if output not in data:
-        raise InputError(f"output {output!r} does not depend on the input", path)
+    constant = sorted(outputs - data)
+    if constant:
+        raise InputError(f"output {constant[0]!r} does not depend on the input", path)
     known = {input_name} | set(light.initializers) | {value.name for value in light.model.graph.input}
     known.add("")  # an optional input left out
     producer: dict[str, Node] = {}
@@ -303,10 +306,11 @@ def _needed_nodes(nodes: list[Node], light: LightModel, data: set[str], input_na
                 raise InputError(f"not a valid ONNX model: tensor {name!r} is defined twice (not in SSA form)", path)
             producer[name] = node
             known.add(name)
-    if output not in producer:
-        raise InputError(f"output {output!r} is not produced by any node", path)
+    unproduced = sorted(outputs - producer.keys())
+    if unproduced:
+        raise InputError(f"output {unproduced[0]!r} is not produced by any node", path)
     needed: set[int] = set()
-    stack = [output]
+    stack = sorted(outputs)
     while stack:
         found = producer.get(stack.pop())
         if found is None or found.position in needed or data.isdisjoint(found.output):
@@ -488,7 +492,7 @@ def _constants(light: LightModel) -> Any:
     return constant
 
 
-def _fuse_biases(nodes: list[Node], ctx: Context, output: str) -> set[int]:
+def _fuse_biases(nodes: list[Node], ctx: Context, outputs: frozenset[str]) -> set[int]:
     """MatMul then Add of a constant vector: one dense layer with a bias. Returns the absorbed Adds' indices."""
     readers: dict[str, list[Node]] = {}
     for node in nodes:
@@ -496,7 +500,7 @@ def _fuse_biases(nodes: list[Node], ctx: Context, output: str) -> set[int]:
             readers.setdefault(name, []).append(node)
     absorbed = set()
     for node in nodes:
-        if node.op_type != "MatMul" or node.output[0] == output or node.input[1] not in ctx.initializers:
+        if node.op_type != "MatMul" or node.output[0] in outputs or node.input[1] not in ctx.initializers:
             continue
         after = readers.get(node.output[0], [])
         if len(after) != 1 or after[0].op_type != "Add":
@@ -513,7 +517,7 @@ def _fuse_biases(nodes: list[Node], ctx: Context, output: str) -> set[int]:
 SWAP_GROUPS = [0, 2, 1, 3, 4]
 
 
-def _channel_shuffles(nodes: list[Node], ctx: Context, output: str) -> set[int]:
+def _channel_shuffles(nodes: list[Node], ctx: Context, outputs: frozenset[str]) -> set[int]:
     """Reshape (N, C, H, W) to (N, g, C/g, H, W), Transpose its two group axes, Reshape back: one channel
     shuffle (ShuffleNet's), recorded for the last Reshape. Returns the first Reshape's and the Transpose's indices."""
     readers: dict[str, list[Node]] = {}
@@ -524,7 +528,7 @@ def _channel_shuffles(nodes: list[Node], ctx: Context, output: str) -> set[int]:
         producer.update((name, node) for name in node.output)
     absorbed = set()
     for swap in nodes:
-        if swap.op_type != "Transpose" or swap.attrs.get("perm") != SWAP_GROUPS or output in swap.output:
+        if swap.op_type != "Transpose" or swap.attrs.get("perm") != SWAP_GROUPS or not outputs.isdisjoint(swap.output):
             continue
         first, after = producer.get(swap.input[0]), readers.get(swap.output[0], [])
         if first is None or first.op_type != "Reshape" or len(readers[first.output[0]]) != 1 or len(after) != 1:
@@ -570,7 +574,7 @@ NHWC = [0, 2, 3, 1]
 NCHW = [0, 3, 1, 2]
 
 
-def _nhwc_before_flatten(nodes: list[Node], output: str) -> set[int]:
+def _nhwc_before_flatten(nodes: list[Node], outputs: frozenset[str]) -> set[int]:
     """Transposes NCHW -> NHWC read only by flattens (hwsim's flatten in (h, w, c) order, as hwsim exports it),
     or giving the network's output (a Keras model's NHWC output): in hwsim's NHWC layout they move nothing."""
     readers: dict[str, list[Node]] = {}
@@ -583,7 +587,7 @@ def _nhwc_before_flatten(nodes: list[Node], output: str) -> set[int]:
         if node.op_type == "Transpose"
         and node.attrs.get("perm") == NHWC
         and (
-            node.output[0] == output
+            node.output[0] in outputs
             or (readers.get(node.output[0]) and all(r.op_type in FLATTENING for r in readers[node.output[0]]))
         )
     }

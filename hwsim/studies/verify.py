@@ -57,6 +57,12 @@ class Verification:
         return sum(c.executed if executed else c.modelled for c in self.checks if c.pass_ is pass_)
 
 
+def trains(graph: Graph) -> bool:
+    """Whether ``graph`` trains under cross-entropy, as verify runs it: it ends in one softmax vector per image
+    (a segmentation network's softmax per pixel does not)."""
+    return graph.output.op is Op.SOFTMAX and graph.output.output_shape[:2] == (1, 1)
+
+
 def execute(graph: Graph, batch: int = 1, seed: int = 0, max_memory: str | None = None) -> dict[tuple[str, Pass], int]:
     """Executed ops per (layer, pass): inference forward, training forward + backward, one Adam step.
 
@@ -66,8 +72,12 @@ def execute(graph: Graph, batch: int = 1, seed: int = 0, max_memory: str | None 
     from hwsim.reference import Adam, Model, counting  # the reference is only needed when executing
     from hwsim.reference.memory import check_budget, memory_limit, step_bytes
 
-    if graph.output.op is not Op.SOFTMAX:
-        raise InputError(f"{graph.name}: verify trains under a cross-entropy loss, so the network must end in softmax")
+    if not trains(graph):
+        h, w, c = graph.output.output_shape
+        per_pixel = f" of one vector per image (1x1x{c}), not {h}x{w}x{c}" if graph.output.op is Op.SOFTMAX else ""
+        raise InputError(
+            f"{graph.name}: verify trains under a cross-entropy loss, so the network must end in softmax{per_pixel}"
+        )
     check_budget(f"verify {graph.name} at batch {batch}", step_bytes(graph, batch, "adam"), memory_limit(max_memory))
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((batch, *graph.input_shape)).astype(np.float32)
