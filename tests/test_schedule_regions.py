@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from hypothesis import given
+from hypothesis import strategies as st
 from schedule_helpers import graph_from
 
-from hwsim.schedule.regions import input_regions
+from hwsim.schedule.regions import input_regions, rows_read
 
 
 def _layer(spec: dict, size: int = 8, channels: int = 4):
@@ -29,3 +31,36 @@ def test_strided_pool_and_depthwise_conv_read_only_their_channels() -> None:
 def test_global_pool_and_dense_read_everything() -> None:
     gap = _layer({"op": "global_avg_pool"})
     assert input_regions(gap, (0, 1), (1, 2)) == (((0, 8), (1, 2)),)
+
+
+@given(
+    height=st.integers(1, 40),
+    kernel=st.integers(1, 4),
+    dilation=st.integers(1, 3),
+    stride=st.integers(1, 6),
+    pad=st.integers(0, 3),
+)
+def test_rows_read_counts_the_rows_under_any_window_as_listing_them_does(
+    height: int, kernel: int, dilation: int, stride: int, pad: int
+) -> None:
+    """Windows shorter than their stride skip rows (a strided 1x1 conv reads every other row); padding's windows
+    read fewer: counted as the set of rows every output row's window covers."""
+    extent = (kernel - 1) * dilation + 1
+    if height + 2 * pad < extent:
+        return  # no output row
+    conv = graph_from(
+        {
+            "name": "t",
+            "input": [height, extent, 2],
+            "layers": [
+                {"op": "conv", "kernel": kernel, "filters": 2, "stride": stride, "padding": pad, "dilation": dilation}
+            ],
+        }
+    ).layers[0]
+    covered = {
+        row
+        for out in range(conv.output_shape[0])
+        for row in range(out * stride - pad, out * stride - pad + extent)
+        if 0 <= row < height
+    }
+    assert rows_read(conv) == len(covered)

@@ -50,7 +50,7 @@ from hwsim.schedule.order import (
     write,
 )
 from hwsim.schedule.program import Program, StepPlan
-from hwsim.schedule.regions import accumulates, has_halo
+from hwsim.schedule.regions import accumulates, has_halo, rows_read
 from hwsim.schedule.segment import (
     CapacityError,
     FirstRow,
@@ -632,18 +632,24 @@ def least_moved(costs: tuple[LayerCost, ...], groups: list[Group], capacity: flo
     """Bytes any plan of ``groups`` one per segment (a menu without row-by-row segments) moves at least, without
     planning: every weight not kept on chip, loaded once, and every step output larger than the capacity
     and read by a later step, which no room holds whole: stored as it is produced, and loaded by each step
-    that reads it (at its bytes on the link, where the link codes maps)."""
+    that reads it (at its bytes on the link, where the link codes maps), the rows its readers read
+    (:func:`hwsim.schedule.regions.rows_read`: a strided 1x1 conv skips rows)."""
     producer = {group[-1].name: g for g, group in enumerate(groups)}
-    readers: dict[str, set[int]] = {}
+    by_name = {c.name: c for c in costs}
+    # per map larger than the capacity: of its rows, how many each later step that reads it reads at least
+    read: dict[str, dict[int, int]] = {}
     for g, group in enumerate(groups):
         for c in group:
-            for t in c.layer.inputs:
-                if producer.get(t, g) != g:
-                    readers.setdefault(t, set()).add(g)
-    sizes = {c.name: c.output_bytes for c in costs}
-    wire = {c.name: link_bytes(c.output_bytes, c.output_link) for c in costs}
+            for i, t in enumerate(c.layer.inputs):
+                if producer.get(t, g) != g and by_name[t].output_bytes > capacity:
+                    steps = read.setdefault(t, {})
+                    steps[g] = max(steps.get(g, 0), rows_read(c.layer) if i == 0 else c.layer.input_shapes[i][0])
     moved = sum(c.weight_bytes for c in costs if not c.weights_resident)
-    return moved + sum(wire[t] * (1 + len(gs)) for t, gs in readers.items() if sizes[t] > capacity)
+    for t, steps in read.items():
+        size, link = by_name[t].output_bytes, by_name[t].output_link
+        row_bytes = size // by_name[t].layer.output_shape[0]
+        moved += link_bytes(size, link) + sum(link_bytes(row_bytes * rows, link) for rows in steps.values())
+    return moved
 
 
 # ---- writing the plan --------------------------------------------------------------------------

@@ -52,6 +52,26 @@ def _group_channels(layer: Layer, channels: Span) -> Span:
     return (first * per_in, (last + 1) * per_in)
 
 
+def rows_read(layer: Layer) -> int:
+    """How many rows of its first input ``layer``'s outputs read, all of them together: every row, but where a
+    window is shorter than its stride (a strided 1x1 conv reads every other row) or the padding's windows start or
+    end inside the map. What a step that reads a map, band by band, must load of it at least."""
+    h_in = layer.input_shapes[0][0]
+    if ROWS[layer.op] is not WINDOW_ROWS:
+        return h_in
+    a = layer.attrs
+    assert isinstance(a, Window)
+    extent, stride, pad, h_out = a.extent[0], a.stride[0], a.padding.top, layer.output_shape[0]
+    if extent >= stride:  # the windows overlap or touch: one span
+        first, last = _window_rows((0, h_out), extent, stride, pad, h_in)
+        return last - first
+    # apart: each window's rows inside the map; those of the windows wholly inside, `extent` each
+    inside = range(-(-pad // stride), min((h_in - extent + pad) // stride, h_out - 1) + 1)
+    edges = [o for o in range(h_out) if o not in inside] if len(inside) < h_out else []
+    clipped = sum(max(min(o * stride - pad + extent, h_in) - max(o * stride - pad, 0), 0) for o in edges)
+    return len(inside) * extent + clipped
+
+
 def input_rows(layer: Layer, rows: Span) -> tuple[Span, ...]:
     """For each input of ``layer``, the rows that output ``rows`` read (in whichever channels): what a band
     needs, without the channel arithmetic of :func:`input_regions`. A layer that accumulates reads all of
