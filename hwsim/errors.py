@@ -16,4 +16,6 @@ class InputError(Exception):
         self.field = field
 
     def __str__(self) -> str:
-        return ": ".join(part for part in (self.where, self.field, self.message) if part)
+        """One line, whatever a message quoted (a library's text, a line break in a name): the promise to the user
+        is one line on stderr."""
+        return " ".join(": ".join(part for part in (self.where, self.field, self.message) if part).splitlines())

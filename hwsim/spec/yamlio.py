@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -121,6 +122,19 @@ def _abridged(digits: str) -> str:
     return digits if len(digits) <= 24 else f"{digits[:12]}...{digits[-6:]} ({len(digits)} characters)"
 
 
+_LINE_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
+"""What YAML counts as a line break, so a line found here is the line its marks would give."""
+
+
+def _unacceptable(text: str, err: yaml.reader.ReaderError, path: Path) -> InputError:
+    """A character YAML refuses (NUL, another control character) at its line. PyYAML's own message takes two
+    lines and gives an offset, counted in characters by the Python reader and in UTF-8 bytes by libyaml; the
+    first such character in the text is the one either reader stopped at."""
+    character = err.character if isinstance(err.character, str) else chr(err.character)
+    line = len(_LINE_BREAK.findall(text, 0, max(text.find(character), 0))) + 1
+    return InputError(f"U+{ord(character):04X} is a character YAML does not allow ({err.reason})", f"{path}:{line}")
+
+
 def load_yaml(path: str | Path) -> Document:
     """Parse ``path`` with PyYAML's safe loader; any failure is an :class:`InputError` with a line.
 
@@ -133,12 +147,14 @@ def load_yaml(path: str | Path) -> Document:
         root = loader.get_single_node()
         builder = _Builder(loader)
         data = {} if root is None else builder.build(root, ())
+    except yaml.reader.ReaderError as err:
+        raise _unacceptable(text, err, path) from None
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         line = mark.line + 1 if mark else 1
         raise InputError(f"YAML syntax error: {err.problem or err}", f"{path}:{line}") from None
     except yaml.YAMLError as err:
-        raise InputError(f"YAML error: {err}", str(path)) from None
+        raise InputError(f"YAML error: {' '.join(str(err).split())}", str(path)) from None
     except RecursionError:
         raise InputError(f"nested more than {MAX_DEPTH} levels deep", str(path)) from None
     except InputError as err:  # raised by the builder: fill in the file name
