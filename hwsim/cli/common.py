@@ -222,9 +222,9 @@ def require_suffix(output: Path | None, suffixes: tuple[str, ...], what: str) ->
 
 def check_distinct_paths(inputs: list[Path], outputs: list[Path]) -> None:
     """Refuse an output that would overwrite an input file or another output of the same command."""
-    seen: dict[Path, Path] = {path.resolve(): path for path in inputs if files.exists(path)}
+    seen: dict[Path, Path] = {files.resolved(path): path for path in inputs if files.exists(path)}
     for output in outputs:
-        resolved = output.resolve()
+        resolved = files.resolved(output)
         if resolved in seen:
             raise InputError(f"would overwrite {seen[resolved]}, which this command also uses", str(output))
         seen[resolved] = output
