@@ -384,3 +384,35 @@ def test_a_golden_file_the_csv_module_cannot_read_is_one_line(
     golden = tmp_path / "golden.csv"
     golden.write_text(f"layer,op,forward,forward_train,backward,optimizer\n{cells}\n")
     one_line_error(runner.invoke(main, ["ops", "hairnet", "--check", str(golden)]), "golden.csv:2: not CSV", complaint)
+
+
+# ---- characters YAML refuses, loops of links, messages that quote a line break ------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("network", "hardware", "where", "code"),
+    [
+        (NETWORK.replace("name: tiny", "name: ti\x00ny"), None, "net.yaml:1:", "U+0000"),
+        (NETWORK + '  - {op: relu, name: "r\x1b"}\n', None, "net.yaml:13:", "U+001B"),
+        (None, HARDWARE.replace("\n", "\r\n") + "\x07\r\n", "hw.yaml:8:", "U+0007"),
+    ],
+)
+def test_a_character_yaml_refuses_is_one_line_at_its_line(
+    runner, tmp_path: Path, network, hardware, where: str, code: str
+) -> None:
+    """Once two lines: PyYAML's reader error ends with 'in "<unicode string>", position 8' on a line of its own."""
+    one_line_error(estimate(runner, tmp_path, network, hardware), where, f"{code} is a character YAML does not allow")
+
+
+def test_a_loop_of_symlinks_as_a_checkpoint_is_one_line(runner, tmp_path: Path) -> None:
+    """Once a RuntimeError traceback: Path.resolve raises it on a loop (Python 3.10 to 3.12)."""
+    loop = tmp_path / "run.npz"
+    loop.symlink_to(loop)
+    result = runner.invoke(main, ["train", "hairnet-cifar10-small", "--epochs", "1", "--resume", str(loop)])
+    one_line_error(result, "run.npz: cannot write", "symbolic links")
+    assert loop.is_symlink() and [p.name for p in tmp_path.iterdir()] == ["run.npz"]
+
+
+def test_an_input_error_is_one_line_whatever_its_message_quotes() -> None:
+    err = InputError("the library said:\nline two\r\nline three", "net.yaml:3", "layers[0]")
+    assert str(err) == "net.yaml:3: layers[0]: the library said: line two line three"
