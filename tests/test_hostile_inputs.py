@@ -174,6 +174,22 @@ def test_network_and_profile_names_are_visible_one_line_text(runner, tmp_path: P
     one_line_error(estimate(runner, tmp_path, None, HARDWARE.replace("name: hw", f"name: {name}")), "hw.yaml:1: name")
 
 
+@pytest.mark.parametrize(
+    ("unit", "complaint"),
+    [
+        ("''", "a visible character"),
+        ('"v\\nx"', "no control characters"),
+        ("v.x", "without '.'"),
+        ("v" * 201, "at most 200"),
+    ],
+)
+def test_compute_unit_names_are_visible_text_without_dots(runner, tmp_path: Path, unit: str, complaint: str) -> None:
+    """Once any key: a unit named '' or 'a\\nb' printed as it is in reports, 'a.b' unreachable by a sweep's
+    dotted field (compute.a.b.throughput)."""
+    hardware = HARDWARE.replace("  vector:", f"  {unit}: {{throughput: 1 GFLOPS}}\n  vector:")
+    one_line_error(estimate(runner, tmp_path, None, hardware), "hw.yaml:6: compute: unit name", complaint)
+
+
 def test_a_name_a_repeat_generates_cannot_be_taken_again(runner, tmp_path: Path) -> None:
     # once a KeyError: 's.block2.out'
     dotted = NETWORK + "  - {use: res, repeat: 2, name: s}\n  - {use: other, name: s.block1}\n"
