@@ -384,3 +384,11 @@ def test_a_command_line_click_refuses_is_one_line(runner, args: list[str], messa
 def test_hwsim_alone_still_prints_its_help(runner) -> None:
     result = runner.invoke(main, [])
     assert "Usage: main [OPTIONS] COMMAND [ARGS]..." in result.output and "Commands:" in result.output
+
+
+@pytest.mark.parametrize("name", ["", "a\nb", "x" * 201])
+def test_calibrate_refuses_a_name_no_profile_may_have_before_measuring(runner, tmp_path: Path, name: str) -> None:
+    """Once it measured, then wrote a profile hwsim refused to read (its name empty or two lines)."""
+    result = runner.invoke(main, ["calibrate", "--name", name, "-o", str(tmp_path / "host.yaml")])
+    assert result.exit_code == 2 and result.stderr.startswith("error: --name: a name "), result.output
+    assert result.stderr.count("\n") == 1 and list(tmp_path.iterdir()) == []
