@@ -432,3 +432,11 @@ def test_a_loop_of_symlinks_as_a_checkpoint_is_one_line(runner, tmp_path: Path) 
 def test_an_input_error_is_one_line_whatever_its_message_quotes() -> None:
     err = InputError("the library said:\nline two\r\nline three", "net.yaml:3", "layers[0]")
     assert str(err) == "net.yaml:3: layers[0]: the library said: line two line three"
+
+
+@pytest.mark.parametrize("columns", ["1", "5"])
+def test_a_terminal_too_narrow_for_any_column_still_prints(runner, columns: str) -> None:
+    """Once an IndexError: the hint naming columns to pick took the first column shown, and none was."""
+    result = runner.invoke(main, ["estimate", "hairnet-cifar10-small"], env={"COLUMNS": columns})
+    assert result.exit_code == 0, result.output
+    assert "Traceback" not in result.output and "--wide" in result.output.replace("\n", "")
