@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+INPUT_ERROR_EXIT = 2
+"""The exit code of every refusal the CLI prints as one line."""
+
 
 class InputError(Exception):
     """Bad user input (a file, a field, a shape). The CLI prints ``str(err)`` and exits with 2.

@@ -440,3 +440,15 @@ def test_a_terminal_too_narrow_for_any_column_still_prints(runner, columns: str)
     result = runner.invoke(main, ["estimate", "hairnet-cifar10-small"], env={"COLUMNS": columns})
     assert result.exit_code == 0, result.output
     assert "Traceback" not in result.output and "--wide" in result.output.replace("\n", "")
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full on this system")
+@pytest.mark.parametrize("args", [["estimate", "hairnet-cifar10-small"], ["estimate", "--format", "csv"], ["--help"]])
+def test_a_standard_output_that_cannot_be_written_is_one_line(args: list[str]) -> None:
+    """Once an OSError traceback (No space left on device), and the interpreter's last flush said it again."""
+    with open("/dev/full", "w") as full:
+        done = subprocess.run(
+            [sys.executable, "-m", "hwsim", *args], stdout=full, stderr=subprocess.PIPE, text=True, timeout=60
+        )
+    assert done.returncode == 2
+    assert done.stderr == "error: standard output: cannot write: No space left on device\n"

@@ -9,13 +9,18 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import errno
 import gc
 import importlib
+import io
+import os
 import sys
 from collections.abc import Iterator
 from typing import IO, Any
 
 import click
+
+from hwsim.errors import INPUT_ERROR_EXIT
 
 COMMANDS = {
     "estimate": "hwsim.cli.estimate:estimate",
@@ -47,6 +52,10 @@ class OneLineUsageError(click.UsageError):
         click.echo(f"error: {' '.join(self.format_message().splitlines())}", file=file, err=True)
 
 
+_STDOUT_FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO})
+"""What writing standard output can fail with that no command causes. Every file hwsim writes itself goes through
+:func:`hwsim.files.write_atomically`, which reports these as one line already."""
+
 _HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())
 """What click (8.2 on) raises for a bare ``hwsim``: the help, which stays as it is."""
 
@@ -64,6 +73,20 @@ def usage_errors_in_one_line() -> Iterator[None]:
 class LazyGroup(click.Group):
     """A group whose commands are imported on first use (click's documented lazy-loading pattern), and whose
     usage errors, its own and its commands', are one line (:class:`OneLineUsageError`)."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        """Also a standard output that cannot be written (``> /dev/full``, a full disk, a quota) is one line, as
+        click makes a closed pipe silent; standard output then goes to /dev/null, so the interpreter's last flush
+        does not print the error again."""
+        try:
+            return super().main(*args, **kwargs)
+        except OSError as err:
+            if err.errno not in _STDOUT_FULL:
+                raise
+            click.echo(f"error: standard output: cannot write: {err.strerror}", err=True)
+            with contextlib.suppress(OSError, ValueError, io.UnsupportedOperation):  # not a file (a test's runner)
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(INPUT_ERROR_EXIT)
 
     def make_context(
         self, info_name: str | None, args: list[str], parent: click.Context | None = None, **extra: Any

@@ -13,7 +13,7 @@ import click
 
 from hwsim import bundled, files
 from hwsim.cost.inference import COUNTINGS
-from hwsim.errors import InputError
+from hwsim.errors import INPUT_ERROR_EXIT, InputError
 from hwsim.report import tables
 from hwsim.report.plain import PIPE_WIDTH, PlainConsole, pipe_width, plain_output
 from hwsim.report.terminal import FITTED, View
@@ -24,8 +24,6 @@ if TYPE_CHECKING:
     from hwsim.model.graph import Graph
     from hwsim.report.terminal import Screen
     from hwsim.spec.hardware import HardwareSpec
-
-INPUT_ERROR_EXIT = 2
 
 
 def reports_input_errors(command: Callable[..., Any]) -> Callable[..., Any]:
