@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+INPUT_ERROR_EXIT = 2
+"""The exit code of every refusal the CLI prints as one line."""
+
 
 class InputError(Exception):
     """Bad user input (a file, a field, a shape). The CLI prints ``str(err)`` and exits with 2.
@@ -16,4 +19,6 @@ class InputError(Exception):
         self.field = field
 
     def __str__(self) -> str:
-        return ": ".join(part for part in (self.where, self.field, self.message) if part)
+        """One line, whatever a message quoted (a library's text, a line break in a name): the promise to the user
+        is one line on stderr."""
+        return " ".join(": ".join(part for part in (self.where, self.field, self.message) if part).splitlines())

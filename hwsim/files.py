@@ -103,6 +103,13 @@ def exists(path: Path) -> bool:
         return False
 
 
+def resolved(path: Path) -> Path:
+    """The absolute path with every symlink followed, to compare files by; a loop of links left as it is, where
+    ``Path.resolve`` raises RuntimeError (Python 3.10 to 3.12): the read or write that follows refuses it in one
+    line."""
+    return Path(os.path.realpath(path))
+
+
 def output_target(path: Path) -> Path:
     """Where writing ``path`` really writes: the file itself, or the file a symlink points to.
 
@@ -111,7 +118,7 @@ def output_target(path: Path) -> Path:
     system cannot hold. A symlink is written through, never replaced.
     """
     try:
-        target = Path(os.path.realpath(path)) if path.is_symlink() else path
+        target = resolved(path) if path.is_symlink() else path
         info = os.stat(target) if os.path.lexists(target) else None
     except OSError as err:
         raise _os_error(err, path, "write") from None

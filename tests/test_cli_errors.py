@@ -358,3 +358,37 @@ def test_a_name_neither_a_file_nor_bundled_lists_the_bundled_names(runner, args,
     assert result.exit_code == 2
     assert result.stderr.startswith(f"error: {args[-1]}: no such file, and ") and listed in result.stderr
     assert result.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["estimate", "--batch", "0"], "error: Invalid value for '--batch': 0 is not in the range 1<=x<=1000000."),
+        (["estimate", "--bogus"], "error: No such option '--bogus'. Did you mean '--columns'?"),
+        (["bogus"], "error: No such command 'bogus'."),
+        (["estimate", "hairnet", "alexnet"], "error: Got unexpected extra argument (alexnet)"),
+        (["export", "hairnet"], "error: Missing option '-o' / '--output'."),
+        (
+            ["sweep", "--vary", "memory.internal.capacity=1MB..2MB", "--workers", "0"],
+            "error: Invalid value for '--workers': 0 is not in the range 1<=x<=1024.",
+        ),
+    ],
+)
+def test_a_command_line_click_refuses_is_one_line(runner, args: list[str], message: str) -> None:
+    """Once four lines (click's usage, a hint, a blank line and 'Error: ...'), where every other refusal is one."""
+    result = runner.invoke(main, args)
+    assert result.exit_code == 2
+    assert result.stderr == message + "\n"
+
+
+def test_hwsim_alone_still_prints_its_help(runner) -> None:
+    result = runner.invoke(main, [])
+    assert "Usage: main [OPTIONS] COMMAND [ARGS]..." in result.output and "Commands:" in result.output
+
+
+@pytest.mark.parametrize("name", ["", "a\nb", "x" * 201])
+def test_calibrate_refuses_a_name_no_profile_may_have_before_measuring(runner, tmp_path: Path, name: str) -> None:
+    """Once it measured, then wrote a profile hwsim refused to read (its name empty or two lines)."""
+    result = runner.invoke(main, ["calibrate", "--name", name, "-o", str(tmp_path / "host.yaml")])
+    assert result.exit_code == 2 and result.stderr.startswith("error: --name: a name "), result.output
+    assert result.stderr.count("\n") == 1 and list(tmp_path.iterdir()) == []

@@ -174,6 +174,22 @@ def test_network_and_profile_names_are_visible_one_line_text(runner, tmp_path: P
     one_line_error(estimate(runner, tmp_path, None, HARDWARE.replace("name: hw", f"name: {name}")), "hw.yaml:1: name")
 
 
+@pytest.mark.parametrize(
+    ("unit", "complaint"),
+    [
+        ("''", "a visible character"),
+        ('"v\\nx"', "no control characters"),
+        ("v.x", "without '.'"),
+        ("v" * 201, "at most 200"),
+    ],
+)
+def test_compute_unit_names_are_visible_text_without_dots(runner, tmp_path: Path, unit: str, complaint: str) -> None:
+    """Once any key: a unit named '' or 'a\\nb' printed as it is in reports, 'a.b' unreachable by a sweep's
+    dotted field (compute.a.b.throughput)."""
+    hardware = HARDWARE.replace("  vector:", f"  {unit}: {{throughput: 1 GFLOPS}}\n  vector:")
+    one_line_error(estimate(runner, tmp_path, None, hardware), "hw.yaml:6: compute: unit name", complaint)
+
+
 def test_a_name_a_repeat_generates_cannot_be_taken_again(runner, tmp_path: Path) -> None:
     # once a KeyError: 's.block2.out'
     dotted = NETWORK + "  - {use: res, repeat: 2, name: s}\n  - {use: other, name: s.block1}\n"
@@ -384,3 +400,64 @@ def test_a_golden_file_the_csv_module_cannot_read_is_one_line(
     golden = tmp_path / "golden.csv"
     golden.write_text(f"layer,op,forward,forward_train,backward,optimizer\n{cells}\n")
     one_line_error(runner.invoke(main, ["ops", "hairnet", "--check", str(golden)]), "golden.csv:2: not CSV", complaint)
+
+
+# ---- characters YAML refuses, loops of links, messages that quote a line break ------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("network", "hardware", "where", "code"),
+    [
+        (NETWORK.replace("name: tiny", "name: ti\x00ny"), None, "net.yaml:1:", "U+0000"),
+        (NETWORK + '  - {op: relu, name: "r\x1b"}\n', None, "net.yaml:13:", "U+001B"),
+        (None, HARDWARE.replace("\n", "\r\n") + "\x07\r\n", "hw.yaml:8:", "U+0007"),
+    ],
+)
+def test_a_character_yaml_refuses_is_one_line_at_its_line(
+    runner, tmp_path: Path, network, hardware, where: str, code: str
+) -> None:
+    """Once two lines: PyYAML's reader error ends with 'in "<unicode string>", position 8' on a line of its own."""
+    one_line_error(estimate(runner, tmp_path, network, hardware), where, f"{code} is a character YAML does not allow")
+
+
+def test_a_file_of_more_values_than_any_network_stops_where_it_passes_the_limit(runner, tmp_path: Path) -> None:
+    """Once composed whole before the limit was checked: 9 MB of one-line layers made 2.4 million nodes (13 s of
+    CPU, 780 MB). Now reading stops at node 100,001, on line 33,331 (the first 13 lines hold 31 nodes, then each
+    layer 3: its mapping, key and value), where a check after composing would stop later, if at all."""
+    one_line_error(
+        estimate(runner, tmp_path, NETWORK + "  - {op: relu}\n" * 40_000), "net.yaml:33331: more than 100,000"
+    )
+
+
+def test_a_loop_of_symlinks_as_a_checkpoint_is_one_line(runner, tmp_path: Path) -> None:
+    """Once a RuntimeError traceback: Path.resolve raises it on a loop (Python 3.10 to 3.12)."""
+    loop = tmp_path / "run.npz"
+    loop.symlink_to(loop)
+    result = runner.invoke(main, ["train", "hairnet-cifar10-small", "--epochs", "1", "--resume", str(loop)])
+    one_line_error(result, "run.npz: cannot write", "symbolic links")
+    assert loop.is_symlink() and [p.name for p in tmp_path.iterdir()] == ["run.npz"]
+
+
+def test_an_input_error_is_one_line_whatever_its_message_quotes() -> None:
+    err = InputError("the library said:\nline two\r\nline three", "net.yaml:3", "layers[0]")
+    assert str(err) == "net.yaml:3: layers[0]: the library said: line two line three"
+
+
+@pytest.mark.parametrize("columns", ["1", "5"])
+def test_a_terminal_too_narrow_for_any_column_still_prints(runner, columns: str) -> None:
+    """Once an IndexError: the hint naming columns to pick took the first column shown, and none was."""
+    result = runner.invoke(main, ["estimate", "hairnet-cifar10-small"], env={"COLUMNS": columns})
+    assert result.exit_code == 0, result.output
+    assert "Traceback" not in result.output and "--wide" in result.output.replace("\n", "")
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full on this system")
+@pytest.mark.parametrize("args", [["estimate", "hairnet-cifar10-small"], ["estimate", "--format", "csv"], ["--help"]])
+def test_a_standard_output_that_cannot_be_written_is_one_line(args: list[str]) -> None:
+    """Once an OSError traceback (No space left on device), and the interpreter's last flush said it again."""
+    with open("/dev/full", "w") as full:
+        done = subprocess.run(
+            [sys.executable, "-m", "hwsim", *args], stdout=full, stderr=subprocess.PIPE, text=True, timeout=60
+        )
+    assert done.returncode == 2
+    assert done.stderr == "error: standard output: cannot write: No space left on device\n"

@@ -271,3 +271,18 @@ def test_a_tensor_defined_twice_is_one_line(runner, tmp_path: Path) -> None:
     path = tmp_path / "m.onnx"
     path.write_bytes(model.SerializeToString())
     assert_one_line_error(invoke(runner, "estimate", path), "tensor '/relu/Relu_output_0' is defined twice")
+
+
+@pytest.mark.parametrize("command", ["estimate", "import"])
+def test_an_opset_newer_than_onnx_knows_is_one_line(runner, tmp_path: Path, command: str) -> None:
+    """Once read as if its ops meant what they mean at the latest opset onnx knows (opset 99 estimated)."""
+    net = Net([1, 3, 16, 16], opset=onnx.defs.onnx_opset_version())
+    out = net.node("Relu", [net.conv("input", "/conv", 3, 8, 3, pad=1)], "/relu/Relu")
+    model = net.model(out)
+    assert invoke(runner, command, save(net, out, tmp_path / "known.onnx")).exit_code == 0
+    model.opset_import[0].version = onnx.defs.onnx_opset_version() + 1
+    onnx.save(model, str(tmp_path / "future.onnx"))
+    assert_one_line_error(
+        invoke(runner, command, tmp_path / "future.onnx"),
+        f"opset {onnx.defs.onnx_opset_version() + 1} is newer than the {onnx.defs.onnx_opset_version()} this onnx",
+    )

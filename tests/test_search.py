@@ -193,6 +193,9 @@ def test_constraints_are_read_in_their_units(hardware, text, bound):
         (["--objective", "latency", "--constraint", "latency<=10 parsecs"], "unknown unit 'parsecs'"),
         (["--objective", "area"], "error: --objective: paper-accelerator has no area: section"),
         (["--objective", "latency", "--sampler", "grid"], "Invalid value for '--sampler'"),
+        # once a ValueError traceback from NumPy, which the samplers seed
+        (["--objective", "latency", "--seed", "-1"], "error: --seed: a seed is 0 to 4,294,967,295, not -1"),
+        (["--objective", "latency", "--seed", str(2**32)], "error: --seed: a seed is 0 to 4,294,967,295, not"),
     ],
 )
 def test_bad_options_are_one_line(runner, args, message):

@@ -202,6 +202,16 @@ dask_missing = pytest.mark.skipif(
 
 
 @dask_missing
+@pytest.mark.parametrize(("address", "complaint"), [("::::", "invalid address '::::'"), ("tcp://", "missing port")])
+def test_an_address_dask_cannot_parse_is_one_line(runner, address: str, complaint: str) -> None:
+    """Once a ValueError traceback from distributed's address parser."""
+    result = runner.invoke(main, ["sweep", "--policy", "strict", "--vary", VARY[0], "--dask", address])
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1, result.output
+    assert result.stderr.startswith(f"error: --dask: cannot reach the Dask scheduler at {address}: ")
+    assert complaint in result.stderr
+
+
+@dask_missing
 @pytest.mark.slow
 def test_a_local_dask_cluster_gives_the_rows_of_a_serial_run(serial, monkeypatch):
     monkeypatch.setattr(sweep, "POOL_MIN_SECONDS", 0.0)

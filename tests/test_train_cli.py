@@ -48,7 +48,7 @@ def assert_one_line_error(result, *pieces: str) -> None:
 def assert_usage_error(result, option: str, complaint: str) -> None:
     """click's own refusal of an option value: exit 2, naming the option and the allowed range."""
     assert result.exit_code == 2, result.output
-    assert f"Error: Invalid value for '{option}': {complaint}" in result.stderr, result.stderr
+    assert f"error: Invalid value for '{option}': {complaint}" in result.stderr, result.stderr
 
 
 def reproducible(path: Path) -> pd.DataFrame:

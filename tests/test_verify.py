@@ -149,7 +149,7 @@ def test_batch_norm_over_one_value_is_an_input_error(runner, tmp_path):
 def test_batch_is_capped_before_anything_runs(runner, command, batch, maximum):
     result = runner.invoke(main, [command, "hairnet", "--batch", str(batch)])
     assert result.exit_code == 2
-    assert f"Error: Invalid value for '--batch': {batch} is not in the range 1<=x<={maximum}." in result.stderr
+    assert result.stderr == f"error: Invalid value for '--batch': {batch} is not in the range 1<=x<={maximum}.\n"
 
 
 def golden_lines() -> list[str]:

@@ -8,11 +8,19 @@ line on stderr and exit code 2; no traceback reaches the user.
 from __future__ import annotations
 
 import atexit
+import contextlib
+import errno
 import gc
 import importlib
+import io
+import os
 import sys
+from collections.abc import Iterator
+from typing import IO, Any
 
 import click
+
+from hwsim.errors import INPUT_ERROR_EXIT
 
 COMMANDS = {
     "estimate": "hwsim.cli.estimate:estimate",
@@ -35,8 +43,60 @@ COMMANDS = {
 """Command name -> ``module:attribute`` of its click command."""
 
 
+class OneLineUsageError(click.UsageError):
+    """click's refusal of the command line (an unknown option, a value out of range, a missing argument) in hwsim's
+    form, one line on stderr and exit code 2, where click's own takes four: the usage, a hint, a blank line and
+    the error."""
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        click.echo(f"error: {' '.join(self.format_message().splitlines())}", file=file, err=True)
+
+
+_STDOUT_FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO})
+"""What writing standard output can fail with that no command causes. Every file hwsim writes itself goes through
+:func:`hwsim.files.write_atomically`, which reports these as one line already."""
+
+_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())
+"""What click (8.2 on) raises for a bare ``hwsim``: the help, which stays as it is."""
+
+
+@contextlib.contextmanager
+def usage_errors_in_one_line() -> Iterator[None]:
+    try:
+        yield
+    except click.UsageError as err:
+        if isinstance(err, (OneLineUsageError, _HELP)):
+            raise
+        raise OneLineUsageError(err.format_message(), err.ctx) from None
+
+
 class LazyGroup(click.Group):
-    """A group whose commands are imported on first use (click's documented lazy-loading pattern)."""
+    """A group whose commands are imported on first use (click's documented lazy-loading pattern), and whose
+    usage errors, its own and its commands', are one line (:class:`OneLineUsageError`)."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        """Also a standard output that cannot be written (``> /dev/full``, a full disk, a quota) is one line, as
+        click makes a closed pipe silent; standard output then goes to /dev/null, so the interpreter's last flush
+        does not print the error again."""
+        try:
+            return super().main(*args, **kwargs)
+        except OSError as err:
+            if err.errno not in _STDOUT_FULL:
+                raise
+            click.echo(f"error: standard output: cannot write: {err.strerror}", err=True)
+            with contextlib.suppress(OSError, ValueError, io.UnsupportedOperation):  # not a file (a test's runner)
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(INPUT_ERROR_EXIT)
+
+    def make_context(
+        self, info_name: str | None, args: list[str], parent: click.Context | None = None, **extra: Any
+    ) -> click.Context:
+        with usage_errors_in_one_line():
+            return super().make_context(info_name, args, parent, **extra)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        with usage_errors_in_one_line():
+            return super().invoke(ctx)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(COMMANDS)

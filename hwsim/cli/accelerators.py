@@ -53,8 +53,11 @@ def calibrate(output: Path | None, name: str) -> None:
     hwsim calibrate -o host.yaml
     hwsim estimate hairnet --hw host.yaml --policy strict
     """
+    from hwsim.spec.names import text_problem
     from hwsim.studies.calibrate import host_profile, measure
 
+    if problem := text_problem(name):  # a profile hwsim itself would refuse to read
+        raise InputError(problem, field="--name")
     if output and output.suffix.lower() not in (".yaml", ".yml"):
         raise InputError(f"a profile is YAML; use a .yaml suffix, not {output.name!r}", str(output))
     check_outputs([], [output])

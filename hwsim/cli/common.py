@@ -13,7 +13,7 @@ import click
 
 from hwsim import bundled, files
 from hwsim.cost.inference import COUNTINGS
-from hwsim.errors import InputError
+from hwsim.errors import INPUT_ERROR_EXIT, InputError
 from hwsim.report import tables
 from hwsim.report.plain import PIPE_WIDTH, PlainConsole, pipe_width, plain_output
 from hwsim.report.terminal import FITTED, View
@@ -24,8 +24,6 @@ if TYPE_CHECKING:
     from hwsim.model.graph import Graph
     from hwsim.report.terminal import Screen
     from hwsim.spec.hardware import HardwareSpec
-
-INPUT_ERROR_EXIT = 2
 
 
 def reports_input_errors(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -222,9 +220,9 @@ def require_suffix(output: Path | None, suffixes: tuple[str, ...], what: str) ->
 
 def check_distinct_paths(inputs: list[Path], outputs: list[Path]) -> None:
     """Refuse an output that would overwrite an input file or another output of the same command."""
-    seen: dict[Path, Path] = {path.resolve(): path for path in inputs if files.exists(path)}
+    seen: dict[Path, Path] = {files.resolved(path): path for path in inputs if files.exists(path)}
     for output in outputs:
-        resolved = output.resolve()
+        resolved = files.resolved(output)
         if resolved in seen:
             raise InputError(f"would overwrite {seen[resolved]}, which this command also uses", str(output))
         seen[resolved] = output

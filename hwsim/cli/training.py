@@ -108,7 +108,7 @@ def train(
     save_to = checkpoint or resume
     require_suffix(save_to, (".npz",), "a checkpoint is an .npz archive")
     require_suffix(metrics, (".csv",), "metrics are written as CSV")
-    only_read = [resume] if resume and save_to and save_to.resolve() != resume.resolve() else []
+    only_read = [resume] if resume and save_to and files.resolved(save_to) != files.resolved(resume) else []
     check_outputs([Path(network), *only_read], [save_to, metrics])
     graph = api.load_network(network, input_shape)
     out = console()

@@ -299,7 +299,7 @@ def print_table(
     _print_cells(console, title, framed, rows, row_styles)
     left_out = [r for r in rendered if r.column.key not in widths]
     if left_out:
-        example = ",".join([kept[0].column.key, *(r.column.key for r in left_out[:2])])
+        example = ",".join(r.column.key for r in [*kept[:1], *left_out[:2]])  # none kept on a terminal 5 wide
         console.print(
             f"not shown: {', '.join(r.heading for r in left_out)} (--wide shows every column; "
             f"--columns {example} picks some, named as in the CSV)",

@@ -754,12 +754,21 @@ def _loading(choice: Choice, layer: str, channels: int) -> Choice:
 def _held(plan: list[Choice], planner: Planner) -> list[int]:
     """Per segment, the bytes resident beside it that it neither reads nor loads: the resident maps it
     does not read, and weights loaded during an earlier segment for a later one."""
-    held = [sum(planner.sizes[t] for t in choice.beside) for choice in plan]
     owner = {c.name: k for k, choice in enumerate(plan) for c in planner.segment(choice.start, choice.stop).costs}
+    # Weights loaded during segment i for segment j are held through i+1 .. j-1: each is added where its span
+    # starts and taken off where it ends, and one running sum adds them up (a loop over every segment each spans
+    # took minutes on a chain of 10,000 small layers, whose weights all load during the first segment).
+    change = [0] * (len(plan) + 1)
     for i, choice in enumerate(plan):
         for name, channels in choice.placement.prefetch:
-            for k in range(i + 1, owner[name]):
-                held[k] += planner.program.bytes(weight_part(name, channels))
+            if i + 1 < owner[name]:
+                size = planner.program.bytes(weight_part(name, channels))
+                change[i + 1] += size
+                change[owner[name]] -= size
+    held, spanning = [], 0
+    for choice, starting in zip(plan, change):
+        spanning += starting
+        held.append(sum(planner.sizes[t] for t in choice.beside) + spanning)
     return held
 
 

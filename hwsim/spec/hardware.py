@@ -28,7 +28,7 @@ from pydantic import (
 from hwsim import bundled
 from hwsim.ops import TRAITS, Op
 from hwsim.spec.energy import AreaSpec, EnergySpec, check_unit_names
-from hwsim.spec.names import text_problem
+from hwsim.spec.names import MAX_NAME_LENGTH, text_problem
 from hwsim.spec.validate import validate
 from hwsim.spec.yamlio import load_yaml
 from hwsim.units import format_quantity, parse_physical, parse_quantity
@@ -246,6 +246,17 @@ class HardwareSpec(_Strict):
         if problem := text_problem(name):
             raise ValueError(problem)
         return name
+
+    @field_validator("compute")
+    @classmethod
+    def _unit_names(cls, compute: dict[str, ComputeUnit]) -> dict[str, ComputeUnit]:
+        """A unit's name is printed in reports and error lines, and is a part of a dotted field a sweep varies
+        (compute.matrix.throughput): visible text, without '.'."""
+        for unit_name in compute:
+            problem = text_problem(unit_name) or ("names are without '.'" if "." in unit_name else None)
+            if problem:
+                raise ValueError(f"unit name {unit_name[:MAX_NAME_LENGTH]!r}: {problem}")
+        return compute
 
     @field_validator("compute")
     @classmethod

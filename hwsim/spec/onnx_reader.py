@@ -168,9 +168,19 @@ def _first_line(err: BaseException) -> str:
 
 
 def _opset(light: LightModel) -> int:
+    """The model's version of the standard ops: one the installed onnx knows, whose schemas say what each op means
+    (ONNX Runtime refuses a newer one too; onnx would read its ops as the latest it knows)."""
+    from onnx import defs
+
     versions = [o.version for o in light.model.opset_import if o.domain in ("", "ai.onnx")]
     if not versions:
         raise InputError("imports no version of the standard ONNX ops (opset_import)", str(light.path))
+    if versions[0] > defs.onnx_opset_version():
+        raise InputError(
+            f"opset {versions[0]:,} is newer than the {defs.onnx_opset_version()} this onnx knows, which cannot say "
+            "what its ops mean; upgrade onnx (pip install -U onnx)",
+            str(light.path),
+        )
     return versions[0]
 
 

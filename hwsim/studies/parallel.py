@@ -167,7 +167,7 @@ class Dask:
                     self._client = Client(self._cluster)
             else:
                 self._client = Client(address, timeout=DASK_CONNECT_TIMEOUT_S)
-        except OSError as err:
+        except (OSError, ValueError) as err:  # ValueError: an address Dask cannot parse ('::::')
             self.close()
             raise InputError(f"cannot reach the Dask scheduler at {address}: {err}", field="--dask") from None
         self._check_workers(address)

@@ -46,6 +46,8 @@ TPE_BATCH = 10
 """Trials TPE proposes per batch (its first batch is random, as Optuna's first 10 TPE trials are)."""
 MAX_TRIALS = 100_000
 """More trials than any front needs; the time budget usually binds first."""
+MAX_SEED = 2**32 - 1
+"""The samplers seed NumPy's legacy generator, which takes no other seed."""
 TRIAL = "trial"
 MEETS = "meets_constraints"
 FRONT = "on_front"
@@ -266,6 +268,8 @@ def run(
         raise InputError("an objective is named twice", field="--objective")
     if not 1 <= trials <= MAX_TRIALS:
         raise InputError(f"give 1 to {MAX_TRIALS:,} trials, not {trials:,}", field="--trials")
+    if not 0 <= seed <= MAX_SEED:
+        raise InputError(f"a seed is 0 to {MAX_SEED:,}, not {seed:,}", field="--seed")
     optuna = _optuna()
     chosen, size = _sampler(optuna, sampler, seed)
     base = sweep.cost_once(graph, hardware, policy, counting, batch, precision, map_zeros)

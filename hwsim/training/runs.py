@@ -97,7 +97,7 @@ def _refuse_changes(given: dict[str, Any], stored: dict[str, Any]) -> None:
 def _same(key: str, value: Any, stored: Any) -> bool:
     """A data folder given by another path to the same place is the same folder."""
     if key == "data_folder" and stored is not None:
-        return Path(value).expanduser().resolve() == Path(stored).expanduser().resolve()
+        return files.resolved(Path(value).expanduser()) == files.resolved(Path(stored).expanduser())
     return value == stored
 
 
