@@ -65,11 +65,11 @@ def rows_read(layer: Layer) -> int:
     if extent >= stride:  # the windows overlap or touch: one span
         first, last = _window_rows((0, h_out), extent, stride, pad, h_in)
         return last - first
-    # apart: each window's rows inside the map; those of the windows wholly inside, `extent` each
-    inside = range(-(-pad // stride), min((h_in - extent + pad) // stride, h_out - 1) + 1)
-    edges = [o for o in range(h_out) if o not in inside] if len(inside) < h_out else []
+    # apart: each window's rows inside the map; the windows wholly inside (first to last) read `extent` each
+    first, last = -(-pad // stride), min((h_in - extent + pad) // stride, h_out - 1)
+    edges = [*range(first), *range(last + 1, h_out)] if first <= last else range(h_out)
     clipped = sum(max(min(o * stride - pad + extent, h_in) - max(o * stride - pad, 0), 0) for o in edges)
-    return len(inside) * extent + clipped
+    return max(last - first + 1, 0) * extent + clipped
 
 
 def input_rows(layer: Layer, rows: Span) -> tuple[Span, ...]:
