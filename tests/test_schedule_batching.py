@@ -100,6 +100,7 @@ def test_the_issues_int8_example_runs_and_the_summary_line_names_the_sub_batches
     assert json.loads(report.read_text())["summary"]["sub_batch"] == 2
 
 
+@pytest.mark.slow  # a batch traced event by event (2 s)
 def test_the_trace_shows_every_sub_batch(accelerator) -> None:
     e = api.estimate(api.load_network("hairnet"), accelerator, "optimized", batch=6)
     size = e.schedule.sub_batch

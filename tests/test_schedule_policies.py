@@ -256,6 +256,7 @@ def test_scheduling_leaves_the_garbage_collector_as_it_found_it(enabled: bool) -
         gc.enable() if was else gc.disable()
 
 
+@pytest.mark.slow  # HairNet's sweep points scheduled twice (2 s)
 def test_schedules_that_share_plans_are_the_schedules_made_alone() -> None:
     # a sweep's points that differ only in bandwidth share one plan per policy and its programs, and time them
     # (timing keeps the loop iterations it simulated: a bandwidth timed again after others, the slowest after the

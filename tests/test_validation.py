@@ -97,6 +97,7 @@ def test_the_eyeriss_maps_move_coded_at_the_zeros_the_source_column_names(publis
     assert dram < sum(s.bytes_moved for s in conv) / 2 / sum(s.macs for s in conv)
 
 
+@pytest.mark.slow  # validates every bundled case again (3 s)
 def test_a_case_fitted_on_is_reported_apart_from_the_held_out_ones() -> None:
     coral = api.load_hardware("coral-edge-tpu")
     fitted_on = "coral-edge-tpu/mobilenet-v1"
