@@ -7,6 +7,7 @@ Train and test sets come from different seeds.
 """
 
 import numpy as np
+import pytest
 from numpy.lib.stride_tricks import sliding_window_view
 
 from hwsim.training.data import SYNTHETIC_CLASS_NAMES, generate_shapes
@@ -88,6 +89,7 @@ def test_raw_pixels_are_not_linearly_separable():
     assert accuracy < 0.3, accuracy
 
 
+@pytest.mark.slow  # features of every image computed (1.2 s)
 def test_convolution_features_with_global_pooling_do_tell_the_classes_apart():
     """Even untrained 5x5 filters + GAP + a linear read-out far beat chance: the signal is spatial."""
     train, test = generate_shapes(2000, seed=0), generate_shapes(1000, seed=1)

@@ -214,7 +214,9 @@ def test_external_energy_is_the_bytes_moved_at_the_profiles_price(hairnet, polic
     assert e.summary()["energy_external_j"] == pytest.approx(e.schedule.bytes_moved * per_byte, rel=1e-12)
 
 
-@pytest.mark.parametrize("policy", POLICIES)
+@pytest.mark.parametrize(
+    "policy", [pytest.param(p, marks=pytest.mark.slow) if p == "optimized" else p for p in POLICIES]
+)  # optimized's compact schedule unrolled takes 1.7 s: with the slow tests
 def test_a_steps_energy_is_its_unrolled_events_priced_one_by_one(policy: str) -> None:
     # docs/energy.md's rules applied to every event a compact schedule stands for, none of them repeated
     e = api.estimate(HAIRNET, hardware(200_000), policy, batch=2)
