@@ -78,6 +78,11 @@ class ConvShape:
     macs: int
     """The layer's true MACs (all groups and images)."""
 
+    @property
+    def outputs(self) -> int:
+        """Output values, all groups and images."""
+        return self.groups * self.n * self.m * self.e * self.f
+
 
 @dataclass(frozen=True)
 class Mapping:
@@ -145,6 +150,12 @@ def _loads(shape: ConvShape, e: int, n: int) -> tuple[int, int, int, int]:
     return strips, image_passes, ifmap_values, weights * strips * image_passes
 
 
+def _dram(shape: ConvShape, ifmap_values: int, filter_reads: int, m: int) -> int:
+    """Values a mapping moves over DRAM: the ifmap once per group of ``m`` filters, the filters once per strip and
+    group of n images (:func:`_loads`), the ofmap once."""
+    return ifmap_values * math.ceil(shape.m / m) + filter_reads + shape.outputs
+
+
 def mapping_cost(
     shape: ConvShape, rs: RowStationary, e: int, r: int, t: int, p: int, q: int, n: int, m: int
 ) -> tuple[int, int, ArrayAccesses, float, int]:
@@ -157,7 +168,7 @@ def mapping_cost(
     passes = sh.groups * strips * image_passes * channel_passes * filter_passes
     compute = passes * n * sh.f * p * q * sh.s
     ifmap_reads = ifmap_values * filter_passes
-    outputs = sh.groups * sh.n * sh.m * sh.e * sh.f
+    outputs = sh.outputs
     psum_writes, psum_reads = outputs * channel_passes, outputs * (channel_passes - 1)
     cycles = max(
         compute,
@@ -171,8 +182,7 @@ def mapping_cost(
     register = 4 * sh.macs + ifmap_reads * sh.r * t + filter_reads * e
     inter_pe = outputs * channel_passes * (sh.r * r - 1)
     movement = ArrayAccesses(sh.macs, ifmap_reads, filter_reads, psum_reads, psum_writes, register, inter_pe)
-    # DRAM: the ifmap once per group of m filters, the filters once per strip and group of n images, the ofmap once.
-    dram = ifmap_values * math.ceil(sh.m / m) + filter_reads + outputs
+    dram = _dram(sh, ifmap_values, filter_reads, m)
     ladder = ACCESS_LADDER
     energy = (
         ladder["dram"] * dram
@@ -263,19 +273,18 @@ def best_mapping(shape: ConvShape, rows: int, cols: int, rs: RowStationary, valu
     so they are searched first; a tie on every rank goes to the mapping the enumeration meets first, as ``min`` over
     :func:`costed_mappings` would, by ranking the enumeration's own order (e, q, r, t, n, p) last."""
     sh = shape
-    outputs = sh.groups * sh.n * sh.m * sh.e * sh.f
     loads = {}
     best_key: tuple[float, ...] | None = None
     best: tuple[int, ...] = ()
 
     def worth(e: int, n: int) -> bool:
         loads[e, n] = _, _, ifmap_values, filter_reads = _loads(sh, e, n)
-        return best_key is None or ifmap_values + filter_reads + outputs <= best_key[0]
+        return best_key is None or _dram(sh, ifmap_values, filter_reads, sh.m) <= best_key[0]  # every filter a group
 
     for candidate in _candidates(sh, rows, cols, rs, value, reversed(_strip_heights(sh, rows, cols)), worth):
         e, _, r, t, p, q, n, m, _ = candidate
         _, _, ifmap_values, filter_reads = loads[e, n]
-        dram = ifmap_values * math.ceil(sh.m / m) + filter_reads + outputs
+        dram = _dram(sh, ifmap_values, filter_reads, m)
         if best_key is not None and dram > best_key[0]:
             continue
         cycles, _, _, energy, _ = mapping_cost(sh, rs, e, r, t, p, q, n, m)
