@@ -349,6 +349,15 @@ def test_a_directory_named_as_an_output_is_one_line(
     assert not any((tmp_path / name).iterdir())
 
 
+@pytest.mark.parametrize(("command", "option"), [("estimate", "-o"), ("estimate", "--trace"), ("compare", "-o")])
+def test_a_file_name_ending_in_a_separator_is_refused_not_written_without_it(
+    runner, tmp_path: Path, command: str, option: str
+) -> None:
+    """``-o out.csv/`` once wrote ``out.csv``: the ``Path`` click made of it had dropped the slash."""
+    one_line_error(runner.invoke(main, [command, option, f"{tmp_path / 'out.csv'}/"]), "out.csv/", "names a folder")
+    assert not any(tmp_path.iterdir())
+
+
 def test_an_output_through_a_symlink_writes_its_target_and_keeps_the_link(runner, tmp_path: Path) -> None:
     target, link = tmp_path / "real.csv", tmp_path / "link.csv"
     link.symlink_to(target)

@@ -118,8 +118,20 @@ format_option = click.option(
     help="Report format (default: from the output's suffix).",
 )
 
-FILE = click.Path(path_type=Path)
-"""A file argument's or option's type (:func:`file_option`)."""
+
+class FilePath(click.Path):
+    """A file argument's or option's type (:func:`file_option`). A name ending in a separator names a folder,
+    never a file: refused here, since the ``Path`` it becomes has lost the separator (``-o out.csv/`` would
+    write ``out.csv``)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        text = os.fsdecode(value) if isinstance(value, (str, bytes)) else ""
+        if len(text) > 1 and text.endswith((os.sep, *(os.altsep or ""))):
+            self.fail(f"{text!r} ends with {text[-1]!r}: that names a folder; give a file's name", param, ctx)
+        return super().convert(value, param, ctx)
+
+
+FILE = FilePath(path_type=Path)
 
 
 def file_option(*decls: str, **kwargs: Any) -> Callable[[Any], Any]:
