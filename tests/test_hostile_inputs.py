@@ -460,6 +460,14 @@ def test_a_terminal_too_narrow_for_any_column_still_prints(runner, columns: str)
     assert "Traceback" not in result.output and "--wide" in result.output.replace("\n", "")
 
 
+@pytest.mark.parametrize("columns", ["0", "-3", "wide"])
+def test_columns_that_are_no_width_count_as_unset(runner, columns: str) -> None:
+    """COLUMNS=0 once printed an empty table: rich took it for a width of 0."""
+    unset = runner.invoke(main, ["estimate", "hairnet-cifar10-small"])
+    result = runner.invoke(main, ["estimate", "hairnet-cifar10-small"], env={"COLUMNS": columns})
+    assert result.exit_code == 0 and "conv" in result.output and result.output == unset.output
+
+
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full on this system")
 @pytest.mark.parametrize("args", [["estimate", "hairnet-cifar10-small"], ["estimate", "--format", "csv"], ["--help"]])
 def test_a_standard_output_that_cannot_be_written_is_one_line(args: list[str]) -> None:

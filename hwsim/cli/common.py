@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -48,7 +49,11 @@ def console() -> Screen:
         return PlainConsole(width)
     from rich.console import Console
 
-    return Console(width=None if sys.stdout.isatty() or "COLUMNS" in os.environ else PIPE_WIDTH, soft_wrap=False)
+    if width is None:  # COLUMNS set, but not to a width: as if unset (rich would take COLUMNS=0 for 0 columns)
+        width = shutil.get_terminal_size((PIPE_WIDTH, 24)).columns if sys.stdout.isatty() else PIPE_WIDTH
+    elif sys.stdout.isatty() and "COLUMNS" not in os.environ:
+        width = None  # the terminal's
+    return Console(width=width, soft_wrap=False)
 
 
 def stacked(*decorators: Callable[[Any], Any]) -> Callable[[Any], Any]:

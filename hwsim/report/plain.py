@@ -198,7 +198,7 @@ def plain_output() -> bool:
 
 def pipe_width() -> int | None:
     """The width rich gives a console on a pipe or a file: COLUMNS, else :data:`PIPE_WIDTH`; None when COLUMNS
-    is not a positive number (then rich asks the terminal, if any)."""
+    is set but not a positive number (then it counts as unset: the terminal's width, or :data:`PIPE_WIDTH`)."""
     columns = os.environ.get("COLUMNS")
     if columns is None:
         return PIPE_WIDTH
