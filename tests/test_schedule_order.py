@@ -16,6 +16,7 @@ from schedule_helpers import graph_from, hardware, networks, run
 from test_schedule_compact import _same_times
 
 import hwsim.schedule.optimized as optimized
+import hwsim.schedule.order as order
 import hwsim.schedule.planner as planner
 from hwsim import api
 from hwsim.cost.inference import graph_costs
@@ -128,6 +129,38 @@ def test_a_depthwise_layer_no_band_of_which_fits_runs_in_filter_groups_moving_ev
     step = _conv(schedule)
     assert "filter groups" in step.note and _groups(step) > 1
     assert step.bytes_moved == step.weight_bytes + step.input_bytes + step.output_bytes
+
+
+WEIGHTLESS = {  # a band of one pooled row reads 3 rows of 256 channels: 49 kB, and the skip 16 kB more beside it
+    "name": "weightless",
+    "input": [16, 16, 256],
+    "layers": [
+        {"op": "maxpool", "size": 3, "stride": 1, "padding": 1, "name": "pool"},
+        {"op": "relu", "name": "r"},
+        {"op": "add", "inputs": ["r", "input"], "name": "sum"},
+        {"op": "global_avg_pool", "name": "gap"},
+    ],
+}
+
+
+@pytest.mark.parametrize("policy", ["strict", "optimized"])
+def test_steps_without_weights_no_band_of_which_fits_run_in_groups_of_their_channels(policy: str) -> None:
+    """A pooling layer, an activation, an add or a global pool reads only its own channels: once refused where a
+    band of every channel did not fit (ResNet-18 at 64 kB, on its maxpool), it now runs in groups of channels,
+    every map moving once."""
+    graph, hw = graph_from(WEIGHTLESS), hardware(16_000)
+    schedule, violations = run(graph, hw, policy)
+    assert violations == []
+    grouped = [s for s in schedule.steps if "channels outermost, each loading" in s.note]
+    assert grouped and all(_groups(s) > 1 for s in grouped)
+    assert sum(s.bytes_moved for s in schedule.steps) == sum(s.input_bytes + s.output_bytes for s in schedule.steps)
+    real = order.groupable
+    order.groupable = lambda segment: bool(segment.weight_bytes) and real(segment)  # type: ignore[assignment]
+    try:
+        with pytest.raises(CapacityError):  # what it did before
+            run(graph, hw, policy)
+    finally:
+        order.groupable = real  # type: ignore[assignment]
 
 
 def test_a_grouped_convolutions_filter_groups_hold_whole_convolution_groups_so_the_input_moves_once() -> None:

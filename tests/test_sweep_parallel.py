@@ -29,8 +29,8 @@ from hwsim.studies import parallel, sweep
 
 HW = api.load_hardware("paper-accelerator")
 SMALL = api.load_network("hairnet-cifar10-small")
-VARY = ["memory.internal.capacity=4KB..1MB:log:4", "memory.external.bandwidth=0.5GB/s..8GB/s:log:3"]
-"""12 points of a small network under strict, one of them infeasible (4 KB holds no band of the first conv)."""
+VARY = ["memory.internal.capacity=512B..1MB:log:4", "memory.external.bandwidth=0.5GB/s..8GB/s:log:3"]
+"""12 points of a small network under strict, three of them infeasible (512 B holds no band of the first conv)."""
 
 
 def axes() -> list[sweep.Axis]:

@@ -74,7 +74,7 @@ def layer_diff_case() -> Case:
 
 def sweep_case() -> Case:
     graph = api.load_network("hairnet-cifar10-small")
-    axes = [sweep.parse_axis("memory.internal.capacity=4KB..1MB:log:4", HW)]
+    axes = [sweep.parse_axis("memory.internal.capacity=512B..1MB:log:4", HW)]
     result = sweep.run(graph, HW, axes, policy="strict")
     assert len(result.infeasible), "the case needs an infeasible point, whose note wraps"
     return Case(

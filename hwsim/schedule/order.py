@@ -79,9 +79,10 @@ def groups_of(segment: Segment, tiling: Tiling) -> int:
 
 
 def groupable(segment: Segment) -> bool:
-    """Whether the step can run filter groups outermost: it can stream its weights in chunks, and every group
-    reads every map it reads from outside (a concat's group may read one input alone: not here)."""
-    if not segment.chunkable or not segment.weight_bytes:
+    """Whether the step can run filter groups outermost: it can stream its weights in chunks (a step without
+    weights, a pooling layer, say, runs in groups of its channels the same way), and every group reads every map
+    it reads from outside (a concat's group may read one input alone: not here)."""
+    if not segment.chunkable:
         return False
     channels = segment.output.layer.output_shape[2]
     return all(_read_channels(segment, t, here) for t in segment.inputs for here in ((0, 1), (channels - 1, channels)))
@@ -523,6 +524,8 @@ def note(tiling: Tiling, segment: Segment) -> str:
         )
     if isinstance(tiling, FilterGroups):
         groups = groups_of(segment, tiling)
+        if not segment.weight_bytes:
+            return f"{groups} groups of {tiling.chunk_channels} channels outermost, each loading the channels it reads"
         if groups == 1:
             return "weights loaded once; each band's output stored as it is computed"
         return (

@@ -53,7 +53,7 @@ from hwsim.schedule.base import (
     weights_of,
 )
 from hwsim.schedule.program import Program, StepPlan, compute_reads
-from hwsim.schedule.regions import ROWS, accumulates, input_rows
+from hwsim.schedule.regions import ROWS, accumulates, input_channels, input_rows
 
 Group = tuple[LayerCost, ...]
 """Layers that run as one step."""
@@ -994,7 +994,7 @@ class _Bands(_Run):
             regions.append(Region(lay.id, (0, 1), channels))
             reads = compute_reads(lay.cost, (0, 1), channels)
             if lay.accumulates:  # its input's rows read whole, as :meth:`compute` reads them
-                reads = (self._part(lay, (0, 1)), *reads[len(lay.layer.inputs) :])
+                reads = (self._part(lay, (0, 1), channels), *reads[len(lay.layer.inputs) :])
             regions.extend(reads)
         return tuple(regions)
 
@@ -1003,15 +1003,17 @@ class _Bands(_Run):
         if lay.accumulates:
             if rows[0] == 0:
                 program.occupy(lay.step, ALLOC, Region(lay.id, (0, 1), channels))
-            program.compute(lay.step, lay.cost, (0, 1), channels, part=self._part(lay, rows))
+            program.compute(lay.step, lay.cost, (0, 1), channels, part=self._part(lay, rows, channels))
         else:
             program.occupy(lay.step, ALLOC, Region(lay.id, rows, channels))
             program.compute(lay.step, lay.cost, rows, channels)
 
-    def _part(self, lay: _Layer, rows: Span) -> Region:
-        """The rows of its input an accumulating layer adds to its one row."""
+    def _part(self, lay: _Layer, rows: Span, channels: Span) -> Region:
+        """The rows of its input an accumulating layer adds to its output ``channels``' one row, in the input
+        channels those read (all of them for a dense layer, its own for a global pool run in channel groups)."""
         t = self.ids[lay.inputs[0]]
-        return Region(t, rows, self.program.full(t).channels)
+        read = input_channels(lay.layer, channels)[0]
+        return Region(t, rows, read if read is not None else self.program.full(t).channels)
 
     def store_pending(self) -> None:
         if self.pending is not None and self.pending[0] < self.pending[1]:
