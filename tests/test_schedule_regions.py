@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from schedule_helpers import graph_from
 
-from hwsim.schedule.regions import input_regions, rows_read
+from hwsim.schedule.regions import band_rows_read, input_regions, input_rows, rows_read
 
 
 def _layer(spec: dict, size: int = 8, channels: int = 4):
@@ -64,3 +64,31 @@ def test_rows_read_counts_the_rows_under_any_window_as_listing_them_does(
         if 0 <= row < height
     }
     assert rows_read(conv) == len(covered)
+
+
+@given(
+    height=st.integers(1, 60),
+    kernel=st.integers(1, 5),
+    dilation=st.integers(1, 3),
+    stride=st.integers(1, 4),
+    pad=st.integers(0, 4),
+    band=st.integers(1, 12),
+    pool=st.booleans(),
+)
+def test_band_rows_read_adds_up_every_bands_rows_as_listing_the_bands_does(
+    height: int, kernel: int, dilation: int, stride: int, pad: int, band: int, pool: bool
+) -> None:
+    """The bands wholly inside the map are counted at once, the edges one by one: the sum is the bands' own."""
+    extent = (kernel - 1) * dilation + 1
+    if height + 2 * pad < extent:
+        return  # no output row
+    window = {"op": "conv", "kernel": kernel, "filters": 2, "dilation": dilation}
+    if pool:  # a window without dilation, its padding at most half of it
+        window, pad = {"op": "maxpool", "size": kernel}, min(pad, kernel // 2)
+        extent = kernel
+    layer = graph_from(
+        {"name": "t", "input": [height, extent, 2], "layers": [{**window, "stride": stride, "padding": pad}]}
+    ).layers[0]
+    bands = range(0, layer.output_shape[0], band)
+    listed = sum(hi - lo for lo, hi in (input_rows(layer, (b, min(b + band, layer.output_shape[0])))[0] for b in bands))
+    assert band_rows_read(layer, band) == listed

@@ -43,7 +43,7 @@ from dataclasses import dataclass, replace
 from hwsim.ops import Channels, ConvAttrs, Rows
 from hwsim.schedule.base import ALLOC, FREE, LOAD, Action, Region, Span, TensorId, map_of, weights_of
 from hwsim.schedule.program import Program
-from hwsim.schedule.regions import CHANNELS, ROWS, input_channels, input_rows
+from hwsim.schedule.regions import CHANNELS, ROWS, band_rows_read, input_channels, input_rows
 from hwsim.schedule.segment import (
     _PLAN,
     Placement,
@@ -334,10 +334,7 @@ def passes_reread(program: Program, segment: Segment, placement: Placement, tili
     if source not in placement.resident:
         groups = -(-channels // tiling.chunk_channels)
         row_bytes = program.size(map_of(source)) // first.layer.input_shape[0]
-        rows = 0
-        for b in range(bands):
-            lo, hi = input_rows(first.layer, (b * tiling.band_rows, min((b + 1) * tiling.band_rows, height)))[0]
-            rows += hi - lo
+        rows = band_rows_read(first.layer, tiling.band_rows)
         total += groups * rows * row_bytes - program.size(map_of(source))
     return total
 

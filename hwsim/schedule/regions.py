@@ -72,6 +72,31 @@ def rows_read(layer: Layer) -> int:
     return max(last - first + 1, 0) * extent + clipped
 
 
+def band_rows_read(layer: Layer, band: int) -> int:
+    """Rows of its first input that ``layer``'s output read in bands of ``band`` rows, added up over the bands
+    (halos read again): what a step in bands loads of a streamed input. A window's bands read alike but at the
+    map's edges, so those inside are counted at once (a map of a million rows has as many bands)."""
+    height = layer.output_shape[0]
+    count = -(-height // band)
+
+    def read(b: int) -> int:
+        lo, hi = input_rows(layer, (b * band, min((b + 1) * band, height)))[0]
+        return hi - lo
+
+    if ROWS[layer.op] is not WINDOW_ROWS:
+        return sum(read(b) for b in range(count))
+    a = layer.attrs
+    assert isinstance(a, Window)
+    extent, stride, pad, h_in = a.extent[0], a.stride[0], a.padding.top, layer.input_shapes[0][0]
+    # bands first .. last lie wholly inside the map: each reads its rows' windows, overlaps included
+    first = -(-pad // (band * stride)) if pad > 0 else 0
+    last = min(height // band, ((h_in + pad - extent) // stride + 1) // band) - 1 if h_in + pad >= extent else -1
+    if first > last:
+        return sum(read(b) for b in range(count))
+    inside = (last - first + 1) * ((band - 1) * stride + extent)
+    return inside + sum(read(b) for b in range(first)) + sum(read(b) for b in range(last + 1, count))
+
+
 def input_rows(layer: Layer, rows: Span) -> tuple[Span, ...]:
     """For each input of ``layer``, the rows that output ``rows`` read (in whichever channels): what a band
     needs, without the channel arithmetic of :func:`input_regions`. A layer that accumulates reads all of
