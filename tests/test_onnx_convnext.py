@@ -68,12 +68,16 @@ def test_gelu_reads_as_one_layer(pieces: str, opset: int, approximate: str, tmp_
     assert runtime_agreement(path).agrees
 
 
-def test_a_gelu_approximation_hwsim_lacks_is_one_line(tmp_path: Path) -> None:
+def test_a_gelu_approximation_hwsim_lacks_is_one_line(runner, tmp_path: Path) -> None:
+    from hwsim.cli import main
+
     net, x = conv_first()
     net.opset = 20
-    output = net.node("Gelu", [x], "/act/Gelu", approximate="sigmoid")
-    with pytest.raises(InputError, match=r"Gelu \(1, first: /act/Gelu: approximate 'sigmoid'\)$"):
-        api.load_network(net.save(output, tmp_path / "gelu.onnx"))
+    path = net.save(net.node("Gelu", [x], "/act/Gelu", approximate="sigmoid"), tmp_path / "gelu.onnx")
+    result = runner.invoke(main, ["estimate", str(path)])
+    assert result.exit_code == 2
+    assert result.output.strip().endswith("Gelu (1, first: /act/Gelu: approximate 'sigmoid')")
+    assert len(result.output.strip().splitlines()) == 1
 
 
 def test_erf_pieces_that_are_not_a_gelu_are_refused(tmp_path: Path) -> None:
