@@ -5,6 +5,7 @@ checked by execution in every pass, and the three policies under the validator."
 from __future__ import annotations
 
 import math
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -20,6 +21,7 @@ from hwsim.model.execution import Pass
 from hwsim.model.expand import load_network
 from hwsim.ops import TRAITS, Channels, GeluAttrs, LayerNormAttrs, Op, Rows
 from hwsim.reference import attributed, counting
+from hwsim.reference.memory import step_bytes
 from hwsim.reference.primitives import _erf, erf
 from hwsim.schedule.regions import input_regions
 from hwsim.schedule.validate import Rule
@@ -66,10 +68,12 @@ def test_erf_matches_python_anywhere(value: float) -> None:
     assert _erf(np.array([value]))[0] == pytest.approx(math.erf(value), rel=1e-15, abs=3e-16)
 
 
-def test_erf_counts_one_op_an_element() -> None:
+def test_erf_counts_one_op_an_element_and_its_blocks_change_nothing() -> None:
+    x = np.random.default_rng(0).standard_normal((3, 5, 7, 11)).astype(np.float32)
     with counting() as ledger, attributed("x", Pass.FORWARD):
-        erf(np.zeros((3, 4)))
-    assert ledger.total() == 12
+        y = erf(x, block=100)
+    assert ledger.total() == x.size
+    np.testing.assert_array_equal(y, _erf(x))
 
 
 @pytest.mark.parametrize("approximate", ["none", "tanh"])
@@ -188,3 +192,29 @@ def test_optimized_fuses_gelu_into_its_producer() -> None:
     assert violations == []
     step = next(step for step in s.steps if "pw" in step.layers)
     assert "g" in step.layers
+
+
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+def test_the_memory_estimate_bounds_what_their_kernels_allocate(approximate: str) -> None:
+    """What gelu and layer_norm keep for their backward (the CDF; x², tanh; x̂) and make while they run."""
+    graph = graph_from(
+        {
+            "name": "big",
+            "input": [48, 48, 16],
+            "layers": [
+                {"op": "conv", "kernel": 1, "filters": 16},
+                {"op": "layer_norm"},
+                {"op": "gelu", "approximate": approximate},
+                {"op": "layer_norm"},
+                {"op": "global_avg_pool"},
+                {"op": "softmax"},
+            ],
+        }
+    )
+    tracemalloc.start()
+    try:
+        verify(graph, batch=3)
+        measured = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert measured <= step_bytes(graph, 3, "adam") <= 2 * measured

@@ -89,9 +89,14 @@ def tanh(a: np.ndarray) -> np.ndarray:
     return _elementwise(np.tanh(a))
 
 
-def erf(a: np.ndarray) -> np.ndarray:
-    """The error function, one op an element like :func:`exp` (NumPy has none; computed as :func:`_erf`)."""
-    return _elementwise(_erf(a))
+def erf(a: np.ndarray, block: int = 1 << 14) -> np.ndarray:
+    """The error function, one op an element like :func:`exp` (NumPy has none; computed as :func:`_erf`, ``block``
+    elements at a time, so that its float64 temporaries stay small)."""
+    flat = np.ascontiguousarray(a).reshape(-1)
+    result = np.empty_like(flat)
+    for start in range(0, flat.size, block):
+        result[start : start + block] = _erf(flat[start : start + block])
+    return _elementwise(result.reshape(np.shape(a)))
 
 
 # W. J. Cody's rational approximations (SPECFUN's CALERF, Math. Comp. 23, 1969): erf near 0, erfc beyond,
