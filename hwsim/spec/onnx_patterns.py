@@ -4,9 +4,10 @@ Exporters write some ops as the arithmetic that computes them: PyTorch's TorchSc
 ``x * (1 + erf(x / √2)) * 0.5`` (Div, Erf, Add, Mul, Mul) or its tanh approximation as Mul, Mul, Mul, Add, Mul,
 Tanh, Add, Mul, Mul, and before opset 17 a layer norm over the last axis as ReduceMean, Sub, Pow, ReduceMean, Add,
 Sqrt, Div, Mul, Add. Each pattern is found here by its wiring and its constants, every node but the last absorbed,
-the last translated as the one layer (named after it).
+the last translated as the one layer (named after it). The patterns are found on the model's own shapes, before
+:func:`channels_last` rewrites those of channels-last maps (a layer norm's last axis is its channels then).
 
-ConvNeXt and tf2onnx's models also move a map to channels-last and back (``permute(0, 2, 3, 1)``): a Transpose to
+ConvNeXt moves a map to channels-last and back (``permute(0, 2, 3, 1)``, ``permute(0, 3, 1, 2)``): a Transpose to
 NHWC, then ops that read the last axis as the channels (LayerNormalization over axis -1, a MatMul by a
 (C_in, C_out) weight: a 1x1 convolution) or that do not care (element-wise ops), then a Transpose back to NCHW.
 hwsim's maps are NHWC already, so both Transposes are no layers and the ops between them read the map as it is;
