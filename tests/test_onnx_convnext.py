@@ -46,6 +46,22 @@ def test_a_real_convnext_export_reads_counts_as_torch_and_runs_as_onnx_runtime(f
     assert result.agrees, result.summary()
 
 
+def test_the_dynamo_exporters_default_external_data_reads_the_same(tmp_path: Path) -> None:
+    """``torch.onnx.export(..., dynamo=True)`` keeps every initializer outside the model file by default: the small
+    ones are operands (the layer scale's factors, the as_strided Gather's indices) and are read from there."""
+    import onnx
+
+    model = onnx.load(str(EXPORTS / "convnext-tiny-dynamo20.onnx"))
+    path = tmp_path / "outside.onnx"
+    onnx.save(model, str(path), save_as_external_data=True, location="outside.onnx.data", size_threshold=0)
+    assert not onnx.load(str(path), load_external_data=False).graph.initializer[0].raw_data
+    graph, inline = api.load_network(path), api.load_network(EXPORTS / "convnext-tiny-dynamo20.onnx")
+    assert [(layer.op, layer.attrs, layer.params) for layer in graph.layers] == [
+        (layer.op, layer.attrs, layer.params) for layer in inline.layers
+    ]
+    assert runtime_agreement(path).agrees
+
+
 def _gelu_model(net: Net, x: str, pieces: str) -> str:
     """GELU as the dynamo exporter writes it (a Gelu node) or as TorchScript's pieces."""
     if pieces == "Gelu":
