@@ -147,6 +147,12 @@ def _vary(model: Any) -> None:
                 draw(bias, -0.1, 0.2)
 
 
+def _layer_scales(model: Any) -> int:
+    """Parameters of ConvNeXt's layer scales (``layer_scale``, γ per channel): ONNX writes each as the constant of a
+    Mul, which hwsim reads as a ``scale`` layer's attribute, neither parameter nor state (docs/onnx.md)."""
+    return sum(p.numel() for name, p in model.named_parameters() if name.rsplit(".", 1)[-1] == "layer_scale")
+
+
 def _torch_counts(model: Any, example: Any) -> tuple[int, int, int]:
     """(parameters, MACs of its Conv2d and Linear layers for one image, parameters an exporter removes by folding
     batch norm into the convolution whose output it reads: 2 per channel, less the bias that it adds)."""
@@ -214,6 +220,7 @@ def export(folder: Path, names: list[str], opsets: tuple[int, ...] | None = None
         params, macs, folded = _torch_counts(model, example)
         published_params, gflops = _published(name)
         base = {"model": name, "params_torch": params, "folded_params": folded, "macs_torch": macs}
+        base["layer_scale_params"] = _layer_scales(model)
         base.update(published_params=published_params, published_gflops=gflops)
         runs: list[tuple[str, int | None]] = [("torchscript", opset) for opset in opsets or TORCHSCRIPT_OPSETS]
         if opsets is None:
@@ -407,11 +414,15 @@ def measure(folder: Path, entry: dict[str, Any], verify: bool) -> dict[str, Any]
 
 def _params_versus_torch(params: int, entry: dict[str, Any]) -> str:
     """``=`` when hwsim counts torch's parameters; ``= - folded BN`` when the difference is exactly the batch
-    norms the exporter folded into their convolutions (2 per channel, less the bias each conv gained)."""
+    norms the exporter folded into their convolutions (2 per channel, less the bias each conv gained); ``= -
+    layer scale`` when it is exactly ConvNeXt's layer scales, which hwsim reads as scale constants."""
     if params == entry["params_torch"]:
         return "="
     if params == entry["params_torch"] - entry["folded_params"]:
         return f"= − {entry['folded_params']:,} folded BN"
+    scales = entry.get("layer_scale_params", 0)
+    if scales and params == entry["params_torch"] - scales:
+        return f"= − {scales:,} layer scale"
     return f"{params - entry['params_torch']:+,}"
 
 

@@ -32,10 +32,10 @@ CASES = [
     ("yaml syntax", "name: tiny\ninput: [8, 8, 3\nlayers: []\n", None, 3, ["YAML syntax error"]),
     (
         "unknown op",
-        NETWORK_OK.replace("op: relu", "op: gelu"),
+        NETWORK_OK.replace("op: relu", "op: lstm"),
         None,
         5,
-        ["layers[1].op", "unknown op 'gelu'", "known ops: conv, dwconv"],
+        ["layers[1].op", "unknown op 'lstm'", "known ops: conv, dwconv"],
     ),
     (
         "unknown field",

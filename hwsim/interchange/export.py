@@ -12,13 +12,18 @@ hwsim is NHWC, ONNX NCHW: the model reads (N, C, H, W) and every map stays 4-D N
 - average pooling counts the padding (``count_include_pad``), max pooling ignores it (ONNX's rule);
 - batch norm is inference batch norm with the running statistics; ONNX's momentum is 1 - hwsim's;
 - dropout is a Dropout node, the identity at inference; softmax runs over channels (axis 1);
-- LRN's alpha is divided by size in both; nearest upsampling reads pixel h // f (asymmetric, floor).
+- LRN's alpha is divided by size in both; nearest upsampling reads pixel h // f (asymmetric, floor);
+- gelu is written as PyTorch's TorchScript exporter writes it at opset 17 (Div, Erf, Add, Mul, Mul; or its tanh
+  approximation's Mul, Mul, Mul, Add, Mul, Tanh, Add, Mul, Mul), since Gelu is an op from opset 20 only;
+- a layer norm over a map's channels is LayerNormalization over the last axis between Transposes to NHWC and
+  back, as ConvNeXt's LayerNorm2d exports.
 
 Node and tensor names are hwsim's layer names (``stage1.block1.dw``); parameters are ``<layer>.<name>``.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
@@ -32,6 +37,8 @@ from hwsim.ops import (
     BatchNormAttrs,
     ConvAttrs,
     DropoutAttrs,
+    GeluAttrs,
+    LayerNormAttrs,
     LrnAttrs,
     Op,
     PoolAttrs,
@@ -220,6 +227,44 @@ def _scale(w: _Writer, layer: Layer, inputs: list[str]) -> str:
     return x
 
 
+def _gelu(w: _Writer, layer: Layer, inputs: list[str]) -> str:
+    """x·(1 + erf(x/√2))·0.5, or x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))·0.5, node for node as TorchScript writes
+    them."""
+    assert isinstance(layer.attrs, GeluAttrs)
+    x, rank, name = inputs[0], w.rank[inputs[0]], layer.name
+
+    def constant(suffix: str, value: float) -> str:
+        return w.array(f"{name}.{suffix}", np.array(value, np.float32))
+
+    if layer.attrs.approximate == "tanh":
+        square = w.node("Mul", [x, x], f"{name}/square", rank)
+        cube = w.node("Mul", [x, square], f"{name}/cube", rank)
+        cubic = w.node("Mul", [constant("cubic", 0.044715), cube], f"{name}/cubic", rank)
+        inner = w.node("Add", [x, cubic], f"{name}/inner", rank)
+        scaled = w.node("Mul", [constant("slope", math.sqrt(2 / math.pi)), inner], f"{name}/scaled", rank)
+        curve = w.node("Tanh", [scaled], f"{name}/tanh", rank)
+    else:
+        scaled = w.node("Div", [x, constant("sqrt2", math.sqrt(2))], f"{name}/scaled", rank)
+        curve = w.node("Erf", [scaled], f"{name}/erf", rank)
+    plus = w.node("Add", [curve, constant("one", 1.0)], f"{name}/plus_one", rank)
+    times = w.node("Mul", [x, plus], f"{name}/times_x", rank)
+    return w.node("Mul", [times, constant("half", 0.5)], name, rank)
+
+
+def _layer_norm(w: _Writer, layer: Layer, inputs: list[str]) -> str:
+    """Over the last axis: of flat features as they are, of a map between Transposes to NHWC and back."""
+    assert isinstance(layer.attrs, LayerNormAttrs)
+    x, name = inputs[0], layer.name
+    arrays = [w.array(f"{name}.{key}", w.params[f"{name}.{key}"]) for key in ("gamma", "beta")]
+    if w.rank[x] == 2:
+        return w.node("LayerNormalization", [x, *arrays], name, 2, axis=-1, epsilon=layer.attrs.eps)
+    nhwc = w.node("Transpose", [x], f"{name}/to_nhwc", 4, perm=[0, 2, 3, 1])
+    normed = w.node(
+        "LayerNormalization", [nhwc, *arrays], f"{name}/nhwc", 4, name=name, axis=-1, epsilon=layer.attrs.eps
+    )
+    return w.node("Transpose", [normed], name, 4, name=f"{name}/to_nchw", perm=[0, 3, 1, 2])
+
+
 def _pad(w: _Writer, layer: Layer, inputs: list[str]) -> str:
     a: Any = layer.attrs  # PadAttrs: top, bottom, left, right, mode, value
     sides = np.array([0, 0, a.top, a.left, 0, 0, a.bottom, a.right], np.int64)
@@ -274,6 +319,8 @@ WRITERS: dict[str, Callable[[_Writer, Layer, list[str]], str]] = {
     "slice": _slice,
     "channel_shuffle": _channel_shuffle,
     "scale": _scale,
+    "gelu": _gelu,
+    "layer_norm": _layer_norm,
 }
 """hwsim op -> what writes it: its node(s), from the layer, its inputs' tensors and the arrays."""
 

@@ -26,6 +26,7 @@ from hwsim.spec.onnx_reader import OnnxNetwork
 
 PER_FEATURE = frozenset(
     {"relu", "dropout", "batchnorm", "identity", "clip", "leaky_relu", "sigmoid", "hard_sigmoid", "hard_swish", "scale"}
+    | {"gelu"}
 )
 """Ops that keep flat features feature by feature, so the order a flatten gave passes through them."""
 
@@ -49,6 +50,8 @@ def _convert(value: np.ndarray, source: ArraySource, flattened: Shape | None) ->
     """``value`` in the reference's layout; ``flattened``: the map whose features it is indexed by, if any."""
     if source.layout == "oihw":
         return value.transpose(2, 3, 1, 0)
+    if source.layout == "io1x1":  # a MatMul's (C_in, C_out) over channels-last pixels: a 1x1 convolution
+        return value.reshape(1, 1, *value.shape)
     if source.layout in ("io", "oi"):
         weight = value.T if source.layout == "oi" else value
         if flattened is not None:  # rows are the input features

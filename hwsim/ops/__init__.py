@@ -37,11 +37,12 @@ from hwsim.ops.elementwise import (
     HARD_SWISH,
     ClipAttrs,
     DropoutAttrs,
+    GeluAttrs,
     HardSigmoidAttrs,
     LeakyReluAttrs,
     ScaleAttrs,
 )
-from hwsim.ops.normalization import BatchNormAttrs, LrnAttrs
+from hwsim.ops.normalization import BatchNormAttrs, LayerNormAttrs, LrnAttrs
 from hwsim.ops.pool import PoolAttrs
 from hwsim.ops.resize import PadAttrs, Taps, UpsampleAttrs, bilinear_taps, padded_source
 from hwsim.ops.window import Padding, Window, overlapping, resolve_padding
@@ -101,9 +102,11 @@ __all__ = [
     "CostRule",
     "DenseAttrs",
     "DropoutAttrs",
+    "GeluAttrs",
     "GradientFlow",
     "HardSigmoidAttrs",
     "LayerEntry",
+    "LayerNormAttrs",
     "LeakyReluAttrs",
     "ScaleAttrs",
     "LrnAttrs",

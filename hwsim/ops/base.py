@@ -54,6 +54,8 @@ class Op(str, Enum):
     SLICE = "slice"
     CHANNEL_SHUFFLE = "channel_shuffle"
     SCALE = "scale"
+    GELU = "gelu"
+    LAYER_NORM = "layer_norm"
 
 
 def elements(shape: Shape) -> int:

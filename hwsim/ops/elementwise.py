@@ -1,4 +1,4 @@
-"""Activations (relu, clip, leaky_relu, sigmoid, hard_sigmoid, hard_swish), dropout, identity and scale (an
+"""Activations (relu, clip, leaky_relu, sigmoid, hard_sigmoid, hard_swish, gelu), dropout, identity and scale (an
 affine map by constants): each output element reads the input element at its place."""
 
 from __future__ import annotations
@@ -137,6 +137,39 @@ class ScaleLayer(LayerEntry):
         return ScaleAttrs(scale, shift)
 
 
+@dataclass(frozen=True)
+class GeluAttrs(Attrs):
+    """y = x * Φ(x), Φ the standard normal CDF (``none``: through erf), or PyTorch's ``tanh`` approximation of it."""
+
+    approximate: str
+
+
+class GeluLayer(LayerEntry):
+    op: Literal["gelu"]
+    approximate: Literal["none", "tanh"] = Field("none", description="as PyTorch: none (erf) or tanh")
+
+    def attrs(self, input_shape: Shape) -> GeluAttrs:
+        return GeluAttrs(self.approximate)
+
+
+def _gelu_tanh(layer: Layer) -> bool:
+    assert isinstance(layer.attrs, GeluAttrs)
+    return layer.attrs.approximate == "tanh"
+
+
+def _gelu_forward(layer: Layer) -> int:
+    """erf: x / √2, erf, + 1, / 2, times x (5). tanh: u = (k + k·c·x²)·x (x², times, plus, times), tanh, + 1, / 2,
+    times x (8)."""
+    return 8 if _gelu_tanh(layer) else 5
+
+
+def _gelu_backward(layer: Layer) -> int:
+    """erf: dy·(Φ + x·φ), φ = exp(−x²/2)/√(2π): x², times, exp, times, times x, plus Φ, times dy (7).
+    tanh: dy·(s + x·s·(1 − t)·u'), u' = k + 3k·c·x² from the x² kept: times, plus, 1 − t, times s, times x,
+    times u', plus s, times dy (8)."""
+    return 8 if _gelu_tanh(layer) else 7
+
+
 def _scale_shape(attrs: Attrs, inputs: tuple[Shape, ...]) -> Shape:
     assert isinstance(attrs, ScaleAttrs)
     channels = inputs[0][2]
@@ -210,6 +243,20 @@ TRAITS = (
     # the hard sigmoid s (4), x * s; backward: dy * (s + alpha * x where s is not saturated): ==, *, +, *
     _pointwise(Op.HARD_SWISH, PlainEntry, forward=5, backward=4),
     _pointwise(Op.IDENTITY, PlainEntry, forward=0, backward=0),
+    OpTraits(
+        op=Op.GELU,
+        layer=GeluLayer,
+        shape=same_shape,
+        params=no_params,
+        exact=per_output(_gelu_forward),
+        backward=backward_per_output(_gelu_backward),
+        unit=Unit.VECTOR,
+        rows=Rows.SAME,
+        channels=Channels.SAME,
+        chunks=Chunks.ANY,
+        streams=True,
+        fuses=True,
+    ),
     OpTraits(
         op=Op.SCALE,
         layer=ScaleLayer,

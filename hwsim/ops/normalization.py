@@ -1,4 +1,4 @@
-"""batchnorm and lrn."""
+"""batchnorm, lrn and layer_norm."""
 
 from __future__ import annotations
 
@@ -77,10 +77,31 @@ class LrnLayer(LayerEntry):
         return LrnAttrs(self.size, self.alpha, self.beta, self.k)
 
 
+@dataclass(frozen=True)
+class LayerNormAttrs(Attrs):
+    """Layer norm over the C channels of each pixel (ConvNeXt's LayerNorm2d, PyTorch's LayerNorm on channels-last
+    maps): (x - mean) / sqrt(var + eps) * gamma + beta, mean and var of that pixel's channels."""
+
+    eps: float
+
+
+class LayerNormLayer(LayerEntry):
+    op: Literal["layer_norm"]
+    eps: FiniteFloat = Field(1e-5, gt=0, description="added to the variance (PyTorch's default; ConvNeXt uses 1e-6)")
+
+    def attrs(self, input_shape: Shape) -> LayerNormAttrs:
+        return LayerNormAttrs(self.eps)
+
+
 def _batchnorm_params(attrs: Attrs, inputs: tuple[Shape, ...]) -> tuple[int, int]:
     """2 parameters per channel (gamma, beta), as the paper counts, and 2 of state (running mean and variance)."""
     c = inputs[0][2]
     return 2 * c, 2 * c
+
+
+def _layer_norm_params(attrs: Attrs, inputs: tuple[Shape, ...]) -> tuple[int, int]:
+    """gamma and beta per channel; no state (the statistics are each pixel's own, at inference too)."""
+    return 2 * inputs[0][2], 0
 
 
 def _per_channel_values(layer: Layer, batch: int) -> tuple[int, int]:
@@ -109,6 +130,26 @@ def _backward_batchnorm(layer: Layer, batch: int, flow: GradientFlow) -> int:
     m, c = _per_channel_values(layer, batch)
     n = outputs(layer, batch)
     return n + 2 * (m - 1) * c + (4 * n + 3 * c if flow.input_grads[0] else 0)
+
+
+def _pixels(layer: Layer, batch: int) -> int:
+    """Pixels of the whole batch: each is normalised over its own channels."""
+    h, w, _ = layer.output_shape
+    return batch * h * w
+
+
+def _exact_layer_norm(layer: Layer, batch: int) -> tuple[int, int]:
+    """Per pixel: sum over C and / C for the mean, x - mean, its square, sum and / C for the variance ((C - 1) + 1
+    twice), + eps and sqrt once; per element the subtract, square, divide, times gamma, plus beta: 7N + 2P."""
+    return 0, 7 * outputs(layer, batch) + 2 * _pixels(layer, batch)
+
+
+def _backward_layer_norm(layer: Layer, batch: int, flow: GradientFlow) -> int:
+    """dbeta = sum dy, dgamma = sum dy·x̂ over the P pixels: N + 2(P - 1)C. dx = (g - mean g - x̂·mean(g·x̂)) / std,
+    g = dy·gamma, means over each pixel's channels: g, mean g (C - 1 adds, / C), g·x̂, its mean, x̂ times it, two
+    subtracts, the divide: 8N."""
+    n, c = outputs(layer, batch), layer.output_shape[2]
+    return n + 2 * (_pixels(layer, batch) - 1) * c + (8 * n if flow.input_grads[0] else 0)
 
 
 def _lrn_size(layer: Layer) -> int:
@@ -145,6 +186,20 @@ TRAITS = (
         unit=Unit.VECTOR,
         rows=Rows.SAME,
         channels=Channels.NEIGHBOURS,
+        chunks=Chunks.NO,
+        streams=True,
+        fuses=False,
+    ),
+    OpTraits(
+        op=Op.LAYER_NORM,
+        layer=LayerNormLayer,
+        shape=same_shape,
+        params=_layer_norm_params,
+        exact=_exact_layer_norm,
+        backward=_backward_layer_norm,
+        unit=Unit.VECTOR,
+        rows=Rows.SAME,
+        channels=Channels.ALL,
         chunks=Chunks.NO,
         streams=True,
         fuses=False,

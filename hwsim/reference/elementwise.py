@@ -1,7 +1,9 @@
 """Ops without parameters that act per element or only move data: the activations (relu, clip, leaky_relu,
-sigmoid, hard_sigmoid, hard_swish), dropout, identity, scale, add, mul, concat, flatten, softmax."""
+sigmoid, hard_sigmoid, hard_swish, gelu), dropout, identity, scale, add, mul, concat, flatten, softmax."""
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -10,6 +12,7 @@ from hwsim.ops import (
     ChannelShuffleAttrs,
     ClipAttrs,
     DropoutAttrs,
+    GeluAttrs,
     HardSigmoidAttrs,
     LeakyReluAttrs,
     ScaleAttrs,
@@ -118,6 +121,45 @@ class HardSwish(Kernel):
     def backward(self, dy, params, needs):
         slope = P.add(self.s, P.mul(P.equal(self.s, self.line), self.scaled))
         return [P.mul(dy, slope)], {}
+
+
+GELU_TANH_SLOPE = math.sqrt(2 / math.pi)
+GELU_TANH_CUBIC = 0.044715
+"""PyTorch's tanh approximation: Φ(x) ≈ (1 + tanh(k (x + c x³))) / 2, k = √(2/π), c = 0.044715."""
+
+
+class Gelu(Kernel):
+    """y = x·Φ(x). ``none``: Φ = (1 + erf(x/√2)) / 2, and dy/dx = Φ + x·φ, φ(x) = exp(-x²/2) / √(2π).
+    ``tanh``: Φ ≈ s = (1 + t) / 2, t = tanh(u), u = (k + k·c·x²)·x; dy/dx = s + x·s·(1 - t)·u', u' = k + 3k·c·x²
+    (x·(1 - t²)/2 = x·s·(1 - t))."""
+
+    def forward(self, inputs, params, state, training):
+        (x,) = inputs
+        assert isinstance(self.layer.attrs, GeluAttrs)
+        one, half = np.asarray(1, x.dtype), np.asarray(0.5, x.dtype)
+        self.x = x
+        if self.layer.attrs.approximate == "tanh":
+            self.square = P.mul(x, x)
+            slope = P.add(P.mul(self.square, np.asarray(GELU_TANH_SLOPE * GELU_TANH_CUBIC, x.dtype)), GELU_TANH_SLOPE)
+            self.t = P.tanh(P.mul(slope, x, out=slope))
+            self.cdf = P.mul(P.add(self.t, one), half)
+        else:
+            e = P.erf(P.mul(x, np.asarray(1 / math.sqrt(2), x.dtype)))
+            self.cdf = P.mul(P.add(e, one, out=e), half, out=e)
+        return P.mul(x, self.cdf)
+
+    def backward(self, dy, params, needs):
+        x, cdf = self.x, self.cdf
+        if self.layer.attrs.approximate == "tanh":  # type: ignore[attr-defined]
+            du = P.add(P.mul(self.square, np.asarray(3 * GELU_TANH_SLOPE * GELU_TANH_CUBIC, x.dtype)), GELU_TANH_SLOPE)
+            part = P.mul(P.mul(P.sub(np.asarray(1, x.dtype), self.t), cdf), x)
+            part = P.mul(part, du, out=part)
+        else:
+            density = P.exp(P.mul(P.mul(x, x), np.asarray(-0.5, x.dtype)))
+            density = P.mul(density, np.asarray(1 / math.sqrt(2 * math.pi), x.dtype), out=density)
+            part = P.mul(x, density, out=density)
+        slope = P.add(cdf, part, out=part)
+        return [P.mul(dy, slope, out=slope)], {}
 
 
 class Identity(Kernel):

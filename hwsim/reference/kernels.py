@@ -14,6 +14,7 @@ from hwsim.reference.elementwise import (
     Concat,
     Dropout,
     Flatten,
+    Gelu,
     HardSigmoid,
     HardSwish,
     Identity,
@@ -26,7 +27,7 @@ from hwsim.reference.elementwise import (
     Softmax,
 )
 from hwsim.reference.linear import Conv, Dense
-from hwsim.reference.normalization import BatchNorm, Lrn
+from hwsim.reference.normalization import BatchNorm, LayerNorm, Lrn
 from hwsim.reference.pooling import AvgPool, GlobalAvgPool, MaxPool
 from hwsim.reference.resize import Pad, Upsample
 
@@ -57,6 +58,8 @@ KERNELS: dict[Op, type[Kernel]] = {
     Op.SLICE: Slice,
     Op.CHANNEL_SHUFFLE: ChannelShuffle,
     Op.SCALE: Scale,
+    Op.GELU: Gelu,
+    Op.LAYER_NORM: LayerNorm,
 }
 assert set(KERNELS) == set(Op), "every op needs a reference kernel"
 

@@ -84,6 +84,8 @@ def _saved_and_peak(layer: Layer) -> tuple[int, int]:
         Op.LEAKY_RELU: out,  # the slope
         Op.HARD_SIGMOID: out,  # the line before the clip
         Op.HARD_SWISH: 3 * out,  # alpha * x, the line, the hard sigmoid
+        Op.GELU: 3 * out,  # the CDF; for tanh also x² and the tanh
+        Op.LAYER_NORM: out,  # x-hat
     }.get(layer.op, 0)
     return saved, out + 2 * inp
 

@@ -1,10 +1,11 @@
-"""Batch normalisation (Algorithm 1 of the paper, corrected) and local response normalisation."""
+"""Batch normalisation (Algorithm 1 of the paper, corrected), local response normalisation, and layer norm over
+channels."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from hwsim.ops import BatchNormAttrs, LrnAttrs
+from hwsim.ops import BatchNormAttrs, LayerNormAttrs, LrnAttrs
 from hwsim.reference import primitives as P
 from hwsim.reference.base import Arrays, Kernel
 from hwsim.reference.sweeps import rows_of
@@ -145,3 +146,49 @@ class Lrn(Kernel):
         spread = self._channel_window_sum(ratio, self.after, self.before)
         cross = P.mul(P.mul(self.x, spread), 2 * a.alpha * a.beta / a.size)
         return [P.sub(P.div(dy, self.d_beta), cross)], {}
+
+
+class LayerNorm(Kernel):
+    """Over the C channels of each pixel, the same in training and inference (no running statistics)::
+
+        mean = sum_c x / C,  var = sum_c (x - mean)^2 / C,  x̂ = (x - mean) / sqrt(var + eps),  y = gamma x̂ + beta
+
+    Backward, with g = dy * gamma and the means over each pixel's channels::
+
+        dx = (g - mean g - x̂ * mean(g x̂)) / sqrt(var + eps),  dgamma = sum dy x̂,  dbeta = sum dy  (over the pixels)
+
+    Parameters ``gamma``, ``beta`` (C,).
+    """
+
+    def __init__(self, layer, rng) -> None:
+        super().__init__(layer, rng)
+        assert isinstance(layer.attrs, LayerNormAttrs)
+        self.eps = layer.attrs.eps
+        self.channels = layer.output_shape[2]
+
+    def init_params(self, dtype) -> Arrays:
+        return {"gamma": np.ones(self.channels, dtype), "beta": np.zeros(self.channels, dtype)}
+
+    def forward(self, inputs, params, state, training):
+        (x,) = inputs
+        share = 1.0 / self.channels
+        mean = P.mul(P.sum(x, axis=-1, keepdims=True), share)
+        centred = P.sub(x, mean)
+        var = P.mul(P.sum(P.mul(centred, centred), axis=-1, keepdims=True), share)
+        self.std = P.sqrt(P.add(var, self.eps))
+        self.x_hat = P.div(centred, self.std, out=centred)
+        y = P.mul(self.x_hat, params["gamma"])
+        return P.add(y, params["beta"], out=y)
+
+    def backward(self, dy, params, needs):
+        pixels = (0, 1, 2)
+        grads = {"beta": P.sum(dy, axis=pixels), "gamma": P.sum(P.mul(dy, self.x_hat), axis=pixels)}
+        if not needs[0]:
+            return [None], grads
+        share = 1.0 / self.channels
+        g = P.mul(dy, params["gamma"])
+        mean_g = P.mul(P.sum(g, axis=-1, keepdims=True), share)
+        mean_gx = P.mul(P.sum(P.mul(g, self.x_hat), axis=-1, keepdims=True), share)
+        dx = P.sub(g, mean_g, out=g)
+        P.sub(dx, P.mul(self.x_hat, mean_gx), out=dx)
+        return [P.div(dx, self.std, out=dx)], grads

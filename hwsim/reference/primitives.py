@@ -3,7 +3,7 @@
 Counts come from the shapes of the arrays actually touched, never from a layer's formula:
 
 - elementwise (add, sub, mul, div, maximum, minimum, negative, greater, greater_equal, equal, exp, log,
-  sqrt, power): 1 per output element (after broadcasting);
+  sqrt, power, tanh, erf): 1 per output element (after broadcasting);
 - reductions (sum, max, argmax, segment_sum) over n elements: n - 1 per output element;
 - contractions (matmul, contract): 2 per multiply-add, i.e. 2 * M * K * N for a matmul;
   a product with no summed index is elementwise (1 per output);
@@ -83,6 +83,75 @@ def sqrt(a: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
 
 def power(a: np.ndarray, exponent: float) -> np.ndarray:
     return _elementwise(np.power(a, exponent))
+
+
+def tanh(a: np.ndarray) -> np.ndarray:
+    return _elementwise(np.tanh(a))
+
+
+def erf(a: np.ndarray, block: int = 1 << 14) -> np.ndarray:
+    """The error function, one op an element like :func:`exp` (NumPy has none; computed as :func:`_erf`, ``block``
+    elements at a time, so that its float64 temporaries stay small)."""
+    flat = np.ascontiguousarray(a).reshape(-1)
+    result = np.empty_like(flat)
+    for start in range(0, flat.size, block):
+        result[start : start + block] = _erf(flat[start : start + block])
+    return _elementwise(result.reshape(np.shape(a)))
+
+
+# W. J. Cody's rational approximations (SPECFUN's CALERF, Math. Comp. 23, 1969): erf near 0, erfc beyond,
+# accurate to the last bits of a float64.
+_ERF_A = (3.16112374387056560e00, 1.13864154151050156e02, 3.77485237685302021e02, 3.20937758913846947e03)
+_ERF_A4 = 1.85777706184603153e-1
+_ERF_B = (2.36012909523441209e01, 2.44024637934444173e02, 1.28261652607737228e03, 2.84423683343917062e03)
+_ERFC_C = (
+    *(5.64188496988670089e-1, 8.88314979438837594e00, 6.61191906371416295e01, 2.98635138197400131e02),
+    *(8.81952221241769090e02, 1.71204761263407058e03, 2.05107837782607147e03, 1.23033935479799725e03),
+)
+_ERFC_C8 = 2.15311535474403846e-8
+_ERFC_D = (
+    *(1.57449261107098347e01, 1.17693950891312499e02, 5.37181101862009858e02, 1.62138957456669019e03),
+    *(3.29079923573345963e03, 4.36261909014324716e03, 3.43936767414372164e03, 1.23033935480374942e03),
+)
+_ERFC_P = (3.05326634961232344e-1, 3.60344899949804439e-1, 1.25781726111229246e-1, 1.60837851487422766e-2)
+_ERFC_P45 = (6.58749161529837803e-4, 1.63153871373020978e-2)
+_ERFC_Q = (2.56852019228982242e00, 1.87295284992346725e00, 5.27905102951428412e-1, 6.05183413124413191e-2)
+_ERFC_Q4 = 2.33520497626869185e-3
+
+
+def _erf(a: np.ndarray) -> np.ndarray:
+    """erf of every element, in float64, returned in ``a``'s dtype: |x| <= 0.5 by a rational function of x²,
+    beyond it 1 - erfc(|x|) with erfc(y) = exp(-y²) R(y) (R rational in y up to 4, in 1/y² beyond), the sign
+    restored. exp(-y²) is taken as exp(-z²)·exp(-(y - z)(y + z)), z = y rounded down to 1/16, as Cody does."""
+    x = np.asarray(a, np.float64)
+    y = np.minimum(np.abs(x), 27.0)  # erfc(27) is below the smallest float64: 0
+    result = np.empty_like(x)
+    near = y <= 0.5
+    xs = x[near]
+    s = xs * xs
+    num, den = _ERF_A4 * s, s
+    for coefficient_a, coefficient_b in zip(_ERF_A[:3], _ERF_B[:3]):
+        num, den = (num + coefficient_a) * s, (den + coefficient_b) * s
+    result[near] = xs * (num + _ERF_A[3]) / (den + _ERF_B[3])
+    far = ~near
+    yf = y[far]
+    mid = yf <= 4.0
+    ratio = np.empty_like(yf)
+    ym = yf[mid]
+    num, den = _ERFC_C8 * ym, ym
+    for coefficient_c, coefficient_d in zip(_ERFC_C[:7], _ERFC_D[:7]):
+        num, den = (num + coefficient_c) * ym, (den + coefficient_d) * ym
+    ratio[mid] = (num + _ERFC_C[7]) / (den + _ERFC_D[7])
+    yt = yf[~mid]
+    inverse = 1.0 / (yt * yt)
+    num, den = _ERFC_P45[1] * inverse, inverse
+    for coefficient_p, coefficient_q in zip(_ERFC_P, _ERFC_Q):
+        num, den = (num + coefficient_p) * inverse, (den + coefficient_q) * inverse
+    ratio[~mid] = (1 / math.sqrt(math.pi) - inverse * (num + _ERFC_P45[0]) / (den + _ERFC_Q4)) / yt
+    z = np.floor(yf * 16.0) / 16.0
+    erfc = np.exp(-z * z) * np.exp(-(yf - z) * (yf + z)) * ratio
+    result[far] = np.copysign(1.0 - erfc, x[far])
+    return result.astype(np.asarray(a).dtype, copy=False)
 
 
 def _reduced(a: np.ndarray, result: np.ndarray) -> np.ndarray:

@@ -5,8 +5,9 @@ needs only their dims. :func:`read_model` maps the file and walks its protobuf w
 field of the model and its graph except the data of large initializers, which it steps over by their
 length; what it keeps is parsed by ``onnx`` as a small model whose large initializers are graph inputs of
 the same type and dims (valid ONNX, so shape inference runs on it in a fraction of a millisecond). Small
-initializers (at most :data:`SMALL_INITIALIZER_BYTES`) keep their data: they are operands (a Reshape's
-shape, Clip's bounds, Resize's scales) and batch norm's vectors.
+initializers (at most :data:`SMALL_INITIALIZER_BYTES`) keep their data, read from the external data file where
+they lie outside the model: they are operands (a Reshape's shape, Clip's bounds, Resize's scales, a layer
+scale's factors) and batch norm's vectors.
 
 Every failure is one line: the ``onnx`` extra missing, a file that is not ONNX or is truncated, raw data
 that does not match its dims, a model beyond protobuf's 2 GiB, external data outside the model's folder,
@@ -74,8 +75,8 @@ class LightModel:
     """The model without the data of its large initializers (see the module docstring)."""
 
     model: onnx.ModelProto
-    """Small initializers keep their data; large ones (and any whose data lies outside the file) are graph
-    inputs of their type and dims."""
+    """Small initializers keep their data; large ones, and any whose data lies outside the file, are graph
+    inputs of their type and dims (a small one outside is an initializer with its data as well)."""
     initializers: dict[str, Initializer]
     """Every initializer of the graph, small and large, by name."""
     path: Path
@@ -330,6 +331,7 @@ def read_model(path: Path) -> LightModel:
         raise InputError(f"not a readable ONNX model, truncated or corrupt: {err}", str(path)) from None
     kept = _kept_initializers(model, onnx)
     _check_sizes(kept + large, path)
+    _read_small_external(model, kept, path, onnx)
     initializers = {t.name: Initializer(t.name, t.dims, t.data_type, prod(t.dims)) for t in kept + large}
     return LightModel(model, initializers, path)
 
@@ -375,6 +377,22 @@ def _kept_initializers(model: onnx.ModelProto, onnx: Any) -> list[_Tensor]:
             if p.name not in inputs
         )
     return kept
+
+
+def _read_small_external(model: onnx.ModelProto, kept: list[_Tensor], path: Path, onnx: Any) -> None:
+    """The data of small initializers kept outside the file (checked by :func:`_check_external`), read into the
+    light model: they are operands too (a layer scale's factors, a Gather's indices), wherever an exporter put
+    them (PyTorch's dynamo exporter writes every initializer outside by default)."""
+    for tensor in kept:
+        itemsize = ITEM_BYTES.get(tensor.data_type)
+        if tensor.external is None or itemsize is None or prod(tensor.dims) * itemsize > SMALL_INITIALIZER_BYTES:
+            continue
+        offset, length = int(tensor.external.get("offset", "0")), prod(tensor.dims) * itemsize
+        with open(path.parent / tensor.external["location"], "rb") as handle:
+            handle.seek(offset)
+            raw = handle.read(length)
+        proto = onnx.TensorProto(name=tensor.name, dims=tensor.dims, data_type=tensor.data_type, raw_data=raw)
+        model.graph.initializer.append(proto)
 
 
 def load_full(path: Path) -> onnx.ModelProto:

@@ -78,7 +78,8 @@ class ArraySource(NamedTuple):
     """One array of a layer in the reference's layout, and the initializer it comes from.
 
     ``layout`` names the initializer's own layout: ``oihw`` (a Conv weight), ``io`` or ``oi`` (a Gemm or
-    MatMul weight, ``oi`` when transposed) or ``vector`` (biases, batch norm's four per-channel arrays).
+    MatMul weight, ``oi`` when transposed), ``io1x1`` (a MatMul weight over a channels-last map: a 1x1 conv's)
+    or ``vector`` (biases, batch norm's four per-channel arrays).
     """
 
     key: str
@@ -125,6 +126,10 @@ class Context:
     """MatMul output -> (bias initializer, the Add's output) for a MatMul whose only reader adds a constant."""
     shuffles: dict[str, tuple[str, int]] = field(default_factory=dict)
     """The last Reshape's output of a channel shuffle -> (the map shuffled, its groups)."""
+    channels_last: set[str] = field(default_factory=set)
+    """Maps a Transpose made channels-last (NHWC, hwsim's own layout), their shapes given as NCHW like every map's."""
+    refused_transposes: dict[int, str] = field(default_factory=dict)
+    """A Transpose to NHWC that cannot be absorbed (by its position) -> why."""
 
     def shape(self, tensor: str) -> Dims:
         dims = self.shapes.get(tensor)
@@ -395,13 +400,19 @@ def gemm(node: Node, ctx: Context) -> Translation:
 
 
 def matmul(node: Node, ctx: Context) -> Translation:
-    """A MatMul by a weight is a dense layer; an Add of a constant vector after it is that layer's bias."""
-    x = _dense_input(node, ctx)
+    """A MatMul by a weight is a dense layer, or on a channels-last map a 1x1 convolution (PyTorch's Linear on a
+    permuted map: ConvNeXt); an Add of a constant vector after it is that layer's bias."""
+    channels_last = node.input[0] in ctx.channels_last
+    x = the_data_input(node, ctx) if channels_last else _dense_input(node, ctx)
     weight = ctx.weight(node.input[1], "weight")
     if len(weight.dims) != 2:
         raise Unsupported(f"a weight of {len(weight.dims)} dims")
-    arrays = [ArraySource("weight", node.input[1], "io")]
-    entry: dict[str, Any] = {"op": "dense", "units": weight.dims[1]}
+    if channels_last:
+        arrays = [ArraySource("weight", node.input[1], "io1x1")]
+        entry: dict[str, Any] = {"op": "conv", "filters": weight.dims[1], "kernel": 1}
+    else:
+        arrays = [ArraySource("weight", node.input[1], "io")]
+        entry = {"op": "dense", "units": weight.dims[1]}
     fused = ctx.fused_bias.get(node.output[0])
     if fused is None:
         entry["bias"] = False
@@ -605,6 +616,8 @@ def arithmetic(node: Node, ctx: Context) -> Translation:
     dims = ctx.shape(x)
     if value.size > 1 and tuple(ctx.shape(node.output[0])) != tuple(dims):
         raise Unsupported(f"the constant broadcasts {list(dims)} to {list(ctx.shape(node.output[0]))}")
+    if x in ctx.channels_last and value.ndim:  # broadcast over (N, H, W, C): its last axis is the channels
+        value = value.reshape((1,) * (4 - value.ndim) + value.shape).transpose(0, 3, 1, 2)
     c = _per_channel(value, dims)
     entry: dict[str, Any] = {"op": "scale"}
     if node.op_type == "Add":
@@ -712,6 +725,42 @@ def batchnorm(node: Node, ctx: Context) -> Translation:
     if not same_real(momentum, 0.9):
         entry["momentum"] = real(1.0 - real(momentum))
     return Translation(entry, (x,), tuple(arrays))
+
+
+def layer_norm_entry(eps: float) -> dict[str, Any]:
+    entry: dict[str, Any] = {"op": "layer_norm"}
+    if not same_real(eps, 1e-5):
+        entry["eps"] = real(eps)
+    return entry
+
+
+def layer_norm(node: Node, ctx: Context) -> Translation:
+    """LayerNormalization over one pixel's channels: the last axis of a channels-last map (PyTorch's LayerNorm
+    after ``permute(0, 2, 3, 1)``: ConvNeXt's LayerNorm2d) or of flat (N, features)."""
+    x = the_data_input(node, ctx)
+    rank = ctx.rank(x)
+    axis = int(node.attrs.get("axis", -1)) % rank
+    if not ((rank == 4 and x in ctx.channels_last and axis == 3) or (rank == 2 and axis == 1)):
+        raise Unsupported(f"over axes {axis} to {rank - 1} of a {rank}-D map, not each pixel's channels")
+    unused_extra_outputs(node, ctx, "mean or inverse deviation")
+    if not optional_input(node, 2):
+        raise Unsupported("no bias B (hwsim's layer norm has one)")
+    channels = ctx.shape(x)[1]
+    arrays = []
+    for key, name in (("gamma", node.input[1]), ("beta", node.input[2])):
+        if ctx.weight(name, key).size != channels:
+            raise Unsupported(f"a {key} of shape {list(ctx.initializers[name].dims)}, not one per channel")
+        arrays.append(ArraySource(key, name, "vector"))
+    return Translation(layer_norm_entry(float(node.attrs.get("epsilon", 1e-5))), (x,), tuple(arrays))
+
+
+def gelu(node: Node, ctx: Context) -> Translation:
+    """Gelu (opset 20): ``approximate`` none or tanh, as hwsim's (and PyTorch's)."""
+    x = the_data_input(node, ctx)
+    approximate = text(node.attrs.get("approximate", "none"))
+    if approximate not in ("none", "tanh"):
+        raise Unsupported(f"approximate {approximate!r}")
+    return Translation({"op": "gelu", **({"approximate": "tanh"} if approximate == "tanh" else {})}, (x,))
 
 
 _NEAREST_AS_FLOOR = {
@@ -826,5 +875,7 @@ TRANSLATORS: dict[str, Callable[[Node, Context], Translation]] = {
     "Split": split,
     "Cast": cast,
     "Slice": slice_,
+    "LayerNormalization": layer_norm,
+    "Gelu": gelu,
 }
 """ONNX op type (default domain) -> its translator. docs/onnx.md has the table."""

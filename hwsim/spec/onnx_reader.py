@@ -30,7 +30,8 @@ from hwsim.spec.names import MAX_NAME_LENGTH
 from hwsim.spec.network import NetworkSpec
 from hwsim.spec.onnx_blocks import NETWORK_INPUT, FlatLayer, document_of
 from hwsim.spec.onnx_file import LightModel, read_model, require_onnx
-from hwsim.spec.onnx_ops import TRANSLATORS, ArraySource, Context, Dims, Node, Unsupported
+from hwsim.spec.onnx_ops import TRANSLATORS, ArraySource, Context, Dims, Node, Translation, Unsupported
+from hwsim.spec.onnx_patterns import channels_last, find_patterns
 from hwsim.spec.validate import validate
 from hwsim.spec.yamlio import Document, Loc
 
@@ -111,11 +112,13 @@ def read_onnx(path: Path | str, input_shape: tuple[int, ...] | None = None) -> O
         used={name for node in all_nodes for name in node.input} | outputs,
         element_type=next(v for v in graph.input if v.name == input_name).type.tensor_type.elem_type,
     )
-    absorbed = _fuse_biases(nodes, ctx, outputs) | _channel_shuffles(nodes, ctx, outputs)
+    patterns = find_patterns(nodes, ctx, outputs)
+    around, ctx.refused_transposes = channels_last(nodes, ctx, patterns)
+    absorbed = _fuse_biases(nodes, ctx, outputs) | _channel_shuffles(nodes, ctx, outputs) | patterns.absorbed
     kept = _split_outputs([n for n in nodes if n.position not in absorbed], ctx)
     to_nchw = _nchw_after_input(nodes, input_name, len(dims))
-    reordered = _nhwc_before_flatten(nodes, outputs) | to_nchw
-    flat, sources, problems = _translate(kept, ctx, input_name, reordered)
+    reordered = _nhwc_before_flatten(nodes, outputs) | to_nchw | around
+    flat, sources, problems = _translate(kept, ctx, input_name, reordered, patterns.translations)
     if problems:
         raise InputError(_unsupported_message(problems), str(path))
     producer = " ".join(p for p in (light.model.producer_name, light.model.producer_version) if p)
@@ -632,12 +635,13 @@ def layer_name(node_name: str, op_type: str, index: int, taken: set[str]) -> str
 
 
 def _translate(
-    nodes: list[Node], ctx: Context, input_name: str, nhwc: set[int]
+    nodes: list[Node], ctx: Context, input_name: str, nhwc: set[int], patterns: dict[str, Translation]
 ) -> tuple[list[FlatLayer], dict[str, OnnxLayer], list[tuple[str, str, str]]]:
     """Flat layers in order, what the model says of each, and the (op type, node, reason) of every node refused.
 
-    The transposes in ``nhwc`` are no layers (they only reorder in hwsim's layout): a flatten after one reads its
-    input in hwsim's order."""
+    The transposes in ``nhwc`` are no layers (they only reorder in hwsim's layout): a flatten after one, or of a
+    channels-last map, reads its input in hwsim's order. A node that ends a pattern (``patterns``, by its output)
+    is the pattern's layer."""
     producer: dict[str, str] = {input_name: NETWORK_INPUT}
     transposed: set[str] = set()
     flat: list[FlatLayer] = []
@@ -653,11 +657,12 @@ def _translate(
             continue
         shown = node.name or f"{node.op_type}_{node.position}"
         translator = TRANSLATORS.get(node.op_type) if node.standard else None
-        if translator is None:
-            problems.append((node.label, shown, ""))
+        found = patterns.get(node.output[0]) if node.output else None
+        if translator is None and found is None:
+            problems.append((node.label, shown, _why_not(node, ctx)))
             continue
         try:
-            translation = translator(node, ctx)
+            translation = found or translator(node, ctx)  # type: ignore[misc]
         except Unsupported as err:
             problems.append((node.label, shown, str(err)))
             continue
@@ -687,9 +692,20 @@ def _translate(
         for array in translation.arrays:
             size = ctx.initializers[array.initializer].size
             state, params = (state + size, params) if array.state else (state, params + size)
-        hwc = translation.entry["op"] == "flatten" and translation.inputs[0] in transposed
+        hwc = translation.entry["op"] == "flatten" and (
+            translation.inputs[0] in transposed or translation.inputs[0] in ctx.channels_last
+        )
         sources[name] = OnnxLayer(shown, shape, params, state, translation.arrays, output, hwc)
     return flat, sources, problems
+
+
+def _why_not(node: Node, ctx: Context) -> str:
+    """Why a node of an op hwsim has no translator for is refused, where there is more to say than its op type."""
+    if node.op_type == "Transpose" and node.standard:
+        return ctx.refused_transposes.get(
+            node.position, f"perm {node.attrs.get('perm')}, not to channels-last and back around ops hwsim reads so"
+        )
+    return ""
 
 
 def _unsupported_message(problems: list[tuple[str, str, str]]) -> str:
