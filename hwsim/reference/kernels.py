@@ -29,6 +29,7 @@ from hwsim.reference.linear import Conv, Dense
 from hwsim.reference.normalization import BatchNorm, Lrn
 from hwsim.reference.pooling import AvgPool, GlobalAvgPool, MaxPool
 from hwsim.reference.resize import Pad, Upsample
+from hwsim.reference.transposed import ConvTranspose
 
 KERNELS: dict[Op, type[Kernel]] = {
     Op.CONV: Conv,
@@ -57,6 +58,7 @@ KERNELS: dict[Op, type[Kernel]] = {
     Op.SLICE: Slice,
     Op.CHANNEL_SHUFFLE: ChannelShuffle,
     Op.SCALE: Scale,
+    Op.CONV_TRANSPOSE: ConvTranspose,
 }
 assert set(KERNELS) == set(Op), "every op needs a reference kernel"
 

@@ -37,7 +37,7 @@ from typing import NamedTuple
 
 from hwsim.cost.inference import LayerCost
 from hwsim.model.graph import Layer
-from hwsim.ops import TRAITS, Channels, Chunks, ConvAttrs, Rows, Window
+from hwsim.ops import TRAITS, Channels, Chunks, ConvAttrs, ConvTransposeAttrs, Rows, Window
 from hwsim.schedule.base import (
     ALLOC,
     FREE,
@@ -203,8 +203,12 @@ class _Layer:
 
 def _affine(layer: Layer) -> bool:
     """Whether the layer's windows move with its rows, away from the edges (all kinds but bilinear upsampling,
-    whose rows read rows around a source coordinate that moves by a fraction)."""
-    return ROWS[layer.op] is not Rows.SCALE or getattr(layer.attrs, "mode", "nearest") == "nearest"
+    whose rows read rows around a source coordinate that moves by a fraction, and a transposed convolution,
+    whose rows read one more or one fewer input row by turns)."""
+    kind = ROWS[layer.op]
+    return kind is not Rows.TRANSPOSED and (
+        kind is not Rows.SCALE or getattr(layer.attrs, "mode", "nearest") == "nearest"
+    )
 
 
 def _spans(layer: Layer, position: int, accumulates: bool) -> Callable[[Span], Span]:
@@ -1452,7 +1456,7 @@ def _reads_move_evenly(layer: Layer) -> bool:
     the edges, inputs stacked) move unevenly where a chunk meets an edge."""
     kind = TRAITS[layer.op].channels
     if kind is Channels.GROUPS:
-        assert isinstance(layer.attrs, ConvAttrs)
+        assert isinstance(layer.attrs, (ConvAttrs, ConvTransposeAttrs))
         return layer.attrs.groups in (1, layer.output_shape[2])
     return kind in (Channels.SAME, Channels.ALL, Channels.BROADCAST)
 
