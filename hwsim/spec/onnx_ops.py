@@ -321,6 +321,8 @@ def _transposed_pads(
             raise Unsupported(f"output_shape {list(attrs['output_shape'])} is not 2-D")
         why = "output_shape"
     elif auto in ("SAME_UPPER", "SAME_LOWER"):
+        if any(attrs.get("output_padding", ())):
+            raise Unsupported(f"auto_pad {auto} with output_padding (ONNX's shape inference and ONNX Runtime disagree)")
         wanted, why = [n * s for n, s in zip(hw, stride)], f"auto_pad {auto}"
     else:
         return window_pads(attrs, (1, 1), (1, 1), (1, 1), hw)
