@@ -17,15 +17,20 @@ from schedule_helpers import run as schedule
 from hwsim.cli import main
 from hwsim.cost.cut import reads_every_input, transposed_axis_reach
 from hwsim.cost.cycles import matrix_view
-from hwsim.cost.inference import EXACT, layer_cost
+from hwsim.cost.fold import fold_batchnorm as fold_costs
+from hwsim.cost.inference import EXACT, graph_costs, layer_cost
 from hwsim.errors import InputError
 from hwsim.model.expand import load_network
 from hwsim.ops import ConvTransposeAttrs, Op, Padding, ShapeError
+from hwsim.reference import Model, fold_batchnorm
+from hwsim.reference.memory import step_bytes
 from hwsim.schedule.base import CapacityError
 from hwsim.schedule.regions import input_rows, rows_read, transposed_rows
 from hwsim.schedule.validate import Rule
 from hwsim.studies.runtime import runtime_agreement
+from hwsim.studies.verify import execute
 from tests.onnx_models import Net
+from tests.test_memory_budget import peak_bytes
 
 DECODER = """
 name: decoder
@@ -273,6 +278,7 @@ def decoders(draw: st.DrawFn) -> Any:
     return graph_from({"name": "generated", "input": [draw(st.integers(2, 5)), 3, 2], "layers": layers})
 
 
+@pytest.mark.slow
 @settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])  # examples: the profile's (10, CI 200)
 @given(decoders(), st.sampled_from([1_500, 6_000, 1e6]), st.sampled_from([1, 2]))
 def test_random_decoders_pass_the_validator_under_every_policy(graph, capacity, batch) -> None:
@@ -351,3 +357,53 @@ def test_export_round_trips_and_onnx_runtime_agrees(tmp_path: Path, runner) -> N
     result = runner.invoke(main, ["verify", str(exported), "--runtime", "onnxruntime"])
     assert result.exit_code == 0, result.output
     assert "agrees with the NumPy reference" in result.output
+
+
+GENERATOR = """
+name: generator
+input: [1, 1, 64]
+layers:
+  - {op: conv_transpose, filters: 256, kernel: 4, bias: false}
+  - {op: batchnorm}
+  - {op: relu}
+  - {op: conv_transpose, filters: 128, kernel: 4, stride: 2, padding: 1, bias: false}
+  - {op: batchnorm}
+  - {op: relu}
+  - {op: conv_transpose, filters: 64, kernel: 4, stride: 2, padding: 1}
+  - {op: relu}
+  - {op: conv_transpose, filters: 16, kernel: 3, stride: 3, groups: 2}
+  - {op: global_avg_pool}
+  - {op: softmax}
+"""
+
+
+def test_the_memory_estimate_bounds_what_numpy_allocates_for_a_generator() -> None:
+    graph = load_network_text(GENERATOR)
+    measured = peak_bytes(lambda: execute(graph, 4))
+    estimated = step_bytes(graph, 4, "adam")
+    assert measured <= estimated <= 2 * measured, (measured, estimated)
+
+
+def test_a_batch_norm_after_a_transposed_conv_folds_into_it_in_the_reference_and_the_costs() -> None:
+    graph = load_network_text(
+        """
+name: folds
+input: [3, 3, 4]
+layers:
+  - {op: conv_transpose, filters: 6, kernel: 3, stride: 2, groups: 2, bias: false, name: up}
+  - {op: batchnorm, name: bn}
+  - {op: relu}
+"""
+    )
+    model = Model(graph, seed=0, dtype=np.float64)
+    rng = np.random.default_rng(1)
+    for key in ("bn.gamma", "bn.beta"):
+        model.params[key] = rng.uniform(0.5, 1.5, 6)
+    model.state["bn.running_mean"], model.state["bn.running_var"] = rng.uniform(-1, 1, 6), rng.uniform(0.5, 2, 6)
+    x = rng.standard_normal((2, 3, 3, 4))
+    folded = fold_batchnorm(model)
+    assert [layer.op for layer in folded.graph.layers] == [Op.CONV_TRANSPOSE, Op.RELU]
+    np.testing.assert_allclose(folded.forward(x), model.forward(x), rtol=1e-12, atol=1e-12)
+    hw = hardware(1e6)
+    costs, into = fold_costs(graph_costs(graph, hw), hw)
+    assert into == {"up": "bn"} and costs[0].layer.params == graph.layers[0].params + 6
