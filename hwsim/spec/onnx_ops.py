@@ -324,7 +324,7 @@ def _transposed_pads(
         if any(attrs.get("output_padding", ())):
             raise Unsupported(f"auto_pad {auto} with output_padding (ONNX's shape inference and ONNX Runtime disagree)")
         wanted, why = [n * s for n, s in zip(hw, stride)], f"auto_pad {auto}"
-    else:
+    else:  # NOTSET or VALID: the pads as written (a window's kernel, stride and dilation matter to SAME alone)
         return window_pads(attrs, (1, 1), (1, 1), (1, 1), hw)
     sides = []
     for n, out in zip(full, wanted):
