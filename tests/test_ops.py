@@ -65,7 +65,7 @@ def test_traits_agree_with_what_the_schedulers_assume(op: Op) -> None:
 
 def test_the_default_unit_of_an_op_is_its_trait() -> None:
     matrix = sorted(op.value for op, t in TRAITS.items() if t.unit is Unit.MATRIX)
-    assert matrix == ["conv", "dense", "dwconv"]
+    assert matrix == ["conv", "conv_transpose", "dense", "dwconv"]
     with pytest.raises(ValueError, match="no compute unit for op 'conv': add a unit named 'matrix'"):
         HardwareSpec.model_validate(
             {

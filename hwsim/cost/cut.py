@@ -88,7 +88,7 @@ from hwsim.cost.coding import link_bytes
 from hwsim.cost.fold import fold_batchnorm
 from hwsim.cost.inference import LayerCost
 from hwsim.model.graph import INPUT, Layer, consumers_of
-from hwsim.ops import TRAITS, ConvAttrs, Op, PadAttrs, Rows, UpsampleAttrs, Window
+from hwsim.ops import TRAITS, ConvAttrs, ConvTransposeAttrs, Op, PadAttrs, Rows, UpsampleAttrs, Window
 from hwsim.spec.hardware import HardwareSpec
 
 
@@ -125,6 +125,22 @@ class Reach:
 @functools.lru_cache(maxsize=4096)
 def _reach(layer: Layer, slot: int) -> Reach | None:
     """Where ``layer``'s windows fall on input ``slot`` (None: not a window op); cached, as every barrier asks."""
+    if TRAITS[layer.op].rows is Rows.TRANSPOSED:
+        t = layer.attrs
+        assert isinstance(t, ConvTransposeAttrs)
+        sides = (t.padding.top, t.padding.left)
+        axes = [
+            transposed_axis_reach(
+                layer.input_shape[axis],
+                layer.output_shape[axis],
+                t.kernel[axis],
+                t.stride[axis],
+                t.dilation[axis],
+                sides[axis],
+            )
+            for axis in (0, 1)
+        ]
+        return Reach(all(covered for covered, _ in axes), all(touching for _, touching in axes))
     if TRAITS[layer.op].rows is not Rows.WINDOW:
         return None
     window = layer.attrs
@@ -153,13 +169,25 @@ def axis_reach(size: int, windows: int, kernel: int, stride: int, dilation: int,
     return len({tap for taps in reads for tap in taps}) == size, all(reads)
 
 
+def transposed_axis_reach(
+    size: int, outputs: int, kernel: int, stride: int, dilation: int, before: int
+) -> tuple[bool, bool]:
+    """(covered, touching) of :class:`Reach` along one axis of a transposed convolution: input ``i`` adds to the
+    ``kernel`` outputs ``i * stride - before + k * dilation`` that lie among the ``outputs`` (the rest cropped)."""
+    reads = [
+        [o for o in range(i * stride - before, i * stride - before + kernel * dilation, dilation) if 0 <= o < outputs]
+        for i in range(size)
+    ]
+    return all(reads), len({o for taps in reads for o in taps}) == outputs
+
+
 def reads_every_input(layer: Layer) -> bool:
     """Whether each output element of ``layer`` reads every element of its (only) input: a barrier."""
     if TRAITS[layer.op].whole_input:
         return True
-    if layer.op is not Op.CONV or layer.input_shape[:2] != (1, 1):
+    if layer.op not in (Op.CONV, Op.CONV_TRANSPOSE) or layer.input_shape[:2] != (1, 1):
         return False
-    assert isinstance(layer.attrs, ConvAttrs)
+    assert isinstance(layer.attrs, (ConvAttrs, ConvTransposeAttrs))
     reach = _reach(layer, 0)
     return layer.attrs.groups == 1 and reach is not None and reach.touching
 

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 
 from hwsim.cost.inference import LayerCost
 from hwsim.model.graph import Layer
-from hwsim.ops import ConvAttrs, Op
+from hwsim.ops import ConvAttrs, ConvTransposeAttrs, Op
 from hwsim.spec.hardware import ComputeUnit, Dataflow
 
 
@@ -55,9 +55,18 @@ class MatrixView:
 
 
 def matrix_view(layer: Layer, batch: int) -> MatrixView | None:
-    """The matrix view of a conv, depthwise conv or dense layer over ``batch`` images; None for other ops."""
+    """The matrix view of a conv, depthwise conv, transposed conv or dense layer over ``batch`` images; None for
+    other ops. A transposed conv is its scatter's product: every input pixel's channels of a group by the group's
+    kernel taps times output channels."""
     if layer.op is Op.DENSE:
         return MatrixView(1, batch, layer.input_shape[2], layer.output_shape[2])
+    if layer.op is Op.CONV_TRANSPOSE:
+        t = layer.attrs
+        assert isinstance(t, ConvTransposeAttrs)
+        h, w, c = layer.input_shape
+        return MatrixView(
+            t.groups, h * w * batch, c // t.groups, t.kernel[0] * t.kernel[1] * (t.out_channels // t.groups)
+        )
     if layer.op not in (Op.CONV, Op.DWCONV):
         return None
     a = layer.attrs

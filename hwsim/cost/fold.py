@@ -14,7 +14,7 @@ from dataclasses import replace
 
 from hwsim.cost.inference import LayerCost, recost
 from hwsim.model.graph import consumers_of
-from hwsim.ops import ConvAttrs, Op
+from hwsim.ops import ConvAttrs, ConvTransposeAttrs, Op
 from hwsim.spec.hardware import HardwareSpec
 
 FOLDS_KEPT = 8
@@ -53,7 +53,7 @@ def _fold(
             c.layer.op is Op.BATCHNORM
             and c.name not in keep
             and source
-            and source.layer.op in (Op.CONV, Op.DWCONV)
+            and source.layer.op in (Op.CONV, Op.DWCONV, Op.CONV_TRANSPOSE)
             and consumers[source.name] == (c.layer,)
         ):
             folded[source.name] = c.name
@@ -70,7 +70,7 @@ def _fold(
         layer = replace(layer, inputs=tuple(renamed.get(name, name) for name in layer.inputs))
         if layer.name in folded:
             attrs = layer.attrs
-            assert isinstance(attrs, ConvAttrs)
+            assert isinstance(attrs, (ConvAttrs, ConvTransposeAttrs))
             extra = 0 if attrs.bias else layer.output_shape[2]
             layer = replace(layer, attrs=replace(attrs, bias=True), params=layer.params + extra)
         again = recost(c, hardware, layer)

@@ -4,7 +4,8 @@ hwsim is NHWC, ONNX NCHW: the model reads (N, C, H, W) and every map stays 4-D N
 (N, F). Each convention is converted where it differs:
 
 - conv weights (Kh, Kw, C_in/groups, C_out) become (C_out, C_in/groups, Kh, Kw); dense weights (C_in, units)
-  are Gemm's B as they are;
+  are Gemm's B as they are; conv_transpose weights (Kh, Kw, C_out/groups, C_in) become (C_in, C_out/groups,
+  Kh, Kw) by the same transpose, its crop ONNX's pads and its output_padding as it is;
 - hwsim flattens (h, w, c), ONNX (c, h, w): a ``flatten`` of a map with more than one pixel and channel is
   a Transpose to NHWC then a Flatten, so the next dense layer's rows need no permutation;
 - padding is hwsim's normalised per-side padding written as ONNX pads (top, left, bottom, right), so
@@ -36,6 +37,7 @@ from hwsim.model.graph import INPUT, Graph, Layer
 from hwsim.ops import (
     BatchNormAttrs,
     ConvAttrs,
+    ConvTransposeAttrs,
     DropoutAttrs,
     GeluAttrs,
     LayerNormAttrs,
@@ -113,6 +115,28 @@ def _conv(w: _Writer, layer: Layer, inputs: list[str]) -> str:
         operands.append(w.array(f"{layer.name}.bias", w.params[f"{layer.name}.bias"]))
     dilation = list(getattr(attrs, "dilation", (1, 1)))
     return w.node("Conv", operands, layer.name, 4, group=attrs.groups, dilations=dilation, **_window(attrs))
+
+
+def _conv_transpose(w: _Writer, layer: Layer, inputs: list[str]) -> str:
+    attrs = layer.attrs
+    assert isinstance(attrs, ConvTransposeAttrs)
+    weight = w.array(f"{layer.name}.weight", w.params[f"{layer.name}.weight"].transpose(3, 2, 0, 1))
+    operands = [w.nchw(inputs[0]), weight]
+    if attrs.bias:
+        operands.append(w.array(f"{layer.name}.bias", w.params[f"{layer.name}.bias"]))
+    pad = attrs.padding
+    return w.node(
+        "ConvTranspose",
+        operands,
+        layer.name,
+        4,
+        group=attrs.groups,
+        dilations=list(attrs.dilation),
+        kernel_shape=list(attrs.kernel),
+        strides=list(attrs.stride),
+        pads=[pad.top, pad.left, pad.bottom, pad.right],
+        output_padding=list(attrs.output_padding),
+    )
 
 
 def _pool(w: _Writer, layer: Layer, inputs: list[str]) -> str:
@@ -321,6 +345,7 @@ WRITERS: dict[str, Callable[[_Writer, Layer, list[str]], str]] = {
     "scale": _scale,
     "gelu": _gelu,
     "layer_norm": _layer_norm,
+    "conv_transpose": _conv_transpose,
 }
 """hwsim op -> what writes it: its node(s), from the layer, its inputs' tensors and the arrays."""
 

@@ -11,7 +11,7 @@ from dataclasses import replace
 
 from hwsim.errors import InputError
 from hwsim.model.graph import Graph, Layer
-from hwsim.ops import ConvAttrs, DenseAttrs, Op, count_params, infer_output_shape
+from hwsim.ops import ConvAttrs, ConvTransposeAttrs, DenseAttrs, Op, count_params, infer_output_shape
 
 DENSE_HEAD = "head"
 """Name of the dense layer :func:`with_dense_head` inserts."""
@@ -31,7 +31,7 @@ def without_batchnorm(graph: Graph) -> Graph:
         if layer.op is Op.BATCHNORM:
             continue
         if any(consumer.op is Op.BATCHNORM for consumer in graph.consumers(layer.name)) and isinstance(
-            layer.attrs, ConvAttrs
+            layer.attrs, (ConvAttrs, ConvTransposeAttrs)
         ):
             layer = _with_attrs(layer, replace(layer.attrs, bias=True))
         layers.append(replace(layer, inputs=tuple(bypass.get(name, name) for name in layer.inputs)))
@@ -55,6 +55,6 @@ def with_dense_head(graph: Graph) -> Graph:
     return Graph(f"{graph.name}-dense-head", graph.input_shape, (*body, head, replace(softmax, inputs=(DENSE_HEAD,))))
 
 
-def _with_attrs(layer: Layer, attrs: ConvAttrs) -> Layer:
+def _with_attrs(layer: Layer, attrs: ConvAttrs | ConvTransposeAttrs) -> Layer:
     params, state = count_params(layer.op, attrs, layer.input_shapes)
     return replace(layer, attrs=attrs, params=params, state=state)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Literal, get_args, get_origin
 
-from hwsim.ops import channels, conv, dense, elementwise, merge, normalization, pool, resize
+from hwsim.ops import channels, conv, convtranspose, dense, elementwise, merge, normalization, pool, resize
 from hwsim.ops.base import (
     Attrs,
     Channels,
@@ -32,6 +32,7 @@ from hwsim.ops.base import (
 )
 from hwsim.ops.channels import ChannelShuffleAttrs, SliceAttrs
 from hwsim.ops.conv import ConvAttrs, depthwise_transposed_gradient
+from hwsim.ops.convtranspose import ConvTransposeAttrs
 from hwsim.ops.dense import DenseAttrs
 from hwsim.ops.elementwise import (
     HARD_SWISH,
@@ -47,7 +48,7 @@ from hwsim.ops.pool import PoolAttrs
 from hwsim.ops.resize import PadAttrs, Taps, UpsampleAttrs, bilinear_taps, padded_source
 from hwsim.ops.window import Padding, Window, overlapping, resolve_padding
 
-FAMILIES = (conv, pool, dense, elementwise, normalization, merge, resize, channels)
+FAMILIES = (conv, pool, dense, elementwise, normalization, merge, resize, channels, convtranspose)
 """The modules that declare ops, each in a tuple ``TRAITS``."""
 
 
@@ -99,6 +100,7 @@ __all__ = [
     "Chunks",
     "ClipAttrs",
     "ConvAttrs",
+    "ConvTransposeAttrs",
     "CostRule",
     "DenseAttrs",
     "DropoutAttrs",

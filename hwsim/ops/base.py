@@ -56,6 +56,7 @@ class Op(str, Enum):
     SCALE = "scale"
     GELU = "gelu"
     LAYER_NORM = "layer_norm"
+    CONV_TRANSPOSE = "conv_transpose"
 
 
 def elements(shape: Shape) -> int:
@@ -142,6 +143,10 @@ class Rows(Enum):
     ACCUMULATE = "accumulate"
     """The output has one row, a running reduction over every input row: it can be computed in parts,
     each adding some input rows as they arrive (global average pooling streams as a running sum)."""
+    TRANSPOSED = "transposed"
+    """A window run backwards (a transposed convolution): input row i adds to the rows i * stride - top +
+    k * dilation for each tap k, so row r reads the rows i with r = i * stride - top + k * dilation for some k
+    (``attrs.extent``, ``attrs.stride``, ``attrs.padding``). Some rows read none (stride above the extent)."""
 
 
 class Channels(Enum):

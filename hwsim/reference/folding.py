@@ -1,7 +1,8 @@
 """Inference batch norm folded into the affine layer before it (Algorithm 2 of the paper, step 10).
 
 With s = gamma / sqrt(running_var + eps) per channel, BN(conv(x)) = conv'(x) where
-W' = W * s (scaling each output channel, the last weight axis) and b' = (b - running_mean) * s + beta.
+W' = W * s (scaling each output channel, the last weight axis; a transposed conv's output channel
+g * C_out/groups + o is its axis 2 within group g of its last) and b' = (b - running_mean) * s + beta.
 A one-off transform of the weights, done before inference: it is not counted as any pass's work.
 """
 
@@ -12,11 +13,11 @@ import dataclasses
 import numpy as np
 
 from hwsim.model.graph import INPUT, Graph, Layer
-from hwsim.ops import BatchNormAttrs, ConvAttrs, DenseAttrs, Op
+from hwsim.ops import BatchNormAttrs, ConvAttrs, ConvTransposeAttrs, DenseAttrs, Op
 from hwsim.reference.base import param_key
 from hwsim.reference.model import Model
 
-FOLDABLE = frozenset({Op.CONV, Op.DWCONV, Op.DENSE})
+FOLDABLE = frozenset({Op.CONV, Op.DWCONV, Op.DENSE, Op.CONV_TRANSPOSE})
 
 
 def _foldable(graph: Graph, bn: Layer) -> Layer | None:
@@ -28,8 +29,19 @@ def _foldable(graph: Graph, bn: Layer) -> Layer | None:
     return producer if producer.op in FOLDABLE else None
 
 
+def _per_weight(scale: np.ndarray, layer: Layer) -> np.ndarray:
+    """The output channels' scales laid out as the layer's weight's trailing axes: the last for a conv or dense
+    layer, (C_out/groups, C_in) for a transposed conv."""
+    if not isinstance(layer.attrs, ConvTransposeAttrs):
+        return scale
+    c_in, groups = layer.input_shape[2], layer.attrs.groups
+    per_out = layer.attrs.out_channels // groups
+    return scale[(np.arange(c_in) // (c_in // groups))[None, :] * per_out + np.arange(per_out)[:, None]]
+
+
 def fold_batchnorm(model: Model) -> Model:
-    """A model without the batch norms that follow a conv, dwconv or dense layer, computing the same inference.
+    """A model without the batch norms that follow a conv, dwconv, conv_transpose or dense layer, computing the
+    same inference.
 
     The affine layer keeps its name and gains a bias; layers that read the batch norm read it instead.
     Batch norms elsewhere stay as they are.
@@ -46,10 +58,10 @@ def fold_batchnorm(model: Model) -> Model:
         mean, var = state.pop(param_key(bn.name, "running_mean")), state.pop(param_key(bn.name, "running_var"))
         scale = gamma / np.sqrt(var + bn.attrs.eps)
         weight, bias = param_key(target.name, "weight"), param_key(target.name, "bias")
-        params[weight] = params[weight] * scale
+        params[weight] = params[weight] * _per_weight(scale, target)
         params[bias] = (params.get(bias, 0.0) - mean) * scale + beta
         channels, conv = target.output_shape[2], target.attrs
-        assert isinstance(conv, (ConvAttrs, DenseAttrs))
+        assert isinstance(conv, (ConvAttrs, ConvTransposeAttrs, DenseAttrs))
         replaced[target.name] = dataclasses.replace(
             target,
             attrs=dataclasses.replace(conv, bias=True),

@@ -30,6 +30,7 @@ from hwsim.reference.linear import Conv, Dense
 from hwsim.reference.normalization import BatchNorm, LayerNorm, Lrn
 from hwsim.reference.pooling import AvgPool, GlobalAvgPool, MaxPool
 from hwsim.reference.resize import Pad, Upsample
+from hwsim.reference.transposed import ConvTranspose
 
 KERNELS: dict[Op, type[Kernel]] = {
     Op.CONV: Conv,
@@ -60,6 +61,7 @@ KERNELS: dict[Op, type[Kernel]] = {
     Op.SCALE: Scale,
     Op.GELU: Gelu,
     Op.LAYER_NORM: LayerNorm,
+    Op.CONV_TRANSPOSE: ConvTranspose,
 }
 assert set(KERNELS) == set(Op), "every op needs a reference kernel"
 

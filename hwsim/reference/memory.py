@@ -17,7 +17,15 @@ import os
 
 from hwsim.errors import InputError
 from hwsim.model.graph import Graph, Layer
-from hwsim.ops import ConvAttrs, Op, PoolAttrs, UpsampleAttrs, depthwise_transposed_gradient, elements
+from hwsim.ops import (
+    ConvAttrs,
+    ConvTransposeAttrs,
+    Op,
+    PoolAttrs,
+    UpsampleAttrs,
+    depthwise_transposed_gradient,
+    elements,
+)
 from hwsim.units import format_quantity, parse_quantity
 
 DEFAULT_MAX_MEMORY = "4 GB"
@@ -75,6 +83,12 @@ def _saved_and_peak(layer: Layer) -> tuple[int, int]:
         if layer.op is Op.AVGPOOL or (depthwise and depthwise_transposed_gradient(layer)):
             columns = 0  # no column copy in either pass
         return saved, out + inp + padded + columns
+    if isinstance(layer.attrs, ConvTransposeAttrs):
+        # the input regrouped for the backward; the columns (and their regrouped copy, or dy's windows copied)
+        # and the full map before the crop
+        (kh, kw), (fh, fw) = layer.attrs.kernel, layer.attrs.full(layer.input_shape[:2])
+        columns = inp // layer.input_shape[2] * layer.output_shape[2] * kh * kw
+        return inp, out + inp + 2 * columns + fh * fw * layer.output_shape[2]
     if isinstance(layer.attrs, UpsampleAttrs) and layer.attrs.mode == "bilinear":
         return 0, inp + 6 * out  # a pass's gathers and products; its backward's products, gathered by target
     saved = {

@@ -40,7 +40,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from hwsim.ops import Channels, ConvAttrs, Rows
+from hwsim.ops import Channels, ConvAttrs, ConvTransposeAttrs, Rows
 from hwsim.schedule.base import ALLOC, FREE, LOAD, Action, Region, Span, TensorId, map_of, weights_of
 from hwsim.schedule.program import Program
 from hwsim.schedule.regions import CHANNELS, ROWS, band_rows_read, input_channels, input_rows
@@ -94,7 +94,7 @@ def conv_group(segment: Segment) -> int:
     layer = segment.costs[0].layer
     if CHANNELS[layer.op] is not Channels.GROUPS:
         return 0
-    assert isinstance(layer.attrs, ConvAttrs)
+    assert isinstance(layer.attrs, (ConvAttrs, ConvTransposeAttrs))
     return layer.output_shape[2] // layer.attrs.groups if layer.attrs.groups > 1 else 0
 
 

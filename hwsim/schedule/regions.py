@@ -9,7 +9,17 @@ an op's output rows and channels read its inputs is one of its traits, a kind (:
 from __future__ import annotations
 
 from hwsim.model.graph import Layer
-from hwsim.ops import TRAITS, Channels, ConvAttrs, LrnAttrs, PadAttrs, Rows, UpsampleAttrs, Window
+from hwsim.ops import (
+    TRAITS,
+    Channels,
+    ConvAttrs,
+    ConvTransposeAttrs,
+    LrnAttrs,
+    PadAttrs,
+    Rows,
+    UpsampleAttrs,
+    Window,
+)
 from hwsim.schedule.base import Span
 
 ROWS = {op: traits.rows for op, traits in TRAITS.items()}
@@ -23,7 +33,7 @@ SAME_ROWS, WINDOW_ROWS, WHOLE_ROWS, SCALE_ROWS, ACCUMULATE_ROWS = (
     Rows.SCALE,
     Rows.ACCUMULATE,
 )
-BROADCAST_ROWS, PADDED_ROWS = Rows.BROADCAST, Rows.PADDED
+BROADCAST_ROWS, PADDED_ROWS, TRANSPOSED_ROWS = Rows.BROADCAST, Rows.PADDED, Rows.TRANSPOSED
 SAME_CHANNELS, GROUP_CHANNELS, ALL_CHANNELS, NEIGHBOUR_CHANNELS, STACKED_CHANNELS, BROADCAST_CHANNELS = (
     Channels.SAME,
     Channels.GROUPS,
@@ -44,8 +54,24 @@ def _window_rows(rows: Span, kernel: int, stride: int, pad_top: int, height: int
     return (first, max(min((stop - 1) * stride - pad_top + kernel, height), first))
 
 
+def transposed_rows(rows: Span, extent: int, stride: int, pad_top: int, height: int) -> Span:
+    """Input rows that output ``rows`` of a transposed convolution read (:attr:`hwsim.ops.Rows.TRANSPOSED`).
+
+    Row r reads the rows i with i * stride - pad_top <= r < i * stride - pad_top + extent: exactly the rows it
+    reads when the kernel is not dilated, and their hull when it is (a dilated tap may miss row r). A band
+    whose rows read no row (the stride leaves gaps, or output padding lies beyond every tap) reads the row
+    where its taps would start instead, so that every band reads a row and no span moves back. The first
+    band reads from row 0, as a window's first band does, even where the crop leaves the rows above its
+    taps unread: the schedulers take a map's first band to start at its first row."""
+    start, stop = rows
+    if stop <= start:
+        return (0, 0)
+    first = 0 if start == 0 else min(max(-((extent - 1 - start - pad_top) // stride), 0), height - 1)
+    return (first, max(min((stop - 1 + pad_top) // stride + 1, height), first + 1))
+
+
 def _group_channels(layer: Layer, channels: Span) -> Span:
-    assert isinstance(layer.attrs, ConvAttrs)
+    assert isinstance(layer.attrs, (ConvAttrs, ConvTransposeAttrs))
     c_in, c_out, groups = layer.input_shape[2], layer.output_shape[2], layer.attrs.groups
     per_out, per_in = c_out // groups, c_in // groups
     first, last = channels[0] // per_out, (channels[1] - 1) // per_out
@@ -57,6 +83,9 @@ def rows_read(layer: Layer) -> int:
     window is shorter than its stride (a strided 1x1 conv reads every other row) or the padding's windows start or
     end inside the map. What a step that reads a map, band by band, must load of it at least."""
     h_in = layer.input_shapes[0][0]
+    if ROWS[layer.op] is TRANSPOSED_ROWS:  # the bands' spans meet: one span
+        first, last = input_rows(layer, (0, layer.output_shape[0]))[0]
+        return last - first
     if ROWS[layer.op] is not WINDOW_ROWS:
         return h_in
     a = layer.attrs
@@ -114,6 +143,10 @@ def input_rows(layer: Layer, rows: Span) -> tuple[Span, ...]:
         return (_window_rows(rows, a.extent[0], a.stride[0], a.padding.top, h_in),)
     if kind is WHOLE_ROWS or kind is ACCUMULATE_ROWS:
         return ((0, h_in) if rows[1] > rows[0] else (0, 0),)
+    if kind is TRANSPOSED_ROWS:
+        t = layer.attrs
+        assert isinstance(t, ConvTransposeAttrs)
+        return (transposed_rows(rows, t.extent[0], t.stride[0], t.padding.top, h_in),)
     if kind is SCALE_ROWS or kind is PADDED_ROWS:
         assert isinstance(layer.attrs, (UpsampleAttrs, PadAttrs))
         return (layer.attrs.source_rows(rows, h_in),)
@@ -154,7 +187,11 @@ def input_channels(layer: Layer, channels: Span) -> tuple[Span | None, ...]:
 
 
 def has_halo(layer: Layer) -> bool:
-    """Whether a band of this layer's output reads input rows beyond its own: a window taller than one row."""
+    """Whether a band of this layer's output reads input rows beyond its own: a window taller than one row, or
+    a transposed convolution's patches that overlap."""
+    if ROWS[layer.op] is TRANSPOSED_ROWS:
+        assert isinstance(layer.attrs, ConvTransposeAttrs)
+        return layer.attrs.extent[0] > layer.attrs.stride[0]
     return ROWS[layer.op] is WINDOW_ROWS and isinstance(layer.attrs, Window) and layer.attrs.kernel[0] > 1
 
 

@@ -37,7 +37,7 @@ from typing import NamedTuple
 
 from hwsim.cost.inference import LayerCost
 from hwsim.model.graph import Layer
-from hwsim.ops import TRAITS, Channels, Chunks, ConvAttrs, Rows, Window
+from hwsim.ops import TRAITS, Channels, Chunks, ConvAttrs, ConvTransposeAttrs, Rows, Window
 from hwsim.schedule.base import (
     ALLOC,
     FREE,
@@ -203,8 +203,12 @@ class _Layer:
 
 def _affine(layer: Layer) -> bool:
     """Whether the layer's windows move with its rows, away from the edges (all kinds but bilinear upsampling,
-    whose rows read rows around a source coordinate that moves by a fraction)."""
-    return ROWS[layer.op] is not Rows.SCALE or getattr(layer.attrs, "mode", "nearest") == "nearest"
+    whose rows read rows around a source coordinate that moves by a fraction, and a transposed convolution,
+    whose rows read one more or one fewer input row by turns)."""
+    kind = ROWS[layer.op]
+    return kind is not Rows.TRANSPOSED and (
+        kind is not Rows.SCALE or getattr(layer.attrs, "mode", "nearest") == "nearest"
+    )
 
 
 def _spans(layer: Layer, position: int, accumulates: bool) -> Callable[[Span], Span]:
@@ -284,6 +288,9 @@ class _Frame:
         self.affine = all(_affine(lay.layer) for lay in self.layers)
         """Every layer's windows move by as many rows as its output, away from the maps' edges: rows (or bands)
         that move alike near both ends of the run move alike in between."""
+        self.row_repeats = all(ROWS[lay.layer.op] is not Rows.TRANSPOSED for lay in self.layers)
+        """Row by row, driver steps whose counters move alike repeat one another: not past a transposed conv, whose
+        last rows read the input's last rows long after it is complete, while the rows it frees still move."""
         self.needs: dict[int, dict[int, dict[str, Span]]] = {}
         """Per band height, the rows every tensor each band needs (:meth:`_Bands.needs`): they depend on the
         layers and the height only, and pricing runs a step in bands of one height under many placements."""
@@ -403,6 +410,7 @@ class _Run:
         frame = self.frame = _frame(program, segment, bool(tiling.band_rows), tuple(steps))
         self.layers, self.by_name, self.readers, self.sinks = frame.layers, frame.by_name, frame.readers, frame.sinks
         self.heights, self.ids, self.row_bytes, self.affine = frame.heights, frame.ids, frame.row_bytes, frame.affine
+        self.row_repeats = frame.row_repeats
         self.first_step = steps[0]
         self.streamed = [t for t in segment.inputs if t not in placement.resident]
 
@@ -539,7 +547,7 @@ class _Rows(_Run):
 
         s = 0
         while s < steps:
-            if compact and 1 <= s < steps - 2 and moved(s) == moved(s - 1):
+            if compact and self.row_repeats and 1 <= s < steps - 2 and moved(s) == moved(s - 1):
                 # step s moves every counter as step s-1 did: it repeats it shifted, and so do the steps
                 # after it up to ``last``, the last to move alike (found from the end; the last step, which
                 # stores what is left, on its own)
@@ -1454,7 +1462,7 @@ def _reads_move_evenly(layer: Layer) -> bool:
     the edges, inputs stacked) move unevenly where a chunk meets an edge."""
     kind = TRAITS[layer.op].channels
     if kind is Channels.GROUPS:
-        assert isinstance(layer.attrs, ConvAttrs)
+        assert isinstance(layer.attrs, (ConvAttrs, ConvTransposeAttrs))
         return layer.attrs.groups in (1, layer.output_shape[2])
     return kind in (Channels.SAME, Channels.ALL, Channels.BROADCAST)
 

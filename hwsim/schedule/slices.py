@@ -15,7 +15,7 @@ import math
 from typing import NamedTuple
 
 from hwsim.cost.inference import LayerCost
-from hwsim.ops import Channels, ConvAttrs
+from hwsim.ops import Channels, ConvAttrs, ConvTransposeAttrs
 from hwsim.schedule.base import Span, TensorId
 from hwsim.schedule.regions import CHANNELS
 
@@ -43,7 +43,7 @@ def passable(cost: LayerCost) -> bool:
     if not cost.weight_bytes or len(layer.inputs) != 1:
         return False
     if kind is Channels.GROUPS:
-        assert isinstance(layer.attrs, ConvAttrs)
+        assert isinstance(layer.attrs, (ConvAttrs, ConvTransposeAttrs))
         if layer.attrs.groups != 1:
             return False
     elif kind is not Channels.ALL:

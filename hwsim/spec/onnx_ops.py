@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 
 from hwsim.ops import resolve_padding
+from hwsim.ops.convtranspose import check_output_padding
 from hwsim.spec.onnx_file import Initializer
 
 if TYPE_CHECKING:
@@ -304,6 +305,76 @@ def conv(node: Node, ctx: Context) -> Translation:
         entry["dilation"] = one_or_pair(dilation)
     if not bias:
         entry["bias"] = False
+    arrays = [ArraySource("weight", node.input[1], "oihw")]
+    if bias:
+        ctx.weight(bias, "bias")
+        arrays.append(ArraySource("bias", bias, "vector"))
+    return Translation(entry, (x,), tuple(arrays))
+
+
+def _transposed_pads(
+    attrs: dict[str, Any], full: tuple[int, int], hw: tuple[int, int], stride: tuple[int, int]
+) -> tuple[int, int, int, int]:
+    """(top, bottom, left, right) of a ConvTranspose: its ``pads``, or the crop its ``output_shape`` or
+    ``auto_pad`` SAME implies (``full``: the rows and columns before the crop, output padding included).
+    Runtimes split an odd crop differently (ONNX's text and ONNX Runtime disagree on which side takes the
+    extra row): only even ones are read."""
+    auto = text(attrs.get("auto_pad", "NOTSET"))
+    if "output_shape" in attrs:
+        wanted = list(attrs["output_shape"])[-2:]
+        if len(wanted) != 2:
+            raise Unsupported(f"output_shape {list(attrs['output_shape'])} is not 2-D")
+        why = "output_shape"
+    elif auto in ("SAME_UPPER", "SAME_LOWER"):
+        if any(attrs.get("output_padding", ())):
+            raise Unsupported(f"auto_pad {auto} with output_padding (ONNX's shape inference and ONNX Runtime disagree)")
+        wanted, why = [n * s for n, s in zip(hw, stride)], f"auto_pad {auto}"
+    else:  # NOTSET or VALID: the pads as written (a window's kernel, stride and dilation matter to SAME alone)
+        return window_pads(attrs, (1, 1), (1, 1), (1, 1), hw)
+    sides = []
+    for n, out in zip(full, wanted):
+        crop = n - int(out)
+        if crop < 0 or crop % 2:
+            raise Unsupported(f"{why} {list(wanted)} implies a crop of {crop} from {n} (only even, non-negative crops)")
+        sides += [crop // 2, crop // 2]
+    top, bottom, left, right = sides
+    return top, bottom, left, right
+
+
+def conv_transpose(node: Node, ctx: Context) -> Translation:
+    x = the_data_input(node, ctx)
+    c, h, w = map4(node, ctx)
+    weight = ctx.weight(node.input[1], "weight")
+    if len(weight.dims) != 4:
+        raise Unsupported(f"a {len(weight.dims) - 2}-D transposed convolution")
+    attrs = node.attrs
+    groups = int(attrs.get("group", 1))
+    out_channels = weight.dims[1] * groups
+    kernel = _pair(attrs, "kernel_shape", (weight.dims[2], weight.dims[3]))
+    stride = _pair(attrs, "strides", (1, 1))
+    dilation = _pair(attrs, "dilations", (1, 1))
+    extra = _pair(attrs, "output_padding", (0, 0))
+    try:
+        check_output_padding(extra, stride, dilation)
+    except ValueError as err:
+        raise Unsupported(str(err)) from None
+    full = tuple((n - 1) * s + (k - 1) * d + 1 + e for n, s, k, d, e in zip((h, w), stride, kernel, dilation, extra))
+    pads = _transposed_pads(attrs, (full[0], full[1]), (h, w), stride)
+    entry: dict[str, Any] = {"op": "conv_transpose", "filters": out_channels, "kernel": one_or_pair(kernel)}
+    if stride != (1, 1):
+        entry["stride"] = one_or_pair(stride)
+    if any(pads):
+        entry["padding"] = pads[0] if len(set(pads)) == 1 else list(pads)
+    if extra != (0, 0):
+        entry["output_padding"] = one_or_pair(extra)
+    if groups != 1:
+        entry["groups"] = groups
+    if dilation != (1, 1):
+        entry["dilation"] = one_or_pair(dilation)
+    bias = optional_input(node, 2)
+    if not bias:
+        entry["bias"] = False
+    # (C_in, C_out/groups, Kh, Kw) takes a conv weight's transpose to (Kh, Kw, C_out/groups, C_in)
     arrays = [ArraySource("weight", node.input[1], "oihw")]
     if bias:
         ctx.weight(bias, "bias")
@@ -877,5 +948,6 @@ TRANSLATORS: dict[str, Callable[[Node, Context], Translation]] = {
     "Slice": slice_,
     "LayerNormalization": layer_norm,
     "Gelu": gelu,
+    "ConvTranspose": conv_transpose,
 }
 """ONNX op type (default domain) -> its translator. docs/onnx.md has the table."""
