@@ -90,7 +90,7 @@ def schedule_optimized(graph: Graph, costs: tuple[LayerCost, ...], hardware: Har
         except CapacityError as error:
             refusal = refusal or error
             continue
-        in_turn_worth = menu is OPTIMIZED and in_turn_saves(planner, choices)
+        in_turn_worth = menu is OPTIMIZED and in_turn_saves(planner)
         # later segments' weights loaded early fill the bus while a segment computes, but hold room that
         # overlap would use: the plan with them is timed beside the plan without, and the faster kept
         ahead = prefetched(planner, choices)

@@ -210,6 +210,10 @@ class Planner:
         self._firsts: dict[str, FirstRow] = {}
         self.programs: dict[tuple[Choice, ...], Program] = {}
         """The programs of its plans (:func:`program_of`)."""
+        self.reloaded_ahead = False
+        """Whether some segment was priced in filter groups or input passes loading ahead where loading in turn would
+        load fewer bytes again (a menu without ``in_turn`` takes the first): there a plan that loads in turn may move
+        fewer bytes, whichever segments this one ends up choosing (:func:`in_turn_saves`)."""
 
     def segment(self, start: int, stop: int) -> Segment:
         key = (start, stop)
@@ -322,7 +326,11 @@ class Planner:
                 found = self._bands(start, placement, room, ahead)
             if found is not None and (best is None or found[1] < best[1]):
                 best = found
-                if not (self.menu.in_turn and found[1] and isinstance(found[0], (FilterGroups, InputPasses))):
+                groups = found[1] and isinstance(found[0], (FilterGroups, InputPasses))
+                if not (self.menu.in_turn and groups):
+                    if groups and ahead and not self.reloaded_ahead:
+                        in_turn = self._bands(start, placement, room, False)
+                        self.reloaded_ahead = in_turn is not None and in_turn[1] < found[1]
                     break
         return best
 
@@ -842,17 +850,11 @@ def _plan(
         planner.refused.add((refused.start, refused.stop, refused.placement, refused.tiling))
 
 
-def in_turn_saves(planner: Planner, choices: list[Choice]) -> bool:
-    """Whether a segment of the plan runs filter groups or input passes with loads ahead where loading them in turn
-    would reload fewer bytes: only then can :data:`IN_TURN`'s plan move fewer (asked of the plan's own segments, on
-    peaks mostly counted already, where making that plan would cost a second plan)."""
-    for c in choices:
-        if c.tiling.ahead and isinstance(c.tiling, (FilterGroups, InputPasses)):
-            room = planner.capacity - planner._bytes(c.beside)
-            ahead, in_turn = (planner._bands(c.start, c.placement, room, loads_ahead) for loads_ahead in (True, False))
-            if ahead is not None and in_turn is not None and in_turn[1] < ahead[1]:
-                return True
-    return False
+def in_turn_saves(planner: Planner) -> bool:
+    """Whether :data:`IN_TURN`'s plan could move fewer bytes: some segment, chosen or not (with other placements
+    around it, one the plan passed over may be the cheaper choice), was priced in filter groups or input passes
+    loading ahead where loading in turn would load fewer bytes again (:attr:`Planner.reloaded_ahead`)."""
+    return planner.reloaded_ahead
 
 
 def prefetched(planner: Planner, choices: list[Choice]) -> list[Choice] | None:
