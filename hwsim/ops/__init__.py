@@ -41,6 +41,7 @@ from hwsim.ops.elementwise import (
     LeakyReluAttrs,
     ScaleAttrs,
 )
+from hwsim.ops.elementwise import SELU, SOFTPLUS_THRESHOLD, EluAttrs, PReluAttrs, SeluAttrs
 from hwsim.ops.normalization import BatchNormAttrs, LrnAttrs
 from hwsim.ops.pool import PoolAttrs
 from hwsim.ops.resize import PadAttrs, Taps, UpsampleAttrs, bilinear_taps, padded_source
@@ -122,6 +123,11 @@ __all__ = [
     "Taps",
     "Unit",
     "UpsampleAttrs",
+    "SELU",
+    "SOFTPLUS_THRESHOLD",
+    "EluAttrs",
+    "PReluAttrs",
+    "SeluAttrs",
     "Window",
     "bilinear_taps",
     "count_params",

@@ -54,6 +54,13 @@ class Op(str, Enum):
     SLICE = "slice"
     CHANNEL_SHUFFLE = "channel_shuffle"
     SCALE = "scale"
+    TANH = "tanh"
+    ELU = "elu"
+    SELU = "selu"
+    SOFTPLUS = "softplus"
+    MISH = "mish"
+    PRELU = "prelu"
+    GLOBAL_MAX_POOL = "global_max_pool"
 
 
 def elements(shape: Shape) -> int:

@@ -9,6 +9,11 @@ from hwsim.ops import Op
 from hwsim.reference.base import Kernel
 from hwsim.reference.elementwise import (
     Add,
+    Elu,
+    Mish,
+    PRelu,
+    Softplus,
+    Tanh,
     ChannelShuffle,
     Clip,
     Concat,
@@ -27,7 +32,7 @@ from hwsim.reference.elementwise import (
 )
 from hwsim.reference.linear import Conv, Dense
 from hwsim.reference.normalization import BatchNorm, Lrn
-from hwsim.reference.pooling import AvgPool, GlobalAvgPool, MaxPool
+from hwsim.reference.pooling import AvgPool, GlobalAvgPool, GlobalMaxPool, MaxPool
 from hwsim.reference.resize import Pad, Upsample
 
 KERNELS: dict[Op, type[Kernel]] = {
@@ -57,6 +62,13 @@ KERNELS: dict[Op, type[Kernel]] = {
     Op.SLICE: Slice,
     Op.CHANNEL_SHUFFLE: ChannelShuffle,
     Op.SCALE: Scale,
+    Op.TANH: Tanh,
+    Op.ELU: Elu,
+    Op.SELU: Elu,
+    Op.SOFTPLUS: Softplus,
+    Op.MISH: Mish,
+    Op.PRELU: PRelu,
+    Op.GLOBAL_MAX_POOL: GlobalMaxPool,
 }
 assert set(KERNELS) == set(Op), "every op needs a reference kernel"
 

@@ -3,7 +3,7 @@
 Counts come from the shapes of the arrays actually touched, never from a layer's formula:
 
 - elementwise (add, sub, mul, div, maximum, minimum, negative, greater, greater_equal, equal, exp, log,
-  sqrt, power): 1 per output element (after broadcasting);
+  tanh, sqrt, power): 1 per output element (after broadcasting);
 - reductions (sum, max, argmax, segment_sum) over n elements: n - 1 per output element;
 - contractions (matmul, contract): 2 per multiply-add, i.e. 2 * M * K * N for a matmul;
   a product with no summed index is elementwise (1 per output);
@@ -75,6 +75,11 @@ def exp(a: np.ndarray) -> np.ndarray:
 
 def log(a: np.ndarray) -> np.ndarray:
     return _elementwise(np.log(a))
+
+
+def tanh(a: np.ndarray) -> np.ndarray:
+    """One transcendental per element, as :func:`exp` counts."""
+    return _elementwise(np.tanh(a))
 
 
 def sqrt(a: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
