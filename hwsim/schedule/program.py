@@ -210,8 +210,7 @@ class Program:
             self.cell_bytes[map_of(c.name)] = c.output_bytes // (h * ch)
             self._full[map_of(c.name)] = Region(map_of(c.name), (0, h), (0, ch))
             if c.weight_bytes:
-                # rounded up: one slope a prelu shares between its channels is fewer bytes than channels
-                self.cell_bytes[weights_of(c.name)] = -(-c.weight_bytes // ch)
+                self.cell_bytes[weights_of(c.name)] = c.weight_bytes // ch
                 self._full[weights_of(c.name)] = Region(weights_of(c.name), (0, 1), (0, ch))
             if passable(c):
                 layout = column(c)

@@ -104,8 +104,7 @@ def validate(schedule: Schedule, costs: tuple[LayerCost, ...], hardware: Hardwar
         h, _, ch = c.layer.output_shape
         tensors[map_of(c.name)] = _Tensor(batch, h, ch, c.output_bytes // (batch * h * ch), external=False)
         if c.weight_bytes:
-            # per channel, rounded up: a prelu's one shared slope is fewer bytes than its channels
-            tensors[weights_of(c.name)] = _Tensor(1, 1, ch, -(-c.weight_bytes // ch), external=True)
+            tensors[weights_of(c.name)] = _Tensor(1, 1, ch, c.weight_bytes // ch, external=True)
         if accumulates(c.layer):
             added[c.name] = np.zeros((batch, c.layer.input_shape[0], ch), dtype=np.int32)
         for name, shape, size in zip(c.layer.inputs, c.layer.input_shapes, c.input_bytes):
