@@ -80,8 +80,8 @@ def onnx_weights(network: OnnxNetwork, graph: Graph, model: Any) -> tuple[Arrays
             if array.factor != 1.0:  # Gemm's alpha and beta: the layer holds the scaled weights
                 value = (value * np.float32(array.factor)).astype(np.float32)
             # not a dense layer's bias, nor one slope shared by every feature
-            per_input_feature = array.layout != "vector" or layer.op is Op.BATCHNORM or (
-                layer.op is Op.PRELU and value.size > 1
+            per_input_feature = (
+                array.layout != "vector" or layer.op is Op.BATCHNORM or (layer.op is Op.PRELU and value.size > 1)
             )
             converted = _convert(value, array, flattened if per_input_feature else None)
             (state if array.state else params)[param_key(layer.name, array.key)] = converted

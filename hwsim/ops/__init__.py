@@ -35,13 +35,17 @@ from hwsim.ops.conv import ConvAttrs, depthwise_transposed_gradient
 from hwsim.ops.dense import DenseAttrs
 from hwsim.ops.elementwise import (
     HARD_SWISH,
+    SELU,
+    SOFTPLUS_THRESHOLD,
     ClipAttrs,
     DropoutAttrs,
+    EluAttrs,
     HardSigmoidAttrs,
     LeakyReluAttrs,
+    PReluAttrs,
     ScaleAttrs,
+    SeluAttrs,
 )
-from hwsim.ops.elementwise import SELU, SOFTPLUS_THRESHOLD, EluAttrs, PReluAttrs, SeluAttrs
 from hwsim.ops.normalization import BatchNormAttrs, LrnAttrs
 from hwsim.ops.pool import PoolAttrs
 from hwsim.ops.resize import PadAttrs, Taps, UpsampleAttrs, bilinear_taps, padded_source

@@ -11,15 +11,15 @@ import numpy as np
 from hwsim.ops import (
     HARD_SWISH,
     SOFTPLUS_THRESHOLD,
-    EluAttrs,
-    PReluAttrs,
-    SeluAttrs,
     ChannelShuffleAttrs,
     ClipAttrs,
     DropoutAttrs,
+    EluAttrs,
     HardSigmoidAttrs,
     LeakyReluAttrs,
+    PReluAttrs,
     ScaleAttrs,
+    SeluAttrs,
     SliceAttrs,
 )
 from hwsim.reference import primitives as P

@@ -9,26 +9,26 @@ from hwsim.ops import Op
 from hwsim.reference.base import Kernel
 from hwsim.reference.elementwise import (
     Add,
-    Elu,
-    Mish,
-    PRelu,
-    Softplus,
-    Tanh,
     ChannelShuffle,
     Clip,
     Concat,
     Dropout,
+    Elu,
     Flatten,
     HardSigmoid,
     HardSwish,
     Identity,
     LeakyRelu,
+    Mish,
     Mul,
+    PRelu,
     Relu,
     Scale,
     Sigmoid,
     Slice,
     Softmax,
+    Softplus,
+    Tanh,
 )
 from hwsim.reference.linear import Conv, Dense
 from hwsim.reference.normalization import BatchNorm, Lrn

@@ -866,7 +866,9 @@ TRANSLATORS: dict[str, Callable[[Node, Context], Translation]] = {
     "Slice": slice_,
     "Tanh": plain("tanh"),
     "Elu": scalar_attributes("elu", {"alpha": ("alpha", 1.0, 1.0)}),
-    "Selu": scalar_attributes("selu", {"alpha": ("alpha", SELU.alpha, SELU.alpha), "gamma": ("gamma", SELU.gamma, SELU.gamma)}),
+    "Selu": scalar_attributes(
+        "selu", {"alpha": ("alpha", SELU.alpha, SELU.alpha), "gamma": ("gamma", SELU.gamma, SELU.gamma)}
+    ),
     "Softplus": plain("softplus"),
     "Mish": plain("mish"),
     "PRelu": prelu,
