@@ -180,6 +180,20 @@ def test_verify_executes_what_the_cost_model_counts_in_every_pass(network: Path)
     assert ran[("gmp", Pass.FORWARD)] == 2 * (9 * 8 - 1) * 8
 
 
+def test_a_prelu_reading_the_network_input_computes_no_input_gradient() -> None:
+    graph = graph_from(
+        {
+            "name": "first",
+            "input": [4, 4, 3],
+            "layers": [{"op": "prelu"}, {"op": "global_max_pool"}, {"op": "dense", "units": 2}, {"op": "softmax"}],
+        }
+    )
+    checks = verify(graph, batch=2).checks
+    assert all(c.modelled == c.executed for c in checks)
+    n = 2 * 4 * 4 * 3
+    assert {(c.layer, c.pass_): c.executed for c in checks}[("prelu", Pass.BACKWARD)] == n + (n - 3)
+
+
 @pytest.mark.parametrize(
     "capacity", [pytest.param(5_000, marks=pytest.mark.slow), pytest.param(30_000, marks=pytest.mark.slow), 1e6]
 )
