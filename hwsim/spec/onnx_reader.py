@@ -511,6 +511,8 @@ def _decomposed_activations(nodes: list[Node], constant: Any, outputs: frozenset
     - ``Mul(x, Tanh(Softplus(x)))``: Mish before opset 18 (the TorchScript exporter, and hwsim's own export).
 
     The last node of each becomes the activation, reading x; the pieces before it, read by nothing else, go."""
+    if not any(node.op_type in ("Where", "Mul") for node in nodes):
+        return nodes
     producer = {name: node for node in nodes for name in node.output}
     readers: dict[str, int] = {}
     for node in nodes:
