@@ -23,6 +23,9 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve()
 MODELS = ("tanh", "elu", "selu", "softplus", "mish", "prelu", "prelu-shared", "global-max", "amax")
+RESNETS = ("resnet18-mish", "resnet18-prelu")
+"""torchvision's ResNet-18 with each ReLU module replaced: by Mish, or by a PReLU of its channels (a basic block
+calls its one ReLU module twice, so its slopes serve both)."""
 EXPORTS = (("torchscript", 17), ("dynamo", 20))
 
 
@@ -60,17 +63,30 @@ def _export(directory: Path) -> None:
                 x = nn.functional.adaptive_avg_pool2d(x, 1)
             return torch.softmax(self.head(torch.flatten(x, 1)), 1)  # verify trains under cross-entropy
 
+    def resnet(name: str) -> nn.Module:
+        import torchvision
+
+        model = torchvision.models.resnet18(weights=None)
+        act = (lambda c: nn.Mish()) if name.endswith("mish") else nn.PReLU
+        model.relu = act(64)
+        for layer in (model.layer1, model.layer2, model.layer3, model.layer4):
+            for block in layer:
+                block.relu = act(block.bn1.num_features)
+        return nn.Sequential(model, nn.Softmax(1))
+
     torch.manual_seed(0)
     counts = {}
-    for name in MODELS:
-        model = Net(name).eval()
+    for name in MODELS + RESNETS:
+        model = (resnet(name) if name in RESNETS else Net(name)).eval()
+        norms = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
         with torch.no_grad():  # away from the initial values exporters fold or share
-            model.bn.running_mean.uniform_(-0.2, 0.2)
-            model.bn.running_var.uniform_(0.5, 1.5)
-            model.bn.weight.uniform_(0.8, 1.2)
-            model.bn.bias.uniform_(-0.2, 0.2)
-            if isinstance(model.act, nn.PReLU):
-                model.act.weight.uniform_(0.1, 0.4)
+            for bn in norms:
+                bn.running_mean.uniform_(-0.2, 0.2)
+                bn.running_var.uniform_(0.5, 1.5)
+                bn.weight.uniform_(0.8, 1.2)
+                bn.bias.uniform_(-0.2, 0.2)
+            for prelu in (m for m in model.modules() if isinstance(m, nn.PReLU)):
+                prelu.weight.uniform_(0.1, 0.4)
         macs = [0]
 
         def hook(module: nn.Module, inputs: object, output: torch.Tensor, macs: list[int] = macs) -> None:
@@ -81,11 +97,13 @@ def _export(directory: Path) -> None:
                 macs[0] += output.numel() * module.in_features
 
         hooks = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
-        example = torch.randn(1, 3, 16, 16)
+        example = torch.randn(1, 3, 64, 64) if name in RESNETS else torch.randn(1, 3, 16, 16)
         model(example)
         for handle in hooks:  # the exporters trace the model without them
             handle.remove()
-        folded = sum(p.numel() for p in model.bn.parameters())  # the exporters fold it into conv1's bias
+        # the exporters fold each batch norm into the convolution before it: its C scales and C shifts become that
+        # convolution's bias (torchvision's convolutions have none, so C parameters remain of the 2C)
+        folded = sum(bn.num_features * (1 if name in RESNETS else 2) for bn in norms)
         counts[name] = {"params": sum(p.numel() for p in model.parameters()), "macs": macs[0], "folded": folded}
         for exporter, opset in EXPORTS:
             path = directory / f"{name}-{exporter}{opset}.onnx"
@@ -112,7 +130,7 @@ def _check(directory: Path) -> None:
         "| counts executed | validator (paper, strict, optimized) |"
     )
     print("| --- | --- | --- | --- | ---: | ---: | --- | --- | --- |")
-    for name in MODELS:
+    for name in MODELS + RESNETS:
         for exporter, opset in EXPORTS:
             path = directory / f"{name}-{exporter}{opset}.onnx"
             graph = api.load_network(path)
