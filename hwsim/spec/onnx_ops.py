@@ -395,7 +395,7 @@ def prelu(node: Node, ctx: Context) -> Translation:
     entry: dict[str, Any] = {"op": "prelu"}
     if all(d == 1 for d in aligned):
         entry["shared"] = True
-    elif len(aligned) != len(dims) or len(dims) < 2 or aligned[1] != dims[1] or slope.size != dims[1]:
+    elif len(aligned) != len(dims) or aligned[1] != dims[1] or slope.size != dims[1]:  # other dims 1, by the size
         raise Unsupported(
             f"a slope of shape {list(slope.dims)} on a {list(dims)} input: not one per channel nor one for all"
         )
