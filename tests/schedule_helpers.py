@@ -81,6 +81,10 @@ ACTIVATIONS = [
     {"op": "hard_sigmoid"},
     {"op": "hard_swish"},
     {"op": "identity"},
+    {"op": "tanh"},
+    {"op": "mish"},
+    {"op": "prelu"},
+    {"op": "prelu", "shared": True},
 ]
 
 

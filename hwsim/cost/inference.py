@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from hwsim.model.graph import Graph, Layer
-from hwsim.ops import TRAITS, CostRule, Op, elements
+from hwsim.ops import TRAITS, CostRule, Op, PReluAttrs, elements
 from hwsim.spec.hardware import HardwareSpec, Precision
 
 
@@ -71,10 +71,14 @@ def weight_elements(layer: Layer, counting: Counting) -> int:
     """Elements of the tensors a layer reads besides its maps.
 
     Exact: parameters and state (inference batch norm reads gamma, beta, mean and variance).
-    The paper's convention loads only the 2 parameters per channel it counts.
+    The paper's convention loads only the 2 parameters per channel it counts. A prelu's one shared slope is a
+    scalar the vector unit holds as it holds leaky_relu's alpha: a parameter (trained), but no tensor of weights
+    laid out by channel for the schedules to move.
     """
     if layer.op is Op.BATCHNORM and Op.BATCHNORM in counting.paper_ops:
         return layer.params
+    if isinstance(layer.attrs, PReluAttrs) and layer.attrs.shared:
+        return 0
     return layer.params + layer.state
 
 

@@ -18,6 +18,7 @@ hwsim is NHWC, ONNX NCHW: the model reads (N, C, H, W) and every map stays 4-D N
   approximation's Mul, Mul, Mul, Add, Mul, Tanh, Add, Mul, Mul), since Gelu is an op from opset 20 only;
 - a layer norm over a map's channels is LayerNormalization over the last axis between Transposes to NHWC and
   back, as ConvNeXt's LayerNorm2d exports.
+- mish is Softplus, Tanh and Mul (opset 17 has no Mish); prelu's slopes are (C, 1, 1), as PyTorch writes them.
 
 Node and tensor names are hwsim's layer names (``stage1.block1.dw``); parameters are ``<layer>.<name>``.
 """
@@ -316,6 +317,21 @@ def _channel_shuffle(w: _Writer, layer: Layer, inputs: list[str]) -> str:
     return w.node("Reshape", [x, back], layer.name, 4)
 
 
+def _mish(w: _Writer, layer: Layer, inputs: list[str]) -> str:
+    """x * tanh(softplus(x)): opset 17 has no Mish (18 has); hwsim reads the three back as one mish."""
+    x, rank = inputs[0], w.rank[inputs[0]]
+    softplus = w.node("Softplus", [x], f"{layer.name}/softplus", rank)
+    return w.node("Mul", [x, w.node("Tanh", [softplus], f"{layer.name}/tanh", rank)], layer.name, rank)
+
+
+def _prelu(w: _Writer, layer: Layer, inputs: list[str]) -> str:
+    """The slopes (C, 1, 1) on a map, as PyTorch writes them ((C,) on flat features); one shared slope (1,)."""
+    x, rank = inputs[0], w.rank[inputs[0]]
+    slope = w.params[f"{layer.name}.slope"]
+    shape = (slope.size, 1, 1)[: rank - 1] if slope.size > 1 else (1,)
+    return w.node("PRelu", [x, w.array(f"{layer.name}.slope", slope.reshape(shape))], layer.name, rank)
+
+
 WRITERS: dict[str, Callable[[_Writer, Layer, list[str]], str]] = {
     "conv": _conv,
     "dwconv": _conv,
@@ -346,6 +362,13 @@ WRITERS: dict[str, Callable[[_Writer, Layer, list[str]], str]] = {
     "gelu": _gelu,
     "layer_norm": _layer_norm,
     "conv_transpose": _conv_transpose,
+    "tanh": _same_rank("Tanh"),
+    "elu": _scalars("Elu", "alpha"),
+    "selu": _scalars("Selu", "alpha", "gamma"),
+    "softplus": _same_rank("Softplus"),
+    "mish": _mish,
+    "prelu": _prelu,
+    "global_max_pool": lambda w, layer, inputs: w.node("GlobalMaxPool", [w.nchw(inputs[0])], layer.name, 4),
 }
 """hwsim op -> what writes it: its node(s), from the layer, its inputs' tensors and the arrays."""
 

@@ -148,6 +148,8 @@ def varied_weights(graph: Graph, seed: int = 0) -> tuple[Arrays, Arrays]:
     for key, value in params.items():
         if key.endswith((".bias", ".beta")):
             params[key] = (0.1 * rng.standard_normal(value.shape)).astype(np.float32)
+        elif key.endswith(".slope"):  # prelu's, all 0.25 at first
+            params[key] = (0.25 + 0.1 * rng.standard_normal(value.shape)).astype(np.float32)
         elif key.endswith(".gamma"):
             params[key] = (1 + 0.1 * rng.standard_normal(value.shape)).astype(np.float32)
     for key, value in state.items():

@@ -26,7 +26,7 @@ from hwsim.spec.onnx_reader import OnnxNetwork
 
 PER_FEATURE = frozenset(
     {"relu", "dropout", "batchnorm", "identity", "clip", "leaky_relu", "sigmoid", "hard_sigmoid", "hard_swish", "scale"}
-    | {"gelu"}
+    | {"gelu", "tanh", "elu", "selu", "softplus", "mish", "prelu"}
 )
 """Ops that keep flat features feature by feature, so the order a flatten gave passes through them."""
 
@@ -81,7 +81,10 @@ def onnx_weights(network: OnnxNetwork, graph: Graph, model: Any) -> tuple[Arrays
             value = numpy_helper.to_array(protos[array.initializer]).astype(np.float32)
             if array.factor != 1.0:  # Gemm's alpha and beta: the layer holds the scaled weights
                 value = (value * np.float32(array.factor)).astype(np.float32)
-            per_input_feature = array.layout != "vector" or layer.op is Op.BATCHNORM  # not a dense layer's bias
+            # not a dense layer's bias, nor one slope shared by every feature
+            per_input_feature = (
+                array.layout != "vector" or layer.op is Op.BATCHNORM or (layer.op is Op.PRELU and value.size > 1)
+            )
             converted = _convert(value, array, flattened if per_input_feature else None)
             (state if array.state else params)[param_key(layer.name, array.key)] = converted
     return params, state

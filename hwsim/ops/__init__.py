@@ -36,12 +36,17 @@ from hwsim.ops.convtranspose import ConvTransposeAttrs
 from hwsim.ops.dense import DenseAttrs
 from hwsim.ops.elementwise import (
     HARD_SWISH,
+    SELU,
+    SOFTPLUS_THRESHOLD,
     ClipAttrs,
     DropoutAttrs,
+    EluAttrs,
     GeluAttrs,
     HardSigmoidAttrs,
     LeakyReluAttrs,
+    PReluAttrs,
     ScaleAttrs,
+    SeluAttrs,
 )
 from hwsim.ops.normalization import BatchNormAttrs, LayerNormAttrs, LrnAttrs
 from hwsim.ops.pool import PoolAttrs
@@ -127,6 +132,11 @@ __all__ = [
     "Taps",
     "Unit",
     "UpsampleAttrs",
+    "SELU",
+    "SOFTPLUS_THRESHOLD",
+    "EluAttrs",
+    "PReluAttrs",
+    "SeluAttrs",
     "Window",
     "bilinear_taps",
     "count_params",

@@ -57,6 +57,13 @@ class Op(str, Enum):
     GELU = "gelu"
     LAYER_NORM = "layer_norm"
     CONV_TRANSPOSE = "conv_transpose"
+    TANH = "tanh"
+    ELU = "elu"
+    SELU = "selu"
+    SOFTPLUS = "softplus"
+    MISH = "mish"
+    PRELU = "prelu"
+    GLOBAL_MAX_POOL = "global_max_pool"
 
 
 def elements(shape: Shape) -> int:

@@ -1,12 +1,13 @@
-"""Activations (relu, clip, leaky_relu, sigmoid, hard_sigmoid, hard_swish, gelu), dropout, identity and scale (an
-affine map by constants): each output element reads the input element at its place."""
+"""Activations (relu, clip, leaky_relu, sigmoid, hard_sigmoid, hard_swish, gelu, tanh, elu, selu, softplus,
+mish, prelu), dropout, identity and scale (an affine map by constants): each output element reads the input
+element at its place."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import Field, FiniteFloat, model_validator
+from pydantic import Field, FiniteFloat, StrictBool, model_validator
 
 from hwsim.ops.base import (
     Attrs,
@@ -170,6 +171,77 @@ def _gelu_backward(layer: Layer) -> int:
     return 8 if _gelu_tanh(layer) else 7
 
 
+@dataclass(frozen=True)
+class EluAttrs(Attrs):
+    """y = x where x > 0, else alpha * (exp(x) - 1)."""
+
+    alpha: float
+
+
+class EluLayer(LayerEntry):
+    op: Literal["elu"]
+    alpha: FiniteFloat = Field(1.0, ge=0, description="the value -alpha that negative inputs saturate to")
+
+    def attrs(self, input_shape: Shape) -> EluAttrs:
+        return EluAttrs(self.alpha)
+
+
+@dataclass(frozen=True)
+class SeluAttrs(Attrs):
+    """y = gamma * (x where x > 0, else alpha * (exp(x) - 1)); the defaults are the self-normalising constants."""
+
+    alpha: float
+    gamma: float
+
+
+SELU = SeluAttrs(1.6732632423543772, 1.0507009873554805)
+"""Klambauer et al.'s constants, as PyTorch's selu fixes them and ONNX's Selu defaults to them (in float32)."""
+
+
+class SeluLayer(LayerEntry):
+    op: Literal["selu"]
+    alpha: FiniteFloat = Field(SELU.alpha, gt=0)
+    gamma: FiniteFloat = Field(SELU.gamma, gt=0)
+
+    def attrs(self, input_shape: Shape) -> SeluAttrs:
+        return SeluAttrs(self.alpha, self.gamma)
+
+
+SOFTPLUS_THRESHOLD = 20.0
+"""softplus(x) is x above this (PyTorch's threshold): exp(x) would overflow, and in float32 log(1 + exp(x)) is x
+there already."""
+
+
+@dataclass(frozen=True)
+class PReluAttrs(Attrs):
+    """y = x where x > 0, else slope * x, the slopes trained: one per channel, or one shared by every channel."""
+
+    shared: bool
+
+
+class PReluLayer(LayerEntry):
+    op: Literal["prelu"]
+    shared: StrictBool = Field(False, description="one slope for every channel (nn.PReLU()); else one per channel")
+
+    def attrs(self, input_shape: Shape) -> PReluAttrs:
+        return PReluAttrs(self.shared)
+
+
+def _slopes(attrs: Attrs, inputs: tuple[Shape, ...]) -> int:
+    assert isinstance(attrs, PReluAttrs)
+    return 1 if attrs.shared else inputs[0][2]
+
+
+def _prelu_params(attrs: Attrs, inputs: tuple[Shape, ...]) -> tuple[int, int]:
+    return _slopes(attrs, inputs), 0
+
+
+def _prelu_backward(layer: Layer, batch: int, flow: GradientFlow) -> int:
+    """dslope = sum of dy * x where x <= 0, per slope: N products and N - slopes adds; dx = dy * slope: N."""
+    n = outputs(layer, batch)
+    return 2 * n - _slopes(layer.attrs, layer.input_shapes) + (n if flow.input_grads[0] else 0)
+
+
 def _scale_shape(attrs: Attrs, inputs: tuple[Shape, ...]) -> Shape:
     assert isinstance(attrs, ScaleAttrs)
     channels = inputs[0][2]
@@ -243,6 +315,30 @@ TRAITS = (
     # the hard sigmoid s (4), x * s; backward: dy * (s + alpha * x where s is not saturated): ==, *, +, *
     _pointwise(Op.HARD_SWISH, PlainEntry, forward=5, backward=4),
     _pointwise(Op.IDENTITY, PlainEntry, forward=0, backward=0),
+    # tanh, one transcendental like exp; backward: dy * (1 - y * y)
+    _pointwise(Op.TANH, PlainEntry, forward=1, backward=3),
+    # x > 0, exp, - 1, * alpha (x selected where positive); backward: dy * (1, or y + alpha where x <= 0)
+    _pointwise(Op.ELU, EluLayer, forward=4, backward=2),
+    # elu's 4 with gamma * alpha as one factor, gamma * x; backward: dy * (gamma, or y + gamma * alpha)
+    _pointwise(Op.SELU, SeluLayer, forward=5, backward=2),
+    # x > threshold, exp, + 1, log (x selected above the threshold); backward: dy * sigmoid, e / (1 + e) kept
+    _pointwise(Op.SOFTPLUS, PlainEntry, forward=4, backward=2),
+    # x * tanh(softplus(x)): softplus (4), tanh, * x; backward: dy * (t + x * (1 - t * t) * sigmoid): 7
+    _pointwise(Op.MISH, PlainEntry, forward=6, backward=7),
+    OpTraits(
+        op=Op.PRELU,
+        layer=PReluLayer,
+        shape=same_shape,
+        params=_prelu_params,
+        exact=per_output(lambda layer: 2),  # x > 0, x times the slope it selects (1 or the channel's)
+        backward=_prelu_backward,
+        unit=Unit.VECTOR,
+        rows=Rows.SAME,
+        channels=Channels.SAME,
+        chunks=Chunks.ANY,
+        streams=True,
+        fuses=True,
+    ),
     OpTraits(
         op=Op.GELU,
         layer=GeluLayer,

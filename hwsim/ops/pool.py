@@ -1,4 +1,4 @@
-"""maxpool, avgpool and global_avg_pool."""
+"""maxpool, avgpool, global_avg_pool and global_max_pool."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from hwsim.ops.base import (
     TrainingRule,
     Unit,
     backward_per_output,
+    elements,
     no_params,
     outputs,
     pair,
@@ -124,6 +125,11 @@ def _backward_avgpool(layer: Layer, batch: int, flow: GradientFlow) -> int:
     return outputs(layer, batch) + window_scatter(layer, batch, layer.output_shape[2], layer.attrs)
 
 
+def _global_max(layer: Layer, batch: int) -> tuple[int, int]:
+    """H*W - 1 comparisons per channel."""
+    return 0, (elements(layer.input_shape) - layer.output_shape[2]) * batch
+
+
 def _window_pool(op: Op, exact: Callable[[Layer], int], backward: TrainingRule) -> OpTraits:
     return OpTraits(
         op=op,
@@ -155,6 +161,20 @@ TRAITS = (
         backward=backward_per_output(lambda layer: 1),  # dy / (H*W), broadcast
         unit=Unit.VECTOR,
         rows=Rows.ACCUMULATE,  # a running sum: each input row added as it arrives
+        channels=Channels.SAME,
+        chunks=Chunks.ANY,
+        streams=True,
+        fuses=False,
+    ),
+    OpTraits(
+        op=Op.GLOBAL_MAX_POOL,
+        layer=PlainEntry,
+        shape=lambda attrs, inputs: (1, 1, inputs[0][2]),
+        params=no_params,
+        exact=_global_max,  # the appendix has no global max pool: counted exactly under paper too
+        backward=backward_per_output(lambda layer: 0),  # dy routed to each channel's winner (argmax: as max)
+        unit=Unit.VECTOR,
+        rows=Rows.ACCUMULATE,  # a running maximum: each input row compared as it arrives
         channels=Channels.SAME,
         chunks=Chunks.ANY,
         streams=True,

@@ -1,25 +1,31 @@
-"""Ops without parameters that act per element or only move data: the activations (relu, clip, leaky_relu,
-sigmoid, hard_sigmoid, hard_swish, gelu), dropout, identity, scale, add, mul, concat, flatten, softmax."""
+"""Ops that act per element or only move data: the activations (relu, clip, leaky_relu, sigmoid, hard_sigmoid,
+hard_swish, gelu, tanh, elu, selu, softplus, mish, and prelu, whose slopes are parameters), dropout, identity,
+scale, add, mul, concat, flatten, softmax."""
 
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 
 from hwsim.ops import (
     HARD_SWISH,
+    SOFTPLUS_THRESHOLD,
     ChannelShuffleAttrs,
     ClipAttrs,
     DropoutAttrs,
+    EluAttrs,
     GeluAttrs,
     HardSigmoidAttrs,
     LeakyReluAttrs,
+    PReluAttrs,
     ScaleAttrs,
+    SeluAttrs,
     SliceAttrs,
 )
 from hwsim.reference import primitives as P
-from hwsim.reference.base import Kernel
+from hwsim.reference.base import Arrays, Kernel
 from hwsim.reference.sweeps import rows_of
 
 
@@ -160,6 +166,121 @@ class Gelu(Kernel):
             part = P.mul(x, density, out=density)
         slope = P.add(cdf, part, out=part)
         return [P.mul(dy, slope, out=slope)], {}
+
+
+class Tanh(Kernel):
+    """y = tanh(x); dx = dy * (1 - y * y)."""
+
+    def forward(self, inputs, params, state, training):
+        self.y = P.tanh(inputs[0])
+        return self.y
+
+    def backward(self, dy, params, needs):
+        return [P.mul(dy, P.sub(np.asarray(1, dy.dtype), P.mul(self.y, self.y)))], {}
+
+
+class Elu(Kernel):
+    """gamma * (x where x > 0, else alpha * (exp(x) - 1)): elu is gamma 1 (no multiply), selu gamma's constant;
+    dx = dy * (gamma where x > 0, else y + gamma * alpha, which is gamma * alpha * exp(x)).
+
+    Where x is large exp(x) overflows to inf, and the branch selected there is x's."""
+
+    def _constants(self) -> tuple[float, float]:
+        a = self.layer.attrs
+        if isinstance(a, SeluAttrs):
+            return a.alpha, a.gamma
+        assert isinstance(a, EluAttrs)
+        return a.alpha, 1.0
+
+    def forward(self, inputs, params, state, training):
+        (x,) = inputs
+        alpha, gamma = self._constants()
+        self.positive = P.greater(x, np.asarray(0, x.dtype))
+        with np.errstate(over="ignore", invalid="ignore"):
+            below = P.mul(P.sub(P.exp(x), np.asarray(1, x.dtype)), np.asarray(gamma * alpha, x.dtype))
+        above = x if gamma == 1.0 else P.mul(x, np.asarray(gamma, x.dtype))
+        self.y = np.where(self.positive, above, below)
+        return self.y
+
+    def backward(self, dy, params, needs):
+        alpha, gamma = self._constants()
+        below = P.add(self.y, np.asarray(gamma * alpha, dy.dtype))
+        return [P.mul(dy, np.where(self.positive, np.asarray(gamma, dy.dtype), below))], {}
+
+
+class _Softplus(NamedTuple):
+    """log(1 + exp(x)), or x above the threshold, with what its derivative, sigmoid(x), is made of."""
+
+    y: np.ndarray
+    e: np.ndarray
+    """exp(x): inf where x is large."""
+    plus: np.ndarray
+    """1 + exp(x)."""
+    above: np.ndarray
+    """x > the threshold: y is x there."""
+
+    @classmethod
+    def of(cls, x: np.ndarray) -> _Softplus:
+        """4 ops per element: the comparison, exp, + 1, log."""
+        above = P.greater(x, np.asarray(SOFTPLUS_THRESHOLD, x.dtype))
+        with np.errstate(over="ignore"):
+            e = P.exp(x)
+        plus = P.add(e, np.asarray(1, x.dtype))
+        return cls(np.where(above, x, P.log(plus)), e, plus, above)
+
+    def sigmoid(self) -> np.ndarray:
+        """e / (1 + e), 1 above the threshold (where e / (1 + e) is inf / inf): 1 op per element."""
+        with np.errstate(invalid="ignore"):
+            return np.where(self.above, np.asarray(1, self.e.dtype), P.div(self.e, self.plus))
+
+
+class Softplus(Kernel):
+    """y = log(1 + exp(x)), x above the threshold (PyTorch's rule); dx = dy * sigmoid(x)."""
+
+    def forward(self, inputs, params, state, training):
+        self.softplus = _Softplus.of(inputs[0])
+        return self.softplus.y
+
+    def backward(self, dy, params, needs):
+        return [P.mul(dy, self.softplus.sigmoid())], {}
+
+
+class Mish(Kernel):
+    """y = x * tanh(softplus(x)); dy/dx = t + x * (1 - t * t) * sigmoid(x), t = tanh(softplus(x))."""
+
+    def forward(self, inputs, params, state, training):
+        (self.x,) = inputs
+        self.softplus = _Softplus.of(self.x)
+        self.t = P.tanh(self.softplus.y)
+        return P.mul(self.x, self.t)
+
+    def backward(self, dy, params, needs):
+        curve = P.sub(np.asarray(1, dy.dtype), P.mul(self.t, self.t))
+        slope = P.add(self.t, P.mul(self.x, P.mul(curve, self.softplus.sigmoid())))
+        return [P.mul(dy, slope)], {}
+
+
+class PRelu(Kernel):
+    """y = x * slope, the slope 1 where x > 0 and the channel's (or the shared) parameter elsewhere;
+    dx = dy * slope, dslope = the sum of dy * x where x <= 0, over every element the slope served.
+
+    The slopes start at 0.25, PyTorch's initial value."""
+
+    def init_params(self, dtype) -> Arrays:
+        assert isinstance(self.layer.attrs, PReluAttrs)
+        return {"slope": np.full(1 if self.layer.attrs.shared else self.layer.input_shape[2], 0.25, dtype)}
+
+    def forward(self, inputs, params, state, training):
+        (self.x,) = inputs
+        self.positive = P.greater(self.x, np.asarray(0, self.x.dtype))
+        self.slope = np.where(self.positive, np.asarray(1, self.x.dtype), params["slope"])
+        return P.mul(self.x, self.slope)
+
+    def backward(self, dy, params, needs):
+        products = P.mul(dy, np.where(self.positive, np.asarray(0, dy.dtype), self.x))
+        axes = tuple(range(dy.ndim)) if params["slope"].size == 1 else tuple(range(dy.ndim - 1))
+        slope = P.sum(products, axis=axes).reshape(params["slope"].shape)
+        return [P.mul(dy, self.slope) if needs[0] else None], {"slope": slope}
 
 
 class Identity(Kernel):

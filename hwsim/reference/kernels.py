@@ -13,22 +13,27 @@ from hwsim.reference.elementwise import (
     Clip,
     Concat,
     Dropout,
+    Elu,
     Flatten,
     Gelu,
     HardSigmoid,
     HardSwish,
     Identity,
     LeakyRelu,
+    Mish,
     Mul,
+    PRelu,
     Relu,
     Scale,
     Sigmoid,
     Slice,
     Softmax,
+    Softplus,
+    Tanh,
 )
 from hwsim.reference.linear import Conv, Dense
 from hwsim.reference.normalization import BatchNorm, LayerNorm, Lrn
-from hwsim.reference.pooling import AvgPool, GlobalAvgPool, MaxPool
+from hwsim.reference.pooling import AvgPool, GlobalAvgPool, GlobalMaxPool, MaxPool
 from hwsim.reference.resize import Pad, Upsample
 from hwsim.reference.transposed import ConvTranspose
 
@@ -62,6 +67,13 @@ KERNELS: dict[Op, type[Kernel]] = {
     Op.GELU: Gelu,
     Op.LAYER_NORM: LayerNorm,
     Op.CONV_TRANSPOSE: ConvTranspose,
+    Op.TANH: Tanh,
+    Op.ELU: Elu,
+    Op.SELU: Elu,
+    Op.SOFTPLUS: Softplus,
+    Op.MISH: Mish,
+    Op.PRELU: PRelu,
+    Op.GLOBAL_MAX_POOL: GlobalMaxPool,
 }
 assert set(KERNELS) == set(Op), "every op needs a reference kernel"
 

@@ -100,6 +100,12 @@ def _saved_and_peak(layer: Layer) -> tuple[int, int]:
         Op.HARD_SWISH: 3 * out,  # alpha * x, the line, the hard sigmoid
         Op.GELU: 3 * out,  # the CDF; for tanh also x² and the tanh
         Op.LAYER_NORM: out,  # x-hat
+        Op.ELU: out,  # where x > 0
+        Op.SELU: out,
+        Op.SOFTPLUS: 3 * out,  # exp(x), 1 + exp(x), where x is above the threshold
+        Op.MISH: 4 * out,  # softplus's three, and tanh of it
+        Op.PRELU: 2 * out,  # where x > 0, the slope of each element
+        Op.GLOBAL_MAX_POOL: 2 * out,  # each channel's winner (an index)
     }.get(layer.op, 0)
     return saved, out + 2 * inp
 

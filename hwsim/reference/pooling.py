@@ -1,10 +1,11 @@
-"""Max, average and global average pooling over NHWC maps.
+"""Max, average, global average and global max pooling over NHWC maps.
 
 maxpool: y = max over the window of the map padded with -inf.
 avgpool: y = (sum over the window of the map padded with zeros) / (the taps the divisor counts): the
 whole window (count_include_pad, today's default), less the rows and columns ceil_mode's last window
 overhangs, or only the taps inside the input (count_include_pad false). One divide per output either way.
 global_avg_pool: y[n, 0, 0, c] = sum_{h, w} x[n, h, w, c] / (H * W).
+global_max_pool: y[n, 0, 0, c] = max_{h, w} x[n, h, w, c].
 """
 
 from __future__ import annotations
@@ -110,3 +111,24 @@ class GlobalAvgPool(Kernel):
     def backward(self, dy, params, needs):
         n, h, w, c = self.input_shape
         return [np.broadcast_to(P.div(dy, h * w), self.input_shape)], {}
+
+
+class GlobalMaxPool(Kernel):
+    """H*W - 1 comparisons per channel (training finds the winner's place, the same count); dx is dy at each
+    channel's winner, zero elsewhere."""
+
+    def forward(self, inputs, params, state, training):
+        (x,) = inputs
+        self.input_shape = x.shape
+        if not training:
+            return P.max(x, axis=(1, 2), keepdims=True)
+        n, h, w, c = x.shape
+        flat = x.reshape(n, h * w, c)
+        self.winner = P.argmax(flat, axis=1)[:, None, :]
+        return np.take_along_axis(flat, self.winner, axis=1).reshape(n, 1, 1, c)
+
+    def backward(self, dy, params, needs):
+        n, h, w, c = self.input_shape
+        dx = np.zeros((n, h * w, c), dy.dtype)
+        np.put_along_axis(dx, self.winner, dy.reshape(n, 1, c), axis=1)
+        return [dx.reshape(self.input_shape)], {}

@@ -77,16 +77,17 @@ def log(a: np.ndarray) -> np.ndarray:
     return _elementwise(np.log(a))
 
 
+def tanh(a: np.ndarray) -> np.ndarray:
+    """One transcendental per element, as :func:`exp` counts."""
+    return _elementwise(np.tanh(a))
+
+
 def sqrt(a: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     return _elementwise(np.sqrt(a, out=out))
 
 
 def power(a: np.ndarray, exponent: float) -> np.ndarray:
     return _elementwise(np.power(a, exponent))
-
-
-def tanh(a: np.ndarray) -> np.ndarray:
-    return _elementwise(np.tanh(a))
 
 
 def erf(a: np.ndarray, block: int = 1 << 14) -> np.ndarray:

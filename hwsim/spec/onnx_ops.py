@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
-from hwsim.ops import resolve_padding
+from hwsim.ops import SELU, resolve_padding
 from hwsim.ops.convtranspose import check_output_padding
 from hwsim.spec.onnx_file import Initializer
 
@@ -438,6 +438,44 @@ def reduce_mean(node: Node, ctx: Context) -> Translation:
     if axes is None or sorted(a % 4 for a in axes) != [2, 3]:
         raise Unsupported(f"a mean over axes {axes}, not height and width")
     return Translation({"op": "global_avg_pool"}, (x,))
+
+
+def global_max_pool(node: Node, ctx: Context) -> Translation:
+    x = the_data_input(node, ctx)
+    map4(node, ctx)
+    return Translation({"op": "global_max_pool"}, (x,))
+
+
+def reduce_max(node: Node, ctx: Context) -> Translation:
+    """A maximum over height and width is a global max pool (the dynamo exporter writes adaptive_max_pool2d(1)
+    and amax over (2, 3) so)."""
+    x = the_data_input(node, ctx)
+    map4(node, ctx)
+    axes = node.attrs.get("axes")
+    if axes is None:
+        value = constant_value(node, 1, ctx, "axes")
+        axes = None if value is None else value.tolist()
+    if axes is None or sorted(a % 4 for a in axes) != [2, 3]:
+        raise Unsupported(f"a maximum over axes {axes}, not height and width")
+    return Translation({"op": "global_max_pool"}, (x,))
+
+
+def prelu(node: Node, ctx: Context) -> Translation:
+    """PRelu's slope is a parameter: one per channel ((C, 1, 1) or (1, C, 1, 1) on an NCHW map, (C,) on flat
+    features) or one for every channel (all its dims 1). ONNX broadcasts a slope from the last axis: a (C,) on a
+    map would vary along its width, which hwsim's prelu cannot say."""
+    x = the_data_input(node, ctx)
+    dims = ctx.shape(x)
+    slope = ctx.weight(node.input[1], "slope")
+    aligned = (1,) * (len(dims) - len(slope.dims)) + tuple(slope.dims)
+    entry: dict[str, Any] = {"op": "prelu"}
+    if all(d == 1 for d in aligned):
+        entry["shared"] = True
+    elif len(aligned) != len(dims) or aligned[1] != dims[1] or slope.size != dims[1]:  # other dims 1, by the size
+        raise Unsupported(
+            f"a slope of shape {list(slope.dims)} on a {list(dims)} input: not one per channel nor one for all"
+        )
+    return Translation(entry, (x,), (ArraySource("slope", node.input[1], "vector"),))
 
 
 def _dense_input(node: Node, ctx: Context) -> str:
@@ -949,5 +987,15 @@ TRANSLATORS: dict[str, Callable[[Node, Context], Translation]] = {
     "LayerNormalization": layer_norm,
     "Gelu": gelu,
     "ConvTranspose": conv_transpose,
+    "Tanh": plain("tanh"),
+    "Elu": scalar_attributes("elu", {"alpha": ("alpha", 1.0, 1.0)}),
+    "Selu": scalar_attributes(
+        "selu", {"alpha": ("alpha", SELU.alpha, SELU.alpha), "gamma": ("gamma", SELU.gamma, SELU.gamma)}
+    ),
+    "Softplus": plain("softplus"),
+    "Mish": plain("mish"),
+    "PRelu": prelu,
+    "GlobalMaxPool": global_max_pool,
+    "ReduceMax": reduce_max,
 }
 """ONNX op type (default domain) -> its translator. docs/onnx.md has the table."""

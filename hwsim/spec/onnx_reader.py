@@ -25,12 +25,12 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from hwsim.errors import InputError
-from hwsim.ops import Shape
+from hwsim.ops import SOFTPLUS_THRESHOLD, Shape
 from hwsim.spec.names import MAX_NAME_LENGTH
 from hwsim.spec.network import NetworkSpec
 from hwsim.spec.onnx_blocks import NETWORK_INPUT, FlatLayer, document_of
 from hwsim.spec.onnx_file import LightModel, read_model, require_onnx
-from hwsim.spec.onnx_ops import TRANSLATORS, ArraySource, Context, Dims, Node, Translation, Unsupported
+from hwsim.spec.onnx_ops import TRANSLATORS, ArraySource, Context, Dims, Node, Translation, Unsupported, float32
 from hwsim.spec.onnx_patterns import channels_last, find_patterns
 from hwsim.spec.validate import validate
 from hwsim.spec.yamlio import Document, Loc
@@ -94,11 +94,12 @@ def read_onnx(path: Path | str, input_shape: tuple[int, ...] | None = None) -> O
     all_nodes = _without_constant_aliases(all_nodes, computed)
     nodes = _needed_nodes(all_nodes, light, computed, input_name, outputs)
     opset = _opset(light)
-    unknown = [n for n in nodes if not n.standard or n.op_type not in TRANSLATORS]
     for node in nodes:
         if node.standard and node.op_type in TRANSLATORS:
             _check_node(node, opset, str(path))
     constant = _constants(light)
+    nodes = _decomposed_activations(nodes, constant, outputs)
+    unknown = [n for n in nodes if not n.standard or n.op_type not in TRANSLATORS]
     read = {o for n in nodes for o in n.output} & computed
     arithmetic = {name for n in all_nodes if n.op_type != "Constant" for name in n.output} - computed
     operands = {name for n in nodes for name in n.input if name in arithmetic}  # a Pad's amounts, a Reshape's target
@@ -503,6 +504,62 @@ def _constants(light: LightModel) -> Any:
         return cache[name]
 
     return constant
+
+
+def _decomposed_activations(nodes: list[Node], constant: Any, outputs: frozenset[str]) -> list[Node]:
+    """Activations an exporter wrote in pieces, as the one node ONNX has for them (from opset 18 for Mish):
+
+    - ``Where(Greater(x, 20), x, Softplus(x))``: PyTorch's softplus with its threshold (the dynamo exporter), hwsim's
+      softplus, whose threshold is the same;
+    - ``Mul(x, Tanh(Softplus(x)))``: Mish before opset 18 (the TorchScript exporter, and hwsim's own export).
+
+    The last node of each becomes the activation, reading x; the pieces before it, read by nothing else, go."""
+    if not any(node.op_type in ("Where", "Mul") for node in nodes):
+        return nodes
+    producer = {name: node for node in nodes for name in node.output}
+    readers: dict[str, int] = {}
+    for node in nodes:
+        for name in node.input:
+            readers[name] = readers.get(name, 0) + 1
+
+    def piece(tensor: str, op_type: str) -> Node | None:
+        """The node of ``op_type`` making ``tensor``, when only one node reads it and it is no output."""
+        node = producer.get(tensor)
+        if node is None or node.op_type != op_type or not node.standard or readers[tensor] != 1 or tensor in outputs:
+            return None
+        return node
+
+    def threshold(tensor: str) -> float | None:
+        value = constant(tensor)
+        return float(value) if value is not None and value.size == 1 else None
+
+    replaced: dict[int, Node] = {}
+    gone: set[int] = set()
+    for node in nodes:
+        if not node.standard:
+            continue
+        if node.op_type == "Where" and len(node.input) == 3:
+            greater, softplus = piece(node.input[0], "Greater"), piece(node.input[2], "Softplus")
+            x = node.input[1]
+            if (
+                greater is not None
+                and softplus is not None
+                and greater.input[0] == x == softplus.input[0]
+                and threshold(greater.input[1]) == float32(SOFTPLUS_THRESHOLD)
+            ):
+                replaced[node.position] = node._replace(op_type="Softplus", input=(x,), attrs={})
+                gone |= {greater.position, softplus.position}
+        elif node.op_type == "Mul" and len(node.input) == 2:
+            for x, t in (node.input, node.input[::-1]):
+                tanh = piece(t, "Tanh")
+                softplus = piece(tanh.input[0], "Softplus") if tanh is not None else None
+                if softplus is not None and tanh is not None and softplus.input[0] == x:
+                    replaced[node.position] = node._replace(op_type="Mish", input=(x,), attrs={})
+                    gone |= {tanh.position, softplus.position}
+                    break
+    if not replaced:
+        return nodes
+    return [replaced.get(node.position, node) for node in nodes if node.position not in gone]
 
 
 def _fuse_biases(nodes: list[Node], ctx: Context, outputs: frozenset[str]) -> set[int]:
