@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -39,6 +40,7 @@ def test_a_conv_that_folds_a_batch_norm_and_reads_a_folded_one_is_renamed_too() 
     assert all(name in by_name or name == INPUT for c in costs for name in c.layer.inputs)
 
 
+@pytest.mark.slow
 def test_mobilenet_v2_schedules_with_its_batch_norms_folded() -> None:
     """Every inverted residual ends in conv, batch norm; the next block's 1x1 conv reads that batch norm."""
     estimate = api.estimate(api.load_network("mobilenet-v2"), api.load_hardware("paper-accelerator"), "optimized")

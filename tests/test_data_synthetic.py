@@ -79,6 +79,7 @@ def test_mean_colour_probe_does_catch_a_colour_coded_dataset():
     assert accuracy > 0.8, accuracy
 
 
+@pytest.mark.slow
 def test_raw_pixels_are_not_linearly_separable():
     train, test = generate_shapes(2000, seed=0), generate_shapes(1000, seed=1)
 

@@ -56,6 +56,7 @@ def test_the_verify_estimate_bounds_what_numpy_allocates(tmp_path: Path, network
     assert measured <= estimated <= 2 * measured, (measured, estimated)
 
 
+@pytest.mark.slow
 def test_the_training_estimate_bounds_what_numpy_allocates() -> None:
     graph = api.load_network("hairnet-cifar10-small")
     given = {"num_images": 600, "batch_size": 32, "learning_rate": 0.01}

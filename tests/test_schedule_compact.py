@@ -399,6 +399,7 @@ def test_a_placement_that_holds_more_peaks_no_lower_nor_higher_by_more_than_it_h
                     assert order_peak(program, segment, alike, tiling) == peaks[p], (segment.names, tiling, p)
 
 
+@pytest.mark.slow
 @given(networks(), st.booleans(), st.data())
 def test_a_run_in_bands_priced_without_its_records_peaks_as_counted_on_them(
     graph: Graph, folding: bool, data: st.DataObject

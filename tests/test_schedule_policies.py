@@ -142,6 +142,7 @@ def test_optimized_report_says_what_was_folded_fused_and_tiled(hairnet) -> None:
     assert all(s.note for s in steps.values())
 
 
+@pytest.mark.slow
 def test_batch_loads_weights_once_per_sub_batch(accelerator) -> None:
     graph = api.load_network("hairnet")
     four = api.estimate(graph, accelerator, "optimized", batch=4)

@@ -196,6 +196,7 @@ def upsampled_networks(draw: st.DrawFn) -> Any:
     )
 
 
+@pytest.mark.slow
 @settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])  # examples: the profile's (10, CI 200)
 @given(upsampled_networks(), st.sampled_from([1_000, 4_000, 16_000, 1e6]), st.sampled_from([1, 2]))
 def test_random_networks_with_an_upsample_pass_the_validator(graph, capacity, batch) -> None:
