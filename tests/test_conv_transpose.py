@@ -27,6 +27,7 @@ from hwsim.reference.memory import step_bytes
 from hwsim.schedule.base import CapacityError
 from hwsim.schedule.regions import input_rows, rows_read, transposed_rows
 from hwsim.schedule.validate import Rule
+from hwsim.spec.hardware import Precision
 from hwsim.studies.runtime import runtime_agreement
 from hwsim.studies.verify import execute
 from tests.onnx_models import Net
@@ -175,14 +176,37 @@ def test_a_band_reads_the_rows_listing_them_finds_and_bands_never_move_back(
     listed = read_by_listing(range(start, stop), kernel, stride, dilation, top, height)
     assert 0 <= first < last <= height  # every band reads a row of the map
     assert listed <= set(range(first, last))
-    if listed and dilation == 1:  # exact when every row of the hull is a tap (the first band: from row 0)
-        assert (first, last) == (0 if start == 0 else min(listed), max(listed) + 1)
+    # a band's span holds each of its rows' (a fused step computes a band row by row, each reading its own)
+    rows = [transposed_rows((r, r + 1), extent, stride, top, height) for r in range(start, stop)]
+    assert all(first <= lo and hi <= last for lo, hi in rows)
+    if listed and dilation == 1:  # exact when every row of the hull is a tap (the first band: from row 0), but
+        # a last row with no tap reads the row its taps would start at
+        assert (first, last) == (0 if start == 0 else min(listed), max(max(listed) + 1, rows[-1][1]))
     # the next band starts no higher and ends no higher: spans never move back
     if stop < out:
         after = transposed_rows((stop, data.draw(st.integers(stop + 1, out))), extent, stride, top, height)
         assert after[0] >= first and after[1] >= last
     single = [transposed_rows((r, r + 1), extent, stride, top, height) for r in range(out)]
     assert all(b[0] >= a[0] and b[1] >= a[1] for a, b in zip(single, single[1:]))
+
+
+@pytest.mark.parametrize("policy", ["strict", "optimized"])
+def test_a_fused_band_ending_in_a_row_with_no_tap_has_its_input_row_loaded(policy: str) -> None:
+    """Kernel 2, stride 4: output rows 2, 3, 6, 7, ... read no input row. An average pool fused behind it at
+    400 B (fp16) runs in bands of one pooled row, each computing the transposed conv's new rows one by one: row 6 reads
+    row 2, which the band's span (rows 4 to 6: rows 1 to 1) left unloaded (the validator's placement rule)."""
+    graph = graph_from(
+        {
+            "name": "gaps",
+            "input": [4, 5, 1],
+            "layers": [
+                {"op": "conv_transpose", "filters": 2, "kernel": 2, "stride": 4, "output_padding": 3},
+                {"op": "avgpool", "size": 3, "stride": 1},
+            ],
+        }
+    )
+    _, violations = schedule(graph, hardware(400), policy, precision=Precision.FP16)
+    assert violations == []
 
 
 def test_rows_with_no_tap_read_the_row_where_their_taps_would_start() -> None:

@@ -315,3 +315,19 @@ def test_verify_runtime_exits_1_when_the_outputs_differ(runner, monkeypatch) -> 
     monkeypatch.setitem(export.WRITERS, "relu", export._same_rank("Sigmoid"))
     result = runner.invoke(main, ["verify", "hairnet-cifar10-small", "--runtime", "onnxruntime"])
     assert result.exit_code == 1 and "DIFFERS from the NumPy reference" in result.stdout
+
+
+def test_a_model_onnx_runtime_refuses_is_refused_in_one_line(runner, tmp_path: Path, capfd) -> None:
+    """PyTorch and hwsim take output padding smaller than the stride or the dilation; ONNX Runtime checks the
+    stride alone and refuses this transposed conv. hwsim says so in one line: ONNX Runtime's own logger wrote its
+    error to the process's stderr as well, beside hwsim's (CliRunner sees hwsim's line, capfd the logger's)."""
+    path = tmp_path / "dilated.yaml"
+    path.write_text(
+        "name: dilated\ninput: [6, 6, 4]\nlayers:\n"
+        "  - {op: conv_transpose, filters: 6, kernel: 1, dilation: 3, output_padding: 2}\n"
+    )
+    capfd.readouterr()
+    result = runner.invoke(main, ["verify", str(path), "--runtime", "onnxruntime"])
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1, result.output
+    assert "ONNX Runtime cannot run the model" in result.stderr
+    assert capfd.readouterr().err == ""

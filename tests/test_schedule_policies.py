@@ -335,3 +335,29 @@ def test_a_timing_limit_refuses_only_programs_that_take_longer(bandwidth: float)
         assert timing(program, hw, True, full.total_s) == full  # as fast as the limit: not refused
         assert timing(program, hw, True, full.total_s * 1.5) == full
         assert timing(program, hw, True, program.moved / bandwidth * 0.99) is None  # its bus alone takes longer
+
+
+@pytest.mark.parametrize("policy", ["strict", "optimized"])
+def test_a_refusal_names_a_layer_that_fits_nowhere_not_the_first_of_a_fused_step(policy: str) -> None:
+    """A relu fused into the maxpool after it: the fused step does not fit, nor does the maxpool alone (its last
+    band also loads the row no window reads), but the relu alone does. The refusal must name the maxpool, as
+    strict's does; optimized named the relu, the fused step's first layer."""
+    from schedule_helpers import graph_from
+
+    from hwsim.schedule.base import CapacityError
+
+    layers = [{"op": "relu", "name": "act"}, {"op": "maxpool", "size": 2, "stride": 2, "name": "pool"}]
+    hw = hardware(100)
+
+    def alone(layer: dict) -> bool:
+        try:
+            api.estimate(graph_from({"name": "one", "input": [5, 8, 4], "layers": [layer]}), hw, policy)
+        except CapacityError:
+            return False
+        return True
+
+    with pytest.raises(CapacityError) as refused:
+        api.estimate(graph_from({"name": "two", "input": [5, 8, 4], "layers": layers}), hw, policy)
+    named = str(refused.value).split(":")[0]
+    assert [alone(layer) for layer in layers] == [True, False]
+    assert named == "pool"

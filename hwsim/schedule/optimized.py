@@ -108,7 +108,9 @@ def schedule_optimized(graph: Graph, costs: tuple[LayerCost, ...], hardware: Har
         try:
             strict = plan_program(costs, groups, {}, capacity, STRICT)
         except CapacityError as error:
-            refusal = refusal or error
+            # strict's steps are single layers: its refusal names the layer that fits nowhere, where a fused
+            # step's named its first layer, which may well fit alone (relu+maxpool: the relu)
+            refusal = error
         else:
             # strict's own program, overlapped (never slower than strict's serial timing); its bus alone needs
             # its bytes over the bandwidth, so it is timed only if that could be faster

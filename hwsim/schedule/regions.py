@@ -60,14 +60,19 @@ def transposed_rows(rows: Span, extent: int, stride: int, pad_top: int, height: 
     Row r reads the rows i with i * stride - pad_top <= r < i * stride - pad_top + extent: exactly the rows it
     reads when the kernel is not dilated, and their hull when it is (a dilated tap may miss row r). A band
     whose rows read no row (the stride leaves gaps, or output padding lies beyond every tap) reads the row
-    where its taps would start instead, so that every band reads a row and no span moves back. The first
-    band reads from row 0, as a window's first band does, even where the crop leaves the rows above its
-    taps unread: the schedulers take a map's first band to start at its first row."""
+    where its taps would start instead, so that every band reads a row and no span moves back; a band whose
+    last row reads none reads that row too, so that a band's span holds each of its rows' (a fused step
+    computes a band row by row, each reading its own span). The first band reads from row 0, as a window's
+    first band does, even where the crop leaves the rows above its taps unread: the schedulers take a map's
+    first band to start at its first row."""
     start, stop = rows
     if stop <= start:
         return (0, 0)
-    first = 0 if start == 0 else min(max(-((extent - 1 - start - pad_top) // stride), 0), height - 1)
-    return (first, max(min((stop - 1 + pad_top) // stride + 1, height), first + 1))
+
+    def taps_start(row: int) -> int:
+        return 0 if row == 0 else min(max(-((extent - 1 - row - pad_top) // stride), 0), height - 1)
+
+    return (taps_start(start), max(min((stop - 1 + pad_top) // stride + 1, height), taps_start(stop - 1) + 1))
 
 
 def _group_channels(layer: Layer, channels: Span) -> Span:
