@@ -1,7 +1,7 @@
 """The lower bound of a run: no schedule of these layers on this hardware can be faster.
 
-Every schedule must at least move its compulsory traffic over the bus: the input image in, the
-network's output out (each at its coded size if the link codes maps), and every weight once per batch
+Every schedule must at least move its compulsory traffic over the bus: the input image in (the rows its
+readers read), the network's output out (each at its coded size if the link codes maps), and every weight once per batch
 (none that stays on chip in steady state).
 Every compute unit must at least execute the ops assigned to it. The bus and the units can all
 work at once, so the bound is the largest of these times (not their sum):
@@ -50,13 +50,16 @@ class LowerBound:
 
 
 def image_bytes(costs: tuple[LayerCost, ...]) -> int:
-    """The input image's bytes over the link, for the whole batch (coded if the link codes it)."""
-    return next(
-        link_bytes(size, c.input_link)
-        for c in costs
-        for name, size in zip(c.layer.inputs, c.input_bytes)
-        if name == INPUT
-    )
+    """The input image's bytes over the link, for the whole batch (coded if the link codes it): the rows of it
+    that its readers read, the most any one reads (a window shorter than its stride skips rows, and a schedule in
+    input passes loads only the rows under its bands: a 1x1 stride-2 conv reads half the image)."""
+    from hwsim.schedule.regions import rows_read  # the schedulers' row arithmetic; imported late: they import this
+
+    readers = [(c, k) for c in costs for k, name in enumerate(c.layer.inputs) if name == INPUT]
+    first, at = readers[0]
+    size, height = first.input_bytes[at], first.layer.input_shapes[at][0]
+    rows = max(rows_read(c.layer) if k == 0 else height for c, k in readers)
+    return link_bytes(size // height * rows, first.input_link)
 
 
 def compulsory_bytes(costs: tuple[LayerCost, ...], io: bool = True) -> int:
