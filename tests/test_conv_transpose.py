@@ -21,11 +21,11 @@ from hwsim.cost.fold import fold_batchnorm as fold_costs
 from hwsim.cost.inference import EXACT, graph_costs, layer_cost
 from hwsim.errors import InputError
 from hwsim.model.expand import load_network
+from hwsim.model.regions import input_rows, rows_read, transposed_rows
 from hwsim.ops import ConvTransposeAttrs, Op, Padding, ShapeError
 from hwsim.reference import Model, fold_batchnorm
 from hwsim.reference.memory import step_bytes
 from hwsim.schedule.base import CapacityError
-from hwsim.schedule.regions import input_rows, rows_read, transposed_rows
 from hwsim.schedule.validate import Rule
 from hwsim.spec.hardware import Precision
 from hwsim.studies.runtime import runtime_agreement

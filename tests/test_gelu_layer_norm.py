@@ -19,11 +19,11 @@ from hwsim.cli import main
 from hwsim.cost.training import pass_ops
 from hwsim.model.execution import Pass
 from hwsim.model.expand import load_network
+from hwsim.model.regions import input_regions
 from hwsim.ops import TRAITS, Channels, GeluAttrs, LayerNormAttrs, Op, Rows
 from hwsim.reference import attributed, counting
 from hwsim.reference.memory import step_bytes
 from hwsim.reference.primitives import _erf, erf
-from hwsim.schedule.regions import input_regions
 from hwsim.schedule.validate import Rule
 from hwsim.studies.verify import verify
 

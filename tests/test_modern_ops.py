@@ -19,10 +19,10 @@ from hwsim.cost.training import pass_ops
 from hwsim.errors import InputError
 from hwsim.model.execution import Pass
 from hwsim.model.expand import load_network
+from hwsim.model.regions import input_regions, input_rows
 from hwsim.ops import ConvAttrs, HardSigmoidAttrs, PadAttrs, PoolAttrs, UpsampleAttrs
 from hwsim.reference.memory import step_bytes
 from hwsim.schedule.base import CapacityError
-from hwsim.schedule.regions import input_regions, input_rows
 from hwsim.schedule.validate import Rule
 from hwsim.studies.verify import verify
 

@@ -16,6 +16,7 @@ from hwsim import api
 from hwsim.cost.fold import fold_batchnorm
 from hwsim.cost.inference import LayerCost, graph_costs
 from hwsim.model.graph import Graph
+from hwsim.model.regions import accumulates
 from hwsim.schedule.base import ALLOC, FREE, LOAD, RESIDENT, CapacityError, map_of
 from hwsim.schedule.order import FilterGroups, InputPasses, groupable, passable_step, write
 from hwsim.schedule.order import peak as order_peak
@@ -39,7 +40,6 @@ from hwsim.schedule.planner import (
     prefetched,
 )
 from hwsim.schedule.program import Loop, Program, Record, finish, time_items, unrolled_records
-from hwsim.schedule.regions import accumulates
 from hwsim.schedule.segment import (
     Placement,
     Segment,

@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from schedule_helpers import graph_from
 
-from hwsim.schedule.regions import band_rows_read, input_regions, input_rows, rows_read
+from hwsim.model.regions import band_rows_read, input_regions, input_rows, rows_read
 
 
 def _layer(spec: dict, size: int = 8, channels: int = 4):

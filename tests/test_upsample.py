@@ -17,9 +17,9 @@ from hwsim.cost.training import pass_ops
 from hwsim.errors import InputError
 from hwsim.model.execution import Pass
 from hwsim.model.expand import load_network
+from hwsim.model.regions import input_regions
 from hwsim.ops import Op, UpsampleAttrs
 from hwsim.schedule.base import CapacityError
-from hwsim.schedule.regions import input_regions
 from hwsim.schedule.validate import Rule
 from hwsim.studies.verify import verify
 

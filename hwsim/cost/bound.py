@@ -28,6 +28,7 @@ from hwsim.cost.fold import fold_batchnorm
 from hwsim.cost.inference import LayerCost, recost
 from hwsim.cost.subbatch import candidate_sizes
 from hwsim.model.graph import INPUT
+from hwsim.model.regions import rows_read
 from hwsim.spec.hardware import HardwareSpec
 
 
@@ -53,8 +54,6 @@ def image_bytes(costs: tuple[LayerCost, ...]) -> int:
     """The input image's bytes over the link, for the whole batch (coded if the link codes it): the rows of it
     that its readers read, the most any one reads (a window shorter than its stride skips rows, and a schedule in
     input passes loads only the rows under its bands: a 1x1 stride-2 conv reads half the image)."""
-    from hwsim.schedule.regions import rows_read  # the schedulers' row arithmetic; imported late: they import this
-
     readers = [(c, k) for c in costs for k, name in enumerate(c.layer.inputs) if name == INPUT]
     first, at = readers[0]
     size, height = first.input_bytes[at], first.layer.input_shapes[at][0]

@@ -7,7 +7,7 @@ channel j·g + i is input channel i·(C/g) + j (``view(N, g, C/g, H, W)``, ``tra
 Both declare that an output channel may read every input channel (``Channels.ALL``): true of the shuffle
 for any chunk of g or more outputs, and an over-estimate for a slice (it reads only its own range), which
 makes a tiled schedule keep more of the input than it needs, never less. An exact kind would be a new
-member of ``Channels`` with its arithmetic in ``schedule/regions.py``.
+member of ``Channels`` with its arithmetic in ``model/regions.py``.
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ from typing import NamedTuple
 from hwsim.cost.inference import LayerCost
 from hwsim.errors import InputError
 from hwsim.model.graph import Graph
+from hwsim.model.regions import Span
 from hwsim.ops import Shape
 from hwsim.spec.hardware import HardwareSpec
 
@@ -97,9 +98,6 @@ RESIDENT, LOAD, ALLOC, COMPUTE, STORE, FREE = (
 )
 """The members looked up once, for the loops that handle every event: ``Action.LOAD`` is an enum
 class attribute lookup, as slow as the rest of such a loop's work on an event."""
-
-Span = tuple[int, int]
-"""[start, stop) along one axis."""
 
 
 class Region(NamedTuple):

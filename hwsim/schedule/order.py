@@ -40,10 +40,10 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+from hwsim.model.regions import CHANNELS, ROWS, band_rows_read, input_channels, input_rows
 from hwsim.ops import Channels, ConvAttrs, ConvTransposeAttrs, Rows
 from hwsim.schedule.base import ALLOC, FREE, LOAD, Action, Region, Span, TensorId, map_of, weights_of
 from hwsim.schedule.program import Program
-from hwsim.schedule.regions import CHANNELS, ROWS, band_rows_read, input_channels, input_rows
 from hwsim.schedule.segment import (
     _PLAN,
     Placement,

@@ -35,6 +35,7 @@ from typing import NamedTuple
 from hwsim.cost.coding import link_bytes
 from hwsim.cost.inference import LayerCost
 from hwsim.model.graph import INPUT, consumers_of
+from hwsim.model.regions import accumulates, has_halo, rows_read
 from hwsim.ops import TRAITS
 from hwsim.schedule.base import Location, map_of, weights_of
 from hwsim.schedule.order import (
@@ -50,7 +51,6 @@ from hwsim.schedule.order import (
     write,
 )
 from hwsim.schedule.program import Program, StepPlan
-from hwsim.schedule.regions import accumulates, has_halo, rows_read
 from hwsim.schedule.segment import (
     CapacityError,
     FirstRow,
@@ -641,7 +641,7 @@ def least_moved(costs: tuple[LayerCost, ...], groups: list[Group], capacity: flo
     planning: every weight not kept on chip, loaded once, and every step output larger than the capacity
     and read by a later step, which no room holds whole: stored as it is produced, and loaded by each step
     that reads it (at its bytes on the link, where the link codes maps), the rows its readers read
-    (:func:`hwsim.schedule.regions.rows_read`: a strided 1x1 conv skips rows)."""
+    (:func:`hwsim.model.regions.rows_read`: a strided 1x1 conv skips rows)."""
     producer = {group[-1].name: g for g, group in enumerate(groups)}
     by_name = {c.name: c for c in costs}
     # per map larger than the capacity: of its rows, how many each later step that reads it reads at least

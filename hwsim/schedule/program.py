@@ -42,6 +42,7 @@ from hwsim.cost.coding import link_bytes
 from hwsim.cost.cycles import layer_rate
 from hwsim.cost.inference import LayerCost
 from hwsim.model.graph import INPUT
+from hwsim.model.regions import input_regions, input_rows
 from hwsim.schedule.base import (
     COMPUTE,
     FREE,
@@ -61,7 +62,6 @@ from hwsim.schedule.base import (
     shifted,
     weights_of,
 )
-from hwsim.schedule.regions import input_regions, input_rows
 from hwsim.schedule.slices import by_input, column, passable, rows_of
 from hwsim.spec.hardware import HardwareSpec
 

@@ -37,6 +37,7 @@ from typing import NamedTuple
 
 from hwsim.cost.inference import LayerCost
 from hwsim.model.graph import Layer
+from hwsim.model.regions import ROWS, accumulates, input_channels, input_rows
 from hwsim.ops import TRAITS, Channels, Chunks, ConvAttrs, ConvTransposeAttrs, Rows, Window
 from hwsim.schedule.base import (
     ALLOC,
@@ -53,7 +54,6 @@ from hwsim.schedule.base import (
     weights_of,
 )
 from hwsim.schedule.program import Program, StepPlan, compute_reads
-from hwsim.schedule.regions import ROWS, accumulates, input_channels, input_rows
 
 Group = tuple[LayerCost, ...]
 """Layers that run as one step."""

@@ -15,9 +15,9 @@ import math
 from typing import NamedTuple
 
 from hwsim.cost.inference import LayerCost
+from hwsim.model.regions import CHANNELS
 from hwsim.ops import Channels, ConvAttrs, ConvTransposeAttrs
 from hwsim.schedule.base import Span, TensorId
-from hwsim.schedule.regions import CHANNELS
 
 
 class Column(NamedTuple):

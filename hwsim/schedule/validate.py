@@ -38,9 +38,9 @@ import numpy as np
 from hwsim.cost.coding import link_bytes
 from hwsim.cost.inference import LayerCost
 from hwsim.model.graph import INPUT
+from hwsim.model.regions import accumulates, input_channels, input_regions, input_rows
 from hwsim.schedule.base import Action, Event, Region, Schedule, Step, TensorId, map_of, weights_of
 from hwsim.schedule.program import transfer_seconds
-from hwsim.schedule.regions import accumulates, input_channels, input_regions, input_rows
 from hwsim.schedule.slices import by_input, column, passable, rows_of
 from hwsim.spec.hardware import HardwareSpec
 

@@ -20,7 +20,9 @@ from hwsim.ops import (
     UpsampleAttrs,
     Window,
 )
-from hwsim.schedule.base import Span
+
+Span = tuple[int, int]
+"""[start, stop) along one axis."""
 
 ROWS = {op: traits.rows for op, traits in TRAITS.items()}
 CHANNELS = {op: traits.channels for op, traits in TRAITS.items()}
