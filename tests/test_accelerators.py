@@ -221,6 +221,7 @@ def _microarchitecture(capacity: float, rows: int, cols: int, dataflow: str) -> 
     st.booleans(),
     st.sampled_from(["strict", "optimized"]),
 )
+@pytest.mark.slow
 def test_arrays_overheads_and_steady_state_keep_every_schedule_sound(
     graph, capacity: float, rows: int, cols: int, dataflow: str, steady: bool, policy: str
 ) -> None:

@@ -219,6 +219,7 @@ def test_metadata_nested_without_end_is_one_line(runner, trained, tmp_path: Path
         assert_one_line_error(result, "corrupt checkpoint: meta: nested more than 16 levels deep")
 
 
+@pytest.mark.slow
 def test_a_zip_bomb_is_refused_from_the_zip_directory_before_decompressing(runner, trained, tmp_path: Path) -> None:
     import tracemalloc
     import zipfile

@@ -151,6 +151,7 @@ def test_no_mapping_beats_the_array_nor_wastes_more_than_its_folds(
     assert cycles <= groups * folds * (t + 2 * rows + cols)
 
 
+@pytest.mark.slow
 def test_validate_reports_every_committed_layer_within_five_percent(runner, workdir, validated_once) -> None:
     from hwsim.cli import main
 

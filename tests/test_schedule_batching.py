@@ -70,6 +70,7 @@ def test_hairnet_batches_that_do_not_fit_whole_run_in_sub_batches(
         assert s.total_s / batch <= one_image[policy].schedule.total_s * (1 + 1e-9)
 
 
+@pytest.mark.slow
 def test_optimized_batch_of_four_is_not_slower_per_image_than_one(accelerator, one_image) -> None:
     # four whole images spill more than their shared weights save (17.8 ms per image): two sub-batches of 2 win
     e = api.estimate(api.load_network("hairnet"), accelerator, "optimized", batch=4)

@@ -159,6 +159,7 @@ def test_batch_loads_weights_once_per_sub_batch(accelerator) -> None:
     assert four.summary()["images_per_s"] == pytest.approx(4 / four.schedule.total_s)
 
 
+@pytest.mark.slow
 def test_batching_pays_when_the_batch_fits_internal_memory() -> None:
     # on 1 MB, four images' maps spill more than the shared weights save; on 64 MB they do not
     graph, big = api.load_network("hairnet"), hardware(64e6)

@@ -48,6 +48,7 @@ def searched(hardware, pool: parallel.Pool | None = None, **options) -> search.S
     return search.run(SMALL, hardware, dimensions, objectives, constraints, pool=pool, **settings)
 
 
+@pytest.mark.slow
 def test_the_front_is_every_trial_no_other_beats(hardware, monkeypatch):
     monkeypatch.setattr(search, "POPULATION", 10)  # three generations of NSGA-II
     result = searched(hardware)
