@@ -4,6 +4,7 @@ element at its place."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -269,16 +270,18 @@ def _forward_train_dropout(layer: Layer, batch: int, flow: GradientFlow | None) 
     return 3 * outputs(layer, batch)
 
 
-def _pointwise(op: Op, layer: type[LayerEntry], forward: int, backward: int) -> OpTraits:
-    """An op that maps each element on its own, ``forward`` and ``backward`` ops per element, counted
-    exactly under either convention."""
+def _pointwise(
+    op: Op, layer: type[LayerEntry], forward: int | Callable[[Layer], int], backward: int | Callable[[Layer], int]
+) -> OpTraits:
+    """An op that maps each element on its own, ``forward`` and ``backward`` ops per element (or functions of the
+    layer giving them, where its attributes choose the arithmetic), counted exactly under either convention."""
     return OpTraits(
         op=op,
         layer=layer,
         shape=same_shape,
         params=no_params,
-        exact=per_output(lambda layer: forward),
-        backward=backward_per_output(lambda layer: backward),
+        exact=per_output(forward if callable(forward) else lambda layer: forward),
+        backward=backward_per_output(backward if callable(backward) else lambda layer: backward),
         unit=Unit.VECTOR,
         rows=Rows.SAME,
         channels=Channels.SAME,
@@ -339,20 +342,7 @@ TRAITS = (
         streams=True,
         fuses=True,
     ),
-    OpTraits(
-        op=Op.GELU,
-        layer=GeluLayer,
-        shape=same_shape,
-        params=no_params,
-        exact=per_output(_gelu_forward),
-        backward=backward_per_output(_gelu_backward),
-        unit=Unit.VECTOR,
-        rows=Rows.SAME,
-        channels=Channels.SAME,
-        chunks=Chunks.ANY,
-        streams=True,
-        fuses=True,
-    ),
+    _pointwise(Op.GELU, GeluLayer, forward=_gelu_forward, backward=_gelu_backward),
     OpTraits(
         op=Op.SCALE,
         layer=ScaleLayer,

@@ -421,43 +421,34 @@ def pool(node: Node, ctx: Context) -> Translation:
     return Translation(entry, (x,))
 
 
-def global_avg_pool(node: Node, ctx: Context) -> Translation:
-    x = the_data_input(node, ctx)
-    map4(node, ctx)
-    return Translation({"op": "global_avg_pool"}, (x,))
+def global_pool(op: str) -> Callable[[Node, Context], Translation]:
+    """GlobalAveragePool or GlobalMaxPool: hwsim's ``op`` on the NCHW map."""
+
+    def translate(node: Node, ctx: Context) -> Translation:
+        x = the_data_input(node, ctx)
+        map4(node, ctx)
+        return Translation({"op": op}, (x,))
+
+    return translate
 
 
-def reduce_mean(node: Node, ctx: Context) -> Translation:
-    """A mean over height and width is a global average pool (TensorFlow exports them so)."""
-    x = the_data_input(node, ctx)
-    map4(node, ctx)
-    axes = node.attrs.get("axes")
-    if axes is None:
-        value = constant_value(node, 1, ctx, "axes")
-        axes = None if value is None else value.tolist()
-    if axes is None or sorted(a % 4 for a in axes) != [2, 3]:
-        raise Unsupported(f"a mean over axes {axes}, not height and width")
-    return Translation({"op": "global_avg_pool"}, (x,))
+def over_height_and_width(op: str, what: str) -> Callable[[Node, Context], Translation]:
+    """A reduction over height and width is a global pool: ReduceMean a global average (TensorFlow exports them
+    so), ReduceMax a global max (the dynamo exporter writes adaptive_max_pool2d(1) and amax over (2, 3) so).
+    ``what``: the reduction, named in the refusal of other axes."""
 
+    def translate(node: Node, ctx: Context) -> Translation:
+        x = the_data_input(node, ctx)
+        map4(node, ctx)
+        axes = node.attrs.get("axes")
+        if axes is None:
+            value = constant_value(node, 1, ctx, "axes")
+            axes = None if value is None else value.tolist()
+        if axes is None or sorted(a % 4 for a in axes) != [2, 3]:
+            raise Unsupported(f"{what} over axes {axes}, not height and width")
+        return Translation({"op": op}, (x,))
 
-def global_max_pool(node: Node, ctx: Context) -> Translation:
-    x = the_data_input(node, ctx)
-    map4(node, ctx)
-    return Translation({"op": "global_max_pool"}, (x,))
-
-
-def reduce_max(node: Node, ctx: Context) -> Translation:
-    """A maximum over height and width is a global max pool (the dynamo exporter writes adaptive_max_pool2d(1)
-    and amax over (2, 3) so)."""
-    x = the_data_input(node, ctx)
-    map4(node, ctx)
-    axes = node.attrs.get("axes")
-    if axes is None:
-        value = constant_value(node, 1, ctx, "axes")
-        axes = None if value is None else value.tolist()
-    if axes is None or sorted(a % 4 for a in axes) != [2, 3]:
-        raise Unsupported(f"a maximum over axes {axes}, not height and width")
-    return Translation({"op": "global_max_pool"}, (x,))
+    return translate
 
 
 def prelu(node: Node, ctx: Context) -> Translation:
@@ -952,8 +943,8 @@ TRANSLATORS: dict[str, Callable[[Node, Context], Translation]] = {
     "Conv": conv,
     "MaxPool": pool,
     "AveragePool": pool,
-    "GlobalAveragePool": global_avg_pool,
-    "ReduceMean": reduce_mean,
+    "GlobalAveragePool": global_pool("global_avg_pool"),
+    "ReduceMean": over_height_and_width("global_avg_pool", "a mean"),
     "Gemm": gemm,
     "MatMul": matmul,
     "Flatten": flatten,
@@ -995,7 +986,7 @@ TRANSLATORS: dict[str, Callable[[Node, Context], Translation]] = {
     "Softplus": plain("softplus"),
     "Mish": plain("mish"),
     "PRelu": prelu,
-    "GlobalMaxPool": global_max_pool,
-    "ReduceMax": reduce_max,
+    "GlobalMaxPool": global_pool("global_max_pool"),
+    "ReduceMax": over_height_and_width("global_max_pool", "a maximum"),
 }
 """ONNX op type (default domain) -> its translator. docs/onnx.md has the table."""
